@@ -1,0 +1,209 @@
+// Package config reads Switchboard's TOML configuration: the monitor and
+// routing settings, the providers (simulated or real) and the models they
+// serve. It validates the whole file at once and reports every problem as
+// file:line:col with what to write instead, reads API keys from the
+// environment, and assembles the Options of the packages below it, which never
+// see TOML.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"switchboard/monitor"
+	"switchboard/routing"
+	"switchboard/sim"
+)
+
+// EmbeddedName is the Source, and the file name in error positions, of the
+// configuration built into the binary.
+const EmbeddedName = "config.toml (embedded)"
+
+// DefaultFile is the file Load reads from the working directory when no path
+// is given.
+const DefaultFile = "config.toml"
+
+// The wire protocols a provider can speak.
+const (
+	ProtocolOpenAI = "openai"
+)
+
+// The probe kinds.
+const (
+	ProbeModels = "models" // GET /models: free, checks reachability and the key
+	ProbeChat   = "chat"   // a one-token chat completion: checks the model answers
+)
+
+// Config is a parsed, validated configuration.
+type Config struct {
+	Source    string          // where it came from: a path or EmbeddedName
+	Monitor   monitor.Options // zero fields mean the monitor's defaults; Clock is left nil
+	Routing   routing.Options // only MaxAttempts and Seed; the caller fills the rest
+	Providers []Provider      // in file order
+	Models    []Model         // in file order
+}
+
+// Provider is one provider account: a simulated one (Sim is set) or a real
+// one (BaseURL is set).
+type Provider struct {
+	Name      string       // slug, [a-z0-9-]+, unique
+	Protocol  string       // wire protocol; ProtocolOpenAI is the only one so far
+	BaseURL   string       // API root of a real provider, without a trailing slash; "" when simulated
+	APIKeyEnv string       // environment variable holding the key of a real provider; "" for none
+	APIKey    string       // the key itself, read at parse time; never print, log or wrap it
+	Sim       *sim.Profile // the fault profile of a simulated provider; nil for a real one
+	Timeouts  Timeouts
+	Probe     string // ProbeModels or ProbeChat
+}
+
+// Timeouts bound one upstream call. Zero means the client's default.
+type Timeouts struct {
+	Connect    time.Duration // to establish the connection and get response headers
+	FirstToken time.Duration // from sending the request to the first token
+	Stall      time.Duration // longest silence allowed between two chunks of a stream
+}
+
+// Model is one public model and the endpoints that serve it.
+type Model struct {
+	Name      string // the id clients ask for, e.g. "meta-llama/llama-3.3-70b-instruct"; unique
+	Display   string // human name, e.g. "Llama 3.3 70B Instruct"; defaults to Name
+	Endpoints []Endpoint
+}
+
+// Endpoint is one model served by one provider.
+type Endpoint struct {
+	ID            string  // EndpointID(model, provider)
+	Provider      string  // a declared provider's name
+	UpstreamModel string  // the provider's own id for the model; defaults to the model's Name
+	PriceIn       float64 // USD per million prompt tokens, >= 0
+	PriceOut      float64 // USD per million completion tokens, >= 0
+}
+
+// EndpointID names the endpoint that serves model on provider. Provider names
+// cannot contain "@", so the id splits unambiguously at its last "@".
+func EndpointID(model, provider string) string { return model + "@" + provider }
+
+// Provider returns the provider with the given name, or nil.
+func (c *Config) Provider(name string) *Provider {
+	for i := range c.Providers {
+		if c.Providers[i].Name == name {
+			return &c.Providers[i]
+		}
+	}
+	return nil
+}
+
+// String formats the provider with its API key redacted, so that printing a
+// Config with %v or %+v cannot leak a key.
+func (p Provider) String() string { return fmt.Sprintf("%+v", p.redacted()) }
+
+// GoString is String for %#v.
+func (p Provider) GoString() string { return fmt.Sprintf("%#v", p.redacted()) }
+
+// plainProvider has Provider's fields and none of its methods.
+type plainProvider Provider
+
+func (p Provider) redacted() plainProvider {
+	if p.APIKey != "" {
+		p.APIKey = "[redacted]"
+	}
+	return plainProvider(p)
+}
+
+// Load reads the configuration from path if it is not empty (a missing file
+// is an error), else from ./config.toml if that exists, else from embedded.
+// API keys come from the process environment.
+func Load(path string, embedded []byte) (*Config, error) {
+	name := path
+	var data []byte
+	var err error
+	if path != "" {
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, fmt.Errorf("read config: %w; check the path, or leave it out to use ./%s or the built-in default", err, DefaultFile)
+		}
+	} else {
+		name = DefaultFile
+		data, err = os.ReadFile(DefaultFile)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if embedded == nil {
+				return nil, fmt.Errorf("no configuration: ./%s does not exist and none is built in; create ./%s", DefaultFile, DefaultFile)
+			}
+			name, data = EmbeddedName, embedded
+		case err != nil:
+			// A file that is there but unreadable is not silently replaced.
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+	}
+	return Parse(name, data, os.LookupEnv)
+}
+
+// Parse parses and validates one TOML document. name is used as Source and
+// in error positions; env looks up environment variables (nil means an empty
+// environment). On failure the error is an Errors listing every problem.
+func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, error) {
+	if env == nil {
+		env = func(string) (string, bool) { return "", false }
+	}
+	// The library skips a byte order mark; skip it here too so that columns
+	// on the first line agree.
+	src := strings.TrimPrefix(string(data), "\ufeff")
+	var raw map[string]any
+	if _, err := toml.Decode(src, &raw); err != nil {
+		var pe toml.ParseError
+		if !errors.As(err, &pe) {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return nil, Errors{syntaxError(newLocator(name, src), pe)}
+	}
+	d := &decoder{loc: locate(name, src)}
+	cfg := d.config(&table{d: d, m: raw}, env)
+	if len(d.errs) > 0 {
+		d.errs.sortByPos()
+		return nil, d.errs
+	}
+	cfg.Source = name
+	return cfg, nil
+}
+
+// syntaxError turns the library's parse error into ours, with a hint for the
+// mistakes people make most.
+//
+// The position is recomputed from the byte offset the library reports
+// (Position.Start): its own Col is off when the error is at the start of a
+// line (Position.withCol counts it on the previous line), and its Line is one
+// too far when the offending byte is a newline. The offset is right in both.
+func syntaxError(loc *locator, pe toml.ParseError) *Error {
+	pos := Pos{File: loc.file, Line: max(pe.Position.Line, 1), Col: max(pe.Position.Col, 1)}
+	if s := pe.Position.Start; s >= 0 && s <= loc.size {
+		pos = loc.pos(s)
+	}
+	msg := strings.TrimSuffix(pe.Message, ".")
+	hint := "fix the TOML syntax here (see https://toml.io)"
+	switch {
+	case strings.Contains(msg, "already been defined") || strings.Contains(msg, "already been created"):
+		hint = "each key may appear once per table; remove or rename the repeated one, and use [[...]] to add another element to an array of tables"
+	case strings.Contains(msg, "expected value but found") || strings.Contains(msg, "incomplete number") ||
+		strings.Contains(msg, "invalid boolean") || strings.Contains(msg, "expected a top-level item to end with a newline"):
+		hint = `put strings and durations in double quotes, e.g. probe_interval = "3s" or name = "groq"`
+	case strings.Contains(msg, "newline") && strings.Contains(msg, "string"):
+		hint = `close the string on the same line with ", or use """triple quotes""" for text that spans lines`
+	}
+	return &Error{Pos: pos, Msg: fmt.Sprintf("TOML syntax: %s; %s", msg, hint)}
+}
+
+// defaultSeed derives a simulated provider's seed from its name, so that runs
+// repeat without anyone having to pick seeds. FNV-1a is stable across Go
+// versions and platforms.
+func defaultSeed(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return int64(h.Sum64() >> 1)
+}

@@ -1,0 +1,196 @@
+package config
+
+import (
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"switchboard/monitor"
+	"switchboard/routing"
+	"switchboard/sim"
+)
+
+func mustParse(t *testing.T, doc string, lookup func(string) (string, bool)) *Config {
+	t.Helper()
+	cfg, err := Parse("test.toml", []byte(doc), lookup)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	return cfg
+}
+
+// Everything left out takes its documented default.
+func TestParseDefaults(t *testing.T) {
+	cfg := mustParse(t, okRest, nil)
+	if cfg.Source != "test.toml" {
+		t.Errorf("Source = %q", cfg.Source)
+	}
+	if !reflect.DeepEqual(cfg.Monitor, monitor.Options{}) || !reflect.DeepEqual(cfg.Routing, routing.Options{}) {
+		t.Errorf("monitor %+v routing %+v, want zero values (the packages' defaults)", cfg.Monitor, cfg.Routing)
+	}
+	want := Provider{
+		Name:     "ok",
+		Protocol: ProtocolOpenAI,
+		Probe:    ProbeChat,
+		Sim:      &sim.Profile{Name: "ok", Seed: defaultSeed("ok"), Models: []string{"m"}},
+	}
+	if got := cfg.Providers; len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+		t.Errorf("providers = %#v\nwant %#v", got, want)
+	}
+	wantModel := Model{Name: "m", Display: "m", Endpoints: []Endpoint{{ID: "m@ok", Provider: "ok", UpstreamModel: "m"}}}
+	if got := cfg.Models; len(got) != 1 || !reflect.DeepEqual(got[0], wantModel) {
+		t.Errorf("models = %+v", got)
+	}
+}
+
+// The default seed is a stable function of the name: runs repeat across
+// builds and machines.
+func TestDefaultSeedIsStable(t *testing.T) {
+	if got := defaultSeed("groq"); got != 9054156343210650676 {
+		t.Errorf("defaultSeed(groq) = %d", got)
+	}
+	if defaultSeed("groq") == defaultSeed("together") {
+		t.Error("two names share a seed")
+	}
+	cfg := mustParse(t, lines(`[[provider]]`, `name = "ok"`, `[provider.sim]`, `seed = 0`)+okModel, nil)
+	if cfg.Providers[0].Sim.Seed != 0 {
+		t.Errorf("an explicit seed 0 was replaced by %d", cfg.Providers[0].Sim.Seed)
+	}
+}
+
+func TestParseEverything(t *testing.T) {
+	doc := lines(
+		`[monitor]`,
+		`bucket = "1s"`,
+		`window = "2m"`,
+		`outage_window = "20s"`,
+		`down_after = 4`,
+		`down_below = 0.7`,
+		`degraded_below = 0.9`,
+		`min_requests = 8`,
+		`rate_limit_pause = "7s"`,
+		`probe_interval = "3s"`,
+		`probe_jitter = 0.1`,
+		`probe_timeout = "4s"`,
+		`publish = "250ms"`,
+		`series_len = 90`,
+		`[routing]`,
+		`max_attempts = 3`,
+		`seed = 42`,
+		`[[provider]]`,
+		`name = "sim-a"`,
+		`protocol = "openai"`,
+		`timeouts = { connect = "1s", first_token = "2s", stall = "3s" }`,
+		`probe = "models"`,
+		`[provider.sim]`,
+		`seed = 7`,
+		`ttft = { p50 = "120ms", p95 = "400ms" }`,
+		`tokens_per_second = 280.5`,
+		`error_rate = 0.01`,
+		`error_statuses = [500, 502, 503]`,
+		`rate_limit_rate = 0.1`,
+		`retry_after = "5s"`,
+		`cut_rate = 0.02`,
+		`stall_rate = 0.03`,
+		`[[provider.sim.outages]]`, // the long way to write outages = [{...}, {...}]
+		`every = "4m"`,
+		`for = "40s"`,
+		`offset = "30s"`,
+		`[[provider.sim.outages]]`,
+		`for = "10s"`,
+		`[[provider]]`,
+		`name = "real"`,
+		`base_url = "https://api.example.com/v1/"`,
+		`api_key_env = "REAL_KEY"`,
+		`[[model]]`,
+		`name = "big"`,
+		`display = "Big Model"`,
+		`[[model.endpoint]]`,
+		`provider = "sim-a"`,
+		`upstream_model = "big-v1"`,
+		`price_in = 1`,
+		`price_out = 2.5`,
+		`[[model.endpoint]]`,
+		`provider = "real"`,
+		`[[model]]`,
+		`name = "alias"`,
+		`[[model.endpoint]]`,
+		`provider = "sim-a"`,
+		`upstream_model = "big-v1"`, // the same upstream id twice is served once
+		`[[model]]`,
+		`name = "small"`,
+		`[[model.endpoint]]`,
+		`provider = "sim-a"`,
+	)
+	cfg := mustParse(t, doc, env("REAL_KEY", "k-123"))
+
+	wantMonitor := monitor.Options{
+		Bucket: time.Second, Window: 2 * time.Minute, OutageWindow: 20 * time.Second,
+		DownAfter: 4, DownBelow: 0.7, DegradedBelow: 0.9, MinRequests: 8, RateLimitPause: 7 * time.Second,
+		ProbeInterval: 3 * time.Second, ProbeJitter: 0.1, ProbeTimeout: 4 * time.Second,
+		Publish: 250 * time.Millisecond, SeriesLen: 90,
+	}
+	if !reflect.DeepEqual(cfg.Monitor, wantMonitor) {
+		t.Errorf("monitor = %+v\nwant %+v", cfg.Monitor, wantMonitor)
+	}
+	if cfg.Routing.MaxAttempts != 3 || cfg.Routing.Seed != 42 || cfg.Routing.Endpoints != nil || cfg.Routing.Health != nil {
+		t.Errorf("routing = %+v", cfg.Routing)
+	}
+
+	wantSim := &sim.Profile{
+		Name: "sim-a", Seed: 7, Models: []string{"big-v1", "small"},
+		TTFT:            sim.Latency{P50: 120 * time.Millisecond, P95: 400 * time.Millisecond},
+		TokensPerSecond: 280.5, ErrorRate: 0.01, ErrorStatuses: []int{500, 502, 503},
+		RateLimitRate: 0.1, RetryAfter: 5 * time.Second,
+		Outages: []sim.Outage{
+			{Every: 4 * time.Minute, For: 40 * time.Second, Offset: 30 * time.Second},
+			{For: 10 * time.Second},
+		},
+		CutRate: 0.02, StallRate: 0.03,
+	}
+	a := cfg.Provider("sim-a")
+	if !reflect.DeepEqual(a.Sim, wantSim) {
+		t.Errorf("sim = %+v\nwant %+v", a.Sim, wantSim)
+	}
+	if a.Timeouts != (Timeouts{Connect: time.Second, FirstToken: 2 * time.Second, Stall: 3 * time.Second}) || a.Probe != ProbeModels {
+		t.Errorf("sim-a = %v", a)
+	}
+	r := cfg.Provider("real")
+	if r.Sim != nil || r.BaseURL != "https://api.example.com/v1" || r.APIKeyEnv != "REAL_KEY" || r.APIKey != "k-123" || r.Probe != ProbeModels {
+		t.Errorf("real = %v", r)
+	}
+
+	if names := []string{cfg.Models[0].Name, cfg.Models[1].Name, cfg.Models[2].Name}; !slices.Equal(names, []string{"big", "alias", "small"}) {
+		t.Errorf("models out of file order: %v", names)
+	}
+	wantBig := Model{Name: "big", Display: "Big Model", Endpoints: []Endpoint{
+		{ID: "big@sim-a", Provider: "sim-a", UpstreamModel: "big-v1", PriceIn: 1, PriceOut: 2.5},
+		{ID: "big@real", Provider: "real", UpstreamModel: "big"},
+	}}
+	if !reflect.DeepEqual(cfg.Models[0], wantBig) {
+		t.Errorf("big = %+v", cfg.Models[0])
+	}
+}
+
+func TestTTFTP95DefaultsToP50(t *testing.T) {
+	cfg := mustParse(t, lines(`[[provider]]`, `name = "ok"`, `[provider.sim]`, `ttft = { p50 = "300ms" }`)+okModel, nil)
+	if got := cfg.Providers[0].Sim.TTFT; got.P95 != 300*time.Millisecond {
+		t.Errorf("ttft = %+v", got)
+	}
+}
+
+// A byte order mark is skipped and does not shift columns on line 1.
+func TestByteOrderMark(t *testing.T) {
+	mustParse(t, "\ufeff"+okRest, nil)
+	es := parseErrors(t, "\ufeffbogus = 1\n"+okRest, nil)
+	checkErrors(t, es, []string{"1:1 unknown key bogus"})
+	es = parseErrors(t, "\ufeffx = 3s\n", nil)
+	checkErrors(t, es, []string{"1:6 TOML syntax"})
+}
+
+func TestEndpointID(t *testing.T) {
+	if got := EndpointID("meta-llama/llama-3.3-70b-instruct", "groq"); got != "meta-llama/llama-3.3-70b-instruct@groq" {
+		t.Errorf("EndpointID = %q", got)
+	}
+}

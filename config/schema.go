@@ -1,0 +1,529 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"switchboard/monitor"
+	"switchboard/routing"
+	"switchboard/sim"
+)
+
+// The built-in defaults named in messages; they are monitor's and routing's.
+const (
+	defBucket         = 2 * time.Second
+	defWindow         = 5 * time.Minute
+	defOutageWindow   = 30 * time.Second
+	defDownAfter      = 3
+	defDownBelow      = 0.80
+	defDegradedBelow  = 0.95
+	defMinRequests    = 5
+	defRateLimitPause = 5 * time.Second
+	defProbeInterval  = 5 * time.Second
+	defProbeJitter    = 0.2
+	defProbeTimeout   = 10 * time.Second
+	defPublish        = 500 * time.Millisecond
+	defSeriesLen      = 60
+	defMaxAttempts    = 5
+)
+
+var (
+	slugRE   = regexp.MustCompile(`^[a-z0-9-]+$`)
+	envVarRE = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+)
+
+// config reads the whole document.
+func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
+	cfg := &Config{}
+	if t, ok := root.sub("monitor", "a [monitor] table"); ok {
+		cfg.Monitor = readMonitor(t)
+	}
+	if t, ok := root.sub("routing", "a [routing] table"); ok {
+		cfg.Routing = readRouting(t)
+	}
+	provTables, provOK := root.tables("provider", "a [[provider]] table")
+	modelTables, modelOK := root.tables("model", "a [[model]] table")
+	start := Pos{File: d.loc.file, Line: 1, Col: 1}
+	// Absent or an empty array; a value of the wrong type was reported already.
+	if len(provTables) == 0 && (provOK || !root.has("provider")) {
+		d.errorf(start, `no providers are configured; add a [[provider]] table with a name and either a [provider.sim] table or base_url`)
+	}
+	if len(modelTables) == 0 && (modelOK || !root.has("model")) {
+		d.errorf(start, `no models are configured; add a [[model]] table with a name and at least one [[model.endpoint]]`)
+	}
+	root.finish()
+
+	// Providers, then models, then the references between them.
+	provAt := map[string]*table{}
+	for _, t := range provTables {
+		p := readProvider(t, env)
+		if p.Name != "" {
+			if prev, dup := provAt[p.Name]; dup {
+				t.bad("name", "%q is already used by the provider at line %d; give each [[provider]] a unique name",
+					p.Name, prev.pos().Line)
+				continue
+			}
+			provAt[p.Name] = t
+		}
+		cfg.Providers = append(cfg.Providers, p)
+	}
+	names := make([]string, 0, len(cfg.Providers))
+	for _, p := range cfg.Providers {
+		if p.Name != "" {
+			names = append(names, p.Name)
+		}
+	}
+
+	modelAt := map[string]*table{}
+	served := map[string]bool{}
+	for _, t := range modelTables {
+		m, eps := readModel(t)
+		if m.Name != "" {
+			if prev, dup := modelAt[m.Name]; dup {
+				t.bad("name", "%q is already declared by the model at line %d; give each [[model]] a unique name",
+					m.Name, prev.pos().Line)
+			} else {
+				modelAt[m.Name] = t
+			}
+		}
+		for i, e := range m.Endpoints {
+			if e.Provider == "" {
+				continue
+			}
+			served[e.Provider] = true
+			if _, ok := provAt[e.Provider]; ok {
+				continue
+			}
+			var hint string
+			switch s := suggest(e.Provider, names); {
+			case s != "":
+				hint = fmt.Sprintf("did you mean %q?", s)
+			case len(names) == 0:
+				hint = "declare it first with a [[provider]] table"
+			default:
+				hint = fmt.Sprintf("the declared providers are %s", quoteList(names))
+			}
+			eps[i].bad("provider", "%q is not a declared provider; %s", e.Provider, hint)
+		}
+		cfg.Models = append(cfg.Models, m)
+	}
+
+	// A simulated provider serves exactly the models routed to it.
+	for i := range cfg.Providers {
+		p := &cfg.Providers[i]
+		if p.Sim == nil || p.Name == "" {
+			continue
+		}
+		for _, m := range cfg.Models {
+			for _, e := range m.Endpoints {
+				if e.Provider == p.Name && !slices.Contains(p.Sim.Models, e.UpstreamModel) {
+					p.Sim.Models = append(p.Sim.Models, e.UpstreamModel)
+				}
+			}
+		}
+		if t := provAt[p.Name]; t != nil && !served[p.Name] {
+			d.errorf(t.pos(), "simulated provider %q serves no model; add a [[model.endpoint]] with provider = %q, or remove the provider",
+				p.Name, p.Name)
+		}
+	}
+
+	// The simulator checks its own profiles too; if it finds something the
+	// checks above missed, report it at the [provider.sim] table rather than
+	// letting the fleet fail to start later.
+	if len(d.errs) == 0 {
+		for _, p := range cfg.Providers {
+			if p.Sim == nil {
+				continue
+			}
+			if err := p.Sim.Validate(); err != nil {
+				pos := start
+				if t := provAt[p.Name]; t != nil {
+					pos = d.loc.keyPos(t.path.key("sim"))
+				}
+				for _, line := range strings.Split(err.Error(), "\n") {
+					d.errorf(pos, "%s; fix provider.sim", line)
+				}
+			}
+		}
+	}
+	return cfg
+}
+
+func readMonitor(t *table) monitor.Options {
+	var o monitor.Options
+	o.Bucket = positiveDuration(t, "bucket", defBucket)
+	o.Window = positiveDuration(t, "window", defWindow)
+	o.OutageWindow = positiveDuration(t, "outage_window", defOutageWindow)
+	o.DownAfter = positiveCount(t, "down_after", defDownAfter)
+	o.DownBelow = positiveRate(t, "down_below", defDownBelow)
+	o.DegradedBelow = positiveRate(t, "degraded_below", defDegradedBelow)
+	o.MinRequests = positiveCount(t, "min_requests", defMinRequests)
+	o.RateLimitPause = positiveDuration(t, "rate_limit_pause", defRateLimitPause)
+	o.ProbeInterval = positiveDuration(t, "probe_interval", defProbeInterval)
+	o.ProbeJitter = positiveRate(t, "probe_jitter", defProbeJitter)
+	if o.ProbeJitter >= 1 {
+		t.bad("probe_jitter", "is %v; it must be below 1, or a probe could fire at once: write for example probe_jitter = 0.2", o.ProbeJitter)
+	}
+	o.ProbeTimeout = positiveDuration(t, "probe_timeout", defProbeTimeout)
+	o.Publish = positiveDuration(t, "publish", defPublish)
+	o.SeriesLen = positiveCount(t, "series_len", defSeriesLen)
+
+	down, degraded := orDefault(o.DownBelow, defDownBelow), orDefault(o.DegradedBelow, defDegradedBelow)
+	if down > degraded {
+		const why = "an endpoint is down below down_below and degraded below degraded_below, so down_below must be the lower one, e.g. down_below = 0.80 and degraded_below = 0.95"
+		switch {
+		case !t.has("down_below"):
+			t.bad("degraded_below", "(%v) is below the default down_below (%v); %s", degraded, down, why)
+		case !t.has("degraded_below"):
+			t.bad("down_below", "(%v) is above the default degraded_below (%v); %s", down, degraded, why)
+		default:
+			t.bad("down_below", "(%v) is above degraded_below (%v); %s", down, degraded, why)
+		}
+	}
+	bucket, window := orDefault(o.Bucket, defBucket), orDefault(o.Window, defWindow)
+	if o.Window != 0 && window < bucket {
+		t.bad("window", "(%s) is shorter than one bucket (%s); make the window several buckets long, e.g. window = \"5m\"",
+			shortDuration(window), shortDuration(bucket))
+	}
+	t.finish()
+	return o
+}
+
+func readRouting(t *table) routing.Options {
+	var o routing.Options
+	o.MaxAttempts = positiveCount(t, "max_attempts", defMaxAttempts)
+	if n, ok := t.count("seed", "42"); ok {
+		o.Seed = uint64(n)
+	}
+	t.finish()
+	return o
+}
+
+// readProvider reads one [[provider]] table. A provider whose name is missing
+// or invalid is returned with an empty Name and left out of cross-checks.
+func readProvider(t *table, env func(string) (string, bool)) Provider {
+	var p Provider
+	if !t.has("name") {
+		t.d.errorf(t.pos(), `this [[provider]] has no name; add name = "groq" (lower-case letters, digits and dashes)`)
+	} else if name, ok := t.str("name"); ok {
+		if slugRE.MatchString(name) {
+			p.Name = name
+		} else {
+			t.bad("name", "%q is not a slug; use lower-case letters, digits and dashes: name = %q", name, slugify(name))
+		}
+	}
+	label := "this provider"
+	if p.Name != "" {
+		label = fmt.Sprintf("provider %q", p.Name)
+	}
+
+	p.Protocol = ProtocolOpenAI
+	if proto, ok := t.str("protocol"); ok {
+		switch proto {
+		case ProtocolOpenAI:
+		case "anthropic":
+			t.bad("protocol", `"anthropic" is planned but not supported yet; write protocol = "openai" (supported: "openai")`)
+		default:
+			t.bad("protocol", `%q is not a supported protocol; write protocol = "openai" (supported: "openai"; "anthropic" is planned)`, proto)
+		}
+	}
+
+	hasURL := t.has("base_url")
+	if u, ok := t.str("base_url"); ok {
+		// The value is never echoed: a URL can carry credentials.
+		pu, err := url.Parse(u)
+		switch {
+		case err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "":
+			t.bad("base_url", `is not an http:// or https:// URL; write the API root, e.g. base_url = "https://openrouter.ai/api/v1"`)
+		case pu.User != nil:
+			t.bad("base_url", `must not contain credentials; put the key in an environment variable and name it with api_key_env = "MY_API_KEY"`)
+		default:
+			p.BaseURL = strings.TrimRight(u, "/")
+		}
+	}
+
+	if _, ok := t.m["api_key"]; ok {
+		// Said specially, and taken out of the unknown keys: a key written
+		// here would end up in version control.
+		t.d.errorf(t.keyPos("api_key"), `provider.api_key: an API key must not be written in the config file; put it in an environment variable and write api_key_env = "MY_API_KEY" instead`)
+		delete(t.m, "api_key")
+	}
+
+	hasKeyEnv := t.has("api_key_env")
+	hasSim := t.has("sim")
+	keyEnv, keyEnvOK := t.str("api_key_env")
+	if keyEnvOK && !envVarRE.MatchString(keyEnv) {
+		// Not echoed either: a value that is not a variable name may be the
+		// key itself.
+		t.bad("api_key_env", `must be the NAME of an environment variable, in capitals, such as "GROQ_API_KEY"; the key itself goes in that variable, never in this file`)
+		keyEnvOK = false
+	}
+
+	simT, simOK := t.sub("sim", "a [provider.sim] table")
+	if tt, ok := t.sub("timeouts", `timeouts = { connect = "5s", first_token = "30s", stall = "30s" }`); ok {
+		p.Timeouts = Timeouts{
+			Connect:    positiveTimeout(tt, "connect"),
+			FirstToken: positiveTimeout(tt, "first_token"),
+			Stall:      positiveTimeout(tt, "stall"),
+		}
+		tt.finish()
+	}
+
+	if hasSim {
+		p.Probe = ProbeChat
+	} else {
+		p.Probe = ProbeModels
+	}
+	if probe, ok := t.str("probe"); ok {
+		switch probe {
+		case ProbeChat, ProbeModels:
+			p.Probe = probe
+		default:
+			t.bad("probe", `%q is not a probe kind; write probe = "chat" (a one-token completion) or probe = "models" (GET /models, free)`, probe)
+		}
+	}
+
+	switch {
+	case hasURL && hasSim:
+		t.d.errorf(t.keyPos("base_url"), `%s has both base_url and a [provider.sim] table; keep base_url (and api_key_env) for a real provider, or [provider.sim] for a simulated one`, label)
+	case !hasURL && !hasSim:
+		t.d.errorf(t.pos(), `%s has neither base_url nor a [provider.sim] table; add base_url = "https://..." for a real provider, or a [provider.sim] table for a simulated one`, label)
+	case hasSim && hasKeyEnv:
+		t.d.errorf(t.keyPos("api_key_env"), `api_key_env is only for real providers and %s is simulated; remove api_key_env`, label)
+	case hasURL && keyEnvOK:
+		p.APIKeyEnv = keyEnv
+		key, set := env(keyEnv)
+		if !set || key == "" {
+			t.bad("api_key_env", "names %s, which is not set in the environment; export %s=<your key> before starting Switchboard, or remove %s",
+				keyEnv, keyEnv, label)
+		} else {
+			p.APIKey = key
+		}
+	}
+
+	if simOK && !hasURL {
+		p.Sim = readSim(simT, p.Name)
+	}
+	t.finish()
+	return p
+}
+
+// slugify suggests a valid provider name for s.
+func slugify(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if ('a' <= r && r <= 'z') || ('0' <= r && r <= '9') {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	if out := strings.TrimRight(b.String(), "-"); out != "" {
+		return out
+	}
+	return "my-provider"
+}
+
+func readSim(t *table, name string) *sim.Profile {
+	p := &sim.Profile{Name: name, Seed: defaultSeed(name)}
+	if n, ok := t.integer("seed", "7"); ok {
+		p.Seed = n
+	}
+	const ttftExample = `ttft = { p50 = "120ms", p95 = "400ms" }`
+	if tt, ok := t.sub("ttft", ttftExample); ok {
+		p50, ok50 := tt.duration("p50")
+		p95, ok95 := tt.duration("p95")
+		if !tt.has("p50") {
+			tt.d.errorf(tt.pos(), "%s needs p50, the median time to first token; write %s", tt.name, ttftExample)
+		}
+		p.TTFT = sim.Latency{P50: p50, P95: p95}
+		if !tt.has("p95") {
+			p.TTFT.P95 = p50 // no spread
+		}
+		if ok50 && ok95 && p95 < p50 {
+			tt.bad("p95", "(%s) is below p50 (%s); the 95th percentile cannot be faster than the median: write p95 = %q or more",
+				shortDuration(p95), shortDuration(p50), shortDuration(p50*2))
+		}
+		tt.finish()
+	}
+	p.TokensPerSecond, _ = t.nonNegative("tokens_per_second", "280")
+	p.ErrorRate, _ = t.rate("error_rate", "0.02")
+	if codes, ok := t.integers("error_statuses", "[500, 502, 503]"); ok {
+		for i, c := range codes {
+			if c < 400 || c > 599 {
+				t.d.errorf(t.elemPos("error_statuses", i), "%s.error_statuses[%d] is %d, not an HTTP error status; use statuses from 400 to 599, e.g. error_statuses = [500, 502, 503]",
+					t.name, i, c)
+				continue
+			}
+			p.ErrorStatuses = append(p.ErrorStatuses, int(c))
+		}
+	}
+	p.RateLimitRate, _ = t.rate("rate_limit_rate", "0.1")
+	p.RetryAfter, _ = t.duration("retry_after")
+	const outageExample = `outages = [{ every = "4m", for = "40s", offset = "30s" }]`
+	if outages, ok := t.tables("outages", outageExample); ok {
+		for _, o := range outages {
+			if out, ok := readOutage(o); ok {
+				p.Outages = append(p.Outages, out)
+			}
+		}
+	}
+	p.CutRate, _ = t.rate("cut_rate", "0.05")
+	p.StallRate, _ = t.rate("stall_rate", "0.02")
+
+	// Each pair shares one random draw per request, so it must fit in 1.
+	if sum := p.ErrorRate + p.RateLimitRate; sum > 1 {
+		t.bad("rate_limit_rate", "plus error_rate is %v, more than 1; together they are the share of failed requests, so lower one of them", sum)
+	}
+	if sum := p.CutRate + p.StallRate; sum > 1 {
+		t.bad("stall_rate", "plus cut_rate is %v, more than 1; together they are the share of broken streams, so lower one of them", sum)
+	}
+	t.finish()
+	return p
+}
+
+func readOutage(t *table) (sim.Outage, bool) {
+	every, okEvery := t.duration("every")
+	dur, okFor := t.duration("for")
+	offset, okOffset := t.duration("offset")
+	good := okFor && (okEvery || !t.has("every")) && (okOffset || !t.has("offset"))
+	switch {
+	case !t.has("for"):
+		t.d.errorf(t.pos(), `an outage needs for, how long it lasts; write for example { every = "4m", for = "40s", offset = "30s" }`)
+		good = false
+	case okFor && dur == 0:
+		t.bad("for", `is zero; an outage must last a positive duration such as "40s"`)
+		good = false
+	case okFor && okEvery && every > 0 && dur >= every:
+		t.bad("for", "(%s) is not shorter than every (%s), so the provider would never come back; make for shorter than every, or write every = \"0s\" for a one-off outage",
+			shortDuration(dur), shortDuration(every))
+		good = false
+	}
+	t.finish()
+	return sim.Outage{Every: every, For: dur, Offset: offset}, good
+}
+
+// readModel reads one [[model]] table. It returns the endpoint tables too, so
+// that references to providers can be checked once all are known.
+func readModel(t *table) (Model, []*table) {
+	var m Model
+	if !t.has("name") {
+		t.d.errorf(t.pos(), `this [[model]] has no name; add the id clients ask for, e.g. name = "meta-llama/llama-3.3-70b-instruct"`)
+	} else if name, ok := t.str("name"); ok {
+		if name == "" || strings.ContainsFunc(name, isSpaceOrControl) {
+			t.bad("name", `%q is not a model id; write an id without spaces, e.g. name = "meta-llama/llama-3.3-70b-instruct"`, name)
+		} else {
+			m.Name = name
+		}
+	}
+	label := "this model"
+	if m.Name != "" {
+		label = fmt.Sprintf("model %q", m.Name)
+	}
+	m.Display = m.Name
+	if disp, ok := t.str("display"); ok && disp != "" {
+		m.Display = disp
+	}
+	eps, _ := t.tables("endpoint", "a [[model.endpoint]] table")
+	if !t.has("endpoint") || len(eps) == 0 {
+		t.d.errorf(t.pos(), `%s has no endpoints; add a [[model.endpoint]] table after it with provider = "..."`, label)
+	}
+	byProvider := map[string]*table{}
+	var kept []*table
+	for _, e := range eps {
+		ep := Endpoint{UpstreamModel: m.Name}
+		if !e.has("provider") {
+			e.d.errorf(e.pos(), `this [[model.endpoint]] names no provider; add provider = "..." with the name of a [[provider]]`)
+		} else if prov, ok := e.str("provider"); ok {
+			if prev, dup := byProvider[prov]; dup {
+				e.bad("provider", "%q already serves %s (endpoint at line %d); remove one of the two endpoints", prov, label, prev.pos().Line)
+			} else {
+				byProvider[prov] = e
+				ep.Provider = prov
+			}
+		}
+		if up, ok := e.str("upstream_model"); ok {
+			if up == "" || strings.ContainsFunc(up, isSpaceOrControl) {
+				e.bad("upstream_model", `%q is not a model id; write the provider's own id, e.g. upstream_model = "llama-3.3-70b-versatile", or remove the key to use the model's name`, up)
+			} else {
+				ep.UpstreamModel = up
+			}
+		}
+		ep.PriceIn, _ = e.nonNegative("price_in", "0.59")
+		ep.PriceOut, _ = e.nonNegative("price_out", "0.79")
+		ep.ID = EndpointID(m.Name, ep.Provider)
+		e.finish()
+		m.Endpoints = append(m.Endpoints, ep)
+		kept = append(kept, e)
+	}
+	t.finish()
+	return m, kept
+}
+
+func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
+
+// positiveDuration reads a duration whose zero value means a default: writing
+// zero explicitly is refused, since it would not mean what it says.
+func positiveDuration(t *table, key string, def time.Duration) time.Duration {
+	v, ok := t.duration(key)
+	if ok && v == 0 {
+		t.bad(key, "is zero, which would mean the default (%s); remove the key for the default, or write a positive duration such as %q",
+			shortDuration(def), shortDuration(def))
+		return 0
+	}
+	return v
+}
+
+// positiveTimeout is positiveDuration for a client timeout.
+func positiveTimeout(t *table, key string) time.Duration {
+	v, ok := t.duration(key)
+	if ok && v == 0 {
+		t.bad(key, `is zero; remove the key for the client's default, or write a positive duration such as "30s"`)
+		return 0
+	}
+	return v
+}
+
+func positiveCount(t *table, key string, def int) int {
+	n, ok := t.count(key, fmt.Sprint(def))
+	if ok && n == 0 {
+		t.bad(key, "is zero, which would mean the default (%d); remove the key for the default, or write %s = %d", def, key, def)
+		return 0
+	}
+	return int(n)
+}
+
+func positiveRate(t *table, key string, def float64) float64 {
+	f, ok := t.rate(key, fmt.Sprint(def))
+	if ok && f == 0 {
+		t.bad(key, "is zero, which would mean the default (%v); remove the key for the default, or write a small positive value such as 0.01", def)
+		return 0
+	}
+	return f
+}
+
+func orDefault[T int | float64 | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// shortDuration formats d the way people write it: "4m", not "4m0s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

@@ -1,0 +1,187 @@
+package config
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func readShipped(t *testing.T) []byte {
+	t.Helper()
+	data, err := os.ReadFile("../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// The shipped configuration loads with no environment at all and describes
+// the fleet the design promises.
+func TestShippedConfig(t *testing.T) {
+	cfg, err := Parse(EmbeddedName, readShipped(t), nil)
+	if err != nil {
+		t.Fatalf("the shipped config.toml does not parse:\n%v", err)
+	}
+	if cfg.Source != EmbeddedName {
+		t.Errorf("Source = %q", cfg.Source)
+	}
+	if iv := cfg.Monitor.ProbeInterval; iv < 2*time.Second || iv > 3*time.Second {
+		t.Errorf("probe_interval %v; want 2s-3s so the sparklines move", iv)
+	}
+
+	for _, p := range cfg.Providers {
+		if p.Sim == nil || p.BaseURL != "" || p.APIKeyEnv != "" || p.APIKey != "" {
+			t.Errorf("provider %s is not purely simulated: %v", p.Name, p)
+			continue
+		}
+		if p.Probe != ProbeChat {
+			t.Errorf("provider %s probes with %q, want chat", p.Name, p.Probe)
+		}
+		if err := p.Sim.Validate(); err != nil {
+			t.Errorf("provider %s: %v", p.Name, err)
+		}
+		if p.Sim.Name != p.Name || p.Sim.Seed == 0 {
+			t.Errorf("provider %s: sim name %q seed %d", p.Name, p.Sim.Name, p.Sim.Seed)
+		}
+	}
+
+	// The simulator serves exactly what the config routes to it.
+	for _, m := range cfg.Models {
+		for _, e := range m.Endpoints {
+			if p := cfg.Provider(e.Provider); p == nil || !slices.Contains(p.Sim.Models, e.UpstreamModel) {
+				t.Errorf("%s: upstream %q is not served by %s", e.ID, e.UpstreamModel, e.Provider)
+			}
+		}
+	}
+
+	claude := findModel(t, cfg, "anthropic/claude-sonnet-4")
+	if claude.Display != "Claude Sonnet 4" {
+		t.Errorf("Claude display %q", claude.Display)
+	}
+	if got := providersOf(claude); !slices.Equal(got, []string{"anthropic", "google-vertex", "amazon-bedrock"}) {
+		t.Errorf("Claude providers %v", got)
+	}
+	for _, e := range claude.Endpoints {
+		if e.PriceIn != 3 || e.PriceOut != 15 {
+			t.Errorf("%s costs %v/%v, want 3/15", e.ID, e.PriceIn, e.PriceOut)
+		}
+	}
+	if !slices.Contains(cfg.Provider("anthropic").Sim.ErrorStatuses, 529) {
+		t.Errorf("anthropic never answers 529 overloaded")
+	}
+	if a, b := cfg.Provider("anthropic").Sim.TTFT.P50, cfg.Provider("amazon-bedrock").Sim.TTFT.P50; b <= a {
+		t.Errorf("amazon-bedrock first token (%v) is not slower than anthropic's (%v)", b, a)
+	}
+
+	llama := findModel(t, cfg, "meta-llama/llama-3.3-70b-instruct")
+	if llama.Display != "Llama 3.3 70B Instruct" {
+		t.Errorf("Llama display %q", llama.Display)
+	}
+	lp := providersOf(llama)
+	for _, want := range []string{"groq", "together", "deepinfra", "fireworks", "cerebras", "novita"} {
+		if !slices.Contains(lp, want) {
+			t.Errorf("Llama is not served by %s", want)
+		}
+	}
+	prices := map[[2]float64]string{}
+	for _, e := range llama.Endpoints {
+		if e.PriceIn < 0.13 || e.PriceIn > 0.90 || e.PriceOut < 0.39 || e.PriceOut > 1.20 {
+			t.Errorf("%s costs %v/%v, outside 0.13-0.90 / 0.39-1.20", e.ID, e.PriceIn, e.PriceOut)
+		}
+		k := [2]float64{e.PriceIn, e.PriceOut}
+		if other, dup := prices[k]; dup {
+			t.Errorf("%s and %s have the same prices", e.Provider, other)
+		}
+		prices[k] = e.Provider
+	}
+
+	// Within a minute the user sees each kind of trouble.
+	var outage, slow, limited, cuts, fast bool
+	for _, name := range lp {
+		s := cfg.Provider(name).Sim
+		for _, o := range s.Outages {
+			outage = outage || (o.Offset+o.For <= time.Minute && o.Every > o.For)
+		}
+		slow = slow || s.TTFT.P50 >= 2*time.Second
+		limited = limited || (s.RateLimitRate >= 0.2 && s.RetryAfter > 0)
+		cuts = cuts || (s.CutRate > 0 && s.CutRate <= 0.1)
+		fast = fast || s.TokensPerSecond >= 500
+	}
+	if !outage || !slow || !limited || !cuts || !fast {
+		t.Errorf("Llama fleet: periodic outage in the first minute %v, slow first token %v, frequent 429s %v, mid-stream cuts %v, a fast provider %v",
+			outage, slow, limited, cuts, fast)
+	}
+	if o := cfg.Provider("fireworks").Sim.Outages; len(o) != 1 || o[0].Every != 2*time.Minute || o[0].For != 40*time.Second {
+		t.Errorf("fireworks outages %+v", o)
+	}
+}
+
+// The commented-out real providers are valid once uncommented, and name the
+// variables their keys come from.
+func TestShippedExamples(t *testing.T) {
+	doc := []byte(uncomment(string(readShipped(t))))
+	keys := []string{"OPENROUTER_API_KEY", "sk-or-example", "GROQ_API_KEY", "gsk_example", "TOGETHER_API_KEY", "tg-example"}
+	cfg, err := Parse("config.toml", doc, env(keys...))
+	if err != nil {
+		t.Fatalf("the examples do not parse once uncommented:\n%v", err)
+	}
+	want := map[string]struct{ url, keyEnv, key string }{
+		"openrouter":   {"https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", "sk-or-example"},
+		"groq-api":     {"https://api.groq.com/openai/v1", "GROQ_API_KEY", "gsk_example"},
+		"together-api": {"https://api.together.xyz/v1", "TOGETHER_API_KEY", "tg-example"},
+		"ollama":       {"http://127.0.0.1:11434/v1", "", ""},
+		"vllm":         {"http://127.0.0.1:8000/v1", "", ""},
+	}
+	for name, w := range want {
+		p := cfg.Provider(name)
+		if p == nil {
+			t.Errorf("no provider %s", name)
+			continue
+		}
+		if p.Sim != nil || p.BaseURL != w.url || p.APIKeyEnv != w.keyEnv || p.APIKey != w.key || p.Probe != ProbeModels {
+			t.Errorf("provider %s = %v", name, p)
+		}
+	}
+	llama := findModel(t, cfg, "meta-llama/llama-3.3-70b-instruct")
+	for _, p := range []string{"openrouter", "groq-api", "together-api"} {
+		if !slices.Contains(providersOf(llama), p) {
+			t.Errorf("the %s example does not add an endpoint to Llama 3.3 70B", p)
+		}
+	}
+	if m := findModel(t, cfg, "llama3.2"); providersOf(m)[0] != "ollama" || m.Endpoints[0].UpstreamModel != "llama3.2" {
+		t.Errorf("ollama model %+v", m)
+	}
+	findModel(t, cfg, "meta-llama/llama-3.1-8b-instruct")
+
+	// Without the keys, each missing variable is named.
+	es := parseErrors(t, string(doc), nil)
+	if len(es) != 3 {
+		t.Errorf("got %d problems, want one per missing key:\n%v", len(es), es)
+	}
+	for _, v := range []string{"OPENROUTER_API_KEY", "GROQ_API_KEY", "TOGETHER_API_KEY"} {
+		if !strings.Contains(es.Error(), "names "+v+", which is not set") {
+			t.Errorf("no problem names %s:\n%v", v, es)
+		}
+	}
+}
+
+func findModel(t *testing.T, cfg *Config, name string) Model {
+	t.Helper()
+	for _, m := range cfg.Models {
+		if m.Name == name {
+			return m
+		}
+	}
+	t.Fatalf("no model %q", name)
+	return Model{}
+}
+
+func providersOf(m Model) []string {
+	var out []string
+	for _, e := range m.Endpoints {
+		out = append(out, e.Provider)
+	}
+	return out
+}

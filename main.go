@@ -1,0 +1,230 @@
+// Command switchboard keeps LLM calls up: it watches every provider that
+// serves a model, routes each request to the one most likely to answer well
+// right now, falls back when one fails, and shows it all in a terminal
+// dashboard.
+//
+// Usage:
+//
+//	switchboard [--config PATH]                 the dashboard
+//	switchboard send [flags] PROMPT             one routed request from the shell
+//	switchboard check [--config PATH]           validate the configuration
+package main
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+
+	tea "charm.land/bubbletea/v2"
+
+	"switchboard/config"
+	"switchboard/provider"
+	"switchboard/routing"
+	"switchboard/ui"
+)
+
+//go:embed config.toml
+var embeddedConfig []byte
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole program: it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "send":
+			return runSend(ctx, args[1:], stdout, stderr)
+		case "check":
+			return runCheck(args[1:], stdout, stderr)
+		}
+	}
+	return runDashboard(ctx, args, stderr)
+}
+
+// flagSet returns a flag set that reports errors to stderr and a --config flag.
+func flagSet(name, usage string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (default ./config.toml, else the built-in one)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: %s\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs, path
+}
+
+func load(path string, stderr io.Writer) (*config.Config, bool) {
+	cfg, err := config.Load(path, embeddedConfig)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, false
+	}
+	return cfg, true
+}
+
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	fs, path := flagSet("check", "switchboard check [--config PATH]", stderr)
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	cfg, ok := load(*path, stderr)
+	if !ok {
+		return 1
+	}
+	n := 0
+	for _, m := range cfg.Models {
+		n += len(m.Endpoints)
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d providers, %d models, %d endpoints)\n", cfg.Source, len(cfg.Providers), len(cfg.Models), n)
+	return 0
+}
+
+func runDashboard(ctx context.Context, args []string, stderr io.Writer) int {
+	fs, path := flagSet("switchboard", "switchboard [--config PATH]  (subcommands: send, check)", stderr)
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unknown command %q; commands: send, check (see --help)\n", fs.Arg(0))
+		return 2
+	}
+	cfg, ok := load(*path, stderr)
+	if !ok {
+		return 1
+	}
+	s, err := build(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer s.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.mon.Run(ctx) })
+	opts := ui.Options{Health: s.mon, Router: s.router, Display: s.display()}
+	if s.fleet != nil {
+		opts.Faults = faults{s.fleet}
+	}
+	_, err = tea.NewProgram(ui.New(ctx, opts), tea.WithContext(ctx)).Run()
+	cancel()
+	wg.Wait()
+	if err != nil && !errors.Is(err, tea.ErrProgramKilled) {
+		fmt.Fprintln(stderr, "dashboard:", err)
+		return 1
+	}
+	return 0
+}
+
+// multi collects a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, path := flagSet("send", "switchboard send [flags] PROMPT", stderr)
+	model := fs.String("model", "", "model to ask (default: the first in the config)")
+	asJSON := fs.Bool("json", false, "print one JSON object: the answer, who served it, and the trace")
+	maxTokens := fs.Int("max-tokens", 0, "cap the answer's length in tokens (0: the provider's default)")
+	warm := fs.Duration("warm", 0, "probe the providers for this long before sending, so health is known (e.g. 3s)")
+	var off, fault multi
+	fs.Var(&off, "off", "turn a provider off before sending (repeatable)")
+	fs.Var(&fault, "fault", "force a fault on a simulated provider, PROVIDER=MODE (repeatable; modes: normal, down, slow, rate_limited, stall)")
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	prompt := strings.TrimSpace(strings.Join(fs.Args(), " "))
+	if prompt == "" {
+		fmt.Fprintln(stderr, `send: no prompt; write it after the flags: switchboard send "hello"`)
+		return 2
+	}
+	cfg, ok := load(*path, stderr)
+	if !ok {
+		return 1
+	}
+	s, err := build(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer s.Close()
+	if *model == "" {
+		*model = s.router.Models()[0]
+	}
+	for _, f := range fault {
+		if err := s.applyFault(f); err != nil {
+			fmt.Fprintln(stderr, "send:", err)
+			return 2
+		}
+	}
+	for _, p := range off {
+		if err := s.turnOff(p); err != nil {
+			fmt.Fprintln(stderr, "send:", err)
+			return 2
+		}
+	}
+	if *warm > 0 {
+		wctx, cancel := context.WithTimeout(ctx, *warm)
+		s.mon.Run(wctx)
+		cancel()
+	}
+
+	req := routing.Request{Model: *model, MaxTokens: *maxTokens,
+		Messages: []provider.Message{{Role: "user", Content: prompt}}}
+	var onDelta routing.OnDelta
+	if !*asJSON {
+		onDelta = func(c string) { io.WriteString(stdout, c) }
+	}
+	res, err := s.router.Send(ctx, req, onDelta)
+	if *asJSON {
+		writeJSON(stdout, res, err)
+	} else {
+		fmt.Fprintln(stdout)
+		fmt.Fprintln(stderr)
+		writeTrace(stderr, res.Trace)
+		if err != nil {
+			fmt.Fprintln(stderr, "error:", err)
+		}
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+func writeJSON(w io.Writer, res *routing.Result, err error) {
+	out := struct {
+		Model        string         `json:"model"`
+		Provider     string         `json:"provider,omitempty"`
+		Content      string         `json:"content"`
+		FinishReason string         `json:"finish_reason,omitempty"`
+		Usage        provider.Usage `json:"usage"`
+		Summary      string         `json:"summary"`
+		Trace        *routing.Trace `json:"trace"`
+		Error        *routing.Error `json:"error,omitempty"`
+	}{Model: res.Model, Provider: res.Provider, Content: res.Content, FinishReason: res.FinishReason,
+		Usage: res.Usage, Summary: res.Trace.Summary(), Trace: res.Trace}
+	var re *routing.Error
+	if errors.As(err, &re) {
+		out.Error = re
+	} else if err != nil {
+		out.Error = &routing.Error{Code: 500, Type: "internal", Message: err.Error()}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(out)
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fastConfig is a small simulated fleet that answers at once, so the tests
+// exercise the real wiring (config -> sim -> provider -> monitor -> router)
+// without waiting on the demo's realistic latencies.
+const fastConfig = `
+[[provider]]
+name = "alpha"
+protocol = "openai"
+[provider.sim]
+ttft = { p50 = "1ms", p95 = "2ms" }
+tokens_per_second = 20000
+
+[[provider]]
+name = "beta"
+protocol = "openai"
+[provider.sim]
+ttft = { p50 = "1ms", p95 = "2ms" }
+tokens_per_second = 20000
+
+[[model]]
+name = "test/model"
+[[model.endpoint]]
+provider = "alpha"
+price_in = 0.1
+price_out = 0.1
+[[model.endpoint]]
+provider = "beta"
+price_in = 5
+price_out = 5
+`
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func runArgs(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(t.Context(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestSendAnswersWithTrace(t *testing.T) {
+	cfg := writeConfig(t, fastConfig)
+	code, out, errs := runArgs(t, "send", "--config", cfg, "--max-tokens", "20", "hello")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if strings.TrimSpace(out) == "" {
+		t.Fatal("no answer printed")
+	}
+	for _, want := range []string{"why: ", "candidates for test/model, in the order they would be tried:", "attempts:", "1. "} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("trace lacks %q:\n%s", want, errs)
+		}
+	}
+}
+
+func TestSendAvoidsProviderTurnedOffOrDown(t *testing.T) {
+	cfg := writeConfig(t, fastConfig)
+	for _, args := range [][]string{
+		{"--off", "alpha"},
+		{"--fault", "alpha=down"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			argv := append([]string{"send", "--config", cfg, "--json"}, args...)
+			code, out, errs := runArgs(t, append(argv, "hello")...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s %s", code, out, errs)
+			}
+			var res struct {
+				Provider string `json:"provider"`
+				Content  string `json:"content"`
+				Summary  string `json:"summary"`
+			}
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatalf("not JSON: %v\n%s", err, out)
+			}
+			if res.Provider != "beta" || res.Content == "" {
+				t.Fatalf("served by %q: %+v", res.Provider, res)
+			}
+			if !strings.Contains(res.Summary, "alpha") {
+				t.Errorf("summary does not say what happened to alpha: %q", res.Summary)
+			}
+		})
+	}
+}
+
+func TestSendFailsWhenNobodyCanAnswer(t *testing.T) {
+	cfg := writeConfig(t, fastConfig)
+	code, _, errs := runArgs(t, "send", "--config", cfg, "--off", "alpha", "--fault", "beta=down", "hello")
+	if code == 0 {
+		t.Fatal("exit 0 with every provider unavailable")
+	}
+	if !strings.Contains(errs, "error: every provider of test/model failed") || !strings.Contains(errs, "alpha skipped: turned off by the user") {
+		t.Errorf("stderr:\n%s", errs)
+	}
+}
+
+func TestBadInputSaysWhatAndWhere(t *testing.T) {
+	bad := writeConfig(t, strings.Replace(fastConfig, "tokens_per_second = 20000", "tokens_per_sec = 20000", 1))
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"check", "--config", bad}, 1, bad + ":7:1: unknown key provider.sim.tokens_per_sec; did you mean tokens_per_second?"},
+		{[]string{"send", "--config", bad, "hi"}, 1, "tokens_per_second"},
+		{[]string{"send"}, 2, "no prompt"},
+		{[]string{"send", "--config", writeConfig(t, fastConfig), "--fault", "alpha", "hi"}, 2, "PROVIDER=MODE"},
+		{[]string{"send", "--config", writeConfig(t, fastConfig), "--off", "nobody", "hi"}, 2, `"nobody": no such provider`},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+	}
+	for _, tt := range tests {
+		code, _, errs := runArgs(t, tt.args...)
+		if code != tt.code || !strings.Contains(errs, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", tt.args, code, errs, tt.code, tt.want)
+		}
+	}
+}
+
+func TestCheckEmbeddedDefault(t *testing.T) {
+	t.Chdir(t.TempDir()) // no ./config.toml: the embedded copy is used
+	code, out, errs := runArgs(t, "check")
+	if code != 0 || !strings.Contains(out, "(embedded): ok") {
+		t.Fatalf("exit %d: %s %s", code, out, errs)
+	}
+}

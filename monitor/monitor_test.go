@@ -1,0 +1,396 @@
+package monitor
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"switchboard/provider"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// testClock is a clock the test moves by hand.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock { return &testClock{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// advance lets fake time pass inside a synctest bubble: once every goroutine
+// of the bubble is blocked, the bubble's clock jumps to the timer at once.
+func advance(d time.Duration) { <-time.After(d) }
+
+func newTestMonitor(t *testing.T, clk Clock, ids ...string) *Monitor {
+	t.Helper()
+	var eps []Endpoint
+	for _, id := range ids {
+		eps = append(eps, Endpoint{ID: id, Provider: id, Model: "m"})
+	}
+	m, err := New(Options{Clock: clk}, eps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func ok(d time.Duration) provider.Outcome {
+	return provider.Outcome{Class: provider.ClassOK, Duration: d, TTFT: d / 4}
+}
+
+func fail(c provider.Class) provider.Outcome { return provider.Outcome{Class: c} }
+
+func status(t *testing.T, m *Monitor, id string) EndpointStatus {
+	t.Helper()
+	st, found := m.Snapshot().Endpoint(id)
+	if !found {
+		t.Fatalf("no endpoint %q in snapshot", id)
+	}
+	return st
+}
+
+func TestAvailabilityCountsOnlyProviderErrors(t *testing.T) {
+	clk := newTestClock()
+	m := newTestMonitor(t, clk, "a")
+	for range 8 {
+		m.Record("a", ok(100*time.Millisecond))
+	}
+	m.Record("a", fail(provider.ClassServer))
+	m.Record("a", fail(provider.ClassTimeout))
+	m.Record("a", fail(provider.ClassBadRequest))    // the caller's fault
+	m.Record("a", fail(provider.ClassContextLength)) // the caller's fault
+	m.Record("a", fail(provider.ClassRateLimited))   // counted apart
+	m.Record("a", fail(provider.ClassCanceled))      // nobody's fault
+	m.Record("a", ok(100*time.Millisecond))          // ends the error run
+	st := status(t, m, "a")
+	if st.Requests != 15 || st.Successes != 9 || st.ProviderErrors != 2 || st.UserErrors != 2 || st.RateLimited != 1 {
+		t.Fatalf("counts: %+v", st)
+	}
+	if want := 9.0 / 11.0; math.Abs(st.Availability-want) > 1e-9 {
+		t.Errorf("availability = %v, want %v", st.Availability, want)
+	}
+	if want := 2.0 / 15.0; math.Abs(st.ErrorRate-want) > 1e-9 {
+		t.Errorf("error rate = %v, want %v", st.ErrorRate, want)
+	}
+	if st.Errors[provider.ClassServer] != 1 || st.Errors[provider.ClassBadRequest] != 1 {
+		t.Errorf("errors by class: %v", st.Errors)
+	}
+}
+
+func TestNoDataMeansUnknownAvailability(t *testing.T) {
+	m := newTestMonitor(t, newTestClock(), "a")
+	st := status(t, m, "a")
+	if st.Availability != -1 || st.State != Healthy || !st.Enabled {
+		t.Fatalf("fresh endpoint: %+v", st)
+	}
+}
+
+func TestOutageAfterConsecutiveErrorsAndRecovery(t *testing.T) {
+	clk := newTestClock()
+	m := newTestMonitor(t, clk, "a")
+	m.Record("a", ok(time.Second))
+	for i := 1; i <= 3; i++ {
+		m.Record("a", fail(provider.ClassServer))
+		st := status(t, m, "a")
+		if down := st.State == Down; down != (i == 3) {
+			t.Fatalf("after %d errors: state %s", i, st.State)
+		}
+	}
+	st := status(t, m, "a")
+	if st.OutageSince.IsZero() || !st.RecentOutage(clk.Now(), 30*time.Second) {
+		t.Fatalf("outage not recorded: %+v", st)
+	}
+	clk.Advance(5 * time.Second)
+	for range 60 { // enough successes to lift availability over 95%
+		m.Record("a", ok(time.Second))
+	}
+	st = status(t, m, "a")
+	if st.State != Healthy || !st.OutageSince.IsZero() {
+		t.Fatalf("after recovery: %s (%s)", st.State, st.Reason)
+	}
+	if !st.RecentOutage(clk.Now(), 30*time.Second) {
+		t.Fatal("the outage 5s ago should still count as recent")
+	}
+	clk.Advance(31 * time.Second)
+	if st := status(t, m, "a"); st.RecentOutage(clk.Now(), 30*time.Second) {
+		t.Fatal("an outage 36s ago is not recent")
+	}
+}
+
+func TestDownOnLowAvailabilityWithoutARun(t *testing.T) {
+	clk := newTestClock()
+	m := newTestMonitor(t, clk, "a")
+	// Alternate so there are never three errors in a row: 50% availability.
+	for range 5 {
+		m.Record("a", fail(provider.ClassServer))
+		m.Record("a", ok(time.Second))
+	}
+	if st := status(t, m, "a"); st.State != Down {
+		t.Fatalf("state = %s (%s), want down", st.State, st.Reason)
+	}
+	// The 30 s horizon passes; over 5 minutes it is still only 50%: degraded.
+	clk.Advance(40 * time.Second)
+	if st := status(t, m, "a"); st.State != Degraded {
+		t.Fatalf("state = %s (%s), want degraded", st.State, st.Reason)
+	}
+}
+
+func TestCooldownIsNeverShortened(t *testing.T) {
+	clk := newTestClock()
+	m := newTestMonitor(t, clk, "a")
+	m.Record("a", provider.Outcome{Class: provider.ClassRateLimited, RetryAfter: 10 * time.Second})
+	clk.Advance(time.Second)
+	m.Record("a", provider.Outcome{Class: provider.ClassRateLimited, RetryAfter: 2 * time.Second})
+	clk.Advance(5 * time.Second)
+	st := status(t, m, "a")
+	if st.State != CoolingDown || !st.CooldownUntil.Equal(clk.Now().Add(4*time.Second)) {
+		t.Fatalf("6s after a 10s Retry-After: %s until %v", st.State, st.CooldownUntil)
+	}
+	clk.Advance(4 * time.Second)
+	if st := status(t, m, "a"); st.State != Healthy {
+		t.Fatalf("after the cooldown: %s", st.State)
+	}
+}
+
+func TestCooldownWithoutRetryAfterUsesDefault(t *testing.T) {
+	clk := newTestClock()
+	m := newTestMonitor(t, clk, "a")
+	m.Record("a", fail(provider.ClassRateLimited))
+	st := status(t, m, "a")
+	if want := clk.Now().Add(m.Options().RateLimitPause); !st.CooldownUntil.Equal(want) {
+		t.Fatalf("cooldown until %v, want %v", st.CooldownUntil, want)
+	}
+}
+
+func TestWindowExpires(t *testing.T) {
+	clk := newTestClock()
+	m := newTestMonitor(t, clk, "a")
+	m.Record("a", fail(provider.ClassServer))
+	m.Record("a", ok(time.Second))
+	clk.Advance(m.Options().Window - m.Options().Bucket)
+	if st := status(t, m, "a"); st.Requests != 2 {
+		t.Fatalf("inside the window: %d requests", st.Requests)
+	}
+	clk.Advance(m.Options().Bucket)
+	if st := status(t, m, "a"); st.Requests != 0 || st.Availability != -1 {
+		t.Fatalf("past the window: %+v", st)
+	}
+}
+
+func TestDisabledWinsOverEverything(t *testing.T) {
+	clk := newTestClock()
+	m := newTestMonitor(t, clk, "a", "b")
+	if err := m.SetEnabled("a", false); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(t, m, "a"); st.State != Disabled || st.Enabled {
+		t.Fatalf("a: %s", st.State)
+	}
+	if st := status(t, m, "b"); st.State != Healthy {
+		t.Fatalf("b: %s", st.State)
+	}
+	if err := m.SetEnabled("nope", false); err == nil {
+		t.Fatal("unknown endpoint accepted")
+	}
+	_ = m.SetEnabled("a", true)
+	if st := status(t, m, "a"); st.State != Healthy {
+		t.Fatalf("re-enabled: %s", st.State)
+	}
+}
+
+func TestSnapshotIsCachedUntilSomethingChanges(t *testing.T) {
+	clk := newTestClock()
+	m := newTestMonitor(t, clk, "a")
+	s1, s2 := m.Snapshot(), m.Snapshot()
+	if s1 != s2 {
+		t.Fatal("unchanged monitor recomputed its snapshot")
+	}
+	m.Record("a", ok(time.Second))
+	s3 := m.Snapshot()
+	if s3 == s1 || s3.Version <= s1.Version {
+		t.Fatal("a recorded outcome did not show in the next snapshot")
+	}
+	clk.Advance(time.Second)
+	if m.Snapshot() == s3 {
+		t.Fatal("time passing did not refresh the snapshot")
+	}
+}
+
+func TestSeriesOneBucketPerPoint(t *testing.T) {
+	clk := newTestClock()
+	m := newTestMonitor(t, clk, "a")
+	o := m.Options()
+	m.Record("a", ok(100*time.Millisecond))
+	clk.Advance(o.Bucket)
+	m.Record("a", fail(provider.ClassServer))
+	s := status(t, m, "a").Series
+	n := o.SeriesLen
+	if len(s.Latency) != n || len(s.ErrorRate) != n || len(s.Availability) != n || len(s.TTFT) != n {
+		t.Fatalf("series lengths %d %d %d %d, want %d", len(s.Latency), len(s.ErrorRate), len(s.Availability), len(s.TTFT), n)
+	}
+	if s.Latency[n-3] != -1 || s.Availability[n-3] != -1 {
+		t.Errorf("empty bucket should be -1: %v %v", s.Latency[n-3], s.Availability[n-3])
+	}
+	if got := s.Latency[n-2]; math.Abs(got-100)/100 > 0.1 {
+		t.Errorf("latency point = %vms, want about 100", got)
+	}
+	if s.ErrorRate[n-2] != 0 || s.ErrorRate[n-1] != 1 || s.Availability[n-1] != 0 {
+		t.Errorf("last points: err %v %v avail %v", s.ErrorRate[n-2], s.ErrorRate[n-1], s.Availability[n-1])
+	}
+}
+
+func TestPercentilesCloseToExact(t *testing.T) {
+	clk := newTestClock()
+	m := newTestMonitor(t, clk, "a")
+	r := rand.New(rand.NewPCG(1, 2))
+	var ds []time.Duration
+	for range 5000 {
+		// Log-normal around 300ms, like real latencies.
+		d := time.Duration(float64(300*time.Millisecond) * math.Exp(r.NormFloat64()*0.6))
+		ds = append(ds, d)
+		m.Record("a", ok(d))
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	st := status(t, m, "a")
+	for _, c := range []struct {
+		got time.Duration
+		q   float64
+	}{{st.LatencyP50, 0.5}, {st.LatencyP95, 0.95}} {
+		exact := ds[int(math.Ceil(c.q*float64(len(ds))))-1]
+		if rel := math.Abs(float64(c.got-exact)) / float64(exact); rel > 0.1 {
+			t.Errorf("p%.0f = %v, exact %v (off by %.1f%%)", 100*c.q, c.got, exact, 100*rel)
+		}
+	}
+}
+
+func TestUnknownIDIsIgnoredAndDuplicatesRejected(t *testing.T) {
+	m := newTestMonitor(t, newTestClock(), "a")
+	m.Record("zzz", ok(time.Second)) // must not panic
+	if _, err := New(Options{}, []Endpoint{{ID: "x"}, {ID: "x"}}); err == nil {
+		t.Fatal("duplicate ids accepted")
+	}
+}
+
+// TestRunProbesAndPublishes runs the real probers and publisher in a bubble of
+// fake time: probes come at the configured interval, snapshots reach the
+// subscriber, and everything stops when the context ends.
+func TestRunProbesAndPublishes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		probes := map[string]int{}
+		probe := func(id string, class provider.Class) ProbeFunc {
+			return func(ctx context.Context) provider.Outcome {
+				mu.Lock()
+				probes[id]++
+				mu.Unlock()
+				return provider.Outcome{Class: class, Duration: 50 * time.Millisecond}
+			}
+		}
+		m, err := New(Options{ProbeInterval: 2 * time.Second, Publish: 500 * time.Millisecond}, []Endpoint{
+			{ID: "up", Provider: "up", Model: "m", Probe: probe("up", provider.ClassOK)},
+			{ID: "dead", Provider: "dead", Model: "m", Probe: probe("dead", provider.ClassConnect)},
+			{ID: "passive", Provider: "passive", Model: "m"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		subCtx, subCancel := context.WithCancel(ctx)
+		snaps := m.Subscribe(subCtx)
+		done := make(chan struct{})
+		go func() { m.Run(ctx); close(done) }()
+
+		advance(20 * time.Second)
+		synctest.Wait()
+		mu.Lock()
+		up, dead := probes["up"], probes["dead"]
+		mu.Unlock()
+		// First probe within 1s, then every 2s ± 20%: 8 to 12 probes in 20s.
+		if up < 8 || up > 12 || dead < 8 || dead > 12 {
+			t.Fatalf("probes in 20s: up %d, dead %d", up, dead)
+		}
+		s := <-snaps
+		if st, _ := s.Endpoint("dead"); st.State != Down || st.Probes != st.Requests {
+			t.Fatalf("dead endpoint: %s, %d probes of %d requests", st.State, st.Probes, st.Requests)
+		}
+		if st, _ := s.Endpoint("up"); st.State != Healthy || st.Availability != 1 {
+			t.Fatalf("up endpoint: %s %v", st.State, st.Availability)
+		}
+		if st, _ := s.Endpoint("passive"); st.Requests != 0 {
+			t.Fatalf("passive endpoint was probed")
+		}
+		subCancel()
+		synctest.Wait()
+		if _, open := <-snaps; open {
+			// A snapshot may have been waiting; the channel must close after it.
+			if _, open := <-snaps; open {
+				t.Fatal("subscription not closed after its context ended")
+			}
+		}
+		cancel()
+		<-done
+	})
+}
+
+// A subscriber that never reads must not hold the monitor back.
+func TestSlowSubscriberDoesNotBlock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newTestMonitor(t, SystemClock{}, "a")
+		ctx, cancel := context.WithCancel(t.Context())
+		_ = m.Subscribe(ctx) // never read
+		done := make(chan struct{})
+		go func() { m.Run(ctx); close(done) }()
+		for range 10 {
+			m.Record("a", ok(time.Second))
+			advance(time.Second)
+		}
+		cancel()
+		<-done
+	})
+}
+
+func BenchmarkRecord(b *testing.B) {
+	m := newTestMonitor(&testing.T{}, SystemClock{}, "a")
+	o := ok(120 * time.Millisecond)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Record("a", o)
+	}
+}
+
+func BenchmarkSnapshot10(b *testing.B) {
+	clk := newTestClock()
+	ids := []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}
+	m := newTestMonitor(&testing.T{}, clk, ids...)
+	for i := range 1000 {
+		m.Record(ids[i%len(ids)], ok(time.Duration(i)*time.Millisecond))
+		if i%20 == 0 {
+			clk.Advance(time.Second)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Record("a", ok(time.Millisecond)) // invalidate the cache each time
+		_ = m.Snapshot()
+	}
+}

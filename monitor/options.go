@@ -1,0 +1,97 @@
+// Package monitor tracks the health of every endpoint: rolling windows of
+// outcomes from routed requests and probes, the state each endpoint is in,
+// and immutable snapshots published to the router and the dashboard.
+package monitor
+
+import (
+	"context"
+	"time"
+
+	"switchboard/provider"
+)
+
+// Clock tells the time. Tests pass a clock they move by hand.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// ProbeFunc checks one endpoint cheaply and returns the outcome to record.
+// It must return when ctx is done.
+type ProbeFunc func(ctx context.Context) provider.Outcome
+
+// Endpoint is one model served by one provider, as the monitor knows it.
+type Endpoint struct {
+	ID       string    // unique across the fleet
+	Provider string    // provider slug
+	Model    string    // public model name
+	Probe    ProbeFunc // nil: no active probing, passive health only
+}
+
+// Options tune the monitor. Zero fields take the defaults documented on each.
+type Options struct {
+	Clock Clock // default SystemClock
+
+	Bucket time.Duration // width of one time bucket; default 2s
+	Window time.Duration // span of the rolling window; default 5m
+
+	OutageWindow   time.Duration // "recent outage" horizon for routing; default 30s
+	DownAfter      int           // consecutive provider errors that make an outage; default 3
+	DownBelow      float64       // availability over OutageWindow under which an endpoint is down; default 0.80
+	DegradedBelow  float64       // availability over Window under which an endpoint is degraded; default 0.95
+	MinRequests    int           // requests needed before availability thresholds apply; default 5
+	RateLimitPause time.Duration // cooldown after a 429 without Retry-After; default 5s
+
+	ProbeInterval time.Duration // default 5s
+	ProbeJitter   float64       // fraction of the interval added or removed at random; default 0.2
+	ProbeTimeout  time.Duration // default 10s
+
+	Publish   time.Duration // how often subscribers get a snapshot while anything changes; default 500ms
+	SeriesLen int           // buckets kept in Series for the sparklines; default 60
+}
+
+func (o Options) withDefaults() Options {
+	if o.Clock == nil {
+		o.Clock = SystemClock{}
+	}
+	setDur(&o.Bucket, 2*time.Second)
+	setDur(&o.Window, 5*time.Minute)
+	setDur(&o.OutageWindow, 30*time.Second)
+	setDur(&o.RateLimitPause, 5*time.Second)
+	setDur(&o.ProbeInterval, 5*time.Second)
+	setDur(&o.ProbeTimeout, 10*time.Second)
+	setDur(&o.Publish, 500*time.Millisecond)
+	if o.DownAfter <= 0 {
+		o.DownAfter = 3
+	}
+	if o.DownBelow <= 0 {
+		o.DownBelow = 0.80
+	}
+	if o.DegradedBelow <= 0 {
+		o.DegradedBelow = 0.95
+	}
+	if o.MinRequests <= 0 {
+		o.MinRequests = 5
+	}
+	if o.ProbeJitter <= 0 {
+		o.ProbeJitter = 0.2
+	}
+	if o.SeriesLen <= 0 {
+		o.SeriesLen = 60
+	}
+	if o.Window < o.Bucket {
+		o.Window = o.Bucket
+	}
+	return o
+}
+
+func setDur(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}

@@ -1,0 +1,253 @@
+package provider
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// errClosed is the cause of a stream's end when its owner closed it early.
+var errClosed = fmt.Errorf("stream closed by its owner: %w", context.Canceled)
+
+// streamConfig is what an openAIStream takes over from the request that
+// opened it.
+type streamConfig struct {
+	parent context.Context         // the caller's context
+	ctx    context.Context         // the request's own, canceled by wd and Close
+	cancel context.CancelCauseFunc // cancels ctx
+	wd     *watchdog               // running since the request started
+	resp   *http.Response          // a 2xx answer
+	start  time.Time               // when Stream was called
+	now    func() time.Time        // the clock for Stats
+	key    string                  // to redact from upstream text
+	where  string                  // "POST <url>", for error texts
+	body   io.ReadCloser           // resp.Body, unless given (fuzzing and benchmarks)
+	kind   bodyKind                // from resp's Content-Type, unless body is given
+}
+
+// openAIStream reads one chat completion stream. Next is for one goroutine;
+// Stats and Close may be called from any.
+type openAIStream struct {
+	cfg  streamConfig
+	br   *bufio.Reader
+	sse  *sseReader
+	kind bodyKind
+	// finished is set once a finish reason came: the answer is whole, and
+	// losing the connection after it loses nothing.
+	finished bool
+	// jsonDone is set once a whole (non-streamed) completion was returned.
+	jsonDone bool
+
+	// mu guards what Stats and Close share with Next.
+	mu          sync.Mutex
+	stats       Stats
+	sawContent  bool
+	chunks      int   // content chunks
+	usageTokens int   // usage.completion_tokens, 0 until sent
+	err         error // the final result: io.EOF or an *Error
+	closed      bool
+
+	release sync.Once
+}
+
+// newOpenAIStream starts reading cfg's body; the watchdog keeps running.
+func newOpenAIStream(cfg streamConfig) *openAIStream {
+	if cfg.body == nil {
+		cfg.body = cfg.resp.Body
+		cfg.kind = bodyKindOf(cfg.resp.Header.Get("Content-Type"))
+	}
+	s := &openAIStream{cfg: cfg, kind: cfg.kind, stats: Stats{Start: cfg.start}}
+	s.br = bufio.NewReaderSize(cfg.body, sseReadSize)
+	s.sse = newSSEReaderFrom(s.br)
+	return s
+}
+
+// Next returns the next chunk with content, a finish reason or usage; chunks
+// with none of these (the opening role chunk) are skipped. It returns io.EOF
+// after a clean end and an *Error otherwise, then the same again forever.
+func (s *openAIStream) Next() (Chunk, error) {
+	if err := s.final(); err != nil {
+		return Chunk{}, err
+	}
+	if s.kind == bodyUnknown {
+		s.kind = bodySSE
+		if b, err := s.br.Peek(1); err == nil && b[0] == '{' {
+			s.kind = bodyJSON
+		}
+	}
+	switch s.kind {
+	case bodyJSON:
+		return s.nextCompletion()
+	case bodyHTML:
+		return Chunk{}, s.end(&Error{Class: ClassMalformed,
+			Message: "the upstream answered with an HTML page, not an event stream"})
+	}
+	for {
+		ev, err := s.sse.Next()
+		if err != nil {
+			return Chunk{}, s.end(s.readError(err))
+		}
+		if ev.Type == "error" {
+			return Chunk{}, s.end(streamError(parseErrorBody(ev.Data), s.cfg.key))
+		}
+		if string(bytes.TrimSpace(ev.Data)) == "[DONE]" {
+			return Chunk{}, s.end(io.EOF)
+		}
+		c, err := decodeChunk(ev.Data, s.cfg.key)
+		if err != nil {
+			return Chunk{}, s.end(err)
+		}
+		if err := s.accept(c); err != nil {
+			return Chunk{}, s.end(err)
+		}
+		if c.Content != "" || c.FinishReason != "" || c.Usage != nil {
+			return c, nil
+		}
+	}
+}
+
+// nextCompletion returns the whole answer of a server that did not stream,
+// as one chunk, then io.EOF.
+func (s *openAIStream) nextCompletion() (Chunk, error) {
+	if s.jsonDone {
+		return Chunk{}, s.end(io.EOF)
+	}
+	data, err := io.ReadAll(io.LimitReader(s.br, maxJSONBody+1))
+	if err != nil {
+		return Chunk{}, s.end(s.readError(err))
+	}
+	if len(data) > maxJSONBody {
+		return Chunk{}, s.end(&Error{Class: ClassMalformed, Message: fmt.Sprintf("completion longer than %d bytes", maxJSONBody)})
+	}
+	c, err := decodeCompletion(data, s.cfg.key)
+	if err == nil {
+		err = s.accept(c)
+	}
+	if err != nil {
+		return Chunk{}, s.end(err)
+	}
+	s.jsonDone = true
+	return c, nil
+}
+
+// accept takes a decoded chunk into the timers and the stats. A chunk that
+// finishes with reason "error" is a failure even without an error object:
+// OpenRouter counts such answers against the provider.
+func (s *openAIStream) accept(c Chunk) error {
+	s.cfg.wd.progress(c.Content != "")
+	s.mu.Lock()
+	if c.Content != "" {
+		if !s.sawContent {
+			s.sawContent = true
+			s.stats.TTFT = s.cfg.now().Sub(s.stats.Start)
+		}
+		s.chunks++
+	}
+	if c.Usage != nil && c.Usage.CompletionTokens > 0 {
+		s.usageTokens = c.Usage.CompletionTokens
+	}
+	s.mu.Unlock()
+	switch c.FinishReason {
+	case "":
+	case "error":
+		return &Error{Class: ClassServer, Message: `the upstream ended the stream with finish_reason "error"`}
+	default:
+		s.finished = true
+	}
+	return nil
+}
+
+// readError classifies a failure to read the body.
+func (s *openAIStream) readError(err error) error {
+	if s.finished {
+		return io.EOF
+	}
+	if s.cfg.ctx.Err() != nil {
+		return canceledError(s.cfg.parent, s.cfg.ctx, s.cfg.where)
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if err == io.EOF {
+		return &Error{Class: ClassStreamCut, Err: fmt.Errorf("%s: the stream ended before a finish reason", s.cfg.where)}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return &Error{Class: ClassTimeout, Err: safeWrap(s.cfg.where, err, s.cfg.key)}
+	}
+	return &Error{Class: ClassStreamCut, Err: safeWrap(s.cfg.where+": stream broken", err, s.cfg.key)}
+}
+
+// final returns the stream's final result, nil while it is open.
+func (s *openAIStream) final() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// end records the stream's final result (the first one wins: a concurrent
+// Close may have come first), releases everything and returns the result.
+func (s *openAIStream) end(err error) error {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+		s.stats.Duration = s.cfg.now().Sub(s.stats.Start)
+	}
+	err = s.err
+	s.mu.Unlock()
+	s.releaseAll()
+	return err
+}
+
+// releaseAll stops the timers and frees the connection, once.
+func (s *openAIStream) releaseAll() {
+	s.release.Do(func() {
+		s.cfg.wd.stop()
+		// Closing before canceling lets a fully read connection go back to
+		// the pool.
+		s.cfg.body.Close()
+		s.cfg.cancel(errRequestOver)
+	})
+}
+
+// Stats returns the measurements so far; Duration is set once the stream
+// ended.
+func (s *openAIStream) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.OutputTokens = s.chunks
+	if s.usageTokens > 0 {
+		st.OutputTokens = s.usageTokens
+	}
+	return st
+}
+
+// Close ends the stream; a Next blocked in another goroutine returns
+// ClassCanceled. It is safe to call at any time, more than once.
+func (s *openAIStream) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	if s.err == nil {
+		s.err = &Error{Class: ClassCanceled, Err: fmt.Errorf("%s: %w", s.cfg.where, errClosed)}
+		s.stats.Duration = s.cfg.now().Sub(s.stats.Start)
+	}
+	s.mu.Unlock()
+	// Cancel first: it aborts a read in progress, which Close of the body
+	// would otherwise wait for.
+	s.cfg.cancel(errClosed)
+	s.releaseAll()
+	return nil
+}

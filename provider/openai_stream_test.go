@@ -1,0 +1,319 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestStreamFixtures serves each recorded stream from a loopback server and
+// checks what the client makes of it.
+func TestStreamFixtures(t *testing.T) {
+	const hello = "Hello! How can I help you today?"
+	tests := []struct {
+		fixture     string
+		wantContent string
+		wantFinish  string
+		wantUsage   int // completion tokens of the usage chunk, 0 if none
+		wantTokens  int // Stats.OutputTokens
+		wantClass   Class
+		wantMessage string // in the error's text
+	}{
+		{fixture: "stream_normal.txt", wantContent: hello, wantFinish: "stop", wantUsage: 9, wantTokens: 9},
+		{fixture: "stream_keepalive_crlf.txt", wantContent: hello, wantFinish: "stop", wantUsage: 9, wantTokens: 9},
+		{fixture: "stream_cr.txt", wantContent: hello, wantFinish: "stop", wantUsage: 9, wantTokens: 9},
+		{fixture: "stream_no_done.txt", wantContent: "Hello! How", wantFinish: "length", wantTokens: 3},
+		{fixture: "stream_multiline.txt", wantContent: "multi-line", wantFinish: "stop", wantTokens: 2},
+		{fixture: "stream_cut.txt", wantContent: "Hello! How can", wantTokens: 4, wantClass: ClassStreamCut,
+			wantMessage: "ended before a finish reason"},
+		{fixture: "stream_cut_midline.txt", wantContent: "Hello", wantTokens: 1, wantClass: ClassStreamCut},
+		{fixture: "stream_malformed.txt", wantContent: "Hello", wantTokens: 1, wantClass: ClassMalformed,
+			wantMessage: "stream chunk is not valid"},
+		{fixture: "stream_inband_error.txt", wantContent: "The answer", wantTokens: 2, wantClass: ClassServer,
+			wantMessage: "error 502 in stream: Provider returned error"},
+		{fixture: "stream_event_error.txt", wantContent: "Hi", wantTokens: 1, wantClass: ClassRateLimited,
+			wantMessage: "Rate limit reached"},
+		{fixture: "stream_finish_error.txt", wantContent: "Hel", wantTokens: 1, wantClass: ClassServer,
+			wantMessage: `finish_reason "error"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.TrimSuffix(tt.fixture, ".txt"), func(t *testing.T) {
+			c, _ := newTestClient(t, sseHandler(readFixture(t, tt.fixture)), OpenAIOptions{})
+			s, err := c.Stream(context.Background(), testRequest())
+			if err != nil {
+				t.Fatalf("Stream: %v", err)
+			}
+			defer s.Close()
+			chunks, err := drain(t, s)
+			var content strings.Builder
+			finish, usage := "", 0
+			for _, ch := range chunks {
+				content.WriteString(ch.Content)
+				if ch.FinishReason != "" {
+					finish = ch.FinishReason
+				}
+				if ch.Usage != nil {
+					usage = ch.Usage.CompletionTokens
+				}
+				if ch.Content == "" && ch.FinishReason == "" && ch.Usage == nil {
+					t.Errorf("empty chunk returned: %+v", ch)
+				}
+			}
+			if got := classOf(t, err); got != tt.wantClass {
+				t.Fatalf("final class = %v (%v), want %v", got, err, tt.wantClass)
+			}
+			if tt.wantClass == ClassOK && err != io.EOF {
+				t.Fatalf("final error = %v, want io.EOF", err)
+			}
+			if tt.wantMessage != "" && !strings.Contains(err.Error(), tt.wantMessage) {
+				t.Errorf("error %q does not say %q", err, tt.wantMessage)
+			}
+			if content.String() != tt.wantContent || finish != tt.wantFinish || usage != tt.wantUsage {
+				t.Errorf("got content %q finish %q usage %d, want %q %q %d",
+					content.String(), finish, usage, tt.wantContent, tt.wantFinish, tt.wantUsage)
+			}
+			st := s.Stats()
+			if st.OutputTokens != tt.wantTokens {
+				t.Errorf("OutputTokens = %d, want %d", st.OutputTokens, tt.wantTokens)
+			}
+			if st.Start.IsZero() || st.Duration <= 0 || st.TTFT <= 0 || st.TTFT > st.Duration {
+				t.Errorf("implausible stats %+v", st)
+			}
+			for range 3 {
+				if _, again := s.Next(); again != err {
+					t.Fatalf("Next after the end = %v, want the same %v", again, err)
+				}
+			}
+			if s.Close() != nil || s.Close() != nil {
+				t.Error("Close after the end failed")
+			}
+			if _, again := s.Next(); again != err {
+				t.Errorf("Next after Close of an ended stream = %v, want the same %v", again, err)
+			}
+		})
+	}
+}
+
+func TestStreamChunkFields(t *testing.T) {
+	c, _ := newTestClient(t, sseHandler(readFixture(t, "stream_normal.txt")), OpenAIOptions{})
+	s, err := c.Stream(context.Background(), testRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	chunks, err := drain(t, s)
+	if err != io.EOF || len(chunks) != 11 {
+		t.Fatalf("%d chunks, %v; want 9 content + finish + usage, io.EOF", len(chunks), err)
+	}
+	first, last := chunks[0], chunks[10]
+	if first.ID != "chatcmpl-9xKq2fE7wA1bB3cD4eF5gH6iJ7kL" || first.Model != "gpt-4o-mini-2024-07-18" || first.Content != "Hello" {
+		t.Errorf("first chunk %+v", first)
+	}
+	want := Usage{PromptTokens: 19, CompletionTokens: 9, TotalTokens: 28}
+	if last.Usage == nil || *last.Usage != want || last.Content != "" {
+		t.Errorf("usage chunk %+v, want usage %+v only", last, want)
+	}
+}
+
+// TestStreamRequest checks what goes on the wire.
+func TestStreamRequest(t *testing.T) {
+	temp := 0.2
+	tests := []struct {
+		name     string
+		key      string
+		req      Request
+		header   http.Header
+		wantBody string
+		wantAuth string
+	}{
+		{
+			name:     "minimal",
+			key:      "-", // none
+			req:      testRequest(),
+			wantBody: `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello."}],"stream":true,"stream_options":{"include_usage":true}}`,
+		},
+		{
+			name: "all fields",
+			key:  testKey,
+			req: Request{Model: "llama-3.3-70b-versatile", MaxTokens: 64, Temperature: &temp,
+				Messages: []Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi"}}},
+			header:   http.Header{"Http-Referer": {"https://switchboard.example"}, "X-Title": {"Switchboard"}},
+			wantBody: `{"model":"llama-3.3-70b-versatile","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],"stream":true,"stream_options":{"include_usage":true},"max_tokens":64,"temperature":0.2}`,
+			wantAuth: "Bearer " + testKey,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			type seen struct {
+				method, path, auth, accept, ctype, referer string
+				body                                       []byte
+			}
+			got := make(chan seen, 1)
+			h := func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				got <- seen{r.Method, r.URL.Path, r.Header.Get("Authorization"), r.Header.Get("Accept"),
+					r.Header.Get("Content-Type"), r.Header.Get("Http-Referer"), b}
+				sseHandler(readFixture(t, "stream_normal.txt"))(w, r)
+			}
+			o := OpenAIOptions{APIKey: tt.key, Header: tt.header}
+			c, srv := newTestClient(t, http.HandlerFunc(h), o)
+			if tt.key == "-" {
+				c = NewOpenAI(OpenAIOptions{BaseURL: srv.URL + "/v1/"}) // trailing slash on purpose
+				t.Cleanup(c.CloseIdleConnections)
+			}
+			s, err := c.Stream(context.Background(), tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := drain(t, s); err != io.EOF {
+				t.Fatal(err)
+			}
+			r := <-got
+			if r.method != http.MethodPost || r.path != "/v1/chat/completions" {
+				t.Errorf("request %s %s", r.method, r.path)
+			}
+			if r.auth != tt.wantAuth || r.accept != "text/event-stream" || r.ctype != "application/json" {
+				t.Errorf("headers: Authorization %q Accept %q Content-Type %q", r.auth, r.accept, r.ctype)
+			}
+			if tt.header != nil && r.referer != tt.header.Get("Http-Referer") {
+				t.Errorf("extra header lost: %q", r.referer)
+			}
+			var a, b any
+			if json.Unmarshal(r.body, &a) != nil || json.Unmarshal([]byte(tt.wantBody), &b) != nil ||
+				fmt.Sprint(a) != fmt.Sprint(b) {
+				t.Errorf("body\n got %s\nwant %s", r.body, tt.wantBody)
+			}
+		})
+	}
+}
+
+// TestStreamStats drives a stream step by step against a test clock.
+func TestStreamStats(t *testing.T) {
+	clock := &testClock{}
+	steps := make(chan string)
+	h := func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // so that the server notices a client that leaves
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		for {
+			select {
+			case ev, ok := <-steps:
+				if !ok {
+					return
+				}
+				io.WriteString(w, "data: "+ev+"\n\n")
+				w.(http.Flusher).Flush()
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}
+	c, _ := newTestClient(t, http.HandlerFunc(h), OpenAIOptions{Now: clock.Now})
+	s, err := c.Stream(context.Background(), testRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	next := func(ev string) Chunk {
+		t.Helper()
+		steps <- ev
+		ch, err := s.Next()
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		return ch
+	}
+	if st := s.Stats(); !st.Start.Equal(clockBase) || st.TTFT != 0 || st.Duration != 0 {
+		t.Fatalf("stats before any chunk %+v", st)
+	}
+	clock.Advance(100 * time.Millisecond)
+	steps <- `{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}` // not a first token
+	next(`{"choices":[{"index":0,"delta":{"content":"Hel"}}]}`)
+	clock.Advance(200 * time.Millisecond)
+	next(`{"choices":[{"index":0,"delta":{"content":"lo"}}]}`)
+	if st := s.Stats(); st.TTFT != 100*time.Millisecond || st.OutputTokens != 2 || st.Duration != 0 {
+		t.Fatalf("stats mid-stream %+v, want TTFT 100ms, 2 tokens counted, no duration yet", st)
+	}
+	next(`{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`)
+	next(`{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":42,"total_tokens":47}}`)
+	clock.Advance(50 * time.Millisecond)
+	close(steps) // the server ends the body without [DONE]
+	if _, err := s.Next(); err != io.EOF {
+		t.Fatalf("end = %v, want io.EOF after a finish reason", err)
+	}
+	if st := s.Stats(); st.TTFT != 100*time.Millisecond || st.Duration != 350*time.Millisecond || st.OutputTokens != 42 {
+		t.Fatalf("final stats %+v, want TTFT 100ms, duration 350ms, 42 tokens from usage", st)
+	}
+}
+
+// TestStreamNonStreamingAnswer covers servers that ignore "stream": true and
+// answer with one chat.completion.
+func TestStreamNonStreamingAnswer(t *testing.T) {
+	completion := readFixture(t, "ok_completion_json.txt")
+	_, body := splitFixture(t, completion)
+	sniffed := func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = nil // none at all: the client must look at the body
+		w.Write(body)
+	}
+	for name, h := range map[string]http.HandlerFunc{
+		"application/json": replayHandler(t, completion),
+		"sniffed":          sniffed,
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, _ := newTestClient(t, h, OpenAIOptions{})
+			s, err := c.Stream(context.Background(), testRequest())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			chunks, err := drain(t, s)
+			if err != io.EOF || len(chunks) != 1 {
+				t.Fatalf("%d chunks, %v; want one chunk and io.EOF", len(chunks), err)
+			}
+			ch := chunks[0]
+			if ch.Content != "Hello! How can I help you today?" || ch.FinishReason != "stop" ||
+				ch.Usage == nil || ch.Usage.CompletionTokens != 9 || ch.Model != "gpt-4o-mini-2024-07-18" {
+				t.Errorf("chunk %+v", ch)
+			}
+			if st := s.Stats(); st.OutputTokens != 9 {
+				t.Errorf("OutputTokens = %d, want 9", st.OutputTokens)
+			}
+		})
+	}
+}
+
+func TestStreamJSONErrorWithStatus200(t *testing.T) {
+	c, _ := newTestClient(t, replayHandler(t, readFixture(t, "ok_json_error.txt")), OpenAIOptions{})
+	s, err := c.Stream(context.Background(), testRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Next()
+	if got := classOf(t, err); got != ClassServer || !strings.Contains(err.Error(), "Provider returned error") {
+		t.Fatalf("err = %v (%v), want a server error with the upstream's message", err, got)
+	}
+}
+
+func TestStreamHTMLAnswer(t *testing.T) {
+	h := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, "<html><body>Please log in to the hotel Wi-Fi</body></html>")
+	}
+	c, _ := newTestClient(t, http.HandlerFunc(h), OpenAIOptions{})
+	s, err := c.Stream(context.Background(), testRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Next(); classOf(t, err) != ClassMalformed {
+		t.Fatalf("err = %v, want malformed", err)
+	}
+}

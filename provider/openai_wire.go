@@ -1,0 +1,142 @@
+package provider
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// openAIRequest is the body of POST /chat/completions. We always stream, and
+// ask for the usage chunk so that token counts come from the upstream.
+type openAIRequest struct {
+	Model         string              `json:"model"`
+	Messages      []Message           `json:"messages"`
+	Stream        bool                `json:"stream"`
+	StreamOptions openAIStreamOptions `json:"stream_options"`
+	MaxTokens     int                 `json:"max_tokens,omitempty"`
+	Temperature   *float64            `json:"temperature,omitempty"`
+}
+
+type openAIStreamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+// openAIChunk is one chat.completion.chunk. Error is OpenRouter's in-band
+// error, sent after tokens were streamed, when the status is already 200.
+type openAIChunk struct {
+	ID      string `json:"id"`
+	Model   string `json:"model"`
+	Choices []struct {
+		Index int `json:"index"`
+		Delta struct {
+			Content string `json:"content"`
+		} `json:"delta"`
+		FinishReason string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *Usage          `json:"usage"`
+	Error json.RawMessage `json:"error"`
+}
+
+// openAICompletion is a whole chat.completion: the answer of a server that
+// ignored "stream": true.
+type openAICompletion struct {
+	ID      string `json:"id"`
+	Model   string `json:"model"`
+	Choices []struct {
+		Index   int `json:"index"`
+		Message struct {
+			Content string `json:"content"`
+		} `json:"message"`
+		FinishReason string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *Usage          `json:"usage"`
+	Error json.RawMessage `json:"error"`
+}
+
+// openAIModels is the answer of GET /models.
+type openAIModels struct {
+	Data []struct {
+		ID string `json:"id"`
+	} `json:"data"`
+}
+
+// decodeChunk turns one event's data into a Chunk. Only the first choice
+// (index 0) is kept: we never ask for more. An in-band error object becomes
+// its classified *Error; data that is not a chunk is ClassMalformed.
+func decodeChunk(data []byte, key string) (Chunk, error) {
+	var w openAIChunk
+	if err := json.Unmarshal(data, &w); err != nil {
+		return Chunk{}, malformed("stream chunk", data, err, key)
+	}
+	if e, ok := inBandError(w.Error, key); ok {
+		return Chunk{}, e
+	}
+	c := Chunk{ID: w.ID, Model: w.Model, Usage: w.Usage}
+	for _, ch := range w.Choices {
+		if ch.Index != 0 {
+			continue
+		}
+		c.Content += ch.Delta.Content
+		if ch.FinishReason != "" {
+			c.FinishReason = ch.FinishReason
+		}
+	}
+	return c, nil
+}
+
+// decodeCompletion turns a whole chat.completion into the one Chunk a stream
+// would have ended with.
+func decodeCompletion(data []byte, key string) (Chunk, error) {
+	var w openAICompletion
+	if err := json.Unmarshal(data, &w); err != nil {
+		return Chunk{}, malformed("completion", data, err, key)
+	}
+	if e, ok := inBandError(w.Error, key); ok {
+		return Chunk{}, e
+	}
+	if len(w.Choices) == 0 {
+		return Chunk{}, malformed("completion", data, errors.New("no choices"), key)
+	}
+	c := Chunk{ID: w.ID, Model: w.Model, Usage: w.Usage}
+	for _, ch := range w.Choices {
+		if ch.Index == 0 {
+			c.Content += ch.Message.Content
+			if ch.FinishReason != "" {
+				c.FinishReason = ch.FinishReason
+			}
+		}
+	}
+	return c, nil
+}
+
+// inBandError classifies an error object found in a 2xx answer. ok is false
+// when raw holds no error (absent, null, or not an error object).
+func inBandError(raw json.RawMessage, key string) (*Error, bool) {
+	e, ok := parseAPIError(raw)
+	if !ok {
+		return nil, false
+	}
+	return streamError(e, key), true
+}
+
+// streamError builds the *Error of an error the upstream reported inside a
+// 2xx answer.
+func streamError(e apiError, key string) *Error {
+	msg := scrub(e.Message, key)
+	if e.Code != "" {
+		msg = fmt.Sprintf("error %s in stream: %s", e.Code, msg)
+	} else {
+		msg = "error in stream: " + msg
+	}
+	return &Error{Class: classifyInBand(e), Message: msg}
+}
+
+// malformed reports an answer that does not parse, quoting its start so that
+// whoever reads the error can see what came instead.
+func malformed(what string, data []byte, err error, key string) *Error {
+	return &Error{
+		Class:   ClassMalformed,
+		Message: fmt.Sprintf("%s is not valid: %q", what, clip(scrub(string(data), key), 120)),
+		Err:     fmt.Errorf("decoding %s: %w", what, err),
+	}
+}

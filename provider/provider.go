@@ -1,0 +1,89 @@
+// Package provider holds the upstream clients (one file per wire protocol), the
+// streaming chunk type every client produces, and the error taxonomy that the
+// monitor and the router reason with.
+package provider
+
+import (
+	"context"
+	"time"
+)
+
+// Message is one chat message as sent upstream.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// Request is a chat completion request addressed to one upstream model.
+type Request struct {
+	// Model is the upstream's own model id (for example "llama-3.3-70b-versatile").
+	Model       string
+	Messages    []Message
+	MaxTokens   int      // 0 leaves it to the upstream
+	Temperature *float64 // nil leaves it to the upstream
+}
+
+// Usage counts tokens as the upstream reported them.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// Chunk is one streamed event from an upstream, already decoded from its wire
+// format. A chunk may carry content, a finish reason, usage, or several of these.
+type Chunk struct {
+	ID           string
+	Model        string
+	Content      string
+	FinishReason string // "" until the upstream says why it stopped
+	Usage        *Usage
+}
+
+// Stats are the measurements of one upstream call, taken by the client.
+type Stats struct {
+	Start        time.Time
+	TTFT         time.Duration // time to the first content chunk; 0 if none came
+	Duration     time.Duration // time to the end of the stream or to the failure
+	OutputTokens int           // usage.completion_tokens if sent, else counted chunks
+}
+
+// Stream is an open upstream response. Next returns chunks in order, io.EOF
+// after a clean end (a finish reason was seen, or [DONE]), or an *Error. Close
+// releases the connection and may be called at any time, more than once.
+type Stream interface {
+	Next() (Chunk, error)
+	Stats() Stats
+	Close() error
+}
+
+// Upstream is one provider's API as the router and the prober use it.
+type Upstream interface {
+	// Stream opens a streaming chat completion. An error before the first
+	// byte of the answer is an *Error.
+	Stream(ctx context.Context, req Request) (Stream, error)
+	// ListModels lists the upstream's model ids: the cheapest health probe.
+	ListModels(ctx context.Context) ([]string, error)
+}
+
+// Outcome is what one attempt (a routed request or a probe) tells the monitor.
+type Outcome struct {
+	Start        time.Time
+	TTFT         time.Duration
+	Duration     time.Duration
+	OutputTokens int
+	Class        Class // ClassOK on success
+	Status       int   // HTTP status when there was one
+	RetryAfter   time.Duration
+	Probe        bool // a health probe rather than a user's request
+}
+
+// OutcomeOf builds the outcome of a finished call from its stats and final
+// error (nil or io.EOF for success).
+func OutcomeOf(st Stats, err error) Outcome {
+	o := Outcome{Start: st.Start, TTFT: st.TTFT, Duration: st.Duration, OutputTokens: st.OutputTokens}
+	if e := AsError(err); e != nil {
+		o.Class, o.Status, o.RetryAfter = e.Class, e.Status, e.RetryAfter
+	}
+	return o
+}

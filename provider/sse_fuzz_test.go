@@ -1,0 +1,132 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzSSE checks that the SSE parser never panics or hangs, agrees with a
+// plain reference parser whatever the read boundaries, and that a whole
+// stream over the input always ends in io.EOF or an *Error, for good.
+func FuzzSSE(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "stream_*.txt"))
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, s := range []string{
+		"data: a\r\n\r\n", "data: a\r\rdata: b\n\n", "\xEF\xBB\xBFdata: x\n\n", "data: x", "data: x\n",
+		"event: error\ndata: {\"error\":{\"code\":429}}\n\n", "data: {\"choices\":[]}\n\n", ":\n\r\n\r",
+		"data: {\"error\":\"boom\"}\n\n", "data: null\n\n", "data: [1]\n\n", "\r\n\n\r",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		want := referenceSSE(in)
+		for _, m := range readerModes {
+			got, err := readEvents(m.new(in))
+			if err != io.EOF {
+				t.Fatalf("%s: ended with %v", m.name, err)
+			}
+			if !equalEvents(got, want) {
+				t.Fatalf("%s: events %q, reference %q", m.name, got, want)
+			}
+			for _, ev := range got {
+				if strings.ContainsAny(ev.Type, "\r\n") || strings.Contains(ev.Data, "\r") {
+					t.Fatalf("%s: line break kept in %q", m.name, ev)
+				}
+			}
+		}
+
+		s := streamOver(in)
+		defer s.Close()
+		var final error
+		for i := 0; ; i++ {
+			if i > len(in)+1 {
+				t.Fatal("stream gives more chunks than the input has bytes")
+			}
+			_, err := s.Next()
+			if err != nil {
+				final = err
+				break
+			}
+		}
+		if err := final; err != io.EOF {
+			classOf(t, err) // fails unless an *Error
+		}
+		if _, again := s.Next(); again != final {
+			t.Fatalf("Next after the end = %v, want %v", again, final)
+		}
+	})
+}
+
+// streamOver returns a stream reading in as its body, without HTTP and with
+// no time limits.
+func streamOver(in []byte) *openAIStream {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return newOpenAIStream(streamConfig{
+		parent: context.Background(), ctx: ctx, cancel: cancel,
+		wd:    startWatchdog(cancel, watchdogLimits{}),
+		start: time.Now(), now: time.Now, where: "test",
+		body: io.NopCloser(bytes.NewReader(in)), kind: bodySSE,
+	})
+}
+
+// referenceSSE parses a whole input the simple way, as the spec reads:
+// split into lines, then apply fields. It shares nothing with sseReader.
+func referenceSSE(in []byte) []event {
+	s := strings.TrimPrefix(string(in), "\xEF\xBB\xBF")
+	var lines []string
+	for {
+		i := strings.IndexAny(s, "\r\n")
+		if i < 0 {
+			break // an unterminated last line is dropped
+		}
+		lines = append(lines, s[:i])
+		if strings.HasPrefix(s[i:], "\r\n") {
+			i++
+		}
+		s = s[i+1:]
+	}
+	var evs []event
+	var data strings.Builder
+	typ, hasData := "", false
+	dispatch := func() {
+		if hasData {
+			d := data.String()
+			evs = append(evs, event{typ, d[:len(d)-1]})
+		}
+		data.Reset()
+		typ, hasData = "", false
+	}
+	for _, l := range lines {
+		switch {
+		case l == "":
+			dispatch()
+			continue
+		case strings.HasPrefix(l, ":"):
+			continue
+		}
+		name, value, _ := strings.Cut(l, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch name {
+		case "data":
+			data.WriteString(value)
+			data.WriteByte('\n')
+			hasData = true
+		case "event":
+			typ = value
+		}
+	}
+	dispatch() // complete lines pending at the end still count
+	return evs
+}

@@ -1,0 +1,116 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// deadlineCause is the cause a watchdog cancels a request with, so that the
+// failure that follows can be classified by which limit was hit.
+type deadlineCause struct {
+	class Class
+	what  string // "no first token", ...
+	limit time.Duration
+}
+
+func (c *deadlineCause) Error() string { return fmt.Sprintf("%s within %s", c.what, c.limit) }
+
+// Unwrap makes the cause a deadline for code that only asks errors.Is.
+func (c *deadlineCause) Unwrap() error { return context.DeadlineExceeded }
+
+// watchdog enforces a request's time limits with timers that cancel its
+// context, instead of a goroutine per read: a connect limit until a
+// connection is had, then a first-token limit until the first content, then
+// a stall limit between chunks. A limit <= 0 is not enforced.
+type watchdog struct {
+	cancel  context.CancelCauseFunc
+	connect *time.Timer // nil when not enforced
+	idle    *time.Timer // first token, then stall; nil when neither is enforced
+	stall   time.Duration
+
+	// streaming is set at the first content: from then on the idle timer
+	// measures stalls. The timer's function reads it to name the cause.
+	streaming atomic.Bool
+
+	firstCause, stallCause *deadlineCause
+}
+
+// watchdogLimits are the limits of one request.
+type watchdogLimits struct {
+	connect, first, stall time.Duration
+	// firstWhat names what the first limit waits for, for the error text.
+	firstWhat string
+}
+
+// startWatchdog arms the connect and first-token timers of a request whose
+// context cancel belongs to.
+func startWatchdog(cancel context.CancelCauseFunc, l watchdogLimits) *watchdog {
+	w := &watchdog{
+		cancel:     cancel,
+		stall:      l.stall,
+		firstCause: &deadlineCause{class: ClassTimeout, what: l.firstWhat, limit: l.first},
+		stallCause: &deadlineCause{class: ClassStall, what: "no chunk after the last", limit: l.stall},
+	}
+	if l.connect > 0 {
+		cause := &deadlineCause{class: ClassConnect, what: "no connection", limit: l.connect}
+		w.connect = time.AfterFunc(l.connect, func() { cancel(cause) })
+	}
+	switch {
+	case l.first > 0:
+		w.idle = time.AfterFunc(l.first, w.fire)
+	case l.stall > 0:
+		// No first-token limit: arm the timer only at the first content.
+		w.idle = time.AfterFunc(time.Hour, w.fire)
+		w.idle.Stop()
+	}
+	return w
+}
+
+func (w *watchdog) fire() {
+	if w.streaming.Load() {
+		w.cancel(w.stallCause)
+	} else {
+		w.cancel(w.firstCause)
+	}
+}
+
+// connected stops the connect limit; it is called from the transport when a
+// connection is ready.
+func (w *watchdog) connected() {
+	if w.connect != nil {
+		w.connect.Stop()
+	}
+}
+
+// progress records that a chunk arrived, with content or not. Chunks without
+// content (a role, usage) do not count as the first token; once content has
+// come, every chunk restarts the stall limit.
+func (w *watchdog) progress(content bool) {
+	if !w.streaming.Load() {
+		if !content {
+			return
+		}
+		w.streaming.Store(true)
+	}
+	if w.idle == nil {
+		return
+	}
+	if w.stall > 0 {
+		w.idle.Reset(w.stall)
+	} else {
+		w.idle.Stop()
+	}
+}
+
+// stop disarms every timer. A timer already firing may still cancel the
+// context, which is harmless once the request is over.
+func (w *watchdog) stop() {
+	if w.connect != nil {
+		w.connect.Stop()
+	}
+	if w.idle != nil {
+		w.idle.Stop()
+	}
+}

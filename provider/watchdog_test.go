@@ -1,0 +1,97 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestWatchdog runs the timers on synctest's fake clock: each step sleeps to
+// an instant and checks whether the request's context was canceled, and why.
+func TestWatchdog(t *testing.T) {
+	limits := watchdogLimits{connect: time.Second, first: 3 * time.Second, stall: 2 * time.Second, firstWhat: "no first token"}
+	type step struct {
+		at       time.Duration
+		do       func(w *watchdog)
+		canceled Class // ClassOK: not canceled at this instant
+	}
+	connected := func(w *watchdog) { w.connected() }
+	content := func(w *watchdog) { w.progress(true) }
+	empty := func(w *watchdog) { w.progress(false) }
+	tests := []struct {
+		name   string
+		limits watchdogLimits
+		steps  []step
+	}{
+		{"connect limit", limits, []step{
+			{at: 999 * time.Millisecond},
+			{at: time.Second, canceled: ClassConnect},
+		}},
+		{"first token limit", limits, []step{
+			{at: 500 * time.Millisecond, do: connected},
+			{at: 2999 * time.Millisecond},
+			{at: 3 * time.Second, canceled: ClassTimeout},
+		}},
+		{"empty chunks are not a first token", limits, []step{
+			{at: 100 * time.Millisecond, do: connected},
+			{at: 2 * time.Second, do: empty},
+			{at: 3 * time.Second, canceled: ClassTimeout},
+		}},
+		{"stall limit restarts on every chunk", limits, []step{
+			{at: 100 * time.Millisecond, do: connected},
+			{at: 2 * time.Second, do: content},
+			{at: 3900 * time.Millisecond, do: empty},
+			{at: 5800 * time.Millisecond, do: content},
+			{at: 7799 * time.Millisecond},
+			{at: 7800 * time.Millisecond, canceled: ClassStall},
+		}},
+		{"no first-token limit", watchdogLimits{stall: time.Second}, []step{
+			{at: time.Hour},
+			{at: time.Hour, do: content},
+			{at: time.Hour + time.Second, canceled: ClassStall},
+		}},
+		{"no stall limit", watchdogLimits{first: time.Second}, []step{
+			{at: 500 * time.Millisecond, do: content},
+			{at: time.Hour},
+		}},
+		{"stopped", limits, []step{
+			{at: 0, do: func(w *watchdog) { w.stop() }},
+			{at: time.Hour},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx, cancel := context.WithCancelCause(context.Background())
+				defer cancel(nil)
+				start := time.Now()
+				w := startWatchdog(cancel, tt.limits)
+				defer w.stop()
+				for _, s := range tt.steps {
+					time.Sleep(s.at - time.Since(start))
+					synctest.Wait()
+					if s.do != nil {
+						s.do(w)
+					}
+					var dc *deadlineCause
+					got := ClassOK
+					if errors.As(context.Cause(ctx), &dc) {
+						got = dc.class
+					}
+					if got != s.canceled {
+						t.Fatalf("at %v: canceled as %v (%v), want %v", s.at, got, context.Cause(ctx), s.canceled)
+					}
+				}
+			})
+		})
+	}
+}
+
+func TestDeadlineCauseIsDeadline(t *testing.T) {
+	c := &deadlineCause{class: ClassStall, what: "no chunk after the last", limit: time.Second}
+	if !errors.Is(c, context.DeadlineExceeded) || c.Error() != "no chunk after the last within 1s" {
+		t.Errorf("cause %q", c)
+	}
+}

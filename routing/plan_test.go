@@ -1,0 +1,311 @@
+package routing
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"switchboard/monitor"
+	"switchboard/provider"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// fleet is a router over endpoints of one model "m", named by provider, with
+// the given prices, and a monitor on a test clock. The upstreams are never
+// called by the planning tests.
+type fleet struct {
+	clk    *testClock
+	mon    *monitor.Monitor
+	router *Router
+}
+
+func newFleet(t *testing.T, ups map[string]provider.Upstream, prices map[string]float64, names ...string) *fleet {
+	t.Helper()
+	f := &fleet{clk: &testClock{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}}
+	var meps []monitor.Endpoint
+	var reps []Endpoint
+	for _, n := range names {
+		up := ups[n]
+		if up == nil {
+			up = provider.NewOpenAI(provider.OpenAIOptions{BaseURL: "http://127.0.0.1:1/v1"})
+		}
+		meps = append(meps, monitor.Endpoint{ID: "m@" + n, Provider: n, Model: "m"})
+		reps = append(reps, Endpoint{ID: "m@" + n, Provider: n, Model: "m", UpstreamModel: "m", PriceIn: prices[n], Upstream: up})
+	}
+	var err error
+	if f.mon, err = monitor.New(monitor.Options{Clock: f.clk}, meps); err != nil {
+		t.Fatal(err)
+	}
+	if f.router, err = New(Options{Endpoints: reps, Health: f.mon, Clock: f.clk, Seed: 42}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fleet) fail(n string, times int) {
+	for range times {
+		f.mon.Record("m@"+n, provider.Outcome{Class: provider.ClassServer})
+	}
+}
+
+func (f *fleet) plan(t *testing.T) *Trace {
+	t.Helper()
+	tr, err := f.router.Plan("m", f.mon.Snapshot())
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	return tr
+}
+
+func candidate(t *testing.T, tr *Trace, n string) Candidate {
+	t.Helper()
+	for _, c := range tr.Candidates {
+		if c.Provider == n {
+			return c
+		}
+	}
+	t.Fatalf("no candidate %s", n)
+	return Candidate{}
+}
+
+func TestPlanSkipsAndFallbacks(t *testing.T) {
+	prices := map[string]float64{"a": 1, "b": 2, "c": 3, "d": 0.5}
+	tests := []struct {
+		name      string
+		setup     func(f *fleet)
+		wantLast  []string // the tail of the order, in order
+		wantOut   []string // not in the order at all
+		wantWhy   map[string]string
+		wantTiers map[string]Tier
+	}{
+		{
+			name:      "all healthy are preferred",
+			setup:     func(*fleet) {},
+			wantTiers: map[string]Tier{"a": TierPreferred, "b": TierPreferred, "c": TierPreferred, "d": TierPreferred},
+		},
+		{
+			name:      "down goes last",
+			setup:     func(f *fleet) { f.fail("d", 3) },
+			wantLast:  []string{"d"},
+			wantTiers: map[string]Tier{"d": TierFallback},
+			wantWhy:   map[string]string{"d": "down: 3 errors in a row"},
+		},
+		{
+			name: "recent outage is a fallback even after recovery",
+			setup: func(f *fleet) {
+				f.fail("a", 3)
+				f.mon.Snapshot() // the monitor sees it down
+				f.clk.Advance(10 * time.Second)
+				f.mon.Record("m@a", provider.Outcome{Class: provider.ClassOK})
+			},
+			wantLast:  []string{"a"},
+			wantTiers: map[string]Tier{"a": TierFallback},
+			wantWhy:   map[string]string{"a": "outage 10s ago"},
+		},
+		{
+			name: "turned off is skipped",
+			setup: func(f *fleet) {
+				_ = f.mon.SetEnabled("m@b", false)
+			},
+			wantOut:   []string{"b"},
+			wantTiers: map[string]Tier{"b": TierSkipped},
+			wantWhy:   map[string]string{"b": "turned off by the user"},
+		},
+		{
+			name: "cooling down after a 429 comes after the preferred, before down",
+			setup: func(f *fleet) {
+				f.mon.Record("m@c", provider.Outcome{Class: provider.ClassRateLimited, RetryAfter: 8 * time.Second})
+				f.fail("d", 3)
+			},
+			wantLast: []string{"c", "d"},
+			wantWhy:  map[string]string{"c": "rate limited, cooling down 8s"},
+		},
+		{
+			name: "fallbacks of one state go cheapest first",
+			setup: func(f *fleet) {
+				f.fail("c", 3)
+				f.fail("a", 3)
+			},
+			wantLast: []string{"a", "c"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFleet(t, nil, prices, "a", "b", "c", "d")
+			tt.setup(f)
+			tr := f.plan(t)
+			order := providers(tr)
+			if len(tt.wantLast) > 0 {
+				tail := order[len(order)-len(tt.wantLast):]
+				if strings.Join(tail, ",") != strings.Join(tt.wantLast, ",") {
+					t.Errorf("order %v, want it to end with %v", order, tt.wantLast)
+				}
+			}
+			for _, n := range tt.wantOut {
+				for _, o := range order {
+					if o == n {
+						t.Errorf("%s is in the order %v", n, order)
+					}
+				}
+			}
+			if want := 4 - len(tt.wantOut); len(order) != want {
+				t.Errorf("order has %d endpoints, want %d", len(order), want)
+			}
+			for n, why := range tt.wantWhy {
+				if c := candidate(t, tr, n); !strings.Contains(c.Why, why) {
+					t.Errorf("%s: why %q, want it to say %q", n, c.Why, why)
+				}
+			}
+			for n, tier := range tt.wantTiers {
+				if c := candidate(t, tr, n); c.Tier != tier {
+					t.Errorf("%s: tier %s, want %s", n, c.Tier, tier)
+				}
+			}
+			var sum float64
+			for _, c := range tr.Candidates {
+				sum += c.Weight
+			}
+			if math.Abs(sum-1) > 1e-9 {
+				t.Errorf("weights of the preferred sum to %v", sum)
+			}
+		})
+	}
+}
+
+func providers(tr *Trace) []string {
+	var out []string
+	for _, id := range tr.Order {
+		out = append(out, strings.TrimPrefix(id, "m@"))
+	}
+	return out
+}
+
+func TestPlanNothingEligibleSaysWhy(t *testing.T) {
+	f := newFleet(t, nil, map[string]float64{"a": 1, "b": 1}, "a", "b")
+	_ = f.mon.SetEnabled("m@a", false)
+	_ = f.mon.SetEnabled("m@b", false)
+	_, err := f.router.Plan("m", f.mon.Snapshot())
+	var re *Error
+	if !errors.As(err, &re) || re.Code != 503 {
+		t.Fatalf("err = %v, want a 503 routing error", err)
+	}
+	for _, want := range []string{"a (turned off by the user)", "b (turned off by the user)"} {
+		if !strings.Contains(re.Message, want) {
+			t.Errorf("message %q does not say %q", re.Message, want)
+		}
+	}
+}
+
+func TestPlanUnknownModel(t *testing.T) {
+	f := newFleet(t, nil, map[string]float64{"a": 1}, "a")
+	_, err := f.router.Plan("gpt-9", f.mon.Snapshot())
+	var re *Error
+	if !errors.As(err, &re) || re.Code != 404 || !strings.Contains(re.Message, "models: m") {
+		t.Fatalf("err = %v, want a 404 naming the served models", err)
+	}
+}
+
+// TestInverseSquareWeighting checks OpenRouter's rule statistically: the first
+// pick among healthy endpoints is drawn with probability proportional to
+// 1/price², so a $1 provider is 9x as likely as a $3 one.
+func TestInverseSquareWeighting(t *testing.T) {
+	prices := map[string]float64{"a": 1, "b": 2, "c": 3}
+	f := newFleet(t, nil, prices, "a", "b", "c")
+	const n = 30000
+	first := map[string]int{}
+	snap := f.mon.Snapshot()
+	for range n {
+		tr, err := f.router.Plan("m", snap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first[providers(tr)[0]]++
+	}
+	want := map[string]float64{"a": 36.0 / 49, "b": 9.0 / 49, "c": 4.0 / 49}
+	tr := f.plan(t)
+	for name, p := range want {
+		got := float64(first[name]) / n
+		sigma := math.Sqrt(p * (1 - p) / n)
+		if math.Abs(got-p) > 5*sigma {
+			t.Errorf("%s first in %.4f of plans, want %.4f ± %.4f", name, got, p, 5*sigma)
+		}
+		if w := candidate(t, tr, name).Weight; math.Abs(w-p) > 1e-9 {
+			t.Errorf("%s weight %v, want %v", name, w, p)
+		}
+	}
+	if ratio := float64(first["a"]) / float64(first["c"]); ratio < 8 || ratio > 10 {
+		t.Errorf("$1 picked %.1fx as often as $3, want about 9x", ratio)
+	}
+}
+
+// The worked example of OpenRouter's docs: A $1, B $2 with a recent outage,
+// C $3. A is first most often, then C; B is always last.
+func TestOpenRouterExample(t *testing.T) {
+	f := newFleet(t, nil, map[string]float64{"A": 1, "B": 2, "C": 3}, "A", "B", "C")
+	f.fail("B", 3)
+	f.mon.Snapshot()
+	f.clk.Advance(5 * time.Second)
+	f.mon.Record("m@B", provider.Outcome{Class: provider.ClassOK})
+	counts := map[string]int{}
+	for range 2000 {
+		order := providers(f.plan(t))
+		if order[2] != "B" {
+			t.Fatalf("order %v: B should be last", order)
+		}
+		counts[strings.Join(order, "")]++
+	}
+	if counts["ACB"] < counts["CAB"]*5 {
+		t.Errorf("ACB %d times, CAB %d: A should lead about 9 times in 10", counts["ACB"], counts["CAB"])
+	}
+}
+
+func BenchmarkPlan10(b *testing.B) {
+	prices := map[string]float64{}
+	names := []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}
+	for i, n := range names {
+		prices[n] = 0.1 * float64(i+1)
+	}
+	f := newFleet(&testing.T{}, nil, prices, names...)
+	snap := f.mon.Snapshot()
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = f.router.Plan("m", snap)
+	}
+}
+
+func TestRankedFollowsOrderThenSkipped(t *testing.T) {
+	f := newFleet(t, nil, map[string]float64{"a": 1, "b": 2, "c": 3}, "a", "b", "c")
+	_ = f.mon.SetEnabled("m@a", false)
+	f.fail("b", 3)
+	tr := f.plan(t)
+	var got []string
+	for _, c := range tr.Ranked() {
+		got = append(got, c.Provider)
+	}
+	if strings.Join(got, ",") != "c,b,a" {
+		t.Fatalf("ranked %v, want c (preferred), b (down), a (off)", got)
+	}
+}

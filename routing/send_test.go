@@ -1,0 +1,235 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/monitor"
+	"switchboard/provider"
+	"switchboard/sim"
+)
+
+// simFleet starts one simulated provider per profile and returns a fleet
+// routing to them. Each profile serves model "m"; fast by default.
+func simFleet(t *testing.T, prices map[string]float64, opts provider.OpenAIOptions, profiles ...sim.Profile) (*fleet, map[string]*sim.Server) {
+	t.Helper()
+	ups := map[string]provider.Upstream{}
+	srvs := map[string]*sim.Server{}
+	var names []string
+	for _, p := range profiles {
+		p.Models = []string{"m"}
+		if p.TTFT.P50 == 0 {
+			p.TTFT = sim.Latency{P50: time.Millisecond, P95: 2 * time.Millisecond}
+		}
+		if p.TokensPerSecond == 0 {
+			p.TokensPerSecond = 20000
+		}
+		srv, err := sim.Start(p, sim.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		o := opts
+		o.BaseURL = srv.URL()
+		client := provider.NewOpenAI(o)
+		ups[p.Name], srvs[p.Name] = client, srv
+		names = append(names, p.Name)
+	}
+	return newFleet(t, ups, prices, names...), srvs
+}
+
+func ask(content string) Request {
+	return Request{Model: "m", MaxTokens: 30, Messages: []provider.Message{{Role: "user", Content: content}}}
+}
+
+func outcomes(tr *Trace) []string {
+	var out []string
+	for _, a := range tr.Attempts {
+		out = append(out, a.Provider+":"+a.Outcome)
+	}
+	return out
+}
+
+func TestSendAnswersAndRecords(t *testing.T) {
+	f, _ := simFleet(t, map[string]float64{"a": 1}, provider.OpenAIOptions{}, sim.Profile{Name: "a", Seed: 1})
+	var streamed strings.Builder
+	res, err := f.router.Send(t.Context(), ask("hello"), func(s string) { streamed.WriteString(s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Content == "" || res.Content != streamed.String() {
+		t.Fatalf("content %q, streamed %q", res.Content, streamed.String())
+	}
+	if res.Provider != "a" || res.Trace.Served != "m@a" || res.FinishReason == "" || res.Usage.CompletionTokens == 0 {
+		t.Fatalf("result: %+v", res)
+	}
+	if got := outcomes(res.Trace); len(got) != 1 || got[0] != "a:ok" {
+		t.Fatalf("attempts %v", got)
+	}
+	st, _ := f.mon.Snapshot().Endpoint("m@a")
+	if st.Successes != 1 || st.Probes != 0 {
+		t.Fatalf("monitor: %+v", st)
+	}
+	if sum := res.Trace.Summary(); !strings.HasPrefix(sum, "a: picked among 1") {
+		t.Errorf("summary %q", sum)
+	}
+}
+
+// The cheap provider is nearly always picked first; forced down, it fails and
+// the router falls back, and the trace and the monitor both say so.
+func TestSendFallsBackOnProviderError(t *testing.T) {
+	prices := map[string]float64{"cheap": 0.01, "dear": 10}
+	f, srvs := simFleet(t, prices, provider.OpenAIOptions{}, sim.Profile{Name: "cheap", Seed: 1}, sim.Profile{Name: "dear", Seed: 2})
+	srvs["cheap"].SetMode(sim.ModeDown)
+	res, err := f.router.Send(t.Context(), ask("hello"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(outcomes(res.Trace), " "); got != "cheap:overloaded dear:ok" {
+		t.Fatalf("attempts %s", got)
+	}
+	if res.Provider != "dear" || res.Trace.Summary() != "dear served after cheap failed (overloaded)" {
+		t.Fatalf("provider %s, summary %q", res.Provider, res.Trace.Summary())
+	}
+	// Two more failures make an outage; then cheap is planned last.
+	for range 2 {
+		if _, err := f.router.Send(t.Context(), ask("again"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr := f.plan(t)
+	if c := candidate(t, tr, "cheap"); c.Tier != TierFallback || providers(tr)[0] != "dear" {
+		t.Fatalf("after an outage: order %v, cheap %s (%s)", providers(tr), c.Tier, c.Why)
+	}
+}
+
+func TestSendUserErrorIsNotRetried(t *testing.T) {
+	f, _ := simFleet(t, map[string]float64{"a": 1, "b": 1}, provider.OpenAIOptions{}, sim.Profile{Name: "a"}, sim.Profile{Name: "b"})
+	res, err := f.router.Send(t.Context(), Request{Model: "m"}, nil) // no messages: a 400
+	var re *Error
+	if !errors.As(err, &re) || re.Code != 400 {
+		t.Fatalf("err = %v, want a 400", err)
+	}
+	if len(res.Trace.Attempts) != 1 {
+		t.Fatalf("attempts %v: a bad request must not be tried elsewhere", outcomes(res.Trace))
+	}
+	st, _ := f.mon.Snapshot().Endpoint(res.Trace.Attempts[0].Endpoint)
+	if st.UserErrors != 1 || st.ProviderErrors != 0 {
+		t.Fatalf("monitor counted the caller's error against the provider: %+v", st)
+	}
+}
+
+func TestSendEveryProviderFails(t *testing.T) {
+	tests := []struct {
+		mode     sim.Mode
+		code     int
+		outcome  string
+		errClass provider.Class
+	}{
+		{sim.ModeDown, 502, "overloaded", provider.ClassOverloaded},
+		{sim.ModeRateLimited, 429, "rate_limited", provider.ClassRateLimited},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode.String(), func(t *testing.T) {
+			f, srvs := simFleet(t, map[string]float64{"a": 1, "b": 2}, provider.OpenAIOptions{},
+				sim.Profile{Name: "a", RetryAfter: 7 * time.Second}, sim.Profile{Name: "b", RetryAfter: 7 * time.Second})
+			for _, s := range srvs {
+				s.SetMode(tt.mode)
+			}
+			res, err := f.router.Send(t.Context(), ask("hello"), nil)
+			var re *Error
+			if !errors.As(err, &re) || re.Code != tt.code || re.Class != tt.errClass {
+				t.Fatalf("err = %#v", err)
+			}
+			if len(res.Trace.Attempts) != 2 || res.Trace.Served != "" {
+				t.Fatalf("attempts %v", outcomes(res.Trace))
+			}
+			for _, a := range res.Trace.Attempts {
+				if a.Outcome != tt.outcome || !strings.Contains(re.Message, a.Provider+": "+tt.outcome) {
+					t.Errorf("attempt %+v; message %q", a, re.Message)
+				}
+			}
+			if tt.mode == sim.ModeRateLimited {
+				st, _ := f.mon.Snapshot().Endpoint("m@a")
+				if st.State != monitor.CoolingDown {
+					t.Errorf("a 429 with Retry-After should cool the endpoint down, state %s", st.State)
+				}
+			}
+		})
+	}
+}
+
+// A stream cut after its first tokens: a caller who wants a whole answer gets
+// one from another provider; a streaming caller gets an explicit error and
+// the partial text, never a truncated answer passed off as complete.
+func TestSendStreamCutAfterCommit(t *testing.T) {
+	prices := map[string]float64{"cuts": 0.01, "good": 10}
+	profiles := []sim.Profile{{Name: "cuts", CutRate: 1}, {Name: "good"}}
+
+	t.Run("whole answer", func(t *testing.T) {
+		f, _ := simFleet(t, prices, provider.OpenAIOptions{}, profiles...)
+		res, err := f.router.Send(t.Context(), ask("hello"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(outcomes(res.Trace), " "); got != "cuts:stream_cut good:ok" {
+			t.Fatalf("attempts %s", got)
+		}
+		if res.FinishReason == "error" || res.Provider != "good" {
+			t.Fatalf("result %+v", res)
+		}
+	})
+	t.Run("streaming", func(t *testing.T) {
+		f, _ := simFleet(t, prices, provider.OpenAIOptions{}, profiles...)
+		var got strings.Builder
+		res, err := f.router.Send(t.Context(), ask("hello"), func(s string) { got.WriteString(s) })
+		var re *Error
+		if !errors.As(err, &re) || re.Type != "stream_interrupted" || re.Class != provider.ClassStreamCut {
+			t.Fatalf("err = %v", err)
+		}
+		if res.FinishReason != "error" || res.Content == "" || res.Content != got.String() {
+			t.Fatalf("finish %q, content %q, streamed %q", res.FinishReason, res.Content, got.String())
+		}
+		if len(res.Trace.Attempts) != 1 {
+			t.Fatalf("attempts %v: no failover after commit", outcomes(res.Trace))
+		}
+	})
+}
+
+func TestSendStallFallsBack(t *testing.T) {
+	prices := map[string]float64{"stalls": 0.01, "good": 10}
+	f, srvs := simFleet(t, prices, provider.OpenAIOptions{StallTimeout: 100 * time.Millisecond},
+		sim.Profile{Name: "stalls"}, sim.Profile{Name: "good"})
+	srvs["stalls"].SetMode(sim.ModeStall)
+	res, err := f.router.Send(t.Context(), ask("hello"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(outcomes(res.Trace), " "); got != "stalls:stall good:ok" {
+		t.Fatalf("attempts %s", got)
+	}
+}
+
+func TestSendCanceledByCaller(t *testing.T) {
+	f, srvs := simFleet(t, map[string]float64{"a": 1, "b": 1}, provider.OpenAIOptions{},
+		sim.Profile{Name: "a"}, sim.Profile{Name: "b"})
+	for _, s := range srvs {
+		s.SetMode(sim.ModeStall)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	res, err := f.router.Send(ctx, ask("hello"), func(string) { cancel() })
+	var re *Error
+	if !errors.As(err, &re) || re.Class != provider.ClassCanceled {
+		t.Fatalf("err = %v", err)
+	}
+	if len(res.Trace.Attempts) != 1 {
+		t.Fatalf("attempts %v: a canceled request must not go on", outcomes(res.Trace))
+	}
+	st, _ := f.mon.Snapshot().Endpoint(res.Trace.Attempts[0].Endpoint)
+	if st.ProviderErrors != 0 {
+		t.Fatal("the caller's cancellation was held against the provider")
+	}
+}

@@ -1,0 +1,126 @@
+package routing
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"switchboard/monitor"
+)
+
+// Trace is the decision trace of one routed request: every candidate with
+// its state, weight and skip reason, the order chosen, and every attempt.
+type Trace struct {
+	Model      string      `json:"model"`
+	At         time.Time   `json:"at"`
+	Candidates []Candidate `json:"candidates"`
+	Order      []string    `json:"order"` // endpoint ids, in the order they were to be tried
+	Attempts   []Attempt   `json:"attempts"`
+	Served     string      `json:"served,omitempty"` // endpoint id that answered; "" on failure
+}
+
+// Tier is how a candidate ranks before price is considered.
+type Tier uint8
+
+// The tiers, best first.
+const (
+	TierPreferred Tier = iota // no significant outage in the recent window
+	TierFallback              // recently down or degraded: tried only after the preferred
+	TierSkipped               // not tried at all
+)
+
+var tierNames = [...]string{"preferred", "fallback", "skipped"}
+
+func (t Tier) String() string { return tierNames[t] }
+
+// MarshalText makes a tier read as its name in JSON.
+func (t Tier) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// Candidate is one endpoint of the requested model as the planner saw it.
+type Candidate struct {
+	Endpoint string        `json:"endpoint"`
+	Provider string        `json:"provider"`
+	State    monitor.State `json:"-"`
+	StateStr string        `json:"state"`
+	Price    float64       `json:"price"`  // USD per million tokens, input + output
+	Weight   float64       `json:"weight"` // share of first picks among the preferred (0 for others)
+	Tier     Tier          `json:"tier"`
+	Why      string        `json:"why"` // why it was placed or skipped, in plain words
+}
+
+// Attempt is one try of one endpoint.
+type Attempt struct {
+	Endpoint string        `json:"endpoint"`
+	Provider string        `json:"provider"`
+	Start    time.Time     `json:"start"`
+	TTFT     time.Duration `json:"ttft_ns"`
+	Duration time.Duration `json:"duration_ns"`
+	Outcome  string        `json:"outcome"` // "ok" or the provider.Class name
+	Status   int           `json:"status,omitempty"`
+	Error    string        `json:"error,omitempty"`
+}
+
+// Ranked returns the candidates in the order they were to be tried, then
+// the skipped ones in configuration order.
+func (t *Trace) Ranked() []Candidate {
+	pos := make(map[string]int, len(t.Order))
+	for i, id := range t.Order {
+		pos[id] = i
+	}
+	out := append([]Candidate(nil), t.Candidates...)
+	sort.SliceStable(out, func(a, b int) bool {
+		pa, oka := pos[out[a].Endpoint]
+		pb, okb := pos[out[b].Endpoint]
+		if oka != okb {
+			return oka
+		}
+		return pa < pb
+	})
+	return out
+}
+
+// Summary says in one line who served and why, and what failed or was
+// skipped, e.g. "groq: picked among 5 without recent outage (weight 0.61,
+// $1.38/M); novita skipped: turned off by the user", or "together served
+// after groq failed (overloaded)".
+func (t *Trace) Summary() string {
+	var failed, notes []string
+	for _, a := range t.Attempts {
+		if a.Outcome != "ok" {
+			failed = append(failed, fmt.Sprintf("%s failed (%s)", a.Provider, a.Outcome))
+		}
+	}
+	var b strings.Builder
+	switch {
+	case t.Served == "":
+		b.WriteString("no provider answered")
+		notes = failed
+	case len(failed) > 0:
+		fmt.Fprintf(&b, "%s served after %s", t.provider(t.Served), strings.Join(failed, ", "))
+	default:
+		c := t.candidate(t.Served)
+		fmt.Fprintf(&b, "%s: %s", c.Provider, c.Why)
+	}
+	for _, c := range t.Candidates {
+		if c.Tier == TierSkipped {
+			notes = append(notes, fmt.Sprintf("%s skipped: %s", c.Provider, c.Why))
+		}
+	}
+	if len(notes) > 0 {
+		b.WriteString("; ")
+		b.WriteString(strings.Join(notes, "; "))
+	}
+	return b.String()
+}
+
+func (t *Trace) candidate(id string) Candidate {
+	for _, c := range t.Candidates {
+		if c.Endpoint == id {
+			return c
+		}
+	}
+	return Candidate{Endpoint: id, Provider: id}
+}
+
+func (t *Trace) provider(id string) string { return t.candidate(id).Provider }

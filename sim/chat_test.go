@@ -1,0 +1,217 @@
+package sim
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// wireCompletion mirrors an OpenAI chat.completion.
+type wireCompletion struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	Model   string `json:"model"`
+	Choices []struct {
+		Index   int `json:"index"`
+		Message struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+		} `json:"message"`
+		Logprobs     json.RawMessage `json:"logprobs"`
+		FinishReason string          `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *wireUsage `json:"usage"`
+}
+
+// complete posts a non-streaming request that must succeed.
+func complete(t *testing.T, c *http.Client, s *Server, body any) wireCompletion {
+	t.Helper()
+	resp := mustPost(t, c, s.URL()+"/chat/completions", body)
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("status = %d, want 200; body %s", resp.StatusCode, b)
+	}
+	var out wireCompletion
+	decodeStrict(t, resp.Body, &out)
+	return out
+}
+
+// prose is what generated text looks like: capitalised words, spaces, and
+// sentence punctuation.
+var prose = regexp.MustCompile(`^[A-Z][a-z]*[,.]?( [A-Za-z]+[,.]?)*$`)
+
+func TestChatCompletionShape(t *testing.T) {
+	clock := newFakeClock()
+	s := startServer(t, fastProfile("groq"), Options{Now: clock.Now})
+	c := newClient(t)
+
+	body := chatBody("Explain routing in two sentences.", false)
+	body["messages"] = []map[string]any{
+		{"role": "system", "content": "You are terse."},
+		{"role": "user", "content": []map[string]any{{"type": "text", "text": "Explain routing in two sentences."}}},
+	}
+	got := complete(t, c, s, body)
+
+	if !strings.HasPrefix(got.ID, "chatcmpl-") {
+		t.Errorf("id = %q, want a chatcmpl- prefix", got.ID)
+	}
+	if got.Object != "chat.completion" || got.Model != testModel || got.Created != clock.Now().Unix() {
+		t.Errorf("object, model, created = %q, %q, %d", got.Object, got.Model, got.Created)
+	}
+	if len(got.Choices) != 1 {
+		t.Fatalf("got %d choices, want 1", len(got.Choices))
+	}
+	ch := got.Choices[0]
+	if ch.Index != 0 || ch.Message.Role != "assistant" || ch.FinishReason != "stop" {
+		t.Errorf("choice = index %d, role %q, finish %q", ch.Index, ch.Message.Role, ch.FinishReason)
+	}
+	if !prose.MatchString(ch.Message.Content) {
+		t.Errorf("content does not look like prose: %q", ch.Message.Content)
+	}
+	words := len(strings.Fields(ch.Message.Content))
+	if words < minAnswerTokens || words > maxAnswerTokens {
+		t.Errorf("answer has %d words, want %d..%d", words, minAnswerTokens, maxAnswerTokens)
+	}
+	u := got.Usage
+	if u == nil || u.CompletionTokens != words || u.PromptTokens < 7 || u.TotalTokens != u.PromptTokens+u.CompletionTokens {
+		t.Errorf("usage = %+v for %d words", u, words)
+	}
+}
+
+func TestMaxTokensEndsWithLength(t *testing.T) {
+	s := startServer(t, fastProfile("groq"), Options{})
+	c := newClient(t)
+	for _, field := range []string{"max_tokens", "max_completion_tokens"} {
+		t.Run(field, func(t *testing.T) {
+			body := chatBody("hi", false)
+			body[field] = 5
+			got := complete(t, c, s, body)
+			if f := got.Choices[0].FinishReason; f != "length" {
+				t.Errorf("finish_reason = %q, want length", f)
+			}
+			if n := len(strings.Fields(got.Choices[0].Message.Content)); n != 5 || got.Usage.CompletionTokens != 5 {
+				t.Errorf("got %d words and %d completion tokens, want 5", n, got.Usage.CompletionTokens)
+			}
+		})
+	}
+}
+
+func TestSameSeedSameText(t *testing.T) {
+	a := startServer(t, fastProfile("a"), Options{})
+	b := startServer(t, fastProfile("b"), Options{})
+	other := fastProfile("c")
+	other.Seed = 7
+	c := startServer(t, other, Options{})
+	cl := newClient(t)
+
+	text := func(s *Server, prompt string) string {
+		return complete(t, cl, s, chatBody(prompt, false)).Choices[0].Message.Content
+	}
+	first := text(a, "What is a breaker?")
+	if again := text(a, "What is a breaker?"); again != first {
+		t.Errorf("same server, same request: %q then %q", first, again)
+	}
+	if other := text(b, "What is a breaker?"); other != first {
+		t.Errorf("same seed on another server: %q, want %q", other, first)
+	}
+	if diff := text(a, "What is a window?"); diff == first {
+		t.Errorf("a different prompt gave the same text %q", diff)
+	}
+	if diff := text(c, "What is a breaker?"); diff == first {
+		t.Errorf("a different seed gave the same text %q", diff)
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	s := startServer(t, fastProfile("groq"), Options{})
+	c := newClient(t)
+	msgs := `"messages":[{"role":"user","content":"hi"}]`
+	tests := []struct {
+		name, body string
+		param      string // "" for null
+	}{
+		{"not json", `{"model":`, ""},
+		{"trailing data", `{"model":"` + testModel + `",` + msgs + `} {}`, ""},
+		{"missing model", `{` + msgs + `}`, "model"},
+		{"missing messages", `{"model":"` + testModel + `"}`, "messages"},
+		{"null messages", `{"model":"` + testModel + `","messages":null}`, "messages"},
+		{"empty messages", `{"model":"` + testModel + `","messages":[]}`, "messages"},
+		{"messages not an array", `{"model":"` + testModel + `","messages":"hi"}`, "messages"},
+		{"bad role", `{"model":"` + testModel + `","messages":[{"role":"robot","content":"hi"}]}`, "messages"},
+		{"bad content", `{"model":"` + testModel + `","messages":[{"role":"user","content":42}]}`, "messages"},
+		{"zero max_tokens", `{"model":"` + testModel + `",` + msgs + `,"max_tokens":0}`, "max_tokens"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := mustPost(t, c, s.URL()+"/chat/completions", tt.body)
+			e := expectError(t, resp, http.StatusBadRequest, "invalid_request_error", "")
+			want := "null"
+			if tt.param != "" {
+				want = `"` + tt.param + `"`
+			}
+			if string(e.Error.Param) != want {
+				t.Errorf("param = %s, want %s", e.Error.Param, want)
+			}
+		})
+	}
+	if st := s.Stats(); st.Rejected != uint64(len(tests)) || st.Requests != uint64(len(tests)) {
+		t.Errorf("stats = %+v, want %d rejected requests", st, len(tests))
+	}
+}
+
+func TestUnknownModelIs404(t *testing.T) {
+	s := startServer(t, fastProfile("groq"), Options{})
+	c := newClient(t)
+	body := chatBody("hi", true)
+	body["model"] = "gpt-9"
+	resp := mustPost(t, c, s.URL()+"/chat/completions", body)
+	e := expectError(t, resp, http.StatusNotFound, "invalid_request_error", "model_not_found")
+	if !strings.Contains(e.Error.Message, "gpt-9") {
+		t.Errorf("message %q does not name the model", e.Error.Message)
+	}
+}
+
+func TestAPIKey(t *testing.T) {
+	p := fastProfile("groq")
+	p.APIKey = "sk-sim-secret"
+	s := startServer(t, p, Options{})
+	c := newClient(t)
+
+	for _, auth := range []string{"", "Bearer wrong", "sk-sim-secret"} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, s.URL()+"/chat/completions",
+			strings.NewReader(`{"model":"`+testModel+`","messages":[{"role":"user","content":"hi"}]}`))
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := expectError(t, resp, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key")
+		if strings.Contains(e.Error.Message, p.APIKey) {
+			t.Errorf("the error text leaks the key: %q", e.Error.Message)
+		}
+	}
+
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, s.URL()+"/models", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectError(t, resp, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key")
+
+	req, _ = http.NewRequestWithContext(t.Context(), http.MethodGet, s.URL()+"/models", nil)
+	req.Header.Set("Authorization", "Bearer "+p.APIKey)
+	if resp, err = c.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("with the key: status %d, want 200", resp.StatusCode)
+	}
+}

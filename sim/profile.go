@@ -1,0 +1,59 @@
+// Package sim runs simulated LLM providers: real HTTP servers on 127.0.0.1
+// that speak the OpenAI chat completions protocol (JSON and SSE) and fail the
+// way real providers do, following a fault profile. It is the other side of the
+// wire from package provider and deliberately imports nothing of Switchboard's,
+// so that a bug in the client cannot be cancelled out by the same bug here.
+package sim
+
+import "time"
+
+// Profile describes one simulated provider: what it serves, how fast, and how
+// it fails. The zero value of each fault field means "never".
+type Profile struct {
+	Name   string   // provider slug, e.g. "groq"; used in ids and the control API
+	Seed   int64    // seeds every random choice, so a run can be replayed
+	Models []string // model ids served; a request for any other model is a 404
+	APIKey string   // if set, every /v1 request needs "Authorization: Bearer <APIKey>", else 401
+
+	TTFT            Latency // time to first token (for JSON answers: to the headers)
+	TokensPerSecond float64 // generation speed once the first token is out; 0 means unpaced
+
+	ErrorRate     float64 // fraction of requests that fail before the first token
+	ErrorStatuses []int   // statuses for those failures, picked uniformly; default 500, 502, 503
+
+	RateLimitRate float64       // fraction of requests answered 429
+	RetryAfter    time.Duration // Retry-After sent with a 429 (whole seconds on the wire)
+
+	Outages []Outage // scripted outages: every request fails with 503 while one lasts
+
+	CutRate   float64 // fraction of streams cut mid-answer (connection closed, no finish)
+	StallRate float64 // fraction of streams that go silent mid-answer until the client gives up
+}
+
+// Latency is a log-normal distribution given by its median and 95th percentile.
+type Latency struct {
+	P50 time.Duration
+	P95 time.Duration
+}
+
+// Outage is a scripted periodic outage: starting Offset after the server
+// starts, it lasts For, and repeats Every. An Every of zero means it happens
+// once. Time is read from Options.Now, so tests can script it with a fake clock.
+type Outage struct {
+	Every  time.Duration
+	For    time.Duration
+	Offset time.Duration
+}
+
+// Mode is a fault forced at run time through the control API; it overrides the
+// profile until set back to ModeNormal.
+type Mode uint8
+
+// The forced modes.
+const (
+	ModeNormal      Mode = iota // follow the profile
+	ModeDown                    // every request fails with 503
+	ModeSlow                    // first token 10x slower than the profile
+	ModeRateLimited             // every request is answered 429 with Retry-After
+	ModeStall                   // every stream stalls after its first tokens
+)

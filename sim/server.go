@@ -1,0 +1,272 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// defaultKeepAlive is how often a stream waiting for its first token sends an
+// SSE comment, as real gateways do so that proxies keep the connection open.
+const defaultKeepAlive = time.Second
+
+// Options are the run-time settings shared by every simulated server.
+type Options struct {
+	// Now is the clock that drives the outage schedule and the timestamps in
+	// answers; nil means time.Now. Waits inside a request (time to first
+	// token, pacing) use real timers, which tests keep short with fast
+	// profiles.
+	Now func() time.Time
+
+	// KeepAlive is the interval of the ": keep-alive" comments sent while a
+	// stream waits for its first token; zero means one second.
+	KeepAlive time.Duration
+
+	// ErrorLog receives the HTTP server's own errors; nil discards them, so
+	// that a dashboard owning the terminal is not scribbled over.
+	ErrorLog *log.Logger
+
+	// ended, if set, hears how each chat request ended, once its handler is
+	// done with it; tests use it to see a handler finish without polling.
+	ended func(outcome)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = defaultKeepAlive
+	}
+	if o.ErrorLog == nil {
+		o.ErrorLog = log.New(io.Discard, "", 0)
+	}
+	return o
+}
+
+// Server is one running simulated provider.
+type Server struct {
+	profile  Profile
+	opts     Options
+	statuses []int // the profile's error statuses, or the defaults
+	started  time.Time
+	url      string
+
+	mode  atomic.Uint32 // a Mode
+	seq   atomic.Uint64 // numbers answers, for their ids
+	stats counters
+
+	rngMu sync.Mutex // guards rng, which handlers share
+	rng   *rand.Rand
+
+	http   *http.Server
+	ctx    context.Context // ends when Close starts; every request derives from it
+	cancel context.CancelFunc
+	served chan struct{} // closed when Serve has returned
+
+	// gate lets Close wait for every handler: a handler joins active under a
+	// read lock only while the server is open, so no Add races the Wait.
+	gate   sync.RWMutex
+	closed bool
+	active sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start validates the profile, listens on a free loopback port and serves
+// the profile until Close.
+func Start(p Profile, o Options) (*Server, error) {
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("start simulated provider: %w", err)
+	}
+	o = o.withDefaults()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("start simulated provider %q: listen on loopback: %w", p.Name, err)
+	}
+	p.Models = slices.Clone(p.Models)
+	p.Outages = slices.Clone(p.Outages)
+	s := &Server{
+		profile:  p,
+		opts:     o,
+		statuses: slices.Clone(p.ErrorStatuses),
+		started:  o.Now(),
+		url:      "http://" + ln.Addr().String() + "/v1",
+		// The second PCG word only separates this stream from the text
+		// generator's, which is seeded with the same Seed.
+		rng:    rand.New(rand.NewPCG(uint64(p.Seed), 0x5157_4954_4348)),
+		served: make(chan struct{}),
+	}
+	if len(s.statuses) == 0 {
+		s.statuses = slices.Clone(defaultErrorStatuses)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.http = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          o.ErrorLog,
+		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+	}
+	go func() {
+		defer close(s.served)
+		// Serve always returns ErrServerClosed after Close; any other error
+		// would have shown at Listen.
+		_ = s.http.Serve(ln)
+	}()
+	return s, nil
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/models", s.handleModels)
+	mux.HandleFunc("POST /v1/chat/completions", s.handleChat)
+	mux.HandleFunc("GET /_sim/mode", s.handleGetMode)
+	mux.HandleFunc("POST /_sim/mode", s.handleSetMode)
+	mux.HandleFunc("GET /_sim/stats", s.handleStats)
+	// Without these the catch-all below would answer a wrong method with 404.
+	for path, allow := range map[string]string{
+		"/v1/models": "GET, HEAD", "/v1/chat/completions": "POST", "/_sim/mode": "GET, HEAD, POST", "/_sim/stats": "GET, HEAD",
+	} {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			newHTTPError(http.StatusMethodNotAllowed, typeInvalidRequest, "method_not_allowed", "",
+				"%s is not allowed on %s; use %s.", r.Method, r.URL.Path, allow).write(w)
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		errNotFound(r.URL.Path).write(w)
+	})
+	return s.track(mux)
+}
+
+// track registers every handler with Close, and turns requests away once
+// Close has begun.
+func (s *Server) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.gate.RLock()
+		if s.closed {
+			s.gate.RUnlock()
+			errUnavailable(s.profile.Name).write(w)
+			return
+		}
+		s.active.Add(1)
+		s.gate.RUnlock()
+		// Deferred, so a handler that aborts with http.ErrAbortHandler is
+		// still counted out.
+		defer s.active.Done()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// URL is the base URL an OpenAI client would use, ending in /v1.
+func (s *Server) URL() string { return s.url }
+
+// ControlURL is the base URL of the control API, ending in /_sim; POST
+// {"mode":"down"} to ControlURL()+"/mode" to force a fault.
+func (s *Server) ControlURL() string { return strings.TrimSuffix(s.url, "/v1") + "/_sim" }
+
+// Name is the provider slug from the profile.
+func (s *Server) Name() string { return s.profile.Name }
+
+// Profile returns a copy of the profile the server follows.
+func (s *Server) Profile() Profile {
+	p := s.profile
+	p.Models = slices.Clone(p.Models)
+	p.Outages = slices.Clone(p.Outages)
+	p.ErrorStatuses = slices.Clone(p.ErrorStatuses)
+	return p
+}
+
+// SetMode forces a fault until it is set back to ModeNormal. Requests already
+// past their fault decision keep the mode they started with.
+func (s *Server) SetMode(m Mode) { s.mode.Store(uint32(m)) }
+
+// Mode is the fault currently forced.
+func (s *Server) Mode() Mode { return Mode(s.mode.Load()) }
+
+// Close stops the server promptly: it refuses new requests, ends every
+// request in flight (stalled streams included) and returns once all of its
+// goroutines have. Calling it again returns the first result.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.gate.Lock()
+		s.closed = true
+		s.gate.Unlock()
+		s.cancel()
+		if err := s.http.Close(); err != nil {
+			s.closeErr = fmt.Errorf("close simulated provider %q: %w", s.profile.Name, err)
+		}
+		s.active.Wait()
+		<-s.served
+	})
+	return s.closeErr
+}
+
+// handleModels lists the served models the way GET /v1/models does.
+func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	s.stats.requests.Add(1)
+	if fail := s.refuse(r); fail != nil {
+		fail.write(w)
+		return
+	}
+	type model struct {
+		ID      string `json:"id"`
+		Object  string `json:"object"`
+		Created int64  `json:"created"`
+		OwnedBy string `json:"owned_by"`
+	}
+	list := struct {
+		Object string  `json:"object"`
+		Data   []model `json:"data"`
+	}{Object: "list", Data: []model{}}
+	for _, id := range s.profile.Models {
+		list.Data = append(list.Data, model{ID: id, Object: "model", Created: s.started.Unix(), OwnedBy: s.profile.Name})
+	}
+	s.stats.count(outcomeOK)
+	writeJSON(w, http.StatusOK, list)
+}
+
+// refuse applies the checks every /v1 request goes through, in the order a
+// real deployment does: a provider that is down answers nothing else, then
+// the key is checked. It counts the outcome of a refusal.
+func (s *Server) refuse(r *http.Request) *httpError {
+	if s.unavailable() {
+		s.stats.count(outcomeUnavailable)
+		return errUnavailable(s.profile.Name)
+	}
+	if s.profile.APIKey != "" && r.Header.Get("Authorization") != "Bearer "+s.profile.APIKey {
+		s.stats.count(outcomeRejected)
+		return errUnauthorized()
+	}
+	return nil
+}
+
+// wait blocks for d or until ctx ends, and reports whether d passed.
+func wait(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// errClientGone marks a request whose client left, or whose server closed,
+// before the answer was complete.
+var errClientGone = errors.New("client gone before the answer was complete")

@@ -1,0 +1,57 @@
+package sim
+
+import "sync/atomic"
+
+// Stats counts what a server has answered since it started. Requests counts
+// every /v1 request; each of them ends in exactly one outcome, so once none
+// is in flight the outcomes add up to Requests.
+type Stats struct {
+	Requests    uint64 `json:"requests"`
+	OK          uint64 `json:"ok"`           // answered in full
+	Rejected    uint64 `json:"rejected"`     // client errors: 400, 401, 404, 413
+	Unavailable uint64 `json:"unavailable"`  // 503 for an outage or ModeDown
+	RateLimited uint64 `json:"rate_limited"` // 429
+	Failed      uint64 `json:"failed"`       // injected error statuses
+	Cut         uint64 `json:"cut"`          // connection dropped mid-answer
+	Stalled     uint64 `json:"stalled"`      // went silent until the client left
+	Canceled    uint64 `json:"canceled"`     // the client left, or the server closed, first
+}
+
+// outcome is how one request ended.
+type outcome uint8
+
+const (
+	outcomeOK outcome = iota
+	outcomeRejected
+	outcomeUnavailable
+	outcomeRateLimited
+	outcomeFailed
+	outcomeCut
+	outcomeStalled
+	outcomeCanceled
+	numOutcomes
+)
+
+// counters are the live, lock-free form of Stats.
+type counters struct {
+	requests atomic.Uint64
+	outcomes [numOutcomes]atomic.Uint64
+}
+
+func (c *counters) count(o outcome) { c.outcomes[o].Add(1) }
+
+// Stats returns the counters as they are now.
+func (s *Server) Stats() Stats {
+	o := &s.stats.outcomes
+	return Stats{
+		Requests:    s.stats.requests.Load(),
+		OK:          o[outcomeOK].Load(),
+		Rejected:    o[outcomeRejected].Load(),
+		Unavailable: o[outcomeUnavailable].Load(),
+		RateLimited: o[outcomeRateLimited].Load(),
+		Failed:      o[outcomeFailed].Load(),
+		Cut:         o[outcomeCut].Load(),
+		Stalled:     o[outcomeStalled].Load(),
+		Canceled:    o[outcomeCanceled].Load(),
+	}
+}

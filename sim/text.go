@@ -1,0 +1,106 @@
+package sim
+
+import (
+	"hash/fnv"
+	"math/rand/v2"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Answer lengths, in tokens, before any max_tokens cap. Long enough that a
+// stream has many chunks, short enough that tests stay fast.
+const (
+	minAnswerTokens = 20
+	maxAnswerTokens = 120
+)
+
+// words is the vocabulary of generated answers: common English words, so the
+// dashboard's preview looks like prose rather than noise.
+var words = strings.Fields(`
+the a an and or but so because when while if then also however therefore
+model provider request answer token stream latency router gateway fallback
+system network server client response error retry timeout signal cluster
+data result value window average median percentile budget price speed
+quick careful simple robust small large fast slow steady bright clear
+quiet early late recent useful likely possible common different important
+is are was were be been has have had can could will would should may might
+make makes made take takes keep keeps find finds give gives show shows use
+uses route routes serve serves wait waits send sends read reads write writes
+measure measures choose chooses expect expects improve improves reduce
+reduces handle handles follow follows explain explains compare compares
+we you they it this that these those each every most some many few
+in on at by for with from into over under after before between through
+today often usually rarely always never again together quickly slowly
+`)
+
+// answer is a generated completion: its tokens in order and why it ended.
+type answer struct {
+	tokens []string // each token is a word with its leading space, if any
+	finish string   // "stop" or "length"
+}
+
+// text is the whole completion, as a JSON answer carries it.
+func (a answer) text() string { return strings.Join(a.tokens, "") }
+
+// compose writes a deterministic answer: the same seed and prompt key always
+// give the same words, whatever else the server is doing, so runs replay.
+func compose(seed int64, key uint64, maxTokens int) answer {
+	rng := rand.New(rand.NewPCG(uint64(seed), key))
+	n := minAnswerTokens + rng.IntN(maxAnswerTokens-minAnswerTokens+1)
+	finish := "stop"
+	if maxTokens > 0 && maxTokens < n {
+		n, finish = maxTokens, "length"
+	}
+	tokens := make([]string, 0, n)
+	sentenceLeft := 0
+	for i := range n {
+		w := words[rng.IntN(len(words))]
+		if sentenceLeft == 0 {
+			w = capitalize(w)
+			sentenceLeft = 6 + rng.IntN(11)
+		}
+		sentenceLeft--
+		if sentenceLeft == 0 || i == n-1 && finish == "stop" {
+			w += "."
+			sentenceLeft = 0
+		} else if sentenceLeft > 3 && rng.IntN(10) == 0 {
+			w += ","
+		}
+		if i > 0 {
+			w = " " + w
+		}
+		tokens = append(tokens, w)
+	}
+	return answer{tokens: tokens, finish: finish}
+}
+
+func capitalize(w string) string {
+	r, size := utf8.DecodeRuneInString(w)
+	return string(unicode.ToUpper(r)) + w[size:]
+}
+
+// promptKey hashes what makes two requests "the same" for text generation.
+// The stream flag is left out on purpose, so a streamed answer and a JSON
+// answer to the same prompt carry the same words.
+func promptKey(model string, msgs []message) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(model))
+	for _, m := range msgs {
+		h.Write([]byte{0})
+		h.Write([]byte(m.Role))
+		h.Write([]byte{0})
+		h.Write([]byte(m.text))
+	}
+	return h.Sum64()
+}
+
+// countPromptTokens approximates a tokenizer: a token per word plus a few per
+// message for the chat template, as OpenAI's own estimate does.
+func countPromptTokens(msgs []message) int {
+	n := 3
+	for _, m := range msgs {
+		n += 3 + len(strings.Fields(m.text))
+	}
+	return n
+}

@@ -1,0 +1,42 @@
+package sim
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidate(t *testing.T) {
+	if err := fastProfile("ok").Validate(); err != nil {
+		t.Fatalf("a good profile: %v", err)
+	}
+	tests := []struct {
+		name   string
+		change func(*Profile)
+		want   string
+	}{
+		{"no name", func(p *Profile) { p.Name = "" }, "name is empty"},
+		{"no models", func(p *Profile) { p.Models = nil }, "serves no model"},
+		{"empty model", func(p *Profile) { p.Models = []string{""} }, "empty id"},
+		{"p95 below p50", func(p *Profile) { p.TTFT = Latency{P50: time.Second, P95: time.Millisecond} }, "below p50"},
+		{"negative speed", func(p *Profile) { p.TokensPerSecond = -1 }, "negative"},
+		{"rate above one", func(p *Profile) { p.CutRate = 1.5 }, "cut rate"},
+		{"rates sum above one", func(p *Profile) { p.ErrorRate, p.RateLimitRate = 0.6, 0.6 }, "exceeds 1"},
+		{"bad status", func(p *Profile) { p.ErrorStatuses = []int{200} }, "not an HTTP error status"},
+		{"endless outage", func(p *Profile) { p.Outages = []Outage{{Every: time.Minute}} }, "positive duration"},
+		{"outage longer than period", func(p *Profile) { p.Outages = []Outage{{Every: time.Minute, For: time.Hour}} }, "repeats every"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := fastProfile("bad")
+			tt.change(&p)
+			err := p.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate() = %v, want an error containing %q", err, tt.want)
+			}
+			if _, err := Start(p, Options{}); err == nil {
+				t.Error("Start accepted the profile")
+			}
+		})
+	}
+}

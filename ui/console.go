@@ -1,0 +1,341 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"charm.land/bubbles/v2/textinput"
+	"charm.land/bubbles/v2/viewport"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"switchboard/provider"
+	"switchboard/routing"
+)
+
+// consoleMaxTokens caps the console's answers: enough to see the stream,
+// short enough to read on one screen.
+const consoleMaxTokens = 400
+
+// request is one prompt on its way through the router. Send runs in a
+// command's goroutine and hands every delta to onDelta; the deltas pile up
+// here and a wake-up goes on a one-slot channel, so Send never blocks on a
+// slow screen and bursts of tokens arrive as one message.
+type request struct {
+	id     int
+	cancel context.CancelFunc
+	wake   chan struct{} // one slot: "there is news"
+
+	mu       sync.Mutex
+	pending  strings.Builder // streamed since the last message
+	finished bool
+	res      *routing.Result
+	err      error
+}
+
+func (r *request) onDelta(s string) {
+	r.mu.Lock()
+	r.pending.WriteString(s)
+	r.mu.Unlock()
+	r.signal()
+}
+
+func (r *request) finish(res *routing.Result, err error) {
+	r.mu.Lock()
+	r.finished, r.res, r.err = true, res, err
+	r.mu.Unlock()
+	r.signal()
+}
+
+func (r *request) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default: // news is already waiting to be taken
+	}
+}
+
+// send is the command that runs the request; it reports through wait.
+func (r *request) send(ctx context.Context, router *routing.Router, req routing.Request) tea.Cmd {
+	return func() tea.Msg {
+		defer r.cancel()
+		if router == nil {
+			r.finish(nil, errors.New("no router: the dashboard was started without one"))
+			return nil
+		}
+		res, err := router.Send(ctx, req, r.onDelta)
+		r.finish(res, err)
+		return nil
+	}
+}
+
+// wait is the channel-waiting command: it blocks until there is news and
+// returns it. The console re-arms it after every message until the last.
+func (r *request) wait() tea.Cmd {
+	return func() tea.Msg {
+		<-r.wake
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		m := streamMsg{id: r.id, delta: r.pending.String(), done: r.finished, res: r.res, err: r.err}
+		r.pending.Reset()
+		return m
+	}
+}
+
+// phase is where the console's exchange stands.
+type phase int
+
+const (
+	phaseIdle      phase = iota // nothing asked yet
+	phaseWaiting                // sent, no content yet
+	phaseStreaming              // content is arriving
+	phaseDone                   // answered
+	phaseFailed                 // no answer
+	phaseCanceled               // the user cancelled it
+)
+
+// exchange is the prompt on screen, its answer as far as it came, and how
+// it was routed.
+type exchange struct {
+	req      *request
+	prompt   string
+	model    string
+	answer   strings.Builder
+	res      *routing.Result
+	err      error
+	phase    phase
+	started  time.Time
+	finished time.Time
+}
+
+// console is the prompt line and the transcript of the last exchange.
+type console struct {
+	ctx    *programContext
+	input  textinput.Model
+	out    viewport.Model
+	width  int
+	height int // the whole console: title, input, transcript
+	nextID int
+	ex     exchange
+}
+
+func newConsole(ctx *programContext) *console {
+	in := textinput.New()
+	in.Prompt = "› "
+	in.CharLimit = 4000
+	in.SetVirtualCursor(false) // the terminal's own cursor: no blink ticks to run
+	in.SetStyles(ctx.styles.input)
+	return &console{ctx: ctx, input: in, out: viewport.New()}
+}
+
+// busy reports whether a request is in flight.
+func (c *console) busy() bool {
+	return c.ex.phase == phaseWaiting || c.ex.phase == phaseStreaming
+}
+
+func (c *console) setSize(w, h int) {
+	c.width, c.height = w, h
+	c.input.SetWidth(max(w-ansi.StringWidth(c.input.Prompt)-1, 1))
+	c.out.SetWidth(max(w, 1))
+	c.out.SetHeight(max(h-2, 0))
+	c.refresh()
+}
+
+func (c *console) setStyles() {
+	c.input.SetStyles(c.ctx.styles.input)
+	c.refresh()
+}
+
+func (c *console) focus(displayModel string) tea.Cmd {
+	c.input.Placeholder = "ask " + displayModel + " — enter sends, esc goes back"
+	return c.input.Focus()
+}
+
+func (c *console) blur(displayModel string) {
+	c.input.Blur()
+	c.input.Placeholder = "press / to ask " + displayModel
+}
+
+// submit sends the typed prompt to model. It refuses, with a notice, while
+// another request runs.
+func (c *console) submit(ctx context.Context, router *routing.Router, model string) (tea.Cmd, string) {
+	prompt := strings.TrimSpace(c.input.Value())
+	if prompt == "" {
+		return nil, ""
+	}
+	if c.busy() {
+		return nil, "a request is still running: wait for it, or esc to cancel it"
+	}
+	c.nextID++
+	rctx, cancel := context.WithCancel(ctx)
+	r := &request{id: c.nextID, cancel: cancel, wake: make(chan struct{}, 1)}
+	c.ex = exchange{req: r, prompt: prompt, model: model, phase: phaseWaiting, started: c.ctx.now()}
+	c.input.Reset()
+	c.refresh()
+	c.out.GotoBottom()
+	req := routing.Request{Model: model, MaxTokens: consoleMaxTokens,
+		Messages: []provider.Message{{Role: "user", Content: prompt}}}
+	return tea.Batch(r.send(rctx, router, req), r.wait()), ""
+}
+
+// cancel stops the request in flight, if any. Its trace still shows when
+// Send returns.
+func (c *console) cancel() {
+	if !c.busy() {
+		return
+	}
+	c.ex.req.cancel()
+	c.ex.phase, c.ex.finished = phaseCanceled, c.ctx.now()
+	c.refresh()
+}
+
+// stream takes news of a request and re-arms the wait until the last.
+func (c *console) stream(m streamMsg) tea.Cmd {
+	if c.ex.req == nil || m.id != c.ex.req.id {
+		return nil // a request no longer on screen: let it go
+	}
+	if c.ex.phase == phaseCanceled {
+		if m.done {
+			c.ex.res = m.res
+			c.refresh()
+			return nil
+		}
+		return c.ex.req.wait()
+	}
+	if m.delta != "" {
+		c.ex.answer.WriteString(m.delta)
+		c.ex.phase = phaseStreaming
+	}
+	if m.done {
+		c.ex.res, c.ex.err, c.ex.finished = m.res, m.err, c.ctx.now()
+		c.ex.phase = phaseDone
+		if m.err != nil {
+			c.ex.phase = phaseFailed
+		}
+	}
+	follow := c.out.AtBottom()
+	c.refresh()
+	if follow {
+		c.out.GotoBottom()
+	}
+	if m.done {
+		return nil
+	}
+	return c.ex.req.wait()
+}
+
+func (c *console) scroll(down bool) {
+	if down {
+		c.out.PageDown()
+	} else {
+		c.out.PageUp()
+	}
+}
+
+// refresh rebuilds the transcript text. It runs when the exchange or the
+// size changes, not per frame.
+func (c *console) refresh() {
+	w := max(c.width, 1)
+	st := c.ctx.styles
+	ex := &c.ex
+	if ex.phase == phaseIdle {
+		c.out.SetContent(st.muted.Render(ansi.Wrap(
+			"Answers stream here, followed by the routing decision: who served, who was skipped and why.", w, "")))
+		return
+	}
+	var b strings.Builder
+	b.WriteString(ansi.Wrap(st.you.Render("you ›")+" "+ex.prompt, w, ""))
+	b.WriteString("\n")
+
+	who := "answer ›"
+	if ex.res != nil && ex.res.Provider != "" {
+		who = ex.res.Provider + " ›"
+	}
+	answer := ex.answer.String()
+	switch {
+	case answer != "":
+		text := st.served.Render(who) + " " + answer
+		if ex.phase == phaseStreaming {
+			text += st.muted.Render("▍")
+		}
+		b.WriteString(ansi.Wrap(text, w, ""))
+		b.WriteString("\n")
+	case ex.phase == phaseWaiting:
+		b.WriteString(st.muted.Render("routing…") + "\n")
+	}
+
+	switch ex.phase {
+	case phaseFailed:
+		b.WriteString(ansi.Wrap(st.errText.Render("✕ "+errorText(ex.err)), w, ""))
+		b.WriteString("\n")
+	case phaseCanceled:
+		b.WriteString(st.warn.Render("canceled") + "\n")
+	}
+	if ex.res != nil && ex.phase != phaseStreaming && ex.phase != phaseWaiting {
+		if ex.phase == phaseDone && ex.res.FinishReason != "" {
+			b.WriteString(st.muted.Render(fmt.Sprintf("finish: %s · %d tokens in, %d out",
+				ex.res.FinishReason, ex.res.Usage.PromptTokens, ex.res.Usage.CompletionTokens)))
+			b.WriteString("\n")
+		}
+		if ex.res.Trace != nil {
+			b.WriteString("\n")
+			b.WriteString(renderTrace(st, ex.res.Trace, w))
+		}
+	}
+	c.out.SetContent(strings.TrimRight(b.String(), "\n"))
+}
+
+// errorText is what the user reads of a failed request: the routing error's
+// own message.
+func errorText(err error) string {
+	var re *routing.Error
+	if errors.As(err, &re) {
+		return re.Message
+	}
+	if err == nil {
+		return "failed"
+	}
+	return err.Error()
+}
+
+// status is the right side of the console's title: where the exchange is.
+func (c *console) status(now time.Time) string {
+	st := c.ctx.styles
+	ex := &c.ex
+	switch ex.phase {
+	case phaseWaiting:
+		return st.muted.Render(fmt.Sprintf("routing %s…", fmtDur(now.Sub(ex.started))))
+	case phaseStreaming:
+		return st.muted.Render(fmt.Sprintf("streaming %s…", fmtDur(now.Sub(ex.started))))
+	case phaseDone:
+		who := "?"
+		if ex.res != nil {
+			who = ex.res.Provider
+		}
+		return st.okText.Render(fmt.Sprintf("served by %s in %s", who, fmtDur(ex.finished.Sub(ex.started))))
+	case phaseFailed:
+		return st.errText.Render(fmt.Sprintf("failed after %s", fmtDur(ex.finished.Sub(ex.started))))
+	case phaseCanceled:
+		return st.warn.Render("canceled")
+	}
+	return ""
+}
+
+// view renders the title, the prompt line and the transcript in exactly
+// c.height lines (fewer if there is no room at all).
+func (c *console) view(now time.Time) string {
+	if c.height <= 0 {
+		return ""
+	}
+	lines := []string{rule(c.ctx.styles, "Console", c.status(now), c.width)}
+	if c.height >= 2 {
+		lines = append(lines, c.input.View())
+	}
+	if c.height >= 3 {
+		lines = append(lines, c.out.View())
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,123 @@
+package ui
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+)
+
+// noData stands for a figure that has no data behind it yet.
+const noData = "—"
+
+// fmtDur renders a duration in at most five cells: 850ms, 1.23s, 12.3s, 123s.
+func fmtDur(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return noData
+	case d < time.Millisecond:
+		return "<1ms"
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	case d < 100*time.Second:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return fmt.Sprintf("%.0fs", d.Seconds())
+}
+
+// fmtMillis renders a latency given in milliseconds, as the series hold them.
+func fmtMillis(ms float64) string {
+	return fmtDur(time.Duration(ms * float64(time.Millisecond)))
+}
+
+// fmtPct renders a fraction as a percentage in at most five cells. A
+// negative fraction means no data.
+func fmtPct(f float64) string {
+	switch {
+	case f < 0 || math.IsNaN(f):
+		return noData
+	case f >= 1:
+		return "100%"
+	case f >= 0.9995:
+		return "99.9%" // never round a failure away into 100%
+	}
+	return fmt.Sprintf("%.1f%%", 100*f)
+}
+
+// fmtPrice renders a price in USD per million tokens.
+func fmtPrice(p float64) string {
+	if p >= 100 {
+		return fmt.Sprintf("%.0f", p)
+	}
+	return fmt.Sprintf("%.2f", p)
+}
+
+// fit truncates s to w cells (with an ellipsis when cut) and pads it with
+// spaces to exactly w cells, on the right or, with right set, on the left.
+func fit(s string, w int, right bool) string {
+	if w <= 0 {
+		return ""
+	}
+	n := ansi.StringWidth(s)
+	if n > w {
+		s = ansi.Truncate(s, w, "…")
+		n = ansi.StringWidth(s)
+	}
+	if n >= w {
+		return s
+	}
+	if right {
+		return strings.Repeat(" ", w-n) + s
+	}
+	return s + strings.Repeat(" ", w-n)
+}
+
+// clip cuts s to w cells with an ellipsis, without padding.
+func clip(s string, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	if ansi.StringWidth(s) <= w {
+		return s
+	}
+	return ansi.Truncate(s, w, "…")
+}
+
+// fitBlock makes a block exactly w cells wide and h lines high: longer lines
+// are cut, missing ones added blank. Every frame goes through it, so no size
+// of terminal can make the view overflow.
+func fitBlock(s string, w, h int) string {
+	if w <= 0 || h <= 0 {
+		return ""
+	}
+	lines := strings.Split(s, "\n")
+	if len(lines) > h {
+		lines = lines[:h]
+	}
+	for len(lines) < h {
+		lines = append(lines, "")
+	}
+	for i, l := range lines {
+		lines[i] = fit(l, w, false)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// rule is a pane title followed by a line to the right edge.
+func rule(st *styles, title, right string, w int) string {
+	t := st.title.Render(title)
+	r := ""
+	if right != "" {
+		r = " " + right
+	}
+	fill := w - lipgloss.Width(t) - lipgloss.Width(r) - 1
+	if fill < 1 {
+		return clip(t+r, w)
+	}
+	return t + " " + st.rule.Render(strings.Repeat("─", fill)) + r
+}

@@ -1,0 +1,72 @@
+package ui
+
+import (
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"switchboard/monitor"
+	"switchboard/routing"
+)
+
+// renderEvery is the period of the render tick, on which the costly parts of
+// the view (the sparklines) are redrawn from the latest state.
+const renderEvery = 250 * time.Millisecond
+
+// snapshotMsg carries a health snapshot from the monitor.
+type snapshotMsg struct{ snap *monitor.Snapshot }
+
+// snapshotsClosedMsg says the subscription ended (its context is done).
+type snapshotsClosedMsg struct{}
+
+// renderTickMsg asks for the cached drawings to be rebuilt if stale.
+type renderTickMsg struct{}
+
+// enabledMsg reports the end of a SetEnabled call, with the snapshot taken
+// right after it so that the table shows the change at once.
+type enabledMsg struct {
+	id   string
+	on   bool
+	snap *monitor.Snapshot
+	err  error
+}
+
+// faultModesMsg carries the forced fault of every simulated provider.
+type faultModesMsg struct {
+	modes map[string]string // provider -> mode, simulated providers only
+	gen   uint64            // the model's faultGen when the read began
+}
+
+// faultSetMsg reports the end of a SetMode call.
+type faultSetMsg struct {
+	provider, mode string
+	err            error
+}
+
+// streamMsg is news from the request in flight: text streamed since the
+// last message, and once done, the result. id tells apart a request the
+// user has since cancelled or replaced.
+type streamMsg struct {
+	id    int
+	delta string
+	done  bool
+	res   *routing.Result
+	err   error
+}
+
+// waitForSnapshot blocks on the subscription and delivers the next snapshot.
+// The root model re-arms it after each one, as glow does with its channels.
+func waitForSnapshot(ch <-chan *monitor.Snapshot) tea.Cmd {
+	return func() tea.Msg {
+		s, ok := <-ch
+		if !ok {
+			return snapshotsClosedMsg{}
+		}
+		return snapshotMsg{snap: s}
+	}
+}
+
+// renderTick schedules the next render tick.
+func renderTick() tea.Cmd {
+	return tea.Tick(renderEvery, func(time.Time) tea.Msg { return renderTickMsg{} })
+}

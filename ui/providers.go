@@ -1,0 +1,550 @@
+package ui
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"charm.land/lipgloss/v2"
+	"github.com/NimbleMarkets/ntcharts/v2/sparkline"
+
+	"switchboard/monitor"
+	"switchboard/routing"
+)
+
+// The columns of the provider table, in display order.
+type column int
+
+const (
+	colMark column = iota // ▸ on the selected row
+	colProvider
+	colState
+	colOn
+	colFault
+	colAvail
+	colErr
+	colP50
+	colTTFT
+	colPrice
+	colLatSpark
+	colErrSpark
+	colReason // only on wide terminals: the reason of a state other than healthy
+	numColumns
+)
+
+// dropOrder is the order in which columns give way on a narrow terminal;
+// what is dropped from a row still shows in the detail line of the
+// selected one.
+var dropOrder = []column{colOn, colPrice, colTTFT, colErrSpark, colFault, colErr, colLatSpark, colAvail, colP50}
+
+const (
+	sparkMin = 12 // narrower, a sparkline says too little to be worth its room
+	sparkMax = 24
+)
+
+// tableLayout is which columns show and how wide each is, computed once per
+// resize or model switch.
+type tableLayout struct {
+	show  [numColumns]bool
+	width [numColumns]int
+}
+
+func (l tableLayout) sparkWidth(c column) int {
+	if !l.show[c] {
+		return 0
+	}
+	return l.width[c]
+}
+
+// layoutTable fits the columns into w cells.
+func layoutTable(w, providerWidth int, faults bool) tableLayout {
+	var l tableLayout
+	l.width = [numColumns]int{
+		colMark: 1, colProvider: providerWidth, colState: 13, colOn: 3, colFault: 5,
+		colAvail: 5, colErr: 5, colP50: 5, colTTFT: 5, colPrice: 10,
+		colLatSpark: sparkMin, colErrSpark: sparkMin,
+	}
+	for c := range numColumns {
+		l.show[c] = true
+	}
+	l.show[colFault] = faults
+	l.show[colReason] = false
+	total := func() int {
+		n, cols := 0, 0
+		for c := range numColumns {
+			if l.show[c] {
+				n += l.width[c]
+				cols++
+			}
+		}
+		return n + cols - 1 // one space between columns
+	}
+	for _, c := range dropOrder {
+		if total() <= w {
+			break
+		}
+		l.show[c] = false
+	}
+	// Spare room goes to the sparklines, up to their useful width.
+	for spare := w - total(); spare > 0; {
+		grew := false
+		for _, c := range []column{colLatSpark, colErrSpark} {
+			if spare > 0 && l.show[c] && l.width[c] < sparkMax {
+				l.width[c]++
+				spare--
+				grew = true
+			}
+		}
+		if !grew {
+			break
+		}
+	}
+	if spare := w - total(); spare > reasonMin {
+		l.show[colReason], l.width[colReason] = true, spare-1
+	}
+	return l
+}
+
+// reasonMin is the room below which the reason column does not show.
+const reasonMin = 16
+
+// sparkRow is the cached drawing of one endpoint's two sparklines.
+type sparkRow struct{ latency, errors string }
+
+// providersPane is the table of the selected model's endpoints: one row
+// each, with state, figures and sparklines, and a detail line for the
+// selected one. Text is composed per frame; sparklines are drawn only on
+// the render tick.
+type providersPane struct {
+	ctx *programContext
+
+	endpoints []routing.Endpoint
+	cursor    int
+	offset    int // first visible row
+	rows      int // rows that fit
+	width     int
+	layout    tableLayout
+
+	snap *monitor.Snapshot
+	// wantEnabled holds a toggle the user made that no snapshot shows yet,
+	// so that the row changes at once.
+	wantEnabled map[string]bool
+	faults      map[string]string // provider -> forced fault, simulated providers only
+
+	// Drawn on the render tick.
+	dirty  bool
+	sparks map[string]sparkRow
+	drawn  [2]int  // widths the cached sparklines were drawn at
+	latMax float64 // the latency scale of the cached sparklines, ms
+	lat    sparkline.Model
+	errs   sparkline.Model
+}
+
+func newProvidersPane(ctx *programContext) *providersPane {
+	p := &providersPane{
+		ctx:         ctx,
+		wantEnabled: map[string]bool{},
+		faults:      map[string]string{},
+		sparks:      map[string]sparkRow{},
+		lat:         sparkline.New(sparkMin, 1, sparkline.WithNoAutoMaxValue()),
+		errs:        sparkline.New(sparkMin, 1, sparkline.WithNoAutoMaxValue()),
+	}
+	return p
+}
+
+// setEndpoints shows another model's endpoints.
+func (p *providersPane) setEndpoints(eps []routing.Endpoint) {
+	p.endpoints = eps
+	p.cursor, p.offset = 0, 0
+	p.relayout()
+}
+
+// setSize gives the pane its width and the number of rows it may use for
+// endpoints.
+func (p *providersPane) setSize(w, rows int) {
+	p.width, p.rows = w, max(rows, 1)
+	p.relayout()
+	p.scrollToCursor()
+}
+
+func (p *providersPane) relayout() {
+	pw := len("provider")
+	for _, e := range p.endpoints {
+		pw = max(pw, lipgloss.Width(e.Provider))
+	}
+	// The fault column only where a fault can be forced: some provider
+	// of this model is simulated.
+	faults := false
+	for _, e := range p.endpoints {
+		if _, sim := p.faults[e.Provider]; sim && p.ctx.faults {
+			faults = true
+		}
+	}
+	l := layoutTable(p.width, min(pw, 14), faults)
+	if l != p.layout {
+		p.layout = l
+		p.dirty = true
+	}
+}
+
+func (p *providersPane) setSnapshot(s *monitor.Snapshot) {
+	p.snap = s
+	for id, on := range p.wantEnabled {
+		if st, ok := s.Endpoint(id); ok && st.Enabled == on {
+			delete(p.wantEnabled, id)
+		}
+	}
+	p.dirty = true
+}
+
+func (p *providersPane) move(delta int) {
+	if len(p.endpoints) == 0 {
+		return
+	}
+	p.cursor = min(max(p.cursor+delta, 0), len(p.endpoints)-1)
+	p.scrollToCursor()
+}
+
+func (p *providersPane) scrollToCursor() {
+	if p.cursor < p.offset {
+		p.offset = p.cursor
+	}
+	if p.cursor >= p.offset+p.rows {
+		p.offset = p.cursor - p.rows + 1
+	}
+	p.offset = max(0, min(p.offset, len(p.endpoints)-p.rows))
+}
+
+// selected returns the endpoint under the cursor.
+func (p *providersPane) selected() (routing.Endpoint, bool) {
+	if p.cursor < 0 || p.cursor >= len(p.endpoints) {
+		return routing.Endpoint{}, false
+	}
+	return p.endpoints[p.cursor], true
+}
+
+// status is an endpoint's status as shown: the snapshot's, with a toggle the
+// snapshot does not show yet applied. pendingOn is set while an endpoint
+// the user turned back on still reads as disabled.
+func (p *providersPane) status(id string) (st monitor.EndpointStatus, ok, pendingOn bool) {
+	st, ok = p.snap.Endpoint(id)
+	on, pending := p.wantEnabled[id]
+	switch {
+	case !pending:
+	case !on:
+		st.Enabled, st.State, st.Reason = false, monitor.Disabled, "turned off by the user"
+		ok = true
+	case !st.Enabled:
+		st.Enabled, pendingOn = true, true
+		st.Reason = "turning on"
+	}
+	return st, ok, pendingOn
+}
+
+// enabled reports whether the endpoint is on, as shown.
+func (p *providersPane) enabled(id string) bool {
+	st, ok, _ := p.status(id)
+	return !ok || st.Enabled
+}
+
+// redraw rebuilds the cached sparklines from the current snapshot and
+// layout. It is the costly part of a frame and runs on the render tick.
+func (p *providersPane) redraw() {
+	p.dirty = false
+	lw, ew := p.layout.sparkWidth(colLatSpark), p.layout.sparkWidth(colErrSpark)
+	p.drawn = [2]int{lw, ew}
+	clear(p.sparks)
+	if p.snap == nil || (lw == 0 && ew == 0) {
+		return
+	}
+	resize(&p.lat, lw)
+	resize(&p.errs, ew)
+	p.lat.Style, p.errs.Style = p.ctx.styles.latencySpark, p.ctx.styles.errorSpark
+
+	// One latency scale for the whole table, so that rows compare; zero
+	// while no row has data.
+	p.latMax = 0
+	for _, e := range p.endpoints {
+		if st, ok := p.snap.Endpoint(e.ID); ok {
+			for _, v := range tail(st.Series.Latency, lw) {
+				p.latMax = max(p.latMax, v)
+			}
+		}
+	}
+	scale := max(p.latMax, 1)
+
+	for _, e := range p.endpoints {
+		st, ok := p.snap.Endpoint(e.ID)
+		if !ok {
+			continue
+		}
+		var row sparkRow
+		if lw > 0 {
+			row.latency = drawSpark(&p.lat, lw, scale, latencyBars(tail(st.Series.Latency, lw), scale))
+		}
+		if ew > 0 {
+			row.errors = drawSpark(&p.errs, ew, 1, errorBars(tail(st.Series.ErrorRate, ew), tail(st.Series.Availability, ew)))
+		}
+		p.sparks[e.ID] = row
+	}
+}
+
+// resize sets a sparkline's width; ntcharts must never get a zero size.
+func resize(m *sparkline.Model, w int) {
+	w = max(w, 1)
+	if m.Width() != w || m.Height() != 1 {
+		m.Resize(w, 1)
+	}
+}
+
+// drawSpark draws values, right-aligned, on a sparkline of width w with the
+// given maximum. The maximum is set on every draw: ntcharts' own only grows.
+func drawSpark(m *sparkline.Model, w int, maxValue float64, values []float64) string {
+	m.Clear()
+	m.SetMax(maxValue)
+	for range w - len(values) {
+		m.Push(0)
+	}
+	m.PushAll(values)
+	m.Draw()
+	return m.View()
+}
+
+// latencyBars turns a latency series into bar heights: no bar where a
+// bucket has no data, and at least the lowest bar where it has.
+func latencyBars(series []float64, maxValue float64) []float64 {
+	out := make([]float64, len(series))
+	for i, v := range series {
+		if v >= 0 {
+			out[i] = max(v, maxValue/8)
+		}
+	}
+	return out
+}
+
+// errorBars turns an error-rate series into bar heights: no bar without
+// data, the lowest bar for requests without errors, and at least two
+// eighths for any error, so that one failure among many still shows.
+func errorBars(rate, avail []float64) []float64 {
+	out := make([]float64, len(rate))
+	for i, r := range rate {
+		switch {
+		case r > 0:
+			out[i] = max(r, 2.0/8)
+		case i < len(avail) && avail[i] >= 0:
+			out[i] = 1.0 / 8
+		}
+	}
+	return out
+}
+
+// tail returns the last n values of s.
+func tail(s []float64, n int) []float64 {
+	if n <= 0 {
+		return nil
+	}
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// headerView is the row of column titles.
+func (p *providersPane) headerView() string {
+	l := p.layout
+	lat := "latency"
+	if p.latMax > 0 && p.drawn[0] > 0 {
+		lat += " ≤" + fmtMillis(p.latMax)
+	}
+	titles := [numColumns]string{
+		colProvider: "provider", colState: "state", colOn: "on", colFault: "fault",
+		colAvail: "avail", colErr: "err", colP50: "p50", colTTFT: "ttft", colPrice: "$/M in/out",
+		colLatSpark: lat, colErrSpark: "error rate", colReason: "why",
+	}
+	var cells []string
+	for c := range numColumns {
+		if l.show[c] {
+			cells = append(cells, p.ctx.styles.colHeader.Render(fit(titles[c], l.width[c], rightAligned(c))))
+		}
+	}
+	return strings.Join(cells, " ")
+}
+
+func rightAligned(c column) bool {
+	switch c {
+	case colAvail, colErr, colP50, colTTFT, colPrice:
+		return true
+	}
+	return false
+}
+
+// rowView renders the row of endpoint i.
+func (p *providersPane) rowView(i int, now time.Time) string {
+	st := p.ctx.styles
+	e := p.endpoints[i]
+	s, ok, pendingOn := p.status(e.ID)
+	sel := i == p.cursor
+	base := lipgloss.NewStyle()
+	if sel {
+		base = st.selected
+	}
+	paint := func(style lipgloss.Style, text string) string {
+		return style.Inherit(base).Render(text)
+	}
+
+	var cells [numColumns]string
+	w := p.layout.width
+	if sel {
+		cells[colMark] = paint(st.marker, "▸")
+	} else {
+		cells[colMark] = " "
+	}
+	name := base
+	if sel {
+		name = name.Bold(true)
+	}
+	cells[colProvider] = name.Render(fit(e.Provider, w[colProvider], false))
+
+	switch {
+	case !ok:
+		cells[colState] = paint(st.muted, fit("… no data", w[colState], false))
+	case pendingOn:
+		cells[colState] = paint(st.muted, fit("… turning on", w[colState], false))
+	default:
+		cells[colState] = paint(st.stateStyle(s.State), fit(stateText(s, now), w[colState], false))
+	}
+
+	on := "on"
+	onStyle := base
+	if ok && !s.Enabled {
+		on, onStyle = "off", st.muted.Inherit(base)
+	}
+	cells[colOn] = onStyle.Render(fit(on, w[colOn], false))
+
+	mode, simulated := p.faults[e.Provider]
+	switch {
+	case !simulated:
+		cells[colFault] = paint(st.muted, fit(noData, w[colFault], false))
+	case mode == "" || mode == "normal":
+		cells[colFault] = paint(st.muted, fit("·", w[colFault], false))
+	default:
+		cells[colFault] = paint(st.fault, fit(shortMode(mode), w[colFault], false))
+	}
+
+	num := func(c column, text string) {
+		style := base
+		if text == noData {
+			style = st.muted.Inherit(base)
+		}
+		cells[c] = style.Render(fit(text, w[c], true))
+	}
+	avail, errRate := -1.0, -1.0
+	var p50, ttft time.Duration
+	if ok {
+		avail, p50, ttft = s.Availability, s.LatencyP50, s.TTFTP50
+		if s.Requests > 0 {
+			errRate = s.ErrorRate
+		}
+	}
+	num(colAvail, fmtPct(avail))
+	num(colErr, fmtPct(errRate))
+	if errRate > 0 {
+		cells[colErr] = paint(st.errText, fit(fmtPct(errRate), w[colErr], true))
+	}
+	num(colP50, fmtDur(p50))
+	num(colTTFT, fmtDur(ttft))
+	num(colPrice, fmtPrice(e.PriceIn)+"/"+fmtPrice(e.PriceOut))
+
+	sp, drawn := p.sparks[e.ID]
+	for k, c := range []column{colLatSpark, colErrSpark} {
+		text := ""
+		if drawn && p.drawn[k] == w[c] {
+			text = sp.latency
+			if c == colErrSpark {
+				text = sp.errors
+			}
+		}
+		if text == "" {
+			text = strings.Repeat(" ", w[c]) // not drawn yet at this width: the next tick will
+		}
+		cells[c] = text
+	}
+
+	if ok && s.State != monitor.Healthy && !pendingOn {
+		cells[colReason] = paint(st.muted, fit(s.Reason, w[colReason], false))
+	} else {
+		cells[colReason] = base.Render(fit("", w[colReason], false))
+	}
+
+	var parts []string
+	for c := range numColumns {
+		if p.layout.show[c] {
+			parts = append(parts, cells[c])
+		}
+	}
+	return strings.Join(parts, base.Render(" "))
+}
+
+// stateText is the state word with its glyph, and the seconds left of a
+// cooldown.
+func stateText(s monitor.EndpointStatus, now time.Time) string {
+	g := stateGlyph(s.State)
+	switch s.State {
+	case monitor.Disabled:
+		return g + " off (you)"
+	case monitor.CoolingDown:
+		left := s.CooldownUntil.Sub(now)
+		return fmt.Sprintf("%s cooling %ds", g, int(math.Ceil(max(left, 0).Seconds())))
+	}
+	return g + " " + s.State.String()
+}
+
+// shortMode fits a fault mode's name into the fault column.
+func shortMode(mode string) string {
+	if mode == "rate_limited" {
+		return "429"
+	}
+	return mode
+}
+
+// detailView is the line under the table about the selected endpoint: the
+// reason for its state and what the table may have no room for.
+func (p *providersPane) detailView() string {
+	e, ok := p.selected()
+	if !ok {
+		return ""
+	}
+	st := p.ctx.styles
+	s, known, _ := p.status(e.ID)
+	parts := []string{st.bold.Render(e.Provider) + st.muted.Render(" ("+e.UpstreamModel+")")}
+	if known {
+		parts = append(parts, s.Reason)
+		if s.Requests > 0 {
+			parts = append(parts,
+				fmt.Sprintf("ttft %s/%s", fmtDur(s.TTFTP50), fmtDur(s.TTFTP95)),
+				fmt.Sprintf("latency %s/%s (p50/p95)", fmtDur(s.LatencyP50), fmtDur(s.LatencyP95)),
+				fmt.Sprintf("%d req, %d err", s.Requests, s.ProviderErrors))
+		}
+	}
+	parts = append(parts, fmt.Sprintf("$%s/$%s per M", fmtPrice(e.PriceIn), fmtPrice(e.PriceOut)))
+	if mode, sim := p.faults[e.Provider]; sim && mode != "" && mode != "normal" {
+		parts = append(parts, st.fault.Render("fault: "+mode))
+	}
+	return clip(strings.Join(parts, st.muted.Render(" · ")), p.width)
+}
+
+// view renders the header, the visible rows and the detail line.
+func (p *providersPane) view() string {
+	if len(p.endpoints) == 0 {
+		return p.ctx.styles.muted.Render("no providers serve this model") + "\n\n" // the rows and the detail line it replaces
+	}
+	now := p.ctx.now()
+	lines := []string{clip(p.headerView(), p.width)}
+	end := min(p.offset+p.rows, len(p.endpoints))
+	for i := p.offset; i < end; i++ {
+		lines = append(lines, clip(p.rowView(i, now), p.width))
+	}
+	lines = append(lines, p.detailView())
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,154 @@
+package ui
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"switchboard/routing"
+)
+
+// renderTrace shows a decision trace in w cells: the summary in plain words,
+// then the candidates (in the order they were to be tried, skipped ones
+// last) and the attempts, as compact tables.
+func renderTrace(st *styles, t *routing.Trace, w int) string {
+	var b strings.Builder
+	b.WriteString(ansi.Wrap(st.bold.Render("why ")+t.Summary(), w, ""))
+	b.WriteString("\n")
+
+	if len(t.Candidates) > 0 {
+		b.WriteString("\n")
+		b.WriteString(candidatesTable(st, t, w))
+	}
+	if len(t.Attempts) > 0 {
+		b.WriteString("\n")
+		b.WriteString(attemptsTable(st, t, w))
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// traceCol is one column of a trace table: its title, and the width of its
+// widest cell. The last column takes what is left of the line.
+type traceCol struct {
+	title string
+	right bool
+	width int
+}
+
+// table lays rows out under columns, styling each cell with style(row,col).
+func table(st *styles, cols []traceCol, rows [][]string, style func(r, c int) lipgloss.Style, w int) string {
+	for i := range cols {
+		cols[i].width = lipgloss.Width(cols[i].title)
+		for _, r := range rows {
+			cols[i].width = max(cols[i].width, lipgloss.Width(r[i]))
+		}
+	}
+	used := 0
+	for i := range cols[:len(cols)-1] {
+		used += cols[i].width + 2
+	}
+	last := len(cols) - 1
+	cols[last].width = min(cols[last].width, max(w-used, 1))
+
+	var b strings.Builder
+	line := func(cells []string, styleOf func(c int) lipgloss.Style) {
+		parts := make([]string, len(cells))
+		for i, c := range cells {
+			parts[i] = styleOf(i).Render(fit(c, cols[i].width, cols[i].right))
+		}
+		b.WriteString(clip(strings.TrimRight(strings.Join(parts, "  "), " "), w))
+		b.WriteString("\n")
+	}
+	titles := make([]string, len(cols))
+	for i, c := range cols {
+		titles[i] = c.title
+	}
+	line(titles, func(int) lipgloss.Style { return st.colHeader })
+	for r, row := range rows {
+		line(row, func(c int) lipgloss.Style { return style(r, c) })
+	}
+	return b.String()
+}
+
+func candidatesTable(st *styles, t *routing.Trace, w int) string {
+	pos := make(map[string]int, len(t.Order))
+	for i, id := range t.Order {
+		pos[id] = i + 1
+	}
+	// Candidates in the order they were to be tried, the skipped after.
+	cands := make([]routing.Candidate, 0, len(t.Candidates))
+	for _, id := range t.Order {
+		for _, c := range t.Candidates {
+			if c.Endpoint == id {
+				cands = append(cands, c)
+			}
+		}
+	}
+	for _, c := range t.Candidates {
+		if _, ok := pos[c.Endpoint]; !ok {
+			cands = append(cands, c)
+		}
+	}
+
+	rows := make([][]string, len(cands))
+	for i, c := range cands {
+		order := "-"
+		if p, ok := pos[c.Endpoint]; ok {
+			order = strconv.Itoa(p)
+		}
+		if c.Endpoint == t.Served {
+			order = "✓"
+		}
+		weight := noData
+		switch {
+		case c.Tier != routing.TierPreferred:
+		case c.Weight > 0 && c.Weight < 0.005:
+			weight = "<0.01" // a real chance, however small, is not 0.00
+		default:
+			weight = fmt.Sprintf("%.2f", c.Weight)
+		}
+		rows[i] = []string{order, c.Provider, c.StateStr, weight, c.Tier.String(), c.Why}
+	}
+	cols := []traceCol{{title: "#"}, {title: "candidate"}, {title: "state"}, {title: "weight", right: true}, {title: "tier"}, {title: "why"}}
+	return table(st, cols, rows, func(r, col int) lipgloss.Style {
+		c := cands[r]
+		switch col {
+		case 0, 1:
+			if c.Endpoint == t.Served {
+				return st.served
+			}
+		case 2:
+			return st.stateStyle(c.State)
+		case 4, 5:
+			if c.Tier == routing.TierSkipped {
+				return st.muted
+			}
+		}
+		return lipgloss.NewStyle()
+	}, w)
+}
+
+func attemptsTable(st *styles, t *routing.Trace, w int) string {
+	rows := make([][]string, len(t.Attempts))
+	for i, a := range t.Attempts {
+		status := ""
+		if a.Status != 0 {
+			status = strconv.Itoa(a.Status)
+		}
+		rows[i] = []string{strconv.Itoa(i + 1), a.Provider, a.Outcome, status, fmtDur(a.TTFT), fmtDur(a.Duration), a.Error}
+	}
+	cols := []traceCol{{title: "#"}, {title: "attempt"}, {title: "outcome"}, {title: "http"},
+		{title: "ttft", right: true}, {title: "took", right: true}, {title: "error"}}
+	return table(st, cols, rows, func(r, col int) lipgloss.Style {
+		if col == 2 || col == 6 {
+			if t.Attempts[r].Outcome == "ok" {
+				return st.okText
+			}
+			return st.errText
+		}
+		return lipgloss.NewStyle()
+	}, w)
+}

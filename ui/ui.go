@@ -1,0 +1,634 @@
+// Package ui is Switchboard's terminal dashboard: the health of every
+// provider of a model, live, and a console that routes prompts through the
+// router and shows how each one was routed.
+//
+// Health snapshots reach the model through a command that waits on the
+// monitor's subscription and is re-armed after each one; Update only stores
+// state; the sparklines, the costly part of a frame, are redrawn on a render
+// tick; View composes cached drawings and cheap text.
+package ui
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"switchboard/monitor"
+	"switchboard/routing"
+)
+
+// Health is what the dashboard needs of the monitor. *monitor.Monitor
+// satisfies it.
+type Health interface {
+	Snapshot() *monitor.Snapshot
+	Subscribe(ctx context.Context) <-chan *monitor.Snapshot
+	SetEnabled(id string, on bool) error
+}
+
+// Faults forces faults on simulated providers. It is nil when no provider
+// is simulated.
+type Faults interface {
+	// Modes lists the modes in the order the dashboard cycles through
+	// them, normal first: normal, down, slow, rate_limited, stall.
+	Modes() []string
+	// Mode returns the provider's forced mode, and whether the provider is
+	// simulated at all.
+	Mode(provider string) (string, bool)
+	// SetMode forces a mode on a simulated provider.
+	SetMode(provider, mode string) error
+}
+
+// Options are what the dashboard shows and drives.
+type Options struct {
+	Health  Health
+	Router  *routing.Router
+	Faults  Faults            // nil when no provider is simulated
+	Display map[string]string // model name -> display name; missing names show as is
+	Now     func() time.Time  // default time.Now; tests inject a clock
+}
+
+// The smallest terminal the dashboard draws in.
+const (
+	minWidth  = 60
+	minHeight = 15
+)
+
+// programContext is what every component shares: the size of the screen,
+// the styles, the keys and the clock (gh-dash's ProgramContext).
+type programContext struct {
+	width, height int
+	styles        *styles
+	keys          keyMap
+	now           func() time.Time
+	faults        bool // fault injection is available
+}
+
+// focus is which part of the dashboard has the keys.
+type focus int
+
+const (
+	focusProviders focus = iota
+	focusConsole
+)
+
+// model is the root of the dashboard.
+type model struct {
+	ctx    *programContext
+	opts   Options
+	run    context.Context // ends when the dashboard quits or its parent ends
+	stop   context.CancelFunc
+	models []string
+	cur    int // index of the selected model
+
+	snaps   <-chan *monitor.Snapshot
+	snap    *monitor.Snapshot
+	feedEnd bool // the subscription closed
+
+	providers *providersPane
+	console   *console
+	help      help.Model
+	focus     focus
+
+	notice    string // one-line message in place of the help, until the next key
+	noticeBad bool
+
+	// Toggles and forced faults run in commands, which Bubble Tea may run in
+	// any order; a sequence number lets only the latest wish win.
+	seq        uint64
+	latest     *latestWins
+	faultModes []string
+	wantFault  map[string]string // provider -> mode asked for, until confirmed
+	faultGen   uint64            // grows with every forced fault; older reads are stale
+	lastFetch  time.Time
+	fetching   bool
+
+	// Layout, computed on resize.
+	rows int // provider rows shown
+}
+
+// New returns the dashboard's root model. It subscribes to health snapshots
+// until ctx ends or the user quits; run it with tea.NewProgram(ui.New(ctx, o)).Run().
+func New(ctx context.Context, o Options) tea.Model {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	pc := &programContext{
+		styles: newStyles(true),
+		keys:   newKeyMap(o.Faults != nil),
+		now:    o.Now,
+		faults: o.Faults != nil,
+	}
+	run, stop := context.WithCancel(ctx)
+	m := &model{
+		ctx: pc, opts: o, run: run, stop: stop,
+		providers: newProvidersPane(pc),
+		console:   newConsole(pc),
+		help:      help.New(),
+		latest:    &latestWins{applied: map[string]uint64{}},
+		wantFault: map[string]string{},
+	}
+	m.help.Styles = pc.styles.help
+	if o.Router != nil {
+		m.models = o.Router.Models()
+	}
+	if o.Health != nil {
+		m.snap = o.Health.Snapshot()
+		m.providers.setSnapshot(m.snap)
+		m.snaps = o.Health.Subscribe(run)
+	}
+	if o.Faults != nil {
+		m.faultModes = o.Faults.Modes()
+		m.providers.faults = readFaults(o.Faults, m.allProviders())
+		m.lastFetch = o.Now()
+	}
+	m.selectModel(0)
+	return m
+}
+
+// Init starts the snapshot feed and the render tick, and asks the terminal
+// for its background so the palette can fit it.
+func (m *model) Init() tea.Cmd {
+	cmds := []tea.Cmd{renderTick(), tea.RequestBackgroundColor}
+	if m.snaps != nil {
+		cmds = append(cmds, waitForSnapshot(m.snaps))
+	}
+	return tea.Batch(cmds...)
+}
+
+// Update stores what each message says; costly drawing waits for the tick.
+func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.ctx.width, m.ctx.height = msg.Width, msg.Height
+		m.layout()
+
+	case tea.BackgroundColorMsg:
+		m.ctx.styles = newStyles(msg.IsDark())
+		m.help.Styles = m.ctx.styles.help
+		m.console.setStyles()
+		m.providers.dirty = true
+
+	case snapshotMsg:
+		m.setSnapshot(msg.snap)
+		return m, waitForSnapshot(m.snaps)
+
+	case snapshotsClosedMsg:
+		m.feedEnd = true
+
+	case renderTickMsg:
+		if m.providers.dirty {
+			m.providers.redraw()
+		}
+		return m, tea.Batch(renderTick(), m.refetchFaults())
+
+	case enabledMsg:
+		if msg.err != nil {
+			if want, ok := m.providers.wantEnabled[msg.id]; ok && want == msg.on {
+				delete(m.providers.wantEnabled, msg.id)
+			}
+			m.flash(fmt.Sprintf("could not turn %s %s: %v", msg.id, onOff(msg.on), msg.err), true)
+		}
+		m.setSnapshot(msg.snap)
+
+	case faultModesMsg:
+		m.fetching = false
+		if msg.gen == m.faultGen { // else a fault was forced since the read began
+			m.takeFaults(msg.modes)
+		}
+
+	case faultSetMsg:
+		if want, ok := m.wantFault[msg.provider]; ok && want == msg.mode {
+			delete(m.wantFault, msg.provider)
+		}
+		if msg.err != nil {
+			m.flash(fmt.Sprintf("could not force %s on %s: %v", msg.mode, msg.provider, msg.err), true)
+			return m, m.fetchFaults()
+		}
+
+	case streamMsg:
+		return m, m.console.stream(msg)
+
+	case tea.KeyPressMsg:
+		return m, m.handleKey(msg)
+
+	default:
+		if m.focus == focusConsole { // paste, and the like
+			var cmd tea.Cmd
+			m.console.input, cmd = m.console.input.Update(msg)
+			return m, cmd
+		}
+	}
+	return m, nil
+}
+
+// handleKey routes a key: ctrl+c always quits; while the console has focus
+// every other key is the console's; otherwise the dashboard's keys apply.
+func (m *model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
+	k := m.ctx.keys
+	m.notice = ""
+	if key.Matches(msg, k.ForceQuit) {
+		return m.quit()
+	}
+	if m.focus == focusConsole {
+		return m.consoleKey(msg)
+	}
+	switch {
+	case key.Matches(msg, k.Quit):
+		return m.quit()
+	case key.Matches(msg, k.Help):
+		m.help.ShowAll = !m.help.ShowAll
+		m.layout()
+	case key.Matches(msg, k.Up):
+		m.providers.move(-1)
+	case key.Matches(msg, k.Down):
+		m.providers.move(1)
+	case key.Matches(msg, k.Toggle):
+		return m.toggle()
+	case key.Matches(msg, k.NextModel):
+		m.selectModel(m.cur + 1)
+	case key.Matches(msg, k.PrevModel):
+		m.selectModel(m.cur - 1)
+	case key.Matches(msg, k.Fault):
+		return m.cycleFault()
+	case key.Matches(msg, k.Focus):
+		m.focus = focusConsole
+		m.layout()
+		return m.console.focus(m.displayName())
+	case key.Matches(msg, k.ScrollUp), key.Matches(msg, k.ScrollDown):
+		m.console.scroll(key.Matches(msg, k.ScrollDown))
+	case key.Matches(msg, k.Leave):
+		m.console.cancel()
+	}
+	return nil
+}
+
+func (m *model) consoleKey(msg tea.KeyPressMsg) tea.Cmd {
+	k := m.ctx.keys
+	switch {
+	case key.Matches(msg, k.Leave):
+		m.console.cancel()
+		m.console.blur(m.displayName())
+		m.focus = focusProviders
+		m.layout()
+		return nil
+	case key.Matches(msg, k.Send):
+		if len(m.models) == 0 {
+			m.flash("no model to ask: the router serves none", true)
+			return nil
+		}
+		cmd, refused := m.console.submit(m.run, m.opts.Router, m.models[m.cur])
+		if refused != "" {
+			m.flash(refused, true)
+		}
+		return cmd
+	case key.Matches(msg, k.ScrollUp), key.Matches(msg, k.ScrollDown):
+		m.console.scroll(key.Matches(msg, k.ScrollDown))
+		return nil
+	}
+	var cmd tea.Cmd
+	m.console.input, cmd = m.console.input.Update(msg)
+	return cmd
+}
+
+func (m *model) quit() tea.Cmd {
+	m.console.cancel()
+	m.stop() // ends the subscription and anything else started under run
+	return tea.Quit
+}
+
+func (m *model) flash(s string, bad bool) { m.notice, m.noticeBad = s, bad }
+
+// setSnapshot keeps s if it is newer than the one shown: snapshots come
+// both from the subscription and after a toggle, in no set order.
+func (m *model) setSnapshot(s *monitor.Snapshot) {
+	if s == nil {
+		return
+	}
+	if cur := m.snap; cur != nil && (s.Version < cur.Version || (s.Version == cur.Version && !s.At.After(cur.At))) {
+		return
+	}
+	m.snap = s
+	m.providers.setSnapshot(s)
+}
+
+// selectModel shows model i (wrapping around).
+func (m *model) selectModel(i int) {
+	if len(m.models) == 0 {
+		return
+	}
+	m.cur = (i%len(m.models) + len(m.models)) % len(m.models)
+	m.providers.setEndpoints(m.opts.Router.Endpoints(m.models[m.cur]))
+	if m.focus == focusConsole {
+		m.console.focus(m.displayName())
+	} else {
+		m.console.blur(m.displayName())
+	}
+	m.layout()
+}
+
+func (m *model) displayName() string {
+	if len(m.models) == 0 {
+		return "no model"
+	}
+	name := m.models[m.cur]
+	if d, ok := m.opts.Display[name]; ok && d != "" {
+		return d
+	}
+	return name
+}
+
+// toggle turns the selected endpoint off or on. The row changes at once;
+// the monitor is told in a command.
+func (m *model) toggle() tea.Cmd {
+	e, ok := m.providers.selected()
+	if !ok || m.opts.Health == nil {
+		return nil
+	}
+	on := !m.providers.enabled(e.ID)
+	m.providers.wantEnabled[e.ID] = on
+	m.providers.dirty = true
+	if on {
+		m.flash(e.Provider+" is back on for routing", false)
+	} else {
+		m.flash(e.Provider+" is off: the router skips it until you turn it back on", false)
+	}
+	m.seq++
+	seq, h, latest := m.seq, m.opts.Health, m.latest
+	return func() tea.Msg {
+		var err error
+		if !latest.do("enabled/"+e.ID, seq, func() { err = h.SetEnabled(e.ID, on) }) {
+			return nil // a later toggle already went through
+		}
+		return enabledMsg{id: e.ID, on: on, snap: h.Snapshot(), err: err}
+	}
+}
+
+// cycleFault forces the next fault mode on the selected provider.
+func (m *model) cycleFault() tea.Cmd {
+	e, ok := m.providers.selected()
+	if !ok || m.opts.Faults == nil {
+		return nil
+	}
+	cur, simulated := m.providers.faults[e.Provider]
+	if !simulated {
+		m.flash(e.Provider+" is a real provider: faults can only be forced on simulated ones", true)
+		return nil
+	}
+	next := nextMode(m.faultModes, cur)
+	m.faultGen++
+	m.providers.faults[e.Provider] = next
+	m.wantFault[e.Provider] = next
+	m.flash(fmt.Sprintf("%s forced to %s", e.Provider, next), false)
+	m.seq++
+	seq, f, latest := m.seq, m.opts.Faults, m.latest
+	return func() tea.Msg {
+		var err error
+		if !latest.do("fault/"+e.Provider, seq, func() { err = f.SetMode(e.Provider, next) }) {
+			return nil
+		}
+		return faultSetMsg{provider: e.Provider, mode: next, err: err}
+	}
+}
+
+// nextMode is the mode after cur in modes, wrapping to the first.
+func nextMode(modes []string, cur string) string {
+	if len(modes) == 0 {
+		return "normal"
+	}
+	i := slices.Index(modes, cur)
+	return modes[(i+1)%len(modes)]
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+// allProviders lists the providers of every model, once each.
+func (m *model) allProviders() []string {
+	var ps []string
+	if m.opts.Router == nil {
+		return nil
+	}
+	for _, model := range m.models {
+		for _, e := range m.opts.Router.Endpoints(model) {
+			if !slices.Contains(ps, e.Provider) {
+				ps = append(ps, e.Provider)
+			}
+		}
+	}
+	return ps
+}
+
+// readFaults asks f for the mode of each provider; only simulated ones are
+// in the result.
+func readFaults(f Faults, providers []string) map[string]string {
+	modes := make(map[string]string, len(providers))
+	for _, p := range providers {
+		if mode, sim := f.Mode(p); sim {
+			modes[p] = mode
+		}
+	}
+	return modes
+}
+
+// faultRefresh is how often forced modes are read again, in case something
+// else (the simulator's control API) changed them.
+const faultRefresh = 2 * time.Second
+
+func (m *model) refetchFaults() tea.Cmd {
+	if m.opts.Faults == nil || m.fetching || m.ctx.now().Sub(m.lastFetch) < faultRefresh {
+		return nil
+	}
+	return m.fetchFaults()
+}
+
+func (m *model) fetchFaults() tea.Cmd {
+	if m.opts.Faults == nil {
+		return nil
+	}
+	m.fetching, m.lastFetch = true, m.ctx.now()
+	f, ps, gen := m.opts.Faults, m.allProviders(), m.faultGen
+	return func() tea.Msg { return faultModesMsg{modes: readFaults(f, ps), gen: gen} }
+}
+
+// takeFaults stores freshly read modes, except where the user's last wish
+// is not confirmed yet.
+func (m *model) takeFaults(modes map[string]string) {
+	for p, want := range m.wantFault {
+		if modes[p] == want {
+			delete(m.wantFault, p)
+		} else if _, sim := modes[p]; sim {
+			modes[p] = want
+		}
+	}
+	m.providers.faults = modes
+	m.providers.relayout() // the fault column shows only for simulated providers
+}
+
+// latestWins runs, per key, only calls newer than the last one run, so
+// that commands finishing out of order cannot undo a later wish.
+type latestWins struct {
+	mu      sync.Mutex
+	applied map[string]uint64
+}
+
+func (l *latestWins) do(key string, seq uint64, f func()) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if seq <= l.applied[key] {
+		return false
+	}
+	l.applied[key] = seq
+	f()
+	return true
+}
+
+// consoleMin is the fewest lines the console gets: title, prompt, and one
+// line of answer.
+const consoleMin = 3
+
+// layout sizes the panes for the terminal: the provider rows get what they
+// need, up to what leaves the console its minimum; the console takes the
+// rest.
+func (m *model) layout() {
+	w, h := m.ctx.width, m.ctx.height
+	m.help.SetWidth(w)
+	fixed := 1 + 1 + 1 + 1 + m.footerHeight() // header, providers title, column titles, detail, footer
+	if h >= 20 {
+		fixed++ // a blank line under the header
+	}
+	n := max(len(m.providers.endpoints), 1)
+	m.rows = max(min(n, h-fixed-consoleMin), 1)
+	m.providers.setSize(w, m.rows)
+	m.console.setSize(w, max(h-fixed-m.rows, 0))
+}
+
+func (m *model) footerHeight() int {
+	if !m.help.ShowAll {
+		return 1
+	}
+	return lipgloss.Height(m.help.View(m.helpKeys()))
+}
+
+func (m *model) helpKeys() bindingHelp {
+	if m.focus == focusConsole {
+		return m.ctx.keys.consoleHelp()
+	}
+	return m.ctx.keys.dashboardHelp()
+}
+
+// View composes the frame from cached drawings and cheap text.
+func (m *model) View() tea.View {
+	v := tea.NewView("")
+	v.AltScreen = true
+	v.WindowTitle = "Switchboard"
+	w, h := m.ctx.width, m.ctx.height
+	if w <= 0 || h <= 0 {
+		return v // no size yet
+	}
+	if w < minWidth || h < minHeight {
+		msg := fmt.Sprintf("terminal too small (need %dx%d, have %dx%d)", minWidth, minHeight, w, h)
+		msg = m.ctx.styles.tooSmall.Render(lipgloss.Wrap(msg, w, " "))
+		v.SetContent(fitBlock(lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, msg), w, h))
+		return v
+	}
+
+	now := m.ctx.now()
+	var parts []string
+	parts = append(parts, m.headerView(now))
+	if h >= 20 {
+		parts = append(parts, "")
+	}
+	parts = append(parts, rule(m.ctx.styles, "Providers", m.providersSummary(), w))
+	parts = append(parts, m.providers.view())
+	inputY := lipgloss.Height(strings.Join(parts, "\n")) + 1 // the console's prompt line, under its title
+	parts = append(parts, m.console.view(now))
+	parts = append(parts, m.footerView())
+	v.SetContent(fitBlock(strings.Join(parts, "\n"), w, h))
+
+	if m.focus == focusConsole && m.console.height >= 2 && inputY < h {
+		if c := m.console.input.Cursor(); c != nil {
+			c.Y += inputY
+			v.Cursor = c
+		}
+	}
+	return v
+}
+
+func (m *model) headerView(now time.Time) string {
+	st := m.ctx.styles
+	left := st.product.Render("Switchboard") + "  " + st.model.Render(m.displayName())
+	pos := ""
+	if len(m.models) > 1 {
+		pos = st.muted.Render(fmt.Sprintf("  model %d/%d (m)", m.cur+1, len(m.models)))
+	}
+	var health, clock string
+	switch {
+	case m.feedEnd:
+		health = st.errText.Render("health feed ended")
+	case m.snap == nil:
+		health = st.muted.Render("waiting for health data")
+	default:
+		age := now.Sub(m.snap.At)
+		style := st.muted
+		if age > 5*time.Second {
+			style = st.warn // the monitor has stopped publishing
+		}
+		health = style.Render("health " + ago(age))
+	}
+	clock = st.muted.Render(" · " + now.Format("15:04:05"))
+	// The richest header that fits.
+	for _, c := range [][2]string{{left + pos, health + clock}, {left + pos, health}, {left, health}} {
+		if gap := m.ctx.width - lipgloss.Width(c[0]) - lipgloss.Width(c[1]); gap >= 2 {
+			return c[0] + strings.Repeat(" ", gap) + c[1]
+		}
+	}
+	return clip(left, m.ctx.width)
+}
+
+// ago says how old something is, briefly.
+func ago(d time.Duration) string {
+	if d < 100*time.Millisecond {
+		return "just now"
+	}
+	return fmtDur(d) + " ago"
+}
+
+// providersSummary is the right side of the providers' title: how many are
+// up, and which rows show when not all fit.
+func (m *model) providersSummary() string {
+	p := m.providers
+	up := 0
+	for _, e := range p.endpoints {
+		if s, ok, _ := p.status(e.ID); ok && (s.State == monitor.Healthy || s.State == monitor.Degraded) {
+			up++
+		}
+	}
+	s := fmt.Sprintf("%d/%d answering", up, len(p.endpoints))
+	if n := len(p.endpoints); n > p.rows {
+		s += fmt.Sprintf(" · rows %d-%d of %d", p.offset+1, min(p.offset+p.rows, n), n)
+	}
+	return m.ctx.styles.muted.Render(s)
+}
+
+func (m *model) footerView() string {
+	if m.notice != "" {
+		style := m.ctx.styles.okText
+		if m.noticeBad {
+			style = m.ctx.styles.errText
+		}
+		return clip(style.Render(m.notice), m.ctx.width)
+	}
+	return m.help.View(m.helpKeys())
+}

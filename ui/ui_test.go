@@ -1,0 +1,273 @@
+package ui
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"switchboard/provider"
+)
+
+// TestResizeSweep draws every size from 20x5 to 300x100 (in steps, plus
+// the sizes around the thresholds) in every mode, and checks that nothing
+// panics and every frame fits.
+func TestResizeSweep(t *testing.T) {
+	s := newStack(t, fleetModels)
+	s.history(t)
+	m, cancel := newTestDashboard(t, s)
+	d := drive(t, m, cancel, 80, 24)
+	d.ask("a prompt so the console has a trace to lay out")
+	d.press("esc")
+
+	sizes := func(from, to, step int, extra ...int) []int {
+		var out []int
+		for v := from; v <= to; v += step {
+			out = append(out, v)
+		}
+		return append(out, extra...)
+	}
+	edgeW := []int{0, 1, 59, 60, 61, 79, 80, 81, 159, 160}
+	edgeH := []int{0, 1, 14, 15, 16, 19, 20, 23, 24, 48}
+	modes := []struct {
+		name            string
+		setup           func()
+		widths, heights []int
+	}{
+		{"dashboard", func() {}, sizes(20, 300, 13, edgeW...), sizes(5, 100, 6, edgeH...)},
+		{"full help", func() { d.press("?") }, sizes(20, 300, 47, edgeW...), sizes(5, 100, 19, edgeH...)},
+		{"console", func() { d.press("?"); d.press("/") }, sizes(20, 300, 47, edgeW...), sizes(5, 100, 19, edgeH...)},
+		{"other model", func() { d.press("esc"); d.press("m"); d.press("down"); d.press("down") },
+			sizes(20, 300, 47, edgeW...), sizes(5, 100, 19, edgeH...)},
+	}
+	for _, mode := range modes {
+		mode.setup()
+		for _, w := range mode.widths {
+			for _, h := range mode.heights {
+				m.Update(tea.WindowSizeMsg{Width: w, Height: h})
+				m.Update(renderTickMsg{})
+				v := m.View()
+				checkFrame(t, v.Content, w, h)
+				if !v.AltScreen {
+					t.Fatal("the view does not ask for the alt screen")
+				}
+				if w >= minWidth && h >= minHeight && v.Cursor != nil && (v.Cursor.Y >= h || v.Cursor.X >= w) {
+					t.Errorf("%s %dx%d: cursor at %d,%d is off screen", mode.name, w, h, v.Cursor.X, v.Cursor.Y)
+				}
+				if t.Failed() {
+					t.Fatalf("%s at %dx%d:\n%s", mode.name, w, h, v.Content)
+				}
+			}
+		}
+	}
+}
+
+func TestTooSmall(t *testing.T) {
+	s := newStack(t, fleetModels)
+	m, _ := newTestDashboard(t, s)
+	for _, size := range [][2]int{{59, 24}, {80, 14}, {40, 10}} {
+		frame := render(m, size[0], size[1])
+		if !strings.Contains(flat(frame), "terminal too small (need 60x15") {
+			t.Errorf("%dx%d:\n%s", size[0], size[1], frame)
+		}
+	}
+	if frame := render(m, 60, 15); strings.Contains(frame, "too small") || !strings.Contains(frame, "Providers") {
+		t.Errorf("60x15 is enough:\n%s", frame)
+	}
+}
+
+// TestKeys covers navigation, model switching, help and focus.
+func TestKeys(t *testing.T) {
+	s := newStack(t, fleetModels)
+	m, cancel := newTestDashboard(t, s)
+	d := drive(t, m, cancel, 120, 40)
+
+	d.press("j")
+	d.press("down")
+	d.press("k")
+	if e, _ := m.providers.selected(); e.Provider != "cerebras" {
+		t.Errorf("selected %s after j, down, k; want cerebras", e.Provider)
+	}
+	d.press("up")
+	d.press("up") // stays on the first row
+	if m.providers.cursor != 0 {
+		t.Errorf("cursor %d, want 0", m.providers.cursor)
+	}
+
+	d.press("m")
+	screen := d.screen()
+	if !strings.Contains(screen, "Claude Sonnet 4") || !strings.Contains(screen, "model 2/2") || !strings.Contains(screen, "google-vertex") {
+		t.Errorf("after m:\n%s", screen)
+	}
+	d.press("tab")
+	if !strings.Contains(d.screen(), "Llama 3.3 70B Instruct") {
+		t.Errorf("tab did not wrap around to the first model:\n%s", d.screen())
+	}
+	d.press("M")
+	if !strings.Contains(d.screen(), "Claude Sonnet 4") {
+		t.Errorf("M did not go back:\n%s", d.screen())
+	}
+
+	d.press("?")
+	if !strings.Contains(d.screen(), "previous model") {
+		t.Errorf("? did not open the full help:\n%s", d.screen())
+	}
+	d.press("?")
+	if strings.Contains(d.screen(), "previous model") {
+		t.Errorf("? did not close the full help:\n%s", d.screen())
+	}
+
+	// In the console, q and ? are text; esc leaves.
+	d.press("i")
+	d.typeText("q?j")
+	if m.focus != focusConsole || m.console.input.Value() != "q?j" || d.quit {
+		t.Fatalf("typing in the console: focus %d, value %q, quit %v", m.focus, m.console.input.Value(), d.quit)
+	}
+	if v := m.View(); v.Cursor == nil {
+		t.Error("no cursor while typing")
+	}
+	d.press("esc")
+	if m.focus != focusProviders {
+		t.Fatal("esc did not leave the console")
+	}
+	if v := m.View(); v.Cursor != nil {
+		t.Error("a cursor shows outside the console")
+	}
+
+	d.press("q")
+	d.waitFor("q to quit", func(*model) bool { return d.quit })
+	if m.run.Err() == nil {
+		t.Error("quitting did not end the dashboard's context")
+	}
+}
+
+func TestCtrlCQuitsWhileTyping(t *testing.T) {
+	s := newStack(t, fleetModels)
+	m, cancel := newTestDashboard(t, s)
+	d := drive(t, m, cancel, 100, 30)
+	d.press("/")
+	d.typeText("half a thought")
+	d.press("ctrl+c")
+	d.waitFor("ctrl+c to quit", func(*model) bool { return d.quit })
+}
+
+// TestFaultKeyWithoutSimulator: without Faults there is no fault column and
+// f does nothing.
+func TestFaultKeyWithoutSimulator(t *testing.T) {
+	s := newStack(t, fleetModels)
+	o := s.options()
+	o.Faults = nil
+	ctx, cancel := context.WithCancel(context.Background())
+	m := New(ctx, o).(*model)
+	d := drive(t, m, cancel, 160, 40)
+	d.press("f")
+	screen := d.screen()
+	if strings.Contains(screen, "fault") {
+		t.Errorf("a fault column or key shows without a simulator:\n%s", screen)
+	}
+	if m.notice != "" {
+		t.Errorf("notice %q after f", m.notice)
+	}
+}
+
+// TestFaultCycles: f walks the modes in order and back to normal, and the
+// simulator follows.
+func TestFaultCycles(t *testing.T) {
+	s := newStack(t, fleetModels)
+	m, cancel := newTestDashboard(t, s)
+	d := drive(t, m, cancel, 160, 40)
+	for _, want := range []string{"down", "slow", "rate_limited", "stall", "normal"} {
+		d.press("f")
+		d.waitFor("groq to be "+want, func(m *model) bool {
+			got, _ := s.faults.Mode("groq")
+			_, pending := m.wantFault["groq"]
+			return got == want && !pending
+		})
+		if got := m.providers.faults["groq"]; got != want {
+			t.Errorf("row shows %q, want %q", got, want)
+		}
+	}
+	if r := row(t, d.screen(), "groq"); !strings.Contains(r, "·") {
+		t.Errorf("back to normal, the row reads %q", r)
+	}
+}
+
+// TestSnapshotsFromSubscription: with the monitor running, snapshots arrive
+// through the subscription; sparklines change on the render tick only.
+func TestSnapshotsFromSubscription(t *testing.T) {
+	s := newStack(t, fleetModels)
+	s.history(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	t.Cleanup(cancel)
+	wg.Go(func() { s.mon.Run(ctx) })
+
+	m := New(ctx, s.options()).(*model)
+	d := drive(t, m, cancel, 160, 40)
+	groq := endpointID(fleetModels[0].name, "groq")
+	d.waitFor("the sparklines", func(m *model) bool { return m.providers.sparks[groq].latency != "" })
+	before := m.providers.sparks[groq]
+	v0 := m.snap.Version
+
+	// A new bucket with a slow answer and an error.
+	s.clock.Advance(2 * time.Second)
+	s.mon.Record(groq, provider.Outcome{Class: provider.ClassOK, TTFT: 2 * time.Second, Duration: 5 * time.Second})
+	s.mon.Record(groq, provider.Outcome{Class: provider.ClassServer, Status: 500})
+	d.waitFor("a newer snapshot", func(m *model) bool { return m.snap.Version > v0 })
+	if m.providers.sparks[groq] != before || !m.providers.dirty {
+		t.Error("the snapshot message redrew the sparklines; only the render tick may")
+	}
+	d.waitFor("the render tick to redraw", func(m *model) bool { return !m.providers.dirty })
+	after := m.providers.sparks[groq]
+	if after.latency == before.latency || after.errors == before.errors {
+		t.Errorf("sparklines did not move:\nlatency %q -> %q\nerrors  %q -> %q", before.latency, after.latency, before.errors, after.errors)
+	}
+}
+
+// TestStaleSnapshotIgnored: a snapshot older than the one shown (from a
+// slow command) does not replace it.
+func TestStaleSnapshotIgnored(t *testing.T) {
+	s := newStack(t, fleetModels)
+	m, _ := newTestDashboard(t, s)
+	old := s.mon.Snapshot()
+	s.mon.Record(endpointID(fleetModels[0].name, "groq"), provider.Outcome{Class: provider.ClassOK, Duration: time.Second})
+	s.clock.Advance(time.Second)
+	m.Update(snapshotMsg{snap: s.mon.Snapshot()})
+	newer := m.snap
+	m.Update(snapshotMsg{snap: old})
+	if m.snap != newer {
+		t.Errorf("an older snapshot (v%d) replaced v%d", old.Version, newer.Version)
+	}
+}
+
+// TestToggleOrderIsKept: quick toggles whose commands finish in any order
+// end in the state of the last key press.
+func TestToggleOrderIsKept(t *testing.T) {
+	s := newStack(t, fleetModels)
+	m, _ := newTestDashboard(t, s)
+	groq := endpointID(fleetModels[0].name, "groq")
+	var cmds []tea.Cmd
+	for range 3 { // off, on, off
+		_, cmd := m.Update(keyPress("space"))
+		cmds = append(cmds, cmd)
+	}
+	for _, i := range []int{2, 0, 1} { // the last first
+		if msg := cmds[i](); msg != nil {
+			m.Update(msg)
+		}
+	}
+	st, _ := s.mon.Snapshot().Endpoint(groq)
+	if st.Enabled {
+		t.Error("groq is on; the last press turned it off")
+	}
+	if r := row(t, render(m, 120, 30), "groq"); !strings.Contains(r, "off (you)") {
+		t.Errorf("row reads %q", r)
+	}
+	if _, pending := m.providers.wantEnabled[groq]; pending {
+		t.Error("the toggle is still pending after its snapshot")
+	}
+}

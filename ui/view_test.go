@@ -1,0 +1,128 @@
+package ui
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+)
+
+// updateGolden reports whether the tests run with -update. The flag is
+// defined by x/exp/golden, which teatest brings in; it means the same there.
+func updateGolden() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
+
+// render sizes the dashboard, runs one render tick (which draws the
+// sparklines) and returns the frame without its styling.
+func render(m *model, w, h int) string {
+	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
+	m.Update(renderTickMsg{})
+	return ansi.Strip(m.View().Content)
+}
+
+// golden compares got with testdata/name.golden, or rewrites it under -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if updateGolden() {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./ui -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the golden file (run go test ./ui -update if the change is intended)\ngot:\n%s\nwant:\n%s", name, got, want)
+	}
+}
+
+// checkFrame fails if the frame does not fit the terminal.
+func checkFrame(t *testing.T, frame string, w, h int) {
+	t.Helper()
+	if frame == "" {
+		return
+	}
+	lines := strings.Split(frame, "\n")
+	if len(lines) > h {
+		t.Errorf("%dx%d: %d lines", w, h, len(lines))
+	}
+	for i, l := range lines {
+		if n := ansi.StringWidth(l); n > w {
+			t.Errorf("%dx%d: line %d is %d cells wide: %q", w, h, i, n, ansi.Strip(l))
+		}
+	}
+}
+
+func TestDashboardGolden(t *testing.T) {
+	for _, size := range []struct {
+		name string
+		w, h int
+	}{
+		{"dashboard_80x24", 80, 24},
+		{"dashboard_160x48", 160, 48},
+	} {
+		t.Run(size.name, func(t *testing.T) {
+			s := newStack(t, fleetModels)
+			s.history(t)
+			m, _ := newTestDashboard(t, s)
+			frame := render(m, size.w, size.h)
+			checkFrame(t, frame, size.w, size.h)
+			golden(t, size.name, frame)
+		})
+	}
+}
+
+func TestDashboardShowsEveryState(t *testing.T) {
+	s := newStack(t, fleetModels)
+	s.history(t)
+	m, _ := newTestDashboard(t, s)
+	frame := render(m, 160, 48)
+	for _, want := range []string{
+		"● healthy", "◐ degraded", "◔ cooling 11s", "✕ down", "○ off (you)", // every state
+		"slow",                                // the fault forced on cerebras
+		"Llama 3.3 70B Instruct", "model 1/2", // the header
+		"0.59/0.79", // groq's prices
+		"▁", "█",    // sparklines
+	} {
+		if !strings.Contains(frame, want) {
+			t.Errorf("frame lacks %q:\n%s", want, frame)
+		}
+	}
+}
+
+// BenchmarkView is the cost of one frame, which Bubble Tea asks for after
+// every message; the sparklines are drawn once, as the render tick would.
+func BenchmarkView(b *testing.B) {
+	for _, size := range [][2]int{{80, 24}, {160, 48}} {
+		b.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(b *testing.B) {
+			s := newStack(b, fleetModels)
+			s.history(b)
+			m, _ := newTestDashboard(b, s)
+			render(m, size[0], size[1])
+			for b.Loop() {
+				m.View()
+			}
+		})
+	}
+}
+
+// BenchmarkRenderTick is the cost of redrawing every sparkline.
+func BenchmarkRenderTick(b *testing.B) {
+	s := newStack(b, fleetModels)
+	s.history(b)
+	m, _ := newTestDashboard(b, s)
+	render(m, 160, 48)
+	for b.Loop() {
+		m.providers.redraw()
+	}
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"switchboard/config"
+	"switchboard/monitor"
+	"switchboard/provider"
+	"switchboard/routing"
+	"switchboard/sim"
+)
+
+// stack is everything one run of Switchboard needs, wired from a config:
+// the simulated fleet (if any), one upstream client per provider, the monitor
+// and the router.
+type stack struct {
+	cfg    *config.Config
+	fleet  *sim.Fleet
+	mon    *monitor.Monitor
+	router *routing.Router
+}
+
+// build starts the simulated providers and wires clients, monitor and router.
+// On error everything started so far is stopped.
+func build(cfg *config.Config) (*stack, error) {
+	s := &stack{cfg: cfg}
+	var profiles []sim.Profile
+	for _, p := range cfg.Providers {
+		if p.Sim != nil {
+			profiles = append(profiles, *p.Sim)
+		}
+	}
+	if len(profiles) > 0 {
+		fleet, err := sim.StartFleet(profiles, sim.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("starting the simulated providers: %w", err)
+		}
+		s.fleet = fleet
+	}
+
+	clients := map[string]provider.Upstream{}
+	probeKind := map[string]string{}
+	for _, p := range cfg.Providers {
+		base := p.BaseURL
+		if p.Sim != nil {
+			srv, _ := s.fleet.Server(p.Name)
+			base = srv.URL()
+		}
+		clients[p.Name] = provider.NewOpenAI(provider.OpenAIOptions{
+			BaseURL: base, APIKey: p.APIKey,
+			ConnectTimeout: p.Timeouts.Connect, FirstTokenTimeout: p.Timeouts.FirstToken, StallTimeout: p.Timeouts.Stall,
+		})
+		probeKind[p.Name] = p.Probe
+	}
+
+	var meps []monitor.Endpoint
+	var reps []routing.Endpoint
+	for _, m := range cfg.Models {
+		for _, e := range m.Endpoints {
+			up := clients[e.Provider]
+			meps = append(meps, monitor.Endpoint{ID: e.ID, Provider: e.Provider, Model: m.Name,
+				Probe: probeFor(probeKind[e.Provider], up, e.UpstreamModel)})
+			reps = append(reps, routing.Endpoint{ID: e.ID, Provider: e.Provider, Model: m.Name,
+				UpstreamModel: e.UpstreamModel, PriceIn: e.PriceIn, PriceOut: e.PriceOut, Upstream: up})
+		}
+	}
+	var err error
+	if s.mon, err = monitor.New(cfg.Monitor, meps); err == nil {
+		ro := cfg.Routing
+		ro.Endpoints, ro.Health = reps, s.mon
+		s.router, err = routing.New(ro)
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close stops the simulated providers.
+func (s *stack) Close() {
+	if s.fleet != nil {
+		s.fleet.Close()
+	}
+}
+
+// display maps model names to their display names.
+func (s *stack) display() map[string]string {
+	d := map[string]string{}
+	for _, m := range s.cfg.Models {
+		d[m.Name] = m.Display
+	}
+	return d
+}
+
+// probeFor returns the health probe of one endpoint: "models" lists the
+// upstream's models (free); "chat" asks for a one-token completion, which
+// also measures time to first token.
+func probeFor(kind string, up provider.Upstream, model string) monitor.ProbeFunc {
+	if kind == "models" {
+		return func(ctx context.Context) provider.Outcome {
+			start := time.Now()
+			_, err := up.ListModels(ctx)
+			return provider.OutcomeOf(provider.Stats{Start: start, Duration: time.Since(start)}, err)
+		}
+	}
+	return func(ctx context.Context) provider.Outcome {
+		start := time.Now()
+		st, err := up.Stream(ctx, provider.Request{Model: model, MaxTokens: 1,
+			Messages: []provider.Message{{Role: "user", Content: "ping"}}})
+		if err != nil {
+			return provider.OutcomeOf(provider.Stats{Start: start, Duration: time.Since(start)}, err)
+		}
+		defer st.Close()
+		for err == nil {
+			_, err = st.Next()
+		}
+		return provider.OutcomeOf(st.Stats(), err)
+	}
+}
+
+// faults lets the dashboard force faults on simulated providers.
+type faults struct{ fleet *sim.Fleet }
+
+var modes = []sim.Mode{sim.ModeNormal, sim.ModeDown, sim.ModeSlow, sim.ModeRateLimited, sim.ModeStall}
+
+func (f faults) Modes() []string {
+	names := make([]string, len(modes))
+	for i, m := range modes {
+		names[i] = m.String()
+	}
+	return names
+}
+
+func (f faults) Mode(name string) (string, bool) {
+	srv, ok := f.fleet.Server(name)
+	if !ok {
+		return "", false
+	}
+	return srv.Mode().String(), true
+}
+
+func (f faults) SetMode(name, mode string) error {
+	srv, ok := f.fleet.Server(name)
+	if !ok {
+		return fmt.Errorf("%s is not a simulated provider", name)
+	}
+	m, err := sim.ParseMode(mode)
+	if err != nil {
+		return err
+	}
+	srv.SetMode(m)
+	return nil
+}
+
+// applyFault parses "provider=mode" and forces it on the fleet.
+func (s *stack) applyFault(spec string) error {
+	name, mode, ok := strings.Cut(spec, "=")
+	if !ok {
+		return fmt.Errorf("--fault %q: write PROVIDER=MODE, e.g. groq=down (modes: %s)", spec,
+			strings.Join(faults{}.Modes(), ", "))
+	}
+	if s.fleet == nil {
+		return errors.New("--fault needs simulated providers, and this config has none")
+	}
+	return faults{s.fleet}.SetMode(name, mode)
+}
+
+// turnOff disables every endpoint of a provider.
+func (s *stack) turnOff(name string) error {
+	found := false
+	for _, m := range s.cfg.Models {
+		for _, e := range m.Endpoints {
+			if e.Provider == name {
+				found = true
+				if err := s.mon.SetEnabled(e.ID, false); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if !found {
+		return fmt.Errorf("--off %q: no such provider in %s", name, s.cfg.Source)
+	}
+	return nil
+}
+
+// writeTrace prints a decision trace as plain text.
+func writeTrace(w io.Writer, t *routing.Trace) {
+	fmt.Fprintf(w, "why: %s\n", t.Summary())
+	fmt.Fprintf(w, "candidates for %s, in the order they would be tried:\n", t.Model)
+	for _, c := range t.Ranked() {
+		fmt.Fprintf(w, "  %-16s %-9s %-9s weight %.2f  $%.2f/M  %s\n", c.Provider, c.StateStr, c.Tier, c.Weight, c.Price, c.Why)
+	}
+	fmt.Fprintln(w, "attempts:")
+	for i, a := range t.Attempts {
+		fmt.Fprintf(w, "  %d. %-16s %-14s ttft %-8s total %s", i+1, a.Provider, a.Outcome,
+			a.TTFT.Round(time.Millisecond), a.Duration.Round(time.Millisecond))
+		if a.Error != "" {
+			fmt.Fprintf(w, "  (%s)", a.Error)
+		}
+		fmt.Fprintln(w)
+	}
+}
