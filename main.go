@@ -75,6 +75,21 @@ func load(path string, stderr io.Writer) (*config.Config, bool) {
 	return cfg, true
 }
 
+// start loads the configuration and builds the stack from it, reporting
+// any failure on stderr.
+func start(path string, stderr io.Writer) (*stack, bool) {
+	cfg, ok := load(path, stderr)
+	if !ok {
+		return nil, false
+	}
+	s, err := build(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, false
+	}
+	return s, true
+}
+
 func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs, path := flagSet("check", "switchboard check [--config PATH]", stderr)
 	if fs.Parse(args) != nil {
@@ -101,13 +116,8 @@ func runDashboard(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "unknown command %q; commands: send, check (see --help)\n", fs.Arg(0))
 		return 2
 	}
-	cfg, ok := load(*path, stderr)
+	s, ok := start(*path, stderr)
 	if !ok {
-		return 1
-	}
-	s, err := build(cfg)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	defer s.Close()
@@ -119,7 +129,7 @@ func runDashboard(ctx context.Context, args []string, stderr io.Writer) int {
 	if s.fleet != nil {
 		opts.Faults = faults{s.fleet}
 	}
-	_, err = tea.NewProgram(ui.New(ctx, opts), tea.WithContext(ctx)).Run()
+	_, err := tea.NewProgram(ui.New(ctx, opts), tea.WithContext(ctx)).Run()
 	cancel()
 	wg.Wait()
 	if err != nil && !errors.Is(err, tea.ErrProgramKilled) {
@@ -152,13 +162,8 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, `send: no prompt; write it after the flags: switchboard send "hello"`)
 		return 2
 	}
-	cfg, ok := load(*path, stderr)
+	s, ok := start(*path, stderr)
 	if !ok {
-		return 1
-	}
-	s, err := build(cfg)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	defer s.Close()

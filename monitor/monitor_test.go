@@ -12,30 +12,11 @@ import (
 
 	"go.uber.org/goleak"
 
+	"switchboard/monitor/monitortest"
 	"switchboard/provider"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// testClock is a clock the test moves by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock { return &testClock{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // advance lets fake time pass inside a synctest bubble: once every goroutine
 // of the bubble is blocked, the bubble's clock jumps to the timer at once.
@@ -70,7 +51,7 @@ func status(t *testing.T, m *Monitor, id string) EndpointStatus {
 }
 
 func TestAvailabilityCountsOnlyProviderErrors(t *testing.T) {
-	clk := newTestClock()
+	clk := monitortest.NewClock()
 	m := newTestMonitor(t, clk, "a")
 	for range 8 {
 		m.Record("a", ok(100*time.Millisecond))
@@ -98,7 +79,7 @@ func TestAvailabilityCountsOnlyProviderErrors(t *testing.T) {
 }
 
 func TestNoDataMeansUnknownAvailability(t *testing.T) {
-	m := newTestMonitor(t, newTestClock(), "a")
+	m := newTestMonitor(t, monitortest.NewClock(), "a")
 	st := status(t, m, "a")
 	if st.Availability != -1 || st.State != Healthy || !st.Enabled {
 		t.Fatalf("fresh endpoint: %+v", st)
@@ -106,7 +87,7 @@ func TestNoDataMeansUnknownAvailability(t *testing.T) {
 }
 
 func TestOutageAfterConsecutiveErrorsAndRecovery(t *testing.T) {
-	clk := newTestClock()
+	clk := monitortest.NewClock()
 	m := newTestMonitor(t, clk, "a")
 	m.Record("a", ok(time.Second))
 	for i := 1; i <= 3; i++ {
@@ -138,7 +119,7 @@ func TestOutageAfterConsecutiveErrorsAndRecovery(t *testing.T) {
 }
 
 func TestDownOnLowAvailabilityWithoutARun(t *testing.T) {
-	clk := newTestClock()
+	clk := monitortest.NewClock()
 	m := newTestMonitor(t, clk, "a")
 	// Alternate so there are never three errors in a row: 50% availability.
 	for range 5 {
@@ -156,7 +137,7 @@ func TestDownOnLowAvailabilityWithoutARun(t *testing.T) {
 }
 
 func TestCooldownIsNeverShortened(t *testing.T) {
-	clk := newTestClock()
+	clk := monitortest.NewClock()
 	m := newTestMonitor(t, clk, "a")
 	m.Record("a", provider.Outcome{Class: provider.ClassRateLimited, RetryAfter: 10 * time.Second})
 	clk.Advance(time.Second)
@@ -173,7 +154,7 @@ func TestCooldownIsNeverShortened(t *testing.T) {
 }
 
 func TestCooldownWithoutRetryAfterUsesDefault(t *testing.T) {
-	clk := newTestClock()
+	clk := monitortest.NewClock()
 	m := newTestMonitor(t, clk, "a")
 	m.Record("a", fail(provider.ClassRateLimited))
 	st := status(t, m, "a")
@@ -183,7 +164,7 @@ func TestCooldownWithoutRetryAfterUsesDefault(t *testing.T) {
 }
 
 func TestWindowExpires(t *testing.T) {
-	clk := newTestClock()
+	clk := monitortest.NewClock()
 	m := newTestMonitor(t, clk, "a")
 	m.Record("a", fail(provider.ClassServer))
 	m.Record("a", ok(time.Second))
@@ -198,7 +179,7 @@ func TestWindowExpires(t *testing.T) {
 }
 
 func TestDisabledWinsOverEverything(t *testing.T) {
-	clk := newTestClock()
+	clk := monitortest.NewClock()
 	m := newTestMonitor(t, clk, "a", "b")
 	if err := m.SetEnabled("a", false); err != nil {
 		t.Fatal(err)
@@ -219,7 +200,7 @@ func TestDisabledWinsOverEverything(t *testing.T) {
 }
 
 func TestSnapshotIsCachedUntilSomethingChanges(t *testing.T) {
-	clk := newTestClock()
+	clk := monitortest.NewClock()
 	m := newTestMonitor(t, clk, "a")
 	s1, s2 := m.Snapshot(), m.Snapshot()
 	if s1 != s2 {
@@ -237,7 +218,7 @@ func TestSnapshotIsCachedUntilSomethingChanges(t *testing.T) {
 }
 
 func TestSeriesOneBucketPerPoint(t *testing.T) {
-	clk := newTestClock()
+	clk := monitortest.NewClock()
 	m := newTestMonitor(t, clk, "a")
 	o := m.Options()
 	m.Record("a", ok(100*time.Millisecond))
@@ -260,7 +241,7 @@ func TestSeriesOneBucketPerPoint(t *testing.T) {
 }
 
 func TestPercentilesCloseToExact(t *testing.T) {
-	clk := newTestClock()
+	clk := monitortest.NewClock()
 	m := newTestMonitor(t, clk, "a")
 	r := rand.New(rand.NewPCG(1, 2))
 	var ds []time.Duration
@@ -284,7 +265,7 @@ func TestPercentilesCloseToExact(t *testing.T) {
 }
 
 func TestUnknownIDIsIgnoredAndDuplicatesRejected(t *testing.T) {
-	m := newTestMonitor(t, newTestClock(), "a")
+	m := newTestMonitor(t, monitortest.NewClock(), "a")
 	m.Record("zzz", ok(time.Second)) // must not panic
 	if _, err := New(Options{}, []Endpoint{{ID: "x"}, {ID: "x"}}); err == nil {
 		t.Fatal("duplicate ids accepted")
@@ -379,7 +360,7 @@ func BenchmarkRecord(b *testing.B) {
 }
 
 func BenchmarkSnapshot10(b *testing.B) {
-	clk := newTestClock()
+	clk := monitortest.NewClock()
 	ids := []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}
 	m := newTestMonitor(&testing.T{}, clk, ids...)
 	for i := range 1000 {

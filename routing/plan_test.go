@@ -4,47 +4,30 @@ import (
 	"errors"
 	"math"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"switchboard/monitor"
+	"switchboard/monitor/monitortest"
 	"switchboard/provider"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // fleet is a router over endpoints of one model "m", named by provider, with
 // the given prices, and a monitor on a test clock. The upstreams are never
 // called by the planning tests.
 type fleet struct {
-	clk    *testClock
+	clk    *monitortest.Clock
 	mon    *monitor.Monitor
 	router *Router
 }
 
 func newFleet(t *testing.T, ups map[string]provider.Upstream, prices map[string]float64, names ...string) *fleet {
 	t.Helper()
-	f := &fleet{clk: &testClock{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}}
+	f := &fleet{clk: monitortest.NewClock()}
 	var meps []monitor.Endpoint
 	var reps []Endpoint
 	for _, n := range names {

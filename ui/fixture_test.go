@@ -3,13 +3,13 @@ package ui
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"switchboard/monitor"
+	"switchboard/monitor/monitortest"
 	"switchboard/provider"
 	"switchboard/routing"
 	"switchboard/sim"
@@ -20,28 +20,6 @@ func TestMain(m *testing.M) {
 		// teatest waits for a SIGINT for the life of the process, by design.
 		goleak.IgnoreTopFunction("github.com/charmbracelet/x/exp/teatest/v2.NewTestModel.func2"),
 	)
-}
-
-// fakeClock is a monitor.Clock the test moves by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // testModel is a public model and the providers that serve it.
@@ -70,7 +48,7 @@ var fleetModels = []testModel{
 // stack is a real monitor and a real router over simulated providers on
 // loopback, all on one fake clock.
 type stack struct {
-	clock   *fakeClock
+	clock   *monitortest.Clock
 	mon     *monitor.Monitor
 	router  *routing.Router
 	faults  *simFaults
@@ -81,7 +59,7 @@ func endpointID(model, provider string) string { return model + "@" + provider }
 
 func newStack(t testing.TB, models []testModel) *stack {
 	t.Helper()
-	clk := newFakeClock()
+	clk := monitortest.NewClock()
 	s := &stack{clock: clk, faults: &simFaults{servers: map[string]*sim.Server{}}, display: map[string]string{}}
 	upstreams := map[string]*provider.OpenAI{}
 	var meps []monitor.Endpoint
