@@ -270,11 +270,14 @@ func (m *Monitor) Run(ctx context.Context) {
 	}
 }
 
+// firstProbeSpread spreads the first probes of all endpoints over a short
+// time, soon enough that the dashboard has figures within moments of starting.
+const firstProbeSpread = 250 * time.Millisecond
+
 // probeLoop probes one endpoint at the probe interval, with jitter so that
-// probers started together do not stay in step. The first probe comes within
-// a second so the dashboard has figures at once.
+// probers started together do not stay in step.
 func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
-	wait := time.Duration(rand.Int64N(int64(min(m.opts.ProbeInterval, time.Second))))
+	wait := time.Duration(rand.Int64N(int64(min(m.opts.ProbeInterval, firstProbeSpread))))
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {

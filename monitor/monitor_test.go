@@ -301,13 +301,22 @@ func TestRunProbesAndPublishes(t *testing.T) {
 		done := make(chan struct{})
 		go func() { m.Run(ctx); close(done) }()
 
-		advance(20 * time.Second)
+		advance(firstProbeSpread)
+		synctest.Wait()
+		mu.Lock()
+		early := probes["up"] + probes["dead"]
+		mu.Unlock()
+		if early != 2 {
+			t.Fatalf("%d probes in the first %s, want one per probed endpoint", early, firstProbeSpread)
+		}
+
+		advance(20*time.Second - firstProbeSpread)
 		synctest.Wait()
 		mu.Lock()
 		up, dead := probes["up"], probes["dead"]
 		mu.Unlock()
-		// First probe within 1s, then every 2s ± 20%: 8 to 12 probes in 20s.
-		if up < 8 || up > 12 || dead < 8 || dead > 12 {
+		// First probe within 250ms, then every 2s ± 20%: 9 to 12 probes in 20s.
+		if up < 9 || up > 12 || dead < 9 || dead > 12 {
 			t.Fatalf("probes in 20s: up %d, dead %d", up, dead)
 		}
 		s := <-snaps
