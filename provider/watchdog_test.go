@@ -70,7 +70,7 @@ func TestWatchdog(t *testing.T) {
 				w := startWatchdog(cancel, tt.limits)
 				defer w.stop()
 				for _, s := range tt.steps {
-					time.Sleep(s.at - time.Since(start))
+					<-time.After(s.at - time.Since(start)) // fake time: the bubble jumps to it
 					synctest.Wait()
 					if s.do != nil {
 						s.do(w)

@@ -1,0 +1,156 @@
+package provider_test
+
+import (
+	"errors"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/provider"
+	"switchboard/sim"
+)
+
+// The client against the simulator: the other side of the wire is written
+// separately (package sim imports nothing of ours), so a misreading of the
+// protocol on one side is not cancelled out by the same one on the other.
+
+// clientKey is the key the client sends; no error text may contain it.
+const clientKey = "sk-client-7d1e5a90c4"
+
+func startSim(t *testing.T, p sim.Profile) *sim.Server {
+	t.Helper()
+	if p.Name == "" {
+		p.Name = "simmed"
+	}
+	p.Models = []string{"m"}
+	p.TTFT = sim.Latency{P50: time.Millisecond, P95: 2 * time.Millisecond}
+	if p.TokensPerSecond == 0 {
+		p.TokensPerSecond = 20000
+	}
+	srv, err := sim.Start(p, sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+func hello(model string) provider.Request {
+	return provider.Request{Model: model, MaxTokens: 40, Messages: []provider.Message{{Role: "user", Content: "hello"}}}
+}
+
+// readAll reads a stream to its end and returns the content and the final
+// error (nil for a clean end).
+func readAll(s provider.Stream) (string, provider.Chunk, error) {
+	var b strings.Builder
+	var last provider.Chunk
+	for {
+		c, err := s.Next()
+		if errors.Is(err, io.EOF) {
+			return b.String(), last, nil
+		}
+		if err != nil {
+			return b.String(), last, err
+		}
+		b.WriteString(c.Content)
+		if c.FinishReason != "" || c.Usage != nil {
+			last.FinishReason = max(last.FinishReason, c.FinishReason)
+			if c.Usage != nil {
+				last.Usage = c.Usage
+			}
+		}
+	}
+}
+
+func TestClientAgainstSimulatorAnswers(t *testing.T) {
+	srv := startSim(t, sim.Profile{Seed: 3})
+	c := provider.NewOpenAI(provider.OpenAIOptions{BaseURL: srv.URL()})
+	defer c.CloseIdleConnections()
+
+	ids, err := c.ListModels(t.Context())
+	if err != nil || !slices.Equal(ids, []string{"m"}) {
+		t.Fatalf("models %v, %v", ids, err)
+	}
+	s, err := c.Stream(t.Context(), hello("m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	text, last, err := readAll(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	if text == "" || last.FinishReason == "" || last.Usage == nil || last.Usage.CompletionTokens == 0 {
+		t.Fatalf("text %q, last %+v", text, last)
+	}
+	if st.TTFT <= 0 || st.Duration < st.TTFT || st.OutputTokens != last.Usage.CompletionTokens {
+		t.Fatalf("stats %+v, usage %+v", st, last.Usage)
+	}
+}
+
+func TestClientAgainstSimulatorFailures(t *testing.T) {
+	tests := []struct {
+		name    string
+		profile sim.Profile
+		mode    sim.Mode
+		model   string
+		opts    provider.OpenAIOptions
+		class   provider.Class
+		status  int
+		retry   time.Duration
+		partial bool // the failure comes after content
+	}{
+		{name: "forced down", mode: sim.ModeDown, class: provider.ClassOverloaded, status: 503},
+		{name: "scripted outage", profile: sim.Profile{Outages: []sim.Outage{{For: time.Hour}}},
+			class: provider.ClassOverloaded, status: 503},
+		{name: "rate limited", mode: sim.ModeRateLimited, profile: sim.Profile{RetryAfter: 9 * time.Second},
+			class: provider.ClassRateLimited, status: 429, retry: 9 * time.Second},
+		{name: "server error", profile: sim.Profile{ErrorRate: 1, ErrorStatuses: []int{500}},
+			class: provider.ClassServer, status: 500},
+		{name: "unknown model", model: "nope", class: provider.ClassNotFound, status: 404},
+		{name: "wrong key", profile: sim.Profile{APIKey: "sk-server-side"}, opts: provider.OpenAIOptions{APIKey: clientKey},
+			class: provider.ClassAuth, status: 401},
+		{name: "cut mid-stream", profile: sim.Profile{CutRate: 1}, class: provider.ClassStreamCut, partial: true},
+		{name: "stalled mid-stream", mode: sim.ModeStall, opts: provider.OpenAIOptions{StallTimeout: 100 * time.Millisecond},
+			class: provider.ClassStall, partial: true},
+		{name: "no first token in time", mode: sim.ModeSlow,
+			opts: provider.OpenAIOptions{FirstTokenTimeout: time.Nanosecond}, class: provider.ClassTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startSim(t, tt.profile)
+			srv.SetMode(tt.mode)
+			o := tt.opts
+			o.BaseURL = srv.URL()
+			c := provider.NewOpenAI(o)
+			defer c.CloseIdleConnections()
+			model := tt.model
+			if model == "" {
+				model = "m"
+			}
+			var text string
+			s, err := c.Stream(t.Context(), hello(model))
+			if err == nil {
+				text, _, err = readAll(s)
+				s.Close()
+			}
+			var e *provider.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("err = %v, want a *provider.Error", err)
+			}
+			if e.Class != tt.class || e.Status != tt.status || e.RetryAfter != tt.retry {
+				t.Fatalf("got %s status %d retry %s; want %s status %d retry %s (%v)",
+					e.Class, e.Status, e.RetryAfter, tt.class, tt.status, tt.retry, e)
+			}
+			if (text != "") != tt.partial {
+				t.Fatalf("content before the failure: %q", text)
+			}
+			if strings.Contains(e.Error(), clientKey) {
+				t.Fatalf("an error text repeats the key: %v", e)
+			}
+		})
+	}
+}
