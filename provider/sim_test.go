@@ -10,6 +10,7 @@ import (
 
 	"switchboard/provider"
 	"switchboard/sim"
+	"switchboard/sim/simtest"
 )
 
 // The client against the simulator: the other side of the wire is written
@@ -18,24 +19,6 @@ import (
 
 // clientKey is the key the client sends; no error text may contain it.
 const clientKey = "sk-client-7d1e5a90c4"
-
-func startSim(t *testing.T, p sim.Profile) *sim.Server {
-	t.Helper()
-	if p.Name == "" {
-		p.Name = "simmed"
-	}
-	p.Models = []string{"m"}
-	p.TTFT = sim.Latency{P50: time.Millisecond, P95: 2 * time.Millisecond}
-	if p.TokensPerSecond == 0 {
-		p.TokensPerSecond = 20000
-	}
-	srv, err := sim.Start(p, sim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
-}
 
 func hello(model string) provider.Request {
 	return provider.Request{Model: model, MaxTokens: 40, Messages: []provider.Message{{Role: "user", Content: "hello"}}}
@@ -65,7 +48,7 @@ func readAll(s provider.Stream) (string, provider.Chunk, error) {
 }
 
 func TestClientAgainstSimulatorAnswers(t *testing.T) {
-	srv := startSim(t, sim.Profile{Seed: 3})
+	srv := simtest.Start(t, sim.Profile{Seed: 3})
 	c := provider.NewOpenAI(provider.OpenAIOptions{BaseURL: srv.URL()})
 	defer c.CloseIdleConnections()
 
@@ -121,7 +104,7 @@ func TestClientAgainstSimulatorFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := startSim(t, tt.profile)
+			srv := simtest.Start(t, tt.profile)
 			srv.SetMode(tt.mode)
 			o := tt.opts
 			o.BaseURL = srv.URL()

@@ -10,6 +10,7 @@ import (
 	"switchboard/monitor"
 	"switchboard/provider"
 	"switchboard/sim"
+	"switchboard/sim/simtest"
 )
 
 // simFleet starts one simulated provider per profile and returns a fleet
@@ -20,18 +21,7 @@ func simFleet(t *testing.T, prices map[string]float64, opts provider.OpenAIOptio
 	srvs := map[string]*sim.Server{}
 	var names []string
 	for _, p := range profiles {
-		p.Models = []string{"m"}
-		if p.TTFT.P50 == 0 {
-			p.TTFT = sim.Latency{P50: time.Millisecond, P95: 2 * time.Millisecond}
-		}
-		if p.TokensPerSecond == 0 {
-			p.TokensPerSecond = 20000
-		}
-		srv, err := sim.Start(p, sim.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { srv.Close() })
+		srv := simtest.Start(t, p)
 		o := opts
 		o.BaseURL = srv.URL()
 		client := provider.NewOpenAI(o)
