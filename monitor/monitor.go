@@ -10,7 +10,7 @@ import (
 	"switchboard/provider"
 )
 
-// Monitor keeps the health of a fixed set of endpoints. Record and
+// Monitor keeps the health of a fixed set of endpoints. Record, Admit and
 // SetEnabled are cheap and safe for concurrent use; Snapshot computes the
 // published view lazily and caches it; Run drives the probers and publishes
 // snapshots to subscribers until its context ends.
@@ -21,33 +21,23 @@ type Monitor struct {
 
 	mu      sync.Mutex
 	health  []*health
+	events  eventLog
 	version uint64
 	snap    *Snapshot // the last snapshot computed; immutable
 	subs    map[chan *Snapshot]struct{}
 }
 
-// health is the mutable record of one endpoint, guarded by Monitor.mu.
-type health struct {
-	enabled       bool
-	ring          ring
-	consecutive   int // provider errors since the last success
-	lastError     provider.Class
-	lastErrorAt   time.Time
-	outageSince   time.Time
-	lastOutage    time.Time
-	cooldownUntil time.Time
-}
-
 // New returns a monitor of these endpoints, all enabled and without data.
 func New(opts Options, eps []Endpoint) (*Monitor, error) {
 	opts = opts.withDefaults()
-	m := &Monitor{opts: opts, eps: eps, index: make(map[string]int, len(eps)), subs: map[chan *Snapshot]struct{}{}}
+	m := &Monitor{opts: opts, eps: eps, index: make(map[string]int, len(eps)),
+		subs: map[chan *Snapshot]struct{}{}, events: eventLog{ring: make([]Event, opts.EventLog)}}
 	for i, e := range eps {
 		if _, dup := m.index[e.ID]; dup {
 			return nil, fmt.Errorf("monitor: endpoint id %q is used twice", e.ID)
 		}
 		m.index[e.ID] = i
-		m.health = append(m.health, &health{enabled: true, ring: newRing(opts.Bucket, opts.Window)})
+		m.health = append(m.health, newHealth(opts, e))
 	}
 	return m, nil
 }
@@ -66,27 +56,37 @@ func (m *Monitor) Record(id string, o provider.Outcome) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	h := m.health[i]
-	h.ring.at(h.ring.slot(now)).add(o)
-	switch {
-	case o.Class == provider.ClassOK:
-		h.consecutive = 0
-	case o.Class.ProviderError():
-		h.consecutive++
-		h.lastError, h.lastErrorAt = o.Class, now
-	case o.Class == provider.ClassRateLimited:
-		h.lastError, h.lastErrorAt = o.Class, now
-		pause := o.RetryAfter
-		if pause <= 0 {
-			pause = m.opts.RateLimitPause
-		}
-		// A cooldown only ever grows: a later, shorter Retry-After must not
-		// let traffic back in early.
-		if until := now.Add(pause); until.After(h.cooldownUntil) {
-			h.cooldownUntil = until
-		}
-	}
+	h.update(m, now) // a breaker due to turn half-open does so before this outcome
+	h.record(m, now, o)
+	h.update(m, now)
 	m.version++
 }
+
+// Admit asks whether a request (or probe) may be sent to an endpoint now, as
+// its circuit breaker sees it: always while closed; exactly one trial while
+// half-open; never while open. The generation goes into the outcome's Gen,
+// so that a late outcome of an older generation cannot move the breaker.
+func (m *Monitor) Admit(id string) (gen uint64, ok bool) {
+	i, found := m.index[id]
+	if !found {
+		return 0, true
+	}
+	now := m.opts.Clock.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.health[i]
+	h.update(m, now)
+	before := h.brk.trial
+	gen, ok = h.brk.admit(now, m.trialTimeout())
+	if h.brk.trial != before {
+		m.version++
+	}
+	return gen, ok
+}
+
+// trialTimeout is how long a half-open trial may stay out before another is
+// allowed: long enough for a slow probe or a long answer.
+func (m *Monitor) trialTimeout() time.Duration { return 2*m.opts.ProbeTimeout + time.Minute }
 
 // SetEnabled turns an endpoint on or off for routing. The change is in the
 // very next snapshot.
@@ -95,11 +95,26 @@ func (m *Monitor) SetEnabled(id string, on bool) error {
 	if !ok {
 		return fmt.Errorf("monitor: no endpoint %q", id)
 	}
+	now := m.opts.Clock.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.health[i].enabled = on
+	h := m.health[i]
+	if h.enabled != on {
+		h.enabled = on
+		if on {
+			m.event(h, now, EventTurnedOn, "turned on by the user")
+		} else {
+			m.event(h, now, EventTurnedOff, "turned off by the user")
+		}
+	}
 	m.version++
 	return nil
+}
+
+// event records an event; the caller holds m.mu.
+func (m *Monitor) event(h *health, now time.Time, k EventKind, detail string) {
+	m.events.add(Event{At: now, Endpoint: h.ep.ID, Provider: h.ep.Provider, Kind: k, Detail: detail})
+	m.version++
 }
 
 // snapshotMaxAge bounds how stale a cached snapshot may be when nothing was
@@ -118,103 +133,129 @@ func (m *Monitor) Snapshot() *Snapshot {
 	return m.snap
 }
 
-// compute builds a snapshot at now. It updates outage bookkeeping, so it
+// compute builds a snapshot at now. Settling states may record events, so it
 // runs under m.mu.
 func (m *Monitor) compute(now time.Time) *Snapshot {
-	s := &Snapshot{Version: m.version, At: now, OutageWindow: m.opts.OutageWindow,
-		Endpoints: make([]EndpointStatus, len(m.eps)), index: m.index}
-	for i, e := range m.eps {
-		s.Endpoints[i] = m.status(e, m.health[i], now)
+	for _, h := range m.health {
+		h.settle(m, now)
 	}
+	s := &Snapshot{Version: m.version, At: now, OutageWindow: m.opts.OutageWindow,
+		Endpoints: make([]EndpointStatus, len(m.eps)), index: m.index, Events: m.events.recent()}
+	for i, h := range m.health {
+		s.Endpoints[i] = m.status(h, now)
+	}
+	s.Providers = rollUp(m.health)
 	return s
 }
 
-func (m *Monitor) status(e Endpoint, h *health, now time.Time) EndpointStatus {
-	o := m.opts
-	slot := h.ring.slot(now)
-	win := h.ring.sum(slot, len(h.ring.buckets))
-	recent := h.ring.sum(slot, int(o.OutageWindow/o.Bucket))
+var quantileSet = []float64{0.5, 0.75, 0.9, 0.95, 0.99}
+
+func durations(h *histogram) Percentiles {
+	var q [5]float64
+	h.quantiles(quantileSet, q[:])
+	ms := func(v float64) time.Duration {
+		if v < 0 {
+			return 0
+		}
+		return time.Duration(v * float64(time.Millisecond))
+	}
+	return Percentiles{ms(q[0]), ms(q[1]), ms(q[2]), ms(q[3]), ms(q[4])}
+}
+
+func rates(h *histogram) Rates {
+	var q [5]float64
+	h.quantiles(quantileSet, q[:])
+	return Rates{q[0], q[1], q[2], q[3], q[4]}
+}
+
+func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
+	win := &h.fine.total
+	five, thirty := &h.minute.tails[0].sum.d, &h.minute.total.d
 	st := EndpointStatus{
-		ID: e.ID, Provider: e.Provider, Model: e.Model, Enabled: h.enabled,
+		ID: h.ep.ID, Provider: h.ep.Provider, Model: h.ep.Model, Enabled: h.enabled,
+		State: h.state, Reason: h.reason(now),
 		Requests: int(win.requests), Probes: int(win.probes), Successes: int(win.successes),
 		ProviderErrors: int(win.provErrors), UserErrors: int(win.userErrors), RateLimited: int(win.rateLimited),
-		Availability: win.availability(), ErrorRate: win.errorRate(),
-		LatencyP50: win.latency.quantile(0.5), LatencyP95: win.latency.quantile(0.95),
-		TTFTP50: win.ttft.quantile(0.5), TTFTP95: win.ttft.quantile(0.95),
+		Availability: win.availability(), Availability30m: h.minute.total.c.availability(),
+		Availability1d: h.hour.total.availability(), ErrorRate: win.errorRate(),
+		Latency: durations(&five.latency), TTFT: durations(&five.ttft), Throughput: rates(&five.throughput),
+		Latency30m: durations(&thirty.latency), TTFT30m: durations(&thirty.ttft), Throughput30m: rates(&thirty.throughput),
+		EWMALatency: time.Duration(h.ewmaLatency * float64(time.Millisecond)),
+		EWMATTFT:    time.Duration(h.ewmaTTFT * float64(time.Millisecond)),
+		Breaker:     h.brk.state, Generation: h.brk.gen,
 		ConsecutiveErrors: h.consecutive, LastError: h.lastError, LastErrorAt: h.lastErrorAt,
+		OutageSince: h.outageSince, LastOutage: h.lastOutage,
+	}
+	if h.brk.state == BreakerOpen {
+		st.NextTrial = h.brk.until
 	}
 	for i, n := range win.errors {
 		st.Errors[i] = int(n)
 	}
-
-	down, why := m.isDown(h, &recent)
-	if down {
-		if h.outageSince.IsZero() {
-			h.outageSince = now
-		}
-		h.lastOutage = now
-	} else {
-		h.outageSince = time.Time{}
-	}
-	st.OutageSince, st.LastOutage = h.outageSince, h.lastOutage
 	if now.Before(h.cooldownUntil) {
 		st.CooldownUntil = h.cooldownUntil
 	}
-
-	switch {
-	case !h.enabled:
-		st.State, st.Reason = Disabled, "turned off by the user"
-	case down:
-		st.State, st.Reason = Down, why
-	case !st.CooldownUntil.IsZero():
-		st.State = CoolingDown
-		st.Reason = fmt.Sprintf("rate limited, cooling down %s", h.cooldownUntil.Sub(now).Round(time.Second))
-	case int(win.successes+win.provErrors) >= o.MinRequests && st.Availability < o.DegradedBelow:
-		st.State = Degraded
-		st.Reason = fmt.Sprintf("availability %.0f%% over %s", 100*st.Availability, o.Window)
-	default:
-		st.State, st.Reason = Healthy, "healthy"
-	}
-	st.Series = m.series(h, slot)
+	st.Series = m.series(h)
 	return st
 }
 
-// isDown applies the outage rule: DownAfter provider errors in a row, or
-// availability under DownBelow over the outage window once enough answers
-// were seen there.
-func (m *Monitor) isDown(h *health, recent *bucket) (bool, string) {
-	if h.consecutive >= m.opts.DownAfter {
-		return true, fmt.Sprintf("down: %d errors in a row (last %s)", h.consecutive, h.lastError)
-	}
-	n := int(recent.successes + recent.provErrors)
-	if a := recent.availability(); n >= m.opts.MinRequests && a < m.opts.DownBelow {
-		return true, fmt.Sprintf("down: availability %.0f%% over %s", 100*a, m.opts.OutageWindow)
-	}
-	return false, ""
-}
-
-func (m *Monitor) series(h *health, now int64) Series {
+// series reads the last SeriesLen fine buckets and the day's hours. The four
+// per-bucket series share one allocation.
+func (m *Monitor) series(h *health) Series {
 	n := m.opts.SeriesLen
-	s := Series{Latency: make([]float64, n), TTFT: make([]float64, n),
-		ErrorRate: make([]float64, n), Availability: make([]float64, n)}
+	buf := make([]float64, 5*n)
+	s := Series{Requests: buf[:n:n], Latency: buf[n : 2*n : 2*n], TTFT: buf[2*n : 3*n : 3*n],
+		ErrorRate: buf[3*n : 4*n : 4*n], Availability: buf[4*n:]}
+	cur := h.fine.cur
 	for k := range n {
-		b := h.ring.peek(now - int64(n-1-k))
+		b := h.fine.at(cur - int64(n-1-k))
 		if b == nil {
 			s.Latency[k], s.TTFT[k], s.Availability[k] = -1, -1, -1
 			continue
 		}
-		s.Latency[k], s.TTFT[k] = millisOrNone(&b.latency), millisOrNone(&b.ttft)
+		s.Requests[k] = float64(b.requests)
+		s.Latency[k] = meanMillis(b.latencySum, b.successes)
+		s.TTFT[k] = meanMillis(b.ttftSum, b.ttftN)
 		s.ErrorRate[k], s.Availability[k] = b.errorRate(), b.availability()
+	}
+	for k := range s.Hourly {
+		s.Hourly[k] = -1
+		if b := h.hour.at(h.hour.cur - int64(len(s.Hourly)-1-k)); b != nil {
+			s.Hourly[k] = b.availability()
+		}
 	}
 	return s
 }
 
-func millisOrNone(h *histogram) float64 {
-	d := h.quantile(0.5)
-	if d == 0 {
-		return -1
+// rollUp sums each provider's endpoints.
+func rollUp(hs []*health) []ProviderStatus {
+	var out []ProviderStatus
+	at := map[string]int{}
+	sums := [][3]counts{}
+	for _, h := range hs {
+		i, ok := at[h.ep.Provider]
+		if !ok {
+			i = len(out)
+			at[h.ep.Provider] = i
+			out = append(out, ProviderStatus{Name: h.ep.Provider})
+			sums = append(sums, [3]counts{})
+		}
+		p := &out[i]
+		p.Endpoints++
+		if h.state != Down && h.state != Disabled {
+			p.Answering++
+		}
+		sums[i][0].merge(&h.fine.total)
+		sums[i][1].merge(&h.minute.total.c)
+		sums[i][2].merge(&h.hour.total)
 	}
-	return float64(d) / float64(time.Millisecond)
+	for i := range out {
+		c := &sums[i]
+		out[i].Requests = int(c[0].requests)
+		out[i].Availability, out[i].ErrorRate = c[0].availability(), c[0].errorRate()
+		out[i].Availability30m, out[i].Availability1d = c[1].availability(), c[2].availability()
+	}
+	return out
 }
 
 // Subscribe returns a channel on which Run publishes snapshots, newest only:
@@ -274,10 +315,13 @@ func (m *Monitor) Run(ctx context.Context) {
 // time, soon enough that the dashboard has figures within moments of starting.
 const firstProbeSpread = 250 * time.Millisecond
 
-// probeLoop probes one endpoint at the probe interval, with jitter so that
-// probers started together do not stay in step.
+// probeLoop probes one endpoint at its probe interval, with jitter so that
+// probers started together do not stay in step. A probe goes only when the
+// breaker admits it: while the breaker is open there is nothing to learn,
+// and once it is half-open the probe may be the one trial.
 func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
-	wait := time.Duration(rand.Int64N(int64(min(m.opts.ProbeInterval, firstProbeSpread))))
+	interval, jitter, timeout := m.probeSettings(e)
+	wait := time.Duration(rand.Int64N(int64(min(interval, firstProbeSpread))))
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
@@ -286,20 +330,32 @@ func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 			return
 		case <-t.C:
 		}
-		pctx, cancel := context.WithTimeout(ctx, m.opts.ProbeTimeout)
-		o := e.Probe(pctx)
-		cancel()
-		if ctx.Err() != nil {
-			return // a probe cut short by shutdown says nothing about the endpoint
+		if gen, ok := m.Admit(e.ID); ok {
+			pctx, cancel := context.WithTimeout(ctx, timeout)
+			o := e.Probe(pctx)
+			cancel()
+			if ctx.Err() != nil {
+				return // a probe cut short by shutdown says nothing about the endpoint
+			}
+			o.Probe, o.Gen = true, gen
+			m.Record(e.ID, o)
 		}
-		o.Probe = true
-		m.Record(e.ID, o)
-		t.Reset(m.jittered())
+		iv := float64(interval)
+		t.Reset(time.Duration(iv + (rand.Float64()*2-1)*jitter*iv))
 	}
 }
 
-func (m *Monitor) jittered() time.Duration {
-	iv := float64(m.opts.ProbeInterval)
-	j := (rand.Float64()*2 - 1) * m.opts.ProbeJitter * iv
-	return time.Duration(iv + j)
+// probeSettings are the endpoint's own probe settings, or the monitor's.
+func (m *Monitor) probeSettings(e Endpoint) (interval time.Duration, jitter float64, timeout time.Duration) {
+	interval, jitter, timeout = e.ProbeInterval, e.ProbeJitter, e.ProbeTimeout
+	if interval <= 0 {
+		interval = m.opts.ProbeInterval
+	}
+	if jitter <= 0 {
+		jitter = m.opts.ProbeJitter
+	}
+	if timeout <= 0 {
+		timeout = m.opts.ProbeTimeout
+	}
+	return interval, min(jitter, 0.9), timeout
 }

@@ -31,6 +31,11 @@ type Endpoint struct {
 	Provider string    // provider slug
 	Model    string    // public model name
 	Probe    ProbeFunc // nil: no active probing, passive health only
+
+	// Per-provider probe settings; zero takes the monitor's.
+	ProbeInterval time.Duration
+	ProbeJitter   float64
+	ProbeTimeout  time.Duration
 }
 
 // Options tune the monitor. Zero fields take the defaults documented on each.
@@ -43,7 +48,7 @@ type Options struct {
 	OutageWindow   time.Duration // "recent outage" horizon for routing; default 30s
 	DownAfter      int           // consecutive provider errors that make an outage; default 3
 	DownBelow      float64       // availability over OutageWindow under which an endpoint is down; default 0.80
-	DegradedBelow  float64       // availability over Window under which an endpoint is degraded; default 0.95
+	DegradedBelow  float64       // availability over Window under which an endpoint is degraded; default 0.95 (it recovers at 1 point above)
 	MinRequests    int           // requests needed before availability thresholds apply; default 5
 	RateLimitPause time.Duration // cooldown after a 429 without Retry-After; default 5s
 
@@ -51,8 +56,19 @@ type Options struct {
 	ProbeJitter   float64       // fraction of the interval added or removed at random; default 0.2
 	ProbeTimeout  time.Duration // default 10s
 
-	Publish   time.Duration // how often subscribers get a snapshot while anything changes; default 500ms
+	// The breaker opens when an endpoint goes down; after BreakerBackoff it
+	// lets one trial through, and each failed trial doubles the backoff up to
+	// BreakerMaxBackoff. Defaults 5s and 2m.
+	BreakerBackoff    time.Duration
+	BreakerMaxBackoff time.Duration
+	// SlowFactor: an endpoint whose recent time to first token (an EWMA) is
+	// this many times its own 30-minute median is degraded; default 3. It
+	// recovers below two thirds of that.
+	SlowFactor float64
+
+	Publish   time.Duration // how often subscribers get a snapshot; default 500ms
 	SeriesLen int           // buckets kept in Series for the sparklines; default 60
+	EventLog  int           // events kept, newest last; default 200
 }
 
 func (o Options) withDefaults() Options {
@@ -66,6 +82,14 @@ func (o Options) withDefaults() Options {
 	setDur(&o.ProbeInterval, 5*time.Second)
 	setDur(&o.ProbeTimeout, 10*time.Second)
 	setDur(&o.Publish, 500*time.Millisecond)
+	setDur(&o.BreakerBackoff, 5*time.Second)
+	setDur(&o.BreakerMaxBackoff, 2*time.Minute)
+	if o.SlowFactor <= 1 {
+		o.SlowFactor = 3
+	}
+	if o.EventLog <= 0 {
+		o.EventLog = 200
+	}
 	if o.DownAfter <= 0 {
 		o.DownAfter = 3
 	}

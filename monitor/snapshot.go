@@ -12,9 +12,9 @@ type State uint8
 // The states, from best to worst for routing.
 const (
 	Healthy     State = iota // answering, availability at or above the degraded threshold
-	Degraded                 // answering, but availability below the degraded threshold
+	Degraded                 // answering, but availability or latency below its threshold
 	CoolingDown              // rate limited: skipped until its Retry-After ends
-	Down                     // an outage: consecutive provider errors or availability below the down threshold
+	Down                     // an outage: the breaker is open or half-open
 	Disabled                 // turned off by the user
 )
 
@@ -28,6 +28,9 @@ func (s State) String() string {
 	return "unknown"
 }
 
+// MarshalText makes a state read as its name in JSON.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // Snapshot is an immutable view of every endpoint's health at one instant.
 // Nobody may modify a snapshot after the monitor publishes it.
 type Snapshot struct {
@@ -36,6 +39,8 @@ type Snapshot struct {
 	// OutageWindow is the horizon of a "recent" outage (Options.OutageWindow).
 	OutageWindow time.Duration
 	Endpoints    []EndpointStatus
+	Providers    []ProviderStatus // one per provider, rolled up from its endpoints, in first-seen order
+	Events       []Event          // the most recent events, oldest first
 	index        map[string]int
 }
 
@@ -51,8 +56,18 @@ func (s *Snapshot) Endpoint(id string) (EndpointStatus, bool) {
 	return s.Endpoints[i], true
 }
 
-// EndpointStatus is one endpoint's health in a snapshot. Counts and figures
-// cover the monitor's window (Options.Window) unless a field says otherwise.
+// Percentiles are a distribution's quantiles. A zero means no data.
+type Percentiles struct {
+	P50, P75, P90, P95, P99 time.Duration
+}
+
+// Rates are quantiles of a throughput in tokens per second; -1 means no data.
+type Rates struct {
+	P50, P75, P90, P95, P99 float64
+}
+
+// EndpointStatus is one endpoint's health in a snapshot. Counts cover the
+// last Options.Window (5 minutes by default) unless a field says otherwise.
 type EndpointStatus struct {
 	ID       string // the endpoint's id, unique across the fleet
 	Provider string // the provider slug
@@ -69,32 +84,59 @@ type EndpointStatus struct {
 	UserErrors     int // 400/413-style failures: not the provider's fault
 	RateLimited    int // 429s: counted apart, not against availability
 
-	// Availability is Successes / (Successes + ProviderErrors), or -1 when
-	// neither happened in the window.
-	Availability float64
+	// Availability is Successes / (Successes + ProviderErrors) over the
+	// window, or -1 when neither happened; likewise over 30 minutes and a day.
+	Availability    float64
+	Availability30m float64
+	Availability1d  float64
 	// ErrorRate is ProviderErrors / Requests, or 0 without requests.
 	ErrorRate float64
+	Errors    [provider.NumClasses]int // failures in the window, indexed by provider.Class
 
-	LatencyP50, LatencyP95 time.Duration // whole-answer duration of successes
-	TTFTP50, TTFTP95       time.Duration // time to first token of successes
+	// Distributions of successes over the last 5 minutes and 30 minutes
+	// (minute granularity); latency is the whole answer, TTFT the time to
+	// the first token, throughput output tokens per second of generation.
+	Latency, TTFT             Percentiles
+	Latency30m, TTFT30m       Percentiles
+	Throughput, Throughput30m Rates
+	// EWMALatency and EWMATTFT follow each success at once, for fast reaction.
+	EWMALatency, EWMATTFT time.Duration
 
-	ConsecutiveErrors int                      // provider errors since the last success
-	LastError         provider.Class           // the class of the most recent failure
-	LastErrorAt       time.Time                // zero if none in memory
-	OutageSince       time.Time                // when the current outage began; zero when not down
-	LastOutage        time.Time                // when the endpoint was last seen down; zero if never
-	CooldownUntil     time.Time                // end of the current rate-limit cooldown; zero if none
-	Errors            [provider.NumClasses]int // failures in the window, indexed by provider.Class
-	Series            Series                   // the last Options.SeriesLen buckets, oldest first
+	Breaker           BreakerState
+	Generation        uint64         // the breaker's generation
+	NextTrial         time.Time      // open breaker: when the next trial may go
+	ConsecutiveErrors int            // provider errors since the last success
+	LastError         provider.Class // the class of the most recent failure
+	LastErrorAt       time.Time      // zero if none in memory
+	OutageSince       time.Time      // when the current outage began; zero when not down
+	LastOutage        time.Time      // when the endpoint was last seen down; zero if never
+	CooldownUntil     time.Time      // end of the current rate-limit cooldown; zero if none
+	Series            Series         // the last Options.SeriesLen buckets, oldest first
+}
+
+// ProviderStatus is a provider's health rolled up from its endpoints.
+type ProviderStatus struct {
+	Name            string
+	Endpoints       int
+	Answering       int // endpoints not down and not turned off
+	Requests        int
+	Availability    float64 // over all its endpoints; -1 without data
+	Availability30m float64
+	Availability1d  float64
+	ErrorRate       float64
 }
 
 // Series holds the per-bucket figures the dashboard plots, oldest first. A
 // bucket without data holds -1 in Latency/TTFT/Availability and 0 in ErrorRate.
 type Series struct {
-	Latency      []float64 // p50 duration of successes, milliseconds
-	TTFT         []float64 // p50 time to first token of successes, milliseconds
+	Requests     []float64 // outcomes per bucket, probes included
+	Latency      []float64 // mean whole-answer duration of successes, milliseconds
+	TTFT         []float64 // mean time to first token of successes, milliseconds
 	ErrorRate    []float64 // provider errors / requests, 0..1
 	Availability []float64 // successes / (successes + provider errors), 0..1
+	// Hourly is availability per hour over the last day, oldest first, -1
+	// for an hour without data.
+	Hourly [24]float64
 }
 
 // RecentOutage reports whether the endpoint was down at any time in the last d

@@ -1,75 +1,13 @@
 package monitor
 
 import (
-	"math"
 	"time"
 
 	"switchboard/provider"
 )
 
-// Latencies are counted in a histogram of logarithmic bins: bin i holds
-// durations in [histMin*histRatio^(i-1), histMin*histRatio^i), bin 0 all below
-// histMin, the last all above. The memory per bucket is fixed whatever the
-// traffic; a percentile is accurate to within half a bin (about 10%).
-const (
-	histBins  = 64
-	histMin   = float64(time.Millisecond)
-	histRatio = 1.2
-)
-
-var logRatio = math.Log(histRatio)
-
-type histogram [histBins]uint32
-
-func (h *histogram) add(d time.Duration) {
-	h[histBin(d)]++
-}
-
-func histBin(d time.Duration) int {
-	if float64(d) < histMin {
-		return 0
-	}
-	i := 1 + int(math.Log(float64(d)/histMin)/logRatio)
-	return min(i, histBins-1)
-}
-
-// histValue is the geometric middle of bin i.
-func histValue(i int) time.Duration {
-	if i == 0 {
-		return time.Duration(histMin / 2)
-	}
-	return time.Duration(histMin * math.Pow(histRatio, float64(i)-0.5))
-}
-
-func (h *histogram) merge(o *histogram) {
-	for i := range h {
-		h[i] += o[i]
-	}
-}
-
-// quantile returns the q-quantile (0..1) of the counted durations, 0 if none.
-func (h *histogram) quantile(q float64) time.Duration {
-	var n uint64
-	for _, c := range h {
-		n += uint64(c)
-	}
-	if n == 0 {
-		return 0
-	}
-	rank := uint64(math.Ceil(q * float64(n)))
-	rank = max(rank, 1)
-	var seen uint64
-	for i, c := range h {
-		if seen += uint64(c); seen >= rank {
-			return histValue(i)
-		}
-	}
-	return histValue(histBins - 1)
-}
-
-// bucket holds the outcomes of one time slot of width Options.Bucket.
-type bucket struct {
-	slot        int64 // which slot this bucket holds; a stale slot means empty
+// counts are the outcome counters of one time slot, or of a sum of slots.
+type counts struct {
 	requests    uint32
 	probes      uint32
 	successes   uint32
@@ -77,104 +15,263 @@ type bucket struct {
 	userErrors  uint32
 	rateLimited uint32
 	errors      [provider.NumClasses]uint32
-	latency     histogram // durations of successes
-	ttft        histogram // time to first token of successes
+	latencySum  time.Duration // of successes
+	ttftSum     time.Duration // of successes that had a first token
+	ttftN       uint32
+	tokens      uint64
 }
 
-func (b *bucket) add(o provider.Outcome) {
-	b.requests++
+func (c *counts) add(o provider.Outcome) {
+	c.requests++
 	if o.Probe {
-		b.probes++
+		c.probes++
 	}
-	switch c := o.Class; {
-	case c == provider.ClassOK:
-		b.successes++
-		b.latency.add(o.Duration)
+	switch k := o.Class; {
+	case k == provider.ClassOK:
+		c.successes++
+		c.latencySum += o.Duration
 		if o.TTFT > 0 {
-			b.ttft.add(o.TTFT)
+			c.ttftSum += o.TTFT
+			c.ttftN++
 		}
+		c.tokens += uint64(max(o.OutputTokens, 0))
 		return
-	case c == provider.ClassRateLimited:
-		b.rateLimited++
-	case c.UserError():
-		b.userErrors++
-	case c.ProviderError():
-		b.provErrors++
+	case k == provider.ClassRateLimited:
+		c.rateLimited++
+	case k.UserError():
+		c.userErrors++
+	case k.ProviderError():
+		c.provErrors++
 	}
-	b.errors[o.Class]++
+	if int(o.Class) < len(c.errors) {
+		c.errors[o.Class]++
+	}
 }
 
-// merge adds o's counts to b (the slot is left alone).
-func (b *bucket) merge(o *bucket) {
-	b.requests += o.requests
-	b.probes += o.probes
-	b.successes += o.successes
-	b.provErrors += o.provErrors
-	b.userErrors += o.userErrors
-	b.rateLimited += o.rateLimited
-	for i := range b.errors {
-		b.errors[i] += o.errors[i]
+func (c *counts) merge(o *counts) {
+	c.requests += o.requests
+	c.probes += o.probes
+	c.successes += o.successes
+	c.provErrors += o.provErrors
+	c.userErrors += o.userErrors
+	c.rateLimited += o.rateLimited
+	for i := range c.errors {
+		c.errors[i] += o.errors[i]
 	}
-	b.latency.merge(&o.latency)
-	b.ttft.merge(&o.ttft)
+	c.latencySum += o.latencySum
+	c.ttftSum += o.ttftSum
+	c.ttftN += o.ttftN
+	c.tokens += o.tokens
+}
+
+func (c *counts) subtract(o *counts) {
+	c.requests -= o.requests
+	c.probes -= o.probes
+	c.successes -= o.successes
+	c.provErrors -= o.provErrors
+	c.userErrors -= o.userErrors
+	c.rateLimited -= o.rateLimited
+	for i := range c.errors {
+		c.errors[i] -= o.errors[i]
+	}
+	c.latencySum -= o.latencySum
+	c.ttftSum -= o.ttftSum
+	c.ttftN -= o.ttftN
+	c.tokens -= o.tokens
 }
 
 // availability is successes / (successes + provider errors), -1 without either.
-func (b *bucket) availability() float64 {
-	n := b.successes + b.provErrors
+func (c *counts) availability() float64 {
+	n := c.successes + c.provErrors
 	if n == 0 {
 		return -1
 	}
-	return float64(b.successes) / float64(n)
+	return float64(c.successes) / float64(n)
 }
 
-func (b *bucket) errorRate() float64 {
-	if b.requests == 0 {
+// answered is how many outcomes availability is computed from.
+func (c *counts) answered() int { return int(c.successes + c.provErrors) }
+
+func (c *counts) errorRate() float64 {
+	if c.requests == 0 {
 		return 0
 	}
-	return float64(b.provErrors) / float64(b.requests)
+	return float64(c.provErrors) / float64(c.requests)
 }
 
-// ring is a rolling window: a fixed ring of time buckets. A bucket whose slot
-// is not the one asked for is empty; nothing is ever cleared in the background.
-type ring struct {
-	width   time.Duration
-	buckets []bucket
-}
-
-func newRing(width, span time.Duration) ring {
-	n := int(span / width)
-	return ring{width: width, buckets: make([]bucket, max(n, 1))}
-}
-
-func (r *ring) slot(t time.Time) int64 { return t.UnixNano() / int64(r.width) }
-
-// at returns the bucket for slot s, emptied if it held an older slot.
-func (r *ring) at(s int64) *bucket {
-	b := &r.buckets[int(s%int64(len(r.buckets)))]
-	if b.slot != s {
-		*b = bucket{slot: s}
+// meanMillis is the mean of a sum over n, in milliseconds; -1 when n is 0.
+func meanMillis(sum time.Duration, n uint32) float64 {
+	if n == 0 {
+		return -1
 	}
-	return b
+	return float64(sum) / float64(n) / float64(time.Millisecond)
 }
 
-// peek returns the bucket for slot s, or nil if it holds no data for it.
-func (r *ring) peek(s int64) *bucket {
-	b := &r.buckets[int(s%int64(len(r.buckets)))]
-	if b.slot != s {
-		return nil
+// dists are the distributions of one slot: whole-answer latency and time to
+// first token in milliseconds, and generation throughput in tokens/second.
+type dists struct {
+	latency, ttft, throughput histogram
+}
+
+func (d *dists) add(o provider.Outcome) {
+	if o.Class != provider.ClassOK {
+		return
 	}
-	return b
+	d.latency.add(uint64(o.Duration / time.Millisecond))
+	if o.TTFT > 0 {
+		d.ttft.add(uint64(o.TTFT / time.Millisecond))
+	}
+	if tps, ok := throughput(o); ok {
+		d.throughput.add(uint64(tps + 0.5))
+	}
 }
 
-// sum merges the last n slots up to and including slot now.
-func (r *ring) sum(now int64, n int) bucket {
-	var total bucket
-	n = min(n, len(r.buckets))
-	for s := now - int64(n) + 1; s <= now; s++ {
-		if b := r.peek(s); b != nil {
-			total.merge(b)
+// throughput is output tokens per second of generation (after the first
+// token), as OpenRouter counts it; false when it cannot be told.
+func throughput(o provider.Outcome) (float64, bool) {
+	gen := o.Duration - o.TTFT
+	if o.OutputTokens < 2 || gen <= 0 {
+		return 0, false
+	}
+	return float64(o.OutputTokens) / gen.Seconds(), true
+}
+
+func (d *dists) merge(o *dists) {
+	d.latency.merge(&o.latency)
+	d.ttft.merge(&o.ttft)
+	d.throughput.merge(&o.throughput)
+}
+
+func (d *dists) subtract(o *dists) {
+	d.latency.subtract(&o.latency)
+	d.ttft.subtract(&o.ttft)
+	d.throughput.subtract(&o.throughput)
+}
+
+// slot is what a rolling window can hold: something outcomes are added to,
+// and that sums and subtracts.
+type slot[T any] interface {
+	*T
+	add(o provider.Outcome)
+	merge(o *T)
+	subtract(o *T)
+}
+
+// rolling is a window of fixed time slots in a ring, with a running total of
+// the live slots and running totals of the last k slots (tails), so that
+// reading any horizon costs nothing however long the window. Slots expire
+// as time moves on: nothing runs in the background.
+type rolling[T any, P slot[T]] struct {
+	width time.Duration
+	slots []T
+	ids   []int64 // the slot id each position holds; -1 for none
+	cur   int64   // the newest slot id seen
+	total T
+	tails []tail[T]
+}
+
+type tail[T any] struct {
+	k   int64
+	sum T
+}
+
+func newRolling[T any, P slot[T]](width time.Duration, n int, tails ...int) *rolling[T, P] {
+	r := &rolling[T, P]{width: width, slots: make([]T, n), ids: make([]int64, n), cur: -1}
+	for i := range r.ids {
+		r.ids[i] = -1
+	}
+	for _, k := range tails {
+		r.tails = append(r.tails, tail[T]{k: int64(k)})
+	}
+	return r
+}
+
+func (r *rolling[T, P]) id(t time.Time) int64 { return t.UnixNano() / int64(r.width) }
+
+// advance moves the window to the slot of now, expiring the slots that fall
+// out of it and out of each tail.
+func (r *rolling[T, P]) advance(now time.Time) {
+	s := r.id(now)
+	if s <= r.cur {
+		return
+	}
+	n := int64(len(r.slots))
+	if r.cur < 0 || s-r.cur >= n {
+		var zero T
+		clear(r.slots)
+		for i := range r.ids {
+			r.ids[i] = -1
+		}
+		r.total = zero
+		for i := range r.tails {
+			r.tails[i].sum = zero
+		}
+		r.cur = s
+		return
+	}
+	for id := r.cur + 1; id <= s; id++ {
+		for i := range r.tails {
+			t := &r.tails[i]
+			if old := id - t.k; old >= 0 {
+				if p := old % n; r.ids[p] == old {
+					P(&t.sum).subtract(&r.slots[p])
+				}
+			}
+		}
+		p := id % n
+		if r.ids[p] >= 0 {
+			P(&r.total).subtract(&r.slots[p])
+			var zero T
+			r.slots[p] = zero
+		}
+		r.ids[p] = id
+	}
+	r.cur = s
+}
+
+// add counts o in the slot of now.
+func (r *rolling[T, P]) add(now time.Time, o provider.Outcome) {
+	r.advance(now)
+	p := r.cur % int64(len(r.slots))
+	r.ids[p] = r.cur
+	P(&r.slots[p]).add(o)
+	P(&r.total).add(o)
+	for i := range r.tails {
+		P(&r.tails[i].sum).add(o)
+	}
+}
+
+// merge adds a whole slot's worth (restored from history) into the slot that
+// holds time at, if it is still inside the window.
+func (r *rolling[T, P]) merge(now, at time.Time, v *T) {
+	r.advance(now)
+	id := r.id(at)
+	n := int64(len(r.slots))
+	if id > r.cur || id <= r.cur-n {
+		return
+	}
+	p := id % n
+	if r.ids[p] != id {
+		var zero T
+		r.slots[p], r.ids[p] = zero, id
+	}
+	P(&r.slots[p]).merge(v)
+	P(&r.total).merge(v)
+	for i := range r.tails {
+		if id > r.cur-r.tails[i].k {
+			P(&r.tails[i].sum).merge(v)
 		}
 	}
-	return total
+}
+
+// at returns the slot with id s, or nil if the window holds nothing for it.
+func (r *rolling[T, P]) at(s int64) *T {
+	if s < 0 || s > r.cur || s <= r.cur-int64(len(r.slots)) {
+		return nil
+	}
+	p := s % int64(len(r.slots))
+	if r.ids[p] != s {
+		return nil
+	}
+	return &r.slots[p]
 }

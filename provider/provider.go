@@ -76,6 +76,10 @@ type Outcome struct {
 	Status       int   // HTTP status when there was one
 	RetryAfter   time.Duration
 	Probe        bool // a health probe rather than a user's request
+	// Gen is the circuit-breaker generation the attempt was admitted in
+	// (from the monitor's Admit); outcomes of an older generation do not move
+	// the breaker. 0 means the caller did not ask, and counts as current.
+	Gen uint64
 }
 
 // OutcomeOf builds the outcome of a finished call from its stats and final

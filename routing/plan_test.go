@@ -101,8 +101,9 @@ func TestPlanSkipsAndFallbacks(t *testing.T) {
 			setup: func(f *fleet) {
 				f.fail("a", 3)
 				f.mon.Snapshot() // the monitor sees it down
-				f.clk.Advance(10 * time.Second)
+				f.clk.Advance(6 * time.Second) // past the breaker's backoff
 				f.mon.Record("m@a", provider.Outcome{Class: provider.ClassOK})
+				f.clk.Advance(10 * time.Second)
 			},
 			wantLast:  []string{"a"},
 			wantTiers: map[string]Tier{"a": TierFallback},

@@ -442,7 +442,7 @@ func (p *providersPane) rowView(i int, now time.Time) string {
 	avail, errRate := -1.0, -1.0
 	var p50, ttft time.Duration
 	if ok {
-		avail, p50, ttft = s.Availability, s.LatencyP50, s.TTFTP50
+		avail, p50, ttft = s.Availability, s.Latency.P50, s.TTFT.P50
 		if s.Requests > 0 {
 			errRate = s.ErrorRate
 		}
@@ -522,8 +522,8 @@ func (p *providersPane) detailView() string {
 		parts = append(parts, s.Reason)
 		if s.Requests > 0 {
 			parts = append(parts,
-				fmt.Sprintf("ttft %s/%s", fmtDur(s.TTFTP50), fmtDur(s.TTFTP95)),
-				fmt.Sprintf("latency %s/%s (p50/p95)", fmtDur(s.LatencyP50), fmtDur(s.LatencyP95)),
+				fmt.Sprintf("ttft %s/%s", fmtDur(s.TTFT.P50), fmtDur(s.TTFT.P95)),
+				fmt.Sprintf("latency %s/%s (p50/p95)", fmtDur(s.Latency.P50), fmtDur(s.Latency.P95)),
 				fmt.Sprintf("%d req, %d err", s.Requests, s.ProviderErrors))
 		}
 	}

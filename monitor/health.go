@@ -1,0 +1,258 @@
+package monitor
+
+import (
+	"fmt"
+	"time"
+
+	"switchboard/provider"
+)
+
+// minuteSlot is one minute of outcomes: counters for availability and
+// history, distributions for percentiles.
+type minuteSlot struct {
+	c counts
+	d dists
+}
+
+func (m *minuteSlot) add(o provider.Outcome) { m.c.add(o); m.d.add(o) }
+func (m *minuteSlot) merge(o *minuteSlot)    { m.c.merge(&o.c); m.d.merge(&o.d) }
+func (m *minuteSlot) subtract(o *minuteSlot) { m.c.subtract(&o.c); m.d.subtract(&o.d) }
+
+// The minute ring's last-k tail that gives 5-minute percentiles.
+const fiveMinutes = 5
+
+var median = [1]float64{0.5}
+
+// ewmaWeight is the weight of the newest success in the EWMAs: about the
+// last seven successes count.
+const ewmaWeight = 0.25
+
+// degradedMargin is the hysteresis of the degraded state: an endpoint that
+// fell under DegradedBelow recovers only at DegradedBelow+degradedMargin.
+const degradedMargin = 0.01
+
+// health is the mutable record of one endpoint, guarded by Monitor.mu.
+type health struct {
+	ep      Endpoint
+	enabled bool
+
+	fine   *rolling[counts, *counts]         // Options.Bucket slots over Options.Window; tail: the outage window
+	minute *rolling[minuteSlot, *minuteSlot] // 1-minute slots over 30 minutes; tail: 5 minutes
+	hour   *rolling[counts, *counts]         // 1-hour slots over a day
+
+	consecutive   int // provider errors since the last success, in the current generation
+	lastError     provider.Class
+	lastErrorAt   time.Time
+	cooldownUntil time.Time
+	ewmaLatency   float64 // milliseconds; 0 before the first success
+	ewmaTTFT      float64
+
+	brk         breaker
+	closedAt    time.Time // when the breaker last closed: an availability trip counts only what came after
+	downWhy     string
+	outageSince time.Time
+	lastOutage  time.Time
+	degraded    bool
+	degradedWhy string
+	state       State
+}
+
+func newHealth(o Options, ep Endpoint) *health {
+	return &health{
+		ep: ep, enabled: true,
+		fine:   newRolling[counts](o.Bucket, int(o.Window/o.Bucket), int(max(o.OutageWindow/o.Bucket, 1))),
+		minute: newRolling[minuteSlot](time.Minute, 30, fiveMinutes),
+		hour:   newRolling[counts](time.Hour, 24),
+	}
+}
+
+// record counts one outcome and moves the breaker, recording the events it
+// causes; the caller runs update after it.
+func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) {
+	h.fine.add(now, o)
+	h.minute.add(now, o)
+	h.hour.add(now, o)
+	current := o.Gen == 0 || o.Gen == h.brk.gen
+	switch c := o.Class; {
+	case c == provider.ClassOK:
+		h.ewmaLatency = ewma(h.ewmaLatency, o.Duration)
+		if o.TTFT > 0 {
+			h.ewmaTTFT = ewma(h.ewmaTTFT, o.TTFT)
+		}
+		if current {
+			h.consecutive = 0
+			if h.brk.state == BreakerHalfOpen {
+				h.brk.close()
+				h.closedAt = now
+				m.event(h, now, EventBreakerClosed, "the trial succeeded")
+				m.event(h, now, EventOutageEnded, fmt.Sprintf("back after %s", ago(now.Sub(h.outageSince))))
+				h.outageSince = time.Time{}
+			}
+		}
+	case c.ProviderError():
+		h.lastError, h.lastErrorAt = c, now
+		if current {
+			h.consecutive++
+			if h.brk.state == BreakerHalfOpen {
+				h.brk.open(now, m.opts.BreakerBackoff, m.opts.BreakerMaxBackoff)
+				m.event(h, now, EventBreakerOpened, fmt.Sprintf("the trial failed (%s); next in %s", c, ago(h.brk.backoff)))
+			}
+		}
+	case c == provider.ClassRateLimited:
+		h.lastError, h.lastErrorAt = c, now
+		pause := o.RetryAfter
+		if pause <= 0 {
+			pause = m.opts.RateLimitPause
+		}
+		// A cooldown only ever grows: a later, shorter Retry-After must not
+		// let traffic back in early.
+		if until := now.Add(pause); until.After(h.cooldownUntil) {
+			if !now.Before(h.cooldownUntil) {
+				m.event(h, now, EventCooldownStarted, fmt.Sprintf("429, retry after %s", ago(pause)))
+			}
+			h.cooldownUntil = until
+		}
+		if current {
+			h.brk.release() // a rate-limited trial says nothing of the outage
+		}
+	case c == provider.ClassCanceled, c.UserError():
+		if current {
+			h.brk.release()
+		}
+	}
+}
+
+func ewma(prev float64, d time.Duration) float64 {
+	v := float64(d) / float64(time.Millisecond)
+	if prev == 0 {
+		return v
+	}
+	return ewmaWeight*v + (1-ewmaWeight)*prev
+}
+
+// update makes the cheap changes that follow from the counts and from time
+// passing: windows move on, the breaker opens or turns half-open.
+func (h *health) update(m *Monitor, now time.Time) {
+	o := m.opts
+	h.fine.advance(now)
+	h.minute.advance(now)
+	h.hour.advance(now)
+
+	if h.brk.tick(now) {
+		m.event(h, now, EventBreakerHalfOpen, "one trial may go")
+	}
+	if h.brk.state == BreakerClosed {
+		if why, down := h.tripped(o, now); down {
+			h.brk.open(now, o.BreakerBackoff, o.BreakerMaxBackoff)
+			h.downWhy, h.outageSince = why, now
+			m.event(h, now, EventOutageStarted, why)
+			m.event(h, now, EventBreakerOpened, fmt.Sprintf("first trial in %s", ago(h.brk.backoff)))
+		}
+	}
+	if h.brk.state != BreakerClosed {
+		h.lastOutage = now
+	}
+}
+
+// settle decides the state: update's changes, plus the degraded condition,
+// which reads percentiles and so is left to snapshot time, off the path of
+// every recorded outcome.
+func (h *health) settle(m *Monitor, now time.Time) {
+	h.update(m, now)
+	h.settleDegraded(m, now)
+	switch {
+	case !h.enabled:
+		h.state = Disabled
+	case h.brk.state != BreakerClosed:
+		h.state = Down
+	case now.Before(h.cooldownUntil):
+		h.state = CoolingDown
+	case h.degraded:
+		h.state = Degraded
+	default:
+		h.state = Healthy
+	}
+}
+
+// tripped applies the outage rule to a closed breaker: DownAfter provider
+// errors in a row, or availability under DownBelow over the outage window
+// (counting only what came after the breaker last closed) once enough
+// answers were seen there.
+func (h *health) tripped(o Options, now time.Time) (string, bool) {
+	if h.consecutive >= o.DownAfter {
+		return fmt.Sprintf("%d errors in a row (last %s)", h.consecutive, h.lastError), true
+	}
+	recent := h.fine.tails[0].sum
+	if !h.closedAt.IsZero() && now.Sub(h.closedAt) < o.OutageWindow {
+		recent = counts{}
+		for id := h.fine.id(h.closedAt) + 1; id <= h.fine.cur; id++ {
+			if s := h.fine.at(id); s != nil {
+				recent.merge(s)
+			}
+		}
+	}
+	if a := recent.availability(); recent.answered() >= o.MinRequests && a < o.DownBelow {
+		return fmt.Sprintf("availability %.0f%% over %s", 100*a, o.OutageWindow), true
+	}
+	return "", false
+}
+
+// settleDegraded enters or leaves the degraded condition, with hysteresis:
+// availability must climb a margin above the threshold, and latency fall
+// well below the slow threshold, before the endpoint counts as healthy again.
+func (h *health) settleDegraded(m *Monitor, now time.Time) {
+	o := m.opts
+	win := &h.fine.total
+	avail, n := win.availability(), win.answered()
+	var med [1]float64
+	h.minute.total.d.ttft.quantiles(median[:], med[:])
+	baseline, samples := med[0], h.minute.total.d.ttft.n
+	slowBy := 0.0
+	if baseline > 0 && samples >= uint64(o.MinRequests) {
+		slowBy = h.ewmaTTFT / baseline
+	}
+	if !h.degraded {
+		switch {
+		case n >= o.MinRequests && avail < o.DegradedBelow:
+			h.degraded, h.degradedWhy = true, fmt.Sprintf("availability %.0f%% over %s", 100*avail, o.Window)
+		case slowBy >= o.SlowFactor:
+			h.degraded, h.degradedWhy = true, fmt.Sprintf("slow: first token %s, usually %s",
+				ago(time.Duration(h.ewmaTTFT*float64(time.Millisecond))), ago(time.Duration(baseline*float64(time.Millisecond))))
+		}
+		if h.degraded {
+			m.event(h, now, EventDegradedStarted, h.degradedWhy)
+		}
+		return
+	}
+	availOK := n < o.MinRequests || avail >= o.DegradedBelow+degradedMargin
+	if availOK && slowBy < o.SlowFactor*2/3 {
+		h.degraded = false
+		m.event(h, now, EventDegradedEnded, "back to normal")
+	}
+}
+
+// reason says why the endpoint is in its state.
+func (h *health) reason(now time.Time) string {
+	switch h.state {
+	case Disabled:
+		return "turned off by the user"
+	case Down:
+		if h.brk.state == BreakerHalfOpen {
+			return fmt.Sprintf("down: %s; trial under way", h.downWhy)
+		}
+		return fmt.Sprintf("down: %s; next trial in %s", h.downWhy, ago(h.brk.until.Sub(now)))
+	case CoolingDown:
+		return fmt.Sprintf("rate limited, cooling down %s", h.cooldownUntil.Sub(now).Round(time.Second))
+	case Degraded:
+		return "degraded: " + h.degradedWhy
+	}
+	return "healthy"
+}
+
+// ago renders a duration for people: whole seconds, milliseconds under one.
+func ago(d time.Duration) string {
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
