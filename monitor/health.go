@@ -21,8 +21,6 @@ func (m *minuteSlot) subtract(o *minuteSlot) { m.c.subtract(&o.c); m.d.subtract(
 // The minute ring's last-k tail that gives 5-minute percentiles.
 const fiveMinutes = 5
 
-var median = [1]float64{0.5}
-
 // ewmaWeight is the weight of the newest success in the EWMAs: about the
 // last seven successes count.
 const ewmaWeight = 0.25
@@ -55,6 +53,10 @@ type health struct {
 	degraded    bool
 	degradedWhy string
 	state       State
+
+	ttft30m  Percentiles // computed by settle, for the slow rule and the snapshot alike
+	points   []Point     // series points of the completed fine buckets before pointsAt
+	pointsAt int64
 }
 
 func newHealth(o Options, ep Endpoint) *health {
@@ -63,6 +65,7 @@ func newHealth(o Options, ep Endpoint) *health {
 		fine:   newRolling[counts](o.Bucket, int(o.Window/o.Bucket), int(max(o.OutageWindow/o.Bucket, 1))),
 		minute: newRolling[minuteSlot](time.Minute, 30, fiveMinutes),
 		hour:   newRolling[counts](time.Hour, 24),
+		brk:    breaker{gen: 1}, // 0 is the Gen of outcomes whose caller did not ask
 	}
 }
 
@@ -204,9 +207,9 @@ func (h *health) settleDegraded(m *Monitor, now time.Time) {
 	o := m.opts
 	win := &h.fine.total
 	avail, n := win.availability(), win.answered()
-	var med [1]float64
-	h.minute.total.d.ttft.quantiles(median[:], med[:])
-	baseline, samples := med[0], h.minute.total.d.ttft.n
+	h.ttft30m = durations(&h.minute.total.d.ttft)
+	baseline := float64(h.ttft30m.P50) / float64(time.Millisecond)
+	samples := h.minute.total.d.ttft.n
 	slowBy := 0.0
 	if baseline > 0 && samples >= uint64(o.MinRequests) {
 		slowBy = h.ewmaTTFT / baseline

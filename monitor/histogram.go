@@ -1,6 +1,9 @@
 package monitor
 
-import "math/bits"
+import (
+	"math"
+	"math/bits"
+)
 
 // A histogram counts values in log-linear bins, as HdrHistogram does: values
 // below subBins each have a bin of their own; above, every power of two is
@@ -16,8 +19,9 @@ const (
 
 type histogram struct {
 	counts [histBins]uint32
+	oct    [octaves + 1]uint32 // counts per octave (subBins bins each), so scans skip whole octaves
 	n      uint64
-	hi     int // highest bin ever used: quantile scans stop there
+	hi     int // highest bin ever used: merges stop there
 }
 
 // binOf returns the bin of value v.
@@ -47,6 +51,7 @@ func binMid(i int) float64 {
 func (h *histogram) add(v uint64) {
 	i := binOf(v)
 	h.counts[i]++
+	h.oct[i/subBins]++
 	h.n++
 	h.hi = max(h.hi, i)
 }
@@ -58,6 +63,9 @@ func (h *histogram) merge(o *histogram) {
 	}
 	for i := 0; i <= o.hi; i++ {
 		h.counts[i] += o.counts[i]
+	}
+	for i := 0; i <= o.hi/subBins; i++ {
+		h.oct[i] += o.oct[i]
 	}
 	h.n += o.n
 	h.hi = max(h.hi, o.hi)
@@ -71,11 +79,16 @@ func (h *histogram) subtract(o *histogram) {
 	for i := 0; i <= o.hi; i++ {
 		h.counts[i] -= o.counts[i]
 	}
+	for i := 0; i <= o.hi/subBins; i++ {
+		h.oct[i] -= o.oct[i]
+	}
 	h.n -= o.n
 }
 
 // quantiles fills out[k] with the qs[k]-quantile of the counted values, in
-// one pass; qs must be ascending. Without values, out is all -1.
+// one pass; qs must be ascending and at most maxQuantiles long. Without
+// values, out is all -1. Octaves that hold none of the wanted ranks are
+// skipped whole.
 func (h *histogram) quantiles(qs []float64, out []float64) {
 	if h.n == 0 {
 		for k := range out {
@@ -83,16 +96,29 @@ func (h *histogram) quantiles(qs []float64, out []float64) {
 		}
 		return
 	}
+	var rank [maxQuantiles]uint64 // the k-th wanted value is the rank[k]-th smallest
+	for k, q := range qs {
+		rank[k] = max(uint64(math.Ceil(q*float64(h.n))), 1)
+	}
 	k := 0
 	var seen uint64
-	for i := 0; i <= h.hi && k < len(qs); i++ {
-		seen += uint64(h.counts[i])
-		for k < len(qs) && float64(seen) >= qs[k]*float64(h.n) && seen > 0 {
-			out[k] = binMid(i)
-			k++
+	for o := 0; o <= octaves && k < len(qs); o++ {
+		if seen+uint64(h.oct[o]) < rank[k] {
+			seen += uint64(h.oct[o])
+			continue
+		}
+		for i := o * subBins; i < (o+1)*subBins && k < len(qs); i++ {
+			seen += uint64(h.counts[i])
+			for k < len(qs) && seen >= rank[k] {
+				out[k] = binMid(i)
+				k++
+			}
 		}
 	}
-	for ; k < len(qs); k++ {
+	for ; k < len(qs); k++ { // unreachable while the counts add up; never leave garbage
 		out[k] = binMid(h.hi)
 	}
 }
+
+// maxQuantiles bounds how many quantiles one call computes.
+const maxQuantiles = 8

@@ -179,7 +179,7 @@ func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 		Availability: win.availability(), Availability30m: h.minute.total.c.availability(),
 		Availability1d: h.hour.total.availability(), ErrorRate: win.errorRate(),
 		Latency: durations(&five.latency), TTFT: durations(&five.ttft), Throughput: rates(&five.throughput),
-		Latency30m: durations(&thirty.latency), TTFT30m: durations(&thirty.ttft), Throughput30m: rates(&thirty.throughput),
+		Latency30m: durations(&thirty.latency), TTFT30m: h.ttft30m, Throughput30m: rates(&thirty.throughput),
 		EWMALatency: time.Duration(h.ewmaLatency * float64(time.Millisecond)),
 		EWMATTFT:    time.Duration(h.ewmaTTFT * float64(time.Millisecond)),
 		Breaker:     h.brk.state, Generation: h.brk.gen,
@@ -199,25 +199,30 @@ func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 	return st
 }
 
-// series reads the last SeriesLen fine buckets and the day's hours. The four
-// per-bucket series share one allocation.
+func pointOf(b *counts) Point {
+	if b == nil {
+		return Point{Latency: -1, TTFT: -1, Availability: -1}
+	}
+	return Point{float64(b.requests), meanMillis(b.latencySum, b.successes), meanMillis(b.ttftSum, b.ttftN),
+		b.errorRate(), b.availability()}
+}
+
+// series reads the last SeriesLen fine buckets and the day's hours. Only the
+// current bucket can still change, so the points of the others are computed
+// once per bucket and kept, and copied into each snapshot.
 func (m *Monitor) series(h *health) Series {
 	n := m.opts.SeriesLen
-	buf := make([]float64, 5*n)
-	s := Series{Requests: buf[:n:n], Latency: buf[n : 2*n : 2*n], TTFT: buf[2*n : 3*n : 3*n],
-		ErrorRate: buf[3*n : 4*n : 4*n], Availability: buf[4*n:]}
 	cur := h.fine.cur
-	for k := range n {
-		b := h.fine.at(cur - int64(n-1-k))
-		if b == nil {
-			s.Latency[k], s.TTFT[k], s.Availability[k] = -1, -1, -1
-			continue
+	if h.pointsAt != cur || len(h.points) != n-1 {
+		h.points = h.points[:0]
+		for k := range n - 1 {
+			h.points = append(h.points, pointOf(h.fine.at(cur-int64(n-1-k))))
 		}
-		s.Requests[k] = float64(b.requests)
-		s.Latency[k] = meanMillis(b.latencySum, b.successes)
-		s.TTFT[k] = meanMillis(b.ttftSum, b.ttftN)
-		s.ErrorRate[k], s.Availability[k] = b.errorRate(), b.availability()
+		h.pointsAt = cur
 	}
+	s := Series{Points: make([]Point, n)}
+	copy(s.Points, h.points)
+	s.Points[n-1] = pointOf(h.fine.at(cur))
 	for k := range s.Hourly {
 		s.Hourly[k] = -1
 		if b := h.hour.at(h.hour.cur - int64(len(s.Hourly)-1-k)); b != nil {

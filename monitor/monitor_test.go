@@ -228,17 +228,29 @@ func TestSeriesOneBucketPerPoint(t *testing.T) {
 	m.Record("a", fail(provider.ClassServer))
 	s := status(t, m, "a").Series
 	n := o.SeriesLen
-	if len(s.Latency) != n || len(s.ErrorRate) != n || len(s.Availability) != n || len(s.TTFT) != n {
-		t.Fatalf("series lengths %d %d %d %d, want %d", len(s.Latency), len(s.ErrorRate), len(s.Availability), len(s.TTFT), n)
+	p := s.Points
+	if len(p) != n || len(s.Latency()) != n {
+		t.Fatalf("series length %d, want %d", len(p), n)
 	}
-	if s.Latency[n-3] != -1 || s.Availability[n-3] != -1 {
-		t.Errorf("empty bucket should be -1: %v %v", s.Latency[n-3], s.Availability[n-3])
+	if p[n-3].Latency != -1 || p[n-3].Availability != -1 || p[n-3].Requests != 0 {
+		t.Errorf("empty bucket: %+v", p[n-3])
 	}
-	if got := s.Latency[n-2]; math.Abs(got-100)/100 > 0.1 {
-		t.Errorf("latency point = %vms, want about 100", got)
+	if got := p[n-2].Latency; got != 100 {
+		t.Errorf("latency point = %vms, want the mean, 100", got)
 	}
-	if s.ErrorRate[n-2] != 0 || s.ErrorRate[n-1] != 1 || s.Availability[n-1] != 0 {
-		t.Errorf("last points: err %v %v avail %v", s.ErrorRate[n-2], s.ErrorRate[n-1], s.Availability[n-1])
+	if p[n-2].ErrorRate != 0 || p[n-1].ErrorRate != 1 || p[n-1].Availability != 0 || p[n-1].Requests != 1 {
+		t.Errorf("last points: %+v %+v", p[n-2], p[n-1])
+	}
+	// A point is kept once its bucket is over; the current one still moves.
+	m.Record("a", ok(100*time.Millisecond))
+	p = status(t, m, "a").Series.Points
+	if p[n-1].ErrorRate != 0.5 || p[n-2].Latency != 100 {
+		t.Errorf("after one more outcome: %+v %+v", p[n-2], p[n-1])
+	}
+	clk.Advance(o.Bucket)
+	p = status(t, m, "a").Series.Points
+	if p[n-2].ErrorRate != 0.5 || p[n-1].Requests != 0 {
+		t.Errorf("a bucket later: %+v %+v", p[n-2], p[n-1])
 	}
 }
 

@@ -126,17 +126,47 @@ type ProviderStatus struct {
 	ErrorRate       float64
 }
 
-// Series holds the per-bucket figures the dashboard plots, oldest first. A
-// bucket without data holds -1 in Latency/TTFT/Availability and 0 in ErrorRate.
+// Series holds the per-bucket figures the dashboard plots, oldest first.
 type Series struct {
-	Requests     []float64 // outcomes per bucket, probes included
-	Latency      []float64 // mean whole-answer duration of successes, milliseconds
-	TTFT         []float64 // mean time to first token of successes, milliseconds
-	ErrorRate    []float64 // provider errors / requests, 0..1
-	Availability []float64 // successes / (successes + provider errors), 0..1
+	Points []Point // the last Options.SeriesLen buckets of Options.Bucket
 	// Hourly is availability per hour over the last day, oldest first, -1
 	// for an hour without data.
 	Hourly [24]float64
+}
+
+// Point is one bucket's figures. A bucket without data holds -1 in
+// Latency, TTFT and Availability, and 0 in Requests and ErrorRate.
+type Point struct {
+	Requests     float64 // outcomes, probes included
+	Latency      float64 // mean whole-answer duration of successes, milliseconds
+	TTFT         float64 // mean time to first token of successes, milliseconds
+	ErrorRate    float64 // provider errors / requests, 0..1
+	Availability float64 // successes / (successes + provider errors), 0..1
+}
+
+// Latency returns the series of mean latencies, for plotting.
+func (s Series) Latency() []float64 { return s.pick(func(p Point) float64 { return p.Latency }) }
+
+// TTFT returns the series of mean times to first token.
+func (s Series) TTFT() []float64 { return s.pick(func(p Point) float64 { return p.TTFT }) }
+
+// ErrorRate returns the series of error rates.
+func (s Series) ErrorRate() []float64 { return s.pick(func(p Point) float64 { return p.ErrorRate }) }
+
+// Availability returns the series of availabilities.
+func (s Series) Availability() []float64 {
+	return s.pick(func(p Point) float64 { return p.Availability })
+}
+
+// Requests returns the series of outcome counts.
+func (s Series) Requests() []float64 { return s.pick(func(p Point) float64 { return p.Requests }) }
+
+func (s Series) pick(f func(Point) float64) []float64 {
+	out := make([]float64, len(s.Points))
+	for i, p := range s.Points {
+		out[i] = f(p)
+	}
+	return out
 }
 
 // RecentOutage reports whether the endpoint was down at any time in the last d

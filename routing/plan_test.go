@@ -100,7 +100,7 @@ func TestPlanSkipsAndFallbacks(t *testing.T) {
 			name: "recent outage is a fallback even after recovery",
 			setup: func(f *fleet) {
 				f.fail("a", 3)
-				f.mon.Snapshot() // the monitor sees it down
+				f.mon.Snapshot()               // the monitor sees it down
 				f.clk.Advance(6 * time.Second) // past the breaker's backoff
 				f.mon.Record("m@a", provider.Outcome{Class: provider.ClassOK})
 				f.clk.Advance(10 * time.Second)

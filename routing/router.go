@@ -30,10 +30,12 @@ type Endpoint struct {
 // million tokens.
 func (e Endpoint) Price() float64 { return e.PriceIn + e.PriceOut }
 
-// Health is what the router needs of the monitor: the current snapshot, and a
-// place to record every outcome.
+// Health is what the router needs of the monitor: the current snapshot, the
+// circuit breaker's admission of each attempt, and a place to record every
+// outcome.
 type Health interface {
 	Snapshot() *monitor.Snapshot
+	Admit(endpointID string) (gen uint64, ok bool)
 	Record(endpointID string, o provider.Outcome)
 }
 

@@ -57,12 +57,13 @@ func (r *Router) Send(ctx context.Context, req Request, onDelta OnDelta) (*Resul
 		byID[e.ID] = e
 	}
 	var last *provider.Error
-	for _, id := range t.Order {
+	for _, try := range r.admitted(t.Order) {
 		if len(t.Attempts) == r.opts.MaxAttempts {
 			break
 		}
-		e := byID[id]
-		a, content, committed, aerr := r.attempt(ctx, e, req, onDelta, res)
+		e := byID[try.id]
+		a, content, committed, aerr := r.attempt(ctx, e, try.gen, req, onDelta, res)
+		a.LastResort = !try.ok
 		t.Attempts = append(t.Attempts, a)
 		if aerr == nil {
 			t.Served, res.Endpoint, res.Provider, res.Content = e.ID, e.ID, e.Provider, content
@@ -85,9 +86,33 @@ func (r *Router) Send(ctx context.Context, req Request, onDelta OnDelta) (*Resul
 	return res, exhausted(t, last)
 }
 
+// admission is the circuit breaker's answer for one endpoint of the order.
+type admission struct {
+	id  string
+	gen uint64
+	ok  bool
+}
+
+// admitted asks each endpoint's breaker in order. Those it refuses (open, or
+// half-open with its one trial out) move to the end: tried only when every
+// admitted endpoint has failed, as a last resort.
+func (r *Router) admitted(order []string) []admission {
+	out := make([]admission, 0, len(order))
+	var refused []admission
+	for _, id := range order {
+		gen, ok := r.opts.Health.Admit(id)
+		if ok {
+			out = append(out, admission{id, gen, true})
+		} else {
+			refused = append(refused, admission{id, gen, false})
+		}
+	}
+	return append(out, refused...)
+}
+
 // attempt tries one endpoint. It returns the attempt's record, the content
 // received, whether the first content arrived, and the failure if any.
-func (r *Router) attempt(ctx context.Context, e Endpoint, req Request, onDelta OnDelta, res *Result) (Attempt, string, bool, *provider.Error) {
+func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Request, onDelta OnDelta, res *Result) (Attempt, string, bool, *provider.Error) {
 	a := Attempt{Endpoint: e.ID, Provider: e.Provider, Start: r.opts.Clock.Now()}
 	res.FinishReason, res.Usage = "", provider.Usage{} // a failed attempt's leave nothing behind
 	var content strings.Builder
@@ -118,6 +143,7 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, req Request, onDelta O
 		stats = provider.Stats{Start: a.Start, Duration: r.opts.Clock.Now().Sub(a.Start)}
 	}
 	o := provider.OutcomeOf(stats, err)
+	o.Gen = gen
 	r.opts.Health.Record(e.ID, o)
 	a.TTFT, a.Duration, a.Outcome, a.Status = o.TTFT, o.Duration, o.Class.String(), o.Status
 	pe := provider.AsError(err)

@@ -59,6 +59,9 @@ type Attempt struct {
 	Outcome  string        `json:"outcome"` // "ok" or the provider.Class name
 	Status   int           `json:"status,omitempty"`
 	Error    string        `json:"error,omitempty"`
+	// LastResort is set when the endpoint's circuit breaker refused the
+	// attempt and it was tried only because everything else had failed.
+	LastResort bool `json:"last_resort,omitempty"`
 }
 
 // Ranked returns the candidates in the order they were to be tried, then

@@ -267,7 +267,7 @@ func (p *providersPane) redraw() {
 	p.latMax = 0
 	for _, e := range p.endpoints {
 		if st, ok := p.snap.Endpoint(e.ID); ok {
-			for _, v := range tail(st.Series.Latency, lw) {
+			for _, v := range tail(st.Series.Latency(), lw) {
 				p.latMax = max(p.latMax, v)
 			}
 		}
@@ -281,10 +281,10 @@ func (p *providersPane) redraw() {
 		}
 		var row sparkRow
 		if lw > 0 {
-			row.latency = drawSpark(&p.lat, lw, scale, latencyBars(tail(st.Series.Latency, lw), scale))
+			row.latency = drawSpark(&p.lat, lw, scale, latencyBars(tail(st.Series.Latency(), lw), scale))
 		}
 		if ew > 0 {
-			row.errors = drawSpark(&p.errs, ew, 1, errorBars(tail(st.Series.ErrorRate, ew), tail(st.Series.Availability, ew)))
+			row.errors = drawSpark(&p.errs, ew, 1, errorBars(tail(st.Series.ErrorRate(), ew), tail(st.Series.Availability(), ew)))
 		}
 		p.sparks[e.ID] = row
 	}

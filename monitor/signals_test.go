@@ -1,0 +1,207 @@
+package monitor
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/monitor/monitortest"
+	"switchboard/provider"
+)
+
+// Availability over 5 minutes, 30 minutes and a day each forget at their
+// own horizon.
+func TestAvailabilityHorizons(t *testing.T) {
+	clk := monitortest.NewClock()
+	m := newTestMonitor(t, clk, "a")
+	m.Record("a", fail(provider.ClassServer))
+	m.Record("a", ok200())
+	st := status(t, m, "a")
+	if st.Availability != 0.5 || st.Availability30m != 0.5 || st.Availability1d != 0.5 {
+		t.Fatalf("at once: %v %v %v", st.Availability, st.Availability30m, st.Availability1d)
+	}
+	clk.Advance(10 * time.Minute)
+	m.Record("a", ok200())
+	st = status(t, m, "a")
+	if st.Availability != 1 || math.Abs(st.Availability30m-2.0/3) > 1e-9 || math.Abs(st.Availability1d-2.0/3) > 1e-9 {
+		t.Fatalf("10 minutes on: %v %v %v", st.Availability, st.Availability30m, st.Availability1d)
+	}
+	clk.Advance(40 * time.Minute)
+	st = status(t, m, "a")
+	if st.Availability != -1 || st.Availability30m != -1 || math.Abs(st.Availability1d-2.0/3) > 1e-9 {
+		t.Fatalf("50 minutes on: %v %v %v", st.Availability, st.Availability30m, st.Availability1d)
+	}
+	clk.Advance(24 * time.Hour)
+	if st := status(t, m, "a"); st.Availability1d != -1 || st.Requests != 0 {
+		t.Fatalf("a day on: %v", st.Availability1d)
+	}
+}
+
+func TestHourlyBars(t *testing.T) {
+	clk := monitortest.NewClock()
+	m := newTestMonitor(t, clk, "a")
+	m.Record("a", fail(provider.ClassServer))
+	clk.Advance(2 * time.Hour)
+	m.Record("a", ok200())
+	h := status(t, m, "a").Series.Hourly
+	if h[23] != 1 || h[22] != -1 || h[21] != 0 || h[0] != -1 {
+		t.Fatalf("hourly %v", h)
+	}
+}
+
+func TestThroughputAndTTFTPercentiles(t *testing.T) {
+	clk := monitortest.NewClock()
+	m := newTestMonitor(t, clk, "a")
+	// 100 tokens generated in 1s after a 200ms first token: 100 tokens/s.
+	for range 10 {
+		m.Record("a", provider.Outcome{Class: provider.ClassOK, TTFT: 200 * time.Millisecond,
+			Duration: 1200 * time.Millisecond, OutputTokens: 100})
+	}
+	st := status(t, m, "a")
+	if math.Abs(st.Throughput.P50-100) > 2 || math.Abs(st.Throughput30m.P99-100) > 2 {
+		t.Errorf("throughput %+v", st.Throughput)
+	}
+	if d := st.TTFT.P50 - 200*time.Millisecond; d.Abs() > 4*time.Millisecond {
+		t.Errorf("ttft p50 %s", st.TTFT.P50)
+	}
+	if st.EWMATTFT != 200*time.Millisecond || st.EWMALatency != 1200*time.Millisecond {
+		t.Errorf("ewma %s %s", st.EWMATTFT, st.EWMALatency)
+	}
+}
+
+// A first token suddenly far slower than the endpoint's own median makes it
+// degraded; it recovers only once well back under the threshold.
+func TestSlowFirstTokenDegradesWithHysteresis(t *testing.T) {
+	clk := monitortest.NewClock()
+	m := newTestMonitor(t, clk, "a")
+	at := func(ttft time.Duration) provider.Outcome {
+		return provider.Outcome{Class: provider.ClassOK, TTFT: ttft, Duration: ttft + time.Second, OutputTokens: 50}
+	}
+	for range 30 {
+		m.Record("a", at(200*time.Millisecond))
+	}
+	for range 6 { // the EWMA climbs past 3x the 200ms median
+		m.Record("a", at(2*time.Second))
+	}
+	st := status(t, m, "a")
+	if st.State != Degraded || !strings.HasPrefix(st.Reason, "degraded: slow: first token 2s, usually 20") {
+		t.Fatalf("state %s (%s), ewma %s", st.State, st.Reason, st.EWMATTFT)
+	}
+	for st.EWMATTFT > 500*time.Millisecond { // between 2x and 3x: still degraded
+		m.Record("a", at(200*time.Millisecond))
+		st = status(t, m, "a")
+		if st.EWMATTFT > 400*time.Millisecond && st.State != Degraded {
+			t.Fatalf("recovered at ewma %s, above two thirds of the threshold", st.EWMATTFT)
+		}
+	}
+	for range 10 {
+		m.Record("a", at(200*time.Millisecond))
+	}
+	if st := status(t, m, "a"); st.State != Healthy {
+		t.Fatalf("state %s (%s) at ewma %s", st.State, st.Reason, st.EWMATTFT)
+	}
+	want := "degraded recovered"
+	if got := fmt.Sprint(kinds(m.Snapshot(), "a")); got != "["+want+"]" {
+		t.Fatalf("events %s", got)
+	}
+}
+
+func TestProvidersRollUp(t *testing.T) {
+	clk := monitortest.NewClock()
+	m, err := New(Options{Clock: clk}, []Endpoint{
+		{ID: "m1@p", Provider: "p", Model: "m1"}, {ID: "m2@p", Provider: "p", Model: "m2"},
+		{ID: "m1@q", Provider: "q", Model: "m1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Record("m1@p", ok200())
+	m.Record("m2@p", fail(provider.ClassServer))
+	trip(m, "m1@q")
+	ps := m.Snapshot().Providers
+	if len(ps) != 2 || ps[0].Name != "p" || ps[0].Endpoints != 2 || ps[0].Availability != 0.5 || ps[0].Answering != 2 {
+		t.Fatalf("p: %+v", ps)
+	}
+	if ps[1].Name != "q" || ps[1].Answering != 0 || ps[1].Availability != 0 {
+		t.Fatalf("q: %+v", ps[1])
+	}
+}
+
+func TestEventLogKeepsTheNewest(t *testing.T) {
+	clk := monitortest.NewClock()
+	m, err := New(Options{Clock: clk, EventLog: 3}, []Endpoint{{ID: "a", Provider: "a", Model: "m"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		_ = m.SetEnabled("a", i%2 == 1)
+	}
+	ev := m.Snapshot().Events
+	if len(ev) != 3 || ev[0].Seq != 2 || ev[2].Seq != 4 || ev[2].Kind != EventTurnedOff {
+		t.Fatalf("events %+v", ev)
+	}
+}
+
+// BenchmarkSnapshot50 is issue 3's target: a snapshot of 50 endpoints, every
+// one of which changed since the last.
+func BenchmarkSnapshot50(b *testing.B) {
+	clk := monitortest.NewClock()
+	var ids []string
+	for i := range 50 {
+		ids = append(ids, fmt.Sprintf("e%d", i))
+	}
+	m := newTestMonitor(&testing.T{}, clk, ids...)
+	for i := range 50_000 {
+		m.Record(ids[i%len(ids)], provider.Outcome{Class: provider.ClassOK,
+			TTFT: time.Duration(100+i%900) * time.Millisecond, Duration: time.Duration(1000+i%3000) * time.Millisecond, OutputTokens: 100})
+		if i%500 == 0 {
+			clk.Advance(time.Second)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		for _, id := range ids { // every endpoint changes: nothing can be reused
+			m.Record(id, ok200())
+		}
+		b.StartTimer()
+		_ = m.Snapshot()
+	}
+}
+
+// BenchmarkMillionOutcomes records a million outcomes over two days of test
+// time and reports how much the live heap grew: the monitor's memory is
+// fixed by its windows, not by its traffic.
+func BenchmarkMillionOutcomes(b *testing.B) {
+	for b.Loop() {
+		clk := monitortest.NewClock()
+		m := newTestMonitor(&testing.T{}, clk, "a", "b", "c", "d", "e", "f", "g", "h", "i", "j")
+		ids := []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}
+		var before, after runtime.MemStats
+		for i := range 100_000 { // warm every window once
+			m.Record(ids[i%10], ok200())
+			clk.Advance(2 * time.Second)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range 1_000_000 {
+			o := ok200()
+			if i%7 == 0 {
+				o = fail(provider.ClassServer)
+			}
+			m.Record(ids[i%10], o)
+			if i%10 == 0 {
+				clk.Advance(170 * time.Millisecond)
+			}
+		}
+		_ = m.Snapshot()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)), "heap-growth-B")
+		b.ReportMetric(float64(after.HeapAlloc), "heap-B")
+		runtime.KeepAlive(m)
+	}
+}
