@@ -44,7 +44,7 @@ func build(cfg *config.Config) (*stack, error) {
 	}
 
 	clients := map[string]provider.Upstream{}
-	probeKind := map[string]string{}
+	probes := map[string]config.Provider{}
 	for _, p := range cfg.Providers {
 		base := p.BaseURL
 		if p.Sim != nil {
@@ -55,7 +55,7 @@ func build(cfg *config.Config) (*stack, error) {
 			BaseURL: base, APIKey: p.APIKey,
 			ConnectTimeout: p.Timeouts.Connect, FirstTokenTimeout: p.Timeouts.FirstToken, StallTimeout: p.Timeouts.Stall,
 		})
-		probeKind[p.Name] = p.Probe
+		probes[p.Name] = p
 	}
 
 	var meps []monitor.Endpoint
@@ -63,8 +63,10 @@ func build(cfg *config.Config) (*stack, error) {
 	for _, m := range cfg.Models {
 		for _, e := range m.Endpoints {
 			up := clients[e.Provider]
+			p := probes[e.Provider]
 			meps = append(meps, monitor.Endpoint{ID: e.ID, Provider: e.Provider, Model: m.Name,
-				Probe: probeFor(probeKind[e.Provider], up, e.UpstreamModel)})
+				Probe:         probeFor(p.Probe, up, e.UpstreamModel),
+				ProbeInterval: p.ProbeInterval, ProbeJitter: p.ProbeJitter, ProbeTimeout: p.ProbeTimeout})
 			reps = append(reps, routing.Endpoint{ID: e.ID, Provider: e.Provider, Model: m.Name,
 				UpstreamModel: e.UpstreamModel, PriceIn: e.PriceIn, PriceOut: e.PriceOut, Upstream: up})
 		}

@@ -61,6 +61,10 @@ type Provider struct {
 	Sim       *sim.Profile // the fault profile of a simulated provider; nil for a real one
 	Timeouts  Timeouts
 	Probe     string // ProbeModels or ProbeChat
+	// This provider's own probe settings; zero takes [monitor]'s.
+	ProbeInterval time.Duration
+	ProbeJitter   float64
+	ProbeTimeout  time.Duration
 }
 
 // Timeouts bound one upstream call. Zero means the client's default.

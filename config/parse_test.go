@@ -75,6 +75,10 @@ func TestParseEverything(t *testing.T) {
 		`probe_timeout = "4s"`,
 		`publish = "250ms"`,
 		`series_len = 90`,
+		`breaker_backoff = "2s"`,
+		`breaker_max_backoff = "1m"`,
+		`slow_factor = 4`,
+		`event_log = 50`,
 		`[routing]`,
 		`max_attempts = 3`,
 		`seed = 42`,
@@ -83,6 +87,9 @@ func TestParseEverything(t *testing.T) {
 		`protocol = "openai"`,
 		`timeouts = { connect = "1s", first_token = "2s", stall = "3s" }`,
 		`probe = "models"`,
+		`probe_interval = "9s"`,
+		`probe_jitter = 0.3`,
+		`probe_timeout = "6s"`,
 		`[provider.sim]`,
 		`seed = 7`,
 		`ttft = { p50 = "120ms", p95 = "400ms" }`,
@@ -130,6 +137,7 @@ func TestParseEverything(t *testing.T) {
 		DownAfter: 4, DownBelow: 0.7, DegradedBelow: 0.9, MinRequests: 8, RateLimitPause: 7 * time.Second,
 		ProbeInterval: 3 * time.Second, ProbeJitter: 0.1, ProbeTimeout: 4 * time.Second,
 		Publish: 250 * time.Millisecond, SeriesLen: 90,
+		BreakerBackoff: 2 * time.Second, BreakerMaxBackoff: time.Minute, SlowFactor: 4, EventLog: 50,
 	}
 	if !reflect.DeepEqual(cfg.Monitor, wantMonitor) {
 		t.Errorf("monitor = %+v\nwant %+v", cfg.Monitor, wantMonitor)
@@ -152,6 +160,9 @@ func TestParseEverything(t *testing.T) {
 	a := cfg.Provider("sim-a")
 	if !reflect.DeepEqual(a.Sim, wantSim) {
 		t.Errorf("sim = %+v\nwant %+v", a.Sim, wantSim)
+	}
+	if a.ProbeInterval != 9*time.Second || a.ProbeJitter != 0.3 || a.ProbeTimeout != 6*time.Second {
+		t.Errorf("sim-a probes every %s ± %v, timeout %s", a.ProbeInterval, a.ProbeJitter, a.ProbeTimeout)
 	}
 	if a.Timeouts != (Timeouts{Connect: time.Second, FirstToken: 2 * time.Second, Stall: 3 * time.Second}) || a.Probe != ProbeModels {
 		t.Errorf("sim-a = %v", a)

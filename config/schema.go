@@ -28,6 +28,10 @@ const (
 	defProbeTimeout   = 10 * time.Second
 	defPublish        = 500 * time.Millisecond
 	defSeriesLen      = 60
+	defBreakerBackoff = 5 * time.Second
+	defBreakerMax     = 2 * time.Minute
+	defSlowFactor     = 3.0
+	defEventLog       = 200
 	defMaxAttempts    = 5
 )
 
@@ -171,6 +175,24 @@ func readMonitor(t *table) monitor.Options {
 	o.ProbeTimeout = positiveDuration(t, "probe_timeout", defProbeTimeout)
 	o.Publish = positiveDuration(t, "publish", defPublish)
 	o.SeriesLen = positiveCount(t, "series_len", defSeriesLen)
+	o.BreakerBackoff = positiveDuration(t, "breaker_backoff", defBreakerBackoff)
+	o.BreakerMaxBackoff = positiveDuration(t, "breaker_max_backoff", defBreakerMax)
+	if first, most := orDefault(o.BreakerBackoff, defBreakerBackoff), orDefault(o.BreakerMaxBackoff, defBreakerMax); first > most {
+		key := "breaker_max_backoff"
+		if !t.has(key) {
+			key = "breaker_backoff"
+		}
+		t.bad(key, "makes the first backoff (%s) longer than the longest (%s); the backoff doubles from breaker_backoff up to breaker_max_backoff, e.g. 5s and 2m",
+			shortDuration(first), shortDuration(most))
+	}
+	if f, ok := t.float("slow_factor", "3"); ok {
+		if f <= 1 {
+			t.bad("slow_factor", "is %v; an endpoint is degraded when its first token is this many times slower than its own median, so it must be above 1, e.g. slow_factor = 3", f)
+		} else {
+			o.SlowFactor = f
+		}
+	}
+	o.EventLog = positiveCount(t, "event_log", defEventLog)
 
 	down, degraded := orDefault(o.DownBelow, defDownBelow), orDefault(o.DegradedBelow, defDegradedBelow)
 	if down > degraded {
@@ -271,6 +293,13 @@ func readProvider(t *table, env func(string) (string, bool)) Provider {
 			Stall:      positiveTimeout(tt, "stall"),
 		}
 		tt.finish()
+	}
+
+	p.ProbeInterval = positiveDuration(t, "probe_interval", defProbeInterval)
+	p.ProbeTimeout = positiveDuration(t, "probe_timeout", defProbeTimeout)
+	p.ProbeJitter = positiveRate(t, "probe_jitter", defProbeJitter)
+	if p.ProbeJitter >= 1 {
+		t.bad("probe_jitter", "is %v; it must be below 1, or a probe could fire at once: write for example probe_jitter = 0.2", p.ProbeJitter)
 	}
 
 	if hasSim {
