@@ -223,3 +223,33 @@ func TestSendCanceledByCaller(t *testing.T) {
 		t.Fatal("the caller's cancellation was held against the provider")
 	}
 }
+
+// An endpoint whose breaker is open is not tried while another can answer;
+// when none can, it is tried last, marked as a last resort.
+func TestSendRespectsTheBreaker(t *testing.T) {
+	prices := map[string]float64{"cheap": 0.01, "dear": 10}
+	f, srvs := simFleet(t, prices, provider.OpenAIOptions{}, sim.Profile{Name: "cheap"}, sim.Profile{Name: "dear"})
+	for range 3 { // trip cheap's breaker
+		f.mon.Record("m@cheap", provider.Outcome{Class: provider.ClassServer})
+	}
+	res, err := f.router.Send(t.Context(), ask("hello"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(outcomes(res.Trace), " "); got != "dear:ok" {
+		t.Fatalf("attempts %s: an open breaker's endpoint was tried", got)
+	}
+	srvs["dear"].SetMode(sim.ModeDown)
+	res, err = f.router.Send(t.Context(), ask("hello"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := res.Trace
+	if got := strings.Join(outcomes(tr), " "); got != "dear:overloaded cheap:ok" || !tr.Attempts[1].LastResort || tr.Attempts[0].LastResort {
+		t.Fatalf("attempts %+v", tr.Attempts)
+	}
+	// The last-resort success is not the breaker's trial: it stays open.
+	if st, _ := f.mon.Snapshot().Endpoint("m@cheap"); st.Breaker != monitor.BreakerOpen {
+		t.Fatalf("breaker %s after a last-resort success", st.Breaker)
+	}
+}
