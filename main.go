@@ -26,6 +26,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"switchboard/config"
+	"switchboard/monitor/history"
 	"switchboard/provider"
 	"switchboard/routing"
 	"switchboard/ui"
@@ -75,19 +76,49 @@ func load(path string, stderr io.Writer) (*config.Config, bool) {
 	return cfg, true
 }
 
+// stateFlags are the flags that say where history is kept.
+type stateFlags struct {
+	dir string
+	off bool
+}
+
+func addStateFlags(fs *flag.FlagSet) *stateFlags {
+	var sf stateFlags
+	fs.StringVar(&sf.dir, "state", "", "where health history is kept (default: the user's state directory, e.g. ~/.local/state/switchboard)")
+	fs.BoolVar(&sf.off, "no-history", false, "keep no health history on disk")
+	return &sf
+}
+
 // start loads the configuration and builds the stack from it, reporting
-// any failure on stderr.
-func start(path string, stderr io.Writer) (*stack, bool) {
+// any failure on stderr. A history store that cannot be opened is not a
+// failure: the stack goes on without history, and the reason comes back as
+// a notice for the user.
+func start(path string, sf *stateFlags, stderr io.Writer) (*stack, string, bool) {
 	cfg, ok := load(path, stderr)
 	if !ok {
-		return nil, false
+		return nil, "", false
 	}
-	s, err := build(cfg)
+	var notice string
+	var store *history.Store
+	if !sf.off {
+		dir := sf.dir
+		var err error
+		if dir == "" {
+			dir, err = history.DefaultDir()
+		}
+		if err == nil {
+			store, err = history.Open(dir, history.Options{})
+		}
+		if err != nil {
+			notice = fmt.Sprintf("history is off: %v", err)
+		}
+	}
+	s, err := build(cfg, store)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return nil, false
+		return nil, "", false
 	}
-	return s, true
+	return s, notice, true
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) int {
@@ -108,7 +139,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 }
 
 func runDashboard(ctx context.Context, args []string, stderr io.Writer) int {
-	fs, path := flagSet("switchboard", "switchboard [--config PATH]  (subcommands: send, check)", stderr)
+	fs, path := flagSet("switchboard", "switchboard [--config PATH] [--state DIR | --no-history]  (subcommands: send, check)", stderr)
+	sf := addStateFlags(fs)
 	if fs.Parse(args) != nil {
 		return 2
 	}
@@ -116,7 +148,7 @@ func runDashboard(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "unknown command %q; commands: send, check (see --help)\n", fs.Arg(0))
 		return 2
 	}
-	s, ok := start(*path, stderr)
+	s, notice, ok := start(*path, sf, stderr)
 	if !ok {
 		return 1
 	}
@@ -125,7 +157,7 @@ func runDashboard(ctx context.Context, args []string, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { s.mon.Run(ctx) })
-	opts := ui.Options{Health: s.mon, Router: s.router, Display: s.display()}
+	opts := ui.Options{Health: s.mon, Router: s.router, Display: s.display(), Notice: notice}
 	if s.fleet != nil {
 		opts.Faults = faults{s.fleet}
 	}
@@ -151,6 +183,8 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print one JSON object: the answer, who served it, and the trace")
 	maxTokens := fs.Int("max-tokens", 0, "cap the answer's length in tokens (0: the provider's default)")
 	warm := fs.Duration("warm", 0, "probe the providers for this long before sending, so health is known (e.g. 3s)")
+	sf := addStateFlags(fs)
+	fs.Lookup("state").Usage = "keep health history here (default: none for send, so it never contends with a running dashboard)"
 	var off, fault multi
 	fs.Var(&off, "off", "turn a provider off before sending (repeatable)")
 	fs.Var(&fault, "fault", "force a fault on a simulated provider, PROVIDER=MODE (repeatable; modes: normal, down, slow, rate_limited, stall)")
@@ -162,11 +196,16 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, `send: no prompt; write it after the flags: switchboard send "hello"`)
 		return 2
 	}
-	s, ok := start(*path, stderr)
+	sf.off = sf.off || sf.dir == ""
+	s, notice, ok := start(*path, sf, stderr)
 	if !ok {
 		return 1
 	}
 	defer s.Close()
+	defer s.mon.Flush()
+	if notice != "" {
+		fmt.Fprintln(stderr, "send:", notice)
+	}
 	if *model == "" {
 		*model = s.router.Models()[0]
 	}

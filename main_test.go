@@ -145,3 +145,25 @@ func TestCheckEmbeddedDefault(t *testing.T) {
 		t.Fatalf("exit %d: %s %s", code, out, errs)
 	}
 }
+
+// With --state, what send saw is kept, and a second run reads it back.
+func TestSendKeepsHistoryWithState(t *testing.T) {
+	cfg, state := writeConfig(t, fastConfig), t.TempDir()
+	for range 2 {
+		if code, _, errs := runArgs(t, "send", "--config", cfg, "--state", state, "--max-tokens", "5", "hi"); code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(state, "history.db")); err != nil {
+		t.Fatal(err)
+	}
+	// A file that is not a database: send says history is off and answers anyway.
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, "history.db"), []byte("not a database"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runArgs(t, "send", "--config", cfg, "--state", bad, "--max-tokens", "5", "hi")
+	if code != 0 || strings.TrimSpace(out) == "" || !strings.Contains(errs, "send: history is off:") {
+		t.Fatalf("exit %d, out %q, stderr %q", code, out, errs)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"switchboard/config"
 	"switchboard/monitor"
+	"switchboard/monitor/history"
 	"switchboard/provider"
 	"switchboard/routing"
 	"switchboard/sim"
@@ -23,12 +24,14 @@ type stack struct {
 	fleet  *sim.Fleet
 	mon    *monitor.Monitor
 	router *routing.Router
+	store  *history.Store // nil without history
 }
 
-// build starts the simulated providers and wires clients, monitor and router.
-// On error everything started so far is stopped.
-func build(cfg *config.Config) (*stack, error) {
-	s := &stack{cfg: cfg}
+// build starts the simulated providers and wires clients, monitor and router,
+// with health history in store if it is not nil. On error everything started
+// so far is stopped. The stack owns the store from then on.
+func build(cfg *config.Config, store *history.Store) (*stack, error) {
+	s := &stack{cfg: cfg, store: store}
 	var profiles []sim.Profile
 	for _, p := range cfg.Providers {
 		if p.Sim != nil {
@@ -72,7 +75,11 @@ func build(cfg *config.Config) (*stack, error) {
 		}
 	}
 	var err error
-	if s.mon, err = monitor.New(cfg.Monitor, meps); err == nil {
+	mo := cfg.Monitor
+	if store != nil {
+		mo.History = store
+	}
+	if s.mon, err = monitor.New(mo, meps); err == nil {
 		ro := cfg.Routing
 		ro.Endpoints, ro.Health = reps, s.mon
 		s.router, err = routing.New(ro)
@@ -84,10 +91,14 @@ func build(cfg *config.Config) (*stack, error) {
 	return s, nil
 }
 
-// Close stops the simulated providers.
+// Close stops the simulated providers and closes the history store. The
+// monitor must have stopped (Run returned) first, so its last flush is in.
 func (s *stack) Close() {
 	if s.fleet != nil {
 		s.fleet.Close()
+	}
+	if s.store != nil {
+		s.store.Close()
 	}
 }
 

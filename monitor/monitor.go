@@ -25,6 +25,9 @@ type Monitor struct {
 	version uint64
 	snap    *Snapshot // the last snapshot computed; immutable
 	subs    map[chan *Snapshot]struct{}
+
+	historyErr string // why history is off, after a failure
+	flushed    int64  // the minute the last flush reached; it is written again next time
 }
 
 // New returns a monitor of these endpoints, all enabled and without data.
@@ -38,6 +41,11 @@ func New(opts Options, eps []Endpoint) (*Monitor, error) {
 		}
 		m.index[e.ID] = i
 		m.health = append(m.health, newHealth(opts, e))
+	}
+	if opts.History != nil {
+		if err := m.restore(); err != nil {
+			m.historyErr = fmt.Sprintf("history is off: %v", err)
+		}
 	}
 	return m, nil
 }
@@ -140,7 +148,8 @@ func (m *Monitor) compute(now time.Time) *Snapshot {
 		h.settle(m, now)
 	}
 	s := &Snapshot{Version: m.version, At: now, OutageWindow: m.opts.OutageWindow,
-		Endpoints: make([]EndpointStatus, len(m.eps)), index: m.index, Events: m.events.recent()}
+		Endpoints: make([]EndpointStatus, len(m.eps)), index: m.index, Events: m.events.recent(),
+		HistoryError: m.historyErr}
 	for i, h := range m.health {
 		s.Endpoints[i] = m.status(h, now)
 	}
@@ -293,8 +302,8 @@ func (m *Monitor) publish(s *Snapshot) {
 	}
 }
 
-// Run probes every endpoint that has a probe and publishes a snapshot every
-// Options.Publish until ctx ends. It returns once every goroutine it started
+// Run probes every endpoint that has a probe, publishes a snapshot every
+// Options.Publish and writes history every minute, until ctx ends. It returns once every goroutine it started
 // has stopped.
 func (m *Monitor) Run(ctx context.Context) {
 	var wg sync.WaitGroup
@@ -305,12 +314,17 @@ func (m *Monitor) Run(ctx context.Context) {
 	}
 	t := time.NewTicker(m.opts.Publish)
 	defer t.Stop()
+	f := time.NewTicker(flushEvery)
+	defer f.Stop()
 	for {
 		m.publish(m.Snapshot())
 		select {
 		case <-ctx.Done():
 			wg.Wait()
+			m.Flush()
 			return
+		case <-f.C:
+			m.Flush()
 		case <-t.C:
 		}
 	}

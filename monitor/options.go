@@ -69,6 +69,12 @@ type Options struct {
 	Publish   time.Duration // how often subscribers get a snapshot; default 500ms
 	SeriesLen int           // buckets kept in Series for the sparklines; default 60
 	EventLog  int           // events kept, newest last; default 200
+
+	// History, if set, keeps minute aggregates across restarts: New loads
+	// the last day from it and Run writes to it every minute and on the way
+	// out. If it fails, the monitor goes on without it and says why in
+	// Snapshot.HistoryError.
+	History History
 }
 
 func (o Options) withDefaults() Options {

@@ -41,6 +41,7 @@ type Snapshot struct {
 	Endpoints    []EndpointStatus
 	Providers    []ProviderStatus // one per provider, rolled up from its endpoints, in first-seen order
 	Events       []Event          // the most recent events, oldest first
+	HistoryError string           // why history is off after a failure; "" while it works or was never asked for
 	index        map[string]int
 }
 

@@ -53,6 +53,7 @@ type Options struct {
 	Faults  Faults            // nil when no provider is simulated
 	Display map[string]string // model name -> display name; missing names show as is
 	Now     func() time.Time  // default time.Now; tests inject a clock
+	Notice  string            // a problem to show at start, e.g. why history is off
 }
 
 // The smallest terminal the dashboard draws in.
@@ -150,6 +151,11 @@ func New(ctx context.Context, o Options) tea.Model {
 		m.lastFetch = o.Now()
 	}
 	m.selectModel(0)
+	if o.Notice != "" {
+		m.flash(o.Notice, true)
+	} else if m.snap != nil && m.snap.HistoryError != "" {
+		m.flash(m.snap.HistoryError, true)
+	}
 	return m
 }
 
@@ -314,6 +320,9 @@ func (m *model) setSnapshot(s *monitor.Snapshot) {
 	}
 	if cur := m.snap; cur != nil && (s.Version < cur.Version || (s.Version == cur.Version && !s.At.After(cur.At))) {
 		return
+	}
+	if s.HistoryError != "" && (m.snap == nil || m.snap.HistoryError == "") {
+		m.flash(s.HistoryError, true) // history failed during the run: say so once
 	}
 	m.snap = s
 	m.providers.setSnapshot(s)

@@ -20,14 +20,29 @@ import (
 //	uvarint TTFTCount, OutputTokens
 //
 // Errors is sparse because a busy minute has one or two failing classes out of fifteen. A busy record is about
-// 25 bytes. A new field means a new version: the decoder refuses versions it does not know instead of guessing.
+// 30 bytes. A new field means a new version: the decoder refuses versions it does not know instead of guessing.
 const recordV1 = 1
 
 // keyMinuteLen is the length of a key's minute prefix.
 const keyMinuteLen = 4
 
-// errCorrupt marks a record or key that cannot be decoded; Since wraps it with where the record was.
-var errCorrupt = errors.New("damaged record")
+// corruptError marks a failure caused by the file's content rather than by the system, so that the message can
+// advise moving the file aside.
+type corruptError struct{ err error }
+
+func (e *corruptError) Error() string { return e.err.Error() }
+func (e *corruptError) Unwrap() error { return e.err }
+
+// corrupt formats a corruptError.
+func corrupt(format string, args ...any) error {
+	return &corruptError{fmt.Errorf(format, args...)}
+}
+
+// isCorrupt reports whether err comes from the file's content.
+func isCorrupt(err error) bool {
+	var c *corruptError
+	return errors.As(err, &c)
+}
 
 // appendKey appends the key of endpoint number num at unix minute m to dst.
 func appendKey(dst []byte, m uint32, num uint64) []byte {
@@ -38,11 +53,11 @@ func appendKey(dst []byte, m uint32, num uint64) []byte {
 // parseKey splits a key into its unix minute and endpoint number.
 func parseKey(k []byte) (m uint32, num uint64, err error) {
 	if len(k) <= keyMinuteLen {
-		return 0, 0, fmt.Errorf("%w: key of %d bytes is too short", errCorrupt, len(k))
+		return 0, 0, corrupt("key of %d bytes is too short", len(k))
 	}
 	num, n := binary.Uvarint(k[keyMinuteLen:])
 	if n <= 0 || keyMinuteLen+n != len(k) {
-		return 0, 0, fmt.Errorf("%w: key % x has a bad endpoint number", errCorrupt, k)
+		return 0, 0, corrupt("key % x has a bad endpoint number", k)
 	}
 	return binary.BigEndian.Uint32(k), num, nil
 }
@@ -80,13 +95,13 @@ func appendValue(dst []byte, m *Minute) []byte {
 // whatever v holds. Errors slices come from a when it is not nil.
 func decodeValue(v []byte, m *Minute, a *arena) error {
 	if len(v) == 0 {
-		return fmt.Errorf("%w: empty value", errCorrupt)
+		return corrupt("empty value")
 	}
 	if v[0] != recordV1 {
 		if v[0] > recordV1 {
 			return fmt.Errorf("record version %d is newer than this Switchboard reads (up to %d); upgrade Switchboard or move the history file aside", v[0], recordV1)
 		}
-		return fmt.Errorf("%w: unknown record version %d", errCorrupt, v[0])
+		return corrupt("unknown record version %d", v[0])
 	}
 	r := reader{b: v[1:]}
 	m.Requests = r.uint32("requests")
@@ -101,7 +116,7 @@ func decodeValue(v []byte, m *Minute, a *arena) error {
 	m.TTFTCount = r.uint32("TTFT count")
 	m.OutputTokens = r.uvarint()
 	if r.err == nil && len(r.b) != 0 {
-		r.err = fmt.Errorf("%w: %d bytes after the last field", errCorrupt, len(r.b))
+		r.err = corrupt("%d bytes after the last field", len(r.b))
 	}
 	return r.err
 }
@@ -119,7 +134,7 @@ func (r *reader) uvarint() uint64 {
 	}
 	v, n := binary.Uvarint(r.b)
 	if n <= 0 {
-		r.err = fmt.Errorf("%w: truncated or overlong varint", errCorrupt)
+		r.err = corrupt("truncated or overlong varint")
 		return 0
 	}
 	r.b = r.b[n:]
@@ -132,7 +147,7 @@ func (r *reader) varint() int64 {
 	}
 	v, n := binary.Varint(r.b)
 	if n <= 0 {
-		r.err = fmt.Errorf("%w: truncated or overlong varint", errCorrupt)
+		r.err = corrupt("truncated or overlong varint")
 		return 0
 	}
 	r.b = r.b[n:]
@@ -142,7 +157,7 @@ func (r *reader) varint() int64 {
 func (r *reader) uint32(field string) uint32 {
 	v := r.uvarint()
 	if v > math.MaxUint32 && r.err == nil {
-		r.err = fmt.Errorf("%w: %s %d does not fit 32 bits", errCorrupt, field, v)
+		r.err = corrupt("%s %d does not fit 32 bits", field, v)
 	}
 	return uint32(v)
 }
@@ -155,7 +170,7 @@ func (r *reader) errors(a *arena) []uint32 {
 		return nil
 	}
 	if n > maxErrorClasses || nonZero > n {
-		r.err = fmt.Errorf("%w: %d error classes with %d non-zero", errCorrupt, n, nonZero)
+		r.err = corrupt("%d error classes with %d non-zero", n, nonZero)
 		return nil
 	}
 	if n == 0 {
@@ -170,7 +185,7 @@ func (r *reader) errors(a *arena) []uint32 {
 			return nil
 		}
 		if gap >= n-i { // i <= n here, so this also keeps i+gap from overflowing
-			r.err = fmt.Errorf("%w: an error class beyond the %d stored", errCorrupt, n)
+			r.err = corrupt("an error class beyond the %d stored", n)
 			return nil
 		}
 		i += gap

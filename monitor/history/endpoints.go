@@ -21,7 +21,7 @@ func endpointNames(b *bbolt.Bucket) (map[uint64]string, error) {
 	err := b.ForEach(func(k, v []byte) error {
 		num, n := binary.Uvarint(k)
 		if n <= 0 || n != len(k) || len(v) == 0 {
-			return fmt.Errorf("%w: endpoint table entry % x", errCorrupt, k)
+			return corrupt("endpoint table entry % x", k)
 		}
 		names[num] = string(v)
 		return nil

@@ -21,6 +21,9 @@ type Clock struct {
 // NewClock returns a clock standing at Start.
 func NewClock() *Clock { return &Clock{t: Start} }
 
+// NewClockAt returns a clock standing at t.
+func NewClockAt(t time.Time) *Clock { return &Clock{t: t} }
+
 // Now returns the clock's time.
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
@@ -33,4 +36,11 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
 }
