@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,6 +27,10 @@ type Monitor struct {
 	snap    *Snapshot // the last snapshot computed; immutable
 	subs    map[chan *Snapshot]struct{}
 
+	providers  []string    // provider names in first-seen order
+	providerOf []int       // endpoint index -> index in providers
+	rollSums   [][3]counts // scratch for rollUp: 5m, 30m and 1d sums per provider
+
 	historyErr string // why history is off, after a failure
 	flushed    int64  // the minute the last flush reached; it is written again next time
 }
@@ -41,7 +46,14 @@ func New(opts Options, eps []Endpoint) (*Monitor, error) {
 		}
 		m.index[e.ID] = i
 		m.health = append(m.health, newHealth(opts, e))
+		p := slices.Index(m.providers, e.Provider)
+		if p < 0 {
+			p = len(m.providers)
+			m.providers = append(m.providers, e.Provider)
+		}
+		m.providerOf = append(m.providerOf, p)
 	}
+	m.rollSums = make([][3]counts, len(m.providers))
 	if opts.History != nil {
 		if err := m.restore(); err != nil {
 			m.historyErr = fmt.Sprintf("history is off: %v", err)
@@ -153,7 +165,7 @@ func (m *Monitor) compute(now time.Time) *Snapshot {
 	for i, h := range m.health {
 		s.Endpoints[i] = m.status(h, now)
 	}
-	s.Providers = rollUp(m.health)
+	s.Providers = m.rollUp()
 	return s
 }
 
@@ -183,7 +195,7 @@ func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 	st := EndpointStatus{
 		ID: h.ep.ID, Provider: h.ep.Provider, Model: h.ep.Model, Enabled: h.enabled,
 		State: h.state, Reason: h.reason(now),
-		Requests: int(win.requests), Probes: int(win.probes), Successes: int(win.successes),
+		Requests: int(win.requests), Probes: int(win.probes), ProbeFailures: int(win.probeFails), Successes: int(win.successes),
 		ProviderErrors: int(win.provErrors), UserErrors: int(win.userErrors), RateLimited: int(win.rateLimited),
 		Availability: win.availability(), Availability30m: h.minute.total.c.availability(),
 		Availability1d: h.hour.total.availability(), ErrorRate: win.errorRate(),
@@ -218,20 +230,19 @@ func pointOf(b *counts) Point {
 
 // series reads the last SeriesLen fine buckets and the day's hours. Only the
 // current bucket can still change, so the points of the others are computed
-// once per bucket and kept, and copied into each snapshot.
+// once per bucket, into a new slice that every snapshot of that bucket
+// shares.
 func (m *Monitor) series(h *health) Series {
 	n := m.opts.SeriesLen
 	cur := h.fine.cur
-	if h.pointsAt != cur || len(h.points) != n-1 {
-		h.points = h.points[:0]
-		for k := range n - 1 {
-			h.points = append(h.points, pointOf(h.fine.at(cur-int64(n-1-k))))
+	if h.pointsAt != cur || h.points == nil {
+		pts := make([]Point, n-1)
+		for k := range pts {
+			pts[k] = pointOf(h.fine.at(cur - int64(n-1-k)))
 		}
-		h.pointsAt = cur
+		h.points, h.pointsAt = pts, cur
 	}
-	s := Series{Points: make([]Point, n)}
-	copy(s.Points, h.points)
-	s.Points[n-1] = pointOf(h.fine.at(cur))
+	s := Series{Done: h.points, Current: pointOf(h.fine.at(cur))}
 	for k := range s.Hourly {
 		s.Hourly[k] = -1
 		if b := h.hour.at(h.hour.cur - int64(len(s.Hourly)-1-k)); b != nil {
@@ -241,30 +252,26 @@ func (m *Monitor) series(h *health) Series {
 	return s
 }
 
-// rollUp sums each provider's endpoints.
-func rollUp(hs []*health) []ProviderStatus {
-	var out []ProviderStatus
-	at := map[string]int{}
-	sums := [][3]counts{}
-	for _, h := range hs {
-		i, ok := at[h.ep.Provider]
-		if !ok {
-			i = len(out)
-			at[h.ep.Provider] = i
-			out = append(out, ProviderStatus{Name: h.ep.Provider})
-			sums = append(sums, [3]counts{})
-		}
-		p := &out[i]
+// rollUp sums each provider's endpoints, in the order providers first
+// appear. It runs under m.mu and reuses m.rollSums.
+func (m *Monitor) rollUp() []ProviderStatus {
+	out := make([]ProviderStatus, len(m.providers))
+	clear(m.rollSums)
+	for i, name := range m.providers {
+		out[i].Name = name
+	}
+	for i, h := range m.health {
+		p, sum := &out[m.providerOf[i]], &m.rollSums[m.providerOf[i]]
 		p.Endpoints++
 		if h.state != Down && h.state != Disabled {
 			p.Answering++
 		}
-		sums[i][0].merge(&h.fine.total)
-		sums[i][1].merge(&h.minute.total.c)
-		sums[i][2].merge(&h.hour.total)
+		sum[0].merge(&h.fine.total)
+		sum[1].merge(&h.minute.total.c)
+		sum[2].merge(&h.hour.total)
 	}
 	for i := range out {
-		c := &sums[i]
+		c := &m.rollSums[i]
 		out[i].Requests = int(c[0].requests)
 		out[i].Availability, out[i].ErrorRate = c[0].availability(), c[0].errorRate()
 		out[i].Availability30m, out[i].Availability1d = c[1].availability(), c[2].availability()

@@ -228,7 +228,7 @@ func TestSeriesOneBucketPerPoint(t *testing.T) {
 	m.Record("a", fail(provider.ClassServer))
 	s := status(t, m, "a").Series
 	n := o.SeriesLen
-	p := s.Points
+	p := s.Points()
 	if len(p) != n || len(s.Latency()) != n {
 		t.Fatalf("series length %d, want %d", len(p), n)
 	}
@@ -243,12 +243,12 @@ func TestSeriesOneBucketPerPoint(t *testing.T) {
 	}
 	// A point is kept once its bucket is over; the current one still moves.
 	m.Record("a", ok(100*time.Millisecond))
-	p = status(t, m, "a").Series.Points
+	p = status(t, m, "a").Series.Points()
 	if p[n-1].ErrorRate != 0.5 || p[n-2].Latency != 100 {
 		t.Errorf("after one more outcome: %+v %+v", p[n-2], p[n-1])
 	}
 	clk.Advance(o.Bucket)
-	p = status(t, m, "a").Series.Points
+	p = status(t, m, "a").Series.Points()
 	if p[n-2].ErrorRate != 0.5 || p[n-1].Requests != 0 {
 		t.Errorf("a bucket later: %+v %+v", p[n-2], p[n-1])
 	}
@@ -337,8 +337,8 @@ func TestRunProbesAndPublishes(t *testing.T) {
 			t.Fatalf("probes in 20s: up %d, dead %d", up, dead)
 		}
 		s := <-snaps
-		if st, _ := s.Endpoint("dead"); st.State != Down || st.Probes != st.Requests {
-			t.Fatalf("dead endpoint: %s, %d probes of %d requests", st.State, st.Probes, st.Requests)
+		if st, _ := s.Endpoint("dead"); st.State != Down || st.Probes != st.Requests || st.ProbeFailures != st.Probes {
+			t.Fatalf("dead endpoint: %s, %d probes (%d failed) of %d requests", st.State, st.Probes, st.ProbeFailures, st.Requests)
 		}
 		if st, _ := s.Endpoint("up"); st.State != Healthy || st.Availability != 1 {
 			t.Fatalf("up endpoint: %s %v", st.State, st.Availability)

@@ -79,7 +79,8 @@ type EndpointStatus struct {
 	Reason  string // why the state is what it is, in a few plain words
 
 	Requests       int // attempts and probes finished in the window
-	Probes         int // of which were probes
+	Probes         int // of which were probes, so real traffic is Requests - Probes
+	ProbeFailures  int // probes that ended in a provider error
 	Successes      int
 	ProviderErrors int // failures that count against availability
 	UserErrors     int // 400/413-style failures: not the provider's fault
@@ -129,7 +130,10 @@ type ProviderStatus struct {
 
 // Series holds the per-bucket figures the dashboard plots, oldest first.
 type Series struct {
-	Points []Point // the last Options.SeriesLen buckets of Options.Bucket
+	// Done holds the finished buckets before the current one. It is shared
+	// by every snapshot taken during the same bucket: never modify it.
+	Done    []Point
+	Current Point // the bucket in progress
 	// Hourly is availability per hour over the last day, oldest first, -1
 	// for an hour without data.
 	Hourly [24]float64
@@ -162,12 +166,17 @@ func (s Series) Availability() []float64 {
 // Requests returns the series of outcome counts.
 func (s Series) Requests() []float64 { return s.pick(func(p Point) float64 { return p.Requests }) }
 
+// Points returns every bucket, the current one last, in a new slice.
+func (s Series) Points() []Point {
+	return append(s.Done[:len(s.Done):len(s.Done)], s.Current)
+}
+
 func (s Series) pick(f func(Point) float64) []float64 {
-	out := make([]float64, len(s.Points))
-	for i, p := range s.Points {
-		out[i] = f(p)
+	out := make([]float64, 0, len(s.Done)+1)
+	for _, p := range s.Done {
+		out = append(out, f(p))
 	}
-	return out
+	return append(out, f(s.Current))
 }
 
 // RecentOutage reports whether the endpoint was down at any time in the last d

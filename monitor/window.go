@@ -10,6 +10,7 @@ import (
 type counts struct {
 	requests    uint32
 	probes      uint32
+	probeFails  uint32 // probes that ended in a provider error
 	successes   uint32
 	provErrors  uint32
 	userErrors  uint32
@@ -25,6 +26,9 @@ func (c *counts) add(o provider.Outcome) {
 	c.requests++
 	if o.Probe {
 		c.probes++
+	}
+	if o.Probe && o.Class.ProviderError() {
+		c.probeFails++
 	}
 	switch k := o.Class; {
 	case k == provider.ClassOK:
@@ -51,6 +55,7 @@ func (c *counts) add(o provider.Outcome) {
 func (c *counts) merge(o *counts) {
 	c.requests += o.requests
 	c.probes += o.probes
+	c.probeFails += o.probeFails
 	c.successes += o.successes
 	c.provErrors += o.provErrors
 	c.userErrors += o.userErrors
@@ -67,6 +72,7 @@ func (c *counts) merge(o *counts) {
 func (c *counts) subtract(o *counts) {
 	c.requests -= o.requests
 	c.probes -= o.probes
+	c.probeFails -= o.probeFails
 	c.successes -= o.successes
 	c.provErrors -= o.provErrors
 	c.userErrors -= o.userErrors
