@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"switchboard/provider"
@@ -214,21 +215,26 @@ func (h *health) settleDegraded(m *Monitor, now time.Time) {
 	if baseline > 0 && samples >= uint64(o.MinRequests) {
 		slowBy = h.ewmaTTFT / baseline
 	}
-	if !h.degraded {
-		switch {
-		case n >= o.MinRequests && avail < o.DegradedBelow:
-			h.degraded, h.degradedWhy = true, fmt.Sprintf("availability %.0f%% over %s", 100*avail, o.Window)
-		case slowBy >= o.SlowFactor:
-			h.degraded, h.degradedWhy = true, fmt.Sprintf("slow: first token %s, usually %s",
-				ago(time.Duration(h.ewmaTTFT*float64(time.Millisecond))), ago(time.Duration(baseline*float64(time.Millisecond))))
-		}
-		if h.degraded {
-			m.event(h, now, EventDegradedStarted, h.degradedWhy)
-		}
-		return
+	lowAvail, slow := n >= o.MinRequests && avail < o.DegradedBelow, slowBy >= o.SlowFactor
+	if h.degraded {
+		// Hysteresis: leaving takes a margin above the thresholds.
+		lowAvail = n >= o.MinRequests && avail < o.DegradedBelow+degradedMargin
+		slow = slowBy >= o.SlowFactor*2/3
 	}
-	availOK := n < o.MinRequests || avail >= o.DegradedBelow+degradedMargin
-	if availOK && slowBy < o.SlowFactor*2/3 {
+	// The reason is written anew each time, so it tells the figures of now.
+	switch {
+	case lowAvail:
+		h.degradedWhy = fmt.Sprintf("availability %.0f%% over %s", 100*avail, ago(o.Window))
+	case slow:
+		h.degradedWhy = fmt.Sprintf("slow: first token %s, usually %s",
+			ago(time.Duration(h.ewmaTTFT*float64(time.Millisecond))), ago(time.Duration(baseline*float64(time.Millisecond))))
+	}
+	bad := lowAvail || slow
+	switch {
+	case bad && !h.degraded:
+		h.degraded = true
+		m.event(h, now, EventDegradedStarted, h.degradedWhy)
+	case !bad && h.degraded:
 		h.degraded = false
 		m.event(h, now, EventDegradedEnded, "back to normal")
 	}
@@ -252,10 +258,18 @@ func (h *health) reason(now time.Time) string {
 	return "healthy"
 }
 
-// ago renders a duration for people: whole seconds, milliseconds under one.
+// ago renders a duration the way people write it: milliseconds under a
+// second, else whole seconds, without trailing zero units ("5m", not "5m0s").
 func ago(d time.Duration) string {
 	if d < time.Second {
 		return d.Round(time.Millisecond).String()
 	}
-	return d.Round(time.Second).String()
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
