@@ -57,6 +57,18 @@ func (s *Snapshot) Endpoint(id string) (EndpointStatus, bool) {
 	return s.Endpoints[i], true
 }
 
+// Status returns the status of the endpoint with this id without copying
+// it, or nil. The snapshot is immutable: never modify what it points to.
+func (s *Snapshot) Status(id string) *EndpointStatus {
+	if s == nil {
+		return nil
+	}
+	if i, ok := s.index[id]; ok {
+		return &s.Endpoints[i]
+	}
+	return nil
+}
+
 // Percentiles are a distribution's quantiles. A zero means no data.
 type Percentiles struct {
 	P50, P75, P90, P95, P99 time.Duration

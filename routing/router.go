@@ -7,7 +7,6 @@ package routing
 import (
 	"fmt"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"sync"
 
@@ -24,6 +23,14 @@ type Endpoint struct {
 	PriceIn       float64 // USD per million prompt tokens
 	PriceOut      float64 // USD per million completion tokens
 	Upstream      provider.Upstream
+
+	// What the endpoint is and can do, for the request's filters.
+	Variant       string   // OpenRouter's "slug/variant" part, e.g. "fp8" or "turbo"; "" for none
+	Quantization  string   // int4, int8, fp4, fp6, fp8, fp16, bf16, fp32; "" is unknown
+	ContextLength int      // tokens; 0 is unknown
+	Parameters    []string // supported request parameters (temperature, max_tokens, tools, ...); nil is unknown
+	StoresData    bool     // the provider may store or train on prompts: excluded by data_collection "deny"
+	Prefill       bool     // continues from a partial assistant message: a broken stream can resume here
 }
 
 // Price is the endpoint's price for weighting: input plus output, USD per
@@ -46,6 +53,15 @@ type Options struct {
 	Clock       monitor.Clock // default monitor.SystemClock
 	Seed        uint64        // seeds the weighted pick; 0 picks a random seed
 	MaxAttempts int           // endpoints tried per request at most; default 5
+	// Defaults are per-model defaults for requests that do not say
+	// otherwise, by public model name.
+	Defaults map[string]ModelDefaults
+}
+
+// ModelDefaults are what a model's requests get unless they say otherwise.
+type ModelDefaults struct {
+	Provider Preferences // field by field: a request's own non-empty fields win
+	Models   []string    // fallback models, tried in order after this one
 }
 
 // Router plans and carries out requests. It is safe for concurrent use.
@@ -101,72 +117,111 @@ func (r *Router) Endpoints(model string) []Endpoint {
 
 // Request is a chat request as a client sends it to the router.
 type Request struct {
-	Model       string
+	Model       string   // public model name, optionally with :nitro or :floor
+	Models      []string // fallback models, tried in order after Model (OpenRouter's "models")
 	Messages    []provider.Message
 	MaxTokens   int
 	Temperature *float64
+	Params      []string    // further parameters the request uses (tools, response_format, ...), for require_parameters
+	Provider    Preferences // OpenRouter's "provider" object
 }
 
-// Plan decides the order in which the model's endpoints will be tried, from
-// one snapshot of their health, following OpenRouter's default: endpoints
-// without a significant outage in the recent window first, ordered by a
-// random draw weighted by the inverse square of their price; the others after
-// them as fallbacks, best state and lowest price first; endpoints turned off
-// by the user are skipped.
+// Plan orders the endpoints of one model for a request with no options,
+// from one snapshot of their health; see PlanRequest.
 func (r *Router) Plan(model string, snap *monitor.Snapshot) (*Trace, error) {
-	eps, ok := r.byModel[model]
-	if !ok {
-		return nil, &Error{Code: 404, Type: "model_not_found",
-			Message: fmt.Sprintf("model %q is not served here; models: %s", model, strings.Join(r.models, ", "))}
-	}
-	t := &Trace{Model: model, At: snap.At, Candidates: make([]Candidate, len(eps))}
-	var preferred, fallback []int
-	for i, e := range eps {
-		st, _ := snap.Endpoint(e.ID)
-		c := Candidate{Endpoint: e.ID, Provider: e.Provider, State: st.State, StateStr: st.State.String(), Price: e.Price()}
-		switch {
-		case !st.Enabled || st.State == monitor.Disabled:
-			c.Tier, c.Why = TierSkipped, "turned off by the user"
-		case st.State == monitor.Healthy || st.State == monitor.Degraded:
-			if st.RecentOutage(snap.At, snap.OutageWindow) {
-				c.Tier, c.Why = TierFallback, fmt.Sprintf("outage %s ago", ago(snap.At.Sub(st.LastOutage)))
-				fallback = append(fallback, i)
-			} else {
-				c.Tier = TierPreferred
-				preferred = append(preferred, i)
-			}
-		default:
-			c.Tier, c.Why = TierFallback, st.Reason
-			fallback = append(fallback, i)
-		}
-		t.Candidates[i] = c
-	}
+	return r.PlanRequest(&Request{Model: model}, snap)
+}
 
-	r.weigh(t.Candidates, preferred)
-	order := r.weightedOrder(t.Candidates, preferred)
-	for k, i := range order {
-		c := &t.Candidates[i]
-		if k == 0 {
-			c.Why = fmt.Sprintf("picked among %d without recent outage (weight %.2f, $%.2f/M)", len(preferred), c.Weight, c.Price)
-		} else {
-			c.Why = fmt.Sprintf("backup #%d: no recent outage", k+1)
+// PlanRequest orders the endpoints of the request's model, from one
+// snapshot of their health, and explains every placement and exclusion. The
+// order follows OpenRouter: the model's endpoints that pass the request's
+// filters (only, ignore, quantizations, require_parameters, data_collection,
+// max_price, and order without fallbacks); those listed in provider.order
+// first; then by provider.sort if given, else healthy endpoints drawn at
+// random weighted by the inverse square of price, then degraded, then
+// recently down; endpoints missing a preferred cutoff after those; endpoints
+// that are down only as a last resort, and cooling-down ones only when
+// nothing else is left.
+func (r *Router) PlanRequest(req *Request, snap *monitor.Snapshot) (*Trace, error) {
+	t := &Trace{Model: req.Model, At: snap.At}
+	return t, r.planModel(t, req.Model, req, snap)
+}
+
+// planModel plans one model of a request into t: its candidates and order
+// are appended. An unknown model, or one with nothing eligible, is an error
+// that says why.
+func (r *Router) planModel(t *Trace, model string, req *Request, snap *monitor.Snapshot) error {
+	name, suffixSort := ModelSuffix(model)
+	eps, ok := r.byModel[name]
+	if !ok {
+		return &Error{Code: 404, Type: "model_not_found",
+			Message: fmt.Sprintf("model %q is not served here; models: %s", name, strings.Join(r.models, ", "))}
+	}
+	prefs := r.prefsFor(name, &req.Provider, suffixSort)
+	if err := prefs.Check(); err != nil {
+		return &Error{Code: 400, Type: "invalid_request", Message: err.Error()}
+	}
+	var p plan
+	r.planInto(&p, eps, req, &prefs, snap)
+	healthy := 0
+	for _, c := range p.cands {
+		if c.reason == placedPicked || c.reason == placedBackup {
+			healthy++
 		}
 	}
-	sort.SliceStable(fallback, func(a, b int) bool {
-		ca, cb := t.Candidates[fallback[a]], t.Candidates[fallback[b]]
-		if ca.State != cb.State {
-			return ca.State < cb.State
+	for i := range p.cands {
+		p.cands[i].Why = p.cands[i].why(&prefs, healthy)
+	}
+	t.Models = append(t.Models, name)
+	t.Candidates = append(t.Candidates, p.cands...)
+	for _, i := range p.order {
+		t.Order = append(t.Order, p.cands[i].Endpoint)
+	}
+	if len(p.order) == 0 {
+		return &Error{Code: 503, Type: "no_endpoints",
+			Message: fmt.Sprintf("no provider of %s meets the request's requirements: %s", name, excludedList(p.cands))}
+	}
+	return nil
+}
+
+// prefsFor is the request's preferences over the model's defaults, field by
+// field, with a :nitro or :floor suffix deciding the sort.
+func (r *Router) prefsFor(model string, req *Preferences, suffixSort string) Preferences {
+	p := r.opts.Defaults[model].Provider
+	set := func(dst *[]string, v []string) {
+		if len(v) > 0 {
+			*dst = v
 		}
-		return ca.Price < cb.Price
-	})
-	for _, i := range append(order, fallback...) {
-		t.Order = append(t.Order, t.Candidates[i].Endpoint)
 	}
-	if len(t.Order) == 0 {
-		return t, &Error{Code: 503, Type: "no_endpoints",
-			Message: fmt.Sprintf("no provider of %s can take the request: %s", model, excluded(t.Candidates))}
+	set(&p.Order, req.Order)
+	set(&p.Only, req.Only)
+	set(&p.Ignore, req.Ignore)
+	set(&p.Quantizations, req.Quantizations)
+	if req.AllowFallbacks != nil {
+		p.AllowFallbacks = req.AllowFallbacks
 	}
-	return t, nil
+	if req.RequireParameters {
+		p.RequireParameters = true
+	}
+	if req.DataCollection != "" {
+		p.DataCollection = req.DataCollection
+	}
+	if req.Sort.By != "" {
+		p.Sort = req.Sort
+	}
+	if req.MaxPrice != (MaxPrice{}) {
+		p.MaxPrice = req.MaxPrice
+	}
+	if !req.PreferredMinThroughput.IsZero() {
+		p.PreferredMinThroughput = req.PreferredMinThroughput
+	}
+	if !req.PreferredMaxLatency.IsZero() {
+		p.PreferredMaxLatency = req.PreferredMaxLatency
+	}
+	if suffixSort != "" {
+		p.Sort = Sort{By: suffixSort}
+	}
+	return p
 }
 
 // minPrice keeps free endpoints (a local model) finite in the inverse square.
@@ -177,45 +232,7 @@ func invSquare(price float64) float64 {
 	return 1 / (p * p)
 }
 
-// weigh sets each preferred candidate's Weight to its chance of being picked
-// first: its inverse-square price over the sum of them.
-func (r *Router) weigh(cs []Candidate, idx []int) {
-	var sum float64
-	for _, i := range idx {
-		sum += invSquare(cs[i].Price)
-	}
-	for _, i := range idx {
-		cs[i].Weight = invSquare(cs[i].Price) / sum
-	}
-}
-
-// weightedOrder draws the preferred candidates one by one without
-// replacement, each draw weighted by the inverse square of price.
-func (r *Router) weightedOrder(cs []Candidate, idx []int) []int {
-	left := append([]int(nil), idx...)
-	order := make([]int, 0, len(idx))
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for len(left) > 0 {
-		var sum float64
-		for _, i := range left {
-			sum += invSquare(cs[i].Price)
-		}
-		x := r.rng.Float64() * sum
-		k := len(left) - 1 // float rounding can leave x just above the last sum
-		for j, i := range left {
-			if x -= invSquare(cs[i].Price); x < 0 {
-				k = j
-				break
-			}
-		}
-		order = append(order, left[k])
-		left = append(left[:k], left[k+1:]...)
-	}
-	return order
-}
-
-func excluded(cs []Candidate) string {
+func excludedList(cs []Candidate) string {
 	parts := make([]string, len(cs))
 	for i, c := range cs {
 		parts[i] = c.Provider + " (" + c.Why + ")"

@@ -29,6 +29,8 @@ type Error struct {
 	Type    string         `json:"type"` // stable machine-readable kind, e.g. "no_endpoints", "provider_unavailable"
 	Message string         `json:"message"`
 	Class   provider.Class `json:"-"` // class of the last attempt's failure, if any
+
+	nextModel bool // the request's next fallback model may still answer
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -39,51 +41,84 @@ func (e *Error) Error() string { return e.Message }
 type OnDelta func(content string)
 
 // Send routes one request: it plans, then tries the endpoints in order until
-// one answers. With onDelta nil the caller wants only a complete answer, so
-// a stream that breaks after its first token is retried elsewhere from the
-// start; with onDelta set, the answer streams and a break after commit ends
-// the request with an error (the partial content stays in Result.Content).
+// one answers, then the fallback models in turn. With onDelta nil the caller
+// wants only a complete answer, so a stream that breaks after its first
+// token is retried elsewhere from the start; with onDelta set, the answer
+// streams and a break after commit ends the request with an error (the
+// partial content stays in Result.Content).
 func (r *Router) Send(ctx context.Context, req Request, onDelta OnDelta) (*Result, error) {
-	t, err := r.Plan(req.Model, r.opts.Health.Snapshot())
+	snap := r.opts.Health.Snapshot()
+	t := &Trace{Model: req.Model, At: snap.At}
 	res := &Result{Model: req.Model, Trace: t}
-	if err != nil {
-		if t == nil {
-			res.Trace = &Trace{Model: req.Model, At: r.opts.Clock.Now()}
-		}
-		return res, err
+	fallbacks := req.Models
+	if len(fallbacks) == 0 {
+		name, _ := ModelSuffix(req.Model)
+		fallbacks = r.opts.Defaults[name].Models
 	}
+	var last error
+	for _, model := range append([]string{req.Model}, fallbacks...) {
+		from := len(t.Order)
+		if err := r.planModel(t, model, &req, snap); err != nil {
+			last = err
+			var re *Error
+			if errors.As(err, &re) && re.Code == 400 {
+				return res, err // the request itself is wrong: no model will do better
+			}
+			continue
+		}
+		name, _ := ModelSuffix(model)
+		res.Model = name
+		err := r.tryModel(ctx, t, t.Order[from:], name, &req, onDelta, res)
+		if err == nil {
+			return res, nil
+		}
+		last = err
+		if !err.nextModel {
+			return res, err
+		}
+	}
+	return res, last
+}
+
+// tryModel tries the endpoints of one model in order. Its error says whether
+// the next model of the request may still answer.
+func (r *Router) tryModel(ctx context.Context, t *Trace, order []string, model string, req *Request, onDelta OnDelta, res *Result) *Error {
 	byID := map[string]Endpoint{}
-	for _, e := range r.byModel[req.Model] {
+	for _, e := range r.byModel[model] {
 		byID[e.ID] = e
 	}
 	var last *provider.Error
-	for _, try := range r.admitted(t.Order) {
+	for _, try := range r.admitted(order) {
 		if len(t.Attempts) == r.opts.MaxAttempts {
 			break
 		}
 		e := byID[try.id]
-		a, content, committed, aerr := r.attempt(ctx, e, try.gen, req, onDelta, res)
+		a, content, committed, aerr := r.attempt(ctx, e, try.gen, *req, onDelta, res)
 		a.LastResort = !try.ok
 		t.Attempts = append(t.Attempts, a)
 		if aerr == nil {
 			t.Served, res.Endpoint, res.Provider, res.Content = e.ID, e.ID, e.Provider, content
-			return res, nil
+			return nil
 		}
 		last = aerr
 		switch {
 		case aerr.Class == provider.ClassCanceled:
-			return res, &Error{Code: 499, Type: "canceled", Message: "the request was canceled", Class: aerr.Class}
+			return &Error{Code: 499, Type: "canceled", Message: "the request was canceled", Class: aerr.Class}
+		case aerr.Class == provider.ClassContextLength:
+			// Too long for this model; another model of the request may take it.
+			return &Error{Code: 400, Type: "context_length_exceeded", Class: aerr.Class, nextModel: true,
+				Message: fmt.Sprintf("the prompt is too long for %s (%s): %s", model, e.Provider, aerr.Message)}
 		case aerr.Class.UserError():
 			// The caller's input was refused; another provider would refuse it too.
-			return res, &Error{Code: userStatus(aerr), Type: aerr.Class.String(),
+			return &Error{Code: userStatus(aerr), Type: aerr.Class.String(),
 				Message: fmt.Sprintf("%s refused the request: %s", e.Provider, aerr.Message), Class: aerr.Class}
 		case committed && onDelta != nil:
 			res.Content, res.FinishReason = content, "error"
-			return res, &Error{Code: 502, Type: "stream_interrupted", Class: aerr.Class,
+			return &Error{Code: 502, Type: "stream_interrupted", Class: aerr.Class,
 				Message: fmt.Sprintf("%s failed mid-answer (%s) after streaming had begun", e.Provider, aerr.Class)}
 		}
 	}
-	return res, exhausted(t, last)
+	return exhausted(t, model, last)
 }
 
 // admission is the circuit breaker's answer for one endpoint of the order.
@@ -177,14 +212,14 @@ func userStatus(e *provider.Error) int {
 	return 400
 }
 
-// exhausted is the error when every endpoint tried failed.
-func exhausted(t *Trace, last *provider.Error) *Error {
+// exhausted is the error when every endpoint of a model tried failed.
+func exhausted(t *Trace, model string, last *provider.Error) *Error {
 	parts := make([]string, len(t.Attempts))
 	for i, a := range t.Attempts {
 		parts[i] = fmt.Sprintf("%s: %s", a.Provider, a.Outcome)
 	}
-	e := &Error{Code: 502, Type: "provider_unavailable",
-		Message: fmt.Sprintf("every provider of %s failed (%s)", t.Model, strings.Join(parts, "; "))}
+	e := &Error{Code: 502, Type: "provider_unavailable", nextModel: true,
+		Message: fmt.Sprintf("every provider of %s failed (%s)", model, strings.Join(parts, "; "))}
 	if last != nil {
 		e.Class = last.Class
 		if last.Class == provider.ClassRateLimited {

@@ -12,7 +12,8 @@ import (
 // Trace is the decision trace of one routed request: every candidate with
 // its state, weight and skip reason, the order chosen, and every attempt.
 type Trace struct {
-	Model      string      `json:"model"`
+	Model      string      `json:"model"`            // as requested, suffix included
+	Models     []string    `json:"models,omitempty"` // the models planned, in order (fallback models after the first)
 	At         time.Time   `json:"at"`
 	Candidates []Candidate `json:"candidates"`
 	Order      []string    `json:"order"` // endpoint ids, in the order they were to be tried
@@ -41,12 +42,20 @@ func (t Tier) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
 type Candidate struct {
 	Endpoint string        `json:"endpoint"`
 	Provider string        `json:"provider"`
+	Model    string        `json:"model"`
 	State    monitor.State `json:"-"`
 	StateStr string        `json:"state"`
 	Price    float64       `json:"price"`  // USD per million tokens, input + output
 	Weight   float64       `json:"weight"` // share of first picks among the preferred (0 for others)
 	Tier     Tier          `json:"tier"`
 	Why      string        `json:"why"` // why it was placed or skipped, in plain words
+
+	reason   reason  // Why, before it is written
+	detail   string  // the monitor's reason for the state
+	value    float64 // the figure the reason speaks of
+	quant    string
+	priceIn  float64
+	priceOut float64
 }
 
 // Attempt is one try of one endpoint.

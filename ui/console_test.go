@@ -226,7 +226,7 @@ func TestNoProviderLeftShowsError(t *testing.T) {
 		t.Fatalf("phase %d, want failed", ex.phase)
 	}
 	msg := errorText(ex.err)
-	if !strings.Contains(msg, "no provider of test/routed can take the request") {
+	if !strings.Contains(msg, "no provider of test/routed meets the request's requirements") {
 		t.Errorf("error %q", msg)
 	}
 	if screen := flat(d.screen()); !strings.Contains(screen, "✕ no provider of test/routed") || !strings.Contains(screen, "failed after") {

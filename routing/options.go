@@ -1,0 +1,161 @@
+package routing
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Preferences are OpenRouter's per-request provider preferences (the
+// "provider" object of a request), with the same names and meanings.
+type Preferences struct {
+	// Order lists providers to try first, in this order. A provider slug
+	// ("google-vertex") matches all of its endpoints; "slug/variant" only
+	// the endpoint whose Variant is variant.
+	Order []string `json:"order,omitempty"`
+	// AllowFallbacks false restricts the request to the endpoints in Order
+	// (or, without Order, to the first choice). Nil means true.
+	AllowFallbacks *bool `json:"allow_fallbacks,omitempty"`
+	// RequireParameters restricts the request to endpoints that support
+	// every parameter the request uses.
+	RequireParameters bool `json:"require_parameters,omitempty"`
+	// DataCollection "deny" restricts the request to endpoints that do not
+	// store or train on prompts; "allow" (or empty) allows all.
+	DataCollection string   `json:"data_collection,omitempty"`
+	Only           []string `json:"only,omitempty"`   // allow-list of providers
+	Ignore         []string `json:"ignore,omitempty"` // deny-list of providers
+	// Quantizations restricts the request to endpoints of these
+	// quantizations (int4, int8, fp4, fp6, fp8, fp16, bf16, fp32, unknown).
+	Quantizations []string `json:"quantizations,omitempty"`
+	// Sort tries endpoints strictly in order of price, throughput or
+	// latency, from the monitor's live figures, instead of the weighted pick.
+	Sort Sort `json:"sort,omitzero"`
+	// MaxPrice is a hard filter on price, in USD per million tokens (and per
+	// request for Request).
+	MaxPrice MaxPrice `json:"max_price,omitzero"`
+	// PreferredMinThroughput and PreferredMaxLatency move endpoints that
+	// miss any cutoff to the end of the order, never out of it. Throughput is
+	// in output tokens per second, latency (time to first token) in seconds.
+	PreferredMinThroughput Cutoffs `json:"preferred_min_throughput,omitzero"`
+	PreferredMaxLatency    Cutoffs `json:"preferred_max_latency,omitzero"`
+}
+
+// Fallbacks reports whether endpoints outside Order may be tried.
+func (p *Preferences) Fallbacks() bool { return p.AllowFallbacks == nil || *p.AllowFallbacks }
+
+// The sort keys.
+const (
+	SortPrice      = "price"
+	SortThroughput = "throughput"
+	SortLatency    = "latency"
+)
+
+// Sort is a sort key and its partition: "model" (the default) sorts within
+// each model of a fallback list; "none" sorts across all of them.
+type Sort struct {
+	By        string `json:"by,omitempty"`
+	Partition string `json:"partition,omitempty"`
+}
+
+// UnmarshalJSON takes "latency" or {"by": "latency", "partition": "none"}.
+func (s *Sort) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		s.Partition = ""
+		return json.Unmarshal(b, &s.By)
+	}
+	type plain Sort
+	return json.Unmarshal(b, (*plain)(s))
+}
+
+// MaxPrice caps what a request may cost; nil fields do not cap.
+type MaxPrice struct {
+	Prompt     *float64 `json:"prompt,omitempty"`     // USD per million prompt tokens
+	Completion *float64 `json:"completion,omitempty"` // USD per million completion tokens
+	Request    *float64 `json:"request,omitempty"`    // USD per request
+}
+
+// Cutoffs are thresholds on percentiles of a live figure; nil fields do not
+// apply. A bare number in JSON means P50.
+type Cutoffs struct {
+	P50 *float64 `json:"p50,omitempty"`
+	P75 *float64 `json:"p75,omitempty"`
+	P90 *float64 `json:"p90,omitempty"`
+	P99 *float64 `json:"p99,omitempty"`
+}
+
+// IsZero reports whether no cutoff is set.
+func (c Cutoffs) IsZero() bool { return c.P50 == nil && c.P75 == nil && c.P90 == nil && c.P99 == nil }
+
+// UnmarshalJSON takes 30 (meaning p50) or {"p50": 30, "p90": 10}.
+func (c *Cutoffs) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] != '{' {
+		var v float64
+		if err := json.Unmarshal(b, &v); err != nil {
+			return fmt.Errorf("want a number or {p50, p75, p90, p99}: %w", err)
+		}
+		*c = Cutoffs{P50: &v}
+		return nil
+	}
+	type plain Cutoffs
+	return json.Unmarshal(b, (*plain)(c))
+}
+
+// Check reports what is wrong with the preferences, in the words of the
+// error a client gets: which field, what value, what is allowed.
+func (p *Preferences) Check() error {
+	switch p.Sort.By {
+	case "", SortPrice, SortThroughput, SortLatency:
+	default:
+		return fmt.Errorf(`provider.sort: %q is not a sort; use "price", "throughput" or "latency"`, p.Sort.By)
+	}
+	switch p.Sort.Partition {
+	case "", "model", "none":
+	default:
+		return fmt.Errorf(`provider.sort.partition: %q is not a partition; use "model" or "none"`, p.Sort.Partition)
+	}
+	switch p.DataCollection {
+	case "", "allow", "deny":
+	default:
+		return fmt.Errorf(`provider.data_collection: %q is not a policy; use "allow" or "deny"`, p.DataCollection)
+	}
+	for _, f := range []struct {
+		name string
+		v    *float64
+	}{{"prompt", p.MaxPrice.Prompt}, {"completion", p.MaxPrice.Completion}, {"request", p.MaxPrice.Request}} {
+		if f.v != nil && *f.v < 0 {
+			return fmt.Errorf("provider.max_price.%s: %v is negative; prices are USD per million tokens, 0 or more", f.name, *f.v)
+		}
+	}
+	for _, q := range p.Quantizations {
+		if !knownQuantization(q) {
+			return fmt.Errorf("provider.quantizations: %q is not a quantization; use %s", q, strings.Join(quantizations, ", "))
+		}
+	}
+	return nil
+}
+
+var quantizations = []string{"int4", "int8", "fp4", "fp6", "fp8", "fp16", "bf16", "fp32", "unknown"}
+
+func knownQuantization(q string) bool {
+	for _, k := range quantizations {
+		if q == k {
+			return true
+		}
+	}
+	return false
+}
+
+// ModelSuffix splits OpenRouter's shortcut suffixes off a model name:
+// ":nitro" sorts by throughput, ":floor" by price.
+func ModelSuffix(model string) (name, sort string) {
+	switch {
+	case strings.HasSuffix(model, ":nitro"):
+		return strings.TrimSuffix(model, ":nitro"), SortThroughput
+	case strings.HasSuffix(model, ":floor"):
+		return strings.TrimSuffix(model, ":floor"), SortPrice
+	}
+	return model, ""
+}

@@ -1,0 +1,395 @@
+package routing
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"switchboard/monitor"
+)
+
+// reason is why a candidate was placed where it was, or left out. The words
+// are written only when a trace is explained, so planning allocates nothing.
+type reason uint8
+
+const (
+	placedPicked    reason = iota // first of the weighted draw
+	placedBackup                  // later in the weighted draw
+	placedOrder                   // listed in provider.order
+	placedSorted                  // placed by provider.sort
+	placedByPrice                 // after the preferred, cheapest first
+	placedDegraded                // degraded: after the healthy
+	placedRecovered               // recently down: after the healthy and degraded
+	placedSlow                    // misses a preferred_min_throughput / preferred_max_latency cutoff
+	placedDown                    // down: last resort
+	placedCooling                 // cooling down: only if nothing else is left
+
+	excludedOff       // turned off by the user
+	excludedOnly      // not in provider.only
+	excludedIgnored   // in provider.ignore
+	excludedQuant     // quantization not allowed
+	excludedParams    // does not support a parameter of the request
+	excludedData      // may store data, and data_collection is deny
+	excludedPrompt    // over max_price.prompt
+	excludedComplete  // over max_price.completion
+	excludedNotInList // not in provider.order, and allow_fallbacks is false
+)
+
+// group is a candidate's health group, best first.
+type group uint8
+
+const (
+	groupHealthy group = iota
+	groupDegraded
+	groupRecovered
+	groupDown
+	groupCooling
+	groupExcluded
+)
+
+// planKey is what candidates are ordered by, most significant first.
+type planKey struct {
+	lastResort bool    // down or cooling
+	slow       bool    // misses a preferred cutoff: to the end, never out
+	orderPos   int     // position in provider.order; len(order) for the unlisted
+	group      group   // health
+	value      float64 // sort value, draw position, or price
+}
+
+func (a planKey) less(b planKey) bool {
+	switch {
+	case a.lastResort != b.lastResort:
+		return !a.lastResort
+	case a.slow != b.slow:
+		return !a.slow
+	case a.orderPos != b.orderPos:
+		return a.orderPos < b.orderPos
+	case a.group != b.group:
+		return a.group < b.group
+	}
+	return a.value < b.value
+}
+
+// plan is the working state of one planning: reused across plannings so
+// that, once warm, planning allocates nothing.
+type plan struct {
+	cands   []Candidate
+	keys    []planKey
+	order   []int     // indexes into cands, in the order to try
+	draw    []int     // scratch for the weighted draw: candidates left
+	weights []float64 // and their weights
+}
+
+// params lists the request parameters the endpoint must support under
+// require_parameters, from what the request sets.
+func (req *Request) params(buf []string) []string {
+	buf = buf[:0]
+	if req.MaxTokens > 0 {
+		buf = append(buf, "max_tokens")
+	}
+	if req.Temperature != nil {
+		buf = append(buf, "temperature")
+	}
+	return append(buf, req.Params...)
+}
+
+// planInto orders the endpoints of one model for a request, from one
+// snapshot of their health, into p. Every endpoint ends up either in p.order
+// or excluded with its reason.
+func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferences, snap *monitor.Snapshot) {
+	p.cands, p.keys, p.order = p.cands[:0], p.keys[:0], p.order[:0]
+	var pbuf [8]string
+	params := req.params(pbuf[:0])
+	var unknown monitor.EndpointStatus // an endpoint the monitor does not know is off
+	for _, e := range eps {
+		st := snap.Status(e.ID)
+		if st == nil {
+			st = &unknown
+		}
+		c := Candidate{Endpoint: e.ID, Provider: e.Provider, Model: e.Model, State: st.State,
+			StateStr: st.State.String(), Price: e.Price(), detail: st.Reason,
+			quant: quantization(&e), priceIn: e.PriceIn, priceOut: e.PriceOut}
+		k := planKey{orderPos: len(prefs.Order)}
+		if i := orderIndex(prefs.Order, &e); i >= 0 {
+			k.orderPos = i
+		}
+		if why, out := excluded(&e, st, prefs, k.orderPos < len(prefs.Order), params); out {
+			c.Tier, c.reason, k.group = TierSkipped, why, groupExcluded
+		} else {
+			k.group = healthGroup(st, snap)
+			k.lastResort = k.group >= groupDown
+			k.slow = missesCutoffs(st, prefs)
+			c.Tier = TierPreferred
+			if k.group != groupHealthy || k.slow {
+				c.Tier = TierFallback
+			}
+			if k.group == groupRecovered {
+				c.value = snap.At.Sub(st.LastOutage).Seconds()
+			}
+			if prefs.Sort.By != "" {
+				k.value = sortValue(prefs.Sort.By, &e, st)
+				c.value = k.value
+			} else {
+				k.value = c.Price
+			}
+		}
+		p.cands = append(p.cands, c)
+		p.keys = append(p.keys, k)
+	}
+	if prefs.Sort.By == "" && len(prefs.Order) == 0 {
+		r.drawHealthy(p)
+	}
+	for i, k := range p.keys {
+		if k.group != groupExcluded {
+			p.order = append(p.order, i)
+		}
+	}
+	// Insertion sort: few candidates, stable, and no allocation.
+	for i := 1; i < len(p.order); i++ {
+		for j := i; j > 0 && p.keys[p.order[j]].less(p.keys[p.order[j-1]]); j-- {
+			p.order[j], p.order[j-1] = p.order[j-1], p.order[j]
+		}
+	}
+	for rank, i := range p.order {
+		p.cands[i].reason = placement(prefs, p.keys[i], rank)
+	}
+}
+
+// drawHealthy orders the healthy, preferred candidates by OpenRouter's
+// default: a draw without replacement, weighted by the inverse square of
+// price. A candidate's Weight is its chance of being drawn first.
+func (r *Router) drawHealthy(p *plan) {
+	p.draw, p.weights = p.draw[:0], p.weights[:0]
+	var sum float64
+	for i, k := range p.keys {
+		if k.group == groupHealthy && !k.slow {
+			w := invSquare(p.cands[i].Price)
+			p.draw, p.weights = append(p.draw, i), append(p.weights, w)
+			sum += w
+		}
+	}
+	for j, i := range p.draw {
+		p.cands[i].Weight = p.weights[j] / sum
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for pos := 0; len(p.draw) > 0; pos++ {
+		x := r.rng.Float64() * sum
+		k := len(p.draw) - 1 // float rounding can leave x just above the last weight
+		for j, w := range p.weights {
+			if x -= w; x < 0 {
+				k = j
+				break
+			}
+		}
+		p.keys[p.draw[k]].value = float64(pos) - 1e9 // ahead of any price in the group
+		sum -= p.weights[k]
+		p.draw = append(p.draw[:k], p.draw[k+1:]...)
+		p.weights = append(p.weights[:k], p.weights[k+1:]...)
+	}
+}
+
+// orderIndex returns the position in order of the first entry matching e: a
+// provider slug matches all its endpoints, "slug/variant" only that one.
+func orderIndex(order []string, e *Endpoint) int {
+	for i, o := range order {
+		slug, variant, hasVariant := strings.Cut(o, "/")
+		if slug == e.Provider && (!hasVariant || variant == e.Variant) {
+			return i
+		}
+	}
+	return -1
+}
+
+// excluded applies the hard filters, in the order a user would look for them.
+func excluded(e *Endpoint, st *monitor.EndpointStatus, p *Preferences, listed bool, params []string) (reason, bool) {
+	switch {
+	case !st.Enabled || st.State == monitor.Disabled:
+		return excludedOff, true
+	case len(p.Only) > 0 && !slices.Contains(p.Only, e.Provider):
+		return excludedOnly, true
+	case slices.Contains(p.Ignore, e.Provider):
+		return excludedIgnored, true
+	case len(p.Quantizations) > 0 && !slices.Contains(p.Quantizations, quantization(e)):
+		return excludedQuant, true
+	case p.RequireParameters && !supportsAll(e.Parameters, params):
+		return excludedParams, true
+	case p.DataCollection == "deny" && e.StoresData:
+		return excludedData, true
+	case p.MaxPrice.Prompt != nil && e.PriceIn > *p.MaxPrice.Prompt:
+		return excludedPrompt, true
+	case p.MaxPrice.Completion != nil && e.PriceOut > *p.MaxPrice.Completion:
+		return excludedComplete, true
+	case !p.Fallbacks() && len(p.Order) > 0 && !listed:
+		return excludedNotInList, true
+	}
+	return 0, false
+}
+
+func quantization(e *Endpoint) string {
+	if e.Quantization == "" {
+		return "unknown"
+	}
+	return e.Quantization
+}
+
+func supportsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// healthGroup ranks an eligible endpoint by health: healthy first, degraded
+// next, then recently down, then down (breaker open) as a last resort, and
+// cooling down only when nothing else is left.
+func healthGroup(st *monitor.EndpointStatus, snap *monitor.Snapshot) group {
+	switch {
+	case st.State == monitor.CoolingDown:
+		return groupCooling
+	case st.State == monitor.Down:
+		return groupDown
+	case st.RecentOutage(snap.At, snap.OutageWindow):
+		return groupRecovered
+	case st.State == monitor.Degraded:
+		return groupDegraded
+	}
+	return groupHealthy
+}
+
+// missesCutoffs reports whether the endpoint's live figures miss any of the
+// preferred throughput or latency cutoffs. Without data there is nothing to
+// miss.
+func missesCutoffs(st *monitor.EndpointStatus, p *Preferences) bool {
+	tp, lat := st.Throughput, st.TTFT
+	if st.Successes == 0 {
+		tp, lat = st.Throughput30m, st.TTFT30m
+	}
+	below := func(cut *float64, v float64) bool { return cut != nil && v >= 0 && v < *cut }
+	above := func(cut *float64, d time.Duration) bool { return cut != nil && d > 0 && d.Seconds() > *cut }
+	t, l := &p.PreferredMinThroughput, &p.PreferredMaxLatency
+	return below(t.P50, tp.P50) || below(t.P75, tp.P75) || below(t.P90, tp.P90) || below(t.P99, tp.P99) ||
+		above(l.P50, lat.P50) || above(l.P75, lat.P75) || above(l.P90, lat.P90) || above(l.P99, lat.P99)
+}
+
+// sortValue is the endpoint's value for a sort, lower first; an endpoint
+// without live figures sorts after those with them.
+func sortValue(by string, e *Endpoint, st *monitor.EndpointStatus) float64 {
+	switch by {
+	case SortThroughput:
+		if v := liveThroughput(st); v > 0 {
+			return -v
+		}
+	case SortLatency:
+		if d := liveTTFT(st); d > 0 {
+			return d.Seconds()
+		}
+	default:
+		return e.Price()
+	}
+	return math.Inf(1)
+}
+
+func liveThroughput(st *monitor.EndpointStatus) float64 {
+	if st.Throughput.P50 > 0 {
+		return st.Throughput.P50
+	}
+	return st.Throughput30m.P50
+}
+
+func liveTTFT(st *monitor.EndpointStatus) time.Duration {
+	if st.TTFT.P50 > 0 {
+		return st.TTFT.P50
+	}
+	return st.TTFT30m.P50
+}
+
+// placement says why an ordered candidate is where it is.
+func placement(p *Preferences, k planKey, rank int) reason {
+	switch {
+	case k.group == groupCooling:
+		return placedCooling
+	case k.group == groupDown:
+		return placedDown
+	case k.slow:
+		return placedSlow
+	case k.orderPos < len(p.Order):
+		return placedOrder
+	case k.group == groupRecovered:
+		return placedRecovered
+	case k.group == groupDegraded:
+		return placedDegraded
+	case p.Sort.By != "":
+		return placedSorted
+	case len(p.Order) > 0:
+		return placedByPrice
+	case rank == 0:
+		return placedPicked
+	}
+	return placedBackup
+}
+
+// why writes a candidate's reason in plain words.
+func (c *Candidate) why(p *Preferences, healthy int) string {
+	switch c.reason {
+	case placedPicked:
+		return fmt.Sprintf("picked among %d healthy (weight %s, $%.2f/M)", healthy, weight(c.Weight), c.Price)
+	case placedBackup:
+		return fmt.Sprintf("backup: healthy (weight %s)", weight(c.Weight))
+	case placedOrder:
+		return "listed in provider.order"
+	case placedSorted:
+		return fmt.Sprintf("sorted by %s (%s)", p.Sort.By, sortFigure(p.Sort.By, c.value))
+	case placedByPrice:
+		return fmt.Sprintf("not in provider.order: cheapest first ($%.2f/M)", c.Price)
+	case placedDegraded, placedDown, placedCooling:
+		return c.detail
+	case placedRecovered:
+		return fmt.Sprintf("outage %s ago", ago(time.Duration(c.value*float64(time.Second))))
+	case placedSlow:
+		return "misses a preferred throughput or latency cutoff: moved to the end"
+	case excludedOff:
+		return "turned off by the user"
+	case excludedOnly:
+		return "not in provider.only"
+	case excludedIgnored:
+		return "in provider.ignore"
+	case excludedQuant:
+		return fmt.Sprintf("quantization %s not in provider.quantizations", c.quant)
+	case excludedParams:
+		return "does not support every parameter of the request (require_parameters)"
+	case excludedData:
+		return "may store or train on prompts (data_collection: deny)"
+	case excludedPrompt:
+		return fmt.Sprintf("prompt price over max_price.prompt ($%.2f/M)", c.priceIn)
+	case excludedComplete:
+		return fmt.Sprintf("completion price over max_price.completion ($%.2f/M)", c.priceOut)
+	case excludedNotInList:
+		return "not in provider.order, and allow_fallbacks is false"
+	}
+	return ""
+}
+
+func sortFigure(by string, v float64) string {
+	switch {
+	case math.IsInf(v, 1):
+		return "no data yet"
+	case by == SortThroughput:
+		return fmt.Sprintf("%.0f tokens/s", -v)
+	case by == SortLatency:
+		return fmt.Sprintf("first token %s", ago(time.Duration(v*float64(time.Second))))
+	}
+	return fmt.Sprintf("$%.2f/M", v)
+}
+
+// weight renders a chance of being picked first; a real but tiny one is not 0.
+func weight(w float64) string {
+	if w > 0 && w < 0.005 {
+		return "<0.01"
+	}
+	return fmt.Sprintf("%.2f", w)
+}
