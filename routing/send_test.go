@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"switchboard/monitor"
+	"switchboard/monitor/monitortest"
 	"switchboard/provider"
 	"switchboard/sim"
 	"switchboard/sim/simtest"
@@ -252,4 +253,89 @@ func TestSendRespectsTheBreaker(t *testing.T) {
 	if st, _ := f.mon.Snapshot().Endpoint("m@cheap"); st.Breaker != monitor.BreakerOpen {
 		t.Fatalf("breaker %s after a last-resort success", st.Breaker)
 	}
+}
+
+// twoModels routes model "small" (a 20-token context) and model "big" to
+// simulated providers.
+func twoModels(t *testing.T) (*Router, map[string]*sim.Server, *monitor.Monitor) {
+	t.Helper()
+	srvs := map[string]*sim.Server{
+		"small": simtest.Start(t, sim.Profile{Name: "tiny", Models: []string{"small"}, ContextLength: 20}),
+		"big":   simtest.Start(t, sim.Profile{Name: "huge", Models: []string{"big"}}),
+	}
+	var reps []Endpoint
+	var meps []monitor.Endpoint
+	for model, srv := range srvs {
+		id := model + "@" + srv.Name()
+		reps = append(reps, Endpoint{ID: id, Provider: srv.Name(), Model: model, UpstreamModel: model, PriceIn: 1,
+			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: srv.URL()})})
+		meps = append(meps, monitor.Endpoint{ID: id, Provider: srv.Name(), Model: model})
+	}
+	mon, err := monitor.New(monitor.Options{Clock: monitortest.NewClock()}, meps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Options{Endpoints: reps, Health: mon, Seed: 1,
+		Defaults: map[string]ModelDefaults{"small": {Models: []string{"big"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, srvs, mon
+}
+
+func TestSendModelFallbacks(t *testing.T) {
+	long := Request{Model: "small", MaxTokens: 10, Messages: []provider.Message{{Role: "user", Content: strings.Repeat("word ", 40)}}}
+
+	t.Run("a prompt too long for the context moves to the next model", func(t *testing.T) {
+		r, _, mon := twoModels(t)
+		req := long
+		req.Models = []string{"big"}
+		res, err := r.Send(t.Context(), req, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(outcomes(res.Trace), " "); got != "tiny:context_length huge:ok" || res.Model != "big" {
+			t.Fatalf("attempts %s, served model %s", got, res.Model)
+		}
+		if strings.Join(res.Trace.Models, " ") != "small big" {
+			t.Fatalf("models planned %v", res.Trace.Models)
+		}
+		if st, _ := mon.Snapshot().Endpoint("small@tiny"); st.ProviderErrors != 0 || st.UserErrors != 1 {
+			t.Fatalf("a too-long prompt was held against the provider: %+v", st)
+		}
+	})
+	t.Run("the model's configured fallbacks apply when the request names none", func(t *testing.T) {
+		r, _, _ := twoModels(t)
+		res, err := r.Send(t.Context(), long, nil)
+		if err != nil || res.Model != "big" {
+			t.Fatalf("model %s, err %v", res.Model, err)
+		}
+	})
+	t.Run("a failed model falls back", func(t *testing.T) {
+		r, srvs, _ := twoModels(t)
+		srvs["small"].SetMode(sim.ModeDown)
+		res, err := r.Send(t.Context(), Request{Model: "small", Messages: []provider.Message{{Role: "user", Content: "hi"}}}, nil)
+		if err != nil || res.Model != "big" || res.Provider != "huge" {
+			t.Fatalf("model %s by %s, err %v", res.Model, res.Provider, err)
+		}
+	})
+	t.Run("a bad request does not move on", func(t *testing.T) {
+		r, _, _ := twoModels(t)
+		res, err := r.Send(t.Context(), Request{Model: "small"}, nil) // no messages
+		var re *Error
+		if !errors.As(err, &re) || re.Code != 400 || len(res.Trace.Attempts) != 1 {
+			t.Fatalf("err %v, attempts %v", err, outcomes(res.Trace))
+		}
+	})
+	t.Run("the last model's error is returned", func(t *testing.T) {
+		r, srvs, _ := twoModels(t)
+		srvs["big"].SetMode(sim.ModeDown)
+		req := long
+		req.Models = []string{"big"}
+		_, err := r.Send(t.Context(), req, nil)
+		var re *Error
+		if !errors.As(err, &re) || re.Code != 502 || !strings.Contains(re.Message, "every provider of big failed") {
+			t.Fatalf("err %v", err)
+		}
+	})
 }

@@ -60,6 +60,11 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	if fail == nil && !slices.Contains(s.profile.Models, req.Model) {
 		fail = errModelNotFound(req.Model)
 	}
+	if fail == nil && s.profile.ContextLength > 0 {
+		if n := countPromptTokens(req.messages) + req.maxTokens; n > s.profile.ContextLength {
+			fail = errContextLength(s.profile.ContextLength, n)
+		}
+	}
 	if fail != nil {
 		s.stats.count(outcomeRejected)
 		fail.write(w)

@@ -215,3 +215,23 @@ func TestAPIKey(t *testing.T) {
 		t.Errorf("with the key: status %d, want 200", resp.StatusCode)
 	}
 }
+
+func TestContextLengthExceeded(t *testing.T) {
+	p := fastProfile("small")
+	p.ContextLength = 20
+	srv := startServer(t, p, Options{})
+	c := newClient(t)
+	long := chatBody(strings.Repeat("word ", 30), false)
+	e := expectError(t, mustPost(t, c, srv.URL()+"/chat/completions", long),
+		http.StatusBadRequest, "invalid_request_error", "context_length_exceeded")
+	if !strings.Contains(e.Error.Message, "maximum context length is 20 tokens") {
+		t.Fatalf("message %q", e.Error.Message)
+	}
+	short := chatBody("short", false)
+	short["max_tokens"] = 5
+	resp := mustPost(t, c, srv.URL()+"/chat/completions", short)
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a short prompt: %d", resp.StatusCode)
+	}
+}

@@ -133,3 +133,11 @@ func errNotFound(path string) *httpError {
 	return newHTTPError(http.StatusNotFound, typeInvalidRequest, "unknown_url", "",
 		"Unknown request URL: %s. Please check the URL for typos.", path)
 }
+
+// errContextLength is OpenAI's answer to a prompt (plus the answer it asks
+// for) longer than the model's context.
+func errContextLength(limit, asked int) *httpError {
+	return newHTTPError(http.StatusBadRequest, typeInvalidRequest, "context_length_exceeded", "messages",
+		"This model's maximum context length is %d tokens. However, you requested %d tokens. Please reduce the length of the messages or completion.",
+		limit, asked)
+}

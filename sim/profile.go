@@ -13,6 +13,9 @@ type Profile struct {
 	Name   string   // provider slug, e.g. "groq"; used in ids and the control API
 	Seed   int64    // seeds every random choice, so a run can be replayed
 	Models []string // model ids served; a request for any other model is a 404
+	// ContextLength, if set, is the most tokens a prompt plus its max_tokens
+	// may take; a longer request is a 400 context_length_exceeded.
+	ContextLength int
 	APIKey string   // if set, every /v1 request needs "Authorization: Bearer <APIKey>", else 401
 
 	TTFT            Latency // time to first token (for JSON answers: to the headers)
