@@ -16,7 +16,7 @@ type Profile struct {
 	// ContextLength, if set, is the most tokens a prompt plus its max_tokens
 	// may take; a longer request is a 400 context_length_exceeded.
 	ContextLength int
-	APIKey string   // if set, every /v1 request needs "Authorization: Bearer <APIKey>", else 401
+	APIKey        string // if set, every /v1 request needs "Authorization: Bearer <APIKey>", else 401
 
 	TTFT            Latency // time to first token (for JSON answers: to the headers)
 	TokensPerSecond float64 // generation speed once the first token is out; 0 means unpaced
