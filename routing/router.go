@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"time"
 
 	"switchboard/monitor"
 	"switchboard/provider"
@@ -52,7 +53,13 @@ type Options struct {
 	Health      Health
 	Clock       monitor.Clock // default monitor.SystemClock
 	Seed        uint64        // seeds the weighted pick; 0 picks a random seed
-	MaxAttempts int           // endpoints tried per request at most; default 5
+	MaxAttempts int           // attempts per request at most, retries included; default 5
+	// RetryBackoff is the pause before trying an endpoint once more after a
+	// connection failure or a 500, jittered by ±50%; default 200ms.
+	RetryBackoff time.Duration
+	// MaxRetryWait is the longest Retry-After worth waiting for when
+	// nothing else is left to fall back to; default 10s.
+	MaxRetryWait time.Duration
 	// Defaults are per-model defaults for requests that do not say
 	// otherwise, by public model name.
 	Defaults map[string]ModelDefaults
@@ -84,6 +91,12 @@ func New(o Options) (*Router, error) {
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 5
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = 200 * time.Millisecond
+	}
+	if o.MaxRetryWait <= 0 {
+		o.MaxRetryWait = 10 * time.Second
 	}
 	seed := o.Seed
 	if seed == 0 {

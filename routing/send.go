@@ -29,8 +29,19 @@ type Error struct {
 	Type    string         `json:"type"` // stable machine-readable kind, e.g. "no_endpoints", "provider_unavailable"
 	Message string         `json:"message"`
 	Class   provider.Class `json:"-"` // class of the last attempt's failure, if any
+	// Previous lists every failed attempt before this error, as OpenRouter's
+	// metadata.previous_errors does.
+	Previous []PreviousError `json:"previous_errors,omitempty"`
 
 	nextModel bool // the request's next fallback model may still answer
+}
+
+// PreviousError is one failed attempt, as an error answer lists it.
+type PreviousError struct {
+	Provider string `json:"provider"`
+	Model    string `json:"model"`
+	Class    string `json:"code"`
+	Status   int    `json:"status,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -47,6 +58,19 @@ type OnDelta func(content string)
 // streams and a break after commit ends the request with an error (the
 // partial content stays in Result.Content).
 func (r *Router) Send(ctx context.Context, req Request, onDelta OnDelta) (*Result, error) {
+	res, err := r.send(ctx, req, onDelta)
+	var re *Error
+	if errors.As(err, &re) {
+		for _, a := range res.Trace.Attempts {
+			if a.Outcome != "ok" {
+				re.Previous = append(re.Previous, PreviousError{Provider: a.Provider, Model: a.Model, Class: a.Outcome, Status: a.Status})
+			}
+		}
+	}
+	return res, err
+}
+
+func (r *Router) send(ctx context.Context, req Request, onDelta OnDelta) (*Result, error) {
 	snap := r.opts.Health.Snapshot()
 	t := &Trace{Model: req.Model, At: snap.At}
 	res := &Result{Model: req.Model, Trace: t}
@@ -56,7 +80,8 @@ func (r *Router) Send(ctx context.Context, req Request, onDelta OnDelta) (*Resul
 		fallbacks = r.opts.Defaults[name].Models
 	}
 	var last error
-	for _, model := range append([]string{req.Model}, fallbacks...) {
+	models := append([]string{req.Model}, fallbacks...)
+	for i, model := range models {
 		from := len(t.Order)
 		if err := r.planModel(t, model, &req, snap); err != nil {
 			last = err
@@ -68,7 +93,7 @@ func (r *Router) Send(ctx context.Context, req Request, onDelta OnDelta) (*Resul
 		}
 		name, _ := ModelSuffix(model)
 		res.Model = name
-		err := r.tryModel(ctx, t, t.Order[from:], name, &req, onDelta, res)
+		err := r.tryModel(ctx, t, t.Order[from:], name, &req, onDelta, res, i < len(models)-1)
 		if err == nil {
 			return res, nil
 		}
@@ -80,45 +105,115 @@ func (r *Router) Send(ctx context.Context, req Request, onDelta OnDelta) (*Resul
 	return res, last
 }
 
-// tryModel tries the endpoints of one model in order. Its error says whether
-// the next model of the request may still answer.
-func (r *Router) tryModel(ctx context.Context, t *Trace, order []string, model string, req *Request, onDelta OnDelta, res *Result) *Error {
+// tryModel tries the endpoints of one model in order. more says whether the
+// request has a further model to fall back to. Its error says whether that
+// next model may still answer.
+func (r *Router) tryModel(ctx context.Context, t *Trace, order []string, model string, req *Request, onDelta OnDelta, res *Result, more bool) *Error {
 	byID := map[string]Endpoint{}
 	for _, e := range r.byModel[model] {
 		byID[e.ID] = e
 	}
 	var last *provider.Error
-	for _, try := range r.admitted(order) {
-		if len(t.Attempts) == r.opts.MaxAttempts {
-			break
-		}
-		e := byID[try.id]
-		a, content, committed, aerr := r.attempt(ctx, e, try.gen, *req, onDelta, res)
-		a.LastResort = !try.ok
-		t.Attempts = append(t.Attempts, a)
-		if aerr == nil {
-			t.Served, res.Endpoint, res.Provider, res.Content = e.ID, e.ID, e.Provider, content
-			return nil
-		}
-		last = aerr
-		switch {
-		case aerr.Class == provider.ClassCanceled:
-			return &Error{Code: 499, Type: "canceled", Message: "the request was canceled", Class: aerr.Class}
-		case aerr.Class == provider.ClassContextLength:
-			// Too long for this model; another model of the request may take it.
-			return &Error{Code: 400, Type: "context_length_exceeded", Class: aerr.Class, nextModel: true,
-				Message: fmt.Sprintf("the prompt is too long for %s (%s): %s", model, e.Provider, aerr.Message)}
-		case aerr.Class.UserError():
-			// The caller's input was refused; another provider would refuse it too.
-			return &Error{Code: userStatus(aerr), Type: aerr.Class.String(),
-				Message: fmt.Sprintf("%s refused the request: %s", e.Provider, aerr.Message), Class: aerr.Class}
-		case committed && onDelta != nil:
-			res.Content, res.FinishReason = content, "error"
-			return &Error{Code: 502, Type: "stream_interrupted", Class: aerr.Class,
-				Message: fmt.Sprintf("%s failed mid-answer (%s) after streaming had begun", e.Provider, aerr.Class)}
+	tries := r.admitted(order)
+	for n, try := range tries {
+		e, gen := byID[try.id], try.gen
+		for again := false; ; again = true {
+			if len(t.Attempts) == r.opts.MaxAttempts {
+				return exhausted(t, model, last)
+			}
+			a, content, committed, aerr := r.attempt(ctx, e, gen, *req, onDelta, res)
+			a.LastResort, a.Retry = !try.ok, again
+			if aerr != nil {
+				a.Flag = flagFor(aerr.Class)
+			}
+			t.Attempts = append(t.Attempts, a)
+			if aerr == nil {
+				t.Served, res.Endpoint, res.Provider, res.Content = e.ID, e.ID, e.Provider, content
+				return nil
+			}
+			last = aerr
+			if stop := r.stop(aerr, e, model, committed, onDelta, res, content); stop != nil {
+				return stop
+			}
+			if again || committed {
+				break
+			}
+			wait, retry := r.retryAfter(aerr, n == len(tries)-1 && !more)
+			if !retry {
+				break
+			}
+			if !sleep(ctx, wait) {
+				return &Error{Code: 499, Type: "canceled", Message: "the request was canceled", Class: provider.ClassCanceled}
+			}
+			gen, _ = r.opts.Health.Admit(e.ID)
 		}
 	}
 	return exhausted(t, model, last)
+}
+
+// stop returns the error that ends the request (or moves it to the next
+// model) after a failed attempt, or nil to go on to the next endpoint.
+func (r *Router) stop(aerr *provider.Error, e Endpoint, model string, committed bool, onDelta OnDelta, res *Result, content string) *Error {
+	switch {
+	case aerr.Class == provider.ClassCanceled:
+		return &Error{Code: 499, Type: "canceled", Message: "the request was canceled", Class: aerr.Class}
+	case aerr.Class == provider.ClassContextLength:
+		// Too long for this model; another model of the request may take it.
+		return &Error{Code: 400, Type: "context_length_exceeded", Class: aerr.Class, nextModel: true,
+			Message: fmt.Sprintf("the prompt is too long for %s (%s): %s", model, e.Provider, aerr.Message)}
+	case aerr.Class.UserError():
+		// The caller's input was refused, with the provider's reason;
+		// another provider would refuse it too.
+		return &Error{Code: userStatus(aerr), Type: aerr.Class.String(),
+			Message: fmt.Sprintf("%s refused the request: %s", e.Provider, aerr.Message), Class: aerr.Class}
+	case committed && onDelta != nil:
+		res.Content, res.FinishReason = content, "error"
+		return &Error{Code: 502, Type: "stream_interrupted", Class: aerr.Class,
+			Message: fmt.Sprintf("%s failed mid-answer (%s) after streaming had begun", e.Provider, aerr.Class)}
+	}
+	return nil
+}
+
+// retryAfter decides whether a failed attempt is tried once more on the same
+// endpoint, and after how long. A connection failure or a plain 500 is often
+// a blip: once more after a short, jittered pause. A 429 is waited out only
+// when its Retry-After is short and there is nothing else to fall back to;
+// otherwise falling back is faster. Everything else falls back at once.
+func (r *Router) retryAfter(e *provider.Error, lastChance bool) (time.Duration, bool) {
+	switch {
+	case e.Class == provider.ClassConnect, e.Class == provider.ClassServer && e.Status == 500:
+		r.mu.Lock()
+		j := 0.5 + r.rng.Float64()
+		r.mu.Unlock()
+		return time.Duration(j * float64(r.opts.RetryBackoff)), true
+	case e.Class == provider.ClassRateLimited && lastChance && e.RetryAfter > 0 && e.RetryAfter <= r.opts.MaxRetryWait:
+		return e.RetryAfter, true
+	}
+	return 0, false
+}
+
+// sleep waits d, or until ctx ends; it reports whether the wait was whole.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// flagFor says what a person should look at after a failure that is the
+// configuration's, not the moment's.
+func flagFor(c provider.Class) string {
+	switch c {
+	case provider.ClassAuth:
+		return "the provider refused the key: check its api_key_env"
+	case provider.ClassNotFound:
+		return "the provider does not know this model: check upstream_model"
+	}
+	return ""
 }
 
 // admission is the circuit breaker's answer for one endpoint of the order.
@@ -148,7 +243,7 @@ func (r *Router) admitted(order []string) []admission {
 // attempt tries one endpoint. It returns the attempt's record, the content
 // received, whether the first content arrived, and the failure if any.
 func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Request, onDelta OnDelta, res *Result) (Attempt, string, bool, *provider.Error) {
-	a := Attempt{Endpoint: e.ID, Provider: e.Provider, Start: r.opts.Clock.Now()}
+	a := Attempt{Endpoint: e.ID, Provider: e.Provider, Model: e.Model, Start: r.opts.Clock.Now()}
 	res.FinishReason, res.Usage = "", provider.Usage{} // a failed attempt's leave nothing behind
 	var content strings.Builder
 	committed := false

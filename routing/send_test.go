@@ -1,8 +1,10 @@
 package routing
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -126,7 +128,8 @@ func TestSendEveryProviderFails(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.mode.String(), func(t *testing.T) {
 			f, srvs := simFleet(t, map[string]float64{"a": 1, "b": 2}, provider.OpenAIOptions{},
-				sim.Profile{Name: "a", RetryAfter: 7 * time.Second}, sim.Profile{Name: "b", RetryAfter: 7 * time.Second})
+				// Retry-After above MaxRetryWait: not worth waiting for.
+				sim.Profile{Name: "a", RetryAfter: 30 * time.Second}, sim.Profile{Name: "b", RetryAfter: 30 * time.Second})
 			for _, s := range srvs {
 				s.SetMode(tt.mode)
 			}
@@ -338,4 +341,112 @@ func TestSendModelFallbacks(t *testing.T) {
 			t.Fatalf("err %v", err)
 		}
 	})
+}
+
+// Each error class gets its own treatment: a blip is tried once more on the
+// same endpoint, an overloaded or refusing provider is left at once, and a
+// configuration problem is flagged. The final error lists every attempt.
+func TestSendPerErrorClass(t *testing.T) {
+	tests := []struct {
+		name    string
+		first   sim.Profile
+		model   string // upstream model of "first"; "" for m
+		key     string // key the client of "first" sends
+		closed  bool   // "first" is a closed port
+		want    string
+		flagged string
+	}{
+		{name: "a 500 is tried once more, then falls back",
+			first: sim.Profile{ErrorRate: 1, ErrorStatuses: []int{500}}, want: "first:server first:server good:ok"},
+		{name: "a 502 falls back at once",
+			first: sim.Profile{ErrorRate: 1, ErrorStatuses: []int{502}}, want: "first:server good:ok"},
+		{name: "a 503 falls back at once",
+			first: sim.Profile{ErrorRate: 1, ErrorStatuses: []int{503}}, want: "first:overloaded good:ok"},
+		{name: "a refused connection is tried once more",
+			closed: true, want: "first:connect first:connect good:ok"},
+		{name: "a refused key falls back, flagged",
+			first: sim.Profile{APIKey: "right"}, key: "wrong", want: "first:auth good:ok", flagged: "api_key_env"},
+		{name: "an unknown model falls back, flagged",
+			model: "nope", want: "first:not_found good:ok", flagged: "upstream_model"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.first.Name = "first"
+			first := simtest.Start(t, tt.first)
+			good := simtest.Start(t, sim.Profile{Name: "good"})
+			base := first.URL()
+			if tt.closed {
+				base = "http://127.0.0.1:1/v1"
+			}
+			model := cmp.Or(tt.model, "m")
+			ups := []Endpoint{
+				{ID: "m@first", Provider: "first", Model: "m", UpstreamModel: model, PriceIn: 0.01,
+					Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: base, APIKey: tt.key})},
+				{ID: "m@good", Provider: "good", Model: "m", UpstreamModel: "m", PriceIn: 10,
+					Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: good.URL()})},
+			}
+			mon, _ := monitor.New(monitor.Options{Clock: monitortest.NewClock()},
+				[]monitor.Endpoint{{ID: "m@first", Provider: "first", Model: "m"}, {ID: "m@good", Provider: "good", Model: "m"}})
+			r, err := New(Options{Endpoints: ups, Health: mon, Seed: 3, RetryBackoff: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := r.Send(t.Context(), ask("hello"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(outcomes(res.Trace), " "); got != tt.want {
+				t.Fatalf("attempts %s, want %s", got, tt.want)
+			}
+			if a := res.Trace.Attempts; len(a) > 2 && !a[1].Retry {
+				t.Errorf("the second try is not marked as a retry: %+v", a[1])
+			}
+			if f := res.Trace.Attempts[0].Flag; !strings.Contains(f, tt.flagged) || (tt.flagged == "") != (f == "") {
+				t.Errorf("flag %q, want one about %q", f, tt.flagged)
+			}
+		})
+	}
+}
+
+func TestFinalErrorListsPreviousAttempts(t *testing.T) {
+	f, srvs := simFleet(t, map[string]float64{"a": 0.01, "b": 10}, provider.OpenAIOptions{},
+		sim.Profile{Name: "a", ErrorRate: 1, ErrorStatuses: []int{502}}, sim.Profile{Name: "b"})
+	srvs["b"].SetMode(sim.ModeDown)
+	_, err := f.router.Send(t.Context(), ask("hello"), nil)
+	var re *Error
+	if !errors.As(err, &re) {
+		t.Fatal(err)
+	}
+	want := []PreviousError{{Provider: "a", Model: "m", Class: "server", Status: 502}, {Provider: "b", Model: "m", Class: "overloaded", Status: 503}}
+	if fmt.Sprint(re.Previous) != fmt.Sprint(want) {
+		t.Fatalf("previous %+v, want %+v", re.Previous, want)
+	}
+}
+
+// A 429 is waited out only when it is short and nothing else is left.
+func TestRetryAfterIsWaitedOnlyAsALastChance(t *testing.T) {
+	r, err := New(Options{Health: newFleet(t, nil, nil).mon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited := func(d time.Duration) *provider.Error {
+		return &provider.Error{Class: provider.ClassRateLimited, Status: 429, RetryAfter: d}
+	}
+	for _, tc := range []struct {
+		err        *provider.Error
+		lastChance bool
+		wait       time.Duration
+		retry      bool
+	}{
+		{limited(2 * time.Second), true, 2 * time.Second, true},
+		{limited(2 * time.Second), false, 0, false}, // falling back is faster
+		{limited(time.Minute), true, 0, false},      // too long to be worth it
+		{limited(0), true, 0, false},                // no Retry-After to go by
+		{&provider.Error{Class: provider.ClassOverloaded, Status: 503}, true, 0, false},
+	} {
+		wait, retry := r.retryAfter(tc.err, tc.lastChance)
+		if wait != tc.wait || retry != tc.retry {
+			t.Errorf("%v (last chance %v): wait %s retry %v; want %s %v", tc.err, tc.lastChance, wait, retry, tc.wait, tc.retry)
+		}
+	}
 }

@@ -71,6 +71,13 @@ type Attempt struct {
 	// LastResort is set when the endpoint's circuit breaker refused the
 	// attempt and it was tried only because everything else had failed.
 	LastResort bool `json:"last_resort,omitempty"`
+	// Retry is set on the second try of the same endpoint (after a
+	// connection failure, a 500, or a 429 with a short Retry-After).
+	Retry bool `json:"retry,omitempty"`
+	// Flag says what to fix when the failure is the configuration's (a key
+	// refused, a model unknown to the provider).
+	Flag  string `json:"flag,omitempty"`
+	Model string `json:"model"`
 }
 
 // Ranked returns the candidates in the order they were to be tried, then
