@@ -173,3 +173,13 @@ func TestBreakerDoesNotRetripOnOldFailures(t *testing.T) {
 func ok200() provider.Outcome {
 	return provider.Outcome{Class: provider.ClassOK, Duration: 400 * time.Millisecond, TTFT: 100 * time.Millisecond, OutputTokens: 30}
 }
+
+func TestOneTimeoutTripsTheBreaker(t *testing.T) {
+	m := newTestMonitor(t, monitortest.NewClock(), "a")
+	m.Record("a", ok200())
+	m.Record("a", fail(provider.ClassTimeout))
+	st := status(t, m, "a")
+	if st.State != Down || st.Breaker != BreakerOpen || !strings.Contains(st.Reason, "no answer in time") {
+		t.Fatalf("after one timeout: %s, breaker %s (%s)", st.State, st.Breaker, st.Reason)
+	}
+}

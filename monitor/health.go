@@ -39,7 +39,8 @@ type health struct {
 	minute *rolling[minuteSlot, *minuteSlot] // 1-minute slots over 30 minutes; tail: 5 minutes
 	hour   *rolling[counts, *counts]         // 1-hour slots over a day
 
-	consecutive   int // provider errors since the last success, in the current generation
+	consecutive   int  // provider errors since the last success, in the current generation
+	silent        bool // a timeout since the last check: trips the breaker at once
 	lastError     provider.Class
 	lastErrorAt   time.Time
 	cooldownUntil time.Time
@@ -84,7 +85,7 @@ func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) {
 			h.ewmaTTFT = ewma(h.ewmaTTFT, o.TTFT)
 		}
 		if current {
-			h.consecutive = 0
+			h.consecutive, h.silent = 0, false
 			if h.brk.state == BreakerHalfOpen {
 				h.brk.close()
 				h.closedAt = now
@@ -97,6 +98,9 @@ func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) {
 		h.lastError, h.lastErrorAt = c, now
 		if current {
 			h.consecutive++
+			// A provider that takes a request and never answers costs one
+			// timeout, once: the breaker opens at the first.
+			h.silent = h.silent || c == provider.ClassTimeout
 			if h.brk.state == BreakerHalfOpen {
 				h.brk.open(now, m.opts.BreakerBackoff, m.opts.BreakerMaxBackoff)
 				m.event(h, now, EventBreakerOpened, fmt.Sprintf("the trial failed (%s); next in %s", c, ago(h.brk.backoff)))
@@ -183,6 +187,10 @@ func (h *health) settle(m *Monitor, now time.Time) {
 // (counting only what came after the breaker last closed) once enough
 // answers were seen there.
 func (h *health) tripped(o Options, now time.Time) (string, bool) {
+	if h.silent {
+		h.silent = false
+		return "no answer in time", true
+	}
 	if h.consecutive >= o.DownAfter {
 		return fmt.Sprintf("%d errors in a row (last %s)", h.consecutive, h.lastError), true
 	}

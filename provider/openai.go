@@ -170,6 +170,12 @@ func (c *OpenAI) Stream(ctx context.Context, req Request) (Stream, error) {
 	rctx, cancel := context.WithCancelCause(ctx)
 	l := c.limits
 	l.firstWhat = "no first token"
+	if req.FirstTokenTimeout > 0 {
+		l.first = req.FirstTokenTimeout
+	}
+	if req.StallTimeout > 0 {
+		l.stall = req.StallTimeout
+	}
 	wd := startWatchdog(cancel, l)
 	resp, err := c.send(rctx, wd, http.MethodPost, c.chatURL, body, "text/event-stream")
 	if err != nil {

@@ -137,3 +137,21 @@ func TestClientAgainstSimulatorFailures(t *testing.T) {
 		})
 	}
 }
+
+// A request's own limits replace the client's.
+func TestRequestTimeoutsOverrideTheClient(t *testing.T) {
+	srv := simtest.Start(t, sim.Profile{})
+	srv.SetMode(sim.ModeStall)
+	c := provider.NewOpenAI(provider.OpenAIOptions{BaseURL: srv.URL(), StallTimeout: time.Hour})
+	defer c.CloseIdleConnections()
+	req := hello("m")
+	req.StallTimeout = 50 * time.Millisecond
+	s, err := c.Stream(t.Context(), req)
+	if err == nil {
+		_, _, err = readAll(s)
+		s.Close()
+	}
+	if provider.ClassOf(err) != provider.ClassStall {
+		t.Fatalf("err = %v, want a stall after the request's 50ms, not the client's hour", err)
+	}
+}

@@ -5,6 +5,7 @@
 package routing
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -60,6 +61,10 @@ type Options struct {
 	// MaxRetryWait is the longest Retry-After worth waiting for when
 	// nothing else is left to fall back to; default 10s.
 	MaxRetryWait time.Duration
+	// Timeouts apply to requests whose model and request set none. Zero
+	// first-token and stall limits leave each provider's own (see
+	// provider.OpenAIOptions: 30s each by default); Total defaults to 5m.
+	Timeouts Timeouts
 	// Defaults are per-model defaults for requests that do not say
 	// otherwise, by public model name.
 	Defaults map[string]ModelDefaults
@@ -69,6 +74,23 @@ type Options struct {
 type ModelDefaults struct {
 	Provider Preferences // field by field: a request's own non-empty fields win
 	Models   []string    // fallback models, tried in order after this one
+	Timeouts Timeouts    // field by field, likewise
+}
+
+// Timeouts bound a request. Zero fields take the next level's: the
+// request's, else the model's, else the router's.
+type Timeouts struct {
+	FirstToken time.Duration `json:"first_token,omitempty"` // from sending to the first token, per attempt
+	Stall      time.Duration `json:"stall,omitempty"`       // the longest silence between chunks, per attempt
+	Total      time.Duration `json:"total,omitempty"`       // the whole request, every attempt and model included
+}
+
+// or fills t's zero fields from d.
+func (t Timeouts) or(d Timeouts) Timeouts {
+	t.FirstToken = cmp.Or(t.FirstToken, d.FirstToken)
+	t.Stall = cmp.Or(t.Stall, d.Stall)
+	t.Total = cmp.Or(t.Total, d.Total)
+	return t
 }
 
 // Router plans and carries out requests. It is safe for concurrent use.
@@ -97,6 +119,9 @@ func New(o Options) (*Router, error) {
 	}
 	if o.MaxRetryWait <= 0 {
 		o.MaxRetryWait = 10 * time.Second
+	}
+	if o.Timeouts.Total <= 0 {
+		o.Timeouts.Total = 5 * time.Minute
 	}
 	seed := o.Seed
 	if seed == 0 {
@@ -137,6 +162,7 @@ type Request struct {
 	Temperature *float64
 	Params      []string    // further parameters the request uses (tools, response_format, ...), for require_parameters
 	Provider    Preferences // OpenRouter's "provider" object
+	Timeouts    Timeouts    // zero fields: the model's, else the router's
 }
 
 // Plan orders the endpoints of one model for a request with no options,

@@ -71,6 +71,10 @@ func (r *Router) Send(ctx context.Context, req Request, onDelta OnDelta) (*Resul
 }
 
 func (r *Router) send(ctx context.Context, req Request, onDelta OnDelta) (*Result, error) {
+	name, _ := ModelSuffix(req.Model)
+	req.Timeouts = req.Timeouts.or(r.opts.Defaults[name].Timeouts).or(r.opts.Timeouts)
+	ctx, cancel := context.WithTimeout(ctx, req.Timeouts.Total)
+	defer cancel()
 	snap := r.opts.Health.Snapshot()
 	t := &Trace{Model: req.Model, At: snap.At}
 	res := &Result{Model: req.Model, Trace: t}
@@ -132,7 +136,7 @@ func (r *Router) tryModel(ctx context.Context, t *Trace, order []string, model s
 				return nil
 			}
 			last = aerr
-			if stop := r.stop(aerr, e, model, committed, onDelta, res, content); stop != nil {
+			if stop := r.stop(ctx, aerr, e, model, committed, onDelta, res, content); stop != nil {
 				return stop
 			}
 			if again || committed {
@@ -153,8 +157,11 @@ func (r *Router) tryModel(ctx context.Context, t *Trace, order []string, model s
 
 // stop returns the error that ends the request (or moves it to the next
 // model) after a failed attempt, or nil to go on to the next endpoint.
-func (r *Router) stop(aerr *provider.Error, e Endpoint, model string, committed bool, onDelta OnDelta, res *Result, content string) *Error {
+func (r *Router) stop(ctx context.Context, aerr *provider.Error, e Endpoint, model string, committed bool, onDelta OnDelta, res *Result, content string) *Error {
 	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return &Error{Code: 408, Type: "timeout", Class: provider.ClassTimeout,
+			Message: "the request took longer than its total timeout; raise timeouts.total if answers are long"}
 	case aerr.Class == provider.ClassCanceled:
 		return &Error{Code: 499, Type: "canceled", Message: "the request was canceled", Class: aerr.Class}
 	case aerr.Class == provider.ClassContextLength:
@@ -250,6 +257,7 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	var stats provider.Stats
 	s, err := e.Upstream.Stream(ctx, provider.Request{
 		Model: e.UpstreamModel, Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature,
+		FirstTokenTimeout: req.Timeouts.FirstToken, StallTimeout: req.Timeouts.Stall,
 	})
 	if err == nil {
 		err = drain(s, func(c provider.Chunk) {
@@ -274,6 +282,12 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	}
 	o := provider.OutcomeOf(stats, err)
 	o.Gen = gen
+	if err != nil && ctx.Err() != nil {
+		// The request's own deadline or its caller ended it: not the
+		// provider's failure.
+		o.Class = provider.ClassCanceled
+		err = &provider.Error{Class: provider.ClassCanceled, Err: context.Cause(ctx)}
+	}
 	r.opts.Health.Record(e.ID, o)
 	a.TTFT, a.Duration, a.Outcome, a.Status = o.TTFT, o.Duration, o.Class.String(), o.Status
 	pe := provider.AsError(err)

@@ -450,3 +450,64 @@ func TestRetryAfterIsWaitedOnlyAsALastChance(t *testing.T) {
 		}
 	}
 }
+
+// A provider that takes the request and never answers costs one first-token
+// timeout, once: its breaker opens, and the next request does not wait on it.
+func TestSilentProviderCostsOneTimeoutOnce(t *testing.T) {
+	prices := map[string]float64{"silent": 0.01, "good": 10}
+	f, _ := simFleet(t, prices, provider.OpenAIOptions{},
+		sim.Profile{Name: "silent", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "good"})
+	req := ask("hello")
+	req.Timeouts.FirstToken = 100 * time.Millisecond
+	res, err := f.router.Send(t.Context(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(outcomes(res.Trace), " "); got != "silent:timeout good:ok" {
+		t.Fatalf("first request: %s", got)
+	}
+	if st, _ := f.mon.Snapshot().Endpoint("m@silent"); st.State != monitor.Down || !strings.Contains(st.Reason, "no answer in time") {
+		t.Fatalf("after one timeout: %s (%s)", st.State, st.Reason)
+	}
+	for range 3 {
+		res, err = f.router.Send(t.Context(), req, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(outcomes(res.Trace), " "); got != "good:ok" {
+			t.Fatalf("later request waited on the silent provider again: %s", got)
+		}
+	}
+}
+
+// The total timeout bounds the whole request, and running out of it is not
+// held against the provider that happened to be answering.
+func TestTotalTimeout(t *testing.T) {
+	f, _ := simFleet(t, map[string]float64{"slow": 1}, provider.OpenAIOptions{},
+		sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}})
+	req := ask("hello")
+	req.Timeouts.Total = 100 * time.Millisecond
+	_, err := f.router.Send(t.Context(), req, nil)
+	var re *Error
+	if !errors.As(err, &re) || re.Code != 408 || !strings.Contains(re.Message, "timeouts.total") {
+		t.Fatalf("err = %v", err)
+	}
+	if st, _ := f.mon.Snapshot().Endpoint("m@slow"); st.ProviderErrors != 0 || st.State == monitor.Down {
+		t.Fatalf("the request's own deadline was held against the provider: %s, %d errors", st.State, st.ProviderErrors)
+	}
+}
+
+func TestModelTimeoutsApply(t *testing.T) {
+	srv := simtest.Start(t, sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}})
+	mon, _ := monitor.New(monitor.Options{Clock: monitortest.NewClock()}, []monitor.Endpoint{{ID: "m@slow", Provider: "slow", Model: "m"}})
+	r, err := New(Options{Health: mon, Endpoints: []Endpoint{{ID: "m@slow", Provider: "slow", Model: "m", UpstreamModel: "m",
+		Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: srv.URL()})}},
+		Defaults: map[string]ModelDefaults{"m": {Timeouts: Timeouts{FirstToken: 50 * time.Millisecond}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := r.Send(t.Context(), ask("hello"), nil)
+	if got := strings.Join(outcomes(res.Trace), " "); got != "slow:timeout" {
+		t.Fatalf("attempts %s: the model's 50ms first-token limit did not apply", got)
+	}
+}
