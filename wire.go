@@ -63,7 +63,11 @@ func build(cfg *config.Config, store *history.Store) (*stack, error) {
 
 	var meps []monitor.Endpoint
 	var reps []routing.Endpoint
+	defaults := map[string]routing.ModelDefaults{}
 	for _, m := range cfg.Models {
+		if m.HasDefaults() {
+			defaults[m.Name] = m.Defaults
+		}
 		for _, e := range m.Endpoints {
 			up := clients[e.Provider]
 			p := probes[e.Provider]
@@ -71,7 +75,9 @@ func build(cfg *config.Config, store *history.Store) (*stack, error) {
 				Probe:         probeFor(p.Probe, up, e.UpstreamModel),
 				ProbeInterval: p.ProbeInterval, ProbeJitter: p.ProbeJitter, ProbeTimeout: p.ProbeTimeout})
 			reps = append(reps, routing.Endpoint{ID: e.ID, Provider: e.Provider, Model: m.Name,
-				UpstreamModel: e.UpstreamModel, PriceIn: e.PriceIn, PriceOut: e.PriceOut, Upstream: up})
+				UpstreamModel: e.UpstreamModel, PriceIn: e.PriceIn, PriceOut: e.PriceOut, Upstream: up,
+				Variant: e.Variant, Quantization: e.Quantization, ContextLength: e.ContextLength,
+				Parameters: e.Parameters, StoresData: e.StoresData, Prefill: e.Prefill})
 		}
 	}
 	var err error
@@ -81,7 +87,7 @@ func build(cfg *config.Config, store *history.Store) (*stack, error) {
 	}
 	if s.mon, err = monitor.New(mo, meps); err == nil {
 		ro := cfg.Routing
-		ro.Endpoints, ro.Health = reps, s.mon
+		ro.Endpoints, ro.Health, ro.Defaults = reps, s.mon, defaults
 		s.router, err = routing.New(ro)
 	}
 	if err != nil {

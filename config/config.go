@@ -12,6 +12,7 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -79,7 +80,15 @@ type Model struct {
 	Name      string // the id clients ask for, e.g. "meta-llama/llama-3.3-70b-instruct"; unique
 	Display   string // human name, e.g. "Llama 3.3 70B Instruct"; defaults to Name
 	Endpoints []Endpoint
+	// Defaults are what its requests get unless they say otherwise, from
+	// [model.routing]: provider preferences, checked against this model's
+	// endpoints, and fallback models, all declared. Empty slices are nil, so
+	// a model without defaults has the zero value (see HasDefaults).
+	Defaults routing.ModelDefaults
 }
+
+// HasDefaults reports whether the model sets any routing default.
+func (m *Model) HasDefaults() bool { return !reflect.DeepEqual(m.Defaults, routing.ModelDefaults{}) }
 
 // Endpoint is one model served by one provider.
 type Endpoint struct {
@@ -88,6 +97,14 @@ type Endpoint struct {
 	UpstreamModel string  // the provider's own id for the model; defaults to the model's Name
 	PriceIn       float64 // USD per million prompt tokens, >= 0
 	PriceOut      float64 // USD per million completion tokens, >= 0
+
+	// What the endpoint is and can do, for the routing filters.
+	Variant       string   // OpenRouter's "slug/variant" tag, e.g. "turbo"; a slug, or "" for none
+	Quantization  string   // int4, int8, fp4, fp6, fp8, fp16, bf16 or fp32; "" is unknown
+	ContextLength int      // prompt plus completion, in tokens, > 0; 0 is unknown
+	Parameters    []string // supported request parameters, unique; nil is unknown, empty is none
+	StoresData    bool     // the provider may store or train on prompts
+	Prefill       bool     // accepts a trailing assistant message and continues it
 }
 
 // EndpointID names the endpoint that serves model on provider. Provider names

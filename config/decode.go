@@ -29,6 +29,9 @@ type table struct {
 	name  string // dotted name for messages: "provider.sim"
 	m     map[string]any
 	known []string
+	// hints explains unknown keys people are likely to write here, e.g.
+	// OpenRouter's spelling of a key this table names differently.
+	hints map[string]string
 }
 
 func (t *table) childName(key string) string {
@@ -75,7 +78,9 @@ func (t *table) finish() {
 	sort.Strings(unknown)
 	for _, k := range unknown {
 		msg := fmt.Sprintf("unknown key %s", t.childName(k))
-		if s := suggest(k, t.known); s != "" {
+		if h, ok := t.hints[k]; ok {
+			msg += "; " + h
+		} else if s := suggest(k, t.known); s != "" {
 			msg += fmt.Sprintf("; did you mean %s?", s)
 		} else {
 			msg += fmt.Sprintf("; the keys allowed here are %s", strings.Join(t.known, ", "))
@@ -96,6 +101,73 @@ func (t *table) str(key string) (string, bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// boolean reads true or false.
+func (t *table) boolean(key string) (bool, bool) {
+	v, ok := t.get(key)
+	if !ok {
+		return false, false
+	}
+	switch v := v.(type) {
+	case bool:
+		return v, true
+	case string:
+		if w := strings.ToLower(strings.TrimSpace(v)); w == "true" || w == "false" {
+			t.bad(key, "must be true or false, not a string; remove the quotes: %s = %s", key, w)
+			return false, false
+		}
+	}
+	t.bad(key, "must be true or false, not %s; write %s = true or %s = false", typeName(v), key, key)
+	return false, false
+}
+
+// strs reads an array of strings and calls each with every string element
+// and its index, in order; elements of another type are reported. It returns
+// false when key is absent or not an array.
+func (t *table) strs(key, example string, each func(i int, s string)) bool {
+	v, ok := t.get(key)
+	if !ok {
+		return false
+	}
+	arr, isArr := v.([]any)
+	if !isArr {
+		if s, isStr := v.(string); isStr {
+			t.bad(key, "must be an array of strings, not a string; put it in brackets: %s = [%q]", key, s)
+		} else {
+			t.bad(key, "must be an array of strings, not %s; write for example %s = %s", typeName(v), key, example)
+		}
+		return false
+	}
+	for i, e := range arr {
+		s, isStr := e.(string)
+		if !isStr {
+			t.d.errorf(t.elemPos(key, i), "%s[%d] must be a string in double quotes, not %s; write for example %s = %s",
+				t.childName(key), i, typeName(e), key, example)
+			continue
+		}
+		each(i, s)
+	}
+	return true
+}
+
+// names reads an array of names: strings that are neither empty nor listed
+// twice. what describes one for messages, e.g. `a parameter name such as
+// "tools"`. It calls each with every other name and its index.
+func (t *table) names(key, example, what string, each func(i int, s string)) bool {
+	seen := map[string]int{}
+	return t.strs(key, example, func(i int, s string) {
+		if s == "" {
+			t.d.errorf(t.elemPos(key, i), "%s[%d] is empty; write %s, or remove it", t.childName(key), i, what)
+			return
+		}
+		if first, dup := seen[s]; dup {
+			t.d.errorf(t.elemPos(key, i), "%s[%d] %q is listed twice (first at [%d]); remove one", t.childName(key), i, s, first)
+			return
+		}
+		seen[s] = i
+		each(i, s)
+	})
 }
 
 // duration reads a duration written as a Go duration string. Negative

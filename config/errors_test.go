@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/BurntSushi/toml"
 )
 
 // lines joins its arguments as the lines of a document, so that a case's
@@ -18,6 +20,23 @@ var (
 	okModel    = lines(`[[model]]`, `name = "m"`, `[[model.endpoint]]`, `provider = "ok"`)
 	okRest     = okProvider + okModel
 )
+
+// withRouting is a fleet of three simulated providers, and a model "llama"
+// served by groq and together (variant "turbo", fp8) whose [model.routing]
+// table, on line 12, holds the given lines from line 13 on; then a model
+// "claude" served by cerebras.
+func withRouting(ls ...string) string {
+	return lines(
+		`[[provider]]`, `name = "groq"`, `[provider.sim]`,
+		`[[provider]]`, `name = "together"`, `[provider.sim]`,
+		`[[provider]]`, `name = "cerebras"`, `[provider.sim]`,
+		`[[model]]`, `name = "llama"`, `[model.routing]`) +
+		lines(ls...) +
+		lines(
+			`[[model.endpoint]]`, `provider = "groq"`,
+			`[[model.endpoint]]`, `provider = "together"`, `variant = "turbo"`, `quantization = "fp8"`,
+			`[[model]]`, `name = "claude"`, `[[model.endpoint]]`, `provider = "cerebras"`)
+}
 
 // env returns a lookup over the given variables.
 func env(kv ...string) func(string) (string, bool) {
@@ -261,6 +280,156 @@ func TestParseErrors(t *testing.T) {
 			nil, []string{`1:1 no providers are configured; add a [[provider]] table`, `1:1 no models are configured`}},
 		{"no endpoints for the only model", okProvider + lines(`[[model]]`, `name = "m"`, `endpoint = []`),
 			nil, []string{`1:1 simulated provider "ok" serves no model`, `4:1 model "m" has no endpoints`}},
+		{"provider written in a model", okProvider + lines(`[[model]]`, `name = "m"`, `provider = "ok"`, `[[model.endpoint]]`, `provider = "ok"`),
+			nil, []string{`6:1 unknown key model.provider; an endpoint's provider goes in a [[model.endpoint]] table, and the model's default provider preferences (OpenRouter's provider object) in [model.routing]`}},
+
+		// Endpoint capabilities.
+		{"variant not a slug", okRest + lines(`variant = "Turbo FP8"`),
+			nil, []string{`8:11 model.endpoint.variant "Turbo FP8" is not a slug; use lower-case letters, digits and dashes: variant = "turbo-fp8"`}},
+		{"empty variant", okRest + lines(`variant = ""`),
+			nil, []string{`8:11 model.endpoint.variant is empty; remove the key, or name the variant as in OpenRouter's "slug/variant", e.g. variant = "turbo"`}},
+		{"quantization, close", okRest + lines(`quantization = "FP8"`),
+			nil, []string{`8:16 model.endpoint.quantization "FP8" is not a quantization; did you mean "fp8"? use one of int4, int8, fp4, fp6, fp8, fp16, bf16, fp32, unknown`}},
+		{"quantization, far", okRest + lines(`quantization = "q4_k_m"`),
+			nil, []string{`8:16 model.endpoint.quantization "q4_k_m" is not a quantization; use one of int4, int8`}},
+		{"quantization not a string", okRest + lines(`quantization = 8`),
+			nil, []string{`8:16 model.endpoint.quantization must be a string in double quotes, not an integer`}},
+		{"zero context length", okRest + lines(`context_length = 0`),
+			nil, []string{`8:18 model.endpoint.context_length is 0; write the most tokens (prompt plus completion) the endpoint takes, e.g. context_length = 131072, or remove the key if it is not known`}},
+		{"negative context length", okRest + lines(`context_length = -8192`),
+			nil, []string{`8:18 model.endpoint.context_length is -8192; write the most tokens`}},
+		{"context length in words", okRest + lines(`context_length = "128k"`),
+			nil, []string{`8:18 model.endpoint.context_length must be a whole number, not a string; write for example context_length = 131072`}},
+		{"fractional context length", okRest + lines(`context_length = 8192.0`),
+			nil, []string{`8:18 model.endpoint.context_length must be a whole number; write context_length = 8192`}},
+		{"bad parameters", okRest + lines(`supported_parameters = ["tools", "", "tools", 3]`),
+			nil, []string{
+				`8:34 model.endpoint.supported_parameters[1] is empty; write a parameter name such as "tools", or remove it`,
+				`8:38 model.endpoint.supported_parameters[2] "tools" is listed twice (first at [0]); remove one`,
+				`8:47 model.endpoint.supported_parameters[3] must be a string in double quotes, not an integer; write for example supported_parameters = ["temperature", "max_tokens", "tools"]`,
+			}},
+		{"parameters not an array", okRest + lines(`supported_parameters = "tools"`),
+			nil, []string{`8:24 model.endpoint.supported_parameters must be an array of strings, not a string; put it in brackets: supported_parameters = ["tools"]`}},
+		{"parameters a table", okRest + lines(`supported_parameters = { tools = true }`),
+			nil, []string{`8:24 model.endpoint.supported_parameters must be an array of strings, not a table; write for example supported_parameters = ["temperature", "max_tokens", "tools"]`}},
+		{"quoted boolean", okRest + lines(`stores_data = "true"`),
+			nil, []string{`8:15 model.endpoint.stores_data must be true or false, not a string; remove the quotes: stores_data = true`}},
+		{"number for a boolean", okRest + lines(`prefill = 1`),
+			nil, []string{`8:11 model.endpoint.prefill must be true or false, not an integer; write prefill = true or prefill = false`}},
+		{"misspelt capability", okRest + lines(`quantisation = "fp8"`, `supported_params = ["tools"]`),
+			nil, []string{
+				`8:1 unknown key model.endpoint.quantisation; did you mean quantization?`,
+				`9:1 unknown key model.endpoint.supported_params; did you mean supported_parameters?`,
+			}},
+
+		// Model routing defaults: providers.
+		{"routing providers", withRouting(`order = ["groqq", "cerebras", "together/turb", "groq/fp8", "", "groq", "groq", 5, "openai"]`),
+			nil, []string{
+				`13:10 model.routing.order[0] "groqq" is not a provider of model "llama"; did you mean "groq"?`,
+				`13:19 model.routing.order[1] "cerebras": provider "cerebras" does not serve model "llama"; name one that does ("groq" or "together"), or add a [[model.endpoint]] with provider = "cerebras" to it`,
+				`13:31 model.routing.order[2] "together/turb" names no endpoint: together serves model "llama" as variant "turbo"; write "together/turbo", or "together"`,
+				`13:48 model.routing.order[3] "groq/fp8" names no endpoint: groq serves model "llama" without a variant; write "groq", or add variant = "fp8" to its [[model.endpoint]]`,
+				`13:60 model.routing.order[4] is empty; write a provider such as "groq" or "together/turbo", or remove it`,
+				`13:72 model.routing.order[6] "groq" is listed twice (first at [5]); remove one`,
+				`13:80 model.routing.order[7] must be a string in double quotes, not an integer; write for example order = ["groq", "together/turbo"]`,
+				`13:83 model.routing.order[8] "openai" is not a provider of model "llama"; its providers are "groq" and "together"`,
+			}},
+		{"variant suggested with the provider", withRouting(`only = ["togther/turbo"]`),
+			nil, []string{`13:9 model.routing.only[0] "togther/turbo" is not a provider of model "llama"; did you mean "together/turbo"?`}},
+		{"routing providers not an array", withRouting(`ignore = "groq"`),
+			nil, []string{`13:10 model.routing.ignore must be an array of strings, not a string; put it in brackets: ignore = ["groq"]`}},
+		{"ignored and allowed", withRouting(`order = ["groq"]`, `only = ["together", "groq"]`, `ignore = ["together", "groq", "together/turbo"]`),
+			nil, []string{
+				`15:11 model.routing.ignore[0] "together" is also in only; an ignored provider is never tried, so remove it from one of the two`,
+				`15:23 model.routing.ignore[1] "groq" is also in only`,
+			}},
+		{"ignored and ordered", withRouting(`order = ["groq"]`, `ignore = ["groq"]`),
+			nil, []string{`14:11 model.routing.ignore[0] "groq" is also in order; an ignored provider is never tried`}},
+
+		// Model routing defaults: values.
+		{"routing scalars", withRouting(`sort = "fastest"`, `data_collection = "denied"`, `allow_fallbacks = "false"`, `require_parameters = 1`),
+			nil, []string{
+				`13:8 model.routing.sort "fastest" is not a sort; write sort = "price", "throughput" or "latency"`,
+				`14:19 model.routing.data_collection "denied" is not a data policy; write data_collection = "allow" or "deny"`,
+				`15:19 model.routing.allow_fallbacks must be true or false, not a string; remove the quotes: allow_fallbacks = false`,
+				`16:22 model.routing.require_parameters must be true or false, not an integer; write require_parameters = true or require_parameters = false`,
+			}},
+		{"sort, close", withRouting(`sort = "Latency"`),
+			nil, []string{`13:8 model.routing.sort "Latency" is not a sort; did you mean "latency"? write sort = "price", "throughput" or "latency"`}},
+		{"sort table", withRouting(`sort = { by = "throughputs", partition = "all", order = "asc" }`),
+			nil, []string{
+				`13:15 model.routing.sort.by "throughputs" is not a sort; did you mean "throughput"? write by = "price", "throughput" or "latency"`,
+				`13:42 model.routing.sort.partition "all" is not a partition; write partition = "model" or "none"`,
+				`13:49 unknown key model.routing.sort.order; the keys allowed here are by, partition`,
+			}},
+		{"sort table without by", withRouting(`sort = { partition = "none" }`),
+			nil, []string{`13:8 model.routing.sort needs by, what to sort on; write sort = { by = "throughput", partition = "none" }`}},
+		{"sort of another type", withRouting(`sort = ["price"]`),
+			nil, []string{`13:8 model.routing.sort must be a string or a table, not an array; write sort = "latency" or sort = { by = "latency", partition = "none" }`}},
+		{"max_price", withRouting(`max_price = { prompt = -1, image = 2, completion = "2", request = true }`),
+			nil, []string{
+				`13:24 model.routing.max_price.prompt is -1 but must not be negative; write for example prompt = 1`,
+				`13:28 unknown key model.routing.max_price.image; Switchboard routes text only and has no image prices; remove it`,
+				`13:52 model.routing.max_price.completion must be a number, not a string; remove the quotes: completion = 2`,
+				`13:67 model.routing.max_price.request must be a number, not true or false; write for example request = 0.01`,
+			}},
+		{"max_price a number", withRouting(`max_price = 3`),
+			nil, []string{`13:13 model.routing.max_price must be a table, not an integer; write for example max_price = { prompt = 1, completion = 2 }`}},
+		{"cutoff numbers", withRouting(`preferred_max_latency = "1.5s"`, `preferred_min_throughput = -5`),
+			nil, []string{
+				`13:25 model.routing.preferred_max_latency must be a number of seconds, not a duration; write preferred_max_latency = 1.5`,
+				`14:28 model.routing.preferred_min_throughput is -5; a cutoff is in tokens per second and must be above zero: write for example preferred_min_throughput = 50, or remove it`,
+			}},
+		{"cutoff tables", withRouting(`preferred_max_latency = { p50 = "500ms", p90 = 0 }`, `preferred_min_throughput = { p50 = "50", p95 = 3 }`),
+			nil, []string{
+				`13:33 model.routing.preferred_max_latency.p50 must be a number of seconds, not a duration; write p50 = 0.5`,
+				`13:48 model.routing.preferred_max_latency.p90 is 0; a cutoff is in seconds to the first token and must be above zero: write for example p90 = 1.5, or remove it`,
+				`14:36 model.routing.preferred_min_throughput.p50 must be a number, not a string; remove the quotes: p50 = 50`,
+				`14:42 unknown key model.routing.preferred_min_throughput.p95; the percentiles are p50, p75, p90 and p99, as OpenRouter reports them; write p90 or p99`,
+			}},
+		{"empty cutoff table", withRouting(`preferred_min_throughput = {}`),
+			nil, []string{`13:28 model.routing.preferred_min_throughput sets no cutoff; write preferred_min_throughput = 50 (p50) or preferred_min_throughput = { p50 = 50, p90 = 20 }, or remove it`}},
+		{"cutoff of another type", withRouting(`preferred_max_latency = true`),
+			nil, []string{`13:25 model.routing.preferred_max_latency must be a number or a table of percentiles, not true or false; write preferred_max_latency = 1.5 or preferred_max_latency = { p50 = 1, p99 = 4 }`}},
+		{"routing quantizations", withRouting(`quantizations = ["FP8", "fp8", "fp8", "q4_k_m"]`),
+			nil, []string{
+				`13:18 model.routing.quantizations[0] "FP8" is not a quantization; did you mean "fp8"? use one of int4, int8, fp4, fp6, fp8, fp16, bf16, fp32, unknown`,
+				`13:32 model.routing.quantizations[2] "fp8" is listed twice (first at [1]); remove one`,
+				`13:39 model.routing.quantizations[3] "q4_k_m" is not a quantization; use one of`,
+			}},
+		{"fallback models", withRouting(`fallback_models = ["llama", "claud", "gpt-4", 5]`),
+			nil, []string{
+				`13:20 model.routing.fallback_models[0] "llama" is this model itself; name other [[model]]s, tried in order when this one fails`,
+				`13:29 model.routing.fallback_models[1] "claud" is not a declared model; did you mean "claude"?`,
+				`13:38 model.routing.fallback_models[2] "gpt-4" is not a declared model; the other declared models are "claude"`,
+				`13:47 model.routing.fallback_models[3] must be a string in double quotes, not an integer`,
+			}},
+		{"fallback model when there is no other", okProvider + lines(`[[model]]`, `name = "m"`, `routing = { fallback_models = ["m2"] }`, `[[model.endpoint]]`, `provider = "ok"`),
+			nil, []string{`6:32 model.routing.fallback_models[0] "m2" is not a declared model; declare it with a [[model]] table of its own`}},
+		{"OpenRouter's spellings", withRouting(`models = ["claude"]`, `provider = { order = ["groq"] }`),
+			nil, []string{
+				`13:1 unknown key model.routing.models; fallback models go in fallback_models, e.g. fallback_models = ["anthropic/claude-sonnet-4"]`,
+				`14:1 unknown key model.routing.provider; write the keys of OpenRouter's provider object directly in [model.routing], e.g. order = ["groq"]`,
+			}},
+		{"misspelt routing key", withRouting(`allow_fallback = false`),
+			nil, []string{`13:1 unknown key model.routing.allow_fallback; did you mean allow_fallbacks?`}},
+		{"routing not a table", okProvider + lines(`[[model]]`, `name = "m"`, `routing = "latency"`, `[[model.endpoint]]`, `provider = "ok"`),
+			nil, []string{`6:11 model.routing must be a table, not a string; write for example a [model.routing] table, e.g. routing = { sort = "latency" }`}},
+		{"routing written in an endpoint", okRest + lines(`routing = { sort = "latency" }`),
+			nil, []string{`8:1 unknown key model.endpoint.routing; routing defaults belong to the model: write a [model.routing] table, or routing = { ... } before the model's first [[model.endpoint]]`}},
+
+		// Model routing defaults that leave no endpoint.
+		{"no endpoint of the quantizations", withRouting(`quantizations = ["bf16"]`),
+			nil, []string{`12:1 model.routing excludes every endpoint of model "llama": groq by quantizations (it is unknown), together by quantizations (it is fp8); relax one of these, or every request for it fails with 503 unless it overrides them`}},
+		{"no endpoint by only and order", withRouting(`order = ["groq"]`, `allow_fallbacks = false`, `only = ["together/turbo"]`),
+			nil, []string{`12:1 model.routing excludes every endpoint of model "llama": groq by only, together by allow_fallbacks = false with order`}},
+		{"no endpoint by price or ignore", okProvider + lines(`[[model]]`, `name = "m"`, `routing = { ignore = ["ok"] }`, `[[model.endpoint]]`, `provider = "ok"`,
+			`[[model]]`, `name = "m2"`, `routing.max_price = { completion = 1 }`, `routing.data_collection = "deny"`,
+			`[[model.endpoint]]`, `provider = "ok"`, `price_out = 1.5`, `stores_data = true`),
+			nil, []string{
+				`6:11 model.routing excludes every endpoint of model "m": ok by ignore;`,
+				`11:1 model.routing excludes every endpoint of model "m2": ok by data_collection = "deny" (it stores data);`,
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -344,5 +513,30 @@ func TestSuggest(t *testing.T) {
 		if got := suggest(word, keys); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", word, got, want)
 		}
+	}
+}
+
+// A problem that routing's own Preferences.Check finds, should it find one
+// the checks here do not, is reported at the key it names, or at the nearest
+// one written.
+func TestCheckErrorPosition(t *testing.T) {
+	doc := withRouting(`sort = { by = "price" }`, `max_price = { prompt = 1 }`)
+	var raw map[string]any
+	if _, err := toml.Decode(doc, &raw); err != nil {
+		t.Fatal(err)
+	}
+	model := raw["model"].([]map[string]any)[0]
+	for _, tt := range []struct{ err, want string }{
+		{`provider.sort.by: "x" is not a sort; use "price"`, `13:15 model.routing.sort.by "x" is not a sort; use "price"`},
+		{`provider.sort.partition: "x" is not a partition`, `13:8 model.routing.sort.partition "x" is not a partition`},
+		{`provider.max_price.request: -1 is negative`, `14:13 model.routing.max_price.request -1 is negative`},
+		{`provider.only: too many`, `12:1 model.routing.only too many`},
+		{`no field named: at all`, `12:1 model.routing: no field named: at all`},
+	} {
+		d := &decoder{loc: locate("test.toml", doc)}
+		rt := &table{d: d, path: path("").key("model").index(0).key("routing"), name: "model.routing",
+			m: model["routing"].(map[string]any)}
+		checkError(rt, errors.New(tt.err))
+		checkErrors(t, d.errs, []string{tt.want})
 	}
 }

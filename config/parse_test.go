@@ -42,6 +42,9 @@ func TestParseDefaults(t *testing.T) {
 	if got := cfg.Models; len(got) != 1 || !reflect.DeepEqual(got[0], wantModel) {
 		t.Errorf("models = %+v", got)
 	}
+	if cfg.Models[0].HasDefaults() {
+		t.Errorf("a model without [model.routing] has defaults %+v", cfg.Models[0].Defaults)
+	}
 }
 
 // The default seed is a stable function of the name: runs repeat across
@@ -118,10 +121,34 @@ func TestParseEverything(t *testing.T) {
 		`upstream_model = "big-v1"`,
 		`price_in = 1`,
 		`price_out = 2.5`,
+		`variant = "turbo"`,
+		`quantization = "fp8"`,
+		`context_length = 131072`,
+		`supported_parameters = ["temperature", "max_tokens", "tools", "x-custom"]`, // unknown names are fine
+		`stores_data = true`,
+		`prefill = true`,
 		`[[model.endpoint]]`,
 		`provider = "real"`,
+		`quantization = "unknown"`,  // the same as leaving it out
+		`supported_parameters = []`, // known: none
+		`stores_data = false`,
+		`prefill = false`,
+		`[model.routing]`, // after the endpoints, still the model's
+		`order = ["sim-a/turbo", "real"]`,
+		`allow_fallbacks = false`,
+		`require_parameters = true`,
+		`data_collection = "deny"`,
+		`only = ["sim-a", "real"]`,
+		`ignore = []`,
+		`quantizations = ["fp8", "unknown"]`,
+		`sort = { by = "throughput", partition = "none" }`,
+		`max_price = { prompt = 1.5, completion = 3, request = 0.01 }`,
+		`preferred_min_throughput = { p50 = 50, p75 = 40, p90 = 20.5, p99 = 5 }`,
+		`preferred_max_latency = { p50 = 1, p99 = 4 }`,
+		`fallback_models = ["small", "alias"]`,
 		`[[model]]`,
 		`name = "alias"`,
+		`routing = { sort = "latency", preferred_min_throughput = 50, preferred_max_latency = 1.5, data_collection = "allow" }`,
 		`[[model.endpoint]]`,
 		`provider = "sim-a"`,
 		`upstream_model = "big-v1"`, // the same upstream id twice is served once
@@ -175,14 +202,50 @@ func TestParseEverything(t *testing.T) {
 	if names := []string{cfg.Models[0].Name, cfg.Models[1].Name, cfg.Models[2].Name}; !slices.Equal(names, []string{"big", "alias", "small"}) {
 		t.Errorf("models out of file order: %v", names)
 	}
+	no := false
 	wantBig := Model{Name: "big", Display: "Big Model", Endpoints: []Endpoint{
-		{ID: "big@sim-a", Provider: "sim-a", UpstreamModel: "big-v1", PriceIn: 1, PriceOut: 2.5},
-		{ID: "big@real", Provider: "real", UpstreamModel: "big"},
+		{ID: "big@sim-a", Provider: "sim-a", UpstreamModel: "big-v1", PriceIn: 1, PriceOut: 2.5,
+			Variant: "turbo", Quantization: "fp8", ContextLength: 131072,
+			Parameters: []string{"temperature", "max_tokens", "tools", "x-custom"}, StoresData: true, Prefill: true},
+		{ID: "big@real", Provider: "real", UpstreamModel: "big", Parameters: []string{}},
+	}, Defaults: routing.ModelDefaults{
+		Provider: routing.Preferences{
+			Order:                  []string{"sim-a/turbo", "real"},
+			AllowFallbacks:         &no,
+			RequireParameters:      true,
+			DataCollection:         "deny",
+			Only:                   []string{"sim-a", "real"},
+			Quantizations:          []string{"fp8", "unknown"},
+			Sort:                   routing.Sort{By: routing.SortThroughput, Partition: "none"},
+			MaxPrice:               routing.MaxPrice{Prompt: ptr(1.5), Completion: ptr(3.0), Request: ptr(0.01)},
+			PreferredMinThroughput: routing.Cutoffs{P50: ptr(50.0), P75: ptr(40.0), P90: ptr(20.5), P99: ptr(5.0)},
+			PreferredMaxLatency:    routing.Cutoffs{P50: ptr(1.0), P99: ptr(4.0)},
+		},
+		Models: []string{"small", "alias"},
 	}}
 	if !reflect.DeepEqual(cfg.Models[0], wantBig) {
-		t.Errorf("big = %+v", cfg.Models[0])
+		t.Errorf("big = %+v\nwant %+v", cfg.Models[0], wantBig)
+	}
+	if err := cfg.Models[0].Defaults.Provider.Check(); err != nil {
+		t.Errorf("big's defaults fail routing's check: %v", err)
+	}
+
+	// The short forms: a sort key alone, and a number for the p50 cutoff.
+	wantAlias := routing.ModelDefaults{Provider: routing.Preferences{
+		DataCollection:         "allow",
+		Sort:                   routing.Sort{By: routing.SortLatency},
+		PreferredMinThroughput: routing.Cutoffs{P50: ptr(50.0)},
+		PreferredMaxLatency:    routing.Cutoffs{P50: ptr(1.5)},
+	}}
+	if alias := cfg.Models[1]; !reflect.DeepEqual(alias.Defaults, wantAlias) || !alias.HasDefaults() {
+		t.Errorf("alias defaults = %+v\nwant %+v", alias.Defaults, wantAlias)
+	}
+	if small := cfg.Models[2]; small.HasDefaults() || small.Endpoints[0].Parameters != nil {
+		t.Errorf("small has defaults %+v or parameters %v it never set", small.Defaults, small.Endpoints[0].Parameters)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func TestTTFTP95DefaultsToP50(t *testing.T) {
 	cfg := mustParse(t, lines(`[[provider]]`, `name = "ok"`, `[provider.sim]`, `ttft = { p50 = "300ms" }`)+okModel, nil)

@@ -84,8 +84,10 @@ func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
 
 	modelAt := map[string]*table{}
 	served := map[string]bool{}
+	var routingTables []*table // one per model, nil for none
 	for _, t := range modelTables {
-		m, eps := readModel(t)
+		m, eps, rt := readModel(t)
+		routingTables = append(routingTables, rt)
 		if m.Name != "" {
 			if prev, dup := modelAt[m.Name]; dup {
 				t.bad("name", "%q is already declared by the model at line %d; give each [[model]] a unique name",
@@ -114,6 +116,11 @@ func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
 			eps[i].bad("provider", "%q is not a declared provider; %s", e.Provider, hint)
 		}
 		cfg.Models = append(cfg.Models, m)
+	}
+	for i, rt := range routingTables {
+		if rt != nil {
+			cfg.Models[i].Defaults = readDefaults(rt, cfg.Models[i], cfg.Models, provAt)
+		}
 	}
 
 	// A simulated provider serves exactly the models routed to it.
@@ -439,9 +446,10 @@ func readOutage(t *table) (sim.Outage, bool) {
 	return sim.Outage{Every: every, For: dur, Offset: offset}, good
 }
 
-// readModel reads one [[model]] table. It returns the endpoint tables too, so
-// that references to providers can be checked once all are known.
-func readModel(t *table) (Model, []*table) {
+// readModel reads one [[model]] table. It returns the endpoint tables and the
+// [model.routing] table (or nil) too, so that references to providers and
+// models can be checked once all are known.
+func readModel(t *table) (Model, []*table, *table) {
 	var m Model
 	if !t.has("name") {
 		t.d.errorf(t.pos(), `this [[model]] has no name; add the id clients ask for, e.g. name = "meta-llama/llama-3.3-70b-instruct"`)
@@ -487,13 +495,77 @@ func readModel(t *table) (Model, []*table) {
 		}
 		ep.PriceIn, _ = e.nonNegative("price_in", "0.59")
 		ep.PriceOut, _ = e.nonNegative("price_out", "0.79")
+		readCapabilities(e, &ep)
 		ep.ID = EndpointID(m.Name, ep.Provider)
+		e.hints = map[string]string{
+			"routing": "routing defaults belong to the model: write a [model.routing] table, or routing = { ... } before the model's first [[model.endpoint]]",
+		}
 		e.finish()
 		m.Endpoints = append(m.Endpoints, ep)
 		kept = append(kept, e)
 	}
+	// Read once every model is known: it names other models.
+	rt, _ := t.sub("routing", `a [model.routing] table, e.g. routing = { sort = "latency" }`)
+	if rt != nil {
+		rt.hints = routingHints
+	}
+	t.hints = map[string]string{
+		"provider": "an endpoint's provider goes in a [[model.endpoint]] table, and the model's default provider preferences (OpenRouter's provider object) in [model.routing]",
+	}
 	t.finish()
-	return m, kept
+	return m, kept, rt
+}
+
+// quantizations are the values of quantization and quantizations, as
+// OpenRouter names them.
+var quantizations = []string{"int4", "int8", "fp4", "fp6", "fp8", "fp16", "bf16", "fp32", "unknown"}
+
+// badQuantization describes q if it is not a quantization, or returns "".
+func badQuantization(q string) string {
+	if slices.Contains(quantizations, q) {
+		return ""
+	}
+	hint := ""
+	if s := suggest(strings.ToLower(q), quantizations); s != "" {
+		hint = fmt.Sprintf("did you mean %q? ", s)
+	}
+	return fmt.Sprintf("%q is not a quantization; %suse one of %s", q, hint, strings.Join(quantizations, ", "))
+}
+
+// readCapabilities reads what an endpoint is and can do.
+func readCapabilities(e *table, ep *Endpoint) {
+	if v, ok := e.str("variant"); ok {
+		switch {
+		case v == "":
+			e.bad("variant", `is empty; remove the key, or name the variant as in OpenRouter's "slug/variant", e.g. variant = "turbo"`)
+		case !slugRE.MatchString(v):
+			e.bad("variant", "%q is not a slug; use lower-case letters, digits and dashes: variant = %q", v, slugify(v))
+		default:
+			ep.Variant = v
+		}
+	}
+	if q, ok := e.str("quantization"); ok {
+		if msg := badQuantization(q); msg != "" {
+			e.bad("quantization", "%s", msg)
+		} else if q != "unknown" {
+			ep.Quantization = q
+		}
+	}
+	if n, ok := e.integer("context_length", "131072"); ok {
+		if n <= 0 {
+			e.bad("context_length", "is %d; write the most tokens (prompt plus completion) the endpoint takes, e.g. context_length = 131072, or remove the key if it is not known", n)
+		} else {
+			ep.ContextLength = int(n)
+		}
+	}
+	const paramsExample = `["temperature", "max_tokens", "tools"]`
+	if e.names("supported_parameters", paramsExample, `a parameter name such as "tools"`, func(_ int, s string) {
+		ep.Parameters = append(ep.Parameters, s)
+	}) && ep.Parameters == nil {
+		ep.Parameters = []string{} // known: none
+	}
+	ep.StoresData, _ = e.boolean("stores_data")
+	ep.Prefill, _ = e.boolean("prefill")
 }
 
 func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }

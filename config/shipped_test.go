@@ -2,10 +2,13 @@ package config
 
 import (
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"switchboard/routing"
 )
 
 func readShipped(t *testing.T) []byte {
@@ -116,6 +119,53 @@ func TestShippedConfig(t *testing.T) {
 	if o := cfg.Provider("fireworks").Sim.Outages; len(o) != 1 || o[0].Every != 2*time.Minute || o[0].For != 40*time.Second {
 		t.Errorf("fireworks outages %+v", o)
 	}
+
+	// Every endpoint says what it can do, and each request filter has
+	// something to do on the Llama fleet.
+	for _, m := range cfg.Models {
+		for _, e := range m.Endpoints {
+			if e.ContextLength <= 0 || len(e.Parameters) == 0 || !slices.Contains(e.Parameters, "max_tokens") {
+				t.Errorf("%s: context length %d, parameters %v", e.ID, e.ContextLength, e.Parameters)
+			}
+		}
+		if m.HasDefaults() {
+			t.Errorf("%s has routing defaults; the shipped ones are a commented-out example", m.Name)
+		}
+	}
+	for _, e := range claude.Endpoints {
+		if !e.Prefill || e.ContextLength != 200000 || !slices.Contains(e.Parameters, "tools") || e.StoresData {
+			t.Errorf("%s: prefill %v, context %d, parameters %v, stores data %v; want prefill, 200000, tools, no storing",
+				e.ID, e.Prefill, e.ContextLength, e.Parameters, e.StoresData)
+		}
+	}
+	quants := map[string][]string{}
+	var noTools, stores, prefill, shortContext []string
+	for _, e := range llama.Endpoints {
+		quants[e.Quantization] = append(quants[e.Quantization], e.Provider)
+		if !slices.Contains(e.Parameters, "tools") {
+			noTools = append(noTools, e.Provider)
+		}
+		if e.StoresData {
+			stores = append(stores, e.Provider)
+		}
+		if e.Prefill {
+			prefill = append(prefill, e.Provider)
+		}
+		if e.ContextLength < 32768 {
+			shortContext = append(shortContext, e.Provider)
+		}
+	}
+	if len(quants) < 3 || len(quants[""]) > 0 {
+		t.Errorf("Llama quantizations %v; want at least three kinds, each endpoint's known", quants)
+	}
+	for what, got := range map[string][]string{"without tools": noTools, "storing data": stores, "with prefill": prefill, "with a short context": shortContext} {
+		if len(got) == 0 || len(got) == len(llama.Endpoints) {
+			t.Errorf("Llama endpoints %s: %v; want some, not all", what, got)
+		}
+	}
+	if v := llama.Endpoints[slices.Index(lp, "together")].Variant; v != "turbo" {
+		t.Errorf(`together's Llama variant %q, want "turbo" (order = ["together/turbo"] in the example)`, v)
+	}
 }
 
 // The commented-out real providers are valid once uncommented, and name the
@@ -154,6 +204,17 @@ func TestShippedExamples(t *testing.T) {
 		t.Errorf("ollama model %+v", m)
 	}
 	findModel(t, cfg, "meta-llama/llama-3.1-8b-instruct")
+
+	// The [model.routing] example under Llama.
+	wantDefaults := routing.ModelDefaults{Provider: routing.Preferences{
+		Order:               []string{"groq", "together/turbo"},
+		Sort:                routing.Sort{By: routing.SortLatency},
+		MaxPrice:            routing.MaxPrice{Prompt: ptr(0.9), Completion: ptr(1.0)},
+		PreferredMaxLatency: routing.Cutoffs{P50: ptr(1.0), P90: ptr(3.0)},
+	}}
+	if !reflect.DeepEqual(llama.Defaults, wantDefaults) {
+		t.Errorf("Llama's example defaults = %+v\nwant %+v", llama.Defaults, wantDefaults)
+	}
 
 	// Without the keys, each missing variable is named.
 	es := parseErrors(t, string(doc), nil)

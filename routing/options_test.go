@@ -109,6 +109,9 @@ func TestPreferences(t *testing.T) {
 			want: "slow fast", why: map[string]string{"mid": "not in provider.only"}},
 		{name: "ignore", req: Request{Provider: Preferences{Ignore: []string{"cheap", "mid"}, Sort: Sort{By: SortPrice}}},
 			want: "slow fast", why: map[string]string{"cheap": "in provider.ignore"}},
+		{name: "only and ignore take slug/variant too", req: Request{Provider: Preferences{
+			Only: []string{"mid", "fast"}, Ignore: []string{"mid/turbo"}, Sort: Sort{By: SortPrice}}},
+			want: "mid fast", why: map[string]string{"mid/turbo": "in provider.ignore"}},
 		{name: "sort by price", req: Request{Provider: Preferences{Sort: Sort{By: SortPrice}}},
 			want: "cheap slow mid mid/turbo fast", why: map[string]string{"cheap": "sorted by price ($0.30/M)"}},
 		{name: "sort by throughput", req: Request{Provider: Preferences{Sort: Sort{By: SortThroughput}}},

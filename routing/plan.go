@@ -191,10 +191,11 @@ func (r *Router) drawHealthy(p *plan) {
 	}
 }
 
-// orderIndex returns the position in order of the first entry matching e: a
-// provider slug matches all its endpoints, "slug/variant" only that one.
-func orderIndex(order []string, e *Endpoint) int {
-	for i, o := range order {
+// orderIndex returns the position of the first entry of list naming e: a
+// provider slug names all its endpoints, "slug/variant" only that one. It
+// serves provider.order, only and ignore alike.
+func orderIndex(list []string, e *Endpoint) int {
+	for i, o := range list {
 		slug, variant, hasVariant := strings.Cut(o, "/")
 		if slug == e.Provider && (!hasVariant || variant == e.Variant) {
 			return i
@@ -208,9 +209,9 @@ func excluded(e *Endpoint, st *monitor.EndpointStatus, p *Preferences, listed bo
 	switch {
 	case !st.Enabled || st.State == monitor.Disabled:
 		return excludedOff, true
-	case len(p.Only) > 0 && !slices.Contains(p.Only, e.Provider):
+	case len(p.Only) > 0 && orderIndex(p.Only, e) < 0:
 		return excludedOnly, true
-	case slices.Contains(p.Ignore, e.Provider):
+	case orderIndex(p.Ignore, e) >= 0:
 		return excludedIgnored, true
 	case len(p.Quantizations) > 0 && !slices.Contains(p.Quantizations, quantization(e)):
 		return excludedQuant, true
