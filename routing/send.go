@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -118,26 +119,44 @@ func (r *Router) tryModel(ctx context.Context, t *Trace, order []string, model s
 		byID[e.ID] = e
 	}
 	var last *provider.Error
+	var partial string // what a streaming caller has received of an answer that broke
 	tries := r.admitted(order)
 	for n, try := range tries {
 		e, gen := byID[try.id], try.gen
+		if partial != "" && !e.Prefill {
+			continue // cannot carry on an answer it did not start
+		}
 		for again := false; ; again = true {
 			if len(t.Attempts) == r.opts.MaxAttempts {
-				return exhausted(t, model, last)
+				return r.interrupted(partial, res, exhausted(t, model, last))
 			}
-			a, content, committed, aerr := r.attempt(ctx, e, gen, *req, onDelta, res)
-			a.LastResort, a.Retry = !try.ok, again
+			areq := *req
+			if partial != "" {
+				areq.Messages = append(slices.Clip(req.Messages), provider.Message{Role: "assistant", Content: partial})
+			}
+			a, content, committed, aerr := r.attempt(ctx, e, gen, areq, onDelta, res)
+			a.LastResort, a.Retry, a.Resumed = !try.ok, again, partial != ""
 			if aerr != nil {
 				a.Flag = flagFor(aerr.Class)
 			}
 			t.Attempts = append(t.Attempts, a)
 			if aerr == nil {
-				t.Served, res.Endpoint, res.Provider, res.Content = e.ID, e.ID, e.Provider, content
+				t.Served, res.Endpoint, res.Provider, res.Content = e.ID, e.ID, e.Provider, partial+content
 				return nil
 			}
 			last = aerr
+			if committed && onDelta != nil && resumable(ctx, aerr) {
+				// The caller already has these tokens: carry on from them
+				// on an endpoint that accepts an assistant prefill.
+				partial += content
+				if !r.canResume(tries[n+1:], byID) {
+					return r.interrupted(partial, res, &Error{Code: 502, Type: "stream_interrupted", Class: aerr.Class,
+						Message: fmt.Sprintf("%s failed mid-answer (%s) and no other provider of %s can continue it", e.Provider, aerr.Class, model)})
+				}
+				break
+			}
 			if stop := r.stop(ctx, aerr, e, model, committed, onDelta, res, content); stop != nil {
-				return stop
+				return r.interrupted(partial, res, stop)
 			}
 			if again || committed {
 				break
@@ -147,12 +166,45 @@ func (r *Router) tryModel(ctx context.Context, t *Trace, order []string, model s
 				break
 			}
 			if !sleep(ctx, wait) {
-				return &Error{Code: 499, Type: "canceled", Message: "the request was canceled", Class: provider.ClassCanceled}
+				return r.interrupted(partial, res, &Error{Code: 499, Type: "canceled", Message: "the request was canceled", Class: provider.ClassCanceled})
 			}
 			gen, _ = r.opts.Health.Admit(e.ID)
 		}
 	}
-	return exhausted(t, model, last)
+	return r.interrupted(partial, res, exhausted(t, model, last))
+}
+
+// resumable reports whether a failure after the first token is the
+// provider's (a cut, a stall, a malformed chunk, an in-band error) and so
+// worth carrying on elsewhere.
+func resumable(ctx context.Context, e *provider.Error) bool {
+	return ctx.Err() == nil && e.Class.ProviderError()
+}
+
+// canResume reports whether any of the endpoints left accepts a prefill.
+func (r *Router) canResume(tries []admission, byID map[string]Endpoint) bool {
+	for _, try := range tries {
+		if byID[try.id].Prefill {
+			return true
+		}
+	}
+	return false
+}
+
+// interrupted marks a request whose answer had begun streaming as ended by
+// an error, never as complete: the caller has partial text, which stays in
+// Result.Content, and the error says so. Without partial text, err is as is.
+func (r *Router) interrupted(partial string, res *Result, err *Error) *Error {
+	if partial == "" {
+		return err
+	}
+	res.Content, res.FinishReason = partial, "error"
+	err.nextModel = false // the caller has part of this model's answer
+	if err.Type != "stream_interrupted" {
+		err.Message = "the answer broke off after streaming had begun: " + err.Message
+		err.Type, err.Code = "stream_interrupted", 502
+	}
+	return err
 }
 
 // stop returns the error that ends the request (or moves it to the next

@@ -3,8 +3,11 @@ package routing
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -509,5 +512,59 @@ func TestModelTimeoutsApply(t *testing.T) {
 	res, _ := r.Send(t.Context(), ask("hello"), nil)
 	if got := strings.Join(outcomes(res.Trace), " "); got != "slow:timeout" {
 		t.Fatalf("attempts %s: the model's 50ms first-token limit did not apply", got)
+	}
+}
+
+// A stream that breaks after its first tokens carries on at an endpoint that
+// accepts a prefill: the text already streamed goes as a trailing assistant
+// message, and the caller sees one answer, the continuation after the start.
+func TestSendResumesABrokenStreamWithPrefill(t *testing.T) {
+	cuts := simtest.Start(t, sim.Profile{Name: "cuts", CutRate: 1})
+	var got struct {
+		Messages []provider.Message `json:"messages"`
+	}
+	cont := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
+			t.Errorf("decoding the resumed request: %v", err)
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, c := range []string{` and so`, ` it ends.`} {
+			fmt.Fprintf(w, "data: {\"choices\":[{\"delta\":{\"content\":%q},\"finish_reason\":null}]}\n\n", c)
+		}
+		fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n")
+	}))
+	t.Cleanup(cont.Close)
+	eps := []Endpoint{
+		{ID: "m@cuts", Provider: "cuts", Model: "m", UpstreamModel: "m", PriceIn: 0.01,
+			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: cuts.URL()})},
+		{ID: "m@noprefill", Provider: "noprefill", Model: "m", UpstreamModel: "m", PriceIn: 1,
+			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: "http://127.0.0.1:1/v1"})},
+		{ID: "m@cont", Provider: "cont", Model: "m", UpstreamModel: "m", PriceIn: 10, Prefill: true,
+			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: cont.URL})},
+	}
+	var meps []monitor.Endpoint
+	for _, e := range eps {
+		meps = append(meps, monitor.Endpoint{ID: e.ID, Provider: e.Provider, Model: "m"})
+	}
+	mon, _ := monitor.New(monitor.Options{Clock: monitortest.NewClock()}, meps)
+	r, err := New(Options{Endpoints: eps, Health: mon, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streamed strings.Builder
+	res, err := r.Send(t.Context(), ask("hello"), func(s string) { streamed.WriteString(s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := res.Trace
+	if o := strings.Join(outcomes(tr), " "); o != "cuts:stream_cut cont:ok" || !tr.Attempts[1].Resumed {
+		t.Fatalf("attempts %+v", tr.Attempts)
+	}
+	last := got.Messages[len(got.Messages)-1]
+	if last.Role != "assistant" || last.Content == "" || !strings.HasPrefix(streamed.String(), last.Content) {
+		t.Fatalf("the resumed request ended with %+v; streamed %q", last, streamed.String())
+	}
+	if want := last.Content + " and so it ends."; res.Content != want || streamed.String() != want || res.FinishReason != "stop" {
+		t.Fatalf("content %q, streamed %q, finish %q; want %q", res.Content, streamed.String(), res.FinishReason, want)
 	}
 }

@@ -74,6 +74,9 @@ type Attempt struct {
 	// Retry is set on the second try of the same endpoint (after a
 	// connection failure, a 500, or a 429 with a short Retry-After).
 	Retry bool `json:"retry,omitempty"`
+	// Resumed is set when the attempt carried on an answer that broke off
+	// on another endpoint, from the text already streamed (a prefill).
+	Resumed bool `json:"resumed,omitempty"`
 	// Flag says what to fix when the failure is the configuration's (a key
 	// refused, a model unknown to the provider).
 	Flag  string `json:"flag,omitempty"`
