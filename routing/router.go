@@ -61,6 +61,9 @@ type Options struct {
 	// MaxRetryWait is the longest Retry-After worth waiting for when
 	// nothing else is left to fall back to; default 10s.
 	MaxRetryWait time.Duration
+	// HedgesPerSecond caps how many hedges start per second across all
+	// requests; default 1.
+	HedgesPerSecond float64
 	// Timeouts apply to requests whose model and request set none. Zero
 	// first-token and stall limits leave each provider's own (see
 	// provider.OpenAIOptions: 30s each by default); Total defaults to 5m.
@@ -75,6 +78,7 @@ type ModelDefaults struct {
 	Provider Preferences // field by field: a request's own non-empty fields win
 	Models   []string    // fallback models, tried in order after this one
 	Timeouts Timeouts    // field by field, likewise
+	Hedge    *Hedge      // nil: no hedging unless the request asks
 }
 
 // Timeouts bound a request. Zero fields take the next level's: the
@@ -101,6 +105,8 @@ type Router struct {
 
 	mu  sync.Mutex // guards rng
 	rng *rand.Rand
+
+	hedges hedgeBudget
 }
 
 // New checks the endpoints and returns a router over them.
@@ -119,6 +125,9 @@ func New(o Options) (*Router, error) {
 	}
 	if o.MaxRetryWait <= 0 {
 		o.MaxRetryWait = 10 * time.Second
+	}
+	if o.HedgesPerSecond <= 0 {
+		o.HedgesPerSecond = 1
 	}
 	if o.Timeouts.Total <= 0 {
 		o.Timeouts.Total = 5 * time.Minute
@@ -163,6 +172,7 @@ type Request struct {
 	Params      []string    // further parameters the request uses (tools, response_format, ...), for require_parameters
 	Provider    Preferences // OpenRouter's "provider" object
 	Timeouts    Timeouts    // zero fields: the model's, else the router's
+	Hedge       *Hedge      // nil: the model's default
 }
 
 // Plan orders the endpoints of one model for a request with no options,

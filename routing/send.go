@@ -121,10 +121,11 @@ func (r *Router) tryModel(ctx context.Context, t *Trace, order []string, model s
 	var last *provider.Error
 	var partial string // what a streaming caller has received of an answer that broke
 	tries := r.admitted(order)
+	var hedgedWith string // the endpoint a hedge already tried
 	for n, try := range tries {
 		e, gen := byID[try.id], try.gen
-		if partial != "" && !e.Prefill {
-			continue // cannot carry on an answer it did not start
+		if partial != "" && !e.Prefill || try.id == hedgedWith {
+			continue // cannot carry on an answer it did not start; or the hedge had its go
 		}
 		for again := false; ; again = true {
 			if len(t.Attempts) == r.opts.MaxAttempts {
@@ -134,14 +135,22 @@ func (r *Router) tryModel(ctx context.Context, t *Trace, order []string, model s
 			if partial != "" {
 				areq.Messages = append(slices.Clip(req.Messages), provider.Message{Role: "assistant", Content: partial})
 			}
-			a, content, committed, aerr := r.attempt(ctx, e, gen, areq, onDelta, res)
-			a.LastResort, a.Retry, a.Resumed = !try.ok, again, partial != ""
-			if aerr != nil {
-				a.Flag = flagFor(aerr.Class)
+			var ar attemptResult
+			if h := r.hedgeWith(req, t, tries[n+1:], byID, again || partial != ""); h != nil {
+				var hedged bool
+				if ar, hedged = r.race(ctx, t, [2]Endpoint{e, h.e}, [2]uint64{gen, h.gen}, h.after, areq, onDelta); hedged {
+					hedgedWith = h.e.ID
+				}
+			} else {
+				ar = r.attempt(ctx, e, gen, areq, onDelta)
+				ar.a.LastResort, ar.a.Retry, ar.a.Resumed = !try.ok, again, partial != ""
+				t.Attempts = append(t.Attempts, ar.a)
 			}
-			t.Attempts = append(t.Attempts, a)
+			content, committed, aerr := ar.content, ar.committed, ar.err
 			if aerr == nil {
+				e = ar.e
 				t.Served, res.Endpoint, res.Provider, res.Content = e.ID, e.ID, e.Provider, partial+content
+				res.FinishReason, res.Usage = ar.finish, ar.usage
 				return nil
 			}
 			last = aerr
@@ -299,13 +308,22 @@ func (r *Router) admitted(order []string) []admission {
 	return append(out, refused...)
 }
 
-// attempt tries one endpoint. It returns the attempt's record, the content
-// received, whether the first content arrived, and the failure if any.
-func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Request, onDelta OnDelta, res *Result) (Attempt, string, bool, *provider.Error) {
-	a := Attempt{Endpoint: e.ID, Provider: e.Provider, Model: e.Model, Start: r.opts.Clock.Now()}
-	res.FinishReason, res.Usage = "", provider.Usage{} // a failed attempt's leave nothing behind
+// attemptResult is what one attempt came to.
+type attemptResult struct {
+	e         Endpoint
+	a         Attempt
+	content   string // what arrived; on a failure after commit, the part before it
+	committed bool   // content arrived
+	finish    string
+	usage     provider.Usage
+	err       *provider.Error
+}
+
+// attempt tries one endpoint, handing content to onDelta as it arrives, and
+// records the outcome in the monitor.
+func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Request, onDelta OnDelta) attemptResult {
+	ar := attemptResult{e: e, a: Attempt{Endpoint: e.ID, Provider: e.Provider, Model: e.Model, Start: r.opts.Clock.Now()}}
 	var content strings.Builder
-	committed := false
 	var stats provider.Stats
 	s, err := e.Upstream.Stream(ctx, provider.Request{
 		Model: e.UpstreamModel, Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature,
@@ -314,39 +332,40 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	if err == nil {
 		err = drain(s, func(c provider.Chunk) {
 			if c.Content != "" {
-				committed = true
+				ar.committed = true
 				content.WriteString(c.Content)
 				if onDelta != nil {
 					onDelta(c.Content)
 				}
 			}
 			if c.FinishReason != "" {
-				res.FinishReason = c.FinishReason
+				ar.finish = c.FinishReason
 			}
 			if c.Usage != nil {
-				res.Usage = *c.Usage
+				ar.usage = *c.Usage
 			}
 		})
 		stats = s.Stats()
 		s.Close()
 	} else {
-		stats = provider.Stats{Start: a.Start, Duration: r.opts.Clock.Now().Sub(a.Start)}
+		stats = provider.Stats{Start: ar.a.Start, Duration: r.opts.Clock.Now().Sub(ar.a.Start)}
 	}
 	o := provider.OutcomeOf(stats, err)
 	o.Gen = gen
 	if err != nil && ctx.Err() != nil {
-		// The request's own deadline or its caller ended it: not the
-		// provider's failure.
+		// The request's own deadline, its caller, or a won hedge ended it:
+		// not the provider's failure.
 		o.Class = provider.ClassCanceled
 		err = &provider.Error{Class: provider.ClassCanceled, Err: context.Cause(ctx)}
 	}
 	r.opts.Health.Record(e.ID, o)
-	a.TTFT, a.Duration, a.Outcome, a.Status = o.TTFT, o.Duration, o.Class.String(), o.Status
-	pe := provider.AsError(err)
-	if pe != nil {
-		a.Error = pe.Error()
+	ar.a.TTFT, ar.a.Duration, ar.a.Outcome, ar.a.Status = o.TTFT, o.Duration, o.Class.String(), o.Status
+	ar.content = content.String()
+	if ar.err = provider.AsError(err); ar.err != nil {
+		ar.a.Error = ar.err.Error()
+		ar.a.Flag = flagFor(ar.err.Class)
 	}
-	return a, content.String(), committed, pe
+	return ar
 }
 
 // drain reads a stream to its end, handing every chunk to f.

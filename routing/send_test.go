@@ -568,3 +568,58 @@ func TestSendResumesABrokenStreamWithPrefill(t *testing.T) {
 		t.Fatalf("content %q, streamed %q, finish %q; want %q", res.Content, streamed.String(), res.FinishReason, want)
 	}
 }
+
+func TestHedging(t *testing.T) {
+	prices := map[string]float64{"slow": 0.01, "fast": 10}
+	hedged := func() Request {
+		req := ask("hello")
+		req.Hedge = &Hedge{Enabled: true, After: 50 * time.Millisecond}
+		req.Timeouts.FirstToken = 300 * time.Millisecond
+		return req
+	}
+
+	t.Run("a slow first token starts the next endpoint, which wins", func(t *testing.T) {
+		f, _ := simFleet(t, prices, provider.OpenAIOptions{},
+			sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "fast"})
+		var streamed strings.Builder
+		res, err := f.router.Send(t.Context(), hedged(), func(s string) { streamed.WriteString(s) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := res.Trace.Attempts
+		if got := strings.Join(outcomes(res.Trace), " "); got != "slow:canceled fast:ok" || !a[1].Hedge || a[0].Hedge {
+			t.Fatalf("attempts %+v", a)
+		}
+		if res.Provider != "fast" || res.Content == "" || streamed.String() != res.Content {
+			t.Fatalf("served by %s: %q, streamed %q", res.Provider, res.Content, streamed.String())
+		}
+		if st, _ := f.mon.Snapshot().Endpoint("m@slow"); st.ProviderErrors != 0 {
+			t.Fatal("the canceled loser of the race was held against its provider")
+		}
+	})
+	t.Run("no hedge when the first token comes in time", func(t *testing.T) {
+		f, _ := simFleet(t, prices, provider.OpenAIOptions{}, sim.Profile{Name: "slow"}, sim.Profile{Name: "fast"})
+		req := hedged()
+		req.Hedge.After = time.Hour
+		res, err := f.router.Send(t.Context(), req, nil)
+		if err != nil || strings.Join(outcomes(res.Trace), " ") != "slow:ok" {
+			t.Fatalf("attempts %v, err %v", outcomes(res.Trace), err)
+		}
+	})
+	t.Run("hedges per second are capped", func(t *testing.T) {
+		f, _ := simFleet(t, prices, provider.OpenAIOptions{},
+			sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "fast"})
+		f.router.opts.HedgesPerSecond = 0.001 // one now, the next in 1000s
+		if _, err := f.router.Send(t.Context(), hedged(), nil); err != nil {
+			t.Fatal(err)
+		}
+		res, err := f.router.Send(t.Context(), hedged(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// No hedge left: the slow one costs its first-token timeout, then falls back.
+		if got := strings.Join(outcomes(res.Trace), " "); got != "slow:timeout fast:ok" || res.Trace.Attempts[1].Hedge {
+			t.Fatalf("second request: %+v", res.Trace.Attempts)
+		}
+	})
+}

@@ -77,6 +77,9 @@ type Attempt struct {
 	// Resumed is set when the attempt carried on an answer that broke off
 	// on another endpoint, from the text already streamed (a prefill).
 	Resumed bool `json:"resumed,omitempty"`
+	// Hedge is set on an attempt started alongside a slow first one; the
+	// one that streamed second was canceled.
+	Hedge bool `json:"hedge,omitempty"`
 	// Flag says what to fix when the failure is the configuration's (a key
 	// refused, a model unknown to the provider).
 	Flag  string `json:"flag,omitempty"`
