@@ -207,6 +207,9 @@ func (r *Router) planModel(t *Trace, model string, req *Request, snap *monitor.S
 			Message: fmt.Sprintf("model %q is not served here; models: %s", name, strings.Join(r.models, ", "))}
 	}
 	prefs := r.prefsFor(name, &req.Provider, suffixSort)
+	if len(t.Models) == 0 {
+		t.Options.Provider = prefs
+	}
 	if err := prefs.Check(); err != nil {
 		return &Error{Code: 400, Type: "invalid_request", Message: err.Error()}
 	}

@@ -84,6 +84,10 @@ func (r *Router) send(ctx context.Context, req Request, onDelta OnDelta) (*Resul
 		name, _ := ModelSuffix(req.Model)
 		fallbacks = r.opts.Defaults[name].Models
 	}
+	t.Options.Models, t.Options.Timeouts = fallbacks, req.Timeouts
+	if t.Options.Hedge = req.Hedge; t.Options.Hedge == nil {
+		t.Options.Hedge = r.opts.Defaults[name].Hedge
+	}
 	var last error
 	models := append([]string{req.Model}, fallbacks...)
 	for i, model := range models {

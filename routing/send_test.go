@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -622,4 +623,144 @@ func TestHedging(t *testing.T) {
 			t.Fatalf("second request: %+v", res.Trace.Attempts)
 		}
 	})
+}
+
+// The trace is machine-readable and complete: the options in force, the
+// candidates with their state, weight and reason, the order, and every
+// attempt with its timing.
+func TestTraceJSON(t *testing.T) {
+	f, _ := simFleet(t, map[string]float64{"a": 1, "b": 2}, provider.OpenAIOptions{}, sim.Profile{Name: "a"}, sim.Profile{Name: "b"})
+	req := ask("hello")
+	req.Provider = Preferences{Sort: Sort{By: SortPrice}, Ignore: []string{"b"}}
+	res, err := f.router.Send(t.Context(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(res.Trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	opts := got["options"].(map[string]any)
+	if p := opts["provider"].(map[string]any); p["sort"].(map[string]any)["by"] != "price" {
+		t.Errorf("options: %v", opts)
+	}
+	if opts["timeouts"].(map[string]any)["total"] == nil {
+		t.Errorf("the total timeout in force is missing: %v", opts)
+	}
+	cands := got["candidates"].([]any)
+	for _, c := range cands {
+		c := c.(map[string]any)
+		for _, k := range []string{"endpoint", "provider", "model", "state", "price", "weight", "tier", "why"} {
+			if _, ok := c[k]; !ok {
+				t.Errorf("candidate lacks %q: %v", k, c)
+			}
+		}
+	}
+	a := got["attempts"].([]any)[0].(map[string]any)
+	for _, k := range []string{"endpoint", "provider", "model", "start", "ttft_ns", "duration_ns", "outcome"} {
+		if _, ok := a[k]; !ok {
+			t.Errorf("attempt lacks %q: %v", k, a)
+		}
+	}
+	if got["served"] != "m@a" || len(got["order"].([]any)) != 1 {
+		t.Errorf("served %v, order %v", got["served"], got["order"])
+	}
+}
+
+// sseUpstream serves one streamed answer written as raw SSE, flushed after
+// the first event; then, if hang, it waits for the client to give up.
+func sseUpstream(t *testing.T, body string, hang bool) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		first, rest, _ := strings.Cut(body, "\n\n")
+		fmt.Fprint(w, first+"\n\n")
+		w.(http.Flusher).Flush()
+		fmt.Fprint(w, rest)
+		w.(http.Flusher).Flush()
+		if hang {
+			<-r.Context().Done()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+const firstChunk = `data: {"choices":[{"delta":{"content":"It begins"},"finish_reason":null}]}` + "\n\n"
+
+func TestStreamFailureModes(t *testing.T) {
+	tests := []struct {
+		name      string
+		url       func(t *testing.T) string
+		streaming string // attempts for a streaming caller
+		whole     string // attempts for a caller who wants the whole answer
+	}{
+		{"cut after the first token", func(t *testing.T) string { return simtest.Start(t, sim.Profile{Name: "bad", CutRate: 1}).URL() },
+			"bad:stream_cut good:ok", "bad:stream_cut good:ok"},
+		{"stall after the first token", func(t *testing.T) string { return sseUpstream(t, firstChunk, true) },
+			"bad:stall good:ok", "bad:stall good:ok"},
+		{"malformed chunk", func(t *testing.T) string { return sseUpstream(t, firstChunk+"data: {not json\n\n", false) },
+			"bad:malformed good:ok", "bad:malformed good:ok"},
+		{"in-band error", func(t *testing.T) string {
+			return sseUpstream(t, firstChunk+`data: {"error":{"code":502,"message":"upstream broke"},"choices":[{"delta":{"content":""},"finish_reason":"error"}]}`+"\n\n", false)
+		}, "bad:server good:ok", "bad:server good:ok"},
+		{"no [DONE] after a clean finish", func(t *testing.T) string {
+			return sseUpstream(t, firstChunk+`data: {"choices":[{"delta":{},"finish_reason":"stop"}]}`+"\n\n", false)
+		}, "bad:ok", "bad:ok"},
+		{"slow first token", func(t *testing.T) string {
+			return simtest.Start(t, sim.Profile{Name: "bad", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}).URL()
+		}, "bad:timeout good:ok", "bad:timeout good:ok"},
+	}
+	for _, tt := range tests {
+		for _, streaming := range []bool{true, false} {
+			want := tt.whole
+			if streaming {
+				want = tt.streaming
+			}
+			t.Run(fmt.Sprintf("%s/streaming=%v", tt.name, streaming), func(t *testing.T) {
+				good := simtest.Start(t, sim.Profile{Name: "good"})
+				eps := []Endpoint{
+					{ID: "m@bad", Provider: "bad", Model: "m", UpstreamModel: "m", PriceIn: 0.001,
+						Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: tt.url(t), StallTimeout: 100 * time.Millisecond,
+							FirstTokenTimeout: 200 * time.Millisecond})},
+					{ID: "m@good", Provider: "good", Model: "m", UpstreamModel: "m", PriceIn: 10, Prefill: true,
+						Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: good.URL()})},
+				}
+				mon, _ := monitor.New(monitor.Options{Clock: monitortest.NewClock()},
+					[]monitor.Endpoint{{ID: "m@bad", Provider: "bad", Model: "m"}, {ID: "m@good", Provider: "good", Model: "m"}})
+				r, err := New(Options{Endpoints: eps, Health: mon, Seed: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var onDelta OnDelta
+				var streamed strings.Builder
+				if streaming {
+					onDelta = func(s string) { streamed.WriteString(s) }
+				}
+				res, err := r.Send(t.Context(), ask("hello"), onDelta)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := strings.Join(outcomes(res.Trace), " "); got != want {
+					t.Fatalf("attempts %s, want %s", got, want)
+				}
+				a := res.Trace.Attempts
+				broke := a[0].Outcome != "ok" && a[0].Outcome != "timeout"
+				if resumed := len(a) > 1 && a[1].Resumed; resumed != (streaming && broke) {
+					t.Errorf("resumed %v: a streaming caller's broken answer resumes; a whole-answer caller's starts over", resumed)
+				}
+				if streaming && streamed.String() != res.Content {
+					t.Errorf("streamed %q, result %q", streamed.String(), res.Content)
+				}
+				if res.FinishReason == "error" || res.Content == "" {
+					t.Errorf("finish %q, content %q", res.FinishReason, res.Content)
+				}
+			})
+		}
+	}
 }

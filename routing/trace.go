@@ -19,6 +19,17 @@ type Trace struct {
 	Order      []string    `json:"order"` // endpoint ids, in the order they were to be tried
 	Attempts   []Attempt   `json:"attempts"`
 	Served     string      `json:"served,omitempty"` // endpoint id that answered; "" on failure
+	// Options are the options in force for the first model: the request's
+	// own over the model's defaults.
+	Options TraceOptions `json:"options"`
+}
+
+// TraceOptions are the routing options a request ran with.
+type TraceOptions struct {
+	Provider Preferences `json:"provider"`
+	Models   []string    `json:"models,omitempty"` // fallback models
+	Timeouts Timeouts    `json:"timeouts"`
+	Hedge    *Hedge      `json:"hedge,omitempty"`
 }
 
 // Tier is how a candidate ranks before price is considered.
