@@ -183,6 +183,10 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print one JSON object: the answer, who served it, and the trace")
 	maxTokens := fs.Int("max-tokens", 0, "cap the answer's length in tokens (0: the provider's default)")
 	warm := fs.Duration("warm", 0, "probe the providers for this long before sending, so health is known (e.g. 3s)")
+	prefsJSON := fs.String("provider", "", `OpenRouter's provider preferences as JSON, e.g. '{"sort":"latency","ignore":["novita"]}'`)
+	sortBy := fs.String("sort", "", "try endpoints strictly by price, throughput or latency (live figures)")
+	models := fs.String("models", "", "fallback models, comma-separated, tried in order after --model")
+	hedge := fs.Duration("hedge", 0, "race the next provider if the first has no token after this long (e.g. 800ms)")
 	sf := addStateFlags(fs)
 	fs.Lookup("state").Usage = "keep health history here (default: none for send, so it never contends with a running dashboard)"
 	var off, fault multi
@@ -229,6 +233,27 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	req := routing.Request{Model: *model, MaxTokens: *maxTokens,
 		Messages: []provider.Message{{Role: "user", Content: prompt}}}
+	if *prefsJSON != "" {
+		dec := json.NewDecoder(strings.NewReader(*prefsJSON))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req.Provider); err != nil {
+			fmt.Fprintf(stderr, "send: --provider: %v; write OpenRouter's provider object, e.g. '{\"sort\":\"latency\",\"only\":[\"groq\"]}'\n", err)
+			return 2
+		}
+	}
+	if *sortBy != "" {
+		req.Provider.Sort = routing.Sort{By: *sortBy}
+	}
+	if err := req.Provider.Check(); err != nil {
+		fmt.Fprintln(stderr, "send:", err)
+		return 2
+	}
+	if *models != "" {
+		req.Models = strings.Split(*models, ",")
+	}
+	if *hedge > 0 {
+		req.Hedge = &routing.Hedge{Enabled: true, After: *hedge}
+	}
 	var onDelta routing.OnDelta
 	if !*asJSON {
 		onDelta = func(c string) { io.WriteString(stdout, c) }

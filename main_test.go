@@ -167,3 +167,21 @@ func TestSendKeepsHistoryWithState(t *testing.T) {
 		t.Fatalf("exit %d, out %q, stderr %q", code, out, errs)
 	}
 }
+
+func TestSendTakesRoutingOptions(t *testing.T) {
+	cfg := writeConfig(t, fastConfig)
+	code, out, errs := runArgs(t, "send", "--config", cfg, "--json", "--provider", `{"ignore":["alpha"],"sort":{"by":"price"}}`, "hi")
+	if code != 0 || !strings.Contains(out, `"provider": "beta"`) || !strings.Contains(out, "in provider.ignore") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	for _, tc := range []struct{ args []string }{
+		{[]string{"--provider", `{"sort":"fastest"}`}},
+		{[]string{"--provider", `{"ignores":["alpha"]}`}},
+		{[]string{"--sort", "speed"}},
+	} {
+		argv := append([]string{"send", "--config", cfg}, append(tc.args, "hi")...)
+		if code, _, errs := runArgs(t, argv...); code != 2 || !strings.Contains(errs, "send: ") || !strings.Contains(errs, "provider") && !strings.Contains(errs, "sort") {
+			t.Errorf("%v: exit %d, %q", tc.args, code, errs)
+		}
+	}
+}
