@@ -91,6 +91,9 @@ func (r *Router) send(ctx context.Context, req Request, onDelta OnDelta) (*Resul
 	var last error
 	models := append([]string{req.Model}, fallbacks...)
 	for i, model := range models {
+		if n, _ := ModelSuffix(model); slices.Contains(t.Models, n) {
+			continue // never the same model again
+		}
 		from := len(t.Order)
 		if err := r.planModel(t, model, &req, snap); err != nil {
 			last = err

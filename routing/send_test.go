@@ -764,3 +764,31 @@ func TestStreamFailureModes(t *testing.T) {
 		}
 	}
 }
+
+// A content-policy refusal comes back as it is, with the provider's reason,
+// and is not tried elsewhere; a model named twice is not tried twice.
+func TestContentPolicyAndRepeatedModels(t *testing.T) {
+	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":{"message":"Your request was flagged by our safety system: violence.","type":"invalid_request_error","code":"content_policy_violation"}}`)
+	}))
+	t.Cleanup(refuse.Close)
+	other := simtest.Start(t, sim.Profile{Name: "other"})
+	f := newFleet(t, map[string]provider.Upstream{
+		"strict": provider.NewOpenAI(provider.OpenAIOptions{BaseURL: refuse.URL}),
+		"other":  provider.NewOpenAI(provider.OpenAIOptions{BaseURL: other.URL()}),
+	}, map[string]float64{"strict": 0.001, "other": 10}, "strict", "other")
+	req := ask("hello")
+	req.Models = []string{"m", "m"}
+	res, err := f.router.Send(t.Context(), req, nil)
+	var re *Error
+	if !errors.As(err, &re) || re.Code != 400 || re.Type != "content_policy" || !strings.Contains(re.Message, "strict refused the request") ||
+		!strings.Contains(re.Message, "flagged by our safety system: violence") {
+		t.Fatalf("err = %#v", err)
+	}
+	if got := strings.Join(outcomes(res.Trace), " "); got != "strict:content_policy" || len(res.Trace.Models) != 1 {
+		t.Fatalf("attempts %s, models %v", got, res.Trace.Models)
+	}
+}
