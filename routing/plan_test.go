@@ -306,3 +306,13 @@ func BenchmarkPlan10(b *testing.B) {
 		}
 	})
 }
+
+func TestAttemptNotes(t *testing.T) {
+	a := Attempt{Retry: true, LastResort: true, Flag: "check the key", Error: "auth (HTTP 401)"}
+	if got := a.Notes(); got != "retry · last resort · check the key · auth (HTTP 401)" {
+		t.Fatalf("notes %q", got)
+	}
+	if got := (&Attempt{}).Notes(); got != "" {
+		t.Fatalf("notes of a plain success %q", got)
+	}
+}

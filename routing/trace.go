@@ -97,6 +97,23 @@ type Attempt struct {
 	Model string `json:"model"`
 }
 
+// Notes says in a few words what was special about the attempt, and what
+// to fix if the failure is the configuration's: "retry", "hedge",
+// "resumed", "last resort", the flag, and the error, joined by " · ".
+func (a *Attempt) Notes() string {
+	var ns []string
+	for _, n := range []struct {
+		on   bool
+		text string
+	}{{a.Retry, "retry"}, {a.Hedge, "hedge"}, {a.Resumed, "resumed"}, {a.LastResort, "last resort"},
+		{a.Flag != "", a.Flag}, {a.Error != "", a.Error}} {
+		if n.on {
+			ns = append(ns, n.text)
+		}
+	}
+	return strings.Join(ns, " · ")
+}
+
 // Ranked returns the candidates in the order they were to be tried, then
 // the skipped ones in configuration order.
 func (t *Trace) Ranked() []Candidate {

@@ -138,10 +138,10 @@ func attemptsTable(st *styles, t *routing.Trace, w int) string {
 		if a.Status != 0 {
 			status = strconv.Itoa(a.Status)
 		}
-		rows[i] = []string{strconv.Itoa(i + 1), a.Provider, a.Outcome, status, fmtDur(a.TTFT), fmtDur(a.Duration), a.Error}
+		rows[i] = []string{strconv.Itoa(i + 1), a.Provider, a.Outcome, status, fmtDur(a.TTFT), fmtDur(a.Duration), a.Notes()}
 	}
 	cols := []traceCol{{title: "#"}, {title: "attempt"}, {title: "outcome"}, {title: "http"},
-		{title: "ttft", right: true}, {title: "took", right: true}, {title: "error"}}
+		{title: "ttft", right: true}, {title: "took", right: true}, {title: "notes"}}
 	return table(st, cols, rows, func(r, col int) lipgloss.Style {
 		if col == 2 || col == 6 {
 			if t.Attempts[r].Outcome == "ok" {
