@@ -46,7 +46,7 @@ const (
 type Config struct {
 	Source    string          // where it came from: a path or EmbeddedName
 	Monitor   monitor.Options // zero fields mean the monitor's defaults; Clock is left nil
-	Routing   routing.Options // only MaxAttempts and Seed; the caller fills the rest
+	Routing   routing.Options // zero fields mean routing's defaults; the caller fills Endpoints, Health, Clock and Defaults
 	Providers []Provider      // in file order
 	Models    []Model         // in file order
 }
@@ -82,8 +82,9 @@ type Model struct {
 	Endpoints []Endpoint
 	// Defaults are what its requests get unless they say otherwise, from
 	// [model.routing]: provider preferences, checked against this model's
-	// endpoints, and fallback models, all declared. Empty slices are nil, so
-	// a model without defaults has the zero value (see HasDefaults).
+	// endpoints; fallback models, all declared; timeouts; and hedging (nil
+	// when hedge is left out, disabled for hedge = false). Empty slices are
+	// nil, so a model without defaults has the zero value (see HasDefaults).
 	Defaults routing.ModelDefaults
 }
 

@@ -122,6 +122,18 @@ func readDefaults(t *table, m Model, models []Model, provAt map[string]*table) r
 		}
 		t.d.errorf(t.elemPos("fallback_models", i), "%s[%d] %s", t.childName("fallback_models"), i, msg)
 	})
+	timeouts := readTimeouts(t, func(key string) string {
+		if key == "total" {
+			return fmt.Sprintf("[routing] timeouts.total, else %s", shortDuration(defTotalTimeout))
+		}
+		return fmt.Sprintf("[routing] timeouts.%s, else each provider's own", key)
+	})
+	hedge := readHedge(t)
+	if hedge != nil && hedge.After > 0 && timeouts.FirstToken > 0 && hedge.After >= timeouts.FirstToken {
+		t.d.errorf(t.d.loc.valPos(t.path.key("hedge").key("after")),
+			"%s.hedge.after (%s) is not shorter than timeouts.first_token (%s), so the first attempt times out before the hedge would start; make after shorter, or write hedge = true for the endpoint's own p95",
+			t.name, shortDuration(hedge.After), shortDuration(timeouts.FirstToken))
+	}
 	t.finish()
 
 	// What routing itself refuses, should it refuse more than the checks
@@ -136,7 +148,52 @@ func readDefaults(t *table, m Model, models []Model, provAt map[string]*table) r
 				t.name, label, why)
 		}
 	}
-	return routing.ModelDefaults{Provider: p, Models: fallbacks}
+	return routing.ModelDefaults{Provider: p, Models: fallbacks, Timeouts: timeouts, Hedge: hedge}
+}
+
+// readHedge reads hedge = true (race the next endpoint once the first has
+// gone its own p95 time to first token without one), hedge = { after =
+// "1.5s" } (after a fixed delay) or hedge = false. It returns nil when hedge
+// is left out or wrong.
+func readHedge(t *table) *routing.Hedge {
+	const example = `hedge = true, or hedge = { after = "1.5s" } for a fixed delay`
+	v, ok := t.get("hedge")
+	if !ok {
+		return nil
+	}
+	switch v := v.(type) {
+	case bool:
+		return &routing.Hedge{Enabled: v}
+	case map[string]any:
+		ht, _ := t.sub("hedge", example)
+		ht.hints = map[string]string{
+			"enabled": `a hedge table is enabled: write hedge = { after = "1.5s" }, or hedge = false to turn hedging off`,
+		}
+		var h *routing.Hedge
+		if !ht.has("after") {
+			t.d.errorf(ht.pos(), `%s needs after, how long the first endpoint has to stream its first token before the next one races it; write hedge = { after = "1.5s" }, or hedge = true for the endpoint's own p95`, ht.name)
+		} else if after, ok := ht.duration("after"); ok {
+			if after == 0 {
+				ht.bad("after", `is zero; for the endpoint's own p95 time to first token write hedge = true, or write a positive duration such as after = "1.5s"`)
+			} else {
+				h = &routing.Hedge{Enabled: true, After: after}
+			}
+		}
+		ht.finish()
+		return h
+	case string:
+		w := strings.TrimSpace(v)
+		if lw := strings.ToLower(w); lw == "true" || lw == "false" {
+			t.bad("hedge", "must be true or false, not a string; remove the quotes: hedge = %s", lw)
+			return nil
+		}
+		if d, err := time.ParseDuration(w); err == nil && d > 0 {
+			t.bad("hedge", "must be true, false or a table, not a string; for a fixed delay write hedge = { after = %q }", w)
+			return nil
+		}
+	}
+	t.bad("hedge", "must be true, false or a table, not %s; write %s", typeName(v), example)
+	return nil
 }
 
 // providerProblem says what is wrong with entry, written in order, only or

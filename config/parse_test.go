@@ -85,6 +85,10 @@ func TestParseEverything(t *testing.T) {
 		`[routing]`,
 		`max_attempts = 3`,
 		`seed = 42`,
+		`retry_backoff = "300ms"`,
+		`max_retry_wait = "20s"`,
+		`hedges_per_second = 2.5`,
+		`timeouts = { first_token = "15s", stall = "5s", total = "2m" }`,
 		`[[provider]]`,
 		`name = "sim-a"`,
 		`protocol = "openai"`,
@@ -146,9 +150,11 @@ func TestParseEverything(t *testing.T) {
 		`preferred_min_throughput = { p50 = 50, p75 = 40, p90 = 20.5, p99 = 5 }`,
 		`preferred_max_latency = { p50 = 1, p99 = 4 }`,
 		`fallback_models = ["small", "alias"]`,
+		`timeouts = { first_token = "10s", stall = "4s", total = "1m" }`,
+		`hedge = { after = "1.5s" }`,
 		`[[model]]`,
 		`name = "alias"`,
-		`routing = { sort = "latency", preferred_min_throughput = 50, preferred_max_latency = 1.5, data_collection = "allow" }`,
+		`routing = { sort = "latency", preferred_min_throughput = 50, preferred_max_latency = 1.5, data_collection = "allow", hedge = true, timeouts = { total = "30s" } }`,
 		`[[model.endpoint]]`,
 		`provider = "sim-a"`,
 		`upstream_model = "big-v1"`, // the same upstream id twice is served once
@@ -169,8 +175,13 @@ func TestParseEverything(t *testing.T) {
 	if !reflect.DeepEqual(cfg.Monitor, wantMonitor) {
 		t.Errorf("monitor = %+v\nwant %+v", cfg.Monitor, wantMonitor)
 	}
-	if cfg.Routing.MaxAttempts != 3 || cfg.Routing.Seed != 42 || cfg.Routing.Endpoints != nil || cfg.Routing.Health != nil {
-		t.Errorf("routing = %+v", cfg.Routing)
+	wantRouting := routing.Options{
+		MaxAttempts: 3, Seed: 42,
+		RetryBackoff: 300 * time.Millisecond, MaxRetryWait: 20 * time.Second, HedgesPerSecond: 2.5,
+		Timeouts: routing.Timeouts{FirstToken: 15 * time.Second, Stall: 5 * time.Second, Total: 2 * time.Minute},
+	}
+	if !reflect.DeepEqual(cfg.Routing, wantRouting) {
+		t.Errorf("routing = %+v\nwant %+v", cfg.Routing, wantRouting)
 	}
 
 	wantSim := &sim.Profile{
@@ -221,7 +232,9 @@ func TestParseEverything(t *testing.T) {
 			PreferredMinThroughput: routing.Cutoffs{P50: ptr(50.0), P75: ptr(40.0), P90: ptr(20.5), P99: ptr(5.0)},
 			PreferredMaxLatency:    routing.Cutoffs{P50: ptr(1.0), P99: ptr(4.0)},
 		},
-		Models: []string{"small", "alias"},
+		Models:   []string{"small", "alias"},
+		Timeouts: routing.Timeouts{FirstToken: 10 * time.Second, Stall: 4 * time.Second, Total: time.Minute},
+		Hedge:    &routing.Hedge{Enabled: true, After: 1500 * time.Millisecond},
 	}}
 	if !reflect.DeepEqual(cfg.Models[0], wantBig) {
 		t.Errorf("big = %+v\nwant %+v", cfg.Models[0], wantBig)
@@ -230,13 +243,14 @@ func TestParseEverything(t *testing.T) {
 		t.Errorf("big's defaults fail routing's check: %v", err)
 	}
 
-	// The short forms: a sort key alone, and a number for the p50 cutoff.
+	// The short forms: a sort key alone, a number for the p50 cutoff, and
+	// hedge = true for a hedge after the endpoint's own p95.
 	wantAlias := routing.ModelDefaults{Provider: routing.Preferences{
 		DataCollection:         "allow",
 		Sort:                   routing.Sort{By: routing.SortLatency},
 		PreferredMinThroughput: routing.Cutoffs{P50: ptr(50.0)},
 		PreferredMaxLatency:    routing.Cutoffs{P50: ptr(1.5)},
-	}}
+	}, Timeouts: routing.Timeouts{Total: 30 * time.Second}, Hedge: &routing.Hedge{Enabled: true}}
 	if alias := cfg.Models[1]; !reflect.DeepEqual(alias.Defaults, wantAlias) || !alias.HasDefaults() {
 		t.Errorf("alias defaults = %+v\nwant %+v", alias.Defaults, wantAlias)
 	}
@@ -246,6 +260,30 @@ func TestParseEverything(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Each way of writing hedge, and timeouts alone, is a default of its own:
+// the model goes into the router's Defaults for it.
+func TestHedgeAndTimeoutDefaults(t *testing.T) {
+	for _, tt := range []struct {
+		routing string
+		want    routing.ModelDefaults
+	}{
+		{`hedge = true`, routing.ModelDefaults{Hedge: &routing.Hedge{Enabled: true}}},
+		{`hedge = false`, routing.ModelDefaults{Hedge: &routing.Hedge{}}},
+		{`hedge = { after = "250ms" }`, routing.ModelDefaults{Hedge: &routing.Hedge{Enabled: true, After: 250 * time.Millisecond}}},
+		{`timeouts = { stall = "7s" }`, routing.ModelDefaults{Timeouts: routing.Timeouts{Stall: 7 * time.Second}}},
+		{`timeouts = {}`, routing.ModelDefaults{}},
+	} {
+		cfg := mustParse(t, okProvider+lines(`[[model]]`, `name = "m"`, `routing = { `+tt.routing+` }`, `[[model.endpoint]]`, `provider = "ok"`), nil)
+		m := cfg.Models[0]
+		if !reflect.DeepEqual(m.Defaults, tt.want) {
+			t.Errorf("%s: defaults = %+v, want %+v", tt.routing, m.Defaults, tt.want)
+		}
+		if m.HasDefaults() != !reflect.DeepEqual(tt.want, routing.ModelDefaults{}) {
+			t.Errorf("%s: HasDefaults = %v", tt.routing, m.HasDefaults())
+		}
+	}
+}
 
 func TestTTFTP95DefaultsToP50(t *testing.T) {
 	cfg := mustParse(t, lines(`[[provider]]`, `name = "ok"`, `[provider.sim]`, `ttft = { p50 = "300ms" }`)+okModel, nil)

@@ -33,6 +33,10 @@ const (
 	defSlowFactor     = 3.0
 	defEventLog       = 200
 	defMaxAttempts    = 5
+	defRetryBackoff   = 200 * time.Millisecond
+	defMaxRetryWait   = 10 * time.Second
+	defHedgesPerSec   = 1.0
+	defTotalTimeout   = 5 * time.Minute
 )
 
 var (
@@ -228,7 +232,45 @@ func readRouting(t *table) routing.Options {
 	if n, ok := t.count("seed", "42"); ok {
 		o.Seed = uint64(n)
 	}
+	o.RetryBackoff = positiveDuration(t, "retry_backoff", defRetryBackoff)
+	o.MaxRetryWait = positiveDuration(t, "max_retry_wait", defMaxRetryWait)
+	if f, ok := t.nonNegative("hedges_per_second", "1"); ok {
+		if f == 0 {
+			t.bad("hedges_per_second", "is zero, which would mean the default (%v); remove the key for the default, or write a positive rate such as 0.5 (only models with hedge = true, and requests that ask, are hedged at all)",
+				defHedgesPerSec)
+		} else {
+			o.HedgesPerSecond = f
+		}
+	}
+	o.Timeouts = readTimeouts(t, func(key string) string {
+		if key == "total" {
+			return shortDuration(defTotalTimeout)
+		}
+		return "each provider's own " + key + " timeout"
+	})
+	t.hints = map[string]string{
+		"hedge": "hedging is set per model: write hedge = true in the model's [model.routing] table (hedges_per_second here caps all of them)",
+	}
 	t.finish()
+	return o
+}
+
+// readTimeouts reads timeouts = { first_token = "30s", stall = "30s", total = "5m" },
+// each key optional; def describes what leaving a key out means.
+func readTimeouts(t *table, def func(key string) string) routing.Timeouts {
+	tt, ok := t.sub("timeouts", `timeouts = { first_token = "30s", stall = "30s", total = "5m" }`)
+	if !ok {
+		return routing.Timeouts{}
+	}
+	tt.hints = map[string]string{
+		"connect": `the connect timeout is the provider's: write it in the [[provider]]'s own timeouts, e.g. timeouts = { connect = "5s" }`,
+	}
+	o := routing.Timeouts{
+		FirstToken: positiveLimit(tt, "first_token", def("first_token"), "30s"),
+		Stall:      positiveLimit(tt, "stall", def("stall"), "30s"),
+		Total:      positiveLimit(tt, "total", def("total"), "5m"),
+	}
+	tt.finish()
 	return o
 }
 
@@ -573,10 +615,16 @@ func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
 // positiveDuration reads a duration whose zero value means a default: writing
 // zero explicitly is refused, since it would not mean what it says.
 func positiveDuration(t *table, key string, def time.Duration) time.Duration {
+	return positiveLimit(t, key, shortDuration(def), shortDuration(def))
+}
+
+// positiveLimit is positiveDuration for a default that is not one fixed
+// duration: def describes it, and example is a duration to suggest.
+func positiveLimit(t *table, key, def, example string) time.Duration {
 	v, ok := t.duration(key)
 	if ok && v == 0 {
 		t.bad(key, "is zero, which would mean the default (%s); remove the key for the default, or write a positive duration such as %q",
-			shortDuration(def), shortDuration(def))
+			def, example)
 		return 0
 	}
 	return v

@@ -78,6 +78,24 @@ func TestShippedConfig(t *testing.T) {
 		t.Errorf("amazon-bedrock first token (%v) is not slower than anthropic's (%v)", b, a)
 	}
 
+	// Claude hedges from each endpoint's own p95, and nothing else: slow
+	// first tokens on every provider give the hedge something to do.
+	if want := (routing.ModelDefaults{Hedge: &routing.Hedge{Enabled: true}}); !reflect.DeepEqual(claude.Defaults, want) || !claude.HasDefaults() {
+		t.Errorf("Claude defaults = %+v, want only hedge = true", claude.Defaults)
+	}
+	for _, e := range claude.Endpoints {
+		if ttft := cfg.Provider(e.Provider).Sim.TTFT; ttft.P50 < 500*time.Millisecond || ttft.P95 <= ttft.P50 {
+			t.Errorf("%s first token %+v; want slow (p50 >= 500ms) with a spread, for the hedge to race", e.ID, ttft)
+		}
+	}
+
+	// [routing] writes out the defaults it documents.
+	want := routing.Options{MaxAttempts: defMaxAttempts, RetryBackoff: defRetryBackoff, MaxRetryWait: defMaxRetryWait,
+		HedgesPerSecond: defHedgesPerSec, Timeouts: routing.Timeouts{Total: defTotalTimeout}}
+	if !reflect.DeepEqual(cfg.Routing, want) {
+		t.Errorf("routing = %+v\nwant %+v", cfg.Routing, want)
+	}
+
 	llama := findModel(t, cfg, "meta-llama/llama-3.3-70b-instruct")
 	if llama.Display != "Llama 3.3 70B Instruct" {
 		t.Errorf("Llama display %q", llama.Display)
@@ -128,7 +146,7 @@ func TestShippedConfig(t *testing.T) {
 				t.Errorf("%s: context length %d, parameters %v", e.ID, e.ContextLength, e.Parameters)
 			}
 		}
-		if m.HasDefaults() {
+		if m.HasDefaults() && m.Name != claude.Name {
 			t.Errorf("%s has routing defaults; the shipped ones are a commented-out example", m.Name)
 		}
 	}
@@ -214,6 +232,9 @@ func TestShippedExamples(t *testing.T) {
 	}}
 	if !reflect.DeepEqual(llama.Defaults, wantDefaults) {
 		t.Errorf("Llama's example defaults = %+v\nwant %+v", llama.Defaults, wantDefaults)
+	}
+	if claude := findModel(t, cfg, "anthropic/claude-sonnet-4"); claude.Defaults.Hedge == nil || !claude.Defaults.Hedge.Enabled {
+		t.Errorf("with the examples uncommented Claude no longer hedges: %+v", claude.Defaults)
 	}
 
 	// Without the keys, each missing variable is named.
