@@ -212,17 +212,17 @@ func (s *stack) turnOff(name string) error {
 // writeTrace prints a decision trace as plain text.
 func writeTrace(w io.Writer, t *routing.Trace) {
 	fmt.Fprintf(w, "why: %s\n", t.Summary())
-	fmt.Fprintf(w, "candidates for %s, in the order they would be tried:\n", t.Model)
+	fmt.Fprintf(w, "candidates for %s, in the order they would be tried:\n", strings.Join(t.Models, ", then "))
 	for _, c := range t.Ranked() {
-		fmt.Fprintf(w, "  %-16s %-9s %-9s weight %.2f  $%.2f/M  %s\n", c.Provider, c.StateStr, c.Tier, c.Weight, c.Price, c.Why)
+		weight := ""
+		if c.Weight > 0 {
+			weight = fmt.Sprintf("weight %.2f", c.Weight)
+		}
+		fmt.Fprintf(w, "  %-16s %-9s %-9s %-12s $%5.2f/M  %s\n", c.Provider, c.StateStr, c.Tier, weight, c.Price, c.Why)
 	}
 	fmt.Fprintln(w, "attempts:")
 	for i, a := range t.Attempts {
-		fmt.Fprintf(w, "  %d. %-16s %-14s ttft %-8s total %s", i+1, a.Provider, a.Outcome,
-			a.TTFT.Round(time.Millisecond), a.Duration.Round(time.Millisecond))
-		if a.Error != "" {
-			fmt.Fprintf(w, "  (%s)", a.Error)
-		}
-		fmt.Fprintln(w)
+		fmt.Fprintf(w, "  %d. %-16s %-14s ttft %-8s total %-8s %s\n", i+1, a.Provider, a.Outcome,
+			a.TTFT.Round(time.Millisecond), a.Duration.Round(time.Millisecond), a.Notes())
 	}
 }

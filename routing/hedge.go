@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"switchboard/provider"
 )
 
 // Hedge asks for a second attempt to race the first when the first is slow
@@ -141,12 +143,15 @@ func (r *Router) race(ctx context.Context, t *Trace, eps [2]Endpoint, gens [2]ui
 			got[res.i] = &res.ar
 		}
 	}
-	t.Attempts = append(t.Attempts, got[0].a)
 	if !hedged {
+		t.Attempts = append(t.Attempts, got[0].a)
 		return *got[0], false
 	}
 	got[1].a.Hedge = true
-	t.Attempts = append(t.Attempts, got[1].a)
+	if winner >= 0 && got[1-winner].err != nil && got[1-winner].err.Class == provider.ClassCanceled {
+		got[1-winner].a.Error = "lost the race: the other streamed first"
+	}
+	t.Attempts = append(t.Attempts, got[0].a, got[1].a)
 	switch {
 	case winner >= 0:
 		return *got[winner], true

@@ -588,7 +588,8 @@ func TestHedging(t *testing.T) {
 			t.Fatal(err)
 		}
 		a := res.Trace.Attempts
-		if got := strings.Join(outcomes(res.Trace), " "); got != "slow:canceled fast:ok" || !a[1].Hedge || a[0].Hedge {
+		if got := strings.Join(outcomes(res.Trace), " "); got != "slow:canceled fast:ok" || !a[1].Hedge || a[0].Hedge ||
+			!strings.Contains(a[0].Notes(), "lost the race") {
 			t.Fatalf("attempts %+v", a)
 		}
 		if res.Provider != "fast" || res.Content == "" || streamed.String() != res.Content {
