@@ -208,12 +208,12 @@ func TestParseErrors(t *testing.T) {
 			}},
 		{"quoted hedge rate", lines(`[routing]`, `hedges_per_second = "0.5"`) + okRest,
 			nil, []string{`2:21 routing.hedges_per_second must be a number, not a string; remove the quotes: hedges_per_second = 0.5`}},
-		{"routing timeouts", lines(`[routing]`, `timeouts = { first_token = "0s", stall = "-1s", total = "0s", connect = "5s" }`) + okRest,
+		{"routing timeouts", lines(`[routing]`, `timeouts = { first_token = "0s", stall = "-1s", total = "0s", connect = "0s" }`) + okRest,
 			nil, []string{
 				`2:28 routing.timeouts.first_token is zero, which would mean the default (each provider's own first_token timeout); remove the key for the default, or write a positive duration such as "30s"`,
 				`2:42 routing.timeouts.stall "-1s" is negative; write a duration of zero or more`,
 				`2:57 routing.timeouts.total is zero, which would mean the default (5m); remove the key for the default, or write a positive duration such as "5m"`,
-				`2:63 unknown key routing.timeouts.connect; the connect timeout is the provider's: write it in the [[provider]]'s own timeouts, e.g. timeouts = { connect = "5s" }`,
+				`2:73 routing.timeouts.connect is zero, which would mean the default (each provider's own connect timeout); remove the key for the default, or write a positive duration such as "5s"`,
 			}},
 		{"routing timeouts in a header table", lines(`[routing.timeouts]`, `stall = "0s"`, `total = 300`) + okRest,
 			nil, []string{

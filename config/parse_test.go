@@ -306,3 +306,10 @@ func TestEndpointID(t *testing.T) {
 		t.Errorf("EndpointID = %q", got)
 	}
 }
+
+func TestConnectTimeoutReachesTheRouter(t *testing.T) {
+	cfg := mustParse(t, lines(`[routing]`, `timeouts = { connect = "2s" }`)+okRest, nil)
+	if cfg.Routing.Timeouts.Connect != 2*time.Second {
+		t.Fatalf("routing timeouts %+v", cfg.Routing.Timeouts)
+	}
+}

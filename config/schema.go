@@ -255,17 +255,15 @@ func readRouting(t *table) routing.Options {
 	return o
 }
 
-// readTimeouts reads timeouts = { first_token = "30s", stall = "30s", total = "5m" },
+// readTimeouts reads timeouts = { connect = "5s", first_token = "30s", stall = "30s", total = "5m" },
 // each key optional; def describes what leaving a key out means.
 func readTimeouts(t *table, def func(key string) string) routing.Timeouts {
 	tt, ok := t.sub("timeouts", `timeouts = { first_token = "30s", stall = "30s", total = "5m" }`)
 	if !ok {
 		return routing.Timeouts{}
 	}
-	tt.hints = map[string]string{
-		"connect": `the connect timeout is the provider's: write it in the [[provider]]'s own timeouts, e.g. timeouts = { connect = "5s" }`,
-	}
 	o := routing.Timeouts{
+		Connect:    positiveLimit(tt, "connect", def("connect"), "5s"),
 		FirstToken: positiveLimit(tt, "first_token", def("first_token"), "30s"),
 		Stall:      positiveLimit(tt, "stall", def("stall"), "30s"),
 		Total:      positiveLimit(tt, "total", def("total"), "5m"),

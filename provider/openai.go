@@ -170,6 +170,9 @@ func (c *OpenAI) Stream(ctx context.Context, req Request) (Stream, error) {
 	rctx, cancel := context.WithCancelCause(ctx)
 	l := c.limits
 	l.firstWhat = "no first token"
+	if req.ConnectTimeout > 0 {
+		l.connect = req.ConnectTimeout
+	}
 	if req.FirstTokenTimeout > 0 {
 		l.first = req.FirstTokenTimeout
 	}

@@ -21,9 +21,10 @@ type Request struct {
 	Messages    []Message
 	MaxTokens   int      // 0 leaves it to the upstream
 	Temperature *float64 // nil leaves it to the upstream
-	// FirstTokenTimeout and StallTimeout, when positive, replace the
-	// client's own limits for this request (a model or a request that needs
-	// more, or less, patience).
+	// ConnectTimeout, FirstTokenTimeout and StallTimeout, when positive,
+	// replace the client's own limits for this request (a model or a
+	// request that needs more, or less, patience).
+	ConnectTimeout    time.Duration
 	FirstTokenTimeout time.Duration
 	StallTimeout      time.Duration
 }

@@ -65,8 +65,9 @@ type Options struct {
 	// requests; default 1.
 	HedgesPerSecond float64
 	// Timeouts apply to requests whose model and request set none. Zero
-	// first-token and stall limits leave each provider's own (see
-	// provider.OpenAIOptions: 30s each by default); Total defaults to 5m.
+	// connect, first-token and stall limits leave each provider's own (see
+	// provider.OpenAIOptions: 5s, 30s and 30s by default); Total defaults
+	// to 5m.
 	Timeouts Timeouts
 	// Defaults are per-model defaults for requests that do not say
 	// otherwise, by public model name.
@@ -84,6 +85,7 @@ type ModelDefaults struct {
 // Timeouts bound a request. Zero fields take the next level's: the
 // request's, else the model's, else the router's.
 type Timeouts struct {
+	Connect    time.Duration `json:"connect,omitempty"`     // to get a connection, per attempt
 	FirstToken time.Duration `json:"first_token,omitempty"` // from sending to the first token, per attempt
 	Stall      time.Duration `json:"stall,omitempty"`       // the longest silence between chunks, per attempt
 	Total      time.Duration `json:"total,omitempty"`       // the whole request, every attempt and model included
@@ -91,6 +93,7 @@ type Timeouts struct {
 
 // or fills t's zero fields from d.
 func (t Timeouts) or(d Timeouts) Timeouts {
+	t.Connect = cmp.Or(t.Connect, d.Connect)
 	t.FirstToken = cmp.Or(t.FirstToken, d.FirstToken)
 	t.Stall = cmp.Or(t.Stall, d.Stall)
 	t.Total = cmp.Or(t.Total, d.Total)

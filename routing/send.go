@@ -334,7 +334,7 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	var stats provider.Stats
 	s, err := e.Upstream.Stream(ctx, provider.Request{
 		Model: e.UpstreamModel, Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature,
-		FirstTokenTimeout: req.Timeouts.FirstToken, StallTimeout: req.Timeouts.Stall,
+		ConnectTimeout: req.Timeouts.Connect, FirstTokenTimeout: req.Timeouts.FirstToken, StallTimeout: req.Timeouts.Stall,
 	})
 	if err == nil {
 		err = drain(s, func(c provider.Chunk) {
