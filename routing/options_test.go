@@ -233,3 +233,24 @@ func TestPreferencesJSON(t *testing.T) {
 		t.Fatal("a string cutoff was accepted")
 	}
 }
+
+// A sort with partition "none" orders the endpoints of every model of the
+// request together; the default partition sorts within each model in turn.
+func TestSortPartition(t *testing.T) {
+	for _, tc := range []struct {
+		partition string
+		first     string
+	}{{"model", "big@fast"}, {"none", "m@cheap"}} {
+		f := newOptFleet(t, nil)
+		f.router.opts.RetryBackoff = time.Millisecond
+		req := Request{Model: "big", Models: []string{"m"}, Messages: []provider.Message{{Role: "user", Content: "hi"}},
+			Provider: Preferences{Sort: Sort{By: SortPrice, Partition: tc.partition}}}
+		res, _ := f.router.Send(t.Context(), req, nil) // the upstreams are closed ports: only the order matters here
+		if got := res.Trace.Order[0]; got != tc.first {
+			t.Errorf("partition %q: order %v, want %s first", tc.partition, res.Trace.Order, tc.first)
+		}
+		if len(res.Trace.Order) != 6 {
+			t.Errorf("partition %q: %d endpoints in the order, want all 6 of both models", tc.partition, len(res.Trace.Order))
+		}
+	}
+}

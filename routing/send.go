@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"switchboard/monitor"
 	"switchboard/provider"
 )
 
@@ -90,6 +92,9 @@ func (r *Router) send(ctx context.Context, req Request, onDelta OnDelta) (*Resul
 	}
 	var last error
 	models := append([]string{req.Model}, fallbacks...)
+	if p := r.prefsFor(name, &req.Provider, ""); len(fallbacks) > 0 && p.Sort.By != "" && p.Sort.Partition == "none" {
+		return res, r.sendUnpartitioned(ctx, t, models, &req, snap, onDelta, res)
+	}
 	for i, model := range models {
 		if n, _ := ModelSuffix(model); slices.Contains(t.Models, n) {
 			continue // never the same model again
@@ -104,8 +109,7 @@ func (r *Router) send(ctx context.Context, req Request, onDelta OnDelta) (*Resul
 			continue
 		}
 		name, _ := ModelSuffix(model)
-		res.Model = name
-		err := r.tryModel(ctx, t, t.Order[from:], name, &req, onDelta, res, i < len(models)-1)
+		err := r.tryModel(ctx, t, t.Order[from:], []string{name}, &req, onDelta, res, i < len(models)-1)
 		if err == nil {
 			return res, nil
 		}
@@ -120,11 +124,14 @@ func (r *Router) send(ctx context.Context, req Request, onDelta OnDelta) (*Resul
 // tryModel tries the endpoints of one model in order. more says whether the
 // request has a further model to fall back to. Its error says whether that
 // next model may still answer.
-func (r *Router) tryModel(ctx context.Context, t *Trace, order []string, model string, req *Request, onDelta OnDelta, res *Result, more bool) *Error {
+func (r *Router) tryModel(ctx context.Context, t *Trace, order []string, models []string, req *Request, onDelta OnDelta, res *Result, more bool) *Error {
 	byID := map[string]Endpoint{}
-	for _, e := range r.byModel[model] {
-		byID[e.ID] = e
+	for _, m := range models {
+		for _, e := range r.byModel[m] {
+			byID[e.ID] = e
+		}
 	}
+	model := strings.Join(models, " or ")
 	var last *provider.Error
 	var partial string // what a streaming caller has received of an answer that broke
 	tries := r.admitted(order)
@@ -157,6 +164,7 @@ func (r *Router) tryModel(ctx context.Context, t *Trace, order []string, model s
 			if aerr == nil {
 				e = ar.e
 				t.Served, res.Endpoint, res.Provider, res.Content = e.ID, e.ID, e.Provider, partial+content
+				res.Model = e.Model
 				res.FinishReason, res.Usage = ar.finish, ar.usage
 				return nil
 			}
@@ -221,6 +229,51 @@ func (r *Router) interrupted(partial string, res *Result, err *Error) *Error {
 		err.Type, err.Code = "stream_interrupted", 502
 	}
 	return err
+}
+
+// sendUnpartitioned serves a sort with partition "none": the endpoints of
+// every model of the request are tried in one order, by the sort's live
+// figures, down and cooling-down endpoints still last.
+func (r *Router) sendUnpartitioned(ctx context.Context, t *Trace, models []string, req *Request, snap *monitor.Snapshot, onDelta OnDelta, res *Result) error {
+	var last error
+	var planned []string
+	for _, m := range models {
+		if n, _ := ModelSuffix(m); slices.Contains(t.Models, n) {
+			continue
+		}
+		if err := r.planModel(t, m, req, snap); err != nil {
+			last = err
+			var re *Error
+			if errors.As(err, &re) && re.Code == 400 {
+				return err
+			}
+			continue
+		}
+		n, _ := ModelSuffix(m)
+		planned = append(planned, n)
+	}
+	if len(t.Order) == 0 {
+		return last
+	}
+	cands := map[string]*Candidate{}
+	for i := range t.Candidates {
+		cands[t.Candidates[i].Endpoint] = &t.Candidates[i]
+	}
+	late := func(c *Candidate) bool { return c.State == monitor.Down || c.State == monitor.CoolingDown }
+	slices.SortStableFunc(t.Order, func(a, b string) int {
+		ca, cb := cands[a], cands[b]
+		if la, lb := late(ca), late(cb); la != lb {
+			if la {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(ca.value, cb.value)
+	})
+	if err := r.tryModel(ctx, t, t.Order, planned, req, onDelta, res, false); err != nil {
+		return err
+	}
+	return nil
 }
 
 // stop returns the error that ends the request (or moves it to the next
