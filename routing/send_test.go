@@ -595,6 +595,9 @@ func TestHedging(t *testing.T) {
 		if res.Provider != "fast" || res.Content == "" || streamed.String() != res.Content {
 			t.Fatalf("served by %s: %q, streamed %q", res.Provider, res.Content, streamed.String())
 		}
+		if sum := res.Trace.Summary(); !strings.HasPrefix(sum, "fast:") || !strings.Contains(sum, "fast won the race as a hedge") || strings.Contains(sum, "failed") {
+			t.Errorf("summary %q", sum)
+		}
 		if st, _ := f.mon.Snapshot().Endpoint("m@slow"); st.ProviderErrors != 0 {
 			t.Fatal("the canceled loser of the race was held against its provider")
 		}

@@ -140,7 +140,14 @@ func (t *Trace) Ranked() []Candidate {
 func (t *Trace) Summary() string {
 	var failed, notes []string
 	for _, a := range t.Attempts {
-		if a.Outcome != "ok" {
+		switch {
+		case a.Hedge && a.Endpoint == t.Served:
+			notes = append(notes, fmt.Sprintf("%s won the race as a hedge: the first was slow to its first token", a.Provider))
+		case a.Hedge:
+			notes = append(notes, fmt.Sprintf("%s raced as a hedge and lost", a.Provider))
+		case a.Outcome == "canceled" && t.Served != "":
+			// the first attempt, beaten by its hedge: not a failure
+		case a.Outcome != "ok":
 			failed = append(failed, fmt.Sprintf("%s failed (%s)", a.Provider, a.Outcome))
 		}
 	}
