@@ -27,9 +27,12 @@ type Monitor struct {
 	snap    *Snapshot // the last snapshot computed; immutable
 	subs    map[chan *Snapshot]struct{}
 
+	models     []string    // model names in first-seen order
 	providers  []string    // provider names in first-seen order
 	providerOf []int       // endpoint index -> index in providers
 	rollSums   [][3]counts // scratch for rollUp: 5m, 30m and 1d sums per provider
+
+	routed map[string]*rolling[counts, *counts] // routed requests per model: what routing delivered
 
 	historyErr string // why history is off, after a failure
 	flushed    int64  // the minute the last flush reached; it is written again next time
@@ -54,6 +57,13 @@ func New(opts Options, eps []Endpoint) (*Monitor, error) {
 		m.providerOf = append(m.providerOf, p)
 	}
 	m.rollSums = make([][3]counts, len(m.providers))
+	m.routed = map[string]*rolling[counts, *counts]{}
+	for _, e := range eps {
+		if m.routed[e.Model] == nil {
+			m.routed[e.Model] = newRolling[counts](opts.Bucket, int(opts.Window/opts.Bucket), int(max(time.Minute/opts.Bucket, 1)))
+			m.models = append(m.models, e.Model)
+		}
+	}
 	if opts.History != nil {
 		if err := m.restore(); err != nil {
 			m.historyErr = fmt.Sprintf("history is off: %v", err)
@@ -107,6 +117,22 @@ func (m *Monitor) Admit(id string) (gen uint64, ok bool) {
 // trialTimeout is how long a half-open trial may stay out before another is
 // allowed: long enough for a slow probe or a long answer.
 func (m *Monitor) trialTimeout() time.Duration { return 2*m.opts.ProbeTimeout + time.Minute }
+
+// RecordRequest counts the final outcome of one routed request for a model
+// (ClassOK if some endpoint answered): what routing delivered, to set
+// against what any single endpoint would have. The caller's own errors do
+// not count against it, as for availability.
+func (m *Monitor) RecordRequest(model string, c provider.Class) {
+	r, ok := m.routed[model]
+	if !ok {
+		return
+	}
+	now := m.opts.Clock.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r.add(now, provider.Outcome{Class: c})
+	m.version++
+}
 
 // SetEnabled turns an endpoint on or off for routing. The change is in the
 // very next snapshot.
@@ -166,6 +192,7 @@ func (m *Monitor) compute(now time.Time) *Snapshot {
 		s.Endpoints[i] = m.status(h, now)
 	}
 	s.Providers = m.rollUp()
+	s.Models = m.modelStatus(s, now)
 	return s
 }
 
@@ -250,6 +277,25 @@ func (m *Monitor) series(h *health) Series {
 		}
 	}
 	return s
+}
+
+// modelStatus is what routing delivered for each model, next to the best
+// single endpoint of the model over the same window.
+func (m *Monitor) modelStatus(s *Snapshot, now time.Time) []ModelStatus {
+	out := make([]ModelStatus, len(m.models))
+	for i, name := range m.models {
+		r := m.routed[name]
+		r.advance(now)
+		ms := ModelStatus{Name: name, Requests: int(r.total.requests), Delivered: r.total.availability(), BestSingle: -1}
+		ms.PerSecond = float64(r.tails[0].sum.requests) / min(time.Minute, m.opts.Window).Seconds()
+		for _, e := range s.Endpoints {
+			if e.Model == name && e.Availability > ms.BestSingle {
+				ms.BestSingle, ms.BestProvider = e.Availability, e.Provider
+			}
+		}
+		out[i] = ms
+	}
+	return out
 }
 
 // rollUp sums each provider's endpoints, in the order providers first

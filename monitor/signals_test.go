@@ -219,3 +219,35 @@ func BenchmarkMillionOutcomes(b *testing.B) {
 		runtime.KeepAlive(m)
 	}
 }
+
+// What routing delivered for a model is set against its best single
+// endpoint over the same window.
+func TestDeliveredAgainstBestSingle(t *testing.T) {
+	clk := monitortest.NewClock()
+	m, err := New(Options{Clock: clk}, []Endpoint{{ID: "m@a", Provider: "a", Model: "m"}, {ID: "m@b", Provider: "b", Model: "m"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		m.Record("m@a", ok200())
+		if i%2 == 0 {
+			m.Record("m@b", fail(provider.ClassServer))
+		} else {
+			m.Record("m@b", ok200())
+		}
+		m.RecordRequest("m", provider.ClassOK)
+	}
+	m.Record("m@a", fail(provider.ClassServer)) // a's own availability: 10/11
+	m.RecordRequest("m", provider.ClassOverloaded)
+	ms, ok := m.Snapshot().Model("m")
+	if !ok || ms.Requests != 11 || math.Abs(ms.Delivered-10.0/11) > 1e-9 || ms.BestProvider != "a" || math.Abs(ms.BestSingle-10.0/11) > 1e-9 {
+		t.Fatalf("%+v", ms)
+	}
+	if want := 11.0 / 60; math.Abs(ms.PerSecond-want) > 1e-9 {
+		t.Errorf("per second %v, want %v", ms.PerSecond, want)
+	}
+	clk.Advance(m.Options().Window)
+	if ms, _ := m.Snapshot().Model("m"); ms.Requests != 0 || ms.Delivered != -1 {
+		t.Errorf("past the window: %+v", ms)
+	}
+}

@@ -40,6 +40,7 @@ type Snapshot struct {
 	OutageWindow time.Duration
 	Endpoints    []EndpointStatus
 	Providers    []ProviderStatus // one per provider, rolled up from its endpoints, in first-seen order
+	Models       []ModelStatus    // one per model: what routing delivered
 	Events       []Event          // the most recent events, oldest first
 	HistoryError string           // why history is off after a failure; "" while it works or was never asked for
 	index        map[string]int
@@ -126,6 +127,28 @@ type EndpointStatus struct {
 	LastOutage        time.Time      // when the endpoint was last seen down; zero if never
 	CooldownUntil     time.Time      // end of the current rate-limit cooldown; zero if none
 	Series            Series         // the last Options.SeriesLen buckets, oldest first
+}
+
+// ModelStatus is what routing delivered for one model over the window, set
+// against the best any single endpoint of it did over the same window
+// (OpenRouter's "with routing / without").
+type ModelStatus struct {
+	Name         string
+	Requests     int     // routed requests that ended
+	PerSecond    float64 // routed requests per second over the last minute
+	Delivered    float64 // answered / (answered + failed not by the caller's fault); -1 without requests
+	BestSingle   float64 // the best availability of one endpoint of the model; -1 without data
+	BestProvider string  // whose it is
+}
+
+// Model returns the status of a model, or false.
+func (s *Snapshot) Model(name string) (ModelStatus, bool) {
+	for _, m := range s.Models {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return ModelStatus{}, false
 }
 
 // ProviderStatus is a provider's health rolled up from its endpoints.

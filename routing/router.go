@@ -46,6 +46,8 @@ type Health interface {
 	Snapshot() *monitor.Snapshot
 	Admit(endpointID string) (gen uint64, ok bool)
 	Record(endpointID string, o provider.Outcome)
+	// RecordRequest counts a routed request's final outcome for its model.
+	RecordRequest(model string, c provider.Class)
 }
 
 // Options configure a router.

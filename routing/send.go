@@ -62,6 +62,12 @@ type OnDelta func(content string)
 // partial content stays in Result.Content).
 func (r *Router) Send(ctx context.Context, req Request, onDelta OnDelta) (*Result, error) {
 	res, err := r.send(ctx, req, onDelta)
+	name, _ := ModelSuffix(req.Model)
+	if err == nil {
+		r.opts.Health.RecordRequest(name, provider.ClassOK)
+	} else if c := finalClass(err); c != provider.ClassCanceled && !c.UserError() {
+		r.opts.Health.RecordRequest(name, c)
+	}
 	var re *Error
 	if errors.As(err, &re) {
 		for _, a := range res.Trace.Attempts {
@@ -119,6 +125,21 @@ func (r *Router) send(ctx context.Context, req Request, onDelta OnDelta) (*Resul
 		}
 	}
 	return res, last
+}
+
+// finalClass is the class a failed request counts as for its model: what
+// it ran into, a provider failure when the error does not say.
+func finalClass(err error) provider.Class {
+	var re *Error
+	if errors.As(err, &re) {
+		switch {
+		case re.Code == 400 || re.Code == 403 || re.Code == 404:
+			return provider.ClassBadRequest
+		case re.Class != provider.ClassOK:
+			return re.Class
+		}
+	}
+	return provider.ClassServer
 }
 
 // tryModel tries the endpoints of one model in order. more says whether the

@@ -70,6 +70,9 @@ func TestSendAnswersAndRecords(t *testing.T) {
 	if st.Successes != 1 || st.Probes != 0 {
 		t.Fatalf("monitor: %+v", st)
 	}
+	if ms, _ := f.mon.Snapshot().Model("m"); ms.Requests != 1 || ms.Delivered != 1 {
+		t.Fatalf("the routed request was not counted for its model: %+v", ms)
+	}
 	if sum := res.Trace.Summary(); !strings.HasPrefix(sum, "a: picked among 1") {
 		t.Errorf("summary %q", sum)
 	}
@@ -116,6 +119,9 @@ func TestSendUserErrorIsNotRetried(t *testing.T) {
 	st, _ := f.mon.Snapshot().Endpoint(res.Trace.Attempts[0].Endpoint)
 	if st.UserErrors != 1 || st.ProviderErrors != 0 {
 		t.Fatalf("monitor counted the caller's error against the provider: %+v", st)
+	}
+	if ms, _ := f.mon.Snapshot().Model("m"); ms.Requests != 0 {
+		t.Fatalf("the caller's own error counted against what routing delivered: %+v", ms)
 	}
 }
 
