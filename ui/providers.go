@@ -23,10 +23,15 @@ const (
 	colOn
 	colFault
 	colAvail
+	colAvail30m
+	colAvail1d
 	colErr
 	colP50
+	colP99
 	colTTFT
+	colTPS
 	colPrice
+	colBreaker
 	colLatSpark
 	colErrSpark
 	colReason // only on wide terminals: the reason of a state other than healthy
@@ -36,7 +41,8 @@ const (
 // dropOrder is the order in which columns give way on a narrow terminal;
 // what is dropped from a row still shows in the detail line of the
 // selected one.
-var dropOrder = []column{colOn, colPrice, colTTFT, colErrSpark, colFault, colErr, colLatSpark, colAvail, colP50}
+var dropOrder = []column{colAvail1d, colTPS, colP99, colAvail30m, colBreaker,
+	colOn, colPrice, colTTFT, colErrSpark, colFault, colErr, colLatSpark, colAvail, colP50}
 
 const (
 	sparkMin = 12 // narrower, a sparkline says too little to be worth its room
@@ -62,7 +68,8 @@ func layoutTable(w, providerWidth int, faults bool) tableLayout {
 	var l tableLayout
 	l.width = [numColumns]int{
 		colMark: 1, colProvider: providerWidth, colState: 13, colOn: 3, colFault: 5,
-		colAvail: 5, colErr: 5, colP50: 5, colTTFT: 5, colPrice: 10,
+		colAvail: 5, colAvail30m: 5, colAvail1d: 5, colErr: 5, colP50: 5, colP99: 5, colTTFT: 5, colTPS: 5,
+		colPrice: 10, colBreaker: 8,
 		colLatSpark: sparkMin, colErrSpark: sparkMin,
 	}
 	for c := range numColumns {
@@ -359,7 +366,8 @@ func (p *providersPane) headerView() string {
 	}
 	titles := [numColumns]string{
 		colProvider: "provider", colState: "state", colOn: "on", colFault: "fault",
-		colAvail: "avail", colErr: "err", colP50: "p50", colTTFT: "ttft", colPrice: "$/M in/out",
+		colAvail: "avail", colAvail30m: "30m", colAvail1d: "1d", colErr: "err", colP50: "p50", colP99: "p99",
+		colTTFT: "ttft", colTPS: "tok/s", colPrice: "$/M in/out", colBreaker: "breaker",
 		colLatSpark: lat, colErrSpark: "error rate", colReason: "why",
 	}
 	var cells []string
@@ -373,7 +381,7 @@ func (p *providersPane) headerView() string {
 
 func rightAligned(c column) bool {
 	switch c {
-	case colAvail, colErr, colP50, colTTFT, colPrice:
+	case colAvail, colAvail30m, colAvail1d, colErr, colP50, colP99, colTTFT, colTPS, colPrice:
 		return true
 	}
 	return false
@@ -439,15 +447,24 @@ func (p *providersPane) rowView(i int, now time.Time) string {
 		}
 		cells[c] = style.Render(fit(text, w[c], true))
 	}
-	avail, errRate := -1.0, -1.0
-	var p50, ttft time.Duration
+	avail, avail30m, avail1d, errRate, tps := -1.0, -1.0, -1.0, -1.0, -1.0
+	var p50, p99, ttft time.Duration
 	if ok {
-		avail, p50, ttft = s.Availability, s.Latency.P50, s.TTFT.P50
+		avail, avail30m, avail1d = s.Availability, s.Availability30m, s.Availability1d
+		p50, p99, ttft, tps = s.Latency.P50, s.Latency.P99, s.TTFT.P50, s.Throughput.P50
 		if s.Requests > 0 {
 			errRate = s.ErrorRate
 		}
 	}
 	num(colAvail, fmtPct(avail))
+	num(colAvail30m, fmtPct(avail30m))
+	num(colAvail1d, fmtPct(avail1d))
+	num(colP99, fmtDur(p99))
+	num(colTPS, fmtRate(tps))
+	cells[colBreaker] = paint(st.muted, fit("·", w[colBreaker], false))
+	if ok && s.Breaker != monitor.BreakerClosed {
+		cells[colBreaker] = paint(st.stateStyle(monitor.Down), fit(breakerText(s, now), w[colBreaker], false))
+	}
 	num(colErr, fmtPct(errRate))
 	if errRate > 0 {
 		cells[colErr] = paint(st.errText, fit(fmtPct(errRate), w[colErr], true))
@@ -498,6 +515,23 @@ func stateText(s monitor.EndpointStatus, now time.Time) string {
 		return fmt.Sprintf("%s cooling %ds", g, int(math.Ceil(max(left, 0).Seconds())))
 	}
 	return g + " " + s.State.String()
+}
+
+// breakerText is an open breaker's countdown to its next trial, or
+// "trial" while the one trial is out.
+func breakerText(s monitor.EndpointStatus, now time.Time) string {
+	if s.Breaker == monitor.BreakerHalfOpen {
+		return "trial"
+	}
+	return fmt.Sprintf("open %ds", int(math.Ceil(max(s.NextTrial.Sub(now), 0).Seconds())))
+}
+
+// fmtRate renders tokens per second; noData below zero.
+func fmtRate(v float64) string {
+	if v < 0 {
+		return noData
+	}
+	return fmt.Sprintf("%.0f", v)
 }
 
 // shortMode fits a fault mode's name into the fault column.

@@ -575,6 +575,37 @@ func (m *model) View() tea.View {
 	return v
 }
 
+// routedView is what routing delivered for the selected model against the
+// best single provider over the same window, and the request rate:
+// OpenRouter's "with routing / without".
+func (m *model) routedView() string {
+	if m.snap == nil || len(m.models) == 0 {
+		return ""
+	}
+	ms, ok := m.snap.Model(m.models[m.cur])
+	if !ok {
+		return ""
+	}
+	st := m.ctx.styles
+	rate := fmt.Sprintf("%.1f req/s", ms.PerSecond)
+	if ms.PerSecond > 0 && ms.PerSecond < 0.1 {
+		rate = fmt.Sprintf("%.2f req/s", ms.PerSecond)
+	}
+	parts := []string{rate}
+	if ms.Delivered >= 0 {
+		routed := st.okText
+		if ms.BestSingle >= 0 && ms.Delivered < ms.BestSingle {
+			routed = st.warn
+		}
+		text := "routed " + routed.Render(fmtPct(ms.Delivered))
+		if ms.BestSingle >= 0 {
+			text += st.muted.Render(fmt.Sprintf(" vs best single %s (%s)", fmtPct(ms.BestSingle), ms.BestProvider))
+		}
+		parts = append(parts, text)
+	}
+	return st.muted.Render("  ·  ") + strings.Join(parts, st.muted.Render(" · "))
+}
+
 func (m *model) headerView(now time.Time) string {
 	st := m.ctx.styles
 	left := st.product.Render("Switchboard") + "  " + st.model.Render(m.displayName())
@@ -597,8 +628,10 @@ func (m *model) headerView(now time.Time) string {
 		health = style.Render("health " + ago(age))
 	}
 	clock = st.muted.Render(" · " + now.Format("15:04:05"))
+	routed := m.routedView()
 	// The richest header that fits.
-	for _, c := range [][2]string{{left + pos, health + clock}, {left + pos, health}, {left, health}} {
+	for _, c := range [][2]string{{left + pos + routed, health + clock}, {left + pos + routed, health},
+		{left + pos, health + clock}, {left + pos, health}, {left, health}} {
 		if gap := m.ctx.width - lipgloss.Width(c[0]) - lipgloss.Width(c[1]); gap >= 2 {
 			return c[0] + strings.Repeat(" ", gap) + c[1]
 		}

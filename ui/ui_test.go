@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"github.com/charmbracelet/x/ansi"
 	"strings"
 	"sync"
 	"testing"
@@ -269,5 +270,29 @@ func TestToggleOrderIsKept(t *testing.T) {
 	}
 	if _, pending := m.providers.wantEnabled[groq]; pending {
 		t.Error("the toggle is still pending after its snapshot")
+	}
+}
+
+// The header sets what routing delivered against the best single provider.
+func TestHeaderShowsRoutedAgainstBestSingle(t *testing.T) {
+	s := newStack(t, fleetModels)
+	m, _ := newTestDashboard(t, s)
+	model := fleetModels[0].name
+	for i := range 10 {
+		s.mon.Record(endpointID(model, "groq"), provider.Outcome{Class: provider.ClassOK, Duration: time.Second})
+		if i < 2 {
+			s.mon.Record(endpointID(model, "cerebras"), provider.Outcome{Class: provider.ClassServer})
+		}
+		s.mon.RecordRequest(model, provider.ClassOK)
+	}
+	s.mon.Record(endpointID(model, "groq"), provider.Outcome{Class: provider.ClassServer}) // groq alone: 10/11
+	s.clock.Advance(time.Second)
+	m.Update(snapshotMsg{snap: s.mon.Snapshot()})
+	m.Update(tea.WindowSizeMsg{Width: 160, Height: 48})
+	header := flat(ansi.Strip(m.headerView(s.clock.Now())))
+	for _, want := range []string{"0.2 req/s", "routed 100%", "vs best single 90.9% (groq)"} {
+		if !strings.Contains(header, want) {
+			t.Errorf("header %q lacks %q", header, want)
+		}
 	}
 }
