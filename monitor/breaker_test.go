@@ -183,3 +183,15 @@ func TestOneTimeoutTripsTheBreaker(t *testing.T) {
 		t.Fatalf("after one timeout: %s, breaker %s (%s)", st.State, st.Breaker, st.Reason)
 	}
 }
+
+// An outage is one event, not also a degradation.
+func TestNoDegradedEventsDuringAnOutage(t *testing.T) {
+	m := newTestMonitor(t, monitortest.NewClock(), "a")
+	for range 10 {
+		m.Record("a", ok200())
+	}
+	trip(m, "a")
+	if got := strings.Join(kinds(m.Snapshot(), "a"), " "); got != "outage_started breaker_opened" {
+		t.Fatalf("events %q", got)
+	}
+}

@@ -167,7 +167,11 @@ func (h *health) update(m *Monitor, now time.Time) {
 // every recorded outcome.
 func (h *health) settle(m *Monitor, now time.Time) {
 	h.update(m, now)
-	h.settleDegraded(m, now)
+	if h.brk.state == BreakerClosed {
+		// Degraded says how a working endpoint works; during an outage it
+		// would only echo it.
+		h.settleDegraded(m, now)
+	}
 	switch {
 	case !h.enabled:
 		h.state = Disabled

@@ -95,6 +95,7 @@ type model struct {
 
 	providers *providersPane
 	console   *console
+	events    *eventsPane // beside the console on wide terminals; width 0 when hidden
 	help      help.Model
 	focus     focus
 
@@ -132,6 +133,7 @@ func New(ctx context.Context, o Options) tea.Model {
 		ctx: pc, opts: o, run: run, stop: stop,
 		providers: newProvidersPane(pc),
 		console:   newConsole(pc),
+		events:    &eventsPane{ctx: pc},
 		help:      help.New(),
 		latest:    &latestWins{applied: map[string]uint64{}},
 		wantFault: map[string]string{},
@@ -220,6 +222,9 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 
 	case streamMsg:
+		if msg.done && msg.res != nil && m.console.ex.req != nil && msg.id == m.console.ex.req.id {
+			m.events.addTrace(msg.res.Trace, m.ctx.now())
+		}
 		return m, m.console.stream(msg)
 
 	case tea.KeyPressMsg:
@@ -517,10 +522,37 @@ func (m *model) layout() {
 	if h >= 20 {
 		fixed++ // a blank line under the header
 	}
+	if m.showHourly() {
+		fixed++ // the selected provider's day, hour by hour
+	}
 	n := max(len(m.providers.endpoints), 1)
 	m.rows = max(min(n, h-fixed-consoleMin), 1)
 	m.providers.setSize(w, m.rows)
-	m.console.setSize(w, max(h-fixed-m.rows, 0))
+	ch := max(h-fixed-m.rows, 0)
+	m.events.width, m.events.height = 0, ch
+	if w >= eventsFromWidth && ch >= eventsFromHeight {
+		m.events.width = min(max(w/3, eventsMinWidth), eventsMaxWidth)
+	}
+	m.console.setSize(w-m.events.width-min(m.events.width, 1), ch)
+}
+
+// showHourly reports whether there is room for the hourly availability line.
+func (m *model) showHourly() bool { return m.ctx.height >= 30 }
+
+// hourlyView is the selected provider's last 24 hours, one cell an hour.
+func (m *model) hourlyView() string {
+	st := m.ctx.styles
+	e, ok := m.providers.selected()
+	if !ok || m.snap == nil {
+		return ""
+	}
+	s, found := m.snap.Endpoint(e.ID)
+	if !found {
+		return ""
+	}
+	line := st.muted.Render("24h ") + hourlyBars(st, s.Series.Hourly) +
+		st.muted.Render(fmt.Sprintf("  %s, hour by hour · 1d %s · 30m %s", e.Provider, fmtPct(s.Availability1d), fmtPct(s.Availability30m)))
+	return clip(line, m.ctx.width)
 }
 
 func (m *model) footerHeight() int {
@@ -561,8 +593,16 @@ func (m *model) View() tea.View {
 	}
 	parts = append(parts, rule(m.ctx.styles, "Providers", m.providersSummary(), w))
 	parts = append(parts, m.providers.view())
+	if m.showHourly() {
+		parts = append(parts, m.hourlyView())
+	}
 	inputY := lipgloss.Height(strings.Join(parts, "\n")) + 1 // the console's prompt line, under its title
-	parts = append(parts, m.console.view(now))
+	if m.events.width > 0 {
+		parts = append(parts, lipgloss.JoinHorizontal(lipgloss.Top, m.console.view(now), " ",
+			m.events.view(m.snap, m.providers.endpoints)))
+	} else {
+		parts = append(parts, m.console.view(now))
+	}
 	parts = append(parts, m.footerView())
 	v.SetContent(fitBlock(strings.Join(parts, "\n"), w, h))
 
