@@ -120,6 +120,47 @@ type console struct {
 	height int // the whole console: title, input, transcript
 	nextID int
 	ex     exchange
+	opts   consoleOptions // routing options set with slash commands
+
+	history  []string // prompts and commands sent, oldest first
+	recalled int      // how far back ↑ has gone; 0 is the line being typed
+	draft    string   // the line being typed when ↑ was first pressed
+}
+
+// maxHistory bounds the prompts kept for ↑.
+const maxHistory = 100
+
+// remember keeps a sent line for ↑, once if sent twice in a row.
+func (c *console) remember(line string) {
+	if n := len(c.history); n == 0 || c.history[n-1] != line {
+		c.history = append(c.history, line)
+		if len(c.history) > maxHistory {
+			c.history = c.history[1:]
+		}
+	}
+	c.recalled, c.draft = 0, ""
+}
+
+// recall puts an earlier (back) or later line of the history in the input;
+// past the newest it brings back what was being typed.
+func (c *console) recall(back bool) {
+	if c.recalled == 0 {
+		c.draft = c.input.Value()
+	}
+	switch {
+	case back && c.recalled < len(c.history):
+		c.recalled++
+	case !back && c.recalled > 0:
+		c.recalled--
+	default:
+		return
+	}
+	line := c.draft
+	if c.recalled > 0 {
+		line = c.history[len(c.history)-c.recalled]
+	}
+	c.input.SetValue(line)
+	c.input.CursorEnd()
 }
 
 func newConsole(ctx *programContext) *console {
@@ -169,6 +210,7 @@ func (c *console) submit(ctx context.Context, router *routing.Router, model stri
 	if c.busy() {
 		return nil, "a request is still running: wait for it, or esc to cancel it"
 	}
+	c.remember(prompt)
 	c.nextID++
 	rctx, cancel := context.WithCancel(ctx)
 	r := &request{id: c.nextID, cancel: cancel, wake: make(chan struct{}, 1)}
@@ -178,6 +220,7 @@ func (c *console) submit(ctx context.Context, router *routing.Router, model stri
 	c.out.GotoBottom()
 	req := routing.Request{Model: model, MaxTokens: consoleMaxTokens,
 		Messages: []provider.Message{{Role: "user", Content: prompt}}}
+	c.opts.request(&req)
 	return tea.Batch(r.send(rctx, router, req), r.wait()), ""
 }
 
@@ -330,7 +373,11 @@ func (c *console) view(now time.Time) string {
 	if c.height <= 0 {
 		return ""
 	}
-	lines := []string{rule(c.ctx.styles, "Console", c.status(now), c.width)}
+	title := "Console"
+	if set := c.opts.String(); strings.HasPrefix(set, "options: ") {
+		title += " (" + strings.TrimPrefix(set, "options: ") + ")"
+	}
+	lines := []string{rule(c.ctx.styles, title, c.status(now), c.width)}
 	if c.height >= 2 {
 		lines = append(lines, c.input.View())
 	}

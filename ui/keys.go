@@ -18,8 +18,9 @@ type keyMap struct {
 	Quit      key.Binding
 
 	// In the console.
-	Send  key.Binding
-	Leave key.Binding
+	History, Commands key.Binding // help for the console's own keys
+	Send              key.Binding
+	Leave             key.Binding
 
 	// Anywhere.
 	ScrollUp   key.Binding
@@ -40,8 +41,12 @@ func newKeyMap(faults bool) keyMap {
 		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:      key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
 
-		Send:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "send")),
-		Leave: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back (cancels a request)")),
+		Send: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "send")),
+		// Help only: the console handles ↑↓ itself, and a line starting with /
+		// is a command rather than a prompt.
+		History:  key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑↓", "history")),
+		Commands: key.NewBinding(key.WithKeys("/"), key.WithHelp("/sort latency…", "options (/help)")),
+		Leave:    key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back (cancels a request)")),
 
 		ScrollUp:   key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup", "scroll answer up")),
 		ScrollDown: key.NewBinding(key.WithKeys("pgdown"), key.WithHelp("pgdn", "scroll answer down")),
@@ -86,8 +91,8 @@ func (k keyMap) consoleHelp() bindingHelp {
 	return bindingHelp{
 		short: []key.Binding{k.Send, k.Leave, k.ScrollUp, k.ForceQuit},
 		full: [][]key.Binding{
-			{k.Send, k.Leave},
-			{k.ScrollUp, k.ScrollDown, k.ForceQuit},
+			{k.Send, k.Leave, k.History},
+			{k.Commands, k.ScrollUp, k.ScrollDown, k.ForceQuit},
 		},
 	}
 }

@@ -295,11 +295,25 @@ func (m *model) consoleKey(msg tea.KeyPressMsg) tea.Cmd {
 			m.flash("no model to ask: the router serves none", true)
 			return nil
 		}
+		if line := strings.TrimSpace(m.console.input.Value()); strings.HasPrefix(line, "/") {
+			said, err := m.console.opts.apply(line)
+			m.console.remember(line)
+			m.console.input.Reset()
+			if err != nil {
+				m.flash(err.Error(), true)
+			} else {
+				m.flash(said, false)
+			}
+			return nil
+		}
 		cmd, refused := m.console.submit(m.run, m.opts.Router, m.models[m.cur])
 		if refused != "" {
 			m.flash(refused, true)
 		}
 		return cmd
+	case msg.String() == "up" || msg.String() == "down":
+		m.console.recall(msg.String() == "up")
+		return nil
 	case key.Matches(msg, k.ScrollUp), key.Matches(msg, k.ScrollDown):
 		m.console.scroll(key.Matches(msg, k.ScrollDown))
 		return nil
