@@ -34,10 +34,10 @@ func newKeyMap(faults bool) keyMap {
 		Up:        key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
 		Down:      key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
 		Toggle:    key.NewBinding(key.WithKeys("space"), key.WithHelp("space", "on/off")),
-		NextModel: key.NewBinding(key.WithKeys("m", "tab"), key.WithHelp("m/tab", "next model")),
-		PrevModel: key.NewBinding(key.WithKeys("M", "shift+tab"), key.WithHelp("M/shift+tab", "previous model")),
+		NextModel: key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "next model")),
+		PrevModel: key.NewBinding(key.WithKeys("M"), key.WithHelp("M", "previous model")),
 		Fault:     key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "fault")),
-		Focus:     key.NewBinding(key.WithKeys("/", "i", "enter"), key.WithHelp("/ i enter", "ask")),
+		Focus:     key.NewBinding(key.WithKeys("/", "i", "enter", "tab", "shift+tab"), key.WithHelp("/ i enter tab", "ask")),
 		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:      key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
 

@@ -113,7 +113,9 @@ type model struct {
 	fetching   bool
 
 	// Layout, computed on resize.
-	rows int // provider rows shown
+	rows       int // provider rows shown
+	rowsTop    int // screen line of the first provider row
+	consoleTop int // screen line of the console's title
 }
 
 // New returns the dashboard's root model. It subscribes to health snapshots
@@ -230,6 +232,12 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyPressMsg:
 		return m, m.handleKey(msg)
 
+	case tea.MouseClickMsg:
+		return m, m.click(msg.Mouse())
+
+	case tea.MouseWheelMsg:
+		m.wheel(msg.Mouse())
+
 	default:
 		if m.focus == focusConsole { // paste, and the like
 			var cmd tea.Cmd
@@ -284,11 +292,12 @@ func (m *model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 func (m *model) consoleKey(msg tea.KeyPressMsg) tea.Cmd {
 	k := m.ctx.keys
 	switch {
+	case msg.String() == "tab" || msg.String() == "shift+tab":
+		m.focusProviders() // focus moves on; a request in flight goes on
+		return nil
 	case key.Matches(msg, k.Leave):
 		m.console.cancel()
-		m.console.blur(m.displayName())
-		m.focus = focusProviders
-		m.layout()
+		m.focusProviders()
 		return nil
 	case key.Matches(msg, k.Send):
 		if len(m.models) == 0 {
@@ -548,6 +557,54 @@ func (m *model) layout() {
 		m.events.width = min(max(w/3, eventsMinWidth), eventsMaxWidth)
 	}
 	m.console.setSize(w-m.events.width-min(m.events.width, 1), ch)
+
+	// Where things are on screen, for the mouse.
+	m.rowsTop = 3 // header, providers title, column titles
+	if h >= 20 {
+		m.rowsTop++
+	}
+	m.consoleTop = m.rowsTop + m.rows + 1 // the detail line
+	if m.showHourly() {
+		m.consoleTop++
+	}
+}
+
+// click selects the provider row under the pointer, or focuses the pane
+// it is in.
+func (m *model) click(ev tea.Mouse) tea.Cmd {
+	if ev.Button != tea.MouseLeft {
+		return nil
+	}
+	switch {
+	case ev.Y >= m.rowsTop && ev.Y < m.rowsTop+m.rows:
+		m.providers.move(m.providers.offset + ev.Y - m.rowsTop - m.providers.cursor)
+		if m.focus == focusConsole {
+			m.focusProviders()
+		}
+	case ev.Y >= m.consoleTop && m.focus != focusConsole && len(m.models) > 0:
+		m.focus = focusConsole
+		m.layout()
+		return m.console.focus(m.displayName())
+	}
+	return nil
+}
+
+// wheel moves the selection over the providers and scrolls the answer over
+// the console.
+func (m *model) wheel(ev tea.Mouse) {
+	down := ev.Button == tea.MouseWheelDown
+	if ev.Button != tea.MouseWheelUp && !down {
+		return
+	}
+	if ev.Y >= m.consoleTop {
+		m.console.scroll(down)
+		return
+	}
+	if down {
+		m.providers.move(1)
+	} else {
+		m.providers.move(-1)
+	}
 }
 
 // showHourly reports whether there is room for the hourly availability line.
@@ -569,6 +626,13 @@ func (m *model) hourlyView() string {
 	return clip(line, m.ctx.width)
 }
 
+// focusProviders gives the keys to the providers table.
+func (m *model) focusProviders() {
+	m.console.blur(m.displayName())
+	m.focus = focusProviders
+	m.layout()
+}
+
 func (m *model) footerHeight() int {
 	if !m.help.ShowAll {
 		return 1
@@ -587,6 +651,7 @@ func (m *model) helpKeys() bindingHelp {
 func (m *model) View() tea.View {
 	v := tea.NewView("")
 	v.AltScreen = true
+	v.MouseMode = tea.MouseModeCellMotion
 	v.WindowTitle = "Switchboard"
 	w, h := m.ctx.width, m.ctx.height
 	if w <= 0 || h <= 0 {

@@ -103,13 +103,22 @@ func TestKeys(t *testing.T) {
 	if !strings.Contains(screen, "Claude Sonnet 4") || !strings.Contains(screen, "model 2/2") || !strings.Contains(screen, "google-vertex") {
 		t.Errorf("after m:\n%s", screen)
 	}
-	d.press("tab")
+	d.press("m")
 	if !strings.Contains(d.screen(), "Llama 3.3 70B Instruct") {
-		t.Errorf("tab did not wrap around to the first model:\n%s", d.screen())
+		t.Errorf("m did not wrap around to the first model:\n%s", d.screen())
 	}
 	d.press("M")
 	if !strings.Contains(d.screen(), "Claude Sonnet 4") {
 		t.Errorf("M did not go back:\n%s", d.screen())
+	}
+	// Tab cycles the focus: to the console and back, a request going on.
+	d.press("tab")
+	if m.focus != focusConsole {
+		t.Errorf("tab did not focus the console")
+	}
+	d.press("tab")
+	if m.focus != focusProviders {
+		t.Errorf("tab in the console did not go back to the providers")
 	}
 
 	d.press("?")
@@ -294,5 +303,34 @@ func TestHeaderShowsRoutedAgainstBestSingle(t *testing.T) {
 		if !strings.Contains(header, want) {
 			t.Errorf("header %q lacks %q", header, want)
 		}
+	}
+}
+
+// The mouse selects a provider row, focuses the console, and the wheel
+// moves the selection.
+func TestMouse(t *testing.T) {
+	s := newStack(t, fleetModels)
+	m, _ := newTestDashboard(t, s)
+	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+	m.Update(tea.MouseClickMsg{X: 5, Y: m.rowsTop + 2, Button: tea.MouseLeft})
+	if m.providers.cursor != 2 {
+		t.Fatalf("a click on the third row selected row %d", m.providers.cursor)
+	}
+	m.Update(tea.MouseWheelMsg{X: 5, Y: m.rowsTop, Button: tea.MouseWheelDown})
+	if m.providers.cursor != 3 {
+		t.Fatalf("the wheel moved to row %d, want 3", m.providers.cursor)
+	}
+	m.Update(tea.MouseClickMsg{X: 5, Y: m.consoleTop + 1, Button: tea.MouseLeft})
+	if m.focus != focusConsole {
+		t.Fatal("a click on the console did not focus it")
+	}
+	m.Update(tea.MouseClickMsg{X: 5, Y: m.rowsTop, Button: tea.MouseLeft})
+	if m.focus != focusProviders || m.providers.cursor != 0 {
+		t.Fatalf("a click on the first row: focus %d, row %d", m.focus, m.providers.cursor)
+	}
+	screen := ansi.Strip(m.View().Content)
+	lines := strings.Split(screen, "\n")
+	if !strings.Contains(lines[m.rowsTop], "groq") || !strings.HasPrefix(lines[m.consoleTop], "Console") {
+		t.Fatalf("the layout's positions are off:\nrow %d: %q\nconsole %d: %q", m.rowsTop, lines[m.rowsTop], m.consoleTop, lines[m.consoleTop])
 	}
 }
