@@ -59,6 +59,9 @@ type health struct {
 	ttft30m  Percentiles // computed by settle, for the slow rule and the snapshot alike
 	points   []Point     // series points of the completed fine buckets before pointsAt
 	pointsAt int64
+
+	doneMinutes []MinutePoint // the finished minutes before minutesAt
+	minutesAt   int64
 }
 
 func newHealth(o Options, ep Endpoint) *health {

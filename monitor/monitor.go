@@ -298,6 +298,55 @@ func (m *Monitor) modelStatus(s *Snapshot, now time.Time) []ModelStatus {
 	return out
 }
 
+// minuteQuantiles are the quantiles a minute point shows.
+var minuteQuantiles = []float64{0.5, 0.99}
+
+// minutePoint reads one minute slot.
+func minutePoint(id int64, sl *minuteSlot) MinutePoint {
+	p := MinutePoint{At: time.Unix(0, id*int64(time.Minute)).UTC()}
+	if sl == nil || sl.c.requests == 0 {
+		return p
+	}
+	p.Requests, p.ErrorRate = int(sl.c.requests), sl.c.errorRate()
+	for i, n := range sl.c.errors {
+		p.Errors[i] = int(n)
+	}
+	var q [2]float64
+	ms := func(v float64) time.Duration { return time.Duration(max(v, 0) * float64(time.Millisecond)) }
+	sl.d.latency.quantiles(minuteQuantiles, q[:])
+	p.LatencyP50, p.LatencyP99 = ms(q[0]), ms(q[1])
+	sl.d.ttft.quantiles(minuteQuantiles, q[:])
+	p.TTFTP50, p.TTFTP99 = ms(q[0]), ms(q[1])
+	return p
+}
+
+// Minutes returns the last 30 minutes of an endpoint, oldest first, the
+// current one last, for a detail chart: asked for one endpoint at a time,
+// so snapshots do not carry them for all. Finished minutes are read once
+// and kept; nil for an unknown endpoint.
+func (m *Monitor) Minutes(id string) []MinutePoint {
+	i, ok := m.index[id]
+	if !ok {
+		return nil
+	}
+	now := m.opts.Clock.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.health[i]
+	h.minute.advance(now)
+	cur := h.minute.cur
+	n := len(h.minute.slots)
+	if h.minutesAt != cur || h.doneMinutes == nil {
+		done := make([]MinutePoint, n-1)
+		for k := range done {
+			id := cur - int64(n-1-k)
+			done[k] = minutePoint(id, h.minute.at(id))
+		}
+		h.doneMinutes, h.minutesAt = done, cur
+	}
+	return append(append(make([]MinutePoint, 0, n), h.doneMinutes...), minutePoint(cur, h.minute.at(cur)))
+}
+
 // rollUp sums each provider's endpoints, in the order providers first
 // appear. It runs under m.mu and reuses m.rollSums.
 func (m *Monitor) rollUp() []ProviderStatus {

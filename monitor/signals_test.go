@@ -251,3 +251,29 @@ func TestDeliveredAgainstBestSingle(t *testing.T) {
 		t.Errorf("past the window: %+v", ms)
 	}
 }
+
+func TestMinutes(t *testing.T) {
+	clk := monitortest.NewClock()
+	m := newTestMonitor(t, clk, "a")
+	for range 4 {
+		m.Record("a", provider.Outcome{Class: provider.ClassOK, TTFT: 100 * time.Millisecond, Duration: time.Second})
+	}
+	m.Record("a", fail(provider.ClassStall))
+	clk.Advance(time.Minute)
+	m.Record("a", provider.Outcome{Class: provider.ClassOK, TTFT: 300 * time.Millisecond, Duration: 2 * time.Second})
+	ms := m.Minutes("a")
+	if len(ms) != 30 || ms[0].Requests != 0 {
+		t.Fatalf("%d minutes, the oldest %+v", len(ms), ms[0])
+	}
+	prev, now := ms[28], ms[29]
+	if prev.Requests != 5 || prev.ErrorRate != 0.2 || prev.Errors[provider.ClassStall] != 1 ||
+		(prev.TTFTP50-100*time.Millisecond).Abs() > 2*time.Millisecond || (prev.LatencyP99-time.Second).Abs() > 20*time.Millisecond {
+		t.Errorf("the minute before: %+v", prev)
+	}
+	if now.Requests != 1 || !now.At.Equal(clk.Now().Truncate(time.Minute)) || (now.LatencyP50-2*time.Second).Abs() > 40*time.Millisecond {
+		t.Errorf("this minute: %+v", now)
+	}
+	if m.Minutes("nope") != nil {
+		t.Error("an unknown endpoint has minutes")
+	}
+}

@@ -174,6 +174,16 @@ type Series struct {
 	Hourly [24]float64
 }
 
+// MinutePoint is one minute of an endpoint's outcomes (see Monitor.Minutes).
+type MinutePoint struct {
+	At                     time.Time     // the minute's start
+	Requests               int           // outcomes, probes included; 0: nothing else is set
+	LatencyP50, LatencyP99 time.Duration // of successes; 0 without any
+	TTFTP50, TTFTP99       time.Duration
+	ErrorRate              float64                  // provider errors / requests
+	Errors                 [provider.NumClasses]int // failures by class
+}
+
 // Point is one bucket's figures. A bucket without data holds -1 in
 // Latency, TTFT and Availability, and 0 in Requests and ErrorRate.
 type Point struct {
