@@ -56,9 +56,14 @@ type health struct {
 	degradedWhy string
 	state       State
 
-	ttft30m  Percentiles // computed by settle, for the slow rule and the snapshot alike
-	points   []Point     // series points of the completed fine buckets before pointsAt
-	pointsAt int64
+	// The 30-minute percentiles barely move in a second, so they are read
+	// at most once a second (refresh30m), for the slow rule and the
+	// snapshot alike.
+	ttft30m, latency30m Percentiles
+	throughput30m       Rates
+	at30m               time.Time
+	points              []Point // series points of the completed fine buckets before pointsAt
+	pointsAt            int64
 
 	doneMinutes []MinutePoint // the finished minutes before minutesAt
 	minutesAt   int64
@@ -223,7 +228,7 @@ func (h *health) settleDegraded(m *Monitor, now time.Time) {
 	o := m.opts
 	win := &h.fine.total
 	avail, n := win.availability(), win.answered()
-	h.ttft30m = durations(&h.minute.total.d.ttft)
+	h.refresh30m(now)
 	baseline := float64(h.ttft30m.P50) / float64(time.Millisecond)
 	samples := h.minute.total.d.ttft.n
 	slowBy := 0.0
@@ -253,6 +258,16 @@ func (h *health) settleDegraded(m *Monitor, now time.Time) {
 		h.degraded = false
 		m.event(h, now, EventDegradedEnded, "back to normal")
 	}
+}
+
+// refresh30m reads the 30-minute percentiles if a second has passed since
+// they were last read.
+func (h *health) refresh30m(now time.Time) {
+	if !h.at30m.IsZero() && now.Sub(h.at30m) < time.Second && !now.Before(h.at30m) {
+		return
+	}
+	d := &h.minute.total.d
+	h.ttft30m, h.latency30m, h.throughput30m, h.at30m = durations(&d.ttft), durations(&d.latency), rates(&d.throughput), now
 }
 
 // reason says why the endpoint is in its state.

@@ -218,7 +218,7 @@ func rates(h *histogram) Rates {
 
 func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 	win := &h.fine.total
-	five, thirty := &h.minute.tails[0].sum.d, &h.minute.total.d
+	five := &h.minute.tails[0].sum.d
 	st := EndpointStatus{
 		ID: h.ep.ID, Provider: h.ep.Provider, Model: h.ep.Model, Enabled: h.enabled,
 		State: h.state, Reason: h.reason(now),
@@ -227,7 +227,7 @@ func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 		Availability: win.availability(), Availability30m: h.minute.total.c.availability(),
 		Availability1d: h.hour.total.availability(), ErrorRate: win.errorRate(),
 		Latency: durations(&five.latency), TTFT: durations(&five.ttft), Throughput: rates(&five.throughput),
-		Latency30m: durations(&thirty.latency), TTFT30m: h.ttft30m, Throughput30m: rates(&thirty.throughput),
+		Latency30m: h.latency30m, TTFT30m: h.ttft30m, Throughput30m: h.throughput30m,
 		EWMALatency: time.Duration(h.ewmaLatency * float64(time.Millisecond)),
 		EWMATTFT:    time.Duration(h.ewmaTTFT * float64(time.Millisecond)),
 		Breaker:     h.brk.state, Generation: h.brk.gen,

@@ -109,8 +109,9 @@ type EndpointStatus struct {
 	Errors    [provider.NumClasses]int // failures in the window, indexed by provider.Class
 
 	// Distributions of successes over the last 5 minutes and 30 minutes
-	// (minute granularity); latency is the whole answer, TTFT the time to
-	// the first token, throughput output tokens per second of generation.
+	// (minute granularity; the 30-minute ones are read at most once a
+	// second); latency is the whole answer, TTFT the time to the first
+	// token, throughput output tokens per second of generation.
 	Latency, TTFT             Percentiles
 	Latency30m, TTFT30m       Percentiles
 	Throughput, Throughput30m Rates
