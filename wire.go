@@ -117,9 +117,14 @@ func (s *stack) display() map[string]string {
 	return d
 }
 
+// probeTokens is how long a chat probe's answer is: a few tokens, so that
+// the probe measures generation speed as well as the first token, at next
+// to no cost.
+const probeTokens = 8
+
 // probeFor returns the health probe of one endpoint: "models" lists the
-// upstream's models (free); "chat" asks for a one-token completion, which
-// also measures time to first token.
+// upstream's models (free); "chat" asks for a completion of probeTokens tokens,
+// which also measures time to first token and throughput.
 func probeFor(kind string, up provider.Upstream, model string) monitor.ProbeFunc {
 	if kind == "models" {
 		return func(ctx context.Context) provider.Outcome {
@@ -130,7 +135,7 @@ func probeFor(kind string, up provider.Upstream, model string) monitor.ProbeFunc
 	}
 	return func(ctx context.Context) provider.Outcome {
 		start := time.Now()
-		st, err := up.Stream(ctx, provider.Request{Model: model, MaxTokens: 1,
+		st, err := up.Stream(ctx, provider.Request{Model: model, MaxTokens: probeTokens,
 			Messages: []provider.Message{{Role: "user", Content: "ping"}}})
 		if err != nil {
 			return provider.OutcomeOf(provider.Stats{Start: start, Duration: time.Since(start)}, err)

@@ -39,7 +39,7 @@ const (
 // The probe kinds.
 const (
 	ProbeModels = "models" // GET /models: free, checks reachability and the key
-	ProbeChat   = "chat"   // a one-token chat completion: checks the model answers
+	ProbeChat   = "chat"   // a short chat completion: checks the model answers, measures its speed
 )
 
 // Config is a parsed, validated configuration.

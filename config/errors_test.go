@@ -274,7 +274,7 @@ func TestParseErrors(t *testing.T) {
 		{"credentials in base_url", lines(`[[provider]]`, `name = "a"`, `base_url = "https://user:hunter2@example.com/v1"`) + okRest,
 			nil, []string{`3:12 provider.base_url must not contain credentials`}},
 		{"bad probe", lines(`[[provider]]`, `name = "ok"`, `probe = "ping"`, `[provider.sim]`) + okModel,
-			nil, []string{`3:9 provider.probe "ping" is not a probe kind; write probe = "chat" (a one-token completion) or probe = "models" (GET /models, free)`}},
+			nil, []string{`3:9 provider.probe "ping" is not a probe kind; write probe = "chat" (a short completion) or probe = "models" (GET /models, free)`}},
 		{"name not a slug", lines(`[[provider]]`, `name = "Google Vertex"`, `[provider.sim]`) + okRest,
 			nil, []string{`2:8 provider.name "Google Vertex" is not a slug; use lower-case letters, digits and dashes: name = "google-vertex"`}},
 		{"provider without a name", lines(`[[provider]]`, `[provider.sim]`) + okRest,

@@ -359,7 +359,7 @@ func readProvider(t *table, env func(string) (string, bool)) Provider {
 		case ProbeChat, ProbeModels:
 			p.Probe = probe
 		default:
-			t.bad("probe", `%q is not a probe kind; write probe = "chat" (a one-token completion) or probe = "models" (GET /models, free)`, probe)
+			t.bad("probe", `%q is not a probe kind; write probe = "chat" (a short completion) or probe = "models" (GET /models, free)`, probe)
 		}
 	}
 

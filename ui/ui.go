@@ -31,6 +31,8 @@ type Health interface {
 	Snapshot() *monitor.Snapshot
 	Subscribe(ctx context.Context) <-chan *monitor.Snapshot
 	SetEnabled(id string, on bool) error
+	// Minutes is the last 30 minutes of one endpoint, for the detail chart.
+	Minutes(id string) []monitor.MinutePoint
 }
 
 // Faults forces faults on simulated providers. It is nil when no provider
@@ -96,6 +98,7 @@ type model struct {
 	providers *providersPane
 	console   *console
 	events    *eventsPane // beside the console on wide terminals; width 0 when hidden
+	detail    *detailPane // the selected provider's last 30 minutes, on tall terminals
 	help      help.Model
 	focus     focus
 
@@ -136,6 +139,7 @@ func New(ctx context.Context, o Options) tea.Model {
 		providers: newProvidersPane(pc),
 		console:   newConsole(pc),
 		events:    &eventsPane{ctx: pc},
+		detail:    &detailPane{ctx: pc},
 		help:      help.New(),
 		latest:    &latestWins{applied: map[string]uint64{}},
 		wantFault: map[string]string{},
@@ -196,6 +200,9 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case renderTickMsg:
 		if m.providers.dirty {
 			m.providers.redraw()
+		}
+		if e, ok := m.providers.selected(); ok && m.opts.Health != nil && m.detail.due(e.ID, m.ctx.now()) {
+			m.detail.redraw(e.ID, m.opts.Health.Minutes(e.ID), m.ctx.now())
 		}
 		return m, tea.Batch(renderTick(), m.refetchFaults())
 
@@ -548,6 +555,11 @@ func (m *model) layout() {
 	if m.showHourly() {
 		fixed++ // the selected provider's day, hour by hour
 	}
+	m.detail.width = 0
+	if h >= detailFromHeight {
+		m.detail.width = w
+		fixed += m.detail.height()
+	}
 	n := max(len(m.providers.endpoints), 1)
 	m.rows = max(min(n, h-fixed-consoleMin), 1)
 	m.providers.setSize(w, m.rows)
@@ -563,7 +575,7 @@ func (m *model) layout() {
 	if h >= 20 {
 		m.rowsTop++
 	}
-	m.consoleTop = m.rowsTop + m.rows + 1 // the detail line
+	m.consoleTop = m.rowsTop + m.rows + 1 + m.detail.height() // the detail line, the chart
 	if m.showHourly() {
 		m.consoleTop++
 	}
@@ -674,6 +686,10 @@ func (m *model) View() tea.View {
 	parts = append(parts, m.providers.view())
 	if m.showHourly() {
 		parts = append(parts, m.hourlyView())
+	}
+	if m.detail.width > 0 {
+		e, _ := m.providers.selected()
+		parts = append(parts, m.detail.view(e.Provider))
 	}
 	inputY := lipgloss.Height(strings.Join(parts, "\n")) + 1 // the console's prompt line, under its title
 	if m.events.width > 0 {

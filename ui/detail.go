@@ -1,0 +1,143 @@
+package ui
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"charm.land/lipgloss/v2"
+	"github.com/NimbleMarkets/ntcharts/v2/linechart/timeserieslinechart"
+
+	"switchboard/monitor"
+	"switchboard/provider"
+)
+
+// The detail pane shows on terminals at least detailFromHeight tall, with a
+// chart detailChartHeight lines high.
+const (
+	detailFromHeight  = 44
+	detailChartHeight = 9
+	detailEvery       = time.Second // redraws at most this often: minutes move slowly
+)
+
+// detailSeries are the chart's lines: name, what it plots, and colour.
+var detailSeries = []struct {
+	name  string
+	value func(monitor.MinutePoint) time.Duration
+	color string
+}{
+	{"ttft p50", func(p monitor.MinutePoint) time.Duration { return p.TTFTP50 }, "#3fb950"},
+	{"ttft p99", func(p monitor.MinutePoint) time.Duration { return p.TTFTP99 }, "#d29922"},
+	{"latency p50", func(p monitor.MinutePoint) time.Duration { return p.LatencyP50 }, "#58a6ff"},
+	{"latency p99", func(p monitor.MinutePoint) time.Duration { return p.LatencyP99 }, "#bc8cff"},
+}
+
+// detailPane is the selected provider's last 30 minutes: a chart of p50 and
+// p99 of time to first token and latency, and the errors by class. The
+// chart is drawn on the render tick, never in View.
+type detailPane struct {
+	ctx      *programContext
+	width    int // 0: hidden
+	endpoint string
+	drawnAt  time.Time
+	chart    string // the drawing, cached
+	errors   string
+}
+
+// height is the lines the pane takes: title, chart, errors.
+func (d *detailPane) height() int {
+	if d.width == 0 {
+		return 0
+	}
+	return 1 + detailChartHeight + 1
+}
+
+// due reports whether the pane should be redrawn for this endpoint now.
+func (d *detailPane) due(endpoint string, now time.Time) bool {
+	return d.width > 0 && (endpoint != d.endpoint || now.Sub(d.drawnAt) >= detailEvery || d.chart == "")
+}
+
+// redraw draws the chart of these minutes. A fresh chart each time, fixed
+// ranges and our own points: ntcharts' auto-range keeps and rescales every
+// point ever pushed.
+func (d *detailPane) redraw(endpoint string, minutes []monitor.MinutePoint, now time.Time) {
+	d.endpoint, d.drawnAt = endpoint, now
+	if len(minutes) == 0 {
+		d.chart, d.errors = "", ""
+		return
+	}
+	var top time.Duration
+	for _, p := range minutes {
+		top = max(top, p.LatencyP99, p.TTFTP99)
+	}
+	yMax := max(top.Seconds()*1.1, 0.1)
+	start, end := minutes[0].At, minutes[len(minutes)-1].At.Add(time.Minute)
+	c := timeserieslinechart.New(max(d.width, 10), detailChartHeight,
+		timeserieslinechart.WithTimeRange(start, end), timeserieslinechart.WithYRange(0, yMax),
+		timeserieslinechart.WithXLabelFormatter(timeserieslinechart.HourTimeLabelFormatter()),
+		timeserieslinechart.WithYLabelFormatter(func(_ int, v float64) string { return fmt.Sprintf("%.1fs", v) }))
+	c.AutoMinX, c.AutoMaxX, c.AutoMinY, c.AutoMaxY = false, false, false, false
+	var names []string
+	for _, s := range detailSeries {
+		n := 0
+		for _, p := range minutes {
+			if v := s.value(p); p.Requests > 0 && v > 0 {
+				c.PushDataSet(s.name, timeserieslinechart.TimePoint{Time: p.At.Add(30 * time.Second), Value: v.Seconds()})
+				n++
+			}
+		}
+		if n > 0 { // drawing stops at the first empty data set
+			c.SetDataSetStyle(s.name, lipgloss.NewStyle().Foreground(lipgloss.Color(s.color)))
+			names = append(names, s.name)
+		}
+	}
+	if len(names) == 0 {
+		d.chart = d.ctx.styles.muted.Render("no answers in the last 30 minutes yet")
+	} else {
+		c.DrawBrailleDataSets(names)
+		d.chart = c.View()
+	}
+	d.errors = errorsByClass(d.ctx.styles, minutes)
+}
+
+// errorsByClass sums the minutes' failures by class, most first.
+func errorsByClass(st *styles, minutes []monitor.MinutePoint) string {
+	var sum [provider.NumClasses]int
+	for _, p := range minutes {
+		for c, n := range p.Errors {
+			sum[c] += n
+		}
+	}
+	type kv struct {
+		class provider.Class
+		n     int
+	}
+	var all []kv
+	for c, n := range sum {
+		if n > 0 {
+			all = append(all, kv{provider.Class(c), n})
+		}
+	}
+	if len(all) == 0 {
+		return st.muted.Render("errors (30m): none")
+	}
+	slices.SortStableFunc(all, func(a, b kv) int { return b.n - a.n })
+	parts := make([]string, len(all))
+	for i, e := range all {
+		parts[i] = fmt.Sprintf("%s %d", e.class, e.n)
+	}
+	return st.muted.Render("errors (30m): ") + st.errText.Render(strings.Join(parts, " · "))
+}
+
+// view is the pane: a title with the legend, the chart, the errors.
+func (d *detailPane) view(provider string) string {
+	st := d.ctx.styles
+	var legend []string
+	for _, s := range detailSeries {
+		legend = append(legend, lipgloss.NewStyle().Foreground(lipgloss.Color(s.color)).Render("━ "+s.name))
+	}
+	lines := []string{rule(st, provider+", last 30 minutes", strings.Join(legend, "  "), d.width)}
+	lines = append(lines, fitBlock(d.chart, d.width, detailChartHeight), clip(d.errors, d.width))
+	return strings.Join(lines, "\n")
+}
