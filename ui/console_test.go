@@ -136,6 +136,39 @@ func TestToggleThenFaultThenFallback(t *testing.T) {
 	if !strings.Contains(tr.Summary(), "mid failed") {
 		t.Errorf("summary %q does not tell of the failure", tr.Summary())
 	}
+
+	// Two more failures are three in a row: the monitor's rule makes mid
+	// down, its row says so, and the next request does not wait on it.
+	for _, p := range []string{"again?", "and again?"} {
+		if ex := d.ask(p); ex.err != nil {
+			t.Fatalf("send failed: %v", ex.err)
+		}
+	}
+	d.waitFor("the row of mid to read down", func(m *model) bool {
+		m.Update(snapshotMsg{snap: s.mon.Snapshot()})
+		st, _ := m.snap.Endpoint(endpointID("test/routed", "mid"))
+		return st.State == monitor.Down
+	})
+	if r := row(t, d.screen(), "mid"); !strings.Contains(r, "✕ down") {
+		t.Errorf("the mid row reads %q, want it down", r)
+	}
+	if screen := flat(d.screen()); !strings.Contains(screen, "down: 3 errors in a row (last overloaded); next trial in") {
+		t.Errorf("the detail line does not give the breaker's next trial:\n%s", screen)
+	}
+	ex = d.ask("and now, with mid down?")
+	if ex.err != nil {
+		t.Fatal(ex.err)
+	}
+	tr = ex.res.Trace
+	if got := len(tr.Attempts); got != 1 || tr.Attempts[0].Provider != "steady" {
+		t.Fatalf("attempts %+v: mid is down, its breaker open: it must not be tried while steady answers", tr.Attempts)
+	}
+	if c := candidate(t, tr, "mid"); c.Tier != routing.TierFallback || !strings.Contains(c.Why, "down: 3 errors in a row") {
+		t.Errorf("mid in the trace: tier %s, why %q", c.Tier, c.Why)
+	}
+	if screen := flat(d.screen()); !strings.Contains(screen, "down: 3 errors in a row") {
+		t.Errorf("the trace on screen does not say why mid was passed over:\n%s", screen)
+	}
 }
 
 // TestSecondSendIsRefused: one request at a time; the second is refused
