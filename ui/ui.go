@@ -285,9 +285,7 @@ func (m *model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Fault):
 		return m.cycleFault()
 	case key.Matches(msg, k.Focus):
-		m.focus = focusConsole
-		m.layout()
-		return m.console.focus(m.displayName())
+		return m.focusConsole()
 	case key.Matches(msg, k.ScrollUp), key.Matches(msg, k.ScrollDown):
 		m.console.scroll(key.Matches(msg, k.ScrollDown))
 	case key.Matches(msg, k.Leave):
@@ -594,9 +592,7 @@ func (m *model) click(ev tea.Mouse) tea.Cmd {
 			m.focusProviders()
 		}
 	case ev.Y >= m.consoleTop && m.focus != focusConsole && len(m.models) > 0:
-		m.focus = focusConsole
-		m.layout()
-		return m.console.focus(m.displayName())
+		return m.focusConsole()
 	}
 	return nil
 }
@@ -636,6 +632,13 @@ func (m *model) hourlyView() string {
 	line := st.muted.Render("24h ") + hourlyBars(st, s.Series.Hourly) +
 		st.muted.Render(fmt.Sprintf("  %s, hour by hour · 1d %s · 30m %s", e.Provider, fmtPct(s.Availability1d), fmtPct(s.Availability30m)))
 	return clip(line, m.ctx.width)
+}
+
+// focusConsole gives the keys to the console's prompt.
+func (m *model) focusConsole() tea.Cmd {
+	m.focus = focusConsole
+	m.layout()
+	return m.console.focus(m.displayName())
 }
 
 // focusProviders gives the keys to the providers table.
