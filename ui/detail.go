@@ -45,12 +45,12 @@ type detailPane struct {
 	errors   string
 }
 
-// height is the lines the pane takes: title, chart, errors.
+// height is the lines the pane takes: title, chart, errors, events.
 func (d *detailPane) height() int {
 	if d.width == 0 {
 		return 0
 	}
-	return 1 + detailChartHeight + 1
+	return 1 + detailChartHeight + 2
 }
 
 // due reports whether the pane should be redrawn for this endpoint now.
@@ -101,7 +101,9 @@ func (d *detailPane) redraw(endpoint string, minutes []monitor.MinutePoint, now 
 	d.errors = errorsByClass(d.ctx.styles, minutes)
 }
 
-// errorsByClass sums the minutes' failures by class, most first.
+// errorsByClass draws, for the three commonest failure classes of these
+// minutes, a sparkline of that class a minute (scaled to its busiest
+// minute) and its total.
 func errorsByClass(st *styles, minutes []monitor.MinutePoint) string {
 	var sum [provider.NumClasses]int
 	for _, p := range minutes {
@@ -109,35 +111,63 @@ func errorsByClass(st *styles, minutes []monitor.MinutePoint) string {
 			sum[c] += n
 		}
 	}
-	type kv struct {
-		class provider.Class
-		n     int
-	}
-	var all []kv
+	var classes []provider.Class
 	for c, n := range sum {
 		if n > 0 {
-			all = append(all, kv{provider.Class(c), n})
+			classes = append(classes, provider.Class(c))
 		}
 	}
-	if len(all) == 0 {
+	if len(classes) == 0 {
 		return st.muted.Render("errors (30m): none")
 	}
-	slices.SortStableFunc(all, func(a, b kv) int { return b.n - a.n })
-	parts := make([]string, len(all))
-	for i, e := range all {
-		parts[i] = fmt.Sprintf("%s %d", e.class, e.n)
+	slices.SortStableFunc(classes, func(a, b provider.Class) int { return sum[b] - sum[a] })
+	bars := []rune("▁▂▃▄▅▆▇█")
+	var parts []string
+	for _, c := range classes[:min(len(classes), 3)] {
+		top := 0
+		for _, p := range minutes {
+			top = max(top, p.Errors[c])
+		}
+		var b strings.Builder
+		for _, p := range minutes {
+			if n := p.Errors[c]; n == 0 {
+				b.WriteRune(' ')
+			} else {
+				b.WriteRune(bars[(n*(len(bars)-1)+top-1)/top])
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%s %s %d", c, st.errText.Render(b.String()), sum[c]))
 	}
-	return st.muted.Render("errors (30m): ") + st.errText.Render(strings.Join(parts, " · "))
+	return st.muted.Render("errors (30m): ") + strings.Join(parts, st.muted.Render(" · "))
 }
 
-// view is the pane: a title with the legend, the chart, the errors.
-func (d *detailPane) view(provider string) string {
+// recentEvents is one line of the provider's latest health events, newest
+// first.
+func recentEvents(st *styles, snap *monitor.Snapshot, endpoint string) string {
+	var parts []string
+	if snap != nil {
+		for i := len(snap.Events) - 1; i >= 0 && len(parts) < 3; i-- {
+			if e := snap.Events[i]; e.Endpoint == endpoint {
+				parts = append(parts, e.At.Format("15:04:05")+" "+eventText(e))
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return st.muted.Render("events: none lately")
+	}
+	return st.muted.Render("events: ") + strings.Join(parts, st.muted.Render(" · "))
+}
+
+// view is the pane: a title with the legend, the chart, the errors, and
+// the provider's recent events.
+func (d *detailPane) view(provider string, snap *monitor.Snapshot) string {
 	st := d.ctx.styles
 	var legend []string
 	for _, s := range detailSeries {
 		legend = append(legend, lipgloss.NewStyle().Foreground(lipgloss.Color(s.color)).Render("━ "+s.name))
 	}
 	lines := []string{rule(st, provider+", last 30 minutes", strings.Join(legend, "  "), d.width)}
-	lines = append(lines, fitBlock(d.chart, d.width, detailChartHeight), clip(d.errors, d.width))
+	lines = append(lines, fitBlock(d.chart, d.width, detailChartHeight), clip(d.errors, d.width),
+		clip(recentEvents(st, snap, d.endpoint), d.width))
 	return strings.Join(lines, "\n")
 }

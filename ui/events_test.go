@@ -2,9 +2,12 @@ package ui
 
 import (
 	"strings"
+
+	"github.com/charmbracelet/x/ansi"
 	"testing"
 	"time"
 
+	"switchboard/monitor"
 	"switchboard/provider"
 	"switchboard/routing"
 )
@@ -36,5 +39,26 @@ func TestEventLog(t *testing.T) {
 	}
 	if v := p.view(s.mon.Snapshot(), eps); strings.Count(v, "\n") != p.height-1 {
 		t.Errorf("the pane is %d lines, want %d", strings.Count(v, "\n")+1, p.height)
+	}
+}
+
+func TestErrorsByClassSparklines(t *testing.T) {
+	st := newStyles(true)
+	var ms []monitor.MinutePoint
+	for i := range 4 {
+		var p monitor.MinutePoint
+		p.Errors[provider.ClassStall] = i       // 0 1 2 3
+		p.Errors[provider.ClassServer] = 4 - i  // 4 3 2 1
+		p.Errors[provider.ClassRateLimited] = 1 // 1 1 1 1
+		p.Errors[provider.ClassAuth] = i % 2    // the fourth class: left out
+		ms = append(ms, p)
+	}
+	got := ansi.Strip(errorsByClass(st, ms))
+	want := "errors (30m): server █▇▅▃ 10 · stall  ▄▆█ 6 · rate_limited ████ 4" // ceiling: one error still shows
+	if got != want {
+		t.Fatalf("%q\nwant %q", got, want)
+	}
+	if got := ansi.Strip(errorsByClass(st, ms[:0])); got != "errors (30m): none" {
+		t.Fatalf("%q", got)
 	}
 }

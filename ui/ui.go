@@ -692,7 +692,7 @@ func (m *model) View() tea.View {
 	}
 	if m.detail.width > 0 {
 		e, _ := m.providers.selected()
-		parts = append(parts, m.detail.view(e.Provider))
+		parts = append(parts, m.detail.view(e.Provider, m.snap))
 	}
 	inputY := lipgloss.Height(strings.Join(parts, "\n")) + 1 // the console's prompt line, under its title
 	if m.events.width > 0 {
