@@ -1,0 +1,314 @@
+#!/usr/bin/env bash
+# End-to-end test of the dashboard: the real binary, in a detached tmux
+# session of fixed size, driven with send-keys and read with capture-pane,
+# like a person at a terminal. Needs no TTY, so it runs in CI.
+#
+# Usage: bash scripts/tui-e2e.sh
+#   TUI_E2E_VERBOSE=1  print the screen after every step
+#   TUI_E2E_KEEP=1     keep the temporary directory (binary, last screens)
+#
+# Exit status 0 when every step passed; 1 when one failed; 2 when it could
+# not start (no Go, no tmux and no way to install it, build failure).
+set -uo pipefail
+
+cd "$(dirname "$0")/.." || exit 2
+repo=$(pwd)
+
+log() { printf 'tui-e2e: %s\n' "$*"; }
+die() { printf 'tui-e2e: %s\n' "$*" >&2; exit 2; }
+
+# ---------------------------------------------------------------- tmux
+if ! command -v tmux >/dev/null 2>&1; then
+  log "tmux is not installed; installing it"
+  if [ "$(id -u)" -eq 0 ]; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; } ||
+      die "could not install tmux with apt-get; install tmux (3.0 or newer) and run again"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    { sudo -n apt-get update -qq && sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; } ||
+      die "could not install tmux with sudo apt-get; install tmux (3.0 or newer) and run again"
+  else
+    die "tmux is missing and this user ($(id -un)) is not root and has no password-less sudo: install tmux (3.0 or newer) and run again"
+  fi
+  command -v tmux >/dev/null 2>&1 || die "tmux is still missing after apt-get install"
+fi
+
+# ---------------------------------------------------------------- build
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tui-e2e.XXXXXX") || die "mktemp failed"
+sock="tui-e2e-$$"
+unset TMUX TMUX_PANE
+T() { tmux -u -L "$sock" "$@"; }
+app_pid=""
+
+cleanup() {
+  if [ -n "$app_pid" ] && running; then
+    kill "$app_pid" 2>/dev/null
+    sleep 0.2
+    kill -9 "$app_pid" 2>/dev/null
+  fi
+  T kill-server >/dev/null 2>&1
+  if [ "${TUI_E2E_KEEP:-}" = 1 ]; then
+    log "kept $tmp"
+  else
+    rm -rf "$tmp"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+log "$(tmux -V), building"
+go build -o "$tmp/switchboard" . || die "go build failed"
+
+# A UTF-8 locale for tmux and the dashboard, whatever the CI machine has.
+utf8=C.UTF-8
+if command -v locale >/dev/null 2>&1 && ! locale -a 2>/dev/null | grep -qiE '^c\.utf-?8$'; then
+  utf8=$(locale -a 2>/dev/null | grep -iE 'utf-?8$' | head -n1)
+  [ -n "$utf8" ] || utf8=C.UTF-8
+fi
+export LANG="$utf8" LC_ALL="$utf8"
+
+# The pane runs this. The inner shell records its pid, which exec keeps for
+# the binary; the outer one waits for it (so it is reaped at once: tmux can
+# be slow to reap its own children) and records its exit status.
+cat >"$tmp/run" <<EOF
+#!/bin/sh
+cd "$repo" || exit 97
+sh -c 'echo \$\$ >"\$1/pid"; exec env TERM=xterm-256color "\$1/switchboard" --no-history' sh "$tmp"
+echo \$? >"$tmp/status"
+EOF
+chmod +x "$tmp/run"
+
+# No status line (the pane is the whole window), and a dead pane stays so
+# its last screen and exit status can be read.
+cat >"$tmp/tmux.conf" <<'EOF'
+set -g status off
+set -g remain-on-exit on
+set -g history-limit 100
+EOF
+
+# ---------------------------------------------------------------- helpers
+SCREEN=""
+capture() { SCREEN=$(T capture-pane -p -t e2e 2>/dev/null); }
+
+pane_dead() { [ "$(T display-message -p -t e2e '#{pane_dead}' 2>/dev/null)" = 1 ]; }
+# running: the binary is alive (not gone, not a zombie).
+running() {
+  local st
+  st=$(awk '{ print $3 }' "/proc/$app_pid/stat" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+
+# wait_until SECONDS COMMAND...: re-captures every 0.2s until COMMAND (which
+# reads $SCREEN) succeeds, or SECONDS pass, or the binary dies.
+wait_until() {
+  local timeout=$1; shift
+  local deadline=$((SECONDS + timeout)) tries=0
+  # SECONDS is whole seconds: count tries too, so the bound is honest.
+  local max=$((timeout * 5 + 1))
+  while :; do
+    capture
+    "$@" && return 0
+    if pane_dead; then
+      WHY="the binary exited (status $(cat "$tmp/status" 2>/dev/null))"
+      return 1
+    fi
+    tries=$((tries + 1))
+    if [ $tries -ge $max ] || [ $SECONDS -gt $deadline ]; then
+      WHY="timed out after ${timeout}s"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+has() { grep -qF -- "$1" <<<"$SCREEN"; }
+has_all() { local s; for s in "$@"; do has "$s" || return 1; done; }
+lacks() { ! has "$1"; }
+# wait_for TEXT SECONDS
+wait_for() { wait_until "$2" has "$1"; }
+
+# provider_rows: "name state" for every row of the providers table.
+provider_rows() {
+  awk '
+    $1 == "provider" && $2 == "state" { in_table = 1; next }
+    in_table {
+      line = $0
+      if (line !~ /^(▸ |  )/) exit
+      sub(/^▸ /, "", line)
+      n = split(line, f, " ")
+      if (n < 3) exit
+      print f[1], f[3]      # f[2] is the state glyph
+    }' <<<"$SCREEN"
+}
+state_of() { provider_rows | awk -v p="$1" '$1 == p { print $2; exit }'; }
+selected() {
+  awk '$1 == "provider" && $2 == "state" { t = 1; next } t && /^▸ / { print $2; exit }' <<<"$SCREEN"
+}
+row_of() { grep -E "^(▸ |  )$1 " <<<"$SCREEN" | head -n1; }
+cursor_on() { [ "$(selected)" = "$1" ]; }
+state_is() { [ "$(state_of "$1")" = "$2" ]; }
+turned_off() { row_of "$1" | grep -qF "off (you)"; }
+fault_is_down() { row_of "$1" | grep -qE " on +down "; } # the fault column
+
+# select_provider NAME: counts the rows between the cursor and NAME and
+# presses j or k that many times.
+select_provider() {
+  local want=$1 from to i key n
+  capture
+  from=$(provider_rows | awk -v s="$(selected)" '$1 == s { print NR; exit }')
+  to=$(provider_rows | awk -v p="$want" '$1 == p { print NR; exit }')
+  if [ -z "$from" ] || [ -z "$to" ]; then
+    WHY="cannot find the cursor ($from) or $want ($to) in the providers table"
+    return 1
+  fi
+  if [ "$to" -ge "$from" ]; then key=j; n=$((to - from)); else key=k; n=$((from - to)); fi
+  for ((i = 0; i < n; i++)); do T send-keys -t e2e "$key"; done
+  wait_until 3 cursor_on "$want" || { WHY="the cursor is not on $want ($WHY)"; return 1; }
+}
+
+# ask TEXT: focuses the console, types TEXT, sends it, and waits until the
+# console header says who served this very exchange.
+SERVED=""
+served_by() { sed -n 's/.*Console .* served by \([a-z0-9-]*\) in .*/\1/p' <<<"$SCREEN" | head -n1; }
+answered() {
+  has "you › $1" || return 1
+  SERVED=$(served_by)
+  [ -n "$SERVED" ] && has "why $SERVED:" && has "#  attempt"
+}
+ask() {
+  T send-keys -t e2e /
+  wait_for "enter sends" 3 || { WHY="the console did not take the keys ($WHY)"; return 1; }
+  T send-keys -t e2e -l "$1"
+  wait_for "$1" 3 || { WHY="the prompt did not show what was typed ($WHY)"; return 1; }
+  T send-keys -t e2e Enter
+  wait_until 30 answered "$1" || { WHY="no \"served by\" for \"$1\" ($WHY)"; return 1; }
+}
+
+# ---------------------------------------------------------------- steps
+passed=0 failed=0
+step() {
+  local name=$1; shift
+  WHY=""
+  if "$@"; then
+    passed=$((passed + 1))
+    log "ok   $name"
+    [ "${TUI_E2E_VERBOSE:-}" = 1 ] && printf '%s\n' "$SCREEN"
+  else
+    failed=$((failed + 1))
+    log "FAIL $name: ${WHY:-assertion failed}"
+    capture
+    printf '%s\n' "---- last screen (${name}) ----" "$SCREEN" "---- end of screen ----"
+    printf '%s\n' "$SCREEN" >"$tmp/fail-$((passed + failed)).txt"
+  fi
+  return 0
+}
+
+TOGGLED=deepinfra # turned off in step 3
+FORCED=groq       # forced down in step 5
+
+live_figures() {
+  has_all Switchboard "Claude Sonnet 4" || return 1
+  local p
+  for p in anthropic google-vertex amazon-bedrock; do
+    row_of "$p" | grep -qE '[0-9]%' || return 1
+  done
+}
+step1_start() {
+  T -f "$tmp/tmux.conf" new-session -d -s e2e -x 120 -y 40 "$tmp/run" || { WHY="tmux new-session failed"; return 1; }
+  T resize-window -t e2e -x 120 -y 40 >/dev/null 2>&1
+  local i
+  for i in $(seq 1 25); do [ -s "$tmp/pid" ] && break; sleep 0.2; done
+  app_pid=$(cat "$tmp/pid" 2>/dev/null)
+  [ -n "$app_pid" ] || { WHY="the pane did not start"; return 1; }
+  wait_until 5 live_figures || { WHY="no header and live availability for the Claude providers ($WHY)"; return 1; }
+}
+
+llama_listed() {
+  has "Llama 3.3 70B Instruct" || return 1
+  local p
+  for p in groq cerebras together deepinfra fireworks novita sambanova; do
+    row_of "$p" >/dev/null || return 1
+  done
+}
+step2_model() {
+  T send-keys -t e2e m
+  wait_until 5 llama_listed || { WHY="Llama 3.3 70B Instruct and its seven providers did not show ($WHY)"; return 1; }
+}
+
+step3_toggle() {
+  select_provider "$TOGGLED" || return 1
+  T send-keys -t e2e Space
+  wait_until 3 turned_off "$TOGGLED" || { WHY="$TOGGLED does not say \"off (you)\" ($WHY)"; return 1; }
+}
+
+step4_skip() {
+  ask "hello from the e2e test" || return 1
+  if ! grep -E "^-  $TOGGLED " <<<"$SCREEN" | grep -qF "turned off by the user"; then
+    WHY="the trace does not say $TOGGLED was skipped as turned off by the user"; return 1
+  fi
+  [ "$SERVED" != "$TOGGLED" ] || { WHY="served by $TOGGLED, which is off"; return 1; }
+  log "     served by $SERVED; $TOGGLED skipped: turned off by the user"
+}
+
+step5_fault() {
+  T send-keys -t e2e Escape
+  wait_for "? help" 3 || { WHY="esc did not leave the console ($WHY)"; return 1; }
+  select_provider "$FORCED" || return 1
+  T send-keys -t e2e f
+  wait_until 3 fault_is_down "$FORCED" || { WHY="the fault column of $FORCED does not say down ($WHY)"; return 1; }
+  local t0=$SECONDS
+  wait_until 20 state_is "$FORCED" down || { WHY="$FORCED is not in state down ($WHY)"; return 1; }
+  log "     $FORCED down after ~$((SECONDS - t0))s"
+  ask "second question from the e2e test" || return 1
+  [ "$SERVED" != "$FORCED" ] || { WHY="served by $FORCED, which is down"; return 1; }
+  [ "$SERVED" != "$TOGGLED" ] || { WHY="served by $TOGGLED, which is off"; return 1; }
+  if ! grep -E "^[0-9-]+ +$FORCED " <<<"$SCREEN" | grep -qw down; then
+    WHY="the trace does not list $FORCED as down"; return 1
+  fi
+  log "     served by $SERVED"
+}
+
+help_closed() { lacks "previous model" && has "? help"; }
+step6_help() {
+  T send-keys -t e2e Escape
+  wait_for "? help" 3 || { WHY="esc did not leave the console ($WHY)"; return 1; }
+  T send-keys -t e2e '?'
+  wait_until 3 has_all "previous model" "scroll answer down" || { WHY="the full help did not open ($WHY)"; return 1; }
+  T send-keys -t e2e '?'
+  wait_until 3 help_closed || { WHY="the full help did not close ($WHY)"; return 1; }
+}
+
+providers_back() { has "Providers" && row_of groq >/dev/null && row_of sambanova >/dev/null; }
+screen_back() { lacks "too small" && providers_back; }
+step7_resize() {
+  T resize-window -t e2e -x 50 -y 12
+  wait_for "too small" 3 || { WHY="no \"too small\" at 50x12 ($WHY)"; return 1; }
+  T resize-window -t e2e -x 120 -y 40
+  wait_until 3 screen_back || { WHY="the providers did not come back at 120x40 ($WHY)"; return 1; }
+}
+
+step8_quit() {
+  T send-keys -t e2e q
+  local i
+  for i in $(seq 1 15); do
+    running || break
+    sleep 0.2
+  done
+  if running; then WHY="the binary (pid $app_pid) is still running 3s after q"; return 1; fi
+  wait_until 2 pane_dead || { WHY="the pane's command did not end ($WHY)"; return 1; }
+  local status
+  status=$(cat "$tmp/status" 2>/dev/null)
+  [ "$status" = 0 ] || { WHY="the binary exited with status ${status:-unknown}"; return 1; }
+  app_pid=""
+}
+
+start=$SECONDS
+step "1 start: header and live availability" step1_start
+step "2 m: Llama 3.3 70B Instruct and its providers" step2_model
+step "3 j, space: $TOGGLED off (you)" step3_toggle
+step "4 prompt: $TOGGLED skipped, not serving" step4_skip
+step "5 f: $FORCED down, served by another" step5_fault
+step "6 ?: full help opens and closes" step6_help
+step "7 resize 50x12 and back" step7_resize
+step "8 q: exits within 3s" step8_quit
+
+log "$passed passed, $failed failed ($((SECONDS - start))s)"
+[ "$failed" -eq 0 ]
