@@ -53,7 +53,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
+trap 'log "interrupted"; exit 1' INT TERM HUP
 
 log "$(tmux -V), building"
 go build -o "$tmp/switchboard" . || die "go build failed"
@@ -310,5 +310,6 @@ step "6 ?: full help opens and closes" step6_help
 step "7 resize 50x12 and back" step7_resize
 step "8 q: exits within 3s" step8_quit
 
-log "$passed passed, $failed failed ($((SECONDS - start))s)"
+log "scenario took $((SECONDS - start))s"
+log "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
