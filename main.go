@@ -161,7 +161,7 @@ func runDashboard(ctx context.Context, args []string, stderr io.Writer) int {
 	if s.fleet != nil {
 		opts.Faults = faults{s.fleet}
 	}
-	_, err := tea.NewProgram(ui.New(ctx, opts), tea.WithContext(ctx)).Run()
+	_, err := tea.NewProgram(ui.New(ctx, opts), tea.WithContext(ctx), tea.WithFPS(ui.FPS)).Run()
 	cancel()
 	wg.Wait()
 	if err != nil && !errors.Is(err, tea.ErrProgramKilled) {

@@ -54,11 +54,20 @@ func TestHourlyBars(t *testing.T) {
 
 func TestThroughputAndTTFTPercentiles(t *testing.T) {
 	clk := monitortest.NewClock()
-	m := newTestMonitor(t, clk, "a")
+	m := newTestMonitor(t, clk, "a", "b")
 	// 100 tokens generated in 1s after a 200ms first token: 100 tokens/s.
 	for range 10 {
 		m.Record("a", provider.Outcome{Class: provider.ClassOK, TTFT: 200 * time.Millisecond,
 			Duration: 1200 * time.Millisecond, OutputTokens: 100})
+	}
+	// Short answers that came in one write are not timed: 8 tokens 1ms
+	// after the first would read as 8,000 tokens/s.
+	for range 30 {
+		m.Record("b", provider.Outcome{Class: provider.ClassOK, TTFT: 200 * time.Millisecond,
+			Duration: 201 * time.Millisecond, OutputTokens: 8})
+	}
+	if st := status(t, m, "b"); st.Throughput.P50 != -1 || st.Throughput30m.P50 != -1 {
+		t.Errorf("one-write answers were timed: throughput %+v", st.Throughput)
 	}
 	st := status(t, m, "a")
 	if math.Abs(st.Throughput.P50-100) > 2 || math.Abs(st.Throughput30m.P99-100) > 2 {

@@ -132,11 +132,17 @@ func (d *dists) add(o provider.Outcome) {
 	}
 }
 
+// minGeneration is the shortest generation that is timed for throughput.
+// A short answer can arrive in one network write: 8 tokens in 0.1ms would
+// read as 80,000 tokens/s, a figure of the wire, not of the provider.
+const minGeneration = 50 * time.Millisecond
+
 // throughput is output tokens per second of generation (after the first
-// token), as OpenRouter counts it; false when it cannot be told.
+// token), as OpenRouter counts it; false when it cannot be told: fewer than
+// two tokens, or a generation too short to time.
 func throughput(o provider.Outcome) (float64, bool) {
 	gen := o.Duration - o.TTFT
-	if o.OutputTokens < 2 || gen <= 0 {
+	if o.OutputTokens < 2 || gen < minGeneration {
 		return 0, false
 	}
 	return float64(o.OutputTokens) / gen.Seconds(), true

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Resource figures of the dashboard for the closing note: idle CPU and
 # resident memory of `switchboard` (the simulated fleet and the monitor run
-# inside it) on the default configuration, in a detached tmux session of
-# 120x40, untouched after start.
+# inside it) on the default configuration, in a detached tmux session
+# (120x40 unless MEASURE_SIZE says otherwise), untouched after start.
 #
 # Usage: bash scripts/measure.sh
 #   MEASURE_CPU_SECONDS=60  length of the idle-CPU window [60]
@@ -10,6 +10,8 @@
 #   MEASURE_MINUTES=10      when resident memory is read, in minutes from
 #                           start (may be fractional, e.g. 0.5) [10]
 #   MEASURE_BIN=path        measure this binary instead of building one
+#   MEASURE_SIZE=WxH        the terminal's size [120x40]; from 44 lines the
+#                           detail pane's chart is drawn too
 #
 # CPU is (utime+stime) from /proc/PID/stat over the window, in ticks of
 # CLK_TCK, as a percentage of one core. Memory is VmRSS (and the peak,
@@ -26,6 +28,9 @@ die() { printf 'measure: %s\n' "$*" >&2; exit 2; }
 cpu_seconds=${MEASURE_CPU_SECONDS:-60}
 warmup=${MEASURE_WARMUP:-5}
 minutes=${MEASURE_MINUTES:-10}
+size=${MEASURE_SIZE:-120x40}
+cols=${size%x*} lines=${size#*x}
+case "$cols$lines" in *[!0-9]*|'') die "MEASURE_SIZE must be WxH, e.g. 160x48, not $size" ;; esac
 rss_at=$(awk -v m="$minutes" 'BEGIN { printf "%d", m * 60 }')
 
 command -v tmux >/dev/null 2>&1 || {
@@ -65,7 +70,7 @@ EOF
 chmod +x "$tmp/run"
 printf 'set -g status off\n' >"$tmp/tmux.conf"
 
-T -f "$tmp/tmux.conf" new-session -d -s m -x 120 -y 40 "$tmp/run" || die "tmux new-session failed"
+T -f "$tmp/tmux.conf" new-session -d -s m -x "$cols" -y "$lines" "$tmp/run" || die "tmux new-session failed"
 for _ in $(seq 1 50); do [ -s "$tmp/pid" ] && break; sleep 0.1; done
 pid=$(cat "$tmp/pid" 2>/dev/null)
 [ -n "$pid" ] || die "the dashboard did not start"
@@ -82,7 +87,7 @@ kb() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
 now() { date +%s.%N; }
 tmux_pid=$(T display-message -p '#{pid}')
 
-say "pid $pid, $(tmux -V), 120x40, CLK_TCK=$hz, $(nproc) cores"
+say "pid $pid, $(tmux -V), $size, CLK_TCK=$hz, $(nproc) cores"
 say "warm-up ${warmup}s, then idle CPU over ${cpu_seconds}s"
 sleep "$warmup"
 alive || die "the dashboard exited during the warm-up"
@@ -112,7 +117,7 @@ avg=$(awk -v t="$total" -v hz="$hz" -v el="$el" 'BEGIN { printf "%.2f", t / hz /
 verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v < g) ? "under the goal" : "OVER the goal" }'; }
 rss_mb=$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')
 echo
-echo "switchboard dashboard, default fleet, idle in tmux 120x40 ($(nproc) cores, $(go version 2>/dev/null | awk '{print $3}'))"
+echo "switchboard dashboard, default fleet, idle in tmux $size ($(nproc) cores, $(go version 2>/dev/null | awk '{print $3}'))"
 printf '  idle CPU over %ss:      %s%% of one core   (goal < 3%%: %s)\n' "$cpu_seconds" "$cpu" "$(verdict "$cpu" 3)"
 printf '  RSS after %s min:       %s MB (peak %s MB)   (goal < 60 MB: %s)\n' "$minutes" "$rss_mb" \
   "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')" "$(verdict "$rss_mb" 60)"

@@ -18,7 +18,7 @@ import (
 const (
 	detailFromHeight  = 44
 	detailChartHeight = 9
-	detailEvery       = time.Second // redraws at most this often: minutes move slowly
+	detailEvery       = 2 * time.Second // looks for new figures this often: minutes move slowly
 )
 
 // detailSeries are the chart's lines: name, what it plots, and colour.
@@ -37,12 +37,17 @@ var detailSeries = []struct {
 // p99 of time to first token and latency, and the errors by class. The
 // chart is drawn on the render tick, never in View.
 type detailPane struct {
-	ctx      *programContext
-	width    int // 0: hidden
-	endpoint string
-	drawnAt  time.Time
-	chart    string // the drawing, cached
-	errors   string
+	ctx    *programContext
+	width  int    // 0: hidden
+	chart  string // the drawing, cached
+	errors string
+
+	// What the drawing shows, so that unchanged figures are not drawn again.
+	endpoint   string
+	drawnAt    time.Time
+	drawnWidth int
+	drawnIn    *styles
+	drawn      []monitor.MinutePoint
 }
 
 // height is the lines the pane takes: title, chart, errors, events.
@@ -53,19 +58,29 @@ func (d *detailPane) height() int {
 	return 1 + detailChartHeight + 2
 }
 
-// due reports whether the pane should be redrawn for this endpoint now.
+// due reports whether the pane should look for new figures now: another
+// endpoint, size or palette at once, new minutes every detailEvery.
 func (d *detailPane) due(endpoint string, now time.Time) bool {
-	return d.width > 0 && (endpoint != d.endpoint || now.Sub(d.drawnAt) >= detailEvery || d.chart == "")
+	return d.width > 0 && (d.stale(endpoint) || now.Sub(d.drawnAt) >= detailEvery)
 }
 
-// redraw draws the chart of these minutes. A fresh chart each time, fixed
-// ranges and our own points: ntcharts' auto-range keeps and rescales every
-// point ever pushed.
-func (d *detailPane) redraw(endpoint string, minutes []monitor.MinutePoint, now time.Time) {
-	d.endpoint, d.drawnAt = endpoint, now
+func (d *detailPane) stale(endpoint string) bool {
+	return endpoint != d.endpoint || d.width != d.drawnWidth || d.drawnIn != d.ctx.styles
+}
+
+// redraw draws the chart of these minutes unless it shows them already,
+// and reports whether it drew. A fresh chart each time, fixed ranges and
+// our own points: ntcharts' auto-range keeps and rescales every point ever
+// pushed.
+func (d *detailPane) redraw(endpoint string, minutes []monitor.MinutePoint, now time.Time) bool {
+	d.drawnAt = now
+	if !d.stale(endpoint) && slices.Equal(minutes, d.drawn) {
+		return false
+	}
+	d.endpoint, d.drawnWidth, d.drawnIn, d.drawn = endpoint, d.width, d.ctx.styles, minutes
 	if len(minutes) == 0 {
 		d.chart, d.errors = "", ""
-		return
+		return true
 	}
 	var top time.Duration
 	for _, p := range minutes {
@@ -99,6 +114,7 @@ func (d *detailPane) redraw(endpoint string, minutes []monitor.MinutePoint, now 
 		d.chart = c.View()
 	}
 	d.errors = errorsByClass(d.ctx.styles, minutes)
+	return true
 }
 
 // errorsByClass draws, for the three commonest failure classes of these

@@ -13,6 +13,16 @@ import (
 // the view (the sparklines) are redrawn from the latest state.
 const renderEvery = 250 * time.Millisecond
 
+// dataEvery is how often new health figures reach the screen: twice a
+// second is live to the eye, and an idle dashboard composes no more often.
+// Keys, clicks and streamed answers show at once.
+const dataEvery = 500 * time.Millisecond
+
+// FPS caps how often the program flushes frames to the terminal. The data
+// moves on the render tick, keys echo within 1/FPS s, and an unchanged frame
+// costs a comparison; fewer flushes are fewer wake-ups of an idle dashboard.
+const FPS = 30
+
 // snapshotMsg carries a health snapshot from the monitor.
 type snapshotMsg struct{ snap *monitor.Snapshot }
 

@@ -115,6 +115,13 @@ type model struct {
 	lastFetch  time.Time
 	fetching   bool
 
+	// The composed frame. Bubble Tea asks for the view after every message;
+	// most messages (snapshots, ticks with nothing new) change nothing on
+	// screen until the next tick, so the frame is kept until something does.
+	frame   tea.View
+	frameOK bool
+	frameAt time.Time // when it was composed; the header's clock shows seconds
+
 	// Layout, computed on resize.
 	rows       int // provider rows shown
 	rowsTop    int // screen line of the first provider row
@@ -179,6 +186,15 @@ func (m *model) Init() tea.Cmd {
 
 // Update stores what each message says; costly drawing waits for the tick.
 func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg.(type) {
+	case snapshotMsg, renderTickMsg: // the tick decides
+	default:
+		m.frameOK = false
+	}
+	return m.update(msg)
+}
+
+func (m *model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.ctx.width, m.ctx.height = msg.Width, msg.Height
@@ -198,11 +214,18 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.feedEnd = true
 
 	case renderTickMsg:
-		if m.providers.dirty {
+		now := m.ctx.now()
+		fresh := m.providers.dirty && now.Sub(m.frameAt) >= dataEvery
+		if fresh {
 			m.providers.redraw()
 		}
+		if fresh || m.console.busy() || now.Unix() != m.frameAt.Unix() {
+			m.frameOK = false
+		}
 		if e, ok := m.providers.selected(); ok && m.opts.Health != nil && m.detail.due(e.ID, m.ctx.now()) {
-			m.detail.redraw(e.ID, m.opts.Health.Minutes(e.ID), m.ctx.now())
+			if m.detail.redraw(e.ID, m.opts.Health.Minutes(e.ID), m.ctx.now()) {
+				m.frameOK = false
+			}
 		}
 		return m, tea.Batch(renderTick(), m.refetchFaults())
 
@@ -662,8 +685,17 @@ func (m *model) helpKeys() bindingHelp {
 	return m.ctx.keys.dashboardHelp()
 }
 
-// View composes the frame from cached drawings and cheap text.
+// View returns the frame, composing it anew only when something shown has
+// changed since.
 func (m *model) View() tea.View {
+	if !m.frameOK {
+		m.frame, m.frameOK, m.frameAt = m.compose(), true, m.ctx.now()
+	}
+	return m.frame
+}
+
+// compose lays the frame out from cached drawings and cheap text.
+func (m *model) compose() tea.View {
 	v := tea.NewView("")
 	v.AltScreen = true
 	v.MouseMode = tea.MouseModeCellMotion

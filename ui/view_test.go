@@ -126,3 +126,34 @@ func BenchmarkRenderTick(b *testing.B) {
 		m.providers.redraw()
 	}
 }
+
+// TestFrameWaitsForTheTick: Bubble Tea asks for the view after every
+// message, but new health figures reach the screen only on the render tick,
+// at most every dataEvery; a key shows at once.
+func TestFrameWaitsForTheTick(t *testing.T) {
+	s := newStack(t, fleetModels)
+	m, _ := newTestDashboard(t, s)
+	before := render(m, 120, 30)
+	if err := s.mon.SetEnabled(endpointID(fleetModels[0].name, "groq"), false); err != nil {
+		t.Fatal(err)
+	}
+	m.Update(snapshotMsg{snap: s.mon.Snapshot()})
+	if ansi.Strip(m.View().Content) != before {
+		t.Error("a snapshot redrew the screen before the render tick")
+	}
+	s.clock.Advance(dataEvery / 5)
+	m.Update(renderTickMsg{})
+	if ansi.Strip(m.View().Content) != before {
+		t.Errorf("new figures showed %v after the last frame; the least is %v", dataEvery/5, dataEvery)
+	}
+	s.clock.Advance(dataEvery)
+	m.Update(renderTickMsg{})
+	shown := m.View().Content
+	if r := row(t, ansi.Strip(shown), "groq"); !strings.Contains(r, "off (you)") {
+		t.Errorf("after %v the groq row reads %q", dataEvery, r)
+	}
+	m.Update(keyPress("down"))
+	if m.View().Content == shown {
+		t.Error("a key press did not show until the next tick")
+	}
+}
