@@ -37,7 +37,38 @@ type eventsPane struct {
 	ctx           *programContext
 	width, height int
 	routed        []logEntry // from the console's traces, newest last, bounded
+
+	// Scrolled back with the wheel, the log keeps still while new entries
+	// arrive: its top is counted from the oldest entry, which they do not move.
+	scrolled bool
+	below    int // entries older than the top one shown
 }
+
+// top is the index, newest first, of the first entry shown.
+func (p *eventsPane) top(n int) int {
+	if !p.scrolled {
+		return 0
+	}
+	return min(max(n-1-p.below, 0), p.lastTop(n))
+}
+
+// lastTop is the deepest top: the oldest entries fill the pane.
+func (p *eventsPane) lastTop(n int) int { return max(n-(p.height-1), 0) }
+
+// scroll moves the log an entry older (down) or newer; back at the newest
+// it follows new entries again.
+func (p *eventsPane) scroll(down bool, n int) {
+	top := p.top(n)
+	if down {
+		top = min(top+1, p.lastTop(n))
+	} else {
+		top = max(top-1, 0)
+	}
+	p.scrolled, p.below = top > 0, n-1-top
+}
+
+// follow goes back to the newest entries.
+func (p *eventsPane) follow() { p.scrolled = false }
 
 // maxRouted bounds the routing events kept from the console.
 const maxRouted = 100
@@ -116,8 +147,13 @@ func eventText(e monitor.Event) string {
 // view draws the log in its box: a title, then one line per entry.
 func (p *eventsPane) view(snap *monitor.Snapshot, eps []routing.Endpoint) string {
 	st := p.ctx.styles
-	lines := []string{rule(st, "Events", "", p.width)}
 	entries := p.entries(snap, eps)
+	top, more := p.top(len(entries)), ""
+	if top > 0 {
+		more = fmt.Sprintf("%d newer ↑", top)
+	}
+	lines := []string{rule(st, "Events", more, p.width)}
+	entries = entries[top:]
 	if len(entries) == 0 {
 		lines = append(lines, st.muted.Render(fit("nothing yet: outages, breakers, fallbacks and toggles show here", p.width, false)))
 	}

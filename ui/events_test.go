@@ -1,11 +1,13 @@
 package ui
 
 import (
+	"fmt"
 	"strings"
-
-	"github.com/charmbracelet/x/ansi"
 	"testing"
 	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"switchboard/monitor"
 	"switchboard/provider"
@@ -39,6 +41,58 @@ func TestEventLog(t *testing.T) {
 	}
 	if v := p.view(s.mon.Snapshot(), eps); strings.Count(v, "\n") != p.height-1 {
 		t.Errorf("the pane is %d lines, want %d", strings.Count(v, "\n")+1, p.height)
+	}
+}
+
+// The wheel scrolls the log back; scrolled back it keeps still while new
+// entries arrive, and back at the top it follows them again.
+func TestEventLogScrolls(t *testing.T) {
+	s := newStack(t, fleetModels)
+	m, _ := newTestDashboard(t, s)
+	m.Update(tea.WindowSizeMsg{Width: 160, Height: 48})
+	p := m.events
+	if p.width == 0 {
+		t.Fatal("no event log at 160x48")
+	}
+	model := fleetModels[0].name
+	fail := func(i int) {
+		p.addTrace(&routing.Trace{Attempts: []routing.Attempt{{Endpoint: model + "@groq", Provider: "groq",
+			Outcome: fmt.Sprintf("server_error_%02d", i)}}}, s.clock.Now().Add(time.Duration(i)*time.Second))
+	}
+	for i := range 40 {
+		fail(i)
+	}
+	shown := func() []string {
+		return strings.Split(ansi.Strip(p.view(m.snap, m.providers.endpoints)), "\n")
+	}
+	wheel := func(b tea.MouseButton, n int) {
+		for range n {
+			m.Update(tea.MouseWheelMsg{X: m.console.width + 2, Y: m.consoleTop + 1, Button: b})
+		}
+	}
+	if got := shown(); !strings.Contains(got[1], "server_error_39") {
+		t.Fatalf("the newest is not on top: %q", got[1])
+	}
+	wheel(tea.MouseWheelDown, 3)
+	got := shown()
+	if !strings.Contains(got[0], "3 newer") || !strings.Contains(got[1], "server_error_36") {
+		t.Fatalf("after 3 turns down: %q, %q", got[0], got[1])
+	}
+	fail(40)
+	if got := shown(); !strings.Contains(got[0], "4 newer") || !strings.Contains(got[1], "server_error_36") {
+		t.Errorf("a new entry moved the scrolled log: %q, %q", got[0], got[1])
+	}
+	wheel(tea.MouseWheelDown, 100)
+	if got := shown(); !strings.Contains(got[len(got)-1], "server_error_00") {
+		t.Errorf("scrolled to the end, the last line is %q", got[len(got)-1])
+	}
+	wheel(tea.MouseWheelUp, 100)
+	fail(41)
+	if got := shown(); strings.Contains(got[0], "newer") || !strings.Contains(got[1], "server_error_41") {
+		t.Errorf("back at the top the log does not follow: %q, %q", got[0], got[1])
+	}
+	if m.console.out.YOffset() != 0 {
+		t.Error("the wheel over the event log scrolled the answer")
 	}
 }
 

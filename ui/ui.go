@@ -390,6 +390,7 @@ func (m *model) selectModel(i int) {
 		return
 	}
 	m.cur = (i%len(m.models) + len(m.models)) % len(m.models)
+	m.events.follow() // another model, other events
 	m.providers.setEndpoints(m.opts.Router.Endpoints(m.models[m.cur]))
 	if m.focus == focusConsole {
 		m.console.focus(m.displayName())
@@ -620,11 +621,15 @@ func (m *model) click(ev tea.Mouse) tea.Cmd {
 	return nil
 }
 
-// wheel moves the selection over the providers and scrolls the answer over
-// the console.
+// wheel moves the selection over the providers, scrolls the answer over
+// the console and the log over the event log.
 func (m *model) wheel(ev tea.Mouse) {
 	down := ev.Button == tea.MouseWheelDown
 	if ev.Button != tea.MouseWheelUp && !down {
+		return
+	}
+	if ev.Y >= m.consoleTop && m.events.width > 0 && ev.X > m.console.width {
+		m.events.scroll(down, len(m.events.entries(m.snap, m.providers.endpoints)))
 		return
 	}
 	if ev.Y >= m.consoleTop {
