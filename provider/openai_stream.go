@@ -98,7 +98,9 @@ func (s *openAIStream) Next() (Chunk, error) {
 			return Chunk{}, s.end(streamError(parseErrorBody(ev.Data), s.cfg.key))
 		}
 		if string(bytes.TrimSpace(ev.Data)) == "[DONE]" {
-			return Chunk{}, s.end(io.EOF)
+			at := s.cfg.now() // the answer's end, whatever the drain takes
+			s.drain()
+			return Chunk{}, s.endAt(io.EOF, at)
 		}
 		c, err := decodeChunk(ev.Data, s.cfg.key)
 		if err != nil {
@@ -111,6 +113,21 @@ func (s *openAIStream) Next() (Chunk, error) {
 			return c, nil
 		}
 	}
+}
+
+// After [DONE] a stream reads what is left of its body, normally just the
+// chunked encoding's last bytes, so that its connection can serve the next
+// request: to a real provider a new one costs a TLS handshake. A server that
+// keeps the body open gets drainWait, then the connection is dropped.
+const (
+	drainWait = 100 * time.Millisecond
+	maxDrain  = 4 << 10
+)
+
+func (s *openAIStream) drain() {
+	t := time.AfterFunc(drainWait, func() { s.cfg.cancel(errRequestOver) })
+	defer t.Stop()
+	io.CopyN(io.Discard, s.br, maxDrain)
 }
 
 // nextCompletion returns the whole answer of a server that did not stream,
@@ -195,11 +212,13 @@ func (s *openAIStream) final() error {
 
 // end records the stream's final result (the first one wins: a concurrent
 // Close may have come first), releases everything and returns the result.
-func (s *openAIStream) end(err error) error {
+func (s *openAIStream) end(err error) error { return s.endAt(err, s.cfg.now()) }
+
+func (s *openAIStream) endAt(err error, at time.Time) error {
 	s.mu.Lock()
 	if s.err == nil {
 		s.err = err
-		s.stats.Duration = s.cfg.now().Sub(s.stats.Start)
+		s.stats.Duration = at.Sub(s.stats.Start)
 	}
 	err = s.err
 	s.mu.Unlock()
