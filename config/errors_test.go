@@ -169,6 +169,8 @@ func TestParseErrors(t *testing.T) {
 			nil, []string{`6:13 model.endpoint.price_out is -0.5 but must not be negative`}},
 		{"negative speed", lines(`[[provider]]`, `name = "ok"`, `[provider.sim]`, `tokens_per_second = -1`) + okModel,
 			nil, []string{`4:21 provider.sim.tokens_per_second is -1 but must not be negative`}},
+		{"negative reasoning", lines(`[[provider]]`, `name = "ok"`, `[provider.sim]`, `reasoning_tokens = -5`) + okModel,
+			nil, []string{`4:20 provider.sim.reasoning_tokens is -5 but must not be negative; write for example reasoning_tokens = 400`}},
 		{"rates outside [0,1]", lines(`[[provider]]`, `name = "ok"`, `[provider.sim]`, `error_rate = -0.1`, `cut_rate = 5`) + okModel,
 			nil, []string{
 				`4:14 provider.sim.error_rate is -0.1, outside [0, 1]; write a fraction between 0 and 1, for example error_rate = 0.02`,

@@ -101,6 +101,7 @@ func TestParseEverything(t *testing.T) {
 		`seed = 7`,
 		`ttft = { p50 = "120ms", p95 = "400ms" }`,
 		`tokens_per_second = 280.5`,
+		`reasoning_tokens = 400`,
 		`error_rate = 0.01`,
 		`error_statuses = [500, 502, 503]`,
 		`rate_limit_rate = 0.1`,
@@ -187,7 +188,7 @@ func TestParseEverything(t *testing.T) {
 	wantSim := &sim.Profile{
 		Name: "sim-a", Seed: 7, Models: []string{"big-v1", "small"},
 		TTFT:            sim.Latency{P50: 120 * time.Millisecond, P95: 400 * time.Millisecond},
-		TokensPerSecond: 280.5, ErrorRate: 0.01, ErrorStatuses: []int{500, 502, 503},
+		TokensPerSecond: 280.5, ReasoningTokens: 400, ErrorRate: 0.01, ErrorStatuses: []int{500, 502, 503},
 		RateLimitRate: 0.1, RetryAfter: 5 * time.Second,
 		Outages: []sim.Outage{
 			{Every: 4 * time.Minute, For: 40 * time.Second, Offset: 30 * time.Second},

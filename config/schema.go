@@ -430,6 +430,9 @@ func readSim(t *table, name string) *sim.Profile {
 		tt.finish()
 	}
 	p.TokensPerSecond, _ = t.nonNegative("tokens_per_second", "280")
+	if n, ok := t.count("reasoning_tokens", "400"); ok {
+		p.ReasoningTokens = int(n)
+	}
 	p.ErrorRate, _ = t.rate("error_rate", "0.02")
 	if codes, ok := t.integers("error_statuses", "[500, 502, 503]"); ok {
 		for i, c := range codes {

@@ -3,6 +3,7 @@ package provider
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -113,6 +114,19 @@ func drain(t testing.TB, s Stream) ([]Chunk, error) {
 	}
 	t.Fatal("stream did not end")
 	return nil, nil
+}
+
+// streamAll opens a stream of testRequest on c and reads it to its end.
+// The stream is closed when the test ends.
+func streamAll(t testing.TB, c *OpenAI) (Stream, []Chunk, error) {
+	t.Helper()
+	s, err := c.Stream(context.Background(), testRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	chunks, err := drain(t, s)
+	return s, chunks, err
 }
 
 // classOf returns the class of err, failing the test when a failure is not

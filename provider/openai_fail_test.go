@@ -71,12 +71,7 @@ func TestFirstTokenTimeout(t *testing.T) {
 
 func TestStall(t *testing.T) {
 	c, _ := newTestClient(t, writeThenBlock(roleChunk+contentChunk), OpenAIOptions{FirstTokenTimeout: long, StallTimeout: short})
-	s, err := c.Stream(context.Background(), testRequest())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	chunks, err := drain(t, s)
+	_, chunks, err := streamAll(t, c)
 	if got := classOf(t, err); got != ClassStall || len(chunks) != 1 || chunks[0].Content != "Hi" {
 		t.Fatalf("chunks %+v, class %v (%v); want one chunk, then a stall", chunks, got, err)
 	}

@@ -49,7 +49,7 @@ type openAIStream struct {
 	mu          sync.Mutex
 	stats       Stats
 	sawContent  bool
-	chunks      int   // content chunks
+	chunks      int   // chunks with tokens, of the answer or of reasoning
 	usageTokens int   // usage.completion_tokens, 0 until sent
 	err         error // the final result: io.EOF or an *Error
 	closed      bool
@@ -69,7 +69,7 @@ func newOpenAIStream(cfg streamConfig) *openAIStream {
 	return s
 }
 
-// Next returns the next chunk with content, a finish reason or usage; chunks
+// Next returns the next chunk with content, reasoning, a finish reason or usage; chunks
 // with none of these (the opening role chunk) are skipped. It returns io.EOF
 // after a clean end and an *Error otherwise, then the same again forever.
 func (s *openAIStream) Next() (Chunk, error) {
@@ -109,7 +109,7 @@ func (s *openAIStream) Next() (Chunk, error) {
 		if err := s.accept(c); err != nil {
 			return Chunk{}, s.end(err)
 		}
-		if c.Content != "" || c.FinishReason != "" || c.Usage != nil {
+		if c.Content != "" || c.Reasoning != "" || c.FinishReason != "" || c.Usage != nil {
 			return c, nil
 		}
 	}
@@ -157,10 +157,15 @@ func (s *openAIStream) nextCompletion() (Chunk, error) {
 // accept takes a decoded chunk into the timers and the stats. A chunk that
 // finishes with reason "error" is a failure even without an error object:
 // OpenRouter counts such answers against the provider.
+//
+// Reasoning is a token like any other: a model that thinks for a minute
+// before answering is producing, not silent, for the first-token and stall
+// limits, and its first token starts its TTFT.
 func (s *openAIStream) accept(c Chunk) error {
-	s.cfg.wd.progress(c.Content != "")
+	token := c.Content != "" || c.Reasoning != ""
+	s.cfg.wd.progress(token)
 	s.mu.Lock()
-	if c.Content != "" {
+	if token {
 		if !s.sawContent {
 			s.sawContent = true
 			s.stats.TTFT = s.cfg.now().Sub(s.stats.Start)

@@ -30,6 +30,10 @@ type openAIChunk struct {
 		Index int `json:"index"`
 		Delta struct {
 			Content string `json:"content"`
+			// A reasoning model's thinking: OpenRouter sends it as
+			// reasoning, DeepSeek and vLLM as reasoning_content.
+			Reasoning        string `json:"reasoning"`
+			ReasoningContent string `json:"reasoning_content"`
 		} `json:"delta"`
 		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
@@ -45,7 +49,9 @@ type openAICompletion struct {
 	Choices []struct {
 		Index   int `json:"index"`
 		Message struct {
-			Content string `json:"content"`
+			Content          string `json:"content"`
+			Reasoning        string `json:"reasoning"`
+			ReasoningContent string `json:"reasoning_content"`
 		} `json:"message"`
 		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
@@ -77,6 +83,7 @@ func decodeChunk(data []byte, key string) (Chunk, error) {
 			continue
 		}
 		c.Content += ch.Delta.Content
+		c.Reasoning += ch.Delta.Reasoning + ch.Delta.ReasoningContent
 		if ch.FinishReason != "" {
 			c.FinishReason = ch.FinishReason
 		}
@@ -101,6 +108,7 @@ func decodeCompletion(data []byte, key string) (Chunk, error) {
 	for _, ch := range w.Choices {
 		if ch.Index == 0 {
 			c.Content += ch.Message.Content
+			c.Reasoning += ch.Message.Reasoning + ch.Message.ReasoningContent
 			if ch.FinishReason != "" {
 				c.FinishReason = ch.FinishReason
 			}

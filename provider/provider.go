@@ -37,11 +37,12 @@ type Usage struct {
 }
 
 // Chunk is one streamed event from an upstream, already decoded from its wire
-// format. A chunk may carry content, a finish reason, usage, or several of these.
+// format. A chunk may carry content, reasoning, a finish reason, usage, or several of these.
 type Chunk struct {
 	ID           string
 	Model        string
 	Content      string
+	Reasoning    string // a reasoning model's thinking, streamed before its answer
 	FinishReason string // "" until the upstream says why it stopped
 	Usage        *Usage
 }
@@ -49,7 +50,7 @@ type Chunk struct {
 // Stats are the measurements of one upstream call, taken by the client.
 type Stats struct {
 	Start        time.Time
-	TTFT         time.Duration // time to the first content chunk; 0 if none came
+	TTFT         time.Duration // time to the first token, of the answer or of reasoning; 0 if none came
 	Duration     time.Duration // time to the end of the stream or to the failure
 	OutputTokens int           // usage.completion_tokens if sent, else counted chunks
 }

@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -27,14 +26,9 @@ func TestStreamReusesTheConnection(t *testing.T) {
 	c := NewOpenAI(OpenAIOptions{BaseURL: srv.URL + "/v1", APIKey: testKey})
 	t.Cleanup(c.CloseIdleConnections)
 	for range 3 {
-		s, err := c.Stream(context.Background(), testRequest())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := drain(t, s); err != io.EOF {
+		if _, _, err := streamAll(t, c); err != io.EOF {
 			t.Fatalf("stream ended with %v", err)
 		}
-		s.Close()
 	}
 	if n := conns.Load(); n != 1 {
 		t.Errorf("3 streams one after another opened %d connections, want 1", n)
@@ -51,12 +45,8 @@ func TestStreamEndsWhenTheBodyStaysOpenAfterDone(t *testing.T) {
 		blockUntilDone(w, r)
 	}), OpenAIOptions{})
 	start := time.Now()
-	s, err := c.Stream(context.Background(), testRequest())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if chunks, err := drain(t, s); err != io.EOF || len(chunks) == 0 {
+	s, chunks, err := streamAll(t, c)
+	if err != io.EOF || len(chunks) == 0 {
 		t.Fatalf("%d chunks, then %v; want the answer, then io.EOF", len(chunks), err)
 	}
 	// The whole took the answer plus the wait of drainWait; the duration

@@ -83,8 +83,8 @@ func (b *hedgeBudget) take(now time.Time, perSecond float64) bool {
 }
 
 // race runs the first endpoint and, if it has streamed no token by after,
-// the second as well. The first to stream a token wins the caller's stream
-// and the other is canceled. Both attempts go into the trace (the second
+// the second as well. The first to stream a token (of its answer or of its
+// reasoning) wins the caller's stream and the other is canceled. Both attempts go into the trace (the second
 // marked as a hedge); the result is the winner's, or, if neither streamed,
 // the one that failed last.
 func (r *Router) race(ctx context.Context, t *Trace, eps [2]Endpoint, gens [2]uint64, after time.Duration, req Request, onDelta OnDelta) (attemptResult, bool) {
@@ -101,20 +101,23 @@ func (r *Router) race(ctx context.Context, t *Trace, eps [2]Endpoint, gens [2]ui
 		cancels[i] = cancel
 		mu.Unlock()
 		go func() {
-			ar := r.attempt(actx, eps[i], gens[i], req, func(s string) {
+			// The first token wins, a reasoning model's thinking included.
+			claim := func() bool {
 				mu.Lock()
+				defer mu.Unlock()
 				if winner < 0 {
 					winner = i
 					if c := cancels[1-i]; c != nil {
 						c()
 					}
 				}
-				mine := winner == i
-				mu.Unlock()
-				if mine && onDelta != nil {
+				return winner == i
+			}
+			ar := r.attempt(actx, eps[i], gens[i], req, func(s string) {
+				if claim() && onDelta != nil {
 					onDelta(s)
 				}
-			})
+			}, func() { claim() })
 			cancel()
 			results <- struct {
 				i  int

@@ -177,7 +177,7 @@ func (r *Router) tryModel(ctx context.Context, t *Trace, order []string, models 
 					hedgedWith = h.e.ID
 				}
 			} else {
-				ar = r.attempt(ctx, e, gen, areq, onDelta)
+				ar = r.attempt(ctx, e, gen, areq, onDelta, nil)
 				ar.a.LastResort, ar.a.Retry, ar.a.Resumed = !try.ok, again, partial != ""
 				t.Attempts = append(t.Attempts, ar.a)
 			}
@@ -401,8 +401,10 @@ type attemptResult struct {
 }
 
 // attempt tries one endpoint, handing content to onDelta as it arrives, and
-// records the outcome in the monitor.
-func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Request, onDelta OnDelta) attemptResult {
+// records the outcome in the monitor. onFirst, if set, is called at the
+// first token of any kind: a reasoning model's thinking counts, though only
+// content commits the request.
+func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Request, onDelta OnDelta, onFirst func()) attemptResult {
 	ar := attemptResult{e: e, a: Attempt{Endpoint: e.ID, Provider: e.Provider, Model: e.Model, Start: r.opts.Clock.Now()}}
 	var content strings.Builder
 	var stats provider.Stats
@@ -412,6 +414,10 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	})
 	if err == nil {
 		err = drain(s, func(c provider.Chunk) {
+			if onFirst != nil && (c.Content != "" || c.Reasoning != "") {
+				onFirst()
+				onFirst = nil
+			}
 			if c.Content != "" {
 				ar.committed = true
 				content.WriteString(c.Content)

@@ -608,6 +608,18 @@ func TestHedging(t *testing.T) {
 			t.Fatal("the canceled loser of the race was held against its provider")
 		}
 	})
+	t.Run("a reasoning model's thinking is its first token: no hedge", func(t *testing.T) {
+		// 20 tokens of thinking at 100/s: the answer starts after 200ms,
+		// long after the hedge's 50ms, but the thinking began at once.
+		thinker := sim.Profile{Name: "slow", TokensPerSecond: 100, ReasoningTokens: 20}
+		f, _ := simFleet(t, prices, provider.OpenAIOptions{}, thinker, sim.Profile{Name: "fast"})
+		req := hedged()
+		req.MaxTokens = 3
+		res, err := f.router.Send(t.Context(), req, nil)
+		if err != nil || strings.Join(outcomes(res.Trace), " ") != "slow:ok" || res.Content == "" {
+			t.Fatalf("attempts %v, content %q, err %v; want the thinker alone", outcomes(res.Trace), res.Content, err)
+		}
+	})
 	t.Run("no hedge when the first token comes in time", func(t *testing.T) {
 		f, _ := simFleet(t, prices, provider.OpenAIOptions{}, sim.Profile{Name: "slow"}, sim.Profile{Name: "fast"})
 		req := hedged()

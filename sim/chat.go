@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 )
 
 // usage is the token accounting of an answer.
@@ -35,8 +36,9 @@ type completionChoice struct {
 }
 
 type completionMessage struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role      string `json:"role"`
+	Content   string `json:"content"`
+	Reasoning string `json:"reasoning,omitempty"` // OpenRouter's name for the thinking
 }
 
 // exchange is one accepted chat request on its way to an answer.
@@ -83,7 +85,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{
 		req:    req,
 		plan:   pl,
-		answer: compose(s.profile.Seed, promptKey(req.Model, req.messages), req.maxTokens),
+		answer: compose(s.profile.Seed, promptKey(req.Model, req.messages), req.maxTokens, s.profile.ReasoningTokens),
 		id:     s.nextID(),
 		prompt: countPromptTokens(req.messages),
 	}
@@ -128,10 +130,10 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, x *exchange) o
 		Created: s.opts.Now().Unix(),
 		Model:   x.req.Model,
 		Choices: []completionChoice{{
-			Message:      completionMessage{Role: "assistant", Content: x.answer.text()},
+			Message:      completionMessage{Role: "assistant", Content: x.answer.text(), Reasoning: strings.Join(x.answer.reasoning, "")},
 			FinishReason: x.answer.finish,
 		}},
-		Usage: newUsage(x.prompt, len(x.answer.tokens)),
+		Usage: newUsage(x.prompt, x.answer.completionTokens()),
 	})
 	return outcomeOK
 }

@@ -226,8 +226,9 @@ type wireChunk struct {
 	Choices []struct {
 		Index int `json:"index"`
 		Delta struct {
-			Role    string  `json:"role"`
-			Content *string `json:"content"`
+			Role      string  `json:"role"`
+			Content   *string `json:"content"`
+			Reasoning string  `json:"reasoning"`
 		} `json:"delta"`
 		Logprobs     json.RawMessage `json:"logprobs"`
 		FinishReason *string         `json:"finish_reason"`

@@ -20,6 +20,11 @@ type Profile struct {
 
 	TTFT            Latency // time to first token (for JSON answers: to the headers)
 	TokensPerSecond float64 // generation speed once the first token is out; 0 means unpaced
+	// ReasoningTokens makes a reasoning model: this many tokens of thinking
+	// stream as delta.reasoning (OpenRouter's field) before the answer, at
+	// the same speed, and count in completion_tokens. max_tokens caps only
+	// the answer.
+	ReasoningTokens int
 
 	ErrorRate     float64 // fraction of requests that fail before the first token
 	ErrorStatuses []int   // statuses for those failures, picked uniformly; default 500, 502, 503

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -32,8 +33,9 @@ type chunkChoice struct {
 }
 
 type chunkDelta struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
+	Role      string  `json:"role,omitempty"`
+	Content   *string `json:"content,omitempty"`
+	Reasoning string  `json:"reasoning,omitempty"`
 }
 
 // sse writes Server-Sent Events and flushes each one, so the client sees
@@ -90,11 +92,15 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, x *exchange) out
 		return outcomeCanceled
 	}
 
-	tokens := x.answer.tokens
+	// Reasoning first, then the answer: one paced run of tokens, each
+	// chunk holding tokens of one kind.
+	thinking := len(x.answer.reasoning)
+	tokens := append(slices.Clip(x.answer.reasoning), x.answer.tokens...)
 	if x.plan.brk != breakNone {
-		// At least one token goes out and, unless the answer is a single
-		// token, at least one is held back: a break comes mid-answer.
-		keep := 1 + int(x.plan.breakAt*float64(len(tokens)-1))
+		// At least one token of the answer goes out and, unless the answer
+		// is a single token, at least one is held back: a break comes
+		// mid-answer.
+		keep := thinking + 1 + int(x.plan.breakAt*float64(len(x.answer.tokens)-1))
 		tokens = tokens[:min(keep, len(tokens))]
 	}
 	per, gap := s.pace()
@@ -106,8 +112,15 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, x *exchange) out
 			return outcomeCanceled
 		}
 		end := min(sent+per, len(tokens))
-		content := strings.Join(tokens[sent:end], "")
-		if ev.data(mk(chunkDelta{Content: &content}, nil)) != nil {
+		var d chunkDelta
+		if sent < thinking {
+			end = min(end, thinking)
+			d.Reasoning = strings.Join(tokens[sent:end], "")
+		} else {
+			content := strings.Join(tokens[sent:end], "")
+			d.Content = &content
+		}
+		if ev.data(mk(d, nil)) != nil {
 			return outcomeCanceled
 		}
 		sent = end
@@ -126,7 +139,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, x *exchange) out
 	}
 	// Usage goes out whether or not stream_options.include_usage was asked
 	// for: clients that did not ask ignore a chunk with no choices.
-	u := newUsage(x.prompt, len(x.answer.tokens))
+	u := newUsage(x.prompt, x.answer.completionTokens())
 	final := chunk{ID: x.id, Object: "chat.completion.chunk", Created: created, Model: x.req.Model,
 		Choices: []chunkChoice{}, Usage: &u}
 	if ev.data(final) != nil || ev.send("data: [DONE]\n\n") != nil {

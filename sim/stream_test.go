@@ -267,3 +267,54 @@ func TestClientLeavingEndsHandler(t *testing.T) {
 		t.Fatal("the handler did not end after its client left")
 	}
 }
+
+// A reasoning model thinks first: its reasoning streams as delta.reasoning,
+// paced like the answer and never in the same chunk, then the answer; both
+// count in completion_tokens. A JSON answer carries it in message.reasoning.
+func TestStreamReasoning(t *testing.T) {
+	p := fastProfile("deepseek")
+	p.TTFT = Latency{}
+	p.TokensPerSecond = 500 // 5 tokens per 10ms chunk
+	p.ReasoningTokens = 7
+	s := startServer(t, p, Options{})
+	got := readSSE(openStream(t.Context(), t, newClient(t), s, chatBody("hi", true)).Body)
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	var kinds []string
+	var thinking, answer []string
+	var usage *wireUsage
+	for _, c := range parseChunks(t, got.data) {
+		if c.Usage != nil {
+			usage = c.Usage
+		}
+		if len(c.Choices) != 1 {
+			continue
+		}
+		d := c.Choices[0].Delta
+		switch {
+		case d.Reasoning != "" && d.Content != nil:
+			t.Fatalf("a chunk mixes reasoning and content: %+v", d)
+		case d.Reasoning != "":
+			kinds = append(kinds, "r")
+			thinking = append(thinking, strings.Fields(d.Reasoning)...)
+		case d.Content != nil && *d.Content != "":
+			kinds = append(kinds, "c")
+			answer = append(answer, strings.Fields(*d.Content)...)
+		}
+	}
+	if k := strings.Join(kinds, ""); !strings.HasPrefix(k, "rrc") || strings.Contains(strings.TrimPrefix(k, "rr"), "r") {
+		t.Errorf("chunk kinds %q: want 2 of reasoning (5+2 tokens), then only content", k)
+	}
+	if len(thinking) != 7 || len(answer) < minAnswerTokens {
+		t.Errorf("%d reasoning tokens and %d of answer; want 7 and at least %d", len(thinking), len(answer), minAnswerTokens)
+	}
+	if usage == nil || usage.CompletionTokens != 7+len(answer) {
+		t.Errorf("usage %+v; want completion_tokens %d", usage, 7+len(answer))
+	}
+
+	whole := complete(t, newClient(t), s, chatBody("hi", false))
+	if m := whole.Choices[0].Message; strings.Join(strings.Fields(m.Reasoning), " ") != strings.Join(thinking, " ") || m.Content == "" {
+		t.Errorf("JSON answer: reasoning %q, content %q; want the streamed reasoning %q", m.Reasoning, m.Content, thinking)
+	}
+}

@@ -36,22 +36,36 @@ today often usually rarely always never again together quickly slowly
 
 // answer is a generated completion: its tokens in order and why it ended.
 type answer struct {
-	tokens []string // each token is a word with its leading space, if any
-	finish string   // "stop" or "length"
+	reasoning []string // a reasoning model's thinking, before the answer
+	tokens    []string // each token is a word with its leading space, if any
+	finish    string   // "stop" or "length"
 }
 
 // text is the whole completion, as a JSON answer carries it.
 func (a answer) text() string { return strings.Join(a.tokens, "") }
 
-// compose writes a deterministic answer: the same seed and prompt key always
-// give the same words, whatever else the server is doing, so runs replay.
-func compose(seed int64, key uint64, maxTokens int) answer {
+// completionTokens counts the answer and its reasoning, as providers bill.
+func (a answer) completionTokens() int { return len(a.reasoning) + len(a.tokens) }
+
+// compose writes a deterministic answer, after reasoning tokens of thinking:
+// the same seed and prompt key always give the same words, whatever else the
+// server is doing, so runs replay.
+func compose(seed int64, key uint64, maxTokens, reasoning int) answer {
 	rng := rand.New(rand.NewPCG(uint64(seed), key))
 	n := minAnswerTokens + rng.IntN(maxAnswerTokens-minAnswerTokens+1)
 	finish := "stop"
 	if maxTokens > 0 && maxTokens < n {
 		n, finish = maxTokens, "length"
 	}
+	a := answer{tokens: sentences(rng, n, finish == "stop"), finish: finish}
+	if reasoning > 0 {
+		a.reasoning = sentences(rand.New(rand.NewPCG(uint64(seed), ^key)), reasoning, true)
+	}
+	return a
+}
+
+// sentences writes n tokens of sentences; closed ends the last with a period.
+func sentences(rng *rand.Rand, n int, closed bool) []string {
 	tokens := make([]string, 0, n)
 	sentenceLeft := 0
 	for i := range n {
@@ -61,7 +75,7 @@ func compose(seed int64, key uint64, maxTokens int) answer {
 			sentenceLeft = 6 + rng.IntN(11)
 		}
 		sentenceLeft--
-		if sentenceLeft == 0 || i == n-1 && finish == "stop" {
+		if sentenceLeft == 0 || i == n-1 && closed {
 			w += "."
 			sentenceLeft = 0
 		} else if sentenceLeft > 3 && rng.IntN(10) == 0 {
@@ -72,7 +86,7 @@ func compose(seed int64, key uint64, maxTokens int) answer {
 		}
 		tokens = append(tokens, w)
 	}
-	return answer{tokens: tokens, finish: finish}
+	return tokens
 }
 
 func capitalize(w string) string {

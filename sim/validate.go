@@ -32,6 +32,9 @@ func (p Profile) Validate() error {
 	if p.TokensPerSecond < 0 {
 		bad("tokens per second %v is negative", p.TokensPerSecond)
 	}
+	if p.ReasoningTokens < 0 {
+		bad("reasoning tokens %d is negative", p.ReasoningTokens)
+	}
 	rates := []struct {
 		name string
 		v    float64
