@@ -222,8 +222,8 @@ func (m *model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if fresh || m.console.busy() || now.Unix() != m.frameAt.Unix() {
 			m.frameOK = false
 		}
-		if e, ok := m.providers.selected(); ok && m.opts.Health != nil && m.detail.due(e.ID, m.ctx.now()) {
-			if m.detail.redraw(e.ID, m.opts.Health.Minutes(e.ID), m.ctx.now()) {
+		if e, ok := m.providers.selected(); ok && m.opts.Health != nil && m.detail.due(e.ID, now) {
+			if m.detail.redraw(e.ID, m.opts.Health.Minutes(e.ID), now) {
 				m.frameOK = false
 			}
 		}
