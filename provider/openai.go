@@ -164,6 +164,9 @@ func (c *OpenAI) Stream(ctx context.Context, req Request) (Stream, error) {
 		MaxTokens:     req.MaxTokens,
 		Temperature:   req.Temperature,
 	})
+	if err == nil {
+		body, err = withExtra(body, req.Extra)
+	}
 	if err != nil {
 		return nil, &Error{Class: ClassBadRequest, Err: fmt.Errorf("%s: encoding the request: %w", c.chatShow, err)}
 	}

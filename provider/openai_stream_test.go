@@ -146,6 +146,14 @@ func TestStreamRequest(t *testing.T) {
 			wantBody: `{"model":"llama-3.3-70b-versatile","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],"stream":true,"stream_options":{"include_usage":true},"max_tokens":64,"temperature":0.2}`,
 			wantAuth: "Bearer " + testKey,
 		},
+		{
+			name: "further parameters pass through",
+			key:  testKey,
+			req: Request{Model: "m", Messages: []Message{{Role: "user", Content: "Hi"}}, Extra: map[string]json.RawMessage{
+				"top_p": json.RawMessage(`0.9`), "stop": json.RawMessage(`["\n\n"]`), "response_format": json.RawMessage(`{"type":"json_object"}`)}},
+			wantBody: `{"model":"m","messages":[{"role":"user","content":"Hi"}],"stream":true,"stream_options":{"include_usage":true},"response_format":{"type":"json_object"},"stop":["\n\n"],"top_p":0.9}`,
+			wantAuth: "Bearer " + testKey,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,6 +198,19 @@ func TestStreamRequest(t *testing.T) {
 				t.Errorf("body\n got %s\nwant %s", r.body, tt.wantBody)
 			}
 		})
+	}
+}
+
+// Extra cannot replace what the client sets, nor send broken JSON.
+func TestStreamRequestExtraChecked(t *testing.T) {
+	c, _ := newTestClient(t, http.HandlerFunc(blockUntilDone), OpenAIOptions{})
+	for key, v := range map[string]string{"stream": `false`, "top_p": `0.9,`} {
+		req := testRequest()
+		req.Extra = map[string]json.RawMessage{key: json.RawMessage(v)}
+		_, err := c.Stream(context.Background(), req)
+		if got := classOf(t, err); got != ClassBadRequest || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s = %s: class %v (%v); want a bad request naming it", key, v, got, err)
+		}
 	}
 }
 

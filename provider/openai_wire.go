@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 )
 
 // openAIRequest is the body of POST /chat/completions. We always stream, and
@@ -15,6 +17,32 @@ type openAIRequest struct {
 	StreamOptions openAIStreamOptions `json:"stream_options"`
 	MaxTokens     int                 `json:"max_tokens,omitempty"`
 	Temperature   *float64            `json:"temperature,omitempty"`
+}
+
+// ownKeys are the request body's keys that the client sets itself; Extra
+// may not replace them.
+var ownKeys = map[string]bool{"model": true, "messages": true, "stream": true, "stream_options": true,
+	"max_tokens": true, "temperature": true}
+
+// withExtra adds extra's parameters to a marshalled request object, in the
+// order of their keys.
+func withExtra(body []byte, extra map[string]json.RawMessage) ([]byte, error) {
+	if len(extra) == 0 {
+		return body, nil
+	}
+	out := body[:len(body)-1] // without the closing brace
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
+		if ownKeys[k] {
+			return nil, fmt.Errorf("parameter %q is set by the client, not passed through", k)
+		}
+		v := extra[k]
+		if !json.Valid(v) {
+			return nil, fmt.Errorf("parameter %q is not valid JSON", k)
+		}
+		key, _ := json.Marshal(k)
+		out = append(append(append(append(out, ','), key...), ':'), v...)
+	}
+	return append(out, '}'), nil
 }
 
 type openAIStreamOptions struct {

@@ -5,6 +5,7 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -21,6 +22,11 @@ type Request struct {
 	Messages    []Message
 	MaxTokens   int      // 0 leaves it to the upstream
 	Temperature *float64 // nil leaves it to the upstream
+	// Extra holds further parameters of the OpenAI request body (top_p,
+	// stop, seed, response_format, ...), sent as they are. Its keys must not
+	// be ones the client sets itself (model, messages, stream,
+	// stream_options, max_tokens, temperature).
+	Extra map[string]json.RawMessage
 	// ConnectTimeout, FirstTokenTimeout and StallTimeout, when positive,
 	// replace the client's own limits for this request (a model or a
 	// request that needs more, or less, patience).

@@ -95,8 +95,16 @@ func (r *Router) race(ctx context.Context, t *Trace, eps [2]Endpoint, gens [2]ui
 		i  int
 		ar attemptResult
 	}, 2)
+	// Only the winner's content reaches the caller, so only the winner
+	// commits: the attempts themselves are not told.
+	onCommit := req.OnCommit
+	req.OnCommit = nil
 	start := func(i int) {
 		actx, cancel := context.WithCancel(ctx)
+		deliver := onDelta
+		if onDelta != nil && onCommit != nil {
+			deliver = committing(onCommit, eps[i], onDelta)
+		}
 		mu.Lock()
 		cancels[i] = cancel
 		mu.Unlock()
@@ -114,8 +122,8 @@ func (r *Router) race(ctx context.Context, t *Trace, eps [2]Endpoint, gens [2]ui
 				return winner == i
 			}
 			ar := r.attempt(actx, eps[i], gens[i], req, func(s string) {
-				if claim() && onDelta != nil {
-					onDelta(s)
+				if claim() && deliver != nil {
+					deliver(s)
 				}
 			}, func() { claim() })
 			cancel()

@@ -6,6 +6,7 @@ package routing
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -178,6 +179,13 @@ type Request struct {
 	Provider    Preferences // OpenRouter's "provider" object
 	Timeouts    Timeouts    // zero fields: the model's, else the router's
 	Hedge       *Hedge      // nil: the model's default
+	// Extra are further OpenAI parameters (top_p, stop, seed, ...) passed
+	// to the upstream as they are; see provider.Request.
+	Extra map[string]json.RawMessage
+	// OnCommit, if set, is told which endpoint serves a streamed answer,
+	// just before its first content goes to onDelta, and again if a broken
+	// stream resumes on another endpoint.
+	OnCommit func(Endpoint)
 }
 
 // Plan orders the endpoints of one model for a request with no options,

@@ -408,8 +408,12 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	ar := attemptResult{e: e, a: Attempt{Endpoint: e.ID, Provider: e.Provider, Model: e.Model, Start: r.opts.Clock.Now()}}
 	var content strings.Builder
 	var stats provider.Stats
+	if onDelta != nil && req.OnCommit != nil {
+		onDelta = committing(req.OnCommit, e, onDelta)
+	}
 	s, err := e.Upstream.Stream(ctx, provider.Request{
 		Model: e.UpstreamModel, Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature,
+		Extra:          req.Extra,
 		ConnectTimeout: req.Timeouts.Connect, FirstTokenTimeout: req.Timeouts.FirstToken, StallTimeout: req.Timeouts.Stall,
 	})
 	if err == nil {
@@ -453,6 +457,19 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 		ar.a.Flag = flagFor(ar.err.Class)
 	}
 	return ar
+}
+
+// committing tells onCommit that e serves before handing on e's first
+// content.
+func committing(onCommit func(Endpoint), e Endpoint, onDelta OnDelta) OnDelta {
+	told := false
+	return func(s string) {
+		if !told {
+			told = true
+			onCommit(e)
+		}
+		onDelta(s)
+	}
 }
 
 // drain reads a stream to its end, handing every chunk to f.

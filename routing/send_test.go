@@ -529,6 +529,7 @@ func TestSendResumesABrokenStreamWithPrefill(t *testing.T) {
 	cuts := simtest.Start(t, sim.Profile{Name: "cuts", CutRate: 1})
 	var got struct {
 		Messages []provider.Message `json:"messages"`
+		Seed     int                `json:"seed"`
 	}
 	cont := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
@@ -559,9 +560,19 @@ func TestSendResumesABrokenStreamWithPrefill(t *testing.T) {
 		t.Fatal(err)
 	}
 	var streamed strings.Builder
-	res, err := r.Send(t.Context(), ask("hello"), func(s string) { streamed.WriteString(s) })
+	var served []string // as OnCommit tells, before the content
+	req := ask("hello")
+	req.Extra = map[string]json.RawMessage{"seed": json.RawMessage(`42`)}
+	req.OnCommit = func(e Endpoint) { served = append(served, fmt.Sprintf("%s@%d", e.Provider, streamed.Len())) }
+	res, err := r.Send(t.Context(), req, func(s string) { streamed.WriteString(s) })
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("cuts@0 cont@%d", len(res.Content)-len(" and so it ends.")); strings.Join(served, " ") != want {
+		t.Errorf("OnCommit told %v; want %s (the first endpoint before any content, the resuming one before its own)", served, want)
+	}
+	if got.Seed != 42 {
+		t.Errorf("the resumed request carried seed %d; Extra's parameters must reach every upstream", got.Seed)
 	}
 	tr := res.Trace
 	if o := strings.Join(outcomes(tr), " "); o != "cuts:stream_cut cont:ok" || !tr.Attempts[1].Resumed {
@@ -589,7 +600,10 @@ func TestHedging(t *testing.T) {
 		f, _ := simFleet(t, prices, provider.OpenAIOptions{},
 			sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "fast"})
 		var streamed strings.Builder
-		res, err := f.router.Send(t.Context(), hedged(), func(s string) { streamed.WriteString(s) })
+		var told []string
+		req := hedged()
+		req.OnCommit = func(e Endpoint) { told = append(told, e.Provider) }
+		res, err := f.router.Send(t.Context(), req, func(s string) { streamed.WriteString(s) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -600,6 +614,9 @@ func TestHedging(t *testing.T) {
 		}
 		if res.Provider != "fast" || res.Content == "" || streamed.String() != res.Content {
 			t.Fatalf("served by %s: %q, streamed %q", res.Provider, res.Content, streamed.String())
+		}
+		if strings.Join(told, " ") != "fast" {
+			t.Errorf("OnCommit told %v; want only the winner, fast", told)
 		}
 		if sum := res.Trace.Summary(); !strings.HasPrefix(sum, "fast:") || !strings.Contains(sum, "fast won the race as a hedge") || strings.Contains(sum, "failed") {
 			t.Errorf("summary %q", sum)
