@@ -5,7 +5,8 @@
 //
 // Usage:
 //
-//	switchboard [--config PATH]                 the dashboard
+//	switchboard [--config PATH]                 the dashboard, and the API if configured
+//	switchboard serve [--listen HOST:PORT]      the OpenAI-compatible API alone
 //	switchboard send [flags] PROMPT             one routed request from the shell
 //	switchboard check [--config PATH]           validate the configuration
 package main
@@ -18,10 +19,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -36,7 +40,7 @@ import (
 var embeddedConfig []byte
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -48,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		switch args[0] {
 		case "send":
 			return runSend(ctx, args[1:], stdout, stderr)
+		case "serve":
+			return runServe(ctx, args[1:], stdout, stderr)
 		case "check":
 			return runCheck(args[1:], stdout, stderr)
 		}
@@ -139,13 +145,14 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 }
 
 func runDashboard(ctx context.Context, args []string, stderr io.Writer) int {
-	fs, path := flagSet("switchboard", "switchboard [--config PATH] [--state DIR | --no-history]  (subcommands: send, check)", stderr)
+	fs, path := flagSet("switchboard", "switchboard [--config PATH] [--listen HOST:PORT] [--state DIR | --no-history]  (subcommands: serve, send, check)", stderr)
+	listen := addListenFlag(fs)
 	sf := addStateFlags(fs)
 	if fs.Parse(args) != nil {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unknown command %q; commands: send, check (see --help)\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "unknown command %q; commands: serve, send, check (see --help)\n", fs.Arg(0))
 		return 2
 	}
 	s, notice, ok := start(*path, sf, stderr)
@@ -160,6 +167,16 @@ func runDashboard(ctx context.Context, args []string, stderr io.Writer) int {
 	opts := ui.Options{Health: s.mon, Router: s.router, Display: s.display(), Notice: notice}
 	if s.fleet != nil {
 		opts.Faults = faults{s.fleet}
+	}
+	if addr := s.listenAddr(*listen); addr != "" {
+		// The screen is the dashboard's: the API logs nowhere, and a port
+		// in use costs the API, not the dashboard.
+		if a, err := s.startAPI(addr, slog.New(slog.DiscardHandler)); err != nil {
+			opts.Notice = strings.TrimPrefix(notice+"; "+err.Error(), "; ")
+		} else {
+			defer a.stop(2 * time.Second)
+			opts.API = a.addr
+		}
 	}
 	_, err := tea.NewProgram(ui.New(ctx, opts), tea.WithContext(ctx), tea.WithFPS(ui.FPS)).Run()
 	cancel()

@@ -49,6 +49,20 @@ type Config struct {
 	Routing   routing.Options // zero fields mean routing's defaults; the caller fills Endpoints, Health, Clock and Defaults
 	Providers []Provider      // in file order
 	Models    []Model         // in file order
+	Gateway   Gateway
+}
+
+// Gateway is the HTTP API's [gateway] table.
+type Gateway struct {
+	// Listen is the address the API listens on, host:port; "" serves none.
+	Listen string
+	// APIKeyEnv names the environment variable holding the keys clients
+	// must present (several separated by commas); "" leaves the API open.
+	APIKeyEnv string
+	APIKeys   []string // read at parse time; never print, log or wrap them
+	// KeepAlive is how long a stream waits for its first token before it
+	// opens with keep-alive comments; zero takes the gateway's default.
+	KeepAlive time.Duration
 }
 
 // Provider is one provider account: a simulated one (Sim is set) or a real

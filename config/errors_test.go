@@ -247,6 +247,17 @@ func TestParseErrors(t *testing.T) {
 		{"zero-length outage", lines(`[[provider]]`, `name = "ok"`, `[provider.sim]`, `outages = [{ for = "0s" }]`) + okModel,
 			nil, []string{`4:20 provider.sim.outages.for is zero; an outage must last a positive duration`}},
 
+		// The gateway.
+		{"gateway listen not an address", lines(`[gateway]`, `listen = "8788"`) + okRest,
+			nil, []string{`2:10 gateway.listen is "8788", not an address to listen on; write host:port, e.g. listen = "127.0.0.1:8788"`}},
+		{"gateway port out of range", lines(`[gateway]`, `listen = "127.0.0.1:99999"`) + okRest,
+			nil, []string{`2:10 gateway.listen is "127.0.0.1:99999", not an address`}},
+		{"gateway keys unset", lines(`[gateway]`, `listen = ":8788"`, `api_key_env = "SB_KEYS"`) + okRest,
+			nil, []string{`3:15 gateway.api_key_env names SB_KEYS, which is not set in the environment; export SB_KEYS=<key>[,<key>...]`}},
+		{"gateway key in place of a name", lines(`[gateway]`, `api_key_env = "sk-123"`) + okRest,
+			nil, []string{`2:15 gateway.api_key_env must be the NAME of an environment variable`}},
+		{"gateway unknown key", lines(`[gateway]`, `port = 8788`) + okRest,
+			nil, []string{`2:1 unknown key gateway.port`}},
 		// Providers.
 		{"unknown protocol", lines(`[[provider]]`, `name = "ok"`, `protocol = "grpc"`, `[provider.sim]`) + okModel,
 			nil, []string{`3:12 provider.protocol "grpc" is not a supported protocol; write protocol = "openai" (supported: "openai"; "anthropic" is planned)`}},

@@ -89,6 +89,10 @@ func TestParseEverything(t *testing.T) {
 		`max_retry_wait = "20s"`,
 		`hedges_per_second = 2.5`,
 		`timeouts = { first_token = "15s", stall = "5s", total = "2m" }`,
+		`[gateway]`,
+		`listen = "127.0.0.1:0"`,
+		`api_key_env = "SB_KEYS"`,
+		`keep_alive = "10s"`,
 		`[[provider]]`,
 		`name = "sim-a"`,
 		`protocol = "openai"`,
@@ -164,7 +168,11 @@ func TestParseEverything(t *testing.T) {
 		`[[model.endpoint]]`,
 		`provider = "sim-a"`,
 	)
-	cfg := mustParse(t, doc, env("REAL_KEY", "k-123"))
+	cfg := mustParse(t, doc, env("REAL_KEY", "k-123", "SB_KEYS", " key-one, key-two ,"))
+	wantGateway := Gateway{Listen: "127.0.0.1:0", APIKeyEnv: "SB_KEYS", APIKeys: []string{"key-one", "key-two"}, KeepAlive: 10 * time.Second}
+	if !reflect.DeepEqual(cfg.Gateway, wantGateway) {
+		t.Errorf("gateway = %+v\nwant %+v", cfg.Gateway, wantGateway)
+	}
 
 	wantMonitor := monitor.Options{
 		Bucket: time.Second, Window: 2 * time.Minute, OutageWindow: 20 * time.Second,

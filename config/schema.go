@@ -2,9 +2,11 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +54,9 @@ func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
 	}
 	if t, ok := root.sub("routing", "a [routing] table"); ok {
 		cfg.Routing = readRouting(t)
+	}
+	if t, ok := root.sub("gateway", `a [gateway] table, e.g. listen = "127.0.0.1:8788"`); ok {
+		cfg.Gateway = readGateway(t, env)
 	}
 	provTables, provOK := root.tables("provider", "a [[provider]] table")
 	modelTables, modelOK := root.tables("model", "a [[model]] table")
@@ -166,6 +171,42 @@ func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
 		}
 	}
 	return cfg
+}
+
+// readGateway reads [gateway]: where the API listens and who may use it.
+func readGateway(t *table, env func(string) (string, bool)) Gateway {
+	var g Gateway
+	if l, ok := t.str("listen"); ok {
+		if _, port, err := net.SplitHostPort(l); err != nil || !isPort(port) {
+			t.bad("listen", "is %q, not an address to listen on; write host:port, e.g. listen = \"127.0.0.1:8788\" (\":8788\" listens on every interface)", l)
+		} else {
+			g.Listen = l
+		}
+	}
+	if k, ok := t.str("api_key_env"); ok {
+		if !envVarRE.MatchString(k) {
+			// Not echoed: a value that is not a variable name may be a key.
+			t.bad("api_key_env", `must be the NAME of an environment variable, in capitals, such as "SWITCHBOARD_API_KEYS"; the keys themselves go in that variable, never in this file`)
+		} else if v, set := env(k); !set || strings.TrimSpace(v) == "" {
+			t.bad("api_key_env", "names %s, which is not set in the environment; export %s=<key>[,<key>...] before starting Switchboard, or remove api_key_env to leave the API open", k, k)
+		} else {
+			g.APIKeyEnv = k
+			for key := range strings.SplitSeq(v, ",") {
+				if key = strings.TrimSpace(key); key != "" {
+					g.APIKeys = append(g.APIKeys, key)
+				}
+			}
+		}
+	}
+	g.KeepAlive = positiveDuration(t, "keep_alive", 3*time.Second)
+	t.finish()
+	return g
+}
+
+// isPort reports whether s is a port number, 0 to 65535.
+func isPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 0 && n <= 65535
 }
 
 func readMonitor(t *table) monitor.Options {

@@ -56,6 +56,7 @@ type Options struct {
 	Display map[string]string // model name -> display name; missing names show as is
 	Now     func() time.Time  // default time.Now; tests inject a clock
 	Notice  string            // a problem to show at start, e.g. why history is off
+	API     string            // where the HTTP API listens, e.g. "127.0.0.1:8788"; "" for none
 }
 
 // The smallest terminal the dashboard draws in.
@@ -803,10 +804,14 @@ func (m *model) headerView(now time.Time) string {
 		health = style.Render("health " + ago(age))
 	}
 	clock = st.muted.Render(" · " + now.Format("15:04:05"))
+	api := ""
+	if m.opts.API != "" {
+		api = st.muted.Render("API " + m.opts.API + " · ")
+	}
 	routed := m.routedView()
 	// The richest header that fits.
-	for _, c := range [][2]string{{left + pos + routed, health + clock}, {left + pos + routed, health},
-		{left + pos, health + clock}, {left + pos, health}, {left, health}} {
+	for _, c := range [][2]string{{left + pos + routed, api + health + clock}, {left + pos + routed, health + clock},
+		{left + pos + routed, health}, {left + pos, health + clock}, {left + pos, health}, {left, health}} {
 		if gap := m.ctx.width - lipgloss.Width(c[0]) - lipgloss.Width(c[1]); gap >= 2 {
 			return c[0] + strings.Repeat(" ", gap) + c[1]
 		}

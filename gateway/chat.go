@@ -1,0 +1,306 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"switchboard/provider"
+	"switchboard/routing"
+)
+
+// counter numbers answers, for their ids.
+type counter struct{ n atomic.Uint64 }
+
+func (c *counter) next() uint64 { return c.n.Add(1) }
+
+// completion is a whole chat.completion, with OpenRouter's top-level
+// provider and Switchboard's decision trace.
+type completion struct {
+	ID       string         `json:"id"`
+	Object   string         `json:"object"`
+	Created  int64          `json:"created"`
+	Model    string         `json:"model"`
+	Provider string         `json:"provider,omitempty"`
+	Choices  []choice       `json:"choices"`
+	Usage    *usage         `json:"usage,omitempty"`
+	Trace    *routing.Trace `json:"trace,omitempty"`
+	Error    *errorBody     `json:"error,omitempty"` // a stream's end after a failure
+}
+
+type choice struct {
+	Index        int       `json:"index"`
+	Message      *message  `json:"message,omitempty"`
+	Delta        *message  `json:"delta,omitempty"`
+	FinishReason *string   `json:"finish_reason"`
+	Logprobs     *struct{} `json:"logprobs"`
+}
+
+type message struct {
+	Role    string  `json:"role,omitempty"`
+	Content *string `json:"content,omitempty"`
+}
+
+type usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+func usageOf(u provider.Usage) *usage {
+	return &usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens,
+		TotalTokens: cmpOr(u.TotalTokens, u.PromptTokens+u.CompletionTokens)}
+}
+
+func cmpOr(a, b int) int {
+	if a != 0 {
+		return a
+	}
+	return b
+}
+
+// exchange is one chat request on its way through the gateway: what the
+// log line and the metrics say of it at the end.
+type exchange struct {
+	id       string
+	start    time.Time
+	model    string // asked for
+	stream   bool
+	served   routing.Endpoint
+	status   int
+	outcome  string
+	ttft     time.Duration
+	res      *routing.Result
+	fallback bool
+}
+
+// chat serves POST /v1/chat/completions.
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	x := &exchange{id: fmt.Sprintf("gen-%d-%d", s.opts.Now().Unix(), s.seq.next()), start: s.opts.Now()}
+	c, req, e := parseChat(r, s.opts.MaxBody)
+	if c != nil {
+		x.model, _ = routing.ModelSuffix(req.Model)
+		x.stream = c.Stream
+	}
+	switch {
+	case e != nil:
+		writeError(w, e)
+		x.status, x.outcome = e.Status, e.Type
+	case c.Stream:
+		s.stream(w, r, req, x)
+	default:
+		s.complete(w, r, req, x)
+	}
+	s.finish(r, x)
+}
+
+// complete answers with the whole completion once the router has it.
+func (s *Server) complete(w http.ResponseWriter, r *http.Request, req routing.Request, x *exchange) {
+	res, err := s.opts.Router.Send(r.Context(), req, nil)
+	x.res = res
+	if err != nil {
+		e := fromRouting(err, res.Trace)
+		writeError(w, e)
+		x.status, x.outcome = e.Status, e.Type
+		return
+	}
+	x.served = endpointOf(res)
+	setRouteHeaders(w, res)
+	finish := res.FinishReason
+	writeJSON(w, http.StatusOK, completion{ID: x.id, Object: "chat.completion", Created: x.start.Unix(),
+		Model: res.Model, Provider: res.Provider, Usage: usageOf(res.Usage), Trace: res.Trace,
+		Choices: []choice{{Message: &message{Role: "assistant", Content: &res.Content}, FinishReason: &finish}}})
+	x.status, x.outcome = http.StatusOK, "ok"
+}
+
+// delta is what the router hands the streaming handler: the endpoint that
+// starts to serve, or content.
+type delta struct {
+	serves  *routing.Endpoint
+	content string
+}
+
+// stream answers with server-sent events. The status waits for the first
+// content, so a request that fails before it gets its own HTTP status;
+// only after KeepAlive with no token does the stream open early, with
+// comments to keep it alive, and a later failure ends it with an error
+// chunk (status 200, as OpenRouter does).
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, req routing.Request, x *exchange) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	deltas := make(chan delta)
+	hand := func(d delta) {
+		select {
+		case deltas <- d:
+		case <-ctx.Done():
+		}
+	}
+	req.OnCommit = func(e routing.Endpoint) { hand(delta{serves: &e}) }
+	type result struct {
+		res *routing.Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := s.opts.Router.Send(ctx, req, func(c string) { hand(delta{content: c}) })
+		done <- result{res, err}
+	}()
+
+	rc := http.NewResponseController(w)
+	open := false // the status and headers went out
+	var broken error
+	send := func(v any) {
+		if broken != nil {
+			return
+		}
+		b, _ := json.Marshal(v)
+		if _, broken = fmt.Fprintf(w, "data: %s\n\n", b); broken == nil {
+			broken = rc.Flush()
+		}
+		if broken != nil {
+			cancel() // the client is gone: stop the router too
+		}
+	}
+	openStream := func() {
+		if open {
+			return
+		}
+		open = true
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no")
+		if x.served.ID != "" {
+			h.Set("X-Switchboard-Provider", x.served.Provider)
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+	chunk := func(d *message, finish *string) completion {
+		return completion{ID: x.id, Object: "chat.completion.chunk", Created: x.start.Unix(),
+			Model: cmpOrStr(x.served.Model, x.model), Provider: x.served.Provider,
+			Choices: []choice{{Delta: d, FinishReason: finish}}}
+	}
+
+	keepAlive := time.NewTimer(s.opts.KeepAlive)
+	defer keepAlive.Stop()
+	first := true
+	for {
+		select {
+		case d := <-deltas:
+			if d.serves != nil {
+				x.served = *d.serves
+				continue
+			}
+			openStream()
+			m := &message{Content: &d.content}
+			if first {
+				first, m.Role, x.ttft = false, "assistant", s.opts.Now().Sub(x.start)
+				keepAlive.Stop()
+			}
+			send(chunk(m, nil))
+		case <-keepAlive.C:
+			openStream()
+			if broken == nil {
+				if _, broken = fmt.Fprint(w, ": SWITCHBOARD PROCESSING\n\n"); broken == nil {
+					broken = rc.Flush()
+				}
+			}
+			keepAlive.Reset(s.opts.KeepAlive)
+		case out := <-done:
+			x.res = out.res
+			s.endStream(w, x, out.res, out.err, open, send, chunk)
+			return
+		}
+	}
+}
+
+// endStream writes a stream's end: the finish and usage, or the error,
+// then [DONE]; or, when nothing was sent yet, an ordinary error answer.
+func (s *Server) endStream(w http.ResponseWriter, x *exchange, res *routing.Result, err error,
+	open bool, send func(any), chunk func(*message, *string) completion) {
+	if err != nil && !open {
+		e := fromRouting(err, res.Trace)
+		writeError(w, e)
+		x.status, x.outcome = e.Status, e.Type
+		return
+	}
+	x.status, x.outcome = http.StatusOK, "ok"
+	if err != nil {
+		e := fromRouting(err, nil)
+		x.outcome = e.Type
+		body := e.body()
+		end := "error"
+		c := chunk(&message{}, &end)
+		c.Error = &body
+		send(c)
+	} else {
+		if !open { // an empty answer: no content ever came
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+			send(chunk(&message{Role: "assistant"}, nil))
+		}
+		finish := res.FinishReason
+		send(chunk(&message{}, &finish))
+	}
+	last := chunk(nil, nil)
+	last.Choices, last.Usage, last.Trace = []choice{}, usageOf(res.Usage), res.Trace
+	send(last)
+	if _, werr := fmt.Fprint(w, "data: [DONE]\n\n"); werr == nil {
+		http.NewResponseController(w).Flush()
+	}
+}
+
+func cmpOrStr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// setRouteHeaders says who served and why, for clients that read headers.
+func setRouteHeaders(w http.ResponseWriter, res *routing.Result) {
+	h := w.Header()
+	h.Set("X-Switchboard-Provider", res.Provider)
+	if res.Trace != nil {
+		h.Set("X-Switchboard-Route", res.Trace.Summary())
+		h.Set("X-Switchboard-Attempts", strconv.Itoa(len(res.Trace.Attempts)))
+	}
+}
+
+func endpointOf(res *routing.Result) routing.Endpoint {
+	return routing.Endpoint{ID: res.Endpoint, Provider: res.Provider, Model: res.Model}
+}
+
+// finish logs the exchange and counts it.
+func (s *Server) finish(r *http.Request, x *exchange) {
+	took := s.opts.Now().Sub(x.start)
+	m := requestMetric{Model: x.model, Provider: x.served.Provider, Status: x.status, Outcome: x.outcome,
+		Stream: x.stream, Duration: took, TTFT: x.ttft}
+	attrs := []slog.Attr{slog.String("id", x.id), slog.String("model", x.model), slog.Bool("stream", x.stream),
+		slog.Int("status", x.status), slog.String("outcome", x.outcome), slog.Duration("took", took)}
+	if res := x.res; res != nil {
+		if res.Provider != "" {
+			m.Provider = res.Provider
+		}
+		m.PromptTokens, m.CompletionTokens = res.Usage.PromptTokens, res.Usage.CompletionTokens
+		if t := res.Trace; t != nil {
+			m.Attempts = len(t.Attempts)
+			m.Fallback = res.Endpoint != "" && len(t.Attempts) > 0 && t.Attempts[0].Endpoint != res.Endpoint
+			attrs = append(attrs, slog.Int("attempts", m.Attempts), slog.String("route", t.Summary()))
+		}
+	}
+	if m.Provider != "" {
+		attrs = append(attrs, slog.String("provider", m.Provider))
+	}
+	s.metrics.request(m)
+	level := slog.LevelInfo
+	if x.status >= 500 {
+		level = slog.LevelWarn
+	}
+	s.opts.Log.LogAttrs(r.Context(), level, "chat completion", attrs...)
+}
