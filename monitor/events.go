@@ -35,6 +35,13 @@ func (k EventKind) String() string {
 // MarshalText makes a kind read as its name in JSON.
 func (k EventKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
+// UnmarshalText reads a kind's name.
+func (k *EventKind) UnmarshalText(b []byte) error {
+	i, err := NameIndex(eventNames[:], b, "kind of event")
+	*k = EventKind(i)
+	return err
+}
+
 // Event is one change in an endpoint's health.
 type Event struct {
 	Seq      uint64    `json:"seq"` // grows by one per event, across all endpoints

@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"switchboard/provider"
@@ -30,6 +32,25 @@ func (s State) String() string {
 
 // MarshalText makes a state read as its name in JSON.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a state's name, so that a snapshot or a trace read
+// back from JSON says the same.
+func (s *State) UnmarshalText(b []byte) error {
+	i, err := NameIndex(stateNames[:], b, "state")
+	*s = State(i)
+	return err
+}
+
+// NameIndex finds name among the names of an enumeration, for the
+// UnmarshalText of types that marshal as their names.
+func NameIndex(names []string, name []byte, what string) (int, error) {
+	for i, n := range names {
+		if n == string(name) {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("%q is not a %s; one of %s", name, what, strings.Join(names, ", "))
+}
 
 // Snapshot is an immutable view of every endpoint's health at one instant.
 // Nobody may modify a snapshot after the monitor publishes it.

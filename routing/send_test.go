@@ -679,6 +679,14 @@ func TestTraceJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A client in Go reads it back as it was.
+	var back Trace
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("the trace does not read back: %v", err)
+	}
+	if again, _ := json.Marshal(&back); string(again) != string(b) {
+		t.Errorf("the trace read back differs:\n%s\n%s", again, b)
+	}
 	var got map[string]any
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)

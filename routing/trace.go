@@ -49,6 +49,14 @@ func (t Tier) String() string { return tierNames[t] }
 // MarshalText makes a tier read as its name in JSON.
 func (t Tier) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
 
+// UnmarshalText reads a tier's name, so that a trace read back from JSON
+// says the same.
+func (t *Tier) UnmarshalText(b []byte) error {
+	i, err := monitor.NameIndex(tierNames[:], b, "tier")
+	*t = Tier(i)
+	return err
+}
+
 // Candidate is one endpoint of the requested model as the planner saw it.
 type Candidate struct {
 	Endpoint string        `json:"endpoint"`

@@ -1,0 +1,273 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/provider"
+	"switchboard/sim"
+)
+
+// answer is a chat.completion or one chunk of a stream, as a client reads it.
+type answer struct {
+	ID       string `json:"id"`
+	Object   string `json:"object"`
+	Model    string `json:"model"`
+	Provider string `json:"provider"`
+	Choices  []struct {
+		Message struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+		} `json:"message"`
+		Delta struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+		} `json:"delta"`
+		FinishReason *string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+		TotalTokens      int `json:"total_tokens"`
+	} `json:"usage"`
+	Trace *struct {
+		Served   string `json:"served"`
+		Attempts []struct {
+			Provider string `json:"provider"`
+			Outcome  string `json:"outcome"`
+		} `json:"attempts"`
+	} `json:"trace"`
+	Error *struct {
+		Code    int    `json:"code"`
+		Type    string `json:"type"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func decodeAnswer(t *testing.T, s string) answer {
+	t.Helper()
+	var a answer
+	if err := json.Unmarshal([]byte(s), &a); err != nil {
+		t.Fatalf("not a JSON answer: %v: %s", err, s)
+	}
+	return a
+}
+
+// stream is a streamed answer taken apart.
+type stream struct {
+	chunks   []answer // every data event but [DONE]
+	comments []string
+	content  string
+	provider []string // of each content chunk
+	finish   string
+	last     answer // the usage and trace chunk, or an error chunk
+	done     bool   // ended with [DONE]
+}
+
+func readStream(t *testing.T, resp *http.Response, body []byte) stream {
+	t.Helper()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("status %d, Content-Type %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	var s stream
+	data, comments := events(t, body)
+	s.comments = comments
+	for i, d := range data {
+		if d == "[DONE]" {
+			s.done = i == len(data)-1
+			continue
+		}
+		c := decodeAnswer(t, d)
+		if c.Object != "chat.completion.chunk" || c.ID == "" {
+			t.Errorf("chunk %d: object %q id %q", i, c.Object, c.ID)
+		}
+		s.chunks = append(s.chunks, c)
+		for _, ch := range c.Choices {
+			if ch.Delta.Content != "" {
+				s.content += ch.Delta.Content
+				s.provider = append(s.provider, c.Provider)
+			}
+			if ch.FinishReason != nil {
+				s.finish = *ch.FinishReason
+			}
+		}
+		s.last = c
+	}
+	return s
+}
+
+func TestChatAnswersWithWhoServedAndWhy(t *testing.T) {
+	f := newFixture(t, Options{}, map[string]upstream{"cheap": {profile: &sim.Profile{}, price: 1}, "dear": {profile: &sim.Profile{}, price: 50}})
+	resp, body := f.post(t, "/v1/chat/completions", chatBody(false))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	a := decodeAnswer(t, string(body))
+	if a.Object != "chat.completion" || a.Model != testModel || a.Provider != "cheap" || len(a.Choices) != 1 {
+		t.Fatalf("answer %s", body)
+	}
+	c := a.Choices[0]
+	if c.Message.Role != "assistant" || c.Message.Content == "" || c.FinishReason == nil || *c.FinishReason != "length" {
+		t.Errorf("choice %+v (max_tokens 8 cuts the answer: finish length)", c)
+	}
+	if u := a.Usage; u == nil || u.CompletionTokens != 8 || u.TotalTokens != u.PromptTokens+u.CompletionTokens {
+		t.Errorf("usage %+v", a.Usage)
+	}
+	if a.Trace == nil || a.Trace.Served != testModel+"@cheap" || len(a.Trace.Attempts) != 1 {
+		t.Errorf("trace %+v", a.Trace)
+	}
+	h := resp.Header
+	if h.Get("X-Switchboard-Provider") != "cheap" || !strings.HasPrefix(h.Get("X-Switchboard-Route"), "cheap: picked") || h.Get("X-Switchboard-Attempts") != "1" {
+		t.Errorf("headers %v", h)
+	}
+
+	// The same prompt streamed: the same answer, chunk by chunk.
+	resp, sbody := f.post(t, "/api/v1/chat/completions", chatBody(true)) // OpenRouter's path
+	s := readStream(t, resp, sbody)
+	if s.content != c.Message.Content || s.finish != "length" || !s.done {
+		t.Fatalf("streamed %q (finish %q, [DONE] %v); the whole answer was %q", s.content, s.finish, s.done, c.Message.Content)
+	}
+	if first := s.chunks[0].Choices[0].Delta; first.Role != "assistant" {
+		t.Errorf("the first chunk's delta %+v has no role", first)
+	}
+	for i, p := range s.provider {
+		if p != "cheap" {
+			t.Errorf("content chunk %d says provider %q", i, p)
+		}
+	}
+	if s.last.Usage == nil || s.last.Usage.CompletionTokens != 8 || len(s.last.Choices) != 0 || s.last.Trace == nil {
+		t.Errorf("the last chunk should carry usage and the trace, with no choices: %+v", s.last)
+	}
+}
+
+func TestChatFallsBackBeforeTheFirstToken(t *testing.T) {
+	f := newFixture(t, Options{}, map[string]upstream{"broken": {profile: &sim.Profile{ErrorRate: 1, ErrorStatuses: []int{502}}, price: 1},
+		"fine": {profile: &sim.Profile{}, price: 50}})
+	resp, body := f.post(t, "/v1/chat/completions", chatBody(false))
+	if a := decodeAnswer(t, string(body)); resp.StatusCode != 200 || a.Provider != "fine" || len(a.Trace.Attempts) != 2 ||
+		a.Trace.Attempts[0].Provider != "broken" || resp.Header.Get("X-Switchboard-Attempts") != "2" {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	resp, body = f.post(t, "/v1/chat/completions", chatBody(true))
+	if s := readStream(t, resp, body); s.content == "" || strings.Join(s.provider, "") != strings.Repeat("fine", len(s.provider)) || !s.done {
+		t.Errorf("streamed %q from %v", s.content, s.provider)
+	}
+	// The fallback shows in the metrics.
+	_, m := f.get(t, "/metrics")
+	if !strings.Contains(string(m), `switchboard_fallbacks_total{model="acme/chat-1"} 2`) {
+		t.Errorf("metrics do not count 2 fallbacks:\n%s", grep(string(m), "fallbacks"))
+	}
+}
+
+// Before anything was sent, a failing request gets its own HTTP status
+// and an error answer, streaming or not.
+func TestChatStreamFailingBeforeContentGetsItsStatus(t *testing.T) {
+	f := newFixture(t, Options{}, map[string]upstream{"one": {profile: &sim.Profile{ErrorRate: 1, ErrorStatuses: []int{503}}, price: 1},
+		"two": {profile: &sim.Profile{ErrorRate: 1, ErrorStatuses: []int{503}}, price: 2}})
+	for _, streaming := range []bool{true, false} {
+		resp, body := f.post(t, "/v1/chat/completions", chatBody(streaming))
+		e := decodeError(t, resp, body, http.StatusBadGateway)
+		if e.Error.Type != "provider_unavailable" || len(e.Error.Metadata.PreviousErrors) != 2 || e.Trace == nil {
+			t.Errorf("stream %v: %s", streaming, body)
+		}
+		for _, p := range e.Error.Metadata.PreviousErrors {
+			if p.Status != 503 || p.Provider == "" {
+				t.Errorf("previous error %+v", p)
+			}
+		}
+	}
+}
+
+// After content was sent, a break with nowhere to resume ends the stream
+// with OpenRouter's error chunk (status 200, finish_reason "error"); a
+// client who wants the whole answer gets it from another provider.
+func TestChatBrokenStreamAfterContent(t *testing.T) {
+	f := newFixture(t, Options{}, map[string]upstream{"cuts": {profile: &sim.Profile{CutRate: 1}, price: 1},
+		"whole": {profile: &sim.Profile{}, price: 50}})
+	req := chatBody(true)
+	req["max_tokens"] = 200
+	resp, body := f.post(t, "/v1/chat/completions", req)
+	s := readStream(t, resp, body)
+	if s.content == "" || s.finish != "error" || !s.done {
+		t.Fatalf("content %q, finish %q, [DONE] %v", s.content, s.finish, s.done)
+	}
+	var e *answer
+	for i := range s.chunks {
+		if s.chunks[i].Error != nil {
+			e = &s.chunks[i]
+		}
+	}
+	if e == nil || e.Error.Type != "stream_interrupted" || e.Error.Code != http.StatusBadGateway || e.Provider != "cuts" {
+		t.Errorf("error chunk %+v", e)
+	}
+	resp, body = f.post(t, "/v1/chat/completions", chatBody(false))
+	if a := decodeAnswer(t, string(body)); resp.StatusCode != 200 || a.Provider != "whole" {
+		t.Errorf("whole answer: status %d: %s", resp.StatusCode, body)
+	}
+}
+
+// A stream with no token yet opens after KeepAlive and sends comments, as
+// OpenRouter does, so that proxies do not time it out.
+func TestChatKeepAliveWhileWaitingForTheFirstToken(t *testing.T) {
+	slow := sim.Profile{TTFT: sim.Latency{P50: 400 * time.Millisecond, P95: 400 * time.Millisecond}}
+	f := newFixture(t, Options{KeepAlive: 20 * time.Millisecond}, map[string]upstream{"slow": {profile: &slow, price: 1}})
+	resp, body := f.post(t, "/v1/chat/completions", chatBody(true))
+	s := readStream(t, resp, body)
+	if len(s.comments) == 0 || s.comments[0] != ": SWITCHBOARD PROCESSING" || s.content == "" || !s.done {
+		t.Fatalf("comments %q, content %q", s.comments, s.content)
+	}
+	if i := strings.Index(string(body), ": SWITCHBOARD"); i > strings.Index(string(body), "data: ") {
+		t.Error("keep-alive comments must come before the first data")
+	}
+}
+
+// A client that goes away mid-stream stops the upstream call, and the
+// provider is not blamed for it.
+func TestChatClientGoneMidStream(t *testing.T) {
+	slow := sim.Profile{TokensPerSecond: 20}
+	f := newFixture(t, Options{}, map[string]upstream{"slow": {profile: &slow, price: 1}})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	body := chatBody(true)
+	body["max_tokens"] = 100 // five seconds of answer
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, f.srv.URL+"/v1/chat/completions", strings.NewReader(string(b)))
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(resp.Body)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("the stream ended before its first chunk: %v", err)
+		}
+		if strings.HasPrefix(line, "data: ") {
+			break
+		}
+	}
+	cancel()
+	resp.Body.Close()
+	f.srv.Close() // waits for the handler to end
+	st, _ := f.mon.Snapshot().Endpoint(testModel + "@slow")
+	if st.Successes != 0 || st.ProviderErrors != 0 || st.Errors[provider.ClassCanceled] != 1 {
+		t.Errorf("after the client left: %d successes, %d provider errors, %d canceled; want one canceled attempt",
+			st.Successes, st.ProviderErrors, st.Errors[provider.ClassCanceled])
+	}
+}
+
+// grep returns the lines of s that contain sub, for failure messages.
+func grep(s, sub string) string {
+	var out []string
+	for l := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

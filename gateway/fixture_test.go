@@ -1,0 +1,182 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"switchboard/monitor"
+	"switchboard/monitor/monitortest"
+	"switchboard/provider"
+	"switchboard/routing"
+	"switchboard/sim"
+	"switchboard/sim/simtest"
+)
+
+// testModel is the model every fixture serves.
+const testModel = "acme/chat-1"
+
+// upstream is one endpoint of a fixture: a simulated provider, or any
+// server speaking OpenAI's protocol at url.
+type upstream struct {
+	profile *sim.Profile // started with simtest when set
+	url     string       // else this server's /v1 root
+	price   float64      // USD per million tokens in and out; lower is tried first
+	prefill bool
+}
+
+// fixture is a gateway over a router over real loopback upstreams, served
+// by httptest.
+type fixture struct {
+	mon    *monitor.Monitor
+	clock  *monitortest.Clock
+	router *routing.Router
+	srv    *httptest.Server
+	sims   map[string]*sim.Server
+}
+
+// newFixture starts the upstreams (named by provider), a monitor on a test
+// clock, a router with a fixed seed, and the gateway with o's settings.
+func newFixture(t *testing.T, o Options, ups map[string]upstream) *fixture {
+	t.Helper()
+	f := &fixture{clock: monitortest.NewClock(), sims: map[string]*sim.Server{}}
+	var eps []routing.Endpoint
+	var meps []monitor.Endpoint
+	for name, u := range ups {
+		url := u.url
+		if u.profile != nil {
+			p := *u.profile
+			p.Name, p.Models = name, []string{"up-" + name}
+			f.sims[name] = simtest.Start(t, p)
+			url = f.sims[name].URL()
+		}
+		id := testModel + "@" + name
+		client := provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url})
+		t.Cleanup(client.CloseIdleConnections)
+		eps = append(eps, routing.Endpoint{ID: id, Provider: name, Model: testModel, UpstreamModel: "up-" + name,
+			PriceIn: u.price, PriceOut: u.price, Prefill: u.prefill, Upstream: client})
+		meps = append(meps, monitor.Endpoint{ID: id, Provider: name, Model: testModel})
+	}
+	var err error
+	if f.mon, err = monitor.New(monitor.Options{Clock: f.clock}, meps); err != nil {
+		t.Fatal(err)
+	}
+	if f.router, err = routing.New(routing.Options{Endpoints: eps, Health: f.mon, Clock: f.clock, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	o.Router, o.Health = f.router, f.mon
+	f.srv = httptest.NewServer(New(o))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// post sends body (a string as is, else as JSON) to path and returns the
+// answer with its body read.
+func (f *fixture) post(t *testing.T, path string, body any, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	b, ok := body.(string)
+	if !ok {
+		j, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = string(j)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, f.srv.URL+path, strings.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return f.do(t, req)
+}
+
+// get fetches path.
+func (f *fixture) get(t *testing.T, path string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, f.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.do(t, req)
+}
+
+func (f *fixture) do(t *testing.T, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+// chatBody is a small chat request for the fixture's model.
+func chatBody(stream bool) map[string]any {
+	return map[string]any{"model": testModel, "stream": stream, "max_tokens": 8,
+		"messages": []map[string]any{{"role": "user", "content": "Say hello."}}}
+}
+
+// wireError is an error answer as a client reads it.
+type wireError struct {
+	Error struct {
+		Code     int     `json:"code"`
+		Message  string  `json:"message"`
+		Type     string  `json:"type"`
+		Param    *string `json:"param"`
+		Metadata struct {
+			ErrorType      string                  `json:"error_type"`
+			PreviousErrors []routing.PreviousError `json:"previous_errors"`
+		} `json:"metadata"`
+	} `json:"error"`
+	Trace *routing.Trace `json:"trace"`
+}
+
+// decodeError reads an error answer, failing unless it has the status and
+// is JSON of the OpenAI/OpenRouter shape.
+func decodeError(t *testing.T, resp *http.Response, body []byte, status int) wireError {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("status %d, want %d: %s", resp.StatusCode, status, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+	var e wireError
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&e); err != nil {
+		t.Fatalf("error answer is not JSON: %v: %s", err, body)
+	}
+	if e.Error.Code != status || e.Error.Message == "" || e.Error.Type == "" || e.Error.Metadata.ErrorType != e.Error.Type {
+		t.Errorf("error answer %s", body)
+	}
+	return e
+}
+
+// events splits an SSE body into its data payloads and comment lines.
+func events(t *testing.T, body []byte) (data []string, comments []string) {
+	t.Helper()
+	for _, ev := range strings.Split(strings.TrimSpace(string(body)), "\n\n") {
+		for line := range strings.SplitSeq(ev, "\n") {
+			switch {
+			case strings.HasPrefix(line, "data: "):
+				data = append(data, strings.TrimPrefix(line, "data: "))
+			case strings.HasPrefix(line, ":"):
+				comments = append(comments, line)
+			case line != "":
+				t.Errorf("a line that is neither data nor a comment: %q", line)
+			}
+		}
+	}
+	return data, comments
+}
