@@ -306,6 +306,28 @@ func TestHeaderShowsRoutedAgainstBestSingle(t *testing.T) {
 	}
 }
 
+// The header says where the API listens when there is room, and drops it
+// first when there is not.
+func TestHeaderShowsTheAPI(t *testing.T) {
+	s := newStack(t, fleetModels)
+	o := s.options()
+	o.API = "127.0.0.1:8788"
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	m := New(ctx, o).(*model)
+	m.Update(snapshotMsg{snap: s.mon.Snapshot()})
+	for w, want := range map[int]bool{160: true, 80: false} {
+		m.Update(tea.WindowSizeMsg{Width: w, Height: 40})
+		header := ansi.Strip(m.headerView(s.clock.Now()))
+		if got := strings.Contains(header, "API 127.0.0.1:8788"); got != want {
+			t.Errorf("at %d columns the header %q shows the API: %v, want %v", w, header, got, want)
+		}
+		if !strings.Contains(header, "health") {
+			t.Errorf("at %d columns the header lost the health age: %q", w, header)
+		}
+	}
+}
+
 // The mouse selects a provider row, focuses the console, and the wheel
 // moves the selection.
 func TestMouse(t *testing.T) {
