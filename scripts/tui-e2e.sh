@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end test of the dashboard: the real binary, in a detached tmux
 # session of fixed size, driven with send-keys and read with capture-pane,
-# like a person at a terminal. Needs no TTY, so it runs in CI.
+# like a person at a terminal. Needs no TTY, so it runs in CI. The
+# dashboard's API listens on a free port (read off the header), and one
+# request goes through it while the dashboard has a provider off and one down.
 #
 # Usage: bash scripts/tui-e2e.sh
 #   TUI_E2E_VERBOSE=1  print the screen after every step
@@ -72,7 +74,7 @@ export LANG="$utf8" LC_ALL="$utf8"
 cat >"$tmp/run" <<EOF
 #!/bin/sh
 cd "$repo" || exit 97
-sh -c 'echo \$\$ >"\$1/pid"; exec env TERM=xterm-256color "\$1/switchboard" --no-history' sh "$tmp"
+sh -c 'echo \$\$ >"\$1/pid"; exec env TERM=xterm-256color "\$1/switchboard" --no-history --listen 127.0.0.1:0' sh "$tmp"
 echo \$? >"$tmp/status"
 EOF
 chmod +x "$tmp/run"
@@ -219,6 +221,8 @@ step1_start() {
   app_pid=$(cat "$tmp/pid" 2>/dev/null)
   [ -n "$app_pid" ] || { WHY="the pane did not start"; return 1; }
   wait_until 5 live_figures || { WHY="no header and live availability for the Claude providers ($WHY)"; return 1; }
+  API_PORT=$(sed -n 's/.*API 127\.0\.0\.1:\([0-9]*\) .*/\1/p' <<<"$SCREEN" | head -n1)
+  [ -n "$API_PORT" ] || { WHY="the header does not say where the API listens"; return 1; }
 }
 
 llama_listed() {
@@ -266,6 +270,29 @@ step5_fault() {
   log "     served by $SERVED"
 }
 
+# api_chat MODEL: one chat completion through the dashboard's API, over
+# bash's /dev/tcp (no curl needed); sets API_STATUS and API_PROVIDER.
+api_chat() {
+  local body="{\"model\":\"$1\",\"messages\":[{\"role\":\"user\",\"content\":\"hi from the e2e test\"}],\"max_tokens\":5}"
+  local answer
+  exec 3<>"/dev/tcp/127.0.0.1/$API_PORT" || return 1
+  printf 'POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
+    "${#body}" "$body" >&3
+  answer=$(timeout 30 cat <&3)
+  exec 3<&-
+  API_STATUS=$(head -n1 <<<"$answer" | awk '{ print $2 }')
+  API_PROVIDER=$(sed -n 's/^X-Switchboard-Provider: \([a-z0-9-]*\).*/\1/p' <<<"$answer" | head -n1)
+}
+step_api() {
+  api_chat meta-llama/llama-3.3-70b-instruct || { WHY="cannot connect to the API on port $API_PORT"; return 1; }
+  [ "$API_STATUS" = 200 ] || { WHY="the API answered $API_STATUS"; return 1; }
+  case "$API_PROVIDER" in
+  "") WHY="the API's answer does not say who served"; return 1 ;;
+  "$FORCED" | "$TOGGLED") WHY="the API was served by $API_PROVIDER, which is down or off"; return 1 ;;
+  esac
+  log "     API on port $API_PORT: served by $API_PROVIDER"
+}
+
 help_closed() { lacks "previous model" && has "? help"; }
 step6_help() {
   T send-keys -t e2e Escape
@@ -306,9 +333,10 @@ step "2 m: Llama 3.3 70B Instruct and its providers" step2_model
 step "3 j, space: $TOGGLED off (you)" step3_toggle
 step "4 prompt: $TOGGLED skipped, not serving" step4_skip
 step "5 f: $FORCED down, served by another" step5_fault
-step "6 ?: full help opens and closes" step6_help
-step "7 resize 50x12 and back" step7_resize
-step "8 q: exits within 3s" step8_quit
+step "6 API: a request through it avoids $FORCED and $TOGGLED too" step_api
+step "7 ?: full help opens and closes" step6_help
+step "8 resize 50x12 and back" step7_resize
+step "9 q: exits within 3s" step8_quit
 
 log "scenario took $((SECONDS - start))s"
 log "$passed passed, $failed failed"
