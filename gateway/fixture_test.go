@@ -41,7 +41,7 @@ type fixture struct {
 
 // newFixture starts the upstreams (named by provider), a monitor on a test
 // clock, a router with a fixed seed, and the gateway with o's settings.
-func newFixture(t *testing.T, o Options, ups map[string]upstream) *fixture {
+func newFixture(t testing.TB, o Options, ups map[string]upstream) *fixture {
 	t.Helper()
 	f := &fixture{clock: monitortest.NewClock(), sims: map[string]*sim.Server{}}
 	var eps []routing.Endpoint
