@@ -75,8 +75,10 @@ func cmpFloat(a, b float64) int {
 	return 0
 }
 
-// answering reports whether an endpoint in this state takes requests.
-func answering(s monitor.State) bool { return s == monitor.Healthy || s == monitor.Degraded }
+// answering reports whether an endpoint in this state takes requests: all
+// but those down or turned off, as the monitor counts them (a cooling one
+// is tried when nothing else is left).
+func answering(s monitor.State) bool { return s != monitor.Down && s != monitor.Disabled }
 
 // endpointsAnswer is OpenRouter's GET /api/v1/models/{author}/{slug}/endpoints.
 type endpointsAnswer struct {

@@ -20,16 +20,16 @@ import (
 // field is a parameter passed to the upstream as it is, unless the gateway
 // cannot carry its answer back (see unsupported).
 type chatRequest struct {
-	Model               string               `json:"model"`
-	Models              []string             `json:"models"`
-	Messages            []chatMessage        `json:"messages"`
-	Stream              bool                 `json:"stream"`
-	MaxTokens           *int                 `json:"max_tokens"`
-	MaxCompletionTokens *int                 `json:"max_completion_tokens"`
-	Temperature         *float64             `json:"temperature"`
-	Provider            *routing.Preferences `json:"provider"`
-	Route               string               `json:"route"`
-	N                   *int                 `json:"n"`
+	Model               string          `json:"model"`
+	Models              []string        `json:"models"`
+	Messages            []chatMessage   `json:"messages"`
+	Stream              bool            `json:"stream"`
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Temperature         *float64        `json:"temperature"`
+	Provider            json.RawMessage `json:"provider"` // routing.Preferences, decoded apart to name its fields
+	Route               string          `json:"route"`
+	N                   *int            `json:"n"`
 }
 
 // chatMessage is a message whose content is a string or an array of parts.
@@ -100,9 +100,9 @@ func (c *chatRequest) routing(fields map[string]json.RawMessage) (routing.Reques
 			req.Params = append(req.Params, k)
 		}
 	}
-	model, models := c.Model, c.Models
+	model, models, first := c.Model, c.Models, 0
 	if model == "" && len(models) > 0 {
-		model, models = models[0], models[1:]
+		model, models, first = models[0], models[1:], 1
 	}
 	if model == "" {
 		return req, invalid("model", `model is missing: name the model to ask, e.g. "model": "meta-llama/llama-3.3-70b-instruct" (GET /v1/models lists them)`)
@@ -110,7 +110,7 @@ func (c *chatRequest) routing(fields map[string]json.RawMessage) (routing.Reques
 	req.Model = model
 	for i, m := range models {
 		if m == "" {
-			return req, invalid("models", fmt.Sprintf("models[%d] is empty", i))
+			return req, invalid("models", fmt.Sprintf("models[%d] is empty", first+i))
 		}
 		if m != model {
 			req.Models = append(req.Models, m)
@@ -129,13 +129,13 @@ func (c *chatRequest) routing(fields map[string]json.RawMessage) (routing.Reques
 		}
 		req.Messages = append(req.Messages, msg)
 	}
-	maxTokens := c.MaxTokens
+	maxTokens, name := c.MaxTokens, "max_tokens"
 	if c.MaxCompletionTokens != nil {
-		maxTokens = c.MaxCompletionTokens
+		maxTokens, name = c.MaxCompletionTokens, "max_completion_tokens"
 	}
 	if maxTokens != nil {
 		if *maxTokens < 1 {
-			return req, invalid("max_tokens", fmt.Sprintf("max_tokens is %d; it must be at least 1", *maxTokens))
+			return req, invalid(name, fmt.Sprintf("%s is %d; it must be at least 1", name, *maxTokens))
 		}
 		req.MaxTokens = *maxTokens
 		req.Params = append(req.Params, "max_tokens")
@@ -147,8 +147,10 @@ func (c *chatRequest) routing(fields map[string]json.RawMessage) (routing.Reques
 		req.Temperature = t
 		req.Params = append(req.Params, "temperature")
 	}
-	if c.Provider != nil {
-		req.Provider = *c.Provider
+	if p := bytes.TrimSpace(c.Provider); len(p) > 0 && string(p) != "null" {
+		if err := json.Unmarshal(p, &req.Provider); err != nil {
+			return req, badProvider(err)
+		}
 		if err := req.Provider.Check(); err != nil {
 			return req, invalid("provider", err.Error())
 		}
@@ -202,9 +204,12 @@ func (m chatMessage) message(i int) (provider.Message, *apiError) {
 	}
 	var text strings.Builder
 	for j, p := range parts {
-		if p.Type != "text" || p.Text == nil {
-			return provider.Message{}, invalid(fmt.Sprintf("%s.content[%d]", field, j),
-				fmt.Sprintf("%s.content[%d] is of type %q; Switchboard carries text parts only", field, j, p.Type))
+		part := fmt.Sprintf("%s.content[%d]", field, j)
+		switch {
+		case p.Type != "text":
+			return provider.Message{}, invalid(part, fmt.Sprintf("%s is of type %q; Switchboard carries text parts only", part, p.Type))
+		case p.Text == nil:
+			return provider.Message{}, invalid(part, part+` is a text part with no "text"`)
 		}
 		text.WriteString(*p.Text)
 	}
@@ -222,7 +227,7 @@ func badJSON(body []byte, err error) *apiError {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		line, col := position(body, syn.Offset)
+		line, col := position(body, syn.Offset-1) // Offset counts the offending byte
 		return invalid("", fmt.Sprintf("the request body is not valid JSON at line %d, column %d: %v", line, col, syn))
 	case errors.As(err, &typ):
 		line, col := position(body, typ.Offset)
@@ -236,6 +241,18 @@ func badJSON(body []byte, err error) *apiError {
 	}
 	// A field's own check (such as provider.sort's) says what is wrong.
 	return invalid("", "the request body is not a valid chat request: "+err.Error())
+}
+
+// badProvider says which field of the provider object is wrong.
+func badProvider(err error) *apiError {
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) && typ.Field != "" {
+		return invalid("provider."+typ.Field, fmt.Sprintf("provider.%s must be %s, not %s", typ.Field, jsonKind(typ.Type.String()), typ.Value))
+	}
+	if errors.As(err, &typ) {
+		return invalid("provider", fmt.Sprintf("provider must be an object such as {\"sort\": \"latency\"}, not %s", typ.Value))
+	}
+	return invalid("provider", "provider: "+err.Error())
 }
 
 // position is the 1-based line and column of byte offset off in body.
@@ -252,7 +269,9 @@ func jsonKind(goType string) string {
 	switch {
 	case strings.HasPrefix(goType, "[]"):
 		return "an array"
-	case strings.Contains(goType, "int"), strings.Contains(goType, "float"):
+	case strings.Contains(goType, "int"):
+		return "a whole number"
+	case strings.Contains(goType, "float"):
 		return "a number"
 	case strings.Contains(goType, "string"):
 		return "a string"

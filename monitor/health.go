@@ -76,6 +76,8 @@ func newHealth(o Options, ep Endpoint) *health {
 		minute: newRolling[minuteSlot](time.Minute, 30, fiveMinutes),
 		hour:   newRolling[counts](time.Hour, 24),
 		brk:    breaker{gen: 1}, // 0 is the Gen of outcomes whose caller did not ask
+		// No data until the first read: Rates say so with -1, not 0.
+		throughput30m: Rates{-1, -1, -1, -1, -1},
 	}
 }
 

@@ -217,6 +217,7 @@ func rates(h *histogram) Rates {
 }
 
 func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
+	h.refresh30m(now) // in every state: an open breaker does not freeze them
 	win := &h.fine.total
 	five := &h.minute.tails[0].sum.d
 	st := EndpointStatus{

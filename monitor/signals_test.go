@@ -286,3 +286,24 @@ func TestMinutes(t *testing.T) {
 		t.Error("an unknown endpoint has minutes")
 	}
 }
+
+// The 30-minute figures say "no data" (-1) until there is some, and are
+// read in every state: an endpoint that went down still shows its past.
+func TestThirtyMinuteFiguresInEveryState(t *testing.T) {
+	clk := monitortest.NewClock()
+	m := newTestMonitor(t, clk, "never", "once")
+	for range 3 {
+		m.Record("never", provider.Outcome{Class: provider.ClassServer})
+	}
+	if st := status(t, m, "never"); st.State != Down || st.Throughput30m.P50 != -1 || st.TTFT30m.P50 != 0 {
+		t.Errorf("never answered, down: state %s, throughput %+v, ttft %+v; want -1 and 0 (no data)", st.State, st.Throughput30m, st.TTFT30m)
+	}
+	m.Record("once", provider.Outcome{Class: provider.ClassOK, TTFT: 100 * time.Millisecond, Duration: 600 * time.Millisecond, OutputTokens: 50})
+	for range 3 {
+		m.Record("once", provider.Outcome{Class: provider.ClassServer})
+	}
+	clk.Advance(2 * time.Second)
+	if st := status(t, m, "once"); st.State != Down || math.Abs(st.Throughput30m.P50-100) > 2 || st.TTFT30m.P50 == 0 {
+		t.Errorf("answered once, then down: state %s, throughput %+v, ttft %+v", st.State, st.Throughput30m, st.TTFT30m)
+	}
+}

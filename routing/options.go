@@ -66,7 +66,10 @@ func (s *Sort) UnmarshalJSON(b []byte) error {
 		return json.Unmarshal(b, &s.By)
 	}
 	type plain Sort
-	return json.Unmarshal(b, (*plain)(s))
+	if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, (*plain)(s)) != nil {
+		return fmt.Errorf(`sort must be "price", "throughput" or "latency", or {"by": ..., "partition": "model" or "none"}, not %s`, b)
+	}
+	return nil
 }
 
 // MaxPrice caps what a request may cost; nil fields do not cap.
@@ -91,16 +94,20 @@ func (c Cutoffs) IsZero() bool { return c.P50 == nil && c.P75 == nil && c.P90 ==
 // UnmarshalJSON takes 30 (meaning p50) or {"p50": 30, "p90": 10}.
 func (c *Cutoffs) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
+	bad := fmt.Errorf("a performance cutoff must be a number (for p50) or {p50, p75, p90, p99} of numbers, not %s", b)
 	if len(b) > 0 && b[0] != '{' {
 		var v float64
-		if err := json.Unmarshal(b, &v); err != nil {
-			return fmt.Errorf("want a number or {p50, p75, p90, p99}: %w", err)
+		if json.Unmarshal(b, &v) != nil {
+			return bad
 		}
 		*c = Cutoffs{P50: &v}
 		return nil
 	}
 	type plain Cutoffs
-	return json.Unmarshal(b, (*plain)(c))
+	if json.Unmarshal(b, (*plain)(c)) != nil {
+		return bad
+	}
+	return nil
 }
 
 // Check reports what is wrong with the preferences, in the words of the

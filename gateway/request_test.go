@@ -1,0 +1,361 @@
+package gateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+
+	"switchboard/sim"
+)
+
+// fastFixture is a gateway over one simulated provider that answers at
+// once, with o's settings.
+func fastFixture(t *testing.T, o Options) *fixture {
+	t.Helper()
+	return newFixture(t, o, map[string]upstream{"fast": {profile: &sim.Profile{}, price: 1}})
+}
+
+// A request the gateway cannot serve is refused with a 400 (or 404) in
+// OpenAI's shape that names the field at fault and says what is wrong, so
+// that the client's author can fix it without reading our code.
+func TestChatRefusesBadInputNamingTheField(t *testing.T) {
+	f := fastFixture(t, Options{})
+	// body builds a request for the test model from raw JSON members.
+	body := func(members string) string {
+		return `{"model":"` + testModel + `","max_tokens":8,` + members + `}`
+	}
+	msgs := func(m string) string { return body(`"messages":[` + m + `]`) }
+	hello := `{"role":"user","content":"Say hello."}`
+	const invalidRequest = "invalid_request"
+	cases := []struct {
+		name   string
+		body   string
+		status int
+		typ    string // error type, "" for a success
+		param  string // error param, "" for none
+		msg    string // a fragment the message must contain
+	}{
+		// 'y' of yes is the 11th character of line 2: `"stream": yes}`.
+		{"broken JSON on line 2", "{\"model\": \"" + testModel + "\",\n\"stream\": yes}",
+			400, invalidRequest, "", "line 2, column 11"},
+		{"an array, not an object", `[]`, 400, invalidRequest, "", "must be a JSON object, not array"},
+		{"null, not an object", `null`, 400, invalidRequest, "", "must be a JSON object, not null"},
+		{"a string, not an object", `"hi"`, 400, invalidRequest, "", "must be a JSON object, not string"},
+		{"max_tokens a string", `{"model":"` + testModel + `","max_tokens":"10","messages":[` + hello + `]}`,
+			400, invalidRequest, "max_tokens", "max_tokens must be a whole number, not string"},
+		{"max_tokens a fraction", `{"model":"` + testModel + `","max_tokens":10.5,"messages":[` + hello + `]}`,
+			400, invalidRequest, "max_tokens", "max_tokens must be a whole number, not number 10.5"},
+		{"max_completion_tokens 0", body(`"max_completion_tokens":0,"messages":[` + hello + `]`),
+			400, invalidRequest, "max_completion_tokens", "max_completion_tokens is 0"},
+		{"a text part without text", msgs(`{"role":"user","content":[{"type":"text"}]}`),
+			400, invalidRequest, "messages[0].content[0]", `messages[0].content[0] is a text part with no "text"`},
+		// Counted in the request's own models list, whose first took model's place.
+		{"an empty fallback model", `{"models":["` + testModel + `",""],"messages":[` + hello + `]}`,
+			400, invalidRequest, "models", "models[1] is empty"},
+		{"provider cutoff a word", body(`"provider":{"preferred_max_latency":"fast"},"messages":[` + hello + `]`),
+			400, invalidRequest, "provider", `a performance cutoff must be a number (for p50) or {p50, p75, p90, p99} of numbers, not "fast"`},
+		{"provider sort a number", body(`"provider":{"sort":5},"messages":[` + hello + `]`),
+			400, invalidRequest, "provider", `sort must be "price", "throughput" or "latency"`},
+		{"provider only a string", body(`"provider":{"only":"groq"},"messages":[` + hello + `]`),
+			400, invalidRequest, "provider.only", "provider.only must be an array, not string"},
+		{"provider not an object", body(`"provider":"groq","messages":[` + hello + `]`),
+			400, invalidRequest, "provider", "provider must be an object"},
+		{"messages a string", body(`"messages":"hi"`), 400, invalidRequest, "messages", "messages must be an array"},
+		{"stream a string", body(`"stream":"yes","messages":[` + hello + `]`),
+			400, invalidRequest, "stream", "stream must be true or false"},
+		{"model missing", `{"messages":[` + hello + `]}`, 400, invalidRequest, "model", "model is missing"},
+		{"messages missing", body(`"stream":false`), 400, invalidRequest, "messages", "messages is missing or empty"},
+		{"messages empty", msgs(``), 400, invalidRequest, "messages", "messages is missing or empty"},
+		{"a message without role", msgs(`{"content":"hi"}`), 400, invalidRequest, "messages[0].role", "messages[0] has no role"},
+		{"role tool", msgs(`{"role":"tool","content":"42"}`), 400, invalidRequest, "messages[0].role", `messages[0].role is "tool"`},
+		{"role developer", msgs(`{"role":"developer","content":"Be brief."},` + hello), 200, "", "", ""},
+		{"content as text parts", msgs(`{"role":"user","content":[{"type":"text","text":"Say "},{"type":"text","text":"hello."}]}`),
+			200, "", "", ""},
+		{"an image part", msgs(`{"role":"user","content":[{"type":"text","text":"What is it?"},{"type":"image_url","image_url":{"url":"https://example.com/a.png"}}]}`),
+			400, invalidRequest, "messages[0].content[1]", `messages[0].content[1] is of type "image_url"`},
+		{"user content null", msgs(`{"role":"user","content":null}`), 400, invalidRequest, "messages[0].content", "messages[0] has no content"},
+		// The index is the message's own, not always 0.
+		{"second message without content", msgs(hello + `,{"role":"user"}`),
+			400, invalidRequest, "messages[1].content", "messages[1] has no content"},
+		{"assistant content null", msgs(hello + `,{"role":"assistant","content":null},` + hello), 200, "", "", ""},
+		{"n 2", body(`"n":2,"messages":[` + hello + `]`), 400, invalidRequest, "n", "n is 2"},
+		{"n 1", body(`"n":1,"messages":[` + hello + `]`), 200, "", "", ""},
+		{"tools", body(`"tools":[{"type":"function","function":{"name":"f"}}],"messages":[` + hello + `]`),
+			400, invalidRequest, "tools", "tool calls"},
+		{"tools null", body(`"tools":null,"messages":[` + hello + `]`), 200, "", "", ""},
+		{"max_tokens 0", `{"model":"` + testModel + `","max_tokens":0,"messages":[` + hello + `]}`,
+			400, invalidRequest, "max_tokens", "max_tokens is 0; it must be at least 1"},
+		{"temperature 3", body(`"temperature":3,"messages":[` + hello + `]`),
+			400, invalidRequest, "temperature", "temperature is 3; it must be between 0 and 2"},
+		{"provider sort fastest", body(`"provider":{"sort":"fastest"},"messages":[` + hello + `]`),
+			400, invalidRequest, "provider", `provider.sort: "fastest" is not a sort; use "price", "throughput" or "latency"`},
+		{"provider data_collection maybe", body(`"provider":{"data_collection":"maybe"},"messages":[` + hello + `]`),
+			400, invalidRequest, "provider", `provider.data_collection: "maybe" is not a policy; use "allow" or "deny"`},
+		{"provider quantization int3", body(`"provider":{"quantizations":["int3"]},"messages":[` + hello + `]`),
+			400, invalidRequest, "provider", `provider.quantizations: "int3" is not a quantization`},
+		{"route weird", body(`"route":"weird","messages":[` + hello + `]`), 400, invalidRequest, "route", `route is "weird"`},
+		// The router's answer lists the models that are served.
+		{"unknown model", `{"model":"acme/none","messages":[` + hello + `]}`,
+			404, "model_not_found", "", `"acme/none" is not served here; models: ` + testModel},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, b := f.post(t, "/v1/chat/completions", c.body)
+			if c.typ == "" {
+				if resp.StatusCode != c.status {
+					t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, b)
+				}
+				return
+			}
+			e := decodeError(t, resp, b, c.status)
+			if e.Error.Type != c.typ {
+				t.Errorf("type %q, want %q", e.Error.Type, c.typ)
+			}
+			switch {
+			case c.param == "" && e.Error.Param != nil:
+				t.Errorf("param %q, want none", *e.Error.Param)
+			case c.param != "" && (e.Error.Param == nil || *e.Error.Param != c.param):
+				t.Errorf("param %s, want %q: %s", show(e.Error.Param), c.param, b)
+			}
+			if !strings.Contains(e.Error.Message, c.msg) {
+				t.Errorf("message %q does not say %q", e.Error.Message, c.msg)
+			}
+		})
+	}
+}
+
+// OpenRouter's models list stands in for model: its first entry is asked.
+func TestChatWithoutModelServesTheFirstOfModels(t *testing.T) {
+	f := fastFixture(t, Options{})
+	req := chatBody(false)
+	delete(req, "model")
+	req["models"] = []string{testModel, "acme/none"}
+	resp, b := f.post(t, "/v1/chat/completions", req)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200: %s", resp.StatusCode, b)
+	}
+	var c struct {
+		Model    string `json:"model"`
+		Provider string `json:"provider"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Model != testModel || c.Provider != "fast" {
+		t.Errorf("served by %q of %q, want fast of %q", c.Provider, c.Model, testModel)
+	}
+}
+
+// A body over MaxBody is a 413 that says the limit; one at the limit is
+// served.
+func TestChatRefusesABodyOverMaxBody(t *testing.T) {
+	const limit = 1024
+	f := fastFixture(t, Options{MaxBody: limit})
+	sized := func(n int) string {
+		b := func(pad int) string {
+			return fmt.Sprintf(`{"model":%q,"max_tokens":8,"messages":[{"role":"user","content":"%s"}]}`,
+				testModel, strings.Repeat("a", pad))
+		}
+		return b(n - len(b(0)))
+	}
+	if resp, b := f.post(t, "/v1/chat/completions", sized(limit)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a body of exactly %d bytes: status %d, want 200: %s", limit, resp.StatusCode, b)
+	}
+	resp, b := f.post(t, "/v1/chat/completions", sized(limit+1))
+	e := decodeError(t, resp, b, http.StatusRequestEntityTooLarge)
+	if e.Error.Type != "invalid_request" || !strings.Contains(e.Error.Message, "over 1024 bytes") {
+		t.Errorf("error %+v; want invalid_request saying the body is over 1024 bytes", e.Error)
+	}
+}
+
+// Wrong methods and unknown paths get JSON errors a client can show, not
+// net/http's plain text.
+func TestWrongMethodsAndPathsGetJSONErrors(t *testing.T) {
+	f := fastFixture(t, Options{})
+	resp, b := f.get(t, "/v1/chat/completions")
+	decodeError(t, resp, b, http.StatusMethodNotAllowed)
+	if allow := resp.Header.Get("Allow"); allow != http.MethodPost {
+		t.Errorf("Allow %q, want POST", allow)
+	}
+
+	resp, b = f.get(t, "/v1/no-such-thing")
+	if e := decodeError(t, resp, b, http.StatusNotFound); !strings.Contains(e.Error.Message, "/v1/no-such-thing") {
+		t.Errorf("message %q does not name the path", e.Error.Message)
+	}
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodHead, f.srv.URL+"/v1/models", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, b := f.do(t, req); resp.StatusCode != http.StatusOK || len(b) != 0 {
+		t.Errorf("HEAD /v1/models: status %d with %d bytes of body, want 200 and none", resp.StatusCode, len(b))
+	}
+}
+
+// With keys, the API wants one of them; health checks and metrics stay
+// open for load balancers and Prometheus, and no error text gives a key
+// away.
+func TestKeysGuardTheAPIButNotHealthOrMetrics(t *testing.T) {
+	f := fastFixture(t, Options{Keys: []string{"k1", "k2"}})
+	for _, c := range []struct {
+		name   string
+		header []string
+	}{
+		{"no key", nil},
+		{"unknown key", []string{"Authorization", "Bearer k3"}},
+		{"key without Bearer", []string{"Authorization", "k1"}},
+	} {
+		resp, b := f.post(t, "/v1/chat/completions", chatBody(false), c.header...)
+		e := decodeError(t, resp, b, http.StatusUnauthorized)
+		if e.Error.Type != "authentication" {
+			t.Errorf("%s: type %q, want authentication", c.name, e.Error.Type)
+		}
+		if strings.Contains(string(b), "k1") || strings.Contains(string(b), "k2") {
+			t.Errorf("%s: the answer gives a key away: %s", c.name, b)
+		}
+	}
+	resp, b := f.get(t, "/v1/models")
+	decodeError(t, resp, b, http.StatusUnauthorized)
+
+	if resp, b := f.post(t, "/v1/chat/completions", chatBody(false), "Authorization", "Bearer k2"); resp.StatusCode != http.StatusOK {
+		t.Errorf("with the second key: status %d, want 200: %s", resp.StatusCode, b)
+	}
+	for _, path := range []string{"/healthz", "/metrics"} {
+		if resp, b := f.get(t, path); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s without a key: status %d, want 200: %s", path, resp.StatusCode, b)
+		}
+	}
+}
+
+// capturingUpstream is an OpenAI-compatible server that hands over every
+// request body it gets and answers "Hello." as a valid SSE stream.
+func capturingUpstream(t *testing.T) (*httptest.Server, <-chan map[string]json.RawMessage) {
+	t.Helper()
+	got := make(chan map[string]json.RawMessage, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]json.RawMessage
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			t.Errorf("the upstream request is not a JSON object: %v", err)
+		}
+		select {
+		case got <- body:
+		default:
+			t.Errorf("more upstream requests than the test expects")
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, `data: {"id":"up-1","choices":[{"index":0,"delta":{"role":"assistant","content":"Hello."},"finish_reason":null}]}`+"\n\n")
+		fmt.Fprint(w, `data: {"id":"up-1","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`+"\n\n")
+		fmt.Fprint(w, `data: {"id":"up-1","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}`+"\n\n")
+		fmt.Fprint(w, "data: [DONE]\n\n")
+	}))
+	t.Cleanup(srv.Close)
+	return srv, got
+}
+
+// sendCaptured posts req through a gateway over a capturing upstream and
+// returns the body the upstream got.
+func sendCaptured(t *testing.T, req any) map[string]json.RawMessage {
+	t.Helper()
+	up, got := capturingUpstream(t)
+	f := newFixture(t, Options{}, map[string]upstream{"capture": {url: up.URL, price: 1}})
+	resp, b := f.post(t, "/v1/chat/completions", req)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200: %s", resp.StatusCode, b)
+	}
+	select {
+	case body := <-got:
+		return body
+	default:
+		t.Fatal("the upstream got no request")
+		return nil
+	}
+}
+
+// Parameters the gateway does not read itself reach the upstream with
+// their values; OpenRouter's routing fields, which only mean something to
+// the gateway, do not.
+func TestChatPassesUnreadParametersToTheUpstream(t *testing.T) {
+	req := chatBody(false)
+	passed := map[string]any{
+		"top_p":           0.9,
+		"stop":            []string{"\n\n", "END"},
+		"seed":            42,
+		"response_format": map[string]any{"type": "json_object"},
+		"min_p":           0.05, // a vendor's own, unknown to OpenAI
+	}
+	for k, v := range passed {
+		req[k] = v
+	}
+	req["provider"] = map[string]any{"sort": "price"}
+	req["models"] = []string{testModel}
+	req["route"] = "fallback"
+	req["n"] = 1
+	got := sendCaptured(t, req)
+	for k, v := range passed {
+		raw, ok := got[k]
+		if !ok {
+			t.Errorf("%s did not reach the upstream", k)
+			continue
+		}
+		if !sameJSON(t, raw, v) {
+			t.Errorf("%s reached the upstream as %s, want %v", k, raw, v)
+		}
+	}
+	for _, k := range []string{"provider", "models", "route", "n"} {
+		if raw, ok := got[k]; ok {
+			t.Errorf("%s reached the upstream (%s); it is the gateway's own", k, raw)
+		}
+	}
+}
+
+// sameJSON reports whether raw decodes to what v encodes to.
+func sameJSON(t *testing.T, raw json.RawMessage, v any) bool {
+	t.Helper()
+	want, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b any
+	if err := json.Unmarshal(raw, &a); err != nil {
+		t.Fatalf("%s: %v", raw, err)
+	}
+	if err := json.Unmarshal(want, &b); err != nil {
+		t.Fatal(err)
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// max_completion_tokens is OpenAI's newer name for max_tokens, and wins
+// when both are sent; the upstream gets it as max_tokens, which every
+// OpenAI-compatible server reads.
+func TestChatMaxCompletionTokensWinsOverMaxTokens(t *testing.T) {
+	req := chatBody(false)
+	req["max_tokens"] = 100
+	req["max_completion_tokens"] = 7
+	got := sendCaptured(t, req)
+	if !sameJSON(t, got["max_tokens"], 7) {
+		t.Errorf("the upstream got max_tokens %s, want 7", got["max_tokens"])
+	}
+	if raw, ok := got["max_completion_tokens"]; ok {
+		t.Errorf("the upstream also got max_completion_tokens %s", raw)
+	}
+}
+
+// Text parts are sent upstream as one string, and developer messages as
+// system ones, which every upstream knows.
+func TestChatSendsMessagesUpstreamAsPlainText(t *testing.T) {
+	req := chatBody(false)
+	req["messages"] = []map[string]any{
+		{"role": "developer", "content": "Be brief."},
+		{"role": "user", "content": []map[string]any{{"type": "text", "text": "Say "}, {"type": "text", "text": "hello."}}},
+	}
+	got := sendCaptured(t, req)
+	want := []map[string]string{{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello."}}
+	if !sameJSON(t, got["messages"], want) {
+		t.Errorf("the upstream got messages %s, want %v", got["messages"], want)
+	}
+}
