@@ -171,11 +171,12 @@ func runDashboard(ctx context.Context, args []string, stderr io.Writer) int {
 	if addr := s.listenAddr(*listen); addr != "" {
 		// The screen is the dashboard's: the API logs nowhere, and a port
 		// in use costs the API, not the dashboard.
-		if a, err := s.startAPI(addr, slog.New(slog.DiscardHandler)); err != nil {
+		traces, routed := traceFeed()
+		if a, err := s.startAPI(addr, slog.New(slog.DiscardHandler), routed); err != nil {
 			opts.Notice = strings.TrimPrefix(notice+"; "+err.Error(), "; ")
 		} else {
 			defer a.stop(2 * time.Second)
-			opts.API = a.addr
+			opts.API, opts.Traces = a.addr, traces
 		}
 	}
 	_, err := tea.NewProgram(ui.New(ctx, opts), tea.WithContext(ctx), tea.WithFPS(ui.FPS)).Run()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"switchboard/gateway"
+	"switchboard/routing"
 )
 
 // addListenFlag adds --listen, which overrides [gateway] listen.
@@ -43,17 +44,30 @@ type api struct {
 // startAPI listens on addr and serves the gateway over the stack until
 // stop. Binding is done before it returns, so a taken port is an error
 // here, not later.
-func (s *stack) startAPI(addr string, log *slog.Logger) (*api, error) {
+func (s *stack) startAPI(addr string, log *slog.Logger, routed func(*routing.Trace)) (*api, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("the API cannot listen on %s: %w", addr, err)
 	}
 	g := s.cfg.Gateway
-	h := gateway.New(gateway.Options{Router: s.router, Health: s.mon, Keys: g.APIKeys, KeepAlive: g.KeepAlive, Log: log})
+	h := gateway.New(gateway.Options{Router: s.router, Health: s.mon, Keys: g.APIKeys, KeepAlive: g.KeepAlive,
+		Log: log, Routed: routed})
 	a := &api{addr: ln.Addr().String(), done: make(chan error, 1),
 		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}
 	go func() { a.done <- a.srv.Serve(ln) }()
 	return a, nil
+}
+
+// traceFeed passes the API's traces to the dashboard without ever holding
+// a request up: when the dashboard falls behind, traces are dropped.
+func traceFeed() (chan *routing.Trace, func(*routing.Trace)) {
+	ch := make(chan *routing.Trace, 64)
+	return ch, func(t *routing.Trace) {
+		select {
+		case ch <- t:
+		default:
+		}
+	}
 }
 
 // stop lets requests in flight finish for up to grace, then closes the rest.
@@ -102,7 +116,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, `serve: no address to listen on; give --listen 127.0.0.1:8788, or listen = "..." in the config's [gateway] table`)
 		return 2
 	}
-	a, err := s.startAPI(addr, log)
+	a, err := s.startAPI(addr, log, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "serve:", err)
 		return 1

@@ -298,6 +298,9 @@ func (s *Server) finish(r *http.Request, x *exchange) {
 		attrs = append(attrs, slog.String("provider", m.Provider))
 	}
 	s.metrics.request(m)
+	if x.res != nil && x.res.Trace != nil && s.opts.Routed != nil {
+		s.opts.Routed(x.res.Trace)
+	}
 	level := slog.LevelInfo
 	if x.status >= 500 {
 		level = slog.LevelWarn

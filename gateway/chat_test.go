@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"switchboard/provider"
+	"switchboard/routing"
 	"switchboard/sim"
 )
 
@@ -146,12 +147,17 @@ func TestChatAnswersWithWhoServedAndWhy(t *testing.T) {
 }
 
 func TestChatFallsBackBeforeTheFirstToken(t *testing.T) {
-	f := newFixture(t, Options{}, map[string]upstream{"broken": {profile: &sim.Profile{ErrorRate: 1, ErrorStatuses: []int{502}}, price: 1},
-		"fine": {profile: &sim.Profile{}, price: 50}})
+	routed := make(chan *routing.Trace, 2) // what the dashboard's event log is given
+	f := newFixture(t, Options{Routed: func(t *routing.Trace) { routed <- t }},
+		map[string]upstream{"broken": {profile: &sim.Profile{ErrorRate: 1, ErrorStatuses: []int{502}}, price: 1},
+			"fine": {profile: &sim.Profile{}, price: 50}})
 	resp, body := f.post(t, "/v1/chat/completions", chatBody(false))
 	if a := decodeAnswer(t, string(body)); resp.StatusCode != 200 || a.Provider != "fine" || len(a.Trace.Attempts) != 2 ||
 		a.Trace.Attempts[0].Provider != "broken" || resp.Header.Get("X-Switchboard-Attempts") != "2" {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if tr := <-routed; tr.Served != testModel+"@fine" || len(tr.Attempts) != 2 {
+		t.Errorf("Routed was given %+v", tr)
 	}
 	resp, body = f.post(t, "/v1/chat/completions", chatBody(true))
 	if s := readStream(t, resp, body); s.content == "" || strings.Join(s.provider, "") != strings.Repeat("fine", len(s.provider)) || !s.done {

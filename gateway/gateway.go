@@ -40,6 +40,10 @@ type Options struct {
 	KeepAlive time.Duration
 	Log       *slog.Logger     // default: discard
 	Now       func() time.Time // default time.Now
+	// Routed, if set, is given the decision trace of every chat request the
+	// router took on, once it has ended: the dashboard shows their fallbacks
+	// and hedges. It must not block.
+	Routed func(*routing.Trace)
 }
 
 // Server serves the API. It holds no goroutines of its own: every request

@@ -25,6 +25,7 @@ const (
 // or what the console saw a request go through (a fallback, a hedge).
 type logEntry struct {
 	at       time.Time
+	via      string // where a routed request came from, when not the console: "API"
 	provider string
 	text     string
 	bad      bool // an outage, a failure: drawn in the error colour
@@ -74,8 +75,8 @@ func (p *eventsPane) follow() { p.scrolled = false }
 const maxRouted = 100
 
 // addTrace notes what a request went through, if it was more than one
-// attempt's worth.
-func (p *eventsPane) addTrace(t *routing.Trace, at time.Time) {
+// attempt's worth; via says where it came from when not the console.
+func (p *eventsPane) addTrace(t *routing.Trace, at time.Time, via string) {
 	if t == nil {
 		return
 	}
@@ -93,7 +94,7 @@ func (p *eventsPane) addTrace(t *routing.Trace, at time.Time) {
 		default:
 			continue
 		}
-		e.at, e.provider = at, a.Provider
+		e.at, e.provider, e.via = at, a.Provider, via
 		p.routed = append(p.routed, e)
 	}
 	if n := len(p.routed); n > maxRouted {
@@ -162,6 +163,9 @@ func (p *eventsPane) view(snap *monitor.Snapshot, eps []routing.Endpoint) string
 			break
 		}
 		text := fmt.Sprintf("%s %s %s", e.at.Format("15:04:05"), e.provider, e.text)
+		if e.via != "" { // first, so that a narrow pane still shows it
+			text = fmt.Sprintf("%s %s: %s %s", e.at.Format("15:04:05"), e.via, e.provider, e.text)
+		}
 		style := lipgloss.NewStyle()
 		switch {
 		case e.bad:

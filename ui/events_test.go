@@ -1,7 +1,9 @@
 package ui
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +30,7 @@ func TestEventLog(t *testing.T) {
 	p.addTrace(&routing.Trace{Served: model + "@groq", Attempts: []routing.Attempt{
 		{Endpoint: model + "@together", Provider: "together", Outcome: "stream_cut"},
 		{Endpoint: model + "@groq", Provider: "groq", Outcome: "ok", Hedge: true},
-	}}, later)
+	}}, later, "")
 	eps := s.router.Endpoints(model)
 	var got []string
 	for _, e := range p.entries(s.mon.Snapshot(), eps) {
@@ -57,7 +59,7 @@ func TestEventLogScrolls(t *testing.T) {
 	model := fleetModels[0].name
 	fail := func(i int) {
 		p.addTrace(&routing.Trace{Attempts: []routing.Attempt{{Endpoint: model + "@groq", Provider: "groq",
-			Outcome: fmt.Sprintf("server_error_%02d", i)}}}, s.clock.Now().Add(time.Duration(i)*time.Second))
+			Outcome: fmt.Sprintf("server_error_%02d", i)}}}, s.clock.Now().Add(time.Duration(i)*time.Second), "")
 	}
 	for i := range 40 {
 		fail(i)
@@ -114,5 +116,32 @@ func TestErrorsByClassSparklines(t *testing.T) {
 	}
 	if got := ansi.Strip(errorsByClass(st, ms[:0])); got != "errors (30m): none" {
 		t.Fatalf("%q", got)
+	}
+}
+
+// Requests that came through the API show in the event log too, marked so.
+func TestEventLogShowsAPIRequests(t *testing.T) {
+	s := newStack(t, fleetModels)
+	o := s.options()
+	traces := make(chan *routing.Trace, 1)
+	o.Traces = traces
+	ctx, cancel := context.WithCancel(t.Context())
+	m := New(ctx, o).(*model)
+	d := drive(t, m, cancel, 160, 48)
+	llama := fleetModels[0].name
+	m.selectModel(slices.Index(m.models, llama))
+	traces <- &routing.Trace{Served: llama + "@groq", Attempts: []routing.Attempt{
+		{Endpoint: llama + "@together", Provider: "together", Outcome: "overloaded"},
+		{Endpoint: llama + "@groq", Provider: "groq", Outcome: "ok"}}}
+	d.waitFor("the API's fallback in the event log", func(m *model) bool {
+		for _, e := range m.events.entries(m.snap, m.providers.endpoints) {
+			if e.provider == "together" && e.via == "API" && e.text == "failed (overloaded): fell back" {
+				return true
+			}
+		}
+		return false
+	})
+	if v := ansi.Strip(m.events.view(m.snap, m.providers.endpoints)); !strings.Contains(v, "API: together failed (overloaded)") {
+		t.Errorf("the event log does not show it:\n%s", v)
 	}
 }

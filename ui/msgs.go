@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -73,6 +74,23 @@ func waitForSnapshot(ch <-chan *monitor.Snapshot) tea.Cmd {
 			return snapshotsClosedMsg{}
 		}
 		return snapshotMsg{snap: s}
+	}
+}
+
+// tracedMsg is the trace of a request that came through the API.
+type tracedMsg struct{ trace *routing.Trace }
+
+// waitForTrace waits for the next trace of an API request, until ctx ends.
+func waitForTrace(ctx context.Context, ch <-chan *routing.Trace) tea.Cmd {
+	return func() tea.Msg {
+		select {
+		case t, ok := <-ch:
+			if ok {
+				return tracedMsg{trace: t}
+			}
+		case <-ctx.Done():
+		}
+		return nil
 	}
 }
 

@@ -57,6 +57,9 @@ type Options struct {
 	Now     func() time.Time  // default time.Now; tests inject a clock
 	Notice  string            // a problem to show at start, e.g. why history is off
 	API     string            // where the HTTP API listens, e.g. "127.0.0.1:8788"; "" for none
+	// Traces brings the decision traces of requests that came through the
+	// API, for the event log (their fallbacks and hedges); nil for none.
+	Traces <-chan *routing.Trace
 }
 
 // The smallest terminal the dashboard draws in.
@@ -182,6 +185,9 @@ func (m *model) Init() tea.Cmd {
 	if m.snaps != nil {
 		cmds = append(cmds, waitForSnapshot(m.snaps))
 	}
+	if m.opts.Traces != nil {
+		cmds = append(cmds, waitForTrace(m.run, m.opts.Traces))
+	}
 	return tea.Batch(cmds...)
 }
 
@@ -254,9 +260,13 @@ func (m *model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, m.fetchFaults()
 		}
 
+	case tracedMsg:
+		m.events.addTrace(msg.trace, m.ctx.now(), "API")
+		return m, waitForTrace(m.run, m.opts.Traces)
+
 	case streamMsg:
 		if msg.done && msg.res != nil && m.console.ex.req != nil && msg.id == m.console.ex.req.id {
-			m.events.addTrace(msg.res.Trace, m.ctx.now())
+			m.events.addTrace(msg.res.Trace, m.ctx.now(), "")
 		}
 		return m, m.console.stream(msg)
 
