@@ -53,7 +53,10 @@ func (s *stack) startAPI(addr string, log *slog.Logger, routed func(*routing.Tra
 	h := gateway.New(gateway.Options{Router: s.router, Health: s.mon, Keys: g.APIKeys, KeepAlive: g.KeepAlive,
 		Log: log, Routed: routed})
 	a := &api{addr: ln.Addr().String(), done: make(chan error, 1),
-		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}
+		// No write timeout: answers stream for minutes, and the router
+		// bounds each request's total time itself.
+		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}
 	go func() { a.done <- a.srv.Serve(ln) }()
 	return a, nil
 }

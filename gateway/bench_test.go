@@ -29,20 +29,45 @@ func BenchmarkChat(b *testing.B) {
 			benchPost(b, f.srv.Client(), f.srv.URL+"/v1/chat/completions", fmt.Sprintf(ask, testModel, stream))
 		})
 	}
+	// Many clients at once: what the gateway sustains on this machine, and
+	// that concurrent requests neither block each other nor fail.
+	b.Run("gateway/parallel", func(b *testing.B) {
+		body := fmt.Sprintf(ask, testModel, true)
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := post(f.srv.Client(), f.srv.URL+"/v1/chat/completions", body); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
 }
 
 // benchPost sends body to url b.N times, reading every answer whole.
 func benchPost(b *testing.B, c *http.Client, url, body string) {
 	b.ReportAllocs()
 	for b.Loop() {
-		resp, err := c.Post(url, "application/json", strings.NewReader(body))
-		if err != nil {
+		if err := post(c, url, body); err != nil {
 			b.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.Fatalf("status %d from %s", resp.StatusCode, url)
-		}
 	}
+}
+
+// post sends body to url and reads the answer whole; anything but a 200 is
+// an error.
+func post(c *http.Client, url, body string) error {
+	resp, err := c.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d from %s", resp.StatusCode, url)
+	}
+	return nil
 }
