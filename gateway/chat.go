@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -151,41 +152,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req routing.Requ
 		done <- result{res, err}
 	}()
 
-	rc := http.NewResponseController(w)
-	open := false // the status and headers went out
-	var broken error
-	send := func(v any) {
-		if broken != nil {
-			return
-		}
-		b, _ := json.Marshal(v)
-		if _, broken = fmt.Fprintf(w, "data: %s\n\n", b); broken == nil {
-			broken = rc.Flush()
-		}
-		if broken != nil {
-			cancel() // the client is gone: stop the router too
-		}
-	}
-	openStream := func() {
-		if open {
-			return
-		}
-		open = true
-		h := w.Header()
-		h.Set("Content-Type", "text/event-stream")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("X-Accel-Buffering", "no")
-		if x.served.ID != "" {
-			h.Set("X-Switchboard-Provider", x.served.Provider)
-		}
-		w.WriteHeader(http.StatusOK)
-	}
-	chunk := func(d *message, finish *string) completion {
-		return completion{ID: x.id, Object: "chat.completion.chunk", Created: x.start.Unix(),
-			Model: cmpOrStr(x.served.Model, x.model), Provider: x.served.Provider,
-			Choices: []choice{{Delta: d, FinishReason: finish}}}
-	}
-
+	out := &sseOut{w: w, rc: http.NewResponseController(w), cancel: cancel}
 	keepAlive := time.NewTimer(s.opts.KeepAlive)
 	defer keepAlive.Stop()
 	first := true
@@ -196,36 +163,81 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req routing.Requ
 				x.served = *d.serves
 				continue
 			}
-			openStream()
+			out.start(x.served.Provider)
 			m := &message{Content: &d.content}
 			if first {
 				first, m.Role, x.ttft = false, "assistant", s.opts.Now().Sub(x.start)
 				keepAlive.Stop()
 			}
-			send(chunk(m, nil))
+			out.data(x.chunk(m, nil))
 		case <-keepAlive.C:
-			openStream()
-			if broken == nil {
-				if _, broken = fmt.Fprint(w, ": SWITCHBOARD PROCESSING\n\n"); broken == nil {
-					broken = rc.Flush()
-				}
-			}
+			out.start("")
+			out.write(": SWITCHBOARD PROCESSING\n\n")
 			keepAlive.Reset(s.opts.KeepAlive)
-		case out := <-done:
-			x.res = out.res
-			s.endStream(w, x, out.res, out.err, open, send, chunk)
+		case r := <-done:
+			x.res = r.res
+			endStream(out, x, r.res, r.err)
 			return
 		}
 	}
 }
 
+// sseOut writes a stream's events. It keeps the first write error: the
+// client is gone, so it writes nothing more and stops the router.
+type sseOut struct {
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	cancel context.CancelFunc
+	open   bool // the status and headers went out
+	err    error
+}
+
+// start sends the status and headers, once.
+func (o *sseOut) start(provider string) {
+	if o.open {
+		return
+	}
+	o.open = true
+	h := o.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	if provider != "" {
+		h.Set("X-Switchboard-Provider", provider)
+	}
+	o.w.WriteHeader(http.StatusOK)
+}
+
+func (o *sseOut) write(text string) {
+	if o.err != nil {
+		return
+	}
+	if _, o.err = io.WriteString(o.w, text); o.err == nil {
+		o.err = o.rc.Flush()
+	}
+	if o.err != nil {
+		o.cancel()
+	}
+}
+
+func (o *sseOut) data(v any) {
+	b, _ := json.Marshal(v) // our own types
+	o.write("data: " + string(b) + "\n\n")
+}
+
+// chunk is one chat.completion.chunk of the exchange's stream.
+func (x *exchange) chunk(d *message, finish *string) completion {
+	return completion{ID: x.id, Object: "chat.completion.chunk", Created: x.start.Unix(),
+		Model: cmpOrStr(x.served.Model, x.model), Provider: x.served.Provider,
+		Choices: []choice{{Delta: d, FinishReason: finish}}}
+}
+
 // endStream writes a stream's end: the finish and usage, or the error,
 // then [DONE]; or, when nothing was sent yet, an ordinary error answer.
-func (s *Server) endStream(w http.ResponseWriter, x *exchange, res *routing.Result, err error,
-	open bool, send func(any), chunk func(*message, *string) completion) {
-	if err != nil && !open {
+func endStream(out *sseOut, x *exchange, res *routing.Result, err error) {
+	if err != nil && !out.open {
 		e := fromRouting(err, res.Trace)
-		writeError(w, e)
+		writeError(out.w, e)
 		x.status, x.outcome = e.Status, e.Type
 		return
 	}
@@ -235,24 +247,21 @@ func (s *Server) endStream(w http.ResponseWriter, x *exchange, res *routing.Resu
 		x.outcome = e.Type
 		body := e.body()
 		end := "error"
-		c := chunk(&message{}, &end)
+		c := x.chunk(&message{}, &end)
 		c.Error = &body
-		send(c)
+		out.data(c)
 	} else {
-		if !open { // an empty answer: no content ever came
-			w.Header().Set("Content-Type", "text/event-stream")
-			w.WriteHeader(http.StatusOK)
-			send(chunk(&message{Role: "assistant"}, nil))
+		if !out.open { // an empty answer: no content ever came
+			out.start(res.Provider)
+			out.data(x.chunk(&message{Role: "assistant"}, nil))
 		}
 		finish := res.FinishReason
-		send(chunk(&message{}, &finish))
+		out.data(x.chunk(&message{}, &finish))
 	}
-	last := chunk(nil, nil)
+	last := x.chunk(nil, nil)
 	last.Choices, last.Usage, last.Trace = []choice{}, usageOf(res.Usage), res.Trace
-	send(last)
-	if _, werr := fmt.Fprint(w, "data: [DONE]\n\n"); werr == nil {
-		http.NewResponseController(w).Flush()
-	}
+	out.data(last)
+	out.write("data: [DONE]\n\n")
 }
 
 func cmpOrStr(a, b string) string {
