@@ -185,3 +185,33 @@ func TestSendTakesRoutingOptions(t *testing.T) {
 		}
 	}
 }
+
+// A provider that speaks Anthropic's messages API serves through the same
+// router as one that speaks OpenAI's; forced down, it falls back to the other.
+func TestSendOverBothProtocols(t *testing.T) {
+	cfg := writeConfig(t, strings.Replace(fastConfig, "name = \"alpha\"\nprotocol = \"openai\"", "name = \"alpha\"\nprotocol = \"anthropic\"", 1))
+	var res struct {
+		Provider string `json:"provider"`
+		Content  string `json:"content"`
+		Trace    struct {
+			Attempts []struct {
+				Provider, Outcome string
+				Status            int
+			} `json:"attempts"`
+		} `json:"trace"`
+	}
+	code, out, errs := runArgs(t, "send", "--config", cfg, "--json", "--max-tokens", "12", "hello")
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
+		t.Fatalf("exit %d: %s %s", code, out, errs)
+	}
+	if res.Provider != "alpha" || res.Content == "" {
+		t.Fatalf("served by %q with %q; want alpha (the cheaper), over its messages API", res.Provider, res.Content)
+	}
+	code, out, errs = runArgs(t, "send", "--config", cfg, "--json", "--fault", "alpha=down", "hello")
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
+		t.Fatalf("exit %d: %s %s", code, out, errs)
+	}
+	if a := res.Trace.Attempts; res.Provider != "beta" || len(a) != 2 || a[0].Outcome != "overloaded" || a[0].Status != 529 {
+		t.Errorf("with alpha down: served by %q after %+v; want alpha overloaded (529, Anthropic's way), then beta", res.Provider, a)
+	}
+}

@@ -54,10 +54,7 @@ func build(cfg *config.Config, store *history.Store) (*stack, error) {
 			srv, _ := s.fleet.Server(p.Name)
 			base = srv.URL()
 		}
-		clients[p.Name] = provider.NewOpenAI(provider.OpenAIOptions{
-			BaseURL: base, APIKey: p.APIKey,
-			ConnectTimeout: p.Timeouts.Connect, FirstTokenTimeout: p.Timeouts.FirstToken, StallTimeout: p.Timeouts.Stall,
-		})
+		clients[p.Name] = client(p, base)
 		probes[p.Name] = p
 	}
 
@@ -95,6 +92,17 @@ func build(cfg *config.Config, store *history.Store) (*stack, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// client is the upstream client for a provider's wire protocol at base.
+func client(p config.Provider, base string) provider.Upstream {
+	t := p.Timeouts
+	if p.Protocol == config.ProtocolAnthropic {
+		return provider.NewAnthropic(provider.AnthropicOptions{BaseURL: base, APIKey: p.APIKey,
+			ConnectTimeout: t.Connect, FirstTokenTimeout: t.FirstToken, StallTimeout: t.Stall})
+	}
+	return provider.NewOpenAI(provider.OpenAIOptions{BaseURL: base, APIKey: p.APIKey,
+		ConnectTimeout: t.Connect, FirstTokenTimeout: t.FirstToken, StallTimeout: t.Stall})
 }
 
 // Close stops the simulated providers and closes the history store. The

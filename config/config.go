@@ -33,7 +33,8 @@ const DefaultFile = "config.toml"
 
 // The wire protocols a provider can speak.
 const (
-	ProtocolOpenAI = "openai"
+	ProtocolOpenAI    = "openai"    // OpenAI's chat completions, as most providers and OpenRouter speak it
+	ProtocolAnthropic = "anthropic" // Anthropic's messages API
 )
 
 // The probe kinds.
@@ -69,7 +70,7 @@ type Gateway struct {
 // one (BaseURL is set).
 type Provider struct {
 	Name      string       // slug, [a-z0-9-]+, unique
-	Protocol  string       // wire protocol; ProtocolOpenAI is the only one so far
+	Protocol  string       // wire protocol: ProtocolOpenAI or ProtocolAnthropic
 	BaseURL   string       // API root of a real provider, without a trailing slash; "" when simulated
 	APIKeyEnv string       // environment variable holding the key of a real provider; "" for none
 	APIKey    string       // the key itself, read at parse time; never print, log or wrap it

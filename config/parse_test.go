@@ -322,3 +322,13 @@ func TestConnectTimeoutReachesTheRouter(t *testing.T) {
 		t.Fatalf("routing timeouts %+v", cfg.Routing.Timeouts)
 	}
 }
+
+// Both wire protocols are accepted, and OpenAI's is the default.
+func TestParseProtocols(t *testing.T) {
+	cfg := mustParse(t, lines(`[[provider]]`, `name = "claude-direct"`, `protocol = "anthropic"`, `[provider.sim]`,
+		`[[provider]]`, `name = "plain"`, `[provider.sim]`,
+		`[[model]]`, `name = "m"`, `[[model.endpoint]]`, `provider = "claude-direct"`, `[[model.endpoint]]`, `provider = "plain"`), nil)
+	if a, o := cfg.Provider("claude-direct").Protocol, cfg.Provider("plain").Protocol; a != ProtocolAnthropic || o != ProtocolOpenAI {
+		t.Errorf("protocols %q and %q; want anthropic and openai", a, o)
+	}
+}

@@ -334,11 +334,10 @@ func readProvider(t *table, env func(string) (string, bool)) Provider {
 	p.Protocol = ProtocolOpenAI
 	if proto, ok := t.str("protocol"); ok {
 		switch proto {
-		case ProtocolOpenAI:
-		case "anthropic":
-			t.bad("protocol", `"anthropic" is planned but not supported yet; write protocol = "openai" (supported: "openai")`)
+		case ProtocolOpenAI, ProtocolAnthropic:
+			p.Protocol = proto
 		default:
-			t.bad("protocol", `%q is not a supported protocol; write protocol = "openai" (supported: "openai"; "anthropic" is planned)`, proto)
+			t.bad("protocol", `%q is not a supported protocol; write protocol = "openai" (chat completions) or "anthropic" (messages)`, proto)
 		}
 	}
 

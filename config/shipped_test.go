@@ -71,6 +71,9 @@ func TestShippedConfig(t *testing.T) {
 			t.Errorf("%s costs %v/%v, want 3/15", e.ID, e.PriceIn, e.PriceOut)
 		}
 	}
+	if p := cfg.Provider("anthropic"); p.Protocol != ProtocolAnthropic || cfg.Provider("groq").Protocol != ProtocolOpenAI {
+		t.Errorf("anthropic speaks %q and groq %q; the fleet should show both protocols", p.Protocol, cfg.Provider("groq").Protocol)
+	}
 	if !slices.Contains(cfg.Provider("anthropic").Sim.ErrorStatuses, 529) {
 		t.Errorf("anthropic never answers 529 overloaded")
 	}

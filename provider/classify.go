@@ -148,15 +148,22 @@ var (
 	contextPhrases = []string{
 		"context length", "context_length", "maximum context", "context window",
 		"prompt is too long", "reduce the length of the messages",
+		"exceed context limit", // Anthropic: "input length and `max_tokens` exceed context limit: ..."
 	}
 	moderationPhrases = []string{"moderation", "flagged", "content policy", "content_policy", "content management policy", "safety system"}
+	// billingPhrases are Anthropic's words for an account out of credit or
+	// over its spend limit, which it sends as a 400 invalid_request_error:
+	// the key's problem, not the caller's input, and another provider may
+	// well answer.
+	billingPhrases = []string{"credit balance is too low", "reached your specified api usage limits"}
 )
 
 // classifyHTTP returns the class of a non-2xx answer from its status and
 // error object. The status decides, except for what only the body can tell:
 // a prompt too long for the model, a moderation refusal, an unknown model
-// sent as a 400, and OpenAI's exhausted quota, which comes as a 429 but is
-// a billing problem that waiting does not fix.
+// sent as a 400, OpenAI's exhausted quota, which comes as a 429 but is a
+// billing problem that waiting does not fix, and Anthropic's, which comes
+// as a 400.
 func classifyHTTP(status int, e apiError) Class {
 	badRequest := status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge ||
 		status == http.StatusUnprocessableEntity
@@ -166,7 +173,7 @@ func classifyHTTP(status int, e apiError) Class {
 		return ClassContentPolicy
 	case e.has("context_length_exceeded"), badRequest && e.mentions(contextPhrases...):
 		return ClassContextLength
-	case e.has("insufficient_quota"):
+	case e.has("insufficient_quota"), badRequest && e.mentions(billingPhrases...):
 		return ClassAuth
 	case e.has("model_not_found") && status < 500:
 		return ClassNotFound
@@ -199,13 +206,10 @@ func classOfStatus(status int) Class {
 // 200 stream, where there is no status to go by, to a class.
 var inBandClasses = map[string]Class{
 	"rate_limit_exceeded":      ClassRateLimited,
-	"rate_limit_error":         ClassRateLimited,
 	"provider_overloaded":      ClassOverloaded,
-	"overloaded_error":         ClassOverloaded,
 	"overloaded":               ClassOverloaded,
 	"timeout":                  ClassTimeout,
 	"authentication":           ClassAuth,
-	"authentication_error":     ClassAuth,
 	"invalid_api_key":          ClassAuth,
 	"insufficient_quota":       ClassAuth,
 	"model_not_found":          ClassNotFound,
@@ -215,14 +219,36 @@ var inBandClasses = map[string]Class{
 	"content_filter":           ClassContentPolicy,
 }
 
+// errorTypeStatus maps the error types of Anthropic's API, which OpenAI's
+// shares in part, to the HTTP status each is sent with. Inside a stream
+// (Anthropic's "event: error", mid-answer) there is no status, and the type
+// stands for it; the body's wording then refines it as for an answer, so
+// that "prompt is too long" is still the context's fault.
+var errorTypeStatus = map[string]int{
+	"invalid_request_error": http.StatusBadRequest,
+	"authentication_error":  http.StatusUnauthorized,
+	"billing_error":         http.StatusPaymentRequired,
+	"permission_error":      http.StatusForbidden,
+	"not_found_error":       http.StatusNotFound,
+	"request_too_large":     http.StatusRequestEntityTooLarge,
+	"rate_limit_error":      http.StatusTooManyRequests,
+	"api_error":             http.StatusInternalServerError,
+	"timeout_error":         http.StatusGatewayTimeout,
+	"overloaded_error":      529,
+}
+
 // classifyInBand returns the class of an error the upstream sent inside a
 // stream (OpenRouter's mid-stream error chunk, or an "event: error"). It is a
-// server error unless a label or an HTTP-like numeric code says otherwise.
+// server error unless a label, an error type or an HTTP-like numeric code
+// says otherwise.
 func classifyInBand(e apiError) Class {
 	for _, label := range []string{e.ErrorType, e.Code, e.Type} {
 		if c, ok := inBandClasses[strings.ToLower(label)]; ok {
 			return c
 		}
+	}
+	if status, ok := errorTypeStatus[strings.ToLower(e.Type)]; ok {
+		return classifyHTTP(status, e)
 	}
 	if e.CodeNum >= 400 && e.CodeNum < 600 {
 		return classifyHTTP(e.CodeNum, e)

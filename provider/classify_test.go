@@ -52,6 +52,9 @@ func TestClassifyHTTP(t *testing.T) {
 		{400, apiError{Code: "context_length_exceeded"}, ClassContextLength},
 		{400, apiError{Message: "This model's maximum context length is 8192 tokens"}, ClassContextLength},
 		{413, apiError{Message: "prompt is too long: 215000 tokens > 200000 maximum"}, ClassContextLength},
+		{400, apiError{Type: "invalid_request_error", Message: "input length and `max_tokens` exceed context limit: 197202 + 8192 > 200000, decrease input length or `max_tokens` and try again"}, ClassContextLength},
+		{400, apiError{Type: "invalid_request_error", Message: "Your credit balance is too low to access the Anthropic API."}, ClassAuth},
+		{400, apiError{Type: "invalid_request_error", Message: "You have reached your specified API usage limits. You will regain access on 2025-04-01 at 00:00 UTC."}, ClassAuth},
 		{400, apiError{Code: "content_filter"}, ClassContentPolicy},
 		{400, apiError{Type: "content_policy_violation"}, ClassContentPolicy},
 		{403, apiError{Message: "Your input was flagged by moderation"}, ClassContentPolicy},
@@ -95,6 +98,16 @@ func TestClassifyInBand(t *testing.T) {
 		{apiError{ErrorType: "context_length_exceeded", Code: "400", CodeNum: 400}, ClassContextLength},
 		{apiError{Message: "maximum context length exceeded"}, ClassContextLength},
 		{apiError{Type: "overloaded_error"}, ClassOverloaded},
+		// Anthropic's error types stand for the status each comes with.
+		{apiError{Type: "rate_limit_error"}, ClassRateLimited},
+		{apiError{Type: "authentication_error"}, ClassAuth},
+		{apiError{Type: "billing_error"}, ClassAuth},
+		{apiError{Type: "permission_error"}, ClassAuth},
+		{apiError{Type: "not_found_error"}, ClassNotFound},
+		{apiError{Type: "request_too_large"}, ClassBadRequest},
+		{apiError{Type: "invalid_request_error"}, ClassBadRequest},
+		{apiError{Type: "invalid_request_error", Message: "prompt is too long: 200001 tokens > 200000 maximum"}, ClassContextLength},
+		{apiError{Type: "api_error"}, ClassServer},
 		{apiError{Code: "content_filter"}, ClassContentPolicy},
 		{apiError{Code: "200", CodeNum: 200}, ClassServer}, // an error that calls itself OK is still an error
 	}

@@ -3,6 +3,7 @@ package provider
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -81,19 +83,69 @@ func splitFixture(t testing.TB, raw []byte) (*http.Response, []byte) {
 	return resp, body
 }
 
-// newTestClient starts h on a loopback server and returns a client for it.
-// Cleanup closes both, idle connections included, so goleak sees no leftover.
-func newTestClient(t testing.TB, h http.Handler, o OpenAIOptions) (*OpenAI, *httptest.Server) {
+// testUpstream is a client of any wire protocol, as the tests use it.
+type testUpstream interface {
+	Upstream
+	CloseIdleConnections()
+}
+
+// serveTo starts h on a loopback server and returns the client that
+// newClient makes for its base URL. Cleanup closes both, idle connections
+// included, so goleak sees no leftover.
+func serveTo[C testUpstream](t testing.TB, h http.Handler, newClient func(base string) C) (C, *httptest.Server) {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	o.BaseURL = srv.URL + "/v1"
-	if o.APIKey == "" {
-		o.APIKey = testKey
-	}
-	c := NewOpenAI(o)
+	c := newClient(srv.URL + "/v1")
 	t.Cleanup(c.CloseIdleConnections)
 	return c, srv
+}
+
+// newTestClient starts h on a loopback server and returns an OpenAI client
+// for it, with testKey unless o has a key.
+func newTestClient(t testing.TB, h http.Handler, o OpenAIOptions) (*OpenAI, *httptest.Server) {
+	t.Helper()
+	return serveTo(t, h, func(base string) *OpenAI {
+		o.BaseURL, o.APIKey = base, cmp.Or(o.APIKey, testKey)
+		return NewOpenAI(o)
+	})
+}
+
+// newAnthropicTestClient is newTestClient for the Anthropic client.
+func newAnthropicTestClient(t testing.TB, h http.Handler, o AnthropicOptions) (*Anthropic, *httptest.Server) {
+	t.Helper()
+	return serveTo(t, h, func(base string) *Anthropic {
+		o.BaseURL, o.APIKey = base, cmp.Or(o.APIKey, testKey)
+		return NewAnthropic(o)
+	})
+}
+
+// protocols are the wire protocols, each with a client for a base URL and
+// recordings of its answers, for tests that hold for every one.
+var protocols = []struct {
+	name      string
+	normal    string      // fixture: a normal stream
+	models    string      // fixture: a model list
+	modelIDs  []string    // in models
+	auth      http.Header // what every request carries to authenticate
+	newClient func(base string) testUpstream
+}{
+	{
+		name: "openai", normal: "stream_normal.txt",
+		models: "models.txt", modelIDs: []string{"gpt-4o-mini", "gpt-4o", "o3-mini"},
+		auth: http.Header{"Authorization": {"Bearer " + testKey}},
+		newClient: func(base string) testUpstream {
+			return NewOpenAI(OpenAIOptions{BaseURL: base, APIKey: testKey})
+		},
+	},
+	{
+		name: "anthropic", normal: "anthropic_stream_normal.txt",
+		models: "anthropic_models.txt", modelIDs: []string{"claude-sonnet-4-20250514", "claude-opus-4-20250514", "claude-3-5-haiku-20241022"},
+		auth: http.Header{"X-Api-Key": {testKey}, "Anthropic-Version": {"2023-06-01"}},
+		newClient: func(base string) testUpstream {
+			return NewAnthropic(AnthropicOptions{BaseURL: base, APIKey: testKey})
+		},
+	},
 }
 
 // testRequest is a small chat request.
@@ -118,15 +170,82 @@ func drain(t testing.TB, s Stream) ([]Chunk, error) {
 
 // streamAll opens a stream of testRequest on c and reads it to its end.
 // The stream is closed when the test ends.
-func streamAll(t testing.TB, c *OpenAI) (Stream, []Chunk, error) {
+func streamAll(t testing.TB, c Upstream) (Stream, []Chunk, error) {
 	t.Helper()
-	s, err := c.Stream(context.Background(), testRequest())
+	return streamOf(t, c, testRequest())
+}
+
+// streamOf is streamAll for req.
+func streamOf(t testing.TB, c Upstream, req Request) (Stream, []Chunk, error) {
+	t.Helper()
+	s, err := c.Stream(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	chunks, err := drain(t, s)
 	return s, chunks, err
+}
+
+// streamWant is what a stream read to its end must have given.
+type streamWant struct {
+	content, reasoning string
+	finish             string // the last finish reason sent
+	usage              *Usage // the last usage sent, nil for none
+	tokens             int    // Stats.OutputTokens
+	class              Class  // of the final error; ClassOK for io.EOF
+	message            string // in the final error's text
+}
+
+// checkStreamEnd checks a stream read to its end (its chunks and final
+// error) against want, and that it stays ended.
+func checkStreamEnd(t *testing.T, s Stream, chunks []Chunk, err error, want streamWant) {
+	t.Helper()
+	var got streamWant
+	var content, reasoning strings.Builder
+	for _, ch := range chunks {
+		content.WriteString(ch.Content)
+		reasoning.WriteString(ch.Reasoning)
+		got.finish = cmp.Or(ch.FinishReason, got.finish)
+		got.usage = cmp.Or(ch.Usage, got.usage)
+		if ch.Content == "" && ch.Reasoning == "" && ch.FinishReason == "" && ch.Usage == nil {
+			t.Errorf("empty chunk returned: %+v", ch)
+		}
+	}
+	if got := classOf(t, err); got != want.class {
+		t.Fatalf("final class = %v (%v), want %v", got, err, want.class)
+	}
+	if want.class == ClassOK && err != io.EOF {
+		t.Fatalf("final error = %v, want io.EOF", err)
+	}
+	if want.message != "" && !strings.Contains(err.Error(), want.message) {
+		t.Errorf("error %q does not say %q", err, want.message)
+	}
+	if content.String() != want.content || reasoning.String() != want.reasoning || got.finish != want.finish {
+		t.Errorf("got content %q reasoning %q finish %q, want %q %q %q",
+			content.String(), reasoning.String(), got.finish, want.content, want.reasoning, want.finish)
+	}
+	if (got.usage == nil) != (want.usage == nil) || got.usage != nil && *got.usage != *want.usage {
+		t.Errorf("usage %+v, want %+v", got.usage, want.usage)
+	}
+	st := s.Stats()
+	if st.OutputTokens != want.tokens {
+		t.Errorf("OutputTokens = %d, want %d", st.OutputTokens, want.tokens)
+	}
+	if st.Start.IsZero() || st.Duration <= 0 || st.TTFT <= 0 || st.TTFT > st.Duration {
+		t.Errorf("implausible stats %+v", st)
+	}
+	for range 3 {
+		if _, again := s.Next(); again != err {
+			t.Fatalf("Next after the end = %v, want the same %v", again, err)
+		}
+	}
+	if s.Close() != nil || s.Close() != nil {
+		t.Error("Close after the end failed")
+	}
+	if _, again := s.Next(); again != err {
+		t.Errorf("Next after Close of an ended stream = %v, want the same %v", again, err)
+	}
 }
 
 // classOf returns the class of err, failing the test when a failure is not

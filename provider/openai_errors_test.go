@@ -7,19 +7,23 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-// errorFixtures are recorded error answers and what they must become.
-var errorFixtures = []struct {
+// errorFixture is a recorded error answer and what it must become.
+type errorFixture struct {
 	fixture     string
 	wantClass   Class
 	wantStatus  int
 	wantRetry   time.Duration
 	wantMessage string
-}{
+}
+
+// errorFixtures are recorded error answers of OpenAI-compatible servers.
+var errorFixtures = []errorFixture{
 	{"error_400_context_length.txt", ClassContextLength, 400, 0, "maximum context length is 128000 tokens"},
 	{"error_400_vllm_context.txt", ClassContextLength, 400, 0, "maximum context length is 8192 tokens"},
 	{"error_400_bad_request.txt", ClassBadRequest, 400, 0, "'messages' must contain at least one message."},
@@ -40,30 +44,27 @@ var errorFixtures = []struct {
 	{"error_529_overloaded.txt", ClassOverloaded, 529, 0, "Overloaded"},
 }
 
-func TestStreamErrorAnswers(t *testing.T) {
-	for _, tt := range errorFixtures {
-		t.Run(strings.TrimSuffix(tt.fixture, ".txt"), func(t *testing.T) {
-			c, _ := newTestClient(t, replayHandler(t, readFixture(t, tt.fixture)), OpenAIOptions{})
-			s, err := c.Stream(context.Background(), testRequest())
-			if err == nil {
-				s.Close()
-				t.Fatal("Stream succeeded on an error answer")
-			}
-			checkAnswerError(t, err, tt.wantClass, tt.wantStatus, tt.wantRetry, tt.wantMessage)
-		})
-	}
-}
-
-func TestListModelsErrorAnswers(t *testing.T) {
-	for _, tt := range errorFixtures {
-		t.Run(strings.TrimSuffix(tt.fixture, ".txt"), func(t *testing.T) {
-			c, _ := newTestClient(t, replayHandler(t, readFixture(t, tt.fixture)), OpenAIOptions{})
-			ids, err := c.ListModels(context.Background())
-			if err == nil {
-				t.Fatalf("ListModels = %v on an error answer", ids)
-			}
-			checkAnswerError(t, err, tt.wantClass, tt.wantStatus, tt.wantRetry, tt.wantMessage)
-		})
+// TestErrorAnswers serves each recorded error answer to every client's
+// Stream and ListModels: every client reads error answers the same way.
+func TestErrorAnswers(t *testing.T) {
+	all := append(slices.Clip(errorFixtures), anthropicErrorFixtures(t)...)
+	for _, p := range protocols {
+		for _, tt := range all {
+			t.Run(p.name+"/"+strings.TrimSuffix(tt.fixture, ".txt"), func(t *testing.T) {
+				c, _ := serveTo(t, replayHandler(t, readFixture(t, tt.fixture)), p.newClient)
+				s, err := c.Stream(context.Background(), testRequest())
+				if err == nil {
+					s.Close()
+					t.Fatal("Stream succeeded on an error answer")
+				}
+				checkAnswerError(t, err, tt.wantClass, tt.wantStatus, tt.wantRetry, tt.wantMessage)
+				ids, err := c.ListModels(context.Background())
+				if err == nil {
+					t.Fatalf("ListModels = %v on an error answer", ids)
+				}
+				checkAnswerError(t, err, tt.wantClass, tt.wantStatus, tt.wantRetry, tt.wantMessage)
+			})
+		}
 	}
 }
 
@@ -116,26 +117,36 @@ func TestStreamErrorBodyCapped(t *testing.T) {
 }
 
 func TestListModels(t *testing.T) {
-	var auth, accept string
-	models := replayHandler(t, readFixture(t, "models.txt"))
-	h := func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet || r.URL.Path != "/v1/models" {
-			http.NotFound(w, r)
-			return
-		}
-		auth, accept = r.Header.Get("Authorization"), r.Header.Get("Accept")
-		models(w, r)
-	}
-	c, _ := newTestClient(t, http.HandlerFunc(h), OpenAIOptions{})
-	ids, err := c.ListModels(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(ids) != "[gpt-4o-mini gpt-4o o3-mini]" {
-		t.Errorf("ids = %v", ids)
-	}
-	if auth != "Bearer "+testKey || accept != "application/json" {
-		t.Errorf("headers: Authorization %q Accept %q", auth, accept)
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			headers := make(chan http.Header, 1)
+			models := replayHandler(t, readFixture(t, p.models))
+			h := func(w http.ResponseWriter, r *http.Request) {
+				if r.Method != http.MethodGet || r.URL.Path != "/v1/models" {
+					http.NotFound(w, r)
+					return
+				}
+				headers <- r.Header.Clone()
+				models(w, r)
+			}
+			c, _ := serveTo(t, http.HandlerFunc(h), p.newClient)
+			ids, err := c.ListModels(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ids, p.modelIDs) {
+				t.Errorf("ids = %q, want %q", ids, p.modelIDs)
+			}
+			got := <-headers
+			for k := range p.auth {
+				if got.Get(k) != p.auth.Get(k) {
+					t.Errorf("%s %q, want %q", k, got.Get(k), p.auth.Get(k))
+				}
+			}
+			if a := got.Get("Accept"); a != "application/json" {
+				t.Errorf("Accept %q", a)
+			}
+		})
 	}
 }
 

@@ -15,86 +15,33 @@ import (
 // checks what the client makes of it.
 func TestStreamFixtures(t *testing.T) {
 	const hello = "Hello! How can I help you today?"
+	usage := &Usage{PromptTokens: 19, CompletionTokens: 9, TotalTokens: 28}
 	tests := []struct {
-		fixture     string
-		wantContent string
-		wantFinish  string
-		wantUsage   int // completion tokens of the usage chunk, 0 if none
-		wantTokens  int // Stats.OutputTokens
-		wantClass   Class
-		wantMessage string // in the error's text
+		fixture string
+		want    streamWant
 	}{
-		{fixture: "stream_normal.txt", wantContent: hello, wantFinish: "stop", wantUsage: 9, wantTokens: 9},
-		{fixture: "stream_keepalive_crlf.txt", wantContent: hello, wantFinish: "stop", wantUsage: 9, wantTokens: 9},
-		{fixture: "stream_cr.txt", wantContent: hello, wantFinish: "stop", wantUsage: 9, wantTokens: 9},
-		{fixture: "stream_no_done.txt", wantContent: "Hello! How", wantFinish: "length", wantTokens: 3},
-		{fixture: "stream_multiline.txt", wantContent: "multi-line", wantFinish: "stop", wantTokens: 2},
-		{fixture: "stream_cut.txt", wantContent: "Hello! How can", wantTokens: 4, wantClass: ClassStreamCut,
-			wantMessage: "ended before a finish reason"},
-		{fixture: "stream_cut_midline.txt", wantContent: "Hello", wantTokens: 1, wantClass: ClassStreamCut},
-		{fixture: "stream_malformed.txt", wantContent: "Hello", wantTokens: 1, wantClass: ClassMalformed,
-			wantMessage: "stream chunk is not valid"},
-		{fixture: "stream_inband_error.txt", wantContent: "The answer", wantTokens: 2, wantClass: ClassServer,
-			wantMessage: "error 502 in stream: Provider returned error"},
-		{fixture: "stream_event_error.txt", wantContent: "Hi", wantTokens: 1, wantClass: ClassRateLimited,
-			wantMessage: "Rate limit reached"},
-		{fixture: "stream_finish_error.txt", wantContent: "Hel", wantTokens: 1, wantClass: ClassServer,
-			wantMessage: `finish_reason "error"`},
+		{"stream_normal.txt", streamWant{content: hello, finish: "stop", usage: usage, tokens: 9}},
+		{"stream_keepalive_crlf.txt", streamWant{content: hello, finish: "stop", usage: usage, tokens: 9}},
+		{"stream_cr.txt", streamWant{content: hello, finish: "stop", usage: usage, tokens: 9}},
+		{"stream_no_done.txt", streamWant{content: "Hello! How", finish: "length", tokens: 3}},
+		{"stream_multiline.txt", streamWant{content: "multi-line", finish: "stop", tokens: 2}},
+		{"stream_cut.txt", streamWant{content: "Hello! How can", tokens: 4, class: ClassStreamCut,
+			message: "ended before a finish reason"}},
+		{"stream_cut_midline.txt", streamWant{content: "Hello", tokens: 1, class: ClassStreamCut}},
+		{"stream_malformed.txt", streamWant{content: "Hello", tokens: 1, class: ClassMalformed,
+			message: "stream chunk is not valid"}},
+		{"stream_inband_error.txt", streamWant{content: "The answer", tokens: 2, class: ClassServer,
+			message: "error 502 in stream: Provider returned error"}},
+		{"stream_event_error.txt", streamWant{content: "Hi", tokens: 1, class: ClassRateLimited,
+			message: "Rate limit reached"}},
+		{"stream_finish_error.txt", streamWant{content: "Hel", tokens: 1, class: ClassServer,
+			message: `finish_reason "error"`}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.TrimSuffix(tt.fixture, ".txt"), func(t *testing.T) {
 			c, _ := newTestClient(t, sseHandler(readFixture(t, tt.fixture)), OpenAIOptions{})
-			s, err := c.Stream(context.Background(), testRequest())
-			if err != nil {
-				t.Fatalf("Stream: %v", err)
-			}
-			defer s.Close()
-			chunks, err := drain(t, s)
-			var content strings.Builder
-			finish, usage := "", 0
-			for _, ch := range chunks {
-				content.WriteString(ch.Content)
-				if ch.FinishReason != "" {
-					finish = ch.FinishReason
-				}
-				if ch.Usage != nil {
-					usage = ch.Usage.CompletionTokens
-				}
-				if ch.Content == "" && ch.FinishReason == "" && ch.Usage == nil {
-					t.Errorf("empty chunk returned: %+v", ch)
-				}
-			}
-			if got := classOf(t, err); got != tt.wantClass {
-				t.Fatalf("final class = %v (%v), want %v", got, err, tt.wantClass)
-			}
-			if tt.wantClass == ClassOK && err != io.EOF {
-				t.Fatalf("final error = %v, want io.EOF", err)
-			}
-			if tt.wantMessage != "" && !strings.Contains(err.Error(), tt.wantMessage) {
-				t.Errorf("error %q does not say %q", err, tt.wantMessage)
-			}
-			if content.String() != tt.wantContent || finish != tt.wantFinish || usage != tt.wantUsage {
-				t.Errorf("got content %q finish %q usage %d, want %q %q %d",
-					content.String(), finish, usage, tt.wantContent, tt.wantFinish, tt.wantUsage)
-			}
-			st := s.Stats()
-			if st.OutputTokens != tt.wantTokens {
-				t.Errorf("OutputTokens = %d, want %d", st.OutputTokens, tt.wantTokens)
-			}
-			if st.Start.IsZero() || st.Duration <= 0 || st.TTFT <= 0 || st.TTFT > st.Duration {
-				t.Errorf("implausible stats %+v", st)
-			}
-			for range 3 {
-				if _, again := s.Next(); again != err {
-					t.Fatalf("Next after the end = %v, want the same %v", again, err)
-				}
-			}
-			if s.Close() != nil || s.Close() != nil {
-				t.Error("Close after the end failed")
-			}
-			if _, again := s.Next(); again != err {
-				t.Errorf("Next after Close of an ended stream = %v, want the same %v", again, err)
-			}
+			s, chunks, err := streamAll(t, c)
+			checkStreamEnd(t, s, chunks, err, tt.want)
 		})
 	}
 }
@@ -201,15 +148,18 @@ func TestStreamRequest(t *testing.T) {
 	}
 }
 
-// Extra cannot replace what the client sets, nor send broken JSON.
+// Extra cannot replace what the client sets, nor send broken JSON, with
+// any client.
 func TestStreamRequestExtraChecked(t *testing.T) {
-	c, _ := newTestClient(t, http.HandlerFunc(blockUntilDone), OpenAIOptions{})
-	for key, v := range map[string]string{"stream": `false`, "top_p": `0.9,`} {
-		req := testRequest()
-		req.Extra = map[string]json.RawMessage{key: json.RawMessage(v)}
-		_, err := c.Stream(context.Background(), req)
-		if got := classOf(t, err); got != ClassBadRequest || !strings.Contains(err.Error(), key) {
-			t.Errorf("%s = %s: class %v (%v); want a bad request naming it", key, v, got, err)
+	for _, p := range protocols {
+		c, _ := serveTo(t, http.HandlerFunc(blockUntilDone), p.newClient)
+		for key, v := range map[string]string{"stream": `false`, "max_tokens": `5`, "top_p": `0.9,`} {
+			req := testRequest()
+			req.Extra = map[string]json.RawMessage{key: json.RawMessage(v)}
+			_, err := c.Stream(context.Background(), req)
+			if got := classOf(t, err); got != ClassBadRequest || !strings.Contains(err.Error(), key) {
+				t.Errorf("%s: %s = %s: class %v (%v); want a bad request naming it", p.name, key, v, got, err)
+			}
 		}
 	}
 }

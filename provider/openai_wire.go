@@ -87,13 +87,6 @@ type openAICompletion struct {
 	Error json.RawMessage `json:"error"`
 }
 
-// openAIModels is the answer of GET /models.
-type openAIModels struct {
-	Data []struct {
-		ID string `json:"id"`
-	} `json:"data"`
-}
-
 // decodeChunk turns one event's data into a Chunk. Only the first choice
 // (index 0) is kept: we never ask for more. An in-band error object becomes
 // its classified *Error; data that is not a chunk is ClassMalformed.

@@ -23,9 +23,11 @@ type Request struct {
 	MaxTokens   int      // 0 leaves it to the upstream
 	Temperature *float64 // nil leaves it to the upstream
 	// Extra holds further parameters of the OpenAI request body (top_p,
-	// stop, seed, response_format, ...), sent as they are. Its keys must not
-	// be ones the client sets itself (model, messages, stream,
-	// stream_options, max_tokens, temperature).
+	// stop, seed, response_format, ...): the OpenAI client sends them as
+	// they are, the Anthropic client maps those it has a counterpart for
+	// and drops the others (see AnthropicDropped). Its keys must not be ones
+	// the client sets itself (model, messages, stream, stream_options,
+	// max_tokens, temperature).
 	Extra map[string]json.RawMessage
 	// ConnectTimeout, FirstTokenTimeout and StallTimeout, when positive,
 	// replace the client's own limits for this request (a model or a
@@ -62,8 +64,9 @@ type Stats struct {
 }
 
 // Stream is an open upstream response. Next returns chunks in order, io.EOF
-// after a clean end (a finish reason was seen, or [DONE]), or an *Error. Close
-// releases the connection and may be called at any time, more than once.
+// after a clean end (a finish reason was seen, or the protocol's end marker:
+// [DONE], message_stop), or an *Error. Close releases the connection and may
+// be called at any time, more than once.
 type Stream interface {
 	Next() (Chunk, error)
 	Stats() Stats

@@ -71,7 +71,7 @@ func FuzzSSE(f *testing.F) {
 
 // streamOver returns a stream reading in as its body, without HTTP and with
 // no time limits.
-func streamOver(in []byte) *openAIStream {
+func streamOver(in []byte) *eventStream {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	return newOpenAIStream(streamConfig{
 		parent: context.Background(), ctx: ctx, cancel: cancel,

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -33,10 +32,7 @@ func complete(t *testing.T, c *http.Client, s *Server, body any) wireCompletion 
 	t.Helper()
 	resp := mustPost(t, c, s.URL()+"/chat/completions", body)
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("status = %d, want 200; body %s", resp.StatusCode, b)
-	}
+	expectAnswer(t, resp, http.StatusOK, "application/json")
 	var out wireCompletion
 	decodeStrict(t, resp.Body, &out)
 	return out

@@ -32,17 +32,19 @@ func opt(s string) *string {
 	return &s
 }
 
-// httpError is an error answer not yet written: the status and the body.
+// httpError is an error answer not yet written: the status and the body,
+// already in the words of the API it answers.
 type httpError struct {
 	status int
-	body   apiError
+	body   any         // a plain struct, encoded as JSON
 	header http.Header // extra headers, such as Retry-After
 }
 
+// newHTTPError makes an error in the OpenAI API's shape.
 func newHTTPError(status int, typ, code, param, format string, args ...any) *httpError {
-	return &httpError{status: status, body: apiError{
-		Message: fmt.Sprintf(format, args...), Type: typ, Param: opt(param), Code: opt(code),
-	}}
+	return &httpError{status: status, body: struct {
+		Error apiError `json:"error"`
+	}{apiError{Message: fmt.Sprintf(format, args...), Type: typ, Param: opt(param), Code: opt(code)}}}
 }
 
 // write sends the error. Only called before anything else was written, which
@@ -51,32 +53,39 @@ func (e *httpError) write(w http.ResponseWriter) {
 	for k, vs := range e.header {
 		w.Header()[k] = vs
 	}
-	writeJSON(w, e.status, struct {
-		Error apiError `json:"error"`
-	}{e.body})
+	writeJSON(w, e.status, e.body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		// Every value passed here is a plain struct; failing is a bug in sim.
-		panic(fmt.Sprintf("sim: encode %T: %v", v, err))
-	}
+	b := mustJSON(v)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n')) // a failed write means the client left; nothing to tell it
 }
 
-func errUnavailable(name string) *httpError {
+// mustJSON encodes v, which is always a plain struct: failing is a bug in sim.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("sim: encode %T: %v", v, err))
+	}
+	return b
+}
+
+func (openAI) unavailable(name string) *httpError {
 	return newHTTPError(http.StatusServiceUnavailable, typeServer, "service_unavailable", "",
 		"%s is temporarily unavailable. Please try again later.", name)
 }
 
-func errRateLimited(name string, retryAfter time.Duration) *httpError {
+func (openAI) rateLimited(name string, retryAfter time.Duration) *httpError {
 	secs := retryAfterSeconds(retryAfter)
-	e := newHTTPError(http.StatusTooManyRequests, typeRateLimit, "rate_limit_exceeded", "",
-		"Rate limit reached for requests on %s. Please try again in %ds.", name, secs)
+	return newHTTPError(http.StatusTooManyRequests, typeRateLimit, "rate_limit_exceeded", "",
+		"Rate limit reached for requests on %s. Please try again in %ds.", name, secs).retryAfter(secs)
+}
+
+// retryAfter adds the Retry-After header, in whole seconds.
+func (e *httpError) retryAfter(secs int) *httpError {
 	e.header = http.Header{"Retry-After": {strconv.Itoa(secs)}}
 	return e
 }
@@ -88,9 +97,9 @@ func retryAfterSeconds(d time.Duration) int {
 	return max(secs, 1)
 }
 
-// errInjected is the failure picked by Profile.ErrorRate, worded like the
+// injected is the failure picked by Profile.ErrorRate, worded like the
 // real API's answer for that status.
-func errInjected(status int) *httpError {
+func (openAI) injected(status int) *httpError {
 	switch status {
 	case http.StatusInternalServerError:
 		return newHTTPError(status, typeServer, "internal_error", "",
@@ -114,13 +123,16 @@ func errInjected(status int) *httpError {
 	return newHTTPError(status, typ, "", "", "%s.", text)
 }
 
-func errUnauthorized() *httpError {
+func (openAI) authorize(r *http.Request, key string) *httpError {
+	if key == "" || r.Header.Get("Authorization") == "Bearer "+key {
+		return nil
+	}
 	// The key is never echoed back: secrets stay out of error texts.
 	return newHTTPError(http.StatusUnauthorized, typeInvalidRequest, "invalid_api_key", "",
 		"Incorrect or missing API key. Send it as \"Authorization: Bearer <key>\".")
 }
 
-func errModelNotFound(model string) *httpError {
+func (openAI) modelNotFound(model string) *httpError {
 	return newHTTPError(http.StatusNotFound, typeInvalidRequest, "model_not_found", "model",
 		"The model '%s' does not exist or you do not have access to it.", model)
 }
@@ -129,15 +141,20 @@ func errBadRequest(param, format string, args ...any) *httpError {
 	return newHTTPError(http.StatusBadRequest, typeInvalidRequest, "", param, format, args...)
 }
 
-func errNotFound(path string) *httpError {
+func (openAI) methodNotAllowed(method, path, allow string) *httpError {
+	return newHTTPError(http.StatusMethodNotAllowed, typeInvalidRequest, "method_not_allowed", "",
+		"%s is not allowed on %s; use %s.", method, path, allow)
+}
+
+func (openAI) notFound(path string) *httpError {
 	return newHTTPError(http.StatusNotFound, typeInvalidRequest, "unknown_url", "",
 		"Unknown request URL: %s. Please check the URL for typos.", path)
 }
 
-// errContextLength is OpenAI's answer to a prompt (plus the answer it asks
+// contextLength is OpenAI's answer to a prompt (plus the answer it asks
 // for) longer than the model's context.
-func errContextLength(limit, asked int) *httpError {
+func (openAI) contextLength(limit, prompt, maxTokens int) *httpError {
 	return newHTTPError(http.StatusBadRequest, typeInvalidRequest, "context_length_exceeded", "messages",
 		"This model's maximum context length is %d tokens. However, you requested %d tokens. Please reduce the length of the messages or completion.",
-		limit, asked)
+		limit, prompt+maxTokens)
 }

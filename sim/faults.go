@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"math"
 	"net/http"
 	"time"
@@ -28,7 +29,8 @@ const (
 // once, with the same number of draws whatever the outcome, so the sequence
 // of outcomes depends only on the seed and the order of requests.
 type plan struct {
-	fail    *httpError    // answer this instead, before any header; nil for none
+	limited bool          // answer 429 with Retry-After, before any header
+	status  int           // else, if not 0, answer this error status before any header
 	ttft    time.Duration // wait before the first token
 	brk     breakKind
 	breakAt float64 // fraction of the answer's tokens sent before a break
@@ -48,9 +50,9 @@ func (s *Server) decide(mode Mode) plan {
 	pl := plan{ttft: p.TTFT.sample(z), breakAt: breakAt}
 	switch {
 	case mode == ModeRateLimited || failDraw < p.RateLimitRate:
-		pl.fail = errRateLimited(p.Name, p.RetryAfter)
+		pl.limited = true
 	case failDraw < p.RateLimitRate+p.ErrorRate:
-		pl.fail = errInjected(s.statuses[statusDraw])
+		pl.status = s.statuses[statusDraw]
 	}
 	switch {
 	case mode == ModeStall:
@@ -64,6 +66,31 @@ func (s *Server) decide(mode Mode) plan {
 		pl.ttft *= slowFactor
 	}
 	return pl
+}
+
+// broken carries out the plan's cut or stall, once what goes before it is
+// out, and says how the request ended; ok is false for an answer that runs
+// to its end.
+func (pl plan) broken(ctx context.Context) (out outcome, ok bool) {
+	switch pl.brk {
+	case breakCut:
+		return outcomeCut, true
+	case breakStall:
+		<-ctx.Done()
+		return outcomeStalled, true
+	}
+	return outcomeOK, false
+}
+
+// refusal is the error the plan answers with, in dialect d; nil for none.
+func (pl plan) refusal(d dialect, p *Profile) *httpError {
+	switch {
+	case pl.limited:
+		return d.rateLimited(p.Name, p.RetryAfter)
+	case pl.status != 0:
+		return d.injected(pl.status)
+	}
+	return nil
 }
 
 // unavailable reports whether the server is down right now, forced or

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -12,18 +11,12 @@ import (
 // status posts a request and returns only its status.
 func status(t *testing.T, c *http.Client, s *Server, body any) int {
 	t.Helper()
-	resp := mustPost(t, c, s.URL()+"/chat/completions", body)
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
+	return drain(mustPost(t, c, s.URL()+"/chat/completions", body))
 }
 
 func modelsStatus(t *testing.T, c *http.Client, s *Server) int {
 	t.Helper()
-	resp := mustGet(t, c, s.URL()+"/models")
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
+	return drain(mustGet(t, c, s.URL()+"/models"))
 }
 
 func TestForcedDown(t *testing.T) {

@@ -91,6 +91,12 @@ func chatBody(prompt string, stream bool) map[string]any {
 // server's base URL.
 func post(ctx context.Context, t *testing.T, c *http.Client, url string, body any) (*http.Response, error) {
 	t.Helper()
+	return postWith(ctx, t, c, url, body, nil)
+}
+
+// postWith is post with extra request headers.
+func postWith(ctx context.Context, t *testing.T, c *http.Client, url string, body any, header http.Header) (*http.Response, error) {
+	t.Helper()
 	var b []byte
 	switch v := body.(type) {
 	case string:
@@ -105,8 +111,40 @@ func post(ctx context.Context, t *testing.T, c *http.Client, url string, body an
 	if err != nil {
 		t.Fatalf("new request: %v", err)
 	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
 	req.Header.Set("Content-Type", "application/json")
 	return c.Do(req)
+}
+
+// api is how a test reaches one of the APIs a server speaks, for checks
+// that hold the same in both.
+type api struct {
+	path   string                           // under the base URL
+	body   func(stream bool) map[string]any // a minimal valid request
+	header http.Header                      // sent with every request
+}
+
+var openAIAPI = api{path: "/chat/completions", body: func(stream bool) map[string]any { return chatBody("hi", stream) }}
+
+// post sends a request of this API to s.
+func (a api) post(ctx context.Context, t *testing.T, c *http.Client, s *Server, body any) (*http.Response, error) {
+	t.Helper()
+	return postWith(ctx, t, c, s.URL()+a.path, body, a.header)
+}
+
+// open posts a streaming request that must be accepted; its body closes
+// when the test ends.
+func (a api) open(ctx context.Context, t *testing.T, c *http.Client, s *Server, body any) *http.Response {
+	t.Helper()
+	resp, err := a.post(ctx, t, c, s, body)
+	if err != nil {
+		t.Fatalf("POST stream: %v", err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	expectAnswer(t, resp, http.StatusOK, "text/event-stream")
+	return resp
 }
 
 // mustPost is post for requests that must get an answer; the caller closes it.
@@ -121,15 +159,32 @@ func mustPost(t *testing.T, c *http.Client, url string, body any) *http.Response
 
 func mustGet(t *testing.T, c *http.Client, url string) *http.Response {
 	t.Helper()
+	return mustGetWith(t, c, url, nil)
+}
+
+// mustGetWith is mustGet with extra request headers.
+func mustGetWith(t *testing.T, c *http.Client, url string, header http.Header) *http.Response {
+	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatalf("new request: %v", err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
 	return resp
+}
+
+// drain reads an answer to its end, closes it, and returns its status. Only
+// once the body has ended has the handler counted the request.
+func drain(resp *http.Response) int {
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // decodeStrict reads a JSON body into v, refusing fields v does not
@@ -154,17 +209,25 @@ type wireError struct {
 	} `json:"error"`
 }
 
+// expectAnswer checks an answer's status, failing the test with the body
+// if it is wrong, and its Content-Type.
+func expectAnswer(t *testing.T, resp *http.Response, status int, contentType string) {
+	t.Helper()
+	if resp.StatusCode != status {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, status, b)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != contentType {
+		t.Errorf("Content-Type = %q, want %s", ct, contentType)
+	}
+}
+
 // expectError checks the status and the error body, and returns the body.
 func expectError(t *testing.T, resp *http.Response, status int, typ, code string) wireError {
 	t.Helper()
 	defer resp.Body.Close()
-	if resp.StatusCode != status {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, status, b)
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("Content-Type = %q, want application/json", ct)
-	}
+	expectAnswer(t, resp, status, "application/json")
 	var e wireError
 	decodeStrict(t, resp.Body, &e)
 	if e.Error.Message == "" {
@@ -189,9 +252,10 @@ func expectError(t *testing.T, resp *http.Response, status int, typ, code string
 // sseRead is what a client saw of an event stream.
 type sseRead struct {
 	data     []string // payloads of data lines, in order
+	events   []string // names of event lines (Anthropic names every event)
 	comments []string // comment lines, such as ": keep-alive"
-	other    []string // lines that are neither: none are expected
-	order    []string // "data" or "comment", per line, to check what came first
+	other    []string // lines that are none of these: none are expected
+	order    []string // "data", "event" or "comment", per line, to check what came first
 	err      error    // how reading ended; nil for a clean EOF
 }
 
@@ -206,6 +270,9 @@ func readSSE(r io.Reader) sseRead {
 		case strings.HasPrefix(line, "data: "):
 			res.data = append(res.data, strings.TrimPrefix(line, "data: "))
 			res.order = append(res.order, "data")
+		case strings.HasPrefix(line, "event: "):
+			res.events = append(res.events, strings.TrimPrefix(line, "event: "))
+			res.order = append(res.order, "event")
 		case strings.HasPrefix(line, ":"):
 			res.comments = append(res.comments, line)
 			res.order = append(res.order, "comment")

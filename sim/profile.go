@@ -1,6 +1,7 @@
 // Package sim runs simulated LLM providers: real HTTP servers on 127.0.0.1
-// that speak the OpenAI chat completions protocol (JSON and SSE) and fail the
-// way real providers do, following a fault profile. It is the other side of the
+// that speak both OpenAI's chat completions API and Anthropic's Messages API
+// (JSON and SSE) and fail the way real providers do, following a fault
+// profile that applies the same in both. It is the other side of the
 // wire from package provider and deliberately imports nothing of Switchboard's,
 // so that a bug in the client cannot be cancelled out by the same bug here.
 package sim
@@ -16,14 +17,17 @@ type Profile struct {
 	// ContextLength, if set, is the most tokens a prompt plus its max_tokens
 	// may take; a longer request is a 400 context_length_exceeded.
 	ContextLength int
-	APIKey        string // if set, every /v1 request needs "Authorization: Bearer <APIKey>", else 401
+	// APIKey, if set, is required of every /v1 request, else 401: as
+	// "Authorization: Bearer <APIKey>" from OpenAI clients, as "x-api-key"
+	// from Anthropic ones.
+	APIKey string
 
 	TTFT            Latency // time to first token (for JSON answers: to the headers)
 	TokensPerSecond float64 // generation speed once the first token is out; 0 means unpaced
 	// ReasoningTokens makes a reasoning model: this many tokens of thinking
-	// stream as delta.reasoning (OpenRouter's field) before the answer, at
-	// the same speed, and count in completion_tokens. max_tokens caps only
-	// the answer.
+	// stream before the answer, at the same speed, as delta.reasoning
+	// (OpenRouter's field) or as Anthropic's thinking block, and count in
+	// completion_tokens (output_tokens). max_tokens caps only the answer.
 	ReasoningTokens int
 
 	ErrorRate     float64 // fraction of requests that fail before the first token
@@ -32,7 +36,7 @@ type Profile struct {
 	RateLimitRate float64       // fraction of requests answered 429
 	RetryAfter    time.Duration // Retry-After sent with a 429 (whole seconds on the wire)
 
-	Outages []Outage // scripted outages: every request fails with 503 while one lasts
+	Outages []Outage // scripted outages: every request fails while one lasts (503; Anthropic's 529)
 
 	CutRate   float64 // fraction of streams cut mid-answer (connection closed, no finish)
 	StallRate float64 // fraction of streams that go silent mid-answer until the client gives up
@@ -60,7 +64,7 @@ type Mode uint8
 // The forced modes.
 const (
 	ModeNormal      Mode = iota // follow the profile
-	ModeDown                    // every request fails with 503
+	ModeDown                    // every request fails with 503 (529 overloaded_error on the Anthropic API)
 	ModeSlow                    // first token 10x slower than the profile
 	ModeRateLimited             // every request is answered 429 with Retry-After
 	ModeStall                   // every stream stalls after its first tokens

@@ -11,10 +11,19 @@ import (
 // providers answer oversized prompts.
 const maxBodyBytes = 4 << 20
 
-// chatRequest is the part of an OpenAI chat completion request the simulator
-// reads. Everything else a client sends (temperature, tools, ...) is accepted
-// and ignored, as a lenient provider would.
+// chatRequest is a chat request as the simulator acts on it, whichever API
+// it came through.
 type chatRequest struct {
+	model     string
+	stream    bool
+	messages  []message // a system prompt, if any, comes first
+	maxTokens int       // the cap on the answer; 0 for none
+}
+
+// openAIRequest is the part of an OpenAI chat completion request the
+// simulator reads. Everything else a client sends (temperature, tools, ...)
+// is accepted and ignored, as a lenient provider would.
+type openAIRequest struct {
 	Model         string          `json:"model"`
 	Messages      json.RawMessage `json:"messages"`
 	Stream        bool            `json:"stream"`
@@ -23,9 +32,6 @@ type chatRequest struct {
 	} `json:"stream_options"`
 	MaxTokens           *int `json:"max_tokens"`
 	MaxCompletionTokens *int `json:"max_completion_tokens"`
-
-	messages  []message // decoded from Messages
-	maxTokens int       // the effective cap; 0 for none
 }
 
 // wireMessage is one chat message as sent.
@@ -42,38 +48,56 @@ type message struct {
 
 var roles = map[string]bool{"system": true, "developer": true, "user": true, "assistant": true, "tool": true}
 
-// decodeChat reads and validates a chat request, answering problems the way
-// the OpenAI API does.
-func decodeChat(w http.ResponseWriter, r *http.Request) (*chatRequest, *httpError) {
-	var req chatRequest
+// errTrailingData is a body with more after its JSON value.
+var errTrailingData = errors.New("extra data after the JSON object")
+
+// readBody reads a request body holding one JSON value of at most
+// maxBodyBytes; tooLarge tells a body over the cap from a malformed one, as
+// every API answers them with different statuses.
+func readBody(w http.ResponseWriter, r *http.Request) (raw json.RawMessage, tooLarge bool, err error) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err := dec.Decode(&req); err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, newHTTPError(http.StatusRequestEntityTooLarge, typeInvalidRequest, "", "",
-				"Request body is larger than %d bytes.", maxBodyBytes)
-		}
-		return nil, errBadRequest("", "We could not parse the JSON body of your request: %v. "+
-			"The OpenAI API expects a JSON payload.", err)
+	if err := dec.Decode(&raw); err != nil {
+		_, tooLarge = errors.AsType[*http.MaxBytesError](err)
+		return nil, tooLarge, err
 	}
 	if dec.More() {
-		return nil, errBadRequest("", "We could not parse the JSON body of your request: "+
-			"extra data after the JSON object.")
+		return nil, false, errTrailingData
+	}
+	return raw, false, nil
+}
+
+// decode reads and validates a chat request, answering problems the way the
+// OpenAI API does.
+func (openAI) decode(w http.ResponseWriter, r *http.Request) (*chatRequest, *httpError) {
+	raw, tooLarge, err := readBody(w, r)
+	if tooLarge {
+		return nil, newHTTPError(http.StatusRequestEntityTooLarge, typeInvalidRequest, "", "",
+			"Request body is larger than %d bytes.", maxBodyBytes)
+	}
+	var req openAIRequest
+	if err == nil {
+		err = json.Unmarshal(raw, &req)
+	}
+	if err != nil {
+		return nil, errBadRequest("", "We could not parse the JSON body of your request: %v. "+
+			"The OpenAI API expects a JSON payload.", err)
 	}
 	if req.Model == "" {
 		return nil, errBadRequest("model", "You must provide a model parameter.")
 	}
-	raw := bytes.TrimSpace(req.Messages)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+	msgs := bytes.TrimSpace(req.Messages)
+	if len(msgs) == 0 || bytes.Equal(msgs, []byte("null")) {
 		return nil, errBadRequest("messages", "Missing required parameter: 'messages'.")
 	}
 	var wire []wireMessage
-	if err := json.Unmarshal(raw, &wire); err != nil {
+	if err := json.Unmarshal(msgs, &wire); err != nil {
 		return nil, errBadRequest("messages", "Invalid 'messages': expected an array of message objects (%v).", err)
 	}
 	if len(wire) == 0 {
 		return nil, errBadRequest("messages", "Invalid 'messages': empty array. "+
 			"Expected an array with minimum length 1, but got an empty array instead.")
 	}
+	chat := &chatRequest{model: req.Model, stream: req.Stream}
 	for i, m := range wire {
 		if !roles[m.Role] {
 			return nil, errBadRequest("messages", "Invalid value for 'messages[%d].role': %q. "+
@@ -84,7 +108,7 @@ func decodeChat(w http.ResponseWriter, r *http.Request) (*chatRequest, *httpErro
 			return nil, errBadRequest("messages", "Invalid 'messages[%d].content': "+
 				"expected a string or an array of content parts.", i)
 		}
-		req.messages = append(req.messages, message{Role: m.Role, text: text})
+		chat.messages = append(chat.messages, message{Role: m.Role, text: text})
 	}
 	for _, c := range []struct {
 		name string
@@ -97,11 +121,11 @@ func decodeChat(w http.ResponseWriter, r *http.Request) (*chatRequest, *httpErro
 			return nil, errBadRequest(c.name, "Invalid '%s': integer below minimum value. "+
 				"Expected a value >= 1, but got %d instead.", c.name, *c.v)
 		}
-		if req.maxTokens == 0 || *c.v < req.maxTokens {
-			req.maxTokens = *c.v
+		if chat.maxTokens == 0 || *c.v < chat.maxTokens {
+			chat.maxTokens = *c.v
 		}
 	}
-	return &req, nil
+	return chat, nil
 }
 
 // contentText flattens a message's content: a string, null (an assistant

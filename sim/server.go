@@ -131,21 +131,22 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/models", s.handleModels)
 	mux.HandleFunc("POST /v1/chat/completions", s.handleChat)
+	mux.HandleFunc("POST /v1/messages", s.handleMessages)
 	mux.HandleFunc("GET /_sim/mode", s.handleGetMode)
 	mux.HandleFunc("POST /_sim/mode", s.handleSetMode)
 	mux.HandleFunc("GET /_sim/stats", s.handleStats)
 	// Without these the catch-all below would answer a wrong method with 404.
 	for path, allow := range map[string]string{
-		"/v1/models": "GET, HEAD", "/v1/chat/completions": "POST", "/_sim/mode": "GET, HEAD, POST", "/_sim/stats": "GET, HEAD",
+		"/v1/models": "GET, HEAD", "/v1/chat/completions": "POST", "/v1/messages": "POST",
+		"/_sim/mode": "GET, HEAD, POST", "/_sim/stats": "GET, HEAD",
 	} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)
-			newHTTPError(http.StatusMethodNotAllowed, typeInvalidRequest, "method_not_allowed", "",
-				"%s is not allowed on %s; use %s.", r.Method, r.URL.Path, allow).write(w)
+			dialectOf(r).methodNotAllowed(r.Method, r.URL.Path, allow).write(w)
 		})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		errNotFound(r.URL.Path).write(w)
+		dialectOf(r).notFound(r.URL.Path).write(w)
 	})
 	return s.track(mux)
 }
@@ -157,7 +158,7 @@ func (s *Server) track(h http.Handler) http.Handler {
 		s.gate.RLock()
 		if s.closed {
 			s.gate.RUnlock()
-			errUnavailable(s.profile.Name).write(w)
+			dialectOf(r).unavailable(s.profile.Name).write(w)
 			return
 		}
 		s.active.Add(1)
@@ -169,7 +170,8 @@ func (s *Server) track(h http.Handler) http.Handler {
 	})
 }
 
-// URL is the base URL an OpenAI client would use, ending in /v1.
+// URL is the base URL of the API, ending in /v1: an OpenAI client posts to
+// URL()+"/chat/completions", an Anthropic client to URL()+"/messages".
 func (s *Server) URL() string { return s.url }
 
 // ControlURL is the base URL of the control API, ending in /_sim; POST
@@ -213,41 +215,30 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// handleModels lists the served models the way GET /v1/models does.
+// handleModels lists the served models the way GET /v1/models does, in the
+// shape of the API the client speaks.
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	s.stats.requests.Add(1)
-	if fail := s.refuse(r); fail != nil {
+	d := dialectOf(r)
+	if fail := s.refuse(r, d); fail != nil {
 		fail.write(w)
 		return
 	}
-	type model struct {
-		ID      string `json:"id"`
-		Object  string `json:"object"`
-		Created int64  `json:"created"`
-		OwnedBy string `json:"owned_by"`
-	}
-	list := struct {
-		Object string  `json:"object"`
-		Data   []model `json:"data"`
-	}{Object: "list", Data: []model{}}
-	for _, id := range s.profile.Models {
-		list.Data = append(list.Data, model{ID: id, Object: "model", Created: s.started.Unix(), OwnedBy: s.profile.Name})
-	}
 	s.stats.count(outcomeOK)
-	writeJSON(w, http.StatusOK, list)
+	writeJSON(w, http.StatusOK, d.models(s.profile.Models, s.started, s.profile.Name))
 }
 
 // refuse applies the checks every /v1 request goes through, in the order a
 // real deployment does: a provider that is down answers nothing else, then
 // the key is checked. It counts the outcome of a refusal.
-func (s *Server) refuse(r *http.Request) *httpError {
+func (s *Server) refuse(r *http.Request, d dialect) *httpError {
 	if s.unavailable() {
 		s.stats.count(outcomeUnavailable)
-		return errUnavailable(s.profile.Name)
+		return d.unavailable(s.profile.Name)
 	}
-	if s.profile.APIKey != "" && r.Header.Get("Authorization") != "Bearer "+s.profile.APIKey {
+	if fail := d.authorize(r, s.profile.APIKey); fail != nil {
 		s.stats.count(outcomeRejected)
-		return errUnauthorized()
+		return fail
 	}
 	return nil
 }

@@ -9,7 +9,7 @@ type Stats struct {
 	Requests    uint64 `json:"requests"`
 	OK          uint64 `json:"ok"`           // answered in full
 	Rejected    uint64 `json:"rejected"`     // client errors: 400, 401, 404, 413
-	Unavailable uint64 `json:"unavailable"`  // 503 for an outage or ModeDown
+	Unavailable uint64 `json:"unavailable"`  // 503 (Anthropic: 529) for an outage or ModeDown
 	RateLimited uint64 `json:"rate_limited"` // 429
 	Failed      uint64 `json:"failed"`       // injected error statuses
 	Cut         uint64 `json:"cut"`          // connection dropped mid-answer

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -38,6 +37,17 @@ type chunkDelta struct {
 	Reasoning string  `json:"reasoning,omitempty"`
 }
 
+// streamer words the events of one streamed answer in its dialect; the
+// server decides when each goes out and which tokens it holds.
+type streamer interface {
+	// begin opens the answer, once its first token is due.
+	begin(ev sse) error
+	// tokens sends a run of tokens, either all reasoning or all answer.
+	tokens(ev sse, text string, reasoning bool) error
+	// end closes an answer that ran to its end.
+	end(ev sse) error
+}
+
 // sse writes Server-Sent Events and flushes each one, so the client sees
 // every chunk when it is produced.
 type sse struct {
@@ -45,8 +55,8 @@ type sse struct {
 	rc *http.ResponseController
 }
 
-func (e sse) send(line string) error {
-	if _, err := fmt.Fprint(e.w, line); err != nil {
+func (e sse) send(text string) error {
+	if _, err := fmt.Fprint(e.w, text); err != nil {
 		return fmt.Errorf("write event: %w", err)
 	}
 	if err := e.rc.Flush(); err != nil {
@@ -55,19 +65,21 @@ func (e sse) send(line string) error {
 	return nil
 }
 
+// data sends v as an unnamed event, OpenAI's way.
 func (e sse) data(v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("sim: encode %T: %v", v, err)) // plain structs only: a bug in sim
-	}
-	return e.send("data: " + string(b) + "\n\n")
+	return e.send("data: " + string(mustJSON(v)) + "\n\n")
+}
+
+// event sends v as an event named name, Anthropic's way.
+func (e sse) event(name string, v any) error {
+	return e.send("event: " + name + "\ndata: " + string(mustJSON(v)) + "\n\n")
 }
 
 // stream answers with Server-Sent Events: headers at once, keep-alives until
-// the first token, the role, the content a few tokens at a time at the
-// profile's speed, the finish reason, the usage, and [DONE] — unless the
-// plan cuts or stalls the stream first.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, x *exchange) outcome {
+// the first token, then the dialect's opening, the tokens a few at a time at
+// the profile's speed (reasoning first), and the dialect's ending — unless
+// the plan cuts or stalls the stream first.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, x *exchange, d dialect) outcome {
 	ctx := r.Context()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -78,17 +90,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, x *exchange) out
 	if ev.rc.Flush() != nil {
 		return outcomeCanceled
 	}
-	if s.awaitFirstToken(ctx, ev, x.plan.ttft) != nil {
+	if s.awaitFirstToken(ctx, ev, x.plan.ttft, d.keepAlive()) != nil {
 		return outcomeCanceled
 	}
-
-	created := s.opts.Now().Unix()
-	mk := func(delta chunkDelta, finish *string) chunk {
-		return chunk{ID: x.id, Object: "chat.completion.chunk", Created: created, Model: x.req.Model,
-			Choices: []chunkChoice{{Delta: delta, FinishReason: finish}}}
-	}
-	empty := ""
-	if ev.data(mk(chunkDelta{Role: "assistant", Content: &empty}, nil)) != nil {
+	enc := d.streamer(x, s.opts.Now())
+	if enc.begin(ev) != nil {
 		return outcomeCanceled
 	}
 
@@ -112,45 +118,28 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, x *exchange) out
 			return outcomeCanceled
 		}
 		end := min(sent+per, len(tokens))
-		var d chunkDelta
-		if sent < thinking {
+		reasoning := sent < thinking
+		if reasoning {
 			end = min(end, thinking)
-			d.Reasoning = strings.Join(tokens[sent:end], "")
-		} else {
-			content := strings.Join(tokens[sent:end], "")
-			d.Content = &content
 		}
-		if ev.data(mk(d, nil)) != nil {
+		if enc.tokens(ev, strings.Join(tokens[sent:end], ""), reasoning) != nil {
 			return outcomeCanceled
 		}
 		sent = end
 	}
 
-	switch x.plan.brk {
-	case breakCut:
-		return outcomeCut
-	case breakStall:
-		<-ctx.Done()
-		return outcomeStalled
+	if out, ok := x.plan.broken(ctx); ok {
+		return out
 	}
-	finish := x.answer.finish
-	if ev.data(mk(chunkDelta{}, &finish)) != nil {
-		return outcomeCanceled
-	}
-	// Usage goes out whether or not stream_options.include_usage was asked
-	// for: clients that did not ask ignore a chunk with no choices.
-	u := newUsage(x.prompt, x.answer.completionTokens())
-	final := chunk{ID: x.id, Object: "chat.completion.chunk", Created: created, Model: x.req.Model,
-		Choices: []chunkChoice{}, Usage: &u}
-	if ev.data(final) != nil || ev.send("data: [DONE]\n\n") != nil {
+	if enc.end(ev) != nil {
 		return outcomeCanceled
 	}
 	return outcomeOK
 }
 
-// awaitFirstToken waits out the time to first token, sending an SSE comment
-// every KeepAlive so that idle-timeouts along the way do not fire.
-func (s *Server) awaitFirstToken(ctx context.Context, ev sse, ttft time.Duration) error {
+// awaitFirstToken waits out the time to first token, sending the dialect's
+// keep-alive every KeepAlive so that idle-timeouts along the way do not fire.
+func (s *Server) awaitFirstToken(ctx context.Context, ev sse, ttft time.Duration, keepAlive string) error {
 	if ttft <= 0 {
 		return ctx.Err()
 	}
@@ -165,7 +154,7 @@ func (s *Server) awaitFirstToken(ctx context.Context, ev sse, ttft time.Duration
 		case <-due.C:
 			return nil
 		case <-tick.C:
-			if err := ev.send(": keep-alive\n\n"); err != nil {
+			if err := ev.send(keepAlive); err != nil {
 				return fmt.Errorf("keep-alive: %w", err)
 			}
 		}
@@ -181,4 +170,50 @@ func (s *Server) pace() (per int, gap time.Duration) {
 	}
 	per = max(1, int(math.Ceil(tps*minChunkGap.Seconds())))
 	return per, time.Duration(float64(per) / tps * float64(time.Second))
+}
+
+// openAIStream words a stream as chat.completion.chunk events: the role,
+// the tokens, the finish reason, the usage, and [DONE].
+type openAIStream struct {
+	x       *exchange
+	created int64
+}
+
+func (o openAIStream) chunk(choices []chunkChoice) chunk {
+	return chunk{ID: o.x.id, Object: "chat.completion.chunk", Created: o.created, Model: o.x.req.model, Choices: choices}
+}
+
+func (o openAIStream) delta(d chunkDelta, finish *string) chunk {
+	return o.chunk([]chunkChoice{{Delta: d, FinishReason: finish}})
+}
+
+func (o openAIStream) begin(ev sse) error {
+	empty := ""
+	return ev.data(o.delta(chunkDelta{Role: "assistant", Content: &empty}, nil))
+}
+
+func (o openAIStream) tokens(ev sse, text string, reasoning bool) error {
+	var d chunkDelta
+	if reasoning {
+		d.Reasoning = text
+	} else {
+		d.Content = &text
+	}
+	return ev.data(o.delta(d, nil))
+}
+
+func (o openAIStream) end(ev sse) error {
+	finish := o.x.answer.finish
+	if err := ev.data(o.delta(chunkDelta{}, &finish)); err != nil {
+		return err
+	}
+	// Usage goes out whether or not stream_options.include_usage was asked
+	// for: clients that did not ask ignore a chunk with no choices.
+	final := o.chunk([]chunkChoice{})
+	u := newUsage(o.x.prompt, o.x.answer.completionTokens())
+	final.Usage = &u
+	if err := ev.data(final); err != nil {
+		return err
+	}
+	return ev.send("data: [DONE]\n\n")
 }

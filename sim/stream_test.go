@@ -14,20 +14,7 @@ import (
 // openStream posts a streaming request that must be accepted.
 func openStream(ctx context.Context, t *testing.T, c *http.Client, s *Server, body any) *http.Response {
 	t.Helper()
-	resp, err := post(ctx, t, c, s.URL()+"/chat/completions", body)
-	if err != nil {
-		t.Fatalf("POST stream: %v", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		t.Fatalf("status = %d, want 200; body %s", resp.StatusCode, b)
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
-		t.Errorf("Content-Type = %q, want text/event-stream", ct)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
+	return openAIAPI.open(ctx, t, c, s, body)
 }
 
 func TestStreamShape(t *testing.T) {
@@ -134,28 +121,48 @@ func TestStreamKeepAliveBeforeFirstToken(t *testing.T) {
 	}
 }
 
-func TestStreamPacing(t *testing.T) {
-	p := fastProfile("cerebras")
+// pacedProfile sends its first token at once, then 5 tokens every 10ms.
+func pacedProfile(name string) Profile {
+	p := fastProfile(name)
 	p.TTFT = Latency{}
-	p.TokensPerSecond = 500 // 5 tokens per 10ms chunk
-	s := startServer(t, p, Options{})
-	body := chatBody("hi", true)
+	p.TokensPerSecond = 500
+	return p
+}
+
+// reasoningProfile is a paced reasoning model that thinks for 7 tokens.
+func reasoningProfile(name string) Profile {
+	p := pacedProfile(name)
+	p.ReasoningTokens = 7
+	return p
+}
+
+func TestStreamPacing(t *testing.T) {
+	testPacing(t, openAIAPI, func(t *testing.T, got sseRead) (sizes []int) {
+		for _, c := range parseChunks(t, got.data) {
+			if len(c.Choices) == 1 && c.Choices[0].Delta.Content != nil && *c.Choices[0].Delta.Content != "" {
+				sizes = append(sizes, len(strings.Fields(*c.Choices[0].Delta.Content)))
+			}
+		}
+		return sizes
+	})
+}
+
+// testPacing checks the pace of a stream through API a: 20 tokens at 500 a
+// second go out as four pieces of 5, 10ms apart. sizes counts the words of
+// each piece of the answer the stream sent.
+func testPacing(t *testing.T, a api, sizes func(*testing.T, sseRead) []int) {
+	s := startServer(t, pacedProfile("cerebras"), Options{})
+	body := a.body(true)
 	body["max_tokens"] = minAnswerTokens // every answer is at least this long
 
 	start := time.Now()
-	got := readSSE(openStream(t.Context(), t, newClient(t), s, body).Body)
+	got := readSSE(a.open(t.Context(), t, newClient(t), s, body).Body)
 	elapsed := time.Since(start)
 	if got.err != nil {
 		t.Fatal(got.err)
 	}
-	var sizes []int
-	for _, c := range parseChunks(t, got.data) {
-		if len(c.Choices) == 1 && c.Choices[0].Delta.Content != nil && *c.Choices[0].Delta.Content != "" {
-			sizes = append(sizes, len(strings.Fields(*c.Choices[0].Delta.Content)))
-		}
-	}
-	if !slices.Equal(sizes, []int{5, 5, 5, 5}) {
-		t.Errorf("tokens per chunk = %v, want four chunks of 5", sizes)
+	if sizes := sizes(t, got); !slices.Equal(sizes, []int{5, 5, 5, 5}) {
+		t.Errorf("tokens per piece = %v, want four pieces of 5", sizes)
 	}
 	// Three gaps of 10ms at least; only a lower bound is safe on a busy machine.
 	if elapsed < 30*time.Millisecond {
@@ -164,28 +171,36 @@ func TestStreamPacing(t *testing.T) {
 }
 
 func TestStreamCut(t *testing.T) {
+	testCut(t, openAIAPI, func(t *testing.T, got sseRead) {
+		if slices.Contains(got.data, "[DONE]") {
+			t.Error("a cut stream sent [DONE]")
+		}
+		chunks := parseChunks(t, got.data)
+		if reasons := finishReasons(chunks); len(reasons) != 0 {
+			t.Errorf("a cut stream sent finish reasons %q", reasons)
+		}
+		if streamText(chunks) == "" {
+			t.Error("the stream was cut before any content; want a cut mid-answer")
+		}
+	})
+}
+
+// testCut checks cuts through API a: a stream ends mid-answer without its
+// ending, and a JSON request loses its connection before any answer. check
+// judges what the stream sent before the cut.
+func testCut(t *testing.T, a api, check func(*testing.T, sseRead)) {
 	p := fastProfile("novita")
 	p.CutRate = 1
 	s := startServer(t, p, Options{})
 	c := newClient(t)
 
-	got := readSSE(openStream(t.Context(), t, c, s, chatBody("hi", true)).Body)
+	got := readSSE(a.open(t.Context(), t, c, s, a.body(true)).Body)
 	if !errors.Is(got.err, io.ErrUnexpectedEOF) {
 		t.Errorf("reading a cut stream ended with %v, want unexpected EOF", got.err)
 	}
-	if slices.Contains(got.data, "[DONE]") {
-		t.Error("a cut stream sent [DONE]")
-	}
-	chunks := parseChunks(t, got.data)
-	if reasons := finishReasons(chunks); len(reasons) != 0 {
-		t.Errorf("a cut stream sent finish reasons %q", reasons)
-	}
-	if streamText(chunks) == "" {
-		t.Error("the stream was cut before any content; want a cut mid-answer")
-	}
+	check(t, got)
 
-	// Without streaming, the connection drops before any answer.
-	if resp, err := post(t.Context(), t, c, s.URL()+"/chat/completions", chatBody("hi", false)); err == nil {
+	if resp, err := a.post(t.Context(), t, c, s, a.body(false)); err == nil {
 		resp.Body.Close()
 		t.Errorf("a cut JSON request got status %d; want a transport error", resp.StatusCode)
 	}
@@ -195,6 +210,22 @@ func TestStreamCut(t *testing.T) {
 }
 
 func TestStreamStall(t *testing.T) {
+	testStall(t, openAIAPI, func(t *testing.T, got sseRead) {
+		chunks := parseChunks(t, got.data)
+		if slices.Contains(got.data, "[DONE]") || len(finishReasons(chunks)) != 0 {
+			t.Error("a stalled stream finished")
+		}
+		if streamText(chunks) == "" {
+			t.Error("the stream stalled before any content; want a stall mid-answer")
+		}
+	})
+}
+
+// testStall checks both ways a stream comes to stall, by the profile and
+// forced, through API a: a stream goes silent mid-answer and a JSON request
+// hangs, each until the client's own deadline, as it would be for a real
+// caller. check judges what the stream sent before the silence.
+func testStall(t *testing.T, a api, check func(*testing.T, sseRead)) {
 	tests := []struct {
 		name    string
 		profile func(*Profile)
@@ -207,29 +238,22 @@ func TestStreamStall(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := fastProfile("fireworks")
 			tt.profile(&p)
-			s := startServer(t, p, Options{})
+			// Keep-alives as often as can be, to show none goes out in a stall.
+			s := startServer(t, p, Options{KeepAlive: time.Millisecond})
 			s.SetMode(tt.mode)
 			c := newClient(t)
 
-			// The client's own deadline is what ends the stall, as it would
-			// for a real caller.
 			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 			defer cancel()
-			got := readSSE(openStream(ctx, t, c, s, chatBody("hi", true)).Body)
+			got := readSSE(a.open(ctx, t, c, s, a.body(true)).Body)
 			if !errors.Is(got.err, context.DeadlineExceeded) {
 				t.Errorf("reading a stalled stream ended with %v, want the client's deadline", got.err)
 			}
-			chunks := parseChunks(t, got.data)
-			if slices.Contains(got.data, "[DONE]") || len(finishReasons(chunks)) != 0 {
-				t.Error("a stalled stream finished")
-			}
-			if streamText(chunks) == "" {
-				t.Error("the stream stalled before any content; want a stall mid-answer")
-			}
+			check(t, got)
 
 			ctx, cancel = context.WithTimeout(t.Context(), 50*time.Millisecond)
 			defer cancel()
-			if _, err := post(ctx, t, c, s.URL()+"/chat/completions", chatBody("hi", false)); !errors.Is(err, context.DeadlineExceeded) {
+			if _, err := a.post(ctx, t, c, s, a.body(false)); !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("a stalled JSON request ended with %v, want the client's deadline", err)
 			}
 
@@ -272,11 +296,7 @@ func TestClientLeavingEndsHandler(t *testing.T) {
 // paced like the answer and never in the same chunk, then the answer; both
 // count in completion_tokens. A JSON answer carries it in message.reasoning.
 func TestStreamReasoning(t *testing.T) {
-	p := fastProfile("deepseek")
-	p.TTFT = Latency{}
-	p.TokensPerSecond = 500 // 5 tokens per 10ms chunk
-	p.ReasoningTokens = 7
-	s := startServer(t, p, Options{})
+	s := startServer(t, reasoningProfile("deepseek"), Options{})
 	got := readSSE(openStream(t.Context(), t, newClient(t), s, chatBody("hi", true)).Body)
 	if got.err != nil {
 		t.Fatal(got.err)

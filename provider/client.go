@@ -1,0 +1,317 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"time"
+)
+
+const (
+	// maxErrorBody caps how much of an error answer is read: the message is
+	// at the start, and a broken proxy may send megabytes of HTML.
+	maxErrorBody = 64 << 10
+	// maxJSONBody caps a whole answer read at once (a non-streamed
+	// completion, a model list; OpenRouter's list is about a megabyte).
+	maxJSONBody = 16 << 20
+)
+
+// apiClient is the HTTP side that the clients of every wire protocol share:
+// the two endpoints, the key and the headers, the time limits, and the
+// classification of every failure to get an answer. A protocol's client
+// adds only how to encode a request and how to read its events, so that the
+// router and the monitor cannot tell one protocol from another.
+type apiClient struct {
+	streamURL, modelsURL   string
+	streamShow, modelsShow string // the same without credentials, for error texts
+	baseErr                error  // BaseURL did not parse
+	key                    string
+	client                 *http.Client
+	limits                 watchdogLimits
+	now                    func() time.Time
+	header                 http.Header // the protocol's own headers, then the caller's over them
+}
+
+// newAPIClient builds the shared side of a client from the options every
+// client has, as OpenAIOptions names them; streamPath is appended to the
+// base URL for Stream, and own holds the protocol's headers (its key, a
+// version), under the caller's. An invalid base URL is kept and reported by
+// every call, as ClassConnect.
+func newAPIClient(streamPath string, own http.Header, o OpenAIOptions) apiClient {
+	c := apiClient{
+		key:    o.APIKey,
+		client: o.HTTPClient,
+		now:    o.Now,
+		header: own.Clone(),
+		limits: watchdogLimits{
+			connect: limit(o.ConnectTimeout, DefaultConnectTimeout),
+			first:   limit(o.FirstTokenTimeout, DefaultFirstTokenTimeout),
+			stall:   limit(o.StallTimeout, DefaultStallTimeout),
+		},
+	}
+	for k, vs := range o.Header {
+		c.header.Del(k)
+		for _, v := range vs {
+			c.header.Add(k, v)
+		}
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.client == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		dialer := &net.Dialer{Timeout: max(c.limits.connect, 0), KeepAlive: 30 * time.Second}
+		t.DialContext = dialer.DialContext
+		c.client = &http.Client{Transport: t}
+	}
+	base := strings.TrimRight(o.BaseURL, "/")
+	u, err := url.Parse(base)
+	switch {
+	case err != nil:
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // ue.URL would repeat the URL, and a key in it
+		}
+		c.baseErr = fmt.Errorf("invalid base URL: %w", err)
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		c.baseErr = fmt.Errorf("invalid base URL %q: want http(s)://host/path", displayURL(u))
+	default:
+		c.streamURL, c.modelsURL = base+"/"+streamPath, base+"/models"
+		c.streamShow = "POST " + displayURL(u.JoinPath(streamPath))
+		c.modelsShow = "GET " + displayURL(u.JoinPath("models"))
+	}
+	return c
+}
+
+// limit applies the zero-means-default, negative-means-none rule.
+func limit(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
+}
+
+// stream sends the streaming request that encode makes of req and returns
+// the open stream, read with dec, once the upstream answered 2xx. Any other
+// answer, and any failure to get one, is an *Error. The first-token limit
+// starts here and goes on into the stream's first Next calls.
+func (c *apiClient) stream(ctx context.Context, req Request, encode func(Request) ([]byte, error), dec wireDecoder) (Stream, error) {
+	start := c.now()
+	if c.baseErr != nil {
+		return nil, &Error{Class: ClassConnect, Err: c.baseErr}
+	}
+	body, err := encode(req)
+	if err != nil {
+		return nil, &Error{Class: ClassBadRequest, Err: fmt.Errorf("%s: encoding the request: %w", c.streamShow, err)}
+	}
+	rctx, cancel := context.WithCancelCause(ctx)
+	l := c.limits
+	l.firstWhat = "no first token"
+	if req.ConnectTimeout > 0 {
+		l.connect = req.ConnectTimeout
+	}
+	if req.FirstTokenTimeout > 0 {
+		l.first = req.FirstTokenTimeout
+	}
+	if req.StallTimeout > 0 {
+		l.stall = req.StallTimeout
+	}
+	wd := startWatchdog(cancel, l)
+	resp, err := c.send(rctx, wd, http.MethodPost, c.streamURL, body, "text/event-stream")
+	if err != nil {
+		e := c.sendError(ctx, rctx, c.streamShow, err) // before cancel, which would hide why
+		wd.stop()
+		cancel(errRequestOver)
+		return nil, e
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		e := c.statusError(resp)
+		wd.stop()
+		cancel(errRequestOver)
+		return nil, e
+	}
+	return newEventStream(streamConfig{
+		parent: ctx, ctx: rctx, cancel: cancel, wd: wd, resp: resp,
+		start: start, now: c.now, key: c.key, where: c.streamShow,
+	}, dec), nil
+}
+
+// CloseIdleConnections closes the client's idle keep-alive connections; for
+// shutdown and tests.
+func (c *apiClient) CloseIdleConnections() { c.client.CloseIdleConnections() }
+
+// ListModels returns the ids of the models the upstream serves, from
+// GET /models (for Anthropic, its first page: enough for a probe). The
+// whole answer must come within FirstTokenTimeout.
+func (c *apiClient) ListModels(ctx context.Context) ([]string, error) {
+	if c.baseErr != nil {
+		return nil, &Error{Class: ClassConnect, Err: c.baseErr}
+	}
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(errRequestOver)
+	l := c.limits
+	l.stall, l.firstWhat = 0, "no answer"
+	wd := startWatchdog(cancel, l)
+	defer wd.stop()
+	resp, err := c.send(rctx, wd, http.MethodGet, c.modelsURL, nil, "application/json")
+	if err != nil {
+		return nil, c.sendError(ctx, rctx, c.modelsShow, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, c.statusError(resp)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody+1))
+	if err != nil {
+		if rctx.Err() != nil {
+			return nil, canceledError(ctx, rctx, c.modelsShow)
+		}
+		return nil, &Error{Class: ClassStreamCut, Status: resp.StatusCode, Err: fmt.Errorf("%s: reading the model list: %w", c.modelsShow, err)}
+	}
+	return parseModels(data, c.key)
+}
+
+// modelList is the answer of GET /models, the same in OpenAI's API and
+// Anthropic's: {"data": [{"id": ...}, ...]}.
+type modelList struct {
+	Data []struct {
+		ID string `json:"id"`
+	} `json:"data"`
+}
+
+// parseModels reads a model list, or a bare list of the same objects, as
+// some servers send.
+func parseModels(data []byte, key string) ([]string, error) {
+	if len(data) > maxJSONBody {
+		return nil, &Error{Class: ClassMalformed, Message: fmt.Sprintf("model list longer than %d bytes", maxJSONBody)}
+	}
+	var m modelList
+	trimmed := bytes.TrimSpace(data)
+	var err error
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		err = json.Unmarshal(trimmed, &m.Data)
+	} else {
+		err = json.Unmarshal(trimmed, &m)
+	}
+	if err == nil && m.Data == nil {
+		err = errors.New(`no "data" list`)
+	}
+	if err != nil {
+		return nil, malformed("model list", data, err, key)
+	}
+	ids := make([]string, 0, len(m.Data))
+	for _, d := range m.Data {
+		if d.ID != "" {
+			ids = append(ids, d.ID)
+		}
+	}
+	return ids, nil
+}
+
+// send builds and sends one request under ctx, telling the watchdog when a
+// connection is ready.
+func (c *apiClient) send(ctx context.Context, wd *watchdog, method, u string, body []byte, accept string) (*http.Response, error) {
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { wd.connected() },
+	})
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", accept)
+	req.Header.Set("User-Agent", "switchboard")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, vs := range c.header {
+		req.Header.Del(k)
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	return c.client.Do(req)
+}
+
+// errRequestOver is the cause a request's context is canceled with once we
+// are done with it; it classifies nothing, since nothing reads after it.
+var errRequestOver = errors.New("request over")
+
+// sendError classifies a failure to get an answer at all.
+func (c *apiClient) sendError(parent, rctx context.Context, where string, err error) *Error {
+	if rctx.Err() != nil {
+		return canceledError(parent, rctx, where)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // ue.URL is the full URL; where has it without secrets
+	}
+	class := ClassConnect // refused, reset, DNS, TLS: no answer came
+	var op *net.OpError
+	var ne net.Error
+	switch {
+	case errors.As(err, &op) && op.Op == "dial":
+	case errors.As(err, &ne) && ne.Timeout():
+		class = ClassTimeout
+	case strings.Contains(err.Error(), "malformed HTTP"):
+		class = ClassMalformed
+	}
+	return &Error{Class: class, Err: safeWrap(where, err, c.key)}
+}
+
+// statusError classifies a non-2xx answer from its status, headers and the
+// start of its body, and releases the body.
+func (c *apiClient) statusError(resp *http.Response) *Error {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	resp.Body.Close()
+	e := parseErrorBody(data)
+	msg := scrub(e.Message, c.key)
+	if msg == "" {
+		msg = http.StatusText(resp.StatusCode)
+	}
+	return &Error{
+		Class:      classifyHTTP(resp.StatusCode, e),
+		Status:     resp.StatusCode,
+		RetryAfter: retryAfter(resp.Header, c.now()),
+		Message:    msg,
+	}
+}
+
+// canceledError classifies a request whose context ended: by one of our
+// limits, by Close, or by the caller's context.
+func canceledError(parent, rctx context.Context, where string) *Error {
+	cause := context.Cause(rctx)
+	var dc *deadlineCause
+	switch {
+	case errors.As(cause, &dc):
+		return &Error{Class: dc.class, Err: fmt.Errorf("%s: %w", where, dc)}
+	case errors.Is(cause, errClosed):
+		return &Error{Class: ClassCanceled, Err: fmt.Errorf("%s: %w", where, errClosed)}
+	case errors.Is(parent.Err(), context.DeadlineExceeded):
+		return &Error{Class: ClassTimeout, Err: fmt.Errorf("%s: caller's deadline: %w", where, cause)}
+	}
+	return &Error{Class: ClassCanceled, Err: fmt.Errorf("%s: canceled by the caller: %w", where, cause)}
+}
+
+// safeWrap wraps err with where, unless err's text holds the key, in which
+// case the text is kept redacted and the chain given up.
+func safeWrap(where string, err error, key string) error {
+	if key != "" && strings.Contains(err.Error(), key) {
+		return fmt.Errorf("%s: %s", where, strings.ReplaceAll(err.Error(), key, redacted))
+	}
+	return fmt.Errorf("%s: %w", where, err)
+}

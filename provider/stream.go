@@ -1,0 +1,343 @@
+package provider
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// errClosed is the cause of a stream's end when its owner closed it early.
+var errClosed = fmt.Errorf("stream closed by its owner: %w", context.Canceled)
+
+// wireDecoder reads one protocol's answer: its server-sent events, or the
+// whole JSON document of a server that did not stream. A stream has a
+// decoder of its own, which may keep state from one event to the next.
+type wireDecoder interface {
+	// event decodes one event. An error is the stream's final result: an
+	// error the upstream sent, or ClassMalformed.
+	event(ev sseEvent) (Chunk, eventKind, error)
+	// whole decodes a whole answer into the one chunk a stream would have
+	// ended with.
+	whole(data []byte) (Chunk, error)
+}
+
+// eventKind is what an event means to the stream, beside its chunk.
+type eventKind uint8
+
+const (
+	// eventData is output of the upstream, even if its chunk is empty: it
+	// restarts the stall limit once the answer has begun.
+	eventData eventKind = iota
+	// eventKeepAlive only says that the connection is alive (Anthropic's
+	// ping). Like an SSE comment it is not progress: a stream that only
+	// keeps alive is stalled.
+	eventKeepAlive
+	// eventDone is the protocol's end of the stream ([DONE], message_stop).
+	eventDone
+)
+
+// streamConfig is what an eventStream takes over from the request that
+// opened it.
+type streamConfig struct {
+	parent context.Context         // the caller's context
+	ctx    context.Context         // the request's own, canceled by wd and Close
+	cancel context.CancelCauseFunc // cancels ctx
+	wd     *watchdog               // running since the request started
+	resp   *http.Response          // a 2xx answer
+	start  time.Time               // when Stream was called
+	now    func() time.Time        // the clock for Stats
+	key    string                  // to redact from upstream text
+	where  string                  // "POST <url>", for error texts
+	body   io.ReadCloser           // resp.Body, unless given (fuzzing and benchmarks)
+	kind   bodyKind                // from resp's Content-Type, unless body is given
+}
+
+// eventStream reads one streamed answer, whatever its protocol: the
+// protocol's decoder turns events into chunks, and the stream does the rest
+// (time limits, stats, the end, the connection). Next is for one goroutine;
+// Stats and Close may be called from any.
+type eventStream struct {
+	cfg  streamConfig
+	dec  wireDecoder
+	br   *bufio.Reader
+	sse  *sseReader
+	kind bodyKind
+	// finished is set once a finish reason came: the answer is whole, and
+	// losing the connection after it loses nothing.
+	finished bool
+	// jsonDone is set once a whole (non-streamed) answer was returned.
+	jsonDone bool
+
+	// mu guards what Stats and Close share with Next.
+	mu          sync.Mutex
+	stats       Stats
+	sawContent  bool
+	chunks      int   // chunks with tokens, of the answer or of reasoning
+	usageTokens int   // usage.completion_tokens, 0 until sent
+	err         error // the final result: io.EOF or an *Error
+	closed      bool
+
+	release sync.Once
+}
+
+// newEventStream starts reading cfg's body with dec; the watchdog keeps
+// running.
+func newEventStream(cfg streamConfig, dec wireDecoder) *eventStream {
+	if cfg.body == nil {
+		cfg.body = cfg.resp.Body
+		cfg.kind = bodyKindOf(cfg.resp.Header.Get("Content-Type"))
+	}
+	s := &eventStream{cfg: cfg, dec: dec, kind: cfg.kind, stats: Stats{Start: cfg.start}}
+	s.br = bufio.NewReaderSize(cfg.body, sseReadSize)
+	s.sse = newSSEReaderFrom(s.br)
+	return s
+}
+
+// Next returns the next chunk with content, reasoning, a finish reason or
+// usage; events with none of these (a role, the start of a block) are
+// skipped. It returns io.EOF after a clean end and an *Error otherwise, then
+// the same again forever.
+func (s *eventStream) Next() (Chunk, error) {
+	if err := s.final(); err != nil {
+		return Chunk{}, err
+	}
+	if s.kind == bodyUnknown {
+		s.kind = bodySSE
+		if b, err := s.br.Peek(1); err == nil && b[0] == '{' {
+			s.kind = bodyJSON
+		}
+	}
+	switch s.kind {
+	case bodyJSON:
+		return s.nextWhole()
+	case bodyHTML:
+		return Chunk{}, s.end(&Error{Class: ClassMalformed,
+			Message: "the upstream answered with an HTML page, not an event stream"})
+	}
+	for {
+		ev, err := s.sse.Next()
+		if err != nil {
+			return Chunk{}, s.end(s.readError(err))
+		}
+		var c Chunk
+		kind := eventData
+		if ev.Type == "error" {
+			// OpenAI-compatible servers and Anthropic alike name an error
+			// event "error", and its data is an error body.
+			err = streamError(parseErrorBody(ev.Data), s.cfg.key)
+		} else {
+			c, kind, err = s.dec.event(ev)
+		}
+		switch {
+		case err != nil:
+			return Chunk{}, s.end(err)
+		case kind == eventKeepAlive:
+			continue
+		case kind == eventDone:
+			at := s.cfg.now() // the answer's end, whatever the drain takes
+			s.drain()
+			return Chunk{}, s.endAt(io.EOF, at)
+		}
+		if err := s.accept(c); err != nil {
+			return Chunk{}, s.end(err)
+		}
+		if c.Content != "" || c.Reasoning != "" || c.FinishReason != "" || c.Usage != nil {
+			return c, nil
+		}
+	}
+}
+
+// After its end marker a stream reads what is left of its body, normally
+// just the chunked encoding's last bytes, so that its connection can serve
+// the next request: to a real provider a new one costs a TLS handshake. A
+// server that keeps the body open gets drainWait, then the connection is
+// dropped.
+const (
+	drainWait = 100 * time.Millisecond
+	maxDrain  = 4 << 10
+)
+
+func (s *eventStream) drain() {
+	t := time.AfterFunc(drainWait, func() { s.cfg.cancel(errRequestOver) })
+	defer t.Stop()
+	io.CopyN(io.Discard, s.br, maxDrain)
+}
+
+// nextWhole returns the whole answer of a server that did not stream, as
+// one chunk, then io.EOF.
+func (s *eventStream) nextWhole() (Chunk, error) {
+	if s.jsonDone {
+		return Chunk{}, s.end(io.EOF)
+	}
+	data, err := io.ReadAll(io.LimitReader(s.br, maxJSONBody+1))
+	if err != nil {
+		return Chunk{}, s.end(s.readError(err))
+	}
+	if len(data) > maxJSONBody {
+		return Chunk{}, s.end(&Error{Class: ClassMalformed, Message: fmt.Sprintf("answer longer than %d bytes", maxJSONBody)})
+	}
+	c, err := s.dec.whole(data)
+	if err == nil {
+		err = s.accept(c)
+	}
+	if err != nil {
+		return Chunk{}, s.end(err)
+	}
+	s.jsonDone = true
+	return c, nil
+}
+
+// accept takes a decoded chunk into the timers and the stats. A chunk that
+// finishes with reason "error" is a failure even without an error object:
+// OpenRouter counts such answers against the provider.
+//
+// Reasoning is a token like any other: a model that thinks for a minute
+// before answering is producing, not silent, for the first-token and stall
+// limits, and its first token starts its TTFT.
+func (s *eventStream) accept(c Chunk) error {
+	token := c.Content != "" || c.Reasoning != ""
+	s.cfg.wd.progress(token)
+	s.mu.Lock()
+	if token {
+		if !s.sawContent {
+			s.sawContent = true
+			s.stats.TTFT = s.cfg.now().Sub(s.stats.Start)
+		}
+		s.chunks++
+	}
+	if c.Usage != nil && c.Usage.CompletionTokens > 0 {
+		s.usageTokens = c.Usage.CompletionTokens
+	}
+	s.mu.Unlock()
+	switch c.FinishReason {
+	case "":
+	case "error":
+		return &Error{Class: ClassServer, Message: `the upstream ended the stream with finish_reason "error"`}
+	default:
+		s.finished = true
+	}
+	return nil
+}
+
+// readError classifies a failure to read the body.
+func (s *eventStream) readError(err error) error {
+	if s.finished {
+		return io.EOF
+	}
+	if s.cfg.ctx.Err() != nil {
+		return canceledError(s.cfg.parent, s.cfg.ctx, s.cfg.where)
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if err == io.EOF {
+		return &Error{Class: ClassStreamCut, Err: fmt.Errorf("%s: the stream ended before a finish reason", s.cfg.where)}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return &Error{Class: ClassTimeout, Err: safeWrap(s.cfg.where, err, s.cfg.key)}
+	}
+	return &Error{Class: ClassStreamCut, Err: safeWrap(s.cfg.where+": stream broken", err, s.cfg.key)}
+}
+
+// final returns the stream's final result, nil while it is open.
+func (s *eventStream) final() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// end records the stream's final result (the first one wins: a concurrent
+// Close may have come first), releases everything and returns the result.
+func (s *eventStream) end(err error) error { return s.endAt(err, s.cfg.now()) }
+
+func (s *eventStream) endAt(err error, at time.Time) error {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+		s.stats.Duration = at.Sub(s.stats.Start)
+	}
+	err = s.err
+	s.mu.Unlock()
+	s.releaseAll()
+	return err
+}
+
+// releaseAll stops the timers and frees the connection, once.
+func (s *eventStream) releaseAll() {
+	s.release.Do(func() {
+		s.cfg.wd.stop()
+		// Closing before canceling lets a fully read connection go back to
+		// the pool.
+		s.cfg.body.Close()
+		s.cfg.cancel(errRequestOver)
+	})
+}
+
+// Stats returns the measurements so far; Duration is set once the stream
+// ended.
+func (s *eventStream) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.OutputTokens = s.chunks
+	if s.usageTokens > 0 {
+		st.OutputTokens = s.usageTokens
+	}
+	return st
+}
+
+// Close ends the stream; a Next blocked in another goroutine returns
+// ClassCanceled. It is safe to call at any time, more than once.
+func (s *eventStream) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	if s.err == nil {
+		s.err = &Error{Class: ClassCanceled, Err: fmt.Errorf("%s: %w", s.cfg.where, errClosed)}
+		s.stats.Duration = s.cfg.now().Sub(s.stats.Start)
+	}
+	s.mu.Unlock()
+	// Cancel first: it aborts a read in progress, which Close of the body
+	// would otherwise wait for.
+	s.cfg.cancel(errClosed)
+	s.releaseAll()
+	return nil
+}
+
+// bodyKind tells how to read a 2xx answer from its Content-Type.
+type bodyKind uint8
+
+const (
+	bodyUnknown bodyKind = iota // look at the first byte
+	bodySSE
+	bodyJSON // a server that ignored "stream": true
+	bodyHTML // a proxy's or a captive portal's page: never an answer
+)
+
+func bodyKindOf(contentType string) bodyKind {
+	mt, _, err := mime.ParseMediaType(contentType)
+	switch {
+	case err != nil:
+		return bodyUnknown
+	case mt == "text/event-stream":
+		return bodySSE
+	case mt == "application/json", strings.HasSuffix(mt, "+json"):
+		return bodyJSON
+	case mt == "text/html":
+		return bodyHTML
+	}
+	return bodyUnknown
+}

@@ -1,0 +1,462 @@
+package sim
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+)
+
+// anthropic is the dialect of Anthropic's Messages API: the same server,
+// faults and text as the OpenAI dialect, in Anthropic's words.
+type anthropic struct{}
+
+// handleMessages answers POST /v1/messages.
+func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
+	s.serveChat(w, r, anthropic{})
+}
+
+// statusOverloaded is Anthropic's own status for "too busy to answer".
+const statusOverloaded = 529
+
+// anthropicParams are the top-level request fields the Messages API knows;
+// any other is refused, as the real API refuses it. The simulator acts on
+// few of them; the rest (sampling, tools, thinking, ...) are accepted and
+// ignored, as the OpenAI dialect ignores its own.
+var anthropicParams = map[string]bool{
+	"model": true, "max_tokens": true, "messages": true, "system": true, "stream": true,
+	"temperature": true, "top_p": true, "top_k": true, "stop_sequences": true, "metadata": true,
+	"tools": true, "tool_choice": true, "thinking": true, "service_tier": true,
+}
+
+// anthropicRequest is the part of a Messages API request the simulator
+// reads or type-checks.
+type anthropicRequest struct {
+	Model         string                     `json:"model"`
+	MaxTokens     *int                       `json:"max_tokens"`
+	Messages      *[]wireMessage             `json:"messages"`
+	System        json.RawMessage            `json:"system"`
+	Stream        bool                       `json:"stream"`
+	Temperature   *float64                   `json:"temperature"`
+	TopP          *float64                   `json:"top_p"`
+	TopK          *int                       `json:"top_k"`
+	StopSequences []string                   `json:"stop_sequences"`
+	Metadata      map[string]json.RawMessage `json:"metadata"`
+}
+
+// decode reads and validates a request, answering problems the way the
+// Messages API does: "<field>: <what is wrong>".
+func (anthropic) decode(w http.ResponseWriter, r *http.Request) (*chatRequest, *httpError) {
+	// Any version is taken: the simulator speaks only one.
+	if r.Header.Get("anthropic-version") == "" {
+		return nil, anthropicInvalid("anthropic-version: header is required")
+	}
+	raw, tooLarge, err := readBody(w, r)
+	if tooLarge {
+		return nil, anthropicError(http.StatusRequestEntityTooLarge,
+			"Request exceeds the maximum allowed number of bytes (%d).", maxBodyBytes)
+	}
+	var fields map[string]json.RawMessage
+	if err == nil {
+		err = json.Unmarshal(raw, &fields)
+	}
+	if err != nil {
+		return nil, anthropicInvalid("The request body is not a valid JSON object: %v.", err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		if !anthropicParams[name] {
+			return nil, anthropicInvalid("%s: Extra inputs are not permitted", name)
+		}
+	}
+	var req anthropicRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field != "" {
+			return nil, anthropicInvalid("%s: Input should be %s", te.Field, kindName(te.Type))
+		}
+		return nil, anthropicInvalid("The request body could not be read: %v.", err)
+	}
+	switch {
+	case req.Model == "":
+		return nil, anthropicInvalid("model: Field required")
+	case req.MaxTokens == nil:
+		return nil, anthropicInvalid("max_tokens: Field required")
+	case *req.MaxTokens < 1:
+		return nil, anthropicInvalid("max_tokens: Input should be greater than or equal to 1")
+	case req.Messages == nil:
+		return nil, anthropicInvalid("messages: Field required")
+	case len(*req.Messages) == 0:
+		return nil, anthropicInvalid("messages: at least one message is required")
+	}
+	chat := &chatRequest{model: req.Model, stream: req.Stream, maxTokens: *req.MaxTokens}
+	system, ok := contentText(req.System)
+	if !ok {
+		return nil, anthropicInvalid("system: Input should be a valid string or a list of text blocks")
+	}
+	// The system prompt goes first, as an OpenAI client would send it, so
+	// the same conversation gets the same words and prompt tokens in both
+	// dialects.
+	if system != "" {
+		chat.messages = append(chat.messages, message{Role: "system", text: system})
+	}
+	for i, m := range *req.Messages {
+		switch m.Role {
+		case "user", "assistant":
+		case "system":
+			return nil, anthropicInvalid("messages.%d.role: Unexpected role \"system\". The Messages API accepts "+
+				"a top-level `system` parameter, not \"system\" as an input message role.", i)
+		default:
+			return nil, anthropicInvalid("messages.%d.role: Input should be 'user' or 'assistant'", i)
+		}
+		if c := strings.TrimSpace(string(m.Content)); c == "" || c == "null" {
+			return nil, anthropicInvalid("messages.%d.content: Field required", i)
+		}
+		text, ok := contentText(m.Content)
+		if !ok {
+			return nil, anthropicInvalid("messages.%d.content: Input should be a valid string or a list of content blocks", i)
+		}
+		chat.messages = append(chat.messages, message{Role: m.Role, text: text})
+	}
+	return chat, nil
+}
+
+// kindName says what JSON a Go type takes, in the words of Anthropic's
+// validation errors.
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "a valid boolean"
+	case reflect.Int, reflect.Int64:
+		return "a valid integer"
+	case reflect.Float64:
+		return "a valid number"
+	case reflect.String:
+		return "a valid string"
+	case reflect.Slice:
+		return "a valid list"
+	case reflect.Map, reflect.Struct:
+		return "a valid dictionary"
+	}
+	return "of type " + t.String()
+}
+
+// anthropicErrorBody is the body of every Anthropic error.
+type anthropicErrorBody struct {
+	Type  string `json:"type"` // always "error"
+	Error struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// anthropicError makes an error whose type follows from its status, as
+// Anthropic documents them: other 4xx statuses are invalid_request_error
+// and other 5xx statuses api_error.
+func anthropicError(status int, format string, args ...any) *httpError {
+	body := anthropicErrorBody{Type: "error"}
+	body.Error.Type = anthropicErrorType(status)
+	body.Error.Message = fmt.Sprintf(format, args...)
+	return &httpError{status: status, body: body}
+}
+
+func anthropicErrorType(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "authentication_error"
+	case http.StatusPaymentRequired:
+		return "billing_error"
+	case http.StatusForbidden:
+		return "permission_error"
+	case http.StatusNotFound:
+		return "not_found_error"
+	case http.StatusRequestEntityTooLarge:
+		return "request_too_large"
+	case http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case statusOverloaded:
+		return "overloaded_error"
+	}
+	if status < 500 {
+		return "invalid_request_error"
+	}
+	return "api_error"
+}
+
+func anthropicInvalid(format string, args ...any) *httpError {
+	return anthropicError(http.StatusBadRequest, format, args...)
+}
+
+func (anthropic) authorize(r *http.Request, key string) *httpError {
+	got := r.Header.Get("x-api-key")
+	switch {
+	case key == "" || got == key:
+		return nil
+	case got == "":
+		return anthropicError(http.StatusUnauthorized, "x-api-key header is required")
+	}
+	// The key is never echoed back: secrets stay out of error texts.
+	return anthropicError(http.StatusUnauthorized, "invalid x-api-key")
+}
+
+// unavailable is 529 overloaded_error, not the 503 of the OpenAI dialect:
+// when Anthropic cannot serve it says it is overloaded, and a client should
+// see a down Anthropic the way it would meet one.
+func (anthropic) unavailable(string) *httpError {
+	return anthropicError(statusOverloaded, "Overloaded")
+}
+
+func (anthropic) modelNotFound(model string) *httpError {
+	return anthropicError(http.StatusNotFound, "model: %s", model)
+}
+
+func (anthropic) contextLength(limit, prompt, maxTokens int) *httpError {
+	return anthropicInvalid("input length and `max_tokens` exceed context limit: %d + %d > %d, "+
+		"decrease input length or `max_tokens` and try again", prompt, maxTokens, limit)
+}
+
+func (anthropic) rateLimited(name string, retryAfter time.Duration) *httpError {
+	secs := retryAfterSeconds(retryAfter)
+	return anthropicError(http.StatusTooManyRequests, "This request would exceed the rate limit for your organization on %s. "+
+		"Please try again in %ds.", name, secs).retryAfter(secs)
+}
+
+func (anthropic) injected(status int) *httpError {
+	switch status {
+	case http.StatusInternalServerError:
+		return anthropicError(status, "Internal server error")
+	case statusOverloaded:
+		return anthropicError(status, "Overloaded")
+	}
+	text := http.StatusText(status)
+	if text == "" {
+		text = fmt.Sprintf("Error %d", status)
+	}
+	return anthropicError(status, "%s", text)
+}
+
+func (anthropic) notFound(path string) *httpError {
+	return anthropicError(http.StatusNotFound, "Not found: %s", path)
+}
+
+func (anthropic) methodNotAllowed(method, path, allow string) *httpError {
+	return anthropicError(http.StatusMethodNotAllowed, "%s is not allowed on %s; use %s.", method, path, allow)
+}
+
+// idPrefix is what Anthropic's message ids start with.
+func (anthropic) idPrefix() string { return "msg_01" }
+
+// anthropicMessage is a Messages API answer: whole, or (empty) in
+// message_start.
+type anthropicMessage struct {
+	ID           string         `json:"id"`
+	Type         string         `json:"type"` // always "message"
+	Role         string         `json:"role"`
+	Model        string         `json:"model"`
+	Content      []any          `json:"content"` // textPart and thinkingPart
+	StopReason   *string        `json:"stop_reason"`
+	StopSequence *string        `json:"stop_sequence"` // always null: stop_sequences are ignored
+	Usage        anthropicUsage `json:"usage"`
+}
+
+type anthropicUsage struct {
+	InputTokens  int `json:"input_tokens"`
+	OutputTokens int `json:"output_tokens"`
+}
+
+// textPart is a text content block ("text") or a piece of one ("text_delta").
+type textPart struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+// thinkingPart is a thinking content block ("thinking") or a piece of one
+// ("thinking_delta"); only the whole block carries a signature.
+type thinkingPart struct {
+	Type      string `json:"type"`
+	Thinking  string `json:"thinking"`
+	Signature string `json:"signature,omitempty"`
+}
+
+func (anthropic) answer(x *exchange, _ time.Time) any {
+	var content []any
+	if len(x.answer.reasoning) > 0 {
+		content = append(content, thinkingPart{Type: "thinking", Thinking: strings.Join(x.answer.reasoning, ""),
+			Signature: signature(x.answer.reasoning)})
+	}
+	content = append(content, textPart{Type: "text", Text: x.answer.text()})
+	stop := stopReason(x.answer.finish)
+	return anthropicMessage{ID: x.id, Type: "message", Role: "assistant", Model: x.req.model, Content: content,
+		StopReason: &stop, Usage: anthropicUsage{InputTokens: x.prompt, OutputTokens: x.answer.completionTokens()}}
+}
+
+// stopReason turns the finish reason of an answer into Anthropic's word.
+func stopReason(finish string) string {
+	if finish == "length" {
+		return "max_tokens"
+	}
+	return "end_turn"
+}
+
+// signature stands for the signature Anthropic puts on thinking: opaque,
+// and the same for the same thinking.
+func signature(reasoning []string) string {
+	sum := sha256.Sum256([]byte(strings.Join(reasoning, "")))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// anthropicPing is Anthropic's keep-alive event.
+const anthropicPing = "event: ping\ndata: {\"type\":\"ping\"}\n\n"
+
+func (anthropic) keepAlive() string { return anthropicPing }
+
+func (anthropic) streamer(x *exchange, _ time.Time) streamer {
+	return &anthropicStream{x: x, block: -1}
+}
+
+// anthropicStream words a stream as Anthropic's events: message_start, a
+// content block per kind of token (thinking, then text), each opened,
+// filled by deltas and closed, then message_delta and message_stop.
+type anthropicStream struct {
+	x     *exchange
+	block int    // index of the open content block; -1 before the first
+	kind  string // "thinking" or "text", the open block's type; "" for none
+}
+
+// blockEvent is a content_block_start, content_block_delta or
+// content_block_stop event.
+type blockEvent struct {
+	Type         string `json:"type"`
+	Index        int    `json:"index"`
+	ContentBlock any    `json:"content_block,omitempty"`
+	Delta        any    `json:"delta,omitempty"`
+}
+
+type signatureDelta struct {
+	Type      string `json:"type"` // "signature_delta"
+	Signature string `json:"signature"`
+}
+
+func (a *anthropicStream) begin(ev sse) error {
+	// Anthropic counts the first output token in message_start already; the
+	// total comes in message_delta.
+	return ev.event("message_start", struct {
+		Type    string           `json:"type"`
+		Message anthropicMessage `json:"message"`
+	}{"message_start", anthropicMessage{ID: a.x.id, Type: "message", Role: "assistant", Model: a.x.req.model,
+		Content: []any{}, Usage: anthropicUsage{InputTokens: a.x.prompt, OutputTokens: 1}}})
+}
+
+func (a *anthropicStream) tokens(ev sse, text string, reasoning bool) error {
+	kind, delta := "text", any(textPart{Type: "text_delta", Text: text})
+	if reasoning {
+		kind, delta = "thinking", thinkingPart{Type: "thinking_delta", Thinking: text}
+	}
+	if kind != a.kind {
+		if err := a.closeBlock(ev); err != nil {
+			return err
+		}
+		if err := a.openBlock(ev, kind); err != nil {
+			return err
+		}
+	}
+	return ev.event("content_block_delta", blockEvent{Type: "content_block_delta", Index: a.block, Delta: delta})
+}
+
+func (a *anthropicStream) openBlock(ev sse, kind string) error {
+	a.block++
+	a.kind = kind
+	var start any = textPart{Type: "text"}
+	if kind == "thinking" {
+		start = thinkingPart{Type: "thinking"}
+	}
+	if err := ev.event("content_block_start", blockEvent{Type: "content_block_start", Index: a.block, ContentBlock: start}); err != nil {
+		return err
+	}
+	if kind == "text" {
+		// Anthropic pings once as the answer's text block opens.
+		return ev.send(anthropicPing)
+	}
+	return nil
+}
+
+func (a *anthropicStream) closeBlock(ev sse) error {
+	switch a.kind {
+	case "":
+		return nil
+	case "thinking":
+		sig := signatureDelta{Type: "signature_delta", Signature: signature(a.x.answer.reasoning)}
+		if err := ev.event("content_block_delta", blockEvent{Type: "content_block_delta", Index: a.block, Delta: sig}); err != nil {
+			return err
+		}
+	}
+	a.kind = ""
+	return ev.event("content_block_stop", blockEvent{Type: "content_block_stop", Index: a.block})
+}
+
+func (a *anthropicStream) end(ev sse) error {
+	if err := a.closeBlock(ev); err != nil {
+		return err
+	}
+	type messageDelta struct {
+		StopReason   string  `json:"stop_reason"`
+		StopSequence *string `json:"stop_sequence"`
+	}
+	type outputUsage struct {
+		OutputTokens int `json:"output_tokens"`
+	}
+	err := ev.event("message_delta", struct {
+		Type  string       `json:"type"`
+		Delta messageDelta `json:"delta"`
+		Usage outputUsage  `json:"usage"`
+	}{"message_delta", messageDelta{StopReason: stopReason(a.x.answer.finish)},
+		outputUsage{OutputTokens: a.x.answer.completionTokens()}})
+	if err != nil {
+		return err
+	}
+	return ev.event("message_stop", struct {
+		Type string `json:"type"`
+	}{"message_stop"})
+}
+
+// models lists the models the way Anthropic's GET /v1/models does: one
+// page, newest first (here, in the profile's order).
+func (anthropic) models(ids []string, created time.Time, _ string) any {
+	type model struct {
+		Type        string `json:"type"`
+		ID          string `json:"id"`
+		DisplayName string `json:"display_name"`
+		CreatedAt   string `json:"created_at"`
+	}
+	list := struct {
+		Data    []model `json:"data"`
+		HasMore bool    `json:"has_more"`
+		FirstID *string `json:"first_id"`
+		LastID  *string `json:"last_id"`
+	}{Data: []model{}}
+	for _, id := range ids {
+		list.Data = append(list.Data, model{Type: "model", ID: id, DisplayName: displayName(id),
+			CreatedAt: created.UTC().Format(time.RFC3339)})
+	}
+	if len(ids) > 0 {
+		first, last := ids[0], ids[len(ids)-1]
+		list.FirstID, list.LastID = &first, &last
+	}
+	return list
+}
+
+// displayName makes a model id readable: "claude-sonnet-4" is "Claude Sonnet 4".
+func displayName(id string) string {
+	words := strings.Split(id, "-")
+	for i, w := range words {
+		if w != "" {
+			words[i] = capitalize(w)
+		}
+	}
+	return strings.Join(words, " ")
+}
