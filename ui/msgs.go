@@ -22,7 +22,7 @@ const dataEvery = 500 * time.Millisecond
 // FPS caps how often the program flushes frames to the terminal. The data
 // moves on the render tick, keys echo within 1/FPS s, and an unchanged frame
 // costs a comparison; fewer flushes are fewer wake-ups of an idle dashboard.
-const FPS = 30
+const FPS = 20
 
 // snapshotMsg carries a health snapshot from the monitor.
 type snapshotMsg struct{ snap *monitor.Snapshot }
