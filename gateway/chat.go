@@ -45,6 +45,10 @@ type choice struct {
 type message struct {
 	Role    string  `json:"role,omitempty"`
 	Content *string `json:"content,omitempty"`
+	// Reasoning is a reasoning model's thinking, in OpenRouter's field; in
+	// whole answers only (a stream commits at its answer, so thinking is
+	// not forwarded as it comes).
+	Reasoning string `json:"reasoning,omitempty"`
 }
 
 type usage struct {
@@ -115,7 +119,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, req routing.Re
 	finish := res.FinishReason
 	writeJSON(w, http.StatusOK, completion{ID: x.id, Object: "chat.completion", Created: x.start.Unix(),
 		Model: res.Model, Provider: res.Provider, Usage: usageOf(res.Usage), Trace: res.Trace,
-		Choices: []choice{{Message: &message{Role: "assistant", Content: &res.Content}, FinishReason: &finish}}})
+		Choices: []choice{{Message: &message{Role: "assistant", Content: &res.Content, Reasoning: res.Reasoning}, FinishReason: &finish}}})
 	x.status, x.outcome = http.StatusOK, "ok"
 }
 

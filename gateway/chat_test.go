@@ -22,8 +22,9 @@ type answer struct {
 	Provider string `json:"provider"`
 	Choices  []struct {
 		Message struct {
-			Role    string `json:"role"`
-			Content string `json:"content"`
+			Role      string `json:"role"`
+			Content   string `json:"content"`
+			Reasoning string `json:"reasoning"`
 		} `json:"message"`
 		Delta struct {
 			Role    string `json:"role"`
@@ -276,4 +277,20 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// A reasoning model's thinking comes back in a whole answer, apart from
+// the answer itself.
+func TestChatAnswerCarriesReasoning(t *testing.T) {
+	thinker := sim.Profile{ReasoningTokens: 6}
+	f := newFixture(t, Options{}, map[string]upstream{"thinker": {profile: &thinker, price: 1}})
+	resp, body := f.post(t, "/v1/chat/completions", chatBody(false))
+	a := decodeAnswer(t, string(body))
+	if resp.StatusCode != 200 || len(a.Choices) != 1 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	m := a.Choices[0].Message
+	if n := len(strings.Fields(m.Reasoning)); n != 6 || m.Content == "" || strings.Contains(m.Content, m.Reasoning) {
+		t.Errorf("reasoning %q (%d words), content %q; want 6 words of thinking apart from the answer", m.Reasoning, n, m.Content)
+	}
 }

@@ -21,6 +21,7 @@ type Result struct {
 	Provider     string
 	Model        string
 	Content      string // the whole answer (on a failure after commit: what was streamed)
+	Reasoning    string // a reasoning model's thinking before the answer, from the endpoint that served
 	FinishReason string // "stop", "length", ... or "error"
 	Usage        provider.Usage
 	Trace        *Trace
@@ -186,7 +187,7 @@ func (r *Router) tryModel(ctx context.Context, t *Trace, order []string, models 
 				e = ar.e
 				t.Served, res.Endpoint, res.Provider, res.Content = e.ID, e.ID, e.Provider, partial+content
 				res.Model = e.Model
-				res.FinishReason, res.Usage = ar.finish, ar.usage
+				res.FinishReason, res.Usage, res.Reasoning = ar.finish, ar.usage, ar.reasoning
 				return nil
 			}
 			last = aerr
@@ -394,6 +395,7 @@ type attemptResult struct {
 	e         Endpoint
 	a         Attempt
 	content   string // what arrived; on a failure after commit, the part before it
+	reasoning string // the thinking that came before it
 	committed bool   // content arrived
 	finish    string
 	usage     provider.Usage
@@ -406,7 +408,7 @@ type attemptResult struct {
 // content commits the request.
 func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Request, onDelta OnDelta, onFirst func()) attemptResult {
 	ar := attemptResult{e: e, a: Attempt{Endpoint: e.ID, Provider: e.Provider, Model: e.Model, Start: r.opts.Clock.Now()}}
-	var content strings.Builder
+	var content, reasoning strings.Builder
 	var stats provider.Stats
 	if onDelta != nil && req.OnCommit != nil {
 		onDelta = committing(req.OnCommit, e, onDelta)
@@ -422,6 +424,7 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 				onFirst()
 				onFirst = nil
 			}
+			reasoning.WriteString(c.Reasoning)
 			if c.Content != "" {
 				ar.committed = true
 				content.WriteString(c.Content)
@@ -451,7 +454,7 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	}
 	r.opts.Health.Record(e.ID, o)
 	ar.a.TTFT, ar.a.Duration, ar.a.Outcome, ar.a.Status = o.TTFT, o.Duration, o.Class.String(), o.Status
-	ar.content = content.String()
+	ar.content, ar.reasoning = content.String(), reasoning.String()
 	if ar.err = provider.AsError(err); ar.err != nil {
 		ar.a.Error = ar.err.Error()
 		ar.a.Flag = flagFor(ar.err.Class)
