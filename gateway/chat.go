@@ -82,45 +82,73 @@ type exchange struct {
 	ttft     time.Duration
 	res      *routing.Result
 	fallback bool
+	streamed bool // content went out on the stream
 }
 
+// dialect is what differs between the wire protocols the gateway serves
+// chat in (OpenAI's chat completions, Anthropic's messages): reading the
+// request, the words of the answer and the shape of an error. The
+// exchange, the router call, the stream's commit rule and keep-alives, and
+// the log line and metrics are the same for all.
+type dialect struct {
+	idPrefix   string
+	parse      func(*http.Request, int64) (*chatRequest, routing.Request, *apiError)
+	writeError func(http.ResponseWriter, *apiError)
+	whole      func(*exchange, *routing.Result) any // a whole answer
+	delta      func(*sseOut, *exchange, string)     // content on the stream; x.streamed is false for the first
+	keepAlive  string                               // what is written while waiting for the first token
+	// end writes an open stream's end: the finish and usage, or e.
+	end func(out *sseOut, x *exchange, res *routing.Result, e *apiError)
+}
+
+// openAI is OpenAI's chat completions, with OpenRouter's extensions.
+var openAI = &dialect{idPrefix: "gen-", parse: parseChat, writeError: writeError, whole: wholeChat,
+	delta: chatDelta, keepAlive: ": SWITCHBOARD PROCESSING\n\n", end: endChat}
+
 // chat serves POST /v1/chat/completions.
-func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{id: fmt.Sprintf("gen-%d-%d", s.opts.Now().Unix(), s.seq.next()), start: s.opts.Now()}
-	c, req, e := parseChat(r, s.opts.MaxBody)
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) { s.serve(w, r, openAI) }
+
+// serve serves one chat request in d's words.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, d *dialect) {
+	x := &exchange{id: fmt.Sprintf("%s%d-%d", d.idPrefix, s.opts.Now().Unix(), s.seq.next()), start: s.opts.Now()}
+	c, req, e := d.parse(r, s.opts.MaxBody)
 	if c != nil {
 		x.model, _ = routing.ModelSuffix(req.Model)
 		x.stream = c.Stream
 	}
 	switch {
 	case e != nil:
-		writeError(w, e)
+		d.writeError(w, e)
 		x.status, x.outcome = e.Status, e.Type
 	case c.Stream:
-		s.stream(w, r, req, x)
+		s.stream(w, r, req, x, d)
 	default:
-		s.complete(w, r, req, x)
+		s.complete(w, r, req, x, d)
 	}
 	s.finish(r, x)
 }
 
-// complete answers with the whole completion once the router has it.
-func (s *Server) complete(w http.ResponseWriter, r *http.Request, req routing.Request, x *exchange) {
+// complete answers with the whole answer once the router has it.
+func (s *Server) complete(w http.ResponseWriter, r *http.Request, req routing.Request, x *exchange, d *dialect) {
 	res, err := s.opts.Router.Send(r.Context(), req, nil)
 	x.res = res
 	if err != nil {
 		e := fromRouting(err, res.Trace)
-		writeError(w, e)
+		d.writeError(w, e)
 		x.status, x.outcome = e.Status, e.Type
 		return
 	}
 	x.served = endpointOf(res)
 	setRouteHeaders(w, res)
-	finish := res.FinishReason
-	writeJSON(w, http.StatusOK, completion{ID: x.id, Object: "chat.completion", Created: x.start.Unix(),
-		Model: res.Model, Provider: res.Provider, Usage: usageOf(res.Usage), Trace: res.Trace,
-		Choices: []choice{{Message: &message{Role: "assistant", Content: &res.Content, Reasoning: res.Reasoning}, FinishReason: &finish}}})
+	writeJSON(w, http.StatusOK, d.whole(x, res))
 	x.status, x.outcome = http.StatusOK, "ok"
+}
+
+func wholeChat(x *exchange, res *routing.Result) any {
+	finish := res.FinishReason
+	return completion{ID: x.id, Object: "chat.completion", Created: x.start.Unix(),
+		Model: res.Model, Provider: res.Provider, Usage: usageOf(res.Usage), Trace: res.Trace,
+		Choices: []choice{{Message: &message{Role: "assistant", Content: &res.Content, Reasoning: res.Reasoning}, FinishReason: &finish}}}
 }
 
 // delta is what the router hands the streaming handler: the endpoint that
@@ -133,9 +161,9 @@ type delta struct {
 // stream answers with server-sent events. The status waits for the first
 // content, so a request that fails before it gets its own HTTP status;
 // only after KeepAlive with no token does the stream open early, with
-// comments to keep it alive, and a later failure ends it with an error
-// chunk (status 200, as OpenRouter does).
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, req routing.Request, x *exchange) {
+// keep-alives, and a later failure ends it with an error event (status
+// 200, as OpenRouter and Anthropic do).
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, req routing.Request, x *exchange, d *dialect) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	deltas := make(chan delta)
@@ -159,28 +187,40 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req routing.Requ
 	out := &sseOut{w: w, rc: http.NewResponseController(w), cancel: cancel}
 	keepAlive := time.NewTimer(s.opts.KeepAlive)
 	defer keepAlive.Stop()
-	first := true
 	for {
 		select {
-		case d := <-deltas:
-			if d.serves != nil {
-				x.served = *d.serves
+		case c := <-deltas:
+			if c.serves != nil {
+				x.served = *c.serves
 				continue
 			}
 			out.start(x.served.Provider)
-			m := &message{Content: &d.content}
-			if first {
-				first, m.Role, x.ttft = false, "assistant", s.opts.Now().Sub(x.start)
+			if !x.streamed {
+				x.ttft = s.opts.Now().Sub(x.start)
 				keepAlive.Stop()
 			}
-			out.data(x.chunk(m, nil))
+			d.delta(out, x, c.content)
+			x.streamed = true
 		case <-keepAlive.C:
 			out.start("")
-			out.write(": SWITCHBOARD PROCESSING\n\n")
+			out.write(d.keepAlive)
 			keepAlive.Reset(s.opts.KeepAlive)
 		case r := <-done:
 			x.res = r.res
-			endStream(out, x, r.res, r.err)
+			var e *apiError
+			if r.err != nil {
+				e = fromRouting(r.err, r.res.Trace)
+			}
+			if e != nil && !out.open { // nothing sent yet: an ordinary error answer
+				d.writeError(w, e)
+				x.status, x.outcome = e.Status, e.Type
+				return
+			}
+			x.status, x.outcome = http.StatusOK, "ok"
+			if e != nil {
+				x.outcome, e.Trace = e.Type, nil
+			}
+			d.end(out, x, r.res, e)
 			return
 		}
 	}
@@ -236,19 +276,18 @@ func (x *exchange) chunk(d *message, finish *string) completion {
 		Choices: []choice{{Delta: d, FinishReason: finish}}}
 }
 
-// endStream writes a stream's end: the finish and usage, or the error,
-// then [DONE]; or, when nothing was sent yet, an ordinary error answer.
-func endStream(out *sseOut, x *exchange, res *routing.Result, err error) {
-	if err != nil && !out.open {
-		e := fromRouting(err, res.Trace)
-		writeError(out.w, e)
-		x.status, x.outcome = e.Status, e.Type
-		return
+func chatDelta(out *sseOut, x *exchange, text string) {
+	m := &message{Content: &text}
+	if !x.streamed {
+		m.Role = "assistant"
 	}
-	x.status, x.outcome = http.StatusOK, "ok"
-	if err != nil {
-		e := fromRouting(err, nil)
-		x.outcome = e.Type
+	out.data(x.chunk(m, nil))
+}
+
+// endChat writes a chat stream's end: the finish and usage, or the error
+// chunk, then [DONE].
+func endChat(out *sseOut, x *exchange, res *routing.Result, e *apiError) {
+	if e != nil {
 		body := e.body()
 		end := "error"
 		c := x.chunk(&message{}, &end)

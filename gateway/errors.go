@@ -73,3 +73,65 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 }
+
+// anthropicErrorBody is an error in Anthropic's shape, as an answer and as
+// a stream's error event, with Switchboard's previous_errors and trace
+// next to it so that nothing the OpenAI shape says is lost.
+type anthropicErrorBody struct {
+	Type           string                  `json:"type"` // always "error"
+	Error          anthropicErrorDetail    `json:"error"`
+	PreviousErrors []routing.PreviousError `json:"previous_errors,omitempty"`
+	Trace          *routing.Trace          `json:"trace,omitempty"`
+}
+
+// anthropicErrorDetail is the error object: its type, in Anthropic's
+// words, and what happened.
+type anthropicErrorDetail struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+func (e *apiError) anthropic() anthropicErrorBody {
+	return anthropicErrorBody{Type: "error", Error: anthropicErrorDetail{Type: anthropicErrorType(e), Message: e.Message},
+		PreviousErrors: e.Previous, Trace: e.Trace}
+}
+
+// writeAnthropicError answers with e in Anthropic's shape, with the status
+// the OpenAI routes would answer with.
+func writeAnthropicError(w http.ResponseWriter, e *apiError) { writeJSON(w, e.Status, e.anthropic()) }
+
+// anthropicErrorType names our error type in Anthropic's words; what is
+// not named here follows from the status, as Anthropic documents it.
+// Upstream failures (provider_unavailable, stream_interrupted, timeout)
+// are api_error, not overloaded_error: the status is ours (502, 408), not
+// Anthropic's 529, and the gateway has already fallen back across every
+// provider it had, so "overloaded, retry soon" would promise more than a
+// retry is likely to give. Anthropic's SDKs retry both alike.
+func anthropicErrorType(e *apiError) string {
+	switch e.Type {
+	case "invalid_request", "context_length_exceeded", "bad_request":
+		if e.Status == http.StatusRequestEntityTooLarge {
+			return "request_too_large"
+		}
+		return "invalid_request_error"
+	case "authentication", "auth":
+		return "authentication_error"
+	case "model_not_found", "not_found":
+		return "not_found_error"
+	case "rate_limit_exceeded", "rate_limited":
+		return "rate_limit_error"
+	case "provider_unavailable", "stream_interrupted", "timeout", "server":
+		return "api_error"
+	}
+	switch {
+	case e.Status == http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case e.Status == http.StatusForbidden:
+		return "permission_error"
+	case e.Status == http.StatusNotFound:
+		return "not_found_error"
+	case e.Status < 500:
+		return "invalid_request_error"
+	}
+	return "api_error"
+}

@@ -27,7 +27,8 @@ type Options struct {
 	Router *routing.Router
 	Health Health
 	// Keys, if any, are the bearer tokens a client must present
-	// (Authorization: Bearer <key>) to use /v1 and /api/v1; without keys
+	// (Authorization: Bearer <key>, or x-api-key: <key> as Anthropic's
+	// clients send it) to use /v1 and /api/v1; without keys
 	// the API is open, for a gateway on loopback. Health checks and
 	// metrics are always open.
 	Keys []string
@@ -70,30 +71,34 @@ func New(o Options) *Server {
 		o.Now = time.Now
 	}
 	s := &Server{opts: o, mux: http.NewServeMux(), metrics: newMetrics(o.Health, o.Router.Models())}
-	api := func(method, path string, h http.HandlerFunc) { s.mux.Handle(path, only(method, s.authorized(h))) }
+	api := func(method, path string, h http.HandlerFunc) {
+		s.mux.Handle(path, only(method, s.authorized(h, writeError), writeError))
+	}
 	for _, base := range []string{"/v1", "/api/v1"} { // OpenAI's paths and OpenRouter's
 		api(http.MethodPost, base+"/chat/completions", s.chat)
 		api(http.MethodGet, base+"/models", s.models)
 	}
+	// Anthropic's Messages API, whose clients read errors in its own shape.
+	s.mux.Handle("/v1/messages", only(http.MethodPost, s.authorized(s.messages, writeAnthropicError), writeAnthropicError))
 	api(http.MethodGet, "/api/v1/models/{author}/{slug}/endpoints", s.endpoints)
 	api(http.MethodGet, "/api/v1/health", s.health)
-	s.mux.Handle("/metrics", only(http.MethodGet, s.metrics.handler()))
-	s.mux.Handle("/healthz", only(http.MethodGet, http.HandlerFunc(s.live)))
-	s.mux.Handle("/readyz", only(http.MethodGet, http.HandlerFunc(s.ready)))
+	s.mux.Handle("/metrics", only(http.MethodGet, s.metrics.handler(), writeError))
+	s.mux.Handle("/healthz", only(http.MethodGet, http.HandlerFunc(s.live), writeError))
+	s.mux.Handle("/readyz", only(http.MethodGet, http.HandlerFunc(s.ready), writeError))
 	s.mux.HandleFunc("/", s.notFound)
 	return s
 }
 
 // only serves method (GET also serves HEAD) and answers any other with a
-// JSON 405 that says which one to use.
-func only(method string, h http.Handler) http.Handler {
+// JSON 405, written by writeErr, that says which one to use.
+func only(method string, h http.Handler, writeErr func(http.ResponseWriter, *apiError)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == method || method == http.MethodGet && r.Method == http.MethodHead {
 			h.ServeHTTP(w, r)
 			return
 		}
 		w.Header().Set("Allow", method)
-		writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Type: "invalid_request",
+		writeErr(w, &apiError{Status: http.StatusMethodNotAllowed, Type: "invalid_request",
 			Message: fmt.Sprintf("%s %s is not served; use %s", r.Method, r.URL.Path, method)})
 	})
 }
@@ -102,14 +107,18 @@ func only(method string, h http.Handler) http.Handler {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 // authorized lets a request through when the gateway has no keys or the
-// request presents one of them.
-func (s *Server) authorized(h http.HandlerFunc) http.Handler {
+// request presents one of them, as a bearer token or (as Anthropic's
+// clients send it) in x-api-key; else writeErr refuses it.
+func (s *Server) authorized(h http.HandlerFunc, writeErr func(http.ResponseWriter, *apiError)) http.Handler {
 	if len(s.opts.Keys) == 0 {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if ok {
+		if !ok {
+			got = r.Header.Get("X-Api-Key")
+		}
+		if got != "" {
 			for _, k := range s.opts.Keys {
 				if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(k)) == 1 {
 					h(w, r)
@@ -117,8 +126,8 @@ func (s *Server) authorized(h http.HandlerFunc) http.Handler {
 				}
 			}
 		}
-		writeError(w, &apiError{Status: http.StatusUnauthorized, Type: "authentication",
-			Message: "missing or unknown API key: send Authorization: Bearer <key> with a key the gateway was given"})
+		writeErr(w, &apiError{Status: http.StatusUnauthorized, Type: "authentication",
+			Message: "missing or unknown API key: send Authorization: Bearer <key> (or x-api-key: <key>) with a key the gateway was given"})
 	})
 }
 

@@ -57,32 +57,41 @@ var unsupported = map[string]string{
 // router's terms. A failure is a 400 (or 413) that names the field and,
 // for broken JSON, the line and column.
 func parseChat(r *http.Request, maxBody int64) (*chatRequest, routing.Request, *apiError) {
+	body, fields, e := readObject(r, maxBody)
+	if e != nil {
+		return nil, routing.Request{}, e
+	}
+	var c chatRequest
+	if err := json.Unmarshal(body, &c); err != nil {
+		return nil, routing.Request{}, badJSON(body, err)
+	}
+	req, e := c.routing(fields)
+	return &c, req, e
+}
+
+// readObject reads a request body that must be a JSON object, and its
+// members.
+func readObject(r *http.Request, maxBody int64) ([]byte, map[string]json.RawMessage, *apiError) {
 	// The body is read as JSON whatever its Content-Type says: curl -d
 	// sends JSON labelled as a form, and what is not JSON gets an error
 	// saying where it stops being JSON.
-	var none routing.Request
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, none, &apiError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request",
+			return nil, nil, &apiError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request",
 				Message: fmt.Sprintf("the request body is over %d bytes", maxBody)}
 		}
-		return nil, none, &apiError{Status: http.StatusBadRequest, Type: "invalid_request", Message: "reading the request body: " + err.Error()}
+		return nil, nil, &apiError{Status: http.StatusBadRequest, Type: "invalid_request", Message: "reading the request body: " + err.Error()}
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
-		return nil, none, badJSON(body, err)
+		return nil, nil, badJSON(body, err)
 	}
 	if fields == nil {
-		return nil, none, invalid("", "the request body must be a JSON object, not null")
+		return nil, nil, invalid("", "the request body must be a JSON object, not null")
 	}
-	var c chatRequest
-	if err := json.Unmarshal(body, &c); err != nil {
-		return nil, none, badJSON(body, err)
-	}
-	req, e := c.routing(fields)
-	return &c, req, e
+	return body, fields, nil
 }
 
 // routing checks the request and builds the router's request from it.
@@ -123,7 +132,7 @@ func (c *chatRequest) routing(fields map[string]json.RawMessage) (routing.Reques
 		return req, invalid("messages", "messages is missing or empty: send at least one message")
 	}
 	for i, m := range c.Messages {
-		msg, e := m.message(i)
+		msg, e := m.message(fmt.Sprintf("messages[%d]", i))
 		if e != nil {
 			return req, e
 		}
@@ -167,10 +176,9 @@ func (c *chatRequest) routing(fields map[string]json.RawMessage) (routing.Reques
 	return req, nil
 }
 
-// message turns the i-th message into one the upstream client sends:
-// string content, or the text of its parts.
-func (m chatMessage) message(i int) (provider.Message, *apiError) {
-	field := fmt.Sprintf("messages[%d]", i)
+// message turns the message at field (messages[i]) into one the upstream
+// client sends: string content, or the text of its parts.
+func (m chatMessage) message(field string) (provider.Message, *apiError) {
 	role := m.Role
 	switch role {
 	case "system", "user", "assistant":
