@@ -91,6 +91,7 @@ type exchange struct {
 // exchange, the router call, the stream's commit rule and keep-alives, and
 // the log line and metrics are the same for all.
 type dialect struct {
+	name       string // what the log calls its requests
 	idPrefix   string
 	parse      func(*http.Request, int64) (*chatRequest, routing.Request, *apiError)
 	writeError func(http.ResponseWriter, *apiError)
@@ -102,7 +103,7 @@ type dialect struct {
 }
 
 // openAI is OpenAI's chat completions, with OpenRouter's extensions.
-var openAI = &dialect{idPrefix: "gen-", parse: parseChat, writeError: writeError, whole: wholeChat,
+var openAI = &dialect{name: "chat completion", idPrefix: "gen-", parse: parseChat, writeError: writeError, whole: wholeChat,
 	delta: chatDelta, keepAlive: ": SWITCHBOARD PROCESSING\n\n", end: endChat}
 
 // chat serves POST /v1/chat/completions.
@@ -125,7 +126,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, d *dialect) {
 	default:
 		s.complete(w, r, req, x, d)
 	}
-	s.finish(r, x)
+	s.finish(r, x, d.name)
 }
 
 // complete answers with the whole answer once the router has it.
@@ -329,7 +330,7 @@ func endpointOf(res *routing.Result) routing.Endpoint {
 }
 
 // finish logs the exchange and counts it.
-func (s *Server) finish(r *http.Request, x *exchange) {
+func (s *Server) finish(r *http.Request, x *exchange, what string) {
 	took := s.opts.Now().Sub(x.start)
 	m := requestMetric{Model: x.model, Provider: x.served.Provider, Status: x.status, Outcome: x.outcome,
 		Stream: x.stream, Duration: took, TTFT: x.ttft}
@@ -357,5 +358,5 @@ func (s *Server) finish(r *http.Request, x *exchange) {
 	if x.status >= 500 {
 		level = slog.LevelWarn
 	}
-	s.opts.Log.LogAttrs(r.Context(), level, "chat completion", attrs...)
+	s.opts.Log.LogAttrs(r.Context(), level, what, attrs...)
 }

@@ -18,7 +18,7 @@ import (
 // the answer and the shape of errors differ (see dialect).
 
 // anthropicAPI is Anthropic's Messages API as a dialect.
-var anthropicAPI = &dialect{idPrefix: "msg_", parse: parseMessages, writeError: writeAnthropicError,
+var anthropicAPI = &dialect{name: "message", idPrefix: "msg_", parse: parseMessages, writeError: writeAnthropicError,
 	whole: wholeMessage, delta: messageDelta, keepAlive: sseEvent("ping", map[string]string{"type": "ping"}), end: endMessage}
 
 // messages serves POST /v1/messages.
