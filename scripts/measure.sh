@@ -24,6 +24,7 @@ cd "$(dirname "$0")/.." || exit 2
 repo=$(pwd)
 say() { printf 'measure: %s\n' "$*"; }
 die() { printf 'measure: %s\n' "$*" >&2; exit 2; }
+log() { say "$@"; }
 
 cpu_seconds=${MEASURE_CPU_SECONDS:-60}
 warmup=${MEASURE_WARMUP:-5}
@@ -33,12 +34,8 @@ cols=${size%x*} lines=${size#*x}
 case "$cols$lines" in *[!0-9]*|'') die "MEASURE_SIZE must be WxH, e.g. 160x48, not $size" ;; esac
 rss_at=$(awk -v m="$minutes" 'BEGIN { printf "%d", m * 60 }')
 
-command -v tmux >/dev/null 2>&1 || {
-  if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null
-  fi
-  command -v tmux >/dev/null 2>&1 || die "tmux is needed (as root this script installs it with apt-get)"
-}
+. scripts/need-tmux.sh
+need_tmux
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/measure.XXXXXX") || die "mktemp failed"
 sock="measure-$$"

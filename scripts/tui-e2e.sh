@@ -20,19 +20,8 @@ log() { printf 'tui-e2e: %s\n' "$*"; }
 die() { printf 'tui-e2e: %s\n' "$*" >&2; exit 2; }
 
 # ---------------------------------------------------------------- tmux
-if ! command -v tmux >/dev/null 2>&1; then
-  log "tmux is not installed; installing it"
-  if [ "$(id -u)" -eq 0 ]; then
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; } ||
-      die "could not install tmux with apt-get; install tmux (3.0 or newer) and run again"
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    { sudo -n apt-get update -qq && sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; } ||
-      die "could not install tmux with sudo apt-get; install tmux (3.0 or newer) and run again"
-  else
-    die "tmux is missing and this user ($(id -un)) is not root and has no password-less sudo: install tmux (3.0 or newer) and run again"
-  fi
-  command -v tmux >/dev/null 2>&1 || die "tmux is still missing after apt-get install"
-fi
+. scripts/need-tmux.sh
+need_tmux
 
 # ---------------------------------------------------------------- build
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tui-e2e.XXXXXX") || die "mktemp failed"
