@@ -145,48 +145,89 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 }
 
 func runDashboard(ctx context.Context, args []string, stderr io.Writer) int {
-	fs, path := flagSet("switchboard", "switchboard [--config PATH] [--listen HOST:PORT] [--state DIR | --no-history]  (subcommands: serve, send, check)", stderr)
-	listen := addListenFlag(fs)
-	sf := addStateFlags(fs)
-	if fs.Parse(args) != nil {
-		return 2
+	f, code := parseRunFlags("switchboard", "switchboard [--config PATH] [--listen HOST:PORT] [--state DIR | --no-history]  (subcommands: serve, send, check)",
+		args, stderr, func(rest []string) string {
+			return fmt.Sprintf("unknown command %q; commands: serve, send, check (see --help)", rest[0])
+		})
+	if code != 0 {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unknown command %q; commands: serve, send, check (see --help)\n", fs.Arg(0))
-		return 2
-	}
-	s, notice, ok := start(*path, sf, stderr)
+	r, ok := launch(ctx, f, stderr)
 	if !ok {
 		return 1
 	}
-	defer s.Close()
-
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { s.mon.Run(ctx) })
-	opts := ui.Options{Health: s.mon, Router: s.router, Display: s.display(), Notice: notice}
+	defer r.stop()
+	s := r.stack
+	opts := ui.Options{Health: s.mon, Router: s.router, Display: s.display(), Notice: r.notice}
 	if s.fleet != nil {
 		opts.Faults = faults{s.fleet}
 	}
-	if addr := s.listenAddr(*listen); addr != "" {
+	if addr := s.listenAddr(f.listen); addr != "" {
 		// The screen is the dashboard's: the API logs nowhere, and a port
 		// in use costs the API, not the dashboard.
 		traces, routed := traceFeed()
 		if a, err := s.startAPI(addr, slog.New(slog.DiscardHandler), routed); err != nil {
-			opts.Notice = strings.TrimPrefix(notice+"; "+err.Error(), "; ")
+			opts.Notice = strings.TrimPrefix(r.notice+"; "+err.Error(), "; ")
 		} else {
 			defer a.stop(2 * time.Second)
 			opts.API, opts.Traces = a.addr, traces
 		}
 	}
-	_, err := tea.NewProgram(ui.New(ctx, opts), tea.WithContext(ctx), tea.WithFPS(ui.FPS)).Run()
-	cancel()
-	wg.Wait()
+	_, err := tea.NewProgram(ui.New(r.ctx, opts), tea.WithContext(r.ctx), tea.WithFPS(ui.FPS)).Run()
 	if err != nil && !errors.Is(err, tea.ErrProgramKilled) {
 		fmt.Fprintln(stderr, "dashboard:", err)
 		return 1
 	}
 	return 0
+}
+
+// runFlags are the flags of the commands that run the stack until
+// stopped: the dashboard and serve.
+type runFlags struct {
+	config, listen string
+	state          *stateFlags
+}
+
+// parseRunFlags parses them. Neither command takes arguments: stray says
+// what to tell a user who gave some. A non-zero code ends the command.
+func parseRunFlags(name, usage string, args []string, stderr io.Writer, stray func([]string) string) (runFlags, int) {
+	fs, path := flagSet(name, usage, stderr)
+	listen := addListenFlag(fs)
+	f := runFlags{state: addStateFlags(fs)}
+	if fs.Parse(args) != nil {
+		return f, 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintln(stderr, stray(fs.Args()))
+		return f, 2
+	}
+	f.config, f.listen = *path, *listen
+	return f, 0
+}
+
+// running is the stack with its monitor running, until stop.
+type running struct {
+	*stack
+	notice string          // a problem to show, e.g. why history is off
+	ctx    context.Context // ends at stop
+	stop   func()          // stops the monitor and closes the stack
+}
+
+// launch builds the stack from f and starts its monitor, reporting any
+// failure on stderr.
+func launch(ctx context.Context, f runFlags, stderr io.Writer) (*running, bool) {
+	s, notice, ok := start(f.config, f.state, stderr)
+	if !ok {
+		return nil, false
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.mon.Run(ctx) })
+	return &running{stack: s, notice: notice, ctx: ctx, stop: func() {
+		cancel()
+		wg.Wait()
+		s.Close()
+	}}, true
 }
 
 // multi collects a repeatable string flag.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"switchboard/gateway"
@@ -38,7 +36,8 @@ func (s *stack) listenAddr(flagValue string) string {
 type api struct {
 	addr string // where it listens, resolved (a port 0 becomes the real one)
 	srv  *http.Server
-	done chan error
+	done chan struct{} // closed when the server has stopped serving
+	err  error         // why, once done is closed
 }
 
 // startAPI listens on addr and serves the gateway over the stack until
@@ -52,12 +51,15 @@ func (s *stack) startAPI(addr string, log *slog.Logger, routed func(*routing.Tra
 	g := s.cfg.Gateway
 	h := gateway.New(gateway.Options{Router: s.router, Health: s.mon, Keys: g.APIKeys, KeepAlive: g.KeepAlive,
 		Log: log, Routed: routed})
-	a := &api{addr: ln.Addr().String(), done: make(chan error, 1),
+	a := &api{addr: ln.Addr().String(), done: make(chan struct{}),
 		// No write timeout: answers stream for minutes, and the router
 		// bounds each request's total time itself.
 		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}
-	go func() { a.done <- a.srv.Serve(ln) }()
+	go func() {
+		a.err = a.srv.Serve(ln)
+		close(a.done)
+	}()
 	return a, nil
 }
 
@@ -95,52 +97,40 @@ func (a *api) url() string {
 // runServe runs Switchboard without the dashboard: the monitor and the
 // API, logging every request on stderr, until interrupted.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, path := flagSet("serve", "switchboard serve [--config PATH] [--listen HOST:PORT] [--state DIR | --no-history]", stderr)
-	listen := addListenFlag(fs)
-	sf := addStateFlags(fs)
-	if fs.Parse(args) != nil {
-		return 2
+	f, code := parseRunFlags("serve", "switchboard serve [--config PATH] [--listen HOST:PORT] [--state DIR | --no-history]",
+		args, stderr, func(rest []string) string {
+			return fmt.Sprintf("serve takes no arguments, got %q", strings.Join(rest, " "))
+		})
+	if code != 0 {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "serve takes no arguments, got %q\n", strings.Join(fs.Args(), " "))
-		return 2
-	}
-	s, notice, ok := start(*path, sf, stderr)
+	r, ok := launch(ctx, f, stderr)
 	if !ok {
 		return 1
 	}
-	defer s.Close()
+	defer r.stop()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	if notice != "" {
-		log.Warn(notice)
+	if r.notice != "" {
+		log.Warn(r.notice)
 	}
-	addr := s.listenAddr(*listen)
+	addr := r.listenAddr(f.listen)
 	if addr == "" {
 		fmt.Fprintln(stderr, `serve: no address to listen on; give --listen 127.0.0.1:8788, or listen = "..." in the config's [gateway] table`)
 		return 2
 	}
-	a, err := s.startAPI(addr, log, nil)
+	a, err := r.startAPI(addr, log, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "serve:", err)
 		return 1
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { s.mon.Run(ctx) })
-	fmt.Fprintf(stdout, "switchboard: OpenAI-compatible API on %s (models: %s)\n", a.url(), strings.Join(s.router.Models(), ", "))
-	var code int
+	defer a.stop(10 * time.Second)
+	fmt.Fprintf(stdout, "switchboard: OpenAI-compatible API on %s (models: %s)\n", a.url(), strings.Join(r.router.Models(), ", "))
 	select {
-	case <-ctx.Done():
+	case <-r.ctx.Done():
 		log.Info("stopping: requests in flight get 10s to finish")
-	case err := <-a.done: // Serve ended by itself
-		a.done <- err
-		if !errors.Is(err, http.ErrServerClosed) {
-			fmt.Fprintln(stderr, "serve:", err)
-			code = 1
-		}
+	case <-a.done: // Serve ended by itself
+		fmt.Fprintln(stderr, "serve:", a.err)
+		return 1
 	}
-	a.stop(10 * time.Second)
-	cancel()
-	wg.Wait()
-	return code
+	return 0
 }
