@@ -34,13 +34,10 @@ cols=${size%x*} lines=${size#*x}
 case "$cols$lines" in *[!0-9]*|'') die "MEASURE_SIZE must be WxH, e.g. 160x48, not $size" ;; esac
 rss_at=$(awk -v m="$minutes" 'BEGIN { printf "%d", m * 60 }')
 
-. scripts/need-tmux.sh
+. scripts/tmux.sh
 need_tmux
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/measure.XXXXXX") || die "mktemp failed"
-sock="measure-$$"
-unset TMUX TMUX_PANE
-T() { tmux -u -L "$sock" "$@"; }
+tmux_sandbox measure
 pid=""
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null

@@ -20,14 +20,11 @@ log() { printf 'tui-e2e: %s\n' "$*"; }
 die() { printf 'tui-e2e: %s\n' "$*" >&2; exit 2; }
 
 # ---------------------------------------------------------------- tmux
-. scripts/need-tmux.sh
+. scripts/tmux.sh
 need_tmux
 
 # ---------------------------------------------------------------- build
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tui-e2e.XXXXXX") || die "mktemp failed"
-sock="tui-e2e-$$"
-unset TMUX TMUX_PANE
-T() { tmux -u -L "$sock" "$@"; }
+tmux_sandbox tui-e2e
 app_pid=""
 
 cleanup() {

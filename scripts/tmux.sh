@@ -16,3 +16,13 @@ need_tmux() {
   fi
   command -v tmux >/dev/null 2>&1 || die "tmux is still missing after apt-get install"
 }
+
+# tmux_sandbox NAME makes a temporary directory ($tmp) and a tmux server of
+# the script's own (socket $sock, driven with T ...), apart from any tmux
+# the user runs.
+tmux_sandbox() {
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX") || die "mktemp failed"
+  sock="$1-$$"
+  unset TMUX TMUX_PANE
+}
+T() { tmux -u -L "$sock" "$@"; }
