@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -59,14 +60,7 @@ type usage struct {
 
 func usageOf(u provider.Usage) *usage {
 	return &usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens,
-		TotalTokens: cmpOr(u.TotalTokens, u.PromptTokens+u.CompletionTokens)}
-}
-
-func cmpOr(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
+		TotalTokens: cmp.Or(u.TotalTokens, u.PromptTokens+u.CompletionTokens)}
 }
 
 // exchange is one chat request on its way through the gateway: what the
@@ -273,7 +267,7 @@ func (o *sseOut) data(v any) {
 // chunk is one chat.completion.chunk of the exchange's stream.
 func (x *exchange) chunk(d *message, finish *string) completion {
 	return completion{ID: x.id, Object: "chat.completion.chunk", Created: x.start.Unix(),
-		Model: cmpOrStr(x.served.Model, x.model), Provider: x.served.Provider,
+		Model: cmp.Or(x.served.Model, x.model), Provider: x.served.Provider,
 		Choices: []choice{{Delta: d, FinishReason: finish}}}
 }
 
@@ -306,13 +300,6 @@ func endChat(out *sseOut, x *exchange, res *routing.Result, e *apiError) {
 	last.Choices, last.Usage, last.Trace = []choice{}, usageOf(res.Usage), res.Trace
 	out.data(last)
 	out.write("data: [DONE]\n\n")
-}
-
-func cmpOrStr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // setRouteHeaders says who served and why, for clients that read headers.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -178,7 +179,7 @@ type textDelta struct {
 
 // begin opens a Messages stream's message and its one text block.
 func begin(out *sseOut, x *exchange) {
-	start := anthropicMessage{ID: x.id, Type: "message", Role: "assistant", Model: cmpOrStr(x.served.Model, x.model),
+	start := anthropicMessage{ID: x.id, Type: "message", Role: "assistant", Model: cmp.Or(x.served.Model, x.model),
 		Content: []contentBlock{}, Provider: x.served.Provider}
 	out.write(sseEvent("message_start", struct {
 		Type    string           `json:"type"`

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"math"
 	"net/http"
 	"slices"
@@ -50,7 +51,7 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 		info := modelInfo{ID: name, Object: "model", OwnedBy: "switchboard", Endpoints: len(eps)}
 		if len(eps) > 0 {
 			cheapest := slices.MinFunc(eps, func(a, b routing.Endpoint) int {
-				return cmpFloat(a.Price(), b.Price())
+				return cmp.Compare(a.Price(), b.Price())
 			})
 			info.Pricing = pricing{Prompt: perToken(cheapest.PriceIn), Completion: perToken(cheapest.PriceOut)}
 		}
@@ -63,16 +64,6 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 		list.Data = append(list.Data, info)
 	}
 	writeJSON(w, http.StatusOK, list)
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // answering reports whether an endpoint in this state takes requests: all

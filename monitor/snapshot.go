@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,10 +45,8 @@ func (s *State) UnmarshalText(b []byte) error {
 // NameIndex finds name among the names of an enumeration, for the
 // UnmarshalText of types that marshal as their names.
 func NameIndex(names []string, name []byte, what string) (int, error) {
-	for i, n := range names {
-		if n == string(name) {
-			return i, nil
-		}
+	if i := slices.Index(names, string(name)); i >= 0 {
+		return i, nil
 	}
 	return 0, fmt.Errorf("%q is not a %s; one of %s", name, what, strings.Join(names, ", "))
 }
