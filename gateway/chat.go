@@ -321,29 +321,33 @@ func (s *Server) finish(r *http.Request, x *exchange, what string) {
 	took := s.opts.Now().Sub(x.start)
 	m := requestMetric{Model: x.model, Provider: x.served.Provider, Status: x.status, Outcome: x.outcome,
 		Stream: x.stream, Duration: took, TTFT: x.ttft}
-	attrs := []slog.Attr{slog.String("id", x.id), slog.String("model", x.model), slog.Bool("stream", x.stream),
-		slog.Int("status", x.status), slog.String("outcome", x.outcome), slog.Duration("took", took)}
+	var trace *routing.Trace
 	if res := x.res; res != nil {
-		if res.Provider != "" {
-			m.Provider = res.Provider
-		}
+		m.Provider = cmp.Or(res.Provider, m.Provider)
 		m.PromptTokens, m.CompletionTokens = res.Usage.PromptTokens, res.Usage.CompletionTokens
-		if t := res.Trace; t != nil {
-			m.Attempts = len(t.Attempts)
-			m.Fallback = res.Endpoint != "" && len(t.Attempts) > 0 && t.Attempts[0].Endpoint != res.Endpoint
-			attrs = append(attrs, slog.Int("attempts", m.Attempts), slog.String("route", t.Summary()))
+		if trace = res.Trace; trace != nil {
+			m.Attempts = len(trace.Attempts)
+			m.Fallback = res.Endpoint != "" && len(trace.Attempts) > 0 && trace.Attempts[0].Endpoint != res.Endpoint
 		}
-	}
-	if m.Provider != "" {
-		attrs = append(attrs, slog.String("provider", m.Provider))
 	}
 	s.metrics.request(m)
-	if x.res != nil && x.res.Trace != nil && s.opts.Routed != nil {
-		s.opts.Routed(x.res.Trace)
+	if trace != nil && s.opts.Routed != nil {
+		s.opts.Routed(trace)
 	}
 	level := slog.LevelInfo
 	if x.status >= 500 {
 		level = slog.LevelWarn
+	}
+	if !s.opts.Log.Enabled(r.Context(), level) { // the dashboard discards it: skip the trace's summary
+		return
+	}
+	attrs := []slog.Attr{slog.String("id", x.id), slog.String("model", x.model), slog.Bool("stream", x.stream),
+		slog.Int("status", x.status), slog.String("outcome", x.outcome), slog.Duration("took", took)}
+	if trace != nil {
+		attrs = append(attrs, slog.Int("attempts", m.Attempts), slog.String("route", trace.Summary()))
+	}
+	if m.Provider != "" {
+		attrs = append(attrs, slog.String("provider", m.Provider))
 	}
 	s.opts.Log.LogAttrs(r.Context(), level, what, attrs...)
 }
