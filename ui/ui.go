@@ -125,6 +125,7 @@ type model struct {
 	frame   tea.View
 	frameOK bool
 	frameAt time.Time // when it was composed; the header's clock shows seconds
+	dataAt  time.Time // when health figures last reached the screen
 
 	// Layout, computed on resize.
 	rows       int // provider rows shown
@@ -222,9 +223,12 @@ func (m *model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 	case renderTickMsg:
 		now := m.ctx.now()
-		fresh := m.providers.dirty && now.Sub(m.frameAt) >= dataEvery
+		// Timed from the figures' own last showing, not the last frame:
+		// keys and a streaming answer compose frames all the time.
+		fresh := m.providers.dirty && now.Sub(m.dataAt) >= dataEvery
 		if fresh {
 			m.providers.redraw()
+			m.dataAt = now
 		}
 		if fresh || m.console.busy() || now.Unix() != m.frameAt.Unix() {
 			m.frameOK = false

@@ -157,3 +157,29 @@ func TestFrameWaitsForTheTick(t *testing.T) {
 		t.Error("a key press did not show until the next tick")
 	}
 }
+
+// Frames composed for other reasons (keys, a request in flight) do not hold
+// new figures back: they still show within dataEvery.
+func TestFiguresShowWhileFramesKeepComing(t *testing.T) {
+	s := newStack(t, fleetModels)
+	m, _ := newTestDashboard(t, s)
+	render(m, 120, 30)
+	if err := s.mon.SetEnabled(endpointID(fleetModels[0].name, "groq"), false); err != nil {
+		t.Fatal(err)
+	}
+	m.Update(snapshotMsg{snap: s.mon.Snapshot()})
+	for range 2 * int(dataEvery/renderEvery) { // a key between every two ticks, each composing a frame
+		s.clock.Advance(renderEvery)
+		m.Update(keyPress("down"))
+		m.View()
+		m.Update(renderTickMsg{})
+	}
+	// The rows' text is read at each frame; the sparklines are what the
+	// tick draws, and must have been.
+	if m.providers.dirty {
+		t.Errorf("after %v of steady keys the sparklines still wait for their redraw", 2*dataEvery)
+	}
+	if r := row(t, ansi.Strip(m.View().Content), "groq"); !strings.Contains(r, "off (you)") {
+		t.Errorf("after %v of steady keys the groq row still reads %q", 2*dataEvery, r)
+	}
+}
