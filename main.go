@@ -145,16 +145,12 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 }
 
 func runDashboard(ctx context.Context, args []string, stderr io.Writer) int {
-	f, code := parseRunFlags("switchboard", "switchboard [--config PATH] [--listen HOST:PORT] [--state DIR | --no-history]  (subcommands: serve, send, check)",
+	r, code := launch(ctx, "switchboard", "switchboard [--config PATH] [--listen HOST:PORT] [--state DIR | --no-history]  (subcommands: serve, send, check)",
 		args, stderr, func(rest []string) string {
 			return fmt.Sprintf("unknown command %q; commands: serve, send, check (see --help)", rest[0])
 		})
 	if code != 0 {
 		return code
-	}
-	r, ok := launch(ctx, f, stderr)
-	if !ok {
-		return 1
 	}
 	defer r.stop()
 	s := r.stack
@@ -162,7 +158,7 @@ func runDashboard(ctx context.Context, args []string, stderr io.Writer) int {
 	if s.fleet != nil {
 		opts.Faults = faults{s.fleet}
 	}
-	if addr := s.listenAddr(f.listen); addr != "" {
+	if addr := s.listenAddr(r.listen); addr != "" {
 		// The screen is the dashboard's: the API logs nowhere, and a port
 		// in use costs the API, not the dashboard.
 		traces, routed := traceFeed()
@@ -181,53 +177,43 @@ func runDashboard(ctx context.Context, args []string, stderr io.Writer) int {
 	return 0
 }
 
-// runFlags are the flags of the commands that run the stack until
-// stopped: the dashboard and serve.
-type runFlags struct {
-	config, listen string
-	state          *stateFlags
-}
-
-// parseRunFlags parses them. Neither command takes arguments: stray says
-// what to tell a user who gave some. A non-zero code ends the command.
-func parseRunFlags(name, usage string, args []string, stderr io.Writer, stray func([]string) string) (runFlags, int) {
-	fs, path := flagSet(name, usage, stderr)
-	listen := addListenFlag(fs)
-	f := runFlags{state: addStateFlags(fs)}
-	if fs.Parse(args) != nil {
-		return f, 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintln(stderr, stray(fs.Args()))
-		return f, 2
-	}
-	f.config, f.listen = *path, *listen
-	return f, 0
-}
-
-// running is the stack with its monitor running, until stop.
+// running is the stack with its monitor running, until stop: what the
+// commands that run until stopped (the dashboard and serve) stand on.
 type running struct {
 	*stack
+	listen string          // --listen, "" if not given
 	notice string          // a problem to show, e.g. why history is off
 	ctx    context.Context // ends at stop
 	stop   func()          // stops the monitor and closes the stack
 }
 
-// launch builds the stack from f and starts its monitor, reporting any
-// failure on stderr.
-func launch(ctx context.Context, f runFlags, stderr io.Writer) (*running, bool) {
-	s, notice, ok := start(f.config, f.state, stderr)
+// launch parses the flags those commands share, builds the stack and
+// starts its monitor, reporting any failure on stderr; a non-zero code ends
+// the command. Neither command takes arguments: stray says what to tell a
+// user who gave some.
+func launch(ctx context.Context, name, usage string, args []string, stderr io.Writer, stray func([]string) string) (*running, int) {
+	fs, path := flagSet(name, usage, stderr)
+	listen := addListenFlag(fs)
+	sf := addStateFlags(fs)
+	if fs.Parse(args) != nil {
+		return nil, 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintln(stderr, stray(fs.Args()))
+		return nil, 2
+	}
+	s, notice, ok := start(*path, sf, stderr)
 	if !ok {
-		return nil, false
+		return nil, 1
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { s.mon.Run(ctx) })
-	return &running{stack: s, notice: notice, ctx: ctx, stop: func() {
+	return &running{stack: s, listen: *listen, notice: notice, ctx: ctx, stop: func() {
 		cancel()
 		wg.Wait()
 		s.Close()
-	}}, true
+	}}, 0
 }
 
 // multi collects a repeatable string flag.

@@ -97,23 +97,19 @@ func (a *api) url() string {
 // runServe runs Switchboard without the dashboard: the monitor and the
 // API, logging every request on stderr, until interrupted.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	f, code := parseRunFlags("serve", "switchboard serve [--config PATH] [--listen HOST:PORT] [--state DIR | --no-history]",
+	r, code := launch(ctx, "serve", "switchboard serve [--config PATH] [--listen HOST:PORT] [--state DIR | --no-history]",
 		args, stderr, func(rest []string) string {
 			return fmt.Sprintf("serve takes no arguments, got %q", strings.Join(rest, " "))
 		})
 	if code != 0 {
 		return code
 	}
-	r, ok := launch(ctx, f, stderr)
-	if !ok {
-		return 1
-	}
 	defer r.stop()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	if r.notice != "" {
 		log.Warn(r.notice)
 	}
-	addr := r.listenAddr(f.listen)
+	addr := r.listenAddr(r.listen)
 	if addr == "" {
 		fmt.Fprintln(stderr, `serve: no address to listen on; give --listen 127.0.0.1:8788, or listen = "..." in the config's [gateway] table`)
 		return 2
