@@ -114,6 +114,24 @@ func (m *Monitor) Admit(id string) (gen uint64, ok bool) {
 	return gen, ok
 }
 
+// Release gives back an admission that was not used: the request went
+// elsewhere before it reached this endpoint, so a half-open breaker's one
+// trial is free again at once rather than after the trial timeout. A
+// generation that is no longer current releases nothing.
+func (m *Monitor) Release(id string, gen uint64) {
+	i, found := m.index[id]
+	if !found {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.health[i]
+	if gen == h.brk.gen && h.brk.trial {
+		h.brk.release()
+		m.version++
+	}
+}
+
 // trialTimeout is how long a half-open trial may stay out before another is
 // allowed: long enough for a slow probe or a long answer.
 func (m *Monitor) trialTimeout() time.Duration { return 2*m.opts.ProbeTimeout + time.Minute }

@@ -22,6 +22,9 @@ type Request struct {
 	Messages    []Message
 	MaxTokens   int      // 0 leaves it to the upstream
 	Temperature *float64 // nil leaves it to the upstream
+	// User identifies the end user to the provider for abuse monitoring:
+	// OpenAI's user, Anthropic's metadata.user_id. "" sends none.
+	User string
 	// Extra holds further parameters of the OpenAI request body (top_p,
 	// stop, seed, response_format, ...): the OpenAI client sends them as
 	// they are, the Anthropic client maps those it has a counterpart for

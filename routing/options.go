@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
+	"slices"
 	"strings"
 )
 
@@ -31,8 +34,13 @@ type Preferences struct {
 	// Sort tries endpoints strictly in order of price, throughput or
 	// latency, from the monitor's live figures, instead of the weighted pick.
 	Sort Sort `json:"sort,omitzero"`
+	// ZDR true restricts the request to endpoints with zero data retention.
+	ZDR *bool `json:"zdr,omitempty"`
+	// EnforceDistillableText true restricts the request to endpoints whose
+	// output may be used to train other models.
+	EnforceDistillableText *bool `json:"enforce_distillable_text,omitempty"`
 	// MaxPrice is a hard filter on price, in USD per million tokens (and per
-	// request for Request).
+	// request, and per image).
 	MaxPrice MaxPrice `json:"max_price,omitzero"`
 	// PreferredMinThroughput and PreferredMaxLatency move endpoints that
 	// miss any cutoff to the end of the order, never out of it. Throughput is
@@ -77,6 +85,59 @@ type MaxPrice struct {
 	Prompt     *float64 `json:"prompt,omitempty"`     // USD per million prompt tokens
 	Completion *float64 `json:"completion,omitempty"` // USD per million completion tokens
 	Request    *float64 `json:"request,omitempty"`    // USD per request
+	Image      *float64 `json:"image,omitempty"`      // USD per input image
+}
+
+// UnmarshalJSON takes each price as a number or as a numeric string:
+// OpenRouter's schema types them as strings ("0.5"), and its examples
+// write numbers.
+func (m *MaxPrice) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil || raw == nil {
+		return fmt.Errorf("max_price must be an object such as {\"prompt\": 1, \"completion\": 2}, not %s", b)
+	}
+	*m = MaxPrice{}
+	for _, k := range slices.Sorted(maps.Keys(raw)) {
+		var dst **float64
+		switch k {
+		case "prompt":
+			dst = &m.Prompt
+		case "completion":
+			dst = &m.Completion
+		case "request":
+			dst = &m.Request
+		case "image":
+			dst = &m.Image
+		default:
+			return fmt.Errorf("max_price.%s is not a price; the prices are prompt, completion, request and image", k)
+		}
+		v, err := priceValue(raw[k])
+		if err != nil {
+			return fmt.Errorf("max_price.%s: %w", k, err)
+		}
+		*dst = v
+	}
+	return nil
+}
+
+// priceValue reads a price written as a number, a numeric string, or null.
+func priceValue(b json.RawMessage) (*float64, error) {
+	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		return nil, nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return nil, fmt.Errorf("%s is not a price", b)
+		}
+		b = []byte(strings.TrimSpace(s))
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("%s is not a price; write a number of USD, e.g. 0.5 or \"0.5\"", b)
+	}
+	return &v, nil
 }
 
 // Cutoffs are thresholds on percentiles of a live figure; nil fields do not
@@ -131,9 +192,9 @@ func (p *Preferences) Check() error {
 	for _, f := range []struct {
 		name string
 		v    *float64
-	}{{"prompt", p.MaxPrice.Prompt}, {"completion", p.MaxPrice.Completion}, {"request", p.MaxPrice.Request}} {
-		if f.v != nil && *f.v < 0 {
-			return fmt.Errorf("provider.max_price.%s: %v is negative; prices are USD per million tokens, 0 or more", f.name, *f.v)
+	}{{"prompt", p.MaxPrice.Prompt}, {"completion", p.MaxPrice.Completion}, {"request", p.MaxPrice.Request}, {"image", p.MaxPrice.Image}} {
+		if f.v != nil && (*f.v < 0 || math.IsNaN(*f.v) || math.IsInf(*f.v, 0)) {
+			return fmt.Errorf("provider.max_price.%s: %v is not a price; prices are USD, 0 or more", f.name, *f.v)
 		}
 	}
 	for _, q := range p.Quantizations {

@@ -34,6 +34,10 @@ const (
 	excludedData      // may store data, and data_collection is deny
 	excludedPrompt    // over max_price.prompt
 	excludedComplete  // over max_price.completion
+	excludedRequest   // over max_price.request
+	excludedImage     // over max_price.image
+	excludedZDR       // keeps data, and zdr is asked for
+	excludedDistill   // output not distillable, and enforce_distillable_text is asked for
 	excludedNotInList // not in provider.order, and allow_fallbacks is false
 )
 
@@ -117,6 +121,7 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 		}
 		if why, out := excluded(&e, st, prefs, k.orderPos < len(prefs.Order), params); out {
 			c.Tier, c.reason, k.group = TierSkipped, why, groupExcluded
+			c.value = excludedFigure(why, &e)
 		} else {
 			k.group = healthGroup(st, snap)
 			k.lastResort = k.group >= groupDown
@@ -219,14 +224,48 @@ func excluded(e *Endpoint, st *monitor.EndpointStatus, p *Preferences, listed bo
 		return excludedParams, true
 	case p.DataCollection == "deny" && e.StoresData:
 		return excludedData, true
+	case p.ZDR != nil && *p.ZDR && !e.ZDR:
+		return excludedZDR, true
+	case p.EnforceDistillableText != nil && *p.EnforceDistillableText && !e.Distillable:
+		return excludedDistill, true
 	case p.MaxPrice.Prompt != nil && e.PriceIn > *p.MaxPrice.Prompt:
 		return excludedPrompt, true
 	case p.MaxPrice.Completion != nil && e.PriceOut > *p.MaxPrice.Completion:
 		return excludedComplete, true
+	case p.MaxPrice.Request != nil && e.PriceRequest > *p.MaxPrice.Request:
+		return excludedRequest, true
+	case p.MaxPrice.Image != nil && e.PriceImage > *p.MaxPrice.Image:
+		return excludedImage, true
 	case !p.Fallbacks() && len(p.Order) > 0 && !listed:
 		return excludedNotInList, true
 	}
 	return 0, false
+}
+
+// excludedFigure is the figure an exclusion's reason speaks of, if any.
+func excludedFigure(why reason, e *Endpoint) float64 {
+	switch why {
+	case excludedRequest:
+		return e.PriceRequest
+	case excludedImage:
+		return e.PriceImage
+	}
+	return 0
+}
+
+// Excludes says why the preferences leave the endpoint out whatever the
+// request, in the words of a trace, or "" when they do not: the filters
+// that need no health and no request (only, ignore, order without
+// fallbacks, quantizations, data policies, prices). Configuration uses it
+// to check a model's defaults leave some endpoint.
+func (p *Preferences) Excludes(e *Endpoint) string {
+	on := monitor.EndpointStatus{Enabled: true}
+	why, out := excluded(e, &on, p, orderIndex(p.Order, e) >= 0, nil)
+	if !out {
+		return ""
+	}
+	c := Candidate{reason: why, quant: quantization(e), priceIn: e.PriceIn, priceOut: e.PriceOut, value: excludedFigure(why, e)}
+	return c.why(p, 0)
 }
 
 func quantization(e *Endpoint) string {
@@ -369,6 +408,14 @@ func (c *Candidate) why(p *Preferences, healthy int) string {
 		return fmt.Sprintf("prompt price over max_price.prompt ($%.2f/M)", c.priceIn)
 	case excludedComplete:
 		return fmt.Sprintf("completion price over max_price.completion ($%.2f/M)", c.priceOut)
+	case excludedRequest:
+		return fmt.Sprintf("price per request over max_price.request ($%g)", c.value)
+	case excludedImage:
+		return fmt.Sprintf("price per image over max_price.image ($%g)", c.value)
+	case excludedZDR:
+		return "keeps request data (zdr asks for zero data retention)"
+	case excludedDistill:
+		return "its output may not be used for distillation (enforce_distillable_text)"
 	case excludedNotInList:
 		return "not in provider.order, and allow_fallbacks is false"
 	}

@@ -21,10 +21,13 @@ import (
 type Endpoint struct {
 	ID            string  // unique across the fleet; the monitor knows it by this id
 	Provider      string  // provider slug
+	ProviderName  string  // the provider's display name as OpenRouter writes it ("DeepInfra"); "" is the slug
 	Model         string  // public model name clients ask for
 	UpstreamModel string  // the provider's own id for the model
 	PriceIn       float64 // USD per million prompt tokens
 	PriceOut      float64 // USD per million completion tokens
+	PriceRequest  float64 // USD per request, on top of tokens
+	PriceImage    float64 // USD per input image
 	Upstream      provider.Upstream
 
 	// What the endpoint is and can do, for the request's filters.
@@ -33,6 +36,8 @@ type Endpoint struct {
 	ContextLength int      // tokens; 0 is unknown
 	Parameters    []string // supported request parameters (temperature, max_tokens, tools, ...); nil is unknown
 	StoresData    bool     // the provider may store or train on prompts: excluded by data_collection "deny"
+	ZDR           bool     // zero data retention: nothing of a request is kept; provider.zdr asks for it
+	Distillable   bool     // its output may be used to train other models; provider.enforce_distillable_text asks for it
 	Prefill       bool     // continues from a partial assistant message: a broken stream can resume here
 }
 
@@ -175,10 +180,13 @@ type Request struct {
 	Messages    []provider.Message
 	MaxTokens   int
 	Temperature *float64
-	Params      []string    // further parameters the request uses (tools, response_format, ...), for require_parameters
-	Provider    Preferences // OpenRouter's "provider" object
-	Timeouts    Timeouts    // zero fields: the model's, else the router's
-	Hedge       *Hedge      // nil: the model's default
+	// User identifies the end user to the upstream, in each protocol's own
+	// field (OpenAI's user, Anthropic's metadata.user_id); "" sends none.
+	User     string
+	Params   []string    // further parameters the request uses (tools, response_format, ...), for require_parameters
+	Provider Preferences // OpenRouter's "provider" object
+	Timeouts Timeouts    // zero fields: the model's, else the router's
+	Hedge    *Hedge      // nil: the model's default
 	// Extra are further OpenAI parameters (top_p, stop, seed, ...) passed
 	// to the upstream as they are; see provider.Request.
 	Extra map[string]json.RawMessage
