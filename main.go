@@ -336,7 +336,7 @@ func writeJSON(w io.Writer, res *routing.Result, err error) {
 	if errors.As(err, &re) {
 		out.Error = re
 	} else if err != nil {
-		out.Error = &routing.Error{Code: 500, Type: "internal", Message: err.Error()}
+		out.Error = &routing.Error{Message: err.Error()}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -179,7 +179,8 @@ func TestChatStreamFailingBeforeContentGetsItsStatus(t *testing.T) {
 	for _, streaming := range []bool{true, false} {
 		resp, body := f.post(t, "/v1/chat/completions", chatBody(streaming))
 		e := decodeError(t, resp, body, http.StatusBadGateway)
-		if e.Error.Type != "provider_unavailable" || len(e.Error.Metadata.PreviousErrors) != 2 || e.Trace == nil {
+		// Every provider was overloaded: OpenRouter's provider_overloaded.
+		if e.Error.Type != "provider_overloaded" || len(e.Error.Metadata.PreviousErrors) != 2 || e.Trace == nil {
 			t.Errorf("stream %v: %s", streaming, body)
 		}
 		for _, p := range e.Error.Metadata.PreviousErrors {

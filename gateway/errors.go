@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"switchboard/provider"
 	"switchboard/routing"
 )
 
@@ -55,13 +56,41 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	}{e.body(), e.Trace})
 }
 
-// fromRouting turns the router's failure into an error answer.
+// fromRouting turns the router's failure into an error answer: the
+// status and error type of its kind, as OpenRouter's error reference has
+// them.
 func fromRouting(err error, trace *routing.Trace) *apiError {
 	var re *routing.Error
-	if errors.As(err, &re) {
-		return &apiError{Status: re.Code, Type: re.Type, Message: re.Message, Previous: re.Previous, Trace: trace}
+	if !errors.As(err, &re) {
+		return &apiError{Status: http.StatusInternalServerError, Type: "server", Message: err.Error(), Trace: trace}
 	}
-	return &apiError{Status: http.StatusInternalServerError, Type: "server", Message: err.Error(), Trace: trace}
+	e := &apiError{Message: re.Message, Param: re.Param, Previous: re.Previous, Trace: trace}
+	switch re.Kind {
+	case routing.KindBadRequest:
+		e.Status, e.Type = http.StatusBadRequest, "invalid_request"
+	case routing.KindContentPolicy:
+		e.Status, e.Type = http.StatusForbidden, "content_policy_violation"
+	case routing.KindContextLength:
+		e.Status, e.Type = http.StatusBadRequest, "context_length_exceeded"
+	case routing.KindUnknownModel:
+		e.Status, e.Type = http.StatusNotFound, "model_not_found"
+	case routing.KindNoEndpoints:
+		e.Status, e.Type = http.StatusServiceUnavailable, "provider_unavailable"
+	case routing.KindRateLimited:
+		e.Status, e.Type = http.StatusTooManyRequests, "rate_limit_exceeded"
+	case routing.KindTimeout:
+		e.Status, e.Type = http.StatusRequestTimeout, "timeout"
+	case routing.KindCanceled:
+		e.Status, e.Type = 499, "canceled" // nginx's "client closed request": nobody reads it
+	case routing.KindInterrupted:
+		e.Status, e.Type = http.StatusBadGateway, "stream_interrupted"
+	default: // KindExhausted
+		e.Status, e.Type = http.StatusBadGateway, "provider_unavailable"
+		if re.Class == provider.ClassOverloaded {
+			e.Type = "provider_overloaded"
+		}
+	}
+	return e
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

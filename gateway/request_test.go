@@ -134,7 +134,14 @@ func TestChatWithoutModelServesTheFirstOfModels(t *testing.T) {
 	req := chatBody(false)
 	delete(req, "model")
 	req["models"] = []string{testModel, "acme/none"}
+	// Nothing asked for is dropped silently: an unknown model in the list
+	// is the caller's mistake, named.
 	resp, b := f.post(t, "/v1/chat/completions", req)
+	if e := decodeError(t, resp, b, http.StatusNotFound); !strings.Contains(e.Error.Message, `"acme/none" is not served here`) {
+		t.Fatalf("an unknown fallback model: %s", b)
+	}
+	req["models"] = []string{testModel}
+	resp, b = f.post(t, "/v1/chat/completions", req)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d, want 200: %s", resp.StatusCode, b)
 	}

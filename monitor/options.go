@@ -21,6 +21,12 @@ type SystemClock struct{}
 // Now returns time.Now().
 func (SystemClock) Now() time.Time { return time.Now() }
 
+// NewTimer returns a wall-clock timer's channel and its Stop.
+func (SystemClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
+}
+
 // ProbeFunc checks one endpoint cheaply and returns the outcome to record.
 // It must return when ctx is done.
 type ProbeFunc func(ctx context.Context) provider.Outcome

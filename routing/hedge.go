@@ -22,91 +22,60 @@ type Hedge struct {
 // figures say: no p95 to go by yet.
 const defaultHedgeAfter = 2 * time.Second
 
-// hedgePlan is a hedge that will run: the endpoint that races, and when.
-type hedgePlan struct {
-	e     Endpoint
-	gen   uint64
-	after time.Duration
-}
-
-// hedgeWith decides whether the first attempt of a request gets a hedge, and
-// with which endpoint: the next admitted one. There is at most one hedge per
-// request, none for retries or resumed streams, and no more hedges a second
-// than Options.HedgesPerSecond allows.
-func (r *Router) hedgeWith(req *Request, t *Trace, rest []admission, byID map[string]Endpoint, repeat bool) *hedgePlan {
-	h := req.Hedge
-	if h == nil {
-		name, _ := ModelSuffix(req.Model)
-		h = r.opts.Defaults[name].Hedge
+// hedgeAfter decides whether this attempt at e gets a hedge, and after how
+// long: only the request's first attempt, never a retry, a resumed stream
+// or a last resort, at most once a request. 0 means no hedge.
+func (x *run) hedgeAfter(e Endpoint, notFirst bool) time.Duration {
+	h := x.req.Hedge
+	if h == nil || !h.Enabled || notFirst || x.hedged || x.partial != "" || len(x.t.Attempts) > 0 {
+		return 0
 	}
-	if h == nil || !h.Enabled || repeat || len(t.Attempts) > 0 || len(rest) == 0 || !rest[0].ok {
-		return nil
+	x.hedged = true
+	if h.After > 0 {
+		return h.After
 	}
-	first := t.Order[0]
-	after := h.After
-	if after <= 0 {
-		after = defaultHedgeAfter
-		if st := r.opts.Health.Snapshot().Status(first); st != nil {
-			switch {
-			case st.TTFT.P95 > 0:
-				after = st.TTFT.P95
-			case st.TTFT30m.P95 > 0:
-				after = st.TTFT30m.P95
-			}
+	if st := x.r.opts.Health.Snapshot().Status(e.ID); st != nil {
+		switch {
+		case st.TTFT.P95 > 0:
+			return st.TTFT.P95
+		case st.TTFT30m.P95 > 0:
+			return st.TTFT30m.P95
 		}
 	}
-	return &hedgePlan{e: byID[rest[0].id], gen: rest[0].gen, after: after}
-}
-
-// hedgeBudget is a token bucket of hedges: a hedge doubles the load on the
-// fleet for a moment, so a burst of slow answers must not double all of it.
-type hedgeBudget struct {
-	mu     sync.Mutex
-	tokens float64
-	at     time.Time
-}
-
-func (b *hedgeBudget) take(now time.Time, perSecond float64) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.at.IsZero() {
-		b.tokens = min(b.tokens+now.Sub(b.at).Seconds()*perSecond, max(perSecond, 1))
-	} else {
-		b.tokens = max(perSecond, 1)
-	}
-	b.at = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return defaultHedgeAfter
 }
 
 // race runs the first endpoint and, if it has streamed no token by after,
-// the second as well. The first to stream a token (of its answer or of its
-// reasoning) wins the caller's stream and the other is canceled. Both attempts go into the trace (the second
-// marked as a hedge); the result is the winner's, or, if neither streamed,
-// the one that failed last.
-func (r *Router) race(ctx context.Context, t *Trace, eps [2]Endpoint, gens [2]uint64, after time.Duration, req Request, onDelta OnDelta) (attemptResult, bool) {
+// the one partner finds as well (partner admits it, at that moment). A
+// hedge doubles the load on the fleet for a moment, so there are at most
+// Options.HedgesPerSecond of them. The first to stream a token (of its
+// answer or of its reasoning) wins the caller's stream and the other is
+// canceled. Both attempts go into the trace (the second marked as a
+// hedge); the result is the winner's, or, if neither streamed, the one that
+// failed last.
+func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64, after time.Duration, req Request, onDelta OnDelta,
+	partner func() (Endpoint, uint64, bool)) attemptResult {
 	var mu sync.Mutex
 	winner := -1
 	var cancels [2]context.CancelFunc
-	results := make(chan struct {
+	var eps [2]Endpoint
+	type done struct {
 		i  int
 		ar attemptResult
-	}, 2)
+	}
+	results := make(chan done, 2)
 	// Only the winner's content reaches the caller, so only the winner
 	// commits: the attempts themselves are not told.
 	onCommit := req.OnCommit
 	req.OnCommit = nil
-	start := func(i int) {
+	start := func(i int, e Endpoint, gen uint64) {
 		actx, cancel := context.WithCancel(ctx)
 		deliver := onDelta
 		if onDelta != nil && onCommit != nil {
-			deliver = committing(onCommit, eps[i], onDelta)
+			deliver = committing(onCommit, e, onDelta)
 		}
 		mu.Lock()
-		cancels[i] = cancel
+		cancels[i], eps[i] = cancel, e
 		mu.Unlock()
 		go func() {
 			// The first token wins, a reasoning model's thinking included.
@@ -121,32 +90,28 @@ func (r *Router) race(ctx context.Context, t *Trace, eps [2]Endpoint, gens [2]ui
 				}
 				return winner == i
 			}
-			ar := r.attempt(actx, eps[i], gens[i], req, func(s string) {
+			ar := r.attempt(actx, e, gen, req, func(s string) {
 				if claim() && deliver != nil {
 					deliver(s)
 				}
 			}, func() { claim() })
 			cancel()
-			results <- struct {
-				i  int
-				ar attemptResult
-			}{i, ar}
+			results <- done{i, ar}
 		}()
 	}
 
-	start(0)
-	timer := time.NewTimer(after)
-	defer timer.Stop()
+	start(0, first, gen)
+	timer, stop := r.opts.Clock.NewTimer(after)
+	defer stop()
 	var got [2]*attemptResult
 	running, hedged := 1, false
 	for running > 0 {
 		select {
-		case <-timer.C:
+		case <-timer:
 			mu.Lock()
 			streaming := winner >= 0
 			mu.Unlock()
-			if !streaming && got[0] == nil && r.hedges.take(r.opts.Clock.Now(), r.opts.HedgesPerSecond) {
-				start(1)
+			if !streaming && got[0] == nil && r.hedgeAllowed(partner, start) {
 				hedged, running = true, running+1
 			}
 		case res := <-results:
@@ -156,18 +121,39 @@ func (r *Router) race(ctx context.Context, t *Trace, eps [2]Endpoint, gens [2]ui
 	}
 	if !hedged {
 		t.Attempts = append(t.Attempts, got[0].a)
-		return *got[0], false
+		return *got[0]
 	}
 	got[1].a.Hedge = true
 	if winner >= 0 && got[1-winner].err != nil && got[1-winner].err.Class == provider.ClassCanceled {
 		got[1-winner].a.Error = "lost the race: the other streamed first"
 	}
 	t.Attempts = append(t.Attempts, got[0].a, got[1].a)
+	w := 1
 	switch {
 	case winner >= 0:
-		return *got[winner], true
+		w = winner
 	case got[0].a.Start.Add(got[0].a.Duration).After(got[1].a.Start.Add(got[1].a.Duration)):
-		return *got[0], true
+		w = 0
 	}
-	return *got[1], true
+	got[w].hedged = true
+	return *got[w]
+}
+
+// hedgeAllowed starts the hedge if the budget has one left and partner
+// finds an endpoint; a token taken for a hedge that finds no partner goes
+// back, so that no admission is taken without being used.
+func (r *Router) hedgeAllowed(partner func() (Endpoint, uint64, bool), start func(int, Endpoint, uint64)) bool {
+	now := r.opts.Clock.Now()
+	res := r.hedges.ReserveN(now, 1)
+	if !res.OK() || res.DelayFrom(now) > 0 {
+		res.CancelAt(now)
+		return false
+	}
+	e, gen, ok := partner()
+	if !ok {
+		res.CancelAt(now)
+		return false
+	}
+	start(1, e, gen)
+	return true
 }

@@ -177,7 +177,7 @@ func TestNothingEligibleNamesEveryEndpoint(t *testing.T) {
 	_, _, err := f.plan(t, Request{Provider: Preferences{Only: []string{"cheap", "slow", "mid"},
 		MaxPrice: MaxPrice{Prompt: ptr(0.25)}, DataCollection: "deny"}})
 	var re *Error
-	if !errors.As(err, &re) || re.Code != 503 {
+	if !errors.As(err, &re) || re.Kind != KindNoEndpoints {
 		t.Fatalf("err = %v", err)
 	}
 	for _, want := range []string{"cheap (may store or train on prompts", "fast (not in provider.only)",
@@ -196,7 +196,7 @@ func TestBadPreferencesAreTheCallersError(t *testing.T) {
 	} {
 		_, _, err := f.plan(t, Request{Provider: p})
 		var re *Error
-		if !errors.As(err, &re) || re.Code != 400 || !strings.HasPrefix(re.Message, "provider.") {
+		if !errors.As(err, &re) || re.Kind != KindBadRequest || !strings.HasPrefix(re.Message, "provider.") {
 			t.Errorf("%+v: err = %v", p, err)
 		}
 	}

@@ -15,16 +15,17 @@ import (
 type reason uint8
 
 const (
-	placedPicked    reason = iota // first of the weighted draw
-	placedBackup                  // later in the weighted draw
-	placedOrder                   // listed in provider.order
-	placedSorted                  // placed by provider.sort
-	placedByPrice                 // after the preferred, cheapest first
-	placedDegraded                // degraded: after the healthy
-	placedRecovered               // recently down: after the healthy and degraded
-	placedSlow                    // misses a preferred_min_throughput / preferred_max_latency cutoff
-	placedDown                    // down: last resort
-	placedCooling                 // cooling down: only if nothing else is left
+	placedPicked     reason = iota // first of the weighted draw
+	placedBackup                   // later in the weighted draw
+	placedOrder                    // listed in provider.order
+	placedSorted                   // placed by provider.sort
+	placedSortedLate               // placed by provider.sort, after those without a recent outage
+	placedByPrice                  // after the preferred, cheapest first
+	placedDegraded                 // degraded: after the healthy
+	placedRecovered                // recently down: after the healthy and degraded
+	placedSlow                     // misses a preferred_min_throughput / preferred_max_latency cutoff
+	placedDown                     // down: last resort
+	placedCooling                  // cooling down: only if nothing else is left
 
 	excludedOff       // turned off by the user
 	excludedOnly      // not in provider.only
@@ -39,6 +40,8 @@ const (
 	excludedZDR       // keeps data, and zdr is asked for
 	excludedDistill   // output not distillable, and enforce_distillable_text is asked for
 	excludedNotInList // not in provider.order, and allow_fallbacks is false
+	excludedPinned    // not the first choice, and allow_fallbacks is false without provider.order
+	excludedContext   // the prompt and max_tokens do not fit its context length
 )
 
 // group is a candidate's health group, best first.
@@ -106,6 +109,7 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 	p.cands, p.keys, p.order = p.cands[:0], p.keys[:0], p.order[:0]
 	var pbuf [8]string
 	params := req.params(pbuf[:0])
+	need := req.tokensNeeded()
 	var unknown monitor.EndpointStatus // an endpoint the monitor does not know is off
 	for _, e := range eps {
 		st := snap.Status(e.ID)
@@ -114,16 +118,21 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 		}
 		c := Candidate{Endpoint: e.ID, Provider: e.Provider, Model: e.Model, State: st.State,
 			StateStr: st.State.String(), Price: e.Price(), detail: st.Reason,
-			quant: quantization(&e), priceIn: e.PriceIn, priceOut: e.PriceOut}
+			quant: quantization(&e), priceIn: e.PriceIn, priceOut: e.PriceOut, need: need, contextLength: e.ContextLength}
 		k := planKey{orderPos: len(prefs.Order)}
 		if i := orderIndex(prefs.Order, &e); i >= 0 {
 			k.orderPos = i
 		}
-		if why, out := excluded(&e, st, prefs, k.orderPos < len(prefs.Order), params); out {
+		if why, out := excluded(&e, st, prefs, k.orderPos < len(prefs.Order), params, need); out {
 			c.Tier, c.reason, k.group = TierSkipped, why, groupExcluded
 			c.value = excludedFigure(why, &e)
 		} else {
 			k.group = healthGroup(st, snap)
+			if prefs.Sort.By != "" && k.group == groupDegraded {
+				// A sort is strict among the endpoints that are not out:
+				// degraded still answers, so it keeps its place by the key.
+				k.group = groupHealthy
+			}
 			k.lastResort = k.group >= groupDown
 			k.slow = missesCutoffs(st, prefs)
 			c.Tier = TierPreferred
@@ -157,9 +166,41 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 			p.order[j], p.order[j-1] = p.order[j-1], p.order[j]
 		}
 	}
+	if !prefs.Fallbacks() && len(prefs.Order) == 0 && len(p.order) > 1 {
+		// OpenRouter: without order, allow_fallbacks false pins the
+		// request to its first choice.
+		for _, i := range p.order[1:] {
+			p.cands[i].Tier, p.cands[i].reason, p.keys[i].group = TierSkipped, excludedPinned, groupExcluded
+		}
+		p.order = p.order[:1]
+	}
 	for rank, i := range p.order {
 		p.cands[i].reason = placement(prefs, p.keys[i], rank)
+		p.cands[i].group = p.keys[i].group
 	}
+}
+
+// promptBytesPerToken is how many bytes of prompt the context check counts
+// as one token. Tokenizers in use take about 4 bytes of English a token,
+// fewer of code and of other scripts; counting 6 under-counts nearly every
+// prompt, so an endpoint is left out only when the prompt surely does not
+// fit. A prompt that fits the estimate but not the endpoint gets the
+// provider's context-length error, and the request moves to a larger
+// endpoint of the same model.
+const promptBytesPerToken = 6
+
+// messageOverheadTokens are the tokens a chat format adds per message (the
+// role and separators), and once for the reply's start.
+const messageOverheadTokens = 3
+
+// tokensNeeded estimates, from below, the context a request takes: its
+// prompt's tokens (see promptBytesPerToken) plus max_tokens.
+func (req *Request) tokensNeeded() int {
+	n := messageOverheadTokens
+	for _, m := range req.Messages {
+		n += messageOverheadTokens + len(m.Content)/promptBytesPerToken
+	}
+	return n + req.MaxTokens
 }
 
 // drawHealthy orders the healthy, preferred candidates by OpenRouter's
@@ -210,7 +251,7 @@ func orderIndex(list []string, e *Endpoint) int {
 }
 
 // excluded applies the hard filters, in the order a user would look for them.
-func excluded(e *Endpoint, st *monitor.EndpointStatus, p *Preferences, listed bool, params []string) (reason, bool) {
+func excluded(e *Endpoint, st *monitor.EndpointStatus, p *Preferences, listed bool, params []string, need int) (reason, bool) {
 	switch {
 	case !st.Enabled || st.State == monitor.Disabled:
 		return excludedOff, true
@@ -238,6 +279,8 @@ func excluded(e *Endpoint, st *monitor.EndpointStatus, p *Preferences, listed bo
 		return excludedImage, true
 	case !p.Fallbacks() && len(p.Order) > 0 && !listed:
 		return excludedNotInList, true
+	case e.ContextLength > 0 && need > e.ContextLength:
+		return excludedContext, true
 	}
 	return 0, false
 }
@@ -260,7 +303,7 @@ func excludedFigure(why reason, e *Endpoint) float64 {
 // to check a model's defaults leave some endpoint.
 func (p *Preferences) Excludes(e *Endpoint) string {
 	on := monitor.EndpointStatus{Enabled: true}
-	why, out := excluded(e, &on, p, orderIndex(p.Order, e) >= 0, nil)
+	why, out := excluded(e, &on, p, orderIndex(p.Order, e) >= 0, nil, 0)
 	if !out {
 		return ""
 	}
@@ -359,12 +402,14 @@ func placement(p *Preferences, k planKey, rank int) reason {
 		return placedSlow
 	case k.orderPos < len(p.Order):
 		return placedOrder
+	case p.Sort.By != "" && k.group == groupRecovered:
+		return placedSortedLate
+	case p.Sort.By != "":
+		return placedSorted
 	case k.group == groupRecovered:
 		return placedRecovered
 	case k.group == groupDegraded:
 		return placedDegraded
-	case p.Sort.By != "":
-		return placedSorted
 	case len(p.Order) > 0:
 		return placedByPrice
 	case rank == 0:
@@ -384,6 +429,8 @@ func (c *Candidate) why(p *Preferences, healthy int) string {
 		return "listed in provider.order"
 	case placedSorted:
 		return fmt.Sprintf("sorted by %s (%s)", p.Sort.By, sortFigure(p.Sort.By, c.value))
+	case placedSortedLate:
+		return fmt.Sprintf("sorted by %s (%s), after those without a recent outage", p.Sort.By, sortFigure(p.Sort.By, c.value))
 	case placedByPrice:
 		return fmt.Sprintf("not in provider.order: cheapest first ($%.2f/M)", c.Price)
 	case placedDegraded, placedDown, placedCooling:
@@ -418,6 +465,10 @@ func (c *Candidate) why(p *Preferences, healthy int) string {
 		return "its output may not be used for distillation (enforce_distillable_text)"
 	case excludedNotInList:
 		return "not in provider.order, and allow_fallbacks is false"
+	case excludedPinned:
+		return "allow_fallbacks is false: only the first choice is tried"
+	case excludedContext:
+		return fmt.Sprintf("context of %d tokens is too short: the prompt (at least %d tokens with max_tokens) does not fit", c.contextLength, c.need)
 	}
 	return ""
 }

@@ -193,7 +193,7 @@ func TestPlanNothingEligibleSaysWhy(t *testing.T) {
 	_ = f.mon.SetEnabled("m@b", false)
 	_, err := f.router.Plan("m", f.mon.Snapshot())
 	var re *Error
-	if !errors.As(err, &re) || re.Code != 503 {
+	if !errors.As(err, &re) || re.Kind != KindNoEndpoints {
 		t.Fatalf("err = %v, want a 503 routing error", err)
 	}
 	for _, want := range []string{"a (turned off by the user)", "b (turned off by the user)"} {
@@ -207,7 +207,7 @@ func TestPlanUnknownModel(t *testing.T) {
 	f := newFleet(t, nil, map[string]float64{"a": 1}, "a")
 	_, err := f.router.Plan("gpt-9", f.mon.Snapshot())
 	var re *Error
-	if !errors.As(err, &re) || re.Code != 404 || !strings.Contains(re.Message, "models: m") {
+	if !errors.As(err, &re) || re.Kind != KindUnknownModel || !strings.Contains(re.Message, "models: m") {
 		t.Fatalf("err = %v, want a 404 naming the served models", err)
 	}
 }

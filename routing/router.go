@@ -9,9 +9,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"switchboard/monitor"
 	"switchboard/provider"
@@ -46,23 +49,34 @@ type Endpoint struct {
 func (e Endpoint) Price() float64 { return e.PriceIn + e.PriceOut }
 
 // Health is what the router needs of the monitor: the current snapshot, the
-// circuit breaker's admission of each attempt, and a place to record every
-// outcome.
+// circuit breaker's admission of each attempt (and the return of one not
+// used), and a place to record every outcome.
 type Health interface {
 	Snapshot() *monitor.Snapshot
 	Admit(endpointID string) (gen uint64, ok bool)
+	Release(endpointID string, gen uint64)
 	Record(endpointID string, o provider.Outcome)
 	// RecordRequest counts a routed request's final outcome for its model.
 	RecordRequest(model string, c provider.Class)
+}
+
+// Clock tells the time and times the router's waits (a retry's pause, a
+// hedge's delay), so that tests can move both by hand
+// (monitortest.Clock). monitor.SystemClock is the wall clock.
+type Clock interface {
+	Now() time.Time
+	// NewTimer returns a channel that receives once d has passed, and a
+	// function that stops the timer.
+	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
 }
 
 // Options configure a router.
 type Options struct {
 	Endpoints   []Endpoint
 	Health      Health
-	Clock       monitor.Clock // default monitor.SystemClock
-	Seed        uint64        // seeds the weighted pick; 0 picks a random seed
-	MaxAttempts int           // attempts per request at most, retries included; default 5
+	Clock       Clock  // default monitor.SystemClock
+	Seed        uint64 // seeds the weighted pick; 0 picks a random seed
+	MaxAttempts int    // attempts per request at most, retries included; default 5
 	// RetryBackoff is the pause before trying an endpoint once more after a
 	// connection failure or a 500, jittered by ±50%; default 200ms.
 	RetryBackoff time.Duration
@@ -117,7 +131,11 @@ type Router struct {
 	mu  sync.Mutex // guards rng
 	rng *rand.Rand
 
-	hedges hedgeBudget
+	// hedges is the budget of hedges across all requests: a token bucket
+	// of HedgesPerSecond, holding at least one.
+	hedges *rate.Limiter
+
+	names map[string]string // lower-cased slug or display name -> slug
 }
 
 // New checks the endpoints and returns a router over them.
@@ -147,7 +165,8 @@ func New(o Options) (*Router, error) {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
-	r := &Router{opts: o, byModel: map[string][]Endpoint{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	r := &Router{opts: o, byModel: map[string][]Endpoint{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		hedges: rate.NewLimiter(rate.Limit(o.HedgesPerSecond), max(1, int(o.HedgesPerSecond))), names: map[string]string{}}
 	seen := map[string]bool{}
 	for _, e := range o.Endpoints {
 		if e.ID == "" || e.Model == "" || e.Upstream == nil {
@@ -161,6 +180,10 @@ func New(o Options) (*Router, error) {
 			r.models = append(r.models, e.Model)
 		}
 		r.byModel[e.Model] = append(r.byModel[e.Model], e)
+		r.names[strings.ToLower(e.Provider)] = e.Provider
+		if e.ProviderName != "" {
+			r.names[strings.ToLower(e.ProviderName)] = e.Provider
+		}
 	}
 	return r, nil
 }
@@ -205,56 +228,118 @@ func (r *Router) Plan(model string, snap *monitor.Snapshot) (*Trace, error) {
 // PlanRequest orders the endpoints of the request's model, from one
 // snapshot of their health, and explains every placement and exclusion. The
 // order follows OpenRouter: the model's endpoints that pass the request's
-// filters (only, ignore, quantizations, require_parameters, data_collection,
-// max_price, and order without fallbacks); those listed in provider.order
-// first; then by provider.sort if given, else healthy endpoints drawn at
-// random weighted by the inverse square of price, then degraded, then
-// recently down; endpoints missing a preferred cutoff after those; endpoints
-// that are down only as a last resort, and cooling-down ones only when
-// nothing else is left.
+// filters (only, ignore, quantizations, require_parameters, data policies,
+// max_price, context length, and order without fallbacks); those listed in
+// provider.order first; then by provider.sort if given (strictly, among
+// those without a recent outage), else healthy endpoints drawn at random
+// weighted by the inverse square of price, then degraded, then recently
+// down; endpoints missing a preferred cutoff after those; endpoints that
+// are down, and cooling-down ones, last.
 func (r *Router) PlanRequest(req *Request, snap *monitor.Snapshot) (*Trace, error) {
 	t := &Trace{Model: req.Model, At: snap.At}
-	return t, r.planModel(t, req.Model, req, snap)
+	if _, err := r.planAll(t, []string{req.Model}, req, snap); err != nil {
+		return t, err
+	}
+	return t, nil
 }
 
-// planModel plans one model of a request into t: its candidates and order
-// are appended. An unknown model, or one with nothing eligible, is an error
-// that says why.
-func (r *Router) planModel(t *Trace, model string, req *Request, snap *monitor.Snapshot) error {
-	name, suffixSort := ModelSuffix(model)
-	eps, ok := r.byModel[name]
-	if !ok {
-		return &Error{Code: 404, Type: "model_not_found",
-			Message: fmt.Sprintf("model %q is not served here; models: %s", name, strings.Join(r.models, ", "))}
-	}
-	prefs := r.prefsFor(name, &req.Provider, suffixSort)
-	if len(t.Models) == 0 {
-		t.Options.Provider = prefs
-	}
-	if err := prefs.Check(); err != nil {
-		return &Error{Code: 400, Type: "invalid_request", Message: err.Error()}
-	}
-	var p plan
-	r.planInto(&p, eps, req, &prefs, snap)
-	healthy := 0
-	for _, c := range p.cands {
-		if c.reason == placedPicked || c.reason == placedBackup {
-			healthy++
+// planAll plans every model of a request, in order, from one snapshot: the
+// candidates and the order go into t, and the legs to try come back. A
+// sort with partition "none" makes one leg across all the models. An
+// unknown model, a wrong option or a provider name that names nothing is
+// the caller's error; a model with nothing eligible is skipped, and if no
+// model has anything, the error says what excluded every endpoint.
+func (r *Router) planAll(t *Trace, models []string, req *Request, snap *monitor.Snapshot) ([]leg, *Error) {
+	var names []string
+	for _, m := range models {
+		name, _ := ModelSuffix(m)
+		if _, ok := r.byModel[name]; !ok {
+			return nil, errorf(KindUnknownModel, provider.ClassOK, "model %q is not served here; models: %s", name, strings.Join(r.models, ", "))
+		}
+		if !slices.Contains(names, name) {
+			names = append(names, name)
 		}
 	}
-	for i := range p.cands {
-		p.cands[i].Why = p.cands[i].why(&prefs, healthy)
+	own, err := r.resolve(names, req.Provider)
+	if err != nil {
+		return nil, err
 	}
-	t.Models = append(t.Models, name)
-	t.Candidates = append(t.Candidates, p.cands...)
-	for _, i := range p.order {
-		t.Order = append(t.Order, p.cands[i].Endpoint)
+	var legs []leg
+	var p plan
+	var why []string
+	for i, name := range names {
+		_, suffixSort := ModelSuffix(models[slices.IndexFunc(models, func(m string) bool { n, _ := ModelSuffix(m); return n == name })])
+		prefs := r.prefsFor(name, &own, suffixSort)
+		if i == 0 {
+			t.Options.Provider = prefs
+		}
+		if err := prefs.Check(); err != nil {
+			return nil, badRequest("provider", "%s", err)
+		}
+		r.planInto(&p, r.byModel[name], req, &prefs, snap)
+		healthy := 0
+		for _, c := range p.cands {
+			if c.reason == placedPicked || c.reason == placedBackup {
+				healthy++
+			}
+		}
+		l := leg{models: []string{name}}
+		for i := range p.cands {
+			p.cands[i].Why = p.cands[i].why(&prefs, healthy)
+		}
+		for _, i := range p.order {
+			l.order = append(l.order, r.byModel[name][i])
+		}
+		t.Models = append(t.Models, name)
+		t.Candidates = append(t.Candidates, p.cands...)
+		if len(l.order) == 0 {
+			why = append(why, fmt.Sprintf("no provider of %s meets the request's requirements: %s", name, excludedList(p.cands)))
+			continue
+		}
+		legs = append(legs, l)
 	}
-	if len(p.order) == 0 {
-		return &Error{Code: 503, Type: "no_endpoints",
-			Message: fmt.Sprintf("no provider of %s meets the request's requirements: %s", name, excludedList(p.cands))}
+	if p := t.Options.Provider; len(legs) > 1 && p.Sort.By != "" && p.Sort.Partition == "none" {
+		legs = []leg{mergeLegs(t, legs)}
 	}
-	return nil
+	for _, l := range legs {
+		for _, e := range l.order {
+			t.Order = append(t.Order, e.ID)
+		}
+	}
+	if len(legs) == 0 {
+		k := KindNoEndpoints
+		if slices.ContainsFunc(t.Candidates, func(c Candidate) bool { return c.reason == excludedContext }) {
+			k = KindContextLength // the prompt is what stands in the way
+		}
+		return nil, errorf(k, provider.ClassOK, "%s", strings.Join(why, "; "))
+	}
+	return legs, nil
+}
+
+// mergeLegs is the one leg of a sort across models: every endpoint by the
+// sort's value, those that are out (a recent outage, down, cooling) after
+// the rest.
+func mergeLegs(t *Trace, legs []leg) leg {
+	cands := map[string]*Candidate{}
+	for i := range t.Candidates {
+		cands[t.Candidates[i].Endpoint] = &t.Candidates[i]
+	}
+	var all leg
+	for _, l := range legs {
+		all.models = append(all.models, l.models...)
+		all.order = append(all.order, l.order...)
+	}
+	slices.SortStableFunc(all.order, func(a, b Endpoint) int {
+		ca, cb := cands[a.ID], cands[b.ID]
+		if oa, ob := ca.group != groupHealthy, cb.group != groupHealthy; oa != ob {
+			if oa {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(ca.value, cb.value)
+	})
+	return all
 }
 
 // prefsFor is the request's preferences over the model's defaults, field by
@@ -278,6 +363,12 @@ func (r *Router) prefsFor(model string, req *Preferences, suffixSort string) Pre
 	}
 	if req.DataCollection != "" {
 		p.DataCollection = req.DataCollection
+	}
+	if req.ZDR != nil {
+		p.ZDR = req.ZDR
+	}
+	if req.EnforceDistillableText != nil {
+		p.EnforceDistillableText = req.EnforceDistillableText
 	}
 	if req.Sort.By != "" {
 		p.Sort = req.Sort

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"switchboard/monitor"
 	"switchboard/monitor/monitortest"
 	"switchboard/provider"
@@ -110,7 +112,7 @@ func TestSendUserErrorIsNotRetried(t *testing.T) {
 	f, _ := simFleet(t, map[string]float64{"a": 1, "b": 1}, provider.OpenAIOptions{}, sim.Profile{Name: "a"}, sim.Profile{Name: "b"})
 	res, err := f.router.Send(t.Context(), Request{Model: "m"}, nil) // no messages: a 400
 	var re *Error
-	if !errors.As(err, &re) || re.Code != 400 {
+	if !errors.As(err, &re) || re.Kind != KindBadRequest {
 		t.Fatalf("err = %v, want a 400", err)
 	}
 	if len(res.Trace.Attempts) != 1 {
@@ -128,12 +130,12 @@ func TestSendUserErrorIsNotRetried(t *testing.T) {
 func TestSendEveryProviderFails(t *testing.T) {
 	tests := []struct {
 		mode     sim.Mode
-		code     int
+		kind     Kind
 		outcome  string
 		errClass provider.Class
 	}{
-		{sim.ModeDown, 502, "overloaded", provider.ClassOverloaded},
-		{sim.ModeRateLimited, 429, "rate_limited", provider.ClassRateLimited},
+		{sim.ModeDown, KindExhausted, "overloaded", provider.ClassOverloaded},
+		{sim.ModeRateLimited, KindRateLimited, "rate_limited", provider.ClassRateLimited},
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode.String(), func(t *testing.T) {
@@ -145,7 +147,7 @@ func TestSendEveryProviderFails(t *testing.T) {
 			}
 			res, err := f.router.Send(t.Context(), ask("hello"), nil)
 			var re *Error
-			if !errors.As(err, &re) || re.Code != tt.code || re.Class != tt.errClass {
+			if !errors.As(err, &re) || re.Kind != tt.kind || re.Class != tt.errClass {
 				t.Fatalf("err = %#v", err)
 			}
 			if len(res.Trace.Attempts) != 2 || res.Trace.Served != "" {
@@ -191,7 +193,7 @@ func TestSendStreamCutAfterCommit(t *testing.T) {
 		var got strings.Builder
 		res, err := f.router.Send(t.Context(), ask("hello"), func(s string) { got.WriteString(s) })
 		var re *Error
-		if !errors.As(err, &re) || re.Type != "stream_interrupted" || re.Class != provider.ClassStreamCut {
+		if !errors.As(err, &re) || re.Kind != KindInterrupted || re.Class != provider.ClassStreamCut {
 			t.Fatalf("err = %v", err)
 		}
 		if res.FinishReason != "error" || res.Content == "" || res.Content != got.String() {
@@ -336,7 +338,7 @@ func TestSendModelFallbacks(t *testing.T) {
 		r, _, _ := twoModels(t)
 		res, err := r.Send(t.Context(), Request{Model: "small"}, nil) // no messages
 		var re *Error
-		if !errors.As(err, &re) || re.Code != 400 || len(res.Trace.Attempts) != 1 {
+		if !errors.As(err, &re) || re.Kind != KindBadRequest || len(res.Trace.Attempts) != 1 {
 			t.Fatalf("err %v, attempts %v", err, outcomes(res.Trace))
 		}
 	})
@@ -347,7 +349,7 @@ func TestSendModelFallbacks(t *testing.T) {
 		req.Models = []string{"big"}
 		_, err := r.Send(t.Context(), req, nil)
 		var re *Error
-		if !errors.As(err, &re) || re.Code != 502 || !strings.Contains(re.Message, "every provider of big failed") {
+		if !errors.As(err, &re) || re.Kind != KindExhausted || !strings.Contains(re.Message, "every provider of small or big failed") {
 			t.Fatalf("err %v", err)
 		}
 	})
@@ -499,7 +501,7 @@ func TestTotalTimeout(t *testing.T) {
 	req.Timeouts.Total = 100 * time.Millisecond
 	_, err := f.router.Send(t.Context(), req, nil)
 	var re *Error
-	if !errors.As(err, &re) || re.Code != 408 || !strings.Contains(re.Message, "timeouts.total") {
+	if !errors.As(err, &re) || re.Kind != KindTimeout || !strings.Contains(re.Message, "timeouts.total") {
 		t.Fatalf("err = %v", err)
 	}
 	if st, _ := f.mon.Snapshot().Endpoint("m@slow"); st.ProviderErrors != 0 || st.State == monitor.Down {
@@ -596,6 +598,25 @@ func TestHedging(t *testing.T) {
 		return req
 	}
 
+	// sendAtHedge sends req and moves the router's clock past the hedge's
+	// delay once the race waits on it.
+	sendAtHedge := func(f *fleet, req Request, onDelta OnDelta) (*Result, error) {
+		f.clk.HoldTimers()
+		type sent struct {
+			res *Result
+			err error
+		}
+		done := make(chan sent, 1)
+		go func() {
+			res, err := f.router.Send(t.Context(), req, onDelta)
+			done <- sent{res, err}
+		}()
+		f.clk.WaitForTimers(1)
+		f.clk.Advance(req.Hedge.After)
+		s := <-done
+		return s.res, s.err
+	}
+
 	t.Run("a slow first token starts the next endpoint, which wins", func(t *testing.T) {
 		f, _ := simFleet(t, prices, provider.OpenAIOptions{},
 			sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "fast"})
@@ -603,7 +624,7 @@ func TestHedging(t *testing.T) {
 		var told []string
 		req := hedged()
 		req.OnCommit = func(e Endpoint) { told = append(told, e.Provider) }
-		res, err := f.router.Send(t.Context(), req, func(s string) { streamed.WriteString(s) })
+		res, err := sendAtHedge(f, req, func(s string) { streamed.WriteString(s) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -628,8 +649,11 @@ func TestHedging(t *testing.T) {
 	t.Run("a reasoning model's thinking is its first token: no hedge", func(t *testing.T) {
 		// 20 tokens of thinking at 100/s: the answer starts after 200ms,
 		// long after the hedge's 50ms, but the thinking began at once.
+		// The hedge's delay is timed on the wall clock here: what is raced
+		// is the upstream's real first token.
 		thinker := sim.Profile{Name: "slow", TokensPerSecond: 100, ReasoningTokens: 20}
 		f, _ := simFleet(t, prices, provider.OpenAIOptions{}, thinker, sim.Profile{Name: "fast"})
+		f.router.opts.Clock = monitor.SystemClock{}
 		req := hedged()
 		req.MaxTokens = 3
 		res, err := f.router.Send(t.Context(), req, nil)
@@ -639,6 +663,7 @@ func TestHedging(t *testing.T) {
 	})
 	t.Run("no hedge when the first token comes in time", func(t *testing.T) {
 		f, _ := simFleet(t, prices, provider.OpenAIOptions{}, sim.Profile{Name: "slow"}, sim.Profile{Name: "fast"})
+		f.clk.HoldTimers()
 		req := hedged()
 		req.Hedge.After = time.Hour
 		res, err := f.router.Send(t.Context(), req, nil)
@@ -649,11 +674,11 @@ func TestHedging(t *testing.T) {
 	t.Run("hedges per second are capped", func(t *testing.T) {
 		f, _ := simFleet(t, prices, provider.OpenAIOptions{},
 			sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "fast"})
-		f.router.opts.HedgesPerSecond = 0.001 // one now, the next in 1000s
-		if _, err := f.router.Send(t.Context(), hedged(), nil); err != nil {
-			t.Fatal(err)
+		f.router.hedges = rate.NewLimiter(0.001, 1) // one now, the next in 1000s
+		if res, err := sendAtHedge(f, hedged(), nil); err != nil || !res.Trace.Attempts[1].Hedge {
+			t.Fatalf("the first request was not hedged: %v", err)
 		}
-		res, err := f.router.Send(t.Context(), hedged(), nil)
+		res, err := sendAtHedge(f, hedged(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -831,7 +856,7 @@ func TestContentPolicyAndRepeatedModels(t *testing.T) {
 	req.Models = []string{"m", "m"}
 	res, err := f.router.Send(t.Context(), req, nil)
 	var re *Error
-	if !errors.As(err, &re) || re.Code != 400 || re.Type != "content_policy" || !strings.Contains(re.Message, "strict refused the request") ||
+	if !errors.As(err, &re) || re.Kind != KindContentPolicy || !strings.Contains(re.Message, "strict refused the request") ||
 		!strings.Contains(re.Message, "flagged by our safety system: violence") {
 		t.Fatalf("err = %#v", err)
 	}

@@ -69,12 +69,15 @@ type Candidate struct {
 	Tier     Tier          `json:"tier"`
 	Why      string        `json:"why"` // why it was placed or skipped, in plain words
 
-	reason   reason  // Why, before it is written
-	detail   string  // the monitor's reason for the state
-	value    float64 // the figure the reason speaks of
-	quant    string
-	priceIn  float64
-	priceOut float64
+	reason        reason  // Why, before it is written
+	group         group   // its health group as planned: to merge the orders of several models
+	detail        string  // the monitor's reason for the state
+	value         float64 // the figure the reason speaks of
+	quant         string
+	priceIn       float64
+	priceOut      float64
+	need          int // the context the request takes, at least (tokens)
+	contextLength int
 }
 
 // Attempt is one try of one endpoint.

@@ -1,0 +1,136 @@
+package routing
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// ResolveProviders checks the provider names of p's order, only and ignore
+// against the providers of the models (a model name may carry its :nitro
+// or :floor suffix) and returns p with every name as its slug. Names are
+// matched as OpenRouter matches them: slugs and display names ("DeepInfra",
+// "Google Vertex"), in any case, and "slug/variant" for one endpoint. A
+// name that matches no provider of the models is the caller's error, with
+// the nearest name it may have meant.
+func (r *Router) ResolveProviders(models []string, p Preferences) (Preferences, error) {
+	names := make([]string, len(models))
+	for i, m := range models {
+		names[i], _ = ModelSuffix(m)
+	}
+	out, err := r.resolve(names, p)
+	if err != nil {
+		return p, err
+	}
+	return out, nil
+}
+
+// resolve is ResolveProviders over model names without suffixes. The lists
+// it returns are new: the caller's are never written to.
+func (r *Router) resolve(models []string, p Preferences) (Preferences, *Error) {
+	for _, f := range []struct {
+		field string
+		list  *[]string
+	}{{"order", &p.Order}, {"only", &p.Only}, {"ignore", &p.Ignore}} {
+		if len(*f.list) == 0 {
+			continue
+		}
+		out := make([]string, len(*f.list))
+		for i, n := range *f.list {
+			s, err := r.resolveName(models, n)
+			if err != nil {
+				err.Param = fmt.Sprintf("provider.%s[%d]", f.field, i)
+				err.Message = fmt.Sprintf("%s: %s", err.Param, err.Message)
+				return p, err
+			}
+			out[i] = s
+		}
+		*f.list = out
+	}
+	return p, nil
+}
+
+// resolveName turns one name of a provider list into "slug" or
+// "slug/variant", or says why it names nothing the models have.
+func (r *Router) resolveName(models []string, name string) (string, *Error) {
+	base, variant, hasVariant := strings.Cut(strings.TrimSpace(name), "/")
+	slug, known := r.names[strings.ToLower(strings.TrimSpace(base))]
+	var serving []string // the providers of the models, slugs and display names
+	served, variantFound := false, false
+	for _, m := range models {
+		for _, e := range r.byModel[m] {
+			if !slices.Contains(serving, e.Provider) {
+				serving = append(serving, e.Provider)
+				if e.ProviderName != "" {
+					serving = append(serving, e.ProviderName)
+				}
+			}
+			if known && e.Provider == slug {
+				served = true
+				variantFound = variantFound || strings.EqualFold(e.Variant, variant)
+			}
+		}
+	}
+	switch {
+	case !served:
+		msg := fmt.Sprintf("%q is not a provider of %s", name, strings.Join(models, " or "))
+		if near := nearest(strings.ToLower(base), serving); near != "" {
+			msg += fmt.Sprintf("; did you mean %q?", near)
+		}
+		return "", badRequest("", "%s (providers: %s)", msg, strings.Join(serving, ", "))
+	case hasVariant && !variantFound:
+		var have []string
+		for _, m := range models {
+			for _, e := range r.byModel[m] {
+				if e.Provider == slug && e.Variant != "" {
+					have = append(have, slug+"/"+e.Variant)
+				}
+			}
+		}
+		msg := fmt.Sprintf("%q names no endpoint: %s has no variant %q", name, slug, variant)
+		if len(have) > 0 {
+			msg += "; it has " + strings.Join(have, ", ")
+		}
+		return "", badRequest("", "%s", msg)
+	case hasVariant:
+		return slug + "/" + strings.ToLower(variant), nil
+	}
+	return slug, nil
+}
+
+// nearest returns the name closest to s by edit distance, case aside, if
+// it is close enough to be a slip: at most a third of its length, and 2
+// at least.
+func nearest(s string, names []string) string {
+	best, bestD := "", 0
+	for _, n := range names {
+		d := editDistance(s, strings.ToLower(n))
+		if best == "" || d < bestD {
+			best, bestD = n, d
+		}
+	}
+	if best == "" || bestD > max(2, len(s)/3) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			sub := prev[j-1]
+			if a[i-1] != b[j-1] {
+				sub++
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, sub)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

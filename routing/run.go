@@ -1,0 +1,463 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"switchboard/monitor"
+	"switchboard/provider"
+)
+
+// Result is a routed answer and how it came about. Send returns one even on
+// failure, so the caller can always show the trace.
+type Result struct {
+	Endpoint     string // id of the endpoint that served, "" on failure
+	Provider     string
+	Model        string
+	Content      string // the whole answer (on a failure after commit: what was streamed)
+	Reasoning    string // a reasoning model's thinking before the answer, from the endpoint that served
+	FinishReason string // "stop", "length", ... or "error"
+	Usage        provider.Usage
+	Trace        *Trace
+}
+
+// OnDelta receives content as it streams. Send calls it only after it has
+// committed to an endpoint (the first content arrived), so a failure before
+// that is a silent fallback the caller never sees.
+type OnDelta func(content string)
+
+// Send routes one request: it plans every model of the request from one
+// snapshot of health, then tries the endpoints of each model in order until
+// one answers; endpoints whose circuit breakers refuse them are tried only
+// when nothing else is left across all the models. With onDelta nil the
+// caller wants only a complete answer, so a stream that breaks after its
+// first token is retried elsewhere from the start; with onDelta set, the
+// answer streams and a break after commit carries on at an endpoint that
+// takes a prefill, or ends the request with an error (the partial content
+// stays in Result.Content).
+func (r *Router) Send(ctx context.Context, req Request, onDelta OnDelta) (*Result, error) {
+	x := r.newRun(req, onDelta)
+	err := x.run(ctx)
+	res := x.result(err)
+	name, _ := ModelSuffix(req.Model)
+	if err == nil {
+		r.opts.Health.RecordRequest(name, provider.ClassOK)
+		return res, nil
+	}
+	if !err.Kind.CallersFault() {
+		r.opts.Health.RecordRequest(name, err.countAs())
+	}
+	return res, err
+}
+
+// countAs is the class a failed request counts as for its model: what its
+// last attempt ran into, a provider failure when there was none.
+func (e *Error) countAs() provider.Class {
+	if e.Class != provider.ClassOK {
+		return e.Class
+	}
+	if e.Kind == KindTimeout {
+		return provider.ClassTimeout
+	}
+	return provider.ClassServer
+}
+
+// leg is one stretch of a request's order: the endpoints of one model, or,
+// for a sort across models (partition "none"), of all of them.
+type leg struct {
+	models []string
+	order  []Endpoint
+}
+
+// run is one request on its way through the router: the one owner of its
+// state, from the plan to the result. Its methods are the attempt loop.
+type run struct {
+	r       *Router
+	req     Request
+	onDelta OnDelta
+	t       *Trace
+	legs    []leg
+
+	// What the attempts came to so far.
+	answer   *attemptResult // the attempt that answered
+	partial  string         // what a streaming caller has of an answer that broke off
+	last     *provider.Error
+	refused  []Endpoint      // breakers refused these: the last resort, in order
+	tried    map[string]bool // endpoints that had their turn, a hedge's included
+	hedged   bool            // the request's one hedge was decided on
+	ctxFloor int             // after a context-length failure: only endpoints of a longer context
+}
+
+func (r *Router) newRun(req Request, onDelta OnDelta) *run {
+	name, _ := ModelSuffix(req.Model)
+	d := r.opts.Defaults[name]
+	req.Timeouts = req.Timeouts.or(d.Timeouts).or(r.opts.Timeouts)
+	if len(req.Models) == 0 {
+		req.Models = d.Models
+	}
+	if req.Hedge == nil {
+		req.Hedge = d.Hedge
+	}
+	x := &run{r: r, req: req, onDelta: onDelta, t: &Trace{Model: req.Model}, tried: map[string]bool{}}
+	x.t.Options.Models, x.t.Options.Timeouts, x.t.Options.Hedge = req.Models, req.Timeouts, req.Hedge
+	return x
+}
+
+// run plans and tries the request until it is answered or nothing is left
+// to try, under its total time limit.
+func (x *run) run(ctx context.Context) *Error {
+	ctx, cancel := context.WithTimeout(ctx, x.req.Timeouts.Total)
+	defer cancel()
+	snap := x.r.opts.Health.Snapshot()
+	x.t.At = snap.At
+	legs, err := x.r.planAll(x.t, append([]string{x.req.Model}, x.req.Models...), &x.req, snap)
+	if err != nil {
+		return err
+	}
+	x.legs = legs
+	for i := range x.legs {
+		if x.partial != "" {
+			break // the caller has part of one model's answer: no other model may finish it
+		}
+		x.ctxFloor = 0
+		for pos, e := range x.legs[i].order {
+			if done, stop := x.turn(ctx, e, i, pos, false); done || stop != nil {
+				return stop
+			}
+		}
+	}
+	// The last resort: endpoints whose breakers refused them, once nothing
+	// else is left across all the models.
+	for pos, e := range x.refused {
+		if x.partial != "" && !x.canCarryOn(e) {
+			continue
+		}
+		if done, stop := x.turn(ctx, e, len(x.legs), pos, true); done || stop != nil {
+			return stop
+		}
+	}
+	return x.failed(ctx)
+}
+
+// turn gives one endpoint its turn: admitted by its breaker now that it is
+// about to be tried (or, as a last resort, without), one attempt, and once
+// more after a blip if the breaker admits it again. It reports whether the
+// request is answered, or the error that ends it; neither means go on.
+func (x *run) turn(ctx context.Context, e Endpoint, legIdx, pos int, lastResort bool) (done bool, stop *Error) {
+	switch {
+	case !lastResort && (x.tried[e.ID] || x.isRefused(e.ID)):
+		return false, nil // a hedge already had its go, or it waits for the last resort
+	case x.partial != "" && !x.canCarryOn(e):
+		return false, nil // cannot carry on an answer it did not start
+	case x.ctxFloor > 0 && e.ContextLength > 0 && e.ContextLength <= x.ctxFloor:
+		return false, nil // no longer than one that found the prompt too long
+	case len(x.t.Attempts) >= x.r.opts.MaxAttempts:
+		return false, x.failed(ctx)
+	}
+	gen, ok := x.r.opts.Health.Admit(e.ID)
+	if !ok && !lastResort {
+		x.refused = append(x.refused, e)
+		return false, nil
+	}
+	x.tried[e.ID] = true
+	for again := false; ; again = true {
+		ar := x.try(ctx, e, gen, legIdx, pos, again, lastResort && !ok)
+		if ar.err == nil {
+			x.answer = &ar
+			return true, nil
+		}
+		x.last = ar.err
+		if ar.committed && x.onDelta != nil {
+			// The caller has these tokens: carry on from them at an
+			// endpoint that takes a prefill, if the failure was the
+			// provider's and there is one.
+			x.partial += ar.content
+			if !resumable(ctx, ar.err) || !x.resumeLeft(legIdx, pos) {
+				return false, x.interrupted(ctx, ar)
+			}
+			return false, nil
+		}
+		if stop := x.stopAfter(ctx, ar); stop != nil {
+			return false, stop
+		}
+		if ar.err.Class == provider.ClassContextLength {
+			x.ctxFloor = max(x.ctxFloor, ar.e.ContextLength)
+			return false, nil
+		}
+		if again || ar.committed || ar.hedged {
+			return false, nil
+		}
+		wait, retry := x.r.retryAfter(ar.err, x.nothingAfter(legIdx, pos))
+		if !retry {
+			return false, nil
+		}
+		if !x.r.sleep(ctx, wait) {
+			return false, x.ended(ctx)
+		}
+		if len(x.t.Attempts) >= x.r.opts.MaxAttempts {
+			return false, x.failed(ctx)
+		}
+		// Its own failure may just have opened the breaker: a refusal
+		// ends the endpoint's turn.
+		if gen, ok = x.r.opts.Health.Admit(e.ID); !ok {
+			return false, nil
+		}
+	}
+}
+
+// try makes one attempt at e, or, for the request's first attempt with
+// hedging on, races e against the next endpoint of the order.
+func (x *run) try(ctx context.Context, e Endpoint, gen uint64, legIdx, pos int, again, lastResort bool) attemptResult {
+	req := x.req
+	if x.partial != "" {
+		req.Messages = append(slices.Clip(x.req.Messages), provider.Message{Role: "assistant", Content: x.partial})
+	}
+	if h := x.hedgeAfter(e, again || legIdx >= len(x.legs)); h > 0 {
+		return x.r.race(ctx, x.t, e, gen, h, req, x.onDelta, func() (Endpoint, uint64, bool) { return x.hedgePartner(legIdx, pos) })
+	}
+	ar := x.r.attempt(ctx, e, gen, req, x.onDelta, nil)
+	ar.a.LastResort, ar.a.Retry, ar.a.Resumed = lastResort, again, x.partial != ""
+	x.t.Attempts = append(x.t.Attempts, ar.a)
+	return ar
+}
+
+// hedgePartner finds the endpoint a hedge races with, when the hedge's
+// delay is up: the next of the leg that has not had its turn and whose
+// breaker admits it now. Those it refuses join the last resort.
+func (x *run) hedgePartner(legIdx, pos int) (Endpoint, uint64, bool) {
+	for _, e := range x.legs[legIdx].order[pos+1:] {
+		if x.tried[e.ID] || x.isRefused(e.ID) {
+			continue
+		}
+		gen, ok := x.r.opts.Health.Admit(e.ID)
+		if !ok {
+			x.refused = append(x.refused, e)
+			continue
+		}
+		x.tried[e.ID] = true
+		return e, gen, true
+	}
+	return Endpoint{}, 0, false
+}
+
+func (x *run) isRefused(id string) bool {
+	return slices.ContainsFunc(x.refused, func(o Endpoint) bool { return o.ID == id })
+}
+
+// nothingAfter reports whether e, at pos of leg legIdx, is the last thing
+// the request can try: a 429's Retry-After is worth waiting out only then.
+func (x *run) nothingAfter(legIdx, pos int) bool {
+	rest := x.refused
+	if legIdx < len(x.legs) {
+		if legIdx < len(x.legs)-1 {
+			return false
+		}
+		rest = slices.Concat(x.legs[legIdx].order[pos+1:], x.refused)
+	} else {
+		rest = rest[pos+1:]
+	}
+	for _, e := range rest {
+		if !x.tried[e.ID] {
+			return false
+		}
+	}
+	return true
+}
+
+// canCarryOn reports whether e can continue the answer the caller already
+// has part of: an endpoint of the same model that takes a prefill.
+func (x *run) canCarryOn(e Endpoint) bool {
+	return e.Prefill && e.Model == x.t.Attempts[len(x.t.Attempts)-1].Model
+}
+
+// resumeLeft reports whether any endpoint left could carry on a broken
+// answer: later in the leg, or among those kept for the last resort.
+func (x *run) resumeLeft(legIdx, pos int) bool {
+	var rest []Endpoint
+	if legIdx < len(x.legs) {
+		rest = x.legs[legIdx].order[pos+1:]
+	}
+	for _, e := range slices.Concat(rest, x.refused) {
+		if !x.tried[e.ID] && x.canCarryOn(e) {
+			return true
+		}
+	}
+	return false
+}
+
+// stopAfter returns the error that ends the request after a failed
+// attempt, or nil to go on: the request's time ran out or its caller went
+// away, or the provider refused the caller's input, which any other would
+// refuse too.
+func (x *run) stopAfter(ctx context.Context, ar attemptResult) *Error {
+	c := ar.err.Class
+	switch {
+	case ctx.Err() != nil || c == provider.ClassCanceled:
+		return x.ended(ctx)
+	case c == provider.ClassContentPolicy:
+		return errorf(KindContentPolicy, c, "%s refused the request: %s", ar.e.Provider, ar.err.Message)
+	case c == provider.ClassBadRequest:
+		return errorf(KindBadRequest, c, "%s refused the request: %s", ar.e.Provider, ar.err.Message)
+	}
+	return nil
+}
+
+// ended is the error of a request whose context ended: its total time ran
+// out, or its caller went away.
+func (x *run) ended(ctx context.Context) *Error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return x.withPartial(errorf(KindTimeout, provider.ClassTimeout,
+			"the request took longer than its total timeout (%s); raise timeouts.total if answers are long", ago(x.req.Timeouts.Total)))
+	}
+	return x.withPartial(errorf(KindCanceled, provider.ClassCanceled, "the request was canceled"))
+}
+
+// interrupted ends a request whose answer broke off after streaming had
+// begun, with nowhere to carry it on.
+func (x *run) interrupted(ctx context.Context, ar attemptResult) *Error {
+	if ctx.Err() != nil {
+		return x.ended(ctx)
+	}
+	return x.withPartial(errorf(KindInterrupted, ar.err.Class, "%s failed mid-answer (%s) and no other provider of %s can continue it",
+		ar.e.Provider, ar.err.Class, ar.e.Model))
+}
+
+// withPartial marks an error that ends a request whose answer had begun
+// streaming: the caller has partial text, never passed off as complete.
+func (x *run) withPartial(e *Error) *Error {
+	if x.partial != "" && e.Kind != KindInterrupted && e.Kind != KindCanceled {
+		e.Message = "the answer broke off after streaming had begun: " + e.Message
+		e.Kind = KindInterrupted
+	}
+	return e
+}
+
+// failed is the error when nothing is left to try: the last failure's
+// kind, naming every attempt.
+func (x *run) failed(ctx context.Context) *Error {
+	if ctx.Err() != nil {
+		return x.ended(ctx)
+	}
+	parts := make([]string, len(x.t.Attempts))
+	for i, a := range x.t.Attempts {
+		parts[i] = fmt.Sprintf("%s: %s", a.Provider, a.Outcome)
+	}
+	models := strings.Join(x.t.Models, " or ")
+	e := errorf(KindExhausted, provider.ClassServer, "every provider of %s failed (%s)", models, strings.Join(parts, "; "))
+	if x.last != nil {
+		e.Class = x.last.Class
+		switch x.last.Class {
+		case provider.ClassRateLimited:
+			e.Kind = KindRateLimited
+			e.Message = fmt.Sprintf("every provider of %s that was tried is rate limited (%s)", models, strings.Join(parts, "; "))
+		case provider.ClassContextLength:
+			e.Kind = KindContextLength
+			e.Message = fmt.Sprintf("the prompt is too long for every provider of %s that was tried (%s): %s", models,
+				strings.Join(parts, "; "), x.last.Message)
+		}
+	}
+	e.RetryAfter = x.r.retryAfterOf(x.t, x.last)
+	return x.withPartial(e)
+}
+
+// retryAfterOf is how long until an endpoint of the order may take a
+// request again, from the cooldowns and breakers that stand in the way now,
+// or from the last failure's own Retry-After; 0 when none says.
+func (r *Router) retryAfterOf(t *Trace, last *provider.Error) time.Duration {
+	snap := r.opts.Health.Snapshot()
+	var wait time.Duration
+	shorter := func(d time.Duration) {
+		if d > 0 && (wait == 0 || d < wait) {
+			wait = d
+		}
+	}
+	for _, id := range t.Order {
+		st := snap.Status(id)
+		if st == nil {
+			continue
+		}
+		switch st.State {
+		case monitor.CoolingDown:
+			shorter(st.CooldownUntil.Sub(snap.At))
+		case monitor.Down:
+			shorter(st.NextTrial.Sub(snap.At))
+		default:
+			return 0 // one is ready now
+		}
+	}
+	if last != nil {
+		shorter(last.RetryAfter)
+	}
+	return wait
+}
+
+// result assembles what the caller gets, whatever the outcome.
+func (x *run) result(err *Error) *Result {
+	res := &Result{Model: x.req.Model, Trace: x.t, Content: x.partial}
+	if a := x.answer; a != nil {
+		x.t.Served = a.e.ID
+		res.Endpoint, res.Provider, res.Model = a.e.ID, a.e.Provider, a.e.Model
+		res.Content += a.content
+		res.FinishReason, res.Usage, res.Reasoning = a.finish, a.usage, a.reasoning
+		return res
+	}
+	if x.partial != "" {
+		res.FinishReason = "error"
+	}
+	for _, a := range x.t.Attempts {
+		if a.Outcome != "ok" {
+			err.Previous = append(err.Previous, PreviousError{Provider: a.Provider, Model: a.Model, Class: a.Outcome, Status: a.Status})
+		}
+	}
+	return res
+}
+
+// resumable reports whether a failure after the first token is the
+// provider's (a cut, a stall, a malformed chunk, an in-band error) and so
+// worth carrying on elsewhere.
+func resumable(ctx context.Context, e *provider.Error) bool {
+	return ctx.Err() == nil && e.Class.ProviderError()
+}
+
+// retryAfter decides whether a failed attempt is tried once more on the same
+// endpoint, and after how long. A connection failure or a plain 500 is often
+// a blip: once more after a short, jittered pause. A 429 is waited out only
+// when its Retry-After is short and there is nothing else to fall back to;
+// otherwise falling back is faster. Everything else falls back at once.
+func (r *Router) retryAfter(e *provider.Error, lastChance bool) (time.Duration, bool) {
+	switch {
+	case e.Class == provider.ClassConnect, e.Class == provider.ClassServer && e.Status == 500:
+		r.mu.Lock()
+		j := 0.5 + r.rng.Float64()
+		r.mu.Unlock()
+		return time.Duration(j * float64(r.opts.RetryBackoff)), true
+	case e.Class == provider.ClassRateLimited && lastChance && e.RetryAfter > 0 && e.RetryAfter <= r.opts.MaxRetryWait:
+		return e.RetryAfter, true
+	}
+	return 0, false
+}
+
+// sleep waits d on the router's clock, or until ctx ends; it reports
+// whether the wait was whole.
+func (r *Router) sleep(ctx context.Context, d time.Duration) bool {
+	c, stop := r.opts.Clock.NewTimer(d)
+	defer stop()
+	select {
+	case <-c:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// ago renders a duration for a trace: whole seconds, or milliseconds under one.
+func ago(d time.Duration) string {
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
