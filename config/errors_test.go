@@ -342,6 +342,10 @@ func TestParseErrors(t *testing.T) {
 			nil, []string{`8:18 model.endpoint.context_length must be a whole number, not a string; write for example context_length = 131072`}},
 		{"fractional context length", okRest + lines(`context_length = 8192.0`),
 			nil, []string{`8:18 model.endpoint.context_length must be a whole number; write context_length = 8192`}},
+		{"two context lengths for one simulated model", okProvider + lines(
+			`[[model]]`, `name = "m"`, `[[model.endpoint]]`, `provider = "ok"`, `upstream_model = "u"`, `context_length = 8192`,
+			`[[model]]`, `name = "m2"`, `[[model.endpoint]]`, `provider = "ok"`, `upstream_model = "u"`, `context_length = 4096`),
+			nil, []string{`15:18 model.endpoint.context_length is 4096, but the endpoint at line 6 routes the same upstream model "u" of simulated provider "ok" with context_length = 8192, and the simulator has one limit per model; write the same context_length in both`}},
 		{"bad parameters", okRest + lines(`supported_parameters = ["tools", "", "tools", 3]`),
 			nil, []string{
 				`8:34 model.endpoint.supported_parameters[1] is empty; write a parameter name such as "tools", or remove it`,

@@ -195,6 +195,7 @@ func TestParseEverything(t *testing.T) {
 
 	wantSim := &sim.Profile{
 		Name: "sim-a", Seed: 7, Models: []string{"big-v1", "small"},
+		ContextLengths:  map[string]int{"big-v1": 131072}, // alias leaves it out: not known there, not a conflict
 		TTFT:            sim.Latency{P50: 120 * time.Millisecond, P95: 400 * time.Millisecond},
 		TokensPerSecond: 280.5, ReasoningTokens: 400, ErrorRate: 0.01, ErrorStatuses: []int{500, 502, 503},
 		RateLimitRate: 0.1, RetryAfter: 5 * time.Second,

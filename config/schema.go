@@ -94,9 +94,11 @@ func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
 	modelAt := map[string]*table{}
 	served := map[string]bool{}
 	var routingTables []*table // one per model, nil for none
+	var endpointTables [][]*table
 	for _, t := range modelTables {
 		m, eps, rt := readModel(t)
 		routingTables = append(routingTables, rt)
+		endpointTables = append(endpointTables, eps)
 		if m.Name != "" {
 			if prev, dup := modelAt[m.Name]; dup {
 				t.bad("name", "%q is already declared by the model at line %d; give each [[model]] a unique name",
@@ -132,16 +134,36 @@ func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
 		}
 	}
 
-	// A simulated provider serves exactly the models routed to it.
+	// A simulated provider serves exactly the models routed to it, each
+	// within the context its endpoint declares.
 	for i := range cfg.Providers {
 		p := &cfg.Providers[i]
 		if p.Sim == nil || p.Name == "" {
 			continue
 		}
-		for _, m := range cfg.Models {
-			for _, e := range m.Endpoints {
-				if e.Provider == p.Name && !slices.Contains(p.Sim.Models, e.UpstreamModel) {
+		limitAt := map[string]*table{} // the endpoint that set each model's limit
+		for mi, m := range cfg.Models {
+			for ei, e := range m.Endpoints {
+				if e.Provider != p.Name {
+					continue
+				}
+				if !slices.Contains(p.Sim.Models, e.UpstreamModel) {
 					p.Sim.Models = append(p.Sim.Models, e.UpstreamModel)
+				}
+				if e.ContextLength == 0 {
+					continue
+				}
+				et := endpointTables[mi][ei]
+				switch prev, set := p.Sim.ContextLengths[e.UpstreamModel]; {
+				case !set:
+					if p.Sim.ContextLengths == nil {
+						p.Sim.ContextLengths = map[string]int{}
+					}
+					p.Sim.ContextLengths[e.UpstreamModel] = e.ContextLength
+					limitAt[e.UpstreamModel] = et
+				case prev != e.ContextLength:
+					et.bad("context_length", "is %d, but the endpoint at line %d routes the same upstream model %q of simulated provider %q with context_length = %d, and the simulator has one limit per model; write the same context_length in both",
+						e.ContextLength, limitAt[e.UpstreamModel].pos().Line, e.UpstreamModel, p.Name, prev)
 				}
 			}
 		}

@@ -50,13 +50,22 @@ func TestShippedConfig(t *testing.T) {
 		}
 	}
 
-	// The simulator serves exactly what the config routes to it.
+	// The simulator serves exactly what the config routes to it, within
+	// each endpoint's context.
 	for _, m := range cfg.Models {
 		for _, e := range m.Endpoints {
-			if p := cfg.Provider(e.Provider); p == nil || !slices.Contains(p.Sim.Models, e.UpstreamModel) {
+			p := cfg.Provider(e.Provider)
+			if p == nil || !slices.Contains(p.Sim.Models, e.UpstreamModel) {
 				t.Errorf("%s: upstream %q is not served by %s", e.ID, e.UpstreamModel, e.Provider)
+				continue
+			}
+			if got := p.Sim.ContextLengths[e.UpstreamModel]; got != e.ContextLength {
+				t.Errorf("%s: the simulator limits %q to %d tokens, the endpoint says %d", e.ID, e.UpstreamModel, got, e.ContextLength)
 			}
 		}
+	}
+	if got := cfg.Provider("cerebras").Sim.ContextLengths["llama-3.3-70b"]; got != 8192 {
+		t.Errorf("cerebras's simulated Llama takes %d tokens, want its endpoint's 8192", got)
 	}
 
 	claude := findModel(t, cfg, "anthropic/claude-sonnet-4")

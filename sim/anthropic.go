@@ -215,7 +215,13 @@ func (anthropic) modelNotFound(model string) *httpError {
 	return anthropicError(http.StatusNotFound, "model: %s", model)
 }
 
+// contextLength words the refusal as Anthropic does: a prompt that alone
+// is over the limit is "too long"; one that fits, but not with max_tokens
+// on top, gets the sum.
 func (anthropic) contextLength(limit, prompt, maxTokens int) *httpError {
+	if prompt > limit {
+		return anthropicInvalid("prompt is too long: %d tokens > %d maximum", prompt, limit)
+	}
 	return anthropicInvalid("input length and `max_tokens` exceed context limit: %d + %d > %d, "+
 		"decrease input length or `max_tokens` and try again", prompt, maxTokens, limit)
 }

@@ -213,22 +213,51 @@ func TestAPIKey(t *testing.T) {
 	}
 }
 
+// A request over its model's context is refused as OpenAI refuses it, with
+// the tokens counted out. The limit is the model's: another model of the
+// same provider, under the provider-wide default, takes a prompt this one
+// refuses.
 func TestContextLengthExceeded(t *testing.T) {
 	p := fastProfile("small")
-	p.ContextLength = 20
+	p.ContextLengths = map[string]int{testModel: 20}
+	p.ContextLength = 30
 	srv := startServer(t, p, Options{})
 	c := newClient(t)
-	long := chatBody(strings.Repeat("word ", 30), false)
-	e := expectError(t, mustPost(t, c, srv.URL()+"/chat/completions", long),
-		http.StatusBadRequest, "invalid_request_error", "context_length_exceeded")
-	if !strings.Contains(e.Error.Message, "maximum context length is 20 tokens") {
-		t.Fatalf("message %q", e.Error.Message)
+	// A prompt of n words is n+6 tokens: 3 for the conversation, 3 for the message.
+	ask := func(model string, words, maxTokens int, stream bool) map[string]any {
+		b := chatBody(strings.TrimSpace(strings.Repeat("word ", words)), stream)
+		b["model"] = model
+		if maxTokens > 0 {
+			b["max_tokens"] = maxTokens
+		}
+		return b
 	}
-	short := chatBody("short", false)
-	short["max_tokens"] = 5
-	resp := mustPost(t, c, srv.URL()+"/chat/completions", short)
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("a short prompt: %d", resp.StatusCode)
+	for _, tt := range []struct {
+		name string
+		body map[string]any
+		says string
+	}{
+		{"messages alone", ask(testModel, 30, 0, false),
+			"This model's maximum context length is 20 tokens. However, your messages resulted in 36 tokens. Please reduce the length of the messages."},
+		{"messages alone, streamed", ask(testModel, 30, 0, true), "your messages resulted in 36 tokens"},
+		{"with max_tokens", ask(testModel, 10, 5, false),
+			"This model's maximum context length is 20 tokens. However, you requested 21 tokens (16 in the messages, 5 in the completion). Please reduce the length of the messages or completion."},
+		{"another model, over the default", ask("llama-3.1-8b-instruct", 30, 0, false), "maximum context length is 30 tokens"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := expectError(t, mustPost(t, c, srv.URL()+"/chat/completions", tt.body),
+				http.StatusBadRequest, "invalid_request_error", "context_length_exceeded")
+			if !strings.Contains(e.Error.Message, tt.says) {
+				t.Errorf("message %q does not say %q", e.Error.Message, tt.says)
+			}
+			if string(e.Error.Param) != `"messages"` {
+				t.Errorf("param %s, want \"messages\"", e.Error.Param)
+			}
+		})
+	}
+	for _, body := range []map[string]any{ask(testModel, 10, 4, false), ask("llama-3.1-8b-instruct", 20, 0, false)} {
+		if st := drain(mustPost(t, c, srv.URL()+"/chat/completions", body)); st != http.StatusOK {
+			t.Errorf("%s with %v: status %d, want 200", body["model"], body["messages"], st)
+		}
 	}
 }

@@ -79,7 +79,7 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, d dialect) {
 	prompt := 0
 	if fail == nil {
 		prompt = countPromptTokens(req.messages)
-		if limit := s.profile.ContextLength; limit > 0 && prompt+req.maxTokens > limit {
+		if limit := s.profile.contextLength(req.model); limit > 0 && prompt+req.maxTokens > limit {
 			fail = d.contextLength(limit, prompt, req.maxTokens)
 		}
 	}
