@@ -207,3 +207,31 @@ func TestContextLengthAgainstSimulator(t *testing.T) {
 		})
 	}
 }
+
+// The end user reaches the simulator in each protocol's own field (OpenAI's
+// user, Anthropic's metadata.user_id), which it accepts and reports; an
+// empty User sends none.
+func TestUserReachesTheSimulator(t *testing.T) {
+	for _, cl := range clientsOf {
+		t.Run(cl.protocol, func(t *testing.T) {
+			srv := simtest.Start(t, sim.Profile{})
+			c := cl.new(srv.URL())
+			defer c.CloseIdleConnections()
+			for _, user := range []string{"user-91c2", ""} {
+				req := hello("m")
+				req.User = user
+				s, err := c.Stream(t.Context(), req)
+				if err == nil {
+					_, _, err = readAll(s)
+					s.Close()
+				}
+				if err != nil {
+					t.Fatalf("user %q: %v", user, err)
+				}
+				if got := srv.Stats().LastUser; got != user {
+					t.Errorf("the simulator saw user %q, want %q", got, user)
+				}
+			}
+		})
+	}
+}

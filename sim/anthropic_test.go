@@ -424,6 +424,10 @@ func TestAnthropicBadRequests(t *testing.T) {
 		{"bad system", valid + `,"system":5}`, nil, 400, "invalid_request_error", "system:"},
 		{"wrong type", valid + `,"stream":"yes"}`, nil, 400, "invalid_request_error", "stream: Input should be a valid boolean"},
 		{"unknown model", `{"model":"gpt-9","max_tokens":64,` + msgs + `}`, nil, 404, "not_found_error", "gpt-9"},
+		{"metadata not an object", valid + `,"metadata":"u-1"}`, nil, 400, "invalid_request_error", "metadata: Input should be a valid dictionary"},
+		{"user_id not a string", valid + `,"metadata":{"user_id":7}}`, nil, 400, "invalid_request_error", "metadata.user_id: Input should be a valid string"},
+		{"metadata with more", valid + `,"metadata":{"user_id":"u-1","tenant":"x"}}`, nil, 400, "invalid_request_error", "metadata.tenant: Extra inputs are not permitted"},
+		{"user_id too long", valid + `,"metadata":{"user_id":"` + strings.Repeat("é", maxUserID+1) + `"}}`, nil, 400, "invalid_request_error", "metadata.user_id: String should have at most 256 characters"},
 		{"too large", valid + `,"metadata":{"user_id":"` + strings.Repeat("x", maxBodyBytes) + `"}}`, nil, 413, "request_too_large", "maximum"},
 	}
 	for _, tt := range tests {
@@ -441,8 +445,12 @@ func TestAnthropicBadRequests(t *testing.T) {
 	if st := s.Stats(); st.Rejected != uint64(len(tests)) || st.Requests != uint64(len(tests)) {
 		t.Errorf("stats = %+v, want %d rejected requests", st, len(tests))
 	}
-	// The valid body the rows break is itself fine.
+	// The valid body the rows break is itself fine, and so is metadata that
+	// is null or has a null user_id, or one of exactly 256 characters.
 	createMessage(t, c, s, valid+`}`)
+	for _, meta := range []string{`null`, `{}`, `{"user_id":null}`, `{"user_id":"` + strings.Repeat("é", maxUserID) + `"}`} {
+		createMessage(t, c, s, valid+`,"metadata":`+meta+`}`)
+	}
 }
 
 // A request over its model's context is refused in Anthropic's words: a

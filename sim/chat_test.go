@@ -261,3 +261,54 @@ func TestContextLengthExceeded(t *testing.T) {
 		}
 	}
 }
+
+// The end user a request names, each API in its own field, is what
+// Stats.LastUser reports, so a client's test can see it arrive; the next
+// request without one clears it, and a refused one leaves it.
+func TestLastUser(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		api  api
+		user func(body map[string]any, id any)
+	}{
+		{"openai", openAIAPI, func(b map[string]any, id any) { b["user"] = id }},
+		{"anthropic", anthropicAPI, func(b map[string]any, id any) { b["metadata"] = map[string]any{"user_id": id} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startServer(t, fastProfile("users"), Options{})
+			c := newClient(t)
+			send := func(id any) int {
+				b := tt.api.body(false)
+				if id != nil {
+					tt.user(b, id)
+				}
+				resp, err := tt.api.post(t.Context(), t, c, s, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return drain(resp)
+			}
+			if st := send("user-7f3a"); st != http.StatusOK || s.Stats().LastUser != "user-7f3a" {
+				t.Errorf("status %d, last user %q; want 200 and user-7f3a", st, s.Stats().LastUser)
+			}
+			if st := send(42); st != http.StatusBadRequest || s.Stats().LastUser != "user-7f3a" {
+				t.Errorf("a user id that is a number: status %d, last user %q; want 400 and the last good one", st, s.Stats().LastUser)
+			}
+			if st := send(nil); st != http.StatusOK || s.Stats().LastUser != "" {
+				t.Errorf("no user: status %d, last user %q; want 200 and none", st, s.Stats().LastUser)
+			}
+		})
+	}
+}
+
+// A user that is not a string is refused in OpenAI's words, naming its type
+// rather than repeating it.
+func TestUserMustBeAString(t *testing.T) {
+	s := startServer(t, fastProfile("users"), Options{})
+	b := chatBody("hi", false)
+	b["user"] = map[string]any{"id": 1}
+	e := expectError(t, mustPost(t, newClient(t), s.URL()+"/chat/completions", b), http.StatusBadRequest, "invalid_request_error", "")
+	if want := "Invalid type for 'user': expected a string, but got an object instead."; e.Error.Message != want || string(e.Error.Param) != `"user"` {
+		t.Errorf("error %+v, want %q about param user", e.Error, want)
+	}
+}

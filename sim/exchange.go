@@ -73,6 +73,9 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, d dialect) {
 		return
 	}
 	req, fail := d.decode(w, r)
+	if fail == nil {
+		s.stats.lastUser.Store(&req.user)
+	}
 	if fail == nil && !slices.Contains(s.profile.Models, req.model) {
 		fail = d.modelNotFound(req.model)
 	}
