@@ -71,10 +71,9 @@ func build(cfg *config.Config, store *history.Store) (*stack, error) {
 			meps = append(meps, monitor.Endpoint{ID: e.ID, Provider: e.Provider, Model: m.Name,
 				Probe:         probeFor(p.Probe, up, e.UpstreamModel),
 				ProbeInterval: p.ProbeInterval, ProbeJitter: p.ProbeJitter, ProbeTimeout: p.ProbeTimeout})
-			reps = append(reps, routing.Endpoint{ID: e.ID, Provider: e.Provider, Model: m.Name,
-				UpstreamModel: e.UpstreamModel, PriceIn: e.PriceIn, PriceOut: e.PriceOut, Upstream: up,
-				Variant: e.Variant, Quantization: e.Quantization, ContextLength: e.ContextLength,
-				Parameters: e.Parameters, StoresData: e.StoresData, Prefill: e.Prefill})
+			re := cfg.RoutingEndpoint(&m, &e)
+			re.Upstream = up
+			reps = append(reps, re)
 		}
 	}
 	var err error

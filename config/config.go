@@ -70,6 +70,7 @@ type Gateway struct {
 // one (BaseURL is set).
 type Provider struct {
 	Name      string       // slug, [a-z0-9-]+, unique
+	Display   string       // the name as OpenRouter writes it ("DeepInfra"); "" for the slug
 	Protocol  string       // wire protocol: ProtocolOpenAI or ProtocolAnthropic
 	BaseURL   string       // API root of a real provider, without a trailing slash; "" when simulated
 	APIKeyEnv string       // environment variable holding the key of a real provider; "" for none
@@ -113,6 +114,8 @@ type Endpoint struct {
 	UpstreamModel string  // the provider's own id for the model; defaults to the model's Name
 	PriceIn       float64 // USD per million prompt tokens, >= 0
 	PriceOut      float64 // USD per million completion tokens, >= 0
+	PriceRequest  float64 // USD per request, on top of tokens, >= 0
+	PriceImage    float64 // USD per input image, >= 0
 
 	// What the endpoint is and can do, for the routing filters.
 	Variant       string   // OpenRouter's "slug/variant" tag, e.g. "turbo"; a slug, or "" for none
@@ -120,12 +123,36 @@ type Endpoint struct {
 	ContextLength int      // prompt plus completion, in tokens, > 0; 0 is unknown
 	Parameters    []string // supported request parameters, unique; nil is unknown, empty is none
 	StoresData    bool     // the provider may store or train on prompts
+	ZDR           bool     // zero data retention: the provider keeps nothing of a request
+	Distillable   bool     // its output may be used to train other models
 	Prefill       bool     // accepts a trailing assistant message and continues it
 }
 
 // EndpointID names the endpoint that serves model on provider. Provider names
 // cannot contain "@", so the id splits unambiguously at its last "@".
 func EndpointID(model, provider string) string { return model + "@" + provider }
+
+// RoutingEndpoint is endpoint e of model m as the router takes it, all but
+// its Upstream, which the caller connects.
+func (c *Config) RoutingEndpoint(m *Model, e *Endpoint) routing.Endpoint {
+	var display string
+	if p := c.Provider(e.Provider); p != nil {
+		display = p.Display
+	}
+	return routingEndpoint(m.Name, e, display)
+}
+
+// routingEndpoint converts an endpoint whose provider's display name is
+// display; the configuration's own check of a model's defaults uses it
+// before the Config is whole.
+func routingEndpoint(model string, e *Endpoint, display string) routing.Endpoint {
+	return routing.Endpoint{ID: e.ID, Provider: e.Provider, ProviderName: display, Model: model,
+		UpstreamModel: e.UpstreamModel, PriceIn: e.PriceIn, PriceOut: e.PriceOut,
+		PriceRequest: e.PriceRequest, PriceImage: e.PriceImage,
+		Variant: e.Variant, Quantization: e.Quantization, ContextLength: e.ContextLength,
+		Parameters: e.Parameters, StoresData: e.StoresData, ZDR: e.ZDR, Distillable: e.Distillable,
+		Prefill: e.Prefill}
+}
 
 // Provider returns the provider with the given name, or nil.
 func (c *Config) Provider(name string) *Provider {

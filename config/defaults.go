@@ -29,7 +29,7 @@ var (
 )
 
 // readDefaults reads the [model.routing] table t of model m.
-func readDefaults(t *table, m Model, models []Model, provAt map[string]*table) routing.ModelDefaults {
+func readDefaults(t *table, m Model, models []Model, provAt map[string]*table, display map[string]string) routing.ModelDefaults {
 	before := len(t.d.errs)
 	var p routing.Preferences
 	label := "this model"
@@ -79,8 +79,13 @@ func readDefaults(t *table, m Model, models []Model, provAt map[string]*table) r
 		p.Quantizations = append(p.Quantizations, s)
 	})
 	p.Sort = readSort(t)
+	if b, ok := t.boolean("zdr"); ok {
+		p.ZDR = &b
+	}
+	if b, ok := t.boolean("enforce_distillable_text"); ok {
+		p.EnforceDistillableText = &b
+	}
 	if mt, ok := t.sub("max_price", `max_price = { prompt = 1, completion = 2 }`); ok {
-		mt.hints = map[string]string{"image": "Switchboard routes text only and has no image prices; remove it"}
 		price := func(key, example string) *float64 {
 			if f, ok := mt.nonNegative(key, example); ok {
 				return &f
@@ -91,6 +96,7 @@ func readDefaults(t *table, m Model, models []Model, provAt map[string]*table) r
 			Prompt:     price("prompt", "1"),
 			Completion: price("completion", "2"),
 			Request:    price("request", "0.01"),
+			Image:      price("image", "0.005"),
 		}
 		mt.finish()
 	}
@@ -143,7 +149,7 @@ func readDefaults(t *table, m Model, models []Model, provAt map[string]*table) r
 		checkError(t, err)
 	}
 	if len(t.d.errs) == before {
-		if why := excludedAll(&p, m); why != "" {
+		if why := excludedAll(&p, m, display); why != "" {
 			t.d.errorf(t.pos(), "%s excludes every endpoint of %s: %s; relax one of these, or every request for it fails with 503 unless it overrides them",
 				t.name, label, why)
 		}
@@ -322,48 +328,21 @@ func readCutoffs(t *table, key, unit, number, tableEx string) routing.Cutoffs {
 }
 
 // excludedAll says why no endpoint of m passes the filters of p that do not
-// depend on the request, or returns "" if one does.
-func excludedAll(p *routing.Preferences, m Model) string {
-	matches := func(list []string, e Endpoint) bool {
-		for _, s := range list {
-			if slug, variant, has := strings.Cut(s, "/"); slug == e.Provider && (!has || variant == e.Variant) {
-				return true
-			}
-		}
-		return false
-	}
+// depend on the request, in the words of a trace and naming each provider,
+// or returns "" if one does. Routing itself decides, so the check cannot
+// drift from what requests will meet.
+func excludedAll(p *routing.Preferences, m Model, display map[string]string) string {
 	var why []string
-	for _, e := range m.Endpoints {
+	for i, e := range m.Endpoints {
 		if e.Provider == "" {
 			continue
 		}
-		quant := e.Quantization
-		if quant == "" {
-			quant = "unknown"
-		}
-		var r string
-		switch {
-		case len(p.Only) > 0 && !matches(p.Only, e):
-			r = "only"
-		case matches(p.Ignore, e):
-			r = "ignore"
-		case !p.Fallbacks() && len(p.Order) > 0 && !matches(p.Order, e):
-			r = "allow_fallbacks = false with order"
-		case len(p.Quantizations) > 0 && !slices.Contains(p.Quantizations, quant):
-			r = fmt.Sprintf("quantizations (it is %s)", quant)
-		case p.DataCollection == "deny" && e.StoresData:
-			r = `data_collection = "deny" (it stores data)`
-		case p.MaxPrice.Prompt != nil && e.PriceIn > *p.MaxPrice.Prompt:
-			r = fmt.Sprintf("max_price.prompt (it costs %v)", e.PriceIn)
-		case p.MaxPrice.Completion != nil && e.PriceOut > *p.MaxPrice.Completion:
-			r = fmt.Sprintf("max_price.completion (it costs %v)", e.PriceOut)
-		default:
+		re := routingEndpoint(m.Name, &m.Endpoints[i], display[e.Provider])
+		r := p.Excludes(&re)
+		if r == "" {
 			return ""
 		}
-		why = append(why, fmt.Sprintf("%s by %s", e.Provider, r))
-	}
-	if len(why) == 0 {
-		return ""
+		why = append(why, fmt.Sprintf("%s (%s)", e.Provider, r))
 	}
 	return strings.Join(why, ", ")
 }

@@ -122,7 +122,7 @@ func TestParseErrors(t *testing.T) {
 		{"misspelt monitor key", lines(`[monitor]`, `  probe_intervall = "2s"`) + okRest,
 			nil, []string{`2:3 unknown key monitor.probe_intervall; did you mean probe_interval?`}},
 		{"unknown key without a near miss", lines(`[[provider]]`, `name = "ok"`, `colour = "red"`, `[provider.sim]`) + okModel,
-			nil, []string{`3:1 unknown key provider.colour; the keys allowed here are name, protocol, base_url, api_key_env, sim, timeouts, probe`}},
+			nil, []string{`3:1 unknown key provider.colour; the keys allowed here are name, display, protocol, base_url, api_key_env, sim, timeouts, probe`}},
 		{"unknown key in an inline table", lines(`[[provider]]`, `name = "ok"`, `[provider.sim]`, `ttft = { p50 = "1s", p99 = "2s" }`) + okModel,
 			nil, []string{`4:22 unknown key provider.sim.ttft.p99; did you mean p95?`}},
 		{"unknown key in timeouts", lines(`[[provider]]`, `name = "ok"`, `timeouts = { connect = "1s", first_byte = "2s" }`, `[provider.sim]`) + okModel,
@@ -342,6 +342,19 @@ func TestParseErrors(t *testing.T) {
 			nil, []string{`8:18 model.endpoint.context_length must be a whole number, not a string; write for example context_length = 131072`}},
 		{"fractional context length", okRest + lines(`context_length = 8192.0`),
 			nil, []string{`8:18 model.endpoint.context_length must be a whole number; write context_length = 8192`}},
+		{"endpoint prices and data policies", okRest + lines(`price_request = -0.01`, `price_image = "0.001"`, `zdr = "yes"`, `distillable = 1`),
+			nil, []string{
+				`8:17 model.endpoint.price_request is -0.01 but must not be negative; write for example price_request = 0.005`,
+				`9:15 model.endpoint.price_image must be a number, not a string; remove the quotes: price_image = 0.001`,
+				`10:7 model.endpoint.zdr must be true or false, not a string; write zdr = true or zdr = false`,
+				`11:15 model.endpoint.distillable must be true or false, not an integer; write distillable = true or distillable = false`,
+			}},
+		{"zero retention that stores data", okRest + lines(`stores_data = true`, `zdr = true`),
+			nil, []string{`9:7 model.endpoint.zdr is true, and so is stores_data: an endpoint that keeps nothing of a request cannot store or train on its prompts; set one of them to false`}},
+		{"two context lengths for one simulated model", okProvider + lines(
+			`[[model]]`, `name = "m"`, `[[model.endpoint]]`, `provider = "ok"`, `upstream_model = "u"`, `context_length = 8192`,
+			`[[model]]`, `name = "m2"`, `[[model.endpoint]]`, `provider = "ok"`, `upstream_model = "u"`, `context_length = 4096`),
+			nil, []string{`15:18 model.endpoint.context_length is 4096, but the endpoint at line 6 routes the same upstream model "u" of simulated provider "ok" with context_length = 8192, and the simulator has one limit per model; write the same context_length in both`}},
 		{"bad parameters", okRest + lines(`supported_parameters = ["tools", "", "tools", 3]`),
 			nil, []string{
 				`8:34 model.endpoint.supported_parameters[1] is empty; write a parameter name such as "tools", or remove it`,
@@ -406,12 +419,24 @@ func TestParseErrors(t *testing.T) {
 			nil, []string{`13:8 model.routing.sort needs by, what to sort on; write sort = { by = "throughput", partition = "none" }`}},
 		{"sort of another type", withRouting(`sort = ["price"]`),
 			nil, []string{`13:8 model.routing.sort must be a string or a table, not an array; write sort = "latency" or sort = { by = "latency", partition = "none" }`}},
-		{"max_price", withRouting(`max_price = { prompt = -1, image = 2, completion = "2", request = true }`),
+		{"max_price", withRouting(`max_price = { prompt = -1, image = -2, completion = "2", request = true, images = 1 }`),
 			nil, []string{
 				`13:24 model.routing.max_price.prompt is -1 but must not be negative; write for example prompt = 1`,
-				`13:28 unknown key model.routing.max_price.image; Switchboard routes text only and has no image prices; remove it`,
-				`13:52 model.routing.max_price.completion must be a number, not a string; remove the quotes: completion = 2`,
-				`13:67 model.routing.max_price.request must be a number, not true or false; write for example request = 0.01`,
+				`13:36 model.routing.max_price.image is -2 but must not be negative; write for example image = 0.005`,
+				`13:53 model.routing.max_price.completion must be a number, not a string; remove the quotes: completion = 2`,
+				`13:68 model.routing.max_price.request must be a number, not true or false; write for example request = 0.01`,
+				`13:74 unknown key model.routing.max_price.images; did you mean image?`,
+			}},
+		{"max_price quoted, as OpenRouter's schema allows", withRouting(`max_price = { request = "0.01", image = "0.005" }`),
+			nil, []string{
+				`13:25 model.routing.max_price.request must be a number, not a string; remove the quotes: request = 0.01`,
+				`13:41 model.routing.max_price.image must be a number, not a string; remove the quotes: image = 0.005`,
+			}},
+		{"data policies", withRouting(`zdr = "true"`, `enforce_distillable_text = 1`, `enforce_distilable_text = true`),
+			nil, []string{
+				`13:7 model.routing.zdr must be true or false, not a string; remove the quotes: zdr = true`,
+				`14:28 model.routing.enforce_distillable_text must be true or false, not an integer; write enforce_distillable_text = true or enforce_distillable_text = false`,
+				`15:1 unknown key model.routing.enforce_distilable_text; did you mean enforce_distillable_text?`,
 			}},
 		{"max_price a number", withRouting(`max_price = 3`),
 			nil, []string{`13:13 model.routing.max_price must be a table, not an integer; write for example max_price = { prompt = 1, completion = 2 }`}},
@@ -491,15 +516,51 @@ func TestParseErrors(t *testing.T) {
 
 		// Model routing defaults that leave no endpoint.
 		{"no endpoint of the quantizations", withRouting(`quantizations = ["bf16"]`),
-			nil, []string{`12:1 model.routing excludes every endpoint of model "llama": groq by quantizations (it is unknown), together by quantizations (it is fp8); relax one of these, or every request for it fails with 503 unless it overrides them`}},
+			nil, []string{`12:1 model.routing excludes every endpoint of model "llama": groq (quantization unknown not in provider.quantizations), together (quantization fp8 not in provider.quantizations); relax one of these, or every request for it fails with 503 unless it overrides them`}},
 		{"no endpoint by only and order", withRouting(`order = ["groq"]`, `allow_fallbacks = false`, `only = ["together/turbo"]`),
-			nil, []string{`12:1 model.routing excludes every endpoint of model "llama": groq by only, together by allow_fallbacks = false with order`}},
+			nil, []string{`12:1 model.routing excludes every endpoint of model "llama": groq (not in provider.only), together (not in provider.order, and allow_fallbacks is false)`}},
 		{"no endpoint by price or ignore", okProvider + lines(`[[model]]`, `name = "m"`, `routing = { ignore = ["ok"] }`, `[[model.endpoint]]`, `provider = "ok"`,
 			`[[model]]`, `name = "m2"`, `routing.max_price = { completion = 1 }`, `routing.data_collection = "deny"`,
 			`[[model.endpoint]]`, `provider = "ok"`, `price_out = 1.5`, `stores_data = true`),
 			nil, []string{
-				`6:11 model.routing excludes every endpoint of model "m": ok by ignore;`,
-				`11:1 model.routing excludes every endpoint of model "m2": ok by data_collection = "deny" (it stores data);`,
+				`6:11 model.routing excludes every endpoint of model "m": ok (in provider.ignore);`,
+				`11:1 model.routing excludes every endpoint of model "m2": ok (may store or train on prompts (data_collection: deny));`,
+			}},
+		{"no endpoint by data policy or price", okProvider + lines(
+			`[[model]]`, `name = "m"`, `routing = { zdr = true }`, `[[model.endpoint]]`, `provider = "ok"`,
+			`[[model]]`, `name = "m2"`, `routing = { enforce_distillable_text = true, max_price = { request = 0.01 } }`,
+			`[[model.endpoint]]`, `provider = "ok"`, `distillable = true`, `price_request = 0.02`,
+			`[[model]]`, `name = "m3"`, `routing.max_price = { image = 0.001 }`, `[[model.endpoint]]`, `provider = "ok"`, `price_image = 0.002`,
+			`[[model]]`, `name = "m4"`, `routing = { enforce_distillable_text = true }`, `[[model.endpoint]]`, `provider = "ok"`),
+			nil, []string{
+				`6:11 model.routing excludes every endpoint of model "m": ok (keeps request data (zdr asks for zero data retention));`,
+				`11:11 model.routing excludes every endpoint of model "m2": ok (price per request over max_price.request ($0.02));`,
+				`18:1 model.routing excludes every endpoint of model "m3": ok (price per image over max_price.image ($0.002));`,
+				`24:11 model.routing excludes every endpoint of model "m4": ok (its output may not be used for distillation (enforce_distillable_text));`,
+			}},
+
+		// Display names.
+		{"display names", lines(
+			`[[provider]]`, `name = "groq"`, `display = "Groq"`, `[provider.sim]`, // its own name, in capitals: fine
+			`[[provider]]`, `name = "together"`, `display = "GROQ"`, `[provider.sim]`,
+			`[[provider]]`, `name = "deepinfra"`, `display = "Deep Infra"`, `[provider.sim]`,
+			`[[provider]]`, `name = "novita"`, `display = "deep infra"`, `[provider.sim]`,
+			`[[provider]]`, `name = "a"`, `display = ""`, `[provider.sim]`,
+			`[[provider]]`, `name = "b"`, `display = " B  C "`, `[provider.sim]`,
+			`[[provider]]`, `name = "c"`, `display = "Meta/Llama"`, `[provider.sim]`,
+			`[[provider]]`, `name = "d"`, `display = 4`, `[provider.sim]`,
+			`[[model]]`, `name = "m"`,
+			`[[model.endpoint]]`, `provider = "groq"`, `[[model.endpoint]]`, `provider = "together"`,
+			`[[model.endpoint]]`, `provider = "deepinfra"`, `[[model.endpoint]]`, `provider = "novita"`,
+			`[[model.endpoint]]`, `provider = "a"`, `[[model.endpoint]]`, `provider = "b"`,
+			`[[model.endpoint]]`, `provider = "c"`, `[[model.endpoint]]`, `provider = "d"`),
+			nil, []string{
+				`7:11 provider.display "GROQ" is the name of provider "groq" (line 1), compared without regard to case; a request naming it would mean either provider: write another display name`,
+				`15:11 provider.display "deep infra" is already the display name of provider "deepinfra" (line 9), compared without regard to case; give each provider its own`,
+				`19:11 provider.display is empty; remove the key to show the provider's name, or write the name as OpenRouter writes it, e.g. display = "DeepInfra"`,
+				`23:11 provider.display " B  C " has spaces at an end, or control characters; write display = "B C"`,
+				`27:11 provider.display "Meta/Llama" contains "/", which order, only and ignore read as "slug/variant"; write the name without it`,
+				`31:11 provider.display must be a string in double quotes, not an integer; write display = "..."`,
 			}},
 	}
 	for _, tt := range tests {

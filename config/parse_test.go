@@ -95,6 +95,7 @@ func TestParseEverything(t *testing.T) {
 		`keep_alive = "10s"`,
 		`[[provider]]`,
 		`name = "sim-a"`,
+		`display = "Sim A"`,
 		`protocol = "openai"`,
 		`timeouts = { connect = "1s", first_token = "2s", stall = "3s" }`,
 		`probe = "models"`,
@@ -130,17 +131,22 @@ func TestParseEverything(t *testing.T) {
 		`upstream_model = "big-v1"`,
 		`price_in = 1`,
 		`price_out = 2.5`,
+		`price_request = 0.002`,
+		`price_image = 0.001`,
 		`variant = "turbo"`,
 		`quantization = "fp8"`,
 		`context_length = 131072`,
 		`supported_parameters = ["temperature", "max_tokens", "tools", "x-custom"]`, // unknown names are fine
 		`stores_data = true`,
+		`distillable = true`,
 		`prefill = true`,
 		`[[model.endpoint]]`,
 		`provider = "real"`,
 		`quantization = "unknown"`,  // the same as leaving it out
 		`supported_parameters = []`, // known: none
 		`stores_data = false`,
+		`zdr = true`,
+		`distillable = false`,
 		`prefill = false`,
 		`[model.routing]`, // after the endpoints, still the model's
 		`order = ["sim-a/turbo", "real"]`,
@@ -151,7 +157,9 @@ func TestParseEverything(t *testing.T) {
 		`ignore = []`,
 		`quantizations = ["fp8", "unknown"]`,
 		`sort = { by = "throughput", partition = "none" }`,
-		`max_price = { prompt = 1.5, completion = 3, request = 0.01 }`,
+		`max_price = { prompt = 1.5, completion = 3, request = 0.01, image = 0.002 }`,
+		`zdr = false`, // written, so a request's own cannot be told from a default
+		`enforce_distillable_text = false`,
 		`preferred_min_throughput = { p50 = 50, p75 = 40, p90 = 20.5, p99 = 5 }`,
 		`preferred_max_latency = { p50 = 1, p99 = 4 }`,
 		`fallback_models = ["small", "alias"]`,
@@ -195,6 +203,7 @@ func TestParseEverything(t *testing.T) {
 
 	wantSim := &sim.Profile{
 		Name: "sim-a", Seed: 7, Models: []string{"big-v1", "small"},
+		ContextLengths:  map[string]int{"big-v1": 131072}, // alias leaves it out: not known there, not a conflict
 		TTFT:            sim.Latency{P50: 120 * time.Millisecond, P95: 400 * time.Millisecond},
 		TokensPerSecond: 280.5, ReasoningTokens: 400, ErrorRate: 0.01, ErrorStatuses: []int{500, 502, 503},
 		RateLimitRate: 0.1, RetryAfter: 5 * time.Second,
@@ -211,6 +220,9 @@ func TestParseEverything(t *testing.T) {
 	if a.ProbeInterval != 9*time.Second || a.ProbeJitter != 0.3 || a.ProbeTimeout != 6*time.Second {
 		t.Errorf("sim-a probes every %s ± %v, timeout %s", a.ProbeInterval, a.ProbeJitter, a.ProbeTimeout)
 	}
+	if a.Display != "Sim A" || cfg.Provider("real").Display != "" {
+		t.Errorf("display names %q and %q, want \"Sim A\" and none", a.Display, cfg.Provider("real").Display)
+	}
 	if a.Timeouts != (Timeouts{Connect: time.Second, FirstToken: 2 * time.Second, Stall: 3 * time.Second}) || a.Probe != ProbeModels {
 		t.Errorf("sim-a = %v", a)
 	}
@@ -225,9 +237,10 @@ func TestParseEverything(t *testing.T) {
 	no := false
 	wantBig := Model{Name: "big", Display: "Big Model", Endpoints: []Endpoint{
 		{ID: "big@sim-a", Provider: "sim-a", UpstreamModel: "big-v1", PriceIn: 1, PriceOut: 2.5,
-			Variant: "turbo", Quantization: "fp8", ContextLength: 131072,
-			Parameters: []string{"temperature", "max_tokens", "tools", "x-custom"}, StoresData: true, Prefill: true},
-		{ID: "big@real", Provider: "real", UpstreamModel: "big", Parameters: []string{}},
+			PriceRequest: 0.002, PriceImage: 0.001, Variant: "turbo", Quantization: "fp8", ContextLength: 131072,
+			Parameters: []string{"temperature", "max_tokens", "tools", "x-custom"}, StoresData: true,
+			Distillable: true, Prefill: true},
+		{ID: "big@real", Provider: "real", UpstreamModel: "big", Parameters: []string{}, ZDR: true},
 	}, Defaults: routing.ModelDefaults{
 		Provider: routing.Preferences{
 			Order:                  []string{"sim-a/turbo", "real"},
@@ -237,7 +250,9 @@ func TestParseEverything(t *testing.T) {
 			Only:                   []string{"sim-a", "real"},
 			Quantizations:          []string{"fp8", "unknown"},
 			Sort:                   routing.Sort{By: routing.SortThroughput, Partition: "none"},
-			MaxPrice:               routing.MaxPrice{Prompt: ptr(1.5), Completion: ptr(3.0), Request: ptr(0.01)},
+			MaxPrice:               routing.MaxPrice{Prompt: ptr(1.5), Completion: ptr(3.0), Request: ptr(0.01), Image: ptr(0.002)},
+			ZDR:                    &no,
+			EnforceDistillableText: &no,
 			PreferredMinThroughput: routing.Cutoffs{P50: ptr(50.0), P75: ptr(40.0), P90: ptr(20.5), P99: ptr(5.0)},
 			PreferredMaxLatency:    routing.Cutoffs{P50: ptr(1.0), P99: ptr(4.0)},
 		},
@@ -330,5 +345,47 @@ func TestParseProtocols(t *testing.T) {
 		`[[model]]`, `name = "m"`, `[[model.endpoint]]`, `provider = "claude-direct"`, `[[model.endpoint]]`, `provider = "plain"`), nil)
 	if a, o := cfg.Provider("claude-direct").Protocol, cfg.Provider("plain").Protocol; a != ProtocolAnthropic || o != ProtocolOpenAI {
 		t.Errorf("protocols %q and %q; want anthropic and openai", a, o)
+	}
+}
+
+// The data policies filter on the endpoints' own, and every endpoint field
+// reaches the router's endpoint, the provider's display name included.
+func TestDataPoliciesAndRoutingEndpoint(t *testing.T) {
+	cfg := mustParse(t, lines(
+		`[[provider]]`, `name = "keeps"`, `[provider.sim]`,
+		`[[provider]]`, `name = "clean"`, `display = "Clean AI"`, `[provider.sim]`,
+		`[[model]]`, `name = "m"`,
+		`routing = { zdr = true, enforce_distillable_text = true, max_price = { request = 0.01, image = 0.002 } }`,
+		`[[model.endpoint]]`, `provider = "keeps"`, `price_request = 0.02`, `stores_data = true`,
+		`[[model.endpoint]]`, `provider = "clean"`, `upstream_model = "m-1"`, `price_in = 1`, `price_out = 2`,
+		`price_request = 0.005`, `price_image = 0.001`, `variant = "v"`, `quantization = "fp8"`, `context_length = 8192`,
+		`supported_parameters = ["tools"]`, `zdr = true`, `distillable = true`, `prefill = true`), nil)
+	m := &cfg.Models[0]
+	yes := true
+	want := routing.Preferences{ZDR: &yes, EnforceDistillableText: &yes, MaxPrice: routing.MaxPrice{Request: ptr(0.01), Image: ptr(0.002)}}
+	if !reflect.DeepEqual(m.Defaults.Provider, want) {
+		t.Errorf("defaults %+v\nwant %+v", m.Defaults.Provider, want)
+	}
+	got := cfg.RoutingEndpoint(m, &m.Endpoints[1])
+	wantEp := routing.Endpoint{ID: "m@clean", Provider: "clean", ProviderName: "Clean AI", Model: "m", UpstreamModel: "m-1",
+		PriceIn: 1, PriceOut: 2, PriceRequest: 0.005, PriceImage: 0.001, Variant: "v", Quantization: "fp8",
+		ContextLength: 8192, Parameters: []string{"tools"}, ZDR: true, Distillable: true, Prefill: true}
+	if !reflect.DeepEqual(got, wantEp) {
+		t.Errorf("routing endpoint %+v\nwant %+v", got, wantEp)
+	}
+	// Every field but the connection is set above: a field added to
+	// routing.Endpoint and not converted shows up here.
+	v := reflect.ValueOf(got)
+	for i := range v.NumField() {
+		if name := v.Type().Field(i).Name; name != "Upstream" && name != "StoresData" && v.Field(i).IsZero() {
+			t.Errorf("routing.Endpoint.%s is not converted from the configuration", name)
+		}
+	}
+	keeps := cfg.RoutingEndpoint(m, &m.Endpoints[0])
+	if !keeps.StoresData || keeps.ProviderName != "" {
+		t.Errorf("keeps: stores data %v, display name %q", keeps.StoresData, keeps.ProviderName)
+	}
+	if why := m.Defaults.Provider.Excludes(&keeps); why == "" {
+		t.Error("the defaults do not exclude the endpoint that keeps data")
 	}
 }

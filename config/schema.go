@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"switchboard/monitor"
 	"switchboard/routing"
@@ -72,6 +73,7 @@ func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
 
 	// Providers, then models, then the references between them.
 	provAt := map[string]*table{}
+	var provTableOf []*table // the table of each of cfg.Providers
 	for _, t := range provTables {
 		p := readProvider(t, env)
 		if p.Name != "" {
@@ -83,7 +85,9 @@ func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
 			provAt[p.Name] = t
 		}
 		cfg.Providers = append(cfg.Providers, p)
+		provTableOf = append(provTableOf, t)
 	}
+	checkDisplays(cfg.Providers, provTableOf)
 	names := make([]string, 0, len(cfg.Providers))
 	for _, p := range cfg.Providers {
 		if p.Name != "" {
@@ -94,9 +98,11 @@ func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
 	modelAt := map[string]*table{}
 	served := map[string]bool{}
 	var routingTables []*table // one per model, nil for none
+	var endpointTables [][]*table
 	for _, t := range modelTables {
 		m, eps, rt := readModel(t)
 		routingTables = append(routingTables, rt)
+		endpointTables = append(endpointTables, eps)
 		if m.Name != "" {
 			if prev, dup := modelAt[m.Name]; dup {
 				t.bad("name", "%q is already declared by the model at line %d; give each [[model]] a unique name",
@@ -126,22 +132,46 @@ func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
 		}
 		cfg.Models = append(cfg.Models, m)
 	}
+	display := map[string]string{}
+	for _, p := range cfg.Providers {
+		display[p.Name] = p.Display
+	}
 	for i, rt := range routingTables {
 		if rt != nil {
-			cfg.Models[i].Defaults = readDefaults(rt, cfg.Models[i], cfg.Models, provAt)
+			cfg.Models[i].Defaults = readDefaults(rt, cfg.Models[i], cfg.Models, provAt, display)
 		}
 	}
 
-	// A simulated provider serves exactly the models routed to it.
+	// A simulated provider serves exactly the models routed to it, each
+	// within the context its endpoint declares.
 	for i := range cfg.Providers {
 		p := &cfg.Providers[i]
 		if p.Sim == nil || p.Name == "" {
 			continue
 		}
-		for _, m := range cfg.Models {
-			for _, e := range m.Endpoints {
-				if e.Provider == p.Name && !slices.Contains(p.Sim.Models, e.UpstreamModel) {
+		limitAt := map[string]*table{} // the endpoint that set each model's limit
+		for mi, m := range cfg.Models {
+			for ei, e := range m.Endpoints {
+				if e.Provider != p.Name {
+					continue
+				}
+				if !slices.Contains(p.Sim.Models, e.UpstreamModel) {
 					p.Sim.Models = append(p.Sim.Models, e.UpstreamModel)
+				}
+				if e.ContextLength == 0 {
+					continue
+				}
+				et := endpointTables[mi][ei]
+				switch prev, set := p.Sim.ContextLengths[e.UpstreamModel]; {
+				case !set:
+					if p.Sim.ContextLengths == nil {
+						p.Sim.ContextLengths = map[string]int{}
+					}
+					p.Sim.ContextLengths[e.UpstreamModel] = e.ContextLength
+					limitAt[e.UpstreamModel] = et
+				case prev != e.ContextLength:
+					et.bad("context_length", "is %d, but the endpoint at line %d routes the same upstream model %q of simulated provider %q with context_length = %d, and the simulator has one limit per model; write the same context_length in both",
+						e.ContextLength, limitAt[e.UpstreamModel].pos().Line, e.UpstreamModel, p.Name, prev)
 				}
 			}
 		}
@@ -330,6 +360,7 @@ func readProvider(t *table, env func(string) (string, bool)) Provider {
 	if p.Name != "" {
 		label = fmt.Sprintf("provider %q", p.Name)
 	}
+	p.Display = readDisplay(t)
 
 	p.Protocol = ProtocolOpenAI
 	if proto, ok := t.str("protocol"); ok {
@@ -426,6 +457,58 @@ func readProvider(t *table, env func(string) (string, bool)) Provider {
 	}
 	t.finish()
 	return p
+}
+
+// readDisplay reads a provider's display name, or returns "" when it is
+// left out or wrong; whether it is unique is checked once all are read.
+func readDisplay(t *table) string {
+	d, ok := t.str("display")
+	if !ok {
+		return ""
+	}
+	trimmed := strings.TrimSpace(d)
+	switch {
+	case trimmed == "":
+		t.bad("display", `is empty; remove the key to show the provider's name, or write the name as OpenRouter writes it, e.g. display = "DeepInfra"`)
+	case trimmed != d || strings.ContainsFunc(d, unicode.IsControl):
+		t.bad("display", "%q has spaces at an end, or control characters; write display = %q", d, strings.Join(strings.Fields(d), " "))
+	case strings.Contains(d, "/"):
+		t.bad("display", `%q contains "/", which order, only and ignore read as "slug/variant"; write the name without it`, d)
+	default:
+		return d
+	}
+	return ""
+}
+
+// checkDisplays reports display names that would name two providers: each
+// must differ from every other provider's display name and name, without
+// regard to case, as requests may name a provider either way.
+func checkDisplays(provs []Provider, at []*table) {
+	owner := map[string]int{} // lower-case name -> index of its provider
+	for i, p := range provs {
+		if p.Name != "" {
+			owner[strings.ToLower(p.Name)] = i
+		}
+	}
+	for i, p := range provs {
+		if p.Display == "" {
+			continue
+		}
+		key := strings.ToLower(p.Display)
+		j, taken := owner[key]
+		switch {
+		case !taken:
+			owner[key] = i
+		case j == i:
+			// The provider's own name, in other letters: "Groq" for groq.
+		case strings.EqualFold(provs[j].Name, p.Display):
+			at[i].bad("display", "%q is the name of provider %q (line %d), compared without regard to case; a request naming it would mean either provider: write another display name",
+				p.Display, provs[j].Name, at[j].pos().Line)
+		default:
+			at[i].bad("display", "%q is already the display name of provider %q (line %d), compared without regard to case; give each provider its own",
+				p.Display, provs[j].Name, at[j].pos().Line)
+		}
+	}
 }
 
 // slugify suggests a valid provider name for s.
@@ -578,6 +661,8 @@ func readModel(t *table) (Model, []*table, *table) {
 		}
 		ep.PriceIn, _ = e.nonNegative("price_in", "0.59")
 		ep.PriceOut, _ = e.nonNegative("price_out", "0.79")
+		ep.PriceRequest, _ = e.nonNegative("price_request", "0.005")
+		ep.PriceImage, _ = e.nonNegative("price_image", "0.001")
 		readCapabilities(e, &ep)
 		ep.ID = EndpointID(m.Name, ep.Provider)
 		e.hints = map[string]string{
@@ -648,6 +733,12 @@ func readCapabilities(e *table, ep *Endpoint) {
 		ep.Parameters = []string{} // known: none
 	}
 	ep.StoresData, _ = e.boolean("stores_data")
+	ep.ZDR, _ = e.boolean("zdr")
+	if ep.ZDR && ep.StoresData {
+		e.bad("zdr", "is true, and so is stores_data: an endpoint that keeps nothing of a request cannot store or train on its prompts; set one of them to false")
+		ep.ZDR = false
+	}
+	ep.Distillable, _ = e.boolean("distillable")
 	ep.Prefill, _ = e.boolean("prefill")
 }
 

@@ -34,6 +34,20 @@ func TestShippedConfig(t *testing.T) {
 		t.Errorf("probe_interval %v; want 2s-3s so the sparklines move", iv)
 	}
 
+	// Display names as OpenRouter writes them, for requests that name
+	// providers that way.
+	displays := map[string]string{"anthropic": "Anthropic", "google-vertex": "Google Vertex", "amazon-bedrock": "Amazon Bedrock",
+		"groq": "Groq", "cerebras": "Cerebras", "together": "Together", "deepinfra": "DeepInfra", "fireworks": "Fireworks",
+		"novita": "Novita", "sambanova": "SambaNova"}
+	for _, p := range cfg.Providers {
+		if want := displays[p.Name]; p.Display != want {
+			t.Errorf("provider %s: display %q, want %q", p.Name, p.Display, want)
+		}
+	}
+	if len(cfg.Providers) != len(displays) {
+		t.Errorf("%d providers, want the %d with display names", len(cfg.Providers), len(displays))
+	}
+
 	for _, p := range cfg.Providers {
 		if p.Sim == nil || p.BaseURL != "" || p.APIKeyEnv != "" || p.APIKey != "" {
 			t.Errorf("provider %s is not purely simulated: %v", p.Name, p)
@@ -50,13 +64,22 @@ func TestShippedConfig(t *testing.T) {
 		}
 	}
 
-	// The simulator serves exactly what the config routes to it.
+	// The simulator serves exactly what the config routes to it, within
+	// each endpoint's context.
 	for _, m := range cfg.Models {
 		for _, e := range m.Endpoints {
-			if p := cfg.Provider(e.Provider); p == nil || !slices.Contains(p.Sim.Models, e.UpstreamModel) {
+			p := cfg.Provider(e.Provider)
+			if p == nil || !slices.Contains(p.Sim.Models, e.UpstreamModel) {
 				t.Errorf("%s: upstream %q is not served by %s", e.ID, e.UpstreamModel, e.Provider)
+				continue
+			}
+			if got := p.Sim.ContextLengths[e.UpstreamModel]; got != e.ContextLength {
+				t.Errorf("%s: the simulator limits %q to %d tokens, the endpoint says %d", e.ID, e.UpstreamModel, got, e.ContextLength)
 			}
 		}
+	}
+	if got := cfg.Provider("cerebras").Sim.ContextLengths["llama-3.3-70b"]; got != 8192 {
+		t.Errorf("cerebras's simulated Llama takes %d tokens, want its endpoint's 8192", got)
 	}
 
 	claude := findModel(t, cfg, "anthropic/claude-sonnet-4")
@@ -176,6 +199,37 @@ func TestShippedConfig(t *testing.T) {
 			shortContext = append(shortContext, e.Provider)
 		}
 	}
+	// The data policies filter as routing applies them: each leaves some
+	// endpoints, not all.
+	yes := true
+	for name, prefs := range map[string]routing.Preferences{
+		"zdr":                      {ZDR: &yes},
+		"enforce_distillable_text": {EnforceDistillableText: &yes},
+		"both":                     {ZDR: &yes, EnforceDistillableText: &yes},
+	} {
+		var kept []string
+		for i := range llama.Endpoints {
+			if e := cfg.RoutingEndpoint(&llama, &llama.Endpoints[i]); prefs.Excludes(&e) == "" {
+				kept = append(kept, e.Provider)
+			}
+		}
+		if len(kept) == 0 || len(kept) == len(llama.Endpoints) {
+			t.Errorf("Llama with %s keeps %v; want some, not all", name, kept)
+		}
+	}
+	var claudeZDR []string
+	for i := range claude.Endpoints {
+		if e := cfg.RoutingEndpoint(&claude, &claude.Endpoints[i]); (&routing.Preferences{ZDR: &yes}).Excludes(&e) == "" {
+			claudeZDR = append(claudeZDR, e.Provider)
+		}
+		if e := claude.Endpoints[i]; e.Distillable || e.PriceRequest != 0 || e.PriceImage != 0 {
+			t.Errorf("%s: distillable %v, per request %v, per image %v; want none", e.ID, e.Distillable, e.PriceRequest, e.PriceImage)
+		}
+	}
+	if len(claudeZDR) == 0 || len(claudeZDR) == len(claude.Endpoints) {
+		t.Errorf("Claude with zdr keeps %v; want some, not all", claudeZDR)
+	}
+
 	if len(quants) < 3 || len(quants[""]) > 0 {
 		t.Errorf("Llama quantizations %v; want at least three kinds, each endpoint's known", quants)
 	}

@@ -156,6 +156,17 @@ func TestAnthropicRequest(t *testing.T) {
 				"stop", `["END","STOP"]`, "metadata", `{"user_id":"u-7","team":"x"}`, "top_p", `null`)},
 			wantBody: `{"model":"m","messages":[{"role":"user","content":"Hi"}],"max_tokens":4096,"stop_sequences":["END","STOP"],"metadata":{"user_id":"u-7"},"stream":true}`,
 		},
+		{
+			name:     "the end user as metadata.user_id",
+			req:      Request{Model: "m", Messages: []Message{user("Hi")}, User: "u-42"},
+			wantBody: `{"model":"m","messages":[{"role":"user","content":"Hi"}],"max_tokens":4096,"metadata":{"user_id":"u-42"},"stream":true}`,
+		},
+		{
+			name: "the request's user over user and metadata parameters",
+			req: Request{Model: "m", Messages: []Message{user("Hi")}, User: "u-42", Extra: extra(
+				"user", `"u-other"`, "metadata", `{"user_id":"u-7"}`)},
+			wantBody: `{"model":"m","messages":[{"role":"user","content":"Hi"}],"max_tokens":4096,"metadata":{"user_id":"u-42"},"stream":true}`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -138,6 +138,11 @@ func encodeAnthropic(req Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if req.User != "" {
+		// Anthropic's place for the end user; it wins over a user or
+		// metadata passed in Extra.
+		r.Metadata = &anthropicMetadata{UserID: req.User}
+	}
 	r.Model, r.Stream = req.Model, true
 	r.MaxTokens = req.MaxTokens
 	if r.MaxTokens == 0 {

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"time"
 )
@@ -92,9 +93,16 @@ func encodeOpenAI(req Request) ([]byte, error) {
 		StreamOptions: openAIStreamOptions{IncludeUsage: true},
 		MaxTokens:     req.MaxTokens,
 		Temperature:   req.Temperature,
+		User:          req.User,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return withExtra(body, req.Extra)
+	extra := req.Extra
+	if _, dup := extra["user"]; dup && req.User != "" {
+		// The request's own User wins; sending both would repeat the key.
+		extra = maps.Clone(extra)
+		delete(extra, "user")
+	}
+	return withExtra(body, extra)
 }

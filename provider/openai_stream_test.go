@@ -101,6 +101,29 @@ func TestStreamRequest(t *testing.T) {
 			wantBody: `{"model":"m","messages":[{"role":"user","content":"Hi"}],"stream":true,"stream_options":{"include_usage":true},"response_format":{"type":"json_object"},"stop":["\n\n"],"top_p":0.9}`,
 			wantAuth: "Bearer " + testKey,
 		},
+		{
+			name:     "the end user as OpenAI's user",
+			key:      testKey,
+			req:      Request{Model: "m", Messages: []Message{{Role: "user", Content: "Hi"}}, User: "u-42"},
+			wantBody: `{"model":"m","messages":[{"role":"user","content":"Hi"}],"stream":true,"stream_options":{"include_usage":true},"user":"u-42"}`,
+			wantAuth: "Bearer " + testKey,
+		},
+		{
+			name: "the request's user over a user parameter",
+			key:  testKey,
+			req: Request{Model: "m", Messages: []Message{{Role: "user", Content: "Hi"}}, User: "u-42",
+				Extra: map[string]json.RawMessage{"user": json.RawMessage(`"u-other"`), "seed": json.RawMessage(`7`)}},
+			wantBody: `{"model":"m","messages":[{"role":"user","content":"Hi"}],"stream":true,"stream_options":{"include_usage":true},"user":"u-42","seed":7}`,
+			wantAuth: "Bearer " + testKey,
+		},
+		{
+			name: "a user parameter alone passes through",
+			key:  testKey,
+			req: Request{Model: "m", Messages: []Message{{Role: "user", Content: "Hi"}},
+				Extra: map[string]json.RawMessage{"user": json.RawMessage(`"u-other"`)}},
+			wantBody: `{"model":"m","messages":[{"role":"user","content":"Hi"}],"stream":true,"stream_options":{"include_usage":true},"user":"u-other"}`,
+			wantAuth: "Bearer " + testKey,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,6 +166,10 @@ func TestStreamRequest(t *testing.T) {
 			if json.Unmarshal(r.body, &a) != nil || json.Unmarshal([]byte(tt.wantBody), &b) != nil ||
 				fmt.Sprint(a) != fmt.Sprint(b) {
 				t.Errorf("body\n got %s\nwant %s", r.body, tt.wantBody)
+			}
+			// Decoding keeps only the last of a repeated key; count them.
+			if n := strings.Count(string(r.body), `"user":`); n > 1 {
+				t.Errorf("body has %d user keys: %s", n, r.body)
 			}
 		})
 	}

@@ -17,6 +17,7 @@ type openAIRequest struct {
 	StreamOptions openAIStreamOptions `json:"stream_options"`
 	MaxTokens     int                 `json:"max_tokens,omitempty"`
 	Temperature   *float64            `json:"temperature,omitempty"`
+	User          string              `json:"user,omitempty"`
 }
 
 // ownKeys are the request body's keys that the client sets itself; Extra

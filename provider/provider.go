@@ -23,7 +23,8 @@ type Request struct {
 	MaxTokens   int      // 0 leaves it to the upstream
 	Temperature *float64 // nil leaves it to the upstream
 	// User identifies the end user to the provider for abuse monitoring:
-	// OpenAI's user, Anthropic's metadata.user_id. "" sends none.
+	// OpenAI's user, Anthropic's metadata.user_id. "" sends none; when set,
+	// it wins over a "user" (or, for Anthropic, "metadata") in Extra.
 	User string
 	// Extra holds further parameters of the OpenAI request body (top_p,
 	// stop, seed, response_format, ...): the OpenAI client sends them as

@@ -155,3 +155,83 @@ func TestRequestTimeoutsOverrideTheClient(t *testing.T) {
 		t.Fatalf("err = %v, want a stall after the request's 50ms, not the client's hour", err)
 	}
 }
+
+// idleCloser is an upstream client whose idle connections a test closes, so
+// goleak sees no transport goroutine left over.
+type idleCloser interface {
+	provider.Upstream
+	CloseIdleConnections()
+}
+
+// clientsOf are a client of each protocol the simulator speaks.
+var clientsOf = []struct {
+	protocol string
+	new      func(base string) idleCloser
+}{
+	{"openai", func(base string) idleCloser { return provider.NewOpenAI(provider.OpenAIOptions{BaseURL: base}) }},
+	{"anthropic", func(base string) idleCloser { return provider.NewAnthropic(provider.AnthropicOptions{BaseURL: base}) }},
+}
+
+// A request over the model's context comes back as ClassContextLength in
+// either protocol, however the simulator words it: it is what moves the
+// router to an endpoint with a larger context rather than counting the
+// refusal against the provider. The limit is the model's own.
+func TestContextLengthAgainstSimulator(t *testing.T) {
+	long := hello("m")
+	long.Messages[0].Content = strings.Repeat("word ", 100)
+	withAnswer := hello("m")
+	withAnswer.MaxTokens = 100 // the prompt fits, and not with its answer
+	for _, cl := range clientsOf {
+		t.Run(cl.protocol, func(t *testing.T) {
+			srv := simtest.Start(t, sim.Profile{Models: []string{"m", "big"}, ContextLengths: map[string]int{"m": 64}})
+			c := cl.new(srv.URL())
+			defer c.CloseIdleConnections()
+			for name, req := range map[string]provider.Request{"long prompt": long, "prompt plus max_tokens": withAnswer} {
+				_, err := c.Stream(t.Context(), req)
+				if e := provider.AsError(err); e == nil || e.Class != provider.ClassContextLength || e.Status != 400 {
+					t.Errorf("%s: err = %v, want a 400 of class context_length", name, err)
+				}
+			}
+			big := long
+			big.Model = "big"
+			for _, req := range []provider.Request{hello("m"), big} {
+				s, err := c.Stream(t.Context(), req)
+				if err == nil {
+					_, _, err = readAll(s)
+					s.Close()
+				}
+				if err != nil {
+					t.Errorf("%s with %d characters: %v", req.Model, len(req.Messages[0].Content), err)
+				}
+			}
+		})
+	}
+}
+
+// The end user reaches the simulator in each protocol's own field (OpenAI's
+// user, Anthropic's metadata.user_id), which it accepts and reports; an
+// empty User sends none.
+func TestUserReachesTheSimulator(t *testing.T) {
+	for _, cl := range clientsOf {
+		t.Run(cl.protocol, func(t *testing.T) {
+			srv := simtest.Start(t, sim.Profile{})
+			c := cl.new(srv.URL())
+			defer c.CloseIdleConnections()
+			for _, user := range []string{"user-91c2", ""} {
+				req := hello("m")
+				req.User = user
+				s, err := c.Stream(t.Context(), req)
+				if err == nil {
+					_, _, err = readAll(s)
+					s.Close()
+				}
+				if err != nil {
+					t.Fatalf("user %q: %v", user, err)
+				}
+				if got := srv.Stats().LastUser; got != user {
+					t.Errorf("the simulator saw user %q, want %q", got, user)
+				}
+			}
+		})
+	}
+}

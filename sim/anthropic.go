@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // anthropic is the dialect of Anthropic's Messages API: the same server,
@@ -39,17 +40,26 @@ var anthropicParams = map[string]bool{
 // anthropicRequest is the part of a Messages API request the simulator
 // reads or type-checks.
 type anthropicRequest struct {
-	Model         string                     `json:"model"`
-	MaxTokens     *int                       `json:"max_tokens"`
-	Messages      *[]wireMessage             `json:"messages"`
-	System        json.RawMessage            `json:"system"`
-	Stream        bool                       `json:"stream"`
-	Temperature   *float64                   `json:"temperature"`
-	TopP          *float64                   `json:"top_p"`
-	TopK          *int                       `json:"top_k"`
-	StopSequences []string                   `json:"stop_sequences"`
-	Metadata      map[string]json.RawMessage `json:"metadata"`
+	Model         string             `json:"model"`
+	MaxTokens     *int               `json:"max_tokens"`
+	Messages      *[]wireMessage     `json:"messages"`
+	System        json.RawMessage    `json:"system"`
+	Stream        bool               `json:"stream"`
+	Temperature   *float64           `json:"temperature"`
+	TopP          *float64           `json:"top_p"`
+	TopK          *int               `json:"top_k"`
+	StopSequences []string           `json:"stop_sequences"`
+	Metadata      *anthropicMetadata `json:"metadata"`
 }
+
+// anthropicMetadata is the request's metadata: Anthropic's schema has the
+// end user's id in it and nothing else.
+type anthropicMetadata struct {
+	UserID *string `json:"user_id"`
+}
+
+// maxUserID is the longest metadata.user_id the Messages API takes.
+const maxUserID = 256
 
 // decode reads and validates a request, answering problems the way the
 // Messages API does: "<field>: <what is wrong>".
@@ -95,6 +105,21 @@ func (anthropic) decode(w http.ResponseWriter, r *http.Request) (*chatRequest, *
 		return nil, anthropicInvalid("messages: at least one message is required")
 	}
 	chat := &chatRequest{model: req.Model, stream: req.Stream, maxTokens: *req.MaxTokens}
+	if req.Metadata != nil {
+		var keys map[string]json.RawMessage
+		_ = json.Unmarshal(fields["metadata"], &keys) // an object: it decoded into the struct
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
+			if k != "user_id" {
+				return nil, anthropicInvalid("metadata.%s: Extra inputs are not permitted", k)
+			}
+		}
+		if id := req.Metadata.UserID; id != nil {
+			if utf8.RuneCountInString(*id) > maxUserID {
+				return nil, anthropicInvalid("metadata.user_id: String should have at most %d characters", maxUserID)
+			}
+			chat.user = *id
+		}
+	}
 	system, ok := contentText(req.System)
 	if !ok {
 		return nil, anthropicInvalid("system: Input should be a valid string or a list of text blocks")
@@ -215,7 +240,13 @@ func (anthropic) modelNotFound(model string) *httpError {
 	return anthropicError(http.StatusNotFound, "model: %s", model)
 }
 
+// contextLength words the refusal as Anthropic does: a prompt that alone
+// is over the limit is "too long"; one that fits, but not with max_tokens
+// on top, gets the sum.
 func (anthropic) contextLength(limit, prompt, maxTokens int) *httpError {
+	if prompt > limit {
+		return anthropicInvalid("prompt is too long: %d tokens > %d maximum", prompt, limit)
+	}
 	return anthropicInvalid("input length and `max_tokens` exceed context limit: %d + %d > %d, "+
 		"decrease input length or `max_tokens` and try again", prompt, maxTokens, limit)
 }

@@ -396,9 +396,7 @@ func TestAnthropicErrorStatuses(t *testing.T) {
 }
 
 func TestAnthropicBadRequests(t *testing.T) {
-	p := fastProfile("anthropic")
-	p.ContextLength = 200
-	s := startServer(t, p, Options{})
+	s := startServer(t, fastProfile("anthropic"), Options{})
 	c := newClient(t)
 	const model = `"model":"` + testModel + `"`
 	const msgs = `"messages":[{"role":"user","content":"hi"}]`
@@ -426,8 +424,10 @@ func TestAnthropicBadRequests(t *testing.T) {
 		{"bad system", valid + `,"system":5}`, nil, 400, "invalid_request_error", "system:"},
 		{"wrong type", valid + `,"stream":"yes"}`, nil, 400, "invalid_request_error", "stream: Input should be a valid boolean"},
 		{"unknown model", `{"model":"gpt-9","max_tokens":64,` + msgs + `}`, nil, 404, "not_found_error", "gpt-9"},
-		{"context length", `{` + model + `,"max_tokens":64,"messages":[{"role":"user","content":"` + strings.Repeat("word ", 200) + `"}]}`,
-			nil, 400, "invalid_request_error", "exceed context limit"},
+		{"metadata not an object", valid + `,"metadata":"u-1"}`, nil, 400, "invalid_request_error", "metadata: Input should be a valid dictionary"},
+		{"user_id not a string", valid + `,"metadata":{"user_id":7}}`, nil, 400, "invalid_request_error", "metadata.user_id: Input should be a valid string"},
+		{"metadata with more", valid + `,"metadata":{"user_id":"u-1","tenant":"x"}}`, nil, 400, "invalid_request_error", "metadata.tenant: Extra inputs are not permitted"},
+		{"user_id too long", valid + `,"metadata":{"user_id":"` + strings.Repeat("é", maxUserID+1) + `"}}`, nil, 400, "invalid_request_error", "metadata.user_id: String should have at most 256 characters"},
 		{"too large", valid + `,"metadata":{"user_id":"` + strings.Repeat("x", maxBodyBytes) + `"}}`, nil, 413, "request_too_large", "maximum"},
 	}
 	for _, tt := range tests {
@@ -445,8 +445,52 @@ func TestAnthropicBadRequests(t *testing.T) {
 	if st := s.Stats(); st.Rejected != uint64(len(tests)) || st.Requests != uint64(len(tests)) {
 		t.Errorf("stats = %+v, want %d rejected requests", st, len(tests))
 	}
-	// The valid body the rows break is itself fine.
+	// The valid body the rows break is itself fine, and so is metadata that
+	// is null or has a null user_id, or one of exactly 256 characters.
 	createMessage(t, c, s, valid+`}`)
+	for _, meta := range []string{`null`, `{}`, `{"user_id":null}`, `{"user_id":"` + strings.Repeat("é", maxUserID) + `"}`} {
+		createMessage(t, c, s, valid+`,"metadata":`+meta+`}`)
+	}
+}
+
+// A request over its model's context is refused in Anthropic's words: a
+// prompt over the limit on its own is "too long", one that fits but not
+// with its max_tokens gets the sum. The limit is the model's: another model
+// of the same provider takes the same prompt.
+func TestAnthropicContextLength(t *testing.T) {
+	p := fastProfile("anthropic")
+	p.ContextLengths = map[string]int{testModel: 200}
+	s := startServer(t, p, Options{})
+	c := newClient(t)
+	// A prompt of n words is n+6 tokens: 3 for the conversation, 3 for the message.
+	ask := func(model string, words, maxTokens int, stream bool) map[string]any {
+		b := messagesBody(strings.TrimSpace(strings.Repeat("word ", words)), stream)
+		b["model"], b["max_tokens"] = model, maxTokens
+		return b
+	}
+	for _, tt := range []struct {
+		name string
+		body map[string]any
+		says string
+	}{
+		{"prompt too long", ask(testModel, 200, 64, false), "prompt is too long: 206 tokens > 200 maximum"},
+		{"prompt too long, streamed", ask(testModel, 200, 64, true), "prompt is too long: 206 tokens > 200 maximum"},
+		{"with max_tokens", ask(testModel, 100, 150, false),
+			"input length and `max_tokens` exceed context limit: 106 + 150 > 200, decrease input length or `max_tokens` and try again"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			msg := expectAnthropicError(t, postMessages(t.Context(), t, c, s, tt.body, anthropicHeader("")),
+				http.StatusBadRequest, "invalid_request_error")
+			if msg != tt.says {
+				t.Errorf("message %q, want %q", msg, tt.says)
+			}
+		})
+	}
+	createMessage(t, c, s, ask(testModel, 100, 94, false))
+	createMessage(t, c, s, ask("llama-3.1-8b-instruct", 200, 64, false))
+	if st := s.Stats(); st.Rejected != 3 || st.OK != 2 {
+		t.Errorf("stats = %+v, want 3 rejected and 2 answered", st)
+	}
 }
 
 func TestAnthropicAPIKey(t *testing.T) {

@@ -213,22 +213,102 @@ func TestAPIKey(t *testing.T) {
 	}
 }
 
+// A request over its model's context is refused as OpenAI refuses it, with
+// the tokens counted out. The limit is the model's: another model of the
+// same provider, under the provider-wide default, takes a prompt this one
+// refuses.
 func TestContextLengthExceeded(t *testing.T) {
 	p := fastProfile("small")
-	p.ContextLength = 20
+	p.ContextLengths = map[string]int{testModel: 20}
+	p.ContextLength = 30
 	srv := startServer(t, p, Options{})
 	c := newClient(t)
-	long := chatBody(strings.Repeat("word ", 30), false)
-	e := expectError(t, mustPost(t, c, srv.URL()+"/chat/completions", long),
-		http.StatusBadRequest, "invalid_request_error", "context_length_exceeded")
-	if !strings.Contains(e.Error.Message, "maximum context length is 20 tokens") {
-		t.Fatalf("message %q", e.Error.Message)
+	// A prompt of n words is n+6 tokens: 3 for the conversation, 3 for the message.
+	ask := func(model string, words, maxTokens int, stream bool) map[string]any {
+		b := chatBody(strings.TrimSpace(strings.Repeat("word ", words)), stream)
+		b["model"] = model
+		if maxTokens > 0 {
+			b["max_tokens"] = maxTokens
+		}
+		return b
 	}
-	short := chatBody("short", false)
-	short["max_tokens"] = 5
-	resp := mustPost(t, c, srv.URL()+"/chat/completions", short)
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("a short prompt: %d", resp.StatusCode)
+	for _, tt := range []struct {
+		name string
+		body map[string]any
+		says string
+	}{
+		{"messages alone", ask(testModel, 30, 0, false),
+			"This model's maximum context length is 20 tokens. However, your messages resulted in 36 tokens. Please reduce the length of the messages."},
+		{"messages alone, streamed", ask(testModel, 30, 0, true), "your messages resulted in 36 tokens"},
+		{"with max_tokens", ask(testModel, 10, 5, false),
+			"This model's maximum context length is 20 tokens. However, you requested 21 tokens (16 in the messages, 5 in the completion). Please reduce the length of the messages or completion."},
+		{"another model, over the default", ask("llama-3.1-8b-instruct", 30, 0, false), "maximum context length is 30 tokens"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := expectError(t, mustPost(t, c, srv.URL()+"/chat/completions", tt.body),
+				http.StatusBadRequest, "invalid_request_error", "context_length_exceeded")
+			if !strings.Contains(e.Error.Message, tt.says) {
+				t.Errorf("message %q does not say %q", e.Error.Message, tt.says)
+			}
+			if string(e.Error.Param) != `"messages"` {
+				t.Errorf("param %s, want \"messages\"", e.Error.Param)
+			}
+		})
+	}
+	for _, body := range []map[string]any{ask(testModel, 10, 4, false), ask("llama-3.1-8b-instruct", 20, 0, false)} {
+		if st := drain(mustPost(t, c, srv.URL()+"/chat/completions", body)); st != http.StatusOK {
+			t.Errorf("%s with %v: status %d, want 200", body["model"], body["messages"], st)
+		}
+	}
+}
+
+// The end user a request names, each API in its own field, is what
+// Stats.LastUser reports, so a client's test can see it arrive; the next
+// request without one clears it, and a refused one leaves it.
+func TestLastUser(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		api  api
+		user func(body map[string]any, id any)
+	}{
+		{"openai", openAIAPI, func(b map[string]any, id any) { b["user"] = id }},
+		{"anthropic", anthropicAPI, func(b map[string]any, id any) { b["metadata"] = map[string]any{"user_id": id} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startServer(t, fastProfile("users"), Options{})
+			c := newClient(t)
+			send := func(id any) int {
+				b := tt.api.body(false)
+				if id != nil {
+					tt.user(b, id)
+				}
+				resp, err := tt.api.post(t.Context(), t, c, s, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return drain(resp)
+			}
+			if st := send("user-7f3a"); st != http.StatusOK || s.Stats().LastUser != "user-7f3a" {
+				t.Errorf("status %d, last user %q; want 200 and user-7f3a", st, s.Stats().LastUser)
+			}
+			if st := send(42); st != http.StatusBadRequest || s.Stats().LastUser != "user-7f3a" {
+				t.Errorf("a user id that is a number: status %d, last user %q; want 400 and the last good one", st, s.Stats().LastUser)
+			}
+			if st := send(nil); st != http.StatusOK || s.Stats().LastUser != "" {
+				t.Errorf("no user: status %d, last user %q; want 200 and none", st, s.Stats().LastUser)
+			}
+		})
+	}
+}
+
+// A user that is not a string is refused in OpenAI's words, naming its type
+// rather than repeating it.
+func TestUserMustBeAString(t *testing.T) {
+	s := startServer(t, fastProfile("users"), Options{})
+	b := chatBody("hi", false)
+	b["user"] = map[string]any{"id": 1}
+	e := expectError(t, mustPost(t, newClient(t), s.URL()+"/chat/completions", b), http.StatusBadRequest, "invalid_request_error", "")
+	if want := "Invalid type for 'user': expected a string, but got an object instead."; e.Error.Message != want || string(e.Error.Param) != `"user"` {
+		t.Errorf("error %+v, want %q about param user", e.Error, want)
 	}
 }

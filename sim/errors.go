@@ -152,9 +152,14 @@ func (openAI) notFound(path string) *httpError {
 }
 
 // contextLength is OpenAI's answer to a prompt (plus the answer it asks
-// for) longer than the model's context.
+// for) longer than the model's context, with its breakdown of the tokens.
 func (openAI) contextLength(limit, prompt, maxTokens int) *httpError {
+	if maxTokens == 0 {
+		return newHTTPError(http.StatusBadRequest, typeInvalidRequest, "context_length_exceeded", "messages",
+			"This model's maximum context length is %d tokens. However, your messages resulted in %d tokens. "+
+				"Please reduce the length of the messages.", limit, prompt)
+	}
 	return newHTTPError(http.StatusBadRequest, typeInvalidRequest, "context_length_exceeded", "messages",
-		"This model's maximum context length is %d tokens. However, you requested %d tokens. Please reduce the length of the messages or completion.",
-		limit, prompt+maxTokens)
+		"This model's maximum context length is %d tokens. However, you requested %d tokens (%d in the messages, %d in the completion). "+
+			"Please reduce the length of the messages or completion.", limit, prompt+maxTokens, prompt, maxTokens)
 }

@@ -73,13 +73,16 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, d dialect) {
 		return
 	}
 	req, fail := d.decode(w, r)
+	if fail == nil {
+		s.stats.lastUser.Store(&req.user)
+	}
 	if fail == nil && !slices.Contains(s.profile.Models, req.model) {
 		fail = d.modelNotFound(req.model)
 	}
 	prompt := 0
 	if fail == nil {
 		prompt = countPromptTokens(req.messages)
-		if limit := s.profile.ContextLength; limit > 0 && prompt+req.maxTokens > limit {
+		if limit := s.profile.contextLength(req.model); limit > 0 && prompt+req.maxTokens > limit {
 			fail = d.contextLength(limit, prompt, req.maxTokens)
 		}
 	}

@@ -14,8 +14,14 @@ type Profile struct {
 	Name   string   // provider slug, e.g. "groq"; used in ids and the control API
 	Seed   int64    // seeds every random choice, so a run can be replayed
 	Models []string // model ids served; a request for any other model is a 404
-	// ContextLength, if set, is the most tokens a prompt plus its max_tokens
-	// may take; a longer request is a 400 context_length_exceeded.
+	// ContextLengths holds, by served model id, the most tokens a prompt
+	// plus its max_tokens may take; a longer request is refused with a 400
+	// (OpenAI's context_length_exceeded, Anthropic's invalid_request_error).
+	// It is per model because one provider serves models of different
+	// contexts.
+	ContextLengths map[string]int
+	// ContextLength, if set, is the limit of the models ContextLengths does
+	// not list; zero leaves them unlimited.
 	ContextLength int
 	// APIKey, if set, is required of every /v1 request, else 401: as
 	// "Authorization: Bearer <APIKey>" from OpenAI clients, as "x-api-key"
@@ -40,6 +46,14 @@ type Profile struct {
 
 	CutRate   float64 // fraction of streams cut mid-answer (connection closed, no finish)
 	StallRate float64 // fraction of streams that go silent mid-answer until the client gives up
+}
+
+// contextLength is the limit of model, or 0 for none.
+func (p *Profile) contextLength(model string) int {
+	if n, ok := p.ContextLengths[model]; ok {
+		return n
+	}
+	return p.ContextLength
 }
 
 // Latency is a log-normal distribution given by its median and 95th percentile.

@@ -18,6 +18,7 @@ type chatRequest struct {
 	stream    bool
 	messages  []message // a system prompt, if any, comes first
 	maxTokens int       // the cap on the answer; 0 for none
+	user      string    // the end user it names (OpenAI's user, Anthropic's metadata.user_id); "" for none
 }
 
 // openAIRequest is the part of an OpenAI chat completion request the
@@ -30,8 +31,9 @@ type openAIRequest struct {
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
-	MaxTokens           *int `json:"max_tokens"`
-	MaxCompletionTokens *int `json:"max_completion_tokens"`
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	User                json.RawMessage `json:"user"` // a string; raw to word a wrong type as OpenAI does
 }
 
 // wireMessage is one chat message as sent.
@@ -98,6 +100,11 @@ func (openAI) decode(w http.ResponseWriter, r *http.Request) (*chatRequest, *htt
 			"Expected an array with minimum length 1, but got an empty array instead.")
 	}
 	chat := &chatRequest{model: req.Model, stream: req.Stream}
+	if u := bytes.TrimSpace(req.User); len(u) > 0 && !bytes.Equal(u, []byte("null")) {
+		if json.Unmarshal(u, &chat.user) != nil {
+			return nil, errBadRequest("user", "Invalid type for 'user': expected a string, but got %s instead.", jsonKind(u))
+		}
+	}
 	for i, m := range wire {
 		if !roles[m.Role] {
 			return nil, errBadRequest("messages", "Invalid value for 'messages[%d].role': %q. "+
@@ -126,6 +133,22 @@ func (openAI) decode(w http.ResponseWriter, r *http.Request) (*chatRequest, *htt
 		}
 	}
 	return chat, nil
+}
+
+// jsonKind names the type of a JSON value for a message, without quoting
+// it: it may be long.
+func jsonKind(v []byte) string {
+	switch v[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case '"':
+		return "a string"
+	}
+	return "a number"
 }
 
 // contentText flattens a message's content: a string, null (an assistant

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -96,6 +97,7 @@ func Start(p Profile, o Options) (*Server, error) {
 		return nil, fmt.Errorf("start simulated provider %q: listen on loopback: %w", p.Name, err)
 	}
 	p.Models = slices.Clone(p.Models)
+	p.ContextLengths = maps.Clone(p.ContextLengths)
 	p.Outages = slices.Clone(p.Outages)
 	s := &Server{
 		profile:  p,
@@ -185,6 +187,7 @@ func (s *Server) Name() string { return s.profile.Name }
 func (s *Server) Profile() Profile {
 	p := s.profile
 	p.Models = slices.Clone(p.Models)
+	p.ContextLengths = maps.Clone(p.ContextLengths)
 	p.Outages = slices.Clone(p.Outages)
 	p.ErrorStatuses = slices.Clone(p.ErrorStatuses)
 	return p

@@ -15,6 +15,11 @@ type Stats struct {
 	Cut         uint64 `json:"cut"`          // connection dropped mid-answer
 	Stalled     uint64 `json:"stalled"`      // went silent until the client left
 	Canceled    uint64 `json:"canceled"`     // the client left, or the server closed, first
+	// LastUser is the end user (OpenAI's user, Anthropic's
+	// metadata.user_id) of the last well-formed chat request, "" if it
+	// named none: the one thing kept of what a client sent, so that a
+	// client's test can see the field arrive.
+	LastUser string `json:"last_user"`
 }
 
 // outcome is how one request ended.
@@ -36,6 +41,7 @@ const (
 type counters struct {
 	requests atomic.Uint64
 	outcomes [numOutcomes]atomic.Uint64
+	lastUser atomic.Pointer[string]
 }
 
 func (c *counters) count(o outcome) { c.outcomes[o].Add(1) }
@@ -43,7 +49,12 @@ func (c *counters) count(o outcome) { c.outcomes[o].Add(1) }
 // Stats returns the counters as they are now.
 func (s *Server) Stats() Stats {
 	o := &s.stats.outcomes
+	var user string
+	if u := s.stats.lastUser.Load(); u != nil {
+		user = *u
+	}
 	return Stats{
+		LastUser:    user,
 		Requests:    s.stats.requests.Load(),
 		OK:          o[outcomeOK].Load(),
 		Rejected:    o[outcomeRejected].Load(),

@@ -3,6 +3,8 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 )
 
 // Validate reports every problem with the profile at once, so a config file
@@ -21,6 +23,17 @@ func (p Profile) Validate() error {
 	for i, m := range p.Models {
 		if m == "" {
 			bad("model %d is an empty id", i)
+		}
+	}
+	if p.ContextLength < 0 {
+		bad("context length %d is negative", p.ContextLength)
+	}
+	for _, m := range slices.Sorted(maps.Keys(p.ContextLengths)) {
+		switch n := p.ContextLengths[m]; {
+		case !slices.Contains(p.Models, m):
+			bad("context length given for model %q, which it does not serve", m)
+		case n <= 0:
+			bad("context length of model %q is %d; it must be positive", m, n)
 		}
 	}
 	if p.TTFT.P50 < 0 || p.TTFT.P95 < 0 {
