@@ -89,6 +89,14 @@ func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) {
 	h.hour.add(now, o)
 	current := o.Gen == 0 || o.Gen == h.brk.gen
 	switch c := o.Class; {
+	case c == provider.ClassOK && o.Shallow:
+		// The host answered; the model was not asked. That ends neither an
+		// outage nor a run of errors (else a models probe every few seconds
+		// would keep a failing model from ever reaching DownAfter), and a
+		// trial it took is free again for a request that asks the model.
+		if current {
+			h.brk.release()
+		}
 	case c == provider.ClassOK:
 		h.ewmaLatency = ewma(h.ewmaLatency, o.Duration)
 		if o.TTFT > 0 {

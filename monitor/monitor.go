@@ -97,9 +97,16 @@ func (m *Monitor) Record(id string, o provider.Outcome) {
 // half-open; never while open. The generation goes into the outcome's Gen,
 // so that a late outcome of an older generation cannot move the breaker.
 func (m *Monitor) Admit(id string) (gen uint64, ok bool) {
+	gen, ok, _ = m.admit(id)
+	return gen, ok
+}
+
+// admit is Admit, and also reports whether what it admitted is the
+// half-open breaker's one trial, for the prober to send its Trial probe.
+func (m *Monitor) admit(id string) (gen uint64, ok, trial bool) {
 	i, found := m.index[id]
 	if !found {
-		return 0, true
+		return 0, true, false
 	}
 	now := m.opts.Clock.Now()
 	m.mu.Lock()
@@ -111,7 +118,7 @@ func (m *Monitor) Admit(id string) (gen uint64, ok bool) {
 	if h.brk.trial != before {
 		m.version++
 	}
-	return gen, ok
+	return gen, ok, ok && h.brk.state == BreakerHalfOpen
 }
 
 // Release gives back an admission that was not used: the request went
@@ -458,7 +465,8 @@ const firstProbeSpread = 250 * time.Millisecond
 // probeLoop probes one endpoint at its probe interval, with jitter so that
 // probers started together do not stay in step. A probe goes only when the
 // breaker admits it: while the breaker is open there is nothing to learn,
-// and once it is half-open the probe may be the one trial.
+// and once it is half-open the probe may be the one trial, for which the
+// endpoint's Trial probe goes if it has one.
 func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 	interval, jitter, timeout := m.probeSettings(e)
 	wait := time.Duration(rand.Int64N(int64(min(interval, firstProbeSpread))))
@@ -470,9 +478,13 @@ func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 			return
 		case <-t.C:
 		}
-		if gen, ok := m.Admit(e.ID); ok {
+		if gen, ok, trial := m.admit(e.ID); ok {
+			probe := e.Probe
+			if trial && e.Trial != nil {
+				probe = e.Trial
+			}
 			pctx, cancel := context.WithTimeout(ctx, timeout)
-			o := e.Probe(pctx)
+			o := probe(pctx)
 			cancel()
 			if ctx.Err() != nil {
 				return // a probe cut short by shutdown says nothing about the endpoint

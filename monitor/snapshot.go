@@ -111,8 +111,12 @@ type EndpointStatus struct {
 	Enabled bool   // false when the user turned the endpoint off
 	Reason  string // why the state is what it is, in a few plain words
 
-	Requests       int // attempts and probes finished in the window
-	Probes         int // of which were probes, so real traffic is Requests - Probes
+	// Requests are the attempts and probes finished in the window; Probes
+	// are those of them that were probes, so real traffic is Requests -
+	// Probes. A probe that reached only the host (provider.Outcome.Shallow)
+	// and succeeded counts in these two and nowhere else: it is no answer.
+	Requests       int
+	Probes         int
 	ProbeFailures  int // probes that ended in a provider error
 	Successes      int
 	ProviderErrors int // failures that count against availability

@@ -31,6 +31,10 @@ func (c *counts) add(o provider.Outcome) {
 		c.probeFails++
 	}
 	switch k := o.Class; {
+	case k == provider.ClassOK && o.Shallow:
+		// Only the host answered: a request and a probe, not an answer, so
+		// availability and the latency means leave it out.
+		return
 	case k == provider.ClassOK:
 		c.successes++
 		c.latencySum += o.Duration
@@ -120,7 +124,7 @@ type dists struct {
 }
 
 func (d *dists) add(o provider.Outcome) {
-	if o.Class != provider.ClassOK {
+	if o.Class != provider.ClassOK || o.Shallow { // a model list's timing is not the model's
 		return
 	}
 	d.latency.add(uint64(o.Duration / time.Millisecond))

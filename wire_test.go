@@ -1,0 +1,117 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
+	"testing"
+
+	"switchboard/config"
+	"switchboard/monitor"
+	"switchboard/monitor/monitortest"
+	"switchboard/provider"
+	"switchboard/sim"
+	"switchboard/sim/simtest"
+)
+
+// brokenModel is a simulated provider behind a front that fails every chat
+// completion with a 500 while broken is set, and passes the rest (GET
+// /models above all) through: a host that answers, with a model that does not.
+func brokenModel(t *testing.T) (base string, broken *atomic.Bool) {
+	t.Helper()
+	srv := simtest.Start(t, sim.Profile{Models: []string{"m"}})
+	target, err := url.Parse(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	broken = new(atomic.Bool)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if broken.Load() && r.Method == http.MethodPost {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = w.Write([]byte(`{"error":{"message":"the model crashed","type":"server_error"}}`))
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	return front.URL + "/v1", broken
+}
+
+// An endpoint probed with GET /models goes down on chat failures even with
+// the models probe succeeding in between, stays down while only the host
+// answers, and comes back through its chat trial once the model answers.
+func TestModelsProbeDoesNotVouchForTheModel(t *testing.T) {
+	base, broken := brokenModel(t)
+	up := provider.NewOpenAI(provider.OpenAIOptions{BaseURL: base})
+	probe, trial := probeFor(config.ProbeModels, up, "m")
+	if trial == nil {
+		t.Fatal("a models probe has no chat trial: an endpoint probed so could only recover through real traffic")
+	}
+	clk := monitortest.NewClock()
+	mon, err := monitor.New(monitor.Options{Clock: clk},
+		[]monitor.Endpoint{{ID: "m@p", Provider: "p", Model: "m", Probe: probe, Trial: trial}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := func() monitor.EndpointStatus {
+		st, _ := mon.Snapshot().Endpoint("m@p")
+		return st
+	}
+	send := func(f monitor.ProbeFunc, gen uint64) provider.Outcome {
+		o := f(t.Context())
+		o.Probe, o.Gen = true, gen
+		mon.Record("m@p", o)
+		return o
+	}
+
+	broken.Store(true)
+	for i := range mon.Options().DownAfter {
+		if o := send(probe, 0); o.Class != provider.ClassOK || !o.Shallow {
+			t.Fatalf("models probe: %s, shallow %v; want ok and shallow", o.Class, o.Shallow)
+		}
+		if o := send(trial, 0); o.Class != provider.ClassServer || o.Shallow {
+			t.Fatalf("chat %d: %s, shallow %v; want server, not shallow", i+1, o.Class, o.Shallow)
+		}
+	}
+	if st := status(); st.State != monitor.Down || st.Availability != 0 {
+		t.Fatalf("chat failing, models answering: %s, availability %v (%s); want down, 0", st.State, st.Availability, st.Reason)
+	}
+
+	clk.Advance(mon.Options().BreakerBackoff)
+	gen, ok := mon.Admit("m@p")
+	if !ok {
+		t.Fatal("no trial after the backoff")
+	}
+	send(probe, gen)
+	if st := status(); st.Breaker != monitor.BreakerHalfOpen {
+		t.Fatalf("a models probe as the trial left the breaker %s (%s); want half-open", st.Breaker, st.Reason)
+	}
+
+	broken.Store(false)
+	gen, ok = mon.Admit("m@p")
+	if !ok {
+		t.Fatal("the models probe kept the trial")
+	}
+	if o := send(trial, gen); o.Class != provider.ClassOK || o.OutputTokens == 0 {
+		t.Fatalf("chat trial: %s with %d tokens", o.Class, o.OutputTokens)
+	}
+	if st := status(); st.Breaker != monitor.BreakerClosed || st.State == monitor.Down {
+		t.Fatalf("after the chat trial answered: %s, breaker %s (%s)", st.State, st.Breaker, st.Reason)
+	}
+}
+
+// A chat probe asks the model itself: it is its own trial.
+func TestChatProbeIsItsOwnTrial(t *testing.T) {
+	base, _ := brokenModel(t)
+	probe, trial := probeFor(config.ProbeChat, provider.NewOpenAI(provider.OpenAIOptions{BaseURL: base}), "m")
+	if trial != nil {
+		t.Error("a chat probe comes with a separate trial")
+	}
+	if o := probe(t.Context()); o.Class != provider.ClassOK || o.Shallow || o.OutputTokens == 0 || o.Duration <= 0 {
+		t.Errorf("chat probe: %+v", o)
+	}
+}
