@@ -52,11 +52,15 @@ type Options struct {
 	Bucket time.Duration // width of one time bucket; default 2s
 	Window time.Duration // span of the rolling window; default 5m
 
-	OutageWindow   time.Duration // "recent outage" horizon for routing; default 30s
-	DownAfter      int           // consecutive provider errors that make an outage; default 3
-	DownBelow      float64       // availability over OutageWindow under which an endpoint is down; default 0.80
-	DegradedBelow  float64       // availability over Window under which an endpoint is degraded; default 0.95 (it recovers at 1 point above)
-	MinRequests    int           // requests needed before availability thresholds apply; default 5
+	OutageWindow time.Duration // "recent outage" horizon for routing; default 30s
+	DownAfter    int           // consecutive provider errors that make an outage; default 3
+	DownBelow    float64       // availability over OutageWindow under which an endpoint is down; default 0.80
+	// DegradedBelow: an endpoint is degraded when its availability over
+	// Window is under this with 95% confidence (the Wilson score interval's
+	// upper bound is under it); it recovers once that bound reaches 1 point
+	// above. Default 0.95.
+	DegradedBelow  float64
+	MinRequests    int           // answers needed before availability thresholds apply; default 5
 	RateLimitPause time.Duration // cooldown after a 429 without Retry-After; default 5s
 
 	ProbeInterval time.Duration // default 5s
