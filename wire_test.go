@@ -115,3 +115,27 @@ func TestChatProbeIsItsOwnTrial(t *testing.T) {
 		t.Errorf("chat probe: %+v", o)
 	}
 }
+
+// A fast provider's 8-token chat probes give it a throughput: timed from the
+// request, as OpenRouter times it, a short answer is no longer too short to
+// time (the fast simulated cerebras showed "no data" for ever).
+func TestFastProviderProbesGiveAThroughput(t *testing.T) {
+	base, _ := brokenModel(t) // not broken: 1ms to the first token, 20,000 tokens/s
+	probe, _ := probeFor(config.ProbeChat, provider.NewOpenAI(provider.OpenAIOptions{BaseURL: base}), "m")
+	mon, err := monitor.New(monitor.Options{Clock: monitortest.NewClock()}, []monitor.Endpoint{{ID: "m@fast", Provider: "fast", Model: "m"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o provider.Outcome
+	for range 5 {
+		o = probe(t.Context())
+		mon.Record("m@fast", o)
+	}
+	if o.Class != provider.ClassOK || o.OutputTokens < 2 {
+		t.Fatalf("probe: %s with %d tokens", o.Class, o.OutputTokens)
+	}
+	st, _ := mon.Snapshot().Endpoint("m@fast")
+	if st.Throughput.P50 <= 0 || st.Throughput30m.P50 <= 0 {
+		t.Fatalf("throughput %+v, 30m %+v after %d-token answers in %s: want figures", st.Throughput, st.Throughput30m, o.OutputTokens, o.Duration)
+	}
+}
