@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -27,6 +29,9 @@ func brokenModel(t *testing.T) (base string, broken *atomic.Bool) {
 		t.Fatal(err)
 	}
 	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	proxy.Transport = tr
 	broken = new(atomic.Bool)
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if broken.Load() && r.Method == http.MethodPost {
@@ -35,6 +40,16 @@ func brokenModel(t *testing.T) (base string, broken *atomic.Bool) {
 			_, _ = w.Write([]byte(`{"error":{"message":"the model crashed","type":"server_error"}}`))
 			return
 		}
+		// The request body is read whole before the proxy streams the
+		// answer: once the answer's first bytes are flushed, the server
+		// closes a request body not yet read to its end, and a proxy still
+		// sending it upstream would drop the connection mid-answer.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(front.Close)
