@@ -68,8 +68,9 @@ func build(cfg *config.Config, store *history.Store) (*stack, error) {
 		for _, e := range m.Endpoints {
 			up := clients[e.Provider]
 			p := probes[e.Provider]
+			probe, trial := probeFor(p.Probe, up, e.UpstreamModel)
 			meps = append(meps, monitor.Endpoint{ID: e.ID, Provider: e.Provider, Model: m.Name,
-				Probe:         probeFor(p.Probe, up, e.UpstreamModel),
+				Probe: probe, Trial: trial,
 				ProbeInterval: p.ProbeInterval, ProbeJitter: p.ProbeJitter, ProbeTimeout: p.ProbeTimeout})
 			re := cfg.RoutingEndpoint(&m, &e)
 			re.Upstream = up
@@ -129,18 +130,15 @@ func (s *stack) display() map[string]string {
 // to no cost.
 const probeTokens = 8
 
-// probeFor returns the health probe of one endpoint: "models" lists the
-// upstream's models (free); "chat" asks for a completion of probeTokens tokens,
-// which also measures time to first token and throughput.
-func probeFor(kind string, up provider.Upstream, model string) monitor.ProbeFunc {
-	if kind == "models" {
-		return func(ctx context.Context) provider.Outcome {
-			start := time.Now()
-			_, err := up.ListModels(ctx)
-			return provider.OutcomeOf(provider.Stats{Start: start, Duration: time.Since(start)}, err)
-		}
-	}
-	return func(ctx context.Context) provider.Outcome {
+// probeFor returns the health probe of one endpoint, and the probe that
+// goes as its breaker's half-open trial if that must be another. "chat"
+// asks for a completion of probeTokens tokens, which also measures time to
+// first token and throughput; it is its own trial. "models" lists the
+// upstream's models (free), which shows only that the host answers: its
+// outcomes are marked Shallow, and its trial is the chat probe, since only
+// an answer from the model may end an outage.
+func probeFor(kind string, up provider.Upstream, model string) (probe, trial monitor.ProbeFunc) {
+	chat := func(ctx context.Context) provider.Outcome {
 		start := time.Now()
 		st, err := up.Stream(ctx, provider.Request{Model: model, MaxTokens: probeTokens,
 			Messages: []provider.Message{{Role: "user", Content: "ping"}}})
@@ -153,6 +151,17 @@ func probeFor(kind string, up provider.Upstream, model string) monitor.ProbeFunc
 		}
 		return provider.OutcomeOf(st.Stats(), err)
 	}
+	if kind != config.ProbeModels {
+		return chat, nil
+	}
+	models := func(ctx context.Context) provider.Outcome {
+		start := time.Now()
+		_, err := up.ListModels(ctx)
+		o := provider.OutcomeOf(provider.Stats{Start: start, Duration: time.Since(start)}, err)
+		o.Shallow = true
+		return o
+	}
+	return models, chat
 }
 
 // faults lets the dashboard force faults on simulated providers.

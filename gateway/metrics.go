@@ -165,6 +165,11 @@ type healthCollector struct {
 	delivered, bestSingle, perSecond                         *prometheus.Desc
 }
 
+// throughputHelp says what the throughput gauges hold, and which quantile
+// label is OpenRouter's p90.
+const throughputHelp = "Quantiles of output tokens per second of successes, over the whole answer with its first token, over the last 5 minutes. " +
+	`quantile has its usual meaning, the share of requests at most this fast: OpenRouter's p90, the speed 90% of requests reach, is quantile="0.1".`
+
 // newHealthCollector describes the health metrics read from h.
 func newHealthCollector(h Health) *healthCollector {
 	ep := []string{"endpoint", "provider", "model"}
@@ -184,7 +189,7 @@ func newHealthCollector(h Health) *healthCollector {
 		errorRate:    desc("switchboard_endpoint_error_rate", "Provider errors / requests over the last 5 minutes, 0..1."),
 		latency:      desc("switchboard_endpoint_latency_seconds", "Quantiles of whole-answer latency of successes over the last 5 minutes.", "quantile"),
 		ttft:         desc("switchboard_endpoint_ttft_seconds", "Quantiles of time to first token of successes over the last 5 minutes.", "quantile"),
-		throughput:   desc("switchboard_endpoint_throughput_tokens_per_second", "Quantiles of output tokens per second of generation over the last 5 minutes.", "quantile"),
+		throughput:   desc("switchboard_endpoint_throughput_tokens_per_second", throughputHelp, "quantile"),
 		window:       desc("switchboard_endpoint_window_requests", "Outcomes over the last 5 minutes by kind; all includes probes.", "kind"),
 		delivered:    model("switchboard_model_delivered_availability", "Share of routed requests answered over the last 5 minutes, the caller's own errors aside, 0..1."),
 		bestSingle:   model("switchboard_model_best_single_availability", "The best availability of any one endpoint of the model over the last 5 minutes, 0..1."),
@@ -224,9 +229,16 @@ func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// metricQuantiles name the monitor's quantiles, in the order of the fields
-// of monitor.Percentiles and monitor.Rates.
+// metricQuantiles name the quantiles of monitor.Percentiles, in the order of
+// its fields, as Prometheus means a quantile: that share of values is at or
+// below it.
 var metricQuantiles = [...]string{"0.5", "0.75", "0.9", "0.95", "0.99"}
+
+// rateQuantileLabels name monitor.Rates' fields in rateQuantiles' order. A
+// Rates percentile counts from the slow side (P90 is the speed 90% of
+// requests reach, so 10% are at or below it): in Prometheus' sense it is
+// the 1-p quantile, and labelling it "0.9" would tell a query the opposite.
+var rateQuantileLabels = [...]string{"0.5", "0.25", "0.1", "0.05", "0.01"}
 
 // collectEndpoint sends one endpoint's gauges. Figures without data (-1
 // for ratios and rates, 0 for durations) are left out instead of being
@@ -261,7 +273,7 @@ func (c *healthCollector) collectEndpoint(ch chan<- prometheus.Metric, e *monito
 			gauge(c.ttft, ttft[i].Seconds(), q)
 		}
 		if tp[i] >= 0 {
-			gauge(c.throughput, tp[i], q)
+			gauge(c.throughput, tp[i], rateQuantileLabels[i])
 		}
 	}
 	for _, k := range []struct {
@@ -280,7 +292,7 @@ func durationQuantiles(p monitor.Percentiles) [5]time.Duration {
 	return [5]time.Duration{p.P50, p.P75, p.P90, p.P95, p.P99}
 }
 
-// rateQuantiles lists r's quantiles in metricQuantiles' order.
+// rateQuantiles lists r's percentiles in rateQuantileLabels' order.
 func rateQuantiles(r monitor.Rates) [5]float64 {
 	return [5]float64{r.P50, r.P75, r.P90, r.P95, r.P99}
 }

@@ -177,7 +177,7 @@ func TestMetricsEndpointFiguresFromTheSnapshot(t *testing.T) {
 		{"no latency without successes, rather than 0", "switchboard_endpoint_latency_seconds",
 			map[string]string{"endpoint": metricsAnthro}, 0, 0, true},
 		{"median throughput", "switchboard_endpoint_throughput_tokens_per_second",
-			map[string]string{"endpoint": metricsGroq, "quantile": "0.5"}, 100, 1, false}, // 80 tokens in 0.8 s
+			map[string]string{"endpoint": metricsGroq, "quantile": "0.5"}, 80, 1, false}, // 80 tokens in 1s, first token included
 		{"no throughput without data, rather than -1", "switchboard_endpoint_throughput_tokens_per_second",
 			map[string]string{"endpoint": metricsAnthro}, 0, 0, true},
 		{"requests in the window", "switchboard_endpoint_window_requests",
@@ -311,5 +311,42 @@ func TestMetricsTwoGatewaysDoNotShareSeries(t *testing.T) {
 	a.request(requestMetric{Model: metricsLlama, Outcome: "ok", Provider: "groq", Attempts: 1})
 	if got := testutil.ToFloat64(b.tries.WithLabelValues(metricsLlama)); got != 0 {
 		t.Errorf("second gateway's attempts = %v after a request to the first, want 0", got)
+	}
+}
+
+// Throughput quantiles keep Prometheus' meaning of a quantile: the slow
+// side is at the low quantiles. OpenRouter's p90 (the speed 90% of
+// requests reach) is quantile="0.1", and no series claims 0.9.
+func TestMetricsThroughputQuantilesFromTheSlowSide(t *testing.T) {
+	clock := monitortest.NewClock()
+	mon, err := monitor.New(monitor.Options{Clock: clock}, []monitor.Endpoint{{ID: metricsGroq, Provider: "groq", Model: metricsLlama}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tokens := 10; tokens <= 100; tokens += 10 { // ten requests at each of 10, 20, ..., 100 tokens/s
+		for range 10 {
+			mon.Record(metricsGroq, provider.Outcome{Class: provider.ClassOK, TTFT: 100 * time.Millisecond, Duration: time.Second, OutputTokens: tokens})
+		}
+	}
+	srv := httptest.NewServer(newMetrics(mon, []string{metricsLlama}).handler())
+	t.Cleanup(srv.Close)
+	fams := scrape(t, srv.URL)
+	got := map[string]float64{}
+	for _, m := range fams["switchboard_endpoint_throughput_tokens_per_second"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "quantile" {
+				got[l.GetValue()] = value(m)
+			}
+		}
+	}
+	// At most 10% of requests are at or below 20 tokens/s, half at or below 60.
+	want := map[string]float64{"0.01": 10, "0.05": 10, "0.1": 20, "0.25": 30, "0.5": 60}
+	if len(got) != len(want) {
+		t.Errorf("throughput quantiles %v, want exactly %v", got, want)
+	}
+	for q, w := range want {
+		if g, ok := got[q]; !ok || math.Abs(g-w) > 0.02*w {
+			t.Errorf("throughput quantile %s = %v (present %v), want %v", q, g, ok, w)
+		}
 	}
 }

@@ -82,8 +82,9 @@ type endpointsAnswer struct {
 
 // endpointInfo is one endpoint with its live health, in OpenRouter's
 // names and units (uptime in percent, latency in milliseconds to the first
-// token, throughput in tokens per second), plus Switchboard's state and
-// why it is so.
+// token, throughput in output tokens per second over the whole answer with
+// its percentiles read from the slow side: p90 <= p50), plus Switchboard's
+// state and why it is so.
 type endpointInfo struct {
 	Name                string       `json:"name"`
 	ProviderName        string       `json:"provider_name"`
@@ -154,6 +155,8 @@ func endpointInfoOf(e routing.Endpoint, st *monitor.EndpointStatus) endpointInfo
 		info.LatencyLast30m = &percentiles{ms(l.P50), ms(l.P75), ms(l.P90), ms(l.P99)}
 	}
 	if t := st.Throughput30m; t.P50 >= 0 {
+		// Rates count as OpenRouter does (first token included, p90 the
+		// speed 90% of requests reach), so they go out as they are.
 		info.ThroughputLast30m = &percentiles{t.P50, t.P75, t.P90, t.P99}
 	}
 	info.Status, info.State, info.Reason, info.Enabled = statusCodes[st.State], st.State.String(), st.Reason, st.Enabled

@@ -2,6 +2,8 @@ package monitor
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,9 +28,37 @@ const fiveMinutes = 5
 // last seven successes count.
 const ewmaWeight = 0.25
 
-// degradedMargin is the hysteresis of the degraded state: an endpoint that
-// fell under DegradedBelow recovers only at DegradedBelow+degradedMargin.
+// degradedMargin is the hysteresis of the degraded state: an endpoint whose
+// availability bound fell under DegradedBelow recovers only once the bound
+// reaches DegradedBelow+degradedMargin, so that one answer more or less at
+// the threshold does not flip it in and out of the weighted draw.
 const degradedMargin = 0.01
+
+// confidenceZ is the normal quantile of the Wilson bound the degraded rule
+// reads: 1.96, the upper end of the two-sided 95% interval. As a one-sided
+// bound it is 97.5% sure, so "95% confidence" in a reason errs on the side
+// of not calling an endpoint degraded.
+const confidenceZ = 1.96
+
+// wilsonUpper is the upper bound of the Wilson score interval (z =
+// confidenceZ) for a success probability seen as successes out of n: the
+// highest availability the sample still leaves plausible. Unlike the plain
+// ratio it knows how few the answers are (19 of 20 leaves 99% plausible,
+// 190 of 200 only 97%), and unlike the normal approximation it stays in
+// [0, 1] and holds at 0 and at n successes. With n = 0 it is 1: no
+// evidence rules anything out.
+func wilsonUpper(successes, n int) float64 {
+	if n <= 0 {
+		return 1
+	}
+	nf := float64(n)
+	p := float64(successes) / nf
+	z2 := confidenceZ * confidenceZ
+	d := 1 + z2/nf
+	center := (p + z2/(2*nf)) / d
+	half := confidenceZ / d * math.Sqrt(p*(1-p)/nf+z2/(4*nf*nf))
+	return min(max(center+half, 0), 1)
+}
 
 // health is the mutable record of one endpoint, guarded by Monitor.mu.
 type health struct {
@@ -89,6 +119,14 @@ func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) {
 	h.hour.add(now, o)
 	current := o.Gen == 0 || o.Gen == h.brk.gen
 	switch c := o.Class; {
+	case c == provider.ClassOK && o.Shallow:
+		// The host answered; the model was not asked. That ends neither an
+		// outage nor a run of errors (else a models probe every few seconds
+		// would keep a failing model from ever reaching DownAfter), and a
+		// trial it took is free again for a request that asks the model.
+		if current {
+			h.brk.release()
+		}
 	case c == provider.ClassOK:
 		h.ewmaLatency = ewma(h.ewmaLatency, o.Duration)
 		if o.TTFT > 0 {
@@ -226,10 +264,22 @@ func (h *health) tripped(o Options, now time.Time) (string, bool) {
 // settleDegraded enters or leaves the degraded condition, with hysteresis:
 // availability must climb a margin above the threshold, and latency fall
 // well below the slow threshold, before the endpoint counts as healthy again.
+//
+// Availability is judged with the uncertainty of its sample: degraded only
+// when the upper Wilson bound over Options.Window is under DegradedBelow,
+// that is when even the best availability the answers leave plausible (at
+// 95% confidence) is too low. One error in 20 answers is not evidence of
+// that; 10 in 60 is. The same bound decides the way back, at the margin
+// above the threshold: asking its lower bound to clear the threshold
+// instead would keep a recovered endpoint out of the draw for long, since a
+// degraded endpoint gets little traffic to gather evidence from, while the
+// bad answers leave the window anyway. Fewer than MinRequests answers are
+// no evidence either way: not degraded.
 func (h *health) settleDegraded(m *Monitor, now time.Time) {
 	o := m.opts
 	win := &h.fine.total
 	avail, n := win.availability(), win.answered()
+	upper := wilsonUpper(int(win.successes), n)
 	h.refresh30m(now)
 	baseline := float64(h.ttft30m.P50) / float64(time.Millisecond)
 	samples := h.minute.total.d.ttft.n
@@ -237,16 +287,22 @@ func (h *health) settleDegraded(m *Monitor, now time.Time) {
 	if baseline > 0 && samples >= uint64(o.MinRequests) {
 		slowBy = h.ewmaTTFT / baseline
 	}
-	lowAvail, slow := n >= o.MinRequests && avail < o.DegradedBelow, slowBy >= o.SlowFactor
+	bar := o.DegradedBelow
+	slow := slowBy >= o.SlowFactor
 	if h.degraded {
 		// Hysteresis: leaving takes a margin above the thresholds.
-		lowAvail = n >= o.MinRequests && avail < o.DegradedBelow+degradedMargin
+		bar += degradedMargin
 		slow = slowBy >= o.SlowFactor*2/3
 	}
+	lowAvail := n >= o.MinRequests && upper < bar
 	// The reason is written anew each time, so it tells the figures of now.
 	switch {
+	case lowAvail && upper < o.DegradedBelow:
+		h.degradedWhy = fmt.Sprintf("availability %.0f%% over %s (%d answers: at most %s with 95%% confidence, under %s)",
+			100*avail, ago(o.Window), n, percentApart(upper, o.DegradedBelow), percent(o.DegradedBelow))
 	case lowAvail:
-		h.degradedWhy = fmt.Sprintf("availability %.0f%% over %s", 100*avail, ago(o.Window))
+		h.degradedWhy = fmt.Sprintf("availability %.0f%% over %s (%d answers: at most %s with 95%% confidence, not yet back to %s)",
+			100*avail, ago(o.Window), n, percentApart(upper, bar), percent(bar))
 	case slow:
 		h.degradedWhy = fmt.Sprintf("slow: first token %s, usually %s",
 			ago(time.Duration(h.ewmaTTFT*float64(time.Millisecond))), ago(time.Duration(baseline*float64(time.Millisecond))))
@@ -288,6 +344,24 @@ func (h *health) reason(now time.Time) string {
 		return "degraded: " + h.degradedWhy
 	}
 	return "healthy"
+}
+
+// percentApart writes the fraction v as a percentage with as few decimals
+// (up to two) as tell it apart from the threshold it is set against, so
+// that a reason never reads "95%, under 95%" for 94.96%.
+func percentApart(v, threshold float64) string {
+	for dec := 0; ; dec++ {
+		s := strconv.FormatFloat(100*v, 'f', dec, 64)
+		if dec == 2 || s != strconv.FormatFloat(100*threshold, 'f', dec, 64) {
+			return s + "%"
+		}
+	}
+}
+
+// percent writes a threshold given as a fraction as a percentage, to two
+// decimals at most and without trailing zeros: 0.95+0.01 reads 96%.
+func percent(t float64) string {
+	return strconv.FormatFloat(math.Round(1e4*t)/100, 'f', -1, 64) + "%"
 }
 
 // ago renders a duration the way people write it: milliseconds under a

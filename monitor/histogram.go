@@ -87,35 +87,55 @@ func (h *histogram) subtract(o *histogram) {
 
 // quantiles fills out[k] with the qs[k]-quantile of the counted values, in
 // one pass; qs must be ascending and at most maxQuantiles long. Without
-// values, out is all -1. Octaves that hold none of the wanted ranks are
-// skipped whole.
+// values, out is all -1.
 func (h *histogram) quantiles(qs []float64, out []float64) {
+	var rank [maxQuantiles]uint64 // the k-th wanted value is the rank[k]-th smallest
+	for k, q := range qs {
+		rank[k] = max(uint64(math.Ceil(q*float64(h.n))), 1)
+	}
+	h.ranked(rank[:len(qs)], out)
+}
+
+// reached fills out[k] with the highest value that at least shares[k] of
+// the counted values reach or exceed: the ceil(shares[k]*n)-th largest, so
+// that 0.9 gives what 90% of them attain. It reads a distribution from the
+// top, as a speed is; shares must be descending and at most maxQuantiles
+// long. Without values, out is all -1.
+func (h *histogram) reached(shares []float64, out []float64) {
+	var rank [maxQuantiles]uint64
+	for k, p := range shares {
+		fromTop := min(max(uint64(math.Ceil(p*float64(h.n))), 1), h.n)
+		rank[k] = h.n - fromTop + 1
+	}
+	h.ranked(rank[:len(shares)], out)
+}
+
+// ranked fills out[k] with the rank[k]-th smallest counted value, in one
+// pass; rank must be ascending. Octaves that hold none of the wanted ranks
+// are skipped whole.
+func (h *histogram) ranked(rank []uint64, out []float64) {
 	if h.n == 0 {
 		for k := range out {
 			out[k] = -1
 		}
 		return
 	}
-	var rank [maxQuantiles]uint64 // the k-th wanted value is the rank[k]-th smallest
-	for k, q := range qs {
-		rank[k] = max(uint64(math.Ceil(q*float64(h.n))), 1)
-	}
 	k := 0
 	var seen uint64
-	for o := 0; o <= octaves && k < len(qs); o++ {
+	for o := 0; o <= octaves && k < len(rank); o++ {
 		if seen+uint64(h.oct[o]) < rank[k] {
 			seen += uint64(h.oct[o])
 			continue
 		}
-		for i := o * subBins; i < (o+1)*subBins && k < len(qs); i++ {
+		for i := o * subBins; i < (o+1)*subBins && k < len(rank); i++ {
 			seen += uint64(h.counts[i])
-			for k < len(qs) && seen >= rank[k] {
+			for k < len(rank) && seen >= rank[k] {
 				out[k] = binMid(i)
 				k++
 			}
 		}
 	}
-	for ; k < len(qs); k++ { // unreachable while the counts add up; never leave garbage
+	for ; k < len(rank); k++ { // unreachable while the counts add up; never leave garbage
 		out[k] = binMid(h.hi)
 	}
 }

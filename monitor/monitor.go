@@ -97,9 +97,16 @@ func (m *Monitor) Record(id string, o provider.Outcome) {
 // half-open; never while open. The generation goes into the outcome's Gen,
 // so that a late outcome of an older generation cannot move the breaker.
 func (m *Monitor) Admit(id string) (gen uint64, ok bool) {
+	gen, ok, _ = m.admit(id)
+	return gen, ok
+}
+
+// admit is Admit, and also reports whether what it admitted is the
+// half-open breaker's one trial, for the prober to send its Trial probe.
+func (m *Monitor) admit(id string) (gen uint64, ok, trial bool) {
 	i, found := m.index[id]
 	if !found {
-		return 0, true
+		return 0, true, false
 	}
 	now := m.opts.Clock.Now()
 	m.mu.Lock()
@@ -111,7 +118,7 @@ func (m *Monitor) Admit(id string) (gen uint64, ok bool) {
 	if h.brk.trial != before {
 		m.version++
 	}
-	return gen, ok
+	return gen, ok, ok && h.brk.state == BreakerHalfOpen
 }
 
 // Release gives back an admission that was not used: the request went
@@ -228,10 +235,16 @@ func durations(h *histogram) Percentiles {
 	return Percentiles{ms(q[0]), ms(q[1]), ms(q[2]), ms(q[3]), ms(q[4])}
 }
 
+// rateShares are the shares of requests whose speed Rates' P99, P95, P90,
+// P75 and P50 give, in that order: the slow side first, as reached wants.
+var rateShares = []float64{0.99, 0.95, 0.9, 0.75, 0.5}
+
+// rates reads a throughput distribution the way OpenRouter states it: each
+// percentile is the speed that share of requests reaches (see Rates).
 func rates(h *histogram) Rates {
-	var q [5]float64
-	h.quantiles(quantileSet, q[:])
-	return Rates{q[0], q[1], q[2], q[3], q[4]}
+	var v [5]float64
+	h.reached(rateShares, v[:])
+	return Rates{P50: v[4], P75: v[3], P90: v[2], P95: v[1], P99: v[0]}
 }
 
 func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
@@ -458,7 +471,8 @@ const firstProbeSpread = 250 * time.Millisecond
 // probeLoop probes one endpoint at its probe interval, with jitter so that
 // probers started together do not stay in step. A probe goes only when the
 // breaker admits it: while the breaker is open there is nothing to learn,
-// and once it is half-open the probe may be the one trial.
+// and once it is half-open the probe may be the one trial, for which the
+// endpoint's Trial probe goes if it has one.
 func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 	interval, jitter, timeout := m.probeSettings(e)
 	wait := time.Duration(rand.Int64N(int64(min(interval, firstProbeSpread))))
@@ -470,9 +484,13 @@ func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 			return
 		case <-t.C:
 		}
-		if gen, ok := m.Admit(e.ID); ok {
+		if gen, ok, trial := m.admit(e.ID); ok {
+			probe := e.Probe
+			if trial && e.Trial != nil {
+				probe = e.Trial
+			}
 			pctx, cancel := context.WithTimeout(ctx, timeout)
-			o := e.Probe(pctx)
+			o := probe(pctx)
 			cancel()
 			if ctx.Err() != nil {
 				return // a probe cut short by shutdown says nothing about the endpoint

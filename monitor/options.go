@@ -37,6 +37,13 @@ type Endpoint struct {
 	Provider string    // provider slug
 	Model    string    // public model name
 	Probe    ProbeFunc // nil: no active probing, passive health only
+	// Trial, if set, goes instead of Probe when the breaker is half-open and
+	// its one trial is free. Only a real answer ends an outage, so an
+	// endpoint whose Probe is shallow (GET /models) needs a probe that asks
+	// the model (a short completion) to recover without real traffic. nil:
+	// Probe goes as the trial. Without Probe there is no prober, and Trial
+	// is not used.
+	Trial ProbeFunc
 
 	// Per-provider probe settings; zero takes the monitor's.
 	ProbeInterval time.Duration
@@ -51,11 +58,15 @@ type Options struct {
 	Bucket time.Duration // width of one time bucket; default 2s
 	Window time.Duration // span of the rolling window; default 5m
 
-	OutageWindow   time.Duration // "recent outage" horizon for routing; default 30s
-	DownAfter      int           // consecutive provider errors that make an outage; default 3
-	DownBelow      float64       // availability over OutageWindow under which an endpoint is down; default 0.80
-	DegradedBelow  float64       // availability over Window under which an endpoint is degraded; default 0.95 (it recovers at 1 point above)
-	MinRequests    int           // requests needed before availability thresholds apply; default 5
+	OutageWindow time.Duration // "recent outage" horizon for routing; default 30s
+	DownAfter    int           // consecutive provider errors that make an outage; default 3
+	DownBelow    float64       // availability over OutageWindow under which an endpoint is down; default 0.80
+	// DegradedBelow: an endpoint is degraded when its availability over
+	// Window is under this with 95% confidence (the Wilson score interval's
+	// upper bound is under it); it recovers once that bound reaches 1 point
+	// above. Default 0.95.
+	DegradedBelow  float64
+	MinRequests    int           // answers needed before availability thresholds apply; default 5
 	RateLimitPause time.Duration // cooldown after a 429 without Retry-After; default 5s
 
 	ProbeInterval time.Duration // default 5s

@@ -95,7 +95,12 @@ type Percentiles struct {
 	P50, P75, P90, P95, P99 time.Duration
 }
 
-// Rates are quantiles of a throughput in tokens per second; -1 means no data.
+// Rates are percentiles of throughput, in output tokens per second over the
+// whole answer, time to first token included, as OpenRouter measures it.
+// They are read from the slow side, as OpenRouter's endpoints API and its
+// preferred_min_throughput mean them: P90 is the speed that 90% of requests
+// reach or beat (the 10th percentile of the ascending distribution), so
+// P99 <= P95 <= P90 <= P75 <= P50. -1 means no data.
 type Rates struct {
 	P50, P75, P90, P95, P99 float64
 }
@@ -111,8 +116,12 @@ type EndpointStatus struct {
 	Enabled bool   // false when the user turned the endpoint off
 	Reason  string // why the state is what it is, in a few plain words
 
-	Requests       int // attempts and probes finished in the window
-	Probes         int // of which were probes, so real traffic is Requests - Probes
+	// Requests are the attempts and probes finished in the window; Probes
+	// are those of them that were probes, so real traffic is Requests -
+	// Probes. A probe that reached only the host (provider.Outcome.Shallow)
+	// and succeeded counts in these two and nowhere else: it is no answer.
+	Requests       int
+	Probes         int
 	ProbeFailures  int // probes that ended in a provider error
 	Successes      int
 	ProviderErrors int // failures that count against availability
@@ -131,7 +140,8 @@ type EndpointStatus struct {
 	// Distributions of successes over the last 5 minutes and 30 minutes
 	// (minute granularity; the 30-minute ones are read at most once a
 	// second); latency is the whole answer, TTFT the time to the first
-	// token, throughput output tokens per second of generation.
+	// token, throughput output tokens per second of the whole answer (see
+	// Rates: its percentiles count from the slow side).
 	Latency, TTFT             Percentiles
 	Latency30m, TTFT30m       Percentiles
 	Throughput, Throughput30m Rates

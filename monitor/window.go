@@ -31,6 +31,10 @@ func (c *counts) add(o provider.Outcome) {
 		c.probeFails++
 	}
 	switch k := o.Class; {
+	case k == provider.ClassOK && o.Shallow:
+		// Only the host answered: a request and a probe, not an answer, so
+		// availability and the latency means leave it out.
+		return
 	case k == provider.ClassOK:
 		c.successes++
 		c.latencySum += o.Duration
@@ -114,13 +118,14 @@ func meanMillis(sum time.Duration, n uint32) float64 {
 }
 
 // dists are the distributions of one slot: whole-answer latency and time to
-// first token in milliseconds, and generation throughput in tokens/second.
+// first token in milliseconds, and throughput (see throughput) in tokens per
+// second.
 type dists struct {
 	latency, ttft, throughput histogram
 }
 
 func (d *dists) add(o provider.Outcome) {
-	if o.Class != provider.ClassOK {
+	if o.Class != provider.ClassOK || o.Shallow { // a model list's timing is not the model's
 		return
 	}
 	d.latency.add(uint64(o.Duration / time.Millisecond))
@@ -132,20 +137,23 @@ func (d *dists) add(o provider.Outcome) {
 	}
 }
 
-// minGeneration is the shortest generation that is timed for throughput.
-// A short answer can arrive in one network write: 8 tokens in 0.1ms would
-// read as 80,000 tokens/s, a figure of the wire, not of the provider.
-const minGeneration = 50 * time.Millisecond
-
-// throughput is output tokens per second of generation (after the first
-// token), as OpenRouter counts it; false when it cannot be told: fewer than
-// two tokens, or a generation too short to time.
+// throughput is output tokens per second over the whole answer, time to
+// first token included, as OpenRouter counts it; false when it cannot be
+// told: fewer than two tokens (one token's rate is only the inverse of its
+// latency) or no duration.
+//
+// No shortest duration is asked for. Timing from the first token on, a
+// short answer that came in one network write read as the wire's speed
+// (8 tokens in 0.1ms: 80,000 tokens/s), so generations under 50ms were
+// dropped, and with them every 8-token probe of a fast provider. Counted
+// from the request, the duration holds the round trip and the provider's
+// work before its first token: a short one is a fast answer, not an
+// artefact of the wire.
 func throughput(o provider.Outcome) (float64, bool) {
-	gen := o.Duration - o.TTFT
-	if o.OutputTokens < 2 || gen < minGeneration {
+	if o.OutputTokens < 2 || o.Duration <= 0 {
 		return 0, false
 	}
-	return float64(o.OutputTokens) / gen.Seconds(), true
+	return float64(o.OutputTokens) / o.Duration.Seconds(), true
 }
 
 func (d *dists) merge(o *dists) {

@@ -96,6 +96,12 @@ type Outcome struct {
 	Status       int   // HTTP status when there was one
 	RetryAfter   time.Duration
 	Probe        bool // a health probe rather than a user's request
+	// Shallow marks a probe that reached only the host (GET /models), not
+	// the model. Its success says the provider answers, not that the model
+	// does: the monitor counts it neither as an answer nor as the end of an
+	// outage or of a run of errors. Its failure (no connection, 5xx, a
+	// refused key) is the provider error it is.
+	Shallow bool
 	// Gen is the circuit-breaker generation the attempt was admitted in
 	// (from the monitor's Admit); outcomes of an older generation do not move
 	// the breaker. 0 means the caller did not ask, and counts as current.
