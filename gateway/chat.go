@@ -75,7 +75,6 @@ type exchange struct {
 	outcome  string
 	ttft     time.Duration
 	res      *routing.Result
-	fallback bool
 	streamed bool // content went out on the stream
 }
 
