@@ -27,6 +27,8 @@ type upstream struct {
 	url     string       // else this server's /v1 root
 	price   float64      // USD per million tokens in and out; lower is tried first
 	prefill bool
+	name    string   // the provider's display name ("DeepInfra"); "" is the slug
+	params  []string // the request parameters it supports, for require_parameters; nil is unknown
 }
 
 // fixture is a gateway over a router over real loopback upstreams, served
@@ -57,8 +59,8 @@ func newFixture(t testing.TB, o Options, ups map[string]upstream) *fixture {
 		id := testModel + "@" + name
 		client := provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url})
 		t.Cleanup(client.CloseIdleConnections)
-		eps = append(eps, routing.Endpoint{ID: id, Provider: name, Model: testModel, UpstreamModel: "up-" + name,
-			PriceIn: u.price, PriceOut: u.price, Prefill: u.prefill, Upstream: client})
+		eps = append(eps, routing.Endpoint{ID: id, Provider: name, ProviderName: u.name, Model: testModel, UpstreamModel: "up-" + name,
+			PriceIn: u.price, PriceOut: u.price, Prefill: u.prefill, Parameters: u.params, Upstream: client})
 		meps = append(meps, monitor.Endpoint{ID: id, Provider: name, Model: testModel})
 	}
 	var err error

@@ -27,7 +27,7 @@ type chatRequest struct {
 	MaxTokens           *int            `json:"max_tokens"`
 	MaxCompletionTokens *int            `json:"max_completion_tokens"`
 	Temperature         *float64        `json:"temperature"`
-	Provider            json.RawMessage `json:"provider"` // routing.Preferences, decoded apart to name its fields
+	Provider            json.RawMessage `json:"provider"` // routing.Preferences, decoded apart and strictly (decodeProvider)
 	Route               string          `json:"route"`
 	N                   *int            `json:"n"`
 }
@@ -156,14 +156,11 @@ func (c *chatRequest) routing(fields map[string]json.RawMessage) (routing.Reques
 		req.Temperature = t
 		req.Params = append(req.Params, "temperature")
 	}
-	if p := bytes.TrimSpace(c.Provider); len(p) > 0 && string(p) != "null" {
-		if err := json.Unmarshal(p, &req.Provider); err != nil {
-			return req, badProvider(err)
-		}
-		if err := req.Provider.Check(); err != nil {
-			return req, invalid("provider", err.Error())
-		}
+	prefs, e := decodeProvider(c.Provider)
+	if e != nil {
+		return req, e
 	}
+	req.Provider = prefs
 	switch c.Route {
 	case "", "fallback":
 	case "sort": // OpenRouter's old name for sorting across the models
@@ -249,18 +246,6 @@ func badJSON(body []byte, err error) *apiError {
 	}
 	// A field's own check (such as provider.sort's) says what is wrong.
 	return invalid("", "the request body is not a valid chat request: "+err.Error())
-}
-
-// badProvider says which field of the provider object is wrong.
-func badProvider(err error) *apiError {
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) && typ.Field != "" {
-		return invalid("provider."+typ.Field, fmt.Sprintf("provider.%s must be %s, not %s", typ.Field, jsonKind(typ.Type.String()), typ.Value))
-	}
-	if errors.As(err, &typ) {
-		return invalid("provider", fmt.Sprintf("provider must be an object such as {\"sort\": \"latency\"}, not %s", typ.Value))
-	}
-	return invalid("provider", "provider: "+err.Error())
 }
 
 // position is the 1-based line and column of byte offset off in body.
