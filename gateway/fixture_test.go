@@ -45,6 +45,13 @@ type fixture struct {
 // clock, a router with a fixed seed, and the gateway with o's settings.
 func newFixture(t testing.TB, o Options, ups map[string]upstream) *fixture {
 	t.Helper()
+	return newRoutedFixture(t, o, routing.Options{}, ups)
+}
+
+// newRoutedFixture is newFixture with a router of ro's settings (its
+// endpoints, health, clock and seed are the fixture's).
+func newRoutedFixture(t testing.TB, o Options, ro routing.Options, ups map[string]upstream) *fixture {
+	t.Helper()
 	f := &fixture{clock: monitortest.NewClock(), sims: map[string]*sim.Server{}}
 	var eps []routing.Endpoint
 	var meps []monitor.Endpoint
@@ -67,7 +74,8 @@ func newFixture(t testing.TB, o Options, ups map[string]upstream) *fixture {
 	if f.mon, err = monitor.New(monitor.Options{Clock: f.clock}, meps); err != nil {
 		t.Fatal(err)
 	}
-	if f.router, err = routing.New(routing.Options{Endpoints: eps, Health: f.mon, Clock: f.clock, Seed: 1}); err != nil {
+	ro.Endpoints, ro.Health, ro.Clock, ro.Seed = eps, f.mon, f.clock, 1
+	if f.router, err = routing.New(ro); err != nil {
 		t.Fatal(err)
 	}
 	o.Router, o.Health = f.router, f.mon
