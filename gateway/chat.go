@@ -75,7 +75,6 @@ type exchange struct {
 	outcome  string
 	ttft     time.Duration
 	res      *routing.Result
-	fallback bool
 	streamed bool // content went out on the stream
 }
 
@@ -214,6 +213,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req routing.Requ
 			x.status, x.outcome = http.StatusOK, "ok"
 			if e != nil {
 				x.outcome, e.Trace = e.Type, nil
+				if e.Kind == routing.KindInterrupted {
+					// The error type says what the provider did; the
+					// metrics keep saying the answer broke off.
+					x.outcome = "stream_interrupted"
+				}
 			}
 			d.end(out, x, r.res, e)
 			return

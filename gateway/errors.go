@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"switchboard/provider"
 	"switchboard/routing"
@@ -20,6 +22,10 @@ type apiError struct {
 	Param    string // the request field at fault, if one is
 	Previous []routing.PreviousError
 	Trace    *routing.Trace // how the router got there, when it tried
+	// RetryAfter, when positive, is how long until a provider that refused
+	// may take the request again; a 429 or 503 says it in Retry-After.
+	RetryAfter time.Duration
+	Kind       routing.Kind // the router's kind of failure; 0 for the gateway's own errors
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -50,21 +56,51 @@ func (e *apiError) body() errorBody {
 
 // writeError answers with e, and the trace when the router made one.
 func writeError(w http.ResponseWriter, e *apiError) {
+	e.setRetryAfter(w)
 	writeJSON(w, e.Status, struct {
 		Error errorBody      `json:"error"`
 		Trace *routing.Trace `json:"trace,omitempty"`
 	}{e.body(), e.Trace})
 }
 
-// fromRouting turns the router's failure into an error answer: the
-// status and error type of its kind, as OpenRouter's error reference has
-// them.
+// setRetryAfter says when to try again, as OpenRouter does on a 429 or a
+// 503, if the router knows: whole seconds, rounded up, and never 0, which
+// a client would read as at once.
+func (e *apiError) setRetryAfter(w http.ResponseWriter) {
+	if e.RetryAfter <= 0 || e.Status != http.StatusTooManyRequests && e.Status != http.StatusServiceUnavailable {
+		return
+	}
+	secs := max(1, int64((e.RetryAfter+time.Second-1)/time.Second))
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+}
+
+// fromRouting turns the router's failure into an error answer: the status
+// and metadata.error_type of its kind, as OpenRouter's error reference has
+// them. Where OpenRouter's pages disagree, one was picked:
+//
+//   - An unknown model is 404 model_not_found, as OpenRouter answers a
+//     model it has no endpoints for and OpenAI an unknown model, not the
+//     400 "not a valid model ID" of some OpenRouter pages: the request is
+//     well formed and names a model that is not here.
+//   - Requirements that leave no endpoint (provider.only, ignore,
+//     require_parameters, max_price, ...) are 503 provider_unavailable, as
+//     the error reference says ("no available model provider that meets
+//     your routing requirements"), not the 404 "No endpoints found" of the
+//     provider-routing page: a 404 would read as an unknown model, and the
+//     status is what tells this apart from 502, every provider failed.
+//   - Every provider failed is 502; its error_type says what the last one
+//     ran into: provider_overloaded, timeout, authentication (the
+//     upstream's key, not the caller's, so the status stays 502 and never
+//     becomes a 401 a client would blame on its own key), else
+//     provider_unavailable.
+//   - A break after streaming began goes out in the stream's last chunk
+//     (the status is 200 by then) as 502 with the same error types.
 func fromRouting(err error, trace *routing.Trace) *apiError {
 	var re *routing.Error
 	if !errors.As(err, &re) {
 		return &apiError{Status: http.StatusInternalServerError, Type: "server", Message: err.Error(), Trace: trace}
 	}
-	e := &apiError{Message: re.Message, Param: re.Param, Previous: re.Previous, Trace: trace}
+	e := &apiError{Message: re.Message, Param: re.Param, Previous: re.Previous, Trace: trace, RetryAfter: re.RetryAfter, Kind: re.Kind}
 	switch re.Kind {
 	case routing.KindBadRequest:
 		e.Status, e.Type = http.StatusBadRequest, "invalid_request"
@@ -82,15 +118,26 @@ func fromRouting(err error, trace *routing.Trace) *apiError {
 		e.Status, e.Type = http.StatusRequestTimeout, "timeout"
 	case routing.KindCanceled:
 		e.Status, e.Type = 499, "canceled" // nginx's "client closed request": nobody reads it
-	case routing.KindInterrupted:
-		e.Status, e.Type = http.StatusBadGateway, "stream_interrupted"
-	default: // KindExhausted
-		e.Status, e.Type = http.StatusBadGateway, "provider_unavailable"
-		if re.Class == provider.ClassOverloaded {
-			e.Type = "provider_overloaded"
-		}
+	default: // KindExhausted, KindInterrupted
+		e.Status, e.Type = http.StatusBadGateway, upstreamFailure(re.Class)
 	}
 	return e
+}
+
+// upstreamFailure is the error_type of a 502: what the last attempt ran
+// into, in OpenRouter's words.
+func upstreamFailure(c provider.Class) string {
+	switch c {
+	case provider.ClassOverloaded:
+		return "provider_overloaded"
+	case provider.ClassTimeout, provider.ClassStall:
+		return "timeout"
+	case provider.ClassAuth:
+		return "authentication"
+	case provider.ClassRateLimited: // a stream cut by a rate limit after it began
+		return "rate_limit_exceeded"
+	}
+	return "provider_unavailable"
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -127,38 +174,35 @@ func (e *apiError) anthropic() anthropicErrorBody {
 
 // writeAnthropicError answers with e in Anthropic's shape, with the status
 // the OpenAI routes would answer with.
-func writeAnthropicError(w http.ResponseWriter, e *apiError) { writeJSON(w, e.Status, e.anthropic()) }
+func writeAnthropicError(w http.ResponseWriter, e *apiError) {
+	e.setRetryAfter(w)
+	writeJSON(w, e.Status, e.anthropic())
+}
 
-// anthropicErrorType names our error type in Anthropic's words; what is
-// not named here follows from the status, as Anthropic documents it.
-// Upstream failures (provider_unavailable, stream_interrupted, timeout)
-// are api_error, not overloaded_error: the status is ours (502, 408), not
-// Anthropic's 529, and the gateway has already fallen back across every
-// provider it had, so "overloaded, retry soon" would promise more than a
-// retry is likely to give. Anthropic's SDKs retry both alike.
+// anthropicErrorType names our error in Anthropic's words, from its
+// status, as Anthropic documents its types: each of our statuses has one
+// meaning (see fromRouting), so the status is enough. Upstream failures
+// (every 502) are api_error, not overloaded_error even when every provider
+// was overloaded: the status is ours (502), not Anthropic's 529, and the
+// gateway has already fallen back across every provider it had, so
+// "overloaded, retry soon" would promise more than a retry is likely to
+// give. Anthropic's SDKs retry both alike. An upstream's refused key (502
+// authentication) is api_error too: authentication_error is for the
+// caller's own key (401).
 func anthropicErrorType(e *apiError) string {
-	switch e.Type {
-	case "invalid_request", "context_length_exceeded", "bad_request":
-		if e.Status == http.StatusRequestEntityTooLarge {
-			return "request_too_large"
-		}
-		return "invalid_request_error"
-	case "authentication", "auth":
-		return "authentication_error"
-	case "model_not_found", "not_found":
-		return "not_found_error"
-	case "rate_limit_exceeded", "rate_limited":
-		return "rate_limit_error"
-	case "provider_unavailable", "stream_interrupted", "timeout", "server":
-		return "api_error"
-	}
 	switch {
-	case e.Status == http.StatusTooManyRequests:
-		return "rate_limit_error"
-	case e.Status == http.StatusForbidden:
+	case e.Status == http.StatusRequestEntityTooLarge:
+		return "request_too_large"
+	case e.Status == http.StatusUnauthorized:
+		return "authentication_error"
+	case e.Status == http.StatusForbidden: // content_policy_violation: Anthropic refuses it as a permission
 		return "permission_error"
 	case e.Status == http.StatusNotFound:
 		return "not_found_error"
+	case e.Status == http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case e.Status == http.StatusRequestTimeout:
+		return "timeout_error"
 	case e.Status < 500:
 		return "invalid_request_error"
 	}

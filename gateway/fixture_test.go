@@ -27,6 +27,8 @@ type upstream struct {
 	url     string       // else this server's /v1 root
 	price   float64      // USD per million tokens in and out; lower is tried first
 	prefill bool
+	name    string   // the provider's display name ("DeepInfra"); "" is the slug
+	params  []string // the request parameters it supports, for require_parameters; nil is unknown
 }
 
 // fixture is a gateway over a router over real loopback upstreams, served
@@ -43,6 +45,13 @@ type fixture struct {
 // clock, a router with a fixed seed, and the gateway with o's settings.
 func newFixture(t testing.TB, o Options, ups map[string]upstream) *fixture {
 	t.Helper()
+	return newRoutedFixture(t, o, routing.Options{}, ups)
+}
+
+// newRoutedFixture is newFixture with a router of ro's settings (its
+// endpoints, health, clock and seed are the fixture's).
+func newRoutedFixture(t testing.TB, o Options, ro routing.Options, ups map[string]upstream) *fixture {
+	t.Helper()
 	f := &fixture{clock: monitortest.NewClock(), sims: map[string]*sim.Server{}}
 	var eps []routing.Endpoint
 	var meps []monitor.Endpoint
@@ -57,15 +66,16 @@ func newFixture(t testing.TB, o Options, ups map[string]upstream) *fixture {
 		id := testModel + "@" + name
 		client := provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url})
 		t.Cleanup(client.CloseIdleConnections)
-		eps = append(eps, routing.Endpoint{ID: id, Provider: name, Model: testModel, UpstreamModel: "up-" + name,
-			PriceIn: u.price, PriceOut: u.price, Prefill: u.prefill, Upstream: client})
+		eps = append(eps, routing.Endpoint{ID: id, Provider: name, ProviderName: u.name, Model: testModel, UpstreamModel: "up-" + name,
+			PriceIn: u.price, PriceOut: u.price, Prefill: u.prefill, Parameters: u.params, Upstream: client})
 		meps = append(meps, monitor.Endpoint{ID: id, Provider: name, Model: testModel})
 	}
 	var err error
 	if f.mon, err = monitor.New(monitor.Options{Clock: f.clock}, meps); err != nil {
 		t.Fatal(err)
 	}
-	if f.router, err = routing.New(routing.Options{Endpoints: eps, Health: f.mon, Clock: f.clock, Seed: 1}); err != nil {
+	ro.Endpoints, ro.Health, ro.Clock, ro.Seed = eps, f.mon, f.clock, 1
+	if f.router, err = routing.New(ro); err != nil {
 		t.Fatal(err)
 	}
 	o.Router, o.Health = f.router, f.mon

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -26,8 +27,10 @@ var anthropicAPI = &dialect{name: "message", idPrefix: "msg_", parse: parseMessa
 func (s *Server) messages(w http.ResponseWriter, r *http.Request) { s.serve(w, r, anthropicAPI) }
 
 // messagesFields are the members of a Messages request the gateway takes:
-// Anthropic's, and OpenRouter's provider and models. Every other member
-// (tools, thinking, ...) is refused rather than dropped.
+// Anthropic's, OpenRouter's provider and models, and OpenRouter's fields
+// for the gateway (gatewayFields) but user, whose place here is Anthropic's
+// metadata.user_id, and metadata, which is Anthropic's here. Every other
+// member (tools, thinking, ...) is refused rather than dropped.
 var messagesFields = []string{"model", "models", "provider", "messages", "system", "stream", "max_tokens",
 	"temperature", "top_p", "top_k", "stop_sequences", "metadata"}
 
@@ -36,9 +39,7 @@ var messagesFields = []string{"model", "models", "provider", "messages", "system
 type messagesExtras struct {
 	System        json.RawMessage `json:"system"`
 	StopSequences []string        `json:"stop_sequences"`
-	Metadata      *struct {
-		UserID *string `json:"user_id"`
-	} `json:"metadata"`
+	Metadata      json.RawMessage `json:"metadata"`
 }
 
 // parseMessages reads and checks a Messages request and turns it into the
@@ -50,7 +51,11 @@ func parseMessages(r *http.Request, maxBody int64) (*chatRequest, routing.Reques
 		return nil, none, e
 	}
 	for _, k := range slices.Sorted(maps.Keys(fields)) {
-		if !slices.Contains(messagesFields, k) && string(fields[k]) != "null" {
+		switch {
+		case string(fields[k]) == "null", slices.Contains(messagesFields, k), gatewayFields[k] != nil && k != "user":
+		case k == "user":
+			return nil, none, invalid(k, "user is OpenAI's field; in a Messages request the end user's id goes in metadata.user_id")
+		default:
 			return nil, none, invalid(k, fmt.Sprintf("%s is not supported: Switchboard's /v1/messages carries text messages only; leave it out", k))
 		}
 	}
@@ -71,24 +76,27 @@ func parseMessages(r *http.Request, maxBody int64) (*chatRequest, routing.Reques
 			return &c, none, invalid(field, fmt.Sprintf(`%s is %q; it must be "user" or "assistant" (a system prompt goes in system)`, field, m.Role))
 		}
 	}
+	user, e := anthropicUser(x.Metadata)
+	if e != nil {
+		return &c, none, e
+	}
 	// The members chat's checks read, in OpenAI's words: top_p and top_k go
-	// upstream as they are, stop_sequences as stop, metadata.user_id as user.
+	// upstream as they are, stop_sequences as stop; OpenRouter's fields for
+	// the gateway are read as on chat.
 	chat := map[string]json.RawMessage{}
-	for _, k := range []string{"model", "top_p", "top_k"} {
-		if v, ok := fields[k]; ok {
+	for k, v := range fields {
+		if k == "top_p" || k == "top_k" || gatewayFields[k] != nil && k != "metadata" {
 			chat[k] = v
 		}
 	}
 	if len(x.StopSequences) > 0 {
 		chat["stop"], _ = json.Marshal(x.StopSequences)
 	}
-	if x.Metadata != nil && x.Metadata.UserID != nil {
-		chat["user"], _ = json.Marshal(*x.Metadata.UserID)
-	}
 	req, e := c.routing(chat)
 	if e != nil {
 		return &c, req, e
 	}
+	req.User = user
 	if sys := x.System; len(sys) > 0 && string(sys) != "null" {
 		m, e := chatMessage{Role: "system", Content: sys}.message("system")
 		if e != nil {
@@ -97,6 +105,33 @@ func parseMessages(r *http.Request, maxBody int64) (*chatRequest, routing.Reques
 		req.Messages = append([]provider.Message{m}, req.Messages...)
 	}
 	return &c, req, nil
+}
+
+// anthropicUser reads Anthropic's metadata, whose one field is user_id:
+// the end user's id, which goes to routing.Request.User.
+func anthropicUser(metadata json.RawMessage) (string, *apiError) {
+	metadata = bytes.TrimSpace(metadata)
+	if len(metadata) == 0 || string(metadata) == "null" {
+		return "", nil
+	}
+	var m map[string]json.RawMessage
+	if metadata[0] != '{' || json.Unmarshal(metadata, &m) != nil {
+		return "", invalid("metadata", fmt.Sprintf(`metadata must be an object such as {"user_id": "..."}, not %s`, describe(metadata)))
+	}
+	var user string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		v := bytes.TrimSpace(m[k])
+		switch {
+		case k != "user_id":
+			return "", invalid("metadata."+k, fmt.Sprintf("metadata.%s is not a field of metadata; its one field is user_id", k))
+		case string(v) == "null":
+		default:
+			if e := decodeString("metadata.user_id", v, &user); e != nil {
+				return "", e
+			}
+		}
+	}
+	return user, nil
 }
 
 // anthropicMessage is a Messages answer: whole, or (empty) in

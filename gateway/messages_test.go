@@ -161,8 +161,8 @@ func TestMessagesAnswerAndStreamInAnthropicsShape(t *testing.T) {
 	}
 }
 
-// system goes upstream as the first message; stop_sequences, metadata's
-// user, top_p and top_k as OpenAI's parameters.
+// system goes upstream as the first message; stop_sequences, top_p and
+// top_k as OpenAI's parameters.
 func TestMessagesLiftsSystemAndParametersUpstream(t *testing.T) {
 	up, got := capturingUpstream(t)
 	f := newFixture(t, Options{}, map[string]upstream{"capture": {url: up.URL, price: 1}})
@@ -181,10 +181,15 @@ func TestMessagesLiftsSystemAndParametersUpstream(t *testing.T) {
 		msgs[0].Role != "system" || msgs[0].Content != "Be brief." || msgs[1].Role != "user" {
 		t.Errorf("upstream messages %s (%v)", body["messages"], err)
 	}
-	for k, v := range map[string]string{"stop": `["END"]`, "user": `"u-1"`, "top_p": "0.5", "top_k": "40"} {
+	for k, v := range map[string]string{"stop": `["END"]`, "top_p": "0.5", "top_k": "40"} {
 		if string(body[k]) != v {
 			t.Errorf("upstream %s = %s, want %s", k, body[k], v)
 		}
+	}
+	// metadata.user_id is the router's Request.User, which the provider
+	// client sends in OpenAI's user field: never anything else there.
+	if u, ok := body["user"]; ok && string(u) != `"u-1"` {
+		t.Errorf("upstream user = %s, want \"u-1\" or none", u)
 	}
 	for _, k := range []string{"system", "stop_sequences", "metadata"} {
 		if _, ok := body[k]; ok {

@@ -16,7 +16,8 @@ import (
 )
 
 // chatRequest is the body of POST /v1/chat/completions: OpenAI's fields
-// that Switchboard reads, and OpenRouter's routing extensions. Every other
+// that Switchboard reads, and OpenRouter's routing extensions. OpenRouter's
+// other fields are the gateway's own (see gatewayFields); every other
 // field is a parameter passed to the upstream as it is, unless the gateway
 // cannot carry its answer back (see unsupported).
 type chatRequest struct {
@@ -27,7 +28,7 @@ type chatRequest struct {
 	MaxTokens           *int            `json:"max_tokens"`
 	MaxCompletionTokens *int            `json:"max_completion_tokens"`
 	Temperature         *float64        `json:"temperature"`
-	Provider            json.RawMessage `json:"provider"` // routing.Preferences, decoded apart to name its fields
+	Provider            json.RawMessage `json:"provider"` // routing.Preferences, decoded apart and strictly (decodeProvider)
 	Route               string          `json:"route"`
 	N                   *int            `json:"n"`
 }
@@ -38,9 +39,10 @@ type chatMessage struct {
 	Content json.RawMessage `json:"content"`
 }
 
-// read are the body's keys the gateway reads itself; the rest go upstream.
+// read are the body's keys the gateway reads itself, besides
+// gatewayFields; the rest go upstream.
 var read = []string{"model", "models", "messages", "stream", "stream_options", "max_tokens",
-	"max_completion_tokens", "temperature", "provider", "route", "n", "usage"}
+	"max_completion_tokens", "temperature", "provider", "route", "n"}
 
 // unsupported are parameters whose answers the gateway cannot carry back
 // (tool calls, log probabilities, audio) or that would change the request
@@ -50,7 +52,6 @@ var unsupported = map[string]string{
 	"functions": "function calls", "function_call": "function calls",
 	"logprobs": "log probabilities", "top_logprobs": "log probabilities",
 	"audio": "audio output", "modalities": "output modalities", "prediction": "predicted outputs",
-	"transforms": "OpenRouter's transforms", "plugins": "OpenRouter's plugins",
 }
 
 // parseChat reads and checks a chat request, and turns it into the
@@ -98,10 +99,20 @@ func readObject(r *http.Request, maxBody int64) ([]byte, map[string]json.RawMess
 func (c *chatRequest) routing(fields map[string]json.RawMessage) (routing.Request, *apiError) {
 	var req routing.Request
 	for _, k := range slices.Sorted(maps.Keys(fields)) {
-		if what, ok := unsupported[k]; ok && string(fields[k]) != "null" {
+		v := bytes.TrimSpace(fields[k])
+		if string(v) == "null" {
+			continue // as if it were not there
+		}
+		if what, ok := unsupported[k]; ok {
 			return req, invalid(k, fmt.Sprintf("%s is not supported: Switchboard cannot carry %s back yet; leave it out", k, what))
 		}
-		if !slices.Contains(read, k) && string(fields[k]) != "null" {
+		if own := gatewayFields[k]; own != nil {
+			if e := own(&req, v); e != nil {
+				return req, e
+			}
+			continue
+		}
+		if !slices.Contains(read, k) {
 			if req.Extra == nil {
 				req.Extra = map[string]json.RawMessage{}
 			}
@@ -156,14 +167,11 @@ func (c *chatRequest) routing(fields map[string]json.RawMessage) (routing.Reques
 		req.Temperature = t
 		req.Params = append(req.Params, "temperature")
 	}
-	if p := bytes.TrimSpace(c.Provider); len(p) > 0 && string(p) != "null" {
-		if err := json.Unmarshal(p, &req.Provider); err != nil {
-			return req, badProvider(err)
-		}
-		if err := req.Provider.Check(); err != nil {
-			return req, invalid("provider", err.Error())
-		}
+	prefs, e := decodeProvider(c.Provider)
+	if e != nil {
+		return req, e
 	}
+	req.Provider = prefs
 	switch c.Route {
 	case "", "fallback":
 	case "sort": // OpenRouter's old name for sorting across the models
@@ -249,18 +257,6 @@ func badJSON(body []byte, err error) *apiError {
 	}
 	// A field's own check (such as provider.sort's) says what is wrong.
 	return invalid("", "the request body is not a valid chat request: "+err.Error())
-}
-
-// badProvider says which field of the provider object is wrong.
-func badProvider(err error) *apiError {
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) && typ.Field != "" {
-		return invalid("provider."+typ.Field, fmt.Sprintf("provider.%s must be %s, not %s", typ.Field, jsonKind(typ.Type.String()), typ.Value))
-	}
-	if errors.As(err, &typ) {
-		return invalid("provider", fmt.Sprintf("provider must be an object such as {\"sort\": \"latency\"}, not %s", typ.Value))
-	}
-	return invalid("provider", "provider: "+err.Error())
 }
 
 // position is the 1-based line and column of byte offset off in body.

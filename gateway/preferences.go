@@ -1,0 +1,232 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+
+	"switchboard/routing"
+)
+
+// The provider object is decoded member by member, so that an error names
+// the member at fault (provider.order[1], provider.max_price.prompt), and
+// an unknown member is refused: OpenRouter's schema for the object has
+// additionalProperties: false, and a misspelt preference ("sortt") that
+// was ignored would route the request as the caller did not ask.
+
+// prefMember is one member of the provider object: where it goes in
+// routing.Preferences and, when its value may be an object (sort,
+// max_price, the cutoffs), the members that object may have.
+type prefMember struct {
+	index []int
+	typ   reflect.Type
+	keys  []string
+}
+
+// prefMembers and prefKeys are routing.Preferences' JSON members, read
+// from its tags so that a preference added there is taken here at once.
+var prefMembers, prefKeys = membersOf(reflect.TypeFor[routing.Preferences]())
+
+func membersOf(t reflect.Type) (map[string]prefMember, []string) {
+	members := map[string]prefMember{}
+	var keys []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := jsonName(f)
+		if name == "" {
+			continue
+		}
+		m := prefMember{index: f.Index, typ: f.Type}
+		if f.Type.Kind() == reflect.Struct {
+			_, m.keys = membersOf(f.Type)
+		}
+		members[name] = m
+		keys = append(keys, name)
+	}
+	return members, keys
+}
+
+// jsonName is the member name encoding/json gives a struct field, "" for
+// none.
+func jsonName(f reflect.StructField) string {
+	if !f.IsExported() {
+		return ""
+	}
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	switch name {
+	case "-":
+		return ""
+	case "":
+		return f.Name
+	}
+	return name
+}
+
+// decodeProvider reads the provider object strictly and checks it. A null
+// member is absent, as a null top-level field is.
+func decodeProvider(raw json.RawMessage) (routing.Preferences, *apiError) {
+	var p routing.Preferences
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return p, nil
+	}
+	var members map[string]json.RawMessage
+	if json.Unmarshal(raw, &members) != nil {
+		return p, invalid("provider", fmt.Sprintf(`provider must be an object such as {"sort": "latency"}, not %s`, describe(raw)))
+	}
+	v := reflect.ValueOf(&p).Elem()
+	for _, k := range slices.Sorted(maps.Keys(members)) {
+		param := "provider." + k
+		m, ok := prefMembers[k]
+		if !ok {
+			return p, unknownMember(param, prefKeys)
+		}
+		val := bytes.TrimSpace(members[k])
+		if string(val) == "null" {
+			continue
+		}
+		if e := decodeMember(param, k, val, m, v.FieldByIndex(m.index).Addr().Interface()); e != nil {
+			return p, e
+		}
+	}
+	if err := p.Check(); err != nil {
+		return p, invalid(checkedParam(err.Error()), err.Error())
+	}
+	return p, nil
+}
+
+// decodeMember decodes the member key of the provider object into dst.
+// An object value has its own members checked, and decoded one by one
+// first, so that an error names the one at fault.
+func decodeMember(param, key string, val json.RawMessage, m prefMember, dst any) *apiError {
+	if m.keys != nil && val[0] == '{' {
+		var sub map[string]json.RawMessage
+		if json.Unmarshal(val, &sub) == nil {
+			for _, sk := range slices.Sorted(maps.Keys(sub)) {
+				if !slices.Contains(m.keys, sk) {
+					return unknownMember(param+"."+sk, m.keys)
+				}
+				one, _ := json.Marshal(map[string]json.RawMessage{sk: sub[sk]}) // valid: it was parsed
+				if err := json.Unmarshal(one, reflect.New(m.typ).Interface()); err != nil {
+					return memberError(param+"."+sk, key, sub[sk], m.typ, err)
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(val, dst); err != nil {
+		return memberError(param, key, val, m.typ, err)
+	}
+	return nil
+}
+
+// memberError says what is wrong with the value of param, a member (or a
+// member's member) of the provider object key of type typ.
+func memberError(param, key string, val json.RawMessage, typ reflect.Type, err error) *apiError {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		// The type's own check (sort, max_price, the cutoffs) says what is
+		// wrong, naming the member as the client wrote it.
+		msg := err.Error()
+		if strings.HasPrefix(msg, key) {
+			return invalid(param, "provider."+msg)
+		}
+		return invalid(param, param+": "+msg)
+	}
+	if typ.Kind() == reflect.Slice {
+		var elems []json.RawMessage
+		if json.Unmarshal(val, &elems) == nil {
+			for i, el := range elems {
+				if json.Unmarshal(el, reflect.New(typ.Elem()).Interface()) != nil {
+					at := fmt.Sprintf("%s[%d]", param, i)
+					return invalid(at, fmt.Sprintf("%s must be %s, not %s", at, jsonKind(typ.Elem().String()), describe(el)))
+				}
+			}
+		}
+	}
+	return invalid(param, fmt.Sprintf("%s must be %s, not %s", param, jsonKind(typ.String()), te.Value))
+}
+
+// unknownMember refuses param, a member its object does not have, naming
+// the nearest one if it looks like a slip, and all of them.
+func unknownMember(param string, known []string) *apiError {
+	parent, key := param[:strings.LastIndexByte(param, '.')], param[strings.LastIndexByte(param, '.')+1:]
+	msg := fmt.Sprintf("%s is not a field of %s.", param, parent)
+	if near := nearestName(key, known); near != "" {
+		msg = fmt.Sprintf("%s is not a field of %s; did you mean %q?", param, parent, near)
+	}
+	return invalid(param, msg+" Its fields are "+strings.Join(known, ", ")+".")
+}
+
+// checkedParam is the field routing.Preferences.Check names at the start
+// of its message ("provider.sort: ..."), or provider.
+func checkedParam(msg string) string {
+	if f, _, ok := strings.Cut(msg, ":"); ok && strings.HasPrefix(f, "provider.") && !strings.ContainsAny(f, " \"") {
+		return f
+	}
+	return "provider"
+}
+
+// nearestName returns the one name closest to s by edit distance, if it is
+// close enough to be a slip (at most a third of s's length, and 1 at
+// least) and no other name is as close; else "".
+func nearestName(s string, names []string) string {
+	best, bestD, tie := "", -1, false
+	for _, n := range names {
+		switch d := editDistance(strings.ToLower(s), n); {
+		case bestD < 0 || d < bestD:
+			best, bestD, tie = n, d, false
+		case d == bestD:
+			tie = true
+		}
+	}
+	if bestD < 0 || tie || bestD > max(1, len(s)/3) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			sub := prev[j-1]
+			if a[i-1] != b[j-1] {
+				sub++
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, sub)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// describe names the kind of a JSON value, for "must be X, not Y".
+func describe(v json.RawMessage) string {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return "nothing"
+	}
+	switch v[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
