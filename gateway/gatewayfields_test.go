@@ -48,8 +48,8 @@ func TestGatewayFieldsStayWithTheGateway(t *testing.T) {
 				t.Errorf("%s reached the upstream (%s); it is the gateway's", k, raw)
 			}
 		}
-		if u, ok := body["user"]; ok && string(u) != `"u-1"` {
-			t.Errorf("the upstream got user %s; want the caller's \"u-1\" or none", u)
+		if u := body["user"]; string(u) != `"u-1"` {
+			t.Errorf("the upstream got user %s; want the caller's \"u-1\" in OpenAI's own field", u)
 		}
 	}
 

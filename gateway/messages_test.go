@@ -188,8 +188,8 @@ func TestMessagesLiftsSystemAndParametersUpstream(t *testing.T) {
 	}
 	// metadata.user_id is the router's Request.User, which the provider
 	// client sends in OpenAI's user field: never anything else there.
-	if u, ok := body["user"]; ok && string(u) != `"u-1"` {
-		t.Errorf("upstream user = %s, want \"u-1\" or none", u)
+	if u := body["user"]; string(u) != `"u-1"` {
+		t.Errorf("upstream user = %s, want \"u-1\"", u)
 	}
 	for _, k := range []string{"system", "stop_sequences", "metadata"} {
 		if _, ok := body[k]; ok {

@@ -95,7 +95,9 @@ func decodeProvider(raw json.RawMessage) (routing.Preferences, *apiError) {
 		}
 	}
 	if err := p.Check(); err != nil {
-		return p, invalid(checkedParam(err.Error()), err.Error())
+		var re *routing.Error
+		errors.As(err, &re)
+		return p, invalid(re.Param, re.Message)
 	}
 	return p, nil
 }
@@ -156,58 +158,10 @@ func memberError(param, key string, val json.RawMessage, typ reflect.Type, err e
 func unknownMember(param string, known []string) *apiError {
 	parent, key := param[:strings.LastIndexByte(param, '.')], param[strings.LastIndexByte(param, '.')+1:]
 	msg := fmt.Sprintf("%s is not a field of %s.", param, parent)
-	if near := nearestName(key, known); near != "" {
+	if near := routing.Nearest(key, known); near != "" {
 		msg = fmt.Sprintf("%s is not a field of %s; did you mean %q?", param, parent, near)
 	}
 	return invalid(param, msg+" Its fields are "+strings.Join(known, ", ")+".")
-}
-
-// checkedParam is the field routing.Preferences.Check names at the start
-// of its message ("provider.sort: ..."), or provider.
-func checkedParam(msg string) string {
-	if f, _, ok := strings.Cut(msg, ":"); ok && strings.HasPrefix(f, "provider.") && !strings.ContainsAny(f, " \"") {
-		return f
-	}
-	return "provider"
-}
-
-// nearestName returns the one name closest to s by edit distance, if it is
-// close enough to be a slip (at most a third of s's length, and 1 at
-// least) and no other name is as close; else "".
-func nearestName(s string, names []string) string {
-	best, bestD, tie := "", -1, false
-	for _, n := range names {
-		switch d := editDistance(strings.ToLower(s), n); {
-		case bestD < 0 || d < bestD:
-			best, bestD, tie = n, d, false
-		case d == bestD:
-			tie = true
-		}
-	}
-	if bestD < 0 || tie || bestD > max(1, len(s)/3) {
-		return ""
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			sub := prev[j-1]
-			if a[i-1] != b[j-1] {
-				sub++
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, sub)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // describe names the kind of a JSON value, for "must be X, not Y".

@@ -33,7 +33,7 @@ func TestProviderRefusesUnknownMembers(t *testing.T) {
 		{"max_price's slip", map[string]any{"max_price": map[string]any{"promt": 1}}, "provider.max_price.promt",
 			[]string{`did you mean "prompt"?`, "prompt, completion, request, image"}},
 		{"max_price not a price", map[string]any{"max_price": map[string]any{"prompt": 1, "completion": "cheap"}}, "provider.max_price.completion",
-			[]string{"provider.max_price.completion: cheap is not a price"}},
+			[]string{"provider.max_price.completion: \"cheap\" is not a price"}},
 		{"max_price not an object", map[string]any{"max_price": 1}, "provider.max_price",
 			[]string{"provider.max_price must be an object"}},
 		{"sort's slip", map[string]any{"sort": map[string]any{"by": "price", "partiton": "none"}}, "provider.sort.partiton",

@@ -146,25 +146,19 @@ func TestAnthropicRequest(t *testing.T) {
 		{
 			name: "parameters mapped, the others dropped",
 			req: Request{Model: "m", Messages: []Message{user("Hi")}, Extra: extra(
-				"top_p", `0.9`, "top_k", `40`, "stop", `"\n\n"`, "user", `"u-42"`,
-				"seed", `7`, "response_format", `{"type":"json_object"}`, "presence_penalty", `0.5`)},
+				"top_p", `0.9`, "top_k", `40`, "stop", `"\n\n"`,
+				"seed", `7`, "response_format", `{"type":"json_object"}`, "presence_penalty", `0.5`), User: "u-42"},
 			wantBody: `{"model":"m","messages":[{"role":"user","content":"Hi"}],"max_tokens":4096,"top_p":0.9,"top_k":40,"stop_sequences":["\n\n"],"metadata":{"user_id":"u-42"},"stream":true}`,
 		},
 		{
-			name: "stop as a list, user id from metadata, nulls as if absent",
+			name: "stop as a list, metadata dropped (OpenAI's tags have no place in Anthropic's), nulls as if absent",
 			req: Request{Model: "m", Messages: []Message{user("Hi")}, Extra: extra(
 				"stop", `["END","STOP"]`, "metadata", `{"user_id":"u-7","team":"x"}`, "top_p", `null`)},
-			wantBody: `{"model":"m","messages":[{"role":"user","content":"Hi"}],"max_tokens":4096,"stop_sequences":["END","STOP"],"metadata":{"user_id":"u-7"},"stream":true}`,
+			wantBody: `{"model":"m","messages":[{"role":"user","content":"Hi"}],"max_tokens":4096,"stop_sequences":["END","STOP"],"stream":true}`,
 		},
 		{
 			name:     "the end user as metadata.user_id",
 			req:      Request{Model: "m", Messages: []Message{user("Hi")}, User: "u-42"},
-			wantBody: `{"model":"m","messages":[{"role":"user","content":"Hi"}],"max_tokens":4096,"metadata":{"user_id":"u-42"},"stream":true}`,
-		},
-		{
-			name: "the request's user over user and metadata parameters",
-			req: Request{Model: "m", Messages: []Message{user("Hi")}, User: "u-42", Extra: extra(
-				"user", `"u-other"`, "metadata", `{"user_id":"u-7"}`)},
 			wantBody: `{"model":"m","messages":[{"role":"user","content":"Hi"}],"max_tokens":4096,"metadata":{"user_id":"u-42"},"stream":true}`,
 		},
 	}
@@ -237,11 +231,9 @@ func TestAnthropicRequestHeaderOptions(t *testing.T) {
 func TestAnthropicDropped(t *testing.T) {
 	extra := map[string]json.RawMessage{
 		"top_p": json.RawMessage(`1`), "stop": json.RawMessage(`"x"`), "seed": json.RawMessage(`1`),
-		"logprobs": json.RawMessage(`true`), "user": json.RawMessage(`42`), "metadata": json.RawMessage(`{"tag":"a"}`),
+		"logprobs": json.RawMessage(`true`), "metadata": json.RawMessage(`{"tag":"a"}`),
 	}
-	// A user that is not a string, and metadata without a user id, have
-	// nowhere to go either.
-	if got, want := AnthropicDropped(extra), []string{"logprobs", "metadata", "seed", "user"}; !slices.Equal(got, want) {
+	if got, want := AnthropicDropped(extra), []string{"logprobs", "metadata", "seed"}; !slices.Equal(got, want) {
 		t.Errorf("AnthropicDropped = %q, want %q", got, want)
 	}
 	if got := AnthropicDropped(map[string]json.RawMessage{"top_k": json.RawMessage(`5`)}); len(got) != 0 {

@@ -2,7 +2,6 @@ package provider
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,9 +44,7 @@ const defaultAnthropicMaxTokens = 4096
 var anthropicParams = map[string]string{
 	"top_p":    "top_p",
 	"top_k":    "top_k", // not OpenAI's, but OpenRouter's and vLLM's, and Anthropic's own
-	"stop":     "stop_sequences",
-	"user":     "metadata.user_id",
-	"metadata": "metadata.user_id", // its user_id only, if it has one and "user" is not set
+	"stop":  "stop_sequences",
 }
 
 // AnthropicDropped returns, sorted, the keys of extra (OpenAI-named request
@@ -68,7 +65,6 @@ func anthropicExtra(extra map[string]json.RawMessage) (anthropicRequest, []strin
 	var r anthropicRequest
 	var dropped []string
 	var errs []error
-	var userID, metaUserID string
 	for _, k := range slices.Sorted(maps.Keys(extra)) {
 		v := bytes.TrimSpace(extra[k])
 		switch {
@@ -95,24 +91,7 @@ func anthropicExtra(extra map[string]json.RawMessage) (anthropicRequest, []strin
 				errs = append(errs, err)
 			}
 			r.StopSequences = stops
-		case "user":
-			if json.Unmarshal(v, &userID) != nil {
-				dropped = append(dropped, k)
-			}
-		case "metadata":
-			// OpenAI's metadata is free-form tags; only a user id has a
-			// place in Anthropic's.
-			var m struct {
-				UserID string `json:"user_id"`
-			}
-			if json.Unmarshal(v, &m) != nil || m.UserID == "" {
-				dropped = append(dropped, k)
-			}
-			metaUserID = m.UserID
 		}
-	}
-	if id := cmp.Or(userID, metaUserID); id != "" {
-		r.Metadata = &anthropicMetadata{UserID: id}
 	}
 	return r, dropped, errors.Join(errs...)
 }
@@ -139,9 +118,7 @@ func encodeAnthropic(req Request) ([]byte, error) {
 		return nil, err
 	}
 	if req.User != "" {
-		// Anthropic's place for the end user; it wins over a user or
-		// metadata passed in Extra.
-		r.Metadata = &anthropicMetadata{UserID: req.User}
+		r.Metadata = &anthropicMetadata{UserID: req.User} // Anthropic's place for the end user
 	}
 	r.Model, r.Stream = req.Model, true
 	r.MaxTokens = req.MaxTokens

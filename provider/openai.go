@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"encoding/json"
-	"maps"
 	"net/http"
 	"time"
 )
@@ -98,11 +97,5 @@ func encodeOpenAI(req Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	extra := req.Extra
-	if _, dup := extra["user"]; dup && req.User != "" {
-		// The request's own User wins; sending both would repeat the key.
-		extra = maps.Clone(extra)
-		delete(extra, "user")
-	}
-	return withExtra(body, extra)
+	return withExtra(body, req.Extra)
 }

@@ -108,22 +108,6 @@ func TestStreamRequest(t *testing.T) {
 			wantBody: `{"model":"m","messages":[{"role":"user","content":"Hi"}],"stream":true,"stream_options":{"include_usage":true},"user":"u-42"}`,
 			wantAuth: "Bearer " + testKey,
 		},
-		{
-			name: "the request's user over a user parameter",
-			key:  testKey,
-			req: Request{Model: "m", Messages: []Message{{Role: "user", Content: "Hi"}}, User: "u-42",
-				Extra: map[string]json.RawMessage{"user": json.RawMessage(`"u-other"`), "seed": json.RawMessage(`7`)}},
-			wantBody: `{"model":"m","messages":[{"role":"user","content":"Hi"}],"stream":true,"stream_options":{"include_usage":true},"user":"u-42","seed":7}`,
-			wantAuth: "Bearer " + testKey,
-		},
-		{
-			name: "a user parameter alone passes through",
-			key:  testKey,
-			req: Request{Model: "m", Messages: []Message{{Role: "user", Content: "Hi"}},
-				Extra: map[string]json.RawMessage{"user": json.RawMessage(`"u-other"`)}},
-			wantBody: `{"model":"m","messages":[{"role":"user","content":"Hi"}],"stream":true,"stream_options":{"include_usage":true},"user":"u-other"}`,
-			wantAuth: "Bearer " + testKey,
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

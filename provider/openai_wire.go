@@ -21,9 +21,10 @@ type openAIRequest struct {
 }
 
 // ownKeys are the request body's keys that the client sets itself; Extra
-// may not replace them.
+// may not replace them. The end user goes in Request.User, which each
+// protocol sends in its own field.
 var ownKeys = map[string]bool{"model": true, "messages": true, "stream": true, "stream_options": true,
-	"max_tokens": true, "temperature": true}
+	"max_tokens": true, "temperature": true, "user": true}
 
 // withExtra adds extra's parameters to a marshalled request object, in the
 // order of their keys.

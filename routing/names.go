@@ -74,7 +74,7 @@ func (r *Router) resolveName(models []string, name string) (string, *Error) {
 	switch {
 	case !served:
 		msg := fmt.Sprintf("%q is not a provider of %s", name, strings.Join(models, " or "))
-		if near := nearest(strings.ToLower(base), serving); near != "" {
+		if near := Nearest(base, serving); near != "" {
 			msg += fmt.Sprintf("; did you mean %q?", near)
 		}
 		return "", badRequest("", "%s (providers: %s)", msg, strings.Join(serving, ", "))
@@ -98,18 +98,21 @@ func (r *Router) resolveName(models []string, name string) (string, *Error) {
 	return slug, nil
 }
 
-// nearest returns the name closest to s by edit distance, case aside, if
-// it is close enough to be a slip: at most a third of its length, and 2
-// at least.
-func nearest(s string, names []string) string {
-	best, bestD := "", 0
+// Nearest returns the one name closest to s by edit distance, case aside,
+// if it is close enough to be a slip (at most a third of s's length, and 2
+// at least) and no other name is as close; else "". It is the "did you
+// mean" of the router's errors and the gateway's.
+func Nearest(s string, names []string) string {
+	best, bestD, tie := "", -1, false
 	for _, n := range names {
-		d := editDistance(s, strings.ToLower(n))
-		if best == "" || d < bestD {
-			best, bestD = n, d
+		switch d := editDistance(strings.ToLower(s), strings.ToLower(n)); {
+		case bestD < 0 || d < bestD:
+			best, bestD, tie = n, d, false
+		case d == bestD && !strings.EqualFold(n, best):
+			tie = true
 		}
 	}
-	if best == "" || bestD > max(2, len(s)/3) {
+	if bestD < 0 || tie || bestD > max(2, len(s)/3) {
 		return ""
 	}
 	return best

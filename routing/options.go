@@ -129,9 +129,13 @@ func priceValue(b json.RawMessage) (*float64, error) {
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
-			return nil, fmt.Errorf("%s is not a price", b)
+			return nil, fmt.Errorf("%s is not a price; write a number of USD, e.g. 0.5 or \"0.5\"", b)
 		}
-		b = []byte(strings.TrimSpace(s))
+		var v float64
+		if err := json.Unmarshal([]byte(strings.TrimSpace(s)), &v); err != nil {
+			return nil, fmt.Errorf("%s is not a price; write a number of USD, e.g. 0.5 or \"0.5\"", b)
+		}
+		return &v, nil
 	}
 	var v float64
 	if err := json.Unmarshal(b, &v); err != nil {
@@ -155,6 +159,10 @@ func (c Cutoffs) IsZero() bool { return c.P50 == nil && c.P75 == nil && c.P90 ==
 // UnmarshalJSON takes 30 (meaning p50) or {"p50": 30, "p90": 10}.
 func (c *Cutoffs) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		*c = Cutoffs{} // absent, as JSON's null is elsewhere
+		return nil
+	}
 	bad := fmt.Errorf("a performance cutoff must be a number (for p50) or {p50, p75, p90, p99} of numbers, not %s", b)
 	if len(b) > 0 && b[0] != '{' {
 		var v float64
@@ -172,37 +180,52 @@ func (c *Cutoffs) UnmarshalJSON(b []byte) error {
 }
 
 // Check reports what is wrong with the preferences, in the words of the
-// error a client gets: which field, what value, what is allowed.
+// error a client gets: which field, what value, what is allowed. The error
+// is an *Error of KindBadRequest whose Param names the field, and whose
+// message starts with it.
 func (p *Preferences) Check() error {
+	if e := p.check(); e != nil {
+		return e
+	}
+	return nil
+}
+
+func (p *Preferences) check() *Error {
 	switch p.Sort.By {
 	case "", SortPrice, SortThroughput, SortLatency:
 	default:
-		return fmt.Errorf(`provider.sort: %q is not a sort; use "price", "throughput" or "latency"`, p.Sort.By)
+		return fieldError("provider.sort", `%q is not a sort; use "price", "throughput" or "latency"`, p.Sort.By)
 	}
 	switch p.Sort.Partition {
 	case "", "model", "none":
 	default:
-		return fmt.Errorf(`provider.sort.partition: %q is not a partition; use "model" or "none"`, p.Sort.Partition)
+		return fieldError("provider.sort.partition", `%q is not a partition; use "model" or "none"`, p.Sort.Partition)
 	}
 	switch p.DataCollection {
 	case "", "allow", "deny":
 	default:
-		return fmt.Errorf(`provider.data_collection: %q is not a policy; use "allow" or "deny"`, p.DataCollection)
+		return fieldError("provider.data_collection", `%q is not a policy; use "allow" or "deny"`, p.DataCollection)
 	}
 	for _, f := range []struct {
 		name string
 		v    *float64
 	}{{"prompt", p.MaxPrice.Prompt}, {"completion", p.MaxPrice.Completion}, {"request", p.MaxPrice.Request}, {"image", p.MaxPrice.Image}} {
 		if f.v != nil && (*f.v < 0 || math.IsNaN(*f.v) || math.IsInf(*f.v, 0)) {
-			return fmt.Errorf("provider.max_price.%s: %v is not a price; prices are USD, 0 or more", f.name, *f.v)
+			return fieldError("provider.max_price."+f.name, "%v is not a price; prices are USD, 0 or more", *f.v)
 		}
 	}
 	for _, q := range p.Quantizations {
 		if !knownQuantization(q) {
-			return fmt.Errorf("provider.quantizations: %q is not a quantization; use %s", q, strings.Join(quantizations, ", "))
+			return fieldError("provider.quantizations", "%q is not a quantization; use %s", q, strings.Join(quantizations, ", "))
 		}
 	}
 	return nil
+}
+
+// fieldError is the caller's error about one field: its message starts
+// with the field, as config and clients alike read it.
+func fieldError(param, format string, args ...any) *Error {
+	return badRequest(param, "%s: %s", param, fmt.Sprintf(format, args...))
 }
 
 var quantizations = []string{"int4", "int8", "fp4", "fp6", "fp8", "fp16", "bf16", "fp32", "unknown"}

@@ -250,14 +250,14 @@ func (r *Router) PlanRequest(req *Request, snap *monitor.Snapshot) (*Trace, erro
 // the caller's error; a model with nothing eligible is skipped, and if no
 // model has anything, the error says what excluded every endpoint.
 func (r *Router) planAll(t *Trace, models []string, req *Request, snap *monitor.Snapshot) ([]leg, *Error) {
-	var names []string
+	var names, sorts []string // each model once, and the sort its suffix asks for
 	for _, m := range models {
-		name, _ := ModelSuffix(m)
+		name, suffixSort := ModelSuffix(m)
 		if _, ok := r.byModel[name]; !ok {
 			return nil, errorf(KindUnknownModel, provider.ClassOK, "model %q is not served here; models: %s", name, strings.Join(r.models, ", "))
 		}
 		if !slices.Contains(names, name) {
-			names = append(names, name)
+			names, sorts = append(names, name), append(sorts, suffixSort)
 		}
 	}
 	own, err := r.resolve(names, req.Provider)
@@ -268,13 +268,12 @@ func (r *Router) planAll(t *Trace, models []string, req *Request, snap *monitor.
 	var p plan
 	var why []string
 	for i, name := range names {
-		_, suffixSort := ModelSuffix(models[slices.IndexFunc(models, func(m string) bool { n, _ := ModelSuffix(m); return n == name })])
-		prefs := r.prefsFor(name, &own, suffixSort)
+		prefs := r.prefsFor(name, &own, sorts[i])
 		if i == 0 {
 			t.Options.Provider = prefs
 		}
-		if err := prefs.Check(); err != nil {
-			return nil, badRequest("provider", "%s", err)
+		if err := prefs.check(); err != nil {
+			return nil, err
 		}
 		r.planInto(&p, r.byModel[name], req, &prefs, snap)
 		healthy := 0
