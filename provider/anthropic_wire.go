@@ -42,8 +42,8 @@ const defaultAnthropicMaxTokens = 4096
 // (seed, response_format, frequency_penalty, logprobs, n, ...) have no
 // counterpart. AnthropicDropped tells a caller which of its parameters go.
 var anthropicParams = map[string]string{
-	"top_p":    "top_p",
-	"top_k":    "top_k", // not OpenAI's, but OpenRouter's and vLLM's, and Anthropic's own
+	"top_p": "top_p",
+	"top_k": "top_k", // not OpenAI's, but OpenRouter's and vLLM's, and Anthropic's own
 	"stop":  "stop_sequences",
 }
 
