@@ -31,11 +31,7 @@ func (o *consoleOptions) apply(line string) (string, error) {
 		if off || arg == "" {
 			return nil
 		}
-		var out []string
-		for _, f := range strings.FieldsFunc(arg, func(r rune) bool { return r == ',' || r == ' ' }) {
-			out = append(out, f)
-		}
-		return out
+		return strings.FieldsFunc(arg, func(r rune) bool { return r == ',' || r == ' ' })
 	}
 	number := func() (*float64, error) {
 		if off {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"switchboard/monitor/monitortest"
 )
@@ -495,7 +496,7 @@ func TestLockedByAnotherStore(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > lockTimeout+2*time.Second {
 		t.Errorf("Open took %v to give up, want about %v", elapsed, lockTimeout)
 	}
-	if !errors.Is(err, bbolt.ErrTimeout) || !strings.Contains(err.Error(), "locked") || !strings.Contains(err.Error(), dir) {
+	if !errors.Is(err, berrors.ErrTimeout) || !strings.Contains(err.Error(), "locked") || !strings.Contains(err.Error(), dir) {
 		t.Errorf("error %q should say the file in %s is locked", err, dir)
 	}
 }
