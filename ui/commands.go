@@ -22,8 +22,36 @@ const commandHelp = "/sort price|throughput|latency · /order a,b · /only a,b �
 	"/max-price PROMPT [COMPLETION] · /min-throughput TOK/S · /max-latency SECONDS · /quant fp8,bf16 · " +
 	"/deny-data on|off · /hedge on|off|DELAY · /models a,b · /options · /reset (\"off\" clears one)"
 
-// apply runs one slash command and says what it did.
-func (o *consoleOptions) apply(line string) (string, error) {
+// resolver checks the provider names of preferences against the models a
+// request will ask (the router's ResolveProviders), returning them as
+// slugs.
+type resolver func(models []string, p routing.Preferences) (routing.Preferences, error)
+
+// apply runs one slash command and says what it did. The options change
+// only if the command is valid, provider names included (resolve, if not
+// nil, checks them against model and the fallback models); a bad command
+// leaves them as they were.
+func (o *consoleOptions) apply(line, model string, resolve resolver) (string, error) {
+	n := *o
+	said, err := n.set(line)
+	if err != nil {
+		return "", err
+	}
+	if resolve != nil {
+		if n.prefs, err = resolve(append([]string{model}, n.models...), n.prefs); err != nil {
+			return "", err
+		}
+	}
+	*o = n
+	if said == "" {
+		said = o.String()
+	}
+	return said, nil
+}
+
+// set runs one slash command on o; it says what it did when that is more
+// than the options in force.
+func (o *consoleOptions) set(line string) (string, error) {
 	name, arg, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(line, "/")), " ")
 	arg = strings.TrimSpace(arg)
 	off := arg == "off" || arg == "none"
@@ -117,7 +145,7 @@ func (o *consoleOptions) apply(line string) (string, error) {
 		*o = consoleOptions{}
 		return "options cleared: the model's defaults apply", nil
 	case "options":
-		return o.String(), nil
+		return "", nil
 	case "help", "":
 		return commandHelp, nil
 	default:
@@ -129,7 +157,7 @@ func (o *consoleOptions) apply(line string) (string, error) {
 	if cerr := p.Check(); cerr != nil {
 		return "", cerr
 	}
-	return o.String(), nil
+	return "", nil
 }
 
 // String says which options are set, or that none are.

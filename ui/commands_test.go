@@ -21,13 +21,13 @@ func TestSlashCommands(t *testing.T) {
 		{"/reset", "options cleared"},
 		{"/options", "no options"},
 	} {
-		got, err := o.apply(tc.line)
+		got, err := o.apply(tc.line, "m", nil)
 		if err != nil || !strings.Contains(got, tc.want) {
 			t.Errorf("%s: %q, %v; want %q", tc.line, got, err, tc.want)
 		}
 	}
 	for _, bad := range []string{"/sort speed", "/fallbacks maybe", "/max-price cheap", "/hedge soon", "/quant fp7", "/frobnicate"} {
-		if _, err := o.apply(bad); err == nil {
+		if _, err := o.apply(bad, "m", nil); err == nil {
 			t.Errorf("%s was accepted", bad)
 		}
 	}
@@ -67,5 +67,39 @@ func TestConsoleOptionsReachTheRouter(t *testing.T) {
 	d.m.Update(tea.KeyPressMsg{Code: tea.KeyDown})
 	if got := d.m.console.input.Value(); got != "" {
 		t.Errorf("↓↓ should be back at the empty line, have %q", got)
+	}
+}
+
+// /order, /only and /ignore take OpenRouter's spellings of a provider (any
+// case) and refuse a name that no provider of the model has, saying which
+// one was meant; a refused command leaves the options as they were.
+func TestSlashCommandProviderNames(t *testing.T) {
+	s := newStack(t, fleetModels)
+	llama := fleetModels[0].name
+	var o consoleOptions
+	if got, err := o.apply("/order GROQ,Together", llama, s.router.ResolveProviders); err != nil || !strings.Contains(got, "order groq,together") {
+		t.Fatalf("/order GROQ,Together: %q, %v", got, err)
+	}
+	_, err := o.apply("/only deepinfr", llama, s.router.ResolveProviders)
+	if err == nil || !strings.Contains(err.Error(), `did you mean "deepinfra"?`) {
+		t.Fatalf("/only deepinfr: %v", err)
+	}
+	if _, err := o.apply("/ignore anthropic", llama, s.router.ResolveProviders); err == nil ||
+		!strings.Contains(err.Error(), `"anthropic" is not a provider of `+llama) {
+		t.Fatalf("/ignore anthropic (not a provider of Llama): %v", err)
+	}
+	if _, err := o.apply("/sort fastest", llama, s.router.ResolveProviders); err == nil {
+		t.Fatal("/sort fastest was accepted")
+	}
+	if got := o.String(); !strings.Contains(got, "order groq,together") || strings.Contains(got, "only") ||
+		strings.Contains(got, "ignore") || strings.Contains(got, "sort") {
+		t.Fatalf("refused commands changed the options: %q", got)
+	}
+	// A fallback model's providers count as the request's too.
+	if _, err := o.apply("/models anthropic/claude-sonnet-4", llama, s.router.ResolveProviders); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.apply("/ignore anthropic", llama, s.router.ResolveProviders); err != nil {
+		t.Fatalf("/ignore anthropic with Claude as a fallback model: %v", err)
 	}
 }

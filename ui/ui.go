@@ -348,7 +348,11 @@ func (m *model) consoleKey(msg tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 		if line := strings.TrimSpace(m.console.input.Value()); strings.HasPrefix(line, "/") {
-			said, err := m.console.opts.apply(line)
+			var resolve resolver
+			if r := m.opts.Router; r != nil {
+				resolve = r.ResolveProviders
+			}
+			said, err := m.console.opts.apply(line, m.models[m.cur], resolve)
 			m.console.remember(line)
 			m.console.input.Reset()
 			if err != nil {
