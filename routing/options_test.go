@@ -22,11 +22,15 @@ type optFleet struct {
 }
 
 var optEndpoints = []Endpoint{
-	// provider, variant, price in/out, quantization, params, stores data
-	{Provider: "cheap", PriceIn: 0.1, PriceOut: 0.2, Quantization: "fp8", Parameters: []string{"max_tokens"}, StoresData: true},
-	{Provider: "fast", PriceIn: 0.6, PriceOut: 0.8, Quantization: "fp16", Parameters: []string{"max_tokens", "temperature", "tools"}},
-	{Provider: "mid", PriceIn: 0.3, PriceOut: 0.4, Quantization: "bf16", Parameters: []string{"max_tokens", "temperature"}},
-	{Provider: "mid", Variant: "turbo", PriceIn: 0.5, PriceOut: 0.5, Quantization: "fp8", Parameters: []string{"max_tokens", "temperature"}},
+	// provider, variant, price in/out, quantization, params, data policies, context
+	{Provider: "cheap", PriceIn: 0.1, PriceOut: 0.2, Quantization: "fp8", Parameters: []string{"max_tokens"}, StoresData: true,
+		Distillable: true, PriceRequest: 0.002},
+	{Provider: "fast", ProviderName: "Fast Inc", PriceIn: 0.6, PriceOut: 0.8, Quantization: "fp16", Parameters: []string{"max_tokens", "temperature", "tools"},
+		ZDR: true, PriceImage: 0.01, ContextLength: 2000},
+	{Provider: "mid", PriceIn: 0.3, PriceOut: 0.4, Quantization: "bf16", Parameters: []string{"max_tokens", "temperature"},
+		ZDR: true, Distillable: true},
+	{Provider: "mid", Variant: "turbo", PriceIn: 0.5, PriceOut: 0.5, Quantization: "fp8", Parameters: []string{"max_tokens", "temperature"},
+		ContextLength: 200},
 	{Provider: "slow", PriceIn: 0.2, PriceOut: 0.3, Parameters: []string{"max_tokens", "temperature", "tools"}},
 }
 
@@ -135,6 +139,26 @@ func TestPreferences(t *testing.T) {
 		{name: "preferred_max_latency moves the slow to the end, never out",
 			req:  Request{Provider: Preferences{PreferredMaxLatency: Cutoffs{P50: ptr(0.35)}, Sort: Sort{By: SortPrice}}},
 			want: "mid mid/turbo fast cheap slow", why: map[string]string{"slow": "misses a preferred throughput or latency cutoff"}},
+		{name: "zdr", req: Request{Provider: Preferences{ZDR: ptr(true), Sort: Sort{By: SortPrice}}},
+			want: "mid fast", why: map[string]string{"cheap": "keeps request data (zdr"}},
+		{name: "zdr false filters nothing", req: Request{Provider: Preferences{ZDR: ptr(false), Sort: Sort{By: SortPrice}}},
+			want: "cheap slow mid mid/turbo fast"},
+		{name: "enforce_distillable_text", req: Request{Provider: Preferences{EnforceDistillableText: ptr(true), Sort: Sort{By: SortPrice}}},
+			want: "cheap mid", why: map[string]string{"fast": "may not be used for distillation"}},
+		{name: "max_price.request and .image", req: Request{Provider: Preferences{
+			MaxPrice: MaxPrice{Request: ptr(0.001), Image: ptr(0.005)}, Sort: Sort{By: SortPrice}}},
+			want: "slow mid mid/turbo", why: map[string]string{
+				"cheap": "price per request over max_price.request ($0.002)", "fast": "price per image over max_price.image ($0.01)"}},
+		{name: "allow_fallbacks false without order: the first choice only",
+			req: Request{Provider: Preferences{AllowFallbacks: ptr(false), Sort: Sort{By: SortPrice}}}, want: "cheap",
+			why: map[string]string{"slow": "allow_fallbacks is false: only the first choice is tried"}},
+		{name: "a prompt that cannot fit is planned around, with the estimate",
+			req: Request{MaxTokens: 100, Messages: []provider.Message{{Role: "user", Content: strings.Repeat("word ", 120)}},
+				Provider: Preferences{Sort: Sort{By: SortPrice}}},
+			want: "cheap slow mid fast", why: map[string]string{
+				"mid/turbo": "context of 200 tokens is too short: the prompt (at least 206 tokens with max_tokens) does not fit"}},
+		{name: "provider names in any case, and display names",
+			req: Request{Provider: Preferences{Order: []string{"FAST INC", "Mid/Turbo"}}}, want: "fast mid/turbo", wantHead: true},
 		{name: "preferred_min_throughput",
 			req:  Request{Provider: Preferences{PreferredMinThroughput: Cutoffs{P50: ptr(150.0)}, Sort: Sort{By: SortPrice}}},
 			want: "mid mid/turbo fast cheap slow"},
@@ -198,6 +222,33 @@ func TestBadPreferencesAreTheCallersError(t *testing.T) {
 		var re *Error
 		if !errors.As(err, &re) || re.Kind != KindBadRequest || !strings.HasPrefix(re.Message, "provider.") {
 			t.Errorf("%+v: err = %v", p, err)
+		}
+	}
+}
+
+// A provider name that names nothing the request's models have is the
+// caller's error, naming the field and what was probably meant.
+func TestUnknownProviderNames(t *testing.T) {
+	f := newOptFleet(t, nil)
+	for _, tt := range []struct {
+		p          Preferences
+		models     []string
+		param, msg string
+	}{
+		{Preferences{Order: []string{"fast", "chaep"}}, nil, "provider.order[1]", `"chaep" is not a provider of m; did you mean "cheap"?`},
+		{Preferences{Only: []string{"Fast Incc"}}, nil, "provider.only[0]", `did you mean "Fast Inc"?`},
+		{Preferences{Ignore: []string{"groq"}}, nil, "provider.ignore[0]", `"groq" is not a provider of m (providers: cheap, fast, Fast Inc, mid, slow)`},
+		{Preferences{Order: []string{"mid/fp8"}}, nil, "provider.order[0]", `"mid/fp8" names no endpoint: mid has no variant "fp8"; it has mid/turbo`},
+		{Preferences{Only: []string{"cheap"}}, []string{"big"}, "", ""}, // cheap serves m, the first model
+		{Preferences{Only: []string{"fast"}}, []string{"big"}, "", ""},
+	} {
+		_, _, err := f.plan(t, Request{Provider: tt.p, Models: tt.models})
+		var re *Error
+		switch {
+		case tt.param == "" && err != nil:
+			t.Errorf("%+v: %v", tt.p, err)
+		case tt.param != "" && (!errors.As(err, &re) || re.Kind != KindBadRequest || re.Param != tt.param || !strings.Contains(re.Message, tt.msg)):
+			t.Errorf("%+v: err = %#v, want %s: ...%s", tt.p, err, tt.param, tt.msg)
 		}
 	}
 }
