@@ -138,30 +138,11 @@ const probeTokens = 8
 // outcomes are marked Shallow, and its trial is the chat probe, since only
 // an answer from the model may end an outage.
 func probeFor(kind string, up provider.Upstream, model string) (probe, trial monitor.ProbeFunc) {
-	chat := func(ctx context.Context) provider.Outcome {
-		start := time.Now()
-		st, err := up.Stream(ctx, provider.Request{Model: model, MaxTokens: probeTokens,
-			Messages: []provider.Message{{Role: "user", Content: "ping"}}})
-		if err != nil {
-			return provider.OutcomeOf(provider.Stats{Start: start, Duration: time.Since(start)}, err)
-		}
-		defer st.Close()
-		for err == nil {
-			_, err = st.Next()
-		}
-		return provider.OutcomeOf(st.Stats(), err)
-	}
+	chat := func(ctx context.Context) provider.Outcome { return provider.ProbeChat(ctx, up, model, probeTokens) }
 	if kind != config.ProbeModels {
 		return chat, nil
 	}
-	models := func(ctx context.Context) provider.Outcome {
-		start := time.Now()
-		_, err := up.ListModels(ctx)
-		o := provider.OutcomeOf(provider.Stats{Start: start, Duration: time.Since(start)}, err)
-		o.Shallow = true
-		return o
-	}
-	return models, chat
+	return func(ctx context.Context) provider.Outcome { return provider.ProbeModels(ctx, up) }, chat
 }
 
 // faults lets the dashboard force faults on simulated providers.
