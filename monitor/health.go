@@ -246,19 +246,30 @@ func (h *health) tripped(o Options, now time.Time) (string, bool) {
 	if h.consecutive >= o.DownAfter {
 		return fmt.Sprintf("%d errors in a row (last %s)", h.consecutive, h.lastError), true
 	}
-	recent := h.fine.tails[0].sum
-	if !h.closedAt.IsZero() && now.Sub(h.closedAt) < o.OutageWindow {
-		recent = counts{}
-		for id := h.fine.id(h.closedAt) + 1; id <= h.fine.cur; id++ {
-			if s := h.fine.at(id); s != nil {
-				recent.merge(s)
-			}
-		}
+	recent, ok := h.sinceClosed(now, o.OutageWindow)
+	if !ok {
+		recent = h.fine.tails[0].sum
 	}
 	if a := recent.availability(); recent.answered() >= o.MinRequests && a < o.DownBelow {
 		return fmt.Sprintf("availability %.0f%% over %s", 100*a, o.OutageWindow), true
 	}
 	return "", false
+}
+
+// sinceClosed sums what came after the breaker last closed, if that was
+// within horizon; ok is false when it closed longer ago, or never. An
+// outage's failures were judged by the outage rule and ended with it: the
+// availability rules judge a recovered endpoint by what it did since.
+func (h *health) sinceClosed(now time.Time, horizon time.Duration) (c counts, ok bool) {
+	if h.closedAt.IsZero() || now.Sub(h.closedAt) >= horizon {
+		return c, false
+	}
+	for id := h.fine.id(h.closedAt) + 1; id <= h.fine.cur; id++ {
+		if s := h.fine.at(id); s != nil {
+			c.merge(s)
+		}
+	}
+	return c, true
 }
 
 // settleDegraded enters or leaves the degraded condition, with hysteresis:
@@ -277,7 +288,10 @@ func (h *health) tripped(o Options, now time.Time) (string, bool) {
 // no evidence either way: not degraded.
 func (h *health) settleDegraded(m *Monitor, now time.Time) {
 	o := m.opts
-	win := &h.fine.total
+	win, over := &h.fine.total, "over "+ago(o.Window)
+	if since, ok := h.sinceClosed(now, o.Window); ok {
+		win, over = &since, "since its outage ended "+ago(now.Sub(h.closedAt))+" ago"
+	}
 	avail, n := win.availability(), win.answered()
 	upper := wilsonUpper(int(win.successes), n)
 	h.refresh30m(now)
@@ -298,11 +312,11 @@ func (h *health) settleDegraded(m *Monitor, now time.Time) {
 	// The reason is written anew each time, so it tells the figures of now.
 	switch {
 	case lowAvail && upper < o.DegradedBelow:
-		h.degradedWhy = fmt.Sprintf("availability %.0f%% over %s (%d answers: at most %s with 95%% confidence, under %s)",
-			100*avail, ago(o.Window), n, percentApart(upper, o.DegradedBelow), percent(o.DegradedBelow))
+		h.degradedWhy = fmt.Sprintf("availability %.0f%% %s (%d answers: at most %s with 95%% confidence, under %s)",
+			100*avail, over, n, percentApart(upper, o.DegradedBelow), percent(o.DegradedBelow))
 	case lowAvail:
-		h.degradedWhy = fmt.Sprintf("availability %.0f%% over %s (%d answers: at most %s with 95%% confidence, not yet back to %s)",
-			100*avail, ago(o.Window), n, percentApart(upper, bar), percent(bar))
+		h.degradedWhy = fmt.Sprintf("availability %.0f%% %s (%d answers: at most %s with 95%% confidence, not yet back to %s)",
+			100*avail, over, n, percentApart(upper, bar), percent(bar))
 	case slow:
 		h.degradedWhy = fmt.Sprintf("slow: first token %s, usually %s",
 			ago(time.Duration(h.ewmaTTFT*float64(time.Millisecond))), ago(time.Duration(baseline*float64(time.Millisecond))))

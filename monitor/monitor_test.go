@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -130,11 +131,56 @@ func TestDownOnLowAvailabilityWithoutARun(t *testing.T) {
 		t.Fatalf("state = %s (%s), want down", st.State, st.Reason)
 	}
 	// The breaker lets a trial through after its backoff; the trial
-	// succeeds, but over 5 minutes availability is still only 6/11: degraded.
+	// succeeds. The outage's failures were the outage rule's to judge:
+	// the endpoint is judged by what it did since, one success, and is
+	// healthy, though recently down (which routing holds against it).
 	clk.Advance(40 * time.Second)
 	m.Record("a", ok(time.Second))
-	if st := status(t, m, "a"); st.State != Degraded || st.Breaker != BreakerClosed {
-		t.Fatalf("state = %s (%s), breaker %s; want degraded, closed", st.State, st.Reason, st.Breaker)
+	if st := status(t, m, "a"); st.State != Healthy || st.Breaker != BreakerClosed || !st.RecentOutage(clk.Now(), 30*time.Second) {
+		t.Fatalf("state = %s (%s), breaker %s; want healthy, closed, recently down", st.State, st.Reason, st.Breaker)
+	}
+	// Flapping on: what came after the recovery (from the next bucket on:
+	// the one it closed in holds the outage too) takes it down again.
+	clk.Advance(2 * time.Second)
+	for range 3 {
+		m.Record("a", fail(provider.ClassServer))
+		m.Record("a", ok(time.Second))
+	}
+	if st := status(t, m, "a"); st.State != Down {
+		t.Fatalf("flapping after the recovery: state = %s (%s), want down", st.State, st.Reason)
+	}
+}
+
+// An endpoint back from an outage is judged by what it did since: the
+// outage's failures do not keep it degraded for the rest of the window, and
+// a poor record since it came back does, with the reason saying so.
+func TestDegradedJudgesWhatCameAfterTheOutage(t *testing.T) {
+	clk := monitortest.NewClock()
+	m := newTestMonitor(t, clk, "a")
+	for range 50 {
+		m.Record("a", ok(time.Second))
+	}
+	for range 10 {
+		m.Record("a", fail(provider.ClassServer))
+	}
+	clk.Advance(5 * time.Second)
+	m.Record("a", ok(time.Second)) // the trial
+	clk.Advance(2 * time.Second)
+	for range 20 {
+		m.Record("a", ok(time.Second))
+	}
+	if st := status(t, m, "a"); st.State != Healthy {
+		t.Fatalf("21 successes since the outage: %s (%s); the window's 10 outage failures still count", st.State, st.Reason)
+	}
+	for range 30 {
+		for range 5 {
+			m.Record("a", ok(time.Second))
+		}
+		m.Record("a", fail(provider.ClassServer))
+	}
+	st := status(t, m, "a")
+	if st.State != Degraded || !strings.Contains(st.Reason, "since its outage ended 2s ago") {
+		t.Fatalf("one failure in six since the outage: %s (%s)", st.State, st.Reason)
 	}
 }
 
