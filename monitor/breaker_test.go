@@ -1,8 +1,11 @@
 package monitor
 
 import (
+	"context"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"switchboard/monitor/monitortest"
@@ -194,4 +197,47 @@ func TestNoDegradedEventsDuringAnOutage(t *testing.T) {
 	if got := strings.Join(kinds(m.Snapshot(), "a"), " "); got != "outage_started breaker_opened" {
 		t.Fatalf("events %q", got)
 	}
+}
+
+// An open breaker's trial probe goes the moment its backoff ends, however
+// long the probe interval: a recovered endpoint is back within one backoff,
+// and each failed trial doubles the wait to the next.
+func TestTrialProbesFollowTheBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var at []time.Duration
+		start := time.Now()
+		probe := func(context.Context) provider.Outcome {
+			mu.Lock()
+			defer mu.Unlock()
+			at = append(at, time.Since(start))
+			return fail(provider.ClassServer)
+		}
+		m, err := New(Options{ProbeInterval: time.Hour, BreakerBackoff: 5 * time.Second},
+			[]Endpoint{{ID: "a", Provider: "a", Model: "m", Probe: probe}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { m.Run(ctx); close(done) }()
+		synctest.Wait() // the prober waits for its first turn
+		trip(m, "a")
+		advance(36 * time.Second)
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		// Tripped at 0s: nothing while open, then trials at 5s, 5+10 = 15s
+		// and 15+20 = 35s, though the interval is an hour.
+		want := []time.Duration{5 * time.Second, 15 * time.Second, 35 * time.Second}
+		if len(at) != len(want) {
+			t.Fatalf("probes at %v; want trials at %v", at, want)
+		}
+		for i, w := range want {
+			if got := at[i]; got < w || got > w+time.Second {
+				t.Errorf("trial %d at %s, want %s", i+1, got, w)
+			}
+		}
+	})
 }

@@ -469,7 +469,8 @@ func (m *Monitor) Run(ctx context.Context) {
 const firstProbeSpread = 250 * time.Millisecond
 
 // probeLoop probes one endpoint at its probe interval, with jitter so that
-// probers started together do not stay in step. A probe goes only when the
+// probers started together do not stay in step, and at the end of an open
+// breaker's backoff. A probe goes only when the
 // breaker admits it: while the breaker is open there is nothing to learn,
 // and once it is half-open the probe may be the one trial, for which the
 // endpoint's Trial probe goes if it has one.
@@ -499,8 +500,26 @@ func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 			m.Record(e.ID, o)
 		}
 		iv := float64(interval)
-		t.Reset(time.Duration(iv + (rand.Float64()*2-1)*jitter*iv))
+		wait := time.Duration(iv + (rand.Float64()*2-1)*jitter*iv)
+		if at := m.nextTrial(e.ID); !at.IsZero() {
+			// An open breaker's trial goes the moment its backoff ends,
+			// not up to an interval later: a recovered endpoint is back
+			// within one backoff.
+			wait = min(wait, max(at.Sub(m.opts.Clock.Now()), 0))
+		}
+		t.Reset(wait)
 	}
+}
+
+// nextTrial is when the endpoint's open breaker lets its next trial go;
+// zero when it is not open.
+func (m *Monitor) nextTrial(id string) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b := &m.health[m.index[id]].brk; b.state == BreakerOpen {
+		return b.until
+	}
+	return time.Time{}
 }
 
 // probeSettings are the endpoint's own probe settings, or the monitor's.
