@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/provider"
 	"switchboard/routing"
 	"switchboard/sim"
 )
@@ -36,6 +37,10 @@ func TestErrorsAsOpenRouterGivesThem(t *testing.T) {
 	cases := []struct {
 		name       string
 		ups        func(t *testing.T) map[string]upstream
+		// prep runs before each request; without it, the clock moves on
+		// until any breaker an earlier request opened lets a trial
+		// through, so that each request meets the failure afresh.
+		prep       func(f *fixture)
 		ro         routing.Options
 		mode       sim.Mode // forced on every sim upstream
 		edit       func(req map[string]any)
@@ -79,6 +84,11 @@ func TestErrorsAsOpenRouterGivesThem(t *testing.T) {
 				return map[string]upstream{"locked": {profile: &sim.Profile{APIKey: "theirs"}, price: 1}}
 			},
 			status: 502, typ: "authentication", anthropic: "api_error", msg: "every provider of acme/chat-1 failed"},
+		// Known to be down before the request: nothing was admitted, and the
+		// last resort failed too. The breaker says when to come back.
+		{name: "every provider known to be down", mode: sim.ModeDown,
+			prep:   func(f *fixture) { tripAll(f) },
+			status: 503, typ: "provider_unavailable", anthropic: "api_error", retryAfter: "5", msg: "every provider of acme/chat-1 is down"},
 		{name: "every provider slow to start", ups: func(*testing.T) map[string]upstream { return map[string]upstream{"slow": {profile: &slow, price: 1}} },
 			ro:     routing.Options{Timeouts: routing.Timeouts{FirstToken: 20 * time.Millisecond}},
 			status: 502, typ: "timeout", anthropic: "api_error", msg: "every provider of acme/chat-1 failed"},
@@ -104,11 +114,16 @@ func TestErrorsAsOpenRouterGivesThem(t *testing.T) {
 			for _, s := range f.sims {
 				s.SetMode(c.mode)
 			}
+			prep := c.prep
+			if prep == nil {
+				prep = func(f *fixture) { f.clock.Advance(3 * time.Minute) }
+			}
 			for _, stream := range []bool{false, true} {
 				req := chatBody(stream)
 				if c.edit != nil {
 					c.edit(req)
 				}
+				prep(f)
 				resp, b := f.post(t, "/v1/chat/completions", req)
 				e := decodeError(t, resp, b, c.status)
 				if e.Error.Type != c.typ || e.Error.Metadata.ErrorType != c.typ || !strings.Contains(e.Error.Message, c.msg) {
@@ -119,6 +134,7 @@ func TestErrorsAsOpenRouterGivesThem(t *testing.T) {
 					t.Errorf("stream %v: Retry-After %q, want %q", stream, ra, c.retryAfter)
 				}
 
+				prep(f)
 				resp, b = f.post(t, "/v1/messages", req)
 				ae := decodeAnthropicError(t, resp, b, c.status, c.anthropic)
 				if !strings.Contains(ae.Error.Message, c.msg) {
@@ -129,6 +145,17 @@ func TestErrorsAsOpenRouterGivesThem(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// tripAll opens every endpoint's breaker, as three failures in a row do.
+func tripAll(f *fixture) {
+	for _, m := range f.router.Models() {
+		for _, e := range f.router.Endpoints(m) {
+			for range 3 {
+				f.mon.Record(e.ID, provider.Outcome{Class: provider.ClassOverloaded})
+			}
+		}
 	}
 }
 

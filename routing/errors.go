@@ -21,6 +21,7 @@ const (
 	KindUnknownModel                  // a model the router does not serve
 	KindNoEndpoints                   // the request's requirements leave no endpoint to try
 	KindExhausted                     // every endpoint tried failed
+	KindUnavailable                   // every endpoint was down before the request (breakers open), and the last resort failed too
 	KindRateLimited                   // the endpoints tried were rate limited
 	KindTimeout                       // the request's total time ran out
 	KindCanceled                      // the caller went away
@@ -28,7 +29,7 @@ const (
 )
 
 var kindNames = [...]string{"", "bad_request", "content_policy", "context_length", "unknown_model", "no_endpoints",
-	"exhausted", "rate_limited", "timeout", "canceled", "interrupted"}
+	"exhausted", "unavailable", "rate_limited", "timeout", "canceled", "interrupted"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && k > 0 {

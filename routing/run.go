@@ -360,6 +360,13 @@ func (x *run) failed(ctx context.Context) *Error {
 				strings.Join(parts, "; "), x.last.Message)
 		}
 	}
+	if e.Kind == KindExhausted && !slices.ContainsFunc(x.t.Attempts, func(a Attempt) bool { return !a.LastResort }) {
+		// Nothing was admitted: every endpoint was known to be down before
+		// the request, and trying them anyway did not help. The breakers
+		// know when the first may take a request again.
+		e.Kind = KindUnavailable
+		e.Message = fmt.Sprintf("every provider of %s is down; tried anyway as a last resort (%s)", models, strings.Join(parts, "; "))
+	}
 	e.RetryAfter = x.r.retryAfterOf(x.t, x.last)
 	return x.withPartial(e)
 }
