@@ -160,3 +160,24 @@ func TestScrub(t *testing.T) {
 		t.Errorf("scrub did not clip: %d bytes", len(got))
 	}
 }
+
+// A blip is worth one more try on the same endpoint; a struggling
+// provider is not.
+func TestBlip(t *testing.T) {
+	for _, tt := range []struct {
+		e    Error
+		want bool
+	}{
+		{Error{Class: ClassConnect}, true},
+		{Error{Class: ClassServer, Status: 500}, true},
+		{Error{Class: ClassServer, Status: 502}, false},
+		{Error{Class: ClassOverloaded, Status: 503}, false},
+		{Error{Class: ClassServer}, false}, // an in-band error after the answer began
+		{Error{Class: ClassTimeout}, false},
+		{Error{Class: ClassRateLimited, Status: 429}, false},
+	} {
+		if got := tt.e.Blip(); got != tt.want {
+			t.Errorf("%v: Blip() = %v, want %v", &tt.e, got, tt.want)
+		}
+	}
+}

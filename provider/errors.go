@@ -97,6 +97,14 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Blip reports whether the failure is often momentary, worth one more try
+// on the same endpoint after a short pause: a connection that failed or was
+// reset, or a plain 500. A 502, 503 or overloaded answer says the provider
+// is struggling; trying elsewhere is faster.
+func (e *Error) Blip() bool {
+	return e.Class == ClassConnect || e.Class == ClassServer && e.Status == 500
+}
+
 // AsError returns err as an *Error, classifying errors that are not one
 // (context cancellation, deadlines, anything else as a connection failure).
 // It returns nil for nil and io.EOF, which mean success.

@@ -437,7 +437,7 @@ func resumable(ctx context.Context, e *provider.Error) bool {
 // otherwise falling back is faster. Everything else falls back at once.
 func (r *Router) retryAfter(e *provider.Error, lastChance bool) (time.Duration, bool) {
 	switch {
-	case e.Class == provider.ClassConnect, e.Class == provider.ClassServer && e.Status == 500:
+	case e.Blip():
 		r.mu.Lock()
 		j := 0.5 + r.rng.Float64()
 		r.mu.Unlock()
