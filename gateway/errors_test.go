@@ -35,8 +35,8 @@ func refusingUpstream(t *testing.T, status int, code, message string) string {
 func TestErrorsAsOpenRouterGivesThem(t *testing.T) {
 	slow := sim.Profile{TTFT: sim.Latency{P50: 10 * time.Second, P95: 10 * time.Second}}
 	cases := []struct {
-		name       string
-		ups        func(t *testing.T) map[string]upstream
+		name string
+		ups  func(t *testing.T) map[string]upstream
 		// prep runs before each request; without it, the clock moves on
 		// until any breaker an earlier request opened lets a trial
 		// through, so that each request meets the failure afresh.
