@@ -31,16 +31,7 @@ var gatewayOnly = map[string]any{
 func TestGatewayFieldsStayWithTheGateway(t *testing.T) {
 	up, got := capturingUpstream(t)
 	f := newFixture(t, Options{}, map[string]upstream{"capture": {url: up.URL, price: 1, params: []string{"max_tokens"}}})
-	upstreamGot := func(t *testing.T) map[string]json.RawMessage {
-		t.Helper()
-		select {
-		case body := <-got:
-			return body
-		default:
-			t.Fatal("the upstream got no request")
-			return nil
-		}
-	}
+	upstreamGot := func(t *testing.T) map[string]json.RawMessage { return received(t, got) }
 	noneReached := func(t *testing.T, body map[string]json.RawMessage) {
 		t.Helper()
 		for k := range gatewayOnly {

@@ -273,6 +273,13 @@ func sendCaptured(t *testing.T, req any) map[string]json.RawMessage {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d, want 200: %s", resp.StatusCode, b)
 	}
+	return received(t, got)
+}
+
+// received is the body the capturing upstream got last; the request has
+// been answered, so it is there or was never sent.
+func received(t *testing.T, got <-chan map[string]json.RawMessage) map[string]json.RawMessage {
+	t.Helper()
 	select {
 	case body := <-got:
 		return body
