@@ -61,7 +61,7 @@ func (r *Router) resolveName(models []string, name string) (string, *Error) {
 		for _, e := range r.byModel[m] {
 			if !slices.Contains(serving, e.Provider) {
 				serving = append(serving, e.Provider)
-				if e.ProviderName != "" {
+				if e.ProviderName != "" && !strings.EqualFold(e.ProviderName, e.Provider) {
 					serving = append(serving, e.ProviderName)
 				}
 			}
