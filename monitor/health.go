@@ -17,7 +17,7 @@ type minuteSlot struct {
 	d dists
 }
 
-func (m *minuteSlot) add(o provider.Outcome) { m.c.add(o); m.d.add(o) }
+func (m *minuteSlot) add(o sample) { m.c.add(o); m.d.add(o) }
 func (m *minuteSlot) merge(o *minuteSlot)    { m.c.merge(&o.c); m.d.merge(&o.d) }
 func (m *minuteSlot) subtract(o *minuteSlot) { m.c.subtract(&o.c); m.d.subtract(&o.d) }
 
@@ -114,9 +114,13 @@ func newHealth(o Options, ep Endpoint) *health {
 // record counts one outcome and moves the breaker, recording the events it
 // causes; the caller runs update after it.
 func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) {
-	h.fine.add(now, o)
-	h.minute.add(now, o)
-	h.hour.add(now, o)
+	// Real answers in the last 30 minutes speak for the endpoint's speed;
+	// until there are some, its probes do.
+	c30 := &h.minute.total.c
+	sm := sample{Outcome: o, timed: !o.Probe || c30.requests == c30.probes}
+	h.fine.add(now, sm)
+	h.minute.add(now, sm)
+	h.hour.add(now, sm)
 	current := o.Gen == 0 || o.Gen == h.brk.gen
 	switch c := o.Class; {
 	case c == provider.ClassOK && o.Shallow:

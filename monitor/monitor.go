@@ -155,7 +155,7 @@ func (m *Monitor) RecordRequest(model string, c provider.Class) {
 	now := m.opts.Clock.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r.add(now, provider.Outcome{Class: c})
+	r.add(now, sample{Outcome: provider.Outcome{Class: c}})
 	m.version++
 }
 

@@ -100,3 +100,26 @@ func TestThroughputPercentilesCloseToExact(t *testing.T) {
 		}
 	}
 }
+
+// An idle endpoint's throughput comes from its probes; once real answers
+// arrive, they alone speak for its speed: an 8-token probe is mostly its
+// time to first token and would pull the figure far under a real answer's.
+func TestProbesTimeOnlyAnIdleEndpoint(t *testing.T) {
+	clk := monitortest.NewClock()
+	m := newTestMonitor(t, clk, "a")
+	probe := provider.Outcome{Class: provider.ClassOK, Probe: true, OutputTokens: 8, TTFT: 190 * time.Millisecond, Duration: 200 * time.Millisecond}
+	for range 5 {
+		m.Record("a", probe) // 40 tokens/s
+	}
+	if st := status(t, m, "a"); math.Abs(st.Throughput.P50-40) > 1 {
+		t.Fatalf("idle, probed: throughput p50 %v, want 40 from the probes", st.Throughput.P50)
+	}
+	clk.Advance(5 * time.Minute) // the probes' minutes leave the 5-minute figures
+	for range 5 {
+		m.Record("a", provider.Outcome{Class: provider.ClassOK, OutputTokens: 400, TTFT: 200 * time.Millisecond, Duration: time.Second})
+		m.Record("a", probe)
+	}
+	if st := status(t, m, "a"); math.Abs(st.Throughput.P50-400) > 8 || math.Abs(st.Throughput.P99-400) > 8 {
+		t.Fatalf("with real answers: throughput p50 %v, p99 %v; want 400 from the answers alone", st.Throughput.P50, st.Throughput.P99)
+	}
+}

@@ -22,7 +22,17 @@ type counts struct {
 	tokens      uint64
 }
 
-func (c *counts) add(o provider.Outcome) {
+// sample is an outcome as a window counts it.
+type sample struct {
+	provider.Outcome
+	// timed says whether its speed counts for throughput: a real answer's
+	// always; a probe's only while the endpoint has no real answers to go
+	// by, since a probe's few tokens are mostly its time to first token
+	// and would drag the figure far below what a real answer gets.
+	timed bool
+}
+
+func (c *counts) add(o sample) {
 	c.requests++
 	if o.Probe {
 		c.probes++
@@ -124,7 +134,7 @@ type dists struct {
 	latency, ttft, throughput histogram
 }
 
-func (d *dists) add(o provider.Outcome) {
+func (d *dists) add(o sample) {
 	if o.Class != provider.ClassOK || o.Shallow { // a model list's timing is not the model's
 		return
 	}
@@ -132,7 +142,7 @@ func (d *dists) add(o provider.Outcome) {
 	if o.TTFT > 0 {
 		d.ttft.add(uint64(o.TTFT / time.Millisecond))
 	}
-	if tps, ok := throughput(o); ok {
+	if tps, ok := throughput(o.Outcome); ok && o.timed {
 		d.throughput.add(uint64(tps + 0.5))
 	}
 }
@@ -172,7 +182,7 @@ func (d *dists) subtract(o *dists) {
 // and that sums and subtracts.
 type slot[T any] interface {
 	*T
-	add(o provider.Outcome)
+	add(o sample)
 	merge(o *T)
 	subtract(o *T)
 }
@@ -250,7 +260,7 @@ func (r *rolling[T, P]) advance(now time.Time) {
 }
 
 // add counts o in the slot of now.
-func (r *rolling[T, P]) add(now time.Time, o provider.Outcome) {
+func (r *rolling[T, P]) add(now time.Time, o sample) {
 	r.advance(now)
 	p := r.cur % int64(len(r.slots))
 	r.ids[p] = r.cur
