@@ -17,7 +17,7 @@ type minuteSlot struct {
 	d dists
 }
 
-func (m *minuteSlot) add(o sample) { m.c.add(o); m.d.add(o) }
+func (m *minuteSlot) add(o sample)           { m.c.add(o); m.d.add(o) }
 func (m *minuteSlot) merge(o *minuteSlot)    { m.c.merge(&o.c); m.d.merge(&o.d) }
 func (m *minuteSlot) subtract(o *minuteSlot) { m.c.subtract(&o.c); m.d.subtract(&o.d) }
 
