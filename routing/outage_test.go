@@ -93,7 +93,7 @@ func outage(t *testing.T, specs []spec, failing string, outageFrom, outageFor, t
 			res, _ := r.Send(ctx, Request{Model: specs[0].model, MaxTokens: 8,
 				Messages: []provider.Message{{Role: "user", Content: fmt.Sprintf("question %d", i)}}}, nil)
 			run.served = append(run.served, res.Trace.Served)
-			time.Sleep(time.Until(start.Add(at + time.Second)))
+			<-time.After(time.Until(start.Add(at + time.Second))) // the bubble's clock: the next second
 			n := down.Stats().Requests
 			run.reached = append(run.reached, n-before)
 			before = n
