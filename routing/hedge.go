@@ -25,7 +25,7 @@ const defaultHedgeAfter = 2 * time.Second
 // hedgeAfter decides whether this attempt at e gets a hedge, and after how
 // long: only the request's first attempt, never a retry, a resumed stream
 // or a last resort, at most once a request. 0 means no hedge.
-func (x *run) hedgeAfter(e Endpoint, notFirst bool) time.Duration {
+func (x *run) hedgeAfter(e *Endpoint, notFirst bool) time.Duration {
 	h := x.req.Hedge
 	if h == nil || !h.Enabled || notFirst || x.hedged || x.partial != "" || len(x.t.Attempts) > 0 {
 		return 0

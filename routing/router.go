@@ -264,9 +264,12 @@ func (r *Router) planAll(t *Trace, models []string, req *Request, snap *monitor.
 	if err != nil {
 		return nil, err
 	}
-	var legs []leg
+	legs := make([]leg, 0, len(names))
 	var p plan
 	var why []string
+	n := len(r.byModel[names[0]]) // sized once: growing these was most of planning's garbage
+	p.cands, p.keys, p.order = make([]Candidate, 0, n), make([]planKey, 0, n), make([]int, 0, n)
+	t.Candidates = make([]Candidate, 0, n*len(names))
 	for i, name := range names {
 		prefs := r.prefsFor(name, &own, sorts[i])
 		if i == 0 {
@@ -282,12 +285,12 @@ func (r *Router) planAll(t *Trace, models []string, req *Request, snap *monitor.
 				healthy++
 			}
 		}
-		l := leg{models: []string{name}}
+		l := leg{models: []string{name}, order: make([]*Endpoint, 0, len(p.order))}
 		for i := range p.cands {
 			p.cands[i].Why = p.cands[i].why(&prefs, healthy)
 		}
 		for _, i := range p.order {
-			l.order = append(l.order, r.byModel[name][i])
+			l.order = append(l.order, &r.byModel[name][i])
 		}
 		t.Models = append(t.Models, name)
 		t.Candidates = append(t.Candidates, p.cands...)
@@ -328,7 +331,7 @@ func mergeLegs(t *Trace, legs []leg) leg {
 		all.models = append(all.models, l.models...)
 		all.order = append(all.order, l.order...)
 	}
-	slices.SortStableFunc(all.order, func(a, b Endpoint) int {
+	slices.SortStableFunc(all.order, func(a, b *Endpoint) int {
 		ca, cb := cands[a.ID], cands[b.ID]
 		if oa, ob := ca.group != groupHealthy, cb.group != groupHealthy; oa != ob {
 			if oa {

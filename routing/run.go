@@ -70,7 +70,7 @@ func (e *Error) countAs() provider.Class {
 // for a sort across models (partition "none"), of all of them.
 type leg struct {
 	models []string
-	order  []Endpoint
+	order  []*Endpoint // into Router.byModel, which never changes
 }
 
 // run is one request on its way through the router: the one owner of its
@@ -86,7 +86,7 @@ type run struct {
 	answer   *attemptResult // the attempt that answered
 	partial  string         // what a streaming caller has of an answer that broke off
 	last     *provider.Error
-	refused  []Endpoint      // breakers refused these: the last resort, in order
+	refused  []*Endpoint     // breakers refused these: the last resort, in order
 	tried    map[string]bool // endpoints that had their turn, a hedge's included
 	hedged   bool            // the request's one hedge was decided on
 	ctxFloor int             // after a context-length failure: only endpoints of a longer context
@@ -147,7 +147,7 @@ func (x *run) run(ctx context.Context) *Error {
 // about to be tried (or, as a last resort, without), one attempt, and once
 // more after a blip if the breaker admits it again. It reports whether the
 // request is answered, or the error that ends it; neither means go on.
-func (x *run) turn(ctx context.Context, e Endpoint, legIdx, pos int, lastResort bool) (done bool, stop *Error) {
+func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort bool) (done bool, stop *Error) {
 	switch {
 	case !lastResort && (x.tried[e.ID] || x.isRefused(e.ID)):
 		return false, nil // a hedge already had its go, or it waits for the last resort
@@ -211,15 +211,15 @@ func (x *run) turn(ctx context.Context, e Endpoint, legIdx, pos int, lastResort 
 
 // try makes one attempt at e, or, for the request's first attempt with
 // hedging on, races e against the next endpoint of the order.
-func (x *run) try(ctx context.Context, e Endpoint, gen uint64, legIdx, pos int, again, lastResort bool) attemptResult {
+func (x *run) try(ctx context.Context, e *Endpoint, gen uint64, legIdx, pos int, again, lastResort bool) attemptResult {
 	req := x.req
 	if x.partial != "" {
 		req.Messages = append(slices.Clip(x.req.Messages), provider.Message{Role: "assistant", Content: x.partial})
 	}
 	if h := x.hedgeAfter(e, again || legIdx >= len(x.legs)); h > 0 {
-		return x.r.race(ctx, x.t, e, gen, h, req, x.onDelta, func() (Endpoint, uint64, bool) { return x.hedgePartner(legIdx, pos) })
+		return x.r.race(ctx, x.t, *e, gen, h, req, x.onDelta, func() (Endpoint, uint64, bool) { return x.hedgePartner(legIdx, pos) })
 	}
-	ar := x.r.attempt(ctx, e, gen, req, x.onDelta, nil)
+	ar := x.r.attempt(ctx, *e, gen, req, x.onDelta, nil)
 	ar.a.LastResort, ar.a.Retry, ar.a.Resumed = lastResort, again, x.partial != ""
 	x.t.Attempts = append(x.t.Attempts, ar.a)
 	return ar
@@ -239,13 +239,13 @@ func (x *run) hedgePartner(legIdx, pos int) (Endpoint, uint64, bool) {
 			continue
 		}
 		x.tried[e.ID] = true
-		return e, gen, true
+		return *e, gen, true
 	}
 	return Endpoint{}, 0, false
 }
 
 func (x *run) isRefused(id string) bool {
-	return slices.ContainsFunc(x.refused, func(o Endpoint) bool { return o.ID == id })
+	return slices.ContainsFunc(x.refused, func(o *Endpoint) bool { return o.ID == id })
 }
 
 // nothingAfter reports whether e, at pos of leg legIdx, is the last thing
@@ -270,14 +270,14 @@ func (x *run) nothingAfter(legIdx, pos int) bool {
 
 // canCarryOn reports whether e can continue the answer the caller already
 // has part of: an endpoint of the same model that takes a prefill.
-func (x *run) canCarryOn(e Endpoint) bool {
+func (x *run) canCarryOn(e *Endpoint) bool {
 	return e.Prefill && e.Model == x.t.Attempts[len(x.t.Attempts)-1].Model
 }
 
 // resumeLeft reports whether any endpoint left could carry on a broken
 // answer: later in the leg, or among those kept for the last resort.
 func (x *run) resumeLeft(legIdx, pos int) bool {
-	var rest []Endpoint
+	var rest []*Endpoint
 	if legIdx < len(x.legs) {
 		rest = x.legs[legIdx].order[pos+1:]
 	}
