@@ -110,13 +110,12 @@ func fromRouting(err error, trace *routing.Trace) *apiError {
 		e.Status, e.Type = http.StatusBadRequest, "context_length_exceeded"
 	case routing.KindUnknownModel:
 		e.Status, e.Type = http.StatusNotFound, "model_not_found"
-	case routing.KindNoEndpoints:
-		e.Status, e.Type = http.StatusServiceUnavailable, "provider_unavailable"
-	case routing.KindUnavailable:
-		// Every provider was known to be down before the request (their
-		// breakers open): no provider was available, OpenRouter's 503,
-		// rather than a 502 for providers that failed this request. Its
-		// Retry-After is the first breaker's next trial.
+	case routing.KindNoEndpoints, routing.KindUnavailable:
+		// No provider was available: none meets the requirements, or every
+		// one was known to be down before the request (breakers open) and
+		// failed again as a last resort. OpenRouter's 503, rather than a 502
+		// for providers that failed this request; Retry-After is then the
+		// first breaker's next trial.
 		e.Status, e.Type = http.StatusServiceUnavailable, "provider_unavailable"
 	case routing.KindRateLimited:
 		e.Status, e.Type = http.StatusTooManyRequests, "rate_limit_exceeded"

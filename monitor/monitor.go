@@ -470,10 +470,10 @@ const firstProbeSpread = 250 * time.Millisecond
 
 // probeLoop probes one endpoint at its probe interval, with jitter so that
 // probers started together do not stay in step, and at the end of an open
-// breaker's backoff. A probe goes only when the
-// breaker admits it: while the breaker is open there is nothing to learn,
-// and once it is half-open the probe may be the one trial, for which the
-// endpoint's Trial probe goes if it has one.
+// breaker's backoff. A probe goes only when the breaker admits it: while
+// the breaker is open there is nothing to learn, and once it is half-open
+// the probe may be the one trial, for which the endpoint's Trial probe goes
+// if it has one.
 func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 	interval, jitter, timeout := m.probeSettings(e)
 	wait := time.Duration(rand.Int64N(int64(min(interval, firstProbeSpread))))

@@ -126,19 +126,13 @@ func priceValue(b json.RawMessage) (*float64, error) {
 	if string(b) == "null" {
 		return nil, nil
 	}
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return nil, fmt.Errorf("%s is not a price; write a number of USD, e.g. 0.5 or \"0.5\"", b)
-		}
-		var v float64
-		if err := json.Unmarshal([]byte(strings.TrimSpace(s)), &v); err != nil {
-			return nil, fmt.Errorf("%s is not a price; write a number of USD, e.g. 0.5 or \"0.5\"", b)
-		}
-		return &v, nil
+	num := b
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		num = []byte(strings.TrimSpace(s)) // a numeric string: its number
 	}
 	var v float64
-	if err := json.Unmarshal(b, &v); err != nil {
+	if err := json.Unmarshal(num, &v); err != nil {
 		return nil, fmt.Errorf("%s is not a price; write a number of USD, e.g. 0.5 or \"0.5\"", b)
 	}
 	return &v, nil
