@@ -140,7 +140,11 @@ func TestRetryPauseIsOnTheRoutersClock(t *testing.T) {
 		sim.Profile{Name: "a", ErrorRate: 1, ErrorStatuses: []int{500}}, sim.Profile{Name: "b"})
 	f.router.opts.RetryBackoff = time.Hour // a wall-clock pause would outlast the test
 	before := f.clk.Now()
-	res, err := f.router.Send(t.Context(), ask("hello"), nil)
+	// A pause taken on the wall clock would end the request at this
+	// deadline, as a timeout, rather than hang the test.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	res, err := f.router.Send(ctx, ask("hello"), nil)
 	if err != nil || strings.Join(outcomes(res.Trace), " ") != "a:server a:server b:ok" {
 		t.Fatalf("attempts %v, err %v", outcomes(res.Trace), err)
 	}
