@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 
@@ -78,9 +79,17 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	}
 	o := provider.OutcomeOf(stats, err)
 	o.Gen = gen
-	if err != nil && ctx.Err() != nil {
-		// The request's own deadline, its caller, or a won hedge ended it:
-		// not the provider's failure.
+	switch {
+	case err == nil || ctx.Err() == nil:
+	case stats.TTFT > 0 && errors.Is(context.Cause(ctx), errTotalTimeout):
+		// The request's total time ran out while this endpoint was
+		// answering: it was too slow to finish, which is its failure.
+		o.Class = provider.ClassTimeout
+		err = &provider.Error{Class: provider.ClassTimeout, Err: fmt.Errorf("%w while it was answering", errTotalTimeout)}
+	default:
+		// The request's time ran out before this endpoint began, its
+		// caller went away, or a won hedge ended it: not the provider's
+		// failure.
 		o.Class = provider.ClassCanceled
 		err = &provider.Error{Class: provider.ClassCanceled, Err: context.Cause(ctx)}
 	}

@@ -110,7 +110,7 @@ func (r *Router) newRun(req Request, onDelta OnDelta) *run {
 // run plans and tries the request until it is answered or nothing is left
 // to try, under its total time limit.
 func (x *run) run(ctx context.Context) *Error {
-	ctx, cancel := context.WithTimeout(ctx, x.req.Timeouts.Total)
+	ctx, cancel := context.WithTimeoutCause(ctx, x.req.Timeouts.Total, errTotalTimeout)
 	defer cancel()
 	snap := x.r.opts.Health.Snapshot()
 	x.t.At = snap.At
@@ -305,6 +305,12 @@ func (x *run) stopAfter(ctx context.Context, ar attemptResult) *Error {
 	}
 	return nil
 }
+
+// errTotalTimeout is the cause a request's context ends with when its total
+// time runs out (not its caller's own deadline): an attempt that was
+// streaming then is the endpoint's failure, since only an endpoint that
+// trickles its answer holds a request that long.
+var errTotalTimeout = fmt.Errorf("the request's total timeout ran out: %w", context.DeadlineExceeded)
 
 // ended is the error of a request whose context ended: its total time ran
 // out, or its caller went away.

@@ -509,6 +509,43 @@ func TestTotalTimeout(t *testing.T) {
 	}
 }
 
+// An endpoint that was answering when the request's total time ran out is
+// blamed for it: one that trickles tokens slowly enough never stalls, and
+// would otherwise hold every request to the total timeout unpunished. A
+// caller's own deadline is still the caller's.
+func TestTotalTimeoutMidAnswerCountsAgainstTheEndpoint(t *testing.T) {
+	for _, callers := range []bool{false, true} {
+		f, srvs := simFleet(t, map[string]float64{"trickle": 1}, provider.OpenAIOptions{},
+			sim.Profile{Name: "trickle", TokensPerSecond: 20})
+		req := ask("hello")
+		req.MaxTokens = 10000
+		ctx := t.Context()
+		if callers {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+			defer cancel()
+		} else {
+			req.Timeouts.Total = 300 * time.Millisecond
+		}
+		var streamed int
+		_, err := f.router.Send(ctx, req, func(s string) { streamed += len(s) })
+		var re *Error
+		if !errors.As(err, &re) || streamed == 0 {
+			t.Fatalf("caller's deadline %v: err = %v after %d bytes streamed", callers, err, streamed)
+		}
+		st, _ := f.mon.Snapshot().Endpoint("m@trickle")
+		switch {
+		case callers && st.ProviderErrors != 0:
+			t.Errorf("the caller's own deadline: %s, %d provider errors; want none held against the endpoint", re.Kind, st.ProviderErrors)
+		case !callers && (re.Kind != KindInterrupted || re.Class != provider.ClassTimeout || st.ProviderErrors != 1 || st.Errors[provider.ClassTimeout] != 1):
+			t.Errorf("total timeout mid-answer: %s (%s), endpoint %d provider errors %v; want one timeout against it", re.Kind, re.Class, st.ProviderErrors, st.Errors)
+		}
+		if got := srvs["trickle"].Stats().Requests; got != 1 {
+			t.Errorf("the upstream saw %d requests, want 1", got)
+		}
+	}
+}
+
 func TestModelTimeoutsApply(t *testing.T) {
 	srv := simtest.Start(t, sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}})
 	mon, _ := monitor.New(monitor.Options{Clock: monitortest.NewClock()}, []monitor.Endpoint{{ID: "m@slow", Provider: "slow", Model: "m"}})
