@@ -26,8 +26,8 @@ func flagFor(c provider.Class) string {
 type attemptResult struct {
 	e         Endpoint
 	a         Attempt
-	content   string // what arrived; on a failure after commit, the part before it
-	reasoning string // the thinking that came before it
+	content   string // what arrived (kept only when the run needs it: see attempt)
+	reasoning string // the thinking that came before it, for a caller that does not stream
 	committed bool   // content arrived
 	hedged    bool   // it raced a hedge (or was one)
 	finish    string
@@ -36,12 +36,17 @@ type attemptResult struct {
 }
 
 // attempt tries one endpoint, handing content to onDelta as it arrives, and
-// records the outcome in the monitor. onFirst, if set, is called at the
+// records the outcome in the monitor. It keeps the text only as long as
+// the run may need it: the whole answer of a caller that does not stream,
+// and, for one that does, the content an endpoint that takes a prefill
+// would carry on from if the stream broke; never a second copy of a
+// streamed answer that nothing could resume. onFirst, if set, is called at the
 // first token of any kind: a reasoning model's thinking counts, though only
 // content commits the request.
 func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Request, onDelta OnDelta, onFirst func()) attemptResult {
 	ar := attemptResult{e: e, a: Attempt{Endpoint: e.ID, Provider: e.Provider, Model: e.Model, Start: r.opts.Clock.Now()}}
 	var content, reasoning strings.Builder
+	keepContent := onDelta == nil || r.prefill[e.Model]
 	var stats provider.Stats
 	if onDelta != nil && req.OnCommit != nil {
 		onDelta = committing(req.OnCommit, e, onDelta)
@@ -57,10 +62,14 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 				onFirst()
 				onFirst = nil
 			}
-			reasoning.WriteString(c.Reasoning)
+			if onDelta == nil {
+				reasoning.WriteString(c.Reasoning)
+			}
 			if c.Content != "" {
 				ar.committed = true
-				content.WriteString(c.Content)
+				if keepContent {
+					content.WriteString(c.Content)
+				}
 				if onDelta != nil {
 					onDelta(c.Content)
 				}

@@ -27,7 +27,7 @@ const defaultHedgeAfter = 2 * time.Second
 // or a last resort, at most once a request. 0 means no hedge.
 func (x *run) hedgeAfter(e *Endpoint, notFirst bool) time.Duration {
 	h := x.req.Hedge
-	if h == nil || !h.Enabled || notFirst || x.hedged || x.partial != "" || len(x.t.Attempts) > 0 {
+	if h == nil || !h.Enabled || notFirst || x.hedged || x.begun || len(x.t.Attempts) > 0 {
 		return 0
 	}
 	x.hedged = true
@@ -90,11 +90,17 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 				}
 				return winner == i
 			}
-			ar := r.attempt(actx, e, gen, req, func(s string) {
-				if claim() && deliver != nil {
-					deliver(s)
+			// A caller that wants the whole answer gets no deltas; the
+			// first token, of any kind, claims the race all the same.
+			var each OnDelta
+			if deliver != nil {
+				each = func(s string) {
+					if claim() {
+						deliver(s)
+					}
 				}
-			}, func() { claim() })
+			}
+			ar := r.attempt(actx, e, gen, req, each, func() { claim() })
 			cancel()
 			results <- done{i, ar}
 		}()

@@ -127,6 +127,7 @@ type Router struct {
 	opts    Options
 	models  []string
 	byModel map[string][]Endpoint
+	prefill map[string]bool // models with an endpoint that takes a prefill: a broken stream of theirs may resume
 
 	mu  sync.Mutex // guards rng
 	rng *rand.Rand
@@ -165,7 +166,7 @@ func New(o Options) (*Router, error) {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
-	r := &Router{opts: o, byModel: map[string][]Endpoint{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+	r := &Router{opts: o, byModel: map[string][]Endpoint{}, prefill: map[string]bool{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		hedges: rate.NewLimiter(rate.Limit(o.HedgesPerSecond), max(1, int(o.HedgesPerSecond))), names: map[string]string{}}
 	seen := map[string]bool{}
 	for _, e := range o.Endpoints {
@@ -180,6 +181,7 @@ func New(o Options) (*Router, error) {
 			r.models = append(r.models, e.Model)
 		}
 		r.byModel[e.Model] = append(r.byModel[e.Model], e)
+		r.prefill[e.Model] = r.prefill[e.Model] || e.Prefill
 		r.names[strings.ToLower(e.Provider)] = e.Provider
 		if e.ProviderName != "" {
 			r.names[strings.ToLower(e.ProviderName)] = e.Provider

@@ -18,8 +18,12 @@ type Result struct {
 	Endpoint     string // id of the endpoint that served, "" on failure
 	Provider     string
 	Model        string
-	Content      string // the whole answer (on a failure after commit: what was streamed)
-	Reasoning    string // a reasoning model's thinking before the answer, from the endpoint that served
+	// Content and Reasoning (a reasoning model's thinking before the
+	// answer) are the whole answer of a caller that does not stream. A
+	// streaming caller was handed the content as it came, so the router
+	// does not hold a second copy: both are empty.
+	Content      string
+	Reasoning    string
 	FinishReason string // "stop", "length", ... or "error"
 	Usage        provider.Usage
 	Trace        *Trace
@@ -37,8 +41,8 @@ type OnDelta func(content string)
 // caller wants only a complete answer, so a stream that breaks after its
 // first token is retried elsewhere from the start; with onDelta set, the
 // answer streams and a break after commit carries on at an endpoint that
-// takes a prefill, or ends the request with an error (the partial content
-// stays in Result.Content).
+// takes a prefill, or ends the request with an error (FinishReason "error":
+// what the caller was handed is not the whole answer).
 func (r *Router) Send(ctx context.Context, req Request, onDelta OnDelta) (*Result, error) {
 	x := r.newRun(req, onDelta)
 	err := x.run(ctx)
@@ -84,7 +88,8 @@ type run struct {
 
 	// What the attempts came to so far.
 	answer   *attemptResult // the attempt that answered
-	partial  string         // what a streaming caller has of an answer that broke off
+	begun    bool           // a streaming caller has part of an answer that broke off
+	partial  string         // its text, kept only when an endpoint of the model could carry it on
 	last     *provider.Error
 	refused  []*Endpoint     // breakers refused these: the last resort, in order
 	tried    map[string]bool // endpoints that had their turn, a hedge's included
@@ -120,7 +125,7 @@ func (x *run) run(ctx context.Context) *Error {
 	}
 	x.legs = legs
 	for i := range x.legs {
-		if x.partial != "" {
+		if x.begun {
 			break // the caller has part of one model's answer: no other model may finish it
 		}
 		x.ctxFloor = 0
@@ -133,7 +138,7 @@ func (x *run) run(ctx context.Context) *Error {
 	// The last resort: endpoints whose breakers refused them, once nothing
 	// else is left across all the models.
 	for pos, e := range x.refused {
-		if x.partial != "" && !x.canCarryOn(e) {
+		if x.begun && !x.canCarryOn(e) {
 			continue
 		}
 		if done, stop := x.turn(ctx, e, len(x.legs), pos, true); done || stop != nil {
@@ -151,7 +156,7 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 	switch {
 	case !lastResort && (x.tried[e.ID] || x.isRefused(e.ID)):
 		return false, nil // a hedge already had its go, or it waits for the last resort
-	case x.partial != "" && !x.canCarryOn(e):
+	case x.begun && !x.canCarryOn(e):
 		return false, nil // cannot carry on an answer it did not start
 	case x.ctxFloor > 0 && e.ContextLength > 0 && e.ContextLength <= x.ctxFloor:
 		return false, nil // no longer than one that found the prompt too long
@@ -175,6 +180,7 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 			// The caller has these tokens: carry on from them at an
 			// endpoint that takes a prefill, if the failure was the
 			// provider's and there is one.
+			x.begun = true
 			x.partial += ar.content
 			if !resumable(ctx, ar.err) || !x.resumeLeft(legIdx, pos) {
 				return false, x.interrupted(ctx, ar)
@@ -213,14 +219,14 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 // hedging on, races e against the next endpoint of the order.
 func (x *run) try(ctx context.Context, e *Endpoint, gen uint64, legIdx, pos int, again, lastResort bool) attemptResult {
 	req := x.req
-	if x.partial != "" {
+	if x.begun {
 		req.Messages = append(slices.Clip(x.req.Messages), provider.Message{Role: "assistant", Content: x.partial})
 	}
 	if h := x.hedgeAfter(e, again || legIdx >= len(x.legs)); h > 0 {
 		return x.r.race(ctx, x.t, *e, gen, h, req, x.onDelta, func() (Endpoint, uint64, bool) { return x.hedgePartner(legIdx, pos) })
 	}
 	ar := x.r.attempt(ctx, *e, gen, req, x.onDelta, nil)
-	ar.a.LastResort, ar.a.Retry, ar.a.Resumed = lastResort, again, x.partial != ""
+	ar.a.LastResort, ar.a.Retry, ar.a.Resumed = lastResort, again, x.begun
 	x.t.Attempts = append(x.t.Attempts, ar.a)
 	return ar
 }
@@ -335,7 +341,7 @@ func (x *run) interrupted(ctx context.Context, ar attemptResult) *Error {
 // withPartial marks an error that ends a request whose answer had begun
 // streaming: the caller has partial text, never passed off as complete.
 func (x *run) withPartial(e *Error) *Error {
-	if x.partial != "" && e.Kind != KindInterrupted && e.Kind != KindCanceled {
+	if x.begun && e.Kind != KindInterrupted && e.Kind != KindCanceled {
 		e.Message = "the answer broke off after streaming had begun: " + e.Message
 		e.Kind = KindInterrupted
 	}
@@ -410,15 +416,17 @@ func (r *Router) retryAfterOf(t *Trace, last *provider.Error) time.Duration {
 
 // result assembles what the caller gets, whatever the outcome.
 func (x *run) result(err *Error) *Result {
-	res := &Result{Model: x.req.Model, Trace: x.t, Content: x.partial}
+	res := &Result{Model: x.req.Model, Trace: x.t}
 	if a := x.answer; a != nil {
 		x.t.Served = a.e.ID
 		res.Endpoint, res.Provider, res.Model = a.e.ID, a.e.Provider, a.e.Model
-		res.Content += a.content
-		res.FinishReason, res.Usage, res.Reasoning = a.finish, a.usage, a.reasoning
+		res.FinishReason, res.Usage = a.finish, a.usage
+		if x.onDelta == nil {
+			res.Content, res.Reasoning = a.content, a.reasoning
+		}
 		return res
 	}
-	if x.partial != "" {
+	if x.begun {
 		res.FinishReason = "error"
 	}
 	for _, a := range x.t.Attempts {
