@@ -15,9 +15,9 @@ import (
 // Result is a routed answer and how it came about. Send returns one even on
 // failure, so the caller can always show the trace.
 type Result struct {
-	Endpoint     string // id of the endpoint that served, "" on failure
-	Provider     string
-	Model        string
+	Endpoint string // id of the endpoint that served, "" on failure
+	Provider string
+	Model    string
 	// Content and Reasoning (a reasoning model's thinking before the
 	// answer) are the whole answer of a caller that does not stream. A
 	// streaming caller was handed the content as it came, so the router
