@@ -212,8 +212,8 @@ func parseModels(data []byte, key string) ([]string, error) {
 	}
 	ids := make([]string, 0, len(m.Data))
 	for _, d := range m.Data {
-		if d.ID != "" {
-			ids = append(ids, d.ID)
+		if id := scrubTo(d.ID, key, maxName); id != "" {
+			ids = append(ids, id)
 		}
 	}
 	return ids, nil
@@ -278,8 +278,8 @@ func (c *apiClient) sendError(parent, rctx context.Context, where string, err er
 func (c *apiClient) statusError(resp *http.Response) *Error {
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	resp.Body.Close()
-	e := parseErrorBody(data)
-	msg := scrub(e.Message, c.key)
+	e := parseErrorBody(data, c.key)
+	msg := e.Message
 	if msg == "" {
 		msg = http.StatusText(resp.StatusCode)
 	}
@@ -307,11 +307,13 @@ func canceledError(parent, rctx context.Context, where string) *Error {
 	return &Error{Class: ClassCanceled, Err: fmt.Errorf("%s: canceled by the caller: %w", where, cause)}
 }
 
-// safeWrap wraps err with where, unless err's text holds the key, in which
-// case the text is kept redacted and the chain given up.
+// safeWrap wraps err with where, unless err's text is not fit to show as
+// it is (it holds the key, control characters, or too much: Go's errors
+// quote what the peer sent, a JSON error a number of any length), in which
+// case the text is kept scrubbed and the chain given up.
 func safeWrap(where string, err error, key string) error {
-	if key != "" && strings.Contains(err.Error(), key) {
-		return fmt.Errorf("%s: %s", where, strings.ReplaceAll(err.Error(), key, redacted))
+	if text := err.Error(); scrub(text, key) != text {
+		return fmt.Errorf("%s: %s", where, scrub(text, key))
 	}
 	return fmt.Errorf("%s: %w", where, err)
 }

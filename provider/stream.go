@@ -132,7 +132,7 @@ func (s *eventStream) Next() (Chunk, error) {
 		if ev.Type == "error" {
 			// OpenAI-compatible servers and Anthropic alike name an error
 			// event "error", and its data is an error body.
-			err = streamError(parseErrorBody(ev.Data), s.cfg.key)
+			err = streamError(parseErrorBody(ev.Data, s.cfg.key))
 		} else {
 			c, kind, err = s.dec.event(ev)
 		}
@@ -146,7 +146,7 @@ func (s *eventStream) Next() (Chunk, error) {
 			s.drain()
 			return Chunk{}, s.endAt(io.EOF, at)
 		}
-		if err := s.accept(c); err != nil {
+		if c, err = s.accept(c); err != nil {
 			return Chunk{}, s.end(err)
 		}
 		if c.Content != "" || c.Reasoning != "" || c.FinishReason != "" || c.Usage != nil {
@@ -186,7 +186,7 @@ func (s *eventStream) nextWhole() (Chunk, error) {
 	}
 	c, err := s.dec.whole(data)
 	if err == nil {
-		err = s.accept(c)
+		c, err = s.accept(c)
 	}
 	if err != nil {
 		return Chunk{}, s.end(err)
@@ -195,14 +195,16 @@ func (s *eventStream) nextWhole() (Chunk, error) {
 	return c, nil
 }
 
-// accept takes a decoded chunk into the timers and the stats. A chunk that
-// finishes with reason "error" is a failure even without an error object:
-// OpenRouter counts such answers against the provider.
+// accept takes a decoded chunk into the timers and the stats, and returns
+// it scrubbed (see scrubChunk). A chunk that finishes with reason "error"
+// is a failure even without an error object: OpenRouter counts such answers
+// against the provider.
 //
 // Reasoning is a token like any other: a model that thinks for a minute
 // before answering is producing, not silent, for the first-token and stall
 // limits, and its first token starts its TTFT.
-func (s *eventStream) accept(c Chunk) error {
+func (s *eventStream) accept(c Chunk) (Chunk, error) {
+	c = scrubChunk(c, s.cfg.key)
 	token := c.Content != "" || c.Reasoning != ""
 	s.cfg.wd.progress(token)
 	s.mu.Lock()
@@ -220,11 +222,11 @@ func (s *eventStream) accept(c Chunk) error {
 	switch c.FinishReason {
 	case "":
 	case "error":
-		return &Error{Class: ClassServer, Message: `the upstream ended the stream with finish_reason "error"`}
+		return c, &Error{Class: ClassServer, Message: `the upstream ended the stream with finish_reason "error"`}
 	default:
 		s.finished = true
 	}
-	return nil
+	return c, nil
 }
 
 // readError classifies a failure to read the body.
