@@ -71,7 +71,15 @@ func newAPIClient(streamPath string, own http.Header, o OpenAIOptions) apiClient
 		dialer := &net.Dialer{Timeout: max(c.limits.connect, 0), KeepAlive: 30 * time.Second}
 		t.DialContext = dialer.DialContext
 		c.client = &http.Client{Transport: t}
+	} else {
+		hc := *c.client // the caller's client is theirs: change a copy
+		c.client = &hc
 	}
+	// Never follow a redirect: Go keeps Authorization on another port of
+	// the same host and X-Api-Key everywhere, a 307 sends the prompt along,
+	// and a 301 turns the POST into a GET whose answer is someone else's.
+	// The 3xx itself is the answer, and statusError explains it.
+	c.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	base := strings.TrimRight(o.BaseURL, "/")
 	u, err := url.Parse(base)
 	switch {
@@ -278,6 +286,13 @@ func (c *apiClient) sendError(parent, rctx context.Context, where string, err er
 func (c *apiClient) statusError(resp *http.Response) *Error {
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// A server error, not a connection failure: it is no blip worth
+		// trying again at once, and it counts against the endpoint, so
+		// that its breaker opens. Not ClassNotFound or ClassAuth either,
+		// whose advice (the model's name, the key) would mislead.
+		return &Error{Class: ClassServer, Status: resp.StatusCode, Message: redirected(resp, c.key)}
+	}
 	e := parseErrorBody(data, c.key)
 	msg := e.Message
 	if msg == "" {
@@ -289,6 +304,20 @@ func (c *apiClient) statusError(resp *http.Response) *Error {
 		RetryAfter: retryAfter(resp.Header, c.now()),
 		Message:    msg,
 	}
+}
+
+// redirected explains a 3xx answer, which is not followed: where it
+// pointed, without credentials or query, and what to check. It is mostly
+// a base URL that is not quite right: http for https, a path that moved.
+func redirected(resp *http.Response, key string) string {
+	to := "without a Location"
+	if loc, err := resp.Location(); err == nil {
+		to = "to " + scrubTo(displayURL(loc), key, maxName)
+	} else if resp.Header.Get("Location") != "" {
+		to = "to a Location that is not a URL"
+	}
+	return fmt.Sprintf("the upstream redirected %s; Switchboard does not follow redirects "+
+		"(the key and the prompt would go along): check base_url (http or https? the path?)", to)
 }
 
 // canceledError classifies a request whose context ended: by one of our
