@@ -33,8 +33,8 @@ type wireDecoder interface {
 type eventKind uint8
 
 const (
-	// eventData is output of the upstream, even if its chunk is empty: it
-	// restarts the stall limit once the answer has begun.
+	// eventData is output of the upstream, even if its chunk is empty; only
+	// a chunk with tokens restarts the stall limit (see hasTokens).
 	eventData eventKind = iota
 	// eventKeepAlive only says that the connection is alive (Anthropic's
 	// ping). Like an SSE comment it is not progress: a stream that only
@@ -205,7 +205,7 @@ func (s *eventStream) nextWhole() (Chunk, error) {
 // limits, and its first token starts its TTFT.
 func (s *eventStream) accept(c Chunk) (Chunk, error) {
 	c = scrubChunk(c, s.cfg.key)
-	token := c.Content != "" || c.Reasoning != ""
+	token := hasTokens(c)
 	s.cfg.wd.progress(token)
 	s.mu.Lock()
 	if token {
@@ -227,6 +227,14 @@ func (s *eventStream) accept(c Chunk) (Chunk, error) {
 		s.finished = true
 	}
 	return c, nil
+}
+
+// hasTokens reports whether c carries output of the model: content or
+// reasoning. Only such chunks are progress for the time limits (see
+// watchdog.progress), count as tokens and start TTFT. Tool-call fragments,
+// once Chunk carries them, are output too and belong here.
+func hasTokens(c Chunk) bool {
+	return c.Content != "" || c.Reasoning != ""
 }
 
 // readError classifies a failure to read the body.
