@@ -40,13 +40,7 @@ func TestStallDespiteChunksWithoutTokens(t *testing.T) {
 					w.(http.Flusher).Flush()
 				}
 			}
-			var c testUpstream
-			switch tt.protocol {
-			case "openai":
-				c, _ = newTestClient(t, http.HandlerFunc(h), OpenAIOptions{FirstTokenTimeout: long, StallTimeout: short})
-			default:
-				c, _ = newAnthropicTestClient(t, http.HandlerFunc(h), AnthropicOptions{FirstTokenTimeout: long, StallTimeout: short})
-			}
+			c := clientOf(t, tt.protocol, http.HandlerFunc(h), OpenAIOptions{FirstTokenTimeout: long, StallTimeout: short})
 			// Without the fix the stream would last forever: the caller's
 			// deadline ends it, as a timeout.
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

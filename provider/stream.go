@@ -73,6 +73,9 @@ type eventStream struct {
 	// finished is set once a finish reason came: the answer is whole, and
 	// losing the connection after it loses nothing.
 	finished bool
+	// answered is set once content came: the end marker then ends an
+	// answer, even without a finish reason.
+	answered bool
 	// jsonDone is set once a whole (non-streamed) answer was returned.
 	jsonDone bool
 
@@ -144,6 +147,10 @@ func (s *eventStream) Next() (Chunk, error) {
 		case kind == eventDone:
 			at := s.cfg.now() // the answer's end, whatever the drain takes
 			s.drain()
+			if !s.finished && !s.answered {
+				return Chunk{}, s.endAt(&Error{Class: ClassStreamCut, Err: fmt.Errorf(
+					"%s: the stream's end marker came with neither content nor a finish reason before it", s.cfg.where)}, at)
+			}
 			return Chunk{}, s.endAt(io.EOF, at)
 		}
 		if c, err = s.accept(c); err != nil {
@@ -219,6 +226,7 @@ func (s *eventStream) accept(c Chunk) (Chunk, error) {
 		s.usageTokens = c.Usage.CompletionTokens
 	}
 	s.mu.Unlock()
+	s.answered = s.answered || c.Content != ""
 	switch c.FinishReason {
 	case "":
 	case "error":
