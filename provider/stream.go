@@ -2,6 +2,7 @@ package provider
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -76,6 +77,8 @@ type eventStream struct {
 	// answered is set once content came: the end marker then ends an
 	// answer, even without a finish reason.
 	answered bool
+	// sniffed is set once the body's start was looked at (see sniff).
+	sniffed bool
 	// jsonDone is set once a whole (non-streamed) answer was returned.
 	jsonDone bool
 
@@ -112,18 +115,14 @@ func (s *eventStream) Next() (Chunk, error) {
 	if err := s.final(); err != nil {
 		return Chunk{}, err
 	}
-	if s.kind == bodyUnknown {
-		s.kind = bodySSE
-		if b, err := s.br.Peek(1); err == nil && b[0] == '{' {
-			s.kind = bodyJSON
+	if !s.sniffed {
+		s.sniffed = true
+		if err := s.sniff(); err != nil {
+			return Chunk{}, s.end(err)
 		}
 	}
-	switch s.kind {
-	case bodyJSON:
+	if s.kind == bodyJSON {
 		return s.nextWhole()
-	case bodyHTML:
-		return Chunk{}, s.end(&Error{Class: ClassMalformed,
-			Message: "the upstream answered with an HTML page, not an event stream"})
 	}
 	for {
 		ev, err := s.sse.Next()
@@ -159,6 +158,52 @@ func (s *eventStream) Next() (Chunk, error) {
 		if c.Content != "" || c.Reasoning != "" || c.FinishReason != "" || c.Usage != nil {
 			return c, nil
 		}
+	}
+}
+
+// gzipMagic starts every gzip stream.
+var gzipMagic = []byte{0x1f, 0x8b}
+
+// sniff settles how to read the body from its first bytes past white
+// space. An HTML page (a proxy's or a captive portal's) and gzip-compressed
+// bytes (a server that compresses without saying so in Content-Encoding)
+// are never an answer, whatever the Content-Type says; read as an event
+// stream they would only look cut. Without a Content-Type, "{" starts a
+// whole JSON answer and anything else an event stream.
+func (s *eventStream) sniff() error {
+	html := &Error{Class: ClassMalformed, Message: "the upstream answered with an HTML page, not an event stream or JSON"}
+	if s.kind == bodyHTML {
+		return html
+	}
+	b := s.start()
+	switch {
+	case len(b) > 0 && b[0] == '<':
+		return html
+	case bytes.HasPrefix(b, gzipMagic):
+		return &Error{Class: ClassMalformed,
+			Message: "the upstream answered with gzip-compressed bytes that no Content-Encoding announced"}
+	case s.kind == bodyUnknown && len(b) > 0 && b[0] == '{':
+		s.kind = bodyJSON
+	case s.kind == bodyUnknown:
+		s.kind = bodySSE
+	}
+	return nil
+}
+
+// start returns the buffered start of the body past white space (and a
+// byte order mark): at least two bytes, unless the body ends or fails
+// sooner or its white space fills the buffer. It waits for no more bytes
+// than that; a failure to read is left for the reading that follows.
+func (s *eventStream) start() []byte {
+	need := 1
+	for {
+		_, err := s.br.Peek(need)
+		b, _ := s.br.Peek(s.br.Buffered())
+		rest := bytes.TrimLeft(bytes.TrimPrefix(b, utf8BOM), " \t\r\n")
+		if len(rest) >= 2 || err != nil || len(b) == s.br.Size() {
+			return rest
+		}
+		need = len(b) - len(rest) + 2
 	}
 }
 
