@@ -19,9 +19,9 @@ const (
 	// maxErrorBody caps how much of an error answer is read: the message is
 	// at the start, and a broken proxy may send megabytes of HTML.
 	maxErrorBody = 64 << 10
-	// maxJSONBody caps a whole answer read at once (a non-streamed
-	// completion, a model list; OpenRouter's list is about a megabyte).
-	maxJSONBody = 16 << 20
+	// maxModelList caps a model list (OpenRouter's is about a megabyte). A
+	// whole answer's cap comes from its request's MaxAnswer.
+	maxModelList = 16 << 20
 )
 
 // apiClient is the HTTP side that the clients of every wire protocol share:
@@ -151,7 +151,7 @@ func (c *apiClient) stream(ctx context.Context, req Request, encode func(Request
 	}
 	return newEventStream(streamConfig{
 		parent: ctx, ctx: rctx, cancel: cancel, wd: wd, resp: resp,
-		start: start, now: c.now, key: c.key, where: c.streamShow,
+		start: start, now: c.now, key: c.key, where: c.streamShow, maxAnswer: req.MaxAnswer,
 	}, dec), nil
 }
 
@@ -180,7 +180,7 @@ func (c *apiClient) ListModels(ctx context.Context) ([]string, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, c.statusError(resp)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxModelList+1))
 	if err != nil {
 		if rctx.Err() != nil {
 			return nil, canceledError(ctx, rctx, c.modelsShow)
@@ -201,8 +201,8 @@ type modelList struct {
 // parseModels reads a model list, or a bare list of the same objects, as
 // some servers send.
 func parseModels(data []byte, key string) ([]string, error) {
-	if len(data) > maxJSONBody {
-		return nil, &Error{Class: ClassMalformed, Message: fmt.Sprintf("model list longer than %d bytes", maxJSONBody)}
+	if len(data) > maxModelList {
+		return nil, &Error{Class: ClassMalformed, Message: fmt.Sprintf("model list longer than %d bytes", maxModelList)}
 	}
 	var m modelList
 	trimmed := bytes.TrimSpace(data)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net"
 	"net/http"
@@ -59,6 +60,23 @@ type streamConfig struct {
 	where  string                  // "POST <url>", for error texts
 	body   io.ReadCloser           // resp.Body, unless given (fuzzing and benchmarks)
 	kind   bodyKind                // from resp's Content-Type, unless body is given
+	// maxAnswer is Request.MaxAnswer: <= 0 means DefaultMaxAnswer.
+	maxAnswer int
+}
+
+// DefaultMaxAnswer is the answer limit of a Request that sets none: 32 MiB
+// of content and reasoning. The longest answers models give (128k output
+// tokens of at most a few bytes each) stay under a few MiB, so no real
+// answer comes near it, while an upstream that streams without end, or
+// sends a gigabyte at once, costs a bounded amount of memory.
+const DefaultMaxAnswer = 32 << 20
+
+// wholeBodyLimit is how much of a whole answer's JSON body is read for an
+// answer limit of max bytes: twice that, since JSON's escapes may double a
+// text (\u escapes of non-ASCII text), and room for the rest of the
+// document.
+func wholeBodyLimit(max int) int64 {
+	return 2*int64(min(max, math.MaxInt32)) + 64<<10
 }
 
 // eventStream reads one streamed answer, whatever its protocol: the
@@ -79,6 +97,8 @@ type eventStream struct {
 	answered bool
 	// sniffed is set once the body's start was looked at (see sniff).
 	sniffed bool
+	// answerBytes counts the content and reasoning accepted so far.
+	answerBytes int
 	// jsonDone is set once a whole (non-streamed) answer was returned.
 	jsonDone bool
 
@@ -100,6 +120,9 @@ func newEventStream(cfg streamConfig, dec wireDecoder) *eventStream {
 	if cfg.body == nil {
 		cfg.body = cfg.resp.Body
 		cfg.kind = bodyKindOf(cfg.resp.Header.Get("Content-Type"))
+	}
+	if cfg.maxAnswer <= 0 {
+		cfg.maxAnswer = DefaultMaxAnswer
 	}
 	s := &eventStream{cfg: cfg, dec: dec, kind: cfg.kind, stats: Stats{Start: cfg.start}}
 	s.br = bufio.NewReaderSize(cfg.body, sseReadSize)
@@ -229,12 +252,14 @@ func (s *eventStream) nextWhole() (Chunk, error) {
 	if s.jsonDone {
 		return Chunk{}, s.end(io.EOF)
 	}
-	data, err := io.ReadAll(io.LimitReader(s.br, maxJSONBody+1))
+	limit := wholeBodyLimit(s.cfg.maxAnswer)
+	data, err := io.ReadAll(io.LimitReader(s.br, limit+1))
 	if err != nil {
 		return Chunk{}, s.end(s.readError(err))
 	}
-	if len(data) > maxJSONBody {
-		return Chunk{}, s.end(&Error{Class: ClassMalformed, Message: fmt.Sprintf("answer longer than %d bytes", maxJSONBody)})
+	if int64(len(data)) > limit {
+		return Chunk{}, s.end(&Error{Class: ClassMalformed, Message: fmt.Sprintf(
+			"whole answer's body longer than %d bytes (an answer may have %d)", limit, s.cfg.maxAnswer)})
 	}
 	c, err := s.dec.whole(data)
 	if err == nil {
@@ -257,6 +282,10 @@ func (s *eventStream) nextWhole() (Chunk, error) {
 // limits, and its first token starts its TTFT.
 func (s *eventStream) accept(c Chunk) (Chunk, error) {
 	c = scrubChunk(c, s.cfg.key)
+	if s.answerBytes += len(c.Content) + len(c.Reasoning); s.answerBytes > s.cfg.maxAnswer {
+		return c, &Error{Class: ClassMalformed, Message: fmt.Sprintf(
+			"answer longer than %d bytes: the upstream does not stop, or the limit is too low", s.cfg.maxAnswer)}
+	}
 	token := hasTokens(c)
 	s.cfg.wd.progress(token)
 	s.mu.Lock()
