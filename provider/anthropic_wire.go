@@ -244,7 +244,7 @@ func (d *anthropicDecoder) event(ev sseEvent) (Chunk, eventKind, error) {
 	case "message_stop":
 		return Chunk{}, eventDone, nil
 	case "error": // an error in the data only, without "event: error"
-		return Chunk{}, eventData, streamError(parseErrorBody(ev.Data), d.key)
+		return Chunk{}, eventData, streamError(parseErrorBody(ev.Data, d.key))
 	case "message_start":
 		if m := w.Message; m != nil {
 			d.id, d.model = m.ID, m.Model

@@ -15,6 +15,8 @@ import (
 // OpenAI's {"error":{"message","type","code","param"}}, OpenRouter's
 // {"error":{"code":<int>,"message","metadata":{"error_type"}}}, vLLM's
 // top-level {"message","type","code"} and FastAPI's {"detail": "..."}.
+// Its texts are scrubbed as they are parsed (see scrubbed): whatever uses
+// them, to classify or to show, has them without the key and clipped.
 type apiError struct {
 	Message   string
 	Type      string // OpenAI's "type", e.g. "invalid_request_error"
@@ -41,8 +43,9 @@ type wireErrorBody struct {
 }
 
 // parseAPIError reads an error object from raw JSON (the value of an "error"
-// field: an object, or a bare string). ok is false if raw holds neither.
-func parseAPIError(raw json.RawMessage) (apiError, bool) {
+// field: an object, or a bare string), scrubbed of key. ok is false if raw
+// holds neither.
+func parseAPIError(raw json.RawMessage, key string) (apiError, bool) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		return apiError{}, false
@@ -53,15 +56,24 @@ func parseAPIError(raw json.RawMessage) (apiError, bool) {
 		if json.Unmarshal(raw, &s) != nil {
 			return apiError{}, false
 		}
-		return apiError{Message: s}, true
+		return apiError{Message: s}.scrubbed(key), true
 	case '{':
 		var w wireErrorObject
 		if json.Unmarshal(raw, &w) != nil {
 			return apiError{}, false
 		}
-		return fromWire(w), true
+		return fromWire(w).scrubbed(key), true
 	}
 	return apiError{}, false
+}
+
+// scrubbed returns e with its texts fit to show: the message scrubbed, the
+// labels scrubbed and clipped short. A real label comes out as it went in,
+// so classification is not changed by it.
+func (e apiError) scrubbed(key string) apiError {
+	e.Message = scrub(e.Message, key)
+	e.Type, e.Code, e.ErrorType = scrubLabel(e.Type, key), scrubLabel(e.Code, key), scrubLabel(e.ErrorType, key)
+	return e
 }
 
 func fromWire(w wireErrorObject) apiError {
@@ -94,10 +106,11 @@ func textOf(raw json.RawMessage) string {
 	return string(raw)
 }
 
-// parseErrorBody extracts the upstream's error from a non-2xx body. Bodies
-// that are not JSON give their text as the message; HTML pages (a proxy's
-// "502 Bad Gateway") give nothing, since their markup explains nothing.
-func parseErrorBody(body []byte) apiError {
+// parseErrorBody extracts the upstream's error from a non-2xx body,
+// scrubbed of key. Bodies that are not JSON give their text as the message;
+// HTML pages (a proxy's "502 Bad Gateway") give nothing, since their markup
+// explains nothing.
+func parseErrorBody(body []byte, key string) apiError {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return apiError{}
@@ -105,14 +118,14 @@ func parseErrorBody(body []byte) apiError {
 	if body[0] == '{' {
 		var w wireErrorBody
 		if json.Unmarshal(body, &w) == nil {
-			if e, ok := parseAPIError(w.Error); ok {
+			if e, ok := parseAPIError(w.Error, key); ok {
 				return e
 			}
 			e := fromWire(w.wireErrorObject)
 			if e.Message == "" {
 				e.Message = textOf(w.Detail)
 			}
-			if e.Message != "" || e.Code != "" || e.Type != "" {
+			if e = e.scrubbed(key); e.Message != "" || e.Code != "" || e.Type != "" {
 				return e
 			}
 		}
@@ -120,7 +133,7 @@ func parseErrorBody(body []byte) apiError {
 	if body[0] == '<' {
 		return apiError{}
 	}
-	return apiError{Message: string(body)}
+	return apiError{Message: scrub(string(body), key)}
 }
 
 // has reports whether any of e's machine-readable labels is one of names.

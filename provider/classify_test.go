@@ -33,7 +33,7 @@ func TestParseErrorBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := parseErrorBody([]byte(tt.body)); got != tt.want {
+			if got := parseErrorBody([]byte(tt.body), testKey); got != tt.want {
 				t.Errorf("parseErrorBody = %+v, want %+v", got, tt.want)
 			}
 		})

@@ -19,9 +19,9 @@ const (
 	// maxErrorBody caps how much of an error answer is read: the message is
 	// at the start, and a broken proxy may send megabytes of HTML.
 	maxErrorBody = 64 << 10
-	// maxJSONBody caps a whole answer read at once (a non-streamed
-	// completion, a model list; OpenRouter's list is about a megabyte).
-	maxJSONBody = 16 << 20
+	// maxModelList caps a model list (OpenRouter's is about a megabyte). A
+	// whole answer's cap comes from its request's MaxAnswer.
+	maxModelList = 16 << 20
 )
 
 // apiClient is the HTTP side that the clients of every wire protocol share:
@@ -71,7 +71,15 @@ func newAPIClient(streamPath string, own http.Header, o OpenAIOptions) apiClient
 		dialer := &net.Dialer{Timeout: max(c.limits.connect, 0), KeepAlive: 30 * time.Second}
 		t.DialContext = dialer.DialContext
 		c.client = &http.Client{Transport: t}
+	} else {
+		hc := *c.client // the caller's client is theirs: change a copy
+		c.client = &hc
 	}
+	// Never follow a redirect: Go keeps Authorization on another port of
+	// the same host and X-Api-Key everywhere, a 307 sends the prompt along,
+	// and a 301 turns the POST into a GET whose answer is someone else's.
+	// The 3xx itself is the answer, and statusError explains it.
+	c.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	base := strings.TrimRight(o.BaseURL, "/")
 	u, err := url.Parse(base)
 	switch {
@@ -143,7 +151,7 @@ func (c *apiClient) stream(ctx context.Context, req Request, encode func(Request
 	}
 	return newEventStream(streamConfig{
 		parent: ctx, ctx: rctx, cancel: cancel, wd: wd, resp: resp,
-		start: start, now: c.now, key: c.key, where: c.streamShow,
+		start: start, now: c.now, key: c.key, where: c.streamShow, maxAnswer: req.MaxAnswer,
 	}, dec), nil
 }
 
@@ -172,7 +180,7 @@ func (c *apiClient) ListModels(ctx context.Context) ([]string, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, c.statusError(resp)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxModelList+1))
 	if err != nil {
 		if rctx.Err() != nil {
 			return nil, canceledError(ctx, rctx, c.modelsShow)
@@ -193,8 +201,8 @@ type modelList struct {
 // parseModels reads a model list, or a bare list of the same objects, as
 // some servers send.
 func parseModels(data []byte, key string) ([]string, error) {
-	if len(data) > maxJSONBody {
-		return nil, &Error{Class: ClassMalformed, Message: fmt.Sprintf("model list longer than %d bytes", maxJSONBody)}
+	if len(data) > maxModelList {
+		return nil, &Error{Class: ClassMalformed, Message: fmt.Sprintf("model list longer than %d bytes", maxModelList)}
 	}
 	var m modelList
 	trimmed := bytes.TrimSpace(data)
@@ -212,8 +220,8 @@ func parseModels(data []byte, key string) ([]string, error) {
 	}
 	ids := make([]string, 0, len(m.Data))
 	for _, d := range m.Data {
-		if d.ID != "" {
-			ids = append(ids, d.ID)
+		if id := scrubTo(d.ID, key, maxName); id != "" {
+			ids = append(ids, id)
 		}
 	}
 	return ids, nil
@@ -278,8 +286,15 @@ func (c *apiClient) sendError(parent, rctx context.Context, where string, err er
 func (c *apiClient) statusError(resp *http.Response) *Error {
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	resp.Body.Close()
-	e := parseErrorBody(data)
-	msg := scrub(e.Message, c.key)
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// A server error, not a connection failure: it is no blip worth
+		// trying again at once, and it counts against the endpoint, so
+		// that its breaker opens. Not ClassNotFound or ClassAuth either,
+		// whose advice (the model's name, the key) would mislead.
+		return &Error{Class: ClassServer, Status: resp.StatusCode, Message: redirected(resp, c.key)}
+	}
+	e := parseErrorBody(data, c.key)
+	msg := e.Message
 	if msg == "" {
 		msg = http.StatusText(resp.StatusCode)
 	}
@@ -289,6 +304,20 @@ func (c *apiClient) statusError(resp *http.Response) *Error {
 		RetryAfter: retryAfter(resp.Header, c.now()),
 		Message:    msg,
 	}
+}
+
+// redirected explains a 3xx answer, which is not followed: where it
+// pointed, without credentials or query, and what to check. It is mostly
+// a base URL that is not quite right: http for https, a path that moved.
+func redirected(resp *http.Response, key string) string {
+	to := "without a Location"
+	if loc, err := resp.Location(); err == nil {
+		to = "to " + scrubTo(displayURL(loc), key, maxName)
+	} else if resp.Header.Get("Location") != "" {
+		to = "to a Location that is not a URL"
+	}
+	return fmt.Sprintf("the upstream redirected %s; Switchboard does not follow redirects "+
+		"(the key and the prompt would go along): check base_url (http or https? the path?)", to)
 }
 
 // canceledError classifies a request whose context ended: by one of our
@@ -307,11 +336,13 @@ func canceledError(parent, rctx context.Context, where string) *Error {
 	return &Error{Class: ClassCanceled, Err: fmt.Errorf("%s: canceled by the caller: %w", where, cause)}
 }
 
-// safeWrap wraps err with where, unless err's text holds the key, in which
-// case the text is kept redacted and the chain given up.
+// safeWrap wraps err with where, unless err's text is not fit to show as
+// it is (it holds the key, control characters, or too much: Go's errors
+// quote what the peer sent, a JSON error a number of any length), in which
+// case the text is kept scrubbed and the chain given up.
 func safeWrap(where string, err error, key string) error {
-	if key != "" && strings.Contains(err.Error(), key) {
-		return fmt.Errorf("%s: %s", where, strings.ReplaceAll(err.Error(), key, redacted))
+	if text := err.Error(); scrub(text, key) != text {
+		return fmt.Errorf("%s: %s", where, scrub(text, key))
 	}
 	return fmt.Errorf("%s: %w", where, err)
 }

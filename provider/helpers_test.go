@@ -120,6 +120,19 @@ func newAnthropicTestClient(t testing.TB, h http.Handler, o AnthropicOptions) (*
 	})
 }
 
+// clientOf starts h on a loopback server and returns a client of the named
+// protocol ("openai" or "anthropic") for it, with o's time limits.
+func clientOf(t testing.TB, protocol string, h http.Handler, o OpenAIOptions) testUpstream {
+	t.Helper()
+	if protocol == "anthropic" {
+		c, _ := newAnthropicTestClient(t, h, AnthropicOptions{
+			ConnectTimeout: o.ConnectTimeout, FirstTokenTimeout: o.FirstTokenTimeout, StallTimeout: o.StallTimeout})
+		return c
+	}
+	c, _ := newTestClient(t, h, o)
+	return c
+}
+
 // protocols are the wire protocols, each with a client for a base URL and
 // recordings of its answers, for tests that hold for every one.
 var protocols = []struct {

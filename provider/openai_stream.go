@@ -8,11 +8,6 @@ type openAIDecoder struct {
 	key string // to redact from upstream text
 }
 
-// newOpenAIStream reads an OpenAI-compatible answer as cfg describes it.
-func newOpenAIStream(cfg streamConfig) *eventStream {
-	return newEventStream(cfg, openAIDecoder{key: cfg.key})
-}
-
 func (d openAIDecoder) event(ev sseEvent) (Chunk, eventKind, error) {
 	if string(bytes.TrimSpace(ev.Data)) == "[DONE]" {
 		return Chunk{}, eventDone, nil

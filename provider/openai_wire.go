@@ -143,21 +143,19 @@ func decodeCompletion(data []byte, key string) (Chunk, error) {
 // inBandError classifies an error object found in a 2xx answer. ok is false
 // when raw holds no error (absent, null, or not an error object).
 func inBandError(raw json.RawMessage, key string) (*Error, bool) {
-	e, ok := parseAPIError(raw)
+	e, ok := parseAPIError(raw, key)
 	if !ok {
 		return nil, false
 	}
-	return streamError(e, key), true
+	return streamError(e), true
 }
 
 // streamError builds the *Error of an error the upstream reported inside a
 // 2xx answer.
-func streamError(e apiError, key string) *Error {
-	msg := scrub(e.Message, key)
+func streamError(e apiError) *Error {
+	msg := "error in stream: " + e.Message
 	if e.Code != "" {
-		msg = fmt.Sprintf("error %s in stream: %s", e.Code, msg)
-	} else {
-		msg = "error in stream: " + msg
+		msg = fmt.Sprintf("error %s in stream: %s", e.Code, e.Message)
 	}
 	return &Error{Class: classifyInBand(e), Message: msg}
 }
@@ -167,7 +165,7 @@ func streamError(e apiError, key string) *Error {
 func malformed(what string, data []byte, err error, key string) *Error {
 	return &Error{
 		Class:   ClassMalformed,
-		Message: fmt.Sprintf("%s is not valid: %q", what, clip(scrub(string(data), key), 120)),
-		Err:     fmt.Errorf("decoding %s: %w", what, err),
+		Message: fmt.Sprintf("%s is not valid: %q", what, scrubTo(string(data), key, maxQuote)),
+		Err:     safeWrap("decoding "+what, err, key),
 	}
 }

@@ -39,6 +39,13 @@ type Request struct {
 	ConnectTimeout    time.Duration
 	FirstTokenTimeout time.Duration
 	StallTimeout      time.Duration
+	// MaxAnswer bounds the answer this attempt may deliver, in bytes of
+	// content and reasoning together: once a stream passes it, it ends as
+	// ClassMalformed and its connection is released, and a whole
+	// (non-streamed) answer's body is read only up to a bound derived
+	// from it. Zero or less means DefaultMaxAnswer; there is no "no
+	// limit".
+	MaxAnswer int
 }
 
 // Usage counts tokens as the upstream reported them.

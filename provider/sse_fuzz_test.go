@@ -1,14 +1,11 @@
 package provider
 
 import (
-	"bytes"
-	"context"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // FuzzSSE checks that the SSE parser never panics or hangs, agrees with a
@@ -69,16 +66,10 @@ func FuzzSSE(f *testing.F) {
 	})
 }
 
-// streamOver returns a stream reading in as its body, without HTTP and with
-// no time limits.
+// streamOver returns an OpenAI event stream reading in as its body,
+// without HTTP and with no time limits.
 func streamOver(in []byte) *eventStream {
-	ctx, cancel := context.WithCancelCause(context.Background())
-	return newOpenAIStream(streamConfig{
-		parent: context.Background(), ctx: ctx, cancel: cancel,
-		wd:    startWatchdog(cancel, watchdogLimits{}),
-		start: time.Now(), now: time.Now, where: "test",
-		body: io.NopCloser(bytes.NewReader(in)), kind: bodySSE,
-	})
+	return readerStream(in, bodySSE, openAIDecoder{key: testKey}, 0)
 }
 
 // referenceSSE parses a whole input the simple way, as the spec reads:

@@ -2,10 +2,12 @@ package provider
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net"
 	"net/http"
@@ -33,8 +35,8 @@ type wireDecoder interface {
 type eventKind uint8
 
 const (
-	// eventData is output of the upstream, even if its chunk is empty: it
-	// restarts the stall limit once the answer has begun.
+	// eventData is output of the upstream, even if its chunk is empty; only
+	// a chunk with tokens restarts the stall limit (see hasTokens).
 	eventData eventKind = iota
 	// eventKeepAlive only says that the connection is alive (Anthropic's
 	// ping). Like an SSE comment it is not progress: a stream that only
@@ -58,6 +60,23 @@ type streamConfig struct {
 	where  string                  // "POST <url>", for error texts
 	body   io.ReadCloser           // resp.Body, unless given (fuzzing and benchmarks)
 	kind   bodyKind                // from resp's Content-Type, unless body is given
+	// maxAnswer is Request.MaxAnswer: <= 0 means DefaultMaxAnswer.
+	maxAnswer int
+}
+
+// DefaultMaxAnswer is the answer limit of a Request that sets none: 32 MiB
+// of content and reasoning. The longest answers models give (128k output
+// tokens of at most a few bytes each) stay under a few MiB, so no real
+// answer comes near it, while an upstream that streams without end, or
+// sends a gigabyte at once, costs a bounded amount of memory.
+const DefaultMaxAnswer = 32 << 20
+
+// wholeBodyLimit is how much of a whole answer's JSON body is read for an
+// answer limit of max bytes: twice that, since JSON's escapes may double a
+// text (\u escapes of non-ASCII text), and room for the rest of the
+// document.
+func wholeBodyLimit(max int) int64 {
+	return 2*int64(min(max, math.MaxInt32)) + 64<<10
 }
 
 // eventStream reads one streamed answer, whatever its protocol: the
@@ -73,6 +92,13 @@ type eventStream struct {
 	// finished is set once a finish reason came: the answer is whole, and
 	// losing the connection after it loses nothing.
 	finished bool
+	// answered is set once content came: the end marker then ends an
+	// answer, even without a finish reason.
+	answered bool
+	// sniffed is set once the body's start was looked at (see sniff).
+	sniffed bool
+	// answerBytes counts the content and reasoning accepted so far.
+	answerBytes int
 	// jsonDone is set once a whole (non-streamed) answer was returned.
 	jsonDone bool
 
@@ -95,6 +121,9 @@ func newEventStream(cfg streamConfig, dec wireDecoder) *eventStream {
 		cfg.body = cfg.resp.Body
 		cfg.kind = bodyKindOf(cfg.resp.Header.Get("Content-Type"))
 	}
+	if cfg.maxAnswer <= 0 {
+		cfg.maxAnswer = DefaultMaxAnswer
+	}
 	s := &eventStream{cfg: cfg, dec: dec, kind: cfg.kind, stats: Stats{Start: cfg.start}}
 	s.br = bufio.NewReaderSize(cfg.body, sseReadSize)
 	s.sse = newSSEReaderFrom(s.br)
@@ -109,18 +138,14 @@ func (s *eventStream) Next() (Chunk, error) {
 	if err := s.final(); err != nil {
 		return Chunk{}, err
 	}
-	if s.kind == bodyUnknown {
-		s.kind = bodySSE
-		if b, err := s.br.Peek(1); err == nil && b[0] == '{' {
-			s.kind = bodyJSON
+	if !s.sniffed {
+		s.sniffed = true
+		if err := s.sniff(); err != nil {
+			return Chunk{}, s.end(err)
 		}
 	}
-	switch s.kind {
-	case bodyJSON:
+	if s.kind == bodyJSON {
 		return s.nextWhole()
-	case bodyHTML:
-		return Chunk{}, s.end(&Error{Class: ClassMalformed,
-			Message: "the upstream answered with an HTML page, not an event stream"})
 	}
 	for {
 		ev, err := s.sse.Next()
@@ -132,7 +157,7 @@ func (s *eventStream) Next() (Chunk, error) {
 		if ev.Type == "error" {
 			// OpenAI-compatible servers and Anthropic alike name an error
 			// event "error", and its data is an error body.
-			err = streamError(parseErrorBody(ev.Data), s.cfg.key)
+			err = streamError(parseErrorBody(ev.Data, s.cfg.key))
 		} else {
 			c, kind, err = s.dec.event(ev)
 		}
@@ -144,14 +169,64 @@ func (s *eventStream) Next() (Chunk, error) {
 		case kind == eventDone:
 			at := s.cfg.now() // the answer's end, whatever the drain takes
 			s.drain()
+			if !s.finished && !s.answered {
+				return Chunk{}, s.endAt(&Error{Class: ClassStreamCut, Err: fmt.Errorf(
+					"%s: the stream's end marker came with neither content nor a finish reason before it", s.cfg.where)}, at)
+			}
 			return Chunk{}, s.endAt(io.EOF, at)
 		}
-		if err := s.accept(c); err != nil {
+		if c, err = s.accept(c); err != nil {
 			return Chunk{}, s.end(err)
 		}
 		if c.Content != "" || c.Reasoning != "" || c.FinishReason != "" || c.Usage != nil {
 			return c, nil
 		}
+	}
+}
+
+// gzipMagic starts every gzip stream.
+var gzipMagic = []byte{0x1f, 0x8b}
+
+// sniff settles how to read the body from its first bytes past white
+// space. An HTML page (a proxy's or a captive portal's) and gzip-compressed
+// bytes (a server that compresses without saying so in Content-Encoding)
+// are never an answer, whatever the Content-Type says; read as an event
+// stream they would only look cut. Without a Content-Type, "{" starts a
+// whole JSON answer and anything else an event stream.
+func (s *eventStream) sniff() error {
+	html := &Error{Class: ClassMalformed, Message: "the upstream answered with an HTML page, not an event stream or JSON"}
+	if s.kind == bodyHTML {
+		return html
+	}
+	b := s.start()
+	switch {
+	case len(b) > 0 && b[0] == '<':
+		return html
+	case bytes.HasPrefix(b, gzipMagic):
+		return &Error{Class: ClassMalformed,
+			Message: "the upstream answered with gzip-compressed bytes that no Content-Encoding announced"}
+	case s.kind == bodyUnknown && len(b) > 0 && b[0] == '{':
+		s.kind = bodyJSON
+	case s.kind == bodyUnknown:
+		s.kind = bodySSE
+	}
+	return nil
+}
+
+// start returns the buffered start of the body past white space (and a
+// byte order mark): at least two bytes, unless the body ends or fails
+// sooner or its white space fills the buffer. It waits for no more bytes
+// than that; a failure to read is left for the reading that follows.
+func (s *eventStream) start() []byte {
+	need := 1
+	for {
+		_, err := s.br.Peek(need)
+		b, _ := s.br.Peek(s.br.Buffered())
+		rest := bytes.TrimLeft(bytes.TrimPrefix(b, utf8BOM), " \t\r\n")
+		if len(rest) >= 2 || err != nil || len(b) == s.br.Size() {
+			return rest
+		}
+		need = len(b) - len(rest) + 2
 	}
 }
 
@@ -177,16 +252,18 @@ func (s *eventStream) nextWhole() (Chunk, error) {
 	if s.jsonDone {
 		return Chunk{}, s.end(io.EOF)
 	}
-	data, err := io.ReadAll(io.LimitReader(s.br, maxJSONBody+1))
+	limit := wholeBodyLimit(s.cfg.maxAnswer)
+	data, err := io.ReadAll(io.LimitReader(s.br, limit+1))
 	if err != nil {
 		return Chunk{}, s.end(s.readError(err))
 	}
-	if len(data) > maxJSONBody {
-		return Chunk{}, s.end(&Error{Class: ClassMalformed, Message: fmt.Sprintf("answer longer than %d bytes", maxJSONBody)})
+	if int64(len(data)) > limit {
+		return Chunk{}, s.end(&Error{Class: ClassMalformed, Message: fmt.Sprintf(
+			"whole answer's body longer than %d bytes (an answer may have %d)", limit, s.cfg.maxAnswer)})
 	}
 	c, err := s.dec.whole(data)
 	if err == nil {
-		err = s.accept(c)
+		c, err = s.accept(c)
 	}
 	if err != nil {
 		return Chunk{}, s.end(err)
@@ -195,15 +272,21 @@ func (s *eventStream) nextWhole() (Chunk, error) {
 	return c, nil
 }
 
-// accept takes a decoded chunk into the timers and the stats. A chunk that
-// finishes with reason "error" is a failure even without an error object:
-// OpenRouter counts such answers against the provider.
+// accept takes a decoded chunk into the timers and the stats, and returns
+// it scrubbed (see scrubChunk). A chunk that finishes with reason "error"
+// is a failure even without an error object: OpenRouter counts such answers
+// against the provider.
 //
 // Reasoning is a token like any other: a model that thinks for a minute
 // before answering is producing, not silent, for the first-token and stall
 // limits, and its first token starts its TTFT.
-func (s *eventStream) accept(c Chunk) error {
-	token := c.Content != "" || c.Reasoning != ""
+func (s *eventStream) accept(c Chunk) (Chunk, error) {
+	c = scrubChunk(c, s.cfg.key)
+	if s.answerBytes += len(c.Content) + len(c.Reasoning); s.answerBytes > s.cfg.maxAnswer {
+		return c, &Error{Class: ClassMalformed, Message: fmt.Sprintf(
+			"answer longer than %d bytes: the upstream does not stop, or the limit is too low", s.cfg.maxAnswer)}
+	}
+	token := hasTokens(c)
 	s.cfg.wd.progress(token)
 	s.mu.Lock()
 	if token {
@@ -217,14 +300,23 @@ func (s *eventStream) accept(c Chunk) error {
 		s.usageTokens = c.Usage.CompletionTokens
 	}
 	s.mu.Unlock()
+	s.answered = s.answered || c.Content != ""
 	switch c.FinishReason {
 	case "":
 	case "error":
-		return &Error{Class: ClassServer, Message: `the upstream ended the stream with finish_reason "error"`}
+		return c, &Error{Class: ClassServer, Message: `the upstream ended the stream with finish_reason "error"`}
 	default:
 		s.finished = true
 	}
-	return nil
+	return c, nil
+}
+
+// hasTokens reports whether c carries output of the model: content or
+// reasoning. Only such chunks are progress for the time limits (see
+// watchdog.progress), count as tokens and start TTFT. Tool-call fragments,
+// once Chunk carries them, are output too and belong here.
+func hasTokens(c Chunk) bool {
+	return c.Content != "" || c.Reasoning != ""
 }
 
 // readError classifies a failure to read the body.

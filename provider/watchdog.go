@@ -84,16 +84,16 @@ func (w *watchdog) connected() {
 	}
 }
 
-// progress records that a chunk arrived, with content or not. Chunks without
-// content (a role, usage) do not count as the first token; once content has
-// come, every chunk restarts the stall limit.
-func (w *watchdog) progress(content bool) {
-	if !w.streaming.Load() {
-		if !content {
-			return
-		}
-		w.streaming.Store(true)
+// progress records that a chunk arrived, with tokens or not. Only a chunk
+// with tokens is progress: the first one ends the first-token limit and
+// starts the stall limit, and each one restarts it. A chunk without (a
+// role, usage, an empty delta) changes nothing, so an upstream that sends
+// nothing else is stalled, however fast it sends them.
+func (w *watchdog) progress(tokens bool) {
+	if !tokens {
+		return
 	}
+	w.streaming.Store(true)
 	if w.idle == nil {
 		return
 	}

@@ -39,13 +39,21 @@ func TestWatchdog(t *testing.T) {
 			{at: 2 * time.Second, do: empty},
 			{at: 3 * time.Second, canceled: ClassTimeout},
 		}},
-		{"stall limit restarts on every chunk", limits, []step{
+		{"stall limit restarts on every chunk with tokens", limits, []step{
 			{at: 100 * time.Millisecond, do: connected},
 			{at: 2 * time.Second, do: content},
-			{at: 3900 * time.Millisecond, do: empty},
+			{at: 3900 * time.Millisecond, do: content},
 			{at: 5800 * time.Millisecond, do: content},
 			{at: 7799 * time.Millisecond},
 			{at: 7800 * time.Millisecond, canceled: ClassStall},
+		}},
+		{"chunks without tokens do not restart the stall limit", limits, []step{
+			{at: 100 * time.Millisecond, do: connected},
+			{at: 2 * time.Second, do: content},
+			{at: 3 * time.Second, do: empty},
+			{at: 3900 * time.Millisecond, do: empty},
+			{at: 3999 * time.Millisecond},
+			{at: 4 * time.Second, canceled: ClassStall},
 		}},
 		{"no first-token limit", watchdogLimits{stall: time.Second}, []step{
 			{at: time.Hour},
