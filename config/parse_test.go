@@ -87,6 +87,7 @@ func TestParseEverything(t *testing.T) {
 		`seed = 42`,
 		`retry_backoff = "300ms"`,
 		`max_retry_wait = "20s"`,
+		`max_answer_mib = 8`,
 		`hedges_per_second = 2.5`,
 		`timeouts = { first_token = "15s", stall = "5s", total = "2m" }`,
 		`[gateway]`,
@@ -194,7 +195,7 @@ func TestParseEverything(t *testing.T) {
 	}
 	wantRouting := routing.Options{
 		MaxAttempts: 3, Seed: 42,
-		RetryBackoff: 300 * time.Millisecond, MaxRetryWait: 20 * time.Second, HedgesPerSecond: 2.5,
+		RetryBackoff: 300 * time.Millisecond, MaxRetryWait: 20 * time.Second, HedgesPerSecond: 2.5, MaxAnswer: 8 << 20,
 		Timeouts: routing.Timeouts{FirstToken: 15 * time.Second, Stall: 5 * time.Second, Total: 2 * time.Minute},
 	}
 	if !reflect.DeepEqual(cfg.Routing, wantRouting) {

@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"switchboard/monitor"
+	"switchboard/provider"
 	"switchboard/routing"
 	"switchboard/sim"
 )
@@ -41,6 +42,9 @@ const (
 	defHedgesPerSec   = 1.0
 	defTotalTimeout   = 5 * time.Minute
 )
+
+// maxAnswerMiB is the largest [routing] max_answer_mib taken.
+const maxAnswerMiB = 4096
 
 var (
 	slugRE   = regexp.MustCompile(`^[a-z0-9-]+$`)
@@ -305,6 +309,14 @@ func readRouting(t *table) routing.Options {
 	}
 	o.RetryBackoff = positiveDuration(t, "retry_backoff", defRetryBackoff)
 	o.MaxRetryWait = positiveDuration(t, "max_retry_wait", defMaxRetryWait)
+	// The bound applies to every answer in memory at once, so a few GiB is
+	// already more than a gateway should hold for one request.
+	if mib := positiveCount(t, "max_answer_mib", provider.DefaultMaxAnswer>>20); mib > maxAnswerMiB {
+		t.bad("max_answer_mib", "is %d; an answer held in memory may be at most %d MiB: write for example max_answer_mib = %d",
+			mib, maxAnswerMiB, provider.DefaultMaxAnswer>>20)
+	} else {
+		o.MaxAnswer = mib << 20
+	}
 	if f, ok := t.nonNegative("hedges_per_second", "1"); ok {
 		if f == 0 {
 			t.bad("hedges_per_second", "is zero, which would mean the default (%v); remove the key for the default, or write a positive rate such as 0.5 (only models with hedge = true, and requests that ask, are hedged at all)",

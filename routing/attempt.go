@@ -53,7 +53,7 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	}
 	s, err := e.Upstream.Stream(ctx, provider.Request{
 		Model: e.UpstreamModel, Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature,
-		User: req.User, Extra: req.Extra,
+		User: req.User, Extra: req.Extra, MaxAnswer: req.MaxAnswer,
 		ConnectTimeout: req.Timeouts.Connect, FirstTokenTimeout: req.Timeouts.FirstToken, StallTimeout: req.Timeouts.Stall,
 	})
 	if err == nil {

@@ -86,6 +86,11 @@ type Options struct {
 	// HedgesPerSecond caps how many hedges start per second across all
 	// requests; default 1.
 	HedgesPerSecond float64
+	// MaxAnswer bounds a request's answer, in bytes of content and
+	// reasoning: an attempt that goes past it fails as malformed, and a
+	// resumed stream gets what is left of it. 0 means
+	// provider.DefaultMaxAnswer.
+	MaxAnswer int
 	// Timeouts apply to requests whose model and request set none. Zero
 	// connect, first-token and stall limits leave each provider's own (see
 	// provider.OpenAIOptions: 5s, 30s and 30s by default); Total defaults
@@ -212,6 +217,9 @@ type Request struct {
 	Provider Preferences // OpenRouter's "provider" object
 	Timeouts Timeouts    // zero fields: the model's, else the router's
 	Hedge    *Hedge      // nil: the model's default
+	// MaxAnswer bounds the answer in bytes of content and reasoning; 0
+	// takes the router's. A stream resumed elsewhere gets what is left.
+	MaxAnswer int
 	// Extra are further OpenAI parameters (top_p, stop, seed, ...) passed
 	// to the upstream as they are; see provider.Request.
 	Extra map[string]json.RawMessage

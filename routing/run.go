@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -107,6 +108,7 @@ func (r *Router) newRun(req Request, onDelta OnDelta) *run {
 	if req.Hedge == nil {
 		req.Hedge = d.Hedge
 	}
+	req.MaxAnswer = cmp.Or(req.MaxAnswer, r.opts.MaxAnswer, provider.DefaultMaxAnswer)
 	x := &run{r: r, req: req, onDelta: onDelta, t: &Trace{Model: req.Model}, tried: map[string]bool{}}
 	x.t.Options.Models, x.t.Options.Timeouts, x.t.Options.Hedge = req.Models, req.Timeouts, req.Hedge
 	return x
@@ -182,7 +184,7 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 			// provider's and there is one.
 			x.begun = true
 			x.partial += ar.content
-			if !resumable(ctx, ar.err) || !x.resumeLeft(legIdx, pos) {
+			if !resumable(ctx, ar.err) || !x.resumeLeft(legIdx, pos) || len(x.partial) >= x.req.MaxAnswer {
 				return false, x.interrupted(ctx, ar)
 			}
 			return false, nil
@@ -220,7 +222,10 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 func (x *run) try(ctx context.Context, e *Endpoint, gen uint64, legIdx, pos int, again, lastResort bool) attemptResult {
 	req := x.req
 	if x.begun {
+		// Carry on from what the caller has, within what is left of the
+		// answer's bound.
 		req.Messages = append(slices.Clip(x.req.Messages), provider.Message{Role: "assistant", Content: x.partial})
+		req.MaxAnswer = max(1, req.MaxAnswer-len(x.partial))
 	}
 	if h := x.hedgeAfter(e, again || legIdx >= len(x.legs)); h > 0 {
 		return x.r.race(ctx, x.t, *e, gen, h, req, x.onDelta, func() (Endpoint, uint64, bool) { return x.hedgePartner(legIdx, pos) })

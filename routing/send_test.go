@@ -593,15 +593,7 @@ func TestSendResumesABrokenStreamWithPrefill(t *testing.T) {
 		{ID: "m@cont", Provider: "cont", Model: "m", UpstreamModel: "m", PriceIn: 10, Prefill: true,
 			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: cont.URL})},
 	}
-	var meps []monitor.Endpoint
-	for _, e := range eps {
-		meps = append(meps, monitor.Endpoint{ID: e.ID, Provider: e.Provider, Model: "m"})
-	}
-	mon, _ := monitor.New(monitor.Options{Clock: monitortest.NewClock()}, meps)
-	r, err := New(Options{Endpoints: eps, Health: mon, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := routerOver(t, Options{}, eps...)
 	var streamed strings.Builder
 	var served []string // as OnCommit tells, before the content
 	req := ask("hello")
@@ -908,4 +900,83 @@ func TestContentPolicyAndRepeatedModels(t *testing.T) {
 	if got := strings.Join(outcomes(res.Trace), " "); got != "strict:content_policy" || len(res.Trace.Models) != 1 {
 		t.Fatalf("attempts %s, models %v", got, res.Trace.Models)
 	}
+}
+
+// routerOver is a router over eps, with a monitor on a test clock, o's
+// settings and seed 1.
+func routerOver(t *testing.T, o Options, eps ...Endpoint) *Router {
+	t.Helper()
+	var meps []monitor.Endpoint
+	for _, e := range eps {
+		meps = append(meps, monitor.Endpoint{ID: e.ID, Provider: e.Provider, Model: e.Model})
+	}
+	mon, err := monitor.New(monitor.Options{Clock: monitortest.NewClock()}, meps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Endpoints, o.Health, o.Seed = eps, mon, 1
+	r, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// An answer is bounded: an upstream that streams without end fails as
+// malformed once it passes the request's MaxAnswer (its connection is let
+// go), and the request falls back; a resumed stream gets only what is left
+// of the bound, and none is resumed once nothing is left.
+func TestAnswerIsBounded(t *testing.T) {
+	ended := make(chan struct{}, 8)
+	endless := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { ended <- struct{}{} }()
+		w.Header().Set("Content-Type", "text/event-stream")
+		chunk := `data: {"choices":[{"index":0,"delta":{"content":"` + strings.Repeat("x", 100) + `"},"finish_reason":null}]}` + "\n\n"
+		for r.Context().Err() == nil {
+			if _, err := io.WriteString(w, chunk); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(endless.Close)
+	good := simtest.Start(t, sim.Profile{Name: "good"})
+	cuts := simtest.Start(t, sim.Profile{Name: "cuts", CutRate: 1})
+	endpoint := func(name, url string, price float64, prefill bool) Endpoint {
+		return Endpoint{ID: "m@" + name, Provider: name, Model: "m", UpstreamModel: "m", PriceIn: price, Prefill: prefill,
+			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url})}
+	}
+	r := routerOver(t, Options{MaxAnswer: 4096},
+		endpoint("endless", endless.URL, 0.01, false), endpoint("good", good.URL(), 10, true))
+	res, err := r.Send(t.Context(), ask("hello"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(outcomes(res.Trace), " "); got != "endless:malformed good:ok" || !strings.Contains(res.Trace.Attempts[0].Error, "4096") {
+		t.Fatalf("attempts %s: %+v", got, res.Trace.Attempts)
+	}
+	<-ended // the upstream saw its request end: the connection was let go
+	if res.Content == "" {
+		t.Fatal("no answer from the fallback")
+	}
+
+	// Streaming: the caller has 4 KiB when the bound is reached; nothing is
+	// left for a resumed stream, so the request ends there.
+	var streamed int
+	_, err = r.Send(t.Context(), ask("hello"), func(s string) { streamed += len(s) })
+	var re *Error
+	if !errors.As(err, &re) || re.Kind != KindInterrupted || re.Class != provider.ClassMalformed || streamed > 4096 {
+		t.Fatalf("streaming: err = %v after %d bytes; want it interrupted as malformed within 4096", err, streamed)
+	}
+	<-ended
+
+	// A stream cut early resumes at the endless one, which gets what is
+	// left: the caller never has more than the bound.
+	r = routerOver(t, Options{MaxAnswer: 4096}, endpoint("cuts", cuts.URL(), 0.01, false),
+		endpoint("endless", endless.URL, 1, true), endpoint("good", good.URL(), 10, true))
+	streamed = 0
+	res, err = r.Send(t.Context(), ask("hello"), func(s string) { streamed += len(s) })
+	if got := strings.Join(outcomes(res.Trace), " "); got != "cuts:stream_cut endless:malformed" || streamed > 4096 || streamed < 4000 {
+		t.Fatalf("attempts %s, %d bytes streamed, err %v; want the resumed stream cut off at the bound", got, streamed, err)
+	}
+	<-ended
 }
