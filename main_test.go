@@ -11,7 +11,12 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// teatest waits for a SIGINT for the life of the process, by design.
+		goleak.IgnoreTopFunction("github.com/charmbracelet/x/exp/teatest/v2.NewTestModel.func2"),
+	)
+}
 
 // fastConfig is a small simulated fleet that answers at once, so the tests
 // exercise the real wiring (config -> sim -> provider -> monitor -> router)
