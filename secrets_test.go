@@ -95,10 +95,10 @@ func TestKeysNeverLeave(t *testing.T) {
 		for _, stream := range []bool{false, true} {
 			api.post("/v1/chat/completions", map[string]any{"model": "test/model", "stream": stream, "max_tokens": 8,
 				"messages": []map[string]any{{"role": "user", "content": "hi"}},
-				"provider":  map[string]any{"only": []string{mode + "-openai"}}})
+				"provider": map[string]any{"only": []string{mode + "-openai"}}})
 			api.post("/v1/messages", map[string]any{"model": "test/model", "stream": stream, "max_tokens": 8,
 				"messages": []map[string]any{{"role": "user", "content": "hi"}},
-				"provider":  map[string]any{"only": []string{mode + "-anthropic"}}})
+				"provider": map[string]any{"only": []string{mode + "-anthropic"}}})
 		}
 	}
 	api.post("/v1/chat/completions", map[string]any{"model": "test/model", "max_tokens": 8,
