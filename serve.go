@@ -49,13 +49,10 @@ func (s *stack) startAPI(addr string, log *slog.Logger, routed func(*routing.Tra
 		return nil, fmt.Errorf("the API cannot listen on %s: %w", addr, err)
 	}
 	g := s.cfg.Gateway
-	h := gateway.New(gateway.Options{Router: s.router, Health: s.mon, Keys: g.APIKeys, KeepAlive: g.KeepAlive,
-		Log: log, Routed: routed})
-	a := &api{addr: ln.Addr().String(), done: make(chan struct{}),
-		// No write timeout: answers stream for minutes, and the router
-		// bounds each request's total time itself.
-		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}
+	h := gateway.New(gateway.Options{Router: s.router, Health: s.mon, Keys: g.APIKeys, MetricsPublic: g.MetricsPublic,
+		KeepAlive: g.KeepAlive, MaxConnections: g.MaxConnections, Log: log, Routed: routed})
+	a := &api{addr: ln.Addr().String(), done: make(chan struct{})}
+	a.srv, ln = h.HTTPServer(ln, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	go func() {
 		a.err = a.srv.Serve(ln)
 		close(a.done)
