@@ -312,6 +312,8 @@ func TestGoPlainTextAnswersAreJSON(t *testing.T) {
 		{"an unknown transfer coding", "POST /v1/chat/completions HTTP/1.1\r\nHost: gateway\r\nTransfer-Encoding: gzip\r\n\r\n",
 			http.StatusNotImplemented, "Transfer-Encoding is not supported"},
 		{"*", "GET * HTTP/1.1\r\nHost: gateway\r\n\r\n", http.StatusBadRequest, "GET * is not a request this API serves"},
+		{"CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", http.StatusMethodNotAllowed, "not a proxy"},
+		{"an unsupported HTTP version", "GET /v1/models HTTP/9.9\r\nHost: gateway\r\n\r\n", http.StatusHTTPVersionNotSupported, "unsupported protocol version"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			to := addr

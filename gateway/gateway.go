@@ -147,9 +147,9 @@ func request(r *http.Request) string {
 // send it, whichever handler reads it (or net/http, which reads what a
 // handler left before the connection's next request); until it is read,
 // its connection may be made to give way to a new one (see HTTPServer).
-// Requests that
-// ServeMux would answer in plain text (OPTIONS-less "*", an unclean path)
-// are answered here in JSON.
+// Requests that ServeMux would answer in plain text or HTML ("*" but
+// OPTIONS *, which net/http answers itself; CONNECT; an unclean path) are
+// answered here in JSON.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Body != http.NoBody {
 		// The connection's deadline is on the wall clock, whatever Now says.
@@ -162,7 +162,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
 		writeError(w, &apiError{Status: http.StatusBadRequest, Type: "invalid_request",
 			Message: routing.Clip(r.Method, 16) + " * is not a request this API serves; name a path, such as POST /v1/chat/completions"})
-	case r.Method != http.MethodConnect && clean != r.URL.Path:
+	case r.Method == http.MethodConnect: // ServeMux answers it "404 page not found"
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Type: "invalid_request",
+			Message: "CONNECT is not served: Switchboard is an HTTP API, not a proxy; send POST /v1/chat/completions"})
+	case clean != r.URL.Path:
 		// Where ServeMux would redirect with an HTML page or none: the
 		// same redirect, which keeps the method and body, with a JSON body
 		// for a client that does not follow it.
