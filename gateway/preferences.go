@@ -168,7 +168,11 @@ func memberError(param, key string, val json.RawMessage, typ reflect.Type, err e
 func unknownMember(parent, key string, known []string) *apiError {
 	param := member(parent, key)
 	msg := fmt.Sprintf("%s is not a field of %s.", param, parent)
-	if near := routing.Nearest(key, known); near != "" {
+	near := ""
+	if len(key) <= routing.EchoLimit { // a slip is short; the distance to a huge key costs time for nothing
+		near = routing.Nearest(key, known)
+	}
+	if near != "" {
 		msg = fmt.Sprintf("%s is not a field of %s; did you mean %q?", param, parent, near)
 	}
 	return invalid(param, msg+" Its fields are "+strings.Join(known, ", ")+".")

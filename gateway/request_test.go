@@ -399,15 +399,16 @@ func TestChatSendsMessagesUpstreamAsPlainText(t *testing.T) {
 }
 
 // An error that repeats what the client sent repeats at most about a
-// hundred bytes of it, marked as cut: a 3 MB bad value is a short answer,
-// whichever check refuses it (the gateway's, the router's).
+// hundred bytes of it, marked as cut: a bad value of half a megabyte (or
+// 3 MB: the size does not matter) is a short answer, whichever check
+// refuses it (the gateway's, the router's).
 func TestErrorsClipWhatTheyRepeat(t *testing.T) {
-	f := fastFixture(t, Options{MaxBody: 8 << 20})
-	huge := strings.Repeat("x", 3<<20)
+	f := fastFixture(t, Options{})
+	huge := strings.Repeat("x", 512<<10)
 	hello := `"messages":[{"role":"user","content":"hi"}]`
 	for _, c := range []struct{ name, path, body string }{
 		{"sort", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"provider":{"sort":"` + huge + `"}}`},
-		{"sort object", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"provider":{"sort":[` + strings.Repeat("1,", 1<<20) + `1]}}`},
+		{"sort object", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"provider":{"sort":[` + strings.Repeat("1,", 256<<10) + `1]}}`},
 		{"a provider member", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"provider":{"` + huge + `":1}}`},
 		{"a cutoff member", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"provider":{"preferred_max_latency":{"` + huge + `":1}}}`},
 		{"a price", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"provider":{"max_price":{"prompt":"` + huge + `"}}}`},
@@ -417,7 +418,7 @@ func TestErrorsClipWhatTheyRepeat(t *testing.T) {
 		{"a role", "/v1/chat/completions", `{"model":"` + testModel + `","messages":[{"role":"` + huge + `","content":"hi"}]}`},
 		{"a part type", "/v1/chat/completions", `{"model":"` + testModel + `","messages":[{"role":"user","content":[{"type":"` + huge + `"}]}]}`},
 		{"route", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"route":"` + huge + `"}`},
-		{"a number", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"max_tokens":1` + strings.Repeat("0", 3<<20) + `}`},
+		{"a number", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"max_tokens":1` + strings.Repeat("0", 512<<10) + `}`},
 		{"a metadata key", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"metadata":{"` + huge + `":"v"}}`},
 		{"a usage member", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"usage":{"` + huge + `":true}}`},
 		{"a Messages member", "/v1/messages", `{"model":"` + testModel + `","max_tokens":5,` + hello + `,"` + huge + `":1}`},
