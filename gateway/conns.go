@@ -32,12 +32,15 @@ import (
 // stay bounded.
 
 // HTTPServer returns the server for the gateway and ln wrapped for it;
-// serve with srv.Serve(ln). The server has the timeouts that bound how
-// long a client may take to send its headers or keep an idle connection
-// (its body has BodyTimeout, see ServeHTTP), and no write timeout: answers
-// stream for minutes, and the router bounds each request's total time
-// itself. errorLog takes net/http's own complaints; nil is the standard
-// logger.
+// serve with srv.Serve(ln). At most MaxConnections of ln's connections are
+// open at once, as above, and net/http's plain-text answers on them are
+// JSON errors. The server has the timeouts that bound how long a client
+// may take to send its headers or keep an idle connection (its body has
+// BodyTimeout, see ServeHTTP), and no write timeout: answers stream for
+// minutes, and the router bounds each request's total time itself. Its
+// ConnState and ConnContext follow the connections; a caller that wants
+// its own must call these too. errorLog takes net/http's own complaints;
+// nil is the standard logger.
 func (s *Server) HTTPServer(ln net.Listener, errorLog *log.Logger) (*http.Server, net.Listener) {
 	l := &limitListener{Listener: ln, max: s.opts.MaxConnections, headerTimeout: s.opts.HeaderTimeout, open: map[*conn]struct{}{}}
 	l.evicted.L = &l.mu

@@ -29,10 +29,10 @@ type Options struct {
 	Router *routing.Router
 	Health Health
 	// Keys, if any, are the bearer tokens a client must present
-	// (Authorization: Bearer <key>, or x-api-key: <key> as Anthropic's
-	// clients send it) to use /v1, /api/v1 and /metrics; without keys
-	// the API is open, for a gateway on loopback. Health checks (/healthz,
-	// /readyz) are always open.
+	// (Authorization: Bearer <key>, the scheme in any case, or x-api-key:
+	// <key> as Anthropic's clients send it) to use /v1, /api/v1 and, unless
+	// MetricsPublic, /metrics; without keys the API is open, for a gateway
+	// on loopback. Health checks (/healthz, /readyz) are always open.
 	Keys []string
 	// MetricsPublic leaves /metrics open when there are Keys, for a
 	// Prometheus that scrapes without one.
@@ -48,8 +48,9 @@ type Options struct {
 	// default 10s. IdleTimeout is how long a kept-alive connection may wait
 	// for its next request; default 2m. Both apply to HTTPServer.
 	HeaderTimeout, IdleTimeout time.Duration
-	// MaxConnections caps the connections open at once on a Listener: one
-	// past it is answered with a 503 and closed. Default
+	// MaxConnections caps the client connections open at once on
+	// HTTPServer's listener (see HTTPServer for which one makes way for a
+	// new one, and when a new one is refused with a 503). Default
 	// DefaultMaxConnections, from the process's open-file limit.
 	MaxConnections int
 	// KeepAlive is how long a streaming answer may wait for its first token
