@@ -144,7 +144,9 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func runDashboard(ctx context.Context, args []string, stderr io.Writer) int {
+// runDashboard runs the dashboard on the terminal, or where term says (a
+// test's).
+func runDashboard(ctx context.Context, args []string, stderr io.Writer, term ...tea.ProgramOption) int {
 	r, code := launch(ctx, "switchboard", "switchboard [--config PATH] [--listen HOST:PORT] [--state DIR | --no-history]  (subcommands: serve, send, check)",
 		args, stderr, func(rest []string) string {
 			return fmt.Sprintf("unknown command %q; commands: serve, send, check (see --help)", rest[0])
@@ -154,22 +156,29 @@ func runDashboard(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	defer r.stop()
 	s := r.stack
-	opts := ui.Options{Health: s.mon, Router: s.router, Display: s.display(), Notice: r.notice}
+	// The screen is the dashboard's: what net/http and the standard logger
+	// say goes to its event log, one line each, without secrets.
+	logs := make(chan string, 64)
+	lines, restore := s.logTo(lineFeed{ch: logs})
+	defer restore()
+	opts := ui.Options{Health: s.mon, Router: s.router, Display: s.display(), Notice: r.notice, Logs: logs}
 	if s.fleet != nil {
 		opts.Faults = faults{s.fleet}
 	}
 	if addr := s.listenAddr(r.listen); addr != "" {
-		// The screen is the dashboard's: the API logs nowhere, and a port
-		// in use costs the API, not the dashboard.
+		// The API's request lines would flood the event log, which shows
+		// their fallbacks and hedges from the traces; a port in use costs
+		// the API, not the dashboard.
 		traces, routed := traceFeed()
-		if a, err := s.startAPI(addr, slog.New(slog.DiscardHandler), routed); err != nil {
+		if a, err := s.startAPI(addr, slog.New(slog.DiscardHandler), lines.Handler(), routed); err != nil {
 			opts.Notice = strings.TrimPrefix(r.notice+"; "+err.Error(), "; ")
 		} else {
 			defer a.stop(2 * time.Second)
 			opts.API, opts.Traces = a.addr, traces
 		}
 	}
-	_, err := tea.NewProgram(ui.New(r.ctx, opts), tea.WithContext(r.ctx), tea.WithFPS(ui.FPS)).Run()
+	options := append([]tea.ProgramOption{tea.WithContext(r.ctx), tea.WithFPS(ui.FPS)}, term...)
+	_, err := tea.NewProgram(ui.New(r.ctx, opts), options...).Run()
 	if err != nil && !errors.Is(err, tea.ErrProgramKilled) {
 		fmt.Fprintln(stderr, "dashboard:", err)
 		return 1
@@ -252,6 +261,8 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer s.Close()
 	defer s.mon.Flush()
+	_, restore := s.logTo(slog.NewTextHandler(stderr, nil))
+	defer restore()
 	if notice != "" {
 		fmt.Fprintln(stderr, "send:", notice)
 	}

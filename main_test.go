@@ -183,6 +183,8 @@ func TestSendTakesRoutingOptions(t *testing.T) {
 		{[]string{"--provider", `{"sort":"fastest"}`}},
 		{[]string{"--provider", `{"ignores":["alpha"]}`}},
 		{[]string{"--sort", "speed"}},
+		{[]string{"--provider", `{"preferred_max_latency":{"p95":1}}`}}, // OpenRouter's percentiles are p50, p75, p90, p99
+		{[]string{"--provider", `{"preferred_min_throughput":-5}`}},
 	} {
 		argv := append([]string{"send", "--config", cfg}, append(tc.args, "hi")...)
 		if code, _, errs := runArgs(t, argv...); code != 2 || !strings.Contains(errs, "send: ") || !strings.Contains(errs, "provider") && !strings.Contains(errs, "sort") {

@@ -42,20 +42,18 @@ type api struct {
 
 // startAPI listens on addr and serves the gateway over the stack until
 // stop. Binding is done before it returns, so a taken port is an error
-// here, not later.
-func (s *stack) startAPI(addr string, log *slog.Logger, routed func(*routing.Trace)) (*api, error) {
+// here, not later. The gateway logs its requests to log, and net/http its
+// complaints to errors.
+func (s *stack) startAPI(addr string, log *slog.Logger, errors slog.Handler, routed func(*routing.Trace)) (*api, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("the API cannot listen on %s: %w", addr, err)
 	}
 	g := s.cfg.Gateway
-	h := gateway.New(gateway.Options{Router: s.router, Health: s.mon, Keys: g.APIKeys, KeepAlive: g.KeepAlive,
-		Log: log, Routed: routed})
-	a := &api{addr: ln.Addr().String(), done: make(chan struct{}),
-		// No write timeout: answers stream for minutes, and the router
-		// bounds each request's total time itself.
-		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}
+	h := gateway.New(gateway.Options{Router: s.router, Health: s.mon, Keys: g.APIKeys, MetricsPublic: g.MetricsPublic,
+		KeepAlive: g.KeepAlive, MaxConnections: g.MaxConnections, Log: log, Routed: routed})
+	a := &api{addr: ln.Addr().String(), done: make(chan struct{})}
+	a.srv, ln = h.HTTPServer(ln, slog.NewLogLogger(errors, slog.LevelWarn))
 	go func() {
 		a.err = a.srv.Serve(ln)
 		close(a.done)
@@ -105,7 +103,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return code
 	}
 	defer r.stop()
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log, restore := r.logTo(slog.NewTextHandler(stderr, nil))
+	defer restore()
 	if r.notice != "" {
 		log.Warn(r.notice)
 	}
@@ -114,7 +113,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, `serve: no address to listen on; give --listen 127.0.0.1:8788, or listen = "..." in the config's [gateway] table`)
 		return 2
 	}
-	a, err := r.startAPI(addr, log, nil)
+	a, err := r.startAPI(addr, log, log.Handler(), nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "serve:", err)
 		return 1

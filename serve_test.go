@@ -4,24 +4,54 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 )
 
 // lockedBuffer collects what a goroutine writes, for reading afterwards.
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
+	mu    sync.Mutex
+	b     strings.Builder
+	wrote chan struct{} // a token after each write, for waitFor; made by newLockedBuffer
 }
+
+func newLockedBuffer() *lockedBuffer { return &lockedBuffer{wrote: make(chan struct{}, 1)} }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.wrote != nil {
+		select {
+		case l.wrote <- struct{}{}:
+		default:
+		}
+	}
 	return l.b.Write(p)
+}
+
+// waitFor waits until what was written contains s, failing the test if it
+// does not within 10s.
+func (l *lockedBuffer) waitFor(t *testing.T, s string) {
+	t.Helper()
+	guard := time.NewTimer(10 * time.Second)
+	defer guard.Stop()
+	for !strings.Contains(l.String(), s) {
+		select {
+		case <-l.wrote:
+		case <-guard.C:
+			t.Fatalf("%q was not written within 10s; got:\n%s", s, l)
+		}
+	}
 }
 
 func (l *lockedBuffer) String() string {
@@ -34,11 +64,17 @@ func (l *lockedBuffer) String() string {
 // API's base URL and what serve logs.
 func serveForTest(t *testing.T, args ...string) (base string, logs *lockedBuffer) {
 	t.Helper()
+	return serveConfigForTest(t, fastConfig, args...)
+}
+
+// serveConfigForTest is serveForTest over the configuration config.
+func serveConfigForTest(t *testing.T, config string, args ...string) (base string, logs *lockedBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, w := io.Pipe()
-	logs = &lockedBuffer{}
+	logs = newLockedBuffer()
 	code := make(chan int, 1)
-	args = append([]string{"serve", "--no-history", "--config", writeConfig(t, fastConfig)}, args...)
+	args = append([]string{"serve", "--no-history", "--config", writeConfig(t, config)}, args...)
 	go func() {
 		code <- run(ctx, args, w, logs)
 		w.Close()
@@ -102,5 +138,102 @@ func TestServeCannotListen(t *testing.T) {
 	code, _, stderr = runArgs(t, "serve", "--no-history", "--config", cfg, "--listen", "off")
 	if code != 2 || !strings.Contains(stderr, "no address to listen on") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// leakyUpstream is an OpenAI-compatible upstream that answers, then writes
+// stray bytes past the answer's Content-Length: the request's own
+// Authorization header, as a server that echoes its request might. The
+// client's Transport logs those bytes ("Unsolicited response received on
+// idle HTTP channel starting with ...") through the standard logger.
+func leakyUpstream(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		body, ctype := `{"data":[{"id":"m"}]}`, "application/json"
+		if strings.HasSuffix(r.URL.Path, "/chat/completions") {
+			body, ctype = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n", "text/event-stream"
+		}
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s", ctype, len(body), body)
+		fmt.Fprintf(buf, "Authorization: %s\r\n", r.Header.Get("Authorization"))
+		buf.Flush()
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// Keys as no other text holds them, to search every output for.
+const (
+	leakyKey   = "sk-upstream-7f3a9c1e5b"
+	gatewayKey = "sk-gateway-2d8e4f6a0c"
+)
+
+// leakyConfig is a provider whose upstream is leakyUpstream, probed by its
+// model list (which is read whole, so the connection goes back idle with
+// the stray bytes on it), behind a gateway with a key.
+func leakyConfig(t *testing.T) string {
+	t.Helper()
+	t.Setenv("SB_TEST_LEAKY_KEY", leakyKey)
+	t.Setenv("SB_TEST_GATEWAY_KEYS", gatewayKey)
+	return fmt.Sprintf(`
+[gateway]
+api_key_env = "SB_TEST_GATEWAY_KEYS"
+
+[[provider]]
+name = "leaky"
+protocol = "openai"
+base_url = %q
+api_key_env = "SB_TEST_LEAKY_KEY"
+probe = "models"
+
+[[model]]
+name = "test/model"
+[[model.endpoint]]
+provider = "leaky"
+upstream_model = "m"
+`, leakyUpstream(t).URL+"/v1")
+}
+
+// What Go's own logger says in serve goes to stderr through serve's log,
+// with every configured secret removed.
+func TestServeLogsNoKey(t *testing.T) {
+	_, logs := serveConfigForTest(t, leakyConfig(t), "--listen", "127.0.0.1:0")
+	logs.waitFor(t, "Unsolicited response received on idle HTTP channel")
+	got := logs.String()
+	if strings.Contains(got, leakyKey) || strings.Contains(got, gatewayKey) {
+		t.Fatalf("a key is in serve's log:\n%s", got)
+	}
+	if !strings.Contains(got, "level=WARN") || !strings.Contains(got, "Authorization: Bearer [redacted]") {
+		t.Errorf("the stray bytes are not logged as a warning with the key redacted:\n%s", got)
+	}
+}
+
+// In the dashboard, what Go's own logger says goes to the event log,
+// without secrets, and nothing to stderr, which is the screen.
+func TestDashboardLogsNothingOnStderr(t *testing.T) {
+	cfg := writeConfig(t, leakyConfig(t))
+	ctx, cancel := context.WithCancel(t.Context())
+	screen, stderr := newLockedBuffer(), newLockedBuffer()
+	code := make(chan int, 1)
+	go func() {
+		code <- runDashboard(ctx, []string{"--no-history", "--config", cfg, "--listen", "127.0.0.1:0"}, stderr,
+			tea.WithInput(nil), tea.WithOutput(screen), tea.WithWindowSize(160, 48), tea.WithoutSignalHandler())
+	}()
+	screen.waitFor(t, "Unsolicited")
+	cancel()
+	if c := <-code; c != 0 {
+		t.Errorf("the dashboard exited %d", c)
+	}
+	if got := stderr.String(); got != "" {
+		t.Errorf("the dashboard wrote on stderr:\n%s", got)
+	}
+	if got := ansi.Strip(screen.String()); strings.Contains(got, leakyKey) || strings.Contains(got, gatewayKey) {
+		t.Errorf("a key is on the screen")
 	}
 }

@@ -64,6 +64,11 @@ type Gateway struct {
 	// KeepAlive is how long a stream waits for its first token before it
 	// opens with keep-alive comments; zero takes the gateway's default.
 	KeepAlive time.Duration
+	// MaxConnections caps the client connections open at once; zero takes
+	// the gateway's default, from the open-file limit.
+	MaxConnections int
+	// MetricsPublic leaves /metrics open when there are keys.
+	MetricsPublic bool
 }
 
 // Provider is one provider account: a simulated one (Sim is set) or a real

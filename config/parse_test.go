@@ -94,6 +94,8 @@ func TestParseEverything(t *testing.T) {
 		`listen = "127.0.0.1:0"`,
 		`api_key_env = "SB_KEYS"`,
 		`keep_alive = "10s"`,
+		`max_connections = 2000`,
+		`metrics_public = true`,
 		`[[provider]]`,
 		`name = "sim-a"`,
 		`display = "Sim A"`,
@@ -178,7 +180,8 @@ func TestParseEverything(t *testing.T) {
 		`provider = "sim-a"`,
 	)
 	cfg := mustParse(t, doc, env("REAL_KEY", "k-123", "SB_KEYS", " key-one, key-two ,"))
-	wantGateway := Gateway{Listen: "127.0.0.1:0", APIKeyEnv: "SB_KEYS", APIKeys: []string{"key-one", "key-two"}, KeepAlive: 10 * time.Second}
+	wantGateway := Gateway{Listen: "127.0.0.1:0", APIKeyEnv: "SB_KEYS", APIKeys: []string{"key-one", "key-two"}, KeepAlive: 10 * time.Second,
+		MaxConnections: 2000, MetricsPublic: true}
 	if !reflect.DeepEqual(cfg.Gateway, wantGateway) {
 		t.Errorf("gateway = %+v\nwant %+v", cfg.Gateway, wantGateway)
 	}

@@ -233,9 +233,23 @@ func readGateway(t *table, env func(string) (string, bool)) Gateway {
 		}
 	}
 	g.KeepAlive = positiveDuration(t, "keep_alive", 3*time.Second)
+	switch n, ok := t.count("max_connections", "1000"); {
+	case !ok:
+	case n == 0:
+		t.bad("max_connections", "is zero, which would refuse every client; remove the key for the default (from the open-file limit), or write for example max_connections = 1000")
+	case n > maxConnections:
+		t.bad("max_connections", "is %d, more connections than one process can hold open; write at most %d", n, maxConnections)
+	default:
+		g.MaxConnections = int(n)
+	}
+	g.MetricsPublic, _ = t.boolean("metrics_public")
 	t.finish()
 	return g
 }
+
+// maxConnections bounds [gateway] max_connections: a million open
+// connections is past what one process's open files allow anywhere.
+const maxConnections = 1 << 20
 
 // isPort reports whether s is a port number, 0 to 65535.
 func isPort(s string) bool {

@@ -86,7 +86,7 @@ type exchange struct {
 type dialect struct {
 	name       string // what the log calls its requests
 	idPrefix   string
-	parse      func(*http.Request, int64) (*chatRequest, routing.Request, *apiError)
+	parse      func(body []byte) (*chatRequest, routing.Request, *apiError)
 	writeError func(http.ResponseWriter, *apiError)
 	whole      func(*exchange, *routing.Result) any // a whole answer
 	delta      func(*sseOut, *exchange, string)     // content on the stream; x.streamed is false for the first
@@ -105,7 +105,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) { s.serve(w, r, op
 // serve serves one chat request in d's words.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, d *dialect) {
 	x := &exchange{id: fmt.Sprintf("%s%d-%d", d.idPrefix, s.opts.Now().Unix(), s.seq.next()), start: s.opts.Now()}
-	c, req, e := d.parse(r, s.opts.MaxBody)
+	var c *chatRequest
+	var req routing.Request
+	body, e := readBody(w, r, s.opts.MaxBody, s.opts.BodyTimeout)
+	if e == nil {
+		c, req, e = d.parse(body)
+	}
 	if c != nil {
 		x.model, _ = routing.ModelSuffix(req.Model)
 		x.stream = c.Stream

@@ -45,11 +45,20 @@ type errorMetadata struct {
 	PreviousErrors []routing.PreviousError `json:"previous_errors,omitempty"`
 }
 
+// maxMessage and maxParam bound what an error answer says, whoever forgot
+// to clip a value they repeat (a model name 3 MB long, in the router's
+// "not served here"): the gateway's own messages are well under.
+const (
+	maxMessage = 2048
+	maxParam   = 256
+)
+
 func (e *apiError) body() errorBody {
-	b := errorBody{Code: e.Status, Message: e.Message, Type: e.Type,
+	b := errorBody{Code: e.Status, Message: routing.Clip(e.Message, maxMessage), Type: e.Type,
 		Metadata: errorMetadata{ErrorType: e.Type, PreviousErrors: e.Previous}}
 	if e.Param != "" {
-		b.Param = &e.Param
+		param := routing.Clip(e.Param, maxParam)
+		b.Param = &param
 	}
 	return b
 }
@@ -67,11 +76,17 @@ func writeError(w http.ResponseWriter, e *apiError) {
 // 503, if the router knows: whole seconds, rounded up, and never 0, which
 // a client would read as at once.
 func (e *apiError) setRetryAfter(w http.ResponseWriter) {
-	if e.RetryAfter <= 0 || e.Status != http.StatusTooManyRequests && e.Status != http.StatusServiceUnavailable {
-		return
+	if after := e.retryAfter(); after != "" {
+		w.Header().Set("Retry-After", after)
 	}
-	secs := max(1, int64((e.RetryAfter+time.Second-1)/time.Second))
-	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+}
+
+// retryAfter is the Retry-After of e, "" for none.
+func (e *apiError) retryAfter() string {
+	if e.RetryAfter <= 0 || e.Status != http.StatusTooManyRequests && e.Status != http.StatusServiceUnavailable {
+		return ""
+	}
+	return strconv.FormatInt(max(1, int64((e.RetryAfter+time.Second-1)/time.Second)), 10)
 }
 
 // fromRouting turns the router's failure into an error answer: the status
@@ -173,7 +188,7 @@ type anthropicErrorDetail struct {
 }
 
 func (e *apiError) anthropic() anthropicErrorBody {
-	return anthropicErrorBody{Type: "error", Error: anthropicErrorDetail{Type: anthropicErrorType(e), Message: e.Message},
+	return anthropicErrorBody{Type: "error", Error: anthropicErrorDetail{Type: anthropicErrorType(e), Message: routing.Clip(e.Message, maxMessage)},
 		PreviousErrors: e.Previous, Trace: e.Trace}
 }
 

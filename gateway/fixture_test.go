@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -79,9 +80,27 @@ func newRoutedFixture(t testing.TB, o Options, ro routing.Options, ups map[strin
 		t.Fatal(err)
 	}
 	o.Router, o.Health = f.router, f.mon
-	f.srv = httptest.NewServer(New(o))
-	t.Cleanup(f.srv.Close)
+	f.srv = startServer(t, New(o), nil)
 	return f
+}
+
+// startServer serves g as switchboard serve does (its HTTPServer on its
+// Listener) on a loopback port until the test ends; connState, if set, is
+// told of every connection's changes.
+func startServer(t testing.TB, g *Server, connState func(net.Conn, http.ConnState)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(g)
+	srv.Config, srv.Listener = g.HTTPServer(srv.Listener, nil)
+	if connState != nil {
+		own := srv.Config.ConnState
+		srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
+			own(c, st)
+			connState(c, st)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // post sends body (a string as is, else as JSON) to path and returns the
@@ -117,9 +136,14 @@ func (f *fixture) get(t *testing.T, path string) (*http.Response, []byte) {
 	return f.do(t, req)
 }
 
-func (f *fixture) do(t *testing.T, req *http.Request) (*http.Response, []byte) {
+// do sends req with the fixture's client, or with client if one is given.
+func (f *fixture) do(t *testing.T, req *http.Request, client ...*http.Client) (*http.Response, []byte) {
 	t.Helper()
-	resp, err := f.srv.Client().Do(req)
+	c := f.srv.Client()
+	if len(client) > 0 {
+		c = client[0]
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

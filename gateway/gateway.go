@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -27,13 +29,30 @@ type Options struct {
 	Router *routing.Router
 	Health Health
 	// Keys, if any, are the bearer tokens a client must present
-	// (Authorization: Bearer <key>, or x-api-key: <key> as Anthropic's
-	// clients send it) to use /v1 and /api/v1; without keys
-	// the API is open, for a gateway on loopback. Health checks and
-	// metrics are always open.
+	// (Authorization: Bearer <key>, the scheme in any case, or x-api-key:
+	// <key> as Anthropic's clients send it) to use /v1, /api/v1 and, unless
+	// MetricsPublic, /metrics; without keys the API is open, for a gateway
+	// on loopback. Health checks (/healthz, /readyz) are always open.
 	Keys []string
+	// MetricsPublic leaves /metrics open when there are Keys, for a
+	// Prometheus that scrapes without one.
+	MetricsPublic bool
 	// MaxBody caps a request body, in bytes; default 4 MiB.
 	MaxBody int64
+	// BodyTimeout is how long a client has to send a request's body once
+	// its headers are in; default 30s. A body that is not in by then is
+	// answered with a 408 and its connection closed, so a client that
+	// stalls holds no connection for longer.
+	BodyTimeout time.Duration
+	// HeaderTimeout is how long a client has to send a request's headers;
+	// default 10s. IdleTimeout is how long a kept-alive connection may wait
+	// for its next request; default 2m. Both apply to HTTPServer.
+	HeaderTimeout, IdleTimeout time.Duration
+	// MaxConnections caps the client connections open at once on
+	// HTTPServer's listener (see HTTPServer for which one makes way for a
+	// new one, and when a new one is refused with a 503). Default
+	// DefaultMaxConnections, from the process's open-file limit.
+	MaxConnections int
 	// KeepAlive is how long a streaming answer may wait for its first token
 	// before the status is sent and SSE comments start to keep idle
 	// connections open (as OpenRouter's ": OPENROUTER PROCESSING"); default
@@ -61,6 +80,18 @@ func New(o Options) *Server {
 	if o.MaxBody <= 0 {
 		o.MaxBody = 4 << 20
 	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = 30 * time.Second
+	}
+	if o.HeaderTimeout <= 0 {
+		o.HeaderTimeout = 10 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 2 * time.Minute
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = DefaultMaxConnections()
+	}
 	if o.KeepAlive <= 0 {
 		o.KeepAlive = 3 * time.Second
 	}
@@ -82,7 +113,11 @@ func New(o Options) *Server {
 	s.mux.Handle("/v1/messages", only(http.MethodPost, s.authorized(s.messages, writeAnthropicError), writeAnthropicError))
 	api(http.MethodGet, "/api/v1/models/{author}/{slug}/endpoints", s.endpoints)
 	api(http.MethodGet, "/api/v1/health", s.health)
-	s.mux.Handle("/metrics", only(http.MethodGet, s.metrics.handler(), writeError))
+	metrics := s.metrics.handler()
+	if !o.MetricsPublic {
+		metrics = s.authorized(metrics.ServeHTTP, writeError)
+	}
+	s.mux.Handle("/metrics", only(http.MethodGet, metrics, writeError))
 	s.mux.Handle("/healthz", only(http.MethodGet, http.HandlerFunc(s.live), writeError))
 	s.mux.Handle("/readyz", only(http.MethodGet, http.HandlerFunc(s.ready), writeError))
 	s.mux.HandleFunc("/", s.notFound)
@@ -99,12 +134,77 @@ func only(method string, h http.Handler, writeErr func(http.ResponseWriter, *api
 		}
 		w.Header().Set("Allow", method)
 		writeErr(w, &apiError{Status: http.StatusMethodNotAllowed, Type: "invalid_request",
-			Message: fmt.Sprintf("%s %s is not served; use %s", r.Method, r.URL.Path, method)})
+			Message: fmt.Sprintf("%s is not served; use %s", request(r), method)})
 	})
 }
 
-// ServeHTTP serves one request.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// request names a request in an error message: its method and path, as
+// much of them as a message repeats.
+func request(r *http.Request) string {
+	return routing.Clip(r.Method, 16) + " " + routing.Clip(r.URL.Path, routing.EchoLimit)
+}
+
+// ServeHTTP serves one request. A request with a body has BodyTimeout to
+// send it, whichever handler reads it (or net/http, which reads what a
+// handler left before the connection's next request); until it is read,
+// its connection may be made to give way to a new one (see HTTPServer).
+// Requests that ServeMux would answer in plain text or HTML ("*" but
+// OPTIONS *, which net/http answers itself; CONNECT; an unclean path) are
+// answered here in JSON.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Body != nil && r.Body != http.NoBody {
+		// The connection's deadline is on the wall clock, whatever Now says.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.BodyTimeout))
+	} else {
+		_ = connOf(r).read("headers") // all there is to read is in; served even if told to make way since
+	}
+	switch clean := cleanPath(r.URL.Path); {
+	case r.RequestURI == "*":
+		w.Header().Set("Connection", "close")
+		writeError(w, &apiError{Status: http.StatusBadRequest, Type: "invalid_request",
+			Message: routing.Clip(r.Method, 16) + " * is not a request this API serves; name a path, such as POST /v1/chat/completions"})
+	case r.Method == http.MethodConnect: // ServeMux answers it "404 page not found"
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Type: "invalid_request",
+			Message: "CONNECT is not served: Switchboard is an HTTP API, not a proxy; send POST /v1/chat/completions"})
+	case clean != r.URL.Path:
+		// Where ServeMux would redirect with an HTML page or none: the
+		// same redirect, which keeps the method and body, with a JSON body
+		// for a client that does not follow it.
+		to := url.URL{Path: clean, RawQuery: r.URL.RawQuery}
+		w.Header().Set("Location", to.String())
+		writerFor(clean)(w, &apiError{Status: http.StatusTemporaryRedirect, Type: "invalid_request",
+			Message: fmt.Sprintf("%s is not a clean path; send the request to %s", request(r), routing.Clip(clean, routing.EchoLimit))})
+	default:
+		s.mux.ServeHTTP(w, r)
+	}
+}
+
+// writerFor is how errors are written on path p: in Anthropic's shape on
+// its Messages API, else in OpenAI's.
+func writerFor(p string) func(http.ResponseWriter, *apiError) {
+	if p == "/v1/messages" {
+		return writeAnthropicError
+	}
+	return writeError
+}
+
+// cleanPath is the path ServeMux serves p at: p with . and .. elements and
+// doubled slashes removed, keeping a trailing slash, as net/http has it.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
+}
 
 // authorized lets a request through when the gateway has no keys or the
 // request presents one of them, as a bearer token or (as Anthropic's
@@ -114,13 +214,13 @@ func (s *Server) authorized(h http.HandlerFunc, writeErr func(http.ResponseWrite
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok {
+		got := bearer(r.Header.Get("Authorization"))
+		if got == "" {
 			got = r.Header.Get("X-Api-Key")
 		}
-		if got != "" {
+		if got = strings.TrimSpace(got); got != "" {
 			for _, k := range s.opts.Keys {
-				if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(k)) == 1 {
+				if subtle.ConstantTimeCompare([]byte(got), []byte(k)) == 1 {
 					h(w, r)
 					return
 				}
@@ -131,7 +231,17 @@ func (s *Server) authorized(h http.HandlerFunc, writeErr func(http.ResponseWrite
 	})
 }
 
+// bearer is the token of an Authorization header of the Bearer scheme,
+// whose name is case-insensitive (RFC 7235), else "".
+func bearer(authorization string) string {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(authorization), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return token
+}
+
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	writeError(w, &apiError{Status: http.StatusNotFound, Type: "not_found",
-		Message: r.Method + " " + r.URL.Path + " is not an endpoint of this API; try POST /v1/chat/completions or GET /v1/models"})
+		Message: request(r) + " is not an endpoint of this API; try POST /v1/chat/completions or GET /v1/models"})
 }

@@ -107,13 +107,13 @@ func checkMetadata(v json.RawMessage) *apiError {
 		return invalid("metadata", fmt.Sprintf("metadata has %d pairs; it may have %d at most", len(m), maxMetadataPairs))
 	}
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		field := "metadata." + k
+		field := member("metadata", k)
 		var s string
 		switch {
 		case utf8.RuneCountInString(k) > maxMetadataKey:
-			return invalid("metadata", fmt.Sprintf("metadata key %q is over %d characters", k, maxMetadataKey))
+			return invalid("metadata", fmt.Sprintf("metadata key %q is over %d characters", echo(k), maxMetadataKey))
 		case strings.ContainsAny(k, "[]"):
-			return invalid("metadata", fmt.Sprintf("metadata key %q has a bracket; keys may not", k))
+			return invalid("metadata", fmt.Sprintf("metadata key %q has a bracket; keys may not", echo(k)))
 		case decodeString(field, m[k], &s) != nil:
 			return invalid(field, fmt.Sprintf("%s must be a string, not %s", field, describe(m[k])))
 		case utf8.RuneCountInString(s) > maxMetadataValue:
@@ -133,7 +133,7 @@ func checkUsage(v json.RawMessage) *apiError {
 		var b bool
 		switch {
 		case k != "include":
-			return invalid("usage."+k, fmt.Sprintf("usage.%s is not a field of usage; its one field is include (usage is always in the answer)", k))
+			return invalid(member("usage", k), member("usage", k)+" is not a field of usage; its one field is include (usage is always in the answer)")
 		case string(m[k]) != "null" && json.Unmarshal(m[k], &b) != nil:
 			return invalid("usage.include", fmt.Sprintf("usage.include must be true or false, not %s", describe(m[k])))
 		}

@@ -44,9 +44,9 @@ type messagesExtras struct {
 
 // parseMessages reads and checks a Messages request and turns it into the
 // router's terms, as parseChat does for a chat request.
-func parseMessages(r *http.Request, maxBody int64) (*chatRequest, routing.Request, *apiError) {
+func parseMessages(body []byte) (*chatRequest, routing.Request, *apiError) {
 	var none routing.Request
-	body, fields, e := readObject(r, maxBody)
+	fields, e := object(body)
 	if e != nil {
 		return nil, none, e
 	}
@@ -56,7 +56,7 @@ func parseMessages(r *http.Request, maxBody int64) (*chatRequest, routing.Reques
 		case k == "user":
 			return nil, none, invalid(k, "user is OpenAI's field; in a Messages request the end user's id goes in metadata.user_id")
 		default:
-			return nil, none, invalid(k, fmt.Sprintf("%s is not supported: Switchboard's /v1/messages carries text messages only; leave it out", k))
+			return nil, none, invalid(echo(k), fmt.Sprintf("%s is not supported: Switchboard's /v1/messages carries text messages only; leave it out", echo(k)))
 		}
 	}
 	var c chatRequest
@@ -73,7 +73,7 @@ func parseMessages(r *http.Request, maxBody int64) (*chatRequest, routing.Reques
 	for i, m := range c.Messages {
 		if m.Role != "user" && m.Role != "assistant" {
 			field := fmt.Sprintf("messages[%d].role", i)
-			return &c, none, invalid(field, fmt.Sprintf(`%s is %q; it must be "user" or "assistant" (a system prompt goes in system)`, field, m.Role))
+			return &c, none, invalid(field, fmt.Sprintf(`%s is %q; it must be "user" or "assistant" (a system prompt goes in system)`, field, echo(m.Role)))
 		}
 	}
 	user, e := anthropicUser(x.Metadata)
@@ -123,7 +123,7 @@ func anthropicUser(metadata json.RawMessage) (string, *apiError) {
 		v := bytes.TrimSpace(m[k])
 		switch {
 		case k != "user_id":
-			return "", invalid("metadata."+k, fmt.Sprintf("metadata.%s is not a field of metadata; its one field is user_id", k))
+			return "", invalid(member("metadata", k), member("metadata", k)+" is not a field of metadata; its one field is user_id")
 		case string(v) == "null":
 		default:
 			if e := decodeString("metadata.user_id", v, &user); e != nil {

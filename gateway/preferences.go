@@ -81,10 +81,10 @@ func decodeProvider(raw json.RawMessage) (routing.Preferences, *apiError) {
 	}
 	v := reflect.ValueOf(&p).Elem()
 	for _, k := range slices.Sorted(maps.Keys(members)) {
-		param := "provider." + k
+		param := member("provider", k)
 		m, ok := prefMembers[k]
 		if !ok {
-			return p, unknownMember(param, prefKeys)
+			return p, unknownMember("provider", k, prefKeys)
 		}
 		val := bytes.TrimSpace(members[k])
 		if string(val) == "null" {
@@ -92,6 +92,16 @@ func decodeProvider(raw json.RawMessage) (routing.Preferences, *apiError) {
 		}
 		if e := decodeMember(param, k, val, m, v.FieldByIndex(m.index).Addr().Interface()); e != nil {
 			return p, e
+		}
+	}
+	for _, l := range []struct {
+		name string
+		list []string
+	}{{"order", p.Order}, {"only", p.Only}, {"ignore", p.Ignore}} {
+		for i, n := range l.list {
+			if e := checkName(fmt.Sprintf("provider.%s[%d]", l.name, i), n); e != nil {
+				return p, e
+			}
 		}
 	}
 	if err := p.Check(); err != nil {
@@ -111,11 +121,11 @@ func decodeMember(param, key string, val json.RawMessage, m prefMember, dst any)
 		if json.Unmarshal(val, &sub) == nil {
 			for _, sk := range slices.Sorted(maps.Keys(sub)) {
 				if !slices.Contains(m.keys, sk) {
-					return unknownMember(param+"."+sk, m.keys)
+					return unknownMember(param, sk, m.keys)
 				}
 				one, _ := json.Marshal(map[string]json.RawMessage{sk: sub[sk]}) // valid: it was parsed
 				if err := json.Unmarshal(one, reflect.New(m.typ).Interface()); err != nil {
-					return memberError(param+"."+sk, key, sub[sk], m.typ, err)
+					return memberError(member(param, sk), key, sub[sk], m.typ, err)
 				}
 			}
 		}
@@ -150,15 +160,19 @@ func memberError(param, key string, val json.RawMessage, typ reflect.Type, err e
 			}
 		}
 	}
-	return invalid(param, fmt.Sprintf("%s must be %s, not %s", param, jsonKind(typ.String()), te.Value))
+	return invalid(param, fmt.Sprintf("%s must be %s, not %s", param, jsonKind(typ.String()), echo(te.Value)))
 }
 
-// unknownMember refuses param, a member its object does not have, naming
-// the nearest one if it looks like a slip, and all of them.
-func unknownMember(param string, known []string) *apiError {
-	parent, key := param[:strings.LastIndexByte(param, '.')], param[strings.LastIndexByte(param, '.')+1:]
+// unknownMember refuses key, a member the object at parent does not have,
+// naming the nearest one if it looks like a slip, and all of them.
+func unknownMember(parent, key string, known []string) *apiError {
+	param := member(parent, key)
 	msg := fmt.Sprintf("%s is not a field of %s.", param, parent)
-	if near := routing.Nearest(key, known); near != "" {
+	near := ""
+	if len(key) <= routing.EchoLimit { // a slip is short; the distance to a huge key costs time for nothing
+		near = routing.Nearest(key, known)
+	}
+	if near != "" {
 		msg = fmt.Sprintf("%s is not a field of %s; did you mean %q?", param, parent, near)
 	}
 	return invalid(param, msg+" Its fields are "+strings.Join(known, ", ")+".")

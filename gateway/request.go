@@ -8,8 +8,10 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"switchboard/provider"
 	"switchboard/routing"
@@ -54,11 +56,11 @@ var unsupported = map[string]string{
 	"audio": "audio output", "modalities": "output modalities", "prediction": "predicted outputs",
 }
 
-// parseChat reads and checks a chat request, and turns it into the
-// router's terms. A failure is a 400 (or 413) that names the field and,
-// for broken JSON, the line and column.
-func parseChat(r *http.Request, maxBody int64) (*chatRequest, routing.Request, *apiError) {
-	body, fields, e := readObject(r, maxBody)
+// parseChat checks a chat request's body, and turns it into the router's
+// terms. A failure is a 400 that names the field and, for broken JSON, the
+// line and column.
+func parseChat(body []byte) (*chatRequest, routing.Request, *apiError) {
+	fields, e := object(body)
 	if e != nil {
 		return nil, routing.Request{}, e
 	}
@@ -70,29 +72,52 @@ func parseChat(r *http.Request, maxBody int64) (*chatRequest, routing.Request, *
 	return &c, req, e
 }
 
-// readObject reads a request body that must be a JSON object, and its
-// members.
-func readObject(r *http.Request, maxBody int64) ([]byte, map[string]json.RawMessage, *apiError) {
-	// The body is read as JSON whatever its Content-Type says: curl -d
-	// sends JSON labelled as a form, and what is not JSON gets an error
-	// saying where it stops being JSON.
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, nil, &apiError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request",
-				Message: fmt.Sprintf("the request body is over %d bytes", maxBody)}
+// readBody reads a request's body, at most maxBody bytes of it, within the
+// read deadline ServeHTTP set, and then lifts the deadline: the answer may
+// stream for minutes, and net/http's read behind the handler (which sees
+// the client leave) would cancel the request at a deadline. (net/http lifts
+// it too as it starts that read, at the body's end, but does not promise
+// to.) A body that is too big, late or broken is an error answer after
+// which the connection closes, since the rest of the body is still on it.
+func readBody(w http.ResponseWriter, r *http.Request, maxBody int64, timeout time.Duration) ([]byte, *apiError) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	c := connOf(r)
+	if err == nil {
+		if e := c.read("body"); e != nil {
+			w.Header().Set("Connection", "close")
+			return nil, e
 		}
-		return nil, nil, &apiError{Status: http.StatusBadRequest, Type: "invalid_request", Message: "reading the request body: " + err.Error()}
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+		return body, nil
 	}
+	w.Header().Set("Connection", "close")
+	var tooBig *http.MaxBytesError
+	switch {
+	case c != nil && c.gone.Load():
+		return nil, c.l.madeWay("body")
+	case errors.As(err, &tooBig):
+		return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request",
+			Message: fmt.Sprintf("the request body is over %d bytes", maxBody)}
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, &apiError{Status: http.StatusRequestTimeout, Type: "timeout",
+			Message: fmt.Sprintf("the request body did not arrive within %s of its headers (%d bytes came); send the whole body at once", timeout, len(body))}
+	}
+	return nil, &apiError{Status: http.StatusBadRequest, Type: "invalid_request", Message: "reading the request body: " + echo(err.Error())}
+}
+
+// object reads a request body that must be a JSON object into its members.
+// The body is read as JSON whatever its Content-Type says: curl -d sends
+// JSON labelled as a form, and what is not JSON gets an error saying where
+// it stops being JSON.
+func object(body []byte) (map[string]json.RawMessage, *apiError) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
-		return nil, nil, badJSON(body, err)
+		return nil, badJSON(body, err)
 	}
 	if fields == nil {
-		return nil, nil, invalid("", "the request body must be a JSON object, not null")
+		return nil, invalid("", "the request body must be a JSON object, not null")
 	}
-	return body, fields, nil
+	return fields, nil
 }
 
 // routing checks the request and builds the router's request from it.
@@ -118,6 +143,14 @@ func (c *chatRequest) routing(fields map[string]json.RawMessage) (routing.Reques
 			}
 			req.Extra[k] = fields[k]
 			req.Params = append(req.Params, k)
+		}
+	}
+	if e := checkName("model", c.Model); e != nil {
+		return req, e
+	}
+	for i, m := range c.Models {
+		if e := checkName(fmt.Sprintf("models[%d]", i), m); e != nil {
+			return req, e
 		}
 	}
 	model, models, first := c.Model, c.Models, 0
@@ -179,7 +212,7 @@ func (c *chatRequest) routing(fields map[string]json.RawMessage) (routing.Reques
 			req.Provider.Sort.Partition = "none"
 		}
 	default:
-		return req, invalid("route", fmt.Sprintf(`route is %q; it may be "fallback" or "sort" (both deprecated: use models and provider.sort)`, c.Route))
+		return req, invalid("route", fmt.Sprintf(`route is %q; it may be "fallback" or "sort" (both deprecated: use models and provider.sort)`, echo(c.Route)))
 	}
 	return req, nil
 }
@@ -195,7 +228,7 @@ func (m chatMessage) message(field string) (provider.Message, *apiError) {
 	case "":
 		return provider.Message{}, invalid(field+".role", field+` has no role; use "system", "user" or "assistant"`)
 	default:
-		return provider.Message{}, invalid(field+".role", fmt.Sprintf(`%s.role is %q; Switchboard carries "system", "developer", "user" and "assistant" messages`, field, m.Role))
+		return provider.Message{}, invalid(field+".role", fmt.Sprintf(`%s.role is %q; Switchboard carries "system", "developer", "user" and "assistant" messages`, field, echo(m.Role)))
 	}
 	content := bytes.TrimSpace(m.Content)
 	if len(content) == 0 || string(content) == "null" {
@@ -223,7 +256,7 @@ func (m chatMessage) message(field string) (provider.Message, *apiError) {
 		part := fmt.Sprintf("%s.content[%d]", field, j)
 		switch {
 		case p.Type != "text":
-			return provider.Message{}, invalid(part, fmt.Sprintf("%s is of type %q; Switchboard carries text parts only", part, p.Type))
+			return provider.Message{}, invalid(part, fmt.Sprintf("%s is of type %q; Switchboard carries text parts only", part, echo(p.Type)))
 		case p.Text == nil:
 			return provider.Message{}, invalid(part, part+` is a text part with no "text"`)
 		}
@@ -235,6 +268,26 @@ func (m chatMessage) message(field string) (provider.Message, *apiError) {
 func invalid(param, msg string) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Type: "invalid_request", Param: param, Message: msg}
 }
+
+// maxName bounds a model's or a provider's name in a request: the longest
+// of OpenRouter's are under a hundred bytes.
+const maxName = 256
+
+// checkName refuses a name (of a model or a provider, at param) too long
+// to be one, before the router repeats it in its errors and traces.
+func checkName(param, name string) *apiError {
+	if len(name) <= maxName {
+		return nil
+	}
+	return invalid(param, fmt.Sprintf("%s is %d bytes long, not a name (%q); names are at most %d bytes", param, len(name), echo(name), maxName))
+}
+
+// echo is a value the client sent, as an error message repeats it: clipped.
+func echo(s string) string { return routing.Clip(s, routing.EchoLimit) }
+
+// member names the member key of the object at parent, as an error's
+// param and message do: key is the client's, so it is clipped.
+func member(parent, key string) string { return parent + "." + echo(key) }
 
 // badJSON says where the body stops being valid JSON, or which field has
 // the wrong type.
@@ -249,14 +302,14 @@ func badJSON(body []byte, err error) *apiError {
 		line, col := position(body, typ.Offset)
 		field := typ.Field
 		if field == "" {
-			return invalid("", fmt.Sprintf("the request body must be a JSON object, not %s", typ.Value))
+			return invalid("", fmt.Sprintf("the request body must be a JSON object, not %s", echo(typ.Value)))
 		}
-		return invalid(field, fmt.Sprintf("%s must be %s, not %s (line %d, column %d)", field, jsonKind(typ.Type.String()), typ.Value, line, col))
+		return invalid(field, fmt.Sprintf("%s must be %s, not %s (line %d, column %d)", field, jsonKind(typ.Type.String()), echo(typ.Value), line, col))
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return invalid("", "the request body ends before its JSON does")
 	}
 	// A field's own check (such as provider.sort's) says what is wrong.
-	return invalid("", "the request body is not a valid chat request: "+err.Error())
+	return invalid("", "the request body is not a valid chat request: "+echo(err.Error()))
 }
 
 // position is the 1-based line and column of byte offset off in body.

@@ -203,10 +203,9 @@ func TestWrongMethodsAndPathsGetJSONErrors(t *testing.T) {
 	}
 }
 
-// With keys, the API wants one of them; health checks and metrics stay
-// open for load balancers and Prometheus, and no error text gives a key
-// away.
-func TestKeysGuardTheAPIButNotHealthOrMetrics(t *testing.T) {
+// With keys, the API and the metrics want one of them; health checks stay
+// open for load balancers, and no error text gives a key away.
+func TestKeysGuardTheAPIAndMetricsButNotHealth(t *testing.T) {
 	f := fastFixture(t, Options{Keys: []string{"k1", "k2"}})
 	for _, c := range []struct {
 		name   string
@@ -215,6 +214,7 @@ func TestKeysGuardTheAPIButNotHealthOrMetrics(t *testing.T) {
 		{"no key", nil},
 		{"unknown key", []string{"Authorization", "Bearer k3"}},
 		{"key without Bearer", []string{"Authorization", "k1"}},
+		{"key after another scheme", []string{"Authorization", "Basic k1"}},
 	} {
 		resp, b := f.post(t, "/v1/chat/completions", chatBody(false), c.header...)
 		e := decodeError(t, resp, b, http.StatusUnauthorized)
@@ -228,14 +228,38 @@ func TestKeysGuardTheAPIButNotHealthOrMetrics(t *testing.T) {
 	resp, b := f.get(t, "/v1/models")
 	decodeError(t, resp, b, http.StatusUnauthorized)
 
-	if resp, b := f.post(t, "/v1/chat/completions", chatBody(false), "Authorization", "Bearer k2"); resp.StatusCode != http.StatusOK {
-		t.Errorf("with the second key: status %d, want 200: %s", resp.StatusCode, b)
+	// The scheme's name is case-insensitive (RFC 7235).
+	for _, auth := range []string{"Bearer k2", "bearer k1", "BEARER k1", "Bearer   k2 "} {
+		if resp, b := f.post(t, "/v1/chat/completions", chatBody(false), "Authorization", auth); resp.StatusCode != http.StatusOK {
+			t.Errorf("Authorization %q: status %d, want 200: %s", auth, resp.StatusCode, b)
+		}
 	}
-	for _, path := range []string{"/healthz", "/metrics"} {
+	for _, path := range []string{"/healthz", "/readyz"} {
 		if resp, b := f.get(t, path); resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s without a key: status %d, want 200: %s", path, resp.StatusCode, b)
 		}
 	}
+	resp, b = f.get(t, "/metrics")
+	decodeError(t, resp, b, http.StatusUnauthorized)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, f.srv.URL+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "bearer k1")
+	if resp, b := f.do(t, req); resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "switchboard_") {
+		t.Errorf("GET /metrics with a key: status %d: %.200s", resp.StatusCode, b)
+	}
+}
+
+// metrics_public leaves /metrics open for a Prometheus without a key; the
+// API still wants one.
+func TestMetricsPublicLeavesOnlyMetricsOpen(t *testing.T) {
+	f := fastFixture(t, Options{Keys: []string{"k1"}, MetricsPublic: true})
+	if resp, b := f.get(t, "/metrics"); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /metrics without a key: status %d, want 200: %.200s", resp.StatusCode, b)
+	}
+	resp, b := f.get(t, "/v1/models")
+	decodeError(t, resp, b, http.StatusUnauthorized)
 }
 
 // capturingUpstream is an OpenAI-compatible server that hands over every
@@ -371,5 +395,87 @@ func TestChatSendsMessagesUpstreamAsPlainText(t *testing.T) {
 	want := []map[string]string{{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello."}}
 	if !sameJSON(t, got["messages"], want) {
 		t.Errorf("the upstream got messages %s, want %v", got["messages"], want)
+	}
+}
+
+// An error that repeats what the client sent repeats at most about a
+// hundred bytes of it, marked as cut: a bad value of half a megabyte (or
+// 3 MB: the size does not matter) is a short answer, whichever check
+// refuses it (the gateway's, the router's).
+func TestErrorsClipWhatTheyRepeat(t *testing.T) {
+	f := fastFixture(t, Options{})
+	huge := strings.Repeat("x", 512<<10)
+	hello := `"messages":[{"role":"user","content":"hi"}]`
+	for _, c := range []struct{ name, path, body string }{
+		{"sort", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"provider":{"sort":"` + huge + `"}}`},
+		{"sort object", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"provider":{"sort":[` + strings.Repeat("1,", 256<<10) + `1]}}`},
+		{"a provider member", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"provider":{"` + huge + `":1}}`},
+		{"a cutoff member", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"provider":{"preferred_max_latency":{"` + huge + `":1}}}`},
+		{"a price", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"provider":{"max_price":{"prompt":"` + huge + `"}}}`},
+		{"a quantization", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"provider":{"quantizations":["` + huge + `"]}}`},
+		{"a provider name", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"provider":{"only":["` + huge + `"]}}`},
+		{"the model", "/v1/chat/completions", `{"model":"` + huge + `",` + hello + `}`},
+		{"a role", "/v1/chat/completions", `{"model":"` + testModel + `","messages":[{"role":"` + huge + `","content":"hi"}]}`},
+		{"a part type", "/v1/chat/completions", `{"model":"` + testModel + `","messages":[{"role":"user","content":[{"type":"` + huge + `"}]}]}`},
+		{"route", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"route":"` + huge + `"}`},
+		{"a number", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"max_tokens":1` + strings.Repeat("0", 512<<10) + `}`},
+		{"a metadata key", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"metadata":{"` + huge + `":"v"}}`},
+		{"a usage member", "/v1/chat/completions", `{"model":"` + testModel + `",` + hello + `,"usage":{"` + huge + `":true}}`},
+		{"a Messages member", "/v1/messages", `{"model":"` + testModel + `","max_tokens":5,` + hello + `,"` + huge + `":1}`},
+		{"a Messages role", "/v1/messages", `{"model":"` + testModel + `","max_tokens":5,"messages":[{"role":"` + huge + `","content":"hi"}]}`},
+		{"a Messages metadata member", "/v1/messages", `{"model":"` + testModel + `","max_tokens":5,` + hello + `,"metadata":{"` + huge + `":"v"}}`},
+		{"the path", "/v1/" + strings.Repeat("p", 500<<10), `{}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, b := f.post(t, c.path, c.body)
+			if resp.StatusCode < 400 || resp.StatusCode > 499 {
+				t.Fatalf("status %d: %.300s", resp.StatusCode, b)
+			}
+			if len(b) > 1024 || !strings.Contains(string(b), "…") {
+				t.Errorf("a %d-byte answer, the cut unmarked: %.400s", len(b), b)
+			}
+		})
+	}
+}
+
+// Provider cutoffs are numbers of 0 or more at OpenRouter's percentiles;
+// anything else is refused naming the member, on both APIs.
+func TestProviderCutoffsAreChecked(t *testing.T) {
+	f := fastFixture(t, Options{})
+	for _, c := range []struct{ provider, param, msg string }{
+		{`{"preferred_max_latency":-3}`, "provider.preferred_max_latency.p50", "-3 is not a cutoff; a cutoff is 0 or more"},
+		{`{"preferred_min_throughput":{"p90":-1}}`, "provider.preferred_min_throughput.p90", "-1 is not a cutoff"},
+		{`{"preferred_max_latency":{"p95":2}}`, "provider.preferred_max_latency.p95", "Its fields are p50, p75, p90, p99"},
+		{`{"preferred_min_throughput":{"p50":"fast"}}`, "provider.preferred_min_throughput.p50", "must be a number"},
+	} {
+		body := `{"model":"` + testModel + `","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"provider":` + c.provider + `}`
+		resp, b := f.post(t, "/v1/chat/completions", body)
+		e := decodeError(t, resp, b, http.StatusBadRequest)
+		if e.Error.Param == nil || *e.Error.Param != c.param || !strings.Contains(e.Error.Message, c.msg) {
+			t.Errorf("%s: param %s, message %q; want %s and %q", c.provider, show(e.Error.Param), e.Error.Message, c.param, c.msg)
+		}
+		resp, b = f.post(t, "/v1/messages", body)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), c.msg) {
+			t.Errorf("%s on /v1/messages: status %d: %s", c.provider, resp.StatusCode, b)
+		}
+	}
+	// 0 is a cutoff every endpoint meets (throughput) or none does (latency): allowed.
+	body := `{"model":"` + testModel + `","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"provider":{"preferred_min_throughput":0}}`
+	if resp, b := f.post(t, "/v1/chat/completions", body); resp.StatusCode != http.StatusOK {
+		t.Errorf("a zero cutoff: status %d: %s", resp.StatusCode, b)
+	}
+}
+
+// metadata of the wrong type is named as what it is, on both APIs.
+func TestMetadataOfTheWrongTypeIsNamed(t *testing.T) {
+	f := fastFixture(t, Options{})
+	for _, c := range []struct{ value, kind string }{{`[]`, "not an array"}, {`"x"`, "not a string"}, {`5`, "not a number"}} {
+		for _, path := range []string{"/v1/chat/completions", "/v1/messages"} {
+			body := `{"model":"` + testModel + `","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"metadata":` + c.value + `}`
+			resp, b := f.post(t, path, body)
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "metadata must be an object") || !strings.Contains(string(b), c.kind) {
+				t.Errorf("%s metadata %s: status %d: %s", path, c.value, resp.StatusCode, b)
+			}
+		}
 	}
 }

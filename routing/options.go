@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Preferences are OpenRouter's per-request provider preferences (the
@@ -75,7 +76,7 @@ func (s *Sort) UnmarshalJSON(b []byte) error {
 	}
 	type plain Sort
 	if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, (*plain)(s)) != nil {
-		return fmt.Errorf(`sort must be "price", "throughput" or "latency", or {"by": ..., "partition": "model" or "none"}, not %s`, b)
+		return fmt.Errorf(`sort must be "price", "throughput" or "latency", or {"by": ..., "partition": "model" or "none"}, not %s`, Clip(string(b), EchoLimit))
 	}
 	return nil
 }
@@ -94,7 +95,7 @@ type MaxPrice struct {
 func (m *MaxPrice) UnmarshalJSON(b []byte) error {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil || raw == nil {
-		return fmt.Errorf("max_price must be an object such as {\"prompt\": 1, \"completion\": 2}, not %s", b)
+		return fmt.Errorf("max_price must be an object such as {\"prompt\": 1, \"completion\": 2}, not %s", Clip(string(b), EchoLimit))
 	}
 	*m = MaxPrice{}
 	for _, k := range slices.Sorted(maps.Keys(raw)) {
@@ -109,7 +110,7 @@ func (m *MaxPrice) UnmarshalJSON(b []byte) error {
 		case "image":
 			dst = &m.Image
 		default:
-			return fmt.Errorf("max_price.%s is not a price; the prices are prompt, completion, request and image", k)
+			return fmt.Errorf("max_price.%s is not a price; the prices are prompt, completion, request and image", Clip(k, EchoLimit))
 		}
 		v, err := priceValue(raw[k])
 		if err != nil {
@@ -133,7 +134,7 @@ func priceValue(b json.RawMessage) (*float64, error) {
 	}
 	var v float64
 	if err := json.Unmarshal(num, &v); err != nil {
-		return nil, fmt.Errorf("%s is not a price; write a number of USD, e.g. 0.5 or \"0.5\"", b)
+		return nil, fmt.Errorf("%s is not a price; write a number of USD, e.g. 0.5 or \"0.5\"", Clip(string(b), EchoLimit))
 	}
 	return &v, nil
 }
@@ -157,7 +158,7 @@ func (c *Cutoffs) UnmarshalJSON(b []byte) error {
 		*c = Cutoffs{} // absent, as JSON's null is elsewhere
 		return nil
 	}
-	bad := fmt.Errorf("a performance cutoff must be a number (for p50) or {p50, p75, p90, p99} of numbers, not %s", b)
+	bad := fmt.Errorf("a performance cutoff must be a number (for p50) or {p50, p75, p90, p99} of numbers, not %s", Clip(string(b), EchoLimit))
 	if len(b) > 0 && b[0] != '{' {
 		var v float64
 		if json.Unmarshal(b, &v) != nil {
@@ -166,11 +167,26 @@ func (c *Cutoffs) UnmarshalJSON(b []byte) error {
 		*c = Cutoffs{P50: &v}
 		return nil
 	}
+	// An unknown percentile (p95) is refused, not ignored: the cutoff the
+	// caller meant would silently not apply.
 	type plain Cutoffs
-	if json.Unmarshal(b, (*plain)(c)) != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if dec.Decode((*plain)(c)) != nil {
 		return bad
 	}
 	return nil
+}
+
+// set returns the cutoffs that are set, by percentile.
+func (c Cutoffs) set() map[string]float64 {
+	m := map[string]float64{}
+	for k, v := range map[string]*float64{"p50": c.P50, "p75": c.P75, "p90": c.P90, "p99": c.P99} {
+		if v != nil {
+			m[k] = *v
+		}
+	}
+	return m
 }
 
 // Check reports what is wrong with the preferences, in the words of the
@@ -188,17 +204,17 @@ func (p *Preferences) check() *Error {
 	switch p.Sort.By {
 	case "", SortPrice, SortThroughput, SortLatency:
 	default:
-		return fieldError("provider.sort", `%q is not a sort; use "price", "throughput" or "latency"`, p.Sort.By)
+		return fieldError("provider.sort", `%q is not a sort; use "price", "throughput" or "latency"`, Clip(p.Sort.By, EchoLimit))
 	}
 	switch p.Sort.Partition {
 	case "", "model", "none":
 	default:
-		return fieldError("provider.sort.partition", `%q is not a partition; use "model" or "none"`, p.Sort.Partition)
+		return fieldError("provider.sort.partition", `%q is not a partition; use "model" or "none"`, Clip(p.Sort.Partition, EchoLimit))
 	}
 	switch p.DataCollection {
 	case "", "allow", "deny":
 	default:
-		return fieldError("provider.data_collection", `%q is not a policy; use "allow" or "deny"`, p.DataCollection)
+		return fieldError("provider.data_collection", `%q is not a policy; use "allow" or "deny"`, Clip(p.DataCollection, EchoLimit))
 	}
 	for _, f := range []struct {
 		name string
@@ -210,10 +226,36 @@ func (p *Preferences) check() *Error {
 	}
 	for _, q := range p.Quantizations {
 		if !knownQuantization(q) {
-			return fieldError("provider.quantizations", "%q is not a quantization; use %s", q, strings.Join(quantizations, ", "))
+			return fieldError("provider.quantizations", "%q is not a quantization; use %s", Clip(q, EchoLimit), strings.Join(quantizations, ", "))
+		}
+	}
+	cutoffs := map[string]Cutoffs{"preferred_min_throughput": p.PreferredMinThroughput, "preferred_max_latency": p.PreferredMaxLatency}
+	for _, name := range slices.Sorted(maps.Keys(cutoffs)) {
+		set := cutoffs[name].set()
+		for _, k := range slices.Sorted(maps.Keys(set)) {
+			if v := set[k]; v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+				return fieldError("provider."+name+"."+k, "%v is not a cutoff; a cutoff is 0 or more", v)
+			}
 		}
 	}
 	return nil
+}
+
+// EchoLimit is how many bytes of a value the caller sent an error message
+// repeats: enough to recognise it, never the whole of a huge one.
+const EchoLimit = 100
+
+// Clip cuts s to at most n bytes, on a rune boundary, marking a cut with
+// "…". Every error message that repeats what a caller sent repeats
+// Clip(value, EchoLimit).
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // fieldError is the caller's error about one field: its message starts

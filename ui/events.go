@@ -22,7 +22,8 @@ const (
 )
 
 // logEntry is one line of the event log: a health event from the monitor,
-// or what the console saw a request go through (a fallback, a hedge).
+// what the console saw a request go through (a fallback, a hedge), or a
+// line the process logged.
 type logEntry struct {
 	at       time.Time
 	via      string // where a routed request came from, when not the console: "API"
@@ -38,6 +39,7 @@ type eventsPane struct {
 	ctx           *programContext
 	width, height int
 	routed        []logEntry // from the console's traces, newest last, bounded
+	logged        []logEntry // lines the process logged, newest last, bounded; shown for every model
 
 	// Scrolled back with the wheel, the log keeps still while new entries
 	// arrive: its top is counted from the oldest entry, which they do not move.
@@ -102,8 +104,16 @@ func (p *eventsPane) addTrace(t *routing.Trace, at time.Time, via string) {
 	}
 }
 
+// addLog notes a line the process logged.
+func (p *eventsPane) addLog(line string, at time.Time) {
+	p.logged = append(p.logged, logEntry{at: at, via: "log", text: line, bad: true})
+	if n := len(p.logged); n > maxRouted {
+		p.logged = slices.Delete(p.logged, 0, n-maxRouted)
+	}
+}
+
 // entries merges the monitor's events for these endpoints with the routing
-// events of their providers, newest first.
+// events of their providers and the lines logged, newest first.
 func (p *eventsPane) entries(snap *monitor.Snapshot, eps []routing.Endpoint) []logEntry {
 	ids := map[string]bool{}
 	providers := map[string]bool{}
@@ -126,6 +136,7 @@ func (p *eventsPane) entries(snap *monitor.Snapshot, eps []routing.Endpoint) []l
 			out = append(out, e)
 		}
 	}
+	out = append(out, p.logged...)
 	slices.SortStableFunc(out, func(a, b logEntry) int { return b.at.Compare(a.at) })
 	return out
 }
@@ -163,7 +174,10 @@ func (p *eventsPane) view(snap *monitor.Snapshot, eps []routing.Endpoint) string
 			break
 		}
 		text := fmt.Sprintf("%s %s %s", e.at.Format("15:04:05"), e.provider, e.text)
-		if e.via != "" { // first, so that a narrow pane still shows it
+		switch {
+		case e.via != "" && e.provider == "": // a logged line
+			text = fmt.Sprintf("%s %s: %s", e.at.Format("15:04:05"), e.via, e.text)
+		case e.via != "": // first, so that a narrow pane still shows it
 			text = fmt.Sprintf("%s %s: %s %s", e.at.Format("15:04:05"), e.via, e.provider, e.text)
 		}
 		style := lipgloss.NewStyle()

@@ -145,3 +145,29 @@ func TestEventLogShowsAPIRequests(t *testing.T) {
 		t.Errorf("the event log does not show it:\n%s", v)
 	}
 }
+
+// A line the process logged (through Options.Logs) shows in the event log
+// of every model, newest first, and is kept within bounds.
+func TestEventLogShowsLoggedLines(t *testing.T) {
+	s := newStack(t, fleetModels)
+	logs := make(chan string, 1)
+	o := s.options()
+	o.Logs = logs
+	m := New(t.Context(), o).(*model)
+	m.Update(tea.WindowSizeMsg{Width: 160, Height: 48})
+	logs <- "Unsolicited response received on idle HTTP channel starting with \"HTTP/1.1 200\""
+	m.Update(waitFor(t.Context(), o.Logs, logged)())
+	for i := range 2 {
+		m.selectModel(i)
+		v := ansi.Strip(m.events.view(m.snap, m.providers.endpoints))
+		if !strings.Contains(v, "log: Unsolicited response received") {
+			t.Errorf("model %d: the event log lacks the logged line:\n%s", i, v)
+		}
+	}
+	for i := range maxRouted + 5 {
+		m.events.addLog(fmt.Sprint("line ", i), s.clock.Now())
+	}
+	if n := len(m.events.logged); n != maxRouted {
+		t.Errorf("%d logged lines kept, want %d", n, maxRouted)
+	}
+}

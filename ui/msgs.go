@@ -80,13 +80,21 @@ func waitForSnapshot(ch <-chan *monitor.Snapshot) tea.Cmd {
 // tracedMsg is the trace of a request that came through the API.
 type tracedMsg struct{ trace *routing.Trace }
 
-// waitForTrace waits for the next trace of an API request, until ctx ends.
-func waitForTrace(ctx context.Context, ch <-chan *routing.Trace) tea.Cmd {
+func traced(t *routing.Trace) tea.Msg { return tracedMsg{trace: t} }
+
+// loggedMsg is a line the process logged.
+type loggedMsg struct{ line string }
+
+func logged(line string) tea.Msg { return loggedMsg{line: line} }
+
+// waitFor waits for the next value on ch (a trace of an API request, a
+// logged line) and delivers it as msg makes it, until ctx ends.
+func waitFor[T any](ctx context.Context, ch <-chan T, msg func(T) tea.Msg) tea.Cmd {
 	return func() tea.Msg {
 		select {
-		case t, ok := <-ch:
+		case v, ok := <-ch:
 			if ok {
-				return tracedMsg{trace: t}
+				return msg(v)
 			}
 		case <-ctx.Done():
 		}

@@ -60,6 +60,10 @@ type Options struct {
 	// Traces brings the decision traces of requests that came through the
 	// API, for the event log (their fallbacks and hedges); nil for none.
 	Traces <-chan *routing.Trace
+	// Logs brings what the process logs while the dashboard has the screen
+	// (net/http's complaints, such as an upstream's stray bytes), one line
+	// each, secrets removed, for the event log; nil for none.
+	Logs <-chan string
 }
 
 // The smallest terminal the dashboard draws in.
@@ -187,7 +191,10 @@ func (m *model) Init() tea.Cmd {
 		cmds = append(cmds, waitForSnapshot(m.snaps))
 	}
 	if m.opts.Traces != nil {
-		cmds = append(cmds, waitForTrace(m.run, m.opts.Traces))
+		cmds = append(cmds, waitFor(m.run, m.opts.Traces, traced))
+	}
+	if m.opts.Logs != nil {
+		cmds = append(cmds, waitFor(m.run, m.opts.Logs, logged))
 	}
 	return tea.Batch(cmds...)
 }
@@ -266,7 +273,11 @@ func (m *model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 	case tracedMsg:
 		m.events.addTrace(msg.trace, m.ctx.now(), "API")
-		return m, waitForTrace(m.run, m.opts.Traces)
+		return m, waitFor(m.run, m.opts.Traces, traced)
+
+	case loggedMsg:
+		m.events.addLog(msg.line, m.ctx.now())
+		return m, waitFor(m.run, m.opts.Logs, logged)
 
 	case streamMsg:
 		if msg.done && msg.res != nil && m.console.ex.req != nil && msg.id == m.console.ex.req.id {

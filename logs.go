@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"log/slog"
+	"slices"
+	"strings"
+	"unicode"
+
+	"switchboard/config"
+	"switchboard/routing"
+)
+
+// redactedSecret stands where a secret was in a log line.
+const redactedSecret = "[redacted]"
+
+// secretsOf returns every secret the configuration holds: each provider's
+// API key and each key of the gateway.
+func secretsOf(cfg *config.Config) []string {
+	var secrets []string
+	for _, p := range cfg.Providers {
+		if p.APIKey != "" {
+			secrets = append(secrets, p.APIKey)
+		}
+	}
+	for _, k := range cfg.Gateway.APIKeys {
+		if k != "" {
+			secrets = append(secrets, k)
+		}
+	}
+	return secrets
+}
+
+// redacting is a slog.Handler that removes every secret from what it
+// passes on: the message, and every attribute's key and value that is
+// text (strings, errors, Stringers, anything printed), in groups too.
+// Whatever logs through it (the gateway, net/http's server and the
+// standard logger, which net/http's client uses to report an upstream's
+// stray bytes, headers and all) cannot print a key.
+type redacting struct {
+	next    slog.Handler
+	secrets *strings.Replacer
+}
+
+// newRedacting wraps next so that none of secrets reaches it.
+func newRedacting(next slog.Handler, secrets []string) *redacting {
+	// The longest first, so that a key that holds another goes whole.
+	secrets = slices.Clone(secrets)
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	pairs := make([]string, 0, 2*len(secrets))
+	for _, s := range secrets {
+		pairs = append(pairs, s, redactedSecret)
+	}
+	return &redacting{next: next, secrets: strings.NewReplacer(pairs...)}
+}
+
+func (h *redacting) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+
+func (h *redacting) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, h.secrets.Replace(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(h.attr(a))
+		return true
+	})
+	return h.next.Handle(ctx, out)
+}
+
+func (h *redacting) WithAttrs(attrs []slog.Attr) slog.Handler {
+	clean := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		clean[i] = h.attr(a)
+	}
+	return &redacting{next: h.next.WithAttrs(clean), secrets: h.secrets}
+}
+
+func (h *redacting) WithGroup(name string) slog.Handler {
+	return &redacting{next: h.next.WithGroup(h.secrets.Replace(name)), secrets: h.secrets}
+}
+
+// attr is a without secrets. A value that is neither text nor a group
+// (an error, a Stringer, a struct) is replaced by its text without them
+// when its text holds one, and passed on as it is otherwise.
+func (h *redacting) attr(a slog.Attr) slog.Attr {
+	a.Key = h.secrets.Replace(a.Key)
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		a.Value = slog.StringValue(h.secrets.Replace(v.String()))
+	case slog.KindGroup:
+		group := v.Group()
+		clean := make([]slog.Attr, len(group))
+		for i, g := range group {
+			clean[i] = h.attr(g)
+		}
+		a.Value = slog.GroupValue(clean...)
+	case slog.KindAny:
+		a.Value = v
+		for _, text := range []string{fmt.Sprint(v.Any()), fmt.Sprintf("%+v", v.Any())} {
+			if clean := h.secrets.Replace(text); clean != text {
+				a.Value = slog.StringValue(clean)
+				break
+			}
+		}
+	default:
+		a.Value = v
+	}
+	return a
+}
+
+// logTo sends everything the process logs to h without the
+// configuration's secrets: it returns the logger for the gateway and for
+// net/http's server (see gateway.Server.HTTPServer), and routes the
+// standard logger, which net/http's client writes to, through it too,
+// until restore.
+func (s *stack) logTo(h slog.Handler) (logger *slog.Logger, restore func()) {
+	logger = slog.New(newRedacting(h, secretsOf(s.cfg)))
+	prev, out, flags := slog.Default(), log.Writer(), log.Flags()
+	level := slog.SetLogLoggerLevel(slog.LevelWarn) // what libraries log is a warning
+	slog.SetDefault(logger)
+	return logger, func() {
+		slog.SetDefault(prev)
+		slog.SetLogLoggerLevel(level)
+		log.SetOutput(out)
+		log.SetFlags(flags)
+	}
+}
+
+// lineFeed is a slog.Handler that hands each record, as one line, to the
+// dashboard's event log: the dashboard has the screen, and a line written
+// to it would be drawn across the panes. It never blocks; when the
+// dashboard falls behind, lines are dropped.
+type lineFeed struct {
+	ch    chan<- string
+	attrs string // " key=value" of WithAttrs
+}
+
+// maxLogLine bounds a logged line in the event log, which shows its start.
+const maxLogLine = 512
+
+func (h lineFeed) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h lineFeed) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	b.WriteString(h.attrs)
+	r.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	})
+	// One line of text: a stack trace's lines, or an upstream's control
+	// characters, would break the pane.
+	line := strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, routing.Clip(b.String(), maxLogLine))
+	select {
+	case h.ch <- line:
+	default:
+	}
+	return nil
+}
+
+func (h lineFeed) WithAttrs(attrs []slog.Attr) slog.Handler {
+	var b strings.Builder
+	b.WriteString(h.attrs)
+	for _, a := range attrs {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+	}
+	return lineFeed{ch: h.ch, attrs: b.String()}
+}
+
+func (h lineFeed) WithGroup(string) slog.Handler { return h }
