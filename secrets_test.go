@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,14 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
-	"github.com/charmbracelet/x/exp/teatest/v2"
-
-	"switchboard/ui"
 )
 
 // secretMark is in every key this test configures, and nowhere else: any
@@ -141,7 +136,7 @@ func TestKeysNeverLeave(t *testing.T) {
 	// surfaces, with the keys taken out.
 	for where, want := range map[string]string{
 		"responses":              "[redacted]",
-		"serve's log":            "outcome=",
+		"serve's log":            "Unsolicited response",
 		"the dashboard's screen": "inband-anthropic",
 	} {
 		if !bytes.Contains(seen[where], []byte(want)) {
@@ -199,76 +194,34 @@ func (c *apiClient) do(req *http.Request) {
 	c.seen.add("responses", fmt.Appendf(nil, "%s %s\n%s\n\n", req.Method, req.URL.Path, dump))
 }
 
-// dashboardScreen runs the dashboard on cfg in a test terminal, sends a
+// dashboardScreen runs the dashboard on cfg on a test screen, sends a
 // prompt from its console, walks the providers, and returns everything it
-// drew.
+// drew and wrote on stderr once the event log shows what net/http logged.
 func dashboardScreen(t *testing.T, cfg string) []byte {
 	t.Helper()
-	var stderr bytes.Buffer
-	r, code := launch(t.Context(), "switchboard", "", []string{"--config", cfg, "--no-history", "--listen", "off"}, &stderr, nil)
-	if code != 0 {
-		t.Fatalf("the dashboard did not start: %s", stderr.String())
-	}
-	defer r.stop()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	tm := teatest.NewTestModel(t, ui.New(ctx, ui.Options{Health: r.mon, Router: r.router, Display: r.display()}),
-		teatest.WithInitialTermSize(200, 50))
-	var out []byte
-	waitScreen := func(what string) {
-		teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
-			out = append(out, b...)
-			return bytes.Contains(out, []byte(what))
-		}, teatest.WithDuration(20*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
-	}
-	waitScreen("Providers")
-	tm.Send(tea.KeyPressMsg{Code: '/', Text: "/"})
-	tm.Type("hello")
-	tm.Send(tea.KeyPressMsg{Code: tea.KeyEnter})
-	waitScreen("outcome")
-	tm.Send(tea.KeyPressMsg{Code: tea.KeyTab})
-	for range 2 * len(hostileModes) {
-		tm.Send(tea.KeyPressMsg{Code: tea.KeyDown})
-	}
-	tm.Send(tea.KeyPressMsg{Code: 'q', Text: "q"})
-	rest, err := io.ReadAll(tm.FinalOutput(t, teatest.WithFinalTimeout(20*time.Second)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(append(out, rest...), stderr.Bytes()...)
-}
-
-// serveWith runs switchboard with args (a serve command) until stop or the
-// test's end, and returns the API's base URL and what it logs.
-func serveWith(t *testing.T, args ...string) (base string, logs *lockedBuffer, stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out, w := io.Pipe()
-	logs = &lockedBuffer{}
+	screen, stderr := newLockedBuffer(), newLockedBuffer()
+	keys, typing := io.Pipe()
+	defer typing.Close()
 	code := make(chan int, 1)
 	go func() {
-		code <- run(ctx, args, w, logs)
-		w.Close()
+		code <- runDashboard(ctx, []string{"--no-history", "--config", cfg, "--listen", "127.0.0.1:0"}, stderr,
+			tea.WithInput(keys), tea.WithOutput(screen), tea.WithWindowSize(200, 50), tea.WithoutSignalHandler())
 	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if c := <-code; c != 0 {
-				t.Errorf("serve exited %d after the interrupt; stderr:\n%s", c, logs)
-			}
-		})
+	screen.waitFor(t, "Providers")
+	io.WriteString(typing, "/hello\r") // the console: a prompt, sent
+	screen.waitFor(t, "outcome")       // its trace
+	io.WriteString(typing, "\t"+strings.Repeat("\x1b[B", 2*len(hostileModes)))
+	screen.waitFor(t, "Unsolicited")
+	// The help comes after every key typed: once it shows, the input
+	// reader holds no key the dashboard did not take (it would block on
+	// it for ever after the program ends).
+	io.WriteString(typing, "?")
+	screen.waitFor(t, "previous model")
+	cancel()
+	if c := <-code; c != 0 {
+		t.Errorf("the dashboard exited %d: %s", c, stderr)
 	}
-	t.Cleanup(stop)
-	line, err := bufio.NewReader(out).ReadString('\n')
-	go io.Copy(io.Discard, out)
-	if err != nil {
-		t.Fatalf("serve said nothing: %v; stderr:\n%s", err, logs)
-	}
-	_, after, ok := strings.Cut(line, "API on ")
-	base, _, _ = strings.Cut(after, " ")
-	if !ok || !strings.HasPrefix(base, "http://127.0.0.1:") {
-		t.Fatalf("serve's first line %q does not say where the API is", line)
-	}
-	return base, logs, stop
+	return []byte(screen.String() + stderr.String())
 }

@@ -70,21 +70,32 @@ func serveForTest(t *testing.T, args ...string) (base string, logs *lockedBuffer
 // serveConfigForTest is serveForTest over the configuration config.
 func serveConfigForTest(t *testing.T, config string, args ...string) (base string, logs *lockedBuffer) {
 	t.Helper()
+	base, logs, _ = serveWith(t, append([]string{"serve", "--no-history", "--config", writeConfig(t, config)}, args...)...)
+	return base, logs
+}
+
+// serveWith runs switchboard with args (a serve command) until stop or the
+// test's end, and returns the API's base URL and what it logs.
+func serveWith(t *testing.T, args ...string) (base string, logs *lockedBuffer, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, w := io.Pipe()
 	logs = newLockedBuffer()
 	code := make(chan int, 1)
-	args = append([]string{"serve", "--no-history", "--config", writeConfig(t, config)}, args...)
 	go func() {
 		code <- run(ctx, args, w, logs)
 		w.Close()
 	}()
-	t.Cleanup(func() {
-		cancel()
-		if c := <-code; c != 0 {
-			t.Errorf("serve exited %d after the interrupt; stderr:\n%s", c, logs)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if c := <-code; c != 0 {
+				t.Errorf("serve exited %d after the interrupt; stderr:\n%s", c, logs)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	line, err := bufio.NewReader(out).ReadString('\n')
 	go io.Copy(io.Discard, out)
 	if err != nil {
@@ -95,7 +106,7 @@ func serveConfigForTest(t *testing.T, config string, args ...string) (base strin
 	if !ok || !strings.HasPrefix(base, "http://127.0.0.1:") {
 		t.Fatalf("serve's first line %q does not say where the API is", line)
 	}
-	return base, logs
+	return base, logs, stop
 }
 
 // switchboard serve answers OpenAI clients through the real wiring, logs
