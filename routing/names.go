@@ -73,8 +73,10 @@ func (r *Router) resolveName(models []string, name string) (string, *Error) {
 	}
 	switch {
 	case !served:
-		msg := fmt.Sprintf("%q is not a provider of %s", name, strings.Join(models, " or "))
-		if near := Nearest(base, serving); near != "" {
+		msg := fmt.Sprintf("%q is not a provider of %s", Clip(name, EchoLimit), strings.Join(models, " or "))
+		// A name far longer than any provider's resembles none of them,
+		// and comparing it would cost its length times theirs.
+		if near := Nearest(base, serving); near != "" && len(base) <= EchoLimit {
 			msg += fmt.Sprintf("; did you mean %q?", near)
 		}
 		return "", badRequest("", "%s (providers: %s)", msg, strings.Join(serving, ", "))
@@ -87,7 +89,7 @@ func (r *Router) resolveName(models []string, name string) (string, *Error) {
 				}
 			}
 		}
-		msg := fmt.Sprintf("%q names no endpoint: %s has no variant %q", name, slug, variant)
+		msg := fmt.Sprintf("%q names no endpoint: %s has no variant %q", Clip(name, EchoLimit), slug, Clip(variant, EchoLimit))
 		if len(have) > 0 {
 			msg += "; it has " + strings.Join(have, ", ")
 		}

@@ -3,6 +3,7 @@ package routing
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -250,6 +251,23 @@ func TestUnknownProviderNames(t *testing.T) {
 		case tt.param != "" && (!errors.As(err, &re) || re.Kind != KindBadRequest || re.Param != tt.param || !strings.Contains(re.Message, tt.msg)):
 			t.Errorf("%+v: err = %#v, want %s: ...%s", tt.p, err, tt.param, tt.msg)
 		}
+	}
+}
+
+// A huge name is repeated clipped, and not compared with every provider's
+// for a "did you mean": the error stays short and cheap.
+func TestHugeNamesAreClipped(t *testing.T) {
+	f := newOptFleet(t, nil)
+	huge := strings.Repeat("chaep", 200_000)
+	for _, p := range []Preferences{{Only: []string{huge}}, {Order: []string{"mid/" + huge}}} {
+		_, _, err := f.plan(t, Request{Provider: p})
+		var re *Error
+		if !errors.As(err, &re) || re.Kind != KindBadRequest || len(re.Message) > 400 || strings.Contains(re.Message, "did you mean") {
+			t.Errorf("err %.300v (%d bytes)", err, len(fmt.Sprint(err)))
+		}
+	}
+	if _, err := f.router.Send(t.Context(), Request{Model: huge}, nil); err == nil || len(err.Error()) > 400 {
+		t.Errorf("unknown model: %d bytes of error", len(fmt.Sprint(err)))
 	}
 }
 

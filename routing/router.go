@@ -264,7 +264,7 @@ func (r *Router) planAll(t *Trace, models []string, req *Request, snap *monitor.
 	for _, m := range models {
 		name, suffixSort := ModelSuffix(m)
 		if _, ok := r.byModel[name]; !ok {
-			return nil, errorf(KindUnknownModel, provider.ClassOK, "model %q is not served here; models: %s", name, strings.Join(r.models, ", "))
+			return nil, errorf(KindUnknownModel, provider.ClassOK, "model %q is not served here; models: %s", Clip(name, EchoLimit), strings.Join(r.models, ", "))
 		}
 		if !slices.Contains(names, name) {
 			names, sorts = append(names, name), append(sorts, suffixSort)
