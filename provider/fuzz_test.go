@@ -62,7 +62,7 @@ func checkFuzzStream(t *testing.T, in []byte, s *eventStream) {
 	defer s.Close()
 	out := 0
 	var final error
-	for i := 0; final == nil; i++ {
+	for i := 0; ; i++ {
 		if i > len(in)+1 {
 			t.Fatal("the stream gives more chunks than its input has bytes")
 		}

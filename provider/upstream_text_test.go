@@ -23,14 +23,14 @@ var hostileText = map[string]string{
 	"huge":   strings.Repeat("X", 256<<10),
 }
 
-// checkCleanError checks that err, an upstream's error, holds no key, no
-// control character and no more than maxErrorText bytes.
+// checkCleanError checks that err, an upstream's error, is an *Error that
+// holds no key, no control character and no more than maxErrorText bytes.
 func checkCleanError(t *testing.T, err error) {
 	t.Helper()
-	e := AsError(err)
-	if e == nil {
+	if classOf(t, err) == ClassOK {
 		t.Fatalf("err = %v, want an *Error", err)
 	}
+	e := AsError(err)
 	for _, text := range []string{e.Error(), e.Message} {
 		checkCleanText(t, text, maxErrorText)
 	}
