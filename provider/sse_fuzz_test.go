@@ -2,8 +2,6 @@ package provider
 
 import (
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -12,14 +10,7 @@ import (
 // plain reference parser whatever the read boundaries, and that a whole
 // stream over the input has what checkFuzzStream asks of every stream.
 func FuzzSSE(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "stream_*.txt"))
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	addFixtures(f, "stream_*.txt")
 	for _, s := range []string{
 		"data: a\r\n\r\n", "data: a\r\rdata: b\n\n", "\xEF\xBB\xBFdata: x\n\n", "data: x", "data: x\n",
 		"event: error\ndata: {\"error\":{\"code\":429}}\n\n", "data: {\"choices\":[]}\n\n", ":\n\r\n\r",
