@@ -185,7 +185,7 @@ func (c *apiClient) ListModels(ctx context.Context) ([]string, error) {
 		if rctx.Err() != nil {
 			return nil, canceledError(ctx, rctx, c.modelsShow)
 		}
-		return nil, &Error{Class: ClassStreamCut, Status: resp.StatusCode, Err: fmt.Errorf("%s: reading the model list: %w", c.modelsShow, err)}
+		return nil, &Error{Class: ClassStreamCut, Status: resp.StatusCode, Err: safeWrap(c.modelsShow+": reading the model list", err, c.key)}
 	}
 	return parseModels(data, c.key)
 }

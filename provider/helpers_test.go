@@ -288,6 +288,26 @@ func waitForClient(r *http.Request) {
 	<-r.Context().Done()
 }
 
+// endless answers with an event stream of start, then chunk again and
+// again, as fast as the client reads, until the client goes away; then it
+// closes released, if given.
+func endless(start, chunk string, released chan<- struct{}) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if released != nil {
+			defer close(released)
+		}
+		io.Copy(io.Discard, r.Body) // so that the server notices a client that leaves
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, start)
+		for r.Context().Err() == nil {
+			if _, err := io.WriteString(w, chunk); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+		}
+	}
+}
+
 // testClock is a clock the test moves by hand.
 type testClock struct{ ns atomic.Int64 }
 

@@ -23,19 +23,7 @@ func TestMaxAnswerEndlessStream(t *testing.T) {
 				start, chunk = anthropicEvents(aStart, aTextBlock), anthropicEvents(aText)
 			}
 			released := make(chan struct{})
-			h := func(w http.ResponseWriter, r *http.Request) {
-				defer close(released)
-				io.Copy(io.Discard, r.Body) // so that the server notices a client that leaves
-				w.Header().Set("Content-Type", "text/event-stream")
-				io.WriteString(w, start)
-				for r.Context().Err() == nil {
-					if _, err := io.WriteString(w, chunk); err != nil {
-						return
-					}
-					w.(http.Flusher).Flush()
-				}
-			}
-			c, _ := serveTo(t, http.HandlerFunc(h), p.newClient)
+			c, _ := serveTo(t, endless(start, chunk, released), p.newClient)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			req := testRequest()

@@ -2,8 +2,6 @@ package provider
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"testing"
 	"time"
 )
@@ -29,18 +27,7 @@ var noProgress = map[string]struct{ protocol, start, chunk string }{
 func TestStallDespiteChunksWithoutTokens(t *testing.T) {
 	for name, tt := range noProgress {
 		t.Run(name, func(t *testing.T) {
-			h := func(w http.ResponseWriter, r *http.Request) {
-				io.Copy(io.Discard, r.Body) // so that the server notices a client that leaves
-				w.Header().Set("Content-Type", "text/event-stream")
-				io.WriteString(w, tt.start)
-				for r.Context().Err() == nil {
-					if _, err := io.WriteString(w, tt.chunk); err != nil {
-						return
-					}
-					w.(http.Flusher).Flush()
-				}
-			}
-			c := clientOf(t, tt.protocol, http.HandlerFunc(h), OpenAIOptions{FirstTokenTimeout: long, StallTimeout: short})
+			c := clientOf(t, tt.protocol, endless(tt.start, tt.chunk, nil), OpenAIOptions{FirstTokenTimeout: long, StallTimeout: short})
 			// Without the fix the stream would last forever: the caller's
 			// deadline ends it, as a timeout.
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
