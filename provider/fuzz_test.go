@@ -220,7 +220,7 @@ func FuzzScrub(f *testing.F) {
 			if strings.HasPrefix(got, " ") || strings.HasSuffix(got, " ") || strings.Contains(got, "  ") {
 				t.Fatalf("white space not made one: %q", got)
 			}
-			if want := clip(redactKey(printable(s, math.MaxInt), testKey), n); got != want {
+			if want := Clip(redactKey(printable(s, math.MaxInt), testKey), n); got != want {
 				t.Fatalf("scrubTo(%q, %d) = %q, cleaning all of it gives %q", s, n, got, want)
 			}
 		}

@@ -55,7 +55,7 @@ func scrubTo(s, key string, n int) string {
 	if key != "" {
 		t = strings.ReplaceAll(t, key, redacted)
 	}
-	return clip(t, n)
+	return Clip(t, n)
 }
 
 // plain reports whether s is already fit to show as it is: short, printable
@@ -174,9 +174,9 @@ func scrubChunk(c Chunk, key string) Chunk {
 	return c
 }
 
-// clip shortens s to at most n bytes, cutting on a rune boundary and marking
-// the cut.
-func clip(s string, n int) string {
+// Clip shortens s to at most n bytes, cutting on a rune boundary and marking
+// the cut with "…".
+func Clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -38,7 +38,7 @@ func TestScrubText(t *testing.T) {
 // cleaning all of it would give.
 func TestScrubToCleansOnlyWhatItKeeps(t *testing.T) {
 	full := func(s, key string, n int) string {
-		return clip(redactKey(printable(s, math.MaxInt), key), n)
+		return Clip(redactKey(printable(s, math.MaxInt), key), n)
 	}
 	for _, key := range []string{"", "k", testKey, strings.Repeat("long-key-", 20)} {
 		for _, s := range []string{

@@ -101,7 +101,7 @@ func equalEvents(a, b []event) bool {
 func clipEvents(evs []event) []event {
 	out := make([]event, len(evs))
 	for i, e := range evs {
-		out[i] = event{e.Type, clip(e.Data, 40)}
+		out[i] = event{e.Type, Clip(e.Data, 40)}
 	}
 	return out
 }

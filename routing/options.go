@@ -8,7 +8,8 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"unicode/utf8"
+
+	"switchboard/provider"
 )
 
 // Preferences are OpenRouter's per-request provider preferences (the
@@ -246,17 +247,9 @@ func (p *Preferences) check() *Error {
 const EchoLimit = 100
 
 // Clip cuts s to at most n bytes, on a rune boundary, marking a cut with
-// "…". Every error message that repeats what a caller sent repeats
-// Clip(value, EchoLimit).
-func Clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+// "…": provider.Clip, the module's one. Every error message that repeats
+// what a caller sent repeats Clip(value, EchoLimit).
+func Clip(s string, n int) string { return provider.Clip(s, n) }
 
 // fieldError is the caller's error about one field: its message starts
 // with the field, as config and clients alike read it.
