@@ -105,7 +105,8 @@ func (h *hostile) serve(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "event: error\ndata: %s\n\n", ev)
 			return
 		}
-		fmt.Fprint(w, `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]}`+"\n\n")
+		// The token tries to retitle the window and clear the screen.
+		fmt.Fprint(w, `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Hello \u001b]0;pwned\u0007\u001b[2J"},"finish_reason":null}]}`+"\n\n")
 		ev, _ := json.Marshal(map[string]any{"error": map[string]any{"code": key, "message": "failed for " + key,
 			"metadata": map[string]any{"error_type": key}}})
 		fmt.Fprintf(w, "data: %s\n\n", ev)

@@ -312,7 +312,9 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var onDelta routing.OnDelta
 	if !*asJSON {
-		onDelta = func(c string) { io.WriteString(stdout, c) }
+		// The answer goes to a terminal, where an upstream's escape
+		// sequences would retitle it or clear it.
+		onDelta = func(c string) { io.WriteString(stdout, ui.Printable(c)) }
 	}
 	res, err := s.router.Send(ctx, req, onDelta)
 	if *asJSON {

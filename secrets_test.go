@@ -16,6 +16,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 )
 
 // secretMark is in every key this test configures, and nowhere else: any
@@ -123,6 +124,9 @@ func TestKeysNeverLeave(t *testing.T) {
 	} {
 		_, out, errs := runArgs(t, append([]string{"send", "--config", cfg, "--no-history"}, args...)...)
 		seen.add("send "+strings.Join(args, " "), []byte(out+errs))
+		if strings.Contains(out, "\x1b]0;pwned") {
+			t.Errorf("send %s printed the answer's escape sequences: %q", strings.Join(args, " "), out)
+		}
 	}
 	seen.add("the dashboard's screen", dashboardScreen(t, cfg))
 
@@ -207,11 +211,16 @@ func dashboardScreen(t *testing.T, cfg string) []byte {
 	code := make(chan int, 1)
 	go func() {
 		code <- runDashboard(ctx, []string{"--no-history", "--config", cfg, "--listen", "127.0.0.1:0"}, stderr,
-			tea.WithInput(keys), tea.WithOutput(screen), tea.WithWindowSize(200, 50), tea.WithoutSignalHandler())
+			tea.WithInput(keys), tea.WithOutput(screen), tea.WithWindowSize(200, 120), tea.WithoutSignalHandler())
 	}()
 	screen.waitFor(t, "Providers")
-	io.WriteString(typing, "/hello\r") // the console: a prompt, sent
-	screen.waitFor(t, "outcome")       // its trace
+	// The console: only the provider whose token carries escapes, then a
+	// prompt, answered in part and then broken off, with its trace.
+	io.WriteString(typing, "//only inband-openai\rhello\r")
+	screen.waitFor(t, "outcome")
+	if got := screen.String(); !strings.Contains(got, "pwned") || strings.Contains(got, "\x1b]0;pwned") {
+		t.Errorf("the answer's escapes reached the terminal, or its text did not show:\n%s", ansi.Strip(got))
+	}
 	io.WriteString(typing, "\t"+strings.Repeat("\x1b[B", 2*len(hostileModes)))
 	screen.waitFor(t, "Unsolicited")
 	// The help comes after every key typed: once it shows, the input

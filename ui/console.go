@@ -249,7 +249,7 @@ func (c *console) stream(m streamMsg) tea.Cmd {
 		return c.ex.req.wait()
 	}
 	if m.delta != "" {
-		c.ex.answer.WriteString(m.delta)
+		c.ex.answer.WriteString(Printable(m.delta))
 		c.ex.phase = phaseStreaming
 	}
 	if m.done {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode"
 
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -120,4 +121,22 @@ func rule(st *styles, title, right string, w int) string {
 		return clip(t+r, w)
 	}
 	return t + " " + st.rule.Render(strings.Repeat("─", fill)) + r
+}
+
+// Printable is a model's text fit for a terminal: control characters go (an
+// escape sequence's ESC among them, so that an upstream cannot clear the
+// screen, retitle the window or move the cursor; what follows the ESC
+// stays as harmless text), line breaks stay and a tab is a space.
+func Printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n':
+			return r
+		case r == '\t':
+			return ' '
+		case unicode.IsControl(r):
+			return -1
+		}
+		return r
+	}, s)
 }
