@@ -2,6 +2,7 @@ package provider
 
 import (
 	"io"
+	"net/http"
 	"testing"
 )
 
@@ -35,5 +36,34 @@ func TestEndMarkerWithoutAnAnswer(t *testing.T) {
 				t.Fatalf("class %v (%v), want %v", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// A whole (non-streamed) answer with neither content nor a finish reason is
+// no answer, as an end marker with nothing before it is not one: it is
+// malformed, on both protocols, and never a success with finish_reason "".
+func TestWholeAnswerWithoutAnAnswer(t *testing.T) {
+	for _, tt := range []struct{ protocol, body string }{
+		{"openai", `{"id":"c1","choices":[{"index":0,"message":{"role":"assistant","content":""}}]}`},
+		{"openai", `{"id":"c1","choices":[{"index":0,"message":{"role":"assistant","reasoning":"Hmm"}}]}`},
+		{"anthropic", `{"id":"msg_1","type":"message","role":"assistant","content":[],"usage":{"input_tokens":3,"output_tokens":0}}`},
+	} {
+		c := clientOf(t, tt.protocol, jsonHandler(tt.body), OpenAIOptions{})
+		if _, _, err := streamAll(t, c); classOf(t, err) != ClassMalformed {
+			t.Errorf("%s %s: %v, want malformed", tt.protocol, tt.body, err)
+		}
+	}
+	// With a finish reason, or content, it is an answer.
+	c := clientOf(t, "openai", jsonHandler(`{"choices":[{"index":0,"message":{"content":""},"finish_reason":"length"}]}`), OpenAIOptions{})
+	if _, _, err := streamAll(t, c); err != io.EOF {
+		t.Errorf("empty content with finish_reason length: %v, want an answer", err)
+	}
+}
+
+// jsonHandler answers every request with body, as a whole JSON answer.
+func jsonHandler(body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, body)
 	}
 }

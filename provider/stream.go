@@ -262,6 +262,10 @@ func (s *eventStream) nextWhole() (Chunk, error) {
 			"whole answer's body longer than %d bytes (an answer may have %d)", limit, s.cfg.maxAnswer)})
 	}
 	c, err := s.dec.whole(data)
+	if err == nil && c.Content == "" && c.FinishReason == "" {
+		// As an end marker with nothing before it: no answer at all.
+		err = malformed("whole answer", data, errors.New("neither content nor a finish reason"), s.cfg.key)
+	}
 	if err == nil {
 		c, err = s.accept(c)
 	}
