@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -179,6 +180,23 @@ func (p Provider) redacted() plainProvider {
 		p.APIKey = "[redacted]"
 	}
 	return plainProvider(p)
+}
+
+// String formats the gateway with each client key redacted, so that printing
+// a Config cannot leak them either.
+func (g Gateway) String() string { return fmt.Sprintf("%+v", g.redacted()) }
+
+// GoString is String for %#v.
+func (g Gateway) GoString() string { return fmt.Sprintf("%#v", g.redacted()) }
+
+// plainGateway has Gateway's fields and none of its methods.
+type plainGateway Gateway
+
+func (g Gateway) redacted() plainGateway {
+	if g.APIKeys != nil {
+		g.APIKeys = slices.Repeat([]string{"[redacted]"}, len(g.APIKeys))
+	}
+	return plainGateway(g)
 }
 
 // Load reads the configuration from path if it is not empty (a missing file
