@@ -278,7 +278,7 @@ func syntaxError(loc *locator, pe toml.ParseError) *Error {
 	case strings.Contains(msg, "newline") && strings.Contains(msg, "string"):
 		hint = `close the string on the same line with ", or use """triple quotes""" for text that spans lines`
 	}
-	return &Error{Pos: pos, Msg: fmt.Sprintf("TOML syntax: %s; %s", msg, hint)}
+	return &Error{Pos: pos, Msg: clip(fmt.Sprintf("TOML syntax: %s; %s", msg, hint))}
 }
 
 // defaultSeed derives a simulated provider's seed from its name, so that runs
