@@ -14,12 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 secs=${1:-5}
-case $secs in
-'' | *[!0-9]* | 0)
-  echo "usage: scripts/fuzz.sh [seconds per target, a positive whole number]" >&2
-  exit 2
-  ;;
-esac
+[[ $secs =~ ^[1-9][0-9]*$ ]] || { echo "usage: scripts/fuzz.sh [seconds per target, a positive whole number]" >&2; exit 2; }
 
 # Inputs that write files (FuzzOpen writes a history file per input, and
 # bbolt syncs it) run many times faster on a tmpfs, where a sync is free.

@@ -15,12 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 secs=${1:-60}
-case $secs in
-'' | *[!0-9]* | 0)
-  echo "usage: scripts/soak.sh [seconds of load, a positive whole number]" >&2
-  exit 2
-  ;;
-esac
+[[ $secs =~ ^[1-9][0-9]*$ ]] || { echo "usage: scripts/soak.sh [seconds of load, a positive whole number]" >&2; exit 2; }
 
 tmp=$(mktemp -d)
 server_pid=""

@@ -1,9 +1,6 @@
 package history
 
 import (
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -50,17 +47,9 @@ func FuzzOpen(f *testing.F) {
 		if fix {
 			fixChecksums(file)
 		}
-		dir := t.TempDir()
-		path := filepath.Join(dir, fileName)
-		if err := os.WriteFile(path, file, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		err := openReadAppend(dir)
-		runtime.ReadMemStats(&after)
-		if limit := 32<<20 + 64*uint64(len(file)); after.TotalAlloc-before.TotalAlloc > limit {
-			t.Errorf("a %d-byte file made the store allocate %d bytes, over %d", len(file), after.TotalAlloc-before.TotalAlloc, limit)
+		path, allocated, err := openBytes(t, file, openReadAppend)
+		if limit := 32<<20 + 64*uint64(len(file)); allocated > limit {
+			t.Errorf("a %d-byte file made the store allocate %d bytes, over %d", len(file), allocated, limit)
 		}
 		if err == nil {
 			return

@@ -135,6 +135,18 @@ func errorShape(b []byte, anthropic bool, status int) (string, bool) {
 	return e.Error.Type, e.Error.Code != nil && (status == 0 || *e.Error.Code == status)
 }
 
+// chatChoice is a choice of a whole chat completion (with a message) or of
+// a chunk (with a delta).
+type chatChoice struct {
+	Message      *chatContent `json:"message"`
+	Delta        *chatContent `json:"delta"`
+	FinishReason *string      `json:"finish_reason"`
+}
+
+type chatContent struct {
+	Content *string `json:"content"`
+}
+
 // readWhole checks a whole answer: JSON with content and a valid finish.
 func readWhole(resp *http.Response, anthropic bool) result {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -142,13 +154,8 @@ func readWhole(resp *http.Response, anthropic bool) result {
 		return result{outcome: truncated, detail: fmt.Sprintf("body cut after %d bytes: %v", len(body), err)}
 	}
 	var a struct {
-		Object  string `json:"object"`
-		Choices []struct {
-			Message *struct {
-				Content *string `json:"content"`
-			} `json:"message"`
-			FinishReason *string `json:"finish_reason"`
-		} `json:"choices"`
+		Object     string            `json:"object"`
+		Choices    []chatChoice      `json:"choices"`
 		Type       string            `json:"type"`
 		Content    []json.RawMessage `json:"content"`
 		StopReason *string           `json:"stop_reason"`
@@ -250,12 +257,7 @@ func (st *streamState) openAI(_ string, data string) {
 	var c struct {
 		Object  string          `json:"object"`
 		Error   json.RawMessage `json:"error"`
-		Choices []struct {
-			Delta *struct {
-				Content *string `json:"content"`
-			} `json:"delta"`
-			FinishReason *string `json:"finish_reason"`
-		} `json:"choices"`
+		Choices []chatChoice    `json:"choices"`
 	}
 	if err := json.Unmarshal([]byte(data), &c); err != nil || c.Object != "chat.completion.chunk" {
 		st.bad = fmt.Sprintf("not a chat.completion.chunk: %.200q", data)
