@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -186,6 +187,23 @@ func (p Provider) redacted() plainProvider {
 	return plainProvider(p)
 }
 
+// String formats the gateway with each client key redacted, so that printing
+// a Config cannot leak them either.
+func (g Gateway) String() string { return fmt.Sprintf("%+v", g.redacted()) }
+
+// GoString is String for %#v.
+func (g Gateway) GoString() string { return fmt.Sprintf("%#v", g.redacted()) }
+
+// plainGateway has Gateway's fields and none of its methods.
+type plainGateway Gateway
+
+func (g Gateway) redacted() plainGateway {
+	if g.APIKeys != nil {
+		g.APIKeys = slices.Repeat([]string{"[redacted]"}, len(g.APIKeys))
+	}
+	return plainGateway(g)
+}
+
 // Load reads the configuration from path if it is not empty (a missing file
 // is an error), else from ./config.toml if that exists, else from embedded.
 // API keys come from the process environment.
@@ -265,7 +283,7 @@ func syntaxError(loc *locator, pe toml.ParseError) *Error {
 	case strings.Contains(msg, "newline") && strings.Contains(msg, "string"):
 		hint = `close the string on the same line with ", or use """triple quotes""" for text that spans lines`
 	}
-	return &Error{Pos: pos, Msg: fmt.Sprintf("TOML syntax: %s; %s", msg, hint)}
+	return &Error{Pos: pos, Msg: clip(fmt.Sprintf("TOML syntax: %s; %s", msg, hint))}
 }
 
 // defaultSeed derives a simulated provider's seed from its name, so that runs

@@ -18,7 +18,7 @@ type decoder struct {
 }
 
 func (d *decoder) errorf(pos Pos, format string, args ...any) {
-	d.errs = append(d.errs, &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)})
+	d.errs = append(d.errs, &Error{Pos: pos, Msg: clip(fmt.Sprintf(format, args...))})
 }
 
 // table is one TOML table being read. Every key the code asks for, present or

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Pos is a place in a configuration file. Line and Col start at 1; Col counts
@@ -28,6 +29,29 @@ type Error struct {
 
 // Error formats the problem as file:line:col: message.
 func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// maxMessage bounds a problem's message, in bytes. Messages quote the file
+// (a value, a key's name, the text where the syntax breaks), and a file can
+// hold a value of any length.
+const maxMessage = 600
+
+// clip shortens a message longer than maxMessage in the middle, where a long
+// quote is: its start says what is wrong and where, its end what to write
+// instead. It never splits a UTF-8 sequence.
+func clip(msg string) string {
+	if len(msg) <= maxMessage {
+		return msg
+	}
+	keep := (maxMessage - 40) / 2
+	head, tail := keep, len(msg)-keep
+	for head > 0 && !utf8.RuneStart(msg[head]) {
+		head--
+	}
+	for tail < len(msg) && !utf8.RuneStart(msg[tail]) {
+		tail++
+	}
+	return fmt.Sprintf("%s…[%d bytes left out]…%s", msg[:head], tail-head, msg[tail:])
+}
 
 // MaxPrinted is how many problems Errors.Error lists before it summarises the
 // rest; the list itself keeps them all.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 )
@@ -638,6 +639,39 @@ func TestErrorsPrintsAtMostMaxPrinted(t *testing.T) {
 	out := strings.Split(es.Error(), "\n")
 	if len(out) != MaxPrinted+1 || out[MaxPrinted] != "(and 5 more problems)" {
 		t.Errorf("Error() = %d lines ending %q", len(out), out[len(out)-1])
+	}
+}
+
+// A problem quotes what the file says, and the file may say a lot: a long
+// value or key name is shortened in the middle, so that the message keeps
+// what is wrong and what to write instead, and stays a line, not a page.
+func TestLongQuotesAreClipped(t *testing.T) {
+	long := strings.Repeat("x", 4000)
+	tests := map[string]struct {
+		doc        string
+		start, end string
+	}{
+		"a value": {lines(`[[provider]]`, `name = "ok"`, `protocol = "`+long+`"`, `[provider.sim]`) + okModel,
+			`test.toml:3:12: provider.protocol "xxx`, `"openai"`},
+		"a key": {lines(`[[provider]]`, `name = "ok"`, long+` = 1`, `[provider.sim]`) + okModel,
+			`test.toml:3:1: unknown key provider.xxx`, `timeouts`},
+		"TOML syntax": {"x = " + long + "\n",
+			`test.toml:1:5: TOML syntax: expected value but found "xxx`, `name = "groq"`},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			es := parseErrors(t, tt.doc, nil)
+			msg := es[0].Error()
+			if len(msg) > 700 || !strings.HasPrefix(msg, tt.start) || !strings.Contains(msg, "bytes left out") ||
+				!strings.Contains(msg[len(msg)-200:], tt.end) {
+				t.Errorf("%d bytes: %s", len(msg), msg)
+			}
+		})
+	}
+	// Multi-byte characters are not cut in half.
+	es := parseErrors(t, lines(`[[provider]]`, `name = "ok"`, `protocol = "`+strings.Repeat("é", 2000)+`"`, `[provider.sim]`)+okModel, nil)
+	if msg := es[0].Msg; !utf8.ValidString(msg) || len(msg) > 700 {
+		t.Errorf("%d bytes, valid UTF-8 %t: %s", len(msg), utf8.ValidString(msg), msg)
 	}
 }
 

@@ -112,3 +112,28 @@ func TestPrintingAConfigRedactsKeys(t *testing.T) {
 		t.Errorf("String() = %s", out)
 	}
 }
+
+// The gateway's client keys are secrets too: printing the Config, or its
+// Gateway, shows how many there are and where they come from, not them.
+func TestPrintingAConfigRedactsGatewayKeys(t *testing.T) {
+	const one, two = "gw-live-0123456789abcdef", "gw-live-fedcba9876543210"
+	doc := lines(`[gateway]`, `api_key_env = "SB_KEYS"`) + okRest
+	cfg := mustParse(t, doc, env("SB_KEYS", one+","+two))
+	if len(cfg.Gateway.APIKeys) != 2 || cfg.Gateway.APIKeys[0] != one {
+		t.Fatal("the keys were not read")
+	}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		for _, v := range []any{cfg, *cfg, cfg.Gateway, &cfg.Gateway} {
+			out := fmt.Sprintf(verb, v)
+			if strings.Contains(out, one) || strings.Contains(out, two) {
+				t.Errorf("Sprintf(%q, %T) shows a key: %s", verb, v, out)
+			}
+		}
+	}
+	if out := fmt.Sprintf("%+v", cfg.Gateway); !strings.Contains(out, "APIKeys:[[redacted] [redacted]]") || !strings.Contains(out, "APIKeyEnv:SB_KEYS") {
+		t.Errorf("%%+v of the gateway = %s", out)
+	}
+	if out := fmt.Sprintf("%+v", Gateway{}); !strings.Contains(out, "APIKeys:[]") {
+		t.Errorf("%%+v of a gateway without keys = %s", out)
+	}
+}

@@ -31,6 +31,9 @@ func Open(dir string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("history: creating the directory %s: %w; check the permissions of its parent", dir, err)
 	}
 	path := filepath.Join(dir, fileName)
+	if err := checkLocked(path); err != nil {
+		return nil, err
+	}
 	var db *bbolt.DB
 	err := guard(func() (err error) {
 		db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout})
@@ -49,6 +52,27 @@ func Open(dir string, o Options) (*Store, error) {
 	}
 	s.pruned, s.lastPrune = true, now.Unix()/60
 	return s, nil
+}
+
+// checkLocked runs checkFile on an existing file while holding bbolt's shared lock on it, so that no other
+// Switchboard writes it meanwhile; a read-only bbolt trusts nothing a write would (it loads no freelist).
+func checkLocked(path string) error {
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		return nil // new, or for bbolt to report
+	}
+	var ro *bbolt.DB
+	err := guard(func() (err error) {
+		ro, err = bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: lockTimeout})
+		return err
+	})
+	if err != nil {
+		return openError(path, err)
+	}
+	defer ro.Close()
+	if err := checkFile(path); err != nil {
+		return damaged(path, err)
+	}
+	return nil
 }
 
 // openError turns a failure of bbolt.Open into advice: locked, inaccessible, or not a database we can read.
@@ -104,14 +128,6 @@ func (s *Store) prepare(tx *bbolt.Tx, now time.Time) error {
 	}
 	if tx.Bucket(bucketEndpoints) == nil || tx.Bucket(bucketMinutes) == nil {
 		return corrupt("a bucket is missing")
-	}
-	// bbolt maps the file and trusts its page count; reading a page past the end of a truncated file would fault.
-	fi, err := os.Stat(s.path)
-	if err != nil {
-		return err
-	}
-	if fi.Size() < tx.Size() {
-		return corrupt("the file is %d bytes but its pages need %d: it was truncated", fi.Size(), tx.Size())
 	}
 	if err := deleteBefore(tx.Bucket(bucketMinutes), now.Add(-s.retention)); err != nil {
 		return fmt.Errorf("pruning: %w", err)
