@@ -59,17 +59,31 @@ fi
 echo "fuzz.sh: ${#targets[@]} targets, ${secs}s each"
 
 failed=()
+flakes=0
 for t in "${targets[@]}"; do
   read -r pkg name <<<"$t"
   echo "== $name ($pkg)"
+  dir=$(go list -f '{{.Dir}}' "$pkg")
+  corpus="$dir/testdata/fuzz/$name"
+  before=$(ls "$corpus" 2>/dev/null | sort || true)
   # -parallel 1: one fuzzing worker, on a machine with two cores shared with
   # others. -fuzzminimizetime: the default (60s) spends a short run
   # shrinking the inputs it finds interesting instead of fuzzing.
-  if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "${secs}s" -fuzzminimizetime 5s -parallel 1 "$pkg"; then
-    dir=$(go list -f '{{.Dir}}' "$pkg")
-    echo "fuzz.sh: $name in $pkg FAILED; the input is in ${dir#"$PWD/"}/testdata/fuzz/$name/ (re-run: go test -run '^$name\$' $pkg)" >&2
-    failed+=("$name ($pkg)")
+  if go test -run '^$' -fuzz "^${name}\$" -fuzztime "${secs}s" -fuzzminimizetime 5s -parallel 1 "$pkg" 2>&1 | tee "$tmp/out"; then
+    continue
   fi
+  # Go 1.26's fuzzing coordinator can report "context deadline exceeded"
+  # when -fuzztime runs out while a worker is busy (go.dev/issue/75804,
+  # fixed in Go 1.27): no input failed, and none was written. A real
+  # failure (a panic, a broken property, a hang) always writes its input.
+  after=$(ls "$corpus" 2>/dev/null | sort || true)
+  if [ "$before" = "$after" ] && grep -q '^    context deadline exceeded$' "$tmp/out"; then
+    echo "fuzz.sh: $name: Go's end-of-fuzztime race (go.dev/issue/75804), not a failing input; counted as passed" >&2
+    flakes=$((flakes + 1))
+    continue
+  fi
+  echo "fuzz.sh: $name in $pkg FAILED; the input is in ${dir#"$PWD/"}/testdata/fuzz/$name/ (re-run: go test -run '^$name\$' $pkg)" >&2
+  failed+=("$name ($pkg)")
 done
 
 if [ ${#failed[@]} -gt 0 ]; then
@@ -77,4 +91,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   printf '  %s\n' "${failed[@]}" >&2
   exit 1
 fi
-echo "fuzz.sh: all ${#targets[@]} targets passed (${secs}s each)"
+echo "fuzz.sh: all ${#targets[@]} targets passed (${secs}s each; ${flakes} met Go's end-of-fuzztime race)"
