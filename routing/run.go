@@ -96,6 +96,7 @@ type run struct {
 	tried    map[string]bool // endpoints that had their turn, a hedge's included
 	hedged   bool            // the request's one hedge was decided on
 	ctxFloor int             // after a context-length failure: only endpoints of a longer context
+	waited   string          // why the next attempt waited before it began, for its trace
 }
 
 func (r *Router) newRun(req Request, onDelta OnDelta) *run {
@@ -199,12 +200,22 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 		if again || ar.committed || ar.hedged {
 			return false, nil
 		}
-		wait, retry := x.r.retryAfter(ar.err, x.nothingAfter(legIdx, pos))
+		why := ""
+		switch {
+		case x.nothingAfter(legIdx, pos):
+			why = "nothing else left"
+		case x.requestedModelDone(e):
+			why = "on the requested model"
+		}
+		wait, retry := x.r.retryAfter(ar.err, why != "")
 		if !retry {
 			return false, nil
 		}
 		if !x.r.sleep(ctx, wait) {
 			return false, x.ended(ctx)
+		}
+		if ar.err.Class == provider.ClassRateLimited {
+			x.waited = fmt.Sprintf("waited %s: Retry-After, %s", ago(wait), why)
 		}
 		if len(x.t.Attempts) >= x.r.opts.MaxAttempts {
 			return false, x.failed(ctx)
@@ -231,7 +242,8 @@ func (x *run) try(ctx context.Context, e *Endpoint, gen uint64, legIdx, pos int,
 		return x.r.race(ctx, x.t, *e, gen, h, req, x.onDelta, func() (Endpoint, uint64, bool) { return x.hedgePartner(legIdx, pos) })
 	}
 	ar := x.r.attempt(ctx, *e, gen, req, x.onDelta, nil)
-	ar.a.LastResort, ar.a.Retry, ar.a.Resumed = lastResort, again, x.begun
+	ar.a.LastResort, ar.a.Retry, ar.a.Resumed, ar.a.Waited = lastResort, again, x.begun, x.waited
+	x.waited = ""
 	x.t.Attempts = append(x.t.Attempts, ar.a)
 	return ar
 }
@@ -274,6 +286,26 @@ func (x *run) nothingAfter(legIdx, pos int) bool {
 	for _, e := range rest {
 		if !x.tried[e.ID] {
 			return false
+		}
+	}
+	return true
+}
+
+// requestedModelDone reports whether e, an endpoint of the model the
+// request asked for, is the last of that model the request can try: the
+// only alternatives left are other models, and a short Retry-After on the
+// one asked for is worth waiting out before moving to one it did not ask
+// for.
+func (x *run) requestedModelDone(e *Endpoint) bool {
+	asked, _ := ModelSuffix(x.req.Model)
+	if e.Model != asked {
+		return false
+	}
+	for _, l := range x.legs {
+		for _, o := range l.order {
+			if o.Model == asked && !x.tried[o.ID] && o.ID != e.ID && !x.isRefused(o.ID) {
+				return false
+			}
 		}
 	}
 	return true
@@ -452,16 +484,17 @@ func resumable(ctx context.Context, e *provider.Error) bool {
 // retryAfter decides whether a failed attempt is tried once more on the same
 // endpoint, and after how long. A connection failure or a plain 500 is often
 // a blip: once more after a short, jittered pause. A 429 is waited out only
-// when its Retry-After is short and there is nothing else to fall back to;
-// otherwise falling back is faster. Everything else falls back at once.
-func (r *Router) retryAfter(e *provider.Error, lastChance bool) (time.Duration, bool) {
+// when its Retry-After is short and waiting is worth it (nothing else is
+// left, or only models the caller did not ask for); otherwise falling back
+// is faster. Everything else falls back at once.
+func (r *Router) retryAfter(e *provider.Error, worthWaiting bool) (time.Duration, bool) {
 	switch {
 	case e.Blip():
 		r.mu.Lock()
 		j := 0.5 + r.rng.Float64()
 		r.mu.Unlock()
 		return time.Duration(j * float64(r.opts.RetryBackoff)), true
-	case e.Class == provider.ClassRateLimited && lastChance && e.RetryAfter > 0 && e.RetryAfter <= r.opts.MaxRetryWait:
+	case e.Class == provider.ClassRateLimited && worthWaiting && e.RetryAfter > 0 && e.RetryAfter <= r.opts.MaxRetryWait:
 		return e.RetryAfter, true
 	}
 	return 0, false

@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -902,19 +904,20 @@ func TestContentPolicyAndRepeatedModels(t *testing.T) {
 	}
 }
 
-// routerOver is a router over eps, with a monitor on a test clock, o's
-// settings and seed 1.
+// routerOver is a router over eps, with a monitor on a test clock (the
+// router's too, unless o has one), o's settings and seed 1.
 func routerOver(t *testing.T, o Options, eps ...Endpoint) *Router {
 	t.Helper()
 	var meps []monitor.Endpoint
 	for _, e := range eps {
 		meps = append(meps, monitor.Endpoint{ID: e.ID, Provider: e.Provider, Model: e.Model})
 	}
-	mon, err := monitor.New(monitor.Options{Clock: monitortest.NewClock()}, meps)
+	clk := monitortest.NewClock()
+	mon, err := monitor.New(monitor.Options{Clock: clk}, meps)
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Endpoints, o.Health, o.Seed = eps, mon, 1
+	o.Endpoints, o.Health, o.Seed, o.Clock = eps, mon, 1, cmp.Or[Clock](o.Clock, clk)
 	r, err := New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -979,4 +982,95 @@ func TestAnswerIsBounded(t *testing.T) {
 		t.Fatalf("attempts %s, %d bytes streamed, err %v; want the resumed stream cut off at the bound", got, streamed, err)
 	}
 	<-ended
+}
+
+// limitedOnce answers its first request with a 429 that asks for a wait of
+// retryAfter, and every later one with a short whole answer; it records
+// when each request came, by clk.
+func limitedOnce(t *testing.T, clk Clock, retryAfter string) (url string, came func() []time.Time) {
+	var mu sync.Mutex
+	var at []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		at = append(at, clk.Now())
+		n := len(at)
+		mu.Unlock()
+		if n == 1 {
+			w.Header().Set("Retry-After", retryAfter)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			io.WriteString(w, `{"error":{"message":"slow down","type":"rate_limit_exceeded"}}`)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello.\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n")
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, func() []time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(at)
+	}
+}
+
+// A short Retry-After on the model the caller asked for is waited out, once,
+// before a fallback model it did not ask for; another endpoint of the same
+// model is still taken at once.
+func TestShortRateLimitOnTheRequestedModelIsWaitedOut(t *testing.T) {
+	clk := monitortest.NewClock()
+	other := simtest.Start(t, sim.Profile{Name: "other"})
+	endpoint := func(model, name, url string, price float64) Endpoint {
+		return Endpoint{ID: model + "@" + name, Provider: name, Model: model, UpstreamModel: "m", PriceIn: price,
+			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url, Now: clk.Now})}
+	}
+	for _, stream := range []bool{false, true} {
+		// One endpoint of the requested model, and a fallback model.
+		url, came := limitedOnce(t, clk, "2")
+		r := routerOver(t, Options{Clock: clk}, endpoint("m", "lim", url, 1), endpoint("fallback", "other", other.URL(), 1))
+		req := ask("hello")
+		req.Models = []string{"fallback"}
+		var onDelta OnDelta
+		var streamed strings.Builder
+		if stream {
+			onDelta = func(s string) { streamed.WriteString(s) }
+		}
+		before := other.Stats().Requests
+		res, err := r.Send(t.Context(), req, onDelta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := came()
+		a := res.Trace.Attempts
+		if got := strings.Join(outcomes(res.Trace), " "); got != "lim:rate_limited lim:ok" || other.Stats().Requests != before {
+			t.Fatalf("stream %v: attempts %s, the fallback model's upstream saw %d", stream, got, other.Stats().Requests-before)
+		}
+		if len(at) != 2 || at[1].Sub(at[0]) < 2*time.Second {
+			t.Errorf("the limited upstream saw %d requests, %v apart; want 2, at least its Retry-After apart", len(at), at[len(at)-1].Sub(at[0]))
+		}
+		if !a[1].Retry || a[1].Waited != "waited 2s: Retry-After, on the requested model" || !strings.Contains(a[1].Notes(), "waited 2s") {
+			t.Errorf("the retry's trace: %+v", a[1])
+		}
+		if answer := res.Content + streamed.String(); answer != "Hello." {
+			t.Errorf("answer %q", answer)
+		}
+	}
+
+	// Two endpoints of the requested model: the other is taken at once.
+	url, came := limitedOnce(t, clk, "2")
+	r := routerOver(t, Options{Clock: clk}, endpoint("m", "lim", url, 1), endpoint("m", "other", other.URL(), 5))
+	res, err := r.Send(t.Context(), ask("hello"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(outcomes(res.Trace), " "); got != "lim:rate_limited other:ok" || len(came()) != 1 {
+		t.Errorf("attempts %s, the limited upstream saw %d; want no wait while another endpoint of the model is left", got, len(came()))
+	}
+	// A Retry-After longer than max_retry_wait is not waited for.
+	url, came = limitedOnce(t, clk, "60")
+	r = routerOver(t, Options{Clock: clk}, endpoint("m", "lim", url, 1), endpoint("fallback", "other", other.URL(), 1))
+	req := ask("hello")
+	req.Models = []string{"fallback"}
+	if res, err = r.Send(t.Context(), req, nil); err != nil || len(came()) != 1 || res.Provider != "other" {
+		t.Errorf("a long Retry-After: %v, served by %s, the limited upstream saw %d", err, res.Provider, len(came()))
+	}
 }

@@ -102,6 +102,9 @@ type Attempt struct {
 	// Hedge is set on an attempt started alongside a slow first one; the
 	// one that streamed second was canceled.
 	Hedge bool `json:"hedge,omitempty"`
+	// Waited says how long the attempt waited before it began, and why
+	// ("waited 2s: Retry-After, on the requested model").
+	Waited string `json:"waited,omitempty"`
 	// Flag says what to fix when the failure is the configuration's (a key
 	// refused, a model unknown to the provider).
 	Flag  string `json:"flag,omitempty"`
@@ -116,7 +119,7 @@ func (a *Attempt) Notes() string {
 	for _, n := range []struct {
 		on   bool
 		text string
-	}{{a.Retry, "retry"}, {a.Hedge, "hedge"}, {a.Resumed, "resumed"}, {a.LastResort, "last resort"},
+	}{{a.Retry, "retry"}, {a.Waited != "", a.Waited}, {a.Hedge, "hedge"}, {a.Resumed, "resumed"}, {a.LastResort, "last resort"},
 		{a.Flag != "", a.Flag}, {a.Error != "", a.Error}} {
 		if n.on {
 			ns = append(ns, n.text)
