@@ -46,7 +46,7 @@ type attemptResult struct {
 func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Request, onDelta OnDelta, onFirst func()) attemptResult {
 	ar := attemptResult{e: e, a: Attempt{Endpoint: e.ID, Provider: e.Provider, Model: e.Model, Start: r.opts.Clock.Now()}}
 	var content, reasoning strings.Builder
-	keepContent := onDelta == nil || r.prefill[e.Model]
+	keepContent := onDelta == nil || r.mayResume(e.Model, req.Models)
 	var stats provider.Stats
 	if onDelta != nil && req.OnCommit != nil {
 		onDelta = committing(req.OnCommit, e, onDelta)
@@ -90,6 +90,10 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	o.Gen = gen
 	switch {
 	case err == nil || ctx.Err() == nil:
+	case errors.Is(context.Cause(ctx), errRestarted):
+		// It ignored the prefill: its failure, the answer's to resume.
+		o.Class = provider.ClassMalformed
+		err = &provider.Error{Class: provider.ClassMalformed, Err: errRestarted}
 	case stats.TTFT > 0 && errors.Is(context.Cause(ctx), errTotalTimeout):
 		// The request's total time ran out while this endpoint was
 		// answering: it was too slow to finish, which is its failure.

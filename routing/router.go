@@ -132,7 +132,7 @@ type Router struct {
 	opts    Options
 	models  []string
 	byModel map[string][]Endpoint
-	prefill map[string]bool // models with an endpoint that takes a prefill: a broken stream of theirs may resume
+	prefill map[string]bool // models with an endpoint that takes a prefill: a broken stream may resume there
 
 	mu  sync.Mutex // guards rng
 	rng *rand.Rand
@@ -414,4 +414,14 @@ func excludedList(cs []Candidate) string {
 		parts[i] = c.Provider + " (" + c.Why + ")"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// mayResume reports whether a stream of model that breaks off could carry
+// on somewhere: an endpoint of it, or of one of the request's fallback
+// models, takes a prefill.
+func (r *Router) mayResume(model string, fallbacks []string) bool {
+	return r.prefill[model] || slices.ContainsFunc(fallbacks, func(m string) bool {
+		name, _ := ModelSuffix(m)
+		return r.prefill[name]
+	})
 }

@@ -97,6 +97,9 @@ type run struct {
 	hedged   bool            // the request's one hedge was decided on
 	ctxFloor int             // after a context-length failure: only endpoints of a longer context
 	waited   string          // why the next attempt waited before it began, for its trace
+	// resumedAt holds the endpoints that had their one go at carrying on
+	// an answer that broke off there.
+	resumedAt map[string]bool
 }
 
 func (r *Router) newRun(req Request, onDelta OnDelta) *run {
@@ -110,7 +113,7 @@ func (r *Router) newRun(req Request, onDelta OnDelta) *run {
 		req.Hedge = d.Hedge
 	}
 	req.MaxAnswer = cmp.Or(req.MaxAnswer, r.opts.MaxAnswer, provider.DefaultMaxAnswer)
-	x := &run{r: r, req: req, onDelta: onDelta, t: &Trace{Model: req.Model}, tried: map[string]bool{}}
+	x := &run{r: r, req: req, onDelta: onDelta, t: &Trace{Model: req.Model}, tried: map[string]bool{}, resumedAt: map[string]bool{}}
 	x.t.Options.Models, x.t.Options.Timeouts, x.t.Options.Hedge = req.Models, req.Timeouts, req.Hedge
 	return x
 }
@@ -128,9 +131,6 @@ func (x *run) run(ctx context.Context) *Error {
 	}
 	x.legs = legs
 	for i := range x.legs {
-		if x.begun {
-			break // the caller has part of one model's answer: no other model may finish it
-		}
 		x.ctxFloor = 0
 		for pos, e := range x.legs[i].order {
 			if done, stop := x.turn(ctx, e, i, pos, false); done || stop != nil {
@@ -185,9 +185,24 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 			// provider's and there is one.
 			x.begun = true
 			x.partial += ar.content
-			if !resumable(ctx, ar.err) || !x.resumeLeft(legIdx, pos) || len(x.partial) >= x.req.MaxAnswer {
+			if !resumable(ctx, ar.err) || !x.resumeLeft(e, legIdx, pos) || len(x.partial) >= x.req.MaxAnswer {
 				return false, x.interrupted(ctx, ar)
 			}
+			// The same endpoint first, once: a dropped connection is
+			// often transient, and it knows the answer best.
+			if x.resumeHere(e) {
+				if len(x.t.Attempts) >= x.r.opts.MaxAttempts {
+					return false, x.failed(ctx)
+				}
+				if gen, ok = x.r.opts.Health.Admit(e.ID); ok {
+					continue
+				}
+			}
+			return false, nil
+		}
+		if x.begun && ar.err.Class == provider.ClassBadRequest {
+			// The upstream refused to carry the answer on (a prefill it
+			// does not take): the next that might.
 			return false, nil
 		}
 		if stop := x.stopAfter(ctx, ar); stop != nil {
@@ -241,7 +256,18 @@ func (x *run) try(ctx context.Context, e *Endpoint, gen uint64, legIdx, pos int,
 	if h := x.hedgeAfter(e, again || legIdx >= len(x.legs)); h > 0 {
 		return x.r.race(ctx, x.t, *e, gen, h, req, x.onDelta, func() (Endpoint, uint64, bool) { return x.hedgePartner(legIdx, pos) })
 	}
-	ar := x.r.attempt(ctx, *e, gen, req, x.onDelta, nil)
+	onDelta := x.onDelta
+	var cont *continuation
+	if x.begun {
+		actx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		ctx, cont = actx, newContinuation(x.partial, x.onDelta, cancel)
+		onDelta = cont.onDelta
+	}
+	ar := x.r.attempt(ctx, *e, gen, req, onDelta, nil)
+	if cont != nil {
+		cont.settle(&ar)
+	}
 	ar.a.LastResort, ar.a.Retry, ar.a.Resumed, ar.a.Waited = lastResort, again, x.begun, x.waited
 	x.waited = ""
 	x.t.Attempts = append(x.t.Attempts, ar.a)
@@ -312,20 +338,39 @@ func (x *run) requestedModelDone(e *Endpoint) bool {
 }
 
 // canCarryOn reports whether e can continue the answer the caller already
-// has part of: an endpoint of the same model that takes a prefill.
+// has part of: an endpoint that takes a prefill, of the model that began it
+// (earlier in the order) or of a fallback model (later).
 func (x *run) canCarryOn(e *Endpoint) bool {
-	return e.Prefill && e.Model == x.t.Attempts[len(x.t.Attempts)-1].Model
+	return e.Prefill
 }
 
-// resumeLeft reports whether any endpoint left could carry on a broken
-// answer: later in the leg, or among those kept for the last resort.
-func (x *run) resumeLeft(legIdx, pos int) bool {
+// resumeHere reports whether the answer that just broke off at e carries
+// on at e itself: once, where e takes a prefill.
+func (x *run) resumeHere(e *Endpoint) bool {
+	if !x.canCarryOn(e) || x.resumedAt[e.ID] {
+		return false
+	}
+	x.resumedAt[e.ID] = true
+	return true
+}
+
+// resumeLeft reports whether any endpoint could carry on the answer that
+// broke off at e, at pos of leg legIdx: e itself once, the rest of its
+// leg, the later legs (the request's fallback models), or those kept for
+// the last resort.
+func (x *run) resumeLeft(e *Endpoint, legIdx, pos int) bool {
+	if x.canCarryOn(e) && !x.resumedAt[e.ID] {
+		return true
+	}
 	var rest []*Endpoint
 	if legIdx < len(x.legs) {
 		rest = x.legs[legIdx].order[pos+1:]
+		for _, l := range x.legs[legIdx+1:] {
+			rest = append(slices.Clip(rest), l.order...)
+		}
 	}
-	for _, e := range slices.Concat(rest, x.refused) {
-		if !x.tried[e.ID] && x.canCarryOn(e) {
+	for _, o := range slices.Concat(rest, x.refused) {
+		if !x.tried[o.ID] && x.canCarryOn(o) {
 			return true
 		}
 	}
