@@ -106,18 +106,26 @@ type Attempt struct {
 	// refused, a model unknown to the provider).
 	Flag  string `json:"flag,omitempty"`
 	Model string `json:"model"`
+	// Deadline is the first-token and stall limits the attempt ran under,
+	// and why: the caps, or shorter ones from the endpoint's own norms.
+	Deadline *Deadline `json:"deadline,omitempty"`
 }
 
 // Notes says in a few words what was special about the attempt, and what
 // to fix if the failure is the configuration's: "retry", "hedge",
-// "resumed", "last resort", the flag, and the error, joined by " · ".
+// "resumed", "last resort", a deadline from the endpoint's norms, the
+// flag, and the error, joined by " · ".
 func (a *Attempt) Notes() string {
 	var ns []string
+	var norm string // the caps are the rule, not news
+	if a.Deadline != nil && a.Deadline.Norm {
+		norm = a.Deadline.Why
+	}
 	for _, n := range []struct {
 		on   bool
 		text string
 	}{{a.Retry, "retry"}, {a.Hedge, "hedge"}, {a.Resumed, "resumed"}, {a.LastResort, "last resort"},
-		{a.Flag != "", a.Flag}, {a.Error != "", a.Error}} {
+		{norm != "", norm}, {a.Flag != "", a.Flag}, {a.Error != "", a.Error}} {
 		if n.on {
 			ns = append(ns, n.text)
 		}
