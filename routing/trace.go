@@ -113,22 +113,22 @@ type Attempt struct {
 
 // Notes says in a few words what was special about the attempt, and what
 // to fix if the failure is the configuration's: "retry", "hedge",
-// "resumed", "last resort", a deadline from the endpoint's norms, the
-// flag, and the error, joined by " · ".
+// "resumed", "last resort", the flag, and the error, joined by " · ".
+// A deadline from the endpoint's norms comes last; the caps are the rule,
+// not news.
 func (a *Attempt) Notes() string {
 	var ns []string
-	var norm string // the caps are the rule, not news
-	if a.Deadline != nil && a.Deadline.Norm {
-		norm = a.Deadline.Why
-	}
 	for _, n := range []struct {
 		on   bool
 		text string
 	}{{a.Retry, "retry"}, {a.Hedge, "hedge"}, {a.Resumed, "resumed"}, {a.LastResort, "last resort"},
-		{norm != "", norm}, {a.Flag != "", a.Flag}, {a.Error != "", a.Error}} {
+		{a.Flag != "", a.Flag}, {a.Error != "", a.Error}} {
 		if n.on {
 			ns = append(ns, n.text)
 		}
+	}
+	if a.Deadline != nil && a.Deadline.Norm {
+		ns = append(ns, a.Deadline.Why)
 	}
 	return strings.Join(ns, " · ")
 }
