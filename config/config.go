@@ -142,10 +142,15 @@ func EndpointID(model, provider string) string { return model + "@" + provider }
 // its Upstream, which the caller connects.
 func (c *Config) RoutingEndpoint(m *Model, e *Endpoint) routing.Endpoint {
 	var display string
+	var t Timeouts
 	if p := c.Provider(e.Provider); p != nil {
-		display = p.Display
+		display, t = p.Display, p.Timeouts
 	}
-	return routingEndpoint(m.Name, e, display)
+	re := routingEndpoint(m.Name, e, display)
+	// The limits its client is built with: the caps of the deadlines the
+	// router draws from the endpoint's norms.
+	re.Timeouts = routing.Timeouts{Connect: t.Connect, FirstToken: t.FirstToken, Stall: t.Stall}
+	return re
 }
 
 // routingEndpoint converts an endpoint whose provider's display name is

@@ -209,6 +209,16 @@ func TestParseErrors(t *testing.T) {
 				`2:21 routing.hedges_per_second is -2 but must not be negative; write for example hedges_per_second = 1`,
 				`3:18 routing.max_retry_wait is zero, which would mean the default (10s); remove the key for the default, or write a positive duration such as "10s"`,
 			}},
+		{"norms", lines(`[routing]`, `norm_factor = 1`, `norm_floor = "0s"`) + okRest,
+			nil, []string{
+				`2:15 routing.norm_factor is 1; an attempt is abandoned at this many times its endpoint's own p99, so it must be above 1, e.g. norm_factor = 3 (a large factor such as 100 leaves the timeouts in charge)`,
+				`3:14 routing.norm_floor is zero, which would mean the default (3s); remove the key for the default, or write a positive duration such as "3s"`,
+			}},
+		{"norms of the wrong type", lines(`[routing]`, `norm_factor = "3"`, `norm_floor = 3`) + okRest,
+			nil, []string{
+				`2:15 routing.norm_factor must be a number, not a string; remove the quotes: norm_factor = 3`,
+				`3:14 routing.norm_floor must be a duration in quotes, with a unit; write norm_floor = "3s" for 3 seconds`,
+			}},
 		{"answer bound zero", lines(`[routing]`, `max_answer_mib = 0`) + okRest,
 			nil, []string{`2:18 routing.max_answer_mib is zero, which would mean the default (32); remove the key for the default, or write max_answer_mib = 32`}},
 		{"answer bound too large", lines(`[routing]`, `max_answer_mib = 1000000000000`) + okRest,

@@ -89,6 +89,8 @@ func TestParseEverything(t *testing.T) {
 		`max_retry_wait = "20s"`,
 		`max_answer_mib = 8`,
 		`hedges_per_second = 2.5`,
+		`norm_factor = 4.5`,
+		`norm_floor = "2s"`,
 		`timeouts = { first_token = "15s", stall = "5s", total = "2m" }`,
 		`[gateway]`,
 		`listen = "127.0.0.1:0"`,
@@ -199,6 +201,7 @@ func TestParseEverything(t *testing.T) {
 	wantRouting := routing.Options{
 		MaxAttempts: 3, Seed: 42,
 		RetryBackoff: 300 * time.Millisecond, MaxRetryWait: 20 * time.Second, HedgesPerSecond: 2.5, MaxAnswer: 8 << 20,
+		NormFactor: 4.5, NormFloor: 2 * time.Second,
 		Timeouts: routing.Timeouts{FirstToken: 15 * time.Second, Stall: 5 * time.Second, Total: 2 * time.Minute},
 	}
 	if !reflect.DeepEqual(cfg.Routing, wantRouting) {
@@ -357,7 +360,7 @@ func TestParseProtocols(t *testing.T) {
 func TestDataPoliciesAndRoutingEndpoint(t *testing.T) {
 	cfg := mustParse(t, lines(
 		`[[provider]]`, `name = "keeps"`, `[provider.sim]`,
-		`[[provider]]`, `name = "clean"`, `display = "Clean AI"`, `[provider.sim]`,
+		`[[provider]]`, `name = "clean"`, `display = "Clean AI"`, `timeouts = { first_token = "9s", stall = "4s" }`, `[provider.sim]`,
 		`[[model]]`, `name = "m"`,
 		`routing = { zdr = true, enforce_distillable_text = true, max_price = { request = 0.01, image = 0.002 } }`,
 		`[[model.endpoint]]`, `provider = "keeps"`, `price_request = 0.02`, `stores_data = true`,
@@ -373,7 +376,8 @@ func TestDataPoliciesAndRoutingEndpoint(t *testing.T) {
 	got := cfg.RoutingEndpoint(m, &m.Endpoints[1])
 	wantEp := routing.Endpoint{ID: "m@clean", Provider: "clean", ProviderName: "Clean AI", Model: "m", UpstreamModel: "m-1",
 		PriceIn: 1, PriceOut: 2, PriceRequest: 0.005, PriceImage: 0.001, Variant: "v", Quantization: "fp8",
-		ContextLength: 8192, Parameters: []string{"tools"}, ZDR: true, Distillable: true, Prefill: true}
+		ContextLength: 8192, Parameters: []string{"tools"}, ZDR: true, Distillable: true, Prefill: true,
+		Timeouts: routing.Timeouts{FirstToken: 9 * time.Second, Stall: 4 * time.Second}}
 	if !reflect.DeepEqual(got, wantEp) {
 		t.Errorf("routing endpoint %+v\nwant %+v", got, wantEp)
 	}

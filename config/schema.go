@@ -339,6 +339,15 @@ func readRouting(t *table) routing.Options {
 			o.HedgesPerSecond = f
 		}
 	}
+	if f, ok := t.float("norm_factor", "3"); ok {
+		if f <= 1 {
+			t.bad("norm_factor", "is %v; an attempt is abandoned at this many times its endpoint's own p99, so it must be above 1, e.g. norm_factor = %v (a large factor such as 100 leaves the timeouts in charge)",
+				f, routing.DefaultNormFactor)
+		} else {
+			o.NormFactor = f
+		}
+	}
+	o.NormFloor = positiveDuration(t, "norm_floor", routing.DefaultNormFloor)
 	o.Timeouts = readTimeouts(t, func(key string) string {
 		if key == "total" {
 			return shortDuration(defTotalTimeout)

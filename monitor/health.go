@@ -89,11 +89,11 @@ type health struct {
 	// The 30-minute percentiles barely move in a second, so they are read
 	// at most once a second (refresh30m), for the slow rule and the
 	// snapshot alike.
-	ttft30m, latency30m Percentiles
-	throughput30m       Rates
-	at30m               time.Time
-	points              []Point // series points of the completed fine buckets before pointsAt
-	pointsAt            int64
+	ttft30m, latency30m, gap30m Percentiles
+	throughput30m               Rates
+	at30m                       time.Time
+	points                      []Point // series points of the completed fine buckets before pointsAt
+	pointsAt                    int64
 
 	doneMinutes []MinutePoint // the finished minutes before minutesAt
 	minutesAt   int64
@@ -343,7 +343,8 @@ func (h *health) refresh30m(now time.Time) {
 		return
 	}
 	d := &h.minute.total.d
-	h.ttft30m, h.latency30m, h.throughput30m, h.at30m = durations(&d.ttft), durations(&d.latency), rates(&d.throughput), now
+	h.ttft30m, h.latency30m, h.gap30m = durations(&d.ttft), durations(&d.latency), durations(&d.gap)
+	h.throughput30m, h.at30m = rates(&d.throughput), now
 }
 
 // reason says why the endpoint is in its state.

@@ -259,7 +259,7 @@ func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 		Availability: win.availability(), Availability30m: h.minute.total.c.availability(),
 		Availability1d: h.hour.total.availability(), ErrorRate: win.errorRate(),
 		Latency: durations(&five.latency), TTFT: durations(&five.ttft), Throughput: rates(&five.throughput),
-		Latency30m: h.latency30m, TTFT30m: h.ttft30m, Throughput30m: h.throughput30m,
+		Latency30m: h.latency30m, TTFT30m: h.ttft30m, Gap30m: h.gap30m, Throughput30m: h.throughput30m,
 		EWMALatency: time.Duration(h.ewmaLatency * float64(time.Millisecond)),
 		EWMATTFT:    time.Duration(h.ewmaTTFT * float64(time.Millisecond)),
 		Breaker:     h.brk.state, Generation: h.brk.gen,

@@ -145,6 +145,13 @@ type EndpointStatus struct {
 	Latency, TTFT             Percentiles
 	Latency30m, TTFT30m       Percentiles
 	Throughput, Throughput30m Rates
+	// Gap30m is the distribution over 30 minutes of each success's longest
+	// gap between two chunks with tokens (provider.Outcome.MaxGap): its
+	// P99 is a silence that 99% of answers never reached, the norm the
+	// router's stall deadline is set from. Answers of fewer than two token
+	// chunks have no gap and are left out; a gap under a millisecond
+	// counts as 1ms.
+	Gap30m Percentiles
 	// EWMALatency and EWMATTFT follow each success at once, for fast reaction.
 	EWMALatency, EWMATTFT time.Duration
 

@@ -127,11 +127,11 @@ func meanMillis(sum time.Duration, n uint32) float64 {
 	return float64(sum) / float64(n) / float64(time.Millisecond)
 }
 
-// dists are the distributions of one slot: whole-answer latency and time to
-// first token in milliseconds, and throughput (see throughput) in tokens per
-// second.
+// dists are the distributions of one slot: whole-answer latency, time to
+// first token and the longest gap between tokens of an answer in
+// milliseconds, and throughput (see throughput) in tokens per second.
 type dists struct {
-	latency, ttft, throughput histogram
+	latency, ttft, gap, throughput histogram
 }
 
 func (d *dists) add(o sample) {
@@ -141,6 +141,12 @@ func (d *dists) add(o sample) {
 	d.latency.add(uint64(o.Duration / time.Millisecond))
 	if o.TTFT > 0 {
 		d.ttft.add(uint64(o.TTFT / time.Millisecond))
+	}
+	if o.MaxGap > 0 {
+		// Rounded up: a gap under a millisecond (a fast stream's, or
+		// chunks that came in one read) is a gap of 1ms, not one of 0,
+		// which Percentiles would read as no data.
+		d.gap.add(uint64((o.MaxGap + time.Millisecond - 1) / time.Millisecond))
 	}
 	if tps, ok := throughput(o.Outcome); ok && o.timed {
 		d.throughput.add(uint64(tps + 0.5))
@@ -169,12 +175,14 @@ func throughput(o provider.Outcome) (float64, bool) {
 func (d *dists) merge(o *dists) {
 	d.latency.merge(&o.latency)
 	d.ttft.merge(&o.ttft)
+	d.gap.merge(&o.gap)
 	d.throughput.merge(&o.throughput)
 }
 
 func (d *dists) subtract(o *dists) {
 	d.latency.subtract(&o.latency)
 	d.ttft.subtract(&o.ttft)
+	d.gap.subtract(&o.gap)
 	d.throughput.subtract(&o.throughput)
 }
 

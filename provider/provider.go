@@ -72,6 +72,10 @@ type Stats struct {
 	TTFT         time.Duration // time to the first token, of the answer or of reasoning; 0 if none came
 	Duration     time.Duration // time to the end of the stream or to the failure
 	OutputTokens int           // usage.completion_tokens if sent, else counted chunks
+	// MaxGap is the longest time between two chunks with tokens (of the
+	// answer or of reasoning): the longest silence the stall limit would
+	// have had to allow. 0 with fewer than two such chunks.
+	MaxGap time.Duration
 }
 
 // Stream is an open upstream response. Next returns chunks in order, io.EOF
@@ -99,8 +103,9 @@ type Outcome struct {
 	TTFT         time.Duration
 	Duration     time.Duration
 	OutputTokens int
-	Class        Class // ClassOK on success
-	Status       int   // HTTP status when there was one
+	MaxGap       time.Duration // see Stats.MaxGap
+	Class        Class         // ClassOK on success
+	Status       int           // HTTP status when there was one
 	RetryAfter   time.Duration
 	Probe        bool // a health probe rather than a user's request
 	// Shallow marks a probe that reached only the host (GET /models), not
@@ -118,7 +123,7 @@ type Outcome struct {
 // OutcomeOf builds the outcome of a finished call from its stats and final
 // error (nil or io.EOF for success).
 func OutcomeOf(st Stats, err error) Outcome {
-	o := Outcome{Start: st.Start, TTFT: st.TTFT, Duration: st.Duration, OutputTokens: st.OutputTokens}
+	o := Outcome{Start: st.Start, TTFT: st.TTFT, Duration: st.Duration, OutputTokens: st.OutputTokens, MaxGap: st.MaxGap}
 	if e := AsError(err); e != nil {
 		o.Class, o.Status, o.RetryAfter = e.Class, e.Status, e.RetryAfter
 	}

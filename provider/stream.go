@@ -106,9 +106,10 @@ type eventStream struct {
 	mu          sync.Mutex
 	stats       Stats
 	sawContent  bool
-	chunks      int   // chunks with tokens, of the answer or of reasoning
-	usageTokens int   // usage.completion_tokens, 0 until sent
-	err         error // the final result: io.EOF or an *Error
+	chunks      int       // chunks with tokens, of the answer or of reasoning
+	lastToken   time.Time // when the last chunk with tokens came, for Stats.MaxGap
+	usageTokens int       // usage.completion_tokens, 0 until sent
+	err         error     // the final result: io.EOF or an *Error
 	closed      bool
 
 	release sync.Once
@@ -294,10 +295,14 @@ func (s *eventStream) accept(c Chunk) (Chunk, error) {
 	s.cfg.wd.progress(token)
 	s.mu.Lock()
 	if token {
+		now := s.cfg.now()
 		if !s.sawContent {
 			s.sawContent = true
-			s.stats.TTFT = s.cfg.now().Sub(s.stats.Start)
+			s.stats.TTFT = now.Sub(s.stats.Start)
+		} else {
+			s.stats.MaxGap = max(s.stats.MaxGap, now.Sub(s.lastToken))
 		}
+		s.lastToken = now
 		s.chunks++
 	}
 	if c.Usage != nil && c.Usage.CompletionTokens > 0 {

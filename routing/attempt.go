@@ -51,10 +51,13 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	if onDelta != nil && req.OnCommit != nil {
 		onDelta = committing(req.OnCommit, e, onDelta)
 	}
+	others, carryOn := r.couldTakeOver(e, req, onDelta != nil) // TODO(lead): what the run really has left
+	first, stall, d := r.deadlines(e, req.Timeouts, others, carryOn)
+	ar.a.Deadline = &d
 	s, err := e.Upstream.Stream(ctx, provider.Request{
 		Model: e.UpstreamModel, Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature,
 		User: req.User, Extra: req.Extra, MaxAnswer: req.MaxAnswer,
-		ConnectTimeout: req.Timeouts.Connect, FirstTokenTimeout: req.Timeouts.FirstToken, StallTimeout: req.Timeouts.Stall,
+		ConnectTimeout: req.Timeouts.Connect, FirstTokenTimeout: first, StallTimeout: stall,
 	})
 	if err == nil {
 		err = drain(s, func(c provider.Chunk) {

@@ -42,6 +42,11 @@ type Endpoint struct {
 	ZDR           bool     // zero data retention: nothing of a request is kept; provider.zdr asks for it
 	Distillable   bool     // its output may be used to train other models; provider.enforce_distillable_text asks for it
 	Prefill       bool     // continues from a partial assistant message: a broken stream can resume here
+	// Timeouts are the connect, first-token and stall limits its Upstream
+	// client was built with (Total is not used): the caps of a deadline
+	// from the endpoint's norms when no request, model or router sets
+	// them. Zero fields are the provider package's defaults.
+	Timeouts Timeouts
 }
 
 // Price is the endpoint's price for weighting: input plus output, USD per
@@ -99,6 +104,15 @@ type Options struct {
 	// Defaults are per-model defaults for requests that do not say
 	// otherwise, by public model name.
 	Defaults map[string]ModelDefaults
+	// NormFactor and NormFloor set deadlines from each endpoint's own
+	// norms: while something else could take over, an attempt waits for
+	// its first token at most NormFactor times the endpoint's 30-minute
+	// p99 time to first token, and between tokens at most NormFactor times
+	// its p99 gap between tokens, never less than NormFloor, never more
+	// than the timeouts (see deadlines). Defaults DefaultNormFactor and
+	// DefaultNormFloor.
+	NormFactor float64
+	NormFloor  time.Duration
 }
 
 // ModelDefaults are what a model's requests get unless they say otherwise.

@@ -109,11 +109,16 @@ type Attempt struct {
 	// refused, a model unknown to the provider).
 	Flag  string `json:"flag,omitempty"`
 	Model string `json:"model"`
+	// Deadline is the first-token and stall limits the attempt ran under,
+	// and why: the caps, or shorter ones from the endpoint's own norms.
+	Deadline *Deadline `json:"deadline,omitempty"`
 }
 
 // Notes says in a few words what was special about the attempt, and what
 // to fix if the failure is the configuration's: "retry", "hedge",
 // "resumed", "last resort", the flag, and the error, joined by " · ".
+// A deadline from the endpoint's norms comes last; the caps are the rule,
+// not news.
 func (a *Attempt) Notes() string {
 	var ns []string
 	for _, n := range []struct {
@@ -124,6 +129,9 @@ func (a *Attempt) Notes() string {
 		if n.on {
 			ns = append(ns, n.text)
 		}
+	}
+	if a.Deadline != nil && a.Deadline.Norm {
+		ns = append(ns, a.Deadline.Why)
 	}
 	return strings.Join(ns, " · ")
 }

@@ -1,0 +1,162 @@
+package routing
+
+import (
+	"cmp"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"switchboard/monitor"
+	"switchboard/provider"
+)
+
+// The defaults of Options.NormFactor and Options.NormFloor.
+const (
+	// DefaultNormFactor: an attempt is abandoned at three times its
+	// endpoint's own 30-minute p99, a wait that fewer than one answer in a
+	// hundred comes near, so that only an endpoint far off its normal pays.
+	DefaultNormFactor = 3.0
+	// DefaultNormFloor: no deadline from a norm is shorter than 3s, so that
+	// an endpoint whose norm is a few hundred milliseconds is not cut off
+	// by a hiccup of the network or a longer prompt than usual.
+	DefaultNormFloor = 3 * time.Second
+)
+
+// Deadline is the first-token and stall limits one attempt ran under, and
+// why: the caps (the request's, its model's or the router's timeouts, else
+// the provider's own), or shorter ones from the endpoint's norms (see
+// Options.NormFactor).
+type Deadline struct {
+	FirstToken time.Duration `json:"first_token_ns"`
+	Stall      time.Duration `json:"stall_ns"`
+	// Norm is set when either limit is shorter than its cap: the endpoint
+	// was held to its own normal.
+	Norm bool   `json:"norm,omitempty"`
+	Why  string `json:"why"`
+}
+
+// deadlines returns the first-token and stall limits to send for an attempt
+// at e under the request's timeouts t, and the Deadline to put in the
+// trace. A limit comes from the endpoint's norm only when it is shorter
+// than the cap; otherwise t's own goes (0 leaves the provider its own), as
+// when norms did not exist. others says whether another endpoint could
+// answer if this one is abandoned before its first token, carryOn whether
+// one could take over after a stall.
+func (r *Router) deadlines(e Endpoint, t Timeouts, others, carryOn bool) (first, stall time.Duration, d Deadline) {
+	caps := t.or(e.Timeouts).or(Timeouts{FirstToken: provider.DefaultFirstTokenTimeout, Stall: provider.DefaultStallTimeout})
+	d = normDeadline(r.opts.Health.Snapshot().Status(e.ID), caps, r.norm(), others, carryOn)
+	first, stall = t.FirstToken, t.Stall
+	if d.FirstToken < caps.FirstToken {
+		first = d.FirstToken
+	}
+	if d.Stall < caps.Stall {
+		stall = d.Stall
+	}
+	return first, stall, d
+}
+
+// norm is the router's factor and floor, defaults filled in.
+func (r *Router) norm() norm {
+	return norm{factor: cmp.Or(r.opts.NormFactor, DefaultNormFactor), floor: cmp.Or(r.opts.NormFloor, DefaultNormFloor)}
+}
+
+// norm is how far past its own normal an endpoint may go: factor times its
+// 30-minute p99, and never less than floor.
+type norm struct {
+	factor float64
+	floor  time.Duration
+}
+
+// normDeadline decides an attempt's limits from its endpoint's status st
+// (nil: unknown to the monitor) and the caps. Each limit is min(cap,
+// max(floor, factor x p99)), the p99 being the endpoint's 30-minute time to
+// first token for the first, and its longest gap between tokens for the
+// stall limit. The cap stands when nothing else could take over (abandoning
+// the only hope early would only lose the answer) and when the endpoint has
+// no history: without a normal, nothing is far past it, and a new or idle
+// endpoint must not be cut off on a guess. Hedging, where it is on, is what
+// keeps such an endpoint from holding a request.
+func normDeadline(st *monitor.EndpointStatus, caps Timeouts, n norm, others, carryOn bool) Deadline {
+	var ttft, gap time.Duration
+	if st != nil {
+		ttft, gap = st.TTFT30m.P99, st.Gap30m.P99
+	}
+	f, fWhy := n.limit(caps.FirstToken, ttft, others, "its p99")
+	s, sWhy := n.limit(caps.Stall, gap, carryOn, "its p99 gap between tokens")
+	d := Deadline{FirstToken: f, Stall: s, Norm: f < caps.FirstToken || s < caps.Stall}
+	var why []string
+	switch {
+	case d.Norm:
+		// Only what the norms shortened: the rest are the caps, as ever.
+		if f < caps.FirstToken {
+			why = append(why, fmt.Sprintf("first token within %s: %s", short(f), fWhy))
+		}
+		if s < caps.Stall {
+			why = append(why, fmt.Sprintf("silence at most %s: %s", short(s), sWhy))
+		}
+	case fWhy == sWhy:
+		why = append(why, "the caps: "+fWhy)
+	default:
+		why = append(why, "the caps: "+fWhy+" (first token), "+sWhy+" (stall)")
+	}
+	d.Why = strings.Join(why, "; ")
+	return d
+}
+
+// limit is one limit: the cap, or min(cap, max(floor, factor x p99)) when
+// another could take over and p99 (0: no data) is known; and why.
+func (n norm) limit(cap, p99 time.Duration, others bool, what string) (time.Duration, string) {
+	switch {
+	case !others:
+		return cap, "nothing else could take over"
+	case p99 <= 0:
+		return cap, "no history in 30m"
+	}
+	times := fmt.Sprintf("%s× %s %s (30m)", strconv.FormatFloat(n.factor, 'f', -1, 64), what, short(p99))
+	switch d := n.factor * float64(p99); { // a float: a huge factor must not overflow into a short limit
+	case n.floor >= cap:
+		return cap, fmt.Sprintf("the floor %s is not shorter", short(n.floor))
+	case d >= float64(cap):
+		return cap, "not shorter than " + times
+	case d < float64(n.floor):
+		return n.floor, "the floor, over " + times
+	default:
+		return time.Duration(d), times
+	}
+}
+
+// couldTakeOver says, until the attempt loop tells it, whether anything
+// could take over from an attempt at e abandoned early: another endpoint
+// of the request's models for its first token, and for a stall, when the
+// caller streams, another endpoint of e's model that takes a prefill. It
+// knows nothing of what the request already tried or excluded, so it errs
+// towards true only where more than one endpoint exists at all.
+func (r *Router) couldTakeOver(e Endpoint, req Request, streaming bool) (others, carryOn bool) {
+	seen, n := map[string]bool{}, 0
+	for _, m := range append([]string{req.Model}, req.Models...) {
+		if m, _ = ModelSuffix(m); !seen[m] {
+			seen[m] = true
+			n += len(r.byModel[m])
+		}
+	}
+	others = n > 1
+	if !streaming {
+		return others, others
+	}
+	for _, o := range r.byModel[e.Model] {
+		if o.ID != e.ID && o.Prefill {
+			return others, true
+		}
+	}
+	return others, false
+}
+
+// short writes a limit or a percentile for a trace: milliseconds under a
+// second, else to a tenth of a second ("4.2s", "30s").
+func short(d time.Duration) string {
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
