@@ -152,7 +152,7 @@ func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) {
 			h.consecutive++
 			// A provider that takes a request and never answers costs one
 			// timeout, once: the breaker opens at the first.
-			h.silent = h.silent || c == provider.ClassTimeout
+			h.silent = h.silent || c == provider.ClassTimeout && !o.Slow
 			if h.brk.state == BreakerHalfOpen {
 				h.brk.open(now, m.opts.BreakerBackoff, m.opts.BreakerMaxBackoff)
 				m.event(h, now, EventBreakerOpened, fmt.Sprintf("the trial failed (%s); next in %s", c, ago(h.brk.backoff)))

@@ -108,6 +108,11 @@ type Outcome struct {
 	Status       int           // HTTP status when there was one
 	RetryAfter   time.Duration
 	Probe        bool // a health probe rather than a user's request
+	// Slow marks a timeout or a stall at a limit shorter than the
+	// configured one (the router held the endpoint to its own norm): the
+	// endpoint was far slower than usual, not silent, so the breaker does
+	// not open at the first one as it does for a timeout at the cap.
+	Slow bool
 	// Shallow marks a probe that reached only the host (GET /models), not
 	// the model. Its success says the provider answers, not that the model
 	// does: the monitor counts it neither as an answer nor as the end of an

@@ -51,8 +51,7 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	if onDelta != nil && req.OnCommit != nil {
 		onDelta = committing(req.OnCommit, e, onDelta)
 	}
-	others, carryOn := r.couldTakeOver(e, req, onDelta != nil) // TODO(lead): what the run really has left
-	first, stall, d := r.deadlines(e, req.Timeouts, others, carryOn)
+	first, stall, d := r.deadlines(e, req.Timeouts, req.next.others, req.next.carryOn)
 	ar.a.Deadline = &d
 	s, err := e.Upstream.Stream(ctx, provider.Request{
 		Model: e.UpstreamModel, Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature,
@@ -91,6 +90,8 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	}
 	o := provider.OutcomeOf(stats, err)
 	o.Gen = gen
+	// Abandoned at its own norm, before the cap: slow, not silent.
+	o.Slow = d.Norm && o.Class == provider.ClassTimeout
 	switch {
 	case err == nil || ctx.Err() == nil:
 	case errors.Is(context.Cause(ctx), errRestarted):

@@ -126,31 +126,12 @@ func (n norm) limit(cap, p99 time.Duration, others bool, what string) (time.Dura
 	}
 }
 
-// couldTakeOver says, until the attempt loop tells it, whether anything
-// could take over from an attempt at e abandoned early: another endpoint
-// of the request's models for its first token, and for a stall, when the
-// caller streams, another endpoint of e's model that takes a prefill. It
-// knows nothing of what the request already tried or excluded, so it errs
-// towards true only where more than one endpoint exists at all.
-func (r *Router) couldTakeOver(e Endpoint, req Request, streaming bool) (others, carryOn bool) {
-	seen, n := map[string]bool{}, 0
-	for _, m := range append([]string{req.Model}, req.Models...) {
-		if m, _ = ModelSuffix(m); !seen[m] {
-			seen[m] = true
-			n += len(r.byModel[m])
-		}
-	}
-	others = n > 1
-	if !streaming {
-		return others, others
-	}
-	for _, o := range r.byModel[e.Model] {
-		if o.ID != e.ID && o.Prefill {
-			return others, true
-		}
-	}
-	return others, false
-}
+// takeover says what could take over from an attempt abandoned early, as
+// the run knows it when the attempt starts: others, another endpoint, for
+// one abandoned before its first token; carryOn, one that could carry the
+// answer on (for a whole-answer caller, any other; for a streaming one,
+// one that takes a prefill) for one abandoned after a stall.
+type takeover struct{ others, carryOn bool }
 
 // short writes a limit or a percentile for a trace: milliseconds under a
 // second, else to a tenth of a second ("4.2s", "30s").

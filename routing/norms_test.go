@@ -131,14 +131,30 @@ func TestFirstTokenDeadlineFromTheNorm(t *testing.T) {
 	if a.Duration >= 400*time.Millisecond || !strings.Contains(a.Notes(), a.Deadline.Why) {
 		t.Errorf("a took %s (its first token comes at 400ms); notes %q", a.Duration, a.Notes())
 	}
-	if b := res.Trace.Attempts[1].Deadline; b == nil || b.Norm || b.Why != "the caps: no history in 30m" {
-		t.Errorf("b, without history: %+v", b)
+	if b := res.Trace.Attempts[1].Deadline; b == nil || b.Norm || b.Why != "the caps: nothing else could take over" {
+		t.Errorf("b, the last candidate: %+v", b)
+	}
+	// Slow, not silent: one abandonment at the norm does not open a's
+	// breaker, as a timeout at the cap would.
+	if st, _ := f.mon.Snapshot().Endpoint("m@a"); st.Breaker != monitor.BreakerClosed {
+		t.Errorf("a's breaker is %s after one abandonment at its norm", st.Breaker)
 	}
 	if got := srvs["a"].Stats().Requests; got != 3+1 {
 		t.Errorf("a saw %d requests, want its 3 of history and 1", got)
 	}
 	if got := srvs["b"].Stats().Requests; got != 1 {
 		t.Errorf("b saw %d requests, want 1", got)
+	}
+
+	// Only a may answer this request: with history, but nothing else to
+	// try, a is waited for under the cap.
+	only := req
+	only.Provider.Only = []string{"a"}
+	if res, err = f.router.Send(t.Context(), only, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(outcomes(res.Trace), " "); got != "a:ok" || res.Trace.Attempts[0].Deadline.Norm {
+		t.Fatalf("only a: attempts %s, deadline %+v; want a waited for at the cap", got, res.Trace.Attempts[0].Deadline)
 	}
 
 	// No history: the cap stands, and the slow endpoint answers.

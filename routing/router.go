@@ -237,6 +237,9 @@ type Request struct {
 	// Extra are further OpenAI parameters (top_p, stop, seed, ...) passed
 	// to the upstream as they are; see provider.Request.
 	Extra map[string]json.RawMessage
+	// next is what could take over from the attempt: the run sets it for
+	// each one (see takeover).
+	next takeover
 	// OnCommit, if set, is told which endpoint serves a streamed answer,
 	// just before its first content goes to onDelta, and again if a broken
 	// stream resumes on another endpoint.

@@ -253,6 +253,11 @@ func (x *run) try(ctx context.Context, e *Endpoint, gen uint64, legIdx, pos int,
 		req.Messages = append(slices.Clip(x.req.Messages), provider.Message{Role: "assistant", Content: x.partial})
 		req.MaxAnswer = max(1, req.MaxAnswer-len(x.partial))
 	}
+	others := !x.nothingAfter(legIdx, pos)
+	req.next = takeover{others: others, carryOn: others}
+	if x.onDelta != nil {
+		req.next.carryOn = x.resumeLeft(e, legIdx, pos)
+	}
 	if h := x.hedgeAfter(e, again || legIdx >= len(x.legs)); h > 0 {
 		return x.r.race(ctx, x.t, *e, gen, h, req, x.onDelta, func() (Endpoint, uint64, bool) { return x.hedgePartner(legIdx, pos) })
 	}
