@@ -32,6 +32,7 @@ type attemptResult struct {
 	hedged    bool   // it raced a hedge (or was one)
 	finish    string
 	usage     provider.Usage
+	tokens    int // the answer's tokens as the upstream counted them (usage), else its chunks
 	err       *provider.Error
 }
 
@@ -88,6 +89,7 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	} else {
 		stats = provider.Stats{Start: ar.a.Start, Duration: r.opts.Clock.Now().Sub(ar.a.Start)}
 	}
+	ar.tokens = stats.OutputTokens
 	o := provider.OutcomeOf(stats, err)
 	o.Gen = gen
 	// Abandoned at its own norm, before the cap: slow, not silent.

@@ -24,6 +24,7 @@ const story = "The quick brown fox jumps over the lazy dog, and then it runs far
 type teller struct {
 	srv       *httptest.Server
 	requests  atomic.Int64
+	resumedAt atomic.Int64 // max_tokens of the last request to carry the answer on
 	cutAt     int
 	onPrefill string
 }
@@ -38,7 +39,8 @@ func newTeller(t *testing.T, cutAt int, onPrefill string) *teller {
 func (tl *teller) serve(w http.ResponseWriter, r *http.Request) {
 	tl.requests.Add(1)
 	var req struct {
-		Messages []provider.Message `json:"messages"`
+		Messages  []provider.Message `json:"messages"`
+		MaxTokens int64              `json:"max_tokens"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Messages) == 0 {
 		http.Error(w, "bad request", http.StatusBadRequest)
@@ -46,6 +48,7 @@ func (tl *teller) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	text, cut := story, tl.cutAt
 	if last := req.Messages[len(req.Messages)-1]; last.Role == "assistant" {
+		tl.resumedAt.Store(req.MaxTokens)
 		switch tl.onPrefill {
 		case "refuse":
 			w.Header().Set("Content-Type", "application/json")
@@ -132,6 +135,11 @@ func TestResumeAnywhere(t *testing.T) {
 				if !a.Resumed {
 					t.Errorf("attempt %+v carried the answer on but is not marked resumed", a)
 				}
+			}
+			// The upstream caps what it generates: the three chunks
+			// (tokens) sent before the first cut count against max_tokens.
+			if tl := eps[0].tl; tc.requests[eps[0].name] > 1 && tl.resumedAt.Load() >= int64(req.MaxTokens) {
+				t.Errorf("the resumed request asked for max_tokens %d of the caller's %d", tl.resumedAt.Load(), req.MaxTokens)
 			}
 			for _, e := range eps {
 				if got := e.tl.requests.Load(); got != tc.requests[e.name] {

@@ -88,15 +88,16 @@ type run struct {
 	legs    []leg
 
 	// What the attempts came to so far.
-	answer   *attemptResult // the attempt that answered
-	begun    bool           // a streaming caller has part of an answer that broke off
-	partial  string         // its text, kept only when an endpoint of the model could carry it on
-	last     *provider.Error
-	refused  []*Endpoint     // breakers refused these: the last resort, in order
-	tried    map[string]bool // endpoints that had their turn, a hedge's included
-	hedged   bool            // the request's one hedge was decided on
-	ctxFloor int             // after a context-length failure: only endpoints of a longer context
-	waited   string          // why the next attempt waited before it began, for its trace
+	answer     *attemptResult // the attempt that answered
+	begun      bool           // a streaming caller has part of an answer that broke off
+	partial    string         // its text, kept only when an endpoint of the model could carry it on
+	last       *provider.Error
+	refused    []*Endpoint     // breakers refused these: the last resort, in order
+	tried      map[string]bool // endpoints that had their turn, a hedge's included
+	hedged     bool            // the request's one hedge was decided on
+	ctxFloor   int             // after a context-length failure: only endpoints of a longer context
+	waited     string          // why the next attempt waited before it began, for its trace
+	sentTokens int             // tokens of the answer the caller has, from the attempts that broke off
 	// resumedAt holds the endpoints that had their one go at carrying on
 	// an answer that broke off there.
 	resumedAt map[string]bool
@@ -185,6 +186,7 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 			// provider's and there is one.
 			x.begun = true
 			x.partial += ar.content
+			x.sentTokens += ar.tokens
 			if !resumable(ctx, ar.err) || !x.resumeLeft(e, legIdx, pos) || len(x.partial) >= x.req.MaxAnswer {
 				return false, x.interrupted(ctx, ar)
 			}
@@ -252,6 +254,11 @@ func (x *run) try(ctx context.Context, e *Endpoint, gen uint64, legIdx, pos int,
 		// answer's bound.
 		req.Messages = append(slices.Clip(x.req.Messages), provider.Message{Role: "assistant", Content: x.partial})
 		req.MaxAnswer = max(1, req.MaxAnswer-len(x.partial))
+		if req.MaxTokens > 0 {
+			// An upstream caps what it generates: the tokens already sent
+			// count against the caller's max_tokens.
+			req.MaxTokens = max(1, req.MaxTokens-x.sentTokens)
+		}
 	}
 	others := !x.nothingAfter(legIdx, pos)
 	req.next = takeover{others: others, carryOn: others}

@@ -948,13 +948,13 @@ func TestAnswerIsBounded(t *testing.T) {
 		return Endpoint{ID: "m@" + name, Provider: name, Model: "m", UpstreamModel: "m", PriceIn: price, Prefill: prefill,
 			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url})}
 	}
-	r := routerOver(t, Options{MaxAnswer: 4096},
+	r := routerOver(t, Options{MaxAnswer: 4000},
 		endpoint("endless", endless.URL, 0.01, false), endpoint("good", good.URL(), 10, true))
 	res, err := r.Send(t.Context(), ask("hello"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(outcomes(res.Trace), " "); got != "endless:malformed good:ok" || !strings.Contains(res.Trace.Attempts[0].Error, "4096") {
+	if got := strings.Join(outcomes(res.Trace), " "); got != "endless:malformed good:ok" || !strings.Contains(res.Trace.Attempts[0].Error, "4000") {
 		t.Fatalf("attempts %s: %+v", got, res.Trace.Attempts)
 	}
 	<-ended // the upstream saw its request end: the connection was let go
@@ -962,25 +962,30 @@ func TestAnswerIsBounded(t *testing.T) {
 		t.Fatal("no answer from the fallback")
 	}
 
-	// Streaming: the caller has 4 KiB when the bound is reached; nothing is
-	// left for a resumed stream, so the request ends there.
+	// Streaming: the caller has all the bound allows (40 chunks of 100
+	// bytes) when the upstream goes past it; nothing is left for a resumed
+	// stream, so the request ends there.
 	var streamed int
 	_, err = r.Send(t.Context(), ask("hello"), func(s string) { streamed += len(s) })
 	var re *Error
-	if !errors.As(err, &re) || re.Kind != KindInterrupted || re.Class != provider.ClassMalformed || streamed > 4096 {
-		t.Fatalf("streaming: err = %v after %d bytes; want it interrupted as malformed within 4096", err, streamed)
+	if !errors.As(err, &re) || re.Kind != KindInterrupted || re.Class != provider.ClassMalformed || streamed > 4000 {
+		t.Fatalf("streaming: err = %v after %d bytes; want it interrupted as malformed within 4000", err, streamed)
 	}
 	<-ended
 
 	// A stream cut early resumes at the endless one, which gets what is
-	// left: the caller never has more than the bound.
-	r = routerOver(t, Options{MaxAnswer: 4096}, endpoint("cuts", cuts.URL(), 0.01, false),
+	// left of the bound, and once more (what is left then); good finishes
+	// the answer within what remains: the caller never has more than the
+	// bound.
+	r = routerOver(t, Options{MaxAnswer: 4000}, endpoint("cuts", cuts.URL(), 0.01, false),
 		endpoint("endless", endless.URL, 1, true), endpoint("good", good.URL(), 10, true))
 	streamed = 0
 	res, err = r.Send(t.Context(), ask("hello"), func(s string) { streamed += len(s) })
-	if got := strings.Join(outcomes(res.Trace), " "); got != "cuts:stream_cut endless:malformed" || streamed > 4096 || streamed < 4000 {
-		t.Fatalf("attempts %s, %d bytes streamed, err %v; want the resumed stream cut off at the bound", got, streamed, err)
+	if got := strings.Join(outcomes(res.Trace), " "); got != "cuts:stream_cut endless:malformed endless:malformed good:ok" ||
+		err != nil || streamed > 4000 || streamed < 3900 {
+		t.Fatalf("attempts %s, %d bytes streamed, err %v; want the answer finished within the bound", got, streamed, err)
 	}
+	<-ended
 	<-ended
 }
 
