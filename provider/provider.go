@@ -72,6 +72,11 @@ type Stats struct {
 	TTFT         time.Duration // time to the first token, of the answer or of reasoning; 0 if none came
 	Duration     time.Duration // time to the end of the stream or to the failure
 	OutputTokens int           // usage.completion_tokens if sent, else counted chunks
+	// SkippedEvents counts the stream's events that were not chunks and
+	// were skipped, the answer going on without them: each held no text
+	// (see the stream's rule in skippable). The router notes them in the
+	// trace, the gateway counts them.
+	SkippedEvents int
 }
 
 // Stream is an open upstream response. Next returns chunks in order, io.EOF
