@@ -23,6 +23,15 @@ var modeNames = [numModes]string{
 	ModeNoPrefill:        "no_prefill",
 }
 
+// Modes lists every mode, ModeNormal first, in the order of their values.
+func Modes() []Mode {
+	ms := make([]Mode, numModes)
+	for i := range ms {
+		ms[i] = Mode(i)
+	}
+	return ms
+}
+
 // String returns the mode's wire name, such as "rate_limited".
 func (m Mode) String() string {
 	if int(m) < len(modeNames) {
