@@ -33,6 +33,19 @@ func answer(t *testing.T, up provider.Upstream, req provider.Request) (string, p
 	return text, s.Stats(), err
 }
 
+// wholeThen returns the whole answer up gets from srv in normal mode, then
+// forces mode.
+func wholeThen(t *testing.T, srv *sim.Server, up provider.Upstream, mode sim.Mode) string {
+	t.Helper()
+	srv.SetMode(sim.ModeNormal)
+	whole, _, err := answer(t, up, hello("m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetMode(mode)
+	return whole
+}
+
 // The faults of issue 11, as the clients see them from the simulator.
 func TestClientAgainstSimulatorIssue11(t *testing.T) {
 	t.Run("silent close is a timeout", func(t *testing.T) {
@@ -54,12 +67,7 @@ func TestClientAgainstSimulatorIssue11(t *testing.T) {
 		t.Parallel()
 		srv := simtest.Start(t, sim.Profile{})
 		for name, up := range upstreams(t, srv, 0) {
-			srv.SetMode(sim.ModeNormal)
-			whole, _, err := answer(t, up, hello("m"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv.SetMode(sim.ModeMalformed)
+			whole := wholeThen(t, srv, up, sim.ModeMalformed)
 			text, st, err := answer(t, up, hello("m"))
 			if err != nil || text != whole || st.SkippedEvents != 1 {
 				t.Errorf("%s: %q, %d skipped, %v; want the whole %q, 1 skipped", name, text, st.SkippedEvents, err, whole)
@@ -70,12 +78,7 @@ func TestClientAgainstSimulatorIssue11(t *testing.T) {
 		t.Parallel()
 		srv := simtest.Start(t, sim.Profile{})
 		for name, up := range upstreams(t, srv, 0) {
-			srv.SetMode(sim.ModeNormal)
-			whole, _, err := answer(t, up, hello("m"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv.SetMode(sim.ModeCut)
+			whole := wholeThen(t, srv, up, sim.ModeCut)
 			cut, _, err := answer(t, up, hello("m"))
 			if provider.ClassOf(err) != provider.ClassStreamCut || cut == "" {
 				t.Fatalf("%s: %q, %v; want a cut after some text", name, cut, err)

@@ -105,6 +105,20 @@ func wholeText(t *testing.T, a api, c *http.Client, s *Server, body any) string 
 	return text
 }
 
+// faultServer starts a server of p with one fault on for every request:
+// forced as mode, or else by the profile, which byProfile changes.
+func faultServer(t *testing.T, p Profile, forced bool, mode Mode, byProfile func(*Profile)) *Server {
+	t.Helper()
+	if !forced {
+		byProfile(&p)
+	}
+	s := startServer(t, p, Options{})
+	if forced {
+		s.SetMode(mode)
+	}
+	return s
+}
+
 // TestRateLimitedShort: a 429 with a short Retry-After, a 429 again for a
 // request inside it (with what is left of it), an answer for the first one
 // after it, and a 429 again for the next: every fresh request is limited
@@ -159,13 +173,7 @@ func TestSlowStart(t *testing.T) {
 		for _, forced := range []bool{false, true} {
 			p := fastProfile("cerebras")
 			p.SlowStart = late
-			if !forced {
-				p.SlowStartRate = 1
-			}
-			s := startServer(t, p, Options{})
-			if forced {
-				s.SetMode(ModeSlowStart)
-			}
+			s := faultServer(t, p, forced, ModeSlowStart, func(p *Profile) { p.SlowStartRate = 1 })
 			c := newClient(t)
 			start := time.Now()
 			if h := streamOf(t, a.api, c, s, a.body(true)); !h.finished {
@@ -199,13 +207,7 @@ func TestSilentClose(t *testing.T) {
 		for _, forced := range []bool{false, true} {
 			p := fastProfile("fireworks")
 			p.SilentClose = hold
-			if !forced {
-				p.SilentCloseRate = 1
-			}
-			s := startServer(t, p, Options{})
-			if forced {
-				s.SetMode(ModeSilentClose)
-			}
+			s := faultServer(t, p, forced, ModeSilentClose, func(p *Profile) { p.SilentCloseRate = 1 })
 			c := newClient(t)
 			for _, stream := range []bool{false, true} {
 				start := time.Now()
@@ -273,12 +275,7 @@ func TestCutThenContinue(t *testing.T) {
 func TestRefusedPrefill(t *testing.T) {
 	for _, a := range apis {
 		for _, forced := range []bool{false, true} {
-			p := fastProfile("bedrock")
-			p.RefusePrefill = !forced
-			s := startServer(t, p, Options{})
-			if forced {
-				s.SetMode(ModeNoPrefill)
-			}
+			s := faultServer(t, fastProfile("bedrock"), forced, ModeNoPrefill, func(p *Profile) { p.RefusePrefill = true })
 			c := newClient(t)
 			for _, stream := range []bool{false, true} {
 				resp, err := a.post(t.Context(), t, c, s, withMessages(a.api, stream, "user", "hi", "assistant", "Hello"))
@@ -311,16 +308,10 @@ func TestRefusedPrefill(t *testing.T) {
 func TestMalformedEvent(t *testing.T) {
 	for _, a := range apis {
 		for _, forced := range []bool{false, true} {
-			p := fastProfile("deepinfra")
-			if !forced {
-				p.MalformedRate = 1
-			}
-			s := startServer(t, p, Options{})
+			// The whole answer is a JSON one, which has no events to garble.
+			s := faultServer(t, fastProfile("deepinfra"), forced, ModeMalformed, func(p *Profile) { p.MalformedRate = 1 })
 			c := newClient(t)
 			whole := wholeText(t, a.api, c, s, a.body(false))
-			if forced {
-				s.SetMode(ModeMalformed)
-			}
 			got := readSSE(a.open(t.Context(), t, c, s, a.body(true)).Body)
 			h := hear(t, got)
 			if len(h.garbage) != 1 || strings.Contains(h.garbage[0], "{") {
