@@ -147,15 +147,18 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, d dialect) {
 
 // compose writes the answer to req: the profile's deterministic answer to
 // its conversation or, when req ends with the assistant's text (a
-// prefill), the continuation of it (see continuation).
+// prefill), the continuation of it (see continuation). As with real
+// providers, a continuation's max_tokens counts only what it generates:
+// the rest of an answer capped at n tokens, of which k were cut off, is
+// given whole by a continuation capped at n-k.
 func (s *Server) compose(req *chatRequest) answer {
 	p := &s.profile
 	msgs := req.messages
 	if req.prefill() {
-		before := msgs[:len(msgs)-1]
-		whole := compose(p.Seed, promptKey(req.model, before), req.maxTokens, p.ReasoningTokens)
+		// Uncapped, the answer has every capped answer as its start.
+		whole := compose(p.Seed, promptKey(req.model, msgs[:len(msgs)-1]), 0, p.ReasoningTokens)
 		if a, ok := whole.continuation(msgs[len(msgs)-1].text); ok {
-			return a
+			return a.capped(req.maxTokens)
 		}
 	}
 	return compose(p.Seed, promptKey(req.model, msgs), req.maxTokens, p.ReasoningTokens)

@@ -345,3 +345,35 @@ func TestStartMode(t *testing.T) {
 		t.Errorf("status = %d, want 503", got)
 	}
 }
+
+// TestContinueCapped: a continuation's max_tokens counts only what it
+// generates, as with real providers: the rest of an answer capped at 10
+// tokens comes whole from a continuation capped at the tokens left, and
+// one with room goes on past the cap to the uncapped answer's end.
+func TestContinueCapped(t *testing.T) {
+	const prompt = "Tell me about fallbacks."
+	for _, a := range apis {
+		t.Run(a.name, func(t *testing.T) {
+			s := startServer(t, fastProfile("novita"), Options{})
+			c := newClient(t)
+			capped := func(n int, msgs ...string) map[string]any {
+				body := withMessages(a.api, false, msgs...)
+				body["max_tokens"] = n
+				return body
+			}
+			whole := wholeText(t, a.api, c, s, capped(1000, "user", prompt))
+			ten := wholeText(t, a.api, c, s, capped(10, "user", prompt))
+			if !strings.HasPrefix(whole, ten) || ten == whole {
+				t.Fatalf("the capped answer %q is not a start of the whole %q", ten, whole)
+			}
+			prefill := ten[:len(ten)/2] // may end inside a word
+			rest := ten[len(prefill):]
+			if got := wholeText(t, a.api, c, s, capped(len(strings.Fields(rest)), "user", prompt, "assistant", prefill)); got != rest {
+				t.Errorf("capped continuation %q, want %q", got, rest)
+			}
+			if got := wholeText(t, a.api, c, s, capped(1000, "user", prompt, "assistant", prefill)); prefill+got != whole {
+				t.Errorf("continuation %q, want %q", got, whole[len(prefill):])
+			}
+		})
+	}
+}

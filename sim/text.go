@@ -71,12 +71,23 @@ func (a answer) continuation(prefill string) (answer, bool) {
 	return c, true
 }
 
+// capped is a cut to at most n tokens (n <= 0: no cap), which then end
+// for "length", as compose caps an answer.
+func (a answer) capped(n int) answer {
+	if n > 0 && n < len(a.tokens) {
+		a.tokens, a.finish = a.tokens[:n], "length"
+	}
+	return a
+}
+
 // completionTokens counts the answer and its reasoning, as providers bill.
 func (a answer) completionTokens() int { return len(a.reasoning) + len(a.tokens) }
 
 // compose writes a deterministic answer, after reasoning tokens of thinking:
 // the same seed and prompt key always give the same words, whatever else the
-// server is doing, so runs replay.
+// server is doing, so runs replay. An answer capped at maxTokens is the
+// start of the uncapped one (sentences draws the same words whatever n),
+// which continuations rely on.
 func compose(seed int64, key uint64, maxTokens, reasoning int) answer {
 	rng := rand.New(rand.NewPCG(uint64(seed), key))
 	n := minAnswerTokens + rng.IntN(maxAnswerTokens-minAnswerTokens+1)
