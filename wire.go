@@ -148,7 +148,13 @@ func probeFor(kind string, up provider.Upstream, model string) (probe, trial mon
 // faults lets the dashboard force faults on simulated providers.
 type faults struct{ fleet *sim.Fleet }
 
-var modes = []sim.Mode{sim.ModeNormal, sim.ModeDown, sim.ModeSlow, sim.ModeRateLimited, sim.ModeStall}
+// modes are the faults the dashboard's f key cycles through, normal first:
+// a provider going down and slowing, then each fault of a request that a
+// router should survive (a late first token, a short rate limit, a stall,
+// a silent close, a cut, a garbage event, a refused prefill), each next to
+// its milder or kindred one.
+var modes = []sim.Mode{sim.ModeNormal, sim.ModeDown, sim.ModeSlow, sim.ModeSlowStart, sim.ModeRateLimited,
+	sim.ModeRateLimitedShort, sim.ModeStall, sim.ModeSilentClose, sim.ModeCut, sim.ModeMalformed, sim.ModeNoPrefill}
 
 func (f faults) Modes() []string {
 	names := make([]string, len(modes))

@@ -193,3 +193,24 @@ context_length = 4096
 		t.Errorf("beta's simulator limits test/model to %d tokens, want 4096", got)
 	}
 }
+
+// The dashboard's fault cycle offers every mode of the simulator, once
+// each, normal first, so that each fault can be shown against real HTTP.
+func TestFaultCycleHasEveryMode(t *testing.T) {
+	names := faults{}.Modes()
+	if len(names) == 0 || names[0] != "normal" {
+		t.Fatalf("modes %q do not start with normal", names)
+	}
+	seen := map[string]int{}
+	for _, n := range names {
+		seen[n]++
+	}
+	for _, m := range sim.Modes() {
+		if seen[m.String()] != 1 {
+			t.Errorf("mode %s appears %d times in the cycle %q", m, seen[m.String()], names)
+		}
+	}
+	if len(names) != len(sim.Modes()) {
+		t.Errorf("the cycle %q has %d modes, the simulator %d", names, len(names), len(sim.Modes()))
+	}
+}

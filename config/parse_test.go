@@ -118,6 +118,13 @@ func TestParseEverything(t *testing.T) {
 		`retry_after = "5s"`,
 		`cut_rate = 0.02`,
 		`stall_rate = 0.03`,
+		`slow_start_rate = 0.04`,
+		`slow_start = "12s"`,
+		`silent_close_rate = 0.05`,
+		`silent_close = "9s"`,
+		`malformed_rate = 0.06`,
+		`refuse_prefill = true`,
+		`mode = "rate-limited-short"`,
 		`[[provider.sim.outages]]`, // the long way to write outages = [{...}, {...}]
 		`every = "4m"`,
 		`for = "40s"`,
@@ -219,6 +226,8 @@ func TestParseEverything(t *testing.T) {
 			{For: 10 * time.Second},
 		},
 		CutRate: 0.02, StallRate: 0.03,
+		SlowStartRate: 0.04, SlowStart: 12 * time.Second, SilentCloseRate: 0.05, SilentClose: 9 * time.Second,
+		MalformedRate: 0.06, RefusePrefill: true, Mode: sim.ModeRateLimitedShort,
 	}
 	a := cfg.Provider("sim-a")
 	if !reflect.DeepEqual(a.Sim, wantSim) {

@@ -614,6 +614,19 @@ func readSim(t *table, name string) *sim.Profile {
 	}
 	p.CutRate, _ = t.rate("cut_rate", "0.05")
 	p.StallRate, _ = t.rate("stall_rate", "0.02")
+	p.SlowStartRate, _ = t.rate("slow_start_rate", "0.05")
+	p.SlowStart, _ = t.duration("slow_start")
+	p.SilentCloseRate, _ = t.rate("silent_close_rate", "0.02")
+	p.SilentClose, _ = t.duration("silent_close")
+	p.MalformedRate, _ = t.rate("malformed_rate", "0.02")
+	p.RefusePrefill, _ = t.boolean("refuse_prefill")
+	if name, ok := t.str("mode"); ok {
+		if m, err := sim.ParseMode(name); err != nil {
+			t.bad("mode", "is %q, not a simulator mode; write one of %s", name, strings.Join(simModes(), ", "))
+		} else {
+			p.Mode = m
+		}
+	}
 
 	// Each pair shares one random draw per request, so it must fit in 1.
 	if sum := p.ErrorRate + p.RateLimitRate; sum > 1 {
@@ -624,6 +637,15 @@ func readSim(t *table, name string) *sim.Profile {
 	}
 	t.finish()
 	return p
+}
+
+// simModes lists the simulator's mode names, for an error text.
+func simModes() []string {
+	var names []string
+	for _, m := range sim.Modes() {
+		names = append(names, m.String())
+	}
+	return names
 }
 
 func readOutage(t *table) (sim.Outage, bool) {

@@ -280,6 +280,15 @@ func (d *anthropicDecoder) event(ev sseEvent) (Chunk, eventKind, error) {
 	return c, eventData, nil
 }
 
+// answerEvents are the events of a Messages stream that carry the answer:
+// its id and model, its text and thinking, its stop reason and usage. One
+// of them that does not decode has lost some of it, whatever its data.
+var answerEvents = map[string]bool{
+	"message_start": true, "content_block_start": true, "content_block_delta": true, "message_delta": true,
+}
+
+func (d *anthropicDecoder) mayHoldText(ev sseEvent) bool { return answerEvents[ev.Type] }
+
 // whole decodes a whole message into the one chunk a stream would have
 // ended with: its text, its thinking, its stop reason and its usage.
 func (d *anthropicDecoder) whole(data []byte) (Chunk, error) {

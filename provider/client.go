@@ -12,6 +12,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -136,9 +137,10 @@ func (c *apiClient) stream(ctx context.Context, req Request, encode func(Request
 		l.stall = req.StallTimeout
 	}
 	wd := startWatchdog(cancel, l)
-	resp, err := c.send(rctx, wd, http.MethodPost, c.streamURL, body, "text/event-stream")
+	var conn connTime
+	resp, err := c.send(rctx, wd, &conn, http.MethodPost, c.streamURL, body, "text/event-stream")
 	if err != nil {
-		e := c.sendError(ctx, rctx, c.streamShow, err) // before cancel, which would hide why
+		e := c.sendError(ctx, rctx, c.streamShow, err, conn.silent(c.now()), l.silentClose()) // before cancel, which would hide why
 		wd.stop()
 		cancel(errRequestOver)
 		return nil, e
@@ -172,9 +174,10 @@ func (c *apiClient) ListModels(ctx context.Context) ([]string, error) {
 	l.stall, l.firstWhat = 0, "no answer"
 	wd := startWatchdog(cancel, l)
 	defer wd.stop()
-	resp, err := c.send(rctx, wd, http.MethodGet, c.modelsURL, nil, "application/json")
+	var conn connTime
+	resp, err := c.send(rctx, wd, &conn, http.MethodGet, c.modelsURL, nil, "application/json")
 	if err != nil {
-		return nil, c.sendError(ctx, rctx, c.modelsShow, err)
+		return nil, c.sendError(ctx, rctx, c.modelsShow, err, conn.silent(c.now()), l.silentClose())
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -228,10 +231,13 @@ func parseModels(data []byte, key string) ([]string, error) {
 }
 
 // send builds and sends one request under ctx, telling the watchdog when a
-// connection is ready.
-func (c *apiClient) send(ctx context.Context, wd *watchdog, method, u string, body []byte, accept string) (*http.Response, error) {
+// connection is ready and noting in conn when that was.
+func (c *apiClient) send(ctx context.Context, wd *watchdog, conn *connTime, method, u string, body []byte, accept string) (*http.Response, error) {
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) { wd.connected() },
+		GotConn: func(httptrace.GotConnInfo) {
+			conn.set(c.now())
+			wd.connected()
+		},
 	})
 	var rd io.Reader
 	if body != nil {
@@ -259,8 +265,51 @@ func (c *apiClient) send(ctx context.Context, wd *watchdog, method, u string, bo
 // are done with it; it classifies nothing, since nothing reads after it.
 var errRequestOver = errors.New("request over")
 
-// sendError classifies a failure to get an answer at all.
-func (c *apiClient) sendError(parent, rctx context.Context, where string, err error) *Error {
+// silentCloseAfter is how long a connection must have been open, with the
+// request sent and nothing back, for its close (or reset) to count as a
+// timeout rather than a connection failure. A close that comes at once is
+// a stale keep-alive connection or a server restarting: it takes
+// milliseconds, and trying the same endpoint again is cheap and usually
+// works, so it stays ClassConnect, a blip. A close after seconds of
+// silence is the upstream, or a proxy in front of it, giving up on a
+// request it took: the same endpoint would likely keep the next try as
+// long, which is what a first-token timeout says (ClassTimeout, no retry
+// on the same endpoint). Three seconds is a thousand times a reset and a
+// tenth of the default first-token limit; a first-token limit under twice
+// it lowers it to half that limit (see watchdogLimits.silentClose).
+const silentCloseAfter = 3 * time.Second
+
+// silentClose is the silence after which a close with no answer is a
+// timeout: silentCloseAfter, or half the first-token limit if that is less,
+// so that a close that took most of the limit is not tried again.
+func (l watchdogLimits) silentClose() time.Duration {
+	if l.first > 0 {
+		return min(silentCloseAfter, l.first/2)
+	}
+	return silentCloseAfter
+}
+
+// connTime is when a request got its connection, by the client's clock;
+// the transport may set it from another goroutine.
+type connTime struct{ ns atomic.Int64 }
+
+func (t *connTime) set(now time.Time) { t.ns.Store(now.UnixNano()) }
+
+// silent is how long the connection has been had at now: 0 if there was
+// none.
+func (t *connTime) silent(now time.Time) time.Duration {
+	ns := t.ns.Load()
+	if ns == 0 {
+		return 0
+	}
+	return max(now.Sub(time.Unix(0, ns)), 0)
+}
+
+// sendError classifies a failure to get an answer at all. silent is how
+// long the connection was open before the failure (0 if there was none);
+// a close after silentLimit or more of it is a timeout (see
+// silentCloseAfter).
+func (c *apiClient) sendError(parent, rctx context.Context, where string, err error, silent, silentLimit time.Duration) *Error {
 	if rctx.Err() != nil {
 		return canceledError(parent, rctx, where)
 	}
@@ -277,6 +326,9 @@ func (c *apiClient) sendError(parent, rctx context.Context, where string, err er
 		class = ClassTimeout
 	case strings.Contains(err.Error(), "malformed HTTP"):
 		class = ClassMalformed
+	case silent > 0 && silent >= silentLimit:
+		return &Error{Class: ClassTimeout, Err: safeWrap(fmt.Sprintf(
+			"%s: the connection closed with no answer after %s of silence", where, silent.Round(time.Millisecond)), err, c.key)}
 	}
 	return &Error{Class: class, Err: safeWrap(where, err, c.key)}
 }

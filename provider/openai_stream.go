@@ -17,3 +17,6 @@ func (d openAIDecoder) event(ev sseEvent) (Chunk, eventKind, error) {
 }
 
 func (d openAIDecoder) whole(data []byte) (Chunk, error) { return decodeCompletion(data, d.key) }
+
+// mayHoldText: OpenAI's events are unnamed, so only their data tells.
+func (d openAIDecoder) mayHoldText(sseEvent) bool { return false }

@@ -76,6 +76,11 @@ type Stats struct {
 	// answer or of reasoning): the longest silence the stall limit would
 	// have had to allow. 0 with fewer than two such chunks.
 	MaxGap time.Duration
+	// SkippedEvents counts the stream's events that were not chunks and
+	// were skipped, the answer going on without them: each held no text
+	// (see the stream's rule in skippable). The router notes them in the
+	// trace, the gateway counts them.
+	SkippedEvents int
 }
 
 // Stream is an open upstream response. Next returns chunks in order, io.EOF

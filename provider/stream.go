@@ -29,6 +29,30 @@ type wireDecoder interface {
 	// whole decodes a whole answer into the one chunk a stream would have
 	// ended with.
 	whole(data []byte) (Chunk, error)
+	// mayHoldText reports whether an event that did not decode may have
+	// carried text of the answer (see skippable).
+	mayHoldText(ev sseEvent) bool
+}
+
+// maxSkippedEvents is how many events that are not chunks an answer may
+// have and still go on: one is a glitch (a proxy's or a framework's stray
+// line); a second says the upstream is not speaking the protocol, and the
+// attempt fails as ClassMalformed, as every such event did before.
+const maxSkippedEvents = 1
+
+// skippable reports whether an event that failed to decode as malformed can
+// be skipped without the caller missing any text. The rule: the event's
+// data holds no "{" at all (it is empty, or a word such as "ping", or a
+// stray line of text), so it is neither a chunk nor a part of one in
+// either protocol, whose every event is a JSON object; and, where the
+// protocol names its events, its name is not one that carries the answer
+// (see mayHoldText). An event with a "{" that does not decode (a truncated
+// or garbled chunk, a chunk of an unknown shape) may hold text that cannot
+// be read: skipping it would silently drop that text, so it ends the
+// attempt as ClassMalformed instead, after the text that came before it,
+// and the router resumes from the text already delivered.
+func skippable(dec wireDecoder, ev sseEvent, err error) bool {
+	return ClassOf(err) == ClassMalformed && !bytes.ContainsRune(ev.Data, '{') && !dec.mayHoldText(ev)
 }
 
 // eventKind is what an event means to the stream, beside its chunk.
@@ -101,6 +125,9 @@ type eventStream struct {
 	answerBytes int
 	// jsonDone is set once a whole (non-streamed) answer was returned.
 	jsonDone bool
+	// skipped counts the events skipped as not chunks (see skippable); it
+	// goes out in Stats.SkippedEvents.
+	skipped int
 
 	// mu guards what Stats and Close share with Next.
 	mu          sync.Mutex
@@ -161,6 +188,18 @@ func (s *eventStream) Next() (Chunk, error) {
 			err = streamError(parseErrorBody(ev.Data, s.cfg.key))
 		} else {
 			c, kind, err = s.dec.event(ev)
+		}
+		if err != nil && skippable(s.dec, ev, err) {
+			if s.skipped >= maxSkippedEvents {
+				e := AsError(err)
+				return Chunk{}, s.end(&Error{Class: ClassMalformed, Err: e.Err, Message: fmt.Sprintf(
+					"more than %d event in this answer that is not a chunk: %s", maxSkippedEvents, e.Message)})
+			}
+			s.skipped++
+			s.mu.Lock()
+			s.stats.SkippedEvents = s.skipped
+			s.mu.Unlock()
+			continue
 		}
 		switch {
 		case err != nil:

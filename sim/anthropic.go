@@ -251,6 +251,8 @@ func (anthropic) contextLength(limit, prompt, maxTokens int) *httpError {
 		"decrease input length or `max_tokens` and try again", prompt, maxTokens, limit)
 }
 
+func (anthropic) prefillRefused() *httpError { return anthropicInvalid(prefillRefusal) }
+
 func (anthropic) rateLimited(name string, retryAfter time.Duration) *httpError {
 	secs := retryAfterSeconds(retryAfter)
 	return anthropicError(http.StatusTooManyRequests, "This request would exceed the rate limit for your organization on %s. "+

@@ -9,12 +9,27 @@ import (
 
 // modeNames are the wire names of the modes, used by the control API and
 // config files.
-var modeNames = [...]string{
-	ModeNormal:      "normal",
-	ModeDown:        "down",
-	ModeSlow:        "slow",
-	ModeRateLimited: "rate_limited",
-	ModeStall:       "stall",
+var modeNames = [numModes]string{
+	ModeNormal:           "normal",
+	ModeDown:             "down",
+	ModeSlow:             "slow",
+	ModeRateLimited:      "rate_limited",
+	ModeStall:            "stall",
+	ModeSlowStart:        "slow_start",
+	ModeRateLimitedShort: "rate_limited_short",
+	ModeSilentClose:      "silent_close",
+	ModeCut:              "cut",
+	ModeMalformed:        "malformed",
+	ModeNoPrefill:        "no_prefill",
+}
+
+// Modes lists every mode, ModeNormal first, in the order of their values.
+func Modes() []Mode {
+	ms := make([]Mode, numModes)
+	for i := range ms {
+		ms[i] = Mode(i)
+	}
+	return ms
 }
 
 // String returns the mode's wire name, such as "rate_limited".

@@ -8,7 +8,7 @@ import (
 )
 
 func TestModeNames(t *testing.T) {
-	for m := ModeNormal; m <= ModeStall; m++ {
+	for m := ModeNormal; m < numModes; m++ {
 		got, err := ParseMode(m.String())
 		if err != nil || got != m {
 			t.Errorf("ParseMode(%q) = %v, %v; want %v", m.String(), got, err, m)

@@ -84,6 +84,12 @@ func (openAI) rateLimited(name string, retryAfter time.Duration) *httpError {
 		"Rate limit reached for requests on %s. Please try again in %ds.", name, secs).retryAfter(secs)
 }
 
+// prefillRefusal is how a provider without prefill support refuses a
+// conversation that ends with the assistant's text, in both dialects.
+const prefillRefusal = "This model does not support assistant message prefill. The conversation must end with a user message."
+
+func (openAI) prefillRefused() *httpError { return errBadRequest("messages", prefillRefusal) }
+
 // retryAfter adds the Retry-After header, in whole seconds.
 func (e *httpError) retryAfter(secs int) *httpError {
 	e.header = http.Header{"Retry-After": {strconv.Itoa(secs)}}

@@ -24,6 +24,7 @@ type dialect interface {
 	modelNotFound(model string) *httpError
 	contextLength(limit, prompt, maxTokens int) *httpError
 	rateLimited(name string, retryAfter time.Duration) *httpError
+	prefillRefused() *httpError
 	injected(status int) *httpError
 	notFound(path string) *httpError
 	methodNotAllowed(method, path, allow string) *httpError
@@ -86,12 +87,19 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, d dialect) {
 			fail = d.contextLength(limit, prompt, req.maxTokens)
 		}
 	}
+	mode := s.Mode()
+	if fail == nil && req.prefill() {
+		s.stats.prefills.Add(1)
+		if s.profile.RefusePrefill || mode == ModeNoPrefill {
+			fail = d.prefillRefused()
+		}
+	}
 	if fail != nil {
 		s.stats.count(outcomeRejected)
 		fail.write(w)
 		return
 	}
-	pl := s.decide(s.Mode())
+	pl := s.decide(mode, req.prefill())
 	if fail := pl.refusal(d, &s.profile); fail != nil {
 		if fail.status == http.StatusTooManyRequests {
 			s.stats.count(outcomeRateLimited)
@@ -101,18 +109,27 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, d dialect) {
 		fail.write(w)
 		return
 	}
-	x := &exchange{
-		req:    req,
-		plan:   pl,
-		answer: compose(s.profile.Seed, promptKey(req.model, req.messages), req.maxTokens, s.profile.ReasoningTokens),
-		id:     s.nextID(d.idPrefix()),
-		prompt: prompt,
-	}
 	var out outcome
-	if req.stream {
-		out = s.stream(w, r, x, d)
-	} else {
-		out = s.complete(w, r, x, d)
+	switch {
+	case pl.silentClose > 0:
+		// Read, held, and closed with nothing written.
+		out = outcomeSilentClosed
+		if !wait(r.Context(), pl.silentClose) {
+			out = outcomeCanceled
+		}
+	default:
+		x := &exchange{
+			req:    req,
+			plan:   pl,
+			answer: s.compose(req),
+			id:     s.nextID(d.idPrefix()),
+			prompt: prompt,
+		}
+		if req.stream {
+			out = s.stream(w, r, x, d)
+		} else {
+			out = s.complete(w, r, x, d)
+		}
 	}
 	s.stats.count(out)
 	if s.opts.ended != nil {
@@ -126,6 +143,25 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, d dialect) {
 		// net/http's quiet way to do that.
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// compose writes the answer to req: the profile's deterministic answer to
+// its conversation or, when req ends with the assistant's text (a
+// prefill), the continuation of it (see continuation). As with real
+// providers, a continuation's max_tokens counts only what it generates:
+// the rest of an answer capped at n tokens, of which k were cut off, is
+// given whole by a continuation capped at n-k.
+func (s *Server) compose(req *chatRequest) answer {
+	p := &s.profile
+	msgs := req.messages
+	if req.prefill() {
+		// Uncapped, the answer has every capped answer as its start.
+		whole := compose(p.Seed, promptKey(req.model, msgs[:len(msgs)-1]), 0, p.ReasoningTokens)
+		if a, ok := whole.continuation(msgs[len(msgs)-1].text); ok {
+			return a.capped(req.maxTokens)
+		}
+	}
+	return compose(p.Seed, promptKey(req.model, msgs), req.maxTokens, p.ReasoningTokens)
 }
 
 // complete answers with one JSON body once the first token is due. Cut and

@@ -1,9 +1,11 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -15,6 +17,64 @@ var defaultErrorStatuses = []int{
 
 // slowFactor is how much ModeSlow stretches the time to first token.
 const slowFactor = 10
+
+// A slow start (Profile.SlowStart, ModeSlowStart) is a first token far past
+// the profile's normal: slowStartFactor times its TTFT p95, and at least
+// minSlowStart, past the floor of a few seconds under which a router would
+// not call a first token late. For every profile of the shipped fleet it
+// stays under the usual first-token caps (30 s), so the answer does come,
+// late: what should leave it is a router that knows the endpoint's normal,
+// not the cap.
+const (
+	slowStartFactor = 8
+	minSlowStart    = 10 * time.Second
+)
+
+// slowStartOf is the default slow start of a profile with TTFT l.
+func slowStartOf(l Latency) time.Duration {
+	return max(slowStartFactor*max(l.P95, l.P50), minSlowStart)
+}
+
+// defaultSilentClose is how long a silent close (Profile.SilentClose,
+// ModeSilentClose) holds a request: long enough that no client takes it
+// for a quick reset, under the usual first-token caps so that the client
+// sees the close rather than its own limit.
+const defaultSilentClose = 10 * time.Second
+
+// shortRetryAfter is the Retry-After of ModeRateLimitedShort: short enough
+// that waiting it out is worth it to a caller who asked for this model.
+const shortRetryAfter = 2 * time.Second
+
+// shortLimiter is ModeRateLimitedShort's state: a window opened by a 429,
+// and whether a request was let through since it closed.
+type shortLimiter struct {
+	mu       sync.Mutex
+	until    time.Time // the end of the last window; zero before the first
+	answered bool      // a request went through since until
+}
+
+// admit decides one request at now: 0 lets it through, else it is
+// answered 429 with the returned Retry-After.
+func (l *shortLimiter) admit(now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case now.Before(l.until):
+		return l.until.Sub(now)
+	case !l.until.IsZero() && !l.answered:
+		l.answered = true
+		return 0
+	}
+	l.until, l.answered = now.Add(shortRetryAfter), false
+	return shortRetryAfter
+}
+
+// reset forgets the window, so that the next request is limited.
+func (l *shortLimiter) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.until, l.answered = time.Time{}, false
+}
 
 // breakKind is what happens to an answer after its first tokens.
 type breakKind uint8
@@ -29,42 +89,69 @@ const (
 // once, with the same number of draws whatever the outcome, so the sequence
 // of outcomes depends only on the seed and the order of requests.
 type plan struct {
-	limited bool          // answer 429 with Retry-After, before any header
-	status  int           // else, if not 0, answer this error status before any header
-	ttft    time.Duration // wait before the first token
-	brk     breakKind
-	breakAt float64 // fraction of the answer's tokens sent before a break
+	limited    bool          // answer 429 with Retry-After, before any header
+	retryAfter time.Duration // that Retry-After, if not the profile's
+	status     int           // else, if not 0, answer this error status before any header
+	// silentClose, if not 0, is how long the request is held before its
+	// connection is closed with nothing written.
+	silentClose time.Duration
+	ttft        time.Duration // wait before the first token
+	brk         breakKind
+	breakAt     float64 // fraction of the answer's tokens sent before a break
+	// garbled puts one garbage event in the stream, after garbleAt of the
+	// answer's tokens (as a fraction, like breakAt).
+	garbled  bool
+	garbleAt float64
 }
 
-// decide draws the plan of one valid chat request.
-func (s *Server) decide(mode Mode) plan {
+// decide draws the plan of one valid chat request in mode; continuation
+// is whether it continues a prefill.
+func (s *Server) decide(mode Mode, continuation bool) plan {
 	s.rngMu.Lock()
 	failDraw := s.rng.Float64()
 	statusDraw := s.rng.IntN(len(s.statuses))
 	breakDraw := s.rng.Float64()
 	breakAt := s.rng.Float64()
 	z := s.rng.NormFloat64()
+	// The later faults draw from a stream of their own, so that adding
+	// them changed no outcome of an existing seed.
+	slowDraw := s.rng2.Float64()
+	closeDraw := s.rng2.Float64()
+	garbleDraw := s.rng2.Float64()
+	garbleAt := s.rng2.Float64()
 	s.rngMu.Unlock()
 
 	p := &s.profile
-	pl := plan{ttft: p.TTFT.sample(z), breakAt: breakAt}
+	pl := plan{ttft: p.TTFT.sample(z), breakAt: breakAt, garbleAt: garbleAt}
 	switch {
+	case mode == ModeRateLimitedShort:
+		pl.retryAfter = s.short.admit(s.opts.Now())
+		pl.limited = pl.retryAfter > 0
 	case mode == ModeRateLimited || failDraw < p.RateLimitRate:
 		pl.limited = true
 	case failDraw < p.RateLimitRate+p.ErrorRate:
 		pl.status = s.statuses[statusDraw]
 	}
+	if mode == ModeSilentClose || closeDraw < p.SilentCloseRate {
+		pl.silentClose = cmp.Or(p.SilentClose, defaultSilentClose)
+	}
 	switch {
 	case mode == ModeStall:
 		pl.brk = breakStall
+	case mode == ModeCut && !continuation:
+		pl.brk = breakCut
 	case breakDraw < p.CutRate:
 		pl.brk = breakCut
 	case breakDraw < p.CutRate+p.StallRate:
 		pl.brk = breakStall
 	}
-	if mode == ModeSlow {
+	switch {
+	case mode == ModeSlow:
 		pl.ttft *= slowFactor
+	case mode == ModeSlowStart || slowDraw < p.SlowStartRate:
+		pl.ttft = cmp.Or(p.SlowStart, slowStartOf(p.TTFT))
 	}
+	pl.garbled = mode == ModeMalformed || garbleDraw < p.MalformedRate
 	return pl
 }
 
@@ -86,7 +173,7 @@ func (pl plan) broken(ctx context.Context) (out outcome, ok bool) {
 func (pl plan) refusal(d dialect, p *Profile) *httpError {
 	switch {
 	case pl.limited:
-		return d.rateLimited(p.Name, p.RetryAfter)
+		return d.rateLimited(p.Name, cmp.Or(pl.retryAfter, p.RetryAfter))
 	case pl.status != 0:
 		return d.injected(pl.status)
 	}

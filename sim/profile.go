@@ -46,6 +46,34 @@ type Profile struct {
 
 	CutRate   float64 // fraction of streams cut mid-answer (connection closed, no finish)
 	StallRate float64 // fraction of streams that go silent mid-answer until the client gives up
+
+	// SlowStartRate is the fraction of requests whose first token comes far
+	// past the profile's normal, after SlowStart instead of a TTFT draw:
+	// the endpoint's history stays normal, only this request is late.
+	SlowStartRate float64
+	// SlowStart is that late first token's wait; zero means slowStartOf(TTFT).
+	SlowStart time.Duration
+	// SilentCloseRate is the fraction of requests that are read and then
+	// left unanswered: after SilentClose the connection is closed with
+	// nothing written, as an upstream (or a proxy in front of it) that
+	// gives up on a request does.
+	SilentCloseRate float64
+	// SilentClose is how long such a request is held; zero means
+	// defaultSilentClose.
+	SilentClose time.Duration
+	// MalformedRate is the fraction of streams with one garbage event (a
+	// line of text that is no event of the protocol) mid-answer, beside
+	// the answer's own events: nothing of the answer is lost with it.
+	MalformedRate float64
+	// RefusePrefill makes the provider refuse a request whose last message
+	// is the assistant's (a prefill) with a 400, as providers without
+	// prefill support do. Otherwise a prefill is continued: the answer is
+	// the rest of the one the conversation without it gets, when the
+	// prefill is a start of that one (see continuation).
+	RefusePrefill bool
+	// Mode is the mode the server starts in, as if set by SetMode; the zero
+	// value is ModeNormal.
+	Mode Mode
 }
 
 // contextLength is the limit of model, or 0 for none.
@@ -82,4 +110,27 @@ const (
 	ModeSlow                    // first token 10x slower than the profile
 	ModeRateLimited             // every request is answered 429 with Retry-After
 	ModeStall                   // every stream stalls after its first tokens
+	// ModeSlowStart makes every first token late: after the profile's
+	// SlowStart, far past its normal but under the usual first-token caps.
+	ModeSlowStart
+	// ModeRateLimitedShort answers 429 with a short Retry-After
+	// (shortRetryAfter), then lets the first request after it through,
+	// then answers 429 again: every fresh request is limited once, and a
+	// client that waits it out is answered. A request inside the wait gets
+	// 429 again, with what is left of it, as a real limiter does.
+	ModeRateLimitedShort
+	// ModeSilentClose reads every request, holds it for the profile's
+	// SilentClose, then closes the connection with no answer.
+	ModeSilentClose
+	// ModeCut cuts every stream mid-answer, except a continuation (a
+	// request that ends with the assistant's text), which runs to its
+	// end: a cut that resuming on the same endpoint survives.
+	ModeCut
+	// ModeMalformed puts one garbage event mid-answer in every stream.
+	ModeMalformed
+	// ModeNoPrefill refuses every request that ends with an assistant
+	// message, with a 400, as RefusePrefill does.
+	ModeNoPrefill
+
+	numModes
 )

@@ -21,6 +21,12 @@ type chatRequest struct {
 	user      string    // the end user it names (OpenAI's user, Anthropic's metadata.user_id); "" for none
 }
 
+// prefill reports whether the request ends with the assistant's text,
+// which it asks the model to go on from.
+func (r *chatRequest) prefill() bool {
+	return len(r.messages) > 0 && r.messages[len(r.messages)-1].Role == "assistant"
+}
+
 // openAIRequest is the part of an OpenAI chat completion request the
 // simulator reads. Everything else a client sends (temperature, tools, ...)
 // is accepted and ignored, as a lenient provider would.

@@ -67,8 +67,10 @@ type Server struct {
 	seq   atomic.Uint64 // numbers answers, for their ids
 	stats counters
 
-	rngMu sync.Mutex // guards rng, which handlers share
+	rngMu sync.Mutex // guards rng and rng2, which handlers share
 	rng   *rand.Rand
+	rng2  *rand.Rand // the draws of the faults added later (see decide)
+	short shortLimiter
 
 	http   *http.Server
 	ctx    context.Context // ends when Close starts; every request derives from it
@@ -108,8 +110,10 @@ func Start(p Profile, o Options) (*Server, error) {
 		// The second PCG word only separates this stream from the text
 		// generator's, which is seeded with the same Seed.
 		rng:    rand.New(rand.NewPCG(uint64(p.Seed), 0x5157_4954_4348)),
+		rng2:   rand.New(rand.NewPCG(uint64(p.Seed), 0x4641_554c_5432)),
 		served: make(chan struct{}),
 	}
+	s.mode.Store(uint32(p.Mode))
 	if len(s.statuses) == 0 {
 		s.statuses = slices.Clone(defaultErrorStatuses)
 	}
@@ -195,7 +199,10 @@ func (s *Server) Profile() Profile {
 
 // SetMode forces a fault until it is set back to ModeNormal. Requests already
 // past their fault decision keep the mode they started with.
-func (s *Server) SetMode(m Mode) { s.mode.Store(uint32(m)) }
+func (s *Server) SetMode(m Mode) {
+	s.short.reset()
+	s.mode.Store(uint32(m))
+}
 
 // Mode is the fault currently forced.
 func (s *Server) Mode() Mode { return Mode(s.mode.Load()) }

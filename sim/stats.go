@@ -15,6 +15,13 @@ type Stats struct {
 	Cut         uint64 `json:"cut"`          // connection dropped mid-answer
 	Stalled     uint64 `json:"stalled"`      // went silent until the client left
 	Canceled    uint64 `json:"canceled"`     // the client left, or the server closed, first
+	// SilentClosed counts requests read, held and closed with no answer.
+	SilentClosed uint64 `json:"silent_closed"`
+	// Prefills counts the chat requests that ended with the assistant's
+	// text, continued or refused (beside their outcome); Garbled counts the
+	// streams that carried a garbage event (beside theirs).
+	Prefills uint64 `json:"prefills"`
+	Garbled  uint64 `json:"garbled"`
 	// LastUser is the end user (OpenAI's user, Anthropic's
 	// metadata.user_id) of the last well-formed chat request, "" if it
 	// named none: the one thing kept of what a client sent, so that a
@@ -34,6 +41,7 @@ const (
 	outcomeCut
 	outcomeStalled
 	outcomeCanceled
+	outcomeSilentClosed
 	numOutcomes
 )
 
@@ -42,6 +50,8 @@ type counters struct {
 	requests atomic.Uint64
 	outcomes [numOutcomes]atomic.Uint64
 	lastUser atomic.Pointer[string]
+	prefills atomic.Uint64
+	garbled  atomic.Uint64
 }
 
 func (c *counters) count(o outcome) { c.outcomes[o].Add(1) }
@@ -54,15 +64,18 @@ func (s *Server) Stats() Stats {
 		user = *u
 	}
 	return Stats{
-		LastUser:    user,
-		Requests:    s.stats.requests.Load(),
-		OK:          o[outcomeOK].Load(),
-		Rejected:    o[outcomeRejected].Load(),
-		Unavailable: o[outcomeUnavailable].Load(),
-		RateLimited: o[outcomeRateLimited].Load(),
-		Failed:      o[outcomeFailed].Load(),
-		Cut:         o[outcomeCut].Load(),
-		Stalled:     o[outcomeStalled].Load(),
-		Canceled:    o[outcomeCanceled].Load(),
+		LastUser:     user,
+		Requests:     s.stats.requests.Load(),
+		OK:           o[outcomeOK].Load(),
+		Rejected:     o[outcomeRejected].Load(),
+		Unavailable:  o[outcomeUnavailable].Load(),
+		RateLimited:  o[outcomeRateLimited].Load(),
+		Failed:       o[outcomeFailed].Load(),
+		Cut:          o[outcomeCut].Load(),
+		Stalled:      o[outcomeStalled].Load(),
+		Canceled:     o[outcomeCanceled].Load(),
+		SilentClosed: o[outcomeSilentClosed].Load(),
+		Prefills:     s.stats.prefills.Load(),
+		Garbled:      s.stats.garbled.Load(),
 	}
 }

@@ -109,12 +109,26 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, x *exchange, d d
 		keep := thinking + 1 + int(x.plan.breakAt*float64(len(x.answer.tokens)-1))
 		tokens = tokens[:min(keep, len(tokens))]
 	}
+	// A garbage event goes after at least one token of the answer and,
+	// unless the answer is a single token, before its last.
+	garbleAt, garbled := thinking+1+int(x.plan.garbleAt*float64(len(x.answer.tokens)-1)), false
+	garble := func(sent int) error {
+		if !x.plan.garbled || garbled || sent < garbleAt {
+			return nil
+		}
+		garbled = true
+		s.stats.garbled.Add(1)
+		return ev.send(garbageEvent)
+	}
 	per, gap := s.pace()
 	start := time.Now()
 	for i, sent := 0, 0; sent < len(tokens); i++ {
 		// Deadlines from the start, not from the last send, so write time
 		// does not slow the stream below its rate.
 		if i > 0 && !wait(ctx, time.Until(start.Add(time.Duration(i)*gap))) {
+			return outcomeCanceled
+		}
+		if garble(sent) != nil {
 			return outcomeCanceled
 		}
 		end := min(sent+per, len(tokens))
@@ -131,11 +145,18 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, x *exchange, d d
 	if out, ok := x.plan.broken(ctx); ok {
 		return out
 	}
-	if enc.end(ev) != nil {
+	if garble(len(tokens)) != nil || enc.end(ev) != nil {
 		return outcomeCanceled
 	}
 	return outcomeOK
 }
+
+// garbageEvent is the garbage event of Profile.MalformedRate and
+// ModeMalformed: a stray line of text where an event should be, as a
+// proxy or a server's framework may let slip into a stream. It holds no
+// JSON, in neither dialect, so it is no event of the answer nor a part of
+// one: a client that skips it loses nothing.
+const garbageEvent = "data: upstream hiccup: garbled line\n\n"
 
 // awaitFirstToken waits out the time to first token, sending the dialect's
 // keep-alive every KeepAlive so that idle-timeouts along the way do not fire.

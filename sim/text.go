@@ -44,12 +44,50 @@ type answer struct {
 // text is the whole completion, as a JSON answer carries it.
 func (a answer) text() string { return strings.Join(a.tokens, "") }
 
+// continuation is the rest of a after prefill, when prefill is a start of
+// a's text: what a model asked to go on from there says, so that prefill
+// plus the continuation is a's text exactly, whatever the length of the
+// prefill (a prefill that ends inside a token gets the token's rest
+// first). It has no reasoning (the thinking came before the prefill) and
+// a's finish. ok is false when prefill is not a start of a's text.
+func (a answer) continuation(prefill string) (answer, bool) {
+	rest, ok := strings.CutPrefix(a.text(), prefill)
+	if !ok {
+		return answer{}, false
+	}
+	c := answer{finish: a.finish, tokens: []string{}}
+	at := len(a.text()) - len(rest) // where the rest starts in a's text
+	for _, t := range a.tokens {
+		switch {
+		case at >= len(t):
+			at -= len(t)
+		case at > 0:
+			c.tokens = append(c.tokens, t[at:])
+			at = 0
+		default:
+			c.tokens = append(c.tokens, t)
+		}
+	}
+	return c, true
+}
+
+// capped is a cut to at most n tokens (n <= 0: no cap), which then end
+// for "length", as compose caps an answer.
+func (a answer) capped(n int) answer {
+	if n > 0 && n < len(a.tokens) {
+		a.tokens, a.finish = a.tokens[:n], "length"
+	}
+	return a
+}
+
 // completionTokens counts the answer and its reasoning, as providers bill.
 func (a answer) completionTokens() int { return len(a.reasoning) + len(a.tokens) }
 
 // compose writes a deterministic answer, after reasoning tokens of thinking:
 // the same seed and prompt key always give the same words, whatever else the
-// server is doing, so runs replay.
+// server is doing, so runs replay. An answer capped at maxTokens is the
+// start of the uncapped one (sentences draws the same words whatever n),
+// which continuations rely on.
 func compose(seed int64, key uint64, maxTokens, reasoning int) answer {
 	rng := rand.New(rand.NewPCG(uint64(seed), key))
 	n := minAnswerTokens + rng.IntN(maxAnswerTokens-minAnswerTokens+1)

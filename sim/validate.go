@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // Validate reports every problem with the profile at once, so a config file
@@ -54,6 +55,7 @@ func (p Profile) Validate() error {
 	}{
 		{"error rate", p.ErrorRate}, {"rate limit rate", p.RateLimitRate},
 		{"cut rate", p.CutRate}, {"stall rate", p.StallRate},
+		{"slow start rate", p.SlowStartRate}, {"silent close rate", p.SilentCloseRate}, {"malformed rate", p.MalformedRate},
 	}
 	for _, r := range rates {
 		if r.v < 0 || r.v > 1 {
@@ -74,6 +76,15 @@ func (p Profile) Validate() error {
 	}
 	if p.RetryAfter < 0 {
 		bad("retry-after %v is negative", p.RetryAfter)
+	}
+	if p.SlowStart < 0 {
+		bad("slow start %v is negative", p.SlowStart)
+	}
+	if p.SilentClose < 0 {
+		bad("silent close %v is negative", p.SilentClose)
+	}
+	if p.Mode >= numModes {
+		bad("mode %d is unknown; want one of %s", p.Mode, strings.Join(modeNames[:], ", "))
 	}
 	for i, o := range p.Outages {
 		switch {

@@ -26,6 +26,12 @@ func TestValidate(t *testing.T) {
 		{"rate above one", func(p *Profile) { p.CutRate = 1.5 }, "cut rate"},
 		{"rates sum above one", func(p *Profile) { p.ErrorRate, p.RateLimitRate = 0.6, 0.6 }, "exceeds 1"},
 		{"bad status", func(p *Profile) { p.ErrorStatuses = []int{200} }, "not an HTTP error status"},
+		{"slow start rate above one", func(p *Profile) { p.SlowStartRate = 2 }, "slow start rate"},
+		{"silent close rate below zero", func(p *Profile) { p.SilentCloseRate = -0.1 }, "silent close rate"},
+		{"malformed rate above one", func(p *Profile) { p.MalformedRate = 1.1 }, "malformed rate"},
+		{"negative slow start", func(p *Profile) { p.SlowStart = -time.Second }, "slow start -1s is negative"},
+		{"negative silent close", func(p *Profile) { p.SilentClose = -time.Second }, "silent close -1s is negative"},
+		{"unknown mode", func(p *Profile) { p.Mode = numModes }, "mode 11 is unknown"},
 		{"endless outage", func(p *Profile) { p.Outages = []Outage{{Every: time.Minute}} }, "positive duration"},
 		{"outage longer than period", func(p *Profile) { p.Outages = []Outage{{Every: time.Minute, For: time.Hour}} }, "repeats every"},
 	}

@@ -534,10 +534,21 @@ func fmtRate(v float64) string {
 	return fmt.Sprintf("%.0f", v)
 }
 
+// shortModes are the fault modes whose names do not fit the fault column;
+// the detail line of the selected row names them in full.
+var shortModes = map[string]string{
+	"rate_limited":       "429",
+	"rate_limited_short": "429s",
+	"slow_start":         "late",
+	"silent_close":       "hush",
+	"malformed":          "junk",
+	"no_prefill":         "nopre",
+}
+
 // shortMode fits a fault mode's name into the fault column.
 func shortMode(mode string) string {
-	if mode == "rate_limited" {
-		return "429"
+	if s, ok := shortModes[mode]; ok {
+		return s
 	}
 	return mode
 }
