@@ -39,7 +39,8 @@ func (l *lockedBuffer) String() string {
 // (the first provider cut the stream, a prefill endpoint resumed it) is
 // "canceled" in the log and the metrics: the answer did not break off, the
 // client left. It holds whether the client leaves during the broken stream
-// or during the resumed one.
+// or during the resumed one (which sends more than the 32 bytes a resumed
+// stream is held back for, to tell a continuation from a restart).
 func TestClientCancelDuringResumedStreamIsCanceled(t *testing.T) {
 	for _, c := range []struct{ path, leaveAt string }{
 		{"/v1/chat/completions", `"content"`}, {"/v1/chat/completions", "RESUMED"},
@@ -48,7 +49,7 @@ func TestClientCancelDuringResumedStreamIsCanceled(t *testing.T) {
 		t.Run(c.path+" "+c.leaveAt, func(t *testing.T) {
 			cont := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "text/event-stream")
-				fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"content\":\" RESUMED\"},\"finish_reason\":null}]}\n\n")
+				fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"content\":\" RESUMED, and the answer goes on from here at length.\"},\"finish_reason\":null}]}\n\n")
 				w.(http.Flusher).Flush()
 				<-r.Context().Done()
 			}))
