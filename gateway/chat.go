@@ -337,6 +337,9 @@ func (s *Server) finish(r *http.Request, x *exchange, what string) {
 		if trace = res.Trace; trace != nil {
 			m.Attempts = len(trace.Attempts)
 			m.Fallback = res.Endpoint != "" && len(trace.Attempts) > 0 && trace.Attempts[0].Endpoint != res.Endpoint
+			for _, a := range trace.Attempts {
+				m.Skipped += a.Skipped
+			}
 		}
 	}
 	s.metrics.request(m)

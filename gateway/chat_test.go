@@ -300,3 +300,34 @@ func TestChatAnswerCarriesReasoning(t *testing.T) {
 		t.Errorf("reasoning %q (%d words), content %q; want 6 words of thinking apart from the answer", m.Reasoning, n, m.Content)
 	}
 }
+
+// One garbage event that holds no text, in an otherwise healthy stream, is
+// skipped: the client gets the whole answer, byte for byte what the
+// upstream gives without the garbage, the trace notes the skip and
+// /metrics counts it.
+func TestOneBadEventIsSkipped(t *testing.T) {
+	clean := newFixture(t, Options{}, map[string]upstream{"p": {profile: &sim.Profile{Seed: 3}, price: 1}})
+	garbled := newFixture(t, Options{}, map[string]upstream{"p": {profile: &sim.Profile{Seed: 3, MalformedRate: 1}, price: 1}})
+	for _, stream := range []bool{false, true} {
+		_, want := clean.post(t, "/v1/chat/completions", chatBody(stream))
+		resp, body := garbled.post(t, "/v1/chat/completions", chatBody(stream))
+		var got, expected string
+		if stream {
+			got, expected = readStream(t, resp, body).content, readStream(t, resp, want).content
+		} else {
+			got, expected = decodeAnswer(t, string(body)).Choices[0].Message.Content, decodeAnswer(t, string(want)).Choices[0].Message.Content
+		}
+		if got == "" || got != expected {
+			t.Errorf("stream %v: the client got %q; the clean upstream gives %q", stream, got, expected)
+		}
+		if !stream && !strings.Contains(string(body), `"skipped_events":1`) {
+			t.Errorf("the trace does not note the skip: %s", body)
+		}
+	}
+	if n := garbled.sims["p"].Stats().Garbled; n != 2 {
+		t.Errorf("the upstream garbled %d streams, want 2", n)
+	}
+	if _, m := garbled.get(t, "/metrics"); !strings.Contains(string(m), `switchboard_skipped_events_total{model="acme/chat-1"} 2`) {
+		t.Errorf("metrics:\n%s", grep(string(m), "skipped"))
+	}
+}

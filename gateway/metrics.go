@@ -39,6 +39,7 @@ type metrics struct {
 	tokens *prometheus.CounterVec
 	tries  *prometheus.CounterVec
 	falls  *prometheus.CounterVec
+	skips  *prometheus.CounterVec
 }
 
 // requestMetric is what the gateway knows about one finished chat
@@ -55,6 +56,7 @@ type requestMetric struct {
 	CompletionTokens int           // as the serving provider reported them
 	Attempts         int           // upstream attempts the router made
 	Fallback         bool          // served by another endpoint than the first tried, or a fallback model
+	Skipped          int           // upstream events skipped as not chunks (each held no text)
 }
 
 // newMetrics builds the gateway's metrics on a registry of its own. Health
@@ -98,6 +100,10 @@ func newMetrics(h Health, models []string) *metrics {
 			Name: "switchboard_fallbacks_total",
 			Help: "Requests served by another endpoint than the first tried, or by a fallback model.",
 		}, []string{"model"}),
+		skips: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_skipped_events_total",
+			Help: "Upstream stream events that were not chunks and held no text, skipped with the answer going on without them.",
+		}, []string{"model"}),
 	}
 	// Series that exist from the start read 0 instead of being absent, so
 	// rate() and alerts work before the first request of a model.
@@ -108,6 +114,7 @@ func newMetrics(h Health, models []string) *metrics {
 		m.ttft.WithLabelValues(name)
 		m.tries.WithLabelValues(name)
 		m.falls.WithLabelValues(name)
+		m.skips.WithLabelValues(name)
 	}
 	m.handle = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorHandling: promhttp.HTTPErrorOnError,
@@ -143,6 +150,7 @@ func (m *metrics) request(r requestMetric) {
 	if r.Fallback {
 		m.falls.WithLabelValues(model).Inc()
 	}
+	m.skips.WithLabelValues(model).Add(float64(max(r.Skipped, 0)))
 }
 
 // modelLabel returns name if the router serves it, else otherModel.

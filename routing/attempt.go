@@ -89,7 +89,7 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	} else {
 		stats = provider.Stats{Start: ar.a.Start, Duration: r.opts.Clock.Now().Sub(ar.a.Start)}
 	}
-	ar.tokens = stats.OutputTokens
+	ar.tokens, ar.a.Skipped = stats.OutputTokens, stats.SkippedEvents
 	o := provider.OutcomeOf(stats, err)
 	o.Gen = gen
 	// Abandoned at its own norm, before the cap: slow, not silent.

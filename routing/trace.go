@@ -105,6 +105,9 @@ type Attempt struct {
 	// Waited says how long the attempt waited before it began, and why
 	// ("waited 2s: Retry-After, on the requested model").
 	Waited string `json:"waited,omitempty"`
+	// Skipped counts the upstream's events that were not chunks and held
+	// no text, skipped with the answer going on without them.
+	Skipped int `json:"skipped_events,omitempty"`
 	// Flag says what to fix when the failure is the configuration's (a key
 	// refused, a model unknown to the provider).
 	Flag  string `json:"flag,omitempty"`
@@ -124,7 +127,7 @@ func (a *Attempt) Notes() string {
 	for _, n := range []struct {
 		on   bool
 		text string
-	}{{a.Retry, "retry"}, {a.Waited != "", a.Waited}, {a.Hedge, "hedge"}, {a.Resumed, "resumed"}, {a.LastResort, "last resort"},
+	}{{a.Retry, "retry"}, {a.Waited != "", a.Waited}, {a.Hedge, "hedge"}, {a.Skipped > 0, fmt.Sprintf("skipped %d bad event", a.Skipped)}, {a.Resumed, "resumed"}, {a.LastResort, "last resort"},
 		{a.Flag != "", a.Flag}, {a.Error != "", a.Error}} {
 		if n.on {
 			ns = append(ns, n.text)
