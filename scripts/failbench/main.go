@@ -80,7 +80,9 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	if n := len(req.Messages); n > 0 && req.Messages[n-1].Role == "assistant" {
 		prefill = req.Messages[n-1].Content
 	}
-	text, cutAt, delay := strings.TrimPrefix(story, prefill), 0, time.Duration(0)
+	// A fast provider's first token: 20ms (the monitor keeps times in
+	// milliseconds, and a loopback answer under one would read as none).
+	text, cutAt, delay := strings.TrimPrefix(story, prefill), 0, 20*time.Millisecond
 	fault := u.fault
 	if warming {
 		fault = ""
@@ -283,6 +285,7 @@ func serve(bin, dir, cfg string) (string, func(), error) {
 func main() {
 	bin := flag.String("bin", "./switchboard", "the switchboard binary to measure")
 	label := flag.String("label", "", "a label for the rows (e.g. before, after)")
+	only := flag.String("only", "", "measure only this fault")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "failbench")
 	if err != nil {
@@ -293,6 +296,9 @@ func main() {
 	fmt.Printf("%-8s %-19s %-26s %-6s %-28s %8s  %s\n", "binary", "fault", "layout", "stream", "outcome", "took", "requests faulty/healthy")
 	var mu sync.Mutex
 	for _, f := range faults {
+		if *only != "" && f != *only {
+			continue
+		}
 		for _, l := range layouts {
 			for _, stream := range []bool{false, true} {
 				faulty, err1 := startUpstream(f)
