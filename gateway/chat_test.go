@@ -331,3 +331,54 @@ func TestOneBadEventIsSkipped(t *testing.T) {
 		t.Errorf("metrics:\n%s", grep(string(m), "skipped"))
 	}
 }
+
+// A stream that a provider cuts mid-answer carries on, through the gateway,
+// at the same endpoint from the text already sent; where that endpoint
+// refuses the prefill, at the next that takes one. The client gets byte for
+// byte the answer the provider gives uncut, once, and each upstream no more
+// requests than the rule allows.
+func TestCutStreamIsResumedThroughTheGateway(t *testing.T) {
+	// An answer that ends by itself ("stop"), not at max_tokens: how many
+	// tokens a cut stream had sent is known only roughly (its chunks), so a
+	// continuation may run past a max_tokens the whole answer would have
+	// stopped at, never short of it.
+	req := chatBody(true)
+	req["max_tokens"] = 300
+	clean := newFixture(t, Options{}, map[string]upstream{"p": {profile: &sim.Profile{Seed: 5}, price: 1}})
+	resp, body := clean.post(t, "/v1/chat/completions", req)
+	want := readStream(t, resp, body)
+	if want.finish != "stop" {
+		t.Fatalf("the clean answer ended with %q, want stop", want.finish)
+	}
+
+	same := newFixture(t, Options{}, map[string]upstream{"p": {profile: &sim.Profile{Seed: 5}, price: 1, prefill: true}})
+	same.sims["p"].SetMode(sim.ModeCut)
+	resp, body = same.post(t, "/v1/chat/completions", req)
+	if s := readStream(t, resp, body); s.content != want.content || s.finish != "stop" {
+		t.Errorf("resumed on the same endpoint: got %q (finish %q), want %q", s.content, s.finish, want.content)
+	}
+	if st := same.sims["p"].Stats(); st.Requests != 2 || st.Prefills != 1 {
+		t.Errorf("the upstream saw %d requests, %d of them continuations; want 2 and 1", st.Requests, st.Prefills)
+	}
+
+	// p cuts and refuses to carry on; q carries on, in its own words (a
+	// simulator continues the conversation it is given, not another's
+	// text): the client has p's text up to the cut, once, then q's, and
+	// not the answer begun again.
+	next := newFixture(t, Options{}, map[string]upstream{
+		"p": {profile: &sim.Profile{Seed: 5, RefusePrefill: true}, price: 1, prefill: true},
+		"q": {profile: &sim.Profile{Seed: 5}, price: 10, prefill: true}})
+	next.sims["p"].SetMode(sim.ModeCut)
+	resp, body = next.post(t, "/v1/chat/completions", req)
+	s := readStream(t, resp, body)
+	cut := 0 // p's text: the start of the answer it gives uncut
+	for cut < min(len(s.content), len(want.content)) && s.content[cut] == want.content[cut] {
+		cut++
+	}
+	if rest := s.content[cut:]; cut < 16 || s.finish != "stop" || rest == "" || strings.HasPrefix(rest, want.content[:16]) {
+		t.Errorf("resumed after a refused prefill: got %q (finish %q); want p's start of %q, then q's rest", s.content, s.finish, want.content)
+	}
+	if p, q := next.sims["p"].Stats(), next.sims["q"].Stats(); p.Requests != 2 || q.Requests != 1 || q.Prefills != 1 {
+		t.Errorf("p saw %d requests, q %d (%d continuations); want 2, 1 and 1", p.Requests, q.Requests, q.Prefills)
+	}
+}
