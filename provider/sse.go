@@ -123,6 +123,15 @@ func (p *sseReader) field(line []byte) error {
 		default:
 			p.typ = string(value)
 		}
+	case "id", "retry":
+	default:
+		// The spec ignores a field it does not know. But a line that is
+		// no field and holds a '{' is most likely a garbled "data:" line
+		// (a chunk, or part of one): ignoring it would lose the text it
+		// held without a word, so the stream is malformed there.
+		if bytes.IndexByte(line, '{') >= 0 {
+			return &Error{Class: ClassMalformed, Message: fmt.Sprintf("a line that is no SSE field and may have held part of the answer: %q", Clip(string(line), maxQuote))}
+		}
 	}
 	return nil
 }

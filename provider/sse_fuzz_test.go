@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -19,10 +20,14 @@ func FuzzSSE(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		want := referenceSSE(in)
+		want, garbled := referenceSSE(in)
 		for _, m := range readerModes {
 			got, err := readEvents(m.new(in))
-			if err != io.EOF {
+			var e *Error
+			switch {
+			case garbled && (!errors.As(err, &e) || e.Class != ClassMalformed):
+				t.Fatalf("%s: a garbled line ended the stream with %v, want it malformed", m.name, err)
+			case !garbled && err != io.EOF:
 				t.Fatalf("%s: ended with %v", m.name, err)
 			}
 			if !equalEvents(got, want) {
@@ -47,7 +52,7 @@ func streamOver(in []byte) *eventStream {
 
 // referenceSSE parses a whole input the simple way, as the spec reads:
 // split into lines, then apply fields. It shares nothing with sseReader.
-func referenceSSE(in []byte) []event {
+func referenceSSE(in []byte) (evs []event, garbled bool) {
 	s := strings.TrimPrefix(string(in), "\xEF\xBB\xBF")
 	var lines []string
 	for {
@@ -61,7 +66,6 @@ func referenceSSE(in []byte) []event {
 		}
 		s = s[i+1:]
 	}
-	var evs []event
 	var data strings.Builder
 	typ, hasData := "", false
 	dispatch := func() {
@@ -89,8 +93,13 @@ func referenceSSE(in []byte) []event {
 			hasData = true
 		case "event":
 			typ = value
+		case "id", "retry":
+		default:
+			if strings.Contains(l, "{") {
+				return evs, true // a garbled data line: the stream ends there
+			}
 		}
 	}
 	dispatch() // complete lines pending at the end still count
-	return evs
+	return evs, false
 }

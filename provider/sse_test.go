@@ -159,3 +159,20 @@ func TestSSEReaderFixtures(t *testing.T) {
 		}
 	}
 }
+
+// A line that is no SSE field and holds a '{' is a garbled data line: the
+// stream is malformed there, after the events before it, rather than the
+// chunk it held lost without a word. Other unknown fields are ignored, as
+// the spec says.
+func TestGarbledDataLineIsMalformed(t *testing.T) {
+	in := "data: {\"a\":1}\n\nata: {\"choices\":[]}\n\ndata: {\"b\":2}\n\n"
+	got, err := readEvents(newSSEReaderFrom(bufio.NewReader(strings.NewReader(in))))
+	var e *Error
+	if !errors.As(err, &e) || e.Class != ClassMalformed || len(got) != 1 || got[0].Data != `{"a":1}` {
+		t.Fatalf("events %q, err %v; want the first event, then malformed", got, err)
+	}
+	got, err = readEvents(newSSEReaderFrom(bufio.NewReader(strings.NewReader("id: 7\nfoo: bar\ndata: x\n\n"))))
+	if err != io.EOF || len(got) != 1 || got[0].Data != "x" {
+		t.Fatalf("events %q, err %v; want unknown fields without '{' ignored", got, err)
+	}
+}
