@@ -114,6 +114,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, d *dialect) {
 	if c != nil {
 		x.model, _ = routing.ModelSuffix(req.Model)
 		x.stream = c.Stream
+		req.Session = cmp.Or(req.Session, r.Header.Get("X-Session-Id"))
 	}
 	switch {
 	case e != nil:

@@ -160,7 +160,9 @@ func TestChatFallsBackBeforeTheFirstToken(t *testing.T) {
 	if tr := <-routed; tr.Served != testModel+"@fine" || len(tr.Attempts) != 2 {
 		t.Errorf("Routed was given %+v", tr)
 	}
-	resp, body = f.post(t, "/v1/chat/completions", chatBody(true))
+	another := chatBody(true)
+	another["session_id"] = "another conversation" // not stuck to fine, which served the first
+	resp, body = f.post(t, "/v1/chat/completions", another)
 	if s := readStream(t, resp, body); s.content == "" || strings.Join(s.provider, "") != strings.Repeat("fine", len(s.provider)) || !s.done {
 		t.Errorf("streamed %q from %v", s.content, s.provider)
 	}

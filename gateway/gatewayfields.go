@@ -25,10 +25,9 @@ type gatewayField func(req *routing.Request, v json.RawMessage) *apiError
 //   - user (a string): the end user's id, into routing.Request.User; each
 //     provider client sends it in its own protocol's field (OpenAI's user,
 //     Anthropic's metadata.user_id), never as a raw parameter.
-//   - session_id (a string): accepted and checked, and does nothing yet.
-//     OpenRouter groups a conversation's requests by it for sticky routing
-//     (and its observability); Switchboard has no sticky routing, so the
-//     field routes nothing here rather than pretending to.
+//   - session_id (a string, or the X-Session-Id header): the conversation
+//     the request belongs to, into routing.Request.Session, for sticky
+//     routing, as OpenRouter groups a conversation's requests by it.
 //   - metadata (an object of strings, OpenRouter's limits): accepted, not
 //     forwarded. It labels the request in OpenRouter's own logs; an
 //     OpenAI upstream would read it as stored-completion metadata and
@@ -47,9 +46,8 @@ type gatewayField func(req *routing.Request, v json.RawMessage) *apiError
 //     neither presets nor an echo of the upstream request.
 var gatewayFields = map[string]gatewayField{
 	"user": func(req *routing.Request, v json.RawMessage) *apiError { return decodeString("user", v, &req.User) },
-	"session_id": func(_ *routing.Request, v json.RawMessage) *apiError {
-		var s string
-		return decodeString("session_id", v, &s)
+	"session_id": func(req *routing.Request, v json.RawMessage) *apiError {
+		return decodeString("session_id", v, &req.Session)
 	},
 	"prompt_cache_key": func(_ *routing.Request, v json.RawMessage) *apiError {
 		var s string

@@ -143,10 +143,11 @@ func (t Timeouts) or(d Timeouts) Timeouts {
 
 // Router plans and carries out requests. It is safe for concurrent use.
 type Router struct {
-	opts    Options
-	models  []string
-	byModel map[string][]Endpoint
-	prefill map[string]bool // models with an endpoint that takes a prefill: a broken stream may resume there
+	opts     Options
+	models   []string
+	byModel  map[string][]Endpoint
+	prefill  map[string]bool // models with an endpoint that takes a prefill: a broken stream may resume there
+	stickies stickies        // the endpoint that served each conversation last
 
 	mu  sync.Mutex // guards rng
 	rng *rand.Rand
@@ -234,6 +235,10 @@ type Request struct {
 	// MaxAnswer bounds the answer in bytes of content and reasoning; 0
 	// takes the router's. A stream resumed elsewhere gets what is left.
 	MaxAnswer int
+	// Session names the conversation the request belongs to, for sticky
+	// routing (OpenRouter's session_id); "" names it by its first system
+	// and first user message.
+	Session string
 	// Extra are further OpenAI parameters (top_p, stop, seed, ...) passed
 	// to the upstream as they are; see provider.Request.
 	Extra map[string]json.RawMessage

@@ -47,6 +47,7 @@ type OnDelta func(content string)
 func (r *Router) Send(ctx context.Context, req Request, onDelta OnDelta) (*Result, error) {
 	x := r.newRun(req, onDelta)
 	err := x.run(ctx)
+	x.remember(r.opts.Clock.Now())
 	res := x.result(err)
 	name, _ := ModelSuffix(req.Model)
 	if err == nil {
@@ -88,16 +89,17 @@ type run struct {
 	legs    []leg
 
 	// What the attempts came to so far.
-	answer     *attemptResult // the attempt that answered
-	begun      bool           // a streaming caller has part of an answer that broke off
-	partial    string         // its text, kept only when an endpoint of the model could carry it on
-	last       *provider.Error
-	refused    []*Endpoint     // breakers refused these: the last resort, in order
-	tried      map[string]bool // endpoints that had their turn, a hedge's included
-	hedged     bool            // the request's one hedge was decided on
-	ctxFloor   int             // after a context-length failure: only endpoints of a longer context
-	waited     string          // why the next attempt waited before it began, for its trace
-	sentTokens int             // tokens of the answer the caller has, from the attempts that broke off
+	answer       *attemptResult // the attempt that answered
+	begun        bool           // a streaming caller has part of an answer that broke off
+	partial      string         // its text, kept only when an endpoint of the model could carry it on
+	last         *provider.Error
+	refused      []*Endpoint     // breakers refused these: the last resort, in order
+	tried        map[string]bool // endpoints that had their turn, a hedge's included
+	hedged       bool            // the request's one hedge was decided on
+	ctxFloor     int             // after a context-length failure: only endpoints of a longer context
+	waited       string          // why the next attempt waited before it began, for its trace
+	sentTokens   int             // tokens of the answer the caller has, from the attempts that broke off
+	conversation string          // names the request's conversation for sticky routing; "" for none
 	// resumedAt holds the endpoints that had their one go at carrying on
 	// an answer that broke off there.
 	resumedAt map[string]bool
@@ -131,6 +133,8 @@ func (x *run) run(ctx context.Context) *Error {
 		return err
 	}
 	x.legs = legs
+	x.conversation = conversation(&x.req)
+	x.stick(snap)
 	for i := range x.legs {
 		x.ctxFloor = 0
 		for pos, e := range x.legs[i].order {

@@ -102,9 +102,10 @@ func TestSendFallsBackOnProviderError(t *testing.T) {
 	if res.Provider != "dear" || res.Trace.Summary() != "dear served after cheap failed (overloaded)" {
 		t.Fatalf("provider %s, summary %q", res.Provider, res.Trace.Summary())
 	}
-	// Two more failures make an outage; then cheap is planned last.
-	for range 2 {
-		if _, err := f.router.Send(t.Context(), ask("again"), nil); err != nil {
+	// Two more failures make an outage; then cheap is planned last. (Other
+	// conversations: the first one would stick to dear.)
+	for i := range 2 {
+		if _, err := f.router.Send(t.Context(), ask(fmt.Sprint("again ", i)), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -713,7 +714,9 @@ func TestHedging(t *testing.T) {
 		if res, err := sendAtHedge(f, hedged(), nil); err != nil || !res.Trace.Attempts[1].Hedge {
 			t.Fatalf("the first request was not hedged: %v", err)
 		}
-		res, err := sendAtHedge(f, hedged(), nil)
+		again := hedged()
+		again.Messages[0].Content = "another conversation" // not stuck to the first's winner
+		res, err := sendAtHedge(f, again, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -912,7 +915,10 @@ func routerOver(t *testing.T, o Options, eps ...Endpoint) *Router {
 	for _, e := range eps {
 		meps = append(meps, monitor.Endpoint{ID: e.ID, Provider: e.Provider, Model: e.Model})
 	}
-	clk := monitortest.NewClock()
+	clk, ok := o.Clock.(*monitortest.Clock) // the monitor's too, when o has one
+	if !ok {
+		clk = monitortest.NewClock()
+	}
 	mon, err := monitor.New(monitor.Options{Clock: clk}, meps)
 	if err != nil {
 		t.Fatal(err)
@@ -966,7 +972,7 @@ func TestAnswerIsBounded(t *testing.T) {
 	// bytes) when the upstream goes past it; nothing is left for a resumed
 	// stream, so the request ends there.
 	var streamed int
-	_, err = r.Send(t.Context(), ask("hello"), func(s string) { streamed += len(s) })
+	_, err = r.Send(t.Context(), ask("another conversation"), func(s string) { streamed += len(s) })
 	var re *Error
 	if !errors.As(err, &re) || re.Kind != KindInterrupted || re.Class != provider.ClassMalformed || streamed > 4000 {
 		t.Fatalf("streaming: err = %v after %d bytes; want it interrupted as malformed within 4000", err, streamed)
