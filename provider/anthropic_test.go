@@ -52,7 +52,7 @@ func TestAnthropicStreamFixtures(t *testing.T) {
 			usage: &Usage{PromptTokens: 12, CompletionTokens: 12, TotalTokens: 24}, tokens: 12}},
 		// The prompt's tokens count those read from the cache, as OpenAI's do.
 		{"anthropic_stream_thinking.txt", streamWant{content: "6 x 7 = 42", reasoning: "The user asks for 6 x 7. That is 42.",
-			finish: "stop", usage: &Usage{PromptTokens: 120, CompletionTokens: 31, TotalTokens: 151}, tokens: 31}},
+			finish: "stop", usage: &Usage{PromptTokens: 120, CompletionTokens: 31, TotalTokens: 151, CachedTokens: 100}, tokens: 31}},
 		// Without message_stop, but after the stop reason: whole.
 		{"anthropic_stream_no_stop.txt", streamWant{content: "Hello! How", finish: "length",
 			usage: &Usage{PromptTokens: 12, CompletionTokens: 3, TotalTokens: 15}, tokens: 3}},

@@ -230,6 +230,7 @@ type anthropicDecoder struct {
 	key       string // to redact from upstream text
 	id, model string
 	prompt    int // the prompt's tokens, from message_start
+	cached    int // of those, read from the upstream's cache
 }
 
 func (d *anthropicDecoder) event(ev sseEvent) (Chunk, eventKind, error) {
@@ -249,7 +250,7 @@ func (d *anthropicDecoder) event(ev sseEvent) (Chunk, eventKind, error) {
 		if m := w.Message; m != nil {
 			d.id, d.model = m.ID, m.Model
 			if m.Usage != nil {
-				d.prompt = m.Usage.prompt()
+				d.prompt, d.cached = m.Usage.prompt(), m.Usage.CacheReadInputTokens
 			}
 		}
 	case "content_block_start":
@@ -271,7 +272,7 @@ func (d *anthropicDecoder) event(ev sseEvent) (Chunk, eventKind, error) {
 			if p := u.prompt(); p > 0 {
 				d.prompt = p
 			}
-			c.Usage = &Usage{PromptTokens: d.prompt, CompletionTokens: u.OutputTokens, TotalTokens: d.prompt + u.OutputTokens}
+			c.Usage = &Usage{PromptTokens: d.prompt, CompletionTokens: u.OutputTokens, TotalTokens: d.prompt + u.OutputTokens, CachedTokens: d.cached}
 		}
 	}
 	// content_block_stop and event types added after this was written are
@@ -308,7 +309,8 @@ func (d *anthropicDecoder) whole(data []byte) (Chunk, error) {
 		c.Reasoning += b.Thinking
 	}
 	if u := w.Usage; u != nil {
-		c.Usage = &Usage{PromptTokens: u.prompt(), CompletionTokens: u.OutputTokens, TotalTokens: u.prompt() + u.OutputTokens}
+		c.Usage = &Usage{PromptTokens: u.prompt(), CompletionTokens: u.OutputTokens, TotalTokens: u.prompt() + u.OutputTokens,
+			CachedTokens: u.CacheReadInputTokens}
 	}
 	return c, nil
 }

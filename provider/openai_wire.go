@@ -67,7 +67,7 @@ type openAIChunk struct {
 		} `json:"delta"`
 		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *Usage          `json:"usage"`
+	Usage *openAIUsage    `json:"usage"`
 	Error json.RawMessage `json:"error"`
 }
 
@@ -85,7 +85,7 @@ type openAICompletion struct {
 		} `json:"message"`
 		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *Usage          `json:"usage"`
+	Usage *openAIUsage    `json:"usage"`
 	Error json.RawMessage `json:"error"`
 }
 
@@ -100,7 +100,7 @@ func decodeChunk(data []byte, key string) (Chunk, error) {
 	if e, ok := inBandError(w.Error, key); ok {
 		return Chunk{}, e
 	}
-	c := Chunk{ID: w.ID, Model: w.Model, Usage: w.Usage}
+	c := Chunk{ID: w.ID, Model: w.Model, Usage: w.Usage.usage()}
 	for _, ch := range w.Choices {
 		if ch.Index != 0 {
 			continue
@@ -127,7 +127,7 @@ func decodeCompletion(data []byte, key string) (Chunk, error) {
 	if len(w.Choices) == 0 {
 		return Chunk{}, malformed("completion", data, errors.New("no choices"), key)
 	}
-	c := Chunk{ID: w.ID, Model: w.Model, Usage: w.Usage}
+	c := Chunk{ID: w.ID, Model: w.Model, Usage: w.Usage.usage()}
 	for _, ch := range w.Choices {
 		if ch.Index == 0 {
 			c.Content += ch.Message.Content

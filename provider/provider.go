@@ -53,6 +53,28 @@ type Usage struct {
 	PromptTokens     int `json:"prompt_tokens"`
 	CompletionTokens int `json:"completion_tokens"`
 	TotalTokens      int `json:"total_tokens"`
+	// CachedTokens are the prompt's tokens the upstream read from its cache
+	// of a prefix it saw before (OpenAI's prompt_tokens_details.cached_tokens,
+	// Anthropic's cache_read_input_tokens); part of PromptTokens.
+	CachedTokens int `json:"-"`
+}
+
+// openAIUsage is Usage as OpenAI's API words it.
+type openAIUsage struct {
+	Usage
+	PromptTokensDetails struct {
+		CachedTokens int `json:"cached_tokens"`
+	} `json:"prompt_tokens_details"`
+}
+
+// usage returns u as a Usage, nil for nil.
+func (u *openAIUsage) usage() *Usage {
+	if u == nil {
+		return nil
+	}
+	out := u.Usage
+	out.CachedTokens = u.PromptTokensDetails.CachedTokens
+	return &out
 }
 
 // Chunk is one streamed event from an upstream, already decoded from its wire

@@ -298,8 +298,14 @@ type anthropicMessage struct {
 }
 
 type anthropicUsage struct {
-	InputTokens  int `json:"input_tokens"`
-	OutputTokens int `json:"output_tokens"`
+	InputTokens          int `json:"input_tokens"` // the prompt's tokens not read from the cache, as Anthropic counts them
+	CacheReadInputTokens int `json:"cache_read_input_tokens,omitempty"`
+	OutputTokens         int `json:"output_tokens"`
+}
+
+// inputUsage is the prompt's side of x's usage in Anthropic's words.
+func inputUsage(x *exchange, output int) anthropicUsage {
+	return anthropicUsage{InputTokens: x.prompt - x.cached, CacheReadInputTokens: x.cached, OutputTokens: output}
 }
 
 // textPart is a text content block ("text") or a piece of one ("text_delta").
@@ -325,7 +331,7 @@ func (anthropic) answer(x *exchange, _ time.Time) any {
 	content = append(content, textPart{Type: "text", Text: x.answer.text()})
 	stop := stopReason(x.answer.finish)
 	return anthropicMessage{ID: x.id, Type: "message", Role: "assistant", Model: x.req.model, Content: content,
-		StopReason: &stop, Usage: anthropicUsage{InputTokens: x.prompt, OutputTokens: x.answer.completionTokens()}}
+		StopReason: &stop, Usage: inputUsage(x, x.answer.completionTokens())}
 }
 
 // stopReason turns the finish reason of an answer into Anthropic's word.
@@ -382,7 +388,7 @@ func (a *anthropicStream) begin(ev sse) error {
 		Type    string           `json:"type"`
 		Message anthropicMessage `json:"message"`
 	}{"message_start", anthropicMessage{ID: a.x.id, Type: "message", Role: "assistant", Model: a.x.req.model,
-		Content: []any{}, Usage: anthropicUsage{InputTokens: a.x.prompt, OutputTokens: 1}}})
+		Content: []any{}, Usage: inputUsage(a.x, 1)}})
 }
 
 func (a *anthropicStream) tokens(ev sse, text string, reasoning bool) error {

@@ -68,8 +68,9 @@ type wireBlock struct {
 }
 
 type wireAnthropicUsage struct {
-	InputTokens  *int `json:"input_tokens"`
-	OutputTokens int  `json:"output_tokens"`
+	InputTokens          *int `json:"input_tokens"`
+	CacheReadInputTokens int  `json:"cache_read_input_tokens"` // a prefix the server saw before
+	OutputTokens         int  `json:"output_tokens"`
 }
 
 // wireEvent mirrors every streamed event; which fields each type carries

@@ -11,13 +11,24 @@ type openAI struct{}
 
 // usage is the token accounting of an answer.
 type usage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
+	PromptTokens        int           `json:"prompt_tokens"`
+	CompletionTokens    int           `json:"completion_tokens"`
+	TotalTokens         int           `json:"total_tokens"`
+	PromptTokensDetails *promptDetail `json:"prompt_tokens_details,omitempty"`
 }
 
-func newUsage(prompt, completion int) usage {
-	return usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion}
+// promptDetail is OpenAI's breakdown of the prompt's tokens: those read
+// from the provider's cache of a prefix it saw before.
+type promptDetail struct {
+	CachedTokens int `json:"cached_tokens"`
+}
+
+func newUsage(x *exchange, completion int) usage {
+	u := usage{PromptTokens: x.prompt, CompletionTokens: completion, TotalTokens: x.prompt + completion}
+	if x.cached > 0 {
+		u.PromptTokensDetails = &promptDetail{CachedTokens: x.cached}
+	}
+	return u
 }
 
 // completion is a whole (non-streamed) chat completion.
@@ -60,7 +71,7 @@ func (openAI) answer(x *exchange, now time.Time) any {
 			Message:      completionMessage{Role: "assistant", Content: x.answer.text(), Reasoning: strings.Join(x.answer.reasoning, "")},
 			FinishReason: x.answer.finish,
 		}},
-		Usage: newUsage(x.prompt, x.answer.completionTokens()),
+		Usage: newUsage(x, x.answer.completionTokens()),
 	}
 }
 

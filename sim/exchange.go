@@ -63,6 +63,7 @@ type exchange struct {
 	answer answer
 	id     string
 	prompt int // prompt tokens
+	cached int // of those, the ones of a prefix this server saw before (its cache)
 }
 
 // serveChat answers a chat request in dialect d. Every fault that shows as
@@ -124,6 +125,7 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, d dialect) {
 			answer: s.compose(req),
 			id:     s.nextID(d.idPrefix()),
 			prompt: prompt,
+			cached: s.cache.read(req.messages),
 		}
 		if req.stream {
 			out = s.stream(w, r, x, d)

@@ -71,6 +71,7 @@ type Server struct {
 	rng   *rand.Rand
 	rng2  *rand.Rand // the draws of the faults added later (see decide)
 	short shortLimiter
+	cache promptCache // the prompt prefixes this server saw, as a provider's prompt cache
 
 	http   *http.Server
 	ctx    context.Context // ends when Close starts; every request derives from it

@@ -231,7 +231,7 @@ func (o openAIStream) end(ev sse) error {
 	// Usage goes out whether or not stream_options.include_usage was asked
 	// for: clients that did not ask ignore a chunk with no choices.
 	final := o.chunk([]chunkChoice{})
-	u := newUsage(o.x.prompt, o.x.answer.completionTokens())
+	u := newUsage(o.x, o.x.answer.completionTokens())
 	final.Usage = &u
 	if err := ev.data(final); err != nil {
 		return err
