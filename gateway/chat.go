@@ -56,11 +56,35 @@ type usage struct {
 	PromptTokens     int `json:"prompt_tokens"`
 	CompletionTokens int `json:"completion_tokens"`
 	TotalTokens      int `json:"total_tokens"`
+	// Cost is what the answer cost in USD (OpenRouter's field, in its
+	// credits of one USD): see costOf.
+	Cost float64 `json:"cost"`
 }
 
-func usageOf(u provider.Usage) *usage {
+func usageOf(u provider.Usage, cost float64) *usage {
 	return &usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens,
-		TotalTokens: cmp.Or(u.TotalTokens, u.PromptTokens+u.CompletionTokens)}
+		TotalTokens: cmp.Or(u.TotalTokens, u.PromptTokens+u.CompletionTokens), Cost: cost}
+}
+
+// costOf is what res cost in USD at the endpoint that served it: the
+// tokens its upstream reported times the endpoint's configured prices (USD
+// per million prompt and completion tokens), plus its price per request.
+// A stream resumed on another endpoint is priced as the endpoint that
+// finished it billed its own attempt: the usage is that attempt's (its
+// prompt holds the text carried over) at that endpoint's prices. An
+// attempt cut off before its end reported no usage, so what it spent is
+// not known and not counted. A failed request costs 0.
+func (s *Server) costOf(res *routing.Result) float64 {
+	if res == nil || res.Endpoint == "" {
+		return 0
+	}
+	for _, e := range s.opts.Router.Endpoints(res.Model) {
+		if e.ID == res.Endpoint {
+			in, out := max(res.Usage.PromptTokens, 0), max(res.Usage.CompletionTokens, 0)
+			return (float64(in)*e.PriceIn+float64(out)*e.PriceOut)/1e6 + e.PriceRequest
+		}
+	}
+	return 0
 }
 
 // exchange is one chat request on its way through the gateway: what the
@@ -75,7 +99,8 @@ type exchange struct {
 	outcome  string
 	ttft     time.Duration
 	res      *routing.Result
-	streamed bool // content went out on the stream
+	cost     float64 // of the answer, in USD: see costOf
+	streamed bool    // content went out on the stream
 }
 
 // dialect is what differs between the wire protocols the gateway serves
@@ -138,7 +163,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, req routing.Re
 		x.status, x.outcome = e.Status, e.Type
 		return
 	}
-	x.served = endpointOf(res)
+	x.served, x.cost = endpointOf(res), s.costOf(res)
 	setRouteHeaders(w, res)
 	writeJSON(w, http.StatusOK, d.whole(x, res))
 	x.status, x.outcome = http.StatusOK, "ok"
@@ -147,7 +172,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, req routing.Re
 func wholeChat(x *exchange, res *routing.Result) any {
 	finish := res.FinishReason
 	return completion{ID: x.id, Object: "chat.completion", Created: x.start.Unix(),
-		Model: res.Model, Provider: res.Provider, Usage: usageOf(res.Usage), Trace: res.Trace,
+		Model: res.Model, Provider: res.Provider, Usage: usageOf(res.Usage, x.cost), Trace: res.Trace,
 		Choices: []choice{{Message: &message{Role: "assistant", Content: &res.Content, Reasoning: res.Reasoning}, FinishReason: &finish}}}
 }
 
@@ -206,7 +231,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req routing.Requ
 			out.write(d.keepAlive)
 			keepAlive.Reset(s.opts.KeepAlive)
 		case r := <-done:
-			x.res = r.res
+			x.res, x.cost = r.res, s.costOf(r.res)
 			var e *apiError
 			if r.err != nil {
 				e = fromRouting(r.err, r.res.Trace)
@@ -307,7 +332,7 @@ func endChat(out *sseOut, x *exchange, res *routing.Result, e *apiError) {
 		out.data(x.chunk(&message{}, &finish))
 	}
 	last := x.chunk(nil, nil)
-	last.Choices, last.Usage, last.Trace = []choice{}, usageOf(res.Usage), res.Trace
+	last.Choices, last.Usage, last.Trace = []choice{}, usageOf(res.Usage, x.cost), res.Trace
 	out.data(last)
 	out.write("data: [DONE]\n\n")
 }
@@ -334,7 +359,7 @@ func (s *Server) finish(r *http.Request, x *exchange, what string) {
 	var trace *routing.Trace
 	if res := x.res; res != nil {
 		m.Provider = cmp.Or(res.Provider, m.Provider)
-		m.PromptTokens, m.CompletionTokens = res.Usage.PromptTokens, res.Usage.CompletionTokens
+		m.PromptTokens, m.CompletionTokens, m.Cost = res.Usage.PromptTokens, res.Usage.CompletionTokens, x.cost
 		if trace = res.Trace; trace != nil {
 			m.Attempts = len(trace.Attempts)
 			m.Fallback = res.Endpoint != "" && len(trace.Attempts) > 0 && trace.Attempts[0].Endpoint != res.Endpoint

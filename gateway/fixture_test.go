@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"io"
 	"net"
@@ -30,6 +31,10 @@ type upstream struct {
 	prefill bool
 	name    string   // the provider's display name ("DeepInfra"); "" is the slug
 	params  []string // the request parameters it supports, for require_parameters; nil is unknown
+
+	// priceOut, if set, is the price of completion tokens instead of
+	// price; priceRequest is USD per request.
+	priceOut, priceRequest float64
 }
 
 // fixture is a gateway over a router over real loopback upstreams, served
@@ -69,6 +74,7 @@ func newRoutedFixture(t testing.TB, o Options, ro routing.Options, ups map[strin
 		t.Cleanup(client.CloseIdleConnections)
 		eps = append(eps, routing.Endpoint{ID: id, Provider: name, ProviderName: u.name, Model: testModel, UpstreamModel: "up-" + name,
 			PriceIn: u.price, PriceOut: u.price, Prefill: u.prefill, Parameters: u.params, Upstream: client})
+		eps[len(eps)-1].PriceOut, eps[len(eps)-1].PriceRequest = cmp.Or(u.priceOut, u.price), u.priceRequest
 		meps = append(meps, monitor.Endpoint{ID: id, Provider: name, Model: testModel})
 	}
 	var err error

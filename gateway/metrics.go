@@ -37,6 +37,7 @@ type metrics struct {
 	dur    *prometheus.HistogramVec
 	ttft   *prometheus.HistogramVec
 	tokens *prometheus.CounterVec
+	cost   *prometheus.CounterVec
 	tries  *prometheus.CounterVec
 	falls  *prometheus.CounterVec
 	skips  *prometheus.CounterVec
@@ -54,6 +55,7 @@ type requestMetric struct {
 	TTFT             time.Duration // to the first content sent to the client; 0 if none
 	PromptTokens     int           // as the serving provider reported them
 	CompletionTokens int           // as the serving provider reported them
+	Cost             float64       // USD, at the serving endpoint's prices (see Server.costOf)
 	Attempts         int           // upstream attempts the router made
 	Fallback         bool          // served by another endpoint than the first tried, or a fallback model
 	Skipped          int           // upstream events skipped as not chunks (each held no text)
@@ -92,6 +94,10 @@ func newMetrics(h Health, models []string) *metrics {
 			Name: "switchboard_tokens_total",
 			Help: "Tokens of answered requests, as the serving provider counted them, by kind (prompt or completion).",
 		}, []string{"model", "provider", "kind"}),
+		cost: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_cost_usd_total",
+			Help: "What answered requests cost in USD: the serving provider's token counts times the endpoint's configured prices, plus its price per request.",
+		}, []string{"model", "provider"}),
 		tries: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_attempts_total",
 			Help: "Upstream attempts the router made for chat completion requests; above requests_total when it retried or fell back.",
@@ -145,6 +151,7 @@ func (m *metrics) request(r requestMetric) {
 		// must not take the request down with it.
 		m.tokens.WithLabelValues(model, r.Provider, "prompt").Add(float64(max(r.PromptTokens, 0)))
 		m.tokens.WithLabelValues(model, r.Provider, "completion").Add(float64(max(r.CompletionTokens, 0)))
+		m.cost.WithLabelValues(model, r.Provider).Add(max(r.Cost, 0))
 	}
 	m.tries.WithLabelValues(model).Add(float64(max(r.Attempts, 0)))
 	if r.Fallback {

@@ -224,9 +224,9 @@ func TestMetricsRequestMovesCountersAndHistograms(t *testing.T) {
 	m, srv := newMetricsFixture(t)
 	m.request(requestMetric{Model: metricsLlama, Provider: "groq", Status: 200, Outcome: "ok", Stream: true,
 		Duration: 3 * time.Second, TTFT: 400 * time.Millisecond, PromptTokens: 12, CompletionTokens: 30,
-		Attempts: 2, Fallback: true})
+		Cost: 0.25, Attempts: 2, Fallback: true})
 	m.request(requestMetric{Model: metricsLlama, Provider: "groq", Status: 200, Outcome: "ok",
-		Duration: time.Second, TTFT: 300 * time.Millisecond, PromptTokens: 8, CompletionTokens: 20, Attempts: 1})
+		Duration: time.Second, TTFT: 300 * time.Millisecond, PromptTokens: 8, CompletionTokens: 20, Cost: 0.5, Attempts: 1})
 	m.request(requestMetric{Model: metricsLlama, Status: 503, Outcome: "provider_unavailable",
 		Duration: 2 * time.Second, Attempts: 3})
 	m.request(requestMetric{Model: "no-such-model", Status: 404, Outcome: "model_not_found"})
@@ -243,6 +243,7 @@ func TestMetricsRequestMovesCountersAndHistograms(t *testing.T) {
 		{"switchboard_requests_total", map[string]string{"model": otherModel, "provider": "none", "outcome": "model_not_found"}, 1},
 		{"switchboard_tokens_total", map[string]string{"model": metricsLlama, "provider": "groq", "kind": "prompt"}, 20},
 		{"switchboard_tokens_total", map[string]string{"model": metricsLlama, "provider": "groq", "kind": "completion"}, 50},
+		{"switchboard_cost_usd_total", map[string]string{"model": metricsLlama, "provider": "groq"}, 0.75},
 		{"switchboard_attempts_total", map[string]string{"model": metricsLlama}, 6},
 		{"switchboard_fallbacks_total", map[string]string{"model": metricsLlama}, 1},
 		{"switchboard_fallbacks_total", map[string]string{"model": metricsClaude}, 0}, // created at zero
@@ -259,6 +260,9 @@ func TestMetricsRequestMovesCountersAndHistograms(t *testing.T) {
 	}
 	if s := series(fams, "switchboard_tokens_total", map[string]string{"provider": "none"}); s != nil {
 		t.Errorf("tokens counted for a request no provider served: %v", s)
+	}
+	if s := series(fams, "switchboard_cost_usd_total", map[string]string{"provider": "none"}); s != nil {
+		t.Errorf("a cost counted for a request no provider served: %v", s)
 	}
 	if s := series(fams, "switchboard_requests_total", map[string]string{"model": "no-such-model"}); s != nil {
 		t.Errorf("a model the router does not serve got its own series: %v", s)
