@@ -59,11 +59,19 @@ type usage struct {
 	// Cost is what the answer cost in USD (OpenRouter's field, in its
 	// credits of one USD): see costOf.
 	Cost float64 `json:"cost"`
+	// PromptTokensDetails says how many of the prompt's tokens the upstream
+	// read from its cache (OpenAI's and OpenRouter's field).
+	PromptTokensDetails promptDetails `json:"prompt_tokens_details"`
+}
+
+type promptDetails struct {
+	CachedTokens int `json:"cached_tokens"`
 }
 
 func usageOf(u provider.Usage, cost float64) *usage {
 	return &usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens,
-		TotalTokens: cmp.Or(u.TotalTokens, u.PromptTokens+u.CompletionTokens), Cost: cost}
+		TotalTokens: cmp.Or(u.TotalTokens, u.PromptTokens+u.CompletionTokens), Cost: cost,
+		PromptTokensDetails: promptDetails{CachedTokens: u.CachedTokens}}
 }
 
 // costOf is what res cost in USD at the endpoint that served it: the

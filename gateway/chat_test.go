@@ -37,6 +37,9 @@ type answer struct {
 		CompletionTokens int     `json:"completion_tokens"`
 		TotalTokens      int     `json:"total_tokens"`
 		Cost             float64 `json:"cost"`
+		Details          struct {
+			CachedTokens int `json:"cached_tokens"`
+		} `json:"prompt_tokens_details"`
 	} `json:"usage"`
 	Trace *struct {
 		Served   string `json:"served"`
@@ -383,5 +386,35 @@ func TestCutStreamIsResumedThroughTheGateway(t *testing.T) {
 	}
 	if p, q := next.sims["p"].Stats(), next.sims["q"].Stats(); p.Requests != 2 || q.Requests != 1 || q.Prefills != 1 {
 		t.Errorf("p saw %d requests, q %d (%d continuations); want 2, 1 and 1", p.Requests, q.Requests, q.Prefills)
+	}
+}
+
+// The turns of one conversation stick to the endpoint that served it, whose
+// prompt cache then holds its earlier turns: the second turn's usage says
+// how many prompt tokens were read from the cache, as OpenAI's API does.
+func TestStickyConversationFindsItsCache(t *testing.T) {
+	f := newFixture(t, Options{}, map[string]upstream{"a": {profile: &sim.Profile{}, price: 1}, "b": {profile: &sim.Profile{}, price: 1}})
+	var route string // the last answer's X-Switchboard-Route
+	turn := func(msgs ...map[string]any) answer {
+		body := map[string]any{"model": testModel, "max_tokens": 8, "messages": msgs}
+		resp, b := f.post(t, "/v1/chat/completions", body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, b)
+		}
+		route = resp.Header.Get("X-Switchboard-Route")
+		return decodeAnswer(t, string(b))
+	}
+	system, user := map[string]any{"role": "system", "content": "Be brief."}, map[string]any{"role": "user", "content": "Say hello."}
+	first := turn(system, user)
+	second := turn(system, user, map[string]any{"role": "assistant", "content": first.Choices[0].Message.Content},
+		map[string]any{"role": "user", "content": "Again."})
+	if second.Provider != first.Provider || !strings.HasPrefix(route, second.Provider+": sticky") {
+		t.Fatalf("the second turn went to %s (first %s): %s", second.Provider, first.Provider, route)
+	}
+	if c := second.Usage.Details.CachedTokens; c != first.Usage.PromptTokens {
+		t.Errorf("the second turn read %d prompt tokens from the cache, want the first turn's %d", c, first.Usage.PromptTokens)
+	}
+	if f.sims[first.Provider].Stats().Requests != 2 {
+		t.Errorf("%s saw %d requests, want both turns", first.Provider, f.sims[first.Provider].Stats().Requests)
 	}
 }
