@@ -169,3 +169,21 @@ func TestProviderNamesResolveAsOpenRouters(t *testing.T) {
 		t.Errorf("the upstreams got %d requests; want 4, none for a slip", n)
 	}
 }
+
+// response_format is a soft filter, as OpenRouter has it: without
+// require_parameters, a request that sets it goes to the endpoints that list
+// it, when any does; the others see nothing.
+func TestResponseFormatIsASoftFilter(t *testing.T) {
+	f := newFixture(t, Options{}, map[string]upstream{
+		"plain":      {profile: &sim.Profile{}, price: 1, params: []string{"max_tokens"}},
+		"structured": {profile: &sim.Profile{}, price: 50, params: []string{"max_tokens", "response_format"}}})
+	body := chatBody(false)
+	body["response_format"] = map[string]any{"type": "json_object"}
+	resp, b := f.post(t, "/v1/chat/completions", body)
+	if a := decodeAnswer(t, string(b)); resp.StatusCode != 200 || a.Provider != "structured" {
+		t.Fatalf("status %d, served by %s: %s", resp.StatusCode, a.Provider, b)
+	}
+	if n := f.sims["plain"].Stats().Requests; n != 0 {
+		t.Errorf("plain, which does not list response_format, saw %d requests", n)
+	}
+}

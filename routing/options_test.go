@@ -133,7 +133,14 @@ func TestPreferences(t *testing.T) {
 		{name: "require_parameters", req: Request{Params: []string{"tools"}, Temperature: ptr(0.5),
 			Provider: Preferences{RequireParameters: true, Sort: Sort{By: SortPrice}}},
 			want: "slow fast", why: map[string]string{"mid": "does not support every parameter"}},
-		{name: "parameters not required: all stay", req: Request{Params: []string{"tools"}, Provider: Preferences{Sort: Sort{By: SortPrice}}},
+		{name: "parameters not required: all stay", req: Request{Params: []string{"seed"}, Provider: Preferences{Sort: Sort{By: SortPrice}}},
+			want: "cheap slow mid mid/turbo fast"},
+		// tools and response_format are soft filters, as OpenRouter has
+		// them: without require_parameters, the endpoints that list them
+		// take the request when any does.
+		{name: "tools, a soft filter", req: Request{Params: []string{"tools"}, Provider: Preferences{Sort: Sort{By: SortPrice}}},
+			want: "slow fast", why: map[string]string{"mid": "does not list tools or response_format", "cheap": "does not list tools"}},
+		{name: "a soft filter no endpoint lists", req: Request{Params: []string{"response_format"}, Provider: Preferences{Sort: Sort{By: SortPrice}}},
 			want: "cheap slow mid mid/turbo fast"},
 		{name: "data_collection deny", req: Request{Provider: Preferences{DataCollection: "deny", Sort: Sort{By: SortPrice}}},
 			want: "slow mid mid/turbo fast", why: map[string]string{"cheap": "may store or train on prompts"}},

@@ -32,6 +32,7 @@ const (
 	excludedIgnored   // in provider.ignore
 	excludedQuant     // quantization not allowed
 	excludedParams    // does not support a parameter of the request
+	excludedSoft      // does not list tools or response_format, which another endpoint of the model lists
 	excludedData      // may store data, and data_collection is deny
 	excludedPrompt    // over max_price.prompt
 	excludedComplete  // over max_price.completion
@@ -109,6 +110,7 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 	p.cands, p.keys, p.order = p.cands[:0], p.keys[:0], p.order[:0]
 	var pbuf [8]string
 	params := req.params(pbuf[:0])
+	soft := softParams(eps, params)
 	need := req.tokensNeeded()
 	var unknown monitor.EndpointStatus // an endpoint the monitor does not know is off
 	for _, e := range eps {
@@ -123,7 +125,11 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 		if i := orderIndex(prefs.Order, &e); i >= 0 {
 			k.orderPos = i
 		}
-		if why, out := excluded(&e, st, prefs, k.orderPos < len(prefs.Order), params, need); out {
+		why, out := excluded(&e, st, prefs, k.orderPos < len(prefs.Order), params, need)
+		if !out && !supportsAll(e.Parameters, soft) {
+			why, out = excludedSoft, true
+		}
+		if out {
 			c.Tier, c.reason, k.group = TierSkipped, why, groupExcluded
 			c.value = excludedFigure(why, &e)
 		} else {
@@ -318,6 +324,23 @@ func quantization(e *Endpoint) string {
 	return e.Quantization
 }
 
+// softFiltered are the parameters that send a request only to the
+// endpoints that list them, when any endpoint of the model does, even
+// without require_parameters: OpenRouter's soft filters.
+var softFiltered = []string{"tools", "response_format"}
+
+// softParams returns those of params that are soft-filtered and that some
+// endpoint of eps lists.
+func softParams(eps []Endpoint, params []string) []string {
+	var soft []string
+	for _, p := range softFiltered {
+		if slices.Contains(params, p) && slices.ContainsFunc(eps, func(e Endpoint) bool { return slices.Contains(e.Parameters, p) }) {
+			soft = append(soft, p)
+		}
+	}
+	return soft
+}
+
 func supportsAll(have, want []string) bool {
 	for _, w := range want {
 		if !slices.Contains(have, w) {
@@ -449,6 +472,8 @@ func (c *Candidate) why(p *Preferences, healthy int) string {
 		return fmt.Sprintf("quantization %s not in provider.quantizations", c.quant)
 	case excludedParams:
 		return "does not support every parameter of the request (require_parameters)"
+	case excludedSoft:
+		return "does not list tools or response_format among its parameters, and another endpoint of the model does"
 	case excludedData:
 		return "may store or train on prompts (data_collection: deny)"
 	case excludedPrompt:
