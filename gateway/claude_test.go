@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 
+	"switchboard/routing"
 	"switchboard/sim"
 )
 
@@ -123,4 +125,57 @@ func TestCountTokensEstimatesInputTokens(t *testing.T) {
 	bad["temperature"] = 1
 	resp, body = f.post(t, "/v1/messages/count_tokens", bad, anthropicHeaders...)
 	decodeAnthropicError(t, resp, body, http.StatusBadRequest, "invalid_request_error")
+}
+
+// A request naming a model's alias (Anthropic's own model id) is routed as
+// the model's, on both APIs, streamed or not; the answer names the model
+// by its name, as Anthropic and OpenAI name the model an alias stands for;
+// /v1/models lists the name only; count_tokens knows the alias.
+func TestAliasIsTheModel(t *testing.T) {
+	const alias = "claude-sonnet-4-20250514"
+	f := newRoutedFixture(t, Options{}, routing.Options{Aliases: map[string]string{alias: testModel}},
+		map[string]upstream{"a": {profile: &sim.Profile{}, price: 1}})
+	for _, stream := range []bool{false, true} {
+		body := messagesBody(stream)
+		body["model"] = alias
+		resp, b := f.post(t, "/v1/messages", body, anthropicHeaders...)
+		if !stream {
+			var a anthropicAnswer
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, b)
+			}
+			strictDecode(t, b, &a)
+			if a.Model != testModel || a.Provider != "a" {
+				t.Errorf("answer names model %q, provider %q", a.Model, a.Provider)
+			}
+		} else if s := readEvents(t, resp, b); s.data[0]["message"].(map[string]any)["model"] != testModel || s.text == "" {
+			t.Errorf("message_start %v, text %q", s.data[0], s.text)
+		}
+		chat := chatBody(stream)
+		chat["model"] = alias + ":floor"
+		resp, b = f.post(t, "/v1/chat/completions", chat)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"model":"`+testModel+`"`) {
+			t.Errorf("chat (stream %v): status %d: %s", stream, resp.StatusCode, b)
+		}
+	}
+	if n := f.sims["a"].Stats().Requests; n != 4 {
+		t.Errorf("the upstream was asked %d times, want 4", n)
+	}
+	resp, b := f.post(t, "/v1/messages/count_tokens", countBody(alias), anthropicHeaders...)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("count_tokens of the alias: status %d: %s", resp.StatusCode, b)
+	}
+	resp, b = f.get(t, "/v1/models")
+	var list struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(b, &list); err != nil || resp.StatusCode != http.StatusOK || len(list.Data) != 1 || list.Data[0].ID != testModel {
+		t.Errorf("/v1/models: %s (%v)", b, err)
+	}
+	body := messagesBody(false)
+	body["model"] = "claude-opus-4-20250514"
+	resp, b = f.post(t, "/v1/messages", body, anthropicHeaders...)
+	decodeAnthropicError(t, resp, b, http.StatusNotFound, "not_found_error")
 }

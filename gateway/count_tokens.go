@@ -70,7 +70,7 @@ func (s *Server) estimate(body []byte) (int, *apiError) {
 	if e != nil {
 		return 0, e
 	}
-	name, _ := routing.ModelSuffix(req.Model)
+	name, _ := routing.ModelSuffix(s.opts.Router.Canonical(req.Model))
 	if len(s.opts.Router.Endpoints(name)) == 0 {
 		return 0, &apiError{Status: http.StatusNotFound, Type: "model_not_found",
 			Message: fmt.Sprintf("model %q is not served here; models: %s", echo(name), strings.Join(s.opts.Router.Models(), ", "))}
