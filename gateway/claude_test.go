@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -178,4 +180,42 @@ func TestAliasIsTheModel(t *testing.T) {
 	body["model"] = "claude-opus-4-20250514"
 	resp, b = f.post(t, "/v1/messages", body, anthropicHeaders...)
 	decodeAnthropicError(t, resp, b, http.StatusNotFound, "not_found_error")
+}
+
+// A streamed message's message_start says the prompt's input tokens, the
+// router's estimate, before the upstream reports any; message_delta at the
+// end has the upstream's figure, or the estimate when it gave none.
+func TestMessageStartCarriesThePromptsTokens(t *testing.T) {
+	bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, `data: {"id":"x","object":"chat.completion.chunk","model":"up","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi."},"finish_reason":null}]}`+"\n\n")
+		io.WriteString(w, `data: {"id":"x","object":"chat.completion.chunk","model":"up","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`+"\n\n")
+		io.WriteString(w, "data: [DONE]\n\n")
+	}))
+	t.Cleanup(bare.Close)
+	body := messagesBody(true)
+	body["system"] = strings.Repeat("Be terse. ", 30)
+	body["messages"] = []map[string]any{{"role": "user", "content": strings.Repeat("Say hello. ", 60)}}
+	want := 3 + (3 + 300/6) + (3 + 660/6) // routing.PromptTokens: 6 bytes a token, 3 a message and 3 for the reply
+
+	for _, tc := range []struct {
+		name     string
+		up       upstream
+		upstream bool // the upstream reports the prompt's tokens
+	}{{"sim", upstream{profile: &sim.Profile{}, price: 1}, true}, {"bare", upstream{url: bare.URL, price: 1}, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, Options{}, map[string]upstream{tc.name: tc.up})
+			resp, b := f.post(t, "/v1/messages", body, anthropicHeaders...)
+			s := readEvents(t, resp, b)
+			start := s.data[0]["message"].(map[string]any)["usage"].(map[string]any)
+			if s.names[0] != "message_start" || start["input_tokens"] != float64(want) || start["output_tokens"] != float64(0) {
+				t.Errorf("message_start usage %v, want input_tokens %d", start, want)
+			}
+			end := s.data[len(s.data)-2]["usage"].(map[string]any)
+			got := int(end["input_tokens"].(float64))
+			if s.names[len(s.names)-2] != "message_delta" || got == 0 || (got == want) == tc.upstream || tc.upstream && end["output_tokens"] == float64(0) {
+				t.Errorf("message_delta usage %v (the upstream reports the prompt: %v; estimate %d)", end, tc.upstream, want)
+			}
+		})
+	}
 }
