@@ -61,7 +61,11 @@ func build(cfg *config.Config, store *history.Store) (*stack, error) {
 	var meps []monitor.Endpoint
 	var reps []routing.Endpoint
 	defaults := map[string]routing.ModelDefaults{}
+	aliases := map[string]string{}
 	for _, m := range cfg.Models {
+		for _, a := range m.Aliases {
+			aliases[a] = m.Name
+		}
 		if m.HasDefaults() {
 			defaults[m.Name] = m.Defaults
 		}
@@ -84,7 +88,7 @@ func build(cfg *config.Config, store *history.Store) (*stack, error) {
 	}
 	if s.mon, err = monitor.New(mo, meps); err == nil {
 		ro := cfg.Routing
-		ro.Endpoints, ro.Health, ro.Defaults = reps, s.mon, defaults
+		ro.Endpoints, ro.Health, ro.Defaults, ro.Aliases = reps, s.mon, defaults, aliases
 		s.router, err = routing.New(ro)
 	}
 	if err != nil {

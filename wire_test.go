@@ -214,3 +214,21 @@ func TestFaultCycleHasEveryMode(t *testing.T) {
 		t.Errorf("the cycle %q has %d modes, the simulator %d", names, len(names), len(sim.Modes()))
 	}
 }
+
+// A model's aliases in the config reach the router: a request naming one
+// is the model's.
+func TestBuildCarriesAliases(t *testing.T) {
+	doc := strings.Replace(fastConfig, "name = \"test/model\"\n", "name = \"test/model\"\naliases = [\"claude-test-1\"]\n", 1)
+	cfg, err := config.Parse("test.toml", []byte(doc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := build(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.router.Canonical("claude-test-1:floor"); got != "test/model:floor" {
+		t.Errorf("claude-test-1:floor stands for %q, want test/model:floor", got)
+	}
+}

@@ -99,8 +99,13 @@ type Timeouts struct {
 
 // Model is one public model and the endpoints that serve it.
 type Model struct {
-	Name      string // the id clients ask for, e.g. "meta-llama/llama-3.3-70b-instruct"; unique
-	Display   string // human name, e.g. "Llama 3.3 70B Instruct"; defaults to Name
+	Name    string // the id clients ask for, e.g. "meta-llama/llama-3.3-70b-instruct"; unique
+	Display string // human name, e.g. "Llama 3.3 70B Instruct"; defaults to Name
+	// Aliases are other ids clients may ask for it by, e.g. Anthropic's
+	// own "claude-sonnet-4-20250514" for Claude Code: unique across the
+	// models, and none another model's name. Answers and /v1/models name
+	// the model by Name.
+	Aliases   []string
 	Endpoints []Endpoint
 	// Defaults are what its requests get unless they say otherwise, from
 	// [model.routing]: provider preferences, checked against this model's

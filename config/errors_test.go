@@ -597,6 +597,23 @@ func TestParseErrors(t *testing.T) {
 				`27:11 provider.display "Meta/Llama" contains "/", which order, only and ignore read as "slug/variant"; write the name without it`,
 				`31:11 provider.display must be a string in double quotes, not an integer; write display = "..."`,
 			}},
+
+		// Aliases.
+		{"aliases", okProvider + lines(
+			`[[model]]`, `name = "m"`, `aliases = ["a", "m2", "a", "m", "x y", "b:nitro", "", 3]`, `[[model.endpoint]]`, `provider = "ok"`,
+			`[[model]]`, `name = "m2"`, `aliases = ["c", "a"]`, `[[model.endpoint]]`, `provider = "ok"`,
+			`[[model]]`, `name = "m3"`, `aliases = "d"`, `[[model.endpoint]]`, `provider = "ok"`),
+			nil, []string{
+				`6:17 model.aliases[1] "m2" is the name of the model at line 9; an alias must name no other model`,
+				`6:23 model.aliases[2] "a" is listed twice (first at [0]); remove one`,
+				`6:28 model.aliases[3] "m" is the model's own name; remove it`,
+				`6:33 model.aliases[4] "x y" is not a model id; write an id without spaces, e.g. "claude-sonnet-4-20250514"`,
+				`6:40 model.aliases[5] "b:nitro" ends in a routing suffix (:nitro, :floor), which requests add to any name; write it without`,
+				`6:51 model.aliases[6] is empty; write a model id such as "claude-sonnet-4-20250514", or remove it`,
+				`6:55 model.aliases[7] must be a string in double quotes, not an integer; write for example aliases = ["claude-sonnet-4-20250514"]`,
+				`11:17 model.aliases[1] "a" is already an alias of model "m" (line 4); give each alias to one model`,
+				`16:11 model.aliases must be an array of strings, not a string; put it in brackets: aliases = ["d"]`,
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -136,6 +136,7 @@ func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
 		}
 		cfg.Models = append(cfg.Models, m)
 	}
+	checkAliases(cfg.Models, modelTables)
 	display := map[string]string{}
 	for _, p := range cfg.Providers {
 		display[p.Name] = p.Display
@@ -691,6 +692,18 @@ func readModel(t *table) (Model, []*table, *table) {
 	if disp, ok := t.str("display"); ok && disp != "" {
 		m.Display = disp
 	}
+	t.names("aliases", `["claude-sonnet-4-20250514"]`, `a model id such as "claude-sonnet-4-20250514"`, func(i int, a string) {
+		switch {
+		case strings.ContainsFunc(a, isSpaceOrControl):
+			t.d.errorf(t.elemPos("aliases", i), `%s[%d] %q is not a model id; write an id without spaces, e.g. "claude-sonnet-4-20250514"`, t.childName("aliases"), i, a)
+		case a == m.Name:
+			t.d.errorf(t.elemPos("aliases", i), "%s[%d] %q is the model's own name; remove it", t.childName("aliases"), i, a)
+		case a != strings.TrimSuffix(strings.TrimSuffix(a, ":nitro"), ":floor"):
+			t.d.errorf(t.elemPos("aliases", i), `%s[%d] %q ends in a routing suffix (:nitro, :floor), which requests add to any name; write it without`, t.childName("aliases"), i, a)
+		default:
+			m.Aliases = append(m.Aliases, a)
+		}
+	})
 	eps, _ := t.tables("endpoint", "a [[model.endpoint]] table")
 	if !t.has("endpoint") || len(eps) == 0 {
 		t.d.errorf(t.pos(), `%s has no endpoints; add a [[model.endpoint]] table after it with provider = "..."`, label)
@@ -864,4 +877,49 @@ func shortDuration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// checkAliases reports an alias that is another model's name, or an alias
+// of two models (or twice one's): a request naming it would mean either.
+// tables are the models' own, one each.
+func checkAliases(models []Model, tables []*table) {
+	name := map[string]int{} // model name -> index
+	for i, m := range models {
+		if m.Name != "" {
+			name[m.Name] = i
+		}
+	}
+	type at struct{ model, index int }
+	seen := map[string]at{}
+	for mi, m := range models {
+		t := tables[mi]
+		for _, a := range m.Aliases {
+			// The alias's own index in the array, for its position: the
+			// kept aliases skip the refused ones.
+			i := slices.IndexFunc(t.aliasList(), func(s string) bool { return s == a })
+			pos := t.elemPos("aliases", i)
+			if other, ok := name[a]; ok {
+				t.d.errorf(pos, "%s[%d] %q is the name of the model at line %d; an alias must name no other model", t.childName("aliases"), i, a, tables[other].pos().Line)
+				continue
+			}
+			if prev, dup := seen[a]; dup {
+				if prev.model != mi {
+					t.d.errorf(pos, "%s[%d] %q is already an alias of model %q (line %d); give each alias to one model", t.childName("aliases"), i, a, models[prev.model].Name, tables[prev.model].pos().Line)
+				}
+				continue
+			}
+			seen[a] = at{mi, i}
+		}
+	}
+}
+
+// aliasList is the aliases array as written, an element of another type
+// as "", for the index of an alias in it.
+func (t *table) aliasList() []string {
+	arr, _ := t.m["aliases"].([]any)
+	out := make([]string, len(arr))
+	for i, v := range arr {
+		out[i], _ = v.(string)
+	}
+	return out
 }

@@ -73,6 +73,7 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *metrics
 	seq     counter
+	reqs    counter // numbers requests, for request-id
 }
 
 // New returns a gateway over o.Router and o.Health.
@@ -111,6 +112,8 @@ func New(o Options) *Server {
 	}
 	// Anthropic's Messages API, whose clients read errors in its own shape.
 	s.mux.Handle("/v1/messages", only(http.MethodPost, s.authorized(s.messages, writeAnthropicError), writeAnthropicError))
+	s.mux.Handle("/v1/messages/count_tokens", only(http.MethodPost, s.authorized(s.countTokens, writeAnthropicError), writeAnthropicError))
+	s.mux.Handle("/v1/messages/", s.authorized(s.messagesNotFound, writeAnthropicError))
 	api(http.MethodGet, "/api/v1/models/{author}/{slug}/endpoints", s.endpoints)
 	api(http.MethodGet, "/api/v1/health", s.health)
 	metrics := s.metrics.handler()
@@ -152,6 +155,12 @@ func request(r *http.Request) string {
 // OPTIONS *, which net/http answers itself; CONNECT; an unclean path) are
 // answered here in JSON.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Every answer, errors included, names its request: request-id as
+	// Anthropic's clients read it, x-request-id as OpenAI's do. Like theirs,
+	// it is the request's id, not the answer's (gen-..., msg_...).
+	id := fmt.Sprintf("req_%d-%d", s.opts.Now().Unix(), s.reqs.next())
+	w.Header().Set("Request-Id", id)
+	w.Header().Set("X-Request-Id", id)
 	if r.Body != nil && r.Body != http.NoBody {
 		// The connection's deadline is on the wall clock, whatever Now says.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.BodyTimeout))
@@ -182,9 +191,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // writerFor is how errors are written on path p: in Anthropic's shape on
-// its Messages API, else in OpenAI's.
+// its Messages API (every path under /v1/messages), else in OpenAI's.
 func writerFor(p string) func(http.ResponseWriter, *apiError) {
-	if p == "/v1/messages" {
+	if isMessagesPath(p) {
 		return writeAnthropicError
 	}
 	return writeError
@@ -239,6 +248,19 @@ func bearer(authorization string) string {
 		return ""
 	}
 	return token
+}
+
+// isMessagesPath reports whether p is Anthropic's Messages API or a path
+// under it, whose errors are in Anthropic's shape.
+func isMessagesPath(p string) bool {
+	return p == "/v1/messages" || strings.HasPrefix(p, "/v1/messages/")
+}
+
+// messagesNotFound answers a path under /v1/messages that is not served,
+// in Anthropic's shape, as Anthropic's clients read it.
+func (s *Server) messagesNotFound(w http.ResponseWriter, r *http.Request) {
+	writeAnthropicError(w, &apiError{Status: http.StatusNotFound, Type: "not_found",
+		Message: request(r) + " is not an endpoint of this API; Anthropic's paths here are POST /v1/messages and POST /v1/messages/count_tokens"})
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {

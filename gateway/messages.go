@@ -19,12 +19,31 @@ import (
 // into a chatRequest and checked as chat requests are; only the words of
 // the answer and the shape of errors differ (see dialect).
 
-// anthropicAPI is Anthropic's Messages API as a dialect.
-var anthropicAPI = &dialect{name: "message", idPrefix: "msg_", parse: parseMessages, writeError: writeAnthropicError,
-	whole: wholeMessage, delta: messageDelta, keepAlive: sseEvent("ping", map[string]string{"type": "ping"}), end: endMessage}
+// anthropicAPI is Anthropic's Messages API as a dialect, for a request
+// whose prompt is estimated at prompt tokens (see messages).
+func anthropicAPI(prompt *int) *dialect {
+	return &dialect{name: "message", idPrefix: "msg_", writeError: writeAnthropicError, whole: wholeMessage,
+		parse: func(body []byte) (*chatRequest, routing.Request, *apiError) {
+			c, req, e := parseMessages(body)
+			*prompt = routing.PromptTokens(req.Messages)
+			return c, req, e
+		},
+		delta:     func(out *sseOut, x *exchange, text string) { messageDelta(out, x, text, *prompt) },
+		keepAlive: sseEvent("ping", map[string]string{"type": "ping"}),
+		end: func(out *sseOut, x *exchange, res *routing.Result, e *apiError) {
+			endMessage(out, x, res, e, *prompt)
+		}}
+}
 
-// messages serves POST /v1/messages.
-func (s *Server) messages(w http.ResponseWriter, r *http.Request) { s.serve(w, r, anthropicAPI) }
+// messages serves POST /v1/messages. A stream's message_start says the
+// prompt's input tokens before the upstream has reported them (it reports
+// them at the end): the router's estimate of the prompt (routing.PromptTokens,
+// as count_tokens has it); message_delta at the end has the upstream's
+// figure, or the estimate if it gave none.
+func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
+	var prompt int
+	s.serve(w, r, anthropicAPI(&prompt))
+}
 
 // messagesFields are the members of a Messages request the gateway takes:
 // Anthropic's, OpenRouter's provider and models, and OpenRouter's fields
@@ -212,10 +231,11 @@ type textDelta struct {
 	Text string `json:"text"`
 }
 
-// begin opens a Messages stream's message and its one text block.
-func begin(out *sseOut, x *exchange) {
+// begin opens a Messages stream's message, with the prompt's estimated
+// input tokens, and its one text block.
+func begin(out *sseOut, x *exchange, prompt int) {
 	start := anthropicMessage{ID: x.id, Type: "message", Role: "assistant", Model: cmp.Or(x.served.Model, x.model),
-		Content: []contentBlock{}, Provider: x.served.Provider}
+		Content: []contentBlock{}, Provider: x.served.Provider, Usage: anthropicUsage{InputTokens: prompt}}
 	out.write(sseEvent("message_start", struct {
 		Type    string           `json:"type"`
 		Message anthropicMessage `json:"message"`
@@ -224,9 +244,9 @@ func begin(out *sseOut, x *exchange) {
 	out.write(sseEvent("content_block_start", blockEvent{Type: "content_block_start", ContentBlock: &empty}))
 }
 
-func messageDelta(out *sseOut, x *exchange, text string) {
+func messageDelta(out *sseOut, x *exchange, text string, prompt int) {
 	if !x.streamed {
-		begin(out, x)
+		begin(out, x, prompt)
 	}
 	out.write(sseEvent("content_block_delta", blockEvent{Type: "content_block_delta", Delta: &textDelta{"text_delta", text}}))
 }
@@ -245,7 +265,7 @@ type messageDeltaEvent struct {
 
 // endMessage ends a Messages stream: the block, the stop reason and usage,
 // message_stop; or an error event, after which nothing more comes.
-func endMessage(out *sseOut, x *exchange, res *routing.Result, e *apiError) {
+func endMessage(out *sseOut, x *exchange, res *routing.Result, e *apiError, prompt int) {
 	if e != nil {
 		out.write(sseEvent("error", e.anthropic()))
 		return
@@ -254,10 +274,11 @@ func endMessage(out *sseOut, x *exchange, res *routing.Result, e *apiError) {
 		out.start(res.Provider)
 	}
 	if !x.streamed {
-		begin(out, x)
+		begin(out, x, prompt)
 	}
 	out.write(sseEvent("content_block_stop", blockEvent{Type: "content_block_stop"}))
 	d := messageDeltaEvent{Type: "message_delta", Usage: usageOfMessage(res.Usage), Trace: res.Trace}
+	d.Usage.InputTokens = cmp.Or(d.Usage.InputTokens, prompt)
 	d.Delta.StopReason = stopReason(res.FinishReason)
 	out.write(sseEvent("message_delta", d))
 	out.write(sseEvent("message_stop", map[string]string{"type": "message_stop"}))

@@ -16,13 +16,40 @@ import (
 func (r *Router) ResolveProviders(models []string, p Preferences) (Preferences, error) {
 	names := make([]string, len(models))
 	for i, m := range models {
-		names[i], _ = ModelSuffix(m)
+		names[i], _ = ModelSuffix(r.Canonical(m))
 	}
 	out, err := r.resolve(names, p)
 	if err != nil {
 		return p, err
 	}
 	return out, nil
+}
+
+// Canonical is the public model name that name stands for: the model an
+// alias of Options.Aliases names, with name's :nitro or :floor suffix;
+// else name as it is.
+func (r *Router) Canonical(name string) string {
+	base, _ := ModelSuffix(name)
+	if model, ok := r.opts.Aliases[base]; ok {
+		return model + name[len(base):]
+	}
+	return name
+}
+
+// canonicals is Canonical of each of names, in a new slice when any
+// changes: the caller's is never written to.
+func (r *Router) canonicals(names []string) []string {
+	for i, n := range names {
+		if c := r.Canonical(n); c != n {
+			out := slices.Clone(names)
+			out[i] = c
+			for j := i + 1; j < len(out); j++ {
+				out[j] = r.Canonical(out[j])
+			}
+			return out
+		}
+	}
+	return names
 }
 
 // resolve is ResolveProviders over model names without suffixes. The lists

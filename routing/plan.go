@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"switchboard/monitor"
+	"switchboard/provider"
 )
 
 // reason is why a candidate was placed where it was, or left out. The words
@@ -202,11 +203,18 @@ const messageOverheadTokens = 3
 // tokensNeeded estimates, from below, the context a request takes: its
 // prompt's tokens (see promptBytesPerToken) plus max_tokens.
 func (req *Request) tokensNeeded() int {
+	return PromptTokens(req.Messages) + req.MaxTokens
+}
+
+// PromptTokens estimates, from below, the tokens of a prompt of msgs, as
+// the plan counts them against an endpoint's context length (see
+// promptBytesPerToken): an estimate, not any tokenizer's count.
+func PromptTokens(msgs []provider.Message) int {
 	n := messageOverheadTokens
-	for _, m := range req.Messages {
+	for _, m := range msgs {
 		n += messageOverheadTokens + len(m.Content)/promptBytesPerToken
 	}
-	return n + req.MaxTokens
+	return n
 }
 
 // drawHealthy orders the healthy, preferred candidates by OpenRouter's

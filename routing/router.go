@@ -101,6 +101,11 @@ type Options struct {
 	// provider.OpenAIOptions: 5s, 30s and 30s by default); Total defaults
 	// to 5m.
 	Timeouts Timeouts
+	// Aliases are other names a model answers to (Anthropic's own model
+	// ids, for one), each to the public model name it stands for: a
+	// request naming an alias is the model's request (see Canonical). An
+	// alias is not a model's name.
+	Aliases map[string]string
 	// Defaults are per-model defaults for requests that do not say
 	// otherwise, by public model name.
 	Defaults map[string]ModelDefaults
@@ -207,6 +212,14 @@ func New(o Options) (*Router, error) {
 			r.names[strings.ToLower(e.ProviderName)] = e.Provider
 		}
 	}
+	for alias, model := range o.Aliases {
+		if _, ok := r.byModel[alias]; ok {
+			return nil, fmt.Errorf("routing: alias %q is a model's name", alias)
+		}
+		if _, ok := r.byModel[model]; !ok {
+			return nil, fmt.Errorf("routing: alias %q stands for %q, which is not a model", alias, model)
+		}
+	}
 	return r, nil
 }
 
@@ -268,6 +281,7 @@ func (r *Router) Plan(model string, snap *monitor.Snapshot) (*Trace, error) {
 // down; endpoints missing a preferred cutoff after those; endpoints that
 // are down, and cooling-down ones, last.
 func (r *Router) PlanRequest(req *Request, snap *monitor.Snapshot) (*Trace, error) {
+	req.Model, req.Models = r.Canonical(req.Model), r.canonicals(req.Models)
 	t := &Trace{Model: req.Model, At: snap.At}
 	if _, err := r.planAll(t, []string{req.Model}, req, snap); err != nil {
 		return t, err

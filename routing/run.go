@@ -45,6 +45,7 @@ type OnDelta func(content string)
 // takes a prefill, or ends the request with an error (FinishReason "error":
 // what the caller was handed is not the whole answer).
 func (r *Router) Send(ctx context.Context, req Request, onDelta OnDelta) (*Result, error) {
+	req.Model, req.Models = r.Canonical(req.Model), r.canonicals(req.Models)
 	x := r.newRun(req, onDelta)
 	err := x.run(ctx)
 	x.remember(r.opts.Clock.Now())
