@@ -145,7 +145,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, d *dialect) {
 		c, req, e = d.parse(body)
 	}
 	if c != nil {
-		x.model, _ = routing.ModelSuffix(req.Model)
+		x.model, _ = routing.ModelSuffix(s.opts.Router.Canonical(req.Model)) // an alias counts as its model
 		x.stream = c.Stream
 		req.Session = cmp.Or(req.Session, r.Header.Get("X-Session-Id"))
 	}

@@ -163,6 +163,10 @@ func TestAliasIsTheModel(t *testing.T) {
 	if n := f.sims["a"].Stats().Requests; n != 4 {
 		t.Errorf("the upstream was asked %d times, want 4", n)
 	}
+	// The metrics count them under the model, not the alias (as "other").
+	if _, m := f.get(t, "/metrics"); !strings.Contains(string(m), `switchboard_requests_total{model="`+testModel+`",outcome="ok",provider="a",stream="false"} 2`) {
+		t.Errorf("metrics:\n%s", grep(string(m), "requests_total"))
+	}
 	resp, b := f.post(t, "/v1/messages/count_tokens", countBody(alias), anthropicHeaders...)
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("count_tokens of the alias: status %d: %s", resp.StatusCode, b)
