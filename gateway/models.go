@@ -138,11 +138,8 @@ func endpointInfoOf(e routing.Endpoint, st *monitor.EndpointStatus) endpointInfo
 		tag += "/" + e.Variant
 	}
 	info := endpointInfo{Name: e.Provider + " | " + e.Model, ProviderName: e.Provider, Tag: tag,
-		ContextLength: e.ContextLength, SupportedParameters: e.Parameters,
+		ContextLength: e.ContextLength, SupportedParameters: carried(e.Parameters),
 		Pricing: pricing{Prompt: perToken(e.PriceIn), Completion: perToken(e.PriceOut)}}
-	if info.SupportedParameters == nil {
-		info.SupportedParameters = []string{}
-	}
 	if e.Quantization != "" {
 		info.Quantization = &e.Quantization
 	}
@@ -232,4 +229,17 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// carried returns the parameters an endpoint supports that Switchboard can
+// carry to it and back: a client that reads supported_parameters must not
+// be told of tools a request would be refused for.
+func carried(params []string) []string {
+	out := []string{}
+	for _, p := range params {
+		if _, refused := unsupported[p]; !refused {
+			out = append(out, p)
+		}
+	}
+	return out
 }
