@@ -167,15 +167,7 @@ zdr = true
 distillable = true
 context_length = 4096
 `
-	cfg, err := config.Parse("test.toml", []byte(doc), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := build(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := buildFrom(t, doc)
 	eps := s.router.Endpoints("test/model")
 	if len(eps) != 2 {
 		t.Fatalf("endpoints %+v", eps)
@@ -219,6 +211,16 @@ func TestFaultCycleHasEveryMode(t *testing.T) {
 // is the model's.
 func TestBuildCarriesAliases(t *testing.T) {
 	doc := strings.Replace(fastConfig, "name = \"test/model\"\n", "name = \"test/model\"\naliases = [\"claude-test-1\"]\n", 1)
+	s := buildFrom(t, doc)
+	if got := s.router.Canonical("claude-test-1:floor"); got != "test/model:floor" {
+		t.Errorf("claude-test-1:floor stands for %q, want test/model:floor", got)
+	}
+}
+
+// buildFrom builds the stack of the configuration doc, closed at the test's
+// end.
+func buildFrom(t *testing.T, doc string) *stack {
+	t.Helper()
 	cfg, err := config.Parse("test.toml", []byte(doc), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -227,8 +229,6 @@ func TestBuildCarriesAliases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	if got := s.router.Canonical("claude-test-1:floor"); got != "test/model:floor" {
-		t.Errorf("claude-test-1:floor stands for %q, want test/model:floor", got)
-	}
+	t.Cleanup(s.Close)
+	return s
 }
