@@ -130,7 +130,8 @@ func (p *sseReader) field(line []byte) error {
 		// (a chunk, or part of one): ignoring it would lose the text it
 		// held without a word, so the stream is malformed there.
 		if bytes.IndexByte(line, '{') >= 0 {
-			return &Error{Class: ClassMalformed, Message: fmt.Sprintf("a line that is no SSE field and may have held part of the answer: %q", Clip(string(line), maxQuote))}
+			// Not quoted: the reader knows no key to take out of it.
+			return &Error{Class: ClassMalformed, Message: fmt.Sprintf("a line of %d bytes that is no SSE field and holds a '{': it may have held part of the answer", len(line))}
 		}
 	}
 	return nil
