@@ -98,17 +98,18 @@ func (s *Server) costOf(res *routing.Result) float64 {
 // exchange is one chat request on its way through the gateway: what the
 // log line and the metrics say of it at the end.
 type exchange struct {
-	id       string
-	start    time.Time
-	model    string // asked for
-	stream   bool
-	served   routing.Endpoint
-	status   int
-	outcome  string
-	ttft     time.Duration
-	res      *routing.Result
-	cost     float64 // of the answer, in USD: see costOf
-	streamed bool    // content went out on the stream
+	id        string
+	start     time.Time
+	model     string // asked for
+	stream    bool
+	served    routing.Endpoint
+	status    int
+	outcome   string
+	ttft      time.Duration
+	res       *routing.Result
+	cost      float64 // of the answer, in USD: see costOf
+	requestID string  // the request's id, as its request-id header says
+	streamed  bool    // content went out on the stream
 }
 
 // dialect is what differs between the wire protocols the gateway serves
@@ -158,6 +159,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, d *dialect) {
 	default:
 		s.complete(w, r, req, x, d)
 	}
+	x.requestID = w.Header().Get("Request-Id")
 	s.finish(r, x, d.name)
 }
 
@@ -387,7 +389,7 @@ func (s *Server) finish(r *http.Request, x *exchange, what string) {
 	if !s.opts.Log.Enabled(r.Context(), level) { // the dashboard discards it: skip the trace's summary
 		return
 	}
-	attrs := []slog.Attr{slog.String("id", x.id), slog.String("model", x.model), slog.Bool("stream", x.stream),
+	attrs := []slog.Attr{slog.String("id", x.id), slog.String("request_id", x.requestID), slog.String("model", x.model), slog.Bool("stream", x.stream),
 		slog.Int("status", x.status), slog.String("outcome", x.outcome), slog.Duration("took", took)}
 	if trace != nil {
 		attrs = append(attrs, slog.Int("attempts", m.Attempts), slog.String("route", trace.Summary()))

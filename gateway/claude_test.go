@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -221,5 +222,24 @@ func TestMessageStartCarriesThePromptsTokens(t *testing.T) {
 				t.Errorf("message_delta usage %v (the upstream reports the prompt: %v; estimate %d)", end, tc.upstream, want)
 			}
 		})
+	}
+}
+
+// A request's log line names its request id, as its answer's headers do,
+// and the endpoints API takes a model's alias as the model.
+func TestRequestIDIsLoggedAndAliasesNameEndpoints(t *testing.T) {
+	var logs lockedBuffer
+	f := newRoutedFixture(t, Options{Log: slog.New(slog.NewTextHandler(&logs, nil))},
+		routing.Options{Aliases: map[string]string{"acme/old-name": testModel}},
+		map[string]upstream{"a": {profile: &sim.Profile{}, price: 1}})
+	resp, _ := f.post(t, "/v1/chat/completions", chatBody(false))
+	id := resp.Header.Get("Request-Id")
+	resp, b := f.get(t, "/api/v1/models/acme/old-name/endpoints")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"id":"`+testModel+`"`) {
+		t.Errorf("the endpoints of an alias: status %d: %s", resp.StatusCode, b)
+	}
+	f.srv.Close() // waits for the handlers, and their log lines
+	if id == "" || !strings.Contains(logs.String(), "request_id="+id) {
+		t.Errorf("request id %q not in the log:\n%s", id, logs.String())
 	}
 }

@@ -117,10 +117,10 @@ var statusCodes = map[monitor.State]int{monitor.Healthy: 0, monitor.Degraded: -1
 	monitor.Down: -3, monitor.Disabled: -5}
 
 func (s *Server) endpoints(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("author") + "/" + r.PathValue("slug")
+	name := s.opts.Router.Canonical(r.PathValue("author") + "/" + r.PathValue("slug")) // an alias names its model
 	if !slices.Contains(s.opts.Router.Models(), name) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Type: "model_not_found",
-			Message: "no model " + name + " here; GET /v1/models lists the models served"})
+			Message: "no model " + routing.Clip(name, routing.EchoLimit) + " here; GET /v1/models lists the models served"})
 		return
 	}
 	snap := s.opts.Health.Snapshot()
