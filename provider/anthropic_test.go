@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -329,7 +330,7 @@ func TestAnthropicWholeMessage(t *testing.T) {
 	if got.Usage == nil || *got.Usage != (Usage{PromptTokens: 15, CompletionTokens: 9, TotalTokens: 24}) {
 		t.Errorf("usage %+v", got.Usage)
 	}
-	if got.Usage = nil; got != want {
+	if got.Usage = nil; !reflect.DeepEqual(got, want) {
 		t.Errorf("chunk %+v, want %+v", got, want)
 	}
 	if st := s.Stats(); st.OutputTokens != 9 || st.TTFT <= 0 {

@@ -94,6 +94,13 @@ func checkFuzzChunk(t *testing.T, c Chunk) {
 	if strings.Contains(c.Content, testKey) || strings.Contains(c.Reasoning, testKey) {
 		t.Fatalf("the key in the answer: %q %q", c.Content, c.Reasoning)
 	}
+	for _, tc := range c.ToolCalls {
+		checkCleanText(t, tc.ID, maxName+len("…"))
+		checkCleanText(t, tc.Name, maxName+len("…"))
+		if strings.Contains(tc.Arguments, testKey) {
+			t.Fatalf("the key in a tool call's arguments: %q", tc.Arguments)
+		}
+	}
 }
 
 // invalidBytes counts the bytes of b that are not part of a UTF-8 rune.

@@ -62,8 +62,9 @@ type openAIChunk struct {
 			Content string `json:"content"`
 			// A reasoning model's thinking: OpenRouter sends it as
 			// reasoning, DeepSeek and vLLM as reasoning_content.
-			Reasoning        string `json:"reasoning"`
-			ReasoningContent string `json:"reasoning_content"`
+			Reasoning        string           `json:"reasoning"`
+			ReasoningContent string           `json:"reasoning_content"`
+			ToolCalls        []openAIToolCall `json:"tool_calls"`
 		} `json:"delta"`
 		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
@@ -79,9 +80,10 @@ type openAICompletion struct {
 	Choices []struct {
 		Index   int `json:"index"`
 		Message struct {
-			Content          string `json:"content"`
-			Reasoning        string `json:"reasoning"`
-			ReasoningContent string `json:"reasoning_content"`
+			Content          string           `json:"content"`
+			Reasoning        string           `json:"reasoning"`
+			ReasoningContent string           `json:"reasoning_content"`
+			ToolCalls        []openAIToolCall `json:"tool_calls"`
 		} `json:"message"`
 		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
@@ -107,6 +109,9 @@ func decodeChunk(data []byte, key string) (Chunk, error) {
 		}
 		c.Content += ch.Delta.Content
 		c.Reasoning += ch.Delta.Reasoning + ch.Delta.ReasoningContent
+		for _, tc := range ch.Delta.ToolCalls {
+			c.ToolCalls = append(c.ToolCalls, tc.call(tc.Index))
+		}
 		if ch.FinishReason != "" {
 			c.FinishReason = ch.FinishReason
 		}
@@ -132,6 +137,9 @@ func decodeCompletion(data []byte, key string) (Chunk, error) {
 		if ch.Index == 0 {
 			c.Content += ch.Message.Content
 			c.Reasoning += ch.Message.Reasoning + ch.Message.ReasoningContent
+			for i, tc := range ch.Message.ToolCalls { // whole: one piece a call, in order
+				c.ToolCalls = append(c.ToolCalls, tc.call(i))
+			}
 			if ch.FinishReason != "" {
 				c.FinishReason = ch.FinishReason
 			}
@@ -168,4 +176,20 @@ func malformed(what string, data []byte, err error, key string) *Error {
 		Message: fmt.Sprintf("%s is not valid: %q", what, scrubTo(string(data), key, maxQuote)),
 		Err:     safeWrap("decoding "+what, err, key),
 	}
+}
+
+// openAIToolCall is a tool call as OpenAI's API words it, whole (in a
+// message) or a piece of one (in a delta, with its index).
+type openAIToolCall struct {
+	Index    int    `json:"index"`
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+func (tc openAIToolCall) call(index int) ToolCall {
+	return ToolCall{Index: index, ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments}
 }

@@ -84,8 +84,21 @@ type Chunk struct {
 	Model        string
 	Content      string
 	Reasoning    string // a reasoning model's thinking, streamed before its answer
-	FinishReason string // "" until the upstream says why it stopped
+	FinishReason string // "" until the upstream says why it stopped ("tool_calls" after tool calls)
 	Usage        *Usage
+	// ToolCalls are calls of the request's tools the model makes: in a
+	// stream, pieces of them, each naming the call it belongs to by Index.
+	ToolCalls []ToolCall
+}
+
+// ToolCall is a call of one of the request's tools, or in a stream a piece
+// of one: the first piece of a call has its ID and Name, and every piece a
+// fragment of its arguments' JSON, in order.
+type ToolCall struct {
+	Index     int    // the call's place among the answer's calls
+	ID        string // the upstream's id of the call, on its first piece
+	Name      string // the tool's name, on its first piece
+	Arguments string // the arguments' JSON, or a fragment of it
 }
 
 // Stats are the measurements of one upstream call, taken by the client.

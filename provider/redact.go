@@ -171,6 +171,11 @@ func scrubChunk(c Chunk, key string) Chunk {
 	c.ID, c.Model = scrubTo(c.ID, key, maxName), scrubTo(c.Model, key, maxName)
 	c.FinishReason = scrubLabel(c.FinishReason, key)
 	c.Content, c.Reasoning = redactKey(c.Content, key), redactKey(c.Reasoning, key)
+	for i := range c.ToolCalls {
+		tc := &c.ToolCalls[i]
+		tc.ID, tc.Name = scrubTo(tc.ID, key, maxName), scrubTo(tc.Name, key, maxName)
+		tc.Arguments = redactKey(tc.Arguments, key)
+	}
 	return c
 }
 

@@ -218,7 +218,7 @@ func (s *eventStream) Next() (Chunk, error) {
 		if c, err = s.accept(c); err != nil {
 			return Chunk{}, s.end(err)
 		}
-		if c.Content != "" || c.Reasoning != "" || c.FinishReason != "" || c.Usage != nil {
+		if hasTokens(c) || c.FinishReason != "" || c.Usage != nil {
 			return c, nil
 		}
 	}
@@ -326,7 +326,7 @@ func (s *eventStream) nextWhole() (Chunk, error) {
 // limits, and its first token starts its TTFT.
 func (s *eventStream) accept(c Chunk) (Chunk, error) {
 	c = scrubChunk(c, s.cfg.key)
-	if s.answerBytes += len(c.Content) + len(c.Reasoning); s.answerBytes > s.cfg.maxAnswer {
+	if s.answerBytes += len(c.Content) + len(c.Reasoning) + toolBytes(c.ToolCalls); s.answerBytes > s.cfg.maxAnswer {
 		return c, &Error{Class: ClassMalformed, Message: fmt.Sprintf(
 			"answer longer than %d bytes: the upstream does not stop, or the limit is too low", s.cfg.maxAnswer)}
 	}
@@ -348,7 +348,7 @@ func (s *eventStream) accept(c Chunk) (Chunk, error) {
 		s.usageTokens = c.Usage.CompletionTokens
 	}
 	s.mu.Unlock()
-	s.answered = s.answered || c.Content != ""
+	s.answered = s.answered || c.Content != "" || len(c.ToolCalls) > 0
 	switch c.FinishReason {
 	case "":
 	case "error":
@@ -359,12 +359,20 @@ func (s *eventStream) accept(c Chunk) (Chunk, error) {
 	return c, nil
 }
 
-// hasTokens reports whether c carries output of the model: content or
-// reasoning. Only such chunks are progress for the time limits (see
-// watchdog.progress), count as tokens and start TTFT. Tool-call fragments,
-// once Chunk carries them, are output too and belong here.
+// toolBytes is what tool calls weigh against an answer's bound.
+func toolBytes(calls []ToolCall) int {
+	n := 0
+	for _, tc := range calls {
+		n += len(tc.ID) + len(tc.Name) + len(tc.Arguments)
+	}
+	return n
+}
+
+// hasTokens reports whether c carries output of the model: content,
+// reasoning, or pieces of tool calls. Only such chunks are progress for the
+// time limits (see watchdog.progress), count as tokens and start TTFT.
 func hasTokens(c Chunk) bool {
-	return c.Content != "" || c.Reasoning != ""
+	return c.Content != "" || c.Reasoning != "" || len(c.ToolCalls) > 0
 }
 
 // readError classifies a failure to read the body.
