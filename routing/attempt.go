@@ -52,7 +52,7 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	if onDelta != nil && req.OnCommit != nil {
 		onDelta = committing(req.OnCommit, e, onDelta)
 	}
-	first, stall, d := r.deadlines(e, req.Timeouts, req.next.others, req.next.carryOn)
+	first, stall, d := r.deadlines(e, req.Timeouts, req.next)
 	ar.a.Deadline = &d
 	s, err := e.Upstream.Stream(ctx, provider.Request{
 		Model: e.UpstreamModel, Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature,

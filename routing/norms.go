@@ -43,9 +43,13 @@ type Deadline struct {
 // when norms did not exist. others says whether another endpoint could
 // answer if this one is abandoned before its first token, carryOn whether
 // one could take over after a stall.
-func (r *Router) deadlines(e Endpoint, t Timeouts, others, carryOn bool) (first, stall time.Duration, d Deadline) {
+func (r *Router) deadlines(e Endpoint, t Timeouts, n takeover) (first, stall time.Duration, d Deadline) {
 	caps := t.or(e.Timeouts).or(Timeouts{FirstToken: provider.DefaultFirstTokenTimeout, Stall: provider.DefaultStallTimeout})
-	d = normDeadline(r.opts.Health.Snapshot().Status(e.ID), caps, r.norm(), others, carryOn)
+	var st *monitor.EndpointStatus
+	if n.snap != nil {
+		st = n.snap.Status(e.ID)
+	}
+	d = normDeadline(st, caps, r.norm(), n.others, n.carryOn)
 	first, stall = t.FirstToken, t.Stall
 	if d.FirstToken < caps.FirstToken {
 		first = d.FirstToken
@@ -126,12 +130,18 @@ func (n norm) limit(cap, p99 time.Duration, others bool, what string) (time.Dura
 	}
 }
 
-// takeover says what could take over from an attempt abandoned early, as
-// the run knows it when the attempt starts: others, another endpoint, for
-// one abandoned before its first token; carryOn, one that could carry the
-// answer on (for a whole-answer caller, any other; for a streaming one,
-// one that takes a prefill) for one abandoned after a stall.
-type takeover struct{ others, carryOn bool }
+// takeover is what an attempt's norms go by, as the run knows it when the
+// attempt starts: the request's snapshot of health (the norms are
+// 30-minute figures: asking the monitor for a fresh snapshot at every
+// attempt would rebuild one after every outcome, on the hot path);
+// others, whether another endpoint could answer one abandoned before its
+// first token; carryOn, whether one could carry the answer on (for a
+// whole-answer caller, any other; for a streaming one, one that takes a
+// prefill) after a stall.
+type takeover struct {
+	snap            *monitor.Snapshot // nil: no norms known
+	others, carryOn bool
+}
 
 // short writes a limit or a percentile for a trace: milliseconds under a
 // second, else to a tenth of a second ("4.2s", "30s").

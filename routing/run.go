@@ -94,13 +94,14 @@ type run struct {
 	begun        bool           // a streaming caller has part of an answer that broke off
 	partial      string         // its text, kept only when an endpoint of the model could carry it on
 	last         *provider.Error
-	refused      []*Endpoint     // breakers refused these: the last resort, in order
-	tried        map[string]bool // endpoints that had their turn, a hedge's included
-	hedged       bool            // the request's one hedge was decided on
-	ctxFloor     int             // after a context-length failure: only endpoints of a longer context
-	waited       string          // why the next attempt waited before it began, for its trace
-	sentTokens   int             // tokens of the answer the caller has, from the attempts that broke off
-	conversation string          // names the request's conversation for sticky routing; "" for none
+	refused      []*Endpoint       // breakers refused these: the last resort, in order
+	tried        map[string]bool   // endpoints that had their turn, a hedge's included
+	hedged       bool              // the request's one hedge was decided on
+	ctxFloor     int               // after a context-length failure: only endpoints of a longer context
+	waited       string            // why the next attempt waited before it began, for its trace
+	sentTokens   int               // tokens of the answer the caller has, from the attempts that broke off
+	snap         *monitor.Snapshot // health as the request was planned
+	conversation string            // names the request's conversation for sticky routing; "" for none
 	// resumedAt holds the endpoints that had their one go at carrying on
 	// an answer that broke off there.
 	resumedAt map[string]bool
@@ -128,7 +129,7 @@ func (x *run) run(ctx context.Context) *Error {
 	ctx, cancel := context.WithTimeoutCause(ctx, x.req.Timeouts.Total, errTotalTimeout)
 	defer cancel()
 	snap := x.r.opts.Health.Snapshot()
-	x.t.At = snap.At
+	x.snap, x.t.At = snap, snap.At
 	legs, err := x.r.planAll(x.t, append([]string{x.req.Model}, x.req.Models...), &x.req, snap)
 	if err != nil {
 		return err
@@ -266,7 +267,7 @@ func (x *run) try(ctx context.Context, e *Endpoint, gen uint64, legIdx, pos int,
 		}
 	}
 	others := !x.nothingAfter(legIdx, pos)
-	req.next = takeover{others: others, carryOn: others}
+	req.next = takeover{snap: x.snap, others: others, carryOn: others}
 	if x.onDelta != nil {
 		req.next.carryOn = x.resumeLeft(e, legIdx, pos)
 	}
