@@ -193,3 +193,21 @@ type openAIToolCall struct {
 func (tc openAIToolCall) call(index int) ToolCall {
 	return ToolCall{Index: index, ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments}
 }
+
+// openAIUsage is Usage as OpenAI's API words it.
+type openAIUsage struct {
+	Usage
+	PromptTokensDetails struct {
+		CachedTokens int `json:"cached_tokens"`
+	} `json:"prompt_tokens_details"`
+}
+
+// usage returns u as a Usage, nil for nil.
+func (u *openAIUsage) usage() *Usage {
+	if u == nil {
+		return nil
+	}
+	out := u.Usage
+	out.CachedTokens = u.PromptTokensDetails.CachedTokens
+	return &out
+}

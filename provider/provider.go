@@ -59,24 +59,6 @@ type Usage struct {
 	CachedTokens int `json:"-"`
 }
 
-// openAIUsage is Usage as OpenAI's API words it.
-type openAIUsage struct {
-	Usage
-	PromptTokensDetails struct {
-		CachedTokens int `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
-}
-
-// usage returns u as a Usage, nil for nil.
-func (u *openAIUsage) usage() *Usage {
-	if u == nil {
-		return nil
-	}
-	out := u.Usage
-	out.CachedTokens = u.PromptTokensDetails.CachedTokens
-	return &out
-}
-
 // Chunk is one streamed event from an upstream, already decoded from its wire
 // format. A chunk may carry content, reasoning, a finish reason, usage, or several of these.
 type Chunk struct {

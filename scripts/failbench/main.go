@@ -26,7 +26,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -294,7 +293,6 @@ func main() {
 	}
 	defer os.RemoveAll(dir)
 	fmt.Printf("%-8s %-19s %-26s %-6s %-28s %8s  %s\n", "binary", "fault", "layout", "stream", "outcome", "took", "requests faulty/healthy")
-	var mu sync.Mutex
 	for _, f := range faults {
 		if *only != "" && f != *only {
 			continue
@@ -320,10 +318,8 @@ func main() {
 				// the norms read, a bucket (2s) after they came.
 				time.Sleep(3 * time.Second)
 				r := send(base, stream, l.fallback, "tell me the story")
-				mu.Lock()
 				fmt.Printf("%-8s %-19s %-26s %-6v %-28s %7.1fs  %d/%d\n", *label, f, l.name, stream, r.outcome, r.took.Seconds(),
 					faulty.requests.Load(), healthy.requests.Load())
-				mu.Unlock()
 				stop()
 				faulty.srv.Close()
 				healthy.srv.Close()
