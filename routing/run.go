@@ -318,21 +318,32 @@ func (x *run) isRefused(id string) bool {
 // nothingAfter reports whether e, at pos of leg legIdx, is the last thing
 // the request can try: a 429's Retry-After is worth waiting out only then.
 func (x *run) nothingAfter(legIdx, pos int) bool {
-	rest := x.refused
+	return !x.anyAfter(legIdx, pos, func(*Endpoint) bool { return true })
+}
+
+// anyAfter reports whether an endpoint the request has yet to try after
+// pos of leg legIdx (the rest of the leg, the later legs, then those kept
+// for the last resort; legIdx past the legs is the last resort itself)
+// passes ok.
+func (x *run) anyAfter(legIdx, pos int, ok func(*Endpoint) bool) bool {
+	var rest [][]*Endpoint
 	if legIdx < len(x.legs) {
-		if legIdx < len(x.legs)-1 {
-			return false
+		rest = append(rest, x.legs[legIdx].order[pos+1:])
+		for _, l := range x.legs[legIdx+1:] {
+			rest = append(rest, l.order)
 		}
-		rest = slices.Concat(x.legs[legIdx].order[pos+1:], x.refused)
+		rest = append(rest, x.refused)
 	} else {
-		rest = rest[pos+1:]
+		rest = append(rest, x.refused[pos+1:])
 	}
-	for _, e := range rest {
-		if !x.tried[e.ID] {
-			return false
+	for _, es := range rest {
+		for _, e := range es {
+			if !x.tried[e.ID] && ok(e) {
+				return true
+			}
 		}
 	}
-	return true
+	return false
 }
 
 // requestedModelDone reports whether e, an endpoint of the model the
@@ -377,22 +388,7 @@ func (x *run) resumeHere(e *Endpoint) bool {
 // leg, the later legs (the request's fallback models), or those kept for
 // the last resort.
 func (x *run) resumeLeft(e *Endpoint, legIdx, pos int) bool {
-	if x.canCarryOn(e) && !x.resumedAt[e.ID] {
-		return true
-	}
-	var rest []*Endpoint
-	if legIdx < len(x.legs) {
-		rest = x.legs[legIdx].order[pos+1:]
-		for _, l := range x.legs[legIdx+1:] {
-			rest = append(slices.Clip(rest), l.order...)
-		}
-	}
-	for _, o := range slices.Concat(rest, x.refused) {
-		if !x.tried[o.ID] && x.canCarryOn(o) {
-			return true
-		}
-	}
-	return false
+	return x.canCarryOn(e) && !x.resumedAt[e.ID] || x.anyAfter(legIdx, pos, x.canCarryOn)
 }
 
 // stopAfter returns the error that ends the request after a failed
