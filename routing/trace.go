@@ -121,22 +121,25 @@ type Attempt struct {
 // Notes says in a few words what was special about the attempt, and what
 // to fix if the failure is the configuration's: "retry", "hedge",
 // "resumed", "last resort", the flag, and the error, joined by " · ".
-// A deadline from the endpoint's norms comes last, when the attempt ran
-// into it; the caps are the rule, and a norm met is not news (the trace
-// keeps both in Deadline).
+// A deadline from the endpoint's norms comes before the error, when the
+// attempt ran into it (the error's text is long, and a narrow column cuts
+// it); the caps are the rule, and a norm met is not news (the trace keeps
+// both in Deadline).
 func (a *Attempt) Notes() string {
+	norm := "" // the norm's deadline, when the attempt ran into it
+	if d := a.Deadline; d != nil && d.Norm && (a.Outcome == provider.ClassTimeout.String() || a.Outcome == provider.ClassStall.String()) {
+		norm = d.Why
+	}
 	var ns []string
 	for _, n := range []struct {
 		on   bool
 		text string
 	}{{a.Retry, "retry"}, {a.Waited != "", a.Waited}, {a.Hedge, "hedge"}, {a.Resumed, "resumed"}, {a.LastResort, "last resort"},
-		{a.Skipped > 0, fmt.Sprintf("skipped %d bad event", a.Skipped)}, {a.Flag != "", a.Flag}, {a.Error != "", a.Error}} {
+		{a.Skipped > 0, fmt.Sprintf("skipped %d bad event", a.Skipped)}, {a.Flag != "", a.Flag},
+		{norm != "", norm}, {a.Error != "", a.Error}} {
 		if n.on {
 			ns = append(ns, n.text)
 		}
-	}
-	if a.Deadline != nil && a.Deadline.Norm && (a.Outcome == provider.ClassTimeout.String() || a.Outcome == provider.ClassStall.String()) {
-		ns = append(ns, a.Deadline.Why)
 	}
 	return strings.Join(ns, " · ")
 }
