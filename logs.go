@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 
 	"switchboard/config"
@@ -174,3 +176,16 @@ func (h lineFeed) WithAttrs(attrs []slog.Attr) slog.Handler {
 }
 
 func (h lineFeed) WithGroup(string) slog.Handler { return h }
+
+// lockedWriter lets goroutines share a writer that may not be safe for
+// concurrent use (a test's buffer; a file is), one Write at a time.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -48,6 +48,9 @@ func main() {
 
 // run is the whole program: it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// Go's own log lines reach stderr from net/http's goroutines (see
+	// logTo) while the command writes its own: one writer at a time.
+	stderr = &lockedWriter{w: stderr}
 	if len(args) > 0 {
 		switch args[0] {
 		case "send":
