@@ -9,10 +9,131 @@ import (
 	"time"
 )
 
-// Message is one chat message as sent upstream.
+// Message is one chat message as sent upstream, in OpenAI's terms; each
+// client words it in its own protocol (see the wire files).
 type Message struct {
-	Role    string `json:"role"`
+	Role string `json:"role"` // "system", "user", "assistant" or "tool"
+	// Content is the message's text. A message with images has Parts
+	// instead, and Content is "".
 	Content string `json:"content"`
+	// Parts is the content as parts, in order (text and images), for a
+	// message that has an image; nil for text only.
+	Parts []Part `json:"-"`
+	// ToolCalls are an assistant's calls of the request's tools, whole,
+	// each with its ID, Name and Arguments (Index is its place).
+	ToolCalls []ToolCall `json:"-"`
+	// ToolCallID is, on a "tool" message, the ID of the call whose result
+	// it holds.
+	ToolCallID string `json:"-"`
+	// ToolError marks a tool message whose result is the tool's failure
+	// (Anthropic's is_error; OpenAI has no word for it).
+	ToolError bool `json:"-"`
+	// Reasoning is an assistant's thinking as its answer had it, and
+	// ReasoningSignature the upstream's seal over it (Anthropic's thinking
+	// signature, without which Anthropic does not take thinking back).
+	// Only a client whose protocol has thinking in messages sends it.
+	Reasoning          string `json:"-"`
+	ReasoningSignature string `json:"-"`
+}
+
+// Text is the message's text: Content, or its text parts joined.
+func (m *Message) Text() string {
+	if m.Parts == nil {
+		return m.Content
+	}
+	var n int
+	for _, p := range m.Parts {
+		n += len(p.Text)
+	}
+	b := make([]byte, 0, n)
+	for _, p := range m.Parts {
+		b = append(b, p.Text...)
+	}
+	return string(b)
+}
+
+// HasImage reports whether any part of the message is an image.
+func (m *Message) HasImage() bool {
+	for _, p := range m.Parts {
+		if p.Type == PartImage {
+			return true
+		}
+	}
+	return false
+}
+
+// The types of a message's parts.
+const (
+	PartText  = "text"
+	PartImage = "image"
+)
+
+// Part is one part of a message's content: text or an image.
+type Part struct {
+	Type string // PartText or PartImage
+	Text string // a text part's text
+	// ImageURL is an image part's image: an https URL, or a data URL
+	// ("data:image/png;base64,...") holding the image itself.
+	ImageURL string
+	// Detail is OpenAI's detail of an image ("auto", "low", "high"); ""
+	// leaves it to the upstream.
+	Detail string
+}
+
+// Tool is a function the model may call, as a request offers it.
+type Tool struct {
+	Name        string
+	Description string
+	// Parameters is the JSON schema of the function's arguments (an
+	// object's schema); nil for a function without arguments.
+	Parameters json.RawMessage
+	// Strict asks OpenAI's upstreams to follow the schema exactly; nil
+	// leaves it out.
+	Strict *bool
+}
+
+// The modes of a ToolChoice.
+const (
+	ToolAuto     = "auto"     // the model decides whether to call a tool
+	ToolNone     = "none"     // it calls none
+	ToolRequired = "required" // it calls at least one (Anthropic's "any")
+	ToolNamed    = "tool"     // it calls the one named
+)
+
+// ToolChoice says whether and which tool the model must call. The zero
+// value leaves it to the upstream's default.
+type ToolChoice struct {
+	Mode string // "" or one of ToolAuto, ToolNone, ToolRequired, ToolNamed
+	Name string // the tool's name, for ToolNamed
+}
+
+// Reasoning asks a reasoning model to think before it answers: OpenRouter's
+// reasoning object, as each client maps it to its protocol (OpenAI's
+// reasoning_effort, Anthropic's thinking with a budget).
+type Reasoning struct {
+	// Effort is "xhigh", "high", "medium", "low", "minimal", or "none"
+	// (no thinking); "" when MaxTokens says how much instead.
+	Effort string
+	// MaxTokens is the most tokens of thinking (Anthropic's
+	// budget_tokens); 0 when Effort says how much instead.
+	MaxTokens int
+}
+
+// Logprob is the log probability of one token of the answer, with the
+// likeliest tokens in its place when the request asked for them
+// (OpenAI's logprobs.content).
+type Logprob struct {
+	Token   string
+	Logprob float64
+	Bytes   []int
+	Top     []TopLogprob
+}
+
+// TopLogprob is one of the likeliest tokens in a place of the answer.
+type TopLogprob struct {
+	Token   string
+	Logprob float64
+	Bytes   []int
 }
 
 // Request is a chat completion request addressed to one upstream model.
@@ -33,6 +154,13 @@ type Request struct {
 	// the client sets itself (model, messages, stream, stream_options,
 	// max_tokens, temperature).
 	Extra map[string]json.RawMessage
+	// Tools are the functions the model may call; ToolChoice and
+	// ParallelToolCalls (nil leaves it to the upstream) say how.
+	Tools             []Tool
+	ToolChoice        ToolChoice
+	ParallelToolCalls *bool
+	// Reasoning, if set, asks the model to think first.
+	Reasoning *Reasoning
 	// ConnectTimeout, FirstTokenTimeout and StallTimeout, when positive,
 	// replace the client's own limits for this request (a model or a
 	// request that needs more, or less, patience).
@@ -71,6 +199,12 @@ type Chunk struct {
 	// ToolCalls are calls of the request's tools the model makes: in a
 	// stream, pieces of them, each naming the call it belongs to by Index.
 	ToolCalls []ToolCall
+	// Signature is (a piece of) the upstream's seal over the reasoning
+	// (Anthropic's thinking signature), to be sent back with it.
+	Signature string
+	// Logprobs are the log probabilities of the content's tokens, when
+	// the request asked for them (logprobs in Extra).
+	Logprobs []Logprob
 }
 
 // ToolCall is a call of one of the request's tools, or in a stream a piece
