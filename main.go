@@ -317,7 +317,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !*asJSON {
 		// The answer goes to a terminal, where an upstream's escape
 		// sequences would retitle it or clear it.
-		onDelta = func(c string) { io.WriteString(stdout, ui.Printable(c)) }
+		onDelta = func(d routing.Delta) { io.WriteString(stdout, ui.Printable(d.Content)) }
 	}
 	res, err := s.router.Send(ctx, req, onDelta)
 	if *asJSON {

@@ -40,16 +40,84 @@ type choice struct {
 	Message      *message  `json:"message,omitempty"`
 	Delta        *message  `json:"delta,omitempty"`
 	FinishReason *string   `json:"finish_reason"`
-	Logprobs     *struct{} `json:"logprobs"`
+	Logprobs     *logprobs `json:"logprobs"`
 }
 
 type message struct {
 	Role    string  `json:"role,omitempty"`
 	Content *string `json:"content,omitempty"`
-	// Reasoning is a reasoning model's thinking, in OpenRouter's field; in
-	// whole answers only (a stream commits at its answer, so thinking is
-	// not forwarded as it comes).
-	Reasoning string `json:"reasoning,omitempty"`
+	// Reasoning is a reasoning model's thinking, in OpenRouter's field.
+	// A stream hands it on once the answer's first content or tool call
+	// commits the request (see routing.OnDelta).
+	Reasoning string     `json:"reasoning,omitempty"`
+	ToolCalls []toolCall `json:"tool_calls,omitempty"`
+}
+
+// toolCall is a tool call in OpenAI's words: whole in a message, or a
+// piece of one in a delta (the first piece has its id, type and name).
+type toolCall struct {
+	Index    *int         `json:"index,omitempty"` // in a delta only
+	ID       string       `json:"id,omitempty"`
+	Type     string       `json:"type,omitempty"`
+	Function toolFunction `json:"function"`
+}
+
+type toolFunction struct {
+	Name      string `json:"name,omitempty"`
+	Arguments string `json:"arguments"`
+}
+
+// toolCalls words calls as OpenAI does; pieces (in a stream) keep their
+// index.
+func toolCalls(calls []provider.ToolCall, pieces bool) []toolCall {
+	if len(calls) == 0 {
+		return nil
+	}
+	out := make([]toolCall, len(calls))
+	for i, c := range calls {
+		out[i] = toolCall{ID: c.ID, Function: toolFunction{Name: c.Name, Arguments: c.Arguments}}
+		if c.ID != "" || !pieces {
+			out[i].Type = "function"
+		}
+		if pieces {
+			out[i].Index = &calls[i].Index
+		}
+	}
+	return out
+}
+
+// logprobs are a choice's log probabilities, in OpenAI's words.
+type logprobs struct {
+	Content []tokenLogprob `json:"content"`
+}
+
+type tokenLogprob struct {
+	Token       string          `json:"token"`
+	Logprob     float64         `json:"logprob"`
+	Bytes       []int           `json:"bytes"`
+	TopLogprobs []topLogprobOut `json:"top_logprobs"`
+}
+
+type topLogprobOut struct {
+	Token   string  `json:"token"`
+	Logprob float64 `json:"logprob"`
+	Bytes   []int   `json:"bytes"`
+}
+
+// logprobsOf words lps as OpenAI does; nil for none.
+func logprobsOf(lps []provider.Logprob) *logprobs {
+	if len(lps) == 0 {
+		return nil
+	}
+	out := &logprobs{Content: make([]tokenLogprob, len(lps))}
+	for i, lp := range lps {
+		t := tokenLogprob{Token: lp.Token, Logprob: lp.Logprob, Bytes: lp.Bytes, TopLogprobs: make([]topLogprobOut, len(lp.Top))}
+		for j, top := range lp.Top {
+			t.TopLogprobs[j] = topLogprobOut(top)
+		}
+		out.Content[i] = t
+	}
+	return out
 }
 
 type usage struct {
@@ -110,6 +178,10 @@ type exchange struct {
 	cost      float64 // of the answer, in USD: see costOf
 	requestID string  // the request's id, as its request-id header says
 	streamed  bool    // content went out on the stream
+	// noReasoning leaves the thinking out of the answer (OpenRouter's
+	// reasoning.exclude): the model still thinks.
+	noReasoning bool
+	images      int // in the prompt, for the cost
 }
 
 // dialect is what differs between the wire protocols the gateway serves
@@ -123,8 +195,11 @@ type dialect struct {
 	parse      func(body []byte) (*chatRequest, routing.Request, *apiError)
 	writeError func(http.ResponseWriter, *apiError)
 	whole      func(*exchange, *routing.Result) any // a whole answer
-	delta      func(*sseOut, *exchange, string)     // content on the stream; x.streamed is false for the first
-	keepAlive  string                               // what is written while waiting for the first token
+	// delta writes a piece of the answer on the stream (x.streamed is
+	// false until the first was written) and reports whether it wrote
+	// anything: a piece may hold only what the caller does not get.
+	delta     func(*sseOut, *exchange, routing.Delta) bool
+	keepAlive string // what is written while waiting for the first token
 	// end writes an open stream's end: the finish and usage, or e.
 	end func(out *sseOut, x *exchange, res *routing.Result, e *apiError)
 }
@@ -181,16 +256,29 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, req routing.Re
 
 func wholeChat(x *exchange, res *routing.Result) any {
 	finish := res.FinishReason
+	m := &message{Role: "assistant", Content: &res.Content, Reasoning: x.reasoning(res.Reasoning), ToolCalls: toolCalls(res.ToolCalls, false)}
+	if res.Content == "" && len(res.ToolCalls) > 0 {
+		m.Content = nil // OpenAI's answer of calls alone has no content
+	}
 	return completion{ID: x.id, Object: "chat.completion", Created: x.start.Unix(),
 		Model: res.Model, Provider: res.Provider, Usage: usageOf(res.Usage, x.cost), Trace: res.Trace,
-		Choices: []choice{{Message: &message{Role: "assistant", Content: &res.Content, Reasoning: res.Reasoning}, FinishReason: &finish}}}
+		Choices: []choice{{Message: m, FinishReason: &finish, Logprobs: logprobsOf(res.Logprobs)}}}
+}
+
+// reasoning is the thinking the caller gets: none when it asked to leave
+// it out (reasoning.exclude).
+func (x *exchange) reasoning(r string) string {
+	if x.noReasoning {
+		return ""
+	}
+	return r
 }
 
 // delta is what the router hands the streaming handler: the endpoint that
-// starts to serve, or content.
+// starts to serve, or a piece of the answer.
 type delta struct {
-	serves  *routing.Endpoint
-	content string
+	serves *routing.Endpoint
+	d      routing.Delta
 }
 
 // stream answers with server-sent events. The status waits for the first
@@ -215,7 +303,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req routing.Requ
 	}
 	done := make(chan result, 1)
 	go func() {
-		res, err := s.opts.Router.Send(ctx, req, func(c string) { hand(delta{content: c}) })
+		res, err := s.opts.Router.Send(ctx, req, func(d routing.Delta) { hand(delta{d: d}) })
 		done <- result{res, err}
 	}()
 
@@ -230,12 +318,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req routing.Requ
 				continue
 			}
 			out.start(x.served.Provider)
-			if !x.streamed {
+			if d.delta(out, x, c.d) && !x.streamed {
 				x.ttft = s.opts.Now().Sub(x.start)
 				keepAlive.Stop()
+				x.streamed = true
 			}
-			d.delta(out, x, c.content)
-			x.streamed = true
 		case <-keepAlive.C:
 			out.start("")
 			out.write(d.keepAlive)
@@ -316,12 +403,21 @@ func (x *exchange) chunk(d *message, finish *string) completion {
 		Choices: []choice{{Delta: d, FinishReason: finish}}}
 }
 
-func chatDelta(out *sseOut, x *exchange, text string) {
-	m := &message{Content: &text}
+func chatDelta(out *sseOut, x *exchange, d routing.Delta) bool {
+	m := &message{Reasoning: x.reasoning(d.Reasoning), ToolCalls: toolCalls(d.ToolCalls, true)}
+	if d.Content != "" {
+		m.Content = &d.Content
+	}
+	if m.Content == nil && m.Reasoning == "" && m.ToolCalls == nil && len(d.Logprobs) == 0 {
+		return false // only what the caller asked to leave out, or a seal OpenAI has no word for
+	}
 	if !x.streamed {
 		m.Role = "assistant"
 	}
-	out.data(x.chunk(m, nil))
+	c := x.chunk(m, nil)
+	c.Choices[0].Logprobs = logprobsOf(d.Logprobs)
+	out.data(c)
+	return true
 }
 
 // endChat writes a chat stream's end: the finish and usage, or the error

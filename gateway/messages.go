@@ -28,7 +28,13 @@ func anthropicAPI(prompt *int) *dialect {
 			*prompt = routing.PromptTokens(req.Messages)
 			return c, req, e
 		},
-		delta:     func(out *sseOut, x *exchange, text string) { messageDelta(out, x, text, *prompt) },
+		delta: func(out *sseOut, x *exchange, d routing.Delta) bool {
+			if d.Content == "" {
+				return false
+			}
+			messageDelta(out, x, d.Content, *prompt)
+			return true
+		},
 		keepAlive: sseEvent("ping", map[string]string{"type": "ping"}),
 		end: func(out *sseOut, x *exchange, res *routing.Result, e *apiError) {
 			endMessage(out, x, res, e, *prompt)

@@ -1,10 +1,12 @@
 package routing
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"switchboard/provider"
@@ -27,26 +29,68 @@ type attemptResult struct {
 	e         Endpoint
 	a         Attempt
 	content   string // what arrived (kept only when the run needs it: see attempt)
-	reasoning string // the thinking that came before it, for a caller that does not stream
-	committed bool   // content arrived
-	hedged    bool   // it raced a hedge (or was one)
+	whole     answerParts
+	committed bool // content or a tool call arrived
+	called    bool // a tool call arrived, which no prefill can carry on
+	hedged    bool // it raced a hedge (or was one)
 	finish    string
 	usage     provider.Usage
 	tokens    int // the answer's tokens as the upstream counted them (usage), else its chunks
 	err       *provider.Error
 }
 
-// attempt tries one endpoint, handing content to onDelta as it arrives, and
-// records the outcome in the monitor. It keeps the text only as long as
-// the run may need it: the whole answer of a caller that does not stream,
-// and, for one that does, the content an endpoint that takes a prefill
-// would carry on from if the stream broke; never a second copy of a
-// streamed answer that nothing could resume. onFirst, if set, is called at the
-// first token of any kind: a reasoning model's thinking counts, though only
-// content commits the request.
+// answerParts are the parts of a whole answer besides its content, for a
+// caller that does not stream: the thinking and its seal, the tool calls
+// put together from their pieces, the log probabilities.
+type answerParts struct {
+	reasoning, signature strings.Builder
+	calls                []provider.ToolCall
+	args                 []*strings.Builder // of calls[i]
+	logprobs             []provider.Logprob
+}
+
+func (w *answerParts) add(d *Delta) {
+	w.reasoning.WriteString(d.Reasoning)
+	w.signature.WriteString(d.Signature)
+	w.logprobs = append(w.logprobs, d.Logprobs...)
+	for _, tc := range d.ToolCalls {
+		i := slices.IndexFunc(w.calls, func(c provider.ToolCall) bool { return c.Index == tc.Index })
+		if i < 0 {
+			i = len(w.calls)
+			w.calls = append(w.calls, provider.ToolCall{Index: tc.Index})
+			w.args = append(w.args, &strings.Builder{})
+		}
+		c := &w.calls[i]
+		c.ID, c.Name = cmp.Or(c.ID, tc.ID), cmp.Or(c.Name, tc.Name)
+		w.args[i].WriteString(tc.Arguments)
+	}
+}
+
+// toolCalls are the answer's calls, each whole, in the order the model
+// made them.
+func (w *answerParts) toolCalls() []provider.ToolCall {
+	for i := range w.calls {
+		w.calls[i].Arguments = w.args[i].String()
+	}
+	slices.SortStableFunc(w.calls, func(a, b provider.ToolCall) int { return cmp.Compare(a.Index, b.Index) })
+	return w.calls
+}
+
+// attempt tries one endpoint, handing the answer to onDelta as it arrives,
+// and records the outcome in the monitor. Thinking that comes before the
+// answer's first content or tool call is held until one of them commits
+// the attempt, and dropped if none comes: a caller never sees thinking of
+// an attempt that did not serve it. It keeps the text only as long as the
+// run may need it: the whole answer of a caller that does not stream, and,
+// for one that does, the content an endpoint that takes a prefill would
+// carry on from if the stream broke; never a second copy of a streamed
+// answer that nothing could resume. onFirst, if set, is called at the
+// first token of any kind: a reasoning model's thinking counts, though
+// only content and tool calls commit the request.
 func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Request, onDelta OnDelta, onFirst func()) attemptResult {
 	ar := attemptResult{e: e, a: Attempt{Endpoint: e.ID, Provider: e.Provider, Model: e.Model, Start: r.opts.Clock.Now()}}
-	var content, reasoning strings.Builder
+	var content strings.Builder
+	var held answerParts // thinking before the commit, for a caller that streams
 	keepContent := onDelta == nil || r.mayResume(e.Model, req.Models)
 	var stats provider.Stats
 	if onDelta != nil && req.OnCommit != nil {
@@ -57,24 +101,33 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	s, err := e.Upstream.Stream(ctx, provider.Request{
 		Model: e.UpstreamModel, Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature,
 		User: req.User, Extra: req.Extra, MaxAnswer: req.MaxAnswer,
+		Tools: req.Tools, ToolChoice: req.ToolChoice, ParallelToolCalls: req.ParallelToolCalls, Reasoning: req.Reasoning,
 		ConnectTimeout: req.Timeouts.Connect, FirstTokenTimeout: first, StallTimeout: stall,
 	})
 	if err == nil {
 		err = drain(s, func(c provider.Chunk) {
-			if onFirst != nil && (c.Content != "" || c.Reasoning != "") {
+			d := Delta{Content: c.Content, Reasoning: c.Reasoning, Signature: c.Signature, ToolCalls: c.ToolCalls, Logprobs: c.Logprobs}
+			if onFirst != nil && (d.commits() || d.Reasoning != "") {
 				onFirst()
 				onFirst = nil
 			}
-			if onDelta == nil {
-				reasoning.WriteString(c.Reasoning)
+			ar.committed = ar.committed || d.commits()
+			ar.called = ar.called || len(d.ToolCalls) > 0
+			if keepContent {
+				content.WriteString(d.Content)
 			}
-			if c.Content != "" {
-				ar.committed = true
-				if keepContent {
-					content.WriteString(c.Content)
+			switch {
+			case onDelta == nil:
+				ar.whole.add(&d)
+			case !ar.committed:
+				held.add(&d)
+			default:
+				if held.reasoning.Len() > 0 || held.signature.Len() > 0 {
+					onDelta(Delta{Reasoning: held.reasoning.String(), Signature: held.signature.String()})
+					held = answerParts{}
 				}
-				if onDelta != nil {
-					onDelta(c.Content)
+				if !d.empty() {
+					onDelta(d)
 				}
 			}
 			if c.FinishReason != "" {
@@ -114,7 +167,7 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	}
 	r.opts.Health.Record(e.ID, o)
 	ar.a.TTFT, ar.a.Duration, ar.a.Outcome, ar.a.Status = o.TTFT, o.Duration, o.Class.String(), o.Status
-	ar.content, ar.reasoning = content.String(), reasoning.String()
+	ar.content = content.String()
 	if ar.err = provider.AsError(err); ar.err != nil {
 		ar.a.Error = ar.err.Error()
 		ar.a.Flag = flagFor(ar.err.Class)
@@ -123,15 +176,15 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 }
 
 // committing tells onCommit that e serves before handing on e's first
-// content.
+// delta.
 func committing(onCommit func(Endpoint), e Endpoint, onDelta OnDelta) OnDelta {
 	told := false
-	return func(s string) {
+	return func(d Delta) {
 		if !told {
 			told = true
 			onCommit(e)
 		}
-		onDelta(s)
+		onDelta(d)
 	}
 }
 

@@ -94,9 +94,9 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 			// first token, of any kind, claims the race all the same.
 			var each OnDelta
 			if deliver != nil {
-				each = func(s string) {
+				each = func(d Delta) {
 					if claim() {
-						deliver(s)
+						deliver(d)
 					}
 				}
 			}

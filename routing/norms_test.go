@@ -96,7 +96,7 @@ func (f *fleet) history(t *testing.T, p string, n int) {
 		req := ask("hello")
 		req.MaxTokens = 5
 		req.Provider.Only = []string{p}
-		if _, err := f.router.Send(t.Context(), req, func(string) {}); err != nil {
+		if _, err := f.router.Send(t.Context(), req, func(Delta) {}); err != nil {
 			t.Fatalf("history of %s: %v", p, err)
 		}
 	}
@@ -218,7 +218,7 @@ func TestStallDeadlineFromTheNorm(t *testing.T) {
 	srvs["a"].SetMode(sim.ModeStall)
 	req.Timeouts.Stall = 300 * time.Millisecond
 	var streamed strings.Builder
-	res, _ = f.router.Send(t.Context(), req, func(s string) { streamed.WriteString(s) })
+	res, _ = f.router.Send(t.Context(), req, func(d Delta) { streamed.WriteString(d.Content) })
 	a = res.Trace.Attempts[0]
 	if d := a.Deadline; d == nil || d.Stall != 300*time.Millisecond || strings.Contains(d.Why, "silence") {
 		t.Fatalf("deadline %+v, want the stall cap", d)

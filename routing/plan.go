@@ -212,7 +212,11 @@ func (req *Request) tokensNeeded() int {
 func PromptTokens(msgs []provider.Message) int {
 	n := messageOverheadTokens
 	for _, m := range msgs {
-		n += messageOverheadTokens + len(m.Content)/promptBytesPerToken
+		b := len(m.Text()) + len(m.Reasoning)
+		for _, c := range m.ToolCalls {
+			b += len(c.Name) + len(c.Arguments)
+		}
+		n += messageOverheadTokens + b/promptBytesPerToken
 	}
 	return n
 }

@@ -28,10 +28,13 @@ const (
 // with the same words where the model is deterministic), then passes
 // everything on, or, for a restart, nothing, and ends the attempt. A
 // restart in other words than the first is not caught: nothing can tell it
-// from a continuation.
+// from a continuation. A tool call decides it too: the answer goes on with
+// a call. Thinking the upstream does before it carries on is not passed
+// on: the caller's answer, with its own thinking, is under way.
 type continuation struct {
 	prefix    string // the start of the answer the caller has
 	held      strings.Builder
+	heldProbs []provider.Logprob // of the held content
 	decided   bool
 	restarted bool
 	deliver   OnDelta
@@ -48,25 +51,27 @@ func newContinuation(sofar string, deliver OnDelta, cancel context.CancelCauseFu
 	return c
 }
 
-func (c *continuation) onDelta(s string) {
-	if c.decided {
-		if !c.restarted {
-			c.deliver(s)
+func (c *continuation) onDelta(d Delta) {
+	d.Reasoning, d.Signature = "", ""
+	if !c.decided {
+		c.held.WriteString(d.Content)
+		c.heldProbs = append(c.heldProbs, d.Logprobs...)
+		switch {
+		case len(d.ToolCalls) == 0 && c.held.Len() < len(c.prefix):
+			return
+		case len(d.ToolCalls) == 0 && strings.HasPrefix(c.held.String(), c.prefix):
+			c.decided, c.restarted = true, true
+			c.cancel(errRestarted)
+			return
 		}
-		return
+		c.decided = true
+		d.Content, d.Logprobs = c.held.String(), c.heldProbs
+		c.held.Reset()
+		c.heldProbs = nil
 	}
-	c.held.WriteString(s)
-	if c.held.Len() < len(c.prefix) {
-		return
+	if !c.restarted && !d.empty() {
+		c.deliver(d)
 	}
-	c.decided = true
-	if strings.HasPrefix(c.held.String(), c.prefix) {
-		c.restarted = true
-		c.cancel(errRestarted)
-		return
-	}
-	c.deliver(c.held.String())
-	c.held.Reset()
 }
 
 // settle hands on what is still held back once the attempt ended (a short
@@ -83,7 +88,7 @@ func (c *continuation) settle(ar *attemptResult) {
 		return
 	}
 	if !c.decided && c.held.Len() > 0 {
-		c.deliver(c.held.String())
+		c.deliver(Delta{Content: c.held.String(), Logprobs: c.heldProbs})
 	}
 	c.decided = true
 }

@@ -121,7 +121,7 @@ func TestResumeAnywhere(t *testing.T) {
 				req.Models = []string{"f"}
 			}
 			var streamed strings.Builder
-			res, err := r.Send(t.Context(), req, func(s string) { streamed.WriteString(s) })
+			res, err := r.Send(t.Context(), req, func(d Delta) { streamed.WriteString(d.Content) })
 			if err != nil {
 				t.Fatalf("%v; attempts %v", err, outcomes(res.Trace))
 			}

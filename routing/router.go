@@ -255,6 +255,12 @@ type Request struct {
 	// Extra are further OpenAI parameters (top_p, stop, seed, ...) passed
 	// to the upstream as they are; see provider.Request.
 	Extra map[string]json.RawMessage
+	// Tools, ToolChoice, ParallelToolCalls and Reasoning go to the
+	// upstream as provider.Request has them.
+	Tools             []provider.Tool
+	ToolChoice        provider.ToolChoice
+	ParallelToolCalls *bool
+	Reasoning         *provider.Reasoning
 	// next is what could take over from the attempt: the run sets it for
 	// each one (see takeover).
 	next takeover

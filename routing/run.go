@@ -23,17 +23,43 @@ type Result struct {
 	// answer) are the whole answer of a caller that does not stream. A
 	// streaming caller was handed the content as it came, so the router
 	// does not hold a second copy: both are empty.
-	Content      string
-	Reasoning    string
-	FinishReason string // "stop", "length", ... or "error"
+	Content   string
+	Reasoning string
+	// Signature is the upstream's seal over Reasoning (Anthropic's), and
+	// ToolCalls and Logprobs the rest of a whole answer: the calls, each
+	// whole, in order, and the content's log probabilities when asked for.
+	Signature    string
+	ToolCalls    []provider.ToolCall
+	Logprobs     []provider.Logprob
+	FinishReason string // "stop", "length", "tool_calls", ... or "error"
 	Usage        provider.Usage
 	Trace        *Trace
 }
 
-// OnDelta receives content as it streams. Send calls it only after it has
-// committed to an endpoint (the first content arrived), so a failure before
-// that is a silent fallback the caller never sees.
-type OnDelta func(content string)
+// Delta is a piece of a streamed answer: content, a reasoning model's
+// thinking (and its seal), pieces of tool calls (each naming its call by
+// Index, as provider.ToolCall says), and the content's log probabilities.
+type Delta struct {
+	Content   string
+	Reasoning string
+	Signature string
+	ToolCalls []provider.ToolCall
+	Logprobs  []provider.Logprob
+}
+
+// commits reports whether the delta commits the request to its endpoint:
+// answer content or a tool call does, thinking does not.
+func (d *Delta) commits() bool { return d.Content != "" || len(d.ToolCalls) > 0 }
+
+func (d *Delta) empty() bool {
+	return !d.commits() && d.Reasoning == "" && d.Signature == "" && len(d.Logprobs) == 0
+}
+
+// OnDelta receives the answer as it streams. Send calls it only after it
+// has committed to an endpoint (the first content or tool call arrived),
+// so a failure before that is a silent fallback the caller never sees: the
+// thinking that came before is held until then, and handed on first.
+type OnDelta func(Delta)
 
 // Send routes one request: it plans every model of the request from one
 // snapshot of health, then tries the endpoints of each model in order until
@@ -193,7 +219,7 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 			x.begun = true
 			x.partial += ar.content
 			x.sentTokens += ar.tokens
-			if !resumable(ctx, ar.err) || !x.resumeLeft(e, legIdx, pos) || len(x.partial) >= x.req.MaxAnswer {
+			if ar.called || !resumable(ctx, ar.err) || !x.resumeLeft(e, legIdx, pos) || len(x.partial) >= x.req.MaxAnswer {
 				return false, x.interrupted(ctx, ar)
 			}
 			// The same endpoint first, once: a dropped connection is
@@ -430,6 +456,10 @@ func (x *run) interrupted(ctx context.Context, ar attemptResult) *Error {
 	if ctx.Err() != nil {
 		return x.ended(ctx)
 	}
+	if ar.called {
+		return x.withPartial(errorf(KindInterrupted, ar.err.Class, "%s failed mid-answer (%s) after a tool call had begun, "+
+			"and a tool call cannot be carried on by another provider", ar.e.Provider, ar.err.Class))
+	}
 	return x.withPartial(errorf(KindInterrupted, ar.err.Class, "%s failed mid-answer (%s) and no other provider of %s can continue it",
 		ar.e.Provider, ar.err.Class, ar.e.Model))
 }
@@ -518,7 +548,8 @@ func (x *run) result(err *Error) *Result {
 		res.Endpoint, res.Provider, res.Model = a.e.ID, a.e.Provider, a.e.Model
 		res.FinishReason, res.Usage = a.finish, a.usage
 		if x.onDelta == nil {
-			res.Content, res.Reasoning = a.content, a.reasoning
+			res.Content, res.Reasoning, res.Signature = a.content, a.whole.reasoning.String(), a.whole.signature.String()
+			res.ToolCalls, res.Logprobs = a.whole.toolCalls(), a.whole.logprobs
 		}
 		return res
 	}

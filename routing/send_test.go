@@ -57,7 +57,7 @@ func outcomes(tr *Trace) []string {
 func TestSendAnswersAndRecords(t *testing.T) {
 	f, _ := simFleet(t, map[string]float64{"a": 1}, provider.OpenAIOptions{}, sim.Profile{Name: "a", Seed: 1})
 	var streamed strings.Builder
-	res, err := f.router.Send(t.Context(), ask("hello"), func(s string) { streamed.WriteString(s) })
+	res, err := f.router.Send(t.Context(), ask("hello"), func(d Delta) { streamed.WriteString(d.Content) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestSendStreamCutAfterCommit(t *testing.T) {
 	t.Run("streaming", func(t *testing.T) {
 		f, _ := simFleet(t, prices, provider.OpenAIOptions{}, profiles...)
 		var got strings.Builder
-		res, err := f.router.Send(t.Context(), ask("hello"), func(s string) { got.WriteString(s) })
+		res, err := f.router.Send(t.Context(), ask("hello"), func(d Delta) { got.WriteString(d.Content) })
 		var re *Error
 		if !errors.As(err, &re) || re.Kind != KindInterrupted || re.Class != provider.ClassStreamCut {
 			t.Fatalf("err = %v", err)
@@ -233,7 +233,7 @@ func TestSendCanceledByCaller(t *testing.T) {
 		s.SetMode(sim.ModeStall)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	res, err := f.router.Send(ctx, ask("hello"), func(string) { cancel() })
+	res, err := f.router.Send(ctx, ask("hello"), func(Delta) { cancel() })
 	var re *Error
 	if !errors.As(err, &re) || re.Class != provider.ClassCanceled {
 		t.Fatalf("err = %v", err)
@@ -535,7 +535,7 @@ func TestTotalTimeoutMidAnswerCountsAgainstTheEndpoint(t *testing.T) {
 			req.Timeouts.Total = 300 * time.Millisecond
 		}
 		var streamed int
-		_, err := f.router.Send(ctx, req, func(s string) { streamed += len(s) })
+		_, err := f.router.Send(ctx, req, func(d Delta) { streamed += len(d.Content) })
 		var re *Error
 		if !errors.As(err, &re) || streamed == 0 {
 			t.Fatalf("caller's deadline %v: err = %v after %d bytes streamed", callers, err, streamed)
@@ -602,7 +602,7 @@ func TestSendResumesABrokenStreamWithPrefill(t *testing.T) {
 	req := ask("hello")
 	req.Extra = map[string]json.RawMessage{"seed": json.RawMessage(`42`)}
 	req.OnCommit = func(e Endpoint) { served = append(served, fmt.Sprintf("%s@%d", e.Provider, streamed.Len())) }
-	res, err := r.Send(t.Context(), req, func(s string) { streamed.WriteString(s) })
+	res, err := r.Send(t.Context(), req, func(d Delta) { streamed.WriteString(d.Content) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -660,7 +660,7 @@ func TestHedging(t *testing.T) {
 		var told []string
 		req := hedged()
 		req.OnCommit = func(e Endpoint) { told = append(told, e.Provider) }
-		res, err := sendAtHedge(f, req, func(s string) { streamed.WriteString(s) })
+		res, err := sendAtHedge(f, req, func(d Delta) { streamed.WriteString(d.Content) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -850,7 +850,7 @@ func TestStreamFailureModes(t *testing.T) {
 				var onDelta OnDelta
 				var streamed strings.Builder
 				if streaming {
-					onDelta = func(s string) { streamed.WriteString(s) }
+					onDelta = func(d Delta) { streamed.WriteString(d.Content) }
 				}
 				res, err := r.Send(t.Context(), ask("hello"), onDelta)
 				if err != nil {
@@ -972,7 +972,7 @@ func TestAnswerIsBounded(t *testing.T) {
 	// bytes) when the upstream goes past it; nothing is left for a resumed
 	// stream, so the request ends there.
 	var streamed int
-	_, err = r.Send(t.Context(), ask("another conversation"), func(s string) { streamed += len(s) })
+	_, err = r.Send(t.Context(), ask("another conversation"), func(d Delta) { streamed += len(d.Content) })
 	var re *Error
 	if !errors.As(err, &re) || re.Kind != KindInterrupted || re.Class != provider.ClassMalformed || streamed > 4000 {
 		t.Fatalf("streaming: err = %v after %d bytes; want it interrupted as malformed within 4000", err, streamed)
@@ -986,7 +986,7 @@ func TestAnswerIsBounded(t *testing.T) {
 	r = routerOver(t, Options{MaxAnswer: 4000}, endpoint("cuts", cuts.URL(), 0.01, false),
 		endpoint("endless", endless.URL, 1, true), endpoint("good", good.URL(), 10, true))
 	streamed = 0
-	res, err = r.Send(t.Context(), ask("hello"), func(s string) { streamed += len(s) })
+	res, err = r.Send(t.Context(), ask("hello"), func(d Delta) { streamed += len(d.Content) })
 	if got := strings.Join(outcomes(res.Trace), " "); got != "cuts:stream_cut endless:malformed endless:malformed good:ok" ||
 		err != nil || streamed > 4000 || streamed < 3900 {
 		t.Fatalf("attempts %s, %d bytes streamed, err %v; want the answer finished within the bound", got, streamed, err)
@@ -1043,7 +1043,7 @@ func TestShortRateLimitOnTheRequestedModelIsWaitedOut(t *testing.T) {
 		var onDelta OnDelta
 		var streamed strings.Builder
 		if stream {
-			onDelta = func(s string) { streamed.WriteString(s) }
+			onDelta = func(d Delta) { streamed.WriteString(d.Content) }
 		}
 		before := other.Stats().Requests
 		res, err := r.Send(t.Context(), req, onDelta)

@@ -115,6 +115,10 @@ func conversation(req *Request) string {
 	}
 	h.Write([]byte{0})
 	h.Write([]byte(user.Content))
+	for _, p := range user.Parts { // its text and its images, in order
+		h.Write([]byte{0})
+		h.Write([]byte(p.Text + p.ImageURL))
+	}
 	return "h:" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 

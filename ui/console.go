@@ -37,9 +37,9 @@ type request struct {
 	err      error
 }
 
-func (r *request) onDelta(s string) {
+func (r *request) onDelta(d routing.Delta) {
 	r.mu.Lock()
-	r.pending.WriteString(s)
+	r.pending.WriteString(d.Content)
 	r.mu.Unlock()
 	r.signal()
 }
