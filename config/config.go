@@ -137,6 +137,9 @@ type Endpoint struct {
 	ZDR           bool     // zero data retention: the provider keeps nothing of a request
 	Distillable   bool     // its output may be used to train other models
 	Prefill       bool     // accepts a trailing assistant message and continues it
+	// InputModalities are the kinds of input it takes besides text
+	// (input_modalities without "text"): routing.ModalityImage or none.
+	InputModalities []string
 }
 
 // EndpointID names the endpoint that serves model on provider. Provider names
@@ -167,7 +170,7 @@ func routingEndpoint(model string, e *Endpoint, display string) routing.Endpoint
 		PriceRequest: e.PriceRequest, PriceImage: e.PriceImage,
 		Variant: e.Variant, Quantization: e.Quantization, ContextLength: e.ContextLength,
 		Parameters: e.Parameters, StoresData: e.StoresData, ZDR: e.ZDR, Distillable: e.Distillable,
-		Prefill: e.Prefill}
+		Prefill: e.Prefill, InputModalities: e.InputModalities}
 }
 
 // Provider returns the provider with the given name, or nil.

@@ -614,6 +614,16 @@ func TestParseErrors(t *testing.T) {
 				`11:17 model.aliases[1] "a" is already an alias of model "m" (line 4); give each alias to one model`,
 				`16:11 model.aliases must be an array of strings, not a string; put it in brackets: aliases = ["d"]`,
 			}},
+
+		// What an endpoint takes and gives.
+		{"input modalities and anthropic logprobs", lines(`[[provider]]`, `name = "claude"`, `protocol = "anthropic"`, `[provider.sim]`,
+			`[[model]]`, `name = "m"`, `[[model.endpoint]]`, `provider = "claude"`,
+			`input_modalities = ["text", "audio", "image", "image"]`, `supported_parameters = ["tools", "logprobs"]`),
+			nil, []string{
+				`9:29 model.endpoint.input_modalities[1] is "audio"; Switchboard carries the input modalities "text" and "image"`,
+				`9:47 model.endpoint.input_modalities[3] "image" is listed twice (first at [2]); remove one`,
+				`10:34 model.endpoint.supported_parameters[1] is "logprobs", which provider "claude" cannot give: Anthropic's protocol has no log probabilities; remove it`,
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

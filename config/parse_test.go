@@ -375,7 +375,7 @@ func TestDataPoliciesAndRoutingEndpoint(t *testing.T) {
 		`[[model.endpoint]]`, `provider = "keeps"`, `price_request = 0.02`, `stores_data = true`,
 		`[[model.endpoint]]`, `provider = "clean"`, `upstream_model = "m-1"`, `price_in = 1`, `price_out = 2`,
 		`price_request = 0.005`, `price_image = 0.001`, `variant = "v"`, `quantization = "fp8"`, `context_length = 8192`,
-		`supported_parameters = ["tools"]`, `zdr = true`, `distillable = true`, `prefill = true`), nil)
+		`supported_parameters = ["tools"]`, `zdr = true`, `distillable = true`, `prefill = true`, `input_modalities = ["text", "image"]`), nil)
 	m := &cfg.Models[0]
 	yes := true
 	want := routing.Preferences{ZDR: &yes, EnforceDistillableText: &yes, MaxPrice: routing.MaxPrice{Request: ptr(0.01), Image: ptr(0.002)}}
@@ -386,7 +386,7 @@ func TestDataPoliciesAndRoutingEndpoint(t *testing.T) {
 	wantEp := routing.Endpoint{ID: "m@clean", Provider: "clean", ProviderName: "Clean AI", Model: "m", UpstreamModel: "m-1",
 		PriceIn: 1, PriceOut: 2, PriceRequest: 0.005, PriceImage: 0.001, Variant: "v", Quantization: "fp8",
 		ContextLength: 8192, Parameters: []string{"tools"}, ZDR: true, Distillable: true, Prefill: true,
-		Timeouts: routing.Timeouts{FirstToken: 9 * time.Second, Stall: 4 * time.Second}}
+		InputModalities: []string{"image"}, Timeouts: routing.Timeouts{FirstToken: 9 * time.Second, Stall: 4 * time.Second}}
 	if !reflect.DeepEqual(got, wantEp) {
 		t.Errorf("routing endpoint %+v\nwant %+v", got, wantEp)
 	}

@@ -121,6 +121,7 @@ func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
 			}
 			served[e.Provider] = true
 			if _, ok := provAt[e.Provider]; ok {
+				checkProtocolParams(cfg.Provider(e.Provider), &e, eps[i])
 				continue
 			}
 			var hint string
@@ -754,9 +755,28 @@ func readModel(t *table) (Model, []*table, *table) {
 	return m, kept, rt
 }
 
+// modalities are the input modalities an endpoint may list, as OpenRouter
+// names them: those Switchboard carries.
+var modalities = []string{"text", routing.ModalityImage}
+
 // quantizations are the values of quantization and quantizations, as
 // OpenRouter names them.
 var quantizations = []string{"int4", "int8", "fp4", "fp6", "fp8", "fp16", "bf16", "fp32", "unknown"}
+
+// checkProtocolParams refuses supported_parameters an endpoint's protocol
+// has no words for: Anthropic's Messages API gives no log probabilities,
+// so an endpoint that listed them would take requests it cannot answer.
+func checkProtocolParams(p *Provider, e *Endpoint, t *table) {
+	if p == nil || p.Protocol != ProtocolAnthropic {
+		return
+	}
+	for i, param := range e.Parameters {
+		if param == "logprobs" || param == "top_logprobs" {
+			t.d.errorf(t.elemPos("supported_parameters", i), "%s[%d] is %q, which provider %q cannot give: Anthropic's protocol has no log probabilities; remove it",
+				t.childName("supported_parameters"), i, param, p.Name)
+		}
+	}
+}
 
 // badQuantization describes q if it is not a quantization, or returns "".
 func badQuantization(q string) string {
@@ -802,6 +822,16 @@ func readCapabilities(e *table, ep *Endpoint) {
 	}) && ep.Parameters == nil {
 		ep.Parameters = []string{} // known: none
 	}
+	e.names("input_modalities", `["text", "image"]`, `a modality, "text" or "image"`, func(i int, s string) {
+		if !slices.Contains(modalities, s) {
+			e.d.errorf(e.elemPos("input_modalities", i), `%s[%d] is %q; Switchboard carries the input modalities %s`,
+				e.childName("input_modalities"), i, s, quoteList(modalities))
+			return
+		}
+		if s != "text" { // every endpoint takes text
+			ep.InputModalities = append(ep.InputModalities, s)
+		}
+	})
 	ep.StoresData, _ = e.boolean("stores_data")
 	ep.ZDR, _ = e.boolean("zdr")
 	if ep.ZDR && ep.StoresData {

@@ -149,15 +149,16 @@ func usageOf(u provider.Usage, cost float64) *usage {
 // finished it billed its own attempt: the usage is that attempt's (its
 // prompt holds the text carried over) at that endpoint's prices. An
 // attempt cut off before its end reported no usage, so what it spent is
-// not known and not counted. A failed request costs 0.
-func (s *Server) costOf(res *routing.Result) float64 {
+// not known and not counted. Each of the prompt's images costs the
+// endpoint's price per image. A failed request costs 0.
+func (s *Server) costOf(res *routing.Result, images int) float64 {
 	if res == nil || res.Endpoint == "" {
 		return 0
 	}
 	for _, e := range s.opts.Router.Endpoints(res.Model) {
 		if e.ID == res.Endpoint {
 			in, out := max(res.Usage.PromptTokens, 0), max(res.Usage.CompletionTokens, 0)
-			return (float64(in)*e.PriceIn+float64(out)*e.PriceOut)/1e6 + e.PriceRequest
+			return (float64(in)*e.PriceIn+float64(out)*e.PriceOut)/1e6 + e.PriceRequest + float64(images)*e.PriceImage
 		}
 	}
 	return 0
@@ -222,7 +223,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, d *dialect) {
 	}
 	if c != nil {
 		x.model, _ = routing.ModelSuffix(s.opts.Router.Canonical(req.Model)) // an alias counts as its model
-		x.stream = c.Stream
+		x.stream, x.noReasoning, x.images = c.Stream, c.noReasoning, images(req.Messages)
 		req.Session = cmp.Or(req.Session, r.Header.Get("X-Session-Id"))
 	}
 	switch {
@@ -248,7 +249,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, req routing.Re
 		x.status, x.outcome = e.Status, e.Type
 		return
 	}
-	x.served, x.cost = endpointOf(res), s.costOf(res)
+	x.served, x.cost = endpointOf(res), s.costOf(res, x.images)
 	setRouteHeaders(w, res)
 	writeJSON(w, http.StatusOK, d.whole(x, res))
 	x.status, x.outcome = http.StatusOK, "ok"
@@ -328,7 +329,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req routing.Requ
 			out.write(d.keepAlive)
 			keepAlive.Reset(s.opts.KeepAlive)
 		case r := <-done:
-			x.res, x.cost = r.res, s.costOf(r.res)
+			x.res, x.cost = r.res, s.costOf(r.res, x.images)
 			var e *apiError
 			if r.err != nil {
 				e = fromRouting(r.err, r.res.Trace)
@@ -494,4 +495,17 @@ func (s *Server) finish(r *http.Request, x *exchange, what string) {
 		attrs = append(attrs, slog.String("provider", m.Provider))
 	}
 	s.opts.Log.LogAttrs(r.Context(), level, what, attrs...)
+}
+
+// images counts the images in msgs.
+func images(msgs []provider.Message) int {
+	n := 0
+	for _, m := range msgs {
+		for _, p := range m.Parts {
+			if p.Type == provider.PartImage {
+				n++
+			}
+		}
+	}
+	return n
 }

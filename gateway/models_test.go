@@ -469,11 +469,11 @@ func TestEndpointsThroughputFromTheSlowSide(t *testing.T) {
 }
 
 // The endpoints API lists only the parameters Switchboard can carry: an
-// endpoint configured with tools and logprobs is not advertised with them,
-// since a request that sets them is refused.
+// endpoint configured with functions or audio is not advertised with them,
+// since a request that sets them is refused; tools and logprobs are carried.
 func TestSupportedParametersAreWhatSwitchboardCarries(t *testing.T) {
 	f := newFixture(t, Options{}, map[string]upstream{
-		"p": {profile: &sim.Profile{}, price: 1, params: []string{"max_tokens", "tools", "tool_choice", "logprobs", "response_format"}}})
+		"p": {profile: &sim.Profile{}, price: 1, params: []string{"max_tokens", "tools", "functions", "tool_choice", "logprobs", "audio", "response_format"}}})
 	resp, b := f.get(t, "/api/v1/models/"+testModel+"/endpoints")
 	var got struct {
 		Data struct {
@@ -485,7 +485,7 @@ func TestSupportedParametersAreWhatSwitchboardCarries(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil || resp.StatusCode != 200 || len(got.Data.Endpoints) != 1 {
 		t.Fatalf("status %d: %s (%v)", resp.StatusCode, b, err)
 	}
-	if p := strings.Join(got.Data.Endpoints[0].Parameters, " "); p != "max_tokens response_format" {
-		t.Errorf("supported_parameters %q, want only what a request may set: max_tokens response_format", p)
+	if p := strings.Join(got.Data.Endpoints[0].Parameters, " "); p != "max_tokens tools tool_choice logprobs response_format" {
+		t.Errorf("supported_parameters %q, want only what a request may set: max_tokens tools tool_choice logprobs response_format", p)
 	}
 }

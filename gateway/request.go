@@ -33,27 +33,45 @@ type chatRequest struct {
 	Provider            json.RawMessage `json:"provider"` // routing.Preferences, decoded apart and strictly (decodeProvider)
 	Route               string          `json:"route"`
 	N                   *int            `json:"n"`
+	Tools               json.RawMessage `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`
+	ParallelToolCalls   *bool           `json:"parallel_tool_calls"`
+	Reasoning           json.RawMessage `json:"reasoning"`
+	ReasoningEffort     *string         `json:"reasoning_effort"`
+	IncludeReasoning    *bool           `json:"include_reasoning"`
+
+	// noReasoning leaves the model's thinking out of the answer
+	// (reasoning.exclude, include_reasoning false).
+	noReasoning bool
 }
 
-// chatMessage is a message whose content is a string or an array of parts.
+// chatMessage is a message whose content is a string or an array of
+// parts; an assistant's may carry tool calls (and OpenRouter's reasoning),
+// a tool's names the call it answers.
 type chatMessage struct {
-	Role    string          `json:"role"`
-	Content json.RawMessage `json:"content"`
+	Role       string          `json:"role"`
+	Content    json.RawMessage `json:"content"`
+	ToolCalls  json.RawMessage `json:"tool_calls"`
+	ToolCallID *string         `json:"tool_call_id"`
+	Reasoning  *string         `json:"reasoning"`
 }
 
 // read are the body's keys the gateway reads itself, besides
 // gatewayFields; the rest go upstream.
 var read = []string{"model", "models", "messages", "stream", "stream_options", "max_tokens",
-	"max_completion_tokens", "temperature", "provider", "route", "n"}
+	"max_completion_tokens", "temperature", "provider", "route", "n",
+	"tools", "tool_choice", "parallel_tool_calls", "reasoning", "reasoning_effort", "include_reasoning"}
 
 // unsupported are parameters whose answers the gateway cannot carry back
-// (tool calls, log probabilities, audio) or that would change the request
-// in ways it does not do: refused with a clear error rather than dropped.
+// (audio) or that would change the request in ways it does not do: refused
+// with a clear error rather than dropped. OpenAI's functions and
+// function_call, which tools replaced, are refused with that hint.
 var unsupported = map[string]string{
-	"tools": "tool calls", "tool_choice": "tool calls", "parallel_tool_calls": "tool calls",
-	"functions": "function calls", "function_call": "function calls",
-	"logprobs": "log probabilities", "top_logprobs": "log probabilities",
-	"audio": "audio output", "modalities": "output modalities", "prediction": "predicted outputs",
+	"functions":     `it is OpenAI's old form of tools: send each function as a tool, {"type": "function", "function": {...}}`,
+	"function_call": `it is OpenAI's old form of tool_choice: send tool_choice instead`,
+	"audio":         "Switchboard cannot carry audio output back; leave it out",
+	"modalities":    "Switchboard carries text output only; leave it out",
+	"prediction":    "Switchboard does not carry predicted outputs; leave it out",
 }
 
 // parseChat checks a chat request's body, and turns it into the router's
@@ -128,8 +146,8 @@ func (c *chatRequest) routing(fields map[string]json.RawMessage) (routing.Reques
 		if string(v) == "null" {
 			continue // as if it were not there
 		}
-		if what, ok := unsupported[k]; ok {
-			return req, invalid(k, fmt.Sprintf("%s is not supported: Switchboard cannot carry %s back yet; leave it out", k, what))
+		if why, ok := unsupported[k]; ok {
+			return req, invalid(k, fmt.Sprintf("%s is not supported: %s", k, why))
 		}
 		if own := gatewayFields[k]; own != nil {
 			if e := own(&req, v); e != nil {
@@ -200,6 +218,11 @@ func (c *chatRequest) routing(fields map[string]json.RawMessage) (routing.Reques
 		req.Temperature = t
 		req.Params = append(req.Params, "temperature")
 	}
+	var asked reasoningAsked
+	if e := c.agentFields(&req, &asked); e != nil {
+		return req, e
+	}
+	c.noReasoning = asked.exclude
 	prefs, e := decodeProvider(c.Provider)
 	if e != nil {
 		return req, e
@@ -218,51 +241,174 @@ func (c *chatRequest) routing(fields map[string]json.RawMessage) (routing.Reques
 }
 
 // message turns the message at field (messages[i]) into one the upstream
-// client sends: string content, or the text of its parts.
+// client sends: its text, or its parts when it has an image; an
+// assistant's tool calls, a tool's result.
 func (m chatMessage) message(field string) (provider.Message, *apiError) {
 	role := m.Role
 	switch role {
-	case "system", "user", "assistant":
+	case "system", "user", "assistant", "tool":
 	case "developer": // OpenAI's newer name for system, which not every upstream knows
 		role = "system"
 	case "":
-		return provider.Message{}, invalid(field+".role", field+` has no role; use "system", "user" or "assistant"`)
+		return provider.Message{}, invalid(field+".role", field+` has no role; use "system", "user", "assistant" or "tool"`)
+	case "function":
+		return provider.Message{}, invalid(field+".role", field+`.role is "function", OpenAI's old form of a tool result: send "role": "tool" with the call's tool_call_id`)
 	default:
-		return provider.Message{}, invalid(field+".role", fmt.Sprintf(`%s.role is %q; Switchboard carries "system", "developer", "user" and "assistant" messages`, field, echo(m.Role)))
+		return provider.Message{}, invalid(field+".role", fmt.Sprintf(`%s.role is %q; Switchboard carries "system", "developer", "user", "assistant" and "tool" messages`, field, echo(m.Role)))
 	}
-	content := bytes.TrimSpace(m.Content)
-	if len(content) == 0 || string(content) == "null" {
-		if role == "assistant" {
-			return provider.Message{Role: role}, nil
+	msg := provider.Message{Role: role}
+	switch {
+	case role == "assistant":
+		calls, e := readToolCalls(field+".tool_calls", present(m.ToolCalls))
+		if e != nil {
+			return msg, e
 		}
-		return provider.Message{}, invalid(field+".content", field+" has no content")
+		msg.ToolCalls = calls
+		if m.Reasoning != nil {
+			msg.Reasoning = *m.Reasoning
+		}
+	case present(m.ToolCalls) != nil:
+		return msg, invalid(field+".tool_calls", fmt.Sprintf("%s is a %s message; only an assistant's has tool_calls", field, role))
+	}
+	switch {
+	case role == "tool" && (m.ToolCallID == nil || *m.ToolCallID == ""):
+		return msg, invalid(field+".tool_call_id", field+" is a tool message without tool_call_id: name the call whose result it holds")
+	case role == "tool":
+		msg.ToolCallID = *m.ToolCallID
+	case m.ToolCallID != nil:
+		return msg, invalid(field+".tool_call_id", fmt.Sprintf("%s is a %s message; only a tool's has tool_call_id", field, role))
+	}
+	content := present(m.Content)
+	if content == nil {
+		if role == "assistant" {
+			return msg, nil
+		}
+		return msg, invalid(field+".content", field+" has no content")
 	}
 	if content[0] == '"' {
-		var s string
-		if err := json.Unmarshal(content, &s); err != nil {
-			return provider.Message{}, invalid(field+".content", field+".content is not a valid string")
+		if err := json.Unmarshal(content, &msg.Content); err != nil {
+			return msg, invalid(field+".content", field+".content is not a valid string")
 		}
-		return provider.Message{Role: role, Content: s}, nil
+		return msg, nil
 	}
 	var parts []struct {
-		Type string  `json:"type"`
-		Text *string `json:"text"`
+		Type     string          `json:"type"`
+		Text     *string         `json:"text"`
+		ImageURL json.RawMessage `json:"image_url"`
 	}
 	if err := json.Unmarshal(content, &parts); err != nil {
-		return provider.Message{}, invalid(field+".content", field+".content must be a string or an array of content parts")
+		return msg, invalid(field+".content", field+".content must be a string or an array of content parts")
 	}
-	var text strings.Builder
+	out := make([]provider.Part, 0, len(parts))
+	images := false
 	for j, p := range parts {
 		part := fmt.Sprintf("%s.content[%d]", field, j)
 		switch {
-		case p.Type != "text":
-			return provider.Message{}, invalid(part, fmt.Sprintf("%s is of type %q; Switchboard carries text parts only", part, echo(p.Type)))
-		case p.Text == nil:
-			return provider.Message{}, invalid(part, part+` is a text part with no "text"`)
+		case p.Type == "text" && p.Text == nil:
+			return msg, invalid(part, part+` is a text part with no "text"`)
+		case p.Type == "text":
+			out = append(out, provider.Part{Type: provider.PartText, Text: *p.Text})
+		case p.Type == "image_url" && role != "user":
+			return msg, invalid(part, fmt.Sprintf("%s is an image in a %s message; images go in user messages", part, role))
+		case p.Type == "image_url":
+			img, e := readImageURL(part+".image_url", p.ImageURL)
+			if e != nil {
+				return msg, e
+			}
+			out, images = append(out, img), true
+		default:
+			return msg, invalid(part, fmt.Sprintf(`%s is of type %q; Switchboard carries "text" and "image_url" parts`, part, echo(p.Type)))
 		}
-		text.WriteString(*p.Text)
 	}
-	return provider.Message{Role: role, Content: text.String()}, nil
+	if images {
+		msg.Parts = out
+		return msg, nil
+	}
+	for _, p := range out {
+		msg.Content += p.Text
+	}
+	return msg, nil
+}
+
+// readToolCalls reads an assistant message's tool_calls: each with its id,
+// "type": "function", and the function's name and arguments (a string of
+// JSON, as the model wrote it).
+func readToolCalls(field string, v json.RawMessage) ([]provider.ToolCall, *apiError) {
+	if v == nil {
+		return nil, nil
+	}
+	var calls []toolCall
+	if v[0] != '[' || json.Unmarshal(v, &calls) != nil {
+		return nil, invalid(field, fmt.Sprintf(`%s must be an array of {"id": ..., "type": "function", "function": {"name": ..., "arguments": "..."}}, not %s`, field, describe(v)))
+	}
+	out := make([]provider.ToolCall, len(calls))
+	for i, c := range calls {
+		at := fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case c.ID == "":
+			return nil, invalid(at+".id", at+" has no id; a tool message answers the call by it")
+		case c.Type != "function":
+			return nil, invalid(at+".type", fmt.Sprintf(`%s.type is %q; it must be "function"`, at, echo(c.Type)))
+		}
+		if e := checkToolName(at+".function.name", c.Function.Name); e != nil {
+			return nil, e
+		}
+		out[i] = provider.ToolCall{Index: i, ID: c.ID, Name: c.Function.Name, Arguments: c.Function.Arguments}
+	}
+	return out, nil
+}
+
+// readImageURL reads an image_url part's image: {"url": ..., "detail": ...},
+// or the URL alone. The URL is an http(s) URL the upstream fetches, or a
+// data URL holding the image.
+func readImageURL(field string, v json.RawMessage) (provider.Part, *apiError) {
+	var img struct {
+		URL    string `json:"url"`
+		Detail string `json:"detail"`
+	}
+	v = present(v)
+	switch {
+	case v == nil:
+		return provider.Part{}, invalid(field, field+` is missing: {"url": "https://..." or "data:image/png;base64,..."}`)
+	case v[0] == '"':
+		if json.Unmarshal(v, &img.URL) != nil {
+			return provider.Part{}, invalid(field, field+" is not a valid string")
+		}
+	case v[0] != '{' || json.Unmarshal(v, &img) != nil:
+		return provider.Part{}, invalid(field, fmt.Sprintf(`%s must be {"url": ..., "detail": ...}, not %s`, field, describe(v)))
+	}
+	switch img.Detail {
+	case "", "auto", "low", "high":
+	default:
+		return provider.Part{}, invalid(field+".detail", fmt.Sprintf(`%s.detail is %q; it may be "auto", "low" or "high"`, field, echo(img.Detail)))
+	}
+	if e := checkImageURL(field+".url", img.URL); e != nil {
+		return provider.Part{}, e
+	}
+	return provider.Part{Type: provider.PartImage, ImageURL: img.URL, Detail: img.Detail}, nil
+}
+
+// imageTypes are the media types of images every upstream protocol takes.
+var imageTypes = []string{"image/jpeg", "image/png", "image/gif", "image/webp"}
+
+// checkImageURL refuses an image's URL at field that no upstream could
+// read: neither http(s) nor a base64 data URL of an image type they take.
+func checkImageURL(field, url string) *apiError {
+	if strings.HasPrefix(url, "https://") || strings.HasPrefix(url, "http://") {
+		return nil
+	}
+	media, data, ok := strings.Cut(strings.TrimPrefix(url, "data:"), ";base64,")
+	switch {
+	case !strings.HasPrefix(url, "data:"):
+		return invalid(field, fmt.Sprintf(`%s is %q; an image is an https URL or a data URL ("data:image/png;base64,...")`, field, echo(url)))
+	case !ok:
+		return invalid(field, field+` is a data URL that is not base64; write "data:image/png;base64,..."`)
+	case !slices.Contains(imageTypes, media):
+		return invalid(field, fmt.Sprintf("%s is a data URL of %q; images may be %s", field, echo(media), strings.Join(imageTypes, ", ")))
+	case len(data) == 0:
+		return invalid(field, field+" is a data URL with no data")
+	}
+	return nil
 }
 
 func invalid(param, msg string) *apiError {

@@ -44,6 +44,8 @@ const (
 	excludedNotInList // not in provider.order, and allow_fallbacks is false
 	excludedPinned    // not the first choice, and allow_fallbacks is false without provider.order
 	excludedContext   // the prompt and max_tokens do not fit its context length
+	excludedNoImages  // the prompt has images, which it does not take
+	excludedNoProbs   // the request asks for logprobs, which it does not give
 )
 
 // group is a candidate's health group, best first.
@@ -113,6 +115,7 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 	params := req.params(pbuf[:0])
 	soft := softParams(eps, params)
 	need := req.tokensNeeded()
+	images := req.hasImages()
 	var unknown monitor.EndpointStatus // an endpoint the monitor does not know is off
 	for _, e := range eps {
 		st := snap.Status(e.ID)
@@ -126,7 +129,7 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 		if i := orderIndex(prefs.Order, &e); i >= 0 {
 			k.orderPos = i
 		}
-		why, out := excluded(&e, st, prefs, k.orderPos < len(prefs.Order), params, need)
+		why, out := excluded(&e, st, prefs, k.orderPos < len(prefs.Order), params, need, images)
 		if !out && !supportsAll(e.Parameters, soft) {
 			why, out = excludedSoft, true
 		}
@@ -200,6 +203,38 @@ const promptBytesPerToken = 6
 // role and separators), and once for the reply's start.
 const messageOverheadTokens = 3
 
+// ModalityImage is the input modality of images (OpenRouter's word), as
+// an endpoint's InputModalities lists it.
+const ModalityImage = "image"
+
+// hasImages reports whether the prompt holds an image.
+func (req *Request) hasImages() bool {
+	return slices.ContainsFunc(req.Messages, func(m provider.Message) bool { return m.HasImage() })
+}
+
+// wantsLogprobs reports whether the request's parameters ask for log
+// probabilities.
+func wantsLogprobs(params []string) bool {
+	return slices.Contains(params, "logprobs") || slices.Contains(params, "top_logprobs")
+}
+
+// incapable is the caller's error when every candidate of cs is excluded
+// for what its endpoint cannot do (take images, give logprobs): no
+// provider of the models can serve the request, whatever their health.
+// It is nil otherwise.
+func incapable(cs []Candidate, models []string) *Error {
+	if len(cs) == 0 || slices.ContainsFunc(cs, func(c Candidate) bool { return c.reason != excludedNoImages && c.reason != excludedNoProbs }) {
+		return nil
+	}
+	names := strings.Join(models, " or ")
+	if cs[0].reason == excludedNoImages {
+		return badRequest("messages", "the prompt has images, and no provider of %s takes them; send text only, or a model "+
+			`with an endpoint whose input_modalities lists "image"`, names)
+	}
+	return badRequest("logprobs", "no provider of %s gives log probabilities; leave logprobs and top_logprobs out, or "+
+		`use a model with an endpoint whose supported_parameters lists "logprobs"`, names)
+}
+
 // tokensNeeded estimates, from below, the context a request takes: its
 // prompt's tokens (see promptBytesPerToken) plus max_tokens.
 func (req *Request) tokensNeeded() int {
@@ -269,8 +304,14 @@ func orderIndex(list []string, e *Endpoint) int {
 }
 
 // excluded applies the hard filters, in the order a user would look for them.
-func excluded(e *Endpoint, st *monitor.EndpointStatus, p *Preferences, listed bool, params []string, need int) (reason, bool) {
+func excluded(e *Endpoint, st *monitor.EndpointStatus, p *Preferences, listed bool, params []string, need int, images bool) (reason, bool) {
 	switch {
+	// What it cannot do comes first: when that leaves nothing, the
+	// request is the caller's error (see incapable).
+	case images && !slices.Contains(e.InputModalities, ModalityImage):
+		return excludedNoImages, true
+	case wantsLogprobs(params) && !slices.Contains(e.Parameters, "logprobs"):
+		return excludedNoProbs, true
 	case !st.Enabled || st.State == monitor.Disabled:
 		return excludedOff, true
 	case len(p.Only) > 0 && orderIndex(p.Only, e) < 0:
@@ -321,7 +362,7 @@ func excludedFigure(why reason, e *Endpoint) float64 {
 // to check a model's defaults leave some endpoint.
 func (p *Preferences) Excludes(e *Endpoint) string {
 	on := monitor.EndpointStatus{Enabled: true}
-	why, out := excluded(e, &on, p, orderIndex(p.Order, e) >= 0, nil, 0)
+	why, out := excluded(e, &on, p, orderIndex(p.Order, e) >= 0, nil, 0, false)
 	if !out {
 		return ""
 	}
@@ -506,6 +547,10 @@ func (c *Candidate) why(p *Preferences, healthy int) string {
 		return "allow_fallbacks is false: only the first choice is tried"
 	case excludedContext:
 		return fmt.Sprintf("context of %d tokens is too short: the prompt (at least %d tokens with max_tokens) does not fit", c.contextLength, c.need)
+	case excludedNoImages:
+		return `does not take images (its input_modalities has no "image")`
+	case excludedNoProbs:
+		return "does not give logprobs (its supported_parameters has no \"logprobs\")"
 	}
 	return ""
 }

@@ -42,6 +42,10 @@ type Endpoint struct {
 	ZDR           bool     // zero data retention: nothing of a request is kept; provider.zdr asks for it
 	Distillable   bool     // its output may be used to train other models; provider.enforce_distillable_text asks for it
 	Prefill       bool     // continues from a partial assistant message: a broken stream can resume here
+	// InputModalities are the kinds of input it takes besides text
+	// (OpenRouter's word; ModalityImage): a prompt with images goes only
+	// to endpoints that list "image".
+	InputModalities []string
 	// Timeouts are the connect, first-token and stall limits its Upstream
 	// client was built with (Total is not used): the caps of a deadline
 	// from the endpoint's norms when no request, model or router sets
@@ -361,6 +365,9 @@ func (r *Router) planAll(t *Trace, models []string, req *Request, snap *monitor.
 		}
 	}
 	if len(legs) == 0 {
+		if e := incapable(t.Candidates, t.Models); e != nil {
+			return nil, e
+		}
 		k := KindNoEndpoints
 		if slices.ContainsFunc(t.Candidates, func(c Candidate) bool { return c.reason == excludedContext }) {
 			k = KindContextLength // the prompt is what stands in the way
