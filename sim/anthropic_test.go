@@ -65,6 +65,9 @@ type wireAnthropicMessage struct {
 type wireBlock struct {
 	Type                      string
 	Text, Thinking, Signature *string
+	ID, Name                  string          // tool_use
+	Input                     json.RawMessage // tool_use
+	PartialJSON               *string         `json:"partial_json"` // input_json_delta
 }
 
 type wireAnthropicUsage struct {
