@@ -3,6 +3,7 @@ package sim
 import (
 	"hash/fnv"
 	"math"
+	"strings"
 )
 
 // maxTopLogprobs is the most alternatives per token OpenAI gives.
@@ -54,12 +55,18 @@ func tokenLogprobs(key uint64, from int, tokens []string, top int) []tokenLogpro
 		if top > 0 {
 			tl.TopLogprobs = append(tl.TopLogprobs, altLogprob{Token: t, Logprob: lp, Bytes: byteList(t)})
 		}
-		for k := 1; k < top; k++ {
-			alt := words[(sum>>16+uint64(k)*7919)%uint64(len(words))]
+		// The alternatives are consecutive words of the vocabulary from a
+		// drawn start, skipping the token's own word, so none repeats.
+		for k, w := 1, int(sum>>16%uint64(len(words))); k < top; w++ {
+			alt := words[w%len(words)]
 			if i > 0 || from > 0 {
 				alt = " " + alt
 			}
+			if strings.EqualFold(alt, t) {
+				continue
+			}
 			tl.TopLogprobs = append(tl.TopLogprobs, altLogprob{Token: alt, Logprob: round6(lp - 1.5*float64(k)), Bytes: byteList(alt)})
+			k++
 		}
 		out = append(out, tl)
 	}

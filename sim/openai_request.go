@@ -68,7 +68,8 @@ func openAIMessageOf(i int, m openAIMessage, images *[]image) (message, *httpErr
 			return msg, errInvalid("missing_required_parameter", fmt.Sprintf("messages.[%d].tool_call_id", i),
 				"Missing parameter 'tool_call_id': messages with role 'tool' must have a 'tool_call_id'.")
 		}
-		msg.results = []toolResult{{id: *m.ToolCallID, text: msg.text}}
+		// The content is the result's: it counts once, as the result.
+		msg.results, msg.text = []toolResult{{id: *m.ToolCallID, text: msg.text}}, ""
 	}
 	return msg, nil
 }

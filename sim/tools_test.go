@@ -360,3 +360,44 @@ func TestToolRejections(t *testing.T) {
 		})
 	}
 }
+
+// A reasoning model thinks before it calls: the thinking first, then the
+// call, in both APIs.
+func TestThinkingThenCall(t *testing.T) {
+	s := startServer(t, reasoningProfile("thinker"), Options{})
+	c := newClient(t)
+
+	chunks := parseChunks(t, readSSE(openAIAPI.open(t.Context(), t, c, s, withOpenAITools(true)).Body).data)
+	var order []string
+	for _, ck := range chunks {
+		for _, ch := range ck.Choices {
+			d := ch.Delta
+			switch {
+			case d.Role != "":
+				order = append(order, "role")
+			case d.Reasoning != "":
+				order = append(order, "reasoning")
+			case len(d.ToolCalls) == 1 && d.ToolCalls[0].ID != "":
+				order = append(order, "opening")
+			case len(d.ToolCalls) == 1:
+				order = append(order, "arguments")
+			}
+		}
+	}
+	if len(order) < 5 || order[0] != "role" || order[1] != "reasoning" || !slices.Contains(order, "opening") ||
+		order[len(order)-1] != "arguments" || slices.Index(order, "opening") != slices.Index(order, "arguments")-1 ||
+		slices.Contains(order[slices.Index(order, "opening"):], "reasoning") {
+		t.Errorf("deltas in order %q, want the role, reasoning, the call's opening, then its arguments", order)
+	}
+
+	body := withAnthropicTools(true)
+	body["max_tokens"] = 2048
+	body["thinking"] = map[string]any{"type": "enabled", "budget_tokens": minThinkingBudget}
+	evs := parseEvents(t, readSSE(anthropicAPI.open(t.Context(), t, c, s, body).Body))
+	want := []string{"message_start", "content_block_start 0 thinking", "content_block_delta 0 thinking_delta+",
+		"content_block_delta 0 signature_delta", "content_block_stop 0", "content_block_start 1 tool_use",
+		"content_block_delta 1 input_json_delta+", "content_block_stop 1", "message_delta", "message_stop"}
+	if shape := eventShape(evs); !slices.Equal(shape, want) {
+		t.Errorf("events:\n%q\nwant\n%q", shape, want)
+	}
+}
