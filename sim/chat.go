@@ -55,9 +55,9 @@ type completionMessage struct {
 	Reasoning string           `json:"reasoning,omitempty"` // OpenRouter's name for the thinking
 }
 
-// openAICall is the wire form of the call a answers with, as a whole
-// answer carries it or (with its index) as the first delta of a stream
-// opens it; arguments go in args.
+// openAICall words call c as OpenAI does: whole in a message's tool_calls
+// (no index, all of its arguments), or as the delta that opens it in a
+// stream (its index, empty arguments).
 func openAICall(c *toolCall, index *int, args string) openAIToolCall {
 	call := openAIToolCall{Index: index, ID: "call_" + c.id, Type: "function"}
 	call.Function.Name, call.Function.Arguments = c.name, args

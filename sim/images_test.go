@@ -59,6 +59,12 @@ func TestOpenAIImages(t *testing.T) {
 		string(e.Error.Param) != `"messages.[0].content.[1].type"` {
 		t.Errorf("refusal = %+v, want OpenAI's", e.Error)
 	}
+	fromSystem := withOpenAIImage(testModel, "https://example.com/cat.png")
+	fromSystem["messages"].([]any)[0].(map[string]any)["role"] = "system"
+	e = expectError(t, mustPost(t, c, s.URL()+"/chat/completions", fromSystem), http.StatusBadRequest, "invalid_request_error", "")
+	if !strings.Contains(e.Error.Message, "only allowed for messages with role 'user'") {
+		t.Errorf("image in a system message: %+v", e.Error)
+	}
 	for _, url := range []string{"data:image/png;base64,***", "data:text/plain;base64," + pngData, "ftp://example.com/cat.png"} {
 		resp := mustPost(t, c, s.URL()+"/chat/completions", withOpenAIImage(testModel, url))
 		e := expectError(t, resp, http.StatusBadRequest, "invalid_request_error", "invalid_image_url")

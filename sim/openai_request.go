@@ -46,6 +46,10 @@ func openAIMessageOf(i int, m openAIMessage, images *[]image) (message, *httpErr
 			if p.Type != "image_url" {
 				continue
 			}
+			if m.Role != "user" {
+				return msg, errBadRequest(fmt.Sprintf("messages.[%d].content.[%d].type", i, j), "Image URLs are only allowed "+
+					"for messages with role 'user', but this message with role '%s' contains an image URL.", m.Role)
+			}
 			if fail := checkImageURL(i, j, p); fail != nil {
 				return msg, fail
 			}
