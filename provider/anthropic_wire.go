@@ -515,15 +515,23 @@ type anthropicMessage struct {
 // anthropicBlock is a content block (of a message, or in
 // content_block_start) or a block's delta (in content_block_delta).
 type anthropicBlock struct {
-	Type     string `json:"type"` // text, thinking, ...; text_delta, thinking_delta, ...
-	Text     string `json:"text"`
-	Thinking string `json:"thinking"`
+	Type      string `json:"type"` // text, thinking, tool_use, ...; text_delta, thinking_delta, ...
+	Text      string `json:"text"`
+	Thinking  string `json:"thinking"`
+	Signature string `json:"signature"` // of a thinking block, or its signature_delta
+	// A tool_use block's call, and an input_json_delta's piece of its
+	// input's JSON.
+	ID          string          `json:"id"`
+	Name        string          `json:"name"`
+	Input       json.RawMessage `json:"input"`
+	PartialJSON string          `json:"partial_json"`
 }
 
 // anthropicEvent is the data of one stream event; which fields are set
 // depends on its type.
 type anthropicEvent struct {
 	Type         string            `json:"type"`
+	Index        int               `json:"index"`         // the content block's, in content_block_*
 	Message      *anthropicMessage `json:"message"`       // message_start
 	ContentBlock anthropicBlock    `json:"content_block"` // content_block_start
 	// Delta is a block's delta in content_block_delta, and the message's
@@ -569,6 +577,10 @@ type anthropicDecoder struct {
 	id, model string
 	prompt    int // the prompt's tokens, from message_start
 	cached    int // of those, read from the upstream's cache
+	// calls maps the index of each tool_use block seen to the call's
+	// place among the answer's calls (ToolCall.Index), which counts
+	// tool_use blocks only, from 0.
+	calls map[int]int
 }
 
 func (d *anthropicDecoder) event(ev sseEvent) (Chunk, eventKind, error) {
@@ -592,15 +604,37 @@ func (d *anthropicDecoder) event(ev sseEvent) (Chunk, eventKind, error) {
 			}
 		}
 	case "content_block_start":
-		c.Content, c.Reasoning = w.ContentBlock.Text, w.ContentBlock.Thinking
+		b := w.ContentBlock
+		c.Content, c.Reasoning, c.Signature = b.Text, b.Thinking, b.Signature
+		if b.Type == "tool_use" {
+			// Its input comes in input_json_delta pieces; the block's own
+			// is an empty object.
+			if d.calls == nil {
+				d.calls = map[int]int{}
+			}
+			k, seen := d.calls[w.Index]
+			if !seen {
+				k = len(d.calls)
+				d.calls[w.Index] = k
+			}
+			c.ToolCalls = []ToolCall{{Index: k, ID: b.ID, Name: b.Name}}
+		}
 	case "content_block_delta":
-		// signature_delta (a thinking block's seal) and input_json_delta
-		// (a tool call's arguments) carry nothing we pass on.
 		switch w.Delta.Type {
 		case "text_delta":
 			c.Content = w.Delta.Text
 		case "thinking_delta":
 			c.Reasoning = w.Delta.Thinking
+		case "signature_delta":
+			c.Signature = w.Delta.Signature
+		case "input_json_delta":
+			// Only a tool_use block's input is a call of the request's
+			// tools; a server tool's (server_tool_use: Anthropic's web
+			// search, ...) is Anthropic's business, as its block is. The
+			// first piece is often empty: a piece of nothing.
+			if k, ok := d.calls[w.Index]; ok && w.Delta.PartialJSON != "" {
+				c.ToolCalls = []ToolCall{{Index: k, Arguments: w.Delta.PartialJSON}}
+			}
 		}
 	case "message_delta":
 		c.FinishReason = finishOf(w.Delta.StopReason)
@@ -628,8 +662,22 @@ var answerEvents = map[string]bool{
 
 func (d *anthropicDecoder) mayHoldText(ev sseEvent) bool { return answerEvents[ev.Type] }
 
+// compactInput is a whole tool_use block's input as a call's arguments:
+// compact JSON, "{}" for none.
+func compactInput(input json.RawMessage) (string, error) {
+	if len(input) == 0 || string(input) == "null" {
+		return "{}", nil
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, input); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
 // whole decodes a whole message into the one chunk a stream would have
-// ended with: its text, its thinking, its stop reason and its usage.
+// ended with: its text, its thinking and its signature, its tool calls,
+// its stop reason and its usage.
 func (d *anthropicDecoder) whole(data []byte) (Chunk, error) {
 	var w anthropicMessage
 	if err := json.Unmarshal(data, &w); err != nil {
@@ -645,6 +693,14 @@ func (d *anthropicDecoder) whole(data []byte) (Chunk, error) {
 	for _, b := range w.Content {
 		c.Content += b.Text
 		c.Reasoning += b.Thinking
+		c.Signature += b.Signature
+		if b.Type == "tool_use" {
+			args, err := compactInput(b.Input)
+			if err != nil {
+				return Chunk{}, malformed("message", data, err, d.key)
+			}
+			c.ToolCalls = append(c.ToolCalls, ToolCall{Index: len(c.ToolCalls), ID: b.ID, Name: b.Name, Arguments: args})
+		}
 	}
 	if u := w.Usage; u != nil {
 		c.Usage = &Usage{PromptTokens: u.prompt(), CompletionTokens: u.OutputTokens, TotalTokens: u.prompt() + u.OutputTokens,
