@@ -1,10 +1,8 @@
 package provider
 
 import (
-	"fmt"
 	"io"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 )
@@ -132,11 +130,10 @@ func TestAnthropicToolCalls(t *testing.T) {
 // at once, with their tokens treated as content is: the key, which no
 // token may carry out, in the token's text or in its bytes, is redacted.
 func TestOpenAILogprobs(t *testing.T) {
-	keyBytes := strings.Trim(strings.Join(strings.Fields(fmt.Sprint([]byte(testKey))), ","), "[]")
 	stream := `data: {"choices":[{"index":0,"delta":{"content":"Hi"},"logprobs":{"content":[{"token":"Hi","logprob":-0.25,"bytes":[72,105],` +
 		`"top_logprobs":[{"token":"Hi","logprob":-0.25,"bytes":[72,105]},{"token":"Hello","logprob":-1.5,"bytes":null}]}],"refusal":null}}]}` + "\n\n" +
 		`data: {"choices":[{"index":0,"delta":{"content":" ` + testKey + `"},"logprobs":{"content":[{"token":" ` + testKey + `","logprob":-3,` +
-		`"bytes":[` + keyBytes + `],"top_logprobs":[]}]}}]}` + "\n\n" +
+		`"bytes":[` + fuzzKeyBytes + `],"top_logprobs":[]}]}}]}` + "\n\n" +
 		`data: {"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}` + "\n\n" + "data: [DONE]\n\n"
 	c := clientOf(t, "openai", sseHandler([]byte(stream)), OpenAIOptions{APIKey: testKey})
 	_, chunks, err := streamAll(t, c)
