@@ -317,6 +317,11 @@ func decodeChunk(data []byte, key string) (Chunk, error) {
 		c.Content += ch.Delta.Content
 		c.Reasoning += ch.Delta.Reasoning + ch.Delta.ReasoningContent
 		for _, tc := range ch.Delta.ToolCalls {
+			if tc.Index < 0 {
+				// A call's place: whoever puts the pieces together
+				// indexes with it.
+				return Chunk{}, malformed("stream chunk", data, fmt.Errorf("tool call index %d", tc.Index), key)
+			}
 			c.ToolCalls = append(c.ToolCalls, tc.call(tc.Index))
 		}
 		c.Logprobs = append(c.Logprobs, ch.Logprobs.logprobs()...)

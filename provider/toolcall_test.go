@@ -46,6 +46,13 @@ func TestOpenAIToolCalls(t *testing.T) {
 		t.Fatalf("whole: err %v, chunks %+v", err, chunks)
 	}
 
+	// A call's place is never negative.
+	neg := `data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":-1,"id":"c","function":{"name":"f"}}]}}]}` + "\n\n"
+	c = clientOf(t, "openai", sseHandler([]byte(neg)), OpenAIOptions{})
+	if _, _, err := streamAll(t, c); classOf(t, err) != ClassMalformed {
+		t.Errorf("a tool call at index -1: %v, want malformed", err)
+	}
+
 	// The bound counts the arguments: a call past it is malformed.
 	big := `data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"` +
 		`0123456789012345678901234567890123456789"}}]}}]}` + "\n\n" + "data: [DONE]\n\n"
