@@ -264,8 +264,10 @@ func anthropicMessages(msgs []Message) (string, []anthropicMessageParam, error) 
 		case "system", "developer":
 			if m.HasImage() {
 				err = errors.New("a system message with an image: Anthropic's system prompt is text only")
+				break
 			}
 			system = append(system, m.Text())
+			continue // out of the messages, it parts no tool results from what follows them
 		case "tool":
 			var b anthropicToolResult
 			if b, err = anthropicResult(m); err != nil {

@@ -153,7 +153,9 @@ type Request struct {
 	// they are, the Anthropic client maps those it has a counterpart for
 	// and drops the others (see AnthropicDropped). Its keys must not be ones
 	// the client sets itself (model, messages, stream, stream_options,
-	// max_tokens, temperature).
+	// max_tokens, temperature, user), nor ones the fields below stand for
+	// (tools, tool_choice, parallel_tool_calls, reasoning,
+	// reasoning_effort).
 	Extra map[string]json.RawMessage
 	// Tools are the functions the model may call; ToolChoice and
 	// ParallelToolCalls (nil leaves it to the upstream) say how.

@@ -3,6 +3,7 @@ package provider
 import (
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -158,6 +159,14 @@ func TestOpenAILogprobs(t *testing.T) {
 	}
 	if err != io.EOF || !reflect.DeepEqual(got, want) {
 		t.Fatalf("err %v, logprobs %+v\nwant %+v", err, got, want)
+	}
+
+	// They weigh against the answer's bound: 2 bytes of content with 9 of
+	// tokens do not fit in 8.
+	first, _, _ := strings.Cut(stream, "\n\n")
+	c = clientOf(t, "openai", sseHandler([]byte(first+"\n\n"+`data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`+"\n\n")), OpenAIOptions{})
+	if _, _, err := streamOf(t, c, Request{Model: "m", MaxAnswer: 8, Messages: []Message{{Role: "user", Content: "hi"}}}); classOf(t, err) != ClassMalformed {
+		t.Errorf("logprobs past the answer's bound: %v, want malformed", err)
 	}
 
 	whole := `{"id":"c1","choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},` +

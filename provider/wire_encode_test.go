@@ -170,10 +170,10 @@ func TestAnthropicEncode(t *testing.T) {
 				`{"role":"user","content":[{"type":"tool_result","tool_use_id":"c","content":[{"type":"text","text":"chart:"},` +
 				`{"type":"image","source":{"type":"url","url":"https://example.com/c.png"}}]}]},` +
 				`{"role":"assistant","content":"Done."}],"max_tokens":4096,"stream":true}`},
-		{name: "an empty result has no content; a user's parts join the results",
-			req: Request{Model: "m", Messages: []Message{{Role: "tool", ToolCallID: "c"},
+		{name: "an empty result has no content; a user's parts join the results, a system message between them or not",
+			req: Request{Model: "m", Messages: []Message{{Role: "tool", ToolCallID: "c"}, {Role: "system", Content: "Be brief."},
 				{Role: "user", Parts: []Part{{Type: PartText, Text: "and?"}}}, {Role: "user", Content: "again"}}},
-			want: `{"model":"m","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"c"},{"type":"text","text":"and?"}]},` +
+			want: `{"model":"m","system":"Be brief.","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"c"},{"type":"text","text":"and?"}]},` +
 				`{"role":"user","content":"again"}],"max_tokens":4096,"stream":true}`},
 		{name: "tools: input_schema required; a named choice without parallel calls",
 			req: Request{Model: "m", Messages: hi, Tools: []Tool{weatherTool, {Name: "get_time"}},
