@@ -437,6 +437,9 @@ func anthropicTools(tools []Tool) ([]anthropicTool, error) {
 // OpenAI's "required", and forbids parallel calls inside tool_choice, of
 // mode auto when no mode was given; a choice of none has no such field.
 func anthropicChoice(c ToolChoice, parallel *bool) (*anthropicToolChoice, error) {
+	if err := checkChoice(c); err != nil {
+		return nil, err
+	}
 	serial := parallel != nil && !*parallel
 	var out anthropicToolChoice
 	switch c.Mode {
@@ -452,12 +455,7 @@ func anthropicChoice(c ToolChoice, parallel *bool) (*anthropicToolChoice, error)
 	case ToolNone:
 		return &anthropicToolChoice{Type: "none"}, nil
 	case ToolNamed:
-		if c.Name == "" {
-			return nil, errors.New("tool choice names no tool")
-		}
 		out.Type, out.Name = "tool", c.Name
-	default:
-		return nil, fmt.Errorf("tool choice %q is not one of %q, %q, %q, %q", c.Mode, ToolAuto, ToolNone, ToolRequired, ToolNamed)
 	}
 	out.DisableParallelToolUse = serial
 	return &out, nil
@@ -470,14 +468,11 @@ func anthropicChoice(c ToolChoice, parallel *bool) (*anthropicToolChoice, error)
 // Anthropic's default when the request has none. Reasoning with neither
 // is medium, OpenRouter's default; effort "none" is no thinking.
 func anthropicBudget(r *Reasoning, maxTokens int) (*anthropicThinking, error) {
-	if r == nil || r.Effort == "none" {
+	if r == nil {
 		return nil, nil
 	}
-	if err := checkEffort(r.Effort); err != nil {
+	if err := checkReasoning(r); err != nil || r.Effort == "none" {
 		return nil, err
-	}
-	if r.MaxTokens < 0 {
-		return nil, fmt.Errorf("reasoning max_tokens %d is negative", r.MaxTokens)
 	}
 	budget := r.MaxTokens
 	if budget == 0 {
@@ -609,8 +604,9 @@ func (d *anthropicDecoder) event(ev sseEvent) (Chunk, eventKind, error) {
 		b := w.ContentBlock
 		c.Content, c.Reasoning, c.Signature = b.Text, b.Thinking, b.Signature
 		if b.Type == "tool_use" {
-			// Its input comes in input_json_delta pieces; the block's own
-			// is an empty object.
+			// Its input comes in input_json_delta pieces; Anthropic's
+			// block has an empty object of its own. A server that puts the
+			// whole input here instead has it as the first piece.
 			if d.calls == nil {
 				d.calls = map[int]int{}
 			}
@@ -620,6 +616,9 @@ func (d *anthropicDecoder) event(ev sseEvent) (Chunk, eventKind, error) {
 				d.calls[w.Index] = k
 			}
 			c.ToolCalls = []ToolCall{{Index: k, ID: b.ID, Name: b.Name}}
+			if args, err := compactInput(b.Input); err == nil && args != "{}" {
+				c.ToolCalls[0].Arguments = args
+			}
 		}
 	case "content_block_delta":
 		switch w.Delta.Type {

@@ -164,22 +164,35 @@ func isJSONObject(v []byte) bool {
 	return len(v) > 0 && v[0] == '{' && json.Valid(v)
 }
 
+// checkChoice reports a tool choice that is not one: a mode of no known
+// name, or a named choice without a name.
+func checkChoice(c ToolChoice) error {
+	switch c.Mode {
+	case "", ToolAuto, ToolNone, ToolRequired:
+		return nil
+	case ToolNamed:
+		if c.Name == "" {
+			return errors.New("tool choice names no tool")
+		}
+		return nil
+	}
+	return fmt.Errorf("tool choice %q is not one of %q, %q, %q, %q", c.Mode, ToolAuto, ToolNone, ToolRequired, ToolNamed)
+}
+
 // openAIToolChoice words c as tool_choice: nil for the upstream's default.
 func openAIToolChoice(c ToolChoice) (any, error) {
+	if err := checkChoice(c); err != nil {
+		return nil, err
+	}
 	switch c.Mode {
 	case "":
 		return nil, nil
-	case ToolAuto, ToolNone, ToolRequired:
-		return c.Mode, nil
 	case ToolNamed:
-		if c.Name == "" {
-			return nil, errors.New("tool choice names no tool")
-		}
 		var n openAINamedChoice
 		n.Type, n.Function.Name = "function", c.Name
 		return n, nil
 	}
-	return nil, fmt.Errorf("tool choice %q is not one of %q, %q, %q, %q", c.Mode, ToolAuto, ToolNone, ToolRequired, ToolNamed)
+	return c.Mode, nil
 }
 
 // efforts are the reasoning efforts of OpenRouter's reasoning object, from
@@ -187,10 +200,14 @@ func openAIToolChoice(c ToolChoice) (any, error) {
 // thinking where a protocol wants a budget (OpenRouter's ratios).
 var efforts = map[string]float64{"xhigh": 0.95, "high": 0.8, "medium": 0.5, "low": 0.2, "minimal": 0.1, "none": 0}
 
-// checkEffort reports an effort that is not one of efforts.
-func checkEffort(effort string) error {
-	if _, ok := efforts[effort]; !ok && effort != "" {
-		return fmt.Errorf("reasoning effort %q is not one of xhigh, high, medium, low, minimal, none", effort)
+// checkReasoning reports an effort that is not one of efforts, and a
+// negative budget.
+func checkReasoning(r *Reasoning) error {
+	if _, ok := efforts[r.Effort]; !ok && r.Effort != "" {
+		return fmt.Errorf("reasoning effort %q is not one of xhigh, high, medium, low, minimal, none", r.Effort)
+	}
+	if r.MaxTokens < 0 {
+		return fmt.Errorf("reasoning max_tokens %d is negative", r.MaxTokens)
 	}
 	return nil
 }
@@ -205,13 +222,15 @@ func checkEffort(effort string) error {
 // these three are derived: every server that takes reasoning_effort
 // knows them, while "minimal" and "xhigh" are newer and not everywhere.
 func openAIEffort(r *Reasoning, maxTokens int) (string, error) {
-	switch {
-	case r == nil:
+	if r == nil {
 		return "", nil
+	}
+	if err := checkReasoning(r); err != nil {
+		return "", err
+	}
+	switch {
 	case r.Effort != "":
-		return r.Effort, checkEffort(r.Effort)
-	case r.MaxTokens < 0:
-		return "", fmt.Errorf("reasoning max_tokens %d is negative", r.MaxTokens)
+		return r.Effort, nil
 	case r.MaxTokens == 0:
 		return "", nil // reasoning on, at the upstream's default effort
 	case maxTokens > 0:

@@ -104,11 +104,14 @@ func TestAnthropicToolCalls(t *testing.T) {
 	}
 
 	// Tool calls alone, and no stop reason before message_stop: an answer.
+	// A server that gives the whole input at the block's start gives the
+	// arguments at once.
 	only := anthropicEvents(aStart,
-		`{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_1","name":"f","input":{}}}`, aStop)
+		`{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_1","name":"f","input":{ "a": 1 }}}`, aStop)
 	c, _ = newAnthropicTestClient(t, sseHandler([]byte(only)), AnthropicOptions{})
-	if _, chunks, err := streamAll(t, c); err != io.EOF || len(chunks) != 1 {
-		t.Errorf("a stream of a tool call alone: %d chunks, %v; want one and io.EOF", len(chunks), err)
+	if _, chunks, err := streamAll(t, c); err != io.EOF || len(chunks) != 1 ||
+		!reflect.DeepEqual(chunks[0].ToolCalls, []ToolCall{{ID: "toolu_1", Name: "f", Arguments: `{"a":1}`}}) {
+		t.Errorf("a stream of a tool call alone: %+v, %v; want one call and io.EOF", chunks, err)
 	}
 
 	// A whole message: its tool_use blocks are whole calls, their input
