@@ -265,7 +265,7 @@ func blockMembers(field string, raw json.RawMessage) (map[string]json.RawMessage
 // notCarried is the error for a block of a type the gateway does not
 // carry in this place.
 func notCarried(field, typ, where string) *apiError {
-	return invalid(field, fmt.Sprintf("%s is a %q block; Switchboard carries %s", field, echo(typ), where))
+	return invalid(field, fmt.Sprintf("%s is a block of type %q; Switchboard carries %s", field, echo(typ), where))
 }
 
 // userBlocks appends a user message's blocks to out: a tool message per

@@ -223,7 +223,7 @@ func TestMessagesRefusesBadInputInAnthropicsShape(t *testing.T) {
 		"max_tokens missing": {noMax, "max_tokens is missing"},
 		"an image block":     {image, `messages[0].content[1].source.media_type is ""`},
 		"a server tool":      {tools, `tools[0] is Anthropic's server tool "web_search_20250305": Switchboard carries client tools only`},
-		"a document block":   {document, `messages[0].content[1] is a "document" block`},
+		"a document block":   {document, `messages[0].content[1] is a block of type "document"`},
 		"a system message":   {system, `messages[0].role is "system"`},
 		"broken JSON":        {`{"model":`, "not valid JSON at line 1"},
 	} {
