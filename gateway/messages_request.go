@@ -499,34 +499,51 @@ func systemPrompt(v json.RawMessage) (string, *apiError) {
 // anthropicExtras reads tools, tool_choice and thinking into req, and
 // names them among its parameters (in OpenRouter's words, as an
 // endpoint's supported parameters list them) for require_parameters.
-// Disabled thinking asks nothing of an endpoint, so it is no parameter.
 func anthropicExtras(req *routing.Request, x messagesExtras, maxTokens int) *apiError {
+	if e := anthropicToolUse(req, x); e != nil {
+		return e
+	}
+	if !given(x.Thinking) {
+		return nil
+	}
+	var e *apiError
+	if req.Reasoning, e = anthropicThinking(bytes.TrimSpace(x.Thinking), maxTokens); e != nil {
+		return e
+	}
+	if req.Reasoning.Effort != "none" { // disabled thinking asks nothing of an endpoint
+		req.Params = append(req.Params, "reasoning")
+	}
+	return nil
+}
+
+// anthropicToolUse reads tools and tool_choice into req. A choice of auto
+// or none with no tools (any and tool are refused without them) asks
+// nothing, and is left out: OpenAI's upstreams refuse a tool_choice
+// without tools.
+func anthropicToolUse(req *routing.Request, x messagesExtras) *apiError {
 	var e *apiError
 	if given(x.Tools) {
 		if req.Tools, e = anthropicTools(x.Tools); e != nil {
 			return e
 		}
-		if len(req.Tools) > 0 {
-			req.Params = append(req.Params, "tools")
-		}
 	}
+	var choice provider.ToolChoice
 	if given(x.ToolChoice) {
-		if req.ToolChoice, e = anthropicToolChoice(bytes.TrimSpace(x.ToolChoice), req.Tools); e != nil {
+		if choice, e = anthropicToolChoice(bytes.TrimSpace(x.ToolChoice), req.Tools); e != nil {
 			return e
 		}
-		if disablesParallel(x.ToolChoice) {
-			no := false
-			req.ParallelToolCalls = &no
-		}
+	}
+	if len(req.Tools) == 0 {
+		return nil
+	}
+	req.Params = append(req.Params, "tools")
+	if choice.Mode != "" {
+		req.ToolChoice = choice
 		req.Params = append(req.Params, "tool_choice")
 	}
-	if given(x.Thinking) {
-		if req.Reasoning, e = anthropicThinking(bytes.TrimSpace(x.Thinking), maxTokens); e != nil {
-			return e
-		}
-		if req.Reasoning.Effort != "none" {
-			req.Params = append(req.Params, "reasoning")
-		}
+	if given(x.ToolChoice) && disablesParallel(x.ToolChoice) {
+		no := false
+		req.ParallelToolCalls = &no
 	}
 	return nil
 }

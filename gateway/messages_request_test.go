@@ -90,6 +90,10 @@ func TestParseMessagesReadsToolsImagesAndThinking(t *testing.T) {
 			routing.Request{Reasoning: &provider.Reasoning{Effort: "none"}, Params: []string{"max_tokens"},
 				Messages: []provider.Message{{Role: "user", Content: "Hi."}}},
 		},
+		"a choice of none without tools asks nothing": {
+			messagesRequest(`"tool_choice":{"type":"none"},"messages":[{"role":"user","content":"Hi."}]`),
+			routing.Request{Params: []string{"max_tokens"}, Messages: []provider.Message{{Role: "user", Content: "Hi."}}},
+		},
 		"adaptive thinking": {
 			messagesRequest(`"thinking":{"type":"adaptive"},"tools":[],"messages":[{"role":"user","content":"Hi."}]`),
 			routing.Request{Reasoning: &provider.Reasoning{Effort: "medium"}, Tools: []provider.Tool{}, Params: []string{"max_tokens", "reasoning"},
