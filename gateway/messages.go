@@ -15,9 +15,10 @@ import (
 
 // Anthropic's Messages API (POST /v1/messages) over the same router, so
 // that Anthropic's SDKs and Claude Code (ANTHROPIC_BASE_URL) route through
-// Switchboard whatever protocol the upstreams speak. Its requests are read
-// into a chatRequest and checked as chat requests are; only the words of
-// the answer and the shape of errors differ (see dialect).
+// Switchboard whatever protocol the upstreams speak. Its messages, tools
+// and thinking are read in Anthropic's words (messages_request.go), the
+// rest into a chatRequest checked as chat requests are; the answer is in
+// Anthropic's blocks and events, and errors in its shape (see dialect).
 
 // anthropicAPI is Anthropic's Messages API as a dialect, for a request
 // whose prompt is estimated at prompt tokens (see messages).

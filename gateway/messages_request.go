@@ -240,7 +240,7 @@ func anthropicMessages(msgs []chatMessage) ([]provider.Message, *apiError) {
 	return out, nil
 }
 
-// contentBlock reads the block at field.
+// readBlock reads the content block at field, which must be an object.
 func readBlock(field string, raw json.RawMessage) (contentBlockIn, *apiError) {
 	var b contentBlockIn
 	if _, e := blockMembers(field, raw); e != nil {
@@ -252,7 +252,7 @@ func readBlock(field string, raw json.RawMessage) (contentBlockIn, *apiError) {
 	return b, nil
 }
 
-// blockMembers checks that the value at field is an object.
+// blockMembers reads the object at field (a block or a tool) into its members.
 func blockMembers(field string, raw json.RawMessage) (map[string]json.RawMessage, *apiError) {
 	var m map[string]json.RawMessage
 	raw = bytes.TrimSpace(raw)
