@@ -149,7 +149,8 @@ func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
 	}
 
 	// A simulated provider serves exactly the models routed to it, each
-	// within the context its endpoint declares.
+	// within the context its endpoint declares, taking images where the
+	// endpoint says it does.
 	for i := range cfg.Providers {
 		p := &cfg.Providers[i]
 		if p.Sim == nil || p.Name == "" {
@@ -163,6 +164,9 @@ func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
 				}
 				if !slices.Contains(p.Sim.Models, e.UpstreamModel) {
 					p.Sim.Models = append(p.Sim.Models, e.UpstreamModel)
+				}
+				if slices.Contains(e.InputModalities, routing.ModalityImage) && !slices.Contains(p.Sim.ImageModels, e.UpstreamModel) {
+					p.Sim.ImageModels = append(p.Sim.ImageModels, e.UpstreamModel) // it refuses images as a text model does otherwise
 				}
 				if e.ContextLength == 0 {
 					continue

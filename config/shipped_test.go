@@ -65,7 +65,7 @@ func TestShippedConfig(t *testing.T) {
 	}
 
 	// The simulator serves exactly what the config routes to it, within
-	// each endpoint's context.
+	// each endpoint's context, taking images where the endpoint does.
 	for _, m := range cfg.Models {
 		for _, e := range m.Endpoints {
 			p := cfg.Provider(e.Provider)
@@ -75,6 +75,9 @@ func TestShippedConfig(t *testing.T) {
 			}
 			if got := p.Sim.ContextLengths[e.UpstreamModel]; got != e.ContextLength {
 				t.Errorf("%s: the simulator limits %q to %d tokens, the endpoint says %d", e.ID, e.UpstreamModel, got, e.ContextLength)
+			}
+			if sees, says := slices.Contains(p.Sim.ImageModels, e.UpstreamModel), slices.Contains(e.InputModalities, "image"); sees != says {
+				t.Errorf("%s: the simulator takes images %v, the endpoint says %v", e.ID, sees, says)
 			}
 		}
 	}

@@ -20,16 +20,20 @@ type anthropicAnswer struct {
 	Role    string `json:"role"`
 	Model   string `json:"model"`
 	Content []struct {
-		Type      string  `json:"type"`
-		Text      *string `json:"text"`
-		Thinking  *string `json:"thinking"`
-		Signature *string `json:"signature"`
+		Type      string          `json:"type"`
+		Text      *string         `json:"text"`
+		Thinking  *string         `json:"thinking"`
+		Signature *string         `json:"signature"`
+		ID        *string         `json:"id"`
+		Name      *string         `json:"name"`
+		Input     json.RawMessage `json:"input"`
 	} `json:"content"`
 	StopReason   *string `json:"stop_reason"`
 	StopSequence *string `json:"stop_sequence"`
 	Usage        struct {
-		InputTokens  int `json:"input_tokens"`
-		OutputTokens int `json:"output_tokens"`
+		InputTokens          int `json:"input_tokens"`
+		OutputTokens         int `json:"output_tokens"`
+		CacheReadInputTokens int `json:"cache_read_input_tokens"`
 	} `json:"usage"`
 	Provider string         `json:"provider"`
 	Trace    *routing.Trace `json:"trace"`
@@ -206,7 +210,10 @@ func TestMessagesRefusesBadInputInAnthropicsShape(t *testing.T) {
 	image["messages"] = []map[string]any{{"role": "user", "content": []map[string]any{
 		{"type": "text", "text": "What is it?"}, {"type": "image", "source": map[string]any{"type": "base64"}}}}}
 	tools := messagesBody(false)
-	tools["tools"] = []map[string]any{{"name": "x"}}
+	tools["tools"] = []map[string]any{{"type": "web_search_20250305", "name": "web_search"}}
+	document := messagesBody(false)
+	document["messages"] = []map[string]any{{"role": "user", "content": []map[string]any{
+		{"type": "text", "text": "Sum it up."}, {"type": "document", "source": map[string]any{"type": "text", "data": "..."}}}}}
 	system := messagesBody(false)
 	system["messages"] = []map[string]any{{"role": "system", "content": "hi"}}
 	for name, c := range map[string]struct {
@@ -214,8 +221,9 @@ func TestMessagesRefusesBadInputInAnthropicsShape(t *testing.T) {
 		msg  string
 	}{
 		"max_tokens missing": {noMax, "max_tokens is missing"},
-		"an image block":     {image, `messages[0].content[1] is of type "image"`},
-		"tools":              {tools, "tools is not supported"},
+		"an image block":     {image, `messages[0].content[1].source.media_type is ""`},
+		"a server tool":      {tools, `tools[0] is Anthropic's server tool "web_search_20250305": Switchboard carries client tools only`},
+		"a document block":   {document, `messages[0].content[1] is a block of type "document"`},
 		"a system message":   {system, `messages[0].role is "system"`},
 		"broken JSON":        {`{"model":`, "not valid JSON at line 1"},
 	} {

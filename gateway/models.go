@@ -26,8 +26,16 @@ type modelInfo struct {
 	OwnedBy       string  `json:"owned_by"`
 	ContextLength int     `json:"context_length,omitempty"`
 	Pricing       pricing `json:"pricing"`
-	Endpoints     int     `json:"endpoints"`
-	Answering     int     `json:"answering"` // endpoints neither down nor turned off
+	// Architecture says what the model takes and gives, in OpenRouter's
+	// words: text, and images where an endpoint takes them.
+	Architecture architecture `json:"architecture"`
+	Endpoints    int          `json:"endpoints"`
+	Answering    int          `json:"answering"` // endpoints neither down nor turned off
+}
+
+type architecture struct {
+	InputModalities  []string `json:"input_modalities"`
+	OutputModalities []string `json:"output_modalities"`
 }
 
 type pricing struct {
@@ -48,7 +56,8 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 	list := modelList{Object: "list", Data: []modelInfo{}}
 	for _, name := range s.opts.Router.Models() {
 		eps := s.opts.Router.Endpoints(name)
-		info := modelInfo{ID: name, Object: "model", OwnedBy: "switchboard", Endpoints: len(eps)}
+		info := modelInfo{ID: name, Object: "model", OwnedBy: "switchboard", Endpoints: len(eps),
+			Architecture: architecture{InputModalities: []string{"text"}, OutputModalities: []string{"text"}}}
 		if len(eps) > 0 {
 			cheapest := slices.MinFunc(eps, func(a, b routing.Endpoint) int {
 				return cmp.Compare(a.Price(), b.Price())
@@ -57,6 +66,11 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, e := range eps {
 			info.ContextLength = max(info.ContextLength, e.ContextLength)
+			for _, m := range e.InputModalities { // a request with images goes to those that take them
+				if !slices.Contains(info.Architecture.InputModalities, m) {
+					info.Architecture.InputModalities = append(info.Architecture.InputModalities, m)
+				}
+			}
 			if st := snap.Status(e.ID); st != nil && answering(st.State) {
 				info.Answering++
 			}

@@ -74,6 +74,7 @@ type endpointSpec struct {
 	name, variant, quantization string
 	price                       float64
 	context                     int
+	modalities                  []string // besides text
 }
 
 // newFixtureWith serves testModel from a simulated provider per spec, with
@@ -89,7 +90,7 @@ func newFixtureWith(t *testing.T, specs []endpointSpec) *fixture {
 		t.Cleanup(client.CloseIdleConnections)
 		eps = append(eps, routing.Endpoint{ID: endpointID(s.name), Provider: s.name, Model: testModel,
 			UpstreamModel: "up-" + s.name, PriceIn: s.price, PriceOut: s.price, Upstream: client,
-			Variant: s.variant, Quantization: s.quantization, ContextLength: s.context})
+			Variant: s.variant, Quantization: s.quantization, ContextLength: s.context, InputModalities: s.modalities})
 		meps = append(meps, monitor.Endpoint{ID: endpointID(s.name), Provider: s.name, Model: testModel})
 	}
 	var err error
@@ -211,21 +212,25 @@ func TestModelsListsTheModelWithItsEndpointsAndPrice(t *testing.T) {
 	}
 }
 
-// The context length of a model is the longest of its endpoints'; no
-// simulated fleet sets one, so this builds its own router.
+// The context length of a model is the longest of its endpoints', and it
+// takes images when one of them does; no simulated fleet sets these, so
+// this builds its own router.
 func TestModelsContextLengthIsTheLongestEndpoints(t *testing.T) {
 	f := newFixtureWith(t, []endpointSpec{
-		{name: "long", price: 2, context: 131072, variant: "turbo", quantization: "fp8"},
+		{name: "long", price: 2, context: 131072, variant: "turbo", quantization: "fp8", modalities: []string{"image"}},
 		{name: "short", price: 1, context: 8192},
 	})
 	var list struct {
 		Data []struct {
 			ContextLength int `json:"context_length"`
+			Architecture  struct {
+				InputModalities []string `json:"input_modalities"`
+			} `json:"architecture"`
 		} `json:"data"`
 	}
 	getJSON(t, f, "/v1/models", &list)
-	if len(list.Data) != 1 || list.Data[0].ContextLength != 131072 {
-		t.Errorf("models %+v, want one with context_length 131072", list.Data)
+	if len(list.Data) != 1 || list.Data[0].ContextLength != 131072 || strings.Join(list.Data[0].Architecture.InputModalities, " ") != "text image" {
+		t.Errorf("models %+v, want one with context_length 131072 taking text and images", list.Data)
 	}
 	var a struct {
 		Data struct {

@@ -72,7 +72,13 @@ func NewAnthropic(o AnthropicOptions) *Anthropic {
 // system prompt; MaxTokens 0 becomes 4096, since Anthropic requires one; a
 // temperature above Anthropic's maximum of 1 becomes 1; of Extra, only what
 // has a counterpart is sent (see AnthropicDropped). A last message from the
-// assistant is a prefill, which Anthropic continues.
+// assistant is a prefill, which Anthropic continues. Tool calls become
+// tool_use blocks and tool messages tool_result blocks, a turn's results in
+// one user message; Reasoning becomes thinking with a budget of tokens (see
+// anthropicBudget), with which temperature, top_k and a top_p under 0.95
+// are left out, as Anthropic refuses them. A request Anthropic cannot take
+// (an image type it does not know, arguments that are not a JSON object)
+// fails here as ClassBadRequest, before anything is sent.
 func (c *Anthropic) Stream(ctx context.Context, req Request) (Stream, error) {
 	return c.stream(ctx, req, encodeAnthropic, &anthropicDecoder{key: c.key})
 }

@@ -53,7 +53,8 @@ func TestAnthropicStreamFixtures(t *testing.T) {
 			usage: &Usage{PromptTokens: 12, CompletionTokens: 12, TotalTokens: 24}, tokens: 12}},
 		// The prompt's tokens count those read from the cache, as OpenAI's do.
 		{"anthropic_stream_thinking.txt", streamWant{content: "6 x 7 = 42", reasoning: "The user asks for 6 x 7. That is 42.",
-			finish: "stop", usage: &Usage{PromptTokens: 120, CompletionTokens: 31, TotalTokens: 151, CachedTokens: 100}, tokens: 31}},
+			finish: "stop", usage: &Usage{PromptTokens: 120, CompletionTokens: 31, TotalTokens: 151, CachedTokens: 100}, tokens: 31,
+			signature: "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"}},
 		// Without message_stop, but after the stop reason: whole.
 		{"anthropic_stream_no_stop.txt", streamWant{content: "Hello! How", finish: "length",
 			usage: &Usage{PromptTokens: 12, CompletionTokens: 3, TotalTokens: 15}, tokens: 3}},
@@ -325,7 +326,7 @@ func TestAnthropicWholeMessage(t *testing.T) {
 		t.Fatalf("%d chunks, %v; want one chunk and io.EOF", len(chunks), err)
 	}
 	want := Chunk{ID: "msg_01Wh0Le5mN8kQ3vB7xR2pT9c", Model: "claude-sonnet-4-20250514", Content: "42",
-		Reasoning: "6 x 7 is 42.", FinishReason: "stop"}
+		Reasoning: "6 x 7 is 42.", Signature: "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds", FinishReason: "stop"}
 	got := chunks[0]
 	if got.Usage == nil || *got.Usage != (Usage{PromptTokens: 15, CompletionTokens: 9, TotalTokens: 24}) {
 		t.Errorf("usage %+v", got.Usage)

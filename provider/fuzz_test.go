@@ -3,6 +3,7 @@ package provider
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -56,8 +57,10 @@ func addFixtures(f *testing.F, pattern string) {
 
 // checkFuzzStream reads a stream to its end and checks what every stream
 // must be, whatever its body: it ends, in io.EOF or a clean *Error, for
-// good; its chunks are clean; and it gives no more content than its input
-// has (encoding/json makes each byte that is not UTF-8 a 3-byte U+FFFD).
+// good; its chunks are clean; and it gives no more answer (content,
+// reasoning, tool calls, signatures, logprobs' tokens) than its input has
+// (encoding/json makes each byte that is not UTF-8 a 3-byte U+FFFD), nor
+// more than the answer's bound.
 func checkFuzzStream(t *testing.T, in []byte, s *eventStream) {
 	defer s.Close()
 	out := 0
@@ -72,7 +75,7 @@ func checkFuzzStream(t *testing.T, in []byte, s *eventStream) {
 			break
 		}
 		checkFuzzChunk(t, c)
-		out += len(c.Content) + len(c.Reasoning)
+		out += len(c.Content) + len(c.Reasoning) + toolBytes(c.ToolCalls) + len(c.Signature) + logprobBytes(c.Logprobs)
 	}
 	if final != io.EOF {
 		checkCleanError(t, final)
@@ -100,8 +103,39 @@ func checkFuzzChunk(t *testing.T, c Chunk) {
 		if strings.Contains(tc.Arguments, testKey) {
 			t.Fatalf("the key in a tool call's arguments: %q", tc.Arguments)
 		}
+		if tc.Index < 0 {
+			t.Fatalf("a tool call with index %d", tc.Index)
+		}
+	}
+	if strings.Contains(c.Signature, testKey) {
+		t.Fatalf("the key in the signature: %q", c.Signature)
+	}
+	for _, lp := range c.Logprobs {
+		checkFuzzToken(t, lp.Token, lp.Bytes)
+		for _, top := range lp.Top {
+			checkFuzzToken(t, top.Token, top.Bytes)
+		}
 	}
 }
+
+// checkFuzzToken checks that a logprob's token carries the key neither in
+// its text nor in its bytes (of which a number that is not a byte is
+// none).
+func checkFuzzToken(t *testing.T, token string, bytes []int) {
+	t.Helper()
+	b := make([]byte, len(bytes))
+	for i, v := range bytes {
+		if v >= 0 && v <= 0xff {
+			b[i] = byte(v)
+		}
+	}
+	if strings.Contains(token, testKey) || strings.Contains(string(b), testKey) {
+		t.Fatalf("the key in a logprob's token: %q %v", token, bytes)
+	}
+}
+
+// fuzzKeyBytes is testKey's bytes as a logprob's bytes list holds them.
+var fuzzKeyBytes = strings.Trim(strings.Join(strings.Fields(fmt.Sprint([]byte(testKey))), ","), "[]")
 
 // invalidBytes counts the bytes of b that are not part of a UTF-8 rune.
 func invalidBytes(b []byte) int {
@@ -122,6 +156,12 @@ func FuzzOpenAIStream(f *testing.F) {
 	addFixtures(f, "stream_*.txt")
 	addFixtures(f, "ok_*.txt")
 	f.Add([]byte(`data: {"error":{"code":"` + strings.Repeat("sk-", 2000) + `","message":"x"}}` + "\n\n"))
+	// Tool calls and logprobs, with the key in every place of theirs.
+	f.Add([]byte(`data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"` + testKey + `","type":"function",` +
+		`"function":{"name":"` + testKey + `","arguments":"{\"k\":\"` + testKey + `\"}"}}]}}]}` + "\n\n" +
+		`data: {"choices":[{"index":0,"delta":{"content":"` + testKey + `"},"logprobs":{"content":[{"token":"` + testKey + `","logprob":-1,` +
+		`"bytes":[` + fuzzKeyBytes + `],"top_logprobs":[{"token":"` + testKey + `","logprob":-2,"bytes":[` + fuzzKeyBytes + `]}]}]},` +
+		`"finish_reason":"tool_calls"}]}` + "\n\ndata: [DONE]\n\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		checkFuzzStream(t, in, readerStream(in, bodyUnknown, openAIDecoder{key: testKey}, fuzzMaxAnswer))
 	})
@@ -132,6 +172,9 @@ func FuzzOpenAIStream(f *testing.F) {
 func FuzzOpenAIWhole(f *testing.F) {
 	addFixtures(f, "ok_*.txt")
 	f.Add([]byte(`{"choices":[{"index":0,"message":{"content":"` + strings.Repeat("x", fuzzMaxAnswer+1) + `"}}]}`))
+	f.Add([]byte(`{"choices":[{"index":0,"message":{"content":null,"tool_calls":[{"id":"c","type":"function",` +
+		`"function":{"name":"f","arguments":"{\"k\":\"` + testKey + `\"}"}}]},"logprobs":{"content":[{"token":"` + testKey +
+		`","logprob":-1,"bytes":[` + fuzzKeyBytes + `],"top_logprobs":[]}]},"finish_reason":"tool_calls"}]}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		checkFuzzStream(t, in, readerStream(in, bodyJSON, openAIDecoder{key: testKey}, fuzzMaxAnswer))
 	})
@@ -144,6 +187,17 @@ func FuzzAnthropicStream(f *testing.F) {
 	addFixtures(f, "anthropic_message_json.txt")
 	f.Add([]byte(anthropicEvents(aStart, `{"type":"message_delta","delta":{"stop_reason":"`+
 		strings.Repeat("\x1b[2J", 1000)+`"}}`)))
+	// Tool calls and a signature, with the key in every place of theirs,
+	// streamed and whole.
+	f.Add([]byte(anthropicEvents(aStart,
+		`{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":"`+testKey+`"}}`,
+		`{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"`+testKey+`"}}`,
+		`{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"`+testKey+`","name":"`+testKey+`","input":{}}}`,
+		`{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"k\":\"`+testKey+`\"}"}}`,
+		`{"type":"content_block_delta","index":7,"delta":{"type":"input_json_delta","partial_json":"{}"}}`,
+		aDelta("tool_use"), aStop)))
+	f.Add([]byte(`{"id":"m","type":"message","content":[{"type":"thinking","thinking":"x","signature":"` + testKey + `"},` +
+		`{"type":"tool_use","id":"` + testKey + `","name":"f","input":{"k":"` + testKey + `"}}],"stop_reason":"tool_use"}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		checkFuzzStream(t, in, readerStream(in, bodyUnknown, &anthropicDecoder{key: testKey}, fuzzMaxAnswer))
 	})

@@ -203,6 +203,7 @@ func streamOf(t testing.TB, c Upstream, req Request) (Stream, []Chunk, error) {
 // streamWant is what a stream read to its end must have given.
 type streamWant struct {
 	content, reasoning string
+	signature          string // the signature's pieces, joined
 	finish             string // the last finish reason sent
 	usage              *Usage // the last usage sent, nil for none
 	tokens             int    // Stats.OutputTokens
@@ -215,13 +216,15 @@ type streamWant struct {
 func checkStreamEnd(t *testing.T, s Stream, chunks []Chunk, err error, want streamWant) {
 	t.Helper()
 	var got streamWant
-	var content, reasoning strings.Builder
+	var content, reasoning, signature strings.Builder
 	for _, ch := range chunks {
 		content.WriteString(ch.Content)
 		reasoning.WriteString(ch.Reasoning)
+		signature.WriteString(ch.Signature)
 		got.finish = cmp.Or(ch.FinishReason, got.finish)
 		got.usage = cmp.Or(ch.Usage, got.usage)
-		if ch.Content == "" && ch.Reasoning == "" && ch.FinishReason == "" && ch.Usage == nil {
+		if ch.Content == "" && ch.Reasoning == "" && ch.Signature == "" && len(ch.ToolCalls) == 0 && len(ch.Logprobs) == 0 &&
+			ch.FinishReason == "" && ch.Usage == nil {
 			t.Errorf("empty chunk returned: %+v", ch)
 		}
 	}
@@ -237,6 +240,9 @@ func checkStreamEnd(t *testing.T, s Stream, chunks []Chunk, err error, want stre
 	if content.String() != want.content || reasoning.String() != want.reasoning || got.finish != want.finish {
 		t.Errorf("got content %q reasoning %q finish %q, want %q %q %q",
 			content.String(), reasoning.String(), got.finish, want.content, want.reasoning, want.finish)
+	}
+	if signature.String() != want.signature {
+		t.Errorf("signature %q, want %q", signature.String(), want.signature)
 	}
 	if (got.usage == nil) != (want.usage == nil) || got.usage != nil && *got.usage != *want.usage {
 		t.Errorf("usage %+v, want %+v", got.usage, want.usage)

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 )
@@ -85,15 +86,24 @@ func (c *OpenAI) Stream(ctx context.Context, req Request) (Stream, error) {
 
 // encodeOpenAI builds the body of POST /chat/completions.
 func encodeOpenAI(req Request) ([]byte, error) {
-	body, err := json.Marshal(openAIRequest{
-		Model:         req.Model,
-		Messages:      req.Messages,
-		Stream:        true,
-		StreamOptions: openAIStreamOptions{IncludeUsage: true},
-		MaxTokens:     req.MaxTokens,
-		Temperature:   req.Temperature,
-		User:          req.User,
-	})
+	r := openAIRequest{
+		Model:             req.Model,
+		Stream:            true,
+		StreamOptions:     openAIStreamOptions{IncludeUsage: true},
+		MaxTokens:         req.MaxTokens,
+		Temperature:       req.Temperature,
+		User:              req.User,
+		ParallelToolCalls: req.ParallelToolCalls,
+	}
+	var errs [4]error
+	r.Messages, errs[0] = openAIMessages(req.Messages)
+	r.Tools, errs[1] = openAITools(req.Tools)
+	r.ToolChoice, errs[2] = openAIToolChoice(req.ToolChoice)
+	r.ReasoningEffort, errs[3] = openAIEffort(req.Reasoning, req.MaxTokens)
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(r)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,19 +13,242 @@ import (
 // ask for the usage chunk so that token counts come from the upstream.
 type openAIRequest struct {
 	Model         string              `json:"model"`
-	Messages      []Message           `json:"messages"`
+	Messages      []openAIMessage     `json:"messages"`
 	Stream        bool                `json:"stream"`
 	StreamOptions openAIStreamOptions `json:"stream_options"`
 	MaxTokens     int                 `json:"max_tokens,omitempty"`
 	Temperature   *float64            `json:"temperature,omitempty"`
 	User          string              `json:"user,omitempty"`
+	Tools         []openAITool        `json:"tools,omitempty"`
+	// ToolChoice is a mode's word or an openAINamedChoice; nil sends none.
+	ToolChoice        any    `json:"tool_choice,omitempty"`
+	ParallelToolCalls *bool  `json:"parallel_tool_calls,omitempty"`
+	ReasoningEffort   string `json:"reasoning_effort,omitempty"`
 }
 
 // ownKeys are the request body's keys that the client sets itself; Extra
 // may not replace them. The end user goes in Request.User, which each
-// protocol sends in its own field.
+// protocol sends in its own field; tools and reasoning go in the Request's
+// fields of their own, which each protocol words in its own way
+// ("reasoning" is OpenRouter's object, which Request.Reasoning stands for).
 var ownKeys = map[string]bool{"model": true, "messages": true, "stream": true, "stream_options": true,
-	"max_tokens": true, "temperature": true, "user": true}
+	"max_tokens": true, "temperature": true, "user": true,
+	"tools": true, "tool_choice": true, "parallel_tool_calls": true, "reasoning": true, "reasoning_effort": true}
+
+// openAIMessage is a Message as OpenAI's API words it. Content is the
+// text as a string, the parts as a list of openAIPart, or nil (null) for
+// an assistant's message that only calls tools.
+type openAIMessage struct {
+	Role       string                `json:"role"`
+	Content    any                   `json:"content"`
+	ToolCalls  []openAIToolCallParam `json:"tool_calls,omitempty"`
+	ToolCallID string                `json:"tool_call_id,omitempty"`
+}
+
+// openAIPart is one part of a message's content: {"type":"text","text"} or
+// {"type":"image_url","image_url":{"url","detail"}}.
+type openAIPart struct {
+	Type     string          `json:"type"`
+	Text     *string         `json:"text,omitempty"`
+	ImageURL *openAIImageURL `json:"image_url,omitempty"`
+}
+
+type openAIImageURL struct {
+	URL    string `json:"url"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// openAIToolCallParam is a whole tool call in an assistant's message, as
+// a request sends it back (without the index of a stream's pieces).
+type openAIToolCallParam struct {
+	ID       string             `json:"id"`
+	Type     string             `json:"type"` // "function"
+	Function openAIFunctionCall `json:"function"`
+}
+
+type openAIFunctionCall struct {
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
+}
+
+// openAITool is a tool the model may call: {"type":"function","function":{...}}.
+type openAITool struct {
+	Type     string         `json:"type"` // "function"
+	Function openAIFunction `json:"function"`
+}
+
+type openAIFunction struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Parameters  json.RawMessage `json:"parameters,omitempty"`
+	Strict      *bool           `json:"strict,omitempty"`
+}
+
+// openAINamedChoice is the tool_choice that names the one tool to call.
+type openAINamedChoice struct {
+	Type     string `json:"type"` // "function"
+	Function struct {
+		Name string `json:"name"`
+	} `json:"function"`
+}
+
+// openAIMessages words req's messages for OpenAI. Reasoning and its
+// signature stay out: OpenAI's messages have no field for them, and a
+// model reads its own earlier thinking from nowhere else.
+func openAIMessages(msgs []Message) ([]openAIMessage, error) {
+	out := make([]openAIMessage, len(msgs))
+	for i, m := range msgs {
+		o := openAIMessage{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID}
+		if m.Parts != nil {
+			parts, err := openAIParts(m.Parts)
+			if err != nil {
+				return nil, fmt.Errorf("message %d: %w", i, err)
+			}
+			o.Content = parts
+		}
+		for _, tc := range m.ToolCalls {
+			o.ToolCalls = append(o.ToolCalls, openAIToolCallParam{ID: tc.ID, Type: "function",
+				Function: openAIFunctionCall{Name: tc.Name, Arguments: tc.Arguments}})
+		}
+		if len(m.ToolCalls) > 0 && m.Text() == "" {
+			o.Content = nil // OpenAI's word for an assistant's message that only calls tools
+		}
+		out[i] = o
+	}
+	return out, nil
+}
+
+// openAIParts words a message's parts for OpenAI.
+func openAIParts(parts []Part) ([]openAIPart, error) {
+	out := make([]openAIPart, len(parts))
+	for j, p := range parts {
+		switch p.Type {
+		case PartText:
+			out[j] = openAIPart{Type: "text", Text: &p.Text}
+		case PartImage:
+			out[j] = openAIPart{Type: "image_url", ImageURL: &openAIImageURL{URL: p.ImageURL, Detail: p.Detail}}
+		default:
+			return nil, fmt.Errorf("part %d is of type %q, not %q or %q", j, p.Type, PartText, PartImage)
+		}
+	}
+	return out, nil
+}
+
+// openAITools words the request's tools for OpenAI.
+func openAITools(tools []Tool) ([]openAITool, error) {
+	out := make([]openAITool, len(tools))
+	for i, t := range tools {
+		if err := checkTool(i, t); err != nil {
+			return nil, err
+		}
+		out[i] = openAITool{Type: "function", Function: openAIFunction(t)}
+	}
+	return out, nil
+}
+
+// checkTool reports what makes the i-th tool unfit to send, in either
+// protocol: it has no name, or its parameters are not a JSON object.
+func checkTool(i int, t Tool) error {
+	if t.Name == "" {
+		return fmt.Errorf("tool %d has no name", i)
+	}
+	if t.Parameters != nil && !isJSONObject(t.Parameters) {
+		return fmt.Errorf("tool %d (%q): parameters are not a JSON object (a JSON schema)", i, t.Name)
+	}
+	return nil
+}
+
+// isJSONObject reports whether v is valid JSON whose value is an object.
+func isJSONObject(v []byte) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) > 0 && v[0] == '{' && json.Valid(v)
+}
+
+// checkChoice reports a tool choice that is not one: a mode of no known
+// name, or a named choice without a name.
+func checkChoice(c ToolChoice) error {
+	switch c.Mode {
+	case "", ToolAuto, ToolNone, ToolRequired:
+		return nil
+	case ToolNamed:
+		if c.Name == "" {
+			return errors.New("tool choice names no tool")
+		}
+		return nil
+	}
+	return fmt.Errorf("tool choice %q is not one of %q, %q, %q, %q", c.Mode, ToolAuto, ToolNone, ToolRequired, ToolNamed)
+}
+
+// openAIToolChoice words c as tool_choice: nil for the upstream's default.
+func openAIToolChoice(c ToolChoice) (any, error) {
+	if err := checkChoice(c); err != nil {
+		return nil, err
+	}
+	switch c.Mode {
+	case "":
+		return nil, nil
+	case ToolNamed:
+		var n openAINamedChoice
+		n.Type, n.Function.Name = "function", c.Name
+		return n, nil
+	}
+	return c.Mode, nil
+}
+
+// efforts are the reasoning efforts of OpenRouter's reasoning object, from
+// the most thinking to none, with the share of max_tokens each gives to
+// thinking where a protocol wants a budget (OpenRouter's ratios).
+var efforts = map[string]float64{"xhigh": 0.95, "high": 0.8, "medium": 0.5, "low": 0.2, "minimal": 0.1, "none": 0}
+
+// checkReasoning reports an effort that is not one of efforts, and a
+// negative budget.
+func checkReasoning(r *Reasoning) error {
+	if _, ok := efforts[r.Effort]; !ok && r.Effort != "" {
+		return fmt.Errorf("reasoning effort %q is not one of xhigh, high, medium, low, minimal, none", r.Effort)
+	}
+	if r.MaxTokens < 0 {
+		return fmt.Errorf("reasoning max_tokens %d is negative", r.MaxTokens)
+	}
+	return nil
+}
+
+// openAIEffort words r as reasoning_effort: "" sends none. An effort goes
+// as it is. A budget of thinking tokens (what Anthropic takes) becomes the
+// effort whose share of max_tokens it is nearest, as OpenRouter maps
+// max_tokens to effort for models that take only an effort: at least 65%
+// of maxTokens is "high", at least 35% "medium", less "low". Without
+// maxTokens to compare with, the budget alone decides: up to 1024 tokens
+// (Anthropic's least) is "low", up to 8192 "medium", more "high". Only
+// these three are derived: every server that takes reasoning_effort
+// knows them, while "minimal" and "xhigh" are newer and not everywhere.
+func openAIEffort(r *Reasoning, maxTokens int) (string, error) {
+	if r == nil {
+		return "", nil
+	}
+	if err := checkReasoning(r); err != nil {
+		return "", err
+	}
+	switch {
+	case r.Effort != "":
+		return r.Effort, nil
+	case r.MaxTokens == 0:
+		return "", nil // reasoning on, at the upstream's default effort
+	case maxTokens > 0:
+		share := float64(r.MaxTokens) / float64(maxTokens)
+		switch {
+		case share >= 0.65:
+			return "high", nil
+		case share >= 0.35:
+			return "medium", nil
+		}
+		return "low", nil
+	case r.MaxTokens <= 1024:
+		return "low", nil
+	case r.MaxTokens <= 8192:
+		return "medium", nil
+	}
+	return "high", nil
+}
 
 // withExtra adds extra's parameters to a marshalled request object, in the
 // order of their keys.
@@ -66,7 +290,8 @@ type openAIChunk struct {
 			ReasoningContent string           `json:"reasoning_content"`
 			ToolCalls        []openAIToolCall `json:"tool_calls"`
 		} `json:"delta"`
-		FinishReason string `json:"finish_reason"`
+		Logprobs     *openAILogprobs `json:"logprobs"`
+		FinishReason string          `json:"finish_reason"`
 	} `json:"choices"`
 	Usage *openAIUsage    `json:"usage"`
 	Error json.RawMessage `json:"error"`
@@ -85,7 +310,8 @@ type openAICompletion struct {
 			ReasoningContent string           `json:"reasoning_content"`
 			ToolCalls        []openAIToolCall `json:"tool_calls"`
 		} `json:"message"`
-		FinishReason string `json:"finish_reason"`
+		Logprobs     *openAILogprobs `json:"logprobs"`
+		FinishReason string          `json:"finish_reason"`
 	} `json:"choices"`
 	Usage *openAIUsage    `json:"usage"`
 	Error json.RawMessage `json:"error"`
@@ -110,8 +336,14 @@ func decodeChunk(data []byte, key string) (Chunk, error) {
 		c.Content += ch.Delta.Content
 		c.Reasoning += ch.Delta.Reasoning + ch.Delta.ReasoningContent
 		for _, tc := range ch.Delta.ToolCalls {
+			if tc.Index < 0 {
+				// A call's place: whoever puts the pieces together
+				// indexes with it.
+				return Chunk{}, malformed("stream chunk", data, fmt.Errorf("tool call index %d", tc.Index), key)
+			}
 			c.ToolCalls = append(c.ToolCalls, tc.call(tc.Index))
 		}
+		c.Logprobs = append(c.Logprobs, ch.Logprobs.logprobs()...)
 		if ch.FinishReason != "" {
 			c.FinishReason = ch.FinishReason
 		}
@@ -140,6 +372,7 @@ func decodeCompletion(data []byte, key string) (Chunk, error) {
 			for i, tc := range ch.Message.ToolCalls { // whole: one piece a call, in order
 				c.ToolCalls = append(c.ToolCalls, tc.call(i))
 			}
+			c.Logprobs = append(c.Logprobs, ch.Logprobs.logprobs()...)
 			if ch.FinishReason != "" {
 				c.FinishReason = ch.FinishReason
 			}
@@ -192,6 +425,37 @@ type openAIToolCall struct {
 
 func (tc openAIToolCall) call(index int) ToolCall {
 	return ToolCall{Index: index, ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments}
+}
+
+// openAILogprobs is a choice's logprobs: those of its content's tokens
+// (refusal's, the other list, are not content).
+type openAILogprobs struct {
+	Content []struct {
+		openAITopLogprob
+		TopLogprobs []openAITopLogprob `json:"top_logprobs"`
+	} `json:"content"`
+}
+
+type openAITopLogprob struct {
+	Token   string  `json:"token"`
+	Logprob float64 `json:"logprob"`
+	Bytes   []int   `json:"bytes"`
+}
+
+// logprobs returns l's content as Logprobs; nil for nil (logprobs null, or
+// not asked for).
+func (l *openAILogprobs) logprobs() []Logprob {
+	if l == nil || len(l.Content) == 0 {
+		return nil
+	}
+	out := make([]Logprob, len(l.Content))
+	for i, lp := range l.Content {
+		out[i] = Logprob{Token: lp.Token, Logprob: lp.Logprob, Bytes: lp.Bytes}
+		for _, top := range lp.TopLogprobs {
+			out[i].Top = append(out[i].Top, TopLogprob(top))
+		}
+	}
+	return out
 }
 
 // openAIUsage is Usage as OpenAI's API words it.

@@ -10,30 +10,31 @@ import (
 )
 
 // Message is one chat message as sent upstream, in OpenAI's terms; each
-// client words it in its own protocol (see the wire files).
+// client words it in its own protocol (see the wire files), so it has no
+// JSON form of its own.
 type Message struct {
-	Role string `json:"role"` // "system", "user", "assistant" or "tool"
+	Role string // "system", "user", "assistant" or "tool"
 	// Content is the message's text. A message with images has Parts
 	// instead, and Content is "".
-	Content string `json:"content"`
+	Content string
 	// Parts is the content as parts, in order (text and images), for a
 	// message that has an image; nil for text only.
-	Parts []Part `json:"-"`
+	Parts []Part
 	// ToolCalls are an assistant's calls of the request's tools, whole,
 	// each with its ID, Name and Arguments (Index is its place).
-	ToolCalls []ToolCall `json:"-"`
+	ToolCalls []ToolCall
 	// ToolCallID is, on a "tool" message, the ID of the call whose result
 	// it holds.
-	ToolCallID string `json:"-"`
+	ToolCallID string
 	// ToolError marks a tool message whose result is the tool's failure
 	// (Anthropic's is_error; OpenAI has no word for it).
-	ToolError bool `json:"-"`
+	ToolError bool
 	// Reasoning is an assistant's thinking as its answer had it, and
 	// ReasoningSignature the upstream's seal over it (Anthropic's thinking
 	// signature, without which Anthropic does not take thinking back).
 	// Only a client whose protocol has thinking in messages sends it.
-	Reasoning          string `json:"-"`
-	ReasoningSignature string `json:"-"`
+	Reasoning          string
+	ReasoningSignature string
 }
 
 // Text is the message's text: Content, or its text parts joined.
@@ -152,7 +153,9 @@ type Request struct {
 	// they are, the Anthropic client maps those it has a counterpart for
 	// and drops the others (see AnthropicDropped). Its keys must not be ones
 	// the client sets itself (model, messages, stream, stream_options,
-	// max_tokens, temperature).
+	// max_tokens, temperature, user), nor ones the fields below stand for
+	// (tools, tool_choice, parallel_tool_calls, reasoning,
+	// reasoning_effort).
 	Extra map[string]json.RawMessage
 	// Tools are the functions the model may call; ToolChoice and
 	// ParallelToolCalls (nil leaves it to the upstream) say how.
@@ -168,7 +171,8 @@ type Request struct {
 	FirstTokenTimeout time.Duration
 	StallTimeout      time.Duration
 	// MaxAnswer bounds the answer this attempt may deliver, in bytes of
-	// content and reasoning together: once a stream passes it, it ends as
+	// content and reasoning together (and of tool calls, signatures and
+	// the logprobs' tokens, which the answer carries too): once a stream passes it, it ends as
 	// ClassMalformed and its connection is released, and a whole
 	// (non-streamed) answer's body is read only up to a bound derived
 	// from it. Zero or less means DefaultMaxAnswer; there is no "no

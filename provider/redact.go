@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"net/url"
 	"strings"
 	"unicode/utf8"
@@ -166,7 +167,8 @@ func redactKey(s, key string) string {
 }
 
 // scrubChunk returns c with its labels scrubbed and the key out of its
-// content and reasoning, whichever protocol it was decoded from.
+// content, reasoning, tool calls, signature and logprobs, whichever
+// protocol it was decoded from.
 func scrubChunk(c Chunk, key string) Chunk {
 	c.ID, c.Model = scrubTo(c.ID, key, maxName), scrubTo(c.Model, key, maxName)
 	c.FinishReason = scrubLabel(c.FinishReason, key)
@@ -176,7 +178,42 @@ func scrubChunk(c Chunk, key string) Chunk {
 		tc.ID, tc.Name = scrubTo(tc.ID, key, maxName), scrubTo(tc.Name, key, maxName)
 		tc.Arguments = redactKey(tc.Arguments, key)
 	}
+	c.Signature = redactKey(c.Signature, key)
+	// The logprobs' tokens are the content's, and are treated as it is;
+	// their bytes could spell the key as well, as numbers.
+	for i := range c.Logprobs {
+		lp := &c.Logprobs[i]
+		lp.Token, lp.Bytes = redactKey(lp.Token, key), redactBytes(lp.Bytes, key)
+		for j := range lp.Top {
+			t := &lp.Top[j]
+			t.Token, t.Bytes = redactKey(t.Token, key), redactBytes(t.Bytes, key)
+		}
+	}
 	return c
+}
+
+// redactBytes is redactKey for a token's bytes, given as numbers: if they
+// hold the key, they become the bytes of the redacted text (a number that
+// is not a byte counts as a zero byte, which no key has).
+func redactBytes(b []int, key string) []int {
+	if key == "" || len(b) < len(key) {
+		return b
+	}
+	s := make([]byte, len(b))
+	for i, v := range b {
+		if v >= 0 && v <= 0xff {
+			s[i] = byte(v)
+		}
+	}
+	if !bytes.Contains(s, []byte(key)) {
+		return b
+	}
+	s = []byte(redactKey(string(s), key))
+	out := make([]int, len(s))
+	for i, v := range s {
+		out[i] = int(v)
+	}
+	return out
 }
 
 // Clip shortens s to at most n bytes, cutting on a rune boundary and marking

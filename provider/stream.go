@@ -218,7 +218,7 @@ func (s *eventStream) Next() (Chunk, error) {
 		if c, err = s.accept(c); err != nil {
 			return Chunk{}, s.end(err)
 		}
-		if hasTokens(c) || c.FinishReason != "" || c.Usage != nil {
+		if hasTokens(c) || c.FinishReason != "" || c.Usage != nil || len(c.Logprobs) > 0 {
 			return c, nil
 		}
 	}
@@ -302,8 +302,9 @@ func (s *eventStream) nextWhole() (Chunk, error) {
 			"whole answer's body longer than %d bytes (an answer may have %d)", limit, s.cfg.maxAnswer)})
 	}
 	c, err := s.dec.whole(data)
-	if err == nil && c.Content == "" && c.FinishReason == "" {
-		// As an end marker with nothing before it: no answer at all.
+	if err == nil && c.Content == "" && len(c.ToolCalls) == 0 && c.FinishReason == "" {
+		// As an end marker with nothing before it: no answer at all. (Tool
+		// calls alone are an answer, as in a stream.)
 		err = malformed("whole answer", data, errors.New("neither content nor a finish reason"), s.cfg.key)
 	}
 	if err == nil {
@@ -326,7 +327,7 @@ func (s *eventStream) nextWhole() (Chunk, error) {
 // limits, and its first token starts its TTFT.
 func (s *eventStream) accept(c Chunk) (Chunk, error) {
 	c = scrubChunk(c, s.cfg.key)
-	if s.answerBytes += len(c.Content) + len(c.Reasoning) + toolBytes(c.ToolCalls); s.answerBytes > s.cfg.maxAnswer {
+	if s.answerBytes += len(c.Content) + len(c.Reasoning) + toolBytes(c.ToolCalls) + len(c.Signature) + logprobBytes(c.Logprobs); s.answerBytes > s.cfg.maxAnswer {
 		return c, &Error{Class: ClassMalformed, Message: fmt.Sprintf(
 			"answer longer than %d bytes: the upstream does not stop, or the limit is too low", s.cfg.maxAnswer)}
 	}
@@ -368,11 +369,27 @@ func toolBytes(calls []ToolCall) int {
 	return n
 }
 
+// logprobBytes is what logprobs weigh against an answer's bound: the text
+// of their tokens, the likeliest ones' included. They describe content
+// already counted, but an upstream decides how many come, and whoever
+// keeps the answer keeps them too.
+func logprobBytes(lps []Logprob) int {
+	n := 0
+	for _, lp := range lps {
+		n += len(lp.Token)
+		for _, t := range lp.Top {
+			n += len(t.Token)
+		}
+	}
+	return n
+}
+
 // hasTokens reports whether c carries output of the model: content,
-// reasoning, or pieces of tool calls. Only such chunks are progress for the
-// time limits (see watchdog.progress), count as tokens and start TTFT.
+// reasoning (its signature included), or pieces of tool calls. Only such
+// chunks are progress for the time limits (see watchdog.progress), count
+// as tokens and start TTFT.
 func hasTokens(c Chunk) bool {
-	return c.Content != "" || c.Reasoning != "" || len(c.ToolCalls) > 0
+	return c.Content != "" || c.Reasoning != "" || len(c.ToolCalls) > 0 || c.Signature != ""
 }
 
 // readError classifies a failure to read the body.

@@ -107,7 +107,9 @@ func (f *fleet) history(t *testing.T, p string, n int) {
 // its norm, well before the cap, while another can answer; without
 // history, the cap applies and the slow endpoint is waited for.
 func TestFirstTokenDeadlineFromTheNorm(t *testing.T) {
-	const factor, floor = 5, 100 * time.Millisecond
+	// The factor leaves room for a busy machine: a's p99 may come out at
+	// three times its 40ms before the norm reaches the slowed 400ms.
+	const factor, floor = 3, 100 * time.Millisecond
 	fast := sim.Latency{P50: 40 * time.Millisecond, P95: 40 * time.Millisecond} // 400ms in sim.ModeSlow
 	req := ask("hello")
 	req.MaxTokens = 5
@@ -124,9 +126,9 @@ func TestFirstTokenDeadlineFromTheNorm(t *testing.T) {
 		t.Fatalf("attempts %s, want a abandoned at its norm and b answering", got)
 	}
 	a := res.Trace.Attempts[0]
-	if d := a.Deadline; d == nil || !d.Norm || d.FirstToken < 5*40*time.Millisecond || d.FirstToken > 300*time.Millisecond ||
-		!strings.HasPrefix(d.Why, "first token within ") || !strings.Contains(d.Why, "5× its p99 4") {
-		t.Fatalf("deadline %+v, want 5× a's p99 of about 40ms", d)
+	if d := a.Deadline; d == nil || !d.Norm || d.FirstToken < 3*40*time.Millisecond || d.FirstToken >= 400*time.Millisecond ||
+		!strings.HasPrefix(d.Why, "first token within ") || !strings.Contains(d.Why, "3× its p99 ") {
+		t.Fatalf("deadline %+v, want 3× a's p99 of 40ms or a little more", d)
 	}
 	if a.Duration >= 400*time.Millisecond || !strings.Contains(a.Notes(), a.Deadline.Why) {
 		t.Errorf("a took %s (its first token comes at 400ms); notes %q", a.Duration, a.Notes())

@@ -1,8 +1,7 @@
 package sim
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,9 +27,9 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 const statusOverloaded = 529
 
 // anthropicParams are the top-level request fields the Messages API knows;
-// any other is refused, as the real API refuses it. The simulator acts on
-// few of them; the rest (sampling, tools, thinking, ...) are accepted and
-// ignored, as the OpenAI dialect ignores its own.
+// any other (OpenAI's logprobs, say) is refused, as the real API refuses
+// it. The simulator acts on some of them; the rest (sampling, ...) are
+// accepted and ignored, as the OpenAI dialect ignores its own.
 var anthropicParams = map[string]bool{
 	"model": true, "max_tokens": true, "messages": true, "system": true, "stream": true,
 	"temperature": true, "top_p": true, "top_k": true, "stop_sequences": true, "metadata": true,
@@ -50,7 +49,33 @@ type anthropicRequest struct {
 	TopK          *int               `json:"top_k"`
 	StopSequences []string           `json:"stop_sequences"`
 	Metadata      *anthropicMetadata `json:"metadata"`
+	Tools         *[]anthropicTool   `json:"tools"`
+	ToolChoice    *struct {
+		Type                   string `json:"type"`
+		Name                   string `json:"name"`
+		DisableParallelToolUse *bool  `json:"disable_parallel_tool_use"`
+	} `json:"tool_choice"`
+	Thinking *struct {
+		Type         string `json:"type"`
+		BudgetTokens *int   `json:"budget_tokens"`
+	} `json:"thinking"`
 }
+
+// anthropicTool is one of the tools offered: a client tool (type absent or
+// "custom") with its input schema, or one of Anthropic's server tools
+// (web search, ...), which the simulator takes and never calls.
+type anthropicTool struct {
+	Type        string          `json:"type"`
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	InputSchema json.RawMessage `json:"input_schema"`
+}
+
+// minThinkingBudget is the least budget_tokens Anthropic takes.
+const minThinkingBudget = 1024
+
+// thinkingDocs is where Anthropic's refusals about thinking send a reader.
+const thinkingDocs = "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
 
 // anthropicMetadata is the request's metadata: Anthropic's schema has the
 // end user's id in it and nothing else.
@@ -130,6 +155,7 @@ func (anthropic) decode(w http.ResponseWriter, r *http.Request) (*chatRequest, *
 	if system != "" {
 		chat.messages = append(chat.messages, message{Role: "system", text: system})
 	}
+	turns := make([]message, 0, len(*req.Messages))
 	for i, m := range *req.Messages {
 		switch m.Role {
 		case "user", "assistant":
@@ -142,13 +168,245 @@ func (anthropic) decode(w http.ResponseWriter, r *http.Request) (*chatRequest, *
 		if c := strings.TrimSpace(string(m.Content)); c == "" || c == "null" {
 			return nil, anthropicInvalid("messages.%d.content: Field required", i)
 		}
-		text, ok := contentText(m.Content)
-		if !ok {
-			return nil, anthropicInvalid("messages.%d.content: Input should be a valid string or a list of content blocks", i)
+		var prev *message
+		if i > 0 {
+			prev = &turns[i-1]
 		}
-		chat.messages = append(chat.messages, message{Role: m.Role, text: text})
+		msg, fail := anthropicMessageOf(i, m, prev, chat)
+		if fail != nil {
+			return nil, fail
+		}
+		turns = append(turns, msg)
+	}
+	for i, m := range turns {
+		if len(m.calls) == 0 {
+			continue
+		}
+		answered := map[string]bool{}
+		if i+1 < len(turns) {
+			for _, r := range turns[i+1].results {
+				answered[r.id] = true
+			}
+		}
+		var missing []string
+		for _, c := range m.calls {
+			if !answered[c.id] {
+				missing = append(missing, c.id)
+			}
+		}
+		if len(missing) > 0 {
+			return nil, anthropicInvalid("messages.%d: `tool_use` ids were found without `tool_result` blocks immediately after: %s. "+
+				"Each `tool_use` block must have a corresponding `tool_result` block in the next message.", i, strings.Join(missing, ", "))
+		}
+	}
+	chat.messages = append(chat.messages, turns...)
+	if fail := anthropicTools(&req, chat); fail != nil {
+		return nil, fail
+	}
+	if fail := anthropicThinking(&req, chat); fail != nil {
+		return nil, fail
 	}
 	return chat, nil
+}
+
+// anthropicBlock is a content block of a message, of any type the
+// simulator reads; the fields of the others are left unread.
+type anthropicBlock struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+	// tool_use
+	ID    string          `json:"id"`
+	Name  string          `json:"name"`
+	Input json.RawMessage `json:"input"`
+	// tool_result
+	ToolUseID string          `json:"tool_use_id"`
+	Content   json.RawMessage `json:"content"` // a string or text blocks
+	IsError   *bool           `json:"is_error"`
+	// image
+	Source *struct {
+		Type      string `json:"type"`
+		MediaType string `json:"media_type"`
+		Data      string `json:"data"`
+		URL       string `json:"url"`
+	} `json:"source"`
+	// thinking
+	Thinking  *string `json:"thinking"`
+	Signature *string `json:"signature"`
+}
+
+// anthropicMessageOf reads message i, whose content is a string or a list
+// of blocks; prev is the message before it, whose tool_use blocks its
+// tool_result blocks must answer. Its images and thinking blocks go into
+// chat, for the server to check.
+func anthropicMessageOf(i int, m wireMessage, prev *message, chat *chatRequest) (message, *httpError) {
+	msg := message{Role: m.Role}
+	var blocks []anthropicBlock
+	if json.Unmarshal(m.Content, &msg.text) == nil {
+		return msg, nil
+	}
+	if json.Unmarshal(m.Content, &blocks) != nil {
+		return msg, anthropicInvalid("messages.%d.content: Input should be a valid string or a list of content blocks", i)
+	}
+	var text []string
+	for j, b := range blocks {
+		at := fmt.Sprintf("messages.%d.content.%d", i, j)
+		switch b.Type {
+		case "text":
+			text = append(text, b.Text)
+		case "image":
+			if fail := checkImageSource(at, b); fail != nil {
+				return msg, fail
+			}
+			msg.images++
+			chat.images = append(chat.images, image{refusal: anthropicInvalid("%s.image: model %s does not support image input.", at, chat.model)})
+		case "tool_use":
+			switch {
+			case m.Role != "assistant":
+				return msg, anthropicInvalid("%s: `tool_use` blocks can only be in `assistant` messages", at)
+			case b.ID == "":
+				return msg, anthropicInvalid("%s.tool_use.id: Field required", at)
+			case b.Name == "":
+				return msg, anthropicInvalid("%s.tool_use.name: Field required", at)
+			}
+			var args bytes.Buffer
+			if json.Compact(&args, b.Input) != nil || !bytes.HasPrefix(args.Bytes(), []byte("{")) {
+				return msg, anthropicInvalid("%s.tool_use.input: Input should be a valid dictionary", at)
+			}
+			msg.calls = append(msg.calls, toolCall{id: b.ID, name: b.Name, args: args.String()})
+		case "tool_result":
+			if m.Role != "user" {
+				return msg, anthropicInvalid("%s: `tool_result` blocks can only be in `user` messages", at)
+			}
+			var name string
+			if prev != nil {
+				if k := slices.IndexFunc(prev.calls, func(c toolCall) bool { return c.id == b.ToolUseID }); k >= 0 {
+					name = prev.calls[k].name
+				}
+			}
+			if name == "" {
+				return msg, anthropicInvalid("%s: unexpected `tool_use_id` found in `tool_result` blocks: %s. "+
+					"Each `tool_result` block must have a corresponding `tool_use` block in the previous message.", at, b.ToolUseID)
+			}
+			result, ok := contentText(b.Content)
+			if !ok {
+				return msg, anthropicInvalid("%s.tool_result.content: Input should be a valid string or a list of content blocks", at)
+			}
+			msg.results = append(msg.results, toolResult{id: b.ToolUseID, name: name, text: result})
+		case "thinking":
+			if b.Thinking == nil || b.Signature == nil {
+				return msg, anthropicInvalid("%s.thinking.signature: Field required", at)
+			}
+			chat.thoughts = append(chat.thoughts, thought{text: *b.Thinking, signature: *b.Signature,
+				refusal: anthropicInvalid("%s: Invalid `signature` in `thinking` block", at)})
+		}
+	}
+	msg.text = strings.Join(text, " ")
+	return msg, nil
+}
+
+// checkImageSource refuses an image block whose source is not base64 of
+// an image of a type Anthropic takes, nor a URL. A URL is taken as it is:
+// the simulator fetches nothing.
+func checkImageSource(at string, b anthropicBlock) *httpError {
+	src := b.Source
+	switch {
+	case src == nil:
+		return anthropicInvalid("%s.image.source: Field required", at)
+	case src.Type == "url":
+		if src.URL == "" {
+			return anthropicInvalid("%s.image.source.url.url: Field required", at)
+		}
+	case src.Type == "base64":
+		if !slices.Contains(anthropicMediaTypes, src.MediaType) {
+			return anthropicInvalid("%s.image.source.base64.media_type: Input should be 'image/jpeg', 'image/png', "+
+				"'image/gif' or 'image/webp'", at)
+		}
+		if !decodeBase64(src.Data) {
+			return anthropicInvalid("%s.image.source.base64.data: The image data is not valid base64.", at)
+		}
+	default:
+		return anthropicInvalid("%s.image.source: Input tag '%s' found using 'type' does not match any of the expected "+
+			"tags: 'base64', 'url'", at, src.Type)
+	}
+	return nil
+}
+
+// anthropicTools reads the tools offered and tool_choice.
+func anthropicTools(req *anthropicRequest, chat *chatRequest) *httpError {
+	if req.Tools != nil {
+		for i, t := range *req.Tools {
+			if t.Type != "" && t.Type != "custom" {
+				continue // a server tool: the simulator runs none
+			}
+			switch {
+			case t.Name == "":
+				return anthropicInvalid("tools.%d.custom.name: Field required", i)
+			case len(bytes.TrimSpace(t.InputSchema)) == 0 || bytes.Equal(bytes.TrimSpace(t.InputSchema), []byte("null")):
+				return anthropicInvalid("tools.%d.custom.input_schema: Field required", i)
+			}
+			chat.tools = append(chat.tools, tool{name: t.Name, schema: t.InputSchema})
+		}
+	}
+	c := req.ToolChoice
+	if c == nil {
+		return nil
+	}
+	switch c.Type {
+	case "auto":
+	case "none":
+		chat.toolChoice.mode = choiceNone
+	case "any":
+		chat.toolChoice.mode = choiceAny
+	case "tool":
+		if c.Name == "" {
+			return anthropicInvalid("tool_choice.tool.name: Field required")
+		}
+		if !slices.ContainsFunc(chat.tools, func(t tool) bool { return t.name == c.Name }) {
+			return anthropicInvalid("tool_choice.name: Tool '%s' not found in `tools`", c.Name)
+		}
+		chat.toolChoice = toolChoice{mode: choiceNamed, name: c.Name}
+	default:
+		return anthropicInvalid("tool_choice: Input tag '%s' found using 'type' does not match any of the expected tags: "+
+			"'auto', 'any', 'tool', 'none'", c.Type)
+	}
+	return nil
+}
+
+// anthropicThinking reads thinking, and refuses what Anthropic refuses
+// with it enabled: a budget under the least or not under max_tokens,
+// temperature other than 1, top_k, and a tool_choice that forces a call.
+func anthropicThinking(req *anthropicRequest, chat *chatRequest) *httpError {
+	th := req.Thinking
+	if th == nil {
+		return nil
+	}
+	switch th.Type {
+	case "disabled":
+		return nil
+	case "enabled":
+	default:
+		return anthropicInvalid("thinking: Input tag '%s' found using 'type' does not match any of the expected tags: "+
+			"'disabled', 'enabled'", th.Type)
+	}
+	switch b := th.BudgetTokens; {
+	case b == nil:
+		return anthropicInvalid("thinking.enabled.budget_tokens: Field required")
+	case *b < minThinkingBudget:
+		return anthropicInvalid("thinking.enabled.budget_tokens: Input should be greater than or equal to %d", minThinkingBudget)
+	case *b >= *req.MaxTokens:
+		return anthropicInvalid("`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at " +
+			thinkingDocs + "#max-tokens-and-context-window-size")
+	case req.Temperature != nil && *req.Temperature != 1:
+		return anthropicInvalid("`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation at " +
+			thinkingDocs + "#important-considerations-when-using-extended-thinking")
+	case req.TopK != nil:
+		return anthropicInvalid("`top_k` may not be set when thinking is enabled. Please consult our documentation at " +
+			thinkingDocs + "#important-considerations-when-using-extended-thinking")
+	case chat.toolChoice.mode == choiceAny || chat.toolChoice.mode == choiceNamed:
+		return anthropicInvalid("Thinking may not be enabled when tool_choice forces tool use.")
+	}
+	chat.thinks = true
+	return nil
 }
 
 // kindName says what JSON a Go type takes, in the words of Anthropic's
@@ -291,7 +549,7 @@ type anthropicMessage struct {
 	Type         string         `json:"type"` // always "message"
 	Role         string         `json:"role"`
 	Model        string         `json:"model"`
-	Content      []any          `json:"content"` // textPart and thinkingPart
+	Content      []any          `json:"content"` // textPart, thinkingPart and toolUsePart
 	StopReason   *string        `json:"stop_reason"`
 	StopSequence *string        `json:"stop_sequence"` // always null: stop_sequences are ignored
 	Usage        anthropicUsage `json:"usage"`
@@ -322,13 +580,37 @@ type thinkingPart struct {
 	Signature string `json:"signature,omitempty"`
 }
 
+// toolUsePart is a tool_use content block: whole, or opening a stream's
+// block with an empty input that input_json_delta events then fill.
+type toolUsePart struct {
+	Type  string          `json:"type"` // "tool_use"
+	ID    string          `json:"id"`
+	Name  string          `json:"name"`
+	Input json.RawMessage `json:"input"`
+}
+
+// inputJSONDelta is a piece of a tool_use block's input, as JSON text.
+type inputJSONDelta struct {
+	Type        string `json:"type"` // "input_json_delta"
+	PartialJSON string `json:"partial_json"`
+}
+
+// toolUse is the tool_use block of call, with input as its input.
+func toolUse(c *toolCall, input string) toolUsePart {
+	return toolUsePart{Type: "tool_use", ID: "toolu_" + c.id, Name: c.name, Input: json.RawMessage(input)}
+}
+
 func (anthropic) answer(x *exchange, _ time.Time) any {
 	var content []any
 	if len(x.answer.reasoning) > 0 {
 		content = append(content, thinkingPart{Type: "thinking", Thinking: strings.Join(x.answer.reasoning, ""),
-			Signature: signature(x.answer.reasoning)})
+			Signature: x.signature})
 	}
-	content = append(content, textPart{Type: "text", Text: x.answer.text()})
+	if c := x.answer.call; c != nil {
+		content = append(content, toolUse(c, c.args))
+	} else {
+		content = append(content, textPart{Type: "text", Text: x.answer.text()})
+	}
 	stop := stopReason(x.answer.finish)
 	return anthropicMessage{ID: x.id, Type: "message", Role: "assistant", Model: x.req.model, Content: content,
 		StopReason: &stop, Usage: inputUsage(x, x.answer.completionTokens())}
@@ -336,17 +618,13 @@ func (anthropic) answer(x *exchange, _ time.Time) any {
 
 // stopReason turns the finish reason of an answer into Anthropic's word.
 func stopReason(finish string) string {
-	if finish == "length" {
+	switch finish {
+	case "length":
 		return "max_tokens"
+	case "tool_calls":
+		return "tool_use"
 	}
 	return "end_turn"
-}
-
-// signature stands for the signature Anthropic puts on thinking: opaque,
-// and the same for the same thinking.
-func signature(reasoning []string) string {
-	sum := sha256.Sum256([]byte(strings.Join(reasoning, "")))
-	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
 // anthropicPing is Anthropic's keep-alive event.
@@ -359,12 +637,13 @@ func (anthropic) streamer(x *exchange, _ time.Time) streamer {
 }
 
 // anthropicStream words a stream as Anthropic's events: message_start, a
-// content block per kind of token (thinking, then text), each opened,
-// filled by deltas and closed, then message_delta and message_stop.
+// content block per kind of token (thinking, then text or tool_use), each
+// opened, filled by deltas and closed, then message_delta and
+// message_stop.
 type anthropicStream struct {
 	x     *exchange
 	block int    // index of the open content block; -1 before the first
-	kind  string // "thinking" or "text", the open block's type; "" for none
+	kind  string // "thinking", "text" or "tool_use", the open block's type; "" for none
 }
 
 // blockEvent is a content_block_start, content_block_delta or
@@ -391,10 +670,14 @@ func (a *anthropicStream) begin(ev sse) error {
 		Content: []any{}, Usage: inputUsage(a.x, 1)}})
 }
 
-func (a *anthropicStream) tokens(ev sse, text string, reasoning bool) error {
+func (a *anthropicStream) tokens(ev sse, run []string, reasoning bool) error {
+	text := strings.Join(run, "")
 	kind, delta := "text", any(textPart{Type: "text_delta", Text: text})
-	if reasoning {
+	switch {
+	case reasoning:
 		kind, delta = "thinking", thinkingPart{Type: "thinking_delta", Thinking: text}
+	case a.x.answer.call != nil:
+		kind, delta = "tool_use", inputJSONDelta{Type: "input_json_delta", PartialJSON: text}
 	}
 	if kind != a.kind {
 		if err := a.closeBlock(ev); err != nil {
@@ -411,8 +694,11 @@ func (a *anthropicStream) openBlock(ev sse, kind string) error {
 	a.block++
 	a.kind = kind
 	var start any = textPart{Type: "text"}
-	if kind == "thinking" {
+	switch kind {
+	case "thinking":
 		start = thinkingPart{Type: "thinking"}
+	case "tool_use":
+		start = toolUse(a.x.answer.call, "{}")
 	}
 	if err := ev.event("content_block_start", blockEvent{Type: "content_block_start", Index: a.block, ContentBlock: start}); err != nil {
 		return err
@@ -429,7 +715,7 @@ func (a *anthropicStream) closeBlock(ev sse) error {
 	case "":
 		return nil
 	case "thinking":
-		sig := signatureDelta{Type: "signature_delta", Signature: signature(a.x.answer.reasoning)}
+		sig := signatureDelta{Type: "signature_delta", Signature: a.x.signature}
 		if err := ev.event("content_block_delta", blockEvent{Type: "content_block_delta", Index: a.block, Delta: sig}); err != nil {
 			return err
 		}

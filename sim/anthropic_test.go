@@ -65,6 +65,9 @@ type wireAnthropicMessage struct {
 type wireBlock struct {
 	Type                      string
 	Text, Thinking, Signature *string
+	ID, Name                  string          // tool_use
+	Input                     json.RawMessage // tool_use
+	PartialJSON               *string         `json:"partial_json"` // input_json_delta
 }
 
 type wireAnthropicUsage struct {
@@ -300,13 +303,22 @@ func TestAnthropicStreamShape(t *testing.T) {
 	}
 }
 
-// A reasoning model thinks first: a thinking block, signed, then the text
-// block; both count in output_tokens, and a JSON answer carries both.
+// thinkingBody is a request with thinking enabled, on the least budget.
+func thinkingBody(prompt string, stream bool) map[string]any {
+	body := messagesBody(prompt, stream)
+	body["max_tokens"] = 2048
+	body["thinking"] = map[string]any{"type": "enabled", "budget_tokens": minThinkingBudget}
+	return body
+}
+
+// A reasoning model asked to think thinks first: a thinking block, signed,
+// then the text block; both count in output_tokens, and a JSON answer
+// carries both.
 func TestAnthropicThinking(t *testing.T) {
 	s := startServer(t, reasoningProfile("anthropic"), Options{})
 	c := newClient(t)
 
-	evs := parseEvents(t, readSSE(anthropicAPI.open(t.Context(), t, c, s, messagesBody("hi", true)).Body))
+	evs := parseEvents(t, readSSE(anthropicAPI.open(t.Context(), t, c, s, thinkingBody("hi", true)).Body))
 	want := []string{"message_start", "content_block_start 0 thinking", "content_block_delta 0 thinking_delta+",
 		"content_block_delta 0 signature_delta", "content_block_stop 0", "content_block_start 1 text", "ping",
 		"content_block_delta 1 text_delta+", "content_block_stop 1", "message_delta", "message_stop"}
@@ -326,7 +338,7 @@ func TestAnthropicThinking(t *testing.T) {
 		t.Errorf("output_tokens = %d, want %d", out, 7+answer)
 	}
 
-	whole := createMessage(t, c, s, messagesBody("hi", false))
+	whole := createMessage(t, c, s, thinkingBody("hi", false))
 	if len(whole.Content) != 2 {
 		t.Fatalf("content = %+v, want a thinking block and a text block", whole.Content)
 	}

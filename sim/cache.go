@@ -33,7 +33,7 @@ func (c *promptCache) read(msgs []message) int {
 	for i, m := range msgs {
 		h.Write([]byte(m.Role))
 		h.Write([]byte{0})
-		h.Write([]byte(m.text))
+		h.Write([]byte(m.promptText()))
 		h.Write([]byte{0})
 		var key [sha256.Size]byte
 		h.Sum(key[:0])

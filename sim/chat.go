@@ -44,14 +44,33 @@ type completion struct {
 type completionChoice struct {
 	Index        int               `json:"index"`
 	Message      completionMessage `json:"message"`
-	Logprobs     *struct{}         `json:"logprobs"`
+	Logprobs     *logprobs         `json:"logprobs"` // null unless asked for
 	FinishReason string            `json:"finish_reason"`
 }
 
 type completionMessage struct {
-	Role      string `json:"role"`
-	Content   string `json:"content"`
-	Reasoning string `json:"reasoning,omitempty"` // OpenRouter's name for the thinking
+	Role      string           `json:"role"`
+	Content   *string          `json:"content"` // null for a call
+	ToolCalls []openAIToolCall `json:"tool_calls,omitempty"`
+	Reasoning string           `json:"reasoning,omitempty"` // OpenRouter's name for the thinking
+}
+
+// openAICall words call c as OpenAI does: whole in a message's tool_calls
+// (no index, all of its arguments), or as the delta that opens it in a
+// stream (its index, empty arguments).
+func openAICall(c *toolCall, index *int, args string) openAIToolCall {
+	call := openAIToolCall{Index: index, ID: "call_" + c.id, Type: "function"}
+	call.Function.Name, call.Function.Arguments = c.name, args
+	return call
+}
+
+// answerLogprobs are the logprobs of tokens, from position from of x's
+// answer, if the request asked for them; nil (null) otherwise.
+func answerLogprobs(x *exchange, from int, tokens []string) *logprobs {
+	if !x.req.logprobs {
+		return nil
+	}
+	return &logprobs{Content: tokenLogprobs(promptKey(x.req.model, x.req.messages), from, tokens, x.req.topLogprobs)}
 }
 
 // handleChat answers POST /v1/chat/completions.
@@ -62,16 +81,24 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 func (openAI) idPrefix() string { return "chatcmpl-" }
 
 func (openAI) answer(x *exchange, now time.Time) any {
+	choice := completionChoice{
+		Message:      completionMessage{Role: "assistant", Reasoning: strings.Join(x.answer.reasoning, "")},
+		FinishReason: x.answer.finish,
+	}
+	if c := x.answer.call; c != nil {
+		choice.Message.ToolCalls = []openAIToolCall{openAICall(c, nil, c.args)}
+	} else {
+		text := x.answer.text()
+		choice.Message.Content = &text
+		choice.Logprobs = answerLogprobs(x, 0, x.answer.tokens)
+	}
 	return completion{
 		ID:      x.id,
 		Object:  "chat.completion",
 		Created: now.Unix(),
 		Model:   x.req.model,
-		Choices: []completionChoice{{
-			Message:      completionMessage{Role: "assistant", Content: x.answer.text(), Reasoning: strings.Join(x.answer.reasoning, "")},
-			FinishReason: x.answer.finish,
-		}},
-		Usage: newUsage(x, x.answer.completionTokens()),
+		Choices: []completionChoice{choice},
+		Usage:   newUsage(x, x.answer.completionTokens()),
 	}
 }
 
@@ -79,7 +106,7 @@ func (openAI) answer(x *exchange, now time.Time) any {
 func (openAI) keepAlive() string { return ": keep-alive\n\n" }
 
 func (openAI) streamer(x *exchange, now time.Time) streamer {
-	return openAIStream{x: x, created: now.Unix()}
+	return &openAIStream{x: x, created: now.Unix()}
 }
 
 func (openAI) models(ids []string, created time.Time, owner string) any {

@@ -17,14 +17,26 @@ type wireCompletion struct {
 	Choices []struct {
 		Index   int `json:"index"`
 		Message struct {
-			Role      string `json:"role"`
-			Content   string `json:"content"`
-			Reasoning string `json:"reasoning"`
+			Role      string         `json:"role"`
+			Content   string         `json:"content"` // null (for a call) reads as ""
+			Reasoning string         `json:"reasoning"`
+			ToolCalls []wireToolCall `json:"tool_calls"`
 		} `json:"message"`
 		Logprobs     json.RawMessage `json:"logprobs"`
 		FinishReason string          `json:"finish_reason"`
 	} `json:"choices"`
 	Usage *wireUsage `json:"usage"`
+}
+
+// wireToolCall mirrors an OpenAI tool call, whole or a piece of one.
+type wireToolCall struct {
+	Index    *int   `json:"index"`
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string  `json:"name"`
+		Arguments *string `json:"arguments"`
+	} `json:"function"`
 }
 
 // complete posts a non-streaming request that must succeed.

@@ -1,9 +1,13 @@
 package sim
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -62,8 +66,11 @@ type exchange struct {
 	plan   plan
 	answer answer
 	id     string
-	prompt int // prompt tokens
-	cached int // of those, the ones of a prefix this server saw before (its cache)
+	// signature is the signature of the answer's thinking, as this
+	// server signs it (see Server.sign); "" without thinking.
+	signature string
+	prompt    int // prompt tokens
+	cached    int // of those, the ones of a prefix this server saw before (its cache)
 }
 
 // serveChat answers a chat request in dialect d. Every fault that shows as
@@ -87,6 +94,9 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, d dialect) {
 		if limit := s.profile.contextLength(req.model); limit > 0 && prompt+req.maxTokens > limit {
 			fail = d.contextLength(limit, prompt, req.maxTokens)
 		}
+	}
+	if fail == nil {
+		fail = s.unservable(req)
 	}
 	mode := s.Mode()
 	if fail == nil && req.prefill() {
@@ -127,6 +137,9 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, d dialect) {
 			prompt: prompt,
 			cached: s.cache.read(req.messages),
 		}
+		if len(x.answer.reasoning) > 0 {
+			x.signature = s.sign(strings.Join(x.answer.reasoning, ""))
+		}
 		if req.stream {
 			out = s.stream(w, r, x, d)
 		} else {
@@ -147,23 +160,58 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, d dialect) {
 	}
 }
 
-// compose writes the answer to req: the profile's deterministic answer to
-// its conversation or, when req ends with the assistant's text (a
-// prefill), the continuation of it (see continuation). As with real
-// providers, a continuation's max_tokens counts only what it generates:
-// the rest of an answer capped at n tokens, of which k were cut off, is
-// given whole by a continuation capped at n-k.
+// compose writes the answer to req: a call of one of its tools when
+// callFor says so; else the profile's deterministic answer to its
+// conversation or, when req ends with the assistant's text (a prefill),
+// the continuation of it (see continuation). As with real providers, a
+// continuation's max_tokens counts only what it generates: the rest of an
+// answer capped at n tokens, of which k were cut off, is given whole by a
+// continuation capped at n-k. An answer after tool results, or to a
+// message with images, starts by saying what it read (see lead). A call
+// is never cut by max_tokens: its arguments are a handful of tokens.
 func (s *Server) compose(req *chatRequest) answer {
 	p := &s.profile
+	reasoning := 0
+	if req.thinks {
+		reasoning = p.ReasoningTokens
+	}
 	msgs := req.messages
+	key := promptKey(req.model, msgs)
+	if t, ok := req.callFor(); ok {
+		a := callAnswer(t, key, msgs[len(msgs)-1].text)
+		if reasoning > 0 {
+			a.reasoning = compose(p.Seed, key, 0, reasoning).reasoning
+		}
+		return a
+	}
 	if req.prefill() {
 		// Uncapped, the answer has every capped answer as its start.
-		whole := compose(p.Seed, promptKey(req.model, msgs[:len(msgs)-1]), 0, p.ReasoningTokens)
+		head := msgs[:len(msgs)-1]
+		whole := compose(p.Seed, promptKey(req.model, head), 0, reasoning).withLead(lead(head))
 		if a, ok := whole.continuation(msgs[len(msgs)-1].text); ok {
 			return a.capped(req.maxTokens)
 		}
 	}
-	return compose(p.Seed, promptKey(req.model, msgs), req.maxTokens, p.ReasoningTokens)
+	if l := lead(msgs); l != "" {
+		return compose(p.Seed, key, 0, reasoning).withLead(l).capped(req.maxTokens)
+	}
+	return compose(p.Seed, key, req.maxTokens, reasoning)
+}
+
+// lead is what an answer to msgs says before its generated words: what
+// the tools it called returned, or how many images it was shown in the
+// last message; "" for neither.
+func lead(msgs []message) string {
+	if len(msgs) == 0 {
+		return ""
+	}
+	if results := trailingResults(msgs); len(results) > 0 {
+		return resultLead(results)
+	}
+	if n := msgs[len(msgs)-1].images; n > 0 {
+		return imageNote(n)
+	}
+	return ""
 }
 
 // complete answers with one JSON body once the first token is due. Cut and
@@ -179,6 +227,34 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, x *exchange, d
 	}
 	writeJSON(w, http.StatusOK, d.answer(x, s.opts.Now()))
 	return outcomeOK
+}
+
+// unservable is the refusal of a request this server cannot take though
+// it is well formed: images for a model that takes none, or thinking
+// sent back with a signature this server did not give it.
+func (s *Server) unservable(req *chatRequest) *httpError {
+	if len(req.images) > 0 && !slices.Contains(s.profile.ImageModels, req.model) {
+		return req.images[0].refusal
+	}
+	for _, t := range req.thoughts {
+		if !hmac.Equal([]byte(t.signature), []byte(s.sign(t.text))) {
+			return t.refusal
+		}
+	}
+	return nil
+}
+
+// sign is this server's signature of a thinking text: base64 of its
+// HMAC-SHA256 under a key made from the profile's name and seed. So it is
+// the same for the same thinking whenever the profile is served (as a
+// provider's signatures outlive its restarts), and another provider's
+// signature does not pass, as thinking signed by one provider is refused
+// by another.
+func (s *Server) sign(thinking string) string {
+	key := sha256.Sum256(fmt.Appendf(nil, "sim thinking signature\x00%s\x00%d", s.profile.Name, s.profile.Seed))
+	mac := hmac.New(sha256.New, key[:])
+	mac.Write([]byte(thinking))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // nextID makes an answer id after prefix, unique within the server and

@@ -293,9 +293,10 @@ type wireChunk struct {
 	Choices []struct {
 		Index int `json:"index"`
 		Delta struct {
-			Role      string  `json:"role"`
-			Content   *string `json:"content"`
-			Reasoning string  `json:"reasoning"`
+			Role      string         `json:"role"`
+			Content   *string        `json:"content"`
+			Reasoning string         `json:"reasoning"`
+			ToolCalls []wireToolCall `json:"tool_calls"`
 		} `json:"delta"`
 		Logprobs     json.RawMessage `json:"logprobs"`
 		FinishReason *string         `json:"finish_reason"`

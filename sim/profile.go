@@ -20,6 +20,12 @@ type Profile struct {
 	// It is per model because one provider serves models of different
 	// contexts.
 	ContextLengths map[string]int
+	// ImageModels are the served models that take images. A request with
+	// an image (OpenAI's image_url part, Anthropic's image block) for any
+	// other model is refused with a 400, in each API's words, as a
+	// text-only model's provider refuses it. Each image counts imageTokens
+	// prompt tokens.
+	ImageModels []string
 	// ContextLength, if set, is the limit of the models ContextLengths does
 	// not list; zero leaves them unlimited.
 	ContextLength int
@@ -34,6 +40,9 @@ type Profile struct {
 	// stream before the answer, at the same speed, as delta.reasoning
 	// (OpenRouter's field) or as Anthropic's thinking block, and count in
 	// completion_tokens (output_tokens). max_tokens caps only the answer.
+	// On OpenAI's API the model thinks unless reasoning_effort is "none";
+	// on Anthropic's only when the request enables thinking, and then the
+	// block is signed (see Server.sign).
 	ReasoningTokens int
 
 	ErrorRate     float64 // fraction of requests that fail before the first token

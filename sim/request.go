@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 )
 
 // maxBodyBytes caps a request body; past it the answer is 413, as real
@@ -14,11 +16,28 @@ const maxBodyBytes = 4 << 20
 // chatRequest is a chat request as the simulator acts on it, whichever API
 // it came through.
 type chatRequest struct {
-	model     string
-	stream    bool
-	messages  []message // a system prompt, if any, comes first
-	maxTokens int       // the cap on the answer; 0 for none
-	user      string    // the end user it names (OpenAI's user, Anthropic's metadata.user_id); "" for none
+	model      string
+	stream     bool
+	messages   []message // a system prompt, if any, comes first
+	maxTokens  int       // the cap on the answer; 0 for none
+	user       string    // the end user it names (OpenAI's user, Anthropic's metadata.user_id); "" for none
+	tools      []tool    // the tools offered, in order
+	toolChoice toolChoice
+	// thinks is whether a reasoning profile thinks before this answer:
+	// unless OpenAI's reasoning_effort is "none"; on Anthropic's API only
+	// when thinking is enabled.
+	thinks      bool
+	logprobs    bool // OpenAI's logprobs: true
+	topLogprobs int  // OpenAI's top_logprobs
+	images      []image
+	thoughts    []thought // thinking blocks sent back (Anthropic), to check their signatures
+}
+
+// thought is a thinking block an assistant message carries back, with
+// the refusal to answer if its signature is not the one this server gave.
+type thought struct {
+	text, signature string
+	refusal         *httpError
 }
 
 // prefill reports whether the request ends with the assistant's text,
@@ -28,8 +47,8 @@ func (r *chatRequest) prefill() bool {
 }
 
 // openAIRequest is the part of an OpenAI chat completion request the
-// simulator reads. Everything else a client sends (temperature, tools, ...)
-// is accepted and ignored, as a lenient provider would.
+// simulator reads. Everything else a client sends (temperature, ...) is
+// accepted and ignored, as a lenient provider would.
 type openAIRequest struct {
 	Model         string          `json:"model"`
 	Messages      json.RawMessage `json:"messages"`
@@ -40,7 +59,47 @@ type openAIRequest struct {
 	MaxTokens           *int            `json:"max_tokens"`
 	MaxCompletionTokens *int            `json:"max_completion_tokens"`
 	User                json.RawMessage `json:"user"` // a string; raw to word a wrong type as OpenAI does
+	Tools               *[]openAITool   `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"` // a string or an object
+	ParallelToolCalls   *bool           `json:"parallel_tool_calls"`
+	ReasoningEffort     *string         `json:"reasoning_effort"`
+	Logprobs            *bool           `json:"logprobs"`
+	TopLogprobs         *int            `json:"top_logprobs"`
 }
+
+// openAITool is one of the tools offered.
+type openAITool struct {
+	Type     string `json:"type"`
+	Function *struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		Parameters  json.RawMessage `json:"parameters"`
+		Strict      *bool           `json:"strict"`
+	} `json:"function"`
+}
+
+// openAIMessage is one chat message as an OpenAI client sends it.
+type openAIMessage struct {
+	Role       string           `json:"role"`
+	Content    json.RawMessage  `json:"content"`
+	ToolCalls  []openAIToolCall `json:"tool_calls"`
+	ToolCallID *string          `json:"tool_call_id"`
+}
+
+// openAIToolCall is a call an assistant message carries, or (with its
+// index) a piece of one in a stream.
+type openAIToolCall struct {
+	Index    *int   `json:"index,omitempty"` // streams only
+	ID       string `json:"id,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Function struct {
+		Name      string `json:"name,omitempty"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// reasoningEfforts are the values OpenAI's reasoning_effort takes.
+var reasoningEfforts = []string{"none", "minimal", "low", "medium", "high", "xhigh"}
 
 // wireMessage is one chat message as sent.
 type wireMessage struct {
@@ -50,8 +109,29 @@ type wireMessage struct {
 
 // message is one chat message with its text flattened.
 type message struct {
-	Role string
-	text string
+	Role    string
+	text    string
+	calls   []toolCall   // the assistant's tool calls
+	results []toolResult // the tool results it carries (a tool message, a user's tool_result blocks)
+	images  int
+}
+
+// promptText is all of m a model reads, as one text: its words, its
+// calls and its results; two messages that differ in any of them are
+// different prompts.
+func (m message) promptText() string {
+	if len(m.calls) == 0 && len(m.results) == 0 {
+		return m.text
+	}
+	var b strings.Builder
+	b.WriteString(m.text)
+	for _, c := range m.calls {
+		fmt.Fprintf(&b, " %s %s %s", c.id, c.name, c.args)
+	}
+	for _, r := range m.results {
+		fmt.Fprintf(&b, " %s %s", r.id, r.text)
+	}
+	return b.String()
 }
 
 var roles = map[string]bool{"system": true, "developer": true, "user": true, "assistant": true, "tool": true}
@@ -97,7 +177,7 @@ func (openAI) decode(w http.ResponseWriter, r *http.Request) (*chatRequest, *htt
 	if len(msgs) == 0 || bytes.Equal(msgs, []byte("null")) {
 		return nil, errBadRequest("messages", "Missing required parameter: 'messages'.")
 	}
-	var wire []wireMessage
+	var wire []openAIMessage
 	if err := json.Unmarshal(msgs, &wire); err != nil {
 		return nil, errBadRequest("messages", "Invalid 'messages': expected an array of message objects (%v).", err)
 	}
@@ -105,7 +185,7 @@ func (openAI) decode(w http.ResponseWriter, r *http.Request) (*chatRequest, *htt
 		return nil, errBadRequest("messages", "Invalid 'messages': empty array. "+
 			"Expected an array with minimum length 1, but got an empty array instead.")
 	}
-	chat := &chatRequest{model: req.Model, stream: req.Stream}
+	chat := &chatRequest{model: req.Model, stream: req.Stream, thinks: true}
 	if u := bytes.TrimSpace(req.User); len(u) > 0 && !bytes.Equal(u, []byte("null")) {
 		if json.Unmarshal(u, &chat.user) != nil {
 			return nil, errBadRequest("user", "Invalid type for 'user': expected a string, but got %s instead.", jsonKind(u))
@@ -116,12 +196,20 @@ func (openAI) decode(w http.ResponseWriter, r *http.Request) (*chatRequest, *htt
 			return nil, errBadRequest("messages", "Invalid value for 'messages[%d].role': %q. "+
 				"Supported values are: 'system', 'developer', 'user', 'assistant' and 'tool'.", i, m.Role)
 		}
-		text, ok := contentText(m.Content)
-		if !ok {
-			return nil, errBadRequest("messages", "Invalid 'messages[%d].content': "+
-				"expected a string or an array of content parts.", i)
+		msg, fail := openAIMessageOf(i, m, &chat.images)
+		if fail != nil {
+			return nil, fail
 		}
-		chat.messages = append(chat.messages, message{Role: m.Role, text: text})
+		chat.messages = append(chat.messages, msg)
+	}
+	if fail := openAIToolTurns(chat.messages); fail != nil {
+		return nil, fail
+	}
+	if fail := openAITools(&req, chat); fail != nil {
+		return nil, fail
+	}
+	if fail := openAISampling(&req, chat); fail != nil {
+		return nil, fail
 	}
 	for _, c := range []struct {
 		name string

@@ -100,6 +100,7 @@ func Start(p Profile, o Options) (*Server, error) {
 		return nil, fmt.Errorf("start simulated provider %q: listen on loopback: %w", p.Name, err)
 	}
 	p.Models = slices.Clone(p.Models)
+	p.ImageModels = slices.Clone(p.ImageModels)
 	p.ContextLengths = maps.Clone(p.ContextLengths)
 	p.Outages = slices.Clone(p.Outages)
 	s := &Server{
@@ -192,6 +193,7 @@ func (s *Server) Name() string { return s.profile.Name }
 func (s *Server) Profile() Profile {
 	p := s.profile
 	p.Models = slices.Clone(p.Models)
+	p.ImageModels = slices.Clone(p.ImageModels)
 	p.ContextLengths = maps.Clone(p.ContextLengths)
 	p.Outages = slices.Clone(p.Outages)
 	p.ErrorStatuses = slices.Clone(p.ErrorStatuses)

@@ -27,14 +27,15 @@ type chunk struct {
 type chunkChoice struct {
 	Index        int        `json:"index"`
 	Delta        chunkDelta `json:"delta"`
-	Logprobs     *struct{}  `json:"logprobs"`
+	Logprobs     *logprobs  `json:"logprobs"` // the content's, when asked for
 	FinishReason *string    `json:"finish_reason"`
 }
 
 type chunkDelta struct {
-	Role      string  `json:"role,omitempty"`
-	Content   *string `json:"content,omitempty"`
-	Reasoning string  `json:"reasoning,omitempty"`
+	Role      string           `json:"role,omitempty"`
+	Content   *string          `json:"content,omitempty"`
+	Reasoning string           `json:"reasoning,omitempty"`
+	ToolCalls []openAIToolCall `json:"tool_calls,omitempty"`
 }
 
 // streamer words the events of one streamed answer in its dialect; the
@@ -42,8 +43,9 @@ type chunkDelta struct {
 type streamer interface {
 	// begin opens the answer, once its first token is due.
 	begin(ev sse) error
-	// tokens sends a run of tokens, either all reasoning or all answer.
-	tokens(ev sse, text string, reasoning bool) error
+	// tokens sends a run of tokens, either all reasoning or all answer
+	// (text, or a piece of a call's arguments).
+	tokens(ev sse, run []string, reasoning bool) error
 	// end closes an answer that ran to its end.
 	end(ev sse) error
 }
@@ -136,7 +138,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, x *exchange, d d
 		if reasoning {
 			end = min(end, thinking)
 		}
-		if enc.tokens(ev, strings.Join(tokens[sent:end], ""), reasoning) != nil {
+		if enc.tokens(ev, tokens[sent:end], reasoning) != nil {
 			return outcomeCanceled
 		}
 		sent = end
@@ -194,36 +196,62 @@ func (s *Server) pace() (per int, gap time.Duration) {
 }
 
 // openAIStream words a stream as chat.completion.chunk events: the role,
-// the tokens, the finish reason, the usage, and [DONE].
+// the tokens, the finish reason, the usage, and [DONE]. A call opens with
+// a delta holding its index, id, type, name and empty arguments; its
+// arguments follow in pieces.
 type openAIStream struct {
 	x       *exchange
 	created int64
+	sent    int  // the answer's tokens sent so far, for their logprobs' positions
+	opened  bool // the call's opening delta went out
+	index   int  // the call's index: always 0, as an answer makes one call
 }
 
-func (o openAIStream) chunk(choices []chunkChoice) chunk {
+func (o *openAIStream) chunk(choices []chunkChoice) chunk {
 	return chunk{ID: o.x.id, Object: "chat.completion.chunk", Created: o.created, Model: o.x.req.model, Choices: choices}
 }
 
-func (o openAIStream) delta(d chunkDelta, finish *string) chunk {
+func (o *openAIStream) delta(d chunkDelta, finish *string) chunk {
 	return o.chunk([]chunkChoice{{Delta: d, FinishReason: finish}})
 }
 
-func (o openAIStream) begin(ev sse) error {
-	empty := ""
-	return ev.data(o.delta(chunkDelta{Role: "assistant", Content: &empty}, nil))
-}
-
-func (o openAIStream) tokens(ev sse, text string, reasoning bool) error {
-	var d chunkDelta
-	if reasoning {
-		d.Reasoning = text
-	} else {
-		d.Content = &text
+func (o *openAIStream) begin(ev sse) error {
+	d := chunkDelta{Role: "assistant"}
+	switch c := o.x.answer.call; {
+	case c == nil:
+		empty := ""
+		d.Content = &empty
+	case len(o.x.answer.reasoning) == 0:
+		// With no thinking first, the call opens with the role, as
+		// OpenAI's does.
+		d.ToolCalls, o.opened = []openAIToolCall{openAICall(c, &o.index, "")}, true
 	}
 	return ev.data(o.delta(d, nil))
 }
 
-func (o openAIStream) end(ev sse) error {
+func (o *openAIStream) tokens(ev sse, run []string, reasoning bool) error {
+	text := strings.Join(run, "")
+	if reasoning {
+		return ev.data(o.delta(chunkDelta{Reasoning: text}, nil))
+	}
+	if c := o.x.answer.call; c != nil {
+		if !o.opened {
+			o.opened = true
+			if err := ev.data(o.delta(chunkDelta{ToolCalls: []openAIToolCall{openAICall(c, &o.index, "")}}, nil)); err != nil {
+				return err
+			}
+		}
+		var piece openAIToolCall
+		piece.Index, piece.Function.Arguments = &o.index, text
+		return ev.data(o.delta(chunkDelta{ToolCalls: []openAIToolCall{piece}}, nil))
+	}
+	ch := o.delta(chunkDelta{Content: &text}, nil)
+	ch.Choices[0].Logprobs = answerLogprobs(o.x, o.sent, run)
+	o.sent += len(run)
+	return ev.data(ch)
+}
+
+func (o *openAIStream) end(ev sse) error {
 	finish := o.x.answer.finish
 	if err := ev.data(o.delta(chunkDelta{}, &finish)); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
 	"strings"
@@ -37,8 +38,32 @@ today often usually rarely always never again together quickly slowly
 // answer is a generated completion: its tokens in order and why it ended.
 type answer struct {
 	reasoning []string // a reasoning model's thinking, before the answer
-	tokens    []string // each token is a word with its leading space, if any
-	finish    string   // "stop" or "length"
+	// tokens are the answer's text, each token a word with its leading
+	// space, if any; for a call, the pieces of its arguments.
+	tokens []string
+	call   *toolCall // the tool the answer calls; nil for a text answer
+	finish string    // "stop", "length", or "tool_calls"
+}
+
+// withLead is a with lead's words before its own, as one answer.
+func (a answer) withLead(lead string) answer {
+	if lead == "" {
+		return a
+	}
+	words := strings.Fields(lead)
+	tokens := make([]string, 0, len(words)+len(a.tokens))
+	for i, w := range words {
+		if i > 0 {
+			w = " " + w
+		}
+		tokens = append(tokens, w)
+	}
+	if len(a.tokens) > 0 {
+		tokens = append(tokens, " "+strings.TrimPrefix(a.tokens[0], " "))
+		tokens = append(tokens, a.tokens[1:]...)
+	}
+	a.tokens = tokens
+	return a
 }
 
 // text is the whole completion, as a JSON answer carries it.
@@ -142,17 +167,21 @@ func promptKey(model string, msgs []message) uint64 {
 		h.Write([]byte{0})
 		h.Write([]byte(m.Role))
 		h.Write([]byte{0})
-		h.Write([]byte(m.text))
+		h.Write([]byte(m.promptText()))
+		if m.images > 0 {
+			fmt.Fprintf(h, "\x00%d images", m.images)
+		}
 	}
 	return h.Sum64()
 }
 
 // countPromptTokens approximates a tokenizer: a token per word plus a few per
-// message for the chat template, as OpenAI's own estimate does.
+// message for the chat template, as OpenAI's own estimate does, and
+// imageTokens per image.
 func countPromptTokens(msgs []message) int {
 	n := 3
 	for _, m := range msgs {
-		n += 3 + len(strings.Fields(m.text))
+		n += 3 + len(strings.Fields(m.promptText())) + m.images*imageTokens
 	}
 	return n
 }

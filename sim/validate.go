@@ -37,6 +37,11 @@ func (p Profile) Validate() error {
 			bad("context length of model %q is %d; it must be positive", m, n)
 		}
 	}
+	for i, m := range p.ImageModels {
+		if !slices.Contains(p.Models, m) {
+			bad("image model %d, %q, is not a model it serves", i, m)
+		}
+	}
 	if p.TTFT.P50 < 0 || p.TTFT.P95 < 0 {
 		bad("ttft percentiles must not be negative (p50 %v, p95 %v)", p.TTFT.P50, p.TTFT.P95)
 	}
