@@ -276,6 +276,11 @@ func TestOpenAIGoToolLoop(t *testing.T) {
 				if final.finish != "stop" || len(final.message.ToolCalls) != 0 || strings.TrimSpace(final.message.Content) == "" {
 					t.Fatalf("turn 2: finish_reason %q, %d tool calls, want a final text answer: %s", final.finish, len(final.message.ToolCalls), shown(final.message))
 				}
+				// The simulated model quotes the tool's result: the sign that
+				// it reached the upstream in the upstream's own words.
+				if !strings.Contains(final.message.Content, "sunny") {
+					t.Fatalf("turn 2's answer does not use the tool's result %s: %q", report, final.message.Content)
+				}
 				t.Logf("turn 2 served by %s: %q", final.provider, final.message.Content)
 			})
 		}

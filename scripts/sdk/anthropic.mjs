@@ -7,7 +7,7 @@
 //
 //	node anthropic.mjs http://127.0.0.1:8788 <provider> <model>
 import Anthropic from "@anthropic-ai/sdk";
-import { checkWeatherArgs, run, servedBy, target, weatherDescription, weatherQuestion, weatherReport, weatherSchema } from "./weather.mjs";
+import { checkUsesReport, checkWeatherArgs, run, servedBy, target, weatherDescription, weatherQuestion, weatherReport, weatherSchema } from "./weather.mjs";
 
 const program = "anthropic.mjs";
 const { url, provider: pin, model, apiKey } = target(program);
@@ -47,14 +47,16 @@ await run(program, async (stream, say) => {
   const args = checkWeatherArgs(use.input);
   say(`turn 1 served by ${first.served}: get_weather(${JSON.stringify(use.input)})`);
 
+  const report = weatherReport(args);
   messages.push(
     { role: "assistant", content: first.message.content },
-    { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: weatherReport(args) }] },
+    { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: report }] },
   );
   const final = await turn("turn 2", messages, stream);
   const text = final.message.content.filter((b) => b.type === "text").map((b) => b.text).join("");
   if (final.message.stop_reason !== "end_turn" || final.message.content.some((b) => b.type === "tool_use") || !text.trim()) {
     throw new Error(`turn 2: stop_reason ${final.message.stop_reason}, want end_turn and a text answer without tool_use: ${JSON.stringify(final.message)}`);
   }
+  checkUsesReport(text, report);
   say(`turn 2 served by ${final.served}: ${JSON.stringify(text)}`);
 });

@@ -6,7 +6,7 @@
 //
 //	node openai.mjs http://127.0.0.1:8788 <provider> <model>
 import OpenAI from "openai";
-import { checkWeatherArgs, run, servedBy, target, weatherDescription, weatherQuestion, weatherReport, weatherSchema } from "./weather.mjs";
+import { checkUsesReport, checkWeatherArgs, run, servedBy, target, weatherDescription, weatherQuestion, weatherReport, weatherSchema } from "./weather.mjs";
 
 const program = "openai.mjs";
 const { url, provider: pin, model, apiKey } = target(program);
@@ -73,10 +73,12 @@ await run(program, async (stream, say) => {
   const args = checkWeatherArgs(call.function.arguments);
   say(`turn 1 served by ${first.served}: get_weather(${call.function.arguments})`);
 
-  messages.push(first.message, { role: "tool", tool_call_id: call.id, content: weatherReport(args) });
+  const report = weatherReport(args);
+  messages.push(first.message, { role: "tool", tool_call_id: call.id, content: report });
   const final = await turn("turn 2", messages, stream);
   if (final.finish !== "stop" || final.message.tool_calls?.length || !final.message.content?.trim()) {
     throw new Error(`turn 2: finish_reason ${final.finish}, want stop and a text answer without tool calls: ${JSON.stringify(final.message)}`);
   }
+  checkUsesReport(final.message.content, report);
   say(`turn 2 served by ${final.served}: ${JSON.stringify(final.message.content)}`);
 });

@@ -55,6 +55,16 @@ export function weatherReport(args) {
   return JSON.stringify({ city: args.city, temperature: 21, unit: args.unit, conditions: "sunny" });
 }
 
+// checkUsesReport throws unless a final answer uses the tool's result: the
+// simulated providers' model quotes it, so its words are the sign that the
+// result reached the upstream in the upstream's own protocol. (A real model
+// would word it its own way; against one, expect this check to fail.)
+export function checkUsesReport(answer, report) {
+  if (!answer.includes("sunny")) {
+    throw new Error(`turn 2: the answer does not use the tool's result ${report}: ${JSON.stringify(answer)}`);
+  }
+}
+
 // target reads where to send the loop from the arguments (or the
 // environment): the gateway's URL, the provider to pin and the model.
 export function target(program) {
