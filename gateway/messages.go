@@ -114,12 +114,7 @@ func parseMessages(body []byte) (*chatRequest, routing.Request, *apiError) {
 	if len(x.StopSequences) > 0 {
 		chat["stop"], _ = json.Marshal(x.StopSequences)
 	}
-	// chat's checks read its messages in OpenAI's words; these were read
-	// above in Anthropic's, so chat's see one empty stand-in and the
-	// request gets the ones read.
-	checked := c
-	checked.Messages = []chatMessage{{Role: "user", Content: json.RawMessage(`""`)}}
-	req, e := checked.routing(chat)
+	req, e := c.common(chat)
 	if e != nil {
 		return &c, req, e
 	}

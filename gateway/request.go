@@ -138,8 +138,38 @@ func object(body []byte) (map[string]json.RawMessage, *apiError) {
 	return fields, nil
 }
 
-// routing checks the request and builds the router's request from it.
+// routing checks a chat request and builds the router's request from it:
+// what every API's request has (common), then the messages, tools and
+// reasoning in OpenAI's words.
 func (c *chatRequest) routing(fields map[string]json.RawMessage) (routing.Request, *apiError) {
+	req, e := c.common(fields)
+	if e != nil {
+		return req, e
+	}
+	if len(c.Messages) == 0 {
+		return req, invalid("messages", "messages is missing or empty: send at least one message")
+	}
+	for i, m := range c.Messages {
+		msg, e := m.message(fmt.Sprintf("messages[%d]", i))
+		if e != nil {
+			return req, e
+		}
+		req.Messages = append(req.Messages, msg)
+	}
+	var asked reasoningAsked
+	if e := c.agentFields(&req, &asked); e != nil {
+		return req, e
+	}
+	c.noReasoning = asked.exclude
+	return req, nil
+}
+
+// common checks and reads the members every API's request has, in
+// OpenAI's words (Anthropic's are put in them first: see parseMessages):
+// the model and fallback models, max_tokens, temperature, OpenRouter's
+// provider and route, its fields for the gateway, and the parameters
+// that go upstream as they are.
+func (c *chatRequest) common(fields map[string]json.RawMessage) (routing.Request, *apiError) {
 	var req routing.Request
 	for _, k := range slices.Sorted(maps.Keys(fields)) {
 		v := bytes.TrimSpace(fields[k])
@@ -190,16 +220,6 @@ func (c *chatRequest) routing(fields map[string]json.RawMessage) (routing.Reques
 	if c.N != nil && *c.N != 1 {
 		return req, invalid("n", fmt.Sprintf("n is %d; Switchboard answers with one choice, so n must be 1 or left out", *c.N))
 	}
-	if len(c.Messages) == 0 {
-		return req, invalid("messages", "messages is missing or empty: send at least one message")
-	}
-	for i, m := range c.Messages {
-		msg, e := m.message(fmt.Sprintf("messages[%d]", i))
-		if e != nil {
-			return req, e
-		}
-		req.Messages = append(req.Messages, msg)
-	}
 	maxTokens, name := c.MaxTokens, "max_tokens"
 	if c.MaxCompletionTokens != nil {
 		maxTokens, name = c.MaxCompletionTokens, "max_completion_tokens"
@@ -218,11 +238,6 @@ func (c *chatRequest) routing(fields map[string]json.RawMessage) (routing.Reques
 		req.Temperature = t
 		req.Params = append(req.Params, "temperature")
 	}
-	var asked reasoningAsked
-	if e := c.agentFields(&req, &asked); e != nil {
-		return req, e
-	}
-	c.noReasoning = asked.exclude
 	prefs, e := decodeProvider(c.Provider)
 	if e != nil {
 		return req, e
