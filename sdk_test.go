@@ -14,9 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
-	"github.com/openai/openai-go/v3/packages/respjson"
 	"github.com/openai/openai-go/v3/shared"
 )
 
@@ -82,18 +83,21 @@ func serveSDK(t *testing.T) string {
 	return base
 }
 
-// weatherSchema is the get_weather tool's parameters: both properties
-// required, one an enum, nothing else allowed, so that a call built from
-// the schema can be checked against it exactly.
-var weatherSchema = map[string]any{
-	"type": "object",
-	"properties": map[string]any{
+// weatherProperties and weatherRequired make up the get_weather tool's
+// parameters, weatherSchema: both properties required, one an enum,
+// nothing else allowed, so that a call built from the schema can be
+// checked against it exactly.
+var (
+	weatherProperties = map[string]any{
 		"city": map[string]any{"type": "string", "description": "The city, e.g. Lisbon"},
 		"unit": map[string]any{"type": "string", "enum": []string{"celsius", "fahrenheit"}},
-	},
-	"required":             []string{"city", "unit"},
-	"additionalProperties": false,
-}
+	}
+	weatherRequired = []string{"city", "unit"}
+	weatherSchema   = map[string]any{"type": "object", "properties": weatherProperties, "required": weatherRequired, "additionalProperties": false}
+)
+
+// weatherDescription describes get_weather.
+const weatherDescription = "The current weather in a city."
 
 // weatherArgs are get_weather's arguments.
 type weatherArgs struct {
@@ -160,7 +164,7 @@ func (l openaiLoop) turn(ctx context.Context, t *testing.T, messages []openai.Ch
 		MaxCompletionTokens: openai.Int(200),
 		Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
 			Name:        "get_weather",
-			Description: openai.String("The current weather in a city."),
+			Description: openai.String(weatherDescription),
 			Parameters:  weatherSchema,
 		})},
 	}
@@ -177,7 +181,7 @@ func (l openaiLoop) turn(ctx context.Context, t *testing.T, messages []openai.Ch
 		if len(c.Choices) != 1 {
 			t.Fatalf("%d choices in %s", len(c.Choices), c.RawJSON())
 		}
-		return openaiTurn{c.Choices[0].Message, c.Choices[0].FinishReason, servedBy(t, resp, c.JSON.ExtraFields)}
+		return openaiTurn{c.Choices[0].Message, c.Choices[0].FinishReason, servedBy(t, resp, namedProvider(t, c.JSON.ExtraFields))}
 	}
 	s := l.client.Chat.Completions.NewStreaming(ctx, params, opts...)
 	defer s.Close()
@@ -188,7 +192,7 @@ func (l openaiLoop) turn(ctx context.Context, t *testing.T, messages []openai.Ch
 		if !acc.AddChunk(chunk) {
 			t.Fatalf("the SDK's accumulator refused chunk %s", chunk.RawJSON())
 		}
-		named = append(named, servedBy(t, resp, chunk.JSON.ExtraFields))
+		named = append(named, servedBy(t, resp, namedProvider(t, chunk.JSON.ExtraFields)))
 	}
 	if err := s.Err(); err != nil {
 		t.Fatalf("pinned to %s, streaming: %v", l.pin, err)
@@ -199,25 +203,31 @@ func (l openaiLoop) turn(ctx context.Context, t *testing.T, messages []openai.Ch
 	return openaiTurn{acc.Choices[0].Message, acc.Choices[0].FinishReason, named[0]}
 }
 
-// servedBy is the provider an answer (or a chunk) names in its provider
-// field, which must agree with the X-Switchboard-Provider header and be
-// one of sdkProviders.
-func servedBy(t *testing.T, resp *http.Response, fields map[string]respjson.Field) string {
+// namedProvider is the provider field among an answer's (or a chunk's)
+// fields that the SDK does not know, which both SDKs keep as raw JSON.
+func namedProvider[F interface{ Raw() string }](t *testing.T, fields map[string]F) string {
 	t.Helper()
-	var body string
-	if f, ok := fields["provider"]; !ok || json.Unmarshal([]byte(f.Raw()), &body) != nil {
+	var name string
+	if f, ok := fields["provider"]; !ok || json.Unmarshal([]byte(f.Raw()), &name) != nil {
 		t.Fatalf("the answer has no provider field (extra fields %v)", fields)
 	}
+	return name
+}
+
+// servedBy is the provider an answer names, which must agree with the
+// X-Switchboard-Provider header and be one of sdkProviders.
+func servedBy(t *testing.T, resp *http.Response, named string) string {
+	t.Helper()
 	if resp == nil {
 		t.Fatal("the SDK gave no HTTP response")
 	}
-	if h := resp.Header.Get("X-Switchboard-Provider"); h != body {
-		t.Fatalf("the answer names provider %q but X-Switchboard-Provider says %q", body, h)
+	if h := resp.Header.Get("X-Switchboard-Provider"); h != named {
+		t.Fatalf("the answer names provider %q but X-Switchboard-Provider says %q", named, h)
 	}
-	if !slices.Contains(sdkProviders, body) {
-		t.Fatalf("served by %q, which is not one of the configured %q", body, sdkProviders)
+	if !slices.Contains(sdkProviders, named) {
+		t.Fatalf("served by %q, which is not one of the configured %q", named, sdkProviders)
 	}
-	return body
+	return named
 }
 
 // shown is m as it goes back to the API, for a failure's message (a
@@ -282,6 +292,126 @@ func TestOpenAIGoToolLoop(t *testing.T) {
 					t.Fatalf("turn 2's answer does not use the tool's result %s: %q", report, final.message.Content)
 				}
 				t.Logf("turn 2 served by %s: %q", final.provider, final.message.Content)
+			})
+		}
+	}
+}
+
+// anthropicLoop runs the tool loop with anthropic-sdk-go against
+// /v1/messages, pinned to one provider.
+type anthropicLoop struct {
+	client anthropic.Client
+	pin    string
+	stream bool
+}
+
+// turn asks the gateway once, streaming (with the SDK's Accumulate) or not,
+// with the get_weather tool and the provider pinned as openaiLoop's is, and
+// returns the message and who served it. A streamed message's provider
+// comes from message_start, whose message Accumulate starts from.
+func (l anthropicLoop) turn(ctx context.Context, t *testing.T, messages []anthropic.MessageParam) (anthropic.Message, string) {
+	t.Helper()
+	params := anthropic.MessageNewParams{
+		Model:     sdkModel,
+		MaxTokens: 200,
+		Messages:  messages,
+		Tools: []anthropic.ToolUnionParam{{OfTool: &anthropic.ToolParam{
+			Name:        "get_weather",
+			Description: anthropic.String(weatherDescription),
+			InputSchema: anthropic.ToolInputSchemaParam{Properties: weatherProperties, Required: weatherRequired,
+				ExtraFields: map[string]any{"additionalProperties": false}},
+		}}},
+	}
+	var resp *http.Response
+	opts := []aoption.RequestOption{
+		aoption.WithJSONSet("provider", map[string]any{"only": []string{l.pin}}),
+		aoption.WithResponseInto(&resp),
+	}
+	if !l.stream {
+		m, err := l.client.Messages.New(ctx, params, opts...)
+		if err != nil {
+			t.Fatalf("pinned to %s: %v", l.pin, err)
+		}
+		return *m, servedBy(t, resp, namedProvider(t, m.JSON.ExtraFields))
+	}
+	s := l.client.Messages.NewStreaming(ctx, params, opts...)
+	defer s.Close()
+	var m anthropic.Message
+	for s.Next() {
+		if err := m.Accumulate(s.Current()); err != nil {
+			t.Fatalf("the SDK could not accumulate event %s: %v", s.Current().RawJSON(), err)
+		}
+	}
+	if err := s.Err(); err != nil {
+		t.Fatalf("pinned to %s, streaming: %v", l.pin, err)
+	}
+	return m, servedBy(t, resp, namedProvider(t, m.JSON.ExtraFields))
+}
+
+// blocksOf is m's content blocks of one type.
+func blocksOf(m anthropic.Message, typ string) []anthropic.ContentBlockUnion {
+	var out []anthropic.ContentBlockUnion
+	for _, b := range m.Content {
+		if b.Type == typ {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// anthropic-sdk-go runs the same tool loop through /v1/messages: a tool_use
+// block matching the tool's schema, then, given its tool_result, a final
+// answer; each turn served by the provider it was pinned to.
+func TestAnthropicGoToolLoop(t *testing.T) {
+	root := strings.TrimSuffix(serveSDK(t), "/v1")
+	client := anthropic.NewClient(
+		aoption.WithBaseURL(root+"/"),
+		aoption.WithAPIKey("sk-test-sdk"),
+		aoption.WithMaxRetries(0),
+	)
+	for _, pin := range sdkProviders {
+		for _, stream := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/stream=%v", pin, stream), func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+				defer cancel()
+				l := anthropicLoop{client, pin, stream}
+
+				messages := []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock(weatherQuestion))}
+				first, served := l.turn(ctx, t, messages)
+				if served != pin {
+					t.Fatalf("turn 1 pinned to %s was served by %s", pin, served)
+				}
+				uses := blocksOf(first, "tool_use")
+				if first.StopReason != anthropic.StopReasonToolUse || len(uses) != 1 {
+					t.Fatalf("turn 1: stop_reason %q and %d tool_use blocks, want tool_use and one: %s", first.StopReason, len(uses), first.RawJSON())
+				}
+				use := uses[0].AsToolUse()
+				if use.Name != "get_weather" || use.ID == "" {
+					t.Fatalf("turn 1 used %q (id %q), want get_weather with an id", use.Name, use.ID)
+				}
+				args, err := checkWeatherArgs(string(use.Input))
+				if err != nil {
+					t.Fatalf("turn 1: %v", err)
+				}
+				t.Logf("turn 1 served by %s: get_weather(%s)", served, use.Input)
+
+				report := weatherReport(args)
+				messages = append(messages, first.ToParam(), anthropic.NewUserMessage(anthropic.NewToolResultBlock(use.ID, report, false)))
+				final, served := l.turn(ctx, t, messages)
+				if served != pin {
+					t.Fatalf("turn 2 pinned to %s was served by %s", pin, served)
+				}
+				var text strings.Builder
+				for _, b := range blocksOf(final, "text") {
+					text.WriteString(b.Text)
+				}
+				if final.StopReason != anthropic.StopReasonEndTurn || len(blocksOf(final, "tool_use")) != 0 || strings.TrimSpace(text.String()) == "" {
+					t.Fatalf("turn 2: stop_reason %q; want end_turn and a text answer without tool_use: %s", final.StopReason, final.RawJSON())
+				}
+				if !strings.Contains(text.String(), "sunny") {
+					t.Fatalf("turn 2's answer does not use the tool's result %s: %q", report, text.String())
+				}
+				t.Logf("turn 2 served by %s: %q", served, text.String())
 			})
 		}
 	}
