@@ -1,0 +1,253 @@
+package gateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"switchboard/sim"
+)
+
+// A tool loop as a client runs it, in either API, through the gateway to a
+// simulated upstream speaking either protocol: the translation both ways,
+// proven on the wire of both sides. Turn one offers get_weather and gets a
+// call whose arguments follow the tool's schema; turn two sends the call
+// back with its result and gets an answer that read the result.
+
+// turnOutcome is what one turn came to, whatever the API.
+type turnOutcome struct {
+	calls    []seenCall // in order
+	text     string
+	finish   string // in the API's words
+	provider string
+	prompt   int // the prompt's tokens, as the answer's usage says
+}
+
+type seenCall struct {
+	id, name string
+	args     map[string]any
+}
+
+// weatherSchema is get_weather's parameters.
+var weatherSchema = map[string]any{"type": "object", "required": []string{"city"},
+	"properties": map[string]any{"city": map[string]any{"type": "string"}, "days": map[string]any{"type": "integer"}}}
+
+// openAITurn sends a chat request of msgs offering get_weather.
+func openAITurn(t *testing.T, f *fixture, stream bool, msgs []map[string]any) turnOutcome {
+	t.Helper()
+	resp, body := f.post(t, "/v1/chat/completions", map[string]any{"model": testModel, "stream": stream, "max_tokens": 200,
+		"messages": msgs, "tools": []map[string]any{{"type": "function", "function": map[string]any{"name": "get_weather",
+			"description": "The weather in a city.", "parameters": weatherSchema}}}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	type call struct {
+		Index    int    `json:"index"`
+		ID       string `json:"id"`
+		Function struct {
+			Name      string `json:"name"`
+			Arguments string `json:"arguments"`
+		} `json:"function"`
+	}
+	type answer struct {
+		Provider string `json:"provider"`
+		Choices  []struct {
+			Message, Delta struct {
+				Content   *string `json:"content"`
+				ToolCalls []call  `json:"tool_calls"`
+			}
+			FinishReason *string `json:"finish_reason"`
+		} `json:"choices"`
+		Usage *struct {
+			PromptTokens int `json:"prompt_tokens"`
+		} `json:"usage"`
+	}
+	var out turnOutcome
+	var calls []call
+	add := func(a answer) {
+		out.provider = a.Provider
+		if a.Usage != nil {
+			out.prompt = a.Usage.PromptTokens
+		}
+		for _, ch := range a.Choices {
+			for _, m := range []struct {
+				Content   *string `json:"content"`
+				ToolCalls []call  `json:"tool_calls"`
+			}{ch.Message, ch.Delta} {
+				if m.Content != nil {
+					out.text += *m.Content
+				}
+				for i, c := range m.ToolCalls {
+					if !stream {
+						c.Index = i
+					}
+					// A stream's pieces join by index, as the SDKs join them.
+					if c.Index == len(calls) {
+						calls = append(calls, call{Index: c.Index})
+					}
+					if c.Index >= len(calls) {
+						t.Fatalf("a piece of call %d before call %d began: %s", c.Index, len(calls), body)
+					}
+					calls[c.Index].ID += c.ID
+					calls[c.Index].Function.Name += c.Function.Name
+					calls[c.Index].Function.Arguments += c.Function.Arguments
+				}
+			}
+			if ch.FinishReason != nil {
+				out.finish = *ch.FinishReason
+			}
+		}
+	}
+	if !stream {
+		var a answer
+		if err := json.Unmarshal(body, &a); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		add(a)
+	} else {
+		data, _ := events(t, body)
+		for _, d := range data {
+			if d == "[DONE]" {
+				continue
+			}
+			var a answer
+			if err := json.Unmarshal([]byte(d), &a); err != nil {
+				t.Fatalf("%v: %s", err, d)
+			}
+			add(a)
+		}
+	}
+	for _, c := range calls {
+		u := seenCall{id: c.ID, name: c.Function.Name}
+		if err := json.Unmarshal([]byte(c.Function.Arguments), &u.args); err != nil {
+			t.Fatalf("the arguments %q are not a JSON object: %v", c.Function.Arguments, err)
+		}
+		out.calls = append(out.calls, u)
+	}
+	return out
+}
+
+// anthropicTurn sends a Messages request of msgs offering get_weather.
+func anthropicTurn(t *testing.T, f *fixture, stream bool, msgs []map[string]any) turnOutcome {
+	t.Helper()
+	resp, body := f.post(t, "/v1/messages", map[string]any{"model": testModel, "stream": stream, "max_tokens": 200,
+		"messages": msgs, "tools": []map[string]any{{"name": "get_weather", "description": "The weather in a city.",
+			"input_schema": weatherSchema}}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	type message struct {
+		Provider string `json:"provider"`
+		Content  []struct {
+			Type  string         `json:"type"`
+			Text  string         `json:"text"`
+			ID    string         `json:"id"`
+			Name  string         `json:"name"`
+			Input map[string]any `json:"input"`
+		} `json:"content"`
+		StopReason string `json:"stop_reason"`
+		Usage      struct {
+			InputTokens int `json:"input_tokens"`
+		} `json:"usage"`
+	}
+	var m message
+	if !stream {
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+	} else {
+		evs := splitEvents(t, string(body))
+		if err := json.Unmarshal([]byte(accumulate(t, evs)), &m.Content); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		var start struct {
+			Message message `json:"message"`
+		}
+		_ = json.Unmarshal([]byte(evs[0][strings.Index(evs[0], "{"):]), &start)
+		last := evs[len(evs)-2] // message_delta, before message_stop
+		var d struct {
+			Delta struct {
+				StopReason string `json:"stop_reason"`
+			} `json:"delta"`
+			Usage struct {
+				InputTokens int `json:"input_tokens"`
+			} `json:"usage"`
+		}
+		if err := json.Unmarshal([]byte(last[strings.Index(last, "{"):]), &d); err != nil {
+			t.Fatalf("%v: %s", err, last)
+		}
+		m.Provider, m.StopReason, m.Usage.InputTokens = start.Message.Provider, d.Delta.StopReason, d.Usage.InputTokens
+	}
+	out := turnOutcome{finish: m.StopReason, provider: m.Provider, prompt: m.Usage.InputTokens}
+	for _, b := range m.Content {
+		switch b.Type {
+		case "text":
+			out.text += b.Text
+		case "tool_use":
+			out.calls = append(out.calls, seenCall{id: b.ID, name: b.Name, args: b.Input})
+		}
+	}
+	return out
+}
+
+func TestToolLoopAcrossProtocols(t *testing.T) {
+	for _, upstreamAnthropic := range []bool{false, true} {
+		f := newFixture(t, Options{}, map[string]upstream{"up": {profile: &sim.Profile{}, price: 1, anthropic: upstreamAnthropic}})
+		for _, clientAnthropic := range []bool{false, true} {
+			for _, stream := range []bool{false, true} {
+				name := fmt.Sprintf("%s client, %s upstream, stream %v", api(clientAnthropic), api(upstreamAnthropic), stream)
+				t.Run(name, func(t *testing.T) {
+					before := f.sims["up"].Stats().OK
+					ask := map[string]any{"role": "user", "content": "What is the weather in Oslo?"}
+					turn, callFinish, stopFinish := openAITurn, "tool_calls", "stop"
+					if clientAnthropic {
+						turn, callFinish, stopFinish = anthropicTurn, "tool_use", "end_turn"
+					}
+					first := turn(t, f, stream, []map[string]any{ask})
+					if len(first.calls) != 1 || first.calls[0].name != "get_weather" || first.calls[0].id == "" || first.finish != callFinish {
+						t.Fatalf("turn one: %+v, want one call of get_weather and finish %s", first, callFinish)
+					}
+					if city, ok := first.calls[0].args["city"].(string); !ok || city == "" {
+						t.Errorf("the call's arguments %v have no city, which the schema requires", first.calls[0].args)
+					}
+					if first.provider != "up" || first.prompt <= 0 {
+						t.Errorf("turn one served by %q with %d prompt tokens", first.provider, first.prompt)
+					}
+					c := first.calls[0]
+					var history []map[string]any
+					if clientAnthropic {
+						history = []map[string]any{ask,
+							{"role": "assistant", "content": []map[string]any{{"type": "tool_use", "id": c.id, "name": c.name, "input": c.args}}},
+							{"role": "user", "content": []map[string]any{{"type": "tool_result", "tool_use_id": c.id, "content": "4 degrees and clear skies"}}}}
+					} else {
+						args, _ := json.Marshal(c.args)
+						history = []map[string]any{ask,
+							{"role": "assistant", "content": nil, "tool_calls": []map[string]any{{"id": c.id, "type": "function",
+								"function": map[string]any{"name": c.name, "arguments": string(args)}}}},
+							{"role": "tool", "tool_call_id": c.id, "content": "4 degrees and clear skies"}}
+					}
+					second := turn(t, f, stream, history)
+					if len(second.calls) != 0 || !strings.Contains(second.text, "get_weather tool returned: 4 degrees and clear skies") ||
+						second.finish != stopFinish && !(second.finish == "length" || second.finish == "max_tokens") {
+						t.Errorf("turn two: %+v, want text using the tool's result", second)
+					}
+					// Both turns reached the upstream and were answered in
+					// full: had it refused the translated history (a
+					// result without its call), the turn would have failed.
+					if got := f.sims["up"].Stats().OK - before; got != 2 {
+						t.Errorf("the upstream answered %d requests in full, want 2", got)
+					}
+				})
+			}
+		}
+	}
+}
+
+func api(anthropic bool) string {
+	if anthropic {
+		return "anthropic"
+	}
+	return "openai"
+}
