@@ -251,3 +251,78 @@ func api(anthropic bool) string {
 	}
 	return "openai"
 }
+
+// An image goes through in either API to either protocol, as a data URL
+// or Anthropic's base64 block, to an upstream that takes images (the
+// simulator says how many it saw); thinking asked for in either API's
+// words comes back in the other's, and Anthropic's signed thinking goes
+// back to an Anthropic upstream with its signature whole, which the
+// upstream checks, on the turn after a tool call.
+func TestImagesAndThinkingAcrossProtocols(t *testing.T) {
+	const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+	for _, upstreamAnthropic := range []bool{false, true} {
+		f := newFixture(t, Options{}, map[string]upstream{"up": {profile: &sim.Profile{ReasoningTokens: 12}, price: 1,
+			anthropic: upstreamAnthropic, images: true}})
+		t.Run("openai client, "+api(upstreamAnthropic)+" upstream", func(t *testing.T) {
+			resp, body := f.post(t, "/v1/chat/completions", map[string]any{"model": testModel, "max_tokens": 300,
+				"reasoning": map[string]any{"max_tokens": 2048},
+				"messages": []map[string]any{{"role": "user", "content": []map[string]any{{"type": "text", "text": "What is this?"},
+					{"type": "image_url", "image_url": map[string]any{"url": "data:image/png;base64," + png}}}}}})
+			var a struct {
+				Choices []struct {
+					Message struct {
+						Content   string `json:"content"`
+						Reasoning string `json:"reasoning"`
+					} `json:"message"`
+				} `json:"choices"`
+			}
+			if err := json.Unmarshal(body, &a); err != nil || resp.StatusCode != 200 || len(a.Choices) != 1 {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			if m := a.Choices[0].Message; !strings.HasPrefix(m.Content, "I see 1 image") || m.Reasoning == "" {
+				t.Errorf("answer %q with thinking %q, want it to see the image, after thinking", m.Content, m.Reasoning)
+			}
+		})
+		t.Run("anthropic client, "+api(upstreamAnthropic)+" upstream", func(t *testing.T) {
+			turn := func(stream bool, msgs ...map[string]any) (*http.Response, []byte) {
+				return f.post(t, "/v1/messages", map[string]any{"model": testModel, "max_tokens": 3000, "stream": stream,
+					"thinking": map[string]any{"type": "enabled", "budget_tokens": 1024}, "messages": msgs,
+					"tools": []map[string]any{{"name": "get_weather", "input_schema": weatherSchema}}})
+			}
+			ask := map[string]any{"role": "user", "content": []map[string]any{{"type": "text", "text": "Is it sunny where this was taken?"},
+				{"type": "image", "source": map[string]any{"type": "base64", "media_type": "image/png", "data": png}}}}
+			for _, stream := range []bool{false, true} {
+				resp, body := turn(stream, ask)
+				if resp.StatusCode != 200 {
+					t.Fatalf("status %d: %s", resp.StatusCode, body)
+				}
+				if stream {
+					body = []byte(accumulate(t, splitEvents(t, string(body))))
+				} else {
+					var m struct {
+						Content json.RawMessage `json:"content"`
+					}
+					_ = json.Unmarshal(body, &m)
+					body = m.Content
+				}
+				var blocks []map[string]any
+				if err := json.Unmarshal(body, &blocks); err != nil || len(blocks) != 2 || blocks[0]["type"] != "thinking" ||
+					blocks[0]["thinking"] == "" || blocks[1]["type"] != "tool_use" {
+					t.Fatalf("stream %v: content %s, want thinking then a tool call", stream, body)
+				}
+				if sig, _ := blocks[0]["signature"].(string); upstreamAnthropic && sig == "" {
+					t.Errorf("stream %v: the thinking from an Anthropic upstream lost its signature: %s", stream, body)
+				}
+				// The next turn hands the thinking back as it came, with
+				// the call's result; an Anthropic upstream refuses a
+				// thinking block whose signature is not its own.
+				call := blocks[1]
+				resp, body = turn(false, ask, map[string]any{"role": "assistant", "content": blocks},
+					map[string]any{"role": "user", "content": []map[string]any{{"type": "tool_result", "tool_use_id": call["id"], "content": "sunny"}}})
+				if resp.StatusCode != 200 || !strings.Contains(string(body), "get_weather tool returned: sunny") {
+					t.Errorf("stream %v: the turn after the call: status %d: %s", stream, resp.StatusCode, body)
+				}
+			}
+		})
+	}
+}
