@@ -135,7 +135,7 @@ func parseMessages(body []byte) (*chatRequest, routing.Request, *apiError) {
 	if e := anthropicExtras(&req, x, *c.MaxTokens); e != nil {
 		return &c, req, e
 	}
-	if given(x.System) {
+	if present(x.System) != nil {
 		sys, e := systemPrompt(bytes.TrimSpace(x.System))
 		if e != nil {
 			return &c, req, e

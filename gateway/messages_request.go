@@ -503,13 +503,13 @@ func anthropicExtras(req *routing.Request, x messagesExtras, maxTokens int) *api
 	if e := anthropicToolUse(req, x); e != nil {
 		return e
 	}
-	if given(x.Thinking) {
+	if present(x.Thinking) != nil {
 		var e *apiError
 		if req.Reasoning, e = anthropicThinking(bytes.TrimSpace(x.Thinking), maxTokens); e != nil {
 			return e
 		}
 	}
-	if given(x.OutputConfig) {
+	if present(x.OutputConfig) != nil {
 		effort, e := outputEffort(bytes.TrimSpace(x.OutputConfig))
 		if e != nil {
 			return e
@@ -562,13 +562,13 @@ func outputEffort(v json.RawMessage) (string, *apiError) {
 // without tools.
 func anthropicToolUse(req *routing.Request, x messagesExtras) *apiError {
 	var e *apiError
-	if given(x.Tools) {
+	if present(x.Tools) != nil {
 		if req.Tools, e = anthropicTools(x.Tools); e != nil {
 			return e
 		}
 	}
 	var choice provider.ToolChoice
-	if given(x.ToolChoice) {
+	if present(x.ToolChoice) != nil {
 		if choice, e = anthropicToolChoice(bytes.TrimSpace(x.ToolChoice), req.Tools); e != nil {
 			return e
 		}
@@ -581,15 +581,9 @@ func anthropicToolUse(req *routing.Request, x messagesExtras) *apiError {
 		req.ToolChoice = choice
 		req.Params = append(req.Params, "tool_choice")
 	}
-	if given(x.ToolChoice) && disablesParallel(x.ToolChoice) {
+	if present(x.ToolChoice) != nil && disablesParallel(x.ToolChoice) {
 		no := false
 		req.ParallelToolCalls = &no
 	}
 	return nil
-}
-
-// given reports whether a member is there and not null.
-func given(v json.RawMessage) bool {
-	v = bytes.TrimSpace(v)
-	return len(v) > 0 && string(v) != "null"
 }
