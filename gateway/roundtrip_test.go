@@ -326,3 +326,72 @@ func TestImagesAndThinkingAcrossProtocols(t *testing.T) {
 		})
 	}
 }
+
+// Log probabilities come back from an upstream that gives them, whole and
+// streamed, one for each token of the content (the tokens spell it), with
+// the alternatives asked for; where no endpoint of the model lists
+// logprobs, the request is a 400 that says so and no upstream is asked.
+func TestLogprobsComeBack(t *testing.T) {
+	f := newFixture(t, Options{}, map[string]upstream{"up": {profile: &sim.Profile{}, price: 1, params: []string{"logprobs", "top_logprobs"}}})
+	ask := func(stream bool) map[string]any {
+		b := chatBody(stream)
+		b["logprobs"], b["top_logprobs"] = true, 2
+		return b
+	}
+	type logprobs struct {
+		Content []struct {
+			Token       string            `json:"token"`
+			TopLogprobs []json.RawMessage `json:"top_logprobs"`
+		} `json:"content"`
+	}
+	type answer struct {
+		Choices []struct {
+			Message, Delta struct {
+				Content string `json:"content"`
+			}
+			Logprobs *logprobs `json:"logprobs"`
+		} `json:"choices"`
+	}
+	for _, stream := range []bool{false, true} {
+		resp, body := f.post(t, "/v1/chat/completions", ask(stream))
+		var docs []string
+		if stream {
+			data, _ := events(t, body)
+			docs = data[:len(data)-1] // without [DONE]
+		} else {
+			docs = []string{string(body)}
+		}
+		var content, tokens strings.Builder
+		n := 0
+		for _, d := range docs {
+			var a answer
+			if err := json.Unmarshal([]byte(d), &a); err != nil {
+				t.Fatalf("%v: %s", err, d)
+			}
+			for _, ch := range a.Choices {
+				content.WriteString(ch.Message.Content + ch.Delta.Content)
+				if ch.Logprobs == nil {
+					continue
+				}
+				for _, lp := range ch.Logprobs.Content {
+					tokens.WriteString(lp.Token)
+					if len(lp.TopLogprobs) != 2 {
+						t.Errorf("token %q has %d alternatives, want 2", lp.Token, len(lp.TopLogprobs))
+					}
+					n++
+				}
+			}
+		}
+		if resp.StatusCode != 200 || n == 0 || tokens.String() != content.String() {
+			t.Errorf("stream %v: status %d, %d tokens spelling %q; content %q", stream, resp.StatusCode, n, tokens.String(), content.String())
+		}
+	}
+
+	plain := newFixture(t, Options{}, map[string]upstream{"up": {profile: &sim.Profile{}, price: 1}})
+	resp, body := plain.post(t, "/v1/chat/completions", ask(false))
+	e := decodeError(t, resp, body, http.StatusBadRequest)
+	if e.Error.Param == nil || *e.Error.Param != "logprobs" || !strings.Contains(e.Error.Message, "gives log probabilities") ||
+		plain.sims["up"].Stats().Requests != 0 {
+		t.Errorf("without an endpoint that gives them: %s; the upstream got %d requests", body, plain.sims["up"].Stats().Requests)
+	}
+}
