@@ -128,6 +128,12 @@ func TestChatRelaysToolCalls(t *testing.T) {
 		t.Errorf("the stream carried %q, want %q", strings.Join(order, " "), want)
 	}
 
+	// The upstream was offered the tool as OpenAI words it.
+	if reqs := up.requests(); len(reqs) != 1 || fmt.Sprint(reqs[0]["tools"]) !=
+		"[map[function:map[name:get_weather parameters:map[properties:map[city:map[type:string]] type:object]] type:function]]" {
+		t.Errorf("the upstream was asked %v", reqs)
+	}
+
 	resp, body = f.post(t, "/v1/chat/completions", weatherAsk(false, nil))
 	var whole struct {
 		Choices []struct {

@@ -35,6 +35,9 @@ type upstream struct {
 	// priceOut, if set, is the price of completion tokens instead of
 	// price; priceRequest is USD per request.
 	priceOut, priceRequest float64
+
+	anthropic bool // it speaks Anthropic's protocol, else OpenAI's
+	images    bool // it takes images (and its simulator does)
 }
 
 // fixture is a gateway over a router over real loopback upstreams, served
@@ -63,17 +66,30 @@ func newRoutedFixture(t testing.TB, o Options, ro routing.Options, ups map[strin
 	var meps []monitor.Endpoint
 	for name, u := range ups {
 		url := u.url
+		var modalities []string
+		if u.images {
+			modalities = []string{routing.ModalityImage}
+		}
 		if u.profile != nil {
 			p := *u.profile
 			p.Name, p.Models = name, []string{"up-" + name}
+			if u.images {
+				p.ImageModels = p.Models
+			}
 			f.sims[name] = simtest.Start(t, p)
 			url = f.sims[name].URL()
 		}
 		id := testModel + "@" + name
-		client := provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url})
+		var client interface {
+			provider.Upstream
+			CloseIdleConnections()
+		} = provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url})
+		if u.anthropic {
+			client = provider.NewAnthropic(provider.AnthropicOptions{BaseURL: url})
+		}
 		t.Cleanup(client.CloseIdleConnections)
 		eps = append(eps, routing.Endpoint{ID: id, Provider: name, ProviderName: u.name, Model: testModel, UpstreamModel: "up-" + name,
-			PriceIn: u.price, PriceOut: u.price, Prefill: u.prefill, Parameters: u.params, Upstream: client})
+			PriceIn: u.price, PriceOut: u.price, Prefill: u.prefill, Parameters: u.params, Upstream: client, InputModalities: modalities})
 		eps[len(eps)-1].PriceOut, eps[len(eps)-1].PriceRequest = cmp.Or(u.priceOut, u.price), u.priceRequest
 		meps = append(meps, monitor.Endpoint{ID: id, Provider: name, Model: testModel})
 	}

@@ -51,7 +51,8 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 // metadata.user_id, and metadata, which is Anthropic's here. Every other
 // member is refused rather than dropped.
 var messagesFields = []string{"model", "models", "provider", "messages", "system", "stream", "max_tokens",
-	"temperature", "top_p", "top_k", "stop_sequences", "metadata", "tools", "tool_choice", "thinking"}
+	"temperature", "top_p", "top_k", "stop_sequences", "metadata", "tools", "tool_choice", "thinking", "output_config",
+	"cache_control", "service_tier", "inference_geo", "context_management"}
 
 // messagesExtras are the members of a Messages request that chatRequest
 // does not have.
@@ -62,6 +63,18 @@ type messagesExtras struct {
 	Tools         json.RawMessage `json:"tools"`
 	ToolChoice    json.RawMessage `json:"tool_choice"`
 	Thinking      json.RawMessage `json:"thinking"`
+	OutputConfig  json.RawMessage `json:"output_config"`
+	// Anthropic's own settings of how it serves a request: its prompt
+	// cache's marker, its service tier, the region it runs in, and its
+	// clearing of old tool results from the context. They change where
+	// and at what cost Anthropic answers, not the answer: checked for
+	// their shape and not passed on (an Anthropic upstream caches,
+	// tiers and places requests by its own defaults; the model sees the
+	// whole history).
+	CacheControl      *map[string]json.RawMessage `json:"cache_control"`
+	ServiceTier       *string                     `json:"service_tier"`
+	InferenceGeo      *string                     `json:"inference_geo"`
+	ContextManagement *map[string]json.RawMessage `json:"context_management"`
 }
 
 // parseMessages reads and checks a Messages request and turns it into the
@@ -122,7 +135,7 @@ func parseMessages(body []byte) (*chatRequest, routing.Request, *apiError) {
 	if e := anthropicExtras(&req, x, *c.MaxTokens); e != nil {
 		return &c, req, e
 	}
-	if given(x.System) {
+	if present(x.System) != nil {
 		sys, e := systemPrompt(bytes.TrimSpace(x.System))
 		if e != nil {
 			return &c, req, e

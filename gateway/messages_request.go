@@ -503,17 +503,57 @@ func anthropicExtras(req *routing.Request, x messagesExtras, maxTokens int) *api
 	if e := anthropicToolUse(req, x); e != nil {
 		return e
 	}
-	if !given(x.Thinking) {
-		return nil
+	if present(x.Thinking) != nil {
+		var e *apiError
+		if req.Reasoning, e = anthropicThinking(bytes.TrimSpace(x.Thinking), maxTokens); e != nil {
+			return e
+		}
 	}
-	var e *apiError
-	if req.Reasoning, e = anthropicThinking(bytes.TrimSpace(x.Thinking), maxTokens); e != nil {
-		return e
+	if present(x.OutputConfig) != nil {
+		effort, e := outputEffort(bytes.TrimSpace(x.OutputConfig))
+		if e != nil {
+			return e
+		}
+		if effort != "" && req.Reasoning == nil {
+			req.Reasoning = &provider.Reasoning{Effort: effort}
+		}
 	}
-	if req.Reasoning.Effort != "none" { // disabled thinking asks nothing of an endpoint
+	if req.Reasoning != nil && req.Reasoning.Effort != "none" { // disabled thinking asks nothing of an endpoint
 		req.Params = append(req.Params, "reasoning")
 	}
 	return nil
+}
+
+// outputEffort reads Anthropic's output_config: its effort (how much the
+// model thinks and writes), as a reasoning effort when thinking does not
+// say; its structured output format is refused, since no upstream of the
+// other protocol would be held to it.
+func outputEffort(v json.RawMessage) (string, *apiError) {
+	var oc map[string]json.RawMessage
+	if v[0] != '{' || json.Unmarshal(v, &oc) != nil {
+		return "", invalid("output_config", fmt.Sprintf(`output_config must be an object such as {"effort": "high"}, not %s`, describe(v)))
+	}
+	var effort string
+	for _, k := range slices.Sorted(maps.Keys(oc)) {
+		switch k {
+		case "effort":
+			if e := decodeString("output_config.effort", oc[k], &effort); e != nil {
+				return "", e
+			}
+			switch effort {
+			case "low", "medium", "high", "xhigh":
+			case "max": // the most there is: OpenRouter's xhigh
+				effort = "xhigh"
+			default:
+				return "", invalid("output_config.effort", fmt.Sprintf(`output_config.effort is %q; it may be "low", "medium", "high", "xhigh" or "max"`, echo(effort)))
+			}
+		case "format":
+			return "", invalid("output_config.format", "output_config.format (structured outputs) is not supported by Switchboard's /v1/messages; leave it out")
+		default:
+			return "", invalid(member("output_config", k), member("output_config", k)+" is not a member of output_config; it has effort and format")
+		}
+	}
+	return effort, nil
 }
 
 // anthropicToolUse reads tools and tool_choice into req. A choice of auto
@@ -522,13 +562,13 @@ func anthropicExtras(req *routing.Request, x messagesExtras, maxTokens int) *api
 // without tools.
 func anthropicToolUse(req *routing.Request, x messagesExtras) *apiError {
 	var e *apiError
-	if given(x.Tools) {
+	if present(x.Tools) != nil {
 		if req.Tools, e = anthropicTools(x.Tools); e != nil {
 			return e
 		}
 	}
 	var choice provider.ToolChoice
-	if given(x.ToolChoice) {
+	if present(x.ToolChoice) != nil {
 		if choice, e = anthropicToolChoice(bytes.TrimSpace(x.ToolChoice), req.Tools); e != nil {
 			return e
 		}
@@ -541,15 +581,9 @@ func anthropicToolUse(req *routing.Request, x messagesExtras) *apiError {
 		req.ToolChoice = choice
 		req.Params = append(req.Params, "tool_choice")
 	}
-	if given(x.ToolChoice) && disablesParallel(x.ToolChoice) {
+	if present(x.ToolChoice) != nil && disablesParallel(x.ToolChoice) {
 		no := false
 		req.ParallelToolCalls = &no
 	}
 	return nil
-}
-
-// given reports whether a member is there and not null.
-func given(v json.RawMessage) bool {
-	v = bytes.TrimSpace(v)
-	return len(v) > 0 && string(v) != "null"
 }

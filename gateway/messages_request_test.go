@@ -94,6 +94,17 @@ func TestParseMessagesReadsToolsImagesAndThinking(t *testing.T) {
 			messagesRequest(`"tool_choice":{"type":"none"},"messages":[{"role":"user","content":"Hi."}]`),
 			routing.Request{Params: []string{"max_tokens"}, Messages: []provider.Message{{Role: "user", Content: "Hi."}}},
 		},
+		"what Claude Code sends besides: Anthropic's serving settings are dropped, its effort is a reasoning effort": {
+			messagesRequest(`"cache_control":{"type":"ephemeral"},"service_tier":"auto","inference_geo":"us","context_management":{"edits":[]},` +
+				`"output_config":{"effort":"max"},"messages":[{"role":"user","content":"Hi."}]`),
+			routing.Request{Reasoning: &provider.Reasoning{Effort: "xhigh"}, Params: []string{"max_tokens", "reasoning"},
+				Messages: []provider.Message{{Role: "user", Content: "Hi."}}},
+		},
+		"thinking says how much, not output_config": {
+			messagesRequest(`"thinking":{"type":"enabled","budget_tokens":2048},"output_config":{"effort":"low"},"messages":[{"role":"user","content":"Think."}]`),
+			routing.Request{Reasoning: &provider.Reasoning{MaxTokens: 2048}, Params: []string{"max_tokens", "reasoning"},
+				Messages: []provider.Message{{Role: "user", Content: "Think."}}},
+		},
 		"adaptive thinking": {
 			messagesRequest(`"thinking":{"type":"adaptive"},"tools":[],"messages":[{"role":"user","content":"Hi."}]`),
 			routing.Request{Reasoning: &provider.Reasoning{Effort: "medium"}, Tools: []provider.Tool{}, Params: []string{"max_tokens", "reasoning"},
@@ -141,6 +152,11 @@ func TestParseMessagesRefusesWithThePath(t *testing.T) {
 		{messagesRequest(`"messages":[{"role":"user","content":[{"type":"tool_result","content":"4°C"}]}]`), "messages[0].content[0].tool_use_id", "tool_use_id is missing"},
 		{messagesRequest(`"system":[{"type":"image"}],` + hi), "system[0]", `is a block of type "image"`},
 		{messagesRequest(`"messages":[{"role":"user","content":[7]}]`), "messages[0].content[0]", "must be an object"},
+		{messagesRequest(`"output_config":{"format":{"type":"json_schema","schema":{}}},` + hi), "output_config.format", "structured outputs"},
+		{messagesRequest(`"output_config":{"effort":"huge"},` + hi), "output_config.effort", `"huge"`},
+		{messagesRequest(`"output_config":{"speed":"fast"},` + hi), "output_config.speed", "not a member of output_config"},
+		{messagesRequest(`"cache_control":"ephemeral",` + hi), "cache_control", "must be an object"},
+		{messagesRequest(`"mcp_servers":[],` + hi), "mcp_servers", "not supported"},
 	} {
 		_, _, e := parseMessages([]byte(c.body))
 		if e == nil || e.Status != 400 || e.Param != c.param || !strings.Contains(e.Message, c.msg) {

@@ -484,7 +484,10 @@ func position(body []byte, off int64) (line, col int) {
 
 // jsonKind names a Go type as the JSON a client should send.
 func jsonKind(goType string) string {
+	goType = strings.TrimLeft(goType, "*")
 	switch {
+	case strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "struct"):
+		return "an object"
 	case strings.HasPrefix(goType, "[]"):
 		return "an array"
 	case strings.Contains(goType, "int"):
