@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -144,34 +145,108 @@ type chatChoice struct {
 }
 
 type chatContent struct {
-	Content *string `json:"content"`
+	Content   *string        `json:"content"`
+	ToolCalls []chatToolCall `json:"tool_calls"`
 }
 
-// readWhole checks a whole answer: JSON with content and a valid finish.
+// chatToolCall is a call in a message's tool_calls, or a piece of one in a
+// chunk's delta: the first piece of a call has its index, id and name, the
+// ones after it its index and more of its arguments.
+type chatToolCall struct {
+	Index    *int   `json:"index"`
+	ID       string `json:"id"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// toolCall is a tool call as an answer gave it, in either API, its pieces
+// joined if it was streamed.
+type toolCall struct {
+	id, name string
+	args     string // JSON text
+}
+
+// checkCalls says what is wrong with the tool calls of an answer that
+// finished with finish, or "" if nothing: a finish that says the model
+// called a tool needs a call, and every call an id, a name and arguments
+// that are a whole JSON object. OpenAI's finish at the token limit admits
+// a cut, so there the arguments may be unfinished; Anthropic's whole
+// tool_use blocks have an object for input whatever the stop_reason, and a
+// stream's are checked as each stops.
+func checkCalls(calls []toolCall, finish string) string {
+	if (finish == "tool_calls" || finish == "tool_use") && len(calls) == 0 {
+		return fmt.Sprintf("finish %q without a tool call", finish)
+	}
+	for i, c := range calls {
+		switch {
+		case c.id == "" || c.name == "":
+			return fmt.Sprintf("tool call %d has no id or no name (id %q, name %q)", i, c.id, c.name)
+		case finish != "length" && !isObject(c.args):
+			return fmt.Sprintf("the arguments of tool call %d (%s) are not a JSON object: %.200q", i, c.name, c.args)
+		}
+	}
+	return ""
+}
+
+// isObject says whether s is one whole JSON object.
+func isObject(s string) bool {
+	var m map[string]json.RawMessage
+	return json.Unmarshal([]byte(s), &m) == nil && m != nil
+}
+
+// messageBlock is a content block of a whole Anthropic message.
+type messageBlock struct {
+	Type  string          `json:"type"`
+	ID    string          `json:"id"`
+	Name  string          `json:"name"`
+	Input json.RawMessage `json:"input"`
+}
+
+// readWhole checks a whole answer: JSON with content (or, for a call, a
+// whole tool call) and a valid finish.
 func readWhole(resp *http.Response, anthropic bool) result {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return result{outcome: truncated, detail: fmt.Sprintf("body cut after %d bytes: %v", len(body), err)}
 	}
 	var a struct {
-		Object     string            `json:"object"`
-		Choices    []chatChoice      `json:"choices"`
-		Type       string            `json:"type"`
-		Content    []json.RawMessage `json:"content"`
-		StopReason *string           `json:"stop_reason"`
+		Object     string         `json:"object"`
+		Choices    []chatChoice   `json:"choices"`
+		Type       string         `json:"type"`
+		Content    []messageBlock `json:"content"`
+		StopReason *string        `json:"stop_reason"`
 	}
 	if err := json.Unmarshal(body, &a); err != nil {
 		return result{outcome: truncated, detail: fmt.Sprintf("not JSON (%v): %.300q", err, body)}
 	}
+	var calls []toolCall
+	var finish string
 	if anthropic {
 		if a.Type != "message" || len(a.Content) == 0 || a.StopReason == nil || !slices.Contains(anthropicFinish, *a.StopReason) {
 			return result{outcome: truncated, detail: fmt.Sprintf("not a whole message with a valid stop_reason: %.300q", body)}
 		}
-		return result{outcome: answered}
+		for _, b := range a.Content {
+			if b.Type == "tool_use" {
+				calls = append(calls, toolCall{id: b.ID, name: b.Name, args: string(b.Input)})
+			}
+		}
+		finish = *a.StopReason
+	} else {
+		// A message that only calls tools has no content: null, or absent.
+		if a.Object != "chat.completion" || len(a.Choices) != 1 || a.Choices[0].Message == nil ||
+			a.Choices[0].Message.Content == nil && len(a.Choices[0].Message.ToolCalls) == 0 ||
+			a.Choices[0].FinishReason == nil || !slices.Contains(openAIFinish, *a.Choices[0].FinishReason) {
+			return result{outcome: truncated, detail: fmt.Sprintf("not a whole chat.completion with a valid finish_reason: %.300q", body)}
+		}
+		for _, c := range a.Choices[0].Message.ToolCalls {
+			calls = append(calls, toolCall{id: c.ID, name: c.Function.Name, args: c.Function.Arguments})
+		}
+		finish = *a.Choices[0].FinishReason
 	}
-	if a.Object != "chat.completion" || len(a.Choices) != 1 || a.Choices[0].Message == nil || a.Choices[0].Message.Content == nil ||
-		a.Choices[0].FinishReason == nil || !slices.Contains(openAIFinish, *a.Choices[0].FinishReason) {
-		return result{outcome: truncated, detail: fmt.Sprintf("not a whole chat.completion with a valid finish_reason: %.300q", body)}
+	if bad := checkCalls(calls, finish); bad != "" {
+		return result{outcome: truncated, detail: fmt.Sprintf("%s: %.300q", bad, body)}
 	}
 	return result{outcome: answered}
 }
@@ -179,11 +254,26 @@ func readWhole(resp *http.Response, anthropic bool) result {
 // streamState is what a stream said so far.
 type streamState struct {
 	events  int
-	deltas  int    // content events
+	deltas  int    // content events: text, and pieces of tool calls
 	finish  string // the finish or stop reason, once one came
 	done    bool   // [DONE] or message_stop came
 	errType string // an error event came, of this type
 	bad     string // what was malformed, if anything
+
+	// calls are the tool calls so far: OpenAI's joined by index, whole or
+	// not; Anthropic's once their block stopped.
+	calls []toolCall
+	// blocks are an Anthropic stream's content blocks, by index.
+	blocks map[int]*contentBlock
+}
+
+// contentBlock is a content block of an Anthropic stream.
+type contentBlock struct {
+	typ   string // "text", "thinking", "redacted_thinking" or "tool_use"
+	id    string // a tool_use block's
+	name  string
+	input strings.Builder // the partial_json of its input_json_delta events
+	open  bool            // started and not yet stopped
 }
 
 // readStream reads server-sent events to the end and checks them; cancel
@@ -272,16 +362,54 @@ func (st *streamState) openAI(_ string, data string) {
 		return
 	}
 	for _, ch := range c.Choices {
-		if ch.Delta != nil && ch.Delta.Content != nil && *ch.Delta.Content != "" {
-			st.deltas++
+		if ch.Delta != nil {
+			if ch.Delta.Content != nil && *ch.Delta.Content != "" {
+				st.deltas++
+			}
+			for _, piece := range ch.Delta.ToolCalls {
+				if st.callPiece(piece); st.bad != "" {
+					return
+				}
+			}
 		}
 		if ch.FinishReason != nil {
 			if !slices.Contains(openAIFinish, *ch.FinishReason) {
 				st.bad = fmt.Sprintf("finish_reason %q", *ch.FinishReason)
+				return
 			}
 			st.finish = *ch.FinishReason
+			if bad := checkCalls(st.calls, st.finish); bad != "" {
+				st.bad = fmt.Sprintf("finish_reason %q: %s", st.finish, bad)
+			}
 		}
 	}
+}
+
+// callPiece joins a piece of an OpenAI tool call to the calls so far: a
+// piece with the next index starts a call, with its id and name; one with
+// an index already started adds to its arguments.
+func (st *streamState) callPiece(p chatToolCall) {
+	switch {
+	case p.Index == nil || *p.Index < 0 || *p.Index > len(st.calls):
+		st.bad = fmt.Sprintf("a piece of a tool call at index %s, with %d calls started", indexString(p.Index), len(st.calls))
+		return
+	case *p.Index == len(st.calls):
+		if p.ID == "" || p.Function.Name == "" {
+			st.bad = fmt.Sprintf("tool call %d starts without an id or a name (id %q, name %q)", *p.Index, p.ID, p.Function.Name)
+			return
+		}
+		st.calls = append(st.calls, toolCall{id: p.ID, name: p.Function.Name})
+	}
+	st.calls[*p.Index].args += p.Function.Arguments
+	st.deltas++
+}
+
+// indexString is an index that may be missing, for a report.
+func indexString(i *int) string {
+	if i == nil {
+		return "(none)"
+	}
+	return strconv.Itoa(*i)
 }
 
 // anthropic takes one event of a Messages stream.
@@ -291,11 +419,18 @@ func (st *streamState) anthropic(event, data string) {
 		return
 	}
 	var e struct {
-		Type  string `json:"type"`
+		Type         string `json:"type"`
+		Index        *int   `json:"index"`
+		ContentBlock struct {
+			Type string `json:"type"`
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"content_block"`
 		Delta struct {
-			Type       string  `json:"type"`
-			Text       string  `json:"text"`
-			StopReason *string `json:"stop_reason"`
+			Type        string  `json:"type"`
+			Text        string  `json:"text"`
+			PartialJSON string  `json:"partial_json"`
+			StopReason  *string `json:"stop_reason"`
 		} `json:"delta"`
 	}
 	if err := json.Unmarshal([]byte(data), &e); err != nil || e.Type == "" || e.Type != event {
@@ -309,9 +444,33 @@ func (st *streamState) anthropic(event, data string) {
 			st.bad = fmt.Sprintf("an error event not of the error's shape: %.200q", data)
 		}
 		st.errType = typ
+	case "content_block_start":
+		st.startBlock(e.Index, e.ContentBlock.Type, e.ContentBlock.ID, e.ContentBlock.Name, data)
 	case "content_block_delta":
-		if e.Delta.Text != "" {
-			st.deltas++
+		b := st.openBlock(e.Index, data)
+		if b == nil {
+			return
+		}
+		switch {
+		case e.Delta.Type == "text_delta" && b.typ == "text":
+			if e.Delta.Text != "" {
+				st.deltas++
+			}
+		case e.Delta.Type == "input_json_delta" && b.typ == "tool_use":
+			b.input.WriteString(e.Delta.PartialJSON)
+			if e.Delta.PartialJSON != "" {
+				st.deltas++
+			}
+		case (e.Delta.Type == "thinking_delta" || e.Delta.Type == "signature_delta") && b.typ == "thinking":
+		default:
+			st.bad = fmt.Sprintf("a %s in a %s block: %.200q", e.Delta.Type, b.typ, data)
+		}
+	case "content_block_stop":
+		if b := st.openBlock(e.Index, data); b != nil {
+			b.open = false
+			if b.typ == "tool_use" {
+				st.stopCall(b)
+			}
 		}
 	case "message_delta":
 		if e.Delta.StopReason == nil || !slices.Contains(anthropicFinish, *e.Delta.StopReason) {
@@ -319,7 +478,65 @@ func (st *streamState) anthropic(event, data string) {
 			return
 		}
 		st.finish = *e.Delta.StopReason
+		// Each call was checked whole as its block stopped.
+		if st.finish == "tool_use" && len(st.calls) == 0 {
+			st.bad = fmt.Sprintf("stop_reason tool_use without a tool_use block: %.200q", data)
+		}
 	case "message_stop":
+		for i, b := range st.blocks {
+			if b.open {
+				st.bad = fmt.Sprintf("message_stop with content block %d (%s) not stopped", i, b.typ)
+				return
+			}
+		}
 		st.done = true
 	}
+}
+
+// blockTypes are the content blocks an Anthropic stream may start.
+var blockTypes = []string{"text", "thinking", "redacted_thinking", "tool_use"}
+
+// startBlock opens content block index: a new index, of a known type, and
+// for a tool_use block with its id and name.
+func (st *streamState) startBlock(index *int, typ, id, name, data string) {
+	switch {
+	case index == nil:
+		st.bad = fmt.Sprintf("content_block_start without an index: %.200q", data)
+	case st.blocks[*index] != nil:
+		st.bad = fmt.Sprintf("content block %d started twice: %.200q", *index, data)
+	case !slices.Contains(blockTypes, typ):
+		st.bad = fmt.Sprintf("content block %d of type %q: %.200q", *index, typ, data)
+	case typ == "tool_use" && (id == "" || name == ""):
+		st.bad = fmt.Sprintf("tool_use block %d without an id or a name: %.200q", *index, data)
+	default:
+		if st.blocks == nil {
+			st.blocks = map[int]*contentBlock{}
+		}
+		st.blocks[*index] = &contentBlock{typ: typ, id: id, name: name, open: true}
+	}
+}
+
+// openBlock is the open content block an event of data names, or nil,
+// with st.bad saying why, if there is none.
+func (st *streamState) openBlock(index *int, data string) *contentBlock {
+	if index == nil || st.blocks[*index] == nil || !st.blocks[*index].open {
+		st.bad = fmt.Sprintf("an event for content block %s, which is not open: %.200q", indexString(index), data)
+		return nil
+	}
+	return st.blocks[*index]
+}
+
+// stopCall takes the tool call of a tool_use block as it stops: its input
+// joined from its pieces must be a whole object, none at all being the
+// empty one.
+func (st *streamState) stopCall(b *contentBlock) {
+	c := toolCall{id: b.id, name: b.name, args: b.input.String()}
+	if c.args == "" {
+		c.args = "{}"
+	}
+	if !isObject(c.args) {
+		st.bad = fmt.Sprintf("tool_use block %s (%s) stopped with an input that is not a JSON object: %.200q", c.id, c.name, c.args)
+		return
+	}
+	st.calls = append(st.calls, c)
 }

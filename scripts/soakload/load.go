@@ -91,7 +91,8 @@ type scenario struct {
 	cancelAfter int // cancel the stream after this many deltas; 0 never
 	body        []byte
 	kind        string // protocol and streaming, for the tally
-	options     string // the routing options, for failure reports
+	tools       string // "tools" if a tool is offered, "tool result" if a call's result is sent back too; "" if neither
+	options     string // the routing options and tools, for failure reports
 }
 
 // generator picks requests at random among the shapes a client may send.
@@ -111,9 +112,21 @@ func (g *generator) next() *scenario {
 	r := g.rng
 	sc := &scenario{anthropic: r.IntN(5) < 2, stream: r.IntN(2) == 0}
 	model := g.cat.models[r.IntN(len(g.cat.models))]
-	body := map[string]any{"model": model, "stream": sc.stream,
-		"messages": []map[string]string{{"role": "user", "content": fmt.Sprintf("soak request %d: say something short", g.n)}}}
+	messages := []map[string]any{{"role": "user", "content": fmt.Sprintf("soak request %d: say something short", g.n)}}
+	body := map[string]any{"model": model, "stream": sc.stream}
 	var opts []string
+	// A quarter of the requests offer a tool, which the model calls; half
+	// of those are the turn after, with the call and its result.
+	if r.IntN(4) == 0 {
+		body["tools"] = []map[string]any{weatherTool(sc.anthropic)}
+		sc.tools = "tools"
+		if r.IntN(2) == 0 {
+			messages = append(messages, toolTurn(sc.anthropic, fmt.Sprintf("soak%d", g.n))...)
+			sc.tools = "tool result"
+		}
+		opts = append(opts, sc.tools)
+	}
+	body["messages"] = messages
 	// Anthropic requires max_tokens; OpenAI clients often leave it out.
 	if sc.anthropic || r.IntN(10) < 7 {
 		body["max_tokens"] = 1 + r.IntN(80)
@@ -133,7 +146,7 @@ func (g *generator) next() *scenario {
 		sc.cancelAfter = 1 + r.IntN(5)
 		opts = append(opts, fmt.Sprintf("cancel after %d deltas", sc.cancelAfter))
 	}
-	sc.body, _ = json.Marshal(body) // maps of strings, numbers and bools
+	sc.body, _ = json.Marshal(body) // maps and slices of strings, numbers, bools and nil
 	sc.kind = map[bool]string{false: "openai", true: "anthropic"}[sc.anthropic] +
 		map[bool]string{false: " whole", true: " stream"}[sc.stream]
 	sc.options = model
@@ -141,6 +154,39 @@ func (g *generator) next() *scenario {
 		sc.options += " " + strings.Join(opts, " ")
 	}
 	return sc
+}
+
+// weatherSchema is get_weather's parameters: an object with a city.
+var weatherSchema = map[string]any{"type": "object", "required": []string{"city"},
+	"properties": map[string]any{"city": map[string]any{"type": "string"}}}
+
+// weatherTool is get_weather as a request offers it, in the API's words.
+func weatherTool(anthropic bool) map[string]any {
+	const desc = "The weather in a city."
+	if anthropic {
+		return map[string]any{"name": "get_weather", "description": desc, "input_schema": weatherSchema}
+	}
+	return map[string]any{"type": "function", "function": map[string]any{"name": "get_weather", "description": desc, "parameters": weatherSchema}}
+}
+
+// toolTurn is what follows the user's question in a tool loop's second
+// turn, in the API's words: the assistant's call of get_weather, with id,
+// and the result the client sends back for it.
+func toolTurn(anthropic bool, id string) []map[string]any {
+	const result = "4 degrees and clear skies"
+	if anthropic {
+		id = "toolu_" + id
+		return []map[string]any{
+			{"role": "assistant", "content": []map[string]any{{"type": "tool_use", "id": id, "name": "get_weather", "input": map[string]any{"city": "Oslo"}}}},
+			{"role": "user", "content": []map[string]any{{"type": "tool_result", "tool_use_id": id, "content": result}}},
+		}
+	}
+	id = "call_" + id
+	return []map[string]any{
+		{"role": "assistant", "content": nil, "tool_calls": []map[string]any{{"id": id, "type": "function",
+			"function": map[string]any{"name": "get_weather", "arguments": `{"city":"Oslo"}`}}}},
+		{"role": "tool", "tool_call_id": id, "content": result},
+	}
 }
 
 // preferences picks OpenRouter's provider object for model, or none.

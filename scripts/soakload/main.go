@@ -9,8 +9,9 @@
 // The load is a fixed number of workers, each sending one request after the
 // other: OpenAI chat completions and Anthropic messages, streaming and not,
 // with routing options (provider.sort, order, only, ignore, allow_fallbacks,
-// max_price, models fallbacks, max_tokens), some streams canceled by the
-// client after a few deltas. The models and their providers are read from
+// max_price, models fallbacks, max_tokens), some offering a tool (the first
+// turn of a tool loop) or sending back a call's result (the second), some
+// streams canceled by the client after a few deltas. The models and their providers are read from
 // the gateway itself.
 package main
 

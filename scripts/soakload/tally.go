@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 type tally struct {
 	mu       sync.Mutex
 	by       map[string]*[outcomes]int // kind -> counts
+	tools    map[string]*[outcomes]int // scenario's tools -> counts, for those that use them
 	total    [outcomes]int
 	errTypes map[string]int // "status type" of clean errors
 	examples []string       // the first few failures, with what was sent
@@ -21,18 +24,16 @@ type tally struct {
 const maxExamples = 10
 
 func newTally() *tally {
-	return &tally{by: map[string]*[outcomes]int{}, errTypes: map[string]int{}}
+	return &tally{by: map[string]*[outcomes]int{}, tools: map[string]*[outcomes]int{}, errTypes: map[string]int{}}
 }
 
 func (t *tally) add(sc *scenario, r result) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	c := t.by[sc.kind]
-	if c == nil {
-		c = new([outcomes]int)
-		t.by[sc.kind] = c
+	count(t.by, sc.kind, r.outcome)
+	if sc.tools != "" {
+		count(t.tools, sc.tools, r.outcome)
 	}
-	c[r.outcome]++
 	t.total[r.outcome]++
 	switch r.outcome {
 	case cleanError:
@@ -42,6 +43,16 @@ func (t *tally) add(sc *scenario, r result) {
 			t.examples = append(t.examples, fmt.Sprintf("%s: %s [%s, status %d]: %s", outcomeNames[r.outcome], sc.kind, sc.options, r.status, r.detail))
 		}
 	}
+}
+
+// count counts o under key in counts.
+func count(counts map[string]*[outcomes]int, key string, o outcome) {
+	c := counts[key]
+	if c == nil {
+		c = new([outcomes]int)
+		counts[key] = c
+	}
+	c[o]++
 }
 
 // sent is how many requests have finished, whatever their outcome.
@@ -63,11 +74,6 @@ func (t *tally) print(w io.Writer) {
 		fmt.Fprintf(w, " %11s", name)
 	}
 	fmt.Fprintln(w)
-	kinds := make([]string, 0, len(t.by))
-	for k := range t.by {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
 	row := func(name string, c *[outcomes]int) {
 		n := 0
 		for _, v := range c {
@@ -79,10 +85,14 @@ func (t *tally) print(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	}
-	for _, k := range kinds {
+	for _, k := range slices.Sorted(maps.Keys(t.by)) {
 		row(k, t.by[k])
 	}
 	row("total", &t.total)
+	// The requests that offer a tool, of every kind above.
+	for _, k := range slices.Sorted(maps.Keys(t.tools)) {
+		row("with "+k, t.tools[k])
+	}
 	if len(t.errTypes) > 0 {
 		var types []string
 		for k, v := range t.errTypes {
