@@ -111,15 +111,27 @@ func fragments(s string, n int) []string {
 }
 
 // promptWords are the words of a prompt a call's string arguments are
-// taken from: runs of letters and digits of three or more characters.
+// taken from: runs of letters and digits of three or more characters,
+// names first (capitalized, and not the first word of a sentence: "Oslo"
+// in "What is the weather in Oslo?"), as a model fills a city or a file
+// from the noun the user named; then the others, in order.
 func promptWords(prompt string) []string {
-	var out []string
-	for _, w := range strings.FieldsFunc(prompt, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
-		if utf8.RuneCountInString(w) >= 3 {
-			out = append(out, w)
+	var names, rest []string
+	start := true // at the start of a sentence
+	for _, w := range strings.FieldsFunc(prompt, unicode.IsSpace) {
+		first := start
+		start = strings.ContainsAny(w[len(w)-1:], ".?!")
+		w = strings.TrimFunc(w, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+		if utf8.RuneCountInString(w) < 3 || strings.ContainsFunc(w, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+			continue
+		}
+		if r, _ := utf8.DecodeRuneInString(w); unicode.IsUpper(r) && !first {
+			names = append(names, w)
+		} else {
+			rest = append(rest, w)
 		}
 	}
-	return out
+	return append(names, rest...)
 }
 
 // maxSchemaDepth bounds how deep argsFor follows nested schemas, so that

@@ -18,9 +18,10 @@ const weatherSchema = `{"type":"object","properties":{
 
 // weatherArgs is what the simulator calls the weather tool with, asked
 // "Weather in Paris please": the prompt's words in the order strings are
-// asked for, and note, which is not required, left out.
-var weatherArgs = map[string]any{"city": "Weather", "days": 3.0, "unit": "celsius", "alerts": true,
-	"where": map[string]any{"lat": 1.5}, "tags": []any{"Paris"}}
+// asked for, the name it holds first, and note, which is not required,
+// left out.
+var weatherArgs = map[string]any{"city": "Paris", "days": 3.0, "unit": "celsius", "alerts": true,
+	"where": map[string]any{"lat": 1.5}, "tags": []any{"Weather"}}
 
 const weatherPrompt = "Weather in Paris please"
 
@@ -217,7 +218,7 @@ func TestToolCallCut(t *testing.T) {
 	p.Mode = ModeCut
 	s := startServer(t, p, Options{})
 	c := newClient(t)
-	args := `{"alerts":true,"city":"Weather","days":3,"tags":["Paris"],"unit":"celsius","where":{"lat":1.5}}`
+	args := `{"alerts":true,"city":"Paris","days":3,"tags":["Weather"],"unit":"celsius","where":{"lat":1.5}}`
 	got := readSSE(openAIAPI.open(t.Context(), t, c, s, withOpenAITools(true)).Body)
 	var sent string
 	for _, ck := range parseChunks(t, got.data) {
@@ -399,5 +400,16 @@ func TestThinkingThenCall(t *testing.T) {
 		"content_block_delta 1 input_json_delta+", "content_block_stop 1", "message_delta", "message_stop"}
 	if shape := eventShape(evs); !slices.Equal(shape, want) {
 		t.Errorf("events:\n%q\nwant\n%q", shape, want)
+	}
+}
+
+// A call's strings take the names the user wrote first (capitalized, not
+// opening a sentence), then the other words in order; short words and
+// words with inner punctuation are not taken.
+func TestPromptWordsPutNamesFirst(t *testing.T) {
+	got := promptWords("What is the weather in Oslo? Then Rome, per day-by-day plan.")
+	want := []string{"Oslo", "Rome", "What", "the", "weather", "Then", "per", "plan"}
+	if !slices.Equal(got, want) {
+		t.Errorf("promptWords = %q, want %q", got, want)
 	}
 }
