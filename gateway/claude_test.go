@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -109,6 +110,13 @@ func TestCountTokensEstimatesInputTokens(t *testing.T) {
 	}
 	if n := f.sims["a"].Stats().Requests; n != 0 {
 		t.Errorf("the upstream was asked %d times", n)
+	}
+	// A stream's message_start gives the same estimate, tools and all.
+	withTools["stream"], withTools["max_tokens"] = true, 16
+	resp, body = f.post(t, "/v1/messages", withTools, anthropicHeaders...)
+	if start := splitEvents(t, string(body))[0]; resp.StatusCode != http.StatusOK ||
+		!strings.Contains(start, fmt.Sprintf(`"usage":{"input_tokens":%d,`, more.InputTokens)) {
+		t.Errorf("status %d, message_start %s; want input_tokens %d", resp.StatusCode, start, more.InputTokens)
 	}
 
 	resp, body = f.post(t, "/v1/messages/count_tokens", countBody("acme/nope"), anthropicHeaders...)

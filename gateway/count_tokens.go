@@ -56,7 +56,7 @@ func (s *Server) estimate(body []byte) (int, *apiError) {
 		case string(fields[k]) == "null":
 		case !slices.Contains(countTokensFields, k):
 			return 0, invalid(echo(k), fmt.Sprintf("%s is not a field of a count_tokens request; its fields are %v", echo(k), countTokensFields))
-		case k == "model", k == "messages", k == "system":
+		case k == "model", k == "messages", k == "system", k == "tools", k == "tool_choice", k == "thinking":
 			msg[k] = fields[k]
 		}
 	}
@@ -75,12 +75,10 @@ func (s *Server) estimate(body []byte) (int, *apiError) {
 		return 0, &apiError{Status: http.StatusNotFound, Type: "model_not_found",
 			Message: fmt.Sprintf("model %q is not served here; models: %s", echo(name), strings.Join(s.opts.Router.Models(), ", "))}
 	}
-	// Tools are part of the prompt the model reads: their JSON counts as
-	// text of the prompt.
-	for _, k := range []string{"tools", "mcp_servers"} {
-		if v, ok := fields[k]; ok && string(v) != "null" {
-			req.Messages = append(req.Messages, provider.Message{Role: "system", Content: string(v)})
-		}
+	// An MCP server's tools are part of the prompt the model reads too,
+	// though Switchboard does not carry them: its JSON counts as text.
+	if v, ok := fields["mcp_servers"]; ok && string(v) != "null" {
+		req.Messages = append(req.Messages, provider.Message{Role: "system", Content: string(v)})
 	}
-	return routing.PromptTokens(req.Messages), nil
+	return routing.PromptTokens(req.Messages, req.Tools), nil
 }

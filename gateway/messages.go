@@ -27,7 +27,7 @@ func anthropicAPI(prompt *int) *dialect {
 	return &dialect{name: "message", idPrefix: "msg_", writeError: writeAnthropicError, whole: wholeMessage,
 		parse: func(body []byte) (*chatRequest, routing.Request, *apiError) {
 			c, req, e := parseMessages(body)
-			*prompt = routing.PromptTokens(req.Messages)
+			*prompt = routing.PromptTokens(req.Messages, req.Tools)
 			return c, req, e
 		},
 		delta:     s.delta,

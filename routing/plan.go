@@ -238,13 +238,14 @@ func incapable(cs []Candidate, models []string) *Error {
 // tokensNeeded estimates, from below, the context a request takes: its
 // prompt's tokens (see promptBytesPerToken) plus max_tokens.
 func (req *Request) tokensNeeded() int {
-	return PromptTokens(req.Messages) + req.MaxTokens
+	return PromptTokens(req.Messages, req.Tools) + req.MaxTokens
 }
 
-// PromptTokens estimates, from below, the tokens of a prompt of msgs, as
-// the plan counts them against an endpoint's context length (see
-// promptBytesPerToken): an estimate, not any tokenizer's count.
-func PromptTokens(msgs []provider.Message) int {
+// PromptTokens estimates, from below, the tokens of a prompt of msgs
+// offering tools, as the plan counts them against an endpoint's context
+// length (see promptBytesPerToken): an estimate, not any tokenizer's
+// count. A tool's name, description and schema are text the model reads.
+func PromptTokens(msgs []provider.Message, tools []provider.Tool) int {
 	n := messageOverheadTokens
 	for _, m := range msgs {
 		b := len(m.Text()) + len(m.Reasoning)
@@ -252,6 +253,9 @@ func PromptTokens(msgs []provider.Message) int {
 			b += len(c.Name) + len(c.Arguments)
 		}
 		n += messageOverheadTokens + b/promptBytesPerToken
+	}
+	for _, t := range tools {
+		n += (len(t.Name) + len(t.Description) + len(t.Parameters)) / promptBytesPerToken
 	}
 	return n
 }
