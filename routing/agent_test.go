@@ -235,3 +235,37 @@ func TestImagesAndLogprobsGoWhereTheyCan(t *testing.T) {
 		})
 	}
 }
+
+// An answer that says it is whole with a tool call no caller can run
+// (arguments that are not a JSON object) is the upstream's failure: a
+// caller that does not stream gets another endpoint's answer; one that
+// streams, which has the pieces, gets the error, not a finish that passes
+// the call off as whole. Arguments cut at max_tokens are what they say.
+func TestBrokenToolArgumentsAreNotPassedOffAsWhole(t *testing.T) {
+	broken := []string{callStart(0, "call_1", "get_weather"), callArgs(0, `{"city": "Par`), finishChunk("tool_calls")}
+	sound := []string{callStart(0, "call_2", "get_weather"), callArgs(0, `{"city": "Paris"}`), finishChunk("tool_calls")}
+
+	bad, good := newScripted(t, false, broken...), newScripted(t, false, sound...)
+	r, req := routerOfScripts(t, bad, good)
+	res, err := r.Send(t.Context(), req, nil)
+	if err != nil || len(res.ToolCalls) != 1 || res.ToolCalls[0].ID != "call_2" {
+		t.Fatalf("%v: calls %+v, want the second upstream's", err, res.ToolCalls)
+	}
+	if a := res.Trace.Attempts[0]; a.Outcome != "malformed" || !strings.Contains(a.Error, "not a JSON object") {
+		t.Errorf("first attempt %s: %s", a.Outcome, a.Error)
+	}
+
+	bad, good = newScripted(t, false, broken...), newScripted(t, false, sound...)
+	r, req = routerOfScripts(t, bad, good)
+	res, err = r.Send(t.Context(), req, func(Delta) {})
+	var re *Error
+	if !errors.As(err, &re) || re.Kind != KindInterrupted || res.FinishReason != "error" || good.requests.Load() != 0 {
+		t.Errorf("streamed: %v, finish %q, the other upstream asked %d times; want interrupted, no other asked", err, res.FinishReason, good.requests.Load())
+	}
+
+	cut := newScripted(t, false, callStart(0, "call_3", "get_weather"), callArgs(0, `{"city": "Par`), finishChunk("length"))
+	r, req = routerOfScripts(t, cut)
+	if res, err := r.Send(t.Context(), req, nil); err != nil || res.FinishReason != "length" {
+		t.Errorf("cut at max_tokens: %v, finish %q; want the answer, finish length", err, res.FinishReason)
+	}
+}

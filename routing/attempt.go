@@ -1,8 +1,10 @@
 package routing
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -53,7 +55,12 @@ func (w *answerParts) add(d *Delta) {
 	w.reasoning.WriteString(d.Reasoning)
 	w.signature.WriteString(d.Signature)
 	w.logprobs = append(w.logprobs, d.Logprobs...)
-	for _, tc := range d.ToolCalls {
+	w.addCalls(d.ToolCalls)
+}
+
+// addCalls puts pieces of tool calls with the calls they belong to.
+func (w *answerParts) addCalls(pieces []provider.ToolCall) {
+	for _, tc := range pieces {
 		i := slices.IndexFunc(w.calls, func(c provider.ToolCall) bool { return c.Index == tc.Index })
 		if i < 0 {
 			i = len(w.calls)
@@ -64,6 +71,25 @@ func (w *answerParts) add(d *Delta) {
 		c.ID, c.Name = cmp.Or(c.ID, tc.ID), cmp.Or(c.Name, tc.Name)
 		w.args[i].WriteString(tc.Arguments)
 	}
+}
+
+// badCall is the error of an answer that says it is whole (it did not
+// stop at max_tokens) with a tool call whose arguments are not a JSON
+// object: the upstream's failure, which no caller can run. nil when every
+// call is sound; arguments left empty mean a call without any.
+func (w *answerParts) badCall(finish string) *provider.Error {
+	if finish == "length" {
+		return nil // cut at max_tokens, and it says so
+	}
+	for i, c := range w.calls {
+		args := bytes.TrimSpace([]byte(w.args[i].String()))
+		if len(args) == 0 || args[0] == '{' && json.Valid(args) {
+			continue
+		}
+		return &provider.Error{Class: provider.ClassMalformed,
+			Message: fmt.Sprintf("tool call %q of the answer has arguments that are not a JSON object: %q", Clip(c.Name, EchoLimit), Clip(string(args), EchoLimit))}
+	}
+	return nil
 }
 
 // toolCalls are the answer's calls, each whole, in the order the model
@@ -129,6 +155,7 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 				if !d.empty() {
 					onDelta(d)
 				}
+				ar.whole.addCalls(d.ToolCalls) // to check them at the end
 			}
 			if c.FinishReason != "" {
 				ar.finish = c.FinishReason
@@ -137,6 +164,11 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 				ar.usage = *c.Usage
 			}
 		})
+		if err == nil {
+			if e := ar.whole.badCall(ar.finish); e != nil {
+				err = e
+			}
+		}
 		stats = s.Stats()
 		s.Close()
 	} else {
