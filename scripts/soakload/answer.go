@@ -37,6 +37,7 @@ type result struct {
 	status  int
 	errType string // the error's type, for clean errors
 	detail  string // what was wrong, for hung, truncated and lost
+	calls   int    // the tool calls of an answer
 }
 
 var (
@@ -97,6 +98,11 @@ func send(client *http.Client, base string, sc *scenario, deadline time.Duration
 		res = result{outcome: canceled, status: resp.StatusCode}
 	case errors.Is(cause, errHung):
 		res.outcome, res.detail = hung, fmt.Sprintf("no end within %v: %s", deadline, res.detail)
+	}
+	if res.outcome == answered && sc.tools == "tools" && res.calls == 0 {
+		// Every simulated model calls the tool it is offered when the
+		// user spoke last: an answer without a call lost the tools.
+		res = result{outcome: truncated, detail: "offered a tool with the user's words last, the answer calls none"}
 	}
 	res.status = resp.StatusCode
 	return res
@@ -248,7 +254,7 @@ func readWhole(resp *http.Response, anthropic bool) result {
 	if bad := checkCalls(calls, finish); bad != "" {
 		return result{outcome: truncated, detail: fmt.Sprintf("%s: %.300q", bad, body)}
 	}
-	return result{outcome: answered}
+	return result{outcome: answered, calls: len(calls)}
 }
 
 // streamState is what a stream said so far.
@@ -327,7 +333,7 @@ func readStream(resp *http.Response, sc *scenario, cancel func()) result {
 		if !errors.Is(readErr, io.EOF) || len(data) > 0 {
 			return result{outcome: truncated, detail: fmt.Sprintf("the stream did not end cleanly after its last event: %v", readErr)}
 		}
-		return result{outcome: answered}
+		return result{outcome: answered, calls: len(st.calls)}
 	case st.done:
 		return result{outcome: truncated, detail: fmt.Sprintf("the stream ended after %d events and %d deltas without a valid finish reason", st.events, st.deltas)}
 	}

@@ -197,3 +197,19 @@ func TestSendCancelsAndTimesOut(t *testing.T) {
 		t.Errorf("no answer: got %s (%s)", outcomeNames[res.outcome], res.detail)
 	}
 }
+
+// A first turn that offers a tool is answered only with a call: every
+// simulated model calls the tool it is offered, so text alone means the
+// tools were lost on the way.
+func TestOfferedToolMustBeCalled(t *testing.T) {
+	srv := httptest.NewServer(answer{200, "application/json", okChat})
+	defer srv.Close()
+	res := send(srv.Client(), srv.URL, &scenario{tools: "tools", body: []byte(`{}`)}, time.Minute)
+	if res.outcome != truncated || !strings.Contains(res.detail, "calls none") {
+		t.Errorf("text for a tool offered: got %s (%s), want truncated", outcomeNames[res.outcome], res.detail)
+	}
+	res = send(srv.Client(), srv.URL, &scenario{tools: "tool result", body: []byte(`{}`)}, time.Minute)
+	if res.outcome != answered {
+		t.Errorf("text after a tool's result: got %s (%s), want answered", outcomeNames[res.outcome], res.detail)
+	}
+}
