@@ -65,6 +65,26 @@ type Options struct {
 	// (net/http's complaints, such as an upstream's stray bytes), one line
 	// each, secrets removed, for the event log; nil for none.
 	Logs <-chan string
+	// Model is the model shown first (config's default_model); "" or a
+	// name the router does not serve shows the first.
+	Model string
+	// Simulated says every provider is simulated: the console says its
+	// answers are sample text.
+	Simulated bool
+	// Demo is the background demo traffic; nil when there is none to
+	// offer.
+	Demo Demo
+}
+
+// Demo is background demo traffic: a steady trickle of prompts through the
+// router, so that the figures, the routed-vs-best line, fallbacks and the
+// event log move without anyone typing. Its methods are safe to call from
+// any goroutine.
+type Demo interface {
+	On() bool         // whether it is sending now
+	SetOn(on bool)    // starts or stops it
+	Rate() float64    // prompts per second while on
+	Sent() (n uint64) // prompts sent so far
 }
 
 // The smallest terminal the dashboard draws in.
@@ -81,6 +101,7 @@ type programContext struct {
 	keys          keyMap
 	now           func() time.Time
 	faults        bool // fault injection is available
+	simulated     bool // every provider is simulated
 }
 
 // focus is which part of the dashboard has the keys.
@@ -145,10 +166,11 @@ func New(ctx context.Context, o Options) tea.Model {
 		o.Now = time.Now
 	}
 	pc := &programContext{
-		styles: newStyles(true),
-		keys:   newKeyMap(o.Faults != nil),
-		now:    o.Now,
-		faults: o.Faults != nil,
+		styles:    newStyles(true),
+		keys:      newKeyMap(o.Faults != nil),
+		now:       o.Now,
+		faults:    o.Faults != nil,
+		simulated: o.Simulated,
 	}
 	run, stop := context.WithCancel(ctx)
 	m := &model{
@@ -175,7 +197,7 @@ func New(ctx context.Context, o Options) tea.Model {
 		m.providers.faults = readFaults(o.Faults, m.allProviders())
 		m.lastFetch = o.Now()
 	}
-	m.selectModel(0)
+	m.selectModel(max(0, slices.Index(m.models, o.Model)))
 	if o.Notice != "" {
 		m.flash(o.Notice, true)
 	} else if m.snap != nil && m.snap.HistoryError != "" {
