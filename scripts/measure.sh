@@ -12,6 +12,7 @@
 #   MEASURE_BIN=path        measure this binary instead of building one
 #   MEASURE_SIZE=WxH        the terminal's size [120x40]; from 44 lines the
 #                           detail pane's chart is drawn too
+#   MEASURE_ARGS="..."      more flags for the dashboard, e.g. "--demo-traffic 0"
 #
 # CPU is (utime+stime) from /proc/PID/stat over the window, in ticks of
 # CLK_TCK, as a percentage of one core. Memory is VmRSS (and the peak,
@@ -59,7 +60,7 @@ cat >"$tmp/run" <<EOF
 #!/bin/sh
 cd "$repo" || exit 97
 echo \$\$ >"$tmp/pid"
-exec env TERM=xterm-256color "$bin" --no-history
+exec env TERM=xterm-256color "$bin" --no-history ${MEASURE_ARGS:-}
 EOF
 chmod +x "$tmp/run"
 printf 'set -g status off\n' >"$tmp/tmux.conf"
