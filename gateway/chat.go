@@ -182,7 +182,13 @@ type exchange struct {
 	// noReasoning leaves the thinking out of the answer (OpenRouter's
 	// reasoning.exclude): the model still thinks.
 	noReasoning bool
-	images      int // in the prompt, for the cost
+	images      int    // in the prompt, for the cost
+	why         string // what went wrong, for the log line: the error the client got
+}
+
+// refused records the error answer the client got instead of an answer.
+func (x *exchange) refused(e *apiError) {
+	x.status, x.outcome, x.why = e.Status, e.Type, e.Message
 }
 
 // dialect is what differs between the wire protocols the gateway serves
@@ -229,7 +235,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, d *dialect) {
 	switch {
 	case e != nil:
 		d.writeError(w, e)
-		x.status, x.outcome = e.Status, e.Type
+		x.refused(e)
 	case c.Stream:
 		s.stream(w, r, req, x, d)
 	default:
@@ -246,7 +252,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, req routing.Re
 	if err != nil {
 		e := fromRouting(err, res.Trace)
 		d.writeError(w, e)
-		x.status, x.outcome = e.Status, e.Type
+		x.refused(e)
 		return
 	}
 	x.served, x.cost = endpointOf(res), s.costOf(res, x.images)
@@ -336,12 +342,12 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req routing.Requ
 			}
 			if e != nil && !out.open { // nothing sent yet: an ordinary error answer
 				d.writeError(w, e)
-				x.status, x.outcome = e.Status, e.Type
+				x.refused(e)
 				return
 			}
 			x.status, x.outcome = http.StatusOK, "ok"
 			if e != nil {
-				x.outcome, e.Trace = e.Type, nil
+				x.outcome, x.why, e.Trace = e.Type, e.Message, nil
 				if e.Kind == routing.KindInterrupted {
 					// The error type says what the provider did; the
 					// metrics keep saying the answer broke off.
@@ -493,6 +499,9 @@ func (s *Server) finish(r *http.Request, x *exchange, what string) {
 	}
 	if m.Provider != "" {
 		attrs = append(attrs, slog.String("provider", m.Provider))
+	}
+	if x.why != "" {
+		attrs = append(attrs, slog.String("error", x.why))
 	}
 	s.opts.Log.LogAttrs(r.Context(), level, what, attrs...)
 }

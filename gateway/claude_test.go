@@ -251,3 +251,28 @@ func TestRequestIDIsLoggedAndAliasesNameEndpoints(t *testing.T) {
 		t.Errorf("request id %q not in the log:\n%s", id, logs.String())
 	}
 }
+
+// A refused request's log line says why, in the words its client got: an
+// operator reading the log alone sees what went wrong.
+func TestRefusedRequestsLogWhy(t *testing.T) {
+	var logs lockedBuffer
+	f := newFixture(t, Options{Log: slog.New(slog.NewTextHandler(&logs, nil))},
+		map[string]upstream{"a": {profile: &sim.Profile{Mode: sim.ModeDown}, price: 1}})
+	bad := chatBody(false)
+	bad["temperature"] = 3
+	f.post(t, "/v1/chat/completions", bad)
+	unknown := chatBody(true)
+	unknown["model"] = "acme/nope"
+	f.post(t, "/v1/chat/completions", unknown)
+	f.post(t, "/v1/chat/completions", chatBody(false)) // its only provider is down
+	f.srv.Close()                                      // waits for the handlers, and their log lines
+	for _, want := range []string{
+		`status=400 outcome=invalid_request took=`, `error="temperature is 3; it must be between 0 and 2"`,
+		`status=404 outcome=model_not_found`, `error="model \"acme/nope\" is not served here`,
+		`status=502 outcome=provider_overloaded`, `error="every provider of ` + testModel + ` failed (a: overloaded)"`,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log does not say %s:\n%s", want, logs.String())
+		}
+	}
+}
