@@ -61,10 +61,12 @@ var thinkingPassage = []string{
 
 // longestSentence is the most words of any sentence of answerPassage: an
 // answer is whole sentences, so it may run that much past the length drawn.
+// It is counted for no provider's name: "the provider" is two words, and a
+// name one.
 var longestSentence = func() int {
 	n := 0
 	for _, s := range answerPassage {
-		n = max(n, len(strings.Fields(s)))
+		n = max(n, len(sample{}.add(nil, s)))
 	}
 	return n
 }()
