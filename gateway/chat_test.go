@@ -128,7 +128,7 @@ func TestChatAnswersWithWhoServedAndWhy(t *testing.T) {
 		t.Errorf("trace %+v", a.Trace)
 	}
 	h := resp.Header
-	if h.Get("X-Switchboard-Provider") != "cheap" || !strings.HasPrefix(h.Get("X-Switchboard-Route"), "cheap: picked") || h.Get("X-Switchboard-Attempts") != "1" {
+	if h.Get("X-Switchboard-Provider") != "cheap" || !strings.HasPrefix(h.Get("X-Switchboard-Route"), "cheap: drawn at random") || h.Get("X-Switchboard-Attempts") != "1" {
 		t.Errorf("headers %v", h)
 	}
 

@@ -502,17 +502,17 @@ func placement(p *Preferences, k planKey, rank int) reason {
 func (c *Candidate) why(p *Preferences, healthy int) string {
 	switch c.reason {
 	case placedPicked:
-		return fmt.Sprintf("picked among %d healthy (weight %s, $%.2f/M)", healthy, weight(c.Weight), c.Price)
+		return fmt.Sprintf("drawn at random among %d healthy: %s chance, %s", healthy, chance(c.Weight), c.prices())
 	case placedBackup:
-		return fmt.Sprintf("backup: healthy (weight %s)", weight(c.Weight))
+		return fmt.Sprintf("backup: %s chance to be drawn first, %s", chance(c.Weight), c.prices())
 	case placedOrder:
 		return "listed in provider.order"
 	case placedSorted:
-		return fmt.Sprintf("sorted by %s (%s)", p.Sort.By, sortFigure(p.Sort.By, c.value))
+		return fmt.Sprintf("sorted by %s: %s", p.Sort.By, c.sortFigure(p.Sort.By))
 	case placedSortedLate:
-		return fmt.Sprintf("sorted by %s (%s), after those without a recent outage", p.Sort.By, sortFigure(p.Sort.By, c.value))
+		return fmt.Sprintf("sorted by %s: %s, after those without a recent outage", p.Sort.By, c.sortFigure(p.Sort.By))
 	case placedByPrice:
-		return fmt.Sprintf("not in provider.order: cheapest first ($%.2f/M)", c.Price)
+		return fmt.Sprintf("not in provider.order: cheapest first, %s", c.prices())
 	case placedDegraded, placedDown, placedCooling:
 		return c.detail
 	case placedRecovered:
@@ -559,22 +559,39 @@ func (c *Candidate) why(p *Preferences, healthy int) string {
 	return ""
 }
 
-func sortFigure(by string, v float64) string {
-	switch {
+// prices are the candidate's prices as a price list shows them, input
+// and output apart: their sum is no price anyone pays.
+func (c *Candidate) prices() string {
+	return fmt.Sprintf("$%.2f/$%.2f per M", c.priceIn, c.priceOut)
+}
+
+// sortFigure is the figure a sort placed the candidate by.
+func (c *Candidate) sortFigure(by string) string {
+	switch v := c.value; {
 	case math.IsInf(v, 1):
 		return "no data yet"
 	case by == SortThroughput:
 		return fmt.Sprintf("%.0f tokens/s", -v)
 	case by == SortLatency:
-		return fmt.Sprintf("first token %s", ago(time.Duration(v*float64(time.Second))))
+		return "first token " + latency(time.Duration(v*float64(time.Second)))
 	}
-	return fmt.Sprintf("$%.2f/M", v)
+	return c.prices()
 }
 
-// weight renders a chance of being picked first; a real but tiny one is not 0.
-func weight(w float64) string {
-	if w > 0 && w < 0.005 {
-		return "<0.01"
+// latency writes a time to first token to the precision a reader compares:
+// milliseconds under a second, hundredths above.
+func latency(d time.Duration) string {
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
 	}
-	return fmt.Sprintf("%.2f", w)
+	return d.Round(10 * time.Millisecond).String()
+}
+
+// chance writes a chance of being drawn first as a percentage; a real but
+// tiny one is not 0%.
+func chance(w float64) string {
+	if w > 0 && w < 0.01 {
+		return "<1%"
+	}
+	return fmt.Sprintf("%.0f%%", w*100)
 }

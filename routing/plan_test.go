@@ -316,3 +316,32 @@ func TestAttemptNotes(t *testing.T) {
 		t.Fatalf("notes of a plain success %q", got)
 	}
 }
+
+// TestWhyWords checks the reasons a reader compares across candidates: a
+// draw's chance as a percentage (a tiny one not rounded to nothing), the
+// prices input and output apart, and a sort's own figure.
+func TestWhyWords(t *testing.T) {
+	latency := &Preferences{Sort: Sort{By: SortLatency}}
+	throughput := &Preferences{Sort: Sort{By: SortThroughput}}
+	for _, tc := range []struct {
+		c     Candidate
+		prefs *Preferences
+		want  string
+	}{
+		{Candidate{reason: placedPicked, Weight: 0.061, priceIn: 0.59, priceOut: 0.79}, &Preferences{},
+			"drawn at random among 7 healthy: 6% chance, $0.59/$0.79 per M"},
+		{Candidate{reason: placedBackup, Weight: 0.004, priceIn: 3, priceOut: 15}, &Preferences{},
+			"backup: <1% chance to be drawn first, $3.00/$15.00 per M"},
+		{Candidate{reason: placedByPrice, priceIn: 0.23, priceOut: 0.4}, &Preferences{Order: []string{"x"}},
+			"not in provider.order: cheapest first, $0.23/$0.40 per M"},
+		{Candidate{reason: placedSorted, value: 0.32}, latency, "sorted by latency: first token 320ms"},
+		{Candidate{reason: placedSorted, value: 2.0843}, latency, "sorted by latency: first token 2.08s"},
+		{Candidate{reason: placedSorted, value: -251.4}, throughput, "sorted by throughput: 251 tokens/s"},
+		{Candidate{reason: placedSortedLate, value: math.Inf(1)}, throughput,
+			"sorted by throughput: no data yet, after those without a recent outage"},
+	} {
+		if got := tc.c.why(tc.prefs, 7); got != tc.want {
+			t.Errorf("why = %q, want %q", got, tc.want)
+		}
+	}
+}

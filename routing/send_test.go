@@ -77,7 +77,7 @@ func TestSendAnswersAndRecords(t *testing.T) {
 	if ms, _ := f.mon.Snapshot().Model("m"); ms.Requests != 1 || ms.Delivered != 1 {
 		t.Fatalf("the routed request was not counted for its model: %+v", ms)
 	}
-	if sum := res.Trace.Summary(); !strings.HasPrefix(sum, "a: picked among 1") {
+	if sum := res.Trace.Summary(); !strings.HasPrefix(sum, "a: drawn at random among 1 healthy: 100% chance") {
 		t.Errorf("summary %q", sum)
 	}
 	whole, err := f.router.Send(t.Context(), ask("hello"), nil)

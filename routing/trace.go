@@ -164,9 +164,9 @@ func (t *Trace) Ranked() []Candidate {
 }
 
 // Summary says in one line who served and why, and what failed or was
-// skipped, e.g. "groq: picked among 5 without recent outage (weight 0.61,
-// $1.38/M); novita skipped: turned off by the user", or "together served
-// after groq failed (overloaded)".
+// skipped, e.g. "groq: drawn at random among 5 healthy: 61% chance,
+// $0.59/$0.79 per M; novita skipped: turned off by the user", or "together
+// served after groq failed (overloaded)".
 func (t *Trace) Summary() string {
 	var failed, notes []string
 	for _, a := range t.Attempts {

@@ -190,7 +190,7 @@ func TestSortIsStrict(t *testing.T) {
 	}
 	for _, c := range tr.Candidates {
 		if c.Weight != 0 || strings.Contains(c.Why, "outage") && !strings.Contains(c.Why, "after those without a recent outage") ||
-			!strings.HasPrefix(c.Why, "sorted by latency (first token ") {
+			!strings.HasPrefix(c.Why, "sorted by latency: first token ") {
 			t.Errorf("%s: why %q, weight %v", c.Provider, c.Why, c.Weight)
 		}
 	}

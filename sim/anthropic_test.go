@@ -221,8 +221,8 @@ func TestAnthropicMessageShape(t *testing.T) {
 		t.Fatalf("content = %+v, want one text block", got.Content)
 	}
 	text := *got.Content[0].Text
-	if !prose.MatchString(text) {
-		t.Errorf("text does not look like prose: %q", text)
+	if !sampleText("anthropic", text) {
+		t.Errorf("text does not read as anthropic's sample text: %q", text)
 	}
 	if u := got.Usage; u.InputTokens == nil || u.OutputTokens != len(strings.Fields(text)) {
 		t.Errorf("usage = %+v for %d words", u, len(strings.Fields(text)))

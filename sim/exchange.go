@@ -177,25 +177,29 @@ func (s *Server) compose(req *chatRequest) answer {
 	}
 	msgs := req.messages
 	key := promptKey(req.model, msgs)
+	from := sample{provider: p.Name, model: req.model}
 	if t, ok := req.callFor(); ok {
 		a := callAnswer(t, key, msgs[len(msgs)-1].text)
 		if reasoning > 0 {
-			a.reasoning = compose(p.Seed, key, 0, reasoning).reasoning
+			a.reasoning = compose(p.Seed, key, 0, reasoning, from).reasoning
 		}
 		return a
 	}
 	if req.prefill() {
 		// Uncapped, the answer has every capped answer as its start.
 		head := msgs[:len(msgs)-1]
-		whole := compose(p.Seed, promptKey(req.model, head), 0, reasoning).withLead(lead(head))
+		whole := compose(p.Seed, promptKey(req.model, head), 0, reasoning, from).withLead(lead(head))
 		if a, ok := whole.continuation(msgs[len(msgs)-1].text); ok {
 			return a.capped(req.maxTokens)
 		}
+		// Another's text: carried on in this provider's own words, without
+		// the opening, which would begin the answer again.
+		from.carryingOn = true
 	}
 	if l := lead(msgs); l != "" {
-		return compose(p.Seed, key, 0, reasoning).withLead(l).capped(req.maxTokens)
+		return compose(p.Seed, key, 0, reasoning, from).withLead(l).capped(req.maxTokens)
 	}
-	return compose(p.Seed, key, req.maxTokens, reasoning)
+	return compose(p.Seed, key, req.maxTokens, reasoning, from)
 }
 
 // lead is what an answer to msgs says before its generated words: what

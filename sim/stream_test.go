@@ -68,8 +68,8 @@ func TestStreamShape(t *testing.T) {
 	}
 
 	text := streamText(chunks)
-	if !prose.MatchString(text) {
-		t.Errorf("streamed text does not look like prose: %q", text)
+	if !sampleText("groq", text) {
+		t.Errorf("streamed text does not read as groq's sample text: %q", text)
 	}
 	words := len(strings.Fields(text))
 	if u := last.Usage; u.CompletionTokens != words || u.TotalTokens != u.PromptTokens+u.CompletionTokens || u.PromptTokens == 0 {

@@ -16,8 +16,8 @@ const (
 	maxAnswerTokens = 120
 )
 
-// words is the vocabulary of generated answers: common English words, so the
-// dashboard's preview looks like prose rather than noise.
+// words is the vocabulary of the alternatives a logprobs answer lists
+// beside each token: common English words.
 var words = strings.Fields(`
 the a an and or but so because when while if then also however therefore
 model provider request answer token stream latency router gateway fallback
@@ -34,6 +34,82 @@ we you they it this that these those each every most some many few
 in on at by for with from into over under after before between through
 today often usually rarely always never again together quickly slowly
 `)
+
+// answerPassage is what a simulated answer says after its opening: a
+// short passage about itself, so that a reader sees sample text for what
+// it is rather than a model's reply gone wrong. After the opening, an
+// answer is a run of its sentences from a drawn start, round and round;
+// {provider} is the provider serving it.
+var answerPassage = []string{
+	"The simulator writes it so that the gateway has something to route, stream and measure.",
+	"The words follow from the request and a seed, so the same prompt always gets the same answer.",
+	"Tokens arrive at the pace of {provider}'s profile: a first token after a wait, then a steady stream.",
+	"A fault forced from the dashboard cuts, stalls or refuses answers like this one, and the router falls back.",
+	"Its length changes from request to request, and max_tokens cuts it short as a real provider would.",
+	"Asked to carry on from a prefill, the simulator gives the rest of this same answer.",
+	"The latency, errors and prices beside it come from the same simulated fleet.",
+}
+
+// thinkingPassage is what a simulated reasoning model thinks before it
+// answers, in the same way.
+var thinkingPassage = []string{
+	"This is simulated thinking, sample text before the answer.",
+	"A reasoning model thinks for as many tokens as its profile sets.",
+	"The thinking is signed, and a signature from another provider is refused.",
+	"Nothing here was reasoned out by a model.",
+}
+
+// longestSentence is the most words of any sentence of answerPassage: an
+// answer is whole sentences, so it may run that much past the length drawn.
+// It is counted for no provider's name: "the provider" is two words, and a
+// name one.
+var longestSentence = func() int {
+	n := 0
+	for _, s := range answerPassage {
+		n = max(n, len(sample{}.add(nil, s)))
+	}
+	return n
+}()
+
+// sample is who a simulated answer speaks for: the provider serving it
+// and the model it stands in for.
+type sample struct {
+	provider, model string
+	// carryingOn is set when the answer carries on text it did not
+	// write (a prefill from another provider): it has no opening.
+	carryingOn bool
+}
+
+// opening is how an answer starts: it says what it is.
+func (s sample) opening() string {
+	if s.carryingOn {
+		return ""
+	}
+	o := "This is a simulated answer"
+	if s.provider != "" {
+		o += " from " + s.provider
+	}
+	if s.model != "" {
+		o += ", standing in for " + s.model
+	}
+	return o + ". It is sample text, not a model's reply to the prompt."
+}
+
+// add appends the words of sentence to tokens, each a token with its
+// leading space after the first, {provider} filled in.
+func (s sample) add(tokens []string, sentence string) []string {
+	provider := s.provider
+	if provider == "" {
+		provider = "the provider"
+	}
+	for w := range strings.FieldsSeq(strings.ReplaceAll(sentence, "{provider}", provider)) {
+		if len(tokens) > 0 {
+			w = " " + w
+		}
+		tokens = append(tokens, w)
+	}
+	return tokens
+}
 
 // answer is a generated completion: its tokens in order and why it ended.
 type answer struct {
@@ -110,44 +186,34 @@ func (a answer) completionTokens() int { return len(a.reasoning) + len(a.tokens)
 
 // compose writes a deterministic answer, after reasoning tokens of thinking:
 // the same seed and prompt key always give the same words, whatever else the
-// server is doing, so runs replay. An answer capped at maxTokens is the
-// start of the uncapped one (sentences draws the same words whatever n),
+// server is doing, so runs replay. The answer is the opening, then whole
+// sentences of answerPassage, between minAnswerTokens and maxAnswerTokens
+// in all. An answer capped at maxTokens is the start of the uncapped one,
 // which continuations rely on.
-func compose(seed int64, key uint64, maxTokens, reasoning int) answer {
+func compose(seed int64, key uint64, maxTokens, reasoning int, from sample) answer {
 	rng := rand.New(rand.NewPCG(uint64(seed), key))
-	n := minAnswerTokens + rng.IntN(maxAnswerTokens-minAnswerTokens+1)
-	finish := "stop"
-	if maxTokens > 0 && maxTokens < n {
-		n, finish = maxTokens, "length"
+	n := minAnswerTokens + rng.IntN(maxAnswerTokens-longestSentence-minAnswerTokens+1)
+	tokens := from.add(make([]string, 0, n+longestSentence), from.opening())
+	for i := rng.IntN(len(answerPassage)); len(tokens) < n; i++ {
+		tokens = from.add(tokens, answerPassage[i%len(answerPassage)])
 	}
-	a := answer{tokens: sentences(rng, n, finish == "stop"), finish: finish}
+	a := answer{tokens: tokens, finish: "stop"}
 	if reasoning > 0 {
-		a.reasoning = sentences(rand.New(rand.NewPCG(uint64(seed), ^key)), reasoning, true)
+		a.reasoning = thinking(rand.New(rand.NewPCG(uint64(seed), ^key)), reasoning, from)
 	}
-	return a
+	return a.capped(maxTokens)
 }
 
-// sentences writes n tokens of sentences; closed ends the last with a period.
-func sentences(rng *rand.Rand, n int, closed bool) []string {
-	tokens := make([]string, 0, n)
-	sentenceLeft := 0
-	for i := range n {
-		w := words[rng.IntN(len(words))]
-		if sentenceLeft == 0 {
-			w = capitalize(w)
-			sentenceLeft = 6 + rng.IntN(11)
-		}
-		sentenceLeft--
-		if sentenceLeft == 0 || i == n-1 && closed {
-			w += "."
-			sentenceLeft = 0
-		} else if sentenceLeft > 3 && rng.IntN(10) == 0 {
-			w += ","
-		}
-		if i > 0 {
-			w = " " + w
-		}
-		tokens = append(tokens, w)
+// thinking is n tokens of thinkingPassage from a drawn start, ended with a
+// period: the profile sets how long a model thinks, not the sentences.
+func thinking(rng *rand.Rand, n int, from sample) []string {
+	var tokens []string
+	for i := rng.IntN(len(thinkingPassage)); len(tokens) < n; i++ {
+		tokens = from.add(tokens, thinkingPassage[i%len(thinkingPassage)])
+	}
+	tokens = tokens[:n]
+	if last := tokens[n-1]; !strings.HasSuffix(last, ".") {
+		tokens[n-1] = strings.TrimRight(last, ",:") + "."
 	}
 	return tokens
 }

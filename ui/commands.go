@@ -1,7 +1,9 @@
 package ui
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,10 +19,40 @@ type consoleOptions struct {
 	hedge  *routing.Hedge
 }
 
-// commandHelp lists the slash commands, for /help and errors.
-const commandHelp = "/sort price|throughput|latency · /order a,b · /only a,b · /ignore a,b · /fallbacks on|off · " +
-	"/max-price PROMPT [COMPLETION] · /min-throughput TOK/S · /max-latency SECONDS · /quant fp8,bf16 · " +
-	"/deny-data on|off · /hedge on|off|DELAY · /models a,b · /options · /reset (\"off\" clears one)"
+// slashCommand is one slash command as /help lists it: its name, the
+// arguments it takes, and what it does.
+type slashCommand struct {
+	name, args, does string
+}
+
+// slashCommands are every command the console takes, in the order /help
+// lists them. "off" clears the option a command sets.
+var slashCommands = []slashCommand{
+	{"sort", "price|throughput|latency|off", "try the providers by price, by throughput or by time to first token, best first"},
+	{"order", "a,b…|off", "try these providers first, in this order"},
+	{"only", "a,b…|off", "use only these providers"},
+	{"ignore", "a,b…|off", "never use these providers"},
+	{"fallbacks", "on|off", "off: try the first choice (or the providers of /order) and nothing after"},
+	{"max-price", "PROMPT [COMPLETION]|off", "skip providers that charge more, in USD per million tokens in and out"},
+	{"min-throughput", "TOK/S|off", "try providers whose median stream is slower than this last"},
+	{"max-latency", "SECONDS|off", "try providers whose median first token comes later than this last"},
+	{"quant", "fp8,bf16…|off", "use only endpoints of these quantizations"},
+	{"deny-data", "on|off", "skip providers that may store or train on prompts"},
+	{"hedge", "on|off|DELAY", "start a second provider when the first is slow to its first token: at its p95, or after DELAY (800ms)"},
+	{"models", "a,b…|off", "fallback models, tried when no provider of this one answers"},
+	{"options", "", "say which options are in force"},
+	{"reset", "", "clear every option: the model's defaults apply"},
+	{"help", "", "this list"},
+}
+
+// commandNames are the names of slashCommands, for "did you mean".
+func commandNames() []string {
+	names := make([]string, len(slashCommands))
+	for i, c := range slashCommands {
+		names[i] = c.name
+	}
+	return names
+}
 
 // resolver checks the provider names of preferences against the models a
 // request will ask (the router's ResolveProviders), returning them as
@@ -147,9 +179,15 @@ func (o *consoleOptions) set(line string) (string, error) {
 	case "options":
 		return "", nil
 	case "help", "":
-		return commandHelp, nil
+		// The console opens the full list (see console.command); this is
+		// the list in one line, for a caller that runs commands alone.
+		return "commands: /" + strings.Join(commandNames(), " /"), nil
 	default:
-		return "", fmt.Errorf("no command /%s; commands: %s", name, commandHelp)
+		msg := fmt.Sprintf("no command /%s", routing.Clip(name, routing.EchoLimit))
+		if near := routing.Nearest(name, commandNames()); near != "" {
+			msg += fmt.Sprintf("; did you mean /%s?", near)
+		}
+		return "", errors.New(msg + " (/help lists them)")
 	}
 	if err != nil {
 		return "", err
@@ -206,4 +244,50 @@ func (o *consoleOptions) String() string {
 // request fills a routing request's options.
 func (o *consoleOptions) request(req *routing.Request) {
 	req.Provider, req.Models, req.Hedge = o.prefs, o.models, o.hedge
+}
+
+// unknownProvider rewrites the router's refusal of a provider name in
+// /order, /only or /ignore as a notice that fits one line: the name, and
+// the provider it is nearest to (the router's Nearest, the gateway's "did
+// you mean") or, when none is near, the providers there are. o is the
+// options the command would have set; models the model and its fallbacks;
+// providers lists the providers of a model, slugs and display names. Any
+// other error is returned as it is.
+func unknownProvider(err error, o *consoleOptions, models []string, providers func(model string) []string) error {
+	var re *routing.Error
+	if !errors.As(err, &re) || providers == nil {
+		return err
+	}
+	field, index, ok := strings.Cut(strings.TrimPrefix(re.Param, "provider."), "[")
+	i, aerr := strconv.Atoi(strings.TrimSuffix(index, "]"))
+	var list []string
+	switch field {
+	case "order":
+		list = o.prefs.Order
+	case "only":
+		list = o.prefs.Only
+	case "ignore":
+		list = o.prefs.Ignore
+	}
+	if !ok || aerr != nil || i < 0 || i >= len(list) {
+		return err
+	}
+	name := list[i]
+	base, _, _ := strings.Cut(name, "/")
+	var names []string
+	for _, m := range models {
+		for _, p := range providers(m) {
+			if !slices.Contains(names, p) {
+				names = append(names, p)
+			}
+		}
+	}
+	if slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, base) }) {
+		return err // a provider of the models, with no such variant: the router's words say which it has
+	}
+	msg := fmt.Sprintf("/%s: no provider %q for %s", field, routing.Clip(name, routing.EchoLimit), strings.Join(models, " or "))
+	if near := routing.Nearest(base, names); near != "" && len(base) <= routing.EchoLimit {
+		return fmt.Errorf("%s; did you mean %s?", msg, near)
+	}
+	return fmt.Errorf("%s; its providers: %s", msg, strings.Join(names, ", "))
 }

@@ -3,8 +3,10 @@ package ui
 import (
 	"strings"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 )
 
 func TestSlashCommands(t *testing.T) {
@@ -101,5 +103,82 @@ func TestSlashCommandProviderNames(t *testing.T) {
 	}
 	if _, err := o.apply("/ignore anthropic", llama, s.router.ResolveProviders); err != nil {
 		t.Fatalf("/ignore anthropic with Claude as a fallback model: %v", err)
+	}
+}
+
+// testConsole is a console of w×h cells on its own, outside a dashboard.
+func testConsole(w, h int) *console {
+	c := newConsole(&programContext{styles: newStyles(true), now: time.Now})
+	c.setSize(w, h)
+	return c
+}
+
+// /help lists every command the console takes, in the transcript's place;
+// the keys scroll it and esc closes it, giving other keys back.
+func TestHelpListsEveryCommand(t *testing.T) {
+	c := testConsole(80, 8)
+	said, err := c.command("/help", nil, "m")
+	if err != nil || !strings.Contains(said, "esc closes") || !c.help {
+		t.Fatalf("/help said %q, %v; the list is open: %v", said, err, c.help)
+	}
+	list := ansi.Strip(c.out.GetContent())
+	for _, sc := range slashCommands {
+		if !strings.Contains(list, "/"+sc.name) || !strings.Contains(flat(list), flat(sc.does)) {
+			t.Errorf("the list has no /%s (%s):\n%s", sc.name, sc.does, list)
+		}
+		// Every command listed is one the console takes.
+		var o consoleOptions
+		if _, err := o.set("/" + sc.name + " off"); err != nil && strings.HasPrefix(err.Error(), "no command") {
+			t.Errorf("/%s is listed but not taken: %v", sc.name, err)
+		}
+	}
+	if !strings.Contains(ansi.Strip(c.view(time.Now())), "esc closes") {
+		t.Errorf("the console's title does not say how to close the list:\n%s", c.view(time.Now()))
+	}
+
+	if c.helpKey(keyPress("a")) {
+		t.Error("a letter was taken by the list, not typed")
+	}
+	for _, k := range []string{"pgdown", "down"} {
+		at := c.out.YOffset()
+		if !c.helpKey(keyPress(k)) || c.out.YOffset() <= at {
+			t.Errorf("%s did not scroll the list down (offset %d, then %d)", k, at, c.out.YOffset())
+		}
+	}
+	for _, k := range []string{"up", "pgup"} {
+		at := c.out.YOffset()
+		if !c.helpKey(keyPress(k)) || c.out.YOffset() >= at {
+			t.Errorf("%s did not scroll the list up (offset %d, then %d)", k, at, c.out.YOffset())
+		}
+	}
+	if !c.helpKey(keyPress("esc")) || c.help || strings.Contains(c.out.GetContent(), "/max-latency") {
+		t.Errorf("esc left the list open: %v\n%s", c.help, c.out.GetContent())
+	}
+	if c.helpKey(keyPress("esc")) {
+		t.Error("esc with the list closed was taken by it")
+	}
+}
+
+// A provider name that is not one of the model's is refused with the name
+// it is nearest to, or the names there are, and the options stay as they
+// were; a command that is not one is refused with the nearest command.
+func TestUnknownNamesSuggest(t *testing.T) {
+	s := newStack(t, routedModels)
+	c := testConsole(80, 8)
+	for _, tc := range []struct{ line, want string }{
+		{"/order chaep", `/order: no provider "chaep" for test/routed; did you mean cheap?`},
+		{"/only mid,stedy", `/only: no provider "stedy" for test/routed; did you mean steady?`},
+		{"/ignore zzz", `/ignore: no provider "zzz" for test/routed; its providers: cheap, mid, steady`},
+		{"/sortt price", "no command /sortt; did you mean /sort? (/help lists them)"},
+	} {
+		if _, err := c.command(tc.line, s.router, "test/routed"); err == nil || err.Error() != tc.want {
+			t.Errorf("%s: %v, want %q", tc.line, err, tc.want)
+		}
+	}
+	if got := c.opts.String(); got != "no options: the model's defaults apply" {
+		t.Errorf("a refused command changed the options: %s", got)
+	}
+	if said, err := c.command("/order Mid", s.router, "test/routed"); err != nil || said != "options: order mid" {
+		t.Errorf("/order Mid: %q, %v", said, err)
 	}
 }

@@ -121,6 +121,7 @@ type console struct {
 	nextID int
 	ex     exchange
 	opts   consoleOptions // routing options set with slash commands
+	help   bool           // the list of slash commands is open in the transcript's place
 
 	history  []string // prompts and commands sent, oldest first
 	recalled int      // how far back ↑ has gone; 0 is the line being typed
@@ -215,6 +216,7 @@ func (c *console) submit(ctx context.Context, router *routing.Router, model stri
 	rctx, cancel := context.WithCancel(ctx)
 	r := &request{id: c.nextID, cancel: cancel, wake: make(chan struct{}, 1)}
 	c.ex = exchange{req: r, prompt: prompt, model: model, phase: phaseWaiting, started: c.ctx.now()}
+	c.help = false // the answer takes the transcript's place
 	c.input.Reset()
 	c.refresh()
 	c.out.GotoBottom()
@@ -278,15 +280,124 @@ func (c *console) scroll(down bool) {
 	}
 }
 
+// command runs a slash command line: /help opens the list of commands in
+// the transcript's place; any other sets the options (see apply), its
+// provider names checked against router's providers of model and of the
+// fallback models. It says what it did, or why it did nothing.
+func (c *console) command(line string, router *routing.Router, model string) (string, error) {
+	name, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "/"), " ")
+	if name == "help" || name == "" {
+		c.help = true
+		c.refresh()
+		c.out.GotoTop()
+		return "↑↓ or pgup/pgdn scroll the list of commands · esc closes it", nil
+	}
+	var resolve resolver
+	var providers func(string) []string
+	if router != nil {
+		resolve, providers = router.ResolveProviders, routerProviders(router)
+	}
+	said, err := c.opts.apply(line, model, resolve)
+	if err != nil {
+		n := c.opts
+		if _, serr := n.set(line); serr == nil {
+			err = unknownProvider(err, &n, append([]string{model}, n.models...), providers)
+		}
+		return "", err
+	}
+	return said, nil
+}
+
+// routerProviders lists the providers of a model the router serves, slugs
+// and display names: the names /order, /only and /ignore take.
+func routerProviders(r *routing.Router) func(model string) []string {
+	return func(model string) []string {
+		base, _ := routing.ModelSuffix(r.Canonical(model))
+		var names []string
+		for _, e := range r.Endpoints(base) {
+			names = append(names, e.Provider)
+			if e.ProviderName != "" && !strings.EqualFold(e.ProviderName, e.Provider) {
+				names = append(names, e.ProviderName)
+			}
+		}
+		return names
+	}
+}
+
+// helpKey takes the keys of the open list of commands: ↑↓ and pgup/pgdn
+// scroll it, esc closes it. It reports whether the key was taken; every
+// other key, and every key while the list is closed, is not.
+func (c *console) helpKey(msg tea.KeyPressMsg) bool {
+	if !c.help {
+		return false
+	}
+	switch msg.String() {
+	case "esc":
+		c.help = false
+		c.refresh()
+		c.out.GotoBottom()
+	case "up":
+		c.out.ScrollUp(1)
+	case "down":
+		c.out.ScrollDown(1)
+	case "pgup":
+		c.out.PageUp()
+	case "pgdown":
+		c.out.PageDown()
+	default:
+		return false
+	}
+	return true
+}
+
+// commandList is /help's list in w cells: each command with its
+// arguments, then what it does, beside them when there is room, else
+// under them.
+func commandList(st *styles, w int) string {
+	usage := make([]string, len(slashCommands))
+	col := 0
+	for i, sc := range slashCommands {
+		usage[i] = strings.TrimSpace("/" + sc.name + " " + sc.args)
+		col = max(col, ansi.StringWidth(usage[i]))
+	}
+	var b strings.Builder
+	b.WriteString(st.bold.Render("Slash commands") + st.muted.Render(" — set routing options for the prompts that follow; off clears one") + "\n")
+	for i, sc := range slashCommands {
+		if w-col-2 >= 30 {
+			does := strings.Split(ansi.Wrap(sc.does, w-col-2, ""), "\n")
+			for j, line := range does {
+				left := ""
+				if j == 0 {
+					left = usage[i]
+				}
+				b.WriteString(st.you.Render(left) + strings.Repeat(" ", col+2-ansi.StringWidth(left)) + line + "\n")
+			}
+			continue
+		}
+		b.WriteString(st.you.Render(usage[i]) + "\n")
+		b.WriteString(ansi.Wrap("  "+sc.does, w, "") + "\n")
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
 // refresh rebuilds the transcript text. It runs when the exchange or the
 // size changes, not per frame.
 func (c *console) refresh() {
 	w := max(c.width, 1)
 	st := c.ctx.styles
 	ex := &c.ex
+	if c.help {
+		c.out.SetContent(commandList(st, w))
+		return
+	}
 	if ex.phase == phaseIdle {
-		c.out.SetContent(st.muted.Render(ansi.Wrap(
-			"Answers stream here, followed by the routing decision: who served, who was skipped and why.", w, "")))
+		idle := "Answers stream here, followed by the routing decision: who served, who was skipped and why."
+		if c.ctx.simulated {
+			// Said before the first answer, so that its sample text is
+			// not taken for a model's reply gone wrong.
+			idle += "\nEvery provider here is simulated: the answers are sample text."
+		}
+		c.out.SetContent(st.muted.Render(ansi.Wrap(idle, w, "")))
 		return
 	}
 	var b strings.Builder
@@ -348,6 +459,9 @@ func errorText(err error) string {
 func (c *console) status(now time.Time) string {
 	st := c.ctx.styles
 	ex := &c.ex
+	if c.help {
+		return st.muted.Render("slash commands · esc closes")
+	}
 	switch ex.phase {
 	case phaseWaiting:
 		return st.muted.Render(fmt.Sprintf("routing %s…", fmtDur(now.Sub(ex.started))))

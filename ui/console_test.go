@@ -288,3 +288,16 @@ func TestConsoleGolden(t *testing.T) {
 	checkFrame(t, frame, 100, 40)
 	golden(t, "console_100x40", frame)
 }
+
+// Before the first answer, the console says when the fleet is simulated,
+// so that the sample text of its answers is not taken for a bug.
+func TestIdleSaysTheFleetIsSimulated(t *testing.T) {
+	for _, simulated := range []bool{false, true} {
+		c := newConsole(&programContext{styles: newStyles(true), simulated: simulated})
+		c.setSize(100, 10)
+		said := strings.Contains(flat(c.out.GetContent()), "Every provider here is simulated: the answers are sample text.")
+		if said != simulated {
+			t.Errorf("simulated %v: the idle text says so: %v\n%s", simulated, said, c.out.GetContent())
+		}
+	}
+}

@@ -102,17 +102,20 @@ func candidatesTable(st *styles, t *routing.Trace, w int) string {
 		if c.Endpoint == t.Served {
 			order = "✓"
 		}
-		weight := noData
+		// The chance of being drawn first applies only to the weighted
+		// draw: a candidate placed by order, by sort or by its health was
+		// never drawn, and a 0% would read as a chance it did not have.
+		chance := noData
 		switch {
-		case c.Tier != routing.TierPreferred:
-		case c.Weight > 0 && c.Weight < 0.005:
-			weight = "<0.01" // a real chance, however small, is not 0.00
+		case c.Weight <= 0:
+		case c.Weight < 0.01:
+			chance = "<1%" // a real chance, however small, is not 0%
 		default:
-			weight = fmt.Sprintf("%.2f", c.Weight)
+			chance = fmt.Sprintf("%.0f%%", c.Weight*100)
 		}
-		rows[i] = []string{order, c.Provider, c.StateStr, weight, c.Tier.String(), c.Why}
+		rows[i] = []string{order, c.Provider, c.StateStr, chance, c.Tier.String(), c.Why}
 	}
-	cols := []traceCol{{title: "#"}, {title: "candidate"}, {title: "state"}, {title: "weight", right: true}, {title: "tier"}, {title: "why"}}
+	cols := []traceCol{{title: "#"}, {title: "candidate"}, {title: "state"}, {title: "chance", right: true}, {title: "tier"}, {title: "why"}}
 	return table(st, cols, rows, func(r, col int) lipgloss.Style {
 		c := cands[r]
 		switch col {
