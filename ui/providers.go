@@ -137,7 +137,7 @@ type providersPane struct {
 	// wantEnabled holds a toggle the user made that no snapshot shows yet,
 	// so that the row changes at once.
 	wantEnabled map[string]bool
-	faults      map[string]string // provider -> forced fault, simulated providers only
+	faults      *faultForcer // the forced faults of simulated providers
 
 	// Drawn on the render tick.
 	dirty  bool
@@ -152,7 +152,6 @@ func newProvidersPane(ctx *programContext) *providersPane {
 	p := &providersPane{
 		ctx:         ctx,
 		wantEnabled: map[string]bool{},
-		faults:      map[string]string{},
 		sparks:      map[string]sparkRow{},
 		lat:         sparkline.New(sparkMin, 1, sparkline.WithNoAutoMaxValue()),
 		errs:        sparkline.New(sparkMin, 1, sparkline.WithNoAutoMaxValue()),
@@ -184,7 +183,7 @@ func (p *providersPane) relayout() {
 	// of this model is simulated.
 	faults := false
 	for _, e := range p.endpoints {
-		if _, sim := p.faults[e.Provider]; sim && p.ctx.faults {
+		if _, sim := p.faults.mode(e.Provider); sim && p.ctx.faults {
 			faults = true
 		}
 	}
@@ -430,7 +429,7 @@ func (p *providersPane) rowView(i int, now time.Time) string {
 	}
 	cells[colOn] = onStyle.Render(fit(on, w[colOn], false))
 
-	mode, simulated := p.faults[e.Provider]
+	mode, simulated := p.faults.mode(e.Provider)
 	switch {
 	case !simulated:
 		cells[colFault] = paint(st.muted, fit(noData, w[colFault], false))
@@ -573,7 +572,7 @@ func (p *providersPane) detailView() string {
 		}
 	}
 	parts = append(parts, fmt.Sprintf("$%s/$%s per M", fmtPrice(e.PriceIn), fmtPrice(e.PriceOut)))
-	if mode, sim := p.faults[e.Provider]; sim && mode != "" && mode != "normal" {
+	if mode, sim := p.faults.mode(e.Provider); sim && mode != "" && mode != "normal" {
 		parts = append(parts, st.fault.Render("fault: "+mode))
 	}
 	return clip(strings.Join(parts, st.muted.Render(" · ")), p.width)

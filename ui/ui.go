@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"charm.land/bubbles/v2/help"
@@ -135,15 +134,12 @@ type model struct {
 	notice    string // one-line message in place of the help, until the next key
 	noticeBad bool
 
-	// Toggles and forced faults run in commands, which Bubble Tea may run in
-	// any order; a sequence number lets only the latest wish win.
-	seq        uint64
-	latest     *latestWins
-	faultModes []string
-	wantFault  map[string]string // provider -> mode asked for, until confirmed
-	faultGen   uint64            // grows with every forced fault; older reads are stale
-	lastFetch  time.Time
-	fetching   bool
+	faults *faultForcer
+
+	// Toggles run in commands, which Bubble Tea may run in any order; a
+	// sequence number lets only the latest wish win.
+	seq    uint64
+	latest *latestWins
 
 	// The composed frame. Bubble Tea asks for the view after every message;
 	// most messages (snapshots, ticks with nothing new) change nothing on
@@ -181,7 +177,6 @@ func New(ctx context.Context, o Options) tea.Model {
 		detail:    &detailPane{ctx: pc},
 		help:      help.New(),
 		latest:    &latestWins{applied: map[string]uint64{}},
-		wantFault: map[string]string{},
 	}
 	m.help.Styles = pc.styles.help
 	if o.Router != nil {
@@ -192,11 +187,8 @@ func New(ctx context.Context, o Options) tea.Model {
 		m.providers.setSnapshot(m.snap)
 		m.snaps = o.Health.Subscribe(run)
 	}
-	if o.Faults != nil {
-		m.faultModes = o.Faults.Modes()
-		m.providers.faults = readFaults(o.Faults, m.allProviders())
-		m.lastFetch = o.Now()
-	}
+	m.faults = newFaultForcer(o.Faults, m.allProviders(), o.Now())
+	m.providers.faults = m.faults
 	m.selectModel(max(0, slices.Index(m.models, o.Model)))
 	if o.Notice != "" {
 		m.flash(o.Notice, true)
@@ -268,7 +260,7 @@ func (m *model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				m.frameOK = false
 			}
 		}
-		return m, tea.Batch(renderTick(), m.refetchFaults())
+		return m, tea.Batch(renderTick(), m.faults.refetch(now))
 
 	case enabledMsg:
 		if msg.err != nil {
@@ -280,19 +272,16 @@ func (m *model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.setSnapshot(msg.snap)
 
 	case faultModesMsg:
-		m.fetching = false
-		if msg.gen == m.faultGen { // else a fault was forced since the read began
-			m.takeFaults(msg.modes)
+		if m.faults.read(msg) {
+			m.providers.relayout() // the fault column shows only for simulated providers
 		}
 
 	case faultSetMsg:
-		if want, ok := m.wantFault[msg.provider]; ok && want == msg.mode {
-			delete(m.wantFault, msg.provider)
+		cmd, bad := m.faults.set(msg, m.ctx.now())
+		if bad != "" {
+			m.flash(bad, true)
 		}
-		if msg.err != nil {
-			m.flash(fmt.Sprintf("could not force %s on %s: %v", msg.mode, msg.provider, msg.err), true)
-			return m, m.fetchFaults()
-		}
+		return m, cmd
 
 	case tracedMsg:
 		m.events.addTrace(msg.trace, m.ctx.now(), "API")
@@ -493,37 +482,14 @@ func (m *model) toggle() tea.Cmd {
 // cycleFault forces the next fault mode on the selected provider.
 func (m *model) cycleFault() tea.Cmd {
 	e, ok := m.providers.selected()
-	if !ok || m.opts.Faults == nil {
+	if !ok {
 		return nil
 	}
-	cur, simulated := m.providers.faults[e.Provider]
-	if !simulated {
-		m.flash(e.Provider+" is a real provider: faults can only be forced on simulated ones", true)
-		return nil
+	cmd, notice, bad := m.faults.cycle(e.Provider)
+	if notice != "" {
+		m.flash(notice, bad)
 	}
-	next := nextMode(m.faultModes, cur)
-	m.faultGen++
-	m.providers.faults[e.Provider] = next
-	m.wantFault[e.Provider] = next
-	m.flash(fmt.Sprintf("%s forced to %s", e.Provider, next), false)
-	m.seq++
-	seq, f, latest := m.seq, m.opts.Faults, m.latest
-	return func() tea.Msg {
-		var err error
-		if !latest.do("fault/"+e.Provider, seq, func() { err = f.SetMode(e.Provider, next) }) {
-			return nil
-		}
-		return faultSetMsg{provider: e.Provider, mode: next, err: err}
-	}
-}
-
-// nextMode is the mode after cur in modes, wrapping to the first.
-func nextMode(modes []string, cur string) string {
-	if len(modes) == 0 {
-		return "normal"
-	}
-	i := slices.Index(modes, cur)
-	return modes[(i+1)%len(modes)]
+	return cmd
 }
 
 func onOff(on bool) string {
@@ -547,70 +513,6 @@ func (m *model) allProviders() []string {
 		}
 	}
 	return ps
-}
-
-// readFaults asks f for the mode of each provider; only simulated ones are
-// in the result.
-func readFaults(f Faults, providers []string) map[string]string {
-	modes := make(map[string]string, len(providers))
-	for _, p := range providers {
-		if mode, sim := f.Mode(p); sim {
-			modes[p] = mode
-		}
-	}
-	return modes
-}
-
-// faultRefresh is how often forced modes are read again, in case something
-// else (the simulator's control API) changed them.
-const faultRefresh = 2 * time.Second
-
-func (m *model) refetchFaults() tea.Cmd {
-	if m.opts.Faults == nil || m.fetching || m.ctx.now().Sub(m.lastFetch) < faultRefresh {
-		return nil
-	}
-	return m.fetchFaults()
-}
-
-func (m *model) fetchFaults() tea.Cmd {
-	if m.opts.Faults == nil {
-		return nil
-	}
-	m.fetching, m.lastFetch = true, m.ctx.now()
-	f, ps, gen := m.opts.Faults, m.allProviders(), m.faultGen
-	return func() tea.Msg { return faultModesMsg{modes: readFaults(f, ps), gen: gen} }
-}
-
-// takeFaults stores freshly read modes, except where the user's last wish
-// is not confirmed yet.
-func (m *model) takeFaults(modes map[string]string) {
-	for p, want := range m.wantFault {
-		if modes[p] == want {
-			delete(m.wantFault, p)
-		} else if _, sim := modes[p]; sim {
-			modes[p] = want
-		}
-	}
-	m.providers.faults = modes
-	m.providers.relayout() // the fault column shows only for simulated providers
-}
-
-// latestWins runs, per key, only calls newer than the last one run, so
-// that commands finishing out of order cannot undo a later wish.
-type latestWins struct {
-	mu      sync.Mutex
-	applied map[string]uint64
-}
-
-func (l *latestWins) do(key string, seq uint64, f func()) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if seq <= l.applied[key] {
-		return false
-	}
-	l.applied[key] = seq
-	f()
-	return true
 }
 
 // consoleMin is the fewest lines the console gets: title, prompt, and one

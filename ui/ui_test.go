@@ -193,10 +193,10 @@ func TestFaultCycles(t *testing.T) {
 		d.press("f")
 		d.waitFor("groq to be "+want, func(m *model) bool {
 			got, _ := s.faults.Mode("groq")
-			_, pending := m.wantFault["groq"]
+			_, pending := m.faults.want["groq"]
 			return got == want && !pending
 		})
-		if got := m.providers.faults["groq"]; got != want {
+		if got := m.faults.shown["groq"]; got != want {
 			t.Errorf("row shows %q, want %q", got, want)
 		}
 	}
