@@ -149,10 +149,8 @@ type model struct {
 	frameAt time.Time // when it was composed; the header's clock shows seconds
 	dataAt  time.Time // when health figures last reached the screen
 
-	// Layout, computed on resize.
-	rows       int // provider rows shown
-	rowsTop    int // screen line of the first provider row
-	consoleTop int // screen line of the console's title
+	// Where each part is drawn and clicked, computed on resize.
+	screen screenLayout
 }
 
 // New returns the dashboard's root model. It subscribes to health snapshots
@@ -389,6 +387,7 @@ func (m *model) consoleKey(msg tea.KeyPressMsg) tea.Cmd {
 		if refused != "" {
 			m.flash(refused, true)
 		}
+		m.layout() // an answer takes the room an idle console leaves to the detail chart
 		return cmd
 	case msg.String() == "up" || msg.String() == "down":
 		m.console.recall(msg.String() == "up")
@@ -515,47 +514,20 @@ func (m *model) allProviders() []string {
 	return ps
 }
 
-// consoleMin is the fewest lines the console gets: title, prompt, and one
-// line of answer.
-const consoleMin = 3
-
-// layout sizes the panes for the terminal: the provider rows get what they
-// need, up to what leaves the console its minimum; the console takes the
-// rest.
+// layout sizes the panes for the terminal (see planLayout).
 func (m *model) layout() {
 	w, h := m.ctx.width, m.ctx.height
 	m.help.SetWidth(w)
-	fixed := 1 + 1 + 1 + 1 + m.footerHeight() // header, providers title, column titles, detail, footer
-	if h >= 20 {
-		fixed++ // a blank line under the header
-	}
-	if m.showHourly() {
-		fixed++ // the selected provider's day, hour by hour
-	}
-	m.detail.width = 0
-	if h >= detailFromHeight {
+	l := planLayout(layoutInput{width: w, height: h, endpoints: len(m.providers.endpoints), helpHeight: m.footerHeight(),
+		consoleIdle: m.console.ex.phase == phaseIdle})
+	m.screen = l
+	m.providers.setSize(w, l.rows.h)
+	m.detail.width, m.detail.height = 0, l.detail.h
+	if l.detail.h > 0 {
 		m.detail.width = w
-		fixed += m.detail.height()
 	}
-	n := max(len(m.providers.endpoints), 1)
-	m.rows = max(min(n, h-fixed-consoleMin), 1)
-	m.providers.setSize(w, m.rows)
-	ch := max(h-fixed-m.rows, 0)
-	m.events.width, m.events.height = 0, ch
-	if w >= eventsFromWidth && ch >= eventsFromHeight {
-		m.events.width = min(max(w/3, eventsMinWidth), eventsMaxWidth)
-	}
-	m.console.setSize(w-m.events.width-min(m.events.width, 1), ch)
-
-	// Where things are on screen, for the mouse.
-	m.rowsTop = 3 // header, providers title, column titles
-	if h >= 20 {
-		m.rowsTop++
-	}
-	m.consoleTop = m.rowsTop + m.rows + 1 + m.detail.height() // the detail line, the chart
-	if m.showHourly() {
-		m.consoleTop++
-	}
+	m.events.width, m.events.height = l.events.w, l.events.h
+	m.console.setSize(l.console.w, l.console.h)
 }
 
 // click selects the provider row under the pointer, or focuses the pane
@@ -564,13 +536,14 @@ func (m *model) click(ev tea.Mouse) tea.Cmd {
 	if ev.Button != tea.MouseLeft {
 		return nil
 	}
+	l := m.screen
 	switch {
-	case ev.Y >= m.rowsTop && ev.Y < m.rowsTop+m.rows:
-		m.providers.move(m.providers.offset + ev.Y - m.rowsTop - m.providers.cursor)
+	case l.rows.contains(ev.X, ev.Y):
+		m.providers.move(m.providers.offset + ev.Y - l.rows.y - m.providers.cursor)
 		if m.focus == focusConsole {
 			m.focusProviders()
 		}
-	case ev.Y >= m.consoleTop && m.focus != focusConsole && len(m.models) > 0:
+	case l.console.contains(ev.X, ev.Y) && m.focus != focusConsole && len(m.models) > 0:
 		return m.focusConsole()
 	}
 	return nil
@@ -583,11 +556,11 @@ func (m *model) wheel(ev tea.Mouse) {
 	if ev.Button != tea.MouseWheelUp && !down {
 		return
 	}
-	if ev.Y >= m.consoleTop && m.events.width > 0 && ev.X > m.console.width {
+	switch l := m.screen; {
+	case l.events.contains(ev.X, ev.Y):
 		m.events.scroll(down, len(m.events.entries(m.snap, m.providers.endpoints)))
 		return
-	}
-	if ev.Y >= m.consoleTop {
+	case l.console.contains(ev.X, ev.Y):
 		m.console.scroll(down)
 		return
 	}
@@ -597,9 +570,6 @@ func (m *model) wheel(ev tea.Mouse) {
 		m.providers.move(-1)
 	}
 }
-
-// showHourly reports whether there is room for the hourly availability line.
-func (m *model) showHourly() bool { return m.ctx.height >= 30 }
 
 // hourlyView is the selected provider's last 24 hours, one cell an hour.
 func (m *model) hourlyView() string {
@@ -672,30 +642,34 @@ func (m *model) compose() tea.View {
 	}
 
 	now := m.ctx.now()
+	l := m.screen
+	// Each part is fitted to its rectangle, so that what is drawn is where
+	// the mouse finds it.
 	var parts []string
-	parts = append(parts, m.headerView(now))
-	if h >= 20 {
-		parts = append(parts, "")
+	add := func(r rect, text string) {
+		if r.h > 0 {
+			parts = append(parts, fitBlock(text, r.w, r.h))
+		}
 	}
-	parts = append(parts, rule(m.ctx.styles, "Providers", m.providersSummary(), w))
-	parts = append(parts, m.providers.view())
-	if m.showHourly() {
-		parts = append(parts, m.hourlyView())
-	}
-	if m.detail.width > 0 {
+	add(l.header, m.headerView(now))
+	add(l.providers, rule(m.ctx.styles, "Providers", m.providersSummary(), w)+"\n"+m.providers.view())
+	add(l.hourly, m.hourlyView())
+	if l.detail.h > 0 {
 		e, _ := m.providers.selected()
-		parts = append(parts, m.detail.view(e.Provider, m.snap))
+		add(l.detail, m.detail.view(e.Provider, m.snap))
 	}
-	inputY := lipgloss.Height(strings.Join(parts, "\n")) + 1 // the console's prompt line, under its title
-	if m.events.width > 0 {
-		parts = append(parts, lipgloss.JoinHorizontal(lipgloss.Top, m.console.view(now), " ",
-			m.events.view(m.snap, m.providers.endpoints)))
-	} else {
-		parts = append(parts, m.console.view(now))
+	switch {
+	case l.events.h > 0 && l.events.y == l.console.y: // beside
+		add(rect{0, l.console.y, w, l.console.h}, lipgloss.JoinHorizontal(lipgloss.Top,
+			fitBlock(m.console.view(now), l.console.w, l.console.h), " ", m.events.view(m.snap, m.providers.endpoints)))
+	default:
+		add(l.console, m.console.view(now))
+		add(l.events, m.events.view(m.snap, m.providers.endpoints))
 	}
-	parts = append(parts, m.footerView())
+	add(l.help, m.footerView())
 	v.SetContent(fitBlock(strings.Join(parts, "\n"), w, h))
 
+	inputY := l.console.y + 1 // the console's prompt line, under its title
 	if m.focus == focusConsole && m.console.height >= 2 && inputY < h {
 		if c := m.console.input.Cursor(); c != nil {
 			c.Y += inputY

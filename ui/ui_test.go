@@ -334,25 +334,25 @@ func TestMouse(t *testing.T) {
 	s := newStack(t, fleetModels)
 	m, _ := newTestDashboard(t, s)
 	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
-	m.Update(tea.MouseClickMsg{X: 5, Y: m.rowsTop + 2, Button: tea.MouseLeft})
+	m.Update(tea.MouseClickMsg{X: 5, Y: m.screen.rows.y + 2, Button: tea.MouseLeft})
 	if m.providers.cursor != 2 {
 		t.Fatalf("a click on the third row selected row %d", m.providers.cursor)
 	}
-	m.Update(tea.MouseWheelMsg{X: 5, Y: m.rowsTop, Button: tea.MouseWheelDown})
+	m.Update(tea.MouseWheelMsg{X: 5, Y: m.screen.rows.y, Button: tea.MouseWheelDown})
 	if m.providers.cursor != 3 {
 		t.Fatalf("the wheel moved to row %d, want 3", m.providers.cursor)
 	}
-	m.Update(tea.MouseClickMsg{X: 5, Y: m.consoleTop + 1, Button: tea.MouseLeft})
+	m.Update(tea.MouseClickMsg{X: 5, Y: m.screen.console.y + 1, Button: tea.MouseLeft})
 	if m.focus != focusConsole {
 		t.Fatal("a click on the console did not focus it")
 	}
-	m.Update(tea.MouseClickMsg{X: 5, Y: m.rowsTop, Button: tea.MouseLeft})
+	m.Update(tea.MouseClickMsg{X: 5, Y: m.screen.rows.y, Button: tea.MouseLeft})
 	if m.focus != focusProviders || m.providers.cursor != 0 {
 		t.Fatalf("a click on the first row: focus %d, row %d", m.focus, m.providers.cursor)
 	}
 	screen := ansi.Strip(m.View().Content)
 	lines := strings.Split(screen, "\n")
-	if !strings.Contains(lines[m.rowsTop], "groq") || !strings.HasPrefix(lines[m.consoleTop], "Console") {
-		t.Fatalf("the layout's positions are off:\nrow %d: %q\nconsole %d: %q", m.rowsTop, lines[m.rowsTop], m.consoleTop, lines[m.consoleTop])
+	if !strings.Contains(lines[m.screen.rows.y], "groq") || !strings.HasPrefix(lines[m.screen.console.y], "Console") {
+		t.Fatalf("the layout's positions are off:\nrow %d: %q\nconsole %d: %q", m.screen.rows.y, lines[m.screen.rows.y], m.screen.console.y, lines[m.screen.console.y])
 	}
 }
