@@ -190,6 +190,27 @@ func (s *stack) history(t testing.TB) {
 	s.clock.Advance(1500 * time.Millisecond)
 }
 
+// outage goes on from history for d, a bucket at a time: fireworks stays
+// down (its breaker lets a trial through every backoff, and the trial
+// fails), while groq and cerebras keep answering, so that the sparklines
+// show an outage as a run of failed cells beside steady ones.
+func (s *stack) outage(t testing.TB, d time.Duration) {
+	t.Helper()
+	llama := func(p string) string { return endpointID(fleetModels[0].name, p) }
+	ms := time.Millisecond
+	for range d / (2 * time.Second) {
+		s.mon.Record(llama("groq"), provider.Outcome{Class: provider.ClassOK, TTFT: 120 * ms, Duration: 600 * ms})
+		s.mon.Record(llama("cerebras"), provider.Outcome{Class: provider.ClassOK, TTFT: 90 * ms, Duration: 320 * ms})
+		if gen, ok := s.mon.Admit(llama("fireworks")); ok {
+			s.mon.Record(llama("fireworks"), provider.Outcome{Class: provider.ClassServer, Status: 500, Gen: gen})
+		}
+		s.clock.Advance(2 * time.Second)
+	}
+	if st, _ := s.mon.Snapshot().Endpoint(llama("fireworks")); st.State != monitor.Down {
+		t.Fatalf("fireworks is %s after the outage, want down", st.State)
+	}
+}
+
 // newTestDashboard builds the dashboard over the stack and returns it with
 // the cancel of its context.
 func newTestDashboard(t testing.TB, s *stack) (*model, context.CancelFunc) {

@@ -219,7 +219,7 @@ func TestSnapshotsFromSubscription(t *testing.T) {
 	m := New(ctx, s.options()).(*model)
 	d := drive(t, m, cancel, 160, 40)
 	groq := endpointID(fleetModels[0].name, "groq")
-	d.waitFor("the sparklines", func(m *model) bool { return m.providers.sparks[groq].latency != "" })
+	d.waitFor("the sparklines", func(m *model) bool { return m.providers.sparks[groq][2] != "" })
 	before := m.providers.sparks[groq]
 	v0 := m.snap.Version
 
@@ -233,8 +233,10 @@ func TestSnapshotsFromSubscription(t *testing.T) {
 	}
 	d.waitFor("the render tick to redraw", func(m *model) bool { return !m.providers.dirty })
 	after := m.providers.sparks[groq]
-	if after.latency == before.latency || after.errors == before.errors {
-		t.Errorf("sparklines did not move:\nlatency %q -> %q\nerrors  %q -> %q", before.latency, after.latency, before.errors, after.errors)
+	for k, name := range []string{"availability", "error rate", "latency"} {
+		if after[k] == before[k] {
+			t.Errorf("the %s sparkline did not move: %q", name, after[k])
+		}
 	}
 }
 
