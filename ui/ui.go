@@ -161,7 +161,7 @@ func New(ctx context.Context, o Options) tea.Model {
 	}
 	pc := &programContext{
 		styles:    newStyles(true),
-		keys:      newKeyMap(o.Faults != nil),
+		keys:      newKeyMap(o.Faults != nil, o.Demo != nil),
 		now:       o.Now,
 		faults:    o.Faults != nil,
 		simulated: o.Simulated,
@@ -343,6 +343,8 @@ func (m *model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.selectModel(m.cur - 1)
 	case key.Matches(msg, k.Fault):
 		return m.cycleFault()
+	case key.Matches(msg, k.Demo):
+		m.toggleDemo()
 	case key.Matches(msg, k.Focus):
 		return m.focusConsole()
 	case key.Matches(msg, k.ScrollUp), key.Matches(msg, k.ScrollDown):
@@ -489,6 +491,16 @@ func (m *model) cycleFault() tea.Cmd {
 		m.flash(notice, bad)
 	}
 	return cmd
+}
+
+// toggleDemo starts or stops the demo traffic; the header shows it.
+func (m *model) toggleDemo() {
+	if m.opts.Demo == nil {
+		return
+	}
+	on := !m.opts.Demo.On()
+	m.opts.Demo.SetOn(on)
+	m.flash("demo traffic "+onOff(on), false)
 }
 
 func onOff(on bool) string {
@@ -680,44 +692,85 @@ func (m *model) compose() tea.View {
 }
 
 // routedView is what routing delivered for the selected model against the
-// best single provider over the same window, and the request rate:
-// OpenRouter's "with routing / without".
-func (m *model) routedView() string {
-	if m.snap == nil || len(m.models) == 0 {
+// best single provider over the same window, OpenRouter's "with routing /
+// without": "routed 100% vs best single 91% (groq)", or in short "routed
+// 100% / best 91%"; "" without data.
+func (m *model) routedView(short bool) string {
+	ms, ok := m.modelStatus()
+	if !ok || ms.Delivered < 0 {
 		return ""
 	}
-	ms, ok := m.snap.Model(m.models[m.cur])
+	st := m.ctx.styles
+	routed := st.okText
+	if ms.BestSingle >= 0 && ms.Delivered < ms.BestSingle {
+		routed = st.warn
+	}
+	text := "routed " + routed.Render(fmtPct(ms.Delivered))
+	switch {
+	case ms.BestSingle < 0:
+	case short:
+		text += st.muted.Render(" / best " + fmtPct(ms.BestSingle))
+	default:
+		text += st.muted.Render(fmt.Sprintf(" vs best single %s (%s)", fmtPct(ms.BestSingle), ms.BestProvider))
+	}
+	return text
+}
+
+// rateView is the selected model's routed requests per second.
+func (m *model) rateView() string {
+	ms, ok := m.modelStatus()
 	if !ok {
 		return ""
 	}
-	st := m.ctx.styles
-	rate := fmt.Sprintf("%.1f req/s", ms.PerSecond)
 	if ms.PerSecond > 0 && ms.PerSecond < 0.1 {
-		rate = fmt.Sprintf("%.2f req/s", ms.PerSecond)
+		return fmt.Sprintf("%.2f req/s", ms.PerSecond)
 	}
-	parts := []string{rate}
-	if ms.Delivered >= 0 {
-		routed := st.okText
-		if ms.BestSingle >= 0 && ms.Delivered < ms.BestSingle {
-			routed = st.warn
-		}
-		text := "routed " + routed.Render(fmtPct(ms.Delivered))
-		if ms.BestSingle >= 0 {
-			text += st.muted.Render(fmt.Sprintf(" vs best single %s (%s)", fmtPct(ms.BestSingle), ms.BestProvider))
-		}
-		parts = append(parts, text)
-	}
-	return st.muted.Render("  ·  ") + strings.Join(parts, st.muted.Render(" · "))
+	return fmt.Sprintf("%.1f req/s", ms.PerSecond)
 }
 
+func (m *model) modelStatus() (monitor.ModelStatus, bool) {
+	if m.snap == nil || len(m.models) == 0 {
+		return monitor.ModelStatus{}, false
+	}
+	return m.snap.Model(m.models[m.cur])
+}
+
+// demoView says that demo traffic is running, and how fast; "" when it is
+// not.
+func (m *model) demoView() string {
+	d := m.opts.Demo
+	if d == nil || !d.On() {
+		return ""
+	}
+	r := d.Rate()
+	if r < 0.1 {
+		return fmt.Sprintf("demo %.2f/s", r)
+	}
+	return fmt.Sprintf("demo %.1f/s", r)
+}
+
+// The parts of the header that give way, in the order they do.
+const (
+	hdrPosition = iota // "model 1/2 (m)": the help line says m too
+	hdrClock
+	hdrHealth
+	hdrRoutedLong // "vs best single 91% (groq)" becomes "/ best 91%"
+	hdrAPI
+	hdrDemo
+	hdrRouted
+	hdrRate
+	numHeaderParts
+)
+
+// headerView is the headline: the product, the model, its request rate
+// and what routing delivered against the best single provider, the demo
+// traffic, where the API listens, how fresh the health is, and the clock.
+// On a narrow terminal it gives way a part at a time, the model's position
+// and the clock first, so that the rate and routed-vs-best stay to the
+// last.
 func (m *model) headerView(now time.Time) string {
 	st := m.ctx.styles
-	left := st.product.Render("Switchboard") + "  " + st.model.Render(m.displayName())
-	pos := ""
-	if len(m.models) > 1 {
-		pos = st.muted.Render(fmt.Sprintf("  model %d/%d (m)", m.cur+1, len(m.models)))
-	}
-	var health, clock string
+	var health string
 	switch {
 	case m.feedEnd:
 		health = st.errText.Render("health feed ended")
@@ -731,20 +784,83 @@ func (m *model) headerView(now time.Time) string {
 		}
 		health = style.Render("health " + ago(age))
 	}
-	clock = st.muted.Render(" · " + now.Format("15:04:05"))
-	api := ""
+	var api string
 	if m.opts.API != "" {
-		api = st.muted.Render("API " + m.opts.API + " · ")
+		api = st.muted.Render("API " + m.opts.API)
 	}
-	routed := m.routedView()
-	// The richest header that fits.
-	for _, c := range [][2]string{{left + pos + routed, api + health + clock}, {left + pos + routed, health + clock},
-		{left + pos + routed, health}, {left + pos, health + clock}, {left + pos, health}, {left, health}} {
-		if gap := m.ctx.width - lipgloss.Width(c[0]) - lipgloss.Width(c[1]); gap >= 2 {
-			return c[0] + strings.Repeat(" ", gap) + c[1]
+	var pos string
+	if len(m.models) > 1 {
+		pos = st.muted.Render(fmt.Sprintf("model %d/%d (m)", m.cur+1, len(m.models)))
+	}
+	rate, demo := m.rateView(), m.demoView()
+	long, short := m.routedView(false), m.routedView(true)
+	left := st.product.Render("Switchboard") + "  " + st.model.Render(m.displayName())
+	dot := st.muted.Render(" · ")
+
+	var gone [numHeaderParts]bool
+	compose := func() (string, string) {
+		l := left
+		if !gone[hdrPosition] && pos != "" {
+			l += "  " + pos
+		}
+		var figures []string
+		for _, f := range []struct {
+			part int
+			text string
+		}{{hdrRate, rate}, {hdrRouted, long}, {hdrDemo, demo}} {
+			if f.part == hdrRouted && gone[hdrRoutedLong] {
+				f.text = short
+			}
+			if !gone[f.part] && f.text != "" {
+				figures = append(figures, f.text)
+			}
+		}
+		if len(figures) > 0 {
+			l += st.muted.Render("  ·  ") + strings.Join(figures, dot)
+		}
+		var r []string
+		for _, p := range []struct {
+			part int
+			text string
+		}{{hdrAPI, api}, {hdrHealth, health}, {hdrClock, st.muted.Render(now.Format("15:04:05"))}} {
+			if !gone[p.part] && p.text != "" {
+				r = append(r, p.text)
+			}
+		}
+		return l, strings.Join(r, dot)
+	}
+	fits := func() (string, bool) {
+		l, r := compose()
+		gap := m.ctx.width - lipgloss.Width(l) - lipgloss.Width(r)
+		if gap >= 2 || (r == "" && gap >= 0) {
+			return l + strings.Repeat(" ", max(gap, 0)) + r, true
+		}
+		return l, false
+	}
+	dropped := 0
+	for ; dropped < numHeaderParts; dropped++ {
+		if _, ok := fits(); ok {
+			break
+		}
+		gone[dropped] = true
+	}
+	// What fits may leave room for a part given up earlier (the health's
+	// age beside a shortened line): the later it went, the sooner it
+	// comes back.
+	for part := dropped - 1; part >= 0; part-- {
+		if part == hdrClock && gone[hdrHealth] {
+			continue // the clock goes before the health's age, and comes back after it
+		}
+		gone[part] = false
+		if _, ok := fits(); !ok {
+			gone[part] = true
 		}
 	}
-	return clip(left, m.ctx.width)
+	h, ok := fits()
+	if !ok {
+		return clip(h, m.ctx.width)
+	}
+	return h
 }
 
 // ago says how old something is, briefly.

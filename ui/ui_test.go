@@ -358,3 +358,72 @@ func TestMouse(t *testing.T) {
 		t.Fatalf("the layout's positions are off:\nrow %d: %q\nconsole %d: %q", m.screen.rows.y, lines[m.screen.rows.y], m.screen.console.y, lines[m.screen.console.y])
 	}
 }
+
+// The header keeps the request rate and routed-vs-best to the last: it
+// gives up the clock, the health's age, then the long form of
+// routed-vs-best, in that order.
+func TestHeaderGivesWayInSteps(t *testing.T) {
+	s := newStack(t, fleetModels)
+	s.history(t)
+	s.outage(t, 30*time.Second)
+	o := s.options()
+	o.API = "127.0.0.1:8788"
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	m := New(ctx, o).(*model)
+	for _, c := range []struct {
+		w          int
+		want, lack []string
+	}{
+		{200, []string{"model 1/2 (m)", "req/s", "routed 100% vs best single 100% (groq)", "demo 0.5/s", "API 127.0.0.1:8788", "health just now", "12:01:51"}, nil},
+		{150, []string{"req/s", "routed 100% vs best single", "demo 0.5/s", "API", "health just now"}, []string{"12:01:51", "model 1/2"}},
+		{120, []string{"req/s", "routed 100% / best 100%", "demo 0.5/s", "API"}, []string{"vs best single", "12:01:51"}},
+		{80, []string{"req/s", "routed 100% / best 100%"}, []string{"API", "12:01:51"}},
+	} {
+		m.Update(tea.WindowSizeMsg{Width: c.w, Height: 40})
+		header := ansi.Strip(m.headerView(s.clock.Now()))
+		if n := ansi.StringWidth(header); n > c.w {
+			t.Errorf("at %d columns the header is %d wide: %q", c.w, n, header)
+		}
+		for _, want := range c.want {
+			if !strings.Contains(header, want) {
+				t.Errorf("at %d columns the header %q lacks %q", c.w, header, want)
+			}
+		}
+		for _, lack := range c.lack {
+			if strings.Contains(header, lack) {
+				t.Errorf("at %d columns the header %q still has %q", c.w, header, lack)
+			}
+		}
+	}
+}
+
+// d switches the demo traffic off and on, says so, and the header follows.
+func TestDemoKey(t *testing.T) {
+	s := newStack(t, fleetModels)
+	m, _ := newTestDashboard(t, s)
+	m.Update(tea.WindowSizeMsg{Width: 160, Height: 40})
+	if h := m.footerView(); !strings.Contains(ansi.Strip(h), "d demo") {
+		t.Errorf("the help line does not offer d: %q", ansi.Strip(h))
+	}
+	for _, on := range []bool{false, true} {
+		m.Update(tea.KeyPressMsg{Code: 'd', Text: "d"})
+		if s.demo.On() != on {
+			t.Fatalf("after d the demo is on: %v, want %v", s.demo.On(), on)
+		}
+		if want := "demo traffic " + onOff(on); m.notice != want {
+			t.Errorf("notice %q, want %q", m.notice, want)
+		}
+		if got := strings.Contains(ansi.Strip(m.headerView(s.clock.Now())), "demo 0.5/s"); got != on {
+			t.Errorf("the header shows the demo: %v, want %v", got, on)
+		}
+	}
+	o := s.options()
+	o.Demo = nil
+	m2 := New(t.Context(), o).(*model)
+	m2.Update(tea.WindowSizeMsg{Width: 160, Height: 40})
+	m2.Update(tea.KeyPressMsg{Code: 'd', Text: "d"})
+	if m2.notice != "" || strings.Contains(ansi.Strip(m2.footerView()), "demo") {
+		t.Errorf("without demo traffic d did something: notice %q, help %q", m2.notice, ansi.Strip(m2.footerView()))
+	}
+}
