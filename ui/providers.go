@@ -371,14 +371,17 @@ func (p *providersPane) headerView() string {
 	if p.latMax > 0 {
 		top = " ≤" + fmtMillis(p.latMax)
 	}
+	var widths [len(sparkColumns)]int
+	for k, c := range sparkColumns {
+		widths[k] = l.sparkWidth(c)
+	}
+	sparks := sparkTitles(widths, sparkNames{"availability", "error rate", "latency" + top},
+		sparkNames{"avail", "errors", "latency"}, sparkNames{"avail", "err", "lat"}, p.spans)
 	titles := [numColumns]string{
 		colProvider: "provider", colState: "state", colOn: "on", colFault: "fault",
 		colAvail: "avail", colAvail30m: "30m", colAvail1d: "1d", colErr: "err", colP50: "p50", colP99: "p99",
 		colTTFT: "ttft", colTPS: "tok/s", colPrice: "$/M in/out", colBreaker: "breaker",
-		colAvailSpark: sparkTitle(l.width[colAvailSpark], "availability", "avail", p.spans[0]),
-		colErrSpark:   sparkTitle(l.width[colErrSpark], "error rate", "errors", p.spans[1]),
-		colLatSpark:   sparkTitle(l.width[colLatSpark], "latency"+top, "latency", p.spans[2]),
-		colReason:     "why",
+		colAvailSpark: sparks[0], colErrSpark: sparks[1], colLatSpark: sparks[2], colReason: "why",
 	}
 	var cells []string
 	for c := range numColumns {

@@ -113,18 +113,35 @@ func availBars(st *styles, cells []sparkCell, width int) string {
 	return b.String()
 }
 
-// sparkTitle is the longest title of a sparkline column that fits its
-// width: long or short, then the span it shows once drawn.
-func sparkTitle(width int, long, short string, span time.Duration) string {
-	titles := []string{long, short}
-	if span > 0 {
-		last := fmtSpan(span)
-		titles = []string{long + ", last " + last, short + ", last " + last, short + " last " + last, short + " " + last}
+// sparkNames are the names of the sparkline columns (as sparkColumns),
+// long to short, for titles.
+type sparkNames [len(sparkColumns)]string
+
+// sparkTitles are the titles of the sparkline columns, each with the span
+// it shows once drawn: the longest form that fits every column, so that
+// they read alike, and the shortest where none does.
+func sparkTitles(widths [len(sparkColumns)]int, long, short, tiny sparkNames, spans [len(sparkColumns)]time.Duration) sparkNames {
+	type form struct {
+		names *sparkNames
+		sep   string // between the name and the span
 	}
-	for _, t := range titles {
-		if len([]rune(t)) <= width {
-			return t
+	forms := []form{{&long, ""}, {&short, ""}}
+	if spans != [len(sparkColumns)]time.Duration{} {
+		forms = []form{{&long, ", last "}, {&short, ", last "}, {&short, " last "}, {&tiny, " last "}, {&short, " "}}
+	}
+	var titles sparkNames
+	for _, f := range forms {
+		fit := true
+		for k := range titles {
+			titles[k] = f.names[k]
+			if f.sep != "" {
+				titles[k] += f.sep + fmtSpan(spans[k])
+			}
+			fit = fit && (widths[k] == 0 || len([]rune(titles[k])) <= widths[k])
+		}
+		if fit {
+			break
 		}
 	}
-	return titles[len(titles)-1]
+	return titles
 }

@@ -88,7 +88,7 @@ func TestDashboardGolden(t *testing.T) {
 			if r := row(t, frame, "fireworks"); !strings.Contains(avail, "▁▁▁") || !strings.Contains(r, avail) {
 				t.Errorf("no run of failures in fireworks' availability %q, in its row %q", avail, r)
 			}
-			for _, title := range []string{"avail", "errors", "latency", "2m"} {
+			for _, title := range []string{"avail", "err", "lat", "last 2m"} {
 				if !strings.Contains(frame, title) {
 					t.Errorf("no sparkline titled %q", title)
 				}
