@@ -728,6 +728,8 @@ func (m *model) rateView() string {
 	return fmt.Sprintf("%.1f req/s", ms.PerSecond)
 }
 
+// modelStatus is what the snapshot says routing delivered for the
+// selected model.
 func (m *model) modelStatus() (monitor.ModelStatus, bool) {
 	if m.snap == nil || len(m.models) == 0 {
 		return monitor.ModelStatus{}, false
