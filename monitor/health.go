@@ -82,6 +82,9 @@ type health struct {
 	downWhy     string
 	outageSince time.Time
 	lastOutage  time.Time
+	// outages are the ended outages the series may still show, oldest
+	// first; forgetOutages drops those older than the series.
+	outages     []span
 	degraded    bool
 	degradedWhy string
 	state       State
@@ -109,6 +112,33 @@ func newHealth(o Options, ep Endpoint) *health {
 		// No data until the first read: Rates say so with -1, not 0.
 		throughput30m: Rates{-1, -1, -1, -1, -1},
 	}
+}
+
+// span is a stretch of time, from and to included.
+type span struct{ from, to time.Time }
+
+// downDuring reports whether the endpoint was down at some time in [from,
+// to): during an ended outage the series still shows, or the current one,
+// which lasts until now, later than any bucket's start.
+func (h *health) downDuring(from, to time.Time) bool {
+	if !h.outageSince.IsZero() && h.outageSince.Before(to) {
+		return true
+	}
+	for _, o := range h.outages {
+		if o.from.Before(to) && !o.to.Before(from) {
+			return true
+		}
+	}
+	return false
+}
+
+// forgetOutages drops the ended outages that ended before t.
+func (h *health) forgetOutages(t time.Time) {
+	i := 0
+	for i < len(h.outages) && h.outages[i].to.Before(t) {
+		i++
+	}
+	h.outages = h.outages[i:]
 }
 
 // record counts one outcome and moves the breaker, recording the events it
@@ -143,6 +173,7 @@ func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) {
 				h.closedAt = now
 				m.event(h, now, EventBreakerClosed, "the trial succeeded")
 				m.event(h, now, EventOutageEnded, fmt.Sprintf("back after %s", ago(now.Sub(h.outageSince))))
+				h.outages = append(h.outages, span{h.outageSince, now})
 				h.outageSince = time.Time{}
 			}
 		}

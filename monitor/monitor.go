@@ -283,8 +283,18 @@ func pointOf(b *counts) Point {
 	if b == nil {
 		return Point{Latency: -1, TTFT: -1, Availability: -1}
 	}
-	return Point{float64(b.requests), meanMillis(b.latencySum, b.successes), meanMillis(b.ttftSum, b.ttftN),
-		b.errorRate(), b.availability()}
+	return Point{Requests: float64(b.requests), Latency: meanMillis(b.latencySum, b.successes),
+		TTFT: meanMillis(b.ttftSum, b.ttftN), ErrorRate: b.errorRate(), Availability: b.availability(),
+		Successes: float64(b.successes), ProviderErrors: float64(b.provErrors)}
+}
+
+// pointAt is the point of fine bucket id, marked down if an outage
+// overlapped it.
+func (m *Monitor) pointAt(h *health, id int64) Point {
+	p := pointOf(h.fine.at(id))
+	start := time.Unix(0, id*int64(m.opts.Bucket))
+	p.Down = h.downDuring(start, start.Add(m.opts.Bucket))
+	return p
 }
 
 // series reads the last SeriesLen fine buckets and the day's hours. Only the
@@ -297,11 +307,12 @@ func (m *Monitor) series(h *health) Series {
 	if h.pointsAt != cur || h.points == nil {
 		pts := make([]Point, n-1)
 		for k := range pts {
-			pts[k] = pointOf(h.fine.at(cur - int64(n-1-k)))
+			pts[k] = m.pointAt(h, cur-int64(n-1-k))
 		}
 		h.points, h.pointsAt = pts, cur
+		h.forgetOutages(time.Unix(0, (cur-int64(n))*int64(m.opts.Bucket)))
 	}
-	s := Series{Done: h.points, Current: pointOf(h.fine.at(cur))}
+	s := Series{Done: h.points, Current: m.pointAt(h, cur), Bucket: m.opts.Bucket}
 	for k := range s.Hourly {
 		s.Hourly[k] = -1
 		if b := h.hour.at(h.hour.cur - int64(len(s.Hourly)-1-k)); b != nil {

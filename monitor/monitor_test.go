@@ -447,3 +447,50 @@ func BenchmarkSnapshot10(b *testing.B) {
 		_ = m.Snapshot()
 	}
 }
+
+// The buckets of an outage hold no outcomes (no traffic goes to a down
+// endpoint), yet the series marks them down, so that a plot shows the
+// outage as failures rather than as a gap; the marks stay after it ends.
+func TestSeriesMarksOutageBuckets(t *testing.T) {
+	clk := monitortest.NewClock()
+	m := newTestMonitor(t, clk, "a")
+	o := m.Options()
+	m.Record("a", ok(100*time.Millisecond))
+	clk.Advance(o.Bucket)
+	trip(m, "a")
+	s := status(t, m, "a").Series
+	if s.Bucket != o.Bucket {
+		t.Errorf("series bucket %v, want %v", s.Bucket, o.Bucket)
+	}
+	if p := s.Current; !p.Down || p.ProviderErrors != float64(o.DownAfter) || p.Successes != 0 {
+		t.Errorf("the bucket the outage began in: %+v", p)
+	}
+	clk.Advance(3 * o.Bucket) // silent buckets, the breaker open
+	p := status(t, m, "a").Series.Points()
+	n := len(p)
+	for k := n - 4; k < n; k++ {
+		if !p[k].Down {
+			t.Errorf("point %d of the outage is not down: %+v", k, p[k])
+		}
+	}
+	if p[n-5].Down || p[n-5].Successes != 1 {
+		t.Errorf("the bucket before the outage: %+v", p[n-5])
+	}
+	// The trial succeeds: the outage ends, and later buckets are not down.
+	clk.Advance(5 * time.Second)
+	if _, admitted := m.Admit("a"); !admitted {
+		t.Fatal("no trial admitted after the backoff")
+	}
+	m.Record("a", ok(100*time.Millisecond))
+	if st := status(t, m, "a"); st.State == Down {
+		t.Fatalf("still down after a successful trial: %s", st.Reason)
+	}
+	clk.Advance(2 * o.Bucket)
+	p = status(t, m, "a").Series.Points()
+	if p[n-1].Down || p[n-2].Down {
+		t.Errorf("buckets after the outage are down: %+v %+v", p[n-2], p[n-1])
+	}
+	if !p[n-4].Down {
+		t.Errorf("the outage's buckets lost their mark once it ended: %+v", p[n-4])
+	}
+}

@@ -210,6 +210,9 @@ type Series struct {
 	// Hourly is availability per hour over the last day, oldest first, -1
 	// for an hour without data.
 	Hourly [24]float64
+	// Bucket is the time one point covers (Options.Bucket), so that a
+	// plot can say what span it shows and merge points into wider cells.
+	Bucket time.Duration
 }
 
 // MinutePoint is one minute of an endpoint's outcomes (see Monitor.Minutes).
@@ -230,6 +233,13 @@ type Point struct {
 	TTFT         float64 // mean time to first token of successes, milliseconds
 	ErrorRate    float64 // provider errors / requests, 0..1
 	Availability float64 // successes / (successes + provider errors), 0..1
+	// Successes and ProviderErrors are the counts behind Availability and
+	// ErrorRate, so that points merge into wider ones exactly.
+	Successes, ProviderErrors float64
+	// Down says the endpoint was down (its breaker not closed) at some time
+	// during the bucket. An outage sends no traffic, so its buckets hold no
+	// outcomes; this is what shows them as the failures they are.
+	Down bool
 }
 
 // Latency returns the series of mean latencies, for plotting.

@@ -200,6 +200,7 @@ live_figures() {
   done
 }
 step1_start() {
+  STARTED=$SECONDS
   T -f "$tmp/tmux.conf" new-session -d -s e2e -x 120 -y 40 "$tmp/run" || { WHY="tmux new-session failed"; return 1; }
   T resize-window -t e2e -x 120 -y 40 >/dev/null 2>&1
   local i
@@ -209,6 +210,21 @@ step1_start() {
   wait_until 5 live_figures || { WHY="no header and live availability for the Claude providers ($WHY)"; return 1; }
   API_PORT=$(sed -n 's/.*API 127\.0\.0\.1:\([0-9]*\) .*/\1/p' <<<"$SCREEN" | head -n1)
   [ -n "$API_PORT" ] || { WHY="the header does not say where the API listens"; return 1; }
+}
+
+# figures: the provider rows of the table, which hold every figure (the
+# header's clock and health age move on their own, so they do not count).
+figures() { local p rest; provider_rows | while read -r p rest; do row_of "$p"; done; }
+FIRST_FIGURES=""
+figures_moved() { local now; now=$(figures); [ -n "$now" ] && [ "$now" != "$FIRST_FIGURES" ]; }
+step1b_moving() {
+  capture
+  FIRST_FIGURES=$(figures)
+  [ -n "$FIRST_FIGURES" ] || { WHY="no provider rows on screen"; return 1; }
+  local left=$((STARTED + 10 - SECONDS))
+  [ $left -ge 1 ] || left=1
+  wait_until "$left" figures_moved || { WHY="the providers' figures did not change within 10s of start, with no typing ($WHY)"; return 1; }
+  log "     figures moved ~$((SECONDS - STARTED))s after start"
 }
 
 llama_listed() {
@@ -238,15 +254,38 @@ step4_skip() {
   log "     served by $SERVED; $TOGGLED skipped: turned off by the user"
 }
 
+# avail_spark NAME: NAME's availability sparkline, the cells of its row
+# under the column title "avail… last …" (its start) up to the error
+# rate's title. Bash counts characters in a UTF-8 locale, so the bars
+# count one each.
+avail_spark() {
+  local titles row from to
+  titles=$(grep -E '^  provider  +state ' <<<"$SCREEN" | head -n1)
+  row=$(row_of "$1")
+  [[ $titles =~ (.*)(avail[a-z]*,?\ last) ]] || return 1
+  from=${#BASH_REMATCH[1]}
+  [[ $titles =~ (.*)(err[a-z ]*,?\ last) ]] || return 1
+  to=${#BASH_REMATCH[1]}
+  printf '%s' "${row:from:to-from}"
+}
+# outage_drawn NAME: NAME's availability sparkline has a failed cell (the
+# lowest bar), which a healthy provider's never has.
+outage_drawn() { avail_spark "$1" | grep -qF '▁'; }
+
 step5_fault() {
   T send-keys -t e2e Escape
   wait_for "? help" 3 || { WHY="esc did not leave the console ($WHY)"; return 1; }
   select_provider "$FORCED" || return 1
+  local before
+  before=$(avail_spark "$FORCED") || { WHY="no availability sparkline column at 120 columns"; return 1; }
+  if grep -qF '▁' <<<"$before"; then WHY="$FORCED's availability shows a failure before any was forced: \"$before\""; return 1; fi
   T send-keys -t e2e f
   wait_until 3 fault_is_down "$FORCED" || { WHY="the fault column of $FORCED does not say down ($WHY)"; return 1; }
   local t0=$SECONDS
   wait_until 20 state_is "$FORCED" down || { WHY="$FORCED is not in state down ($WHY)"; return 1; }
   log "     $FORCED down after ~$((SECONDS - t0))s"
+  wait_until 3 outage_drawn "$FORCED" || { WHY="$FORCED's availability sparkline shows no outage: \"$before\" -> \"$(avail_spark "$FORCED")\" ($WHY)"; return 1; }
+  log "     availability \"$before\" -> \"$(avail_spark "$FORCED")\""
   ask "second question from the e2e test" || return 1
   [ "$SERVED" != "$FORCED" ] || { WHY="served by $FORCED, which is down"; return 1; }
   [ "$SERVED" != "$TOGGLED" ] || { WHY="served by $TOGGLED, which is off"; return 1; }
@@ -277,6 +316,13 @@ step_api() {
   "$FORCED" | "$TOGGLED") WHY="the API was served by $API_PROVIDER, which is down or off"; return 1 ;;
   esac
   log "     API on port $API_PORT: served by $API_PROVIDER"
+}
+
+# routed_vs_best: the header (first line) says what routing delivered
+# against the best single provider, and the request rate.
+routed_vs_best() { head -n1 <<<"$SCREEN" | grep -qE 'req/s .*routed [0-9.]+% (vs best single|/ best) [0-9.]+%'; }
+step_header() {
+  wait_until 5 routed_vs_best || { WHY="at 120 columns the header does not show routed-vs-best: \"$(head -n1 <<<"$SCREEN")\" ($WHY)"; return 1; }
 }
 
 help_closed() { lacks "previous model" && has "? help"; }
@@ -315,10 +361,12 @@ step8_quit() {
 
 start=$SECONDS
 step "1 start: header and live availability" step1_start
+step "1b no typing: the figures move within 10s of start" step1b_moving
 step "2 m: Llama 3.3 70B Instruct and its providers" step2_model
 step "3 j, space: $TOGGLED off (you)" step3_toggle
 step "4 prompt: $TOGGLED skipped, not serving" step4_skip
-step "5 f: $FORCED down, served by another" step5_fault
+step "4b header at 120 columns: routed vs best single" step_header
+step "5 f: $FORCED down, its availability sparkline shows it, served by another" step5_fault
 step "6 API: a request through it avoids $FORCED and $TOGGLED too" step_api
 step "7 ?: full help opens and closes" step6_help
 step "8 resize 50x12 and back" step7_resize

@@ -13,12 +13,13 @@ import (
 	"switchboard/provider"
 )
 
-// The detail pane shows on terminals at least detailFromHeight tall, with a
-// chart detailChartHeight lines high.
+// The detail pane shows where it leaves the console room enough (see
+// planLayout), with a chart detailChartMin to detailChartMax lines high.
 const (
-	detailFromHeight  = 44
-	detailChartHeight = 9
-	detailEvery       = 2 * time.Second // looks for new figures this often: minutes move slowly
+	detailChartMin = 9
+	detailChartMax = 16
+	detailLines    = 3               // besides the chart: title, errors, events
+	detailEvery    = 2 * time.Second // looks for new figures this often: minutes move slowly
 )
 
 // detailSeries are the chart's lines: name, what it plots, and colour.
@@ -39,24 +40,22 @@ var detailSeries = []struct {
 type detailPane struct {
 	ctx    *programContext
 	width  int    // 0: hidden
+	height int    // the whole pane, detailLines of it besides the chart
 	chart  string // the drawing, cached
 	errors string
 
 	// What the drawing shows, so that unchanged figures are not drawn again.
-	endpoint   string
-	drawnAt    time.Time
-	drawnWidth int
-	drawnIn    *styles
-	drawn      []monitor.MinutePoint
+	endpoint    string
+	drawnAt     time.Time
+	drawnWidth  int
+	drawnHeight int
+	drawnIn     *styles
+	drawn       []monitor.MinutePoint
 }
 
-// height is the lines the pane takes: title, chart, errors, events.
-func (d *detailPane) height() int {
-	if d.width == 0 {
-		return 0
-	}
-	return 1 + detailChartHeight + 2
-}
+// chartHeight is the lines the chart gets; never under the least a chart
+// reads at, nor zero for ntcharts.
+func (d *detailPane) chartHeight() int { return max(d.height-detailLines, detailChartMin) }
 
 // due reports whether the pane should look for new figures now: another
 // endpoint, size or palette at once, new minutes every detailEvery.
@@ -65,7 +64,7 @@ func (d *detailPane) due(endpoint string, now time.Time) bool {
 }
 
 func (d *detailPane) stale(endpoint string) bool {
-	return endpoint != d.endpoint || d.width != d.drawnWidth || d.drawnIn != d.ctx.styles
+	return endpoint != d.endpoint || d.width != d.drawnWidth || d.height != d.drawnHeight || d.drawnIn != d.ctx.styles
 }
 
 // redraw draws the chart of these minutes unless it shows them already,
@@ -77,7 +76,7 @@ func (d *detailPane) redraw(endpoint string, minutes []monitor.MinutePoint, now 
 	if !d.stale(endpoint) && slices.Equal(minutes, d.drawn) {
 		return false
 	}
-	d.endpoint, d.drawnWidth, d.drawnIn, d.drawn = endpoint, d.width, d.ctx.styles, minutes
+	d.endpoint, d.drawnWidth, d.drawnHeight, d.drawnIn, d.drawn = endpoint, d.width, d.height, d.ctx.styles, minutes
 	if len(minutes) == 0 {
 		d.chart, d.errors = "", ""
 		return true
@@ -88,7 +87,7 @@ func (d *detailPane) redraw(endpoint string, minutes []monitor.MinutePoint, now 
 	}
 	yMax := max(top.Seconds()*1.1, 0.1)
 	start, end := minutes[0].At, minutes[len(minutes)-1].At.Add(time.Minute)
-	c := timeserieslinechart.New(max(d.width, 10), detailChartHeight,
+	c := timeserieslinechart.New(max(d.width, 10), d.chartHeight(),
 		timeserieslinechart.WithTimeRange(start, end), timeserieslinechart.WithYRange(0, yMax),
 		timeserieslinechart.WithXLabelFormatter(timeserieslinechart.HourTimeLabelFormatter()),
 		timeserieslinechart.WithYLabelFormatter(func(_ int, v float64) string { return fmt.Sprintf("%.1fs", v) }))
@@ -183,7 +182,7 @@ func (d *detailPane) view(provider string, snap *monitor.Snapshot) string {
 		legend = append(legend, lipgloss.NewStyle().Foreground(lipgloss.Color(s.color)).Render("━ "+s.name))
 	}
 	lines := []string{rule(st, provider+", last 30 minutes", strings.Join(legend, "  "), d.width)}
-	lines = append(lines, fitBlock(d.chart, d.width, detailChartHeight), clip(d.errors, d.width),
+	lines = append(lines, fitBlock(d.chart, d.width, d.chartHeight()), clip(d.errors, d.width),
 		clip(recentEvents(st, snap, d.endpoint), d.width))
 	return strings.Join(lines, "\n")
 }

@@ -69,7 +69,7 @@ func TestEventLogScrolls(t *testing.T) {
 	}
 	wheel := func(b tea.MouseButton, n int) {
 		for range n {
-			m.Update(tea.MouseWheelMsg{X: m.console.width + 2, Y: m.consoleTop + 1, Button: b})
+			m.Update(tea.MouseWheelMsg{X: m.console.width + 2, Y: m.screen.console.y + 1, Button: b})
 		}
 	}
 	if got := shown(); !strings.Contains(got[1], "server_error_39") {

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,6 +53,7 @@ type stack struct {
 	mon     *monitor.Monitor
 	router  *routing.Router
 	faults  *simFaults
+	demo    *testDemo
 	display map[string]string
 }
 
@@ -60,7 +62,9 @@ func endpointID(model, provider string) string { return model + "@" + provider }
 func newStack(t testing.TB, models []testModel) *stack {
 	t.Helper()
 	clk := monitortest.NewClock()
-	s := &stack{clock: clk, faults: &simFaults{servers: map[string]*sim.Server{}}, display: map[string]string{}}
+	s := &stack{clock: clk, faults: &simFaults{servers: map[string]*sim.Server{}}, display: map[string]string{},
+		demo: &testDemo{rate: 0.5}}
+	s.demo.on.Store(true)
 	upstreams := map[string]*provider.OpenAI{}
 	var meps []monitor.Endpoint
 	var reps []routing.Endpoint
@@ -104,8 +108,20 @@ func newStack(t testing.TB, models []testModel) *stack {
 
 // options are the dashboard's options over the stack.
 func (s *stack) options() Options {
-	return Options{Health: s.mon, Router: s.router, Faults: s.faults, Display: s.display, Now: s.clock.Now}
+	return Options{Health: s.mon, Router: s.router, Faults: s.faults, Display: s.display, Now: s.clock.Now, Demo: s.demo}
 }
+
+// testDemo is demo traffic that sends nothing: the dashboard only shows
+// and switches it; main's sends through the router.
+type testDemo struct {
+	on   atomic.Bool
+	rate float64
+}
+
+func (d *testDemo) On() bool      { return d.on.Load() }
+func (d *testDemo) SetOn(on bool) { d.on.Store(on) }
+func (d *testDemo) Rate() float64 { return d.rate }
+func (d *testDemo) Sent() uint64  { return 0 }
 
 // simFaults forces faults on the simulated servers, as main does.
 type simFaults struct{ servers map[string]*sim.Server }
@@ -190,6 +206,28 @@ func (s *stack) history(t testing.TB) {
 	s.clock.Advance(1500 * time.Millisecond)
 }
 
+// outage goes on from history for d, a bucket at a time: fireworks stays
+// down (its breaker lets a trial through every backoff, and the trial
+// fails), while groq and cerebras keep answering, so that the sparklines
+// show an outage as a run of failed cells beside steady ones.
+func (s *stack) outage(t testing.TB, d time.Duration) {
+	t.Helper()
+	llama := func(p string) string { return endpointID(fleetModels[0].name, p) }
+	ms := time.Millisecond
+	for range d / (2 * time.Second) {
+		s.mon.Record(llama("groq"), provider.Outcome{Class: provider.ClassOK, TTFT: 120 * ms, Duration: 600 * ms})
+		s.mon.Record(llama("cerebras"), provider.Outcome{Class: provider.ClassOK, TTFT: 90 * ms, Duration: 320 * ms})
+		s.mon.RecordRequest(fleetModels[0].name, provider.ClassOK) // routed, for the header's routed-vs-best
+		if gen, ok := s.mon.Admit(llama("fireworks")); ok {
+			s.mon.Record(llama("fireworks"), provider.Outcome{Class: provider.ClassServer, Status: 500, Gen: gen})
+		}
+		s.clock.Advance(2 * time.Second)
+	}
+	if st, _ := s.mon.Snapshot().Endpoint(llama("fireworks")); st.State != monitor.Down {
+		t.Fatalf("fireworks is %s after the outage, want down", st.State)
+	}
+}
+
 // newTestDashboard builds the dashboard over the stack and returns it with
 // the cancel of its context.
 func newTestDashboard(t testing.TB, s *stack) (*model, context.CancelFunc) {
@@ -203,4 +241,5 @@ func newTestDashboard(t testing.TB, s *stack) (*model, context.CancelFunc) {
 var (
 	_ Health = (*monitor.Monitor)(nil)
 	_ Faults = (*simFaults)(nil)
+	_ Demo   = (*testDemo)(nil)
 )

@@ -13,6 +13,7 @@ type keyMap struct {
 	NextModel key.Binding
 	PrevModel key.Binding
 	Fault     key.Binding
+	Demo      key.Binding
 	Focus     key.Binding
 	Help      key.Binding
 	Quit      key.Binding
@@ -28,7 +29,7 @@ type keyMap struct {
 	ForceQuit  key.Binding
 }
 
-func newKeyMap(faults bool) keyMap {
+func newKeyMap(faults, demo bool) keyMap {
 	k := keyMap{
 		Move:      key.NewBinding(key.WithKeys("up", "down", "k", "j"), key.WithHelp("↑↓", "move")),
 		Up:        key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
@@ -37,6 +38,7 @@ func newKeyMap(faults bool) keyMap {
 		NextModel: key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "next model")),
 		PrevModel: key.NewBinding(key.WithKeys("M"), key.WithHelp("M", "previous model")),
 		Fault:     key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "fault")),
+		Demo:      key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "demo traffic on/off")),
 		Focus:     key.NewBinding(key.WithKeys("/", "i", "enter", "tab", "shift+tab"), key.WithHelp("/ i enter tab", "ask")),
 		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:      key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
@@ -55,6 +57,7 @@ func newKeyMap(faults bool) keyMap {
 	// Without simulated providers there is nothing to force; a disabled
 	// binding neither matches nor shows in the help.
 	k.Fault.SetEnabled(faults)
+	k.Demo.SetEnabled(demo)
 	return k
 }
 
@@ -77,9 +80,9 @@ func terse(b key.Binding, keys, desc string) key.Binding {
 // dashboardHelp is the help while the provider table has the keys.
 func (k keyMap) dashboardHelp() bindingHelp {
 	return bindingHelp{
-		short: []key.Binding{k.Move, k.Toggle, k.Fault, terse(k.NextModel, "m", "model"), terse(k.Focus, "/", "ask"), k.Help, k.Quit},
+		short: []key.Binding{k.Move, k.Toggle, k.Fault, terse(k.Demo, "d", "demo"), terse(k.NextModel, "m", "model"), terse(k.Focus, "/", "ask"), k.Help, k.Quit},
 		full: [][]key.Binding{
-			{k.Up, k.Down, k.Toggle, k.Fault},
+			{k.Up, k.Down, k.Toggle, k.Fault, k.Demo},
 			{k.NextModel, k.PrevModel, k.Focus},
 			{k.ScrollUp, k.ScrollDown, k.Help, k.Quit},
 		},

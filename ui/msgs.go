@@ -42,18 +42,6 @@ type enabledMsg struct {
 	err  error
 }
 
-// faultModesMsg carries the forced fault of every simulated provider.
-type faultModesMsg struct {
-	modes map[string]string // provider -> mode, simulated providers only
-	gen   uint64            // the model's faultGen when the read began
-}
-
-// faultSetMsg reports the end of a SetMode call.
-type faultSetMsg struct {
-	provider, mode string
-	err            error
-}
-
 // streamMsg is news from the request in flight: text streamed since the
 // last message, and once done, the result. id tells apart a request the
 // user has since cancelled or replaced.

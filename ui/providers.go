@@ -32,8 +32,9 @@ const (
 	colTPS
 	colPrice
 	colBreaker
-	colLatSpark
+	colAvailSpark
 	colErrSpark
+	colLatSpark
 	colReason // only on wide terminals: the reason of a state other than healthy
 	numColumns
 )
@@ -41,8 +42,13 @@ const (
 // dropOrder is the order in which columns give way on a narrow terminal;
 // what is dropped from a row still shows in the detail line of the
 // selected one.
+// The three sparklines go last but for the state: they tell the story at a
+// glance.
 var dropOrder = []column{colAvail1d, colTPS, colP99, colAvail30m, colBreaker,
-	colOn, colPrice, colTTFT, colErrSpark, colFault, colErr, colLatSpark, colAvail, colP50}
+	colOn, colPrice, colTTFT, colFault, colErr, colP50, colAvail, colLatSpark, colErrSpark, colAvailSpark}
+
+// sparkColumns are the sparklines, in display order.
+var sparkColumns = [...]column{colAvailSpark, colErrSpark, colLatSpark}
 
 const (
 	sparkMin = 12 // narrower, a sparkline says too little to be worth its room
@@ -70,7 +76,7 @@ func layoutTable(w, providerWidth int, faults bool) tableLayout {
 		colMark: 1, colProvider: providerWidth, colState: 13, colOn: 3, colFault: 5,
 		colAvail: 5, colAvail30m: 5, colAvail1d: 5, colErr: 5, colP50: 5, colP99: 5, colTTFT: 5, colTPS: 5,
 		colPrice: 10, colBreaker: 8,
-		colLatSpark: sparkMin, colErrSpark: sparkMin,
+		colAvailSpark: sparkMin, colErrSpark: sparkMin, colLatSpark: sparkMin,
 	}
 	for c := range numColumns {
 		l.show[c] = true
@@ -96,7 +102,7 @@ func layoutTable(w, providerWidth int, faults bool) tableLayout {
 	// Spare room goes to the sparklines, up to their useful width.
 	for spare := w - total(); spare > 0; {
 		grew := false
-		for _, c := range []column{colLatSpark, colErrSpark} {
+		for _, c := range sparkColumns {
 			if spare > 0 && l.show[c] && l.width[c] < sparkMax {
 				l.width[c]++
 				spare--
@@ -116,8 +122,9 @@ func layoutTable(w, providerWidth int, faults bool) tableLayout {
 // reasonMin is the room below which the reason column does not show.
 const reasonMin = 16
 
-// sparkRow is the cached drawing of one endpoint's two sparklines.
-type sparkRow struct{ latency, errors string }
+// sparkRow is the cached drawing of one endpoint's sparklines, indexed as
+// sparkColumns.
+type sparkRow [len(sparkColumns)]string
 
 // providersPane is the table of the selected model's endpoints: one row
 // each, with state, figures and sparklines, and a detail line for the
@@ -137,13 +144,14 @@ type providersPane struct {
 	// wantEnabled holds a toggle the user made that no snapshot shows yet,
 	// so that the row changes at once.
 	wantEnabled map[string]bool
-	faults      map[string]string // provider -> forced fault, simulated providers only
+	faults      *faultForcer // the forced faults of simulated providers
 
 	// Drawn on the render tick.
 	dirty  bool
 	sparks map[string]sparkRow
-	drawn  [2]int  // widths the cached sparklines were drawn at
-	latMax float64 // the latency scale of the cached sparklines, ms
+	drawn  [len(sparkColumns)]int           // widths the cached sparklines were drawn at
+	spans  [len(sparkColumns)]time.Duration // and the time each spans
+	latMax float64                          // the latency scale of the cached sparklines, ms
 	lat    sparkline.Model
 	errs   sparkline.Model
 }
@@ -152,7 +160,6 @@ func newProvidersPane(ctx *programContext) *providersPane {
 	p := &providersPane{
 		ctx:         ctx,
 		wantEnabled: map[string]bool{},
-		faults:      map[string]string{},
 		sparks:      map[string]sparkRow{},
 		lat:         sparkline.New(sparkMin, 1, sparkline.WithNoAutoMaxValue()),
 		errs:        sparkline.New(sparkMin, 1, sparkline.WithNoAutoMaxValue()),
@@ -184,7 +191,7 @@ func (p *providersPane) relayout() {
 	// of this model is simulated.
 	faults := false
 	for _, e := range p.endpoints {
-		if _, sim := p.faults[e.Provider]; sim && p.ctx.faults {
+		if _, sim := p.faults.mode(e.Provider); sim && p.ctx.faults {
 			faults = true
 		}
 	}
@@ -259,41 +266,52 @@ func (p *providersPane) enabled(id string) bool {
 // layout. It is the costly part of a frame and runs on the render tick.
 func (p *providersPane) redraw() {
 	p.dirty = false
-	lw, ew := p.layout.sparkWidth(colLatSpark), p.layout.sparkWidth(colErrSpark)
-	p.drawn = [2]int{lw, ew}
+	for k, c := range sparkColumns {
+		p.drawn[k] = p.layout.sparkWidth(c)
+	}
 	clear(p.sparks)
-	if p.snap == nil || (lw == 0 && ew == 0) {
+	p.spans = [len(sparkColumns)]time.Duration{}
+	if p.snap == nil {
 		return
 	}
+	aw, ew, lw := p.drawn[0], p.drawn[1], p.drawn[2]
 	resize(&p.lat, lw)
 	resize(&p.errs, ew)
 	p.lat.Style, p.errs.Style = p.ctx.styles.latencySpark, p.ctx.styles.errorSpark
 
-	// One latency scale for the whole table, so that rows compare; zero
-	// while no row has data.
+	// The cells of every row first: one latency scale for the whole table,
+	// so that rows compare; zero while no row has data.
+	type rowCells [len(sparkColumns)][]sparkCell
+	cells := make(map[string]rowCells, len(p.endpoints))
 	p.latMax = 0
 	for _, e := range p.endpoints {
-		if st, ok := p.snap.Endpoint(e.ID); ok {
-			for _, v := range tail(st.Series.Latency(), lw) {
-				p.latMax = max(p.latMax, v)
-			}
+		st := p.snap.Status(e.ID)
+		if st == nil {
+			continue
 		}
+		var rc rowCells
+		for k, w := range p.drawn {
+			rc[k], p.spans[k] = sparkCells(st.Series, w)
+		}
+		for _, c := range rc[2] {
+			p.latMax = max(p.latMax, c.latency())
+		}
+		cells[e.ID] = rc
 	}
 	scale := max(p.latMax, 1)
 
-	for _, e := range p.endpoints {
-		st, ok := p.snap.Endpoint(e.ID)
-		if !ok {
-			continue
-		}
+	for id, rc := range cells {
 		var row sparkRow
-		if lw > 0 {
-			row.latency = drawSpark(&p.lat, lw, scale, latencyBars(tail(st.Series.Latency(), lw), scale))
+		if aw > 0 {
+			row[0] = availBars(p.ctx.styles, rc[0], aw)
 		}
 		if ew > 0 {
-			row.errors = drawSpark(&p.errs, ew, 1, errorBars(tail(st.Series.ErrorRate(), ew), tail(st.Series.Availability(), ew)))
+			row[1] = drawSpark(&p.errs, ew, 1, errorBars(rc[1]))
 		}
-		p.sparks[e.ID] = row
+		if lw > 0 {
+			row[2] = drawSpark(&p.lat, lw, scale, latencyBars(rc[2], scale))
+		}
+		p.sparks[id] = row
 	}
 }
 
@@ -318,57 +336,52 @@ func drawSpark(m *sparkline.Model, w int, maxValue float64, values []float64) st
 	return m.View()
 }
 
-// latencyBars turns a latency series into bar heights: no bar where a
-// bucket has no data, and at least the lowest bar where it has.
-func latencyBars(series []float64, maxValue float64) []float64 {
-	out := make([]float64, len(series))
-	for i, v := range series {
-		if v >= 0 {
+// latencyBars turns latency cells into bar heights: no bar where a cell
+// has no answer, and at least the lowest bar where it has.
+func latencyBars(cells []sparkCell, maxValue float64) []float64 {
+	out := make([]float64, len(cells))
+	for i, c := range cells {
+		if v := c.latency(); v >= 0 {
 			out[i] = max(v, maxValue/8)
 		}
 	}
 	return out
 }
 
-// errorBars turns an error-rate series into bar heights: no bar without
-// data, the lowest bar for requests without errors, and at least two
+// errorBars turns error-rate cells into bar heights: no bar without
+// requests, the lowest bar for requests without errors, and at least two
 // eighths for any error, so that one failure among many still shows.
-func errorBars(rate, avail []float64) []float64 {
-	out := make([]float64, len(rate))
-	for i, r := range rate {
-		switch {
+func errorBars(cells []sparkCell) []float64 {
+	out := make([]float64, len(cells))
+	for i, c := range cells {
+		switch r := c.errorRate(); {
 		case r > 0:
 			out[i] = max(r, 2.0/8)
-		case i < len(avail) && avail[i] >= 0:
+		case r == 0:
 			out[i] = 1.0 / 8
 		}
 	}
 	return out
 }
 
-// tail returns the last n values of s.
-func tail(s []float64, n int) []float64 {
-	if n <= 0 {
-		return nil
-	}
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
 // headerView is the row of column titles.
 func (p *providersPane) headerView() string {
 	l := p.layout
-	lat := "latency"
-	if p.latMax > 0 && p.drawn[0] > 0 {
-		lat += " ≤" + fmtMillis(p.latMax)
+	top := ""
+	if p.latMax > 0 {
+		top = " ≤" + fmtMillis(p.latMax)
 	}
+	var widths [len(sparkColumns)]int
+	for k, c := range sparkColumns {
+		widths[k] = l.sparkWidth(c)
+	}
+	sparks := sparkTitles(widths, sparkNames{"availability", "error rate", "latency" + top},
+		sparkNames{"avail", "errors", "latency"}, sparkNames{"avail", "err", "lat"}, p.spans)
 	titles := [numColumns]string{
 		colProvider: "provider", colState: "state", colOn: "on", colFault: "fault",
 		colAvail: "avail", colAvail30m: "30m", colAvail1d: "1d", colErr: "err", colP50: "p50", colP99: "p99",
 		colTTFT: "ttft", colTPS: "tok/s", colPrice: "$/M in/out", colBreaker: "breaker",
-		colLatSpark: lat, colErrSpark: "error rate", colReason: "why",
+		colAvailSpark: sparks[0], colErrSpark: sparks[1], colLatSpark: sparks[2], colReason: "why",
 	}
 	var cells []string
 	for c := range numColumns {
@@ -430,7 +443,7 @@ func (p *providersPane) rowView(i int, now time.Time) string {
 	}
 	cells[colOn] = onStyle.Render(fit(on, w[colOn], false))
 
-	mode, simulated := p.faults[e.Provider]
+	mode, simulated := p.faults.mode(e.Provider)
 	switch {
 	case !simulated:
 		cells[colFault] = paint(st.muted, fit(noData, w[colFault], false))
@@ -474,13 +487,10 @@ func (p *providersPane) rowView(i int, now time.Time) string {
 	num(colPrice, fmtPrice(e.PriceIn)+"/"+fmtPrice(e.PriceOut))
 
 	sp, drawn := p.sparks[e.ID]
-	for k, c := range []column{colLatSpark, colErrSpark} {
+	for k, c := range sparkColumns {
 		text := ""
 		if drawn && p.drawn[k] == w[c] {
-			text = sp.latency
-			if c == colErrSpark {
-				text = sp.errors
-			}
+			text = sp[k]
 		}
 		if text == "" {
 			text = strings.Repeat(" ", w[c]) // not drawn yet at this width: the next tick will
@@ -573,7 +583,7 @@ func (p *providersPane) detailView() string {
 		}
 	}
 	parts = append(parts, fmt.Sprintf("$%s/$%s per M", fmtPrice(e.PriceIn), fmtPrice(e.PriceOut)))
-	if mode, sim := p.faults[e.Provider]; sim && mode != "" && mode != "normal" {
+	if mode, sim := p.faults.mode(e.Provider); sim && mode != "" && mode != "normal" {
 		parts = append(parts, st.fault.Render("fault: "+mode))
 	}
 	return clip(strings.Join(parts, st.muted.Render(" · ")), p.width)

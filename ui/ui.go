@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"charm.land/bubbles/v2/help"
@@ -135,15 +134,12 @@ type model struct {
 	notice    string // one-line message in place of the help, until the next key
 	noticeBad bool
 
-	// Toggles and forced faults run in commands, which Bubble Tea may run in
-	// any order; a sequence number lets only the latest wish win.
-	seq        uint64
-	latest     *latestWins
-	faultModes []string
-	wantFault  map[string]string // provider -> mode asked for, until confirmed
-	faultGen   uint64            // grows with every forced fault; older reads are stale
-	lastFetch  time.Time
-	fetching   bool
+	faults *faultForcer
+
+	// Toggles run in commands, which Bubble Tea may run in any order; a
+	// sequence number lets only the latest wish win.
+	seq    uint64
+	latest *latestWins
 
 	// The composed frame. Bubble Tea asks for the view after every message;
 	// most messages (snapshots, ticks with nothing new) change nothing on
@@ -153,10 +149,8 @@ type model struct {
 	frameAt time.Time // when it was composed; the header's clock shows seconds
 	dataAt  time.Time // when health figures last reached the screen
 
-	// Layout, computed on resize.
-	rows       int // provider rows shown
-	rowsTop    int // screen line of the first provider row
-	consoleTop int // screen line of the console's title
+	// Where each part is drawn and clicked, computed on resize.
+	screen screenLayout
 }
 
 // New returns the dashboard's root model. It subscribes to health snapshots
@@ -167,7 +161,7 @@ func New(ctx context.Context, o Options) tea.Model {
 	}
 	pc := &programContext{
 		styles:    newStyles(true),
-		keys:      newKeyMap(o.Faults != nil),
+		keys:      newKeyMap(o.Faults != nil, o.Demo != nil),
 		now:       o.Now,
 		faults:    o.Faults != nil,
 		simulated: o.Simulated,
@@ -181,7 +175,6 @@ func New(ctx context.Context, o Options) tea.Model {
 		detail:    &detailPane{ctx: pc},
 		help:      help.New(),
 		latest:    &latestWins{applied: map[string]uint64{}},
-		wantFault: map[string]string{},
 	}
 	m.help.Styles = pc.styles.help
 	if o.Router != nil {
@@ -192,11 +185,8 @@ func New(ctx context.Context, o Options) tea.Model {
 		m.providers.setSnapshot(m.snap)
 		m.snaps = o.Health.Subscribe(run)
 	}
-	if o.Faults != nil {
-		m.faultModes = o.Faults.Modes()
-		m.providers.faults = readFaults(o.Faults, m.allProviders())
-		m.lastFetch = o.Now()
-	}
+	m.faults = newFaultForcer(o.Faults, m.allProviders(), o.Now())
+	m.providers.faults = m.faults
 	m.selectModel(max(0, slices.Index(m.models, o.Model)))
 	if o.Notice != "" {
 		m.flash(o.Notice, true)
@@ -268,7 +258,7 @@ func (m *model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				m.frameOK = false
 			}
 		}
-		return m, tea.Batch(renderTick(), m.refetchFaults())
+		return m, tea.Batch(renderTick(), m.faults.refetch(now))
 
 	case enabledMsg:
 		if msg.err != nil {
@@ -280,19 +270,16 @@ func (m *model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.setSnapshot(msg.snap)
 
 	case faultModesMsg:
-		m.fetching = false
-		if msg.gen == m.faultGen { // else a fault was forced since the read began
-			m.takeFaults(msg.modes)
+		if m.faults.read(msg) {
+			m.providers.relayout() // the fault column shows only for simulated providers
 		}
 
 	case faultSetMsg:
-		if want, ok := m.wantFault[msg.provider]; ok && want == msg.mode {
-			delete(m.wantFault, msg.provider)
+		cmd, bad := m.faults.set(msg, m.ctx.now())
+		if bad != "" {
+			m.flash(bad, true)
 		}
-		if msg.err != nil {
-			m.flash(fmt.Sprintf("could not force %s on %s: %v", msg.mode, msg.provider, msg.err), true)
-			return m, m.fetchFaults()
-		}
+		return m, cmd
 
 	case tracedMsg:
 		m.events.addTrace(msg.trace, m.ctx.now(), "API")
@@ -356,6 +343,8 @@ func (m *model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.selectModel(m.cur - 1)
 	case key.Matches(msg, k.Fault):
 		return m.cycleFault()
+	case key.Matches(msg, k.Demo):
+		m.toggleDemo()
 	case key.Matches(msg, k.Focus):
 		return m.focusConsole()
 	case key.Matches(msg, k.ScrollUp), key.Matches(msg, k.ScrollDown):
@@ -400,6 +389,7 @@ func (m *model) consoleKey(msg tea.KeyPressMsg) tea.Cmd {
 		if refused != "" {
 			m.flash(refused, true)
 		}
+		m.layout() // an answer takes the room an idle console leaves to the detail chart
 		return cmd
 	case msg.String() == "up" || msg.String() == "down":
 		m.console.recall(msg.String() == "up")
@@ -493,37 +483,24 @@ func (m *model) toggle() tea.Cmd {
 // cycleFault forces the next fault mode on the selected provider.
 func (m *model) cycleFault() tea.Cmd {
 	e, ok := m.providers.selected()
-	if !ok || m.opts.Faults == nil {
+	if !ok {
 		return nil
 	}
-	cur, simulated := m.providers.faults[e.Provider]
-	if !simulated {
-		m.flash(e.Provider+" is a real provider: faults can only be forced on simulated ones", true)
-		return nil
+	cmd, notice, bad := m.faults.cycle(e.Provider)
+	if notice != "" {
+		m.flash(notice, bad)
 	}
-	next := nextMode(m.faultModes, cur)
-	m.faultGen++
-	m.providers.faults[e.Provider] = next
-	m.wantFault[e.Provider] = next
-	m.flash(fmt.Sprintf("%s forced to %s", e.Provider, next), false)
-	m.seq++
-	seq, f, latest := m.seq, m.opts.Faults, m.latest
-	return func() tea.Msg {
-		var err error
-		if !latest.do("fault/"+e.Provider, seq, func() { err = f.SetMode(e.Provider, next) }) {
-			return nil
-		}
-		return faultSetMsg{provider: e.Provider, mode: next, err: err}
-	}
+	return cmd
 }
 
-// nextMode is the mode after cur in modes, wrapping to the first.
-func nextMode(modes []string, cur string) string {
-	if len(modes) == 0 {
-		return "normal"
+// toggleDemo starts or stops the demo traffic; the header shows it.
+func (m *model) toggleDemo() {
+	if m.opts.Demo == nil {
+		return
 	}
-	i := slices.Index(modes, cur)
-	return modes[(i+1)%len(modes)]
+	on := !m.opts.Demo.On()
+	m.opts.Demo.SetOn(on)
+	m.flash("demo traffic "+onOff(on), false)
 }
 
 func onOff(on bool) string {
@@ -549,111 +526,20 @@ func (m *model) allProviders() []string {
 	return ps
 }
 
-// readFaults asks f for the mode of each provider; only simulated ones are
-// in the result.
-func readFaults(f Faults, providers []string) map[string]string {
-	modes := make(map[string]string, len(providers))
-	for _, p := range providers {
-		if mode, sim := f.Mode(p); sim {
-			modes[p] = mode
-		}
-	}
-	return modes
-}
-
-// faultRefresh is how often forced modes are read again, in case something
-// else (the simulator's control API) changed them.
-const faultRefresh = 2 * time.Second
-
-func (m *model) refetchFaults() tea.Cmd {
-	if m.opts.Faults == nil || m.fetching || m.ctx.now().Sub(m.lastFetch) < faultRefresh {
-		return nil
-	}
-	return m.fetchFaults()
-}
-
-func (m *model) fetchFaults() tea.Cmd {
-	if m.opts.Faults == nil {
-		return nil
-	}
-	m.fetching, m.lastFetch = true, m.ctx.now()
-	f, ps, gen := m.opts.Faults, m.allProviders(), m.faultGen
-	return func() tea.Msg { return faultModesMsg{modes: readFaults(f, ps), gen: gen} }
-}
-
-// takeFaults stores freshly read modes, except where the user's last wish
-// is not confirmed yet.
-func (m *model) takeFaults(modes map[string]string) {
-	for p, want := range m.wantFault {
-		if modes[p] == want {
-			delete(m.wantFault, p)
-		} else if _, sim := modes[p]; sim {
-			modes[p] = want
-		}
-	}
-	m.providers.faults = modes
-	m.providers.relayout() // the fault column shows only for simulated providers
-}
-
-// latestWins runs, per key, only calls newer than the last one run, so
-// that commands finishing out of order cannot undo a later wish.
-type latestWins struct {
-	mu      sync.Mutex
-	applied map[string]uint64
-}
-
-func (l *latestWins) do(key string, seq uint64, f func()) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if seq <= l.applied[key] {
-		return false
-	}
-	l.applied[key] = seq
-	f()
-	return true
-}
-
-// consoleMin is the fewest lines the console gets: title, prompt, and one
-// line of answer.
-const consoleMin = 3
-
-// layout sizes the panes for the terminal: the provider rows get what they
-// need, up to what leaves the console its minimum; the console takes the
-// rest.
+// layout sizes the panes for the terminal (see planLayout).
 func (m *model) layout() {
 	w, h := m.ctx.width, m.ctx.height
 	m.help.SetWidth(w)
-	fixed := 1 + 1 + 1 + 1 + m.footerHeight() // header, providers title, column titles, detail, footer
-	if h >= 20 {
-		fixed++ // a blank line under the header
-	}
-	if m.showHourly() {
-		fixed++ // the selected provider's day, hour by hour
-	}
-	m.detail.width = 0
-	if h >= detailFromHeight {
+	l := planLayout(layoutInput{width: w, height: h, endpoints: len(m.providers.endpoints), helpHeight: m.footerHeight(),
+		consoleIdle: m.console.ex.phase == phaseIdle})
+	m.screen = l
+	m.providers.setSize(w, l.rows.h)
+	m.detail.width, m.detail.height = 0, l.detail.h
+	if l.detail.h > 0 {
 		m.detail.width = w
-		fixed += m.detail.height()
 	}
-	n := max(len(m.providers.endpoints), 1)
-	m.rows = max(min(n, h-fixed-consoleMin), 1)
-	m.providers.setSize(w, m.rows)
-	ch := max(h-fixed-m.rows, 0)
-	m.events.width, m.events.height = 0, ch
-	if w >= eventsFromWidth && ch >= eventsFromHeight {
-		m.events.width = min(max(w/3, eventsMinWidth), eventsMaxWidth)
-	}
-	m.console.setSize(w-m.events.width-min(m.events.width, 1), ch)
-
-	// Where things are on screen, for the mouse.
-	m.rowsTop = 3 // header, providers title, column titles
-	if h >= 20 {
-		m.rowsTop++
-	}
-	m.consoleTop = m.rowsTop + m.rows + 1 + m.detail.height() // the detail line, the chart
-	if m.showHourly() {
-		m.consoleTop++
-	}
+	m.events.width, m.events.height = l.events.w, l.events.h
+	m.console.setSize(l.console.w, l.console.h)
 }
 
 // click selects the provider row under the pointer, or focuses the pane
@@ -662,13 +548,14 @@ func (m *model) click(ev tea.Mouse) tea.Cmd {
 	if ev.Button != tea.MouseLeft {
 		return nil
 	}
+	l := m.screen
 	switch {
-	case ev.Y >= m.rowsTop && ev.Y < m.rowsTop+m.rows:
-		m.providers.move(m.providers.offset + ev.Y - m.rowsTop - m.providers.cursor)
+	case l.rows.contains(ev.X, ev.Y):
+		m.providers.move(m.providers.offset + ev.Y - l.rows.y - m.providers.cursor)
 		if m.focus == focusConsole {
 			m.focusProviders()
 		}
-	case ev.Y >= m.consoleTop && m.focus != focusConsole && len(m.models) > 0:
+	case l.console.contains(ev.X, ev.Y) && m.focus != focusConsole && len(m.models) > 0:
 		return m.focusConsole()
 	}
 	return nil
@@ -681,11 +568,11 @@ func (m *model) wheel(ev tea.Mouse) {
 	if ev.Button != tea.MouseWheelUp && !down {
 		return
 	}
-	if ev.Y >= m.consoleTop && m.events.width > 0 && ev.X > m.console.width {
+	switch l := m.screen; {
+	case l.events.contains(ev.X, ev.Y):
 		m.events.scroll(down, len(m.events.entries(m.snap, m.providers.endpoints)))
 		return
-	}
-	if ev.Y >= m.consoleTop {
+	case l.console.contains(ev.X, ev.Y):
 		m.console.scroll(down)
 		return
 	}
@@ -695,9 +582,6 @@ func (m *model) wheel(ev tea.Mouse) {
 		m.providers.move(-1)
 	}
 }
-
-// showHourly reports whether there is room for the hourly availability line.
-func (m *model) showHourly() bool { return m.ctx.height >= 30 }
 
 // hourlyView is the selected provider's last 24 hours, one cell an hour.
 func (m *model) hourlyView() string {
@@ -770,30 +654,34 @@ func (m *model) compose() tea.View {
 	}
 
 	now := m.ctx.now()
+	l := m.screen
+	// Each part is fitted to its rectangle, so that what is drawn is where
+	// the mouse finds it.
 	var parts []string
-	parts = append(parts, m.headerView(now))
-	if h >= 20 {
-		parts = append(parts, "")
+	add := func(r rect, text string) {
+		if r.h > 0 {
+			parts = append(parts, fitBlock(text, r.w, r.h))
+		}
 	}
-	parts = append(parts, rule(m.ctx.styles, "Providers", m.providersSummary(), w))
-	parts = append(parts, m.providers.view())
-	if m.showHourly() {
-		parts = append(parts, m.hourlyView())
-	}
-	if m.detail.width > 0 {
+	add(l.header, m.headerView(now))
+	add(l.providers, rule(m.ctx.styles, "Providers", m.providersSummary(), w)+"\n"+m.providers.view())
+	add(l.hourly, m.hourlyView())
+	if l.detail.h > 0 {
 		e, _ := m.providers.selected()
-		parts = append(parts, m.detail.view(e.Provider, m.snap))
+		add(l.detail, m.detail.view(e.Provider, m.snap))
 	}
-	inputY := lipgloss.Height(strings.Join(parts, "\n")) + 1 // the console's prompt line, under its title
-	if m.events.width > 0 {
-		parts = append(parts, lipgloss.JoinHorizontal(lipgloss.Top, m.console.view(now), " ",
-			m.events.view(m.snap, m.providers.endpoints)))
-	} else {
-		parts = append(parts, m.console.view(now))
+	switch {
+	case l.events.h > 0 && l.events.y == l.console.y: // beside
+		add(rect{0, l.console.y, w, l.console.h}, lipgloss.JoinHorizontal(lipgloss.Top,
+			fitBlock(m.console.view(now), l.console.w, l.console.h), " ", m.events.view(m.snap, m.providers.endpoints)))
+	default:
+		add(l.console, m.console.view(now))
+		add(l.events, m.events.view(m.snap, m.providers.endpoints))
 	}
-	parts = append(parts, m.footerView())
+	add(l.help, m.footerView())
 	v.SetContent(fitBlock(strings.Join(parts, "\n"), w, h))
 
+	inputY := l.console.y + 1 // the console's prompt line, under its title
 	if m.focus == focusConsole && m.console.height >= 2 && inputY < h {
 		if c := m.console.input.Cursor(); c != nil {
 			c.Y += inputY
@@ -804,44 +692,87 @@ func (m *model) compose() tea.View {
 }
 
 // routedView is what routing delivered for the selected model against the
-// best single provider over the same window, and the request rate:
-// OpenRouter's "with routing / without".
-func (m *model) routedView() string {
-	if m.snap == nil || len(m.models) == 0 {
+// best single provider over the same window, OpenRouter's "with routing /
+// without": "routed 100% vs best single 91% (groq)", or in short "routed
+// 100% / best 91%"; "" without data.
+func (m *model) routedView(short bool) string {
+	ms, ok := m.modelStatus()
+	if !ok || ms.Delivered < 0 {
 		return ""
 	}
-	ms, ok := m.snap.Model(m.models[m.cur])
+	st := m.ctx.styles
+	routed := st.okText
+	if ms.BestSingle >= 0 && ms.Delivered < ms.BestSingle {
+		routed = st.warn
+	}
+	text := "routed " + routed.Render(fmtPct(ms.Delivered))
+	switch {
+	case ms.BestSingle < 0:
+	case short:
+		text += st.muted.Render(" / best " + fmtPct(ms.BestSingle))
+	default:
+		text += st.muted.Render(fmt.Sprintf(" vs best single %s (%s)", fmtPct(ms.BestSingle), ms.BestProvider))
+	}
+	return text
+}
+
+// rateView is the selected model's routed requests per second.
+func (m *model) rateView() string {
+	ms, ok := m.modelStatus()
 	if !ok {
 		return ""
 	}
-	st := m.ctx.styles
-	rate := fmt.Sprintf("%.1f req/s", ms.PerSecond)
 	if ms.PerSecond > 0 && ms.PerSecond < 0.1 {
-		rate = fmt.Sprintf("%.2f req/s", ms.PerSecond)
+		return fmt.Sprintf("%.2f req/s", ms.PerSecond)
 	}
-	parts := []string{rate}
-	if ms.Delivered >= 0 {
-		routed := st.okText
-		if ms.BestSingle >= 0 && ms.Delivered < ms.BestSingle {
-			routed = st.warn
-		}
-		text := "routed " + routed.Render(fmtPct(ms.Delivered))
-		if ms.BestSingle >= 0 {
-			text += st.muted.Render(fmt.Sprintf(" vs best single %s (%s)", fmtPct(ms.BestSingle), ms.BestProvider))
-		}
-		parts = append(parts, text)
-	}
-	return st.muted.Render("  ·  ") + strings.Join(parts, st.muted.Render(" · "))
+	return fmt.Sprintf("%.1f req/s", ms.PerSecond)
 }
 
+// modelStatus is what the snapshot says routing delivered for the
+// selected model.
+func (m *model) modelStatus() (monitor.ModelStatus, bool) {
+	if m.snap == nil || len(m.models) == 0 {
+		return monitor.ModelStatus{}, false
+	}
+	return m.snap.Model(m.models[m.cur])
+}
+
+// demoView says that demo traffic is running, and how fast; "" when it is
+// not.
+func (m *model) demoView() string {
+	d := m.opts.Demo
+	if d == nil || !d.On() {
+		return ""
+	}
+	r := d.Rate()
+	if r < 0.1 {
+		return fmt.Sprintf("demo %.2f/s", r)
+	}
+	return fmt.Sprintf("demo %.1f/s", r)
+}
+
+// The parts of the header that give way, in the order they do.
+const (
+	hdrPosition = iota // "model 1/2 (m)": the help line says m too
+	hdrClock
+	hdrHealth
+	hdrRoutedLong // "vs best single 91% (groq)" becomes "/ best 91%"
+	hdrAPI
+	hdrDemo
+	hdrRouted
+	hdrRate
+	numHeaderParts
+)
+
+// headerView is the headline: the product, the model, its request rate
+// and what routing delivered against the best single provider, the demo
+// traffic, where the API listens, how fresh the health is, and the clock.
+// On a narrow terminal it gives way a part at a time, the model's position
+// and the clock first, so that the rate and routed-vs-best stay to the
+// last.
 func (m *model) headerView(now time.Time) string {
 	st := m.ctx.styles
-	left := st.product.Render("Switchboard") + "  " + st.model.Render(m.displayName())
-	pos := ""
-	if len(m.models) > 1 {
-		pos = st.muted.Render(fmt.Sprintf("  model %d/%d (m)", m.cur+1, len(m.models)))
-	}
-	var health, clock string
+	var health string
 	switch {
 	case m.feedEnd:
 		health = st.errText.Render("health feed ended")
@@ -855,20 +786,83 @@ func (m *model) headerView(now time.Time) string {
 		}
 		health = style.Render("health " + ago(age))
 	}
-	clock = st.muted.Render(" · " + now.Format("15:04:05"))
-	api := ""
+	var api string
 	if m.opts.API != "" {
-		api = st.muted.Render("API " + m.opts.API + " · ")
+		api = st.muted.Render("API " + m.opts.API)
 	}
-	routed := m.routedView()
-	// The richest header that fits.
-	for _, c := range [][2]string{{left + pos + routed, api + health + clock}, {left + pos + routed, health + clock},
-		{left + pos + routed, health}, {left + pos, health + clock}, {left + pos, health}, {left, health}} {
-		if gap := m.ctx.width - lipgloss.Width(c[0]) - lipgloss.Width(c[1]); gap >= 2 {
-			return c[0] + strings.Repeat(" ", gap) + c[1]
+	var pos string
+	if len(m.models) > 1 {
+		pos = st.muted.Render(fmt.Sprintf("model %d/%d (m)", m.cur+1, len(m.models)))
+	}
+	rate, demo := m.rateView(), m.demoView()
+	long, short := m.routedView(false), m.routedView(true)
+	left := st.product.Render("Switchboard") + "  " + st.model.Render(m.displayName())
+	dot := st.muted.Render(" · ")
+
+	var gone [numHeaderParts]bool
+	compose := func() (string, string) {
+		l := left
+		if !gone[hdrPosition] && pos != "" {
+			l += "  " + pos
+		}
+		var figures []string
+		for _, f := range []struct {
+			part int
+			text string
+		}{{hdrRate, rate}, {hdrRouted, long}, {hdrDemo, demo}} {
+			if f.part == hdrRouted && gone[hdrRoutedLong] {
+				f.text = short
+			}
+			if !gone[f.part] && f.text != "" {
+				figures = append(figures, f.text)
+			}
+		}
+		if len(figures) > 0 {
+			l += st.muted.Render("  ·  ") + strings.Join(figures, dot)
+		}
+		var r []string
+		for _, p := range []struct {
+			part int
+			text string
+		}{{hdrAPI, api}, {hdrHealth, health}, {hdrClock, st.muted.Render(now.Format("15:04:05"))}} {
+			if !gone[p.part] && p.text != "" {
+				r = append(r, p.text)
+			}
+		}
+		return l, strings.Join(r, dot)
+	}
+	fits := func() (string, bool) {
+		l, r := compose()
+		gap := m.ctx.width - lipgloss.Width(l) - lipgloss.Width(r)
+		if gap >= 2 || (r == "" && gap >= 0) {
+			return l + strings.Repeat(" ", max(gap, 0)) + r, true
+		}
+		return l, false
+	}
+	dropped := 0
+	for ; dropped < numHeaderParts; dropped++ {
+		if _, ok := fits(); ok {
+			break
+		}
+		gone[dropped] = true
+	}
+	// What fits may leave room for a part given up earlier (the health's
+	// age beside a shortened line): the later it went, the sooner it
+	// comes back.
+	for part := dropped - 1; part >= 0; part-- {
+		if part == hdrClock && gone[hdrHealth] {
+			continue // the clock goes before the health's age, and comes back after it
+		}
+		gone[part] = false
+		if _, ok := fits(); !ok {
+			gone[part] = true
 		}
 	}
-	return clip(left, m.ctx.width)
+	h, ok := fits()
+	if !ok {
+		return clip(h, m.ctx.width)
+	}
+	return h
 }
 
 // ago says how old something is, briefly.

@@ -193,10 +193,10 @@ func TestFaultCycles(t *testing.T) {
 		d.press("f")
 		d.waitFor("groq to be "+want, func(m *model) bool {
 			got, _ := s.faults.Mode("groq")
-			_, pending := m.wantFault["groq"]
+			_, pending := m.faults.want["groq"]
 			return got == want && !pending
 		})
-		if got := m.providers.faults["groq"]; got != want {
+		if got := m.faults.shown["groq"]; got != want {
 			t.Errorf("row shows %q, want %q", got, want)
 		}
 	}
@@ -219,7 +219,7 @@ func TestSnapshotsFromSubscription(t *testing.T) {
 	m := New(ctx, s.options()).(*model)
 	d := drive(t, m, cancel, 160, 40)
 	groq := endpointID(fleetModels[0].name, "groq")
-	d.waitFor("the sparklines", func(m *model) bool { return m.providers.sparks[groq].latency != "" })
+	d.waitFor("the sparklines", func(m *model) bool { return m.providers.sparks[groq][2] != "" })
 	before := m.providers.sparks[groq]
 	v0 := m.snap.Version
 
@@ -233,8 +233,10 @@ func TestSnapshotsFromSubscription(t *testing.T) {
 	}
 	d.waitFor("the render tick to redraw", func(m *model) bool { return !m.providers.dirty })
 	after := m.providers.sparks[groq]
-	if after.latency == before.latency || after.errors == before.errors {
-		t.Errorf("sparklines did not move:\nlatency %q -> %q\nerrors  %q -> %q", before.latency, after.latency, before.errors, after.errors)
+	for k, name := range []string{"availability", "error rate", "latency"} {
+		if after[k] == before[k] {
+			t.Errorf("the %s sparkline did not move: %q", name, after[k])
+		}
 	}
 }
 
@@ -334,25 +336,94 @@ func TestMouse(t *testing.T) {
 	s := newStack(t, fleetModels)
 	m, _ := newTestDashboard(t, s)
 	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
-	m.Update(tea.MouseClickMsg{X: 5, Y: m.rowsTop + 2, Button: tea.MouseLeft})
+	m.Update(tea.MouseClickMsg{X: 5, Y: m.screen.rows.y + 2, Button: tea.MouseLeft})
 	if m.providers.cursor != 2 {
 		t.Fatalf("a click on the third row selected row %d", m.providers.cursor)
 	}
-	m.Update(tea.MouseWheelMsg{X: 5, Y: m.rowsTop, Button: tea.MouseWheelDown})
+	m.Update(tea.MouseWheelMsg{X: 5, Y: m.screen.rows.y, Button: tea.MouseWheelDown})
 	if m.providers.cursor != 3 {
 		t.Fatalf("the wheel moved to row %d, want 3", m.providers.cursor)
 	}
-	m.Update(tea.MouseClickMsg{X: 5, Y: m.consoleTop + 1, Button: tea.MouseLeft})
+	m.Update(tea.MouseClickMsg{X: 5, Y: m.screen.console.y + 1, Button: tea.MouseLeft})
 	if m.focus != focusConsole {
 		t.Fatal("a click on the console did not focus it")
 	}
-	m.Update(tea.MouseClickMsg{X: 5, Y: m.rowsTop, Button: tea.MouseLeft})
+	m.Update(tea.MouseClickMsg{X: 5, Y: m.screen.rows.y, Button: tea.MouseLeft})
 	if m.focus != focusProviders || m.providers.cursor != 0 {
 		t.Fatalf("a click on the first row: focus %d, row %d", m.focus, m.providers.cursor)
 	}
 	screen := ansi.Strip(m.View().Content)
 	lines := strings.Split(screen, "\n")
-	if !strings.Contains(lines[m.rowsTop], "groq") || !strings.HasPrefix(lines[m.consoleTop], "Console") {
-		t.Fatalf("the layout's positions are off:\nrow %d: %q\nconsole %d: %q", m.rowsTop, lines[m.rowsTop], m.consoleTop, lines[m.consoleTop])
+	if !strings.Contains(lines[m.screen.rows.y], "groq") || !strings.HasPrefix(lines[m.screen.console.y], "Console") {
+		t.Fatalf("the layout's positions are off:\nrow %d: %q\nconsole %d: %q", m.screen.rows.y, lines[m.screen.rows.y], m.screen.console.y, lines[m.screen.console.y])
+	}
+}
+
+// The header keeps the request rate and routed-vs-best to the last: it
+// gives up the clock, the health's age, then the long form of
+// routed-vs-best, in that order.
+func TestHeaderGivesWayInSteps(t *testing.T) {
+	s := newStack(t, fleetModels)
+	s.history(t)
+	s.outage(t, 30*time.Second)
+	o := s.options()
+	o.API = "127.0.0.1:8788"
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	m := New(ctx, o).(*model)
+	for _, c := range []struct {
+		w          int
+		want, lack []string
+	}{
+		{200, []string{"model 1/2 (m)", "req/s", "routed 100% vs best single 100% (groq)", "demo 0.5/s", "API 127.0.0.1:8788", "health just now", "12:01:51"}, nil},
+		{150, []string{"req/s", "routed 100% vs best single", "demo 0.5/s", "API", "health just now"}, []string{"12:01:51", "model 1/2"}},
+		{120, []string{"req/s", "routed 100% / best 100%", "demo 0.5/s", "API"}, []string{"vs best single", "12:01:51"}},
+		{80, []string{"req/s", "routed 100% / best 100%"}, []string{"API", "12:01:51"}},
+	} {
+		m.Update(tea.WindowSizeMsg{Width: c.w, Height: 40})
+		header := ansi.Strip(m.headerView(s.clock.Now()))
+		if n := ansi.StringWidth(header); n > c.w {
+			t.Errorf("at %d columns the header is %d wide: %q", c.w, n, header)
+		}
+		for _, want := range c.want {
+			if !strings.Contains(header, want) {
+				t.Errorf("at %d columns the header %q lacks %q", c.w, header, want)
+			}
+		}
+		for _, lack := range c.lack {
+			if strings.Contains(header, lack) {
+				t.Errorf("at %d columns the header %q still has %q", c.w, header, lack)
+			}
+		}
+	}
+}
+
+// d switches the demo traffic off and on, says so, and the header follows.
+func TestDemoKey(t *testing.T) {
+	s := newStack(t, fleetModels)
+	m, _ := newTestDashboard(t, s)
+	m.Update(tea.WindowSizeMsg{Width: 160, Height: 40})
+	if h := m.footerView(); !strings.Contains(ansi.Strip(h), "d demo") {
+		t.Errorf("the help line does not offer d: %q", ansi.Strip(h))
+	}
+	for _, on := range []bool{false, true} {
+		m.Update(tea.KeyPressMsg{Code: 'd', Text: "d"})
+		if s.demo.On() != on {
+			t.Fatalf("after d the demo is on: %v, want %v", s.demo.On(), on)
+		}
+		if want := "demo traffic " + onOff(on); m.notice != want {
+			t.Errorf("notice %q, want %q", m.notice, want)
+		}
+		if got := strings.Contains(ansi.Strip(m.headerView(s.clock.Now())), "demo 0.5/s"); got != on {
+			t.Errorf("the header shows the demo: %v, want %v", got, on)
+		}
+	}
+	o := s.options()
+	o.Demo = nil
+	m2 := New(t.Context(), o).(*model)
+	m2.Update(tea.WindowSizeMsg{Width: 160, Height: 40})
+	m2.Update(tea.KeyPressMsg{Code: 'd', Text: "d"})
+	if m2.notice != "" || strings.Contains(ansi.Strip(m2.footerView()), "demo") {
+		t.Errorf("without demo traffic d did something: notice %q, help %q", m2.notice, ansi.Strip(m2.footerView()))
 	}
 }

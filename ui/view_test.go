@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -69,15 +70,29 @@ func TestDashboardGolden(t *testing.T) {
 		w, h int
 	}{
 		{"dashboard_80x24", 80, 24},
-		{"dashboard_160x48", 160, 48},
+		{"dashboard_120x40", 120, 40},
+		{"dashboard_200x60", 200, 60},
 	} {
 		t.Run(size.name, func(t *testing.T) {
 			s := newStack(t, fleetModels)
 			s.history(t)
+			s.outage(t, 30*time.Second)
 			m, _ := newTestDashboard(t, s)
 			frame := render(m, size.w, size.h)
 			checkFrame(t, frame, size.w, size.h)
 			golden(t, size.name, frame)
+			// The outage shows as a run of failed cells in fireworks'
+			// availability sparkline: three of its cells at least (the
+			// cells are 10s wide at every size here).
+			avail := ansi.Strip(m.providers.sparks[endpointID(fleetModels[0].name, "fireworks")][0])
+			if r := row(t, frame, "fireworks"); !strings.Contains(avail, "▁▁▁") || !strings.Contains(r, avail) {
+				t.Errorf("no run of failures in fireworks' availability %q, in its row %q", avail, r)
+			}
+			for _, title := range []string{"avail", "err", "lat", "last 2m"} {
+				if !strings.Contains(frame, title) {
+					t.Errorf("no sparkline titled %q", title)
+				}
+			}
 		})
 	}
 }
