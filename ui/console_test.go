@@ -301,3 +301,29 @@ func TestIdleSaysTheFleetIsSimulated(t *testing.T) {
 		}
 	}
 }
+
+// /help, typed in the dashboard, opens the list of commands in the
+// console's room (an idle console otherwise gives it to the detail chart);
+// esc closes it; a provider the model has not is a notice that suggests
+// the nearest.
+func TestHelpAndSuggestionsInTheDashboard(t *testing.T) {
+	s := newStack(t, routedModels)
+	m, cancel := newTestDashboard(t, s)
+	d := drive(t, m, cancel, 120, 40)
+	idle := m.screen.console.h
+	d.press("/")
+	d.typeText("/help")
+	d.press("enter")
+	if screen := d.screen(); !strings.Contains(screen, "/order") || !strings.Contains(screen, "/ignore") || m.screen.console.h <= idle {
+		t.Errorf("console %d lines (idle %d); the screen after /help:\n%s", m.screen.console.h, idle, screen)
+	}
+	d.press("esc")
+	if m.console.help || m.screen.console.h != idle {
+		t.Errorf("after esc: help open %v, console %d lines, want closed and %d", m.console.help, m.screen.console.h, idle)
+	}
+	d.typeText("/order stedy")
+	d.press("enter")
+	if !strings.Contains(m.notice, "did you mean steady?") {
+		t.Errorf("notice %q, want a suggestion", m.notice)
+	}
+}

@@ -357,6 +357,12 @@ func (m *model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 
 func (m *model) consoleKey(msg tea.KeyPressMsg) tea.Cmd {
 	k := m.ctx.keys
+	if m.console.helpKey(msg) {
+		if !m.console.help {
+			m.layout() // closed: an idle console gives its rows back
+		}
+		return nil
+	}
 	switch {
 	case msg.String() == "tab" || msg.String() == "shift+tab":
 		m.focusProviders() // focus moves on; a request in flight goes on
@@ -371,11 +377,7 @@ func (m *model) consoleKey(msg tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 		if line := strings.TrimSpace(m.console.input.Value()); strings.HasPrefix(line, "/") {
-			var resolve resolver
-			if r := m.opts.Router; r != nil {
-				resolve = r.ResolveProviders
-			}
-			said, err := m.console.opts.apply(line, m.models[m.cur], resolve)
+			said, err := m.console.command(line, m.opts.Router, m.models[m.cur])
 			m.console.remember(line)
 			m.console.input.Reset()
 			if err != nil {
@@ -383,6 +385,7 @@ func (m *model) consoleKey(msg tea.KeyPressMsg) tea.Cmd {
 			} else {
 				m.flash(said, false)
 			}
+			m.layout() // an open help list takes the console's room
 			return nil
 		}
 		cmd, refused := m.console.submit(m.run, m.opts.Router, m.models[m.cur])
@@ -531,7 +534,7 @@ func (m *model) layout() {
 	w, h := m.ctx.width, m.ctx.height
 	m.help.SetWidth(w)
 	l := planLayout(layoutInput{width: w, height: h, endpoints: len(m.providers.endpoints), helpHeight: m.footerHeight(),
-		consoleIdle: m.console.ex.phase == phaseIdle})
+		consoleIdle: m.console.ex.phase == phaseIdle && !m.console.help})
 	m.screen = l
 	m.providers.setSize(w, l.rows.h)
 	m.detail.width, m.detail.height = 0, l.detail.h
