@@ -95,11 +95,10 @@ func (a *api) url() string {
 // runServe runs Switchboard without the dashboard: the monitor and the
 // API, logging every request on stderr, until interrupted.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	r, code := launch(ctx, "serve", "switchboard serve [--config PATH] [--listen HOST:PORT] [--state DIR | --no-history]",
-		args, stderr, func(rest []string) string {
-			return fmt.Sprintf("serve takes no arguments, got %q", strings.Join(rest, " "))
-		})
-	if code != 0 {
+	r, code := launch(ctx, serveCmd, args, stdout, stderr, nil, func(rest []string) string {
+		return fmt.Sprintf("serve takes no arguments, got %q", strings.Join(rest, " "))
+	})
+	if r == nil {
 		return code
 	}
 	defer r.stop()
