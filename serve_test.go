@@ -307,3 +307,44 @@ func mustLoad(t *testing.T, body string) *config.Config {
 	}
 	return cfg
 }
+
+// serve logs a provider going down and coming back, its breaker's changes
+// and its cooldowns, for an operator who has only the log: alpha, a
+// simulated provider, is forced down, then back to normal, then rate
+// limited.
+func TestServeLogsHealth(t *testing.T) {
+	cfg := writeConfig(t, `
+[monitor]
+probe_interval = "20ms"
+breaker_backoff = "50ms"
+breaker_max_backoff = "100ms"
+`+fastConfig)
+	ctx, cancel := context.WithCancel(t.Context())
+	logs := newLockedBuffer()
+	stacks, code := make(chan *stack, 1), make(chan int, 1)
+	go func() {
+		code <- runServe(ctx, []string{"--no-history", "--config", cfg, "--listen", "127.0.0.1:0"}, io.Discard, logs,
+			func(s *stack) { stacks <- s })
+	}()
+	fleet := faults{(<-stacks).fleet}
+	alpha := func(mode string) {
+		if err := fleet.SetMode("alpha", mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alpha("down")
+	logs.waitFor(t, `level=WARN msg="endpoint down" provider=alpha endpoint=test/model@alpha event=outage_started detail=`)
+	logs.waitFor(t, `level=WARN msg="breaker opened" provider=alpha`)
+	alpha("normal")
+	logs.waitFor(t, `level=INFO msg="breaker closed" provider=alpha`)
+	logs.waitFor(t, `level=INFO msg="endpoint back" provider=alpha endpoint=test/model@alpha event=outage_ended`)
+	alpha("rate_limited")
+	logs.waitFor(t, `level=WARN msg="endpoint cooling down" provider=alpha`)
+	cancel()
+	if c := <-code; c != 0 {
+		t.Errorf("serve exited %d:\n%s", c, logs)
+	}
+	if strings.Contains(logs.String(), "provider=beta") {
+		t.Errorf("beta, which stayed well, has health events:\n%s", logs)
+	}
+}
