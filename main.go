@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,10 +62,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case "help":
 			// help COMMAND is COMMAND --help; help alone, the dashboard's,
 			// which lists the commands.
-			if len(args) > 1 && args[1] != "" {
-				return run(ctx, []string{args[1], "--help"}, stdout, stderr)
+			if len(args) == 1 {
+				return run(ctx, []string{"--help"}, stdout, stderr)
 			}
-			return run(ctx, []string{"--help"}, stdout, stderr)
+			if !slices.ContainsFunc(commands[1:], func(c command) bool { return c.name == args[1] }) {
+				fmt.Fprintf(stderr, "help: no command %q; commands: serve, send, check (switchboard help lists them)\n", args[1])
+				return 2
+			}
+			return run(ctx, []string{args[1], "--help"}, stdout, stderr)
 		case "--version", "-version", "version":
 			fmt.Fprintln(stdout, version(debug.ReadBuildInfo()))
 			return 0
@@ -140,7 +145,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(rest) > 0 {
-		fmt.Fprintf(stderr, "check takes no arguments, got %q\n", strings.Join(rest, " "))
+		fmt.Fprintf(stderr, "check takes no arguments, got %q; give the file with --config\n", strings.Join(rest, " "))
 		return 2
 	}
 	cfg, ok := load(*path, stderr)

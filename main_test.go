@@ -250,6 +250,9 @@ func TestHelp(t *testing.T) {
 			}
 		}
 	}
+	if code, out, errs := runArgs(t, "help", "frobnicate"); code != 2 || out != "" || !strings.Contains(errs, `no command "frobnicate"`) {
+		t.Errorf("help for no command: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
 	// A wrong flag is still an error, on stderr, pointing at the help.
 	if code, out, errs := runArgs(t, "serve", "--lisen", "x"); code != 2 || out != "" || !strings.Contains(errs, "see switchboard serve --help") {
 		t.Errorf("a misspelt flag: exit %d, stdout %q, stderr %q", code, out, errs)
