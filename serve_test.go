@@ -251,22 +251,54 @@ func TestDashboardLogsNothingOnStderr(t *testing.T) {
 	}
 }
 
+// dashboardFor runs the dashboard with args on a test screen until stop,
+// which returns its exit code and what it wrote on stderr.
+func dashboardFor(t *testing.T, args ...string) (screen *lockedBuffer, stop func() (int, string)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	screen, stderr := newLockedBuffer(), newLockedBuffer()
+	code := make(chan int, 1)
+	go func() {
+		code <- runDashboard(ctx, args, io.Discard, stderr,
+			tea.WithInput(nil), tea.WithOutput(screen), tea.WithWindowSize(160, 48), tea.WithoutSignalHandler())
+	}()
+	return screen, func() (int, string) {
+		cancel()
+		return <-code, stderr.String()
+	}
+}
+
 // The demo traffic goes through the router with nobody typing and no API,
 // and its traces reach the event log as the API's do: alpha, the cheaper,
 // fails every request, and the log shows the fallback.
 func TestDashboardDemoTraffic(t *testing.T) {
 	cfg := writeConfig(t, strings.Replace(fastConfig, "tokens_per_second = 20000", "tokens_per_second = 20000\nerror_rate = 1", 1))
-	ctx, cancel := context.WithCancel(t.Context())
-	screen, stderr := newLockedBuffer(), newLockedBuffer()
-	code := make(chan int, 1)
-	go func() {
-		code <- runDashboard(ctx, []string{"--no-history", "--config", cfg, "--demo-traffic", "20"}, io.Discard, stderr,
-			tea.WithInput(nil), tea.WithOutput(screen), tea.WithWindowSize(160, 48), tea.WithoutSignalHandler())
-	}()
+	screen, stop := dashboardFor(t, "--no-history", "--config", cfg, "--demo-traffic", "20")
 	screen.waitFor(t, "fell back")
-	cancel()
-	if c := <-code; c != 0 {
-		t.Errorf("the dashboard exited %d: %s", c, stderr)
+	if c, errs := stop(); c != 0 {
+		t.Errorf("the dashboard exited %d: %s", c, errs)
+	}
+}
+
+// The dashboard opens on default_model; without one, on the model with
+// the most endpoints.
+func TestDashboardOpensOnDefaultModel(t *testing.T) {
+	other := fastConfig + `
+[[model]]
+name = "test/other"
+aliases = ["other"]
+[[model.endpoint]]
+provider = "beta"
+`
+	for _, tc := range []struct{ head, want string }{
+		{"default_model = \"other\"\n", "test/other  model 2/2"},
+		{"", "test/model  model 1/2"},
+	} {
+		screen, stop := dashboardFor(t, "--no-history", "--demo-traffic", "0", "--config", writeConfig(t, tc.head+other))
+		screen.waitFor(t, "Providers")
+		if c, errs := stop(); c != 0 || !strings.Contains(ansi.Strip(screen.String()), tc.want) {
+			t.Errorf("%q: exit %d %s; the screen does not open on %q:\n%s", tc.head, c, errs, tc.want, ansi.Strip(screen.String()))
+		}
 	}
 }
 
