@@ -9,6 +9,8 @@
 //	switchboard serve [--listen HOST:PORT]      the OpenAI-compatible API alone
 //	switchboard send [flags] PROMPT             one routed request from the shell
 //	switchboard check [--config PATH]           validate the configuration
+//	switchboard help [COMMAND]                  what each command does, and its flags
+//	switchboard --version                       which build this is
 package main
 
 import (
@@ -22,6 +24,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,6 +35,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"switchboard/config"
+	"switchboard/demo"
 	"switchboard/monitor/history"
 	"switchboard/provider"
 	"switchboard/routing"
@@ -53,6 +59,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	stderr = &lockedWriter{w: stderr}
 	if len(args) > 0 {
 		switch args[0] {
+		case "help":
+			// help COMMAND is COMMAND --help; help alone, the dashboard's,
+			// which lists the commands.
+			if len(args) == 1 {
+				return run(ctx, []string{"--help"}, stdout, stderr)
+			}
+			if !slices.ContainsFunc(commands[1:], func(c command) bool { return c.name == args[1] }) {
+				fmt.Fprintf(stderr, "help: no command %q; commands: serve, send, check (switchboard help lists them)\n", args[1])
+				return 2
+			}
+			return run(ctx, []string{args[1], "--help"}, stdout, stderr)
+		case "--version", "-version", "version":
+			fmt.Fprintln(stdout, version(debug.ReadBuildInfo()))
+			return 0
 		case "send":
 			return runSend(ctx, args[1:], stdout, stderr)
 		case "serve":
@@ -61,19 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runCheck(args[1:], stdout, stderr)
 		}
 	}
-	return runDashboard(ctx, args, stderr)
-}
-
-// flagSet returns a flag set that reports errors to stderr and a --config flag.
-func flagSet(name, usage string, stderr io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (default ./config.toml, else the built-in one)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: %s\n", usage)
-		fs.PrintDefaults()
-	}
-	return fs, path
+	return runDashboard(ctx, args, stdout, stderr)
 }
 
 func load(path string, stderr io.Writer) (*config.Config, bool) {
@@ -131,8 +139,13 @@ func start(path string, sf *stateFlags, stderr io.Writer) (*stack, string, bool)
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) int {
-	fs, path := flagSet("check", "switchboard check [--config PATH]", stderr)
-	if fs.Parse(args) != nil {
+	fs, path := checkCmd.flags(stderr)
+	rest, code, ok := checkCmd.parse(fs, args, stdout)
+	if !ok {
+		return code
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "check takes no arguments, got %q; give the file with --config\n", strings.Join(rest, " "))
 		return 2
 	}
 	cfg, ok := load(*path, stderr)
@@ -149,12 +162,15 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 
 // runDashboard runs the dashboard on the terminal, or where term says (a
 // test's).
-func runDashboard(ctx context.Context, args []string, stderr io.Writer, term ...tea.ProgramOption) int {
-	r, code := launch(ctx, "switchboard", "switchboard [--config PATH] [--listen HOST:PORT] [--state DIR | --no-history]  (subcommands: serve, send, check)",
-		args, stderr, func(rest []string) string {
-			return fmt.Sprintf("unknown command %q; commands: serve, send, check (see --help)", rest[0])
-		})
-	if code != 0 {
+func runDashboard(ctx context.Context, args []string, stdout, stderr io.Writer, term ...tea.ProgramOption) int {
+	var demoRate rateFlag
+	r, code := launch(ctx, dashboardCmd, args, stdout, stderr, func(fs *flag.FlagSet) {
+		fs.Var(&demoRate, "demo-traffic", fmt.Sprintf(
+			"background demo traffic through the router, in `RATE` prompts per second; 0 sends none (default %v when every provider is simulated, else none)", defaultDemoRate))
+	}, func(rest []string) string {
+		return fmt.Sprintf("unknown command %q; commands: serve, send, check, help (see --help)", rest[0])
+	})
+	if r == nil {
 		return code
 	}
 	defer r.stop()
@@ -164,21 +180,33 @@ func runDashboard(ctx context.Context, args []string, stderr io.Writer, term ...
 	logs := make(chan string, 64)
 	lines, restore := s.logTo(lineFeed{ch: logs})
 	defer restore()
-	opts := ui.Options{Health: s.mon, Router: s.router, Display: s.display(), Notice: r.notice, Logs: logs}
+	opts := ui.Options{Health: s.mon, Router: s.router, Display: s.display(), Notice: r.notice, Logs: logs,
+		Model: s.cfg.DefaultModel, Simulated: s.simulated()}
 	if s.fleet != nil {
 		opts.Faults = faults{s.fleet}
 	}
+	// The API's requests and the demo's reach the event log alike, by
+	// their traces.
+	traces, routed := traceFeed()
 	if addr := s.listenAddr(r.listen); addr != "" {
 		// The API's request lines would flood the event log, which shows
 		// their fallbacks and hedges from the traces; a port in use costs
 		// the API, not the dashboard.
-		traces, routed := traceFeed()
 		if a, err := s.startAPI(addr, slog.New(slog.DiscardHandler), lines.Handler(), routed); err != nil {
 			opts.Notice = strings.TrimPrefix(r.notice+"; "+err.Error(), "; ")
 		} else {
 			defer a.stop(2 * time.Second)
 			opts.API, opts.Traces = a.addr, traces
 		}
+	}
+	if rate := s.demoRate(demoRate); rate > 0 {
+		d := demo.New(demo.Options{Router: s.router, Models: s.demoModels(), Rate: rate, Routed: routed})
+		dctx, cancel := context.WithCancel(r.ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { d.Run(dctx) })
+		defer wg.Wait() // before the stack stops: the demo's requests use it
+		defer cancel()
+		opts.Demo, opts.Traces = d, traces
 	}
 	options := append([]tea.ProgramOption{tea.WithContext(r.ctx), tea.WithFPS(ui.FPS)}, term...)
 	_, err := tea.NewProgram(ui.New(r.ctx, opts), options...).Run()
@@ -187,6 +215,74 @@ func runDashboard(ctx context.Context, args []string, stderr io.Writer, term ...
 		return 1
 	}
 	return 0
+}
+
+// defaultDemoRate is the demo traffic of an all-simulated fleet, in
+// prompts per second: one every two seconds moves the routed-vs-best
+// figures and, on the shipped fleet, shows a fallback or a cooldown within
+// a minute, while each prompt's short answer costs the simulator and the
+// router a few milliseconds of CPU.
+const defaultDemoRate = 0.5
+
+// maxDemoRate bounds --demo-traffic: more would be a load test, which is
+// soakload's, not the dashboard's.
+const maxDemoRate = 50
+
+// rateFlag is --demo-traffic: prompts per second, from 0 to maxDemoRate.
+type rateFlag struct {
+	rate float64
+	set  bool // given on the command line
+}
+
+func (f *rateFlag) String() string {
+	if f == nil || !f.set {
+		return ""
+	}
+	return strconv.FormatFloat(f.rate, 'g', -1, 64)
+}
+
+func (f *rateFlag) Set(v string) error {
+	r, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(r >= 0 && r <= maxDemoRate) {
+		return fmt.Errorf("write prompts per second from 0 (none) to %d, e.g. 0.5", maxDemoRate)
+	}
+	f.rate, f.set = r, true
+	return nil
+}
+
+// demoRate is the demo traffic's rate: the flag's when given, else
+// defaultDemoRate when every provider is simulated; never any on real
+// providers unless asked, since their requests cost money.
+func (s *stack) demoRate(f rateFlag) float64 {
+	switch {
+	case f.set:
+		return f.rate
+	case s.simulated():
+		return defaultDemoRate
+	}
+	return 0
+}
+
+// demoModels are the models the demo traffic asks, the one the dashboard
+// opens on first.
+func (s *stack) demoModels() []string {
+	models := []string{s.cfg.DefaultModel}
+	for _, m := range s.router.Models() {
+		if m != s.cfg.DefaultModel {
+			models = append(models, m)
+		}
+	}
+	return models
+}
+
+// simulated reports whether every provider is simulated.
+func (s *stack) simulated() bool {
+	for _, p := range s.cfg.Providers {
+		if p.Sim == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // running is the stack with its monitor running, until stop: what the
@@ -199,19 +295,24 @@ type running struct {
 	stop   func()          // stops the monitor and closes the stack
 }
 
-// launch parses the flags those commands share, builds the stack and
-// starts its monitor, reporting any failure on stderr; a non-zero code ends
-// the command. Neither command takes arguments: stray says what to tell a
-// user who gave some.
-func launch(ctx context.Context, name, usage string, args []string, stderr io.Writer, stray func([]string) string) (*running, int) {
-	fs, path := flagSet(name, usage, stderr)
+// launch parses the flags those commands share, and those addFlags adds,
+// builds the stack and starts its monitor, reporting any failure on
+// stderr. Without a stack the command ends with the code: 0 after --help,
+// else a failure's. Neither command takes arguments: stray says what
+// to tell a user who gave some.
+func launch(ctx context.Context, cmd command, args []string, stdout, stderr io.Writer, addFlags func(*flag.FlagSet), stray func([]string) string) (*running, int) {
+	fs, path := cmd.flags(stderr)
 	listen := addListenFlag(fs)
 	sf := addStateFlags(fs)
-	if fs.Parse(args) != nil {
-		return nil, 2
+	if addFlags != nil {
+		addFlags(fs)
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintln(stderr, stray(fs.Args()))
+	rest, code, ok := cmd.parse(fs, args, stdout)
+	if !ok {
+		return nil, code
+	}
+	if len(rest) > 0 {
+		fmt.Fprintln(stderr, stray(rest))
 		return nil, 2
 	}
 	s, notice, ok := start(*path, sf, stderr)
@@ -235,8 +336,8 @@ func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, path := flagSet("send", "switchboard send [flags] PROMPT", stderr)
-	model := fs.String("model", "", "model to ask (default: the first in the config)")
+	fs, path := sendCmd.flags(stderr)
+	model := fs.String("model", "", "model to ask, or one of its aliases (default: the config's default_model, else the model with the most endpoints)")
 	asJSON := fs.Bool("json", false, "print one JSON object: the answer, who served it, and the trace")
 	maxTokens := fs.Int("max-tokens", 0, "cap the answer's length in tokens (0: the provider's default)")
 	warm := fs.Duration("warm", 0, "probe the providers for this long before sending, so health is known (e.g. 3s)")
@@ -247,12 +348,13 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sf := addStateFlags(fs)
 	fs.Lookup("state").Usage = "keep health history here (default: none for send, so it never contends with a running dashboard)"
 	var off, fault multi
-	fs.Var(&off, "off", "turn a provider off before sending (repeatable)")
-	fs.Var(&fault, "fault", "force a fault on a simulated provider, PROVIDER=MODE (repeatable; modes: normal, down, slow, rate_limited, stall)")
-	if fs.Parse(args) != nil {
-		return 2
+	fs.Var(&off, "off", "turn `PROVIDER` off before sending (repeatable)")
+	fs.Var(&fault, "fault", "force a fault on a simulated provider, `PROVIDER=MODE` (repeatable; modes: normal, down, slow, rate_limited, stall)")
+	words, code, ok := sendCmd.parse(fs, args, stdout)
+	if !ok {
+		return code
 	}
-	prompt := strings.TrimSpace(strings.Join(fs.Args(), " "))
+	prompt := strings.TrimSpace(strings.Join(words, " "))
 	if prompt == "" {
 		fmt.Fprintln(stderr, `send: no prompt; write it after the flags: switchboard send "hello"`)
 		return 2
@@ -270,7 +372,23 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "send:", notice)
 	}
 	if *model == "" {
-		*model = s.router.Models()[0]
+		*model = s.cfg.DefaultModel
+	}
+	// A model that is not served is the user's mistake, said before the
+	// warm-up and the empty trace a request for it would print.
+	req := routing.Request{Model: *model}
+	if *models != "" {
+		req.Models = strings.Split(*models, ",")
+	}
+	for i, m := range append([]string{req.Model}, req.Models...) {
+		if !s.serves(m) {
+			flagName := "--model"
+			if i > 0 {
+				flagName = "--models"
+			}
+			fmt.Fprintf(stderr, "send: %s %q is not a model %s serves; models: %s\n", flagName, m, s.cfg.Source, strings.Join(s.modelNames(), ", "))
+			return 2
+		}
 	}
 	for _, f := range fault {
 		if err := s.applyFault(f); err != nil {
@@ -290,8 +408,8 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cancel()
 	}
 
-	req := routing.Request{Model: *model, MaxTokens: *maxTokens,
-		Messages: []provider.Message{{Role: "user", Content: prompt}}}
+	req.MaxTokens = *maxTokens
+	req.Messages = []provider.Message{{Role: "user", Content: prompt}}
 	if *prefsJSON != "" {
 		dec := json.NewDecoder(strings.NewReader(*prefsJSON))
 		dec.DisallowUnknownFields()
@@ -306,9 +424,6 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := req.Provider.Check(); err != nil {
 		fmt.Fprintln(stderr, "send:", err)
 		return 2
-	}
-	if *models != "" {
-		req.Models = strings.Split(*models, ",")
 	}
 	if *hedge > 0 {
 		req.Hedge = &routing.Hedge{Enabled: true, After: *hedge}
@@ -334,6 +449,27 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// serves reports whether the router serves model, a name or an alias,
+// with a routing suffix (:nitro, :floor) or without.
+func (s *stack) serves(model string) bool {
+	name, _ := routing.ModelSuffix(s.router.Canonical(model))
+	return len(s.router.Endpoints(name)) > 0
+}
+
+// modelNames lists the models and, in brackets, their aliases, for a
+// message.
+func (s *stack) modelNames() []string {
+	var out []string
+	for _, m := range s.cfg.Models {
+		name := m.Name
+		if len(m.Aliases) > 0 {
+			name += " (" + strings.Join(m.Aliases, ", ") + ")"
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 func writeJSON(w io.Writer, res *routing.Result, err error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -220,5 +221,95 @@ func TestSendOverBothProtocols(t *testing.T) {
 	}
 	if a := res.Trace.Attempts; res.Provider != "beta" || len(a) != 2 || a[0].Outcome != "overloaded" || a[0].Status != 529 {
 		t.Errorf("with alpha down: served by %q after %+v; want alpha overloaded (529, Anthropic's way), then beta", res.Provider, a)
+	}
+}
+
+// help, and --help or -h after any command, says what it does and lists
+// its flags on stdout, and exits 0.
+func TestHelp(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		wants []string
+	}{
+		{[]string{"help"}, []string{"usage: switchboard [--config PATH]", "terminal dashboard", "-demo-traffic RATE", "commands:", "serve ", "send ", "check ", "--version"}},
+		{[]string{"--help"}, []string{"terminal dashboard", "-demo-traffic RATE"}},
+		{[]string{"-h"}, []string{"terminal dashboard", "-listen"}},
+		{[]string{"serve", "--help"}, []string{"usage: switchboard serve", "without the", "-listen", "-no-history"}},
+		{[]string{"help", "serve"}, []string{"usage: switchboard serve", "-listen"}},
+		{[]string{"send", "-h"}, []string{"usage: switchboard send", "decision trace", "-model", "-fault", "after the prompt"}},
+		{[]string{"send", "hi", "--help"}, []string{"usage: switchboard send"}},
+		{[]string{"check", "--help"}, []string{"usage: switchboard check", "file:line:col", "-config"}},
+	} {
+		code, out, errs := runArgs(t, tc.args...)
+		if code != 0 || errs != "" {
+			t.Errorf("%v: exit %d, stderr %q; want 0 and nothing", tc.args, code, errs)
+		}
+		for _, w := range tc.wants {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: stdout lacks %q:\n%s", tc.args, w, out)
+			}
+		}
+	}
+	if code, out, errs := runArgs(t, "help", "frobnicate"); code != 2 || out != "" || !strings.Contains(errs, `no command "frobnicate"`) {
+		t.Errorf("help for no command: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	// A wrong flag is still an error, on stderr, pointing at the help.
+	if code, out, errs := runArgs(t, "serve", "--lisen", "x"); code != 2 || out != "" || !strings.Contains(errs, "see switchboard serve --help") {
+		t.Errorf("a misspelt flag: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+// --version says the module's version and, when built from a repository,
+// the commit and its time.
+func TestVersion(t *testing.T) {
+	info := &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Path: "switchboard", Version: "v1.4.0"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "af0dcda0fe"}, {Key: "vcs.time", Value: "2026-12-06T14:59:18Z"}, {Key: "vcs.modified", Value: "true"}}}
+	if got, want := version(info, true), "switchboard v1.4.0, commit af0dcda0fe + local changes of 2026-12-06T14:59:18Z, go1.26.0"; got != want {
+		t.Errorf("version = %q\nwant      %q", got, want)
+	}
+	if got, want := version(&debug.BuildInfo{GoVersion: "go1.26.0"}, true), "switchboard (devel), go1.26.0"; got != want {
+		t.Errorf("without VCS: %q, want %q", got, want)
+	}
+	code, out, _ := runArgs(t, "--version")
+	if code != 0 || !strings.HasPrefix(out, "switchboard ") {
+		t.Errorf("--version: exit %d, %q", code, out)
+	}
+}
+
+// Flags may follow the prompt; after --, everything is prompt.
+func TestSendFlagsAfterPrompt(t *testing.T) {
+	cfg := writeConfig(t, fastConfig)
+	code, out, errs := runArgs(t, "send", "--config", cfg, "hello", "there", "--json", "--off", "alpha")
+	var res struct{ Provider, Content string }
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Provider != "beta" {
+		t.Fatalf("exit %d, served by %q: %s %s", code, res.Provider, out, errs)
+	}
+	code, out, errs = runArgs(t, "send", "--config", cfg, "--json", "--", "what", "does", "--off", "alpha", "do?")
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Provider != "alpha" {
+		t.Fatalf("after --: exit %d, served by %q; want the words taken as prompt: %s %s", code, res.Provider, out, errs)
+	}
+}
+
+// A model that is not served is a clear error naming the served ones,
+// with no trace; left out, the model is the config's default_model.
+func TestSendModel(t *testing.T) {
+	cfg := writeConfig(t, fastConfig)
+	for _, args := range [][]string{{"--model", "nope"}, {"--models", "test/model,nope"}} {
+		code, out, errs := runArgs(t, append(append([]string{"send", "--config", cfg}, args...), "hi")...)
+		if code != 2 || out != "" || !strings.Contains(errs, `"nope" is not a model `+cfg+" serves; models: test/model") || strings.Contains(errs, "why:") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errs)
+		}
+	}
+	two := writeConfig(t, "default_model = \"other\"\n"+fastConfig+`
+[[model]]
+name = "test/other"
+aliases = ["other"]
+[[model.endpoint]]
+provider = "beta"
+`)
+	var res struct{ Model, Provider string }
+	code, out, errs := runArgs(t, "send", "--config", two, "--json", "hi")
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Model != "test/other" {
+		t.Errorf("exit %d, model %q; want default_model's test/other: %s", code, res.Model, errs)
 	}
 }

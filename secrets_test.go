@@ -210,7 +210,7 @@ func dashboardScreen(t *testing.T, cfg string) []byte {
 	defer typing.Close()
 	code := make(chan int, 1)
 	go func() {
-		code <- runDashboard(ctx, []string{"--no-history", "--config", cfg, "--listen", "127.0.0.1:0"}, stderr,
+		code <- runDashboard(ctx, []string{"--no-history", "--config", cfg, "--listen", "127.0.0.1:0"}, io.Discard, stderr,
 			tea.WithInput(keys), tea.WithOutput(screen), tea.WithWindowSize(200, 120), tea.WithoutSignalHandler())
 	}()
 	screen.waitFor(t, "Providers")

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"switchboard/gateway"
@@ -93,13 +94,13 @@ func (a *api) url() string {
 }
 
 // runServe runs Switchboard without the dashboard: the monitor and the
-// API, logging every request on stderr, until interrupted.
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	r, code := launch(ctx, "serve", "switchboard serve [--config PATH] [--listen HOST:PORT] [--state DIR | --no-history]",
-		args, stderr, func(rest []string) string {
-			return fmt.Sprintf("serve takes no arguments, got %q", strings.Join(rest, " "))
-		})
-	if code != 0 {
+// API, logging every request and every health event on stderr, until
+// interrupted. A test's started is given the stack once the API is up.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, started ...func(*stack)) int {
+	r, code := launch(ctx, serveCmd, args, stdout, stderr, nil, func(rest []string) string {
+		return fmt.Sprintf("serve takes no arguments, got %q", strings.Join(rest, " "))
+	})
+	if r == nil {
 		return code
 	}
 	defer r.stop()
@@ -108,6 +109,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if r.notice != "" {
 		log.Warn(r.notice)
 	}
+	// An operator without the dashboard sees a provider go down and come
+	// back in the log. Deferred in this order, the logger stops before
+	// the wait for it.
+	hctx, cancel := context.WithCancel(r.ctx)
+	var wg sync.WaitGroup
+	snaps := r.mon.Subscribe(hctx)
+	wg.Go(func() { logHealth(hctx, snaps, log) })
+	defer wg.Wait()
+	defer cancel()
 	addr := r.listenAddr(r.listen)
 	if addr == "" {
 		fmt.Fprintln(stderr, `serve: no address to listen on; give --listen 127.0.0.1:8788, or listen = "..." in the config's [gateway] table`)
@@ -119,6 +129,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	defer a.stop(10 * time.Second)
+	for _, f := range started {
+		f(r.stack)
+	}
 	fmt.Fprintf(stdout, "switchboard: OpenAI-compatible API on %s (models: %s)\n", a.url(), strings.Join(r.router.Models(), ", "))
 	select {
 	case <-r.ctx.Done():

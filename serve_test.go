@@ -16,6 +16,8 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
+
+	"switchboard/config"
 )
 
 // lockedBuffer collects what a goroutine writes, for reading afterwards.
@@ -233,7 +235,7 @@ func TestDashboardLogsNothingOnStderr(t *testing.T) {
 	screen, stderr := newLockedBuffer(), newLockedBuffer()
 	code := make(chan int, 1)
 	go func() {
-		code <- runDashboard(ctx, []string{"--no-history", "--config", cfg, "--listen", "127.0.0.1:0"}, stderr,
+		code <- runDashboard(ctx, []string{"--no-history", "--config", cfg, "--listen", "127.0.0.1:0"}, io.Discard, stderr,
 			tea.WithInput(nil), tea.WithOutput(screen), tea.WithWindowSize(160, 48), tea.WithoutSignalHandler())
 	}()
 	screen.waitFor(t, "Unsolicited")
@@ -246,5 +248,135 @@ func TestDashboardLogsNothingOnStderr(t *testing.T) {
 	}
 	if got := ansi.Strip(screen.String()); strings.Contains(got, leakyKey) || strings.Contains(got, gatewayKey) {
 		t.Errorf("a key is on the screen")
+	}
+}
+
+// dashboardFor runs the dashboard with args on a test screen until stop,
+// which returns its exit code and what it wrote on stderr.
+func dashboardFor(t *testing.T, args ...string) (screen *lockedBuffer, stop func() (int, string)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	screen, stderr := newLockedBuffer(), newLockedBuffer()
+	code := make(chan int, 1)
+	go func() {
+		code <- runDashboard(ctx, args, io.Discard, stderr,
+			tea.WithInput(nil), tea.WithOutput(screen), tea.WithWindowSize(160, 48), tea.WithoutSignalHandler())
+	}()
+	return screen, func() (int, string) {
+		cancel()
+		return <-code, stderr.String()
+	}
+}
+
+// The demo traffic goes through the router with nobody typing and no API,
+// and its traces reach the event log as the API's do: alpha, the cheaper,
+// fails every request, and the log shows the fallback.
+func TestDashboardDemoTraffic(t *testing.T) {
+	cfg := writeConfig(t, strings.Replace(fastConfig, "tokens_per_second = 20000", "tokens_per_second = 20000\nerror_rate = 1", 1))
+	screen, stop := dashboardFor(t, "--no-history", "--config", cfg, "--demo-traffic", "20")
+	screen.waitFor(t, "fell back")
+	if c, errs := stop(); c != 0 {
+		t.Errorf("the dashboard exited %d: %s", c, errs)
+	}
+}
+
+// The dashboard opens on default_model; without one, on the model with
+// the most endpoints.
+func TestDashboardOpensOnDefaultModel(t *testing.T) {
+	other := fastConfig + `
+[[model]]
+name = "test/other"
+aliases = ["other"]
+[[model.endpoint]]
+provider = "beta"
+`
+	for _, tc := range []struct{ head, want string }{
+		{"default_model = \"other\"\n", "test/other  model 2/2"},
+		{"", "test/model  model 1/2"},
+	} {
+		screen, stop := dashboardFor(t, "--no-history", "--demo-traffic", "0", "--config", writeConfig(t, tc.head+other))
+		screen.waitFor(t, "Providers")
+		if c, errs := stop(); c != 0 || !strings.Contains(ansi.Strip(screen.String()), tc.want) {
+			t.Errorf("%q: exit %d %s; the screen does not open on %q:\n%s", tc.head, c, errs, tc.want, ansi.Strip(screen.String()))
+		}
+	}
+}
+
+// Demo traffic is on by itself only when every provider is simulated; a
+// rate on the command line is taken as it is, and a bad one is refused.
+func TestDemoRate(t *testing.T) {
+	simulated := &stack{cfg: mustLoad(t, fastConfig)}
+	real := &stack{cfg: mustLoad(t, strings.Replace(fastConfig, "name = \"beta\"\nprotocol = \"openai\"\n[provider.sim]\nttft = { p50 = \"1ms\", p95 = \"2ms\" }\ntokens_per_second = 20000",
+		"name = \"beta\"\nprotocol = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"", 1))}
+	for _, tc := range []struct {
+		s    *stack
+		flag rateFlag
+		want float64
+	}{
+		{simulated, rateFlag{}, defaultDemoRate},
+		{simulated, rateFlag{rate: 0, set: true}, 0},
+		{simulated, rateFlag{rate: 3, set: true}, 3},
+		{real, rateFlag{}, 0},
+		{real, rateFlag{rate: 0.2, set: true}, 0.2},
+	} {
+		if got := tc.s.demoRate(tc.flag); got != tc.want {
+			t.Errorf("simulated %v, flag %+v: rate %v, want %v", tc.s.simulated(), tc.flag, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"-1", "fast", "NaN", "1000"} {
+		code, _, errs := runArgs(t, "--config", writeConfig(t, fastConfig), "--demo-traffic", bad)
+		if code != 2 || !strings.Contains(errs, "prompts per second from 0") {
+			t.Errorf("--demo-traffic %s: exit %d, %q", bad, code, errs)
+		}
+	}
+}
+
+func mustLoad(t *testing.T, body string) *config.Config {
+	t.Helper()
+	cfg, err := config.Load(writeConfig(t, body), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// serve logs a provider going down and coming back, its breaker's changes
+// and its cooldowns, for an operator who has only the log: alpha, a
+// simulated provider, is forced down, then back to normal, then rate
+// limited.
+func TestServeLogsHealth(t *testing.T) {
+	cfg := writeConfig(t, `
+[monitor]
+probe_interval = "20ms"
+breaker_backoff = "50ms"
+breaker_max_backoff = "100ms"
+`+fastConfig)
+	ctx, cancel := context.WithCancel(t.Context())
+	logs := newLockedBuffer()
+	stacks, code := make(chan *stack, 1), make(chan int, 1)
+	go func() {
+		code <- runServe(ctx, []string{"--no-history", "--config", cfg, "--listen", "127.0.0.1:0"}, io.Discard, logs,
+			func(s *stack) { stacks <- s })
+	}()
+	fleet := faults{(<-stacks).fleet}
+	alpha := func(mode string) {
+		if err := fleet.SetMode("alpha", mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alpha("down")
+	logs.waitFor(t, `level=WARN msg="endpoint down" provider=alpha endpoint=test/model@alpha event=outage_started detail=`)
+	logs.waitFor(t, `level=WARN msg="breaker opened" provider=alpha`)
+	alpha("normal")
+	logs.waitFor(t, `level=INFO msg="breaker closed" provider=alpha`)
+	logs.waitFor(t, `level=INFO msg="endpoint back" provider=alpha endpoint=test/model@alpha event=outage_ended`)
+	alpha("rate_limited")
+	logs.waitFor(t, `level=WARN msg="endpoint cooling down" provider=alpha`)
+	cancel()
+	if c := <-code; c != 0 {
+		t.Errorf("serve exited %d:\n%s", c, logs)
+	}
+	if strings.Contains(logs.String(), "provider=beta") {
+		t.Errorf("beta, which stayed well, has health events:\n%s", logs)
 	}
 }

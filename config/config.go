@@ -52,6 +52,11 @@ type Config struct {
 	Providers []Provider      // in file order
 	Models    []Model         // in file order
 	Gateway   Gateway
+	// DefaultModel is the model the dashboard opens on and send asks when
+	// none is named: default_model, an alias taken to its model's Name, or
+	// when that is left out the model with the most endpoints (the first
+	// of them in file order), where most happens.
+	DefaultModel string
 }
 
 // Gateway is the HTTP API's [gateway] table.

@@ -615,6 +615,16 @@ func TestParseErrors(t *testing.T) {
 				`16:11 model.aliases must be an array of strings, not a string; put it in brackets: aliases = ["d"]`,
 			}},
 
+		// The model the dashboard opens on.
+		{"default model misspelt", lines(`default_model = "claud"`) + okProvider + lines(
+			`[[model]]`, `name = "claude"`, `aliases = ["sonnet"]`, `[[model.endpoint]]`, `provider = "ok"`),
+			nil, []string{`1:17 default_model "claud" is not a model this file serves; did you mean "claude"?`}},
+		{"default model unknown", lines(`default_model = "gpt-5"`) + okProvider + lines(
+			`[[model]]`, `name = "claude"`, `aliases = ["sonnet"]`, `[[model.endpoint]]`, `provider = "ok"`),
+			nil, []string{`1:17 default_model "gpt-5" is not a model this file serves; the models are "claude" and "sonnet"`}},
+		{"default model not a string", lines(`default_model = 3`) + okRest,
+			nil, []string{`1:17 default_model must be a string in double quotes, not an integer`}},
+
 		// What an endpoint takes and gives.
 		{"input modalities and anthropic logprobs", lines(`[[provider]]`, `name = "claude"`, `protocol = "anthropic"`, `[provider.sim]`,
 			`[[model]]`, `name = "m"`, `[[model.endpoint]]`, `provider = "claude"`,

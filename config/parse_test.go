@@ -406,3 +406,21 @@ func TestDataPoliciesAndRoutingEndpoint(t *testing.T) {
 		t.Error("the defaults do not exclude the endpoint that keeps data")
 	}
 }
+
+// The dashboard opens on default_model, an alias standing for its model;
+// left out, on the model with the most endpoints, the first of those.
+func TestDefaultModel(t *testing.T) {
+	two := okProvider + lines(`[[provider]]`, `name = "ok2"`, `[provider.sim]`,
+		`[[model]]`, `name = "one"`, `[[model.endpoint]]`, `provider = "ok"`,
+		`[[model]]`, `name = "two"`, `aliases = ["deux"]`, `[[model.endpoint]]`, `provider = "ok"`, `[[model.endpoint]]`, `provider = "ok2"`,
+		`[[model]]`, `name = "also-two"`, `[[model.endpoint]]`, `provider = "ok"`, `[[model.endpoint]]`, `provider = "ok2"`)
+	for _, tc := range []struct{ head, want string }{
+		{"", "two"},
+		{`default_model = "one"` + "\n", "one"},
+		{`default_model = "deux"` + "\n", "two"},
+	} {
+		if got := mustParse(t, tc.head+two, nil).DefaultModel; got != tc.want {
+			t.Errorf("%q: DefaultModel %q, want %q", tc.head, got, tc.want)
+		}
+	}
+}

@@ -63,6 +63,7 @@ func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
 	if t, ok := root.sub("gateway", `a [gateway] table, e.g. listen = "127.0.0.1:8788"`); ok {
 		cfg.Gateway = readGateway(t, env)
 	}
+	defaultModel, hasDefault := root.str("default_model")
 	provTables, provOK := root.tables("provider", "a [[provider]] table")
 	modelTables, modelOK := root.tables("model", "a [[model]] table")
 	start := Pos{File: d.loc.file, Line: 1, Col: 1}
@@ -138,6 +139,10 @@ func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
 		cfg.Models = append(cfg.Models, m)
 	}
 	checkAliases(cfg.Models, modelTables)
+	cfg.DefaultModel = mostServed(cfg.Models)
+	if hasDefault {
+		cfg.DefaultModel = readDefaultModel(root, defaultModel, cfg.Models)
+	}
 	display := map[string]string{}
 	for _, p := range cfg.Providers {
 		display[p.Name] = p.Display
@@ -211,6 +216,40 @@ func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
 		}
 	}
 	return cfg
+}
+
+// mostServed is the model with the most endpoints, the first of them in
+// file order; "" when there is none.
+func mostServed(models []Model) string {
+	best := -1
+	for i, m := range models {
+		if best < 0 || len(m.Endpoints) > len(models[best].Endpoints) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return ""
+	}
+	return models[best].Name
+}
+
+// readDefaultModel checks the top-level default_model, name, against the
+// models and their aliases, and returns the model it names ("" if none).
+func readDefaultModel(root *table, name string, models []Model) string {
+	var known []string
+	for _, m := range models {
+		if m.Name == name || slices.Contains(m.Aliases, name) {
+			return m.Name
+		}
+		known = append(known, m.Name)
+		known = append(known, m.Aliases...)
+	}
+	hint := fmt.Sprintf("the models are %s", quoteList(known))
+	if s := suggest(name, known); s != "" {
+		hint = fmt.Sprintf("did you mean %q?", s)
+	}
+	root.bad("default_model", "%q is not a model this file serves; %s", name, hint)
+	return ""
 }
 
 // readGateway reads [gateway]: where the API listens and who may use it.

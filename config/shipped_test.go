@@ -30,6 +30,9 @@ func TestShippedConfig(t *testing.T) {
 	if cfg.Source != EmbeddedName {
 		t.Errorf("Source = %q", cfg.Source)
 	}
+	if cfg.DefaultModel != "meta-llama/llama-3.3-70b-instruct" {
+		t.Errorf("DefaultModel %q; want Llama, whose seven providers show routing at work", cfg.DefaultModel)
+	}
 	if iv := cfg.Monitor.ProbeInterval; iv < 2*time.Second || iv > 3*time.Second {
 		t.Errorf("probe_interval %v; want 2s-3s so the sparklines move", iv)
 	}

@@ -192,10 +192,11 @@ step() {
 TOGGLED=deepinfra # turned off in step 3
 FORCED=groq       # forced down in step 5
 
+# The dashboard opens on default_model, Llama in the shipped config.
 live_figures() {
-  has_all Switchboard "Claude Sonnet 4" || return 1
+  has_all Switchboard "Llama 3.3 70B Instruct" || return 1
   local p
-  for p in anthropic google-vertex amazon-bedrock; do
+  for p in groq cerebras together; do
     row_of "$p" | grep -qE '[0-9]%' || return 1
   done
 }
@@ -207,7 +208,7 @@ step1_start() {
   for i in $(seq 1 25); do [ -s "$tmp/pid" ] && break; sleep 0.2; done
   app_pid=$(cat "$tmp/pid" 2>/dev/null)
   [ -n "$app_pid" ] || { WHY="the pane did not start"; return 1; }
-  wait_until 5 live_figures || { WHY="no header and live availability for the Claude providers ($WHY)"; return 1; }
+  wait_until 5 live_figures || { WHY="no header and live availability for the Llama providers ($WHY)"; return 1; }
   API_PORT=$(sed -n 's/.*API 127\.0\.0\.1:\([0-9]*\) .*/\1/p' <<<"$SCREEN" | head -n1)
   [ -n "$API_PORT" ] || { WHY="the header does not say where the API listens"; return 1; }
 }
@@ -234,9 +235,18 @@ llama_listed() {
     row_of "$p" >/dev/null || return 1
   done
 }
+claude_listed() {
+  has "Claude Sonnet 4" || return 1
+  local p
+  for p in anthropic google-vertex amazon-bedrock; do
+    row_of "$p" >/dev/null || return 1
+  done
+}
 step2_model() {
   T send-keys -t e2e m
-  wait_until 5 llama_listed || { WHY="Llama 3.3 70B Instruct and its seven providers did not show ($WHY)"; return 1; }
+  wait_until 5 claude_listed || { WHY="Claude Sonnet 4 and its three providers did not show ($WHY)"; return 1; }
+  T send-keys -t e2e m
+  wait_until 5 llama_listed || { WHY="Llama 3.3 70B Instruct and its seven providers did not show again ($WHY)"; return 1; }
 }
 
 step3_toggle() {
@@ -362,7 +372,7 @@ step8_quit() {
 start=$SECONDS
 step "1 start: header and live availability" step1_start
 step "1b no typing: the figures move within 10s of start" step1b_moving
-step "2 m: Llama 3.3 70B Instruct and its providers" step2_model
+step "2 m, m: Claude Sonnet 4 and its providers, then Llama again" step2_model
 step "3 j, space: $TOGGLED off (you)" step3_toggle
 step "4 prompt: $TOGGLED skipped, not serving" step4_skip
 step "4b header at 120 columns: routed vs best single" step_header
