@@ -192,7 +192,7 @@ func runDashboard(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		// The API's request lines would flood the event log, which shows
 		// their fallbacks and hedges from the traces; a port in use costs
 		// the API, not the dashboard.
-		if a, err := s.startAPI(addr, slog.New(slog.DiscardHandler), lines.Handler(), routed); err != nil {
+		if a, err := s.startAPI(addr, slog.New(slog.DiscardHandler), lines.Handler(), routed("API")); err != nil {
 			opts.Notice = strings.TrimPrefix(r.notice+"; "+err.Error(), "; ")
 		} else {
 			defer a.stop(2 * time.Second)
@@ -200,7 +200,7 @@ func runDashboard(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		}
 	}
 	if rate := s.demoRate(demoRate); rate > 0 {
-		d := demo.New(demo.Options{Router: s.router, Models: s.demoModels(), Rate: rate, Routed: routed})
+		d := demo.New(demo.Options{Router: s.router, Models: s.demoModels(), Rate: rate, Routed: routed("demo")})
 		dctx, cancel := context.WithCancel(r.ctx)
 		var wg sync.WaitGroup
 		wg.Go(func() { d.Run(dctx) })

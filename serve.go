@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"switchboard/ui"
 	"sync"
 	"time"
 
@@ -62,14 +63,18 @@ func (s *stack) startAPI(addr string, log *slog.Logger, errors slog.Handler, rou
 	return a, nil
 }
 
-// traceFeed passes the API's traces to the dashboard without ever holding
-// a request up: when the dashboard falls behind, traces are dropped.
-func traceFeed() (chan *routing.Trace, func(*routing.Trace)) {
-	ch := make(chan *routing.Trace, 64)
-	return ch, func(t *routing.Trace) {
-		select {
-		case ch <- t:
-		default:
+// traceFeed passes the traces of requests routed outside the console (the
+// API's, the demo's: each labels its own with via) to the dashboard without
+// ever holding a request up: when the dashboard falls behind, traces are
+// dropped.
+func traceFeed() (chan ui.Routed, func(via string) func(*routing.Trace)) {
+	ch := make(chan ui.Routed, 64)
+	return ch, func(via string) func(*routing.Trace) {
+		return func(t *routing.Trace) {
+			select {
+			case ch <- ui.Routed{Trace: t, Via: via}:
+			default:
+			}
 		}
 	}
 }

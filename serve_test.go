@@ -269,12 +269,13 @@ func dashboardFor(t *testing.T, args ...string) (screen *lockedBuffer, stop func
 }
 
 // The demo traffic goes through the router with nobody typing and no API,
-// and its traces reach the event log as the API's do: alpha, the cheaper,
-// fails every request, and the log shows the fallback.
+// and its traces reach the event log as the API's do, marked as the
+// demo's: alpha, the cheaper, fails every request, and the log shows the
+// fallback.
 func TestDashboardDemoTraffic(t *testing.T) {
 	cfg := writeConfig(t, strings.Replace(fastConfig, "tokens_per_second = 20000", "tokens_per_second = 20000\nerror_rate = 1", 1))
 	screen, stop := dashboardFor(t, "--no-history", "--config", cfg, "--demo-traffic", "20")
-	screen.waitFor(t, "fell back")
+	screen.waitFor(t, "demo: alpha failed")
 	if c, errs := stop(); c != 0 {
 		t.Errorf("the dashboard exited %d: %s", c, errs)
 	}

@@ -26,7 +26,7 @@ const (
 // line the process logged.
 type logEntry struct {
 	at       time.Time
-	via      string // where a routed request came from, when not the console: "API"
+	via      string // where a routed request came from, when not the console: "API", "demo"
 	provider string
 	text     string
 	bad      bool // an outage, a failure: drawn in the error colour

@@ -119,30 +119,34 @@ func TestErrorsByClassSparklines(t *testing.T) {
 	}
 }
 
-// Requests that came through the API show in the event log too, marked so.
+// Requests routed outside the console (through the API, or by the demo
+// traffic) show in the event log too, each marked with where it came from.
 func TestEventLogShowsAPIRequests(t *testing.T) {
 	s := newStack(t, fleetModels)
 	o := s.options()
-	traces := make(chan *routing.Trace, 1)
+	traces := make(chan Routed, 2)
 	o.Traces = traces
 	ctx, cancel := context.WithCancel(t.Context())
 	m := New(ctx, o).(*model)
 	d := drive(t, m, cancel, 160, 48)
 	llama := fleetModels[0].name
 	m.selectModel(slices.Index(m.models, llama))
-	traces <- &routing.Trace{Served: llama + "@groq", Attempts: []routing.Attempt{
-		{Endpoint: llama + "@together", Provider: "together", Outcome: "overloaded"},
-		{Endpoint: llama + "@groq", Provider: "groq", Outcome: "ok"}}}
-	d.waitFor("the API's fallback in the event log", func(m *model) bool {
-		for _, e := range m.events.entries(m.snap, m.providers.endpoints) {
-			if e.provider == "together" && e.via == "API" && e.text == "failed (overloaded): fell back" {
-				return true
+	for _, via := range []string{"API", "demo"} {
+		failed := map[string]string{"API": "together", "demo": "cerebras"}[via]
+		traces <- Routed{Via: via, Trace: &routing.Trace{Served: llama + "@groq", Attempts: []routing.Attempt{
+			{Endpoint: llama + "@" + failed, Provider: failed, Outcome: "overloaded"},
+			{Endpoint: llama + "@groq", Provider: "groq", Outcome: "ok"}}}}
+		d.waitFor("the "+via+"'s fallback in the event log", func(m *model) bool {
+			for _, e := range m.events.entries(m.snap, m.providers.endpoints) {
+				if e.provider == failed && e.via == via && e.text == "failed (overloaded): fell back" {
+					return true
+				}
 			}
+			return false
+		})
+		if v := ansi.Strip(m.events.view(m.snap, m.providers.endpoints)); !strings.Contains(v, via+": "+failed+" failed (overloaded)") {
+			t.Errorf("the event log does not show the %s's:\n%s", via, v)
 		}
-		return false
-	})
-	if v := ansi.Strip(m.events.view(m.snap, m.providers.endpoints)); !strings.Contains(v, "API: together failed (overloaded)") {
-		t.Errorf("the event log does not show it:\n%s", v)
 	}
 }
 

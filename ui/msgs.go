@@ -66,9 +66,9 @@ func waitForSnapshot(ch <-chan *monitor.Snapshot) tea.Cmd {
 }
 
 // tracedMsg is the trace of a request that came through the API.
-type tracedMsg struct{ trace *routing.Trace }
+type tracedMsg struct{ Routed }
 
-func traced(t *routing.Trace) tea.Msg { return tracedMsg{trace: t} }
+func traced(r Routed) tea.Msg { return tracedMsg{r} }
 
 // loggedMsg is a line the process logged.
 type loggedMsg struct{ line string }

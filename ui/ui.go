@@ -57,9 +57,10 @@ type Options struct {
 	Now     func() time.Time  // default time.Now; tests inject a clock
 	Notice  string            // a problem to show at start, e.g. why history is off
 	API     string            // where the HTTP API listens, e.g. "127.0.0.1:8788"; "" for none
-	// Traces brings the decision traces of requests that came through the
-	// API, for the event log (their fallbacks and hedges); nil for none.
-	Traces <-chan *routing.Trace
+	// Traces brings the decision traces of requests routed outside the
+	// console (through the API, or sent by the demo traffic), for the event
+	// log (their fallbacks and hedges); nil for none.
+	Traces <-chan Routed
 	// Logs brings what the process logs while the dashboard has the screen
 	// (net/http's complaints, such as an upstream's stray bytes), one line
 	// each, secrets removed, for the event log; nil for none.
@@ -73,6 +74,13 @@ type Options struct {
 	// Demo is the background demo traffic; nil when there is none to
 	// offer.
 	Demo Demo
+}
+
+// Routed is the decision trace of a request routed outside the console,
+// and where it came from, as the event log names it ("API", "demo").
+type Routed struct {
+	Trace *routing.Trace
+	Via   string
 }
 
 // Demo is background demo traffic: a steady trickle of prompts through the
@@ -282,7 +290,7 @@ func (m *model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, cmd
 
 	case tracedMsg:
-		m.events.addTrace(msg.trace, m.ctx.now(), "API")
+		m.events.addTrace(msg.Trace, m.ctx.now(), msg.Via)
 		return m, waitFor(m.run, m.opts.Traces, traced)
 
 	case loggedMsg:
