@@ -278,7 +278,9 @@ func (c *healthCollector) collectEndpoint(ch chan<- prometheus.Metric, e *monito
 			gauge(c.availability, w.v, w.name)
 		}
 	}
-	gauge(c.errorRate, e.ErrorRate)
+	if e.ErrorRate >= 0 { // NoData without requests: no figure, not a negative one
+		gauge(c.errorRate, e.ErrorRate)
+	}
 	lat, ttft, tp := durationQuantiles(e.Latency), durationQuantiles(e.TTFT), rateQuantiles(e.Throughput)
 	for i, q := range metricQuantiles {
 		if lat[i] > 0 {

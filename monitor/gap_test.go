@@ -9,15 +9,15 @@ import (
 )
 
 // Each success's longest gap between tokens goes into a 30-minute
-// distribution, in the snapshot as Gap30m with the unit and the no-data
-// zero of the other percentiles; failures, answers without a gap and
+// distribution, in the snapshot as Gap30m with the unit and the NoData of
+// the other percentiles; failures, answers without a gap and
 // outcomes older than 30 minutes are left out, and a gap under a
 // millisecond counts as one.
 func TestGapBetweenTokens(t *testing.T) {
 	clk := monitortest.NewClock()
 	m := newTestMonitor(t, clk, "a")
-	if st := status(t, m, "a"); st.Gap30m != (Percentiles{}) {
-		t.Fatalf("no data: %+v, want all zero", st.Gap30m)
+	if st := status(t, m, "a"); st.Gap30m != noDurations || st.TTFT30m != noDurations || st.Latency != noDurations {
+		t.Fatalf("no data: gap %+v, ttft %+v, latency %+v, want all NoData", st.Gap30m, st.TTFT30m, st.Latency)
 	}
 	ok := func(gap time.Duration) provider.Outcome {
 		return provider.Outcome{Class: provider.ClassOK, TTFT: 100 * time.Millisecond, Duration: time.Second, OutputTokens: 20, MaxGap: gap}

@@ -109,10 +109,14 @@ func newHealth(o Options, ep Endpoint) *health {
 		minute: newRolling[minuteSlot](time.Minute, 30, fiveMinutes),
 		hour:   newRolling[counts](time.Hour, 24),
 		brk:    breaker{gen: 1}, // 0 is the Gen of outcomes whose caller did not ask
-		// No data until the first read: Rates say so with -1, not 0.
-		throughput30m: Rates{-1, -1, -1, -1, -1},
+		// No data until the first read.
+		throughput30m: Rates{NoData, NoData, NoData, NoData, NoData},
+		latency30m:    noDurations, ttft30m: noDurations, gap30m: noDurations,
 	}
 }
+
+// noDurations are the percentiles of a distribution without data.
+var noDurations = Percentiles{NoData, NoData, NoData, NoData, NoData}
 
 // span is a stretch of time, from and to included.
 type span struct{ from, to time.Time }

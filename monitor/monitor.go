@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -226,13 +227,16 @@ var quantileSet = []float64{0.5, 0.75, 0.9, 0.95, 0.99}
 func durations(h *histogram) Percentiles {
 	var q [5]float64
 	h.quantiles(quantileSet, q[:])
-	ms := func(v float64) time.Duration {
-		if v < 0 {
-			return 0
-		}
-		return time.Duration(v * float64(time.Millisecond))
+	return Percentiles{millis(q[0]), millis(q[1]), millis(q[2]), millis(q[3]), millis(q[4])}
+}
+
+// millis is a figure of milliseconds (as the histograms and EWMAs keep
+// them) as a duration: NoData for a negative one, which is none.
+func millis(v float64) time.Duration {
+	if v < 0 {
+		return NoData
 	}
-	return Percentiles{ms(q[0]), ms(q[1]), ms(q[2]), ms(q[3]), ms(q[4])}
+	return time.Duration(v * float64(time.Millisecond))
 }
 
 // rateShares are the shares of requests whose speed Rates' P99, P95, P90,
@@ -260,8 +264,8 @@ func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 		Availability1d: h.hour.total.availability(), ErrorRate: win.errorRate(),
 		Latency: durations(&five.latency), TTFT: durations(&five.ttft), Throughput: rates(&five.throughput),
 		Latency30m: h.latency30m, TTFT30m: h.ttft30m, Gap30m: h.gap30m, Throughput30m: h.throughput30m,
-		EWMALatency: time.Duration(h.ewmaLatency * float64(time.Millisecond)),
-		EWMATTFT:    time.Duration(h.ewmaTTFT * float64(time.Millisecond)),
+		EWMALatency: millis(cmp.Or(h.ewmaLatency, NoData)), // 0 before the first success
+		EWMATTFT:    millis(cmp.Or(h.ewmaTTFT, NoData)),
 		Breaker:     h.brk.state, Generation: h.brk.gen,
 		ConsecutiveErrors: h.consecutive, LastError: h.lastError, LastErrorAt: h.lastErrorAt,
 		OutageSince: h.outageSince, LastOutage: h.lastOutage,
@@ -281,11 +285,11 @@ func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 
 func pointOf(b *counts) Point {
 	if b == nil {
-		return Point{Latency: -1, TTFT: -1, Availability: -1}
+		return Point{Latency: NoData, TTFT: NoData, ErrorRate: NoData, Availability: NoData}
 	}
-	return Point{Requests: float64(b.requests), Latency: meanMillis(b.latencySum, b.successes),
-		TTFT: meanMillis(b.ttftSum, b.ttftN), ErrorRate: b.errorRate(), Availability: b.availability(),
-		Successes: float64(b.successes), ProviderErrors: float64(b.provErrors)}
+	return Point{Requests: int(b.requests), Latency: mean(b.latencySum, b.successes),
+		TTFT: mean(b.ttftSum, b.ttftN), ErrorRate: b.errorRate(), Availability: b.availability(),
+		Successes: int(b.successes), ProviderErrors: int(b.provErrors)}
 }
 
 // pointAt is the point of fine bucket id, marked down if an outage
@@ -346,7 +350,8 @@ var minuteQuantiles = []float64{0.5, 0.99}
 
 // minutePoint reads one minute slot.
 func minutePoint(id int64, sl *minuteSlot) MinutePoint {
-	p := MinutePoint{At: time.Unix(0, id*int64(time.Minute)).UTC()}
+	p := MinutePoint{At: time.Unix(0, id*int64(time.Minute)).UTC(), ErrorRate: NoData,
+		LatencyP50: NoData, LatencyP99: NoData, TTFTP50: NoData, TTFTP99: NoData}
 	if sl == nil || sl.c.requests == 0 {
 		return p
 	}
@@ -355,11 +360,10 @@ func minutePoint(id int64, sl *minuteSlot) MinutePoint {
 		p.Errors[i] = int(n)
 	}
 	var q [2]float64
-	ms := func(v float64) time.Duration { return time.Duration(max(v, 0) * float64(time.Millisecond)) }
 	sl.d.latency.quantiles(minuteQuantiles, q[:])
-	p.LatencyP50, p.LatencyP99 = ms(q[0]), ms(q[1])
+	p.LatencyP50, p.LatencyP99 = millis(q[0]), millis(q[1])
 	sl.d.ttft.quantiles(minuteQuantiles, q[:])
-	p.TTFTP50, p.TTFTP99 = ms(q[0]), ms(q[1])
+	p.TTFTP50, p.TTFTP99 = millis(q[0]), millis(q[1])
 	return p
 }
 

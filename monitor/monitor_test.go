@@ -275,14 +275,14 @@ func TestSeriesOneBucketPerPoint(t *testing.T) {
 	s := status(t, m, "a").Series
 	n := o.SeriesLen
 	p := s.Points()
-	if len(p) != n || len(s.Latency()) != n {
+	if len(p) != n || len(s.Points()) != n {
 		t.Fatalf("series length %d, want %d", len(p), n)
 	}
-	if p[n-3].Latency != -1 || p[n-3].Availability != -1 || p[n-3].Requests != 0 {
+	if p[n-3].Latency != NoData || p[n-3].Availability != NoData || p[n-3].ErrorRate != NoData || p[n-3].Requests != 0 {
 		t.Errorf("empty bucket: %+v", p[n-3])
 	}
-	if got := p[n-2].Latency; got != 100 {
-		t.Errorf("latency point = %vms, want the mean, 100", got)
+	if got := p[n-2].Latency; got != 100*time.Millisecond {
+		t.Errorf("latency point = %v, want the mean, 100ms", got)
 	}
 	if p[n-2].ErrorRate != 0 || p[n-1].ErrorRate != 1 || p[n-1].Availability != 0 || p[n-1].Requests != 1 {
 		t.Errorf("last points: %+v %+v", p[n-2], p[n-1])
@@ -290,12 +290,12 @@ func TestSeriesOneBucketPerPoint(t *testing.T) {
 	// A point is kept once its bucket is over; the current one still moves.
 	m.Record("a", ok(100*time.Millisecond))
 	p = status(t, m, "a").Series.Points()
-	if p[n-1].ErrorRate != 0.5 || p[n-2].Latency != 100 {
+	if p[n-1].ErrorRate != 0.5 || p[n-2].Latency != 100*time.Millisecond {
 		t.Errorf("after one more outcome: %+v %+v", p[n-2], p[n-1])
 	}
 	clk.Advance(o.Bucket)
 	p = status(t, m, "a").Series.Points()
-	if p[n-2].ErrorRate != 0.5 || p[n-1].Requests != 0 {
+	if p[n-2].ErrorRate != 0.5 || p[n-1].Requests != 0 || p[n-1].ErrorRate != NoData {
 		t.Errorf("a bucket later: %+v %+v", p[n-2], p[n-1])
 	}
 }
@@ -462,7 +462,7 @@ func TestSeriesMarksOutageBuckets(t *testing.T) {
 	if s.Bucket != o.Bucket {
 		t.Errorf("series bucket %v, want %v", s.Bucket, o.Bucket)
 	}
-	if p := s.Current; !p.Down || p.ProviderErrors != float64(o.DownAfter) || p.Successes != 0 {
+	if p := s.Current; !p.Down || p.ProviderErrors != o.DownAfter || p.Successes != 0 {
 		t.Errorf("the bucket the outage began in: %+v", p)
 	}
 	clk.Advance(3 * o.Bucket) // silent buckets, the breaker open

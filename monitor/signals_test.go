@@ -271,7 +271,7 @@ func TestMinutes(t *testing.T) {
 	clk.Advance(time.Minute)
 	m.Record("a", provider.Outcome{Class: provider.ClassOK, TTFT: 300 * time.Millisecond, Duration: 2 * time.Second})
 	ms := m.Minutes("a")
-	if len(ms) != 30 || ms[0].Requests != 0 {
+	if len(ms) != 30 || ms[0].Requests != 0 || ms[0].ErrorRate != NoData || ms[0].LatencyP50 != NoData || ms[0].TTFTP99 != NoData {
 		t.Fatalf("%d minutes, the oldest %+v", len(ms), ms[0])
 	}
 	prev, now := ms[28], ms[29]
@@ -287,7 +287,7 @@ func TestMinutes(t *testing.T) {
 	}
 }
 
-// The 30-minute figures say "no data" (-1) until there is some, and are
+// The 30-minute figures say "no data" (NoData) until there is some, and are
 // read in every state: an endpoint that went down still shows its past.
 func TestThirtyMinuteFiguresInEveryState(t *testing.T) {
 	clk := monitortest.NewClock()
@@ -295,8 +295,8 @@ func TestThirtyMinuteFiguresInEveryState(t *testing.T) {
 	for range 3 {
 		m.Record("never", provider.Outcome{Class: provider.ClassServer})
 	}
-	if st := status(t, m, "never"); st.State != Down || st.Throughput30m.P50 != -1 || st.TTFT30m.P50 != 0 {
-		t.Errorf("never answered, down: state %s, throughput %+v, ttft %+v; want -1 and 0 (no data)", st.State, st.Throughput30m, st.TTFT30m)
+	if st := status(t, m, "never"); st.State != Down || st.Throughput30m.P50 != NoData || st.TTFT30m.P50 != NoData {
+		t.Errorf("never answered, down: state %s, throughput %+v, ttft %+v; want NoData", st.State, st.Throughput30m, st.TTFT30m)
 	}
 	m.Record("once", provider.Outcome{Class: provider.ClassOK, TTFT: 100 * time.Millisecond, Duration: 500 * time.Millisecond, OutputTokens: 50})
 	for range 3 {

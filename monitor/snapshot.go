@@ -90,7 +90,15 @@ func (s *Snapshot) Status(id string) *EndpointStatus {
 	return nil
 }
 
-// Percentiles are a distribution's quantiles. A zero means no data.
+// NoData is what every figure of a snapshot holds when nothing was
+// measured to give it: the ratios (availability, error rate, delivered),
+// the rates (throughput) and the durations (percentiles, means, EWMAs),
+// as -1 of their unit (a duration of -1ns). Counts are never without data:
+// zero is a count. So "no data" reads one way everywhere: a figure below
+// zero.
+const NoData = -1
+
+// Percentiles are a distribution's quantiles; NoData without data.
 type Percentiles struct {
 	P50, P75, P90, P95, P99 time.Duration
 }
@@ -100,7 +108,7 @@ type Percentiles struct {
 // They are read from the slow side, as OpenRouter's endpoints API and its
 // preferred_min_throughput mean them: P90 is the speed that 90% of requests
 // reach or beat (the 10th percentile of the ascending distribution), so
-// P99 <= P95 <= P90 <= P75 <= P50. -1 means no data.
+// P99 <= P95 <= P90 <= P75 <= P50. NoData without data.
 type Rates struct {
 	P50, P75, P90, P95, P99 float64
 }
@@ -129,11 +137,12 @@ type EndpointStatus struct {
 	RateLimited    int // 429s: counted apart, not against availability
 
 	// Availability is Successes / (Successes + ProviderErrors) over the
-	// window, or -1 when neither happened; likewise over 30 minutes and a day.
+	// window, NoData when neither happened; likewise over 30 minutes and a
+	// day.
 	Availability    float64
 	Availability30m float64
 	Availability1d  float64
-	// ErrorRate is ProviderErrors / Requests, or 0 without requests.
+	// ErrorRate is ProviderErrors / Requests, NoData without requests.
 	ErrorRate float64
 	Errors    [provider.NumClasses]int // failures in the window, indexed by provider.Class
 
@@ -152,7 +161,8 @@ type EndpointStatus struct {
 	// chunks have no gap and are left out; a gap under a millisecond
 	// counts as 1ms.
 	Gap30m Percentiles
-	// EWMALatency and EWMATTFT follow each success at once, for fast reaction.
+	// EWMALatency and EWMATTFT follow each success at once, for fast
+	// reaction; NoData before the first.
 	EWMALatency, EWMATTFT time.Duration
 
 	Breaker           BreakerState
@@ -174,8 +184,8 @@ type ModelStatus struct {
 	Name         string
 	Requests     int     // routed requests that ended
 	PerSecond    float64 // routed requests per second over the last minute
-	Delivered    float64 // answered / (answered + failed not by the caller's fault); -1 without requests
-	BestSingle   float64 // the best availability of one endpoint of the model; -1 without data
+	Delivered    float64 // answered / (answered + failed not by the caller's fault); NoData without requests
+	BestSingle   float64 // the best availability of one endpoint of the model; NoData without data
 	BestProvider string  // whose it is
 }
 
@@ -195,10 +205,10 @@ type ProviderStatus struct {
 	Endpoints       int
 	Answering       int // endpoints not down and not turned off
 	Requests        int
-	Availability    float64 // over all its endpoints; -1 without data
+	Availability    float64 // over all its endpoints; NoData without data
 	Availability30m float64
 	Availability1d  float64
-	ErrorRate       float64
+	ErrorRate       float64 // NoData without requests
 }
 
 // Series holds the per-bucket figures the dashboard plots, oldest first.
@@ -207,8 +217,8 @@ type Series struct {
 	// by every snapshot taken during the same bucket: never modify it.
 	Done    []Point
 	Current Point // the bucket in progress
-	// Hourly is availability per hour over the last day, oldest first, -1
-	// for an hour without data.
+	// Hourly is availability per hour over the last day, oldest first,
+	// NoData for an hour without data.
 	Hourly [24]float64
 	// Bucket is the time one point covers (Options.Bucket), so that a
 	// plot can say what span it shows and merge points into wider cells.
@@ -218,58 +228,32 @@ type Series struct {
 // MinutePoint is one minute of an endpoint's outcomes (see Monitor.Minutes).
 type MinutePoint struct {
 	At                     time.Time     // the minute's start
-	Requests               int           // outcomes, probes included; 0: nothing else is set
-	LatencyP50, LatencyP99 time.Duration // of successes; 0 without any
+	Requests               int           // outcomes, probes included
+	LatencyP50, LatencyP99 time.Duration // of successes; NoData without any
 	TTFTP50, TTFTP99       time.Duration
-	ErrorRate              float64                  // provider errors / requests
+	ErrorRate              float64                  // provider errors / requests; NoData without requests
 	Errors                 [provider.NumClasses]int // failures by class
 }
 
-// Point is one bucket's figures. A bucket without data holds -1 in
-// Latency, TTFT and Availability, and 0 in Requests and ErrorRate.
+// Point is one bucket's figures; a figure without data is NoData.
 type Point struct {
-	Requests     float64 // outcomes, probes included
-	Latency      float64 // mean whole-answer duration of successes, milliseconds
-	TTFT         float64 // mean time to first token of successes, milliseconds
-	ErrorRate    float64 // provider errors / requests, 0..1
-	Availability float64 // successes / (successes + provider errors), 0..1
+	Requests     int           // outcomes, probes included
+	Latency      time.Duration // mean whole-answer duration of successes
+	TTFT         time.Duration // mean time to first token of successes
+	ErrorRate    float64       // provider errors / requests, 0..1
+	Availability float64       // successes / (successes + provider errors), 0..1
 	// Successes and ProviderErrors are the counts behind Availability and
 	// ErrorRate, so that points merge into wider ones exactly.
-	Successes, ProviderErrors float64
+	Successes, ProviderErrors int
 	// Down says the endpoint was down (its breaker not closed) at some time
 	// during the bucket. An outage sends no traffic, so its buckets hold no
 	// outcomes; this is what shows them as the failures they are.
 	Down bool
 }
 
-// Latency returns the series of mean latencies, for plotting.
-func (s Series) Latency() []float64 { return s.pick(func(p Point) float64 { return p.Latency }) }
-
-// TTFT returns the series of mean times to first token.
-func (s Series) TTFT() []float64 { return s.pick(func(p Point) float64 { return p.TTFT }) }
-
-// ErrorRate returns the series of error rates.
-func (s Series) ErrorRate() []float64 { return s.pick(func(p Point) float64 { return p.ErrorRate }) }
-
-// Availability returns the series of availabilities.
-func (s Series) Availability() []float64 {
-	return s.pick(func(p Point) float64 { return p.Availability })
-}
-
-// Requests returns the series of outcome counts.
-func (s Series) Requests() []float64 { return s.pick(func(p Point) float64 { return p.Requests }) }
-
 // Points returns every bucket, the current one last, in a new slice.
 func (s Series) Points() []Point {
 	return append(s.Done[:len(s.Done):len(s.Done)], s.Current)
-}
-
-func (s Series) pick(f func(Point) float64) []float64 {
-	out := make([]float64, 0, len(s.Done)+1)
-	for _, p := range s.Done {
-		out = append(out, f(p))
-	}
-	return append(out, f(s.Current))
 }
 
 // RecentOutage reports whether the endpoint was down at any time in the last d

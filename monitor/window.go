@@ -100,11 +100,12 @@ func (c *counts) subtract(o *counts) {
 	c.tokens -= o.tokens
 }
 
-// availability is successes / (successes + provider errors), -1 without either.
+// availability is successes / (successes + provider errors), NoData
+// without either.
 func (c *counts) availability() float64 {
 	n := c.successes + c.provErrors
 	if n == 0 {
-		return -1
+		return NoData
 	}
 	return float64(c.successes) / float64(n)
 }
@@ -112,19 +113,20 @@ func (c *counts) availability() float64 {
 // answered is how many outcomes availability is computed from.
 func (c *counts) answered() int { return int(c.successes + c.provErrors) }
 
+// errorRate is provider errors / requests, NoData without requests.
 func (c *counts) errorRate() float64 {
 	if c.requests == 0 {
-		return 0
+		return NoData
 	}
 	return float64(c.provErrors) / float64(c.requests)
 }
 
-// meanMillis is the mean of a sum over n, in milliseconds; -1 when n is 0.
-func meanMillis(sum time.Duration, n uint32) float64 {
+// mean is a sum of durations over n, NoData when n is 0.
+func mean(sum time.Duration, n uint32) time.Duration {
 	if n == 0 {
-		return -1
+		return NoData
 	}
-	return float64(sum) / float64(n) / float64(time.Millisecond)
+	return sum / time.Duration(n)
 }
 
 // dists are the distributions of one slot: whole-answer latency, time to

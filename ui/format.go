@@ -31,11 +31,6 @@ func fmtDur(d time.Duration) string {
 	return fmt.Sprintf("%.0fs", d.Seconds())
 }
 
-// fmtMillis renders a latency given in milliseconds, as the series hold them.
-func fmtMillis(ms float64) string {
-	return fmtDur(time.Duration(ms * float64(time.Millisecond)))
-}
-
 // fmtPct renders a fraction as a percentage in at most five cells. A
 // negative fraction means no data.
 func fmtPct(f float64) string {

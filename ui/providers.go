@@ -151,7 +151,7 @@ type providersPane struct {
 	sparks map[string]sparkRow
 	drawn  [len(sparkColumns)]int           // widths the cached sparklines were drawn at
 	spans  [len(sparkColumns)]time.Duration // and the time each spans
-	latMax float64                          // the latency scale of the cached sparklines, ms
+	latMax time.Duration                    // the latency scale of the cached sparklines
 	lat    sparkline.Model
 	errs   sparkline.Model
 }
@@ -298,7 +298,7 @@ func (p *providersPane) redraw() {
 		}
 		cells[e.ID] = rc
 	}
-	scale := max(p.latMax, 1)
+	scale := max(p.latMax.Seconds(), 1e-3) // the bars' unit: seconds
 
 	for id, rc := range cells {
 		var row sparkRow
@@ -336,13 +336,14 @@ func drawSpark(m *sparkline.Model, w int, maxValue float64, values []float64) st
 	return m.View()
 }
 
-// latencyBars turns latency cells into bar heights: no bar where a cell
-// has no answer, and at least the lowest bar where it has.
+// latencyBars turns latency cells into bar heights, in seconds as
+// maxValue is: no bar where a cell has no answer, and at least the lowest
+// bar where it has.
 func latencyBars(cells []sparkCell, maxValue float64) []float64 {
 	out := make([]float64, len(cells))
 	for i, c := range cells {
 		if v := c.latency(); v >= 0 {
-			out[i] = max(v, maxValue/8)
+			out[i] = max(v.Seconds(), maxValue/8)
 		}
 	}
 	return out
@@ -369,7 +370,7 @@ func (p *providersPane) headerView() string {
 	l := p.layout
 	top := ""
 	if p.latMax > 0 {
-		top = " ≤" + fmtMillis(p.latMax)
+		top = " ≤" + fmtDur(p.latMax)
 	}
 	var widths [len(sparkColumns)]int
 	for k, c := range sparkColumns {
@@ -460,14 +461,11 @@ func (p *providersPane) rowView(i int, now time.Time) string {
 		}
 		cells[c] = style.Render(fit(text, w[c], true))
 	}
-	avail, avail30m, avail1d, errRate, tps := -1.0, -1.0, -1.0, -1.0, -1.0
-	var p50, p99, ttft time.Duration
+	var avail, avail30m, avail1d, errRate, tps float64 = monitor.NoData, monitor.NoData, monitor.NoData, monitor.NoData, monitor.NoData
+	var p50, p99, ttft time.Duration = monitor.NoData, monitor.NoData, monitor.NoData
 	if ok {
-		avail, avail30m, avail1d = s.Availability, s.Availability30m, s.Availability1d
+		avail, avail30m, avail1d, errRate = s.Availability, s.Availability30m, s.Availability1d, s.ErrorRate
 		p50, p99, ttft, tps = s.Latency.P50, s.Latency.P99, s.TTFT.P50, s.Throughput.P50
-		if s.Requests > 0 {
-			errRate = s.ErrorRate
-		}
 	}
 	num(colAvail, fmtPct(avail))
 	num(colAvail30m, fmtPct(avail30m))

@@ -13,40 +13,41 @@ import (
 // dozen or two columns, so each column merges several buckets, enough for
 // the line to span the whole series (two minutes by default).
 type sparkCell struct {
-	requests, successes, provErrors float64
-	latencySum                      float64 // milliseconds, over the successes
-	down                            bool    // the endpoint was down during one of the buckets
+	requests, successes, provErrors int
+	latencySum                      time.Duration // over the successes
+	down                            bool          // the endpoint was down during one of the buckets
 }
 
 // availability is successes over successes and provider errors; 0 when the
 // endpoint was down, since an outage's buckets hold no outcomes (no traffic
-// goes to a down endpoint) and are failures all the same; -1 without data.
+// goes to a down endpoint) and are failures all the same; NoData without
+// data.
 func (c sparkCell) availability() float64 {
 	switch n := c.successes + c.provErrors; {
 	case c.down:
 		return 0
 	case n == 0:
-		return -1
+		return monitor.NoData
 	default:
-		return c.successes / n
+		return float64(c.successes) / float64(n)
 	}
 }
 
-// errorRate is provider errors over requests; -1 without requests.
+// errorRate is provider errors over requests; NoData without requests.
 func (c sparkCell) errorRate() float64 {
 	if c.requests == 0 {
-		return -1
+		return monitor.NoData
 	}
-	return c.provErrors / c.requests
+	return float64(c.provErrors) / float64(c.requests)
 }
 
-// latency is the mean whole-answer latency of the successes, milliseconds;
-// -1 without any.
-func (c sparkCell) latency() float64 {
+// latency is the mean whole-answer latency of the successes; NoData
+// without any.
+func (c sparkCell) latency() time.Duration {
 	if c.successes == 0 {
-		return -1
+		return monitor.NoData
 	}
-	return c.latencySum / c.successes
+	return c.latencySum / time.Duration(c.successes)
 }
 
 // sparkCells merges a series into at most width cells of equal buckets,
@@ -66,7 +67,7 @@ func sparkCells(s monitor.Series, width int) (cells []sparkCell, span time.Durat
 		c.successes += p.Successes
 		c.provErrors += p.ProviderErrors
 		if p.Latency >= 0 {
-			c.latencySum += p.Latency * p.Successes
+			c.latencySum += p.Latency * time.Duration(p.Successes)
 		}
 		c.down = c.down || p.Down
 	}
