@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"switchboard/config"
+	"switchboard/human"
 	"switchboard/monitor"
 	"switchboard/monitor/history"
 	"switchboard/provider"
@@ -235,6 +235,6 @@ func writeTrace(w io.Writer, t *routing.Trace) {
 	fmt.Fprintln(w, "attempts:")
 	for i, a := range t.Attempts {
 		fmt.Fprintf(w, "  %d. %-16s %-14s ttft %-8s total %-8s %s\n", i+1, a.Provider, a.Outcome,
-			a.TTFT.Round(time.Millisecond), a.Duration.Round(time.Millisecond), a.Notes())
+			human.Duration(a.TTFT), human.Duration(a.Duration), a.Notes())
 	}
 }

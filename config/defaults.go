@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"switchboard/human"
 	"switchboard/routing"
 )
 
@@ -130,7 +131,7 @@ func readDefaults(t *table, m Model, models []Model, provAt map[string]*table, d
 	})
 	timeouts := readTimeouts(t, func(key string) string {
 		if key == "total" {
-			return fmt.Sprintf("[routing] timeouts.total, else %s", shortDuration(defTotalTimeout))
+			return fmt.Sprintf("[routing] timeouts.total, else %s", human.Duration(defTotalTimeout))
 		}
 		return fmt.Sprintf("[routing] timeouts.%s, else each provider's own", key)
 	})
@@ -138,7 +139,7 @@ func readDefaults(t *table, m Model, models []Model, provAt map[string]*table, d
 	if hedge != nil && hedge.After > 0 && timeouts.FirstToken > 0 && hedge.After >= timeouts.FirstToken {
 		t.d.errorf(t.d.loc.valPos(t.path.key("hedge").key("after")),
 			"%s.hedge.after (%s) is not shorter than timeouts.first_token (%s), so the first attempt times out before the hedge would start; make after shorter, or write hedge = true for the endpoint's own p95",
-			t.name, shortDuration(hedge.After), shortDuration(timeouts.FirstToken))
+			t.name, human.Duration(hedge.After), human.Duration(timeouts.FirstToken))
 	}
 	t.finish()
 

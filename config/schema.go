@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode"
 
+	"switchboard/human"
 	"switchboard/monitor"
 	"switchboard/provider"
 	"switchboard/routing"
@@ -328,7 +329,7 @@ func readMonitor(t *table) monitor.Options {
 			key = "breaker_backoff"
 		}
 		t.bad(key, "makes the first backoff (%s) longer than the longest (%s); the backoff doubles from breaker_backoff up to breaker_max_backoff, e.g. 5s and 2m",
-			shortDuration(first), shortDuration(most))
+			human.Duration(first), human.Duration(most))
 	}
 	if f, ok := t.float("slow_factor", "3"); ok {
 		if f <= 1 {
@@ -354,7 +355,7 @@ func readMonitor(t *table) monitor.Options {
 	bucket, window := orDefault(o.Bucket, defBucket), orDefault(o.Window, defWindow)
 	if o.Window != 0 && window < bucket {
 		t.bad("window", "(%s) is shorter than one bucket (%s); make the window several buckets long, e.g. window = \"5m\"",
-			shortDuration(window), shortDuration(bucket))
+			human.Duration(window), human.Duration(bucket))
 	}
 	t.finish()
 	return o
@@ -395,7 +396,7 @@ func readRouting(t *table) routing.Options {
 	o.NormFloor = positiveDuration(t, "norm_floor", routing.DefaultNormFloor)
 	o.Timeouts = readTimeouts(t, func(key string) string {
 		if key == "total" {
-			return shortDuration(defTotalTimeout)
+			return human.Duration(defTotalTimeout)
 		}
 		return "each provider's own " + key + " timeout"
 	})
@@ -628,7 +629,7 @@ func readSim(t *table, name string) *sim.Profile {
 		}
 		if ok50 && ok95 && p95 < p50 {
 			tt.bad("p95", "(%s) is below p50 (%s); the 95th percentile cannot be faster than the median: write p95 = %q or more",
-				shortDuration(p95), shortDuration(p50), shortDuration(p50*2))
+				human.Duration(p95), human.Duration(p50), human.Duration(p50*2))
 		}
 		tt.finish()
 	}
@@ -707,7 +708,7 @@ func readOutage(t *table) (sim.Outage, bool) {
 		good = false
 	case okFor && okEvery && every > 0 && dur >= every:
 		t.bad("for", "(%s) is not shorter than every (%s), so the provider would never come back; make for shorter than every, or write every = \"0s\" for a one-off outage",
-			shortDuration(dur), shortDuration(every))
+			human.Duration(dur), human.Duration(every))
 		good = false
 	}
 	t.finish()
@@ -890,7 +891,7 @@ func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
 // positiveDuration reads a duration whose zero value means a default: writing
 // zero explicitly is refused, since it would not mean what it says.
 func positiveDuration(t *table, key string, def time.Duration) time.Duration {
-	return positiveLimit(t, key, shortDuration(def), shortDuration(def))
+	return positiveLimit(t, key, human.Duration(def), human.Duration(def))
 }
 
 // positiveLimit is positiveDuration for a default that is not one fixed
@@ -938,18 +939,6 @@ func orDefault[T int | float64 | time.Duration](v, def T) T {
 		return def
 	}
 	return v
-}
-
-// shortDuration formats d the way people write it: "4m", not "4m0s".
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // checkAliases reports an alias that is another model's name, or an alias

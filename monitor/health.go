@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
+	"switchboard/human"
 	"switchboard/provider"
 )
 
@@ -176,7 +176,7 @@ func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) {
 				h.brk.close()
 				h.closedAt = now
 				m.event(h, now, EventBreakerClosed, "the trial succeeded")
-				m.event(h, now, EventOutageEnded, fmt.Sprintf("back after %s", ago(now.Sub(h.outageSince))))
+				m.event(h, now, EventOutageEnded, fmt.Sprintf("back after %s", human.Duration(now.Sub(h.outageSince))))
 				h.outages = append(h.outages, span{h.outageSince, now})
 				h.outageSince = time.Time{}
 			}
@@ -190,7 +190,7 @@ func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) {
 			h.silent = h.silent || c == provider.ClassTimeout && !o.Slow
 			if h.brk.state == BreakerHalfOpen {
 				h.brk.open(now, m.opts.BreakerBackoff, m.opts.BreakerMaxBackoff)
-				m.event(h, now, EventBreakerOpened, fmt.Sprintf("the trial failed (%s); next in %s", c, ago(h.brk.backoff)))
+				m.event(h, now, EventBreakerOpened, fmt.Sprintf("the trial failed (%s); next in %s", c, human.Duration(h.brk.backoff)))
 			}
 		}
 	case c == provider.ClassRateLimited:
@@ -203,7 +203,7 @@ func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) {
 		// let traffic back in early.
 		if until := now.Add(pause); until.After(h.cooldownUntil) {
 			if !now.Before(h.cooldownUntil) {
-				m.event(h, now, EventCooldownStarted, fmt.Sprintf("429, retry after %s", ago(pause)))
+				m.event(h, now, EventCooldownStarted, fmt.Sprintf("429, retry after %s", human.Duration(pause)))
 			}
 			h.cooldownUntil = until
 		}
@@ -241,7 +241,7 @@ func (h *health) update(m *Monitor, now time.Time) {
 			h.brk.open(now, o.BreakerBackoff, o.BreakerMaxBackoff)
 			h.downWhy, h.outageSince = why, now
 			m.event(h, now, EventOutageStarted, why)
-			m.event(h, now, EventBreakerOpened, fmt.Sprintf("first trial in %s", ago(h.brk.backoff)))
+			m.event(h, now, EventBreakerOpened, fmt.Sprintf("first trial in %s", human.Duration(h.brk.backoff)))
 		}
 	}
 	if h.brk.state != BreakerClosed {
@@ -327,9 +327,9 @@ func (h *health) sinceClosed(now time.Time, horizon time.Duration) (c counts, ok
 // no evidence either way: not degraded.
 func (h *health) settleDegraded(m *Monitor, now time.Time) {
 	o := m.opts
-	win, over := &h.fine.total, "over "+ago(o.Window)
+	win, over := &h.fine.total, "over "+human.Duration(o.Window)
 	if since, ok := h.sinceClosed(now, o.Window); ok {
-		win, over = &since, "since its outage ended "+ago(now.Sub(h.closedAt))+" ago"
+		win, over = &since, "since its outage ended "+human.Duration(now.Sub(h.closedAt))+" ago"
 	}
 	avail, n := win.availability(), win.answered()
 	upper := wilsonUpper(int(win.successes), n)
@@ -358,7 +358,7 @@ func (h *health) settleDegraded(m *Monitor, now time.Time) {
 			100*avail, over, n, percentApart(upper, bar), percent(bar))
 	case slow:
 		h.degradedWhy = fmt.Sprintf("slow: first token %s, usually %s",
-			ago(time.Duration(h.ewmaTTFT*float64(time.Millisecond))), ago(time.Duration(baseline*float64(time.Millisecond))))
+			human.Duration(time.Duration(h.ewmaTTFT*float64(time.Millisecond))), human.Duration(time.Duration(baseline*float64(time.Millisecond))))
 	}
 	bad := lowAvail || slow
 	switch {
@@ -391,9 +391,9 @@ func (h *health) reason(now time.Time) string {
 		if h.brk.state == BreakerHalfOpen {
 			return fmt.Sprintf("down: %s; trial under way", h.downWhy)
 		}
-		return fmt.Sprintf("down: %s; next trial in %s", h.downWhy, ago(h.brk.until.Sub(now)))
+		return fmt.Sprintf("down: %s; next trial in %s", h.downWhy, human.Duration(h.brk.until.Sub(now)))
 	case CoolingDown:
-		return fmt.Sprintf("rate limited, cooling down %s", h.cooldownUntil.Sub(now).Round(time.Second))
+		return fmt.Sprintf("rate limited, cooling down %s", human.Duration(h.cooldownUntil.Sub(now)))
 	case Degraded:
 		return "degraded: " + h.degradedWhy
 	}
@@ -416,20 +416,4 @@ func percentApart(v, threshold float64) string {
 // decimals at most and without trailing zeros: 0.95+0.01 reads 96%.
 func percent(t float64) string {
 	return strconv.FormatFloat(math.Round(1e4*t)/100, 'f', -1, 64) + "%"
-}
-
-// ago renders a duration the way people write it: milliseconds under a
-// second, else whole seconds, without trailing zero units ("5m", not "5m0s").
-func ago(d time.Duration) string {
-	if d < time.Second {
-		return d.Round(time.Millisecond).String()
-	}
-	s := d.Round(time.Second).String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }

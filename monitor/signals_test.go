@@ -96,7 +96,7 @@ func TestSlowFirstTokenDegradesWithHysteresis(t *testing.T) {
 		m.Record("a", at(2*time.Second))
 	}
 	st := status(t, m, "a")
-	if st.State != Degraded || !strings.HasPrefix(st.Reason, "degraded: slow: first token 2s, usually 20") {
+	if st.State != Degraded || !strings.HasPrefix(st.Reason, "degraded: slow: first token 1.68s, usually 20") {
 		t.Fatalf("state %s (%s), ewma %s", st.State, st.Reason, st.EWMATTFT)
 	}
 	for st.EWMATTFT > 500*time.Millisecond { // between 2x and 3x: still degraded

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"switchboard/human"
 )
 
 const (
@@ -328,7 +330,7 @@ func (c *apiClient) sendError(parent, rctx context.Context, where string, err er
 		class = ClassMalformed
 	case silent > 0 && silent >= silentLimit:
 		return &Error{Class: ClassTimeout, Err: safeWrap(fmt.Sprintf(
-			"%s: the connection closed with no answer after %s of silence", where, silent.Round(time.Millisecond)), err, c.key)}
+			"%s: the connection closed with no answer after %s of silence", where, human.Duration(silent)), err, c.key)}
 	}
 	return &Error{Class: class, Err: safeWrap(where, err, c.key)}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"switchboard/human"
 	"switchboard/monitor"
 	"switchboard/provider"
 )
@@ -94,10 +95,10 @@ func normDeadline(st *monitor.EndpointStatus, caps Timeouts, n norm, others, car
 	case d.Norm:
 		// Only what the norms shortened: the rest are the caps, as ever.
 		if f < caps.FirstToken {
-			why = append(why, fmt.Sprintf("first token within %s: %s", short(f), fWhy))
+			why = append(why, fmt.Sprintf("first token within %s: %s", human.Duration(f), fWhy))
 		}
 		if s < caps.Stall {
-			why = append(why, fmt.Sprintf("silence at most %s: %s", short(s), sWhy))
+			why = append(why, fmt.Sprintf("silence at most %s: %s", human.Duration(s), sWhy))
 		}
 	case fWhy == sWhy:
 		why = append(why, "the caps: "+fWhy)
@@ -117,10 +118,10 @@ func (n norm) limit(cap, p99 time.Duration, others bool, what string) (time.Dura
 	case p99 <= 0:
 		return cap, "no history in 30m"
 	}
-	times := fmt.Sprintf("%s× %s %s (30m)", strconv.FormatFloat(n.factor, 'f', -1, 64), what, short(p99))
+	times := fmt.Sprintf("%s× %s %s (30m)", strconv.FormatFloat(n.factor, 'f', -1, 64), what, human.Duration(p99))
 	switch d := n.factor * float64(p99); { // a float: a huge factor must not overflow into a short limit
 	case n.floor >= cap:
-		return cap, fmt.Sprintf("the floor %s is not shorter", short(n.floor))
+		return cap, fmt.Sprintf("the floor %s is not shorter", human.Duration(n.floor))
 	case d >= float64(cap):
 		return cap, "not shorter than " + times
 	case d < float64(n.floor):
@@ -141,13 +142,4 @@ func (n norm) limit(cap, p99 time.Duration, others bool, what string) (time.Dura
 type takeover struct {
 	snap            *monitor.Snapshot // nil: no norms known
 	others, carryOn bool
-}
-
-// short writes a limit or a percentile for a trace: milliseconds under a
-// second, else to a tenth of a second ("4.2s", "30s").
-func short(d time.Duration) string {
-	if d < time.Second {
-		return d.Round(time.Millisecond).String()
-	}
-	return d.Round(100 * time.Millisecond).String()
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"switchboard/human"
 	"switchboard/monitor"
 	"switchboard/provider"
 )
@@ -516,7 +517,7 @@ func (c *Candidate) why(p *Preferences, healthy int) string {
 	case placedDegraded, placedDown, placedCooling:
 		return c.detail
 	case placedRecovered:
-		return fmt.Sprintf("outage %s ago", ago(time.Duration(c.value*float64(time.Second))))
+		return fmt.Sprintf("outage %s ago", human.Duration(time.Duration(c.value*float64(time.Second))))
 	case placedSlow:
 		return "misses a preferred throughput or latency cutoff: moved to the end"
 	case excludedOff:
@@ -573,18 +574,9 @@ func (c *Candidate) sortFigure(by string) string {
 	case by == SortThroughput:
 		return fmt.Sprintf("%.0f tokens/s", -v)
 	case by == SortLatency:
-		return "first token " + latency(time.Duration(v*float64(time.Second)))
+		return "first token " + human.Duration(time.Duration(v*float64(time.Second)))
 	}
 	return c.prices()
-}
-
-// latency writes a time to first token to the precision a reader compares:
-// milliseconds under a second, hundredths above.
-func latency(d time.Duration) string {
-	if d < time.Second {
-		return d.Round(time.Millisecond).String()
-	}
-	return d.Round(10 * time.Millisecond).String()
 }
 
 // chance writes a chance of being drawn first as a percentage; a real but

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"switchboard/human"
 	"switchboard/monitor"
 	"switchboard/provider"
 )
@@ -264,7 +265,7 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 			return false, x.ended(ctx)
 		}
 		if ar.err.Class == provider.ClassRateLimited {
-			x.waited = fmt.Sprintf("waited %s: Retry-After, %s", ago(wait), why)
+			x.waited = fmt.Sprintf("waited %s: Retry-After, %s", human.Duration(wait), why)
 		}
 		if len(x.t.Attempts) >= x.r.opts.MaxAttempts {
 			return false, x.failed(ctx)
@@ -445,7 +446,7 @@ var errTotalTimeout = fmt.Errorf("the request's total timeout ran out: %w", cont
 func (x *run) ended(ctx context.Context) *Error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return x.withPartial(errorf(KindTimeout, provider.ClassTimeout,
-			"the request took longer than its total timeout (%s); raise timeouts.total if answers are long", ago(x.req.Timeouts.Total)))
+			"the request took longer than its total timeout (%s); raise timeouts.total if answers are long", human.Duration(x.req.Timeouts.Total)))
 	}
 	return x.withPartial(errorf(KindCanceled, provider.ClassCanceled, "the request was canceled"))
 }
@@ -601,12 +602,4 @@ func (r *Router) sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// ago renders a duration for a trace: whole seconds, or milliseconds under one.
-func ago(d time.Duration) string {
-	if d < time.Second {
-		return d.Round(time.Millisecond).String()
-	}
-	return d.Round(time.Second).String()
 }

@@ -464,17 +464,17 @@ func (c *console) status(now time.Time) string {
 	}
 	switch ex.phase {
 	case phaseWaiting:
-		return st.muted.Render(fmt.Sprintf("routing %s…", fmtDur(now.Sub(ex.started))))
+		return st.muted.Render(fmt.Sprintf("routing %s…", cellDuration(now.Sub(ex.started))))
 	case phaseStreaming:
-		return st.muted.Render(fmt.Sprintf("streaming %s…", fmtDur(now.Sub(ex.started))))
+		return st.muted.Render(fmt.Sprintf("streaming %s…", cellDuration(now.Sub(ex.started))))
 	case phaseDone:
 		who := "?"
 		if ex.res != nil {
 			who = ex.res.Provider
 		}
-		return st.okText.Render(fmt.Sprintf("served by %s in %s", who, fmtDur(ex.finished.Sub(ex.started))))
+		return st.okText.Render(fmt.Sprintf("served by %s in %s", who, cellDuration(ex.finished.Sub(ex.started))))
 	case phaseFailed:
-		return st.errText.Render(fmt.Sprintf("failed after %s", fmtDur(ex.finished.Sub(ex.started))))
+		return st.errText.Render(fmt.Sprintf("failed after %s", cellDuration(ex.finished.Sub(ex.started))))
 	case phaseCanceled:
 		return st.warn.Render("canceled")
 	}

@@ -14,8 +14,11 @@ import (
 // noData stands for a figure that has no data behind it yet.
 const noData = "—"
 
-// fmtDur renders a duration in at most five cells: 850ms, 1.23s, 12.3s, 123s.
-func fmtDur(d time.Duration) string {
+// cellDuration renders a duration in at most five cells, for a table column
+// and the console's running clock, where the width must not change as the
+// figure does: 850ms, 1.23s, 12.3s, 123s. Prose outside the dashboard's
+// fixed widths uses human.Duration instead.
+func cellDuration(d time.Duration) string {
 	switch {
 	case d <= 0:
 		return noData

@@ -370,7 +370,7 @@ func (p *providersPane) headerView() string {
 	l := p.layout
 	top := ""
 	if p.latMax > 0 {
-		top = " ≤" + fmtDur(p.latMax)
+		top = " ≤" + cellDuration(p.latMax)
 	}
 	var widths [len(sparkColumns)]int
 	for k, c := range sparkColumns {
@@ -470,7 +470,7 @@ func (p *providersPane) rowView(i int, now time.Time) string {
 	num(colAvail, fmtPct(avail))
 	num(colAvail30m, fmtPct(avail30m))
 	num(colAvail1d, fmtPct(avail1d))
-	num(colP99, fmtDur(p99))
+	num(colP99, cellDuration(p99))
 	num(colTPS, fmtRate(tps))
 	cells[colBreaker] = paint(st.muted, fit("·", w[colBreaker], false))
 	if ok && s.Breaker != monitor.BreakerClosed {
@@ -480,8 +480,8 @@ func (p *providersPane) rowView(i int, now time.Time) string {
 	if errRate > 0 {
 		cells[colErr] = paint(st.errText, fit(fmtPct(errRate), w[colErr], true))
 	}
-	num(colP50, fmtDur(p50))
-	num(colTTFT, fmtDur(ttft))
+	num(colP50, cellDuration(p50))
+	num(colTTFT, cellDuration(ttft))
 	num(colPrice, fmtPrice(e.PriceIn)+"/"+fmtPrice(e.PriceOut))
 
 	sp, drawn := p.sparks[e.ID]
@@ -575,8 +575,8 @@ func (p *providersPane) detailView() string {
 		parts = append(parts, s.Reason)
 		if s.Requests > 0 {
 			parts = append(parts,
-				fmt.Sprintf("ttft %s/%s", fmtDur(s.TTFT.P50), fmtDur(s.TTFT.P95)),
-				fmt.Sprintf("latency %s/%s (p50/p95)", fmtDur(s.Latency.P50), fmtDur(s.Latency.P95)),
+				fmt.Sprintf("ttft %s/%s", cellDuration(s.TTFT.P50), cellDuration(s.TTFT.P95)),
+				fmt.Sprintf("latency %s/%s (p50/p95)", cellDuration(s.Latency.P50), cellDuration(s.Latency.P95)),
 				fmt.Sprintf("%d req, %d err", s.Requests, s.ProviderErrors))
 		}
 	}

@@ -74,7 +74,9 @@ func sparkCells(s monitor.Series, width int) (cells []sparkCell, span time.Durat
 	return cells, time.Duration(n) * s.Bucket
 }
 
-// fmtSpan says a sparkline's span briefly: 2m, 90s, 1h.
+// fmtSpan labels the time a sparkline spans, in its title: one whole unit
+// where the span is whole minutes or hours (2m, 1h), else whole seconds
+// (90s), since a label names a window rather than measuring a time.
 func fmtSpan(d time.Duration) string {
 	switch {
 	case d >= time.Hour && d%time.Hour == 0:

@@ -141,7 +141,7 @@ func attemptsTable(st *styles, t *routing.Trace, w int) string {
 		if a.Status != 0 {
 			status = strconv.Itoa(a.Status)
 		}
-		rows[i] = []string{strconv.Itoa(i + 1), a.Provider, a.Outcome, status, fmtDur(a.TTFT), fmtDur(a.Duration), a.Notes()}
+		rows[i] = []string{strconv.Itoa(i + 1), a.Provider, a.Outcome, status, cellDuration(a.TTFT), cellDuration(a.Duration), a.Notes()}
 	}
 	cols := []traceCol{{title: "#"}, {title: "attempt"}, {title: "outcome"}, {title: "http"},
 		{title: "ttft", right: true}, {title: "took", right: true}, {title: "notes"}}

@@ -876,12 +876,14 @@ func (m *model) headerView(now time.Time) string {
 	return h
 }
 
-// ago says how old something is, briefly.
+// ago says how old something is, briefly, for the header: "just now" under
+// a tenth of a second, else the age in cellDuration's five cells, so the
+// header does not shift as the age ticks.
 func ago(d time.Duration) string {
 	if d < 100*time.Millisecond {
 		return "just now"
 	}
-	return fmtDur(d) + " ago"
+	return cellDuration(d) + " ago"
 }
 
 // providersSummary is the right side of the providers' title: how many are
