@@ -329,7 +329,7 @@ func (h *health) settleDegraded(m *Monitor, now time.Time) {
 	o := m.opts
 	win, over := &h.fine.total, "over "+human.Duration(o.Window)
 	if since, ok := h.sinceClosed(now, o.Window); ok {
-		win, over = &since, "since its outage ended "+human.Duration(now.Sub(h.closedAt))+" ago"
+		win, over = &since, "since its outage ended "+human.Duration(now.Sub(h.closedAt).Round(time.Second))+" ago"
 	}
 	avail, n := win.availability(), win.answered()
 	upper := wilsonUpper(int(win.successes), n)
@@ -391,9 +391,11 @@ func (h *health) reason(now time.Time) string {
 		if h.brk.state == BreakerHalfOpen {
 			return fmt.Sprintf("down: %s; trial under way", h.downWhy)
 		}
-		return fmt.Sprintf("down: %s; next trial in %s", h.downWhy, human.Duration(h.brk.until.Sub(now)))
+		// Countdowns in whole seconds: the reason is read again at every
+		// snapshot, and hundredths would only flicker.
+		return fmt.Sprintf("down: %s; next trial in %s", h.downWhy, human.Duration(h.brk.until.Sub(now).Round(time.Second)))
 	case CoolingDown:
-		return fmt.Sprintf("rate limited, cooling down %s", human.Duration(h.cooldownUntil.Sub(now)))
+		return fmt.Sprintf("rate limited, cooling down %s", human.Duration(h.cooldownUntil.Sub(now).Round(time.Second)))
 	case Degraded:
 		return "degraded: " + h.degradedWhy
 	}
