@@ -276,3 +276,24 @@ func TestRefusedRequestsLogWhy(t *testing.T) {
 		}
 	}
 }
+
+// A request refused at the door for its key is logged with why and from
+// where, never with the key it presented.
+func TestRefusedKeysAreLogged(t *testing.T) {
+	var logs lockedBuffer
+	f := newFixture(t, Options{Keys: []string{"sk-gw-right"}, Log: slog.New(slog.NewTextHandler(&logs, nil))},
+		map[string]upstream{"a": {profile: &sim.Profile{}, price: 1}})
+	f.post(t, "/v1/chat/completions", chatBody(false))
+	f.post(t, "/v1/messages", messagesBody(false), "X-Api-Key", "sk-someone-elses-key")
+	f.srv.Close() // waits for the handlers, and their log lines
+	out := logs.String()
+	for _, want := range []string{`msg=refused status=401 path=/v1/chat/completions client=127.0.0.1:`, `error="no API key"`,
+		`path=/v1/messages`, `error="an API key the gateway was not given"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log does not say %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "sk-someone-elses-key") || strings.Contains(out, "sk-gw-right") {
+		t.Errorf("a key is in the log:\n%s", out)
+	}
+}

@@ -227,6 +227,7 @@ func (s *Server) authorized(h http.HandlerFunc, writeErr func(http.ResponseWrite
 		if got == "" {
 			got = r.Header.Get("X-Api-Key")
 		}
+		why := "no API key"
 		if got = strings.TrimSpace(got); got != "" {
 			for _, k := range s.opts.Keys {
 				if subtle.ConstantTimeCompare([]byte(got), []byte(k)) == 1 {
@@ -234,7 +235,10 @@ func (s *Server) authorized(h http.HandlerFunc, writeErr func(http.ResponseWrite
 					return
 				}
 			}
+			why = "an API key the gateway was not given" // which one is not said: it may be a real key of something else
 		}
+		s.opts.Log.LogAttrs(r.Context(), slog.LevelWarn, "refused", slog.Int("status", http.StatusUnauthorized),
+			slog.String("path", echo(r.URL.Path)), slog.String("client", r.RemoteAddr), slog.String("error", why))
 		writeErr(w, &apiError{Status: http.StatusUnauthorized, Type: "authentication",
 			Message: "missing or unknown API key: send Authorization: Bearer <key> (or x-api-key: <key>) with a key the gateway was given"})
 	})
