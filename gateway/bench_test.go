@@ -71,3 +71,25 @@ func post(c *http.Client, url, body string) error {
 	}
 	return nil
 }
+
+// BenchmarkChatEndpoints is BenchmarkChat's gateway request with a model
+// served by 10 and by 50 endpoints, as production configures them: every
+// request plans over all of them and reads their health. Run with
+//
+//	go test -run xxx -bench ChatEndpoints -benchmem ./gateway
+func BenchmarkChatEndpoints(b *testing.B) {
+	instant := sim.Profile{TTFT: sim.Latency{P50: time.Microsecond, P95: time.Microsecond}}
+	const ask = `{"model":%q,"messages":[{"role":"user","content":"Say hello."}],"max_tokens":8,"stream":%v}`
+	for _, n := range []int{10, 50} {
+		ups := map[string]upstream{}
+		for i := range n {
+			ups[fmt.Sprintf("p%02d", i)] = upstream{profile: &instant, price: 1 + float64(i)/10}
+		}
+		f := newFixture(b, Options{}, ups)
+		for _, stream := range []bool{false, true} {
+			b.Run(fmt.Sprintf("endpoints=%d/stream=%v", n, stream), func(b *testing.B) {
+				benchPost(b, f.srv.Client(), f.srv.URL+"/v1/chat/completions", fmt.Sprintf(ask, testModel, stream))
+			})
+		}
+	}
+}
