@@ -155,13 +155,12 @@ func (s *Server) costOf(res *routing.Result, images int) float64 {
 	if res == nil || res.Endpoint == "" {
 		return 0
 	}
-	for _, e := range s.opts.Router.Endpoints(res.Model) {
-		if e.ID == res.Endpoint {
-			in, out := max(res.Usage.PromptTokens, 0), max(res.Usage.CompletionTokens, 0)
-			return (float64(in)*e.PriceIn+float64(out)*e.PriceOut)/1e6 + e.PriceRequest + float64(images)*e.PriceImage
-		}
+	e, ok := s.opts.Router.Endpoint(res.Endpoint)
+	if !ok {
+		return 0
 	}
-	return 0
+	in, out := max(res.Usage.PromptTokens, 0), max(res.Usage.CompletionTokens, 0)
+	return (float64(in)*e.PriceIn+float64(out)*e.PriceOut)/1e6 + e.PriceRequest + float64(images)*e.PriceImage
 }
 
 // exchange is one chat request on its way through the gateway: what the

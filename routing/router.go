@@ -155,8 +155,9 @@ type Router struct {
 	opts     Options
 	models   []string
 	byModel  map[string][]Endpoint
-	prefill  map[string]bool // models with an endpoint that takes a prefill: a broken stream may resume there
-	stickies stickies        // the endpoint that served each conversation last
+	byID     map[string]*Endpoint // into byModel, which never changes
+	prefill  map[string]bool      // models with an endpoint that takes a prefill: a broken stream may resume there
+	stickies stickies             // the endpoint that served each conversation last
 
 	mu  sync.Mutex // guards rng
 	rng *rand.Rand
@@ -216,6 +217,12 @@ func New(o Options) (*Router, error) {
 			r.names[strings.ToLower(e.ProviderName)] = e.Provider
 		}
 	}
+	r.byID = make(map[string]*Endpoint, len(o.Endpoints))
+	for _, eps := range r.byModel {
+		for i := range eps {
+			r.byID[eps[i].ID] = &eps[i]
+		}
+	}
 	for alias, model := range o.Aliases {
 		if _, ok := r.byModel[alias]; ok {
 			return nil, fmt.Errorf("routing: alias %q is a model's name", alias)
@@ -233,6 +240,16 @@ func (r *Router) Models() []string { return append([]string(nil), r.models...) }
 // Endpoints lists the endpoints of a model in configuration order.
 func (r *Router) Endpoints(model string) []Endpoint {
 	return append([]Endpoint(nil), r.byModel[model]...)
+}
+
+// Endpoint returns the endpoint with this id, without copying the list
+// Endpoints copies: what the request path asks after an answer (its
+// prices, for the cost).
+func (r *Router) Endpoint(id string) (Endpoint, bool) {
+	if e, ok := r.byID[id]; ok {
+		return *e, true
+	}
+	return Endpoint{}, false
 }
 
 // Request is a chat request as a client sends it to the router.
