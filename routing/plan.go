@@ -94,6 +94,13 @@ type plan struct {
 	weights []float64 // and their weights
 }
 
+// reset empties p for the next request, letting go of what its candidates
+// pointed at.
+func (p *plan) reset() {
+	clear(p.cands)
+	p.cands, p.keys, p.order = p.cands[:0], p.keys[:0], p.order[:0]
+}
+
 // params lists the request parameters the endpoint must support under
 // require_parameters, from what the request sets.
 func (req *Request) params(buf []string) []string {

@@ -162,6 +162,10 @@ type Router struct {
 	mu  sync.Mutex // guards rng
 	rng *rand.Rand
 
+	// plans holds planning's scratch between requests: growing it for
+	// every request was most of planning's garbage.
+	plans sync.Pool
+
 	// hedges is the budget of hedges across all requests: a token bucket
 	// of HedgesPerSecond, holding at least one.
 	hedges *rate.Limiter
@@ -198,6 +202,7 @@ func New(o Options) (*Router, error) {
 	}
 	r := &Router{opts: o, byModel: map[string][]Endpoint{}, prefill: map[string]bool{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		hedges: rate.NewLimiter(rate.Limit(o.HedgesPerSecond), max(1, int(o.HedgesPerSecond))), names: map[string]string{}}
+	r.plans.New = func() any { return new(plan) }
 	seen := map[string]bool{}
 	for _, e := range o.Endpoints {
 		if e.ID == "" || e.Model == "" || e.Upstream == nil {
@@ -338,10 +343,11 @@ func (r *Router) planAll(t *Trace, models []string, req *Request, snap *monitor.
 		return nil, err
 	}
 	legs := make([]leg, 0, len(names))
-	var p plan
+	p := r.plans.Get().(*plan) // scratch: the trace keeps copies of what it needs
+	defer r.plans.Put(p)
+	defer p.reset()
 	var why []string
-	n := len(r.byModel[names[0]]) // sized once: growing these was most of planning's garbage
-	p.cands, p.keys, p.order = make([]Candidate, 0, n), make([]planKey, 0, n), make([]int, 0, n)
+	n := len(r.byModel[names[0]])
 	t.Candidates = make([]Candidate, 0, n*len(names))
 	for i, name := range names {
 		prefs := r.prefsFor(name, &own, sorts[i])
@@ -351,7 +357,7 @@ func (r *Router) planAll(t *Trace, models []string, req *Request, snap *monitor.
 		if err := prefs.check(); err != nil {
 			return nil, err
 		}
-		r.planInto(&p, r.byModel[name], req, &prefs, snap)
+		r.planInto(p, r.byModel[name], req, &prefs, snap)
 		healthy := 0
 		for _, c := range p.cands {
 			if c.reason == placedPicked || c.reason == placedBackup {
