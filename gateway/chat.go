@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -295,7 +296,11 @@ type delta struct {
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, req routing.Request, x *exchange, d *dialect) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	deltas := make(chan delta)
+	// Buffered, so that the router hands on a burst of pieces without
+	// waiting for each to be written, and the handler writes them all
+	// before one flush: a write and a flush per piece was a system call and
+	// a goroutine hand-off each.
+	deltas := make(chan delta, deltaBuffer)
 	hand := func(d delta) {
 		select {
 		case deltas <- d:
@@ -316,24 +321,39 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req routing.Requ
 	out := &sseOut{w: w, rc: http.NewResponseController(w), cancel: cancel}
 	keepAlive := time.NewTimer(s.opts.KeepAlive)
 	defer keepAlive.Stop()
+	take := func(c delta) {
+		if c.serves != nil {
+			x.served = *c.serves
+			return
+		}
+		out.start(x.served.Provider)
+		if d.delta(out, x, c.d) && !x.streamed {
+			x.ttft = s.opts.Now().Sub(x.start)
+			keepAlive.Stop()
+			x.streamed = true
+		}
+	}
+	// takeWaiting writes the pieces already handed on: all of them, once
+	// the router is done (it hands every one before it returns).
+	takeWaiting := func() {
+		for len(deltas) > 0 {
+			take(<-deltas)
+		}
+	}
+	defer out.flush()
 	for {
 		select {
 		case c := <-deltas:
-			if c.serves != nil {
-				x.served = *c.serves
-				continue
-			}
-			out.start(x.served.Provider)
-			if d.delta(out, x, c.d) && !x.streamed {
-				x.ttft = s.opts.Now().Sub(x.start)
-				keepAlive.Stop()
-				x.streamed = true
-			}
+			take(c)
+			takeWaiting()
+			out.flush()
 		case <-keepAlive.C:
 			out.start("")
 			out.write(d.keepAlive)
+			out.flush()
 			keepAlive.Reset(s.opts.KeepAlive)
 		case r := <-done:
+			takeWaiting()
 			x.res, x.cost = r.res, s.costOf(r.res, x.images)
 			var e *apiError
 			if r.err != nil {
@@ -359,14 +379,21 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req routing.Requ
 	}
 }
 
-// sseOut writes a stream's events. It keeps the first write error: the
-// client is gone, so it writes nothing more and stops the router.
+// deltaBuffer is how many pieces of an answer the router may hand on
+// ahead of the handler's writing them.
+const deltaBuffer = 64
+
+// sseOut writes a stream's events: into the response's buffer, sent to
+// the client at each flush. It keeps the first write error: the client is
+// gone, so it writes nothing more and stops the router.
 type sseOut struct {
 	w      http.ResponseWriter
 	rc     *http.ResponseController
 	cancel context.CancelFunc
 	open   bool // the status and headers went out
 	err    error
+	buf    bytes.Buffer  // one event's bytes, reused
+	enc    *json.Encoder // into buf
 }
 
 // start sends the status and headers, once.
@@ -385,21 +412,41 @@ func (o *sseOut) start(provider string) {
 	o.w.WriteHeader(http.StatusOK)
 }
 
+// write adds text to what the next flush sends.
 func (o *sseOut) write(text string) {
 	if o.err != nil {
 		return
 	}
-	if _, o.err = io.WriteString(o.w, text); o.err == nil {
-		o.err = o.rc.Flush()
-	}
-	if o.err != nil {
+	if _, o.err = io.WriteString(o.w, text); o.err != nil {
 		o.cancel()
 	}
 }
 
+// flush sends what was written, once the stream is open.
+func (o *sseOut) flush() {
+	if o.err != nil || !o.open {
+		return
+	}
+	if o.err = o.rc.Flush(); o.err != nil {
+		o.cancel()
+	}
+}
+
+// data writes v as one event's data, as json.Marshal words it.
 func (o *sseOut) data(v any) {
-	b, _ := json.Marshal(v) // our own types
-	o.write("data: " + string(b) + "\n\n")
+	if o.enc == nil {
+		o.enc = json.NewEncoder(&o.buf)
+	}
+	o.buf.Reset()
+	o.buf.WriteString("data: ")
+	_ = o.enc.Encode(v) // our own types; it ends the line
+	o.buf.WriteByte('\n')
+	if o.err != nil {
+		return
+	}
+	if _, o.err = o.w.Write(o.buf.Bytes()); o.err != nil {
+		o.cancel()
+	}
 }
 
 // chunk is one chat.completion.chunk of the exchange's stream.
