@@ -18,7 +18,7 @@ func pipeStream() (*eventStream, *io.PipeWriter) {
 		wd:    startWatchdog(cancel, watchdogLimits{}),
 		start: time.Now(), now: time.Now, where: "test", key: testKey,
 		body: pr, kind: bodySSE,
-	}, openAIDecoder{key: testKey}), pw
+	}, &openAIDecoder{key: testKey}), pw
 }
 
 // readerGivenBack reports whether s gave its read buffer back to the pool.
