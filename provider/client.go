@@ -70,10 +70,7 @@ func newAPIClient(streamPath string, own http.Header, o OpenAIOptions) apiClient
 		c.now = time.Now
 	}
 	if c.client == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		dialer := &net.Dialer{Timeout: max(c.limits.connect, 0), KeepAlive: 30 * time.Second}
-		t.DialContext = dialer.DialContext
-		c.client = &http.Client{Transport: t}
+		c.client = &http.Client{Transport: newTransport(c.limits.connect)}
 	} else {
 		hc := *c.client // the caller's client is theirs: change a copy
 		c.client = &hc
@@ -100,6 +97,33 @@ func newAPIClient(streamPath string, own http.Header, o OpenAIOptions) apiClient
 		c.modelsShow = "GET " + displayURL(u.JoinPath("models"))
 	}
 	return c
+}
+
+// maxIdlePerHost is how many idle connections a client keeps to its
+// upstream. Go's default is 2: under concurrent load every request beyond
+// two dials anew when it starts and closes its connection when it ends,
+// which costs a TLS handshake per request against a real provider and
+// leaves a TIME_WAIT socket behind each. A client talks to one host, the
+// endpoint it was made for, and a gateway sends it as many requests at
+// once as its clients make: 256 keeps a connection for each of them at the
+// concurrency a gateway on one machine sees (a few hundred streams at
+// once), while a burst beyond it still works, only dialing for the excess.
+// Idle connections are closed after the transport's IdleConnTimeout (90 s)
+// all the same, so a quiet gateway holds none. HTTP/2 upstreams multiplex
+// their requests on one connection and are not concerned.
+const maxIdlePerHost = 256
+
+// newTransport is the transport of a client given no HTTPClient: Go's
+// default one (proxy from the environment, HTTP/2 where the upstream
+// offers it over TLS, the idle timeout), dialing within connect (0 for no
+// limit) and keeping maxIdlePerHost idle connections.
+func newTransport(connect time.Duration) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	dialer := &net.Dialer{Timeout: max(connect, 0), KeepAlive: 30 * time.Second}
+	t.DialContext = dialer.DialContext
+	t.MaxIdleConnsPerHost = maxIdlePerHost
+	t.MaxIdleConns = maxIdlePerHost // one host per client: the same bound in all
+	return t
 }
 
 // limit applies the zero-means-default, negative-means-none rule.

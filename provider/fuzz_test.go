@@ -163,7 +163,7 @@ func FuzzOpenAIStream(f *testing.F) {
 		`"bytes":[` + fuzzKeyBytes + `],"top_logprobs":[{"token":"` + testKey + `","logprob":-2,"bytes":[` + fuzzKeyBytes + `]}]}]},` +
 		`"finish_reason":"tool_calls"}]}` + "\n\ndata: [DONE]\n\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		checkFuzzStream(t, in, readerStream(in, bodyUnknown, openAIDecoder{key: testKey}, fuzzMaxAnswer))
+		checkFuzzStream(t, in, readerStream(in, bodyUnknown, &openAIDecoder{key: testKey}, fuzzMaxAnswer))
 	})
 }
 
@@ -176,7 +176,7 @@ func FuzzOpenAIWhole(f *testing.F) {
 		`"function":{"name":"f","arguments":"{\"k\":\"` + testKey + `\"}"}}]},"logprobs":{"content":[{"token":"` + testKey +
 		`","logprob":-1,"bytes":[` + fuzzKeyBytes + `],"top_logprobs":[]}]},"finish_reason":"tool_calls"}]}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		checkFuzzStream(t, in, readerStream(in, bodyJSON, openAIDecoder{key: testKey}, fuzzMaxAnswer))
+		checkFuzzStream(t, in, readerStream(in, bodyJSON, &openAIDecoder{key: testKey}, fuzzMaxAnswer))
 	})
 }
 

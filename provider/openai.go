@@ -81,7 +81,7 @@ func NewOpenAI(o OpenAIOptions) *OpenAI {
 // to get one, is an *Error. The first-token limit starts here and goes on
 // into the stream's first Next calls.
 func (c *OpenAI) Stream(ctx context.Context, req Request) (Stream, error) {
-	return c.stream(ctx, req, encodeOpenAI, openAIDecoder{key: c.key})
+	return c.stream(ctx, req, encodeOpenAI, &openAIDecoder{key: c.key})
 }
 
 // encodeOpenAI builds the body of POST /chat/completions.

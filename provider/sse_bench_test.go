@@ -2,6 +2,7 @@ package provider
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"testing"
@@ -64,4 +65,38 @@ func BenchmarkSSEParse(b *testing.B) {
 			s.Close()
 		}
 	})
+}
+
+// BenchmarkClientStream measures one whole streamed answer of 20 chunks
+// through the client, from a loopback server: request, response, events,
+// chunks and the connection's return to the pool. Its bytes per operation
+// are what one upstream attempt costs the gateway's memory.
+func BenchmarkClientStream(b *testing.B) {
+	var body bytes.Buffer
+	const head = `{"id":"chatcmpl-9xKq2fE7wA1bB3cD4eF5gH6iJ7kL","object":"chat.completion.chunk","created":1721075653,"model":"gpt-4o-mini-2024-07-18",`
+	for i := range 18 {
+		fmt.Fprintf(&body, "data: %s\"choices\":[{\"index\":0,\"delta\":{\"content\":\" token%d\"},\"finish_reason\":null}]}\n\n", head, i)
+	}
+	fmt.Fprintf(&body, "data: %s\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n", head)
+	fmt.Fprintf(&body, "data: %s\"choices\":[],\"usage\":{\"prompt_tokens\":19,\"completion_tokens\":18,\"total_tokens\":37}}\n\n", head)
+	body.WriteString("data: [DONE]\n\n")
+	c, _ := newTestClient(b, sseHandler(body.Bytes()), OpenAIOptions{})
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := c.Stream(context.Background(), testRequest())
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for {
+			if _, err = s.Next(); err != nil {
+				break
+			}
+			n++
+		}
+		s.Close()
+		if err != io.EOF || n != 20 {
+			b.Fatalf("%d chunks, then %v", n, err)
+		}
+	}
 }

@@ -47,7 +47,7 @@ func FuzzSSE(f *testing.F) {
 // streamOver returns an OpenAI event stream reading in as its body,
 // without HTTP and with no time limits.
 func streamOver(in []byte) *eventStream {
-	return readerStream(in, bodySSE, openAIDecoder{key: testKey}, 0)
+	return readerStream(in, bodySSE, &openAIDecoder{key: testKey}, 0)
 }
 
 // referenceSSE parses a whole input the simple way, as the spec reads:

@@ -108,8 +108,10 @@ func wholeBodyLimit(max int) int64 {
 // (time limits, stats, the end, the connection). Next is for one goroutine;
 // Stats and Close may be called from any.
 type eventStream struct {
-	cfg  streamConfig
-	dec  wireDecoder
+	cfg streamConfig
+	dec wireDecoder
+	// br and sse read the body; only Next uses them, and once the stream
+	// ended br goes back to readerPool and both are nil (see giveBack).
 	br   *bufio.Reader
 	sse  *sseReader
 	kind bodyKind
@@ -138,6 +140,7 @@ type eventStream struct {
 	usageTokens int       // usage.completion_tokens, 0 until sent
 	err         error     // the final result: io.EOF or an *Error
 	closed      bool
+	reading     bool // a Next is running: it, not Close, gives back br
 
 	release sync.Once
 }
@@ -153,9 +156,29 @@ func newEventStream(cfg streamConfig, dec wireDecoder) *eventStream {
 		cfg.maxAnswer = DefaultMaxAnswer
 	}
 	s := &eventStream{cfg: cfg, dec: dec, kind: cfg.kind, stats: Stats{Start: cfg.start}}
-	s.br = bufio.NewReaderSize(cfg.body, sseReadSize)
+	s.br = readerPool.Get().(*bufio.Reader)
+	s.br.Reset(cfg.body)
 	s.sse = newSSEReaderFrom(s.br)
 	return s
+}
+
+// readerPool keeps the read buffers of streams that ended for the streams
+// to come: at sseReadSize each, allocating one per attempt was half of all
+// the bytes a request allocated.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, sseReadSize) }}
+
+// giveBack returns the stream's read buffer to readerPool once nothing can
+// read into it any more: the stream has ended and no Next is running (a
+// Next blocked in a read when Close comes still writes into the buffer
+// until its read is aborted, so Close leaves the buffer to it). Called
+// with s.mu held; the buffer goes back once at most.
+func (s *eventStream) giveBack() {
+	if s.err == nil || s.reading || s.br == nil {
+		return
+	}
+	s.br.Reset(nil) // keep no body alive from the pool
+	readerPool.Put(s.br)
+	s.br, s.sse = nil, nil
 }
 
 // Next returns the next chunk with content, reasoning, a finish reason or
@@ -163,9 +186,23 @@ func newEventStream(cfg streamConfig, dec wireDecoder) *eventStream {
 // skipped. It returns io.EOF after a clean end and an *Error otherwise, then
 // the same again forever.
 func (s *eventStream) Next() (Chunk, error) {
-	if err := s.final(); err != nil {
+	s.mu.Lock()
+	if err := s.err; err != nil {
+		s.mu.Unlock()
 		return Chunk{}, err
 	}
+	s.reading = true
+	s.mu.Unlock()
+	c, err := s.next()
+	s.mu.Lock()
+	s.reading = false
+	s.giveBack()
+	s.mu.Unlock()
+	return c, err
+}
+
+// next is Next while the stream is open, with the read buffer its own.
+func (s *eventStream) next() (Chunk, error) {
 	if !s.sniffed {
 		s.sniffed = true
 		if err := s.sniff(); err != nil {
@@ -414,13 +451,6 @@ func (s *eventStream) readError(err error) error {
 	return &Error{Class: ClassStreamCut, Err: safeWrap(s.cfg.where+": stream broken", err, s.cfg.key)}
 }
 
-// final returns the stream's final result, nil while it is open.
-func (s *eventStream) final() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
-
 // end records the stream's final result (the first one wins: a concurrent
 // Close may have come first), releases everything and returns the result.
 func (s *eventStream) end(err error) error { return s.endAt(err, s.cfg.now()) }
@@ -474,6 +504,7 @@ func (s *eventStream) Close() error {
 		s.err = &Error{Class: ClassCanceled, Err: fmt.Errorf("%s: %w", s.cfg.where, errClosed)}
 		s.stats.Duration = s.cfg.now().Sub(s.stats.Start)
 	}
+	s.giveBack()
 	s.mu.Unlock()
 	// Cancel first: it aborts a read in progress, which Close of the body
 	// would otherwise wait for.

@@ -1,0 +1,52 @@
+package provider
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// FuzzChunkReader checks that one chunkReader, reading event after event,
+// gives for each what json.Unmarshal gives for it alone into a fresh
+// chunk: the same value, the same error text, never a field left over from
+// the chunk before. The input is split into events at blank lines; the
+// seeds mix chunks with what must fall back to json.Unmarshal (white space
+// or another value after the chunk, values of another type, cut objects).
+func FuzzChunkReader(f *testing.F) {
+	addFixtures(f, "stream_*.txt")
+	f.Add([]byte(`{"id":"a","choices":[{"index":0,"delta":{"content":"x","tool_calls":[{"index":0,"id":"c"}]},` +
+		`"logprobs":{"content":[{"token":"x","logprob":-1}]},"finish_reason":"stop"}],"usage":{"completion_tokens":3}}` +
+		"\n\n" + `{"choices":[{"index":0,"delta":{}}]}` + "\n\n" + `{"model":"m"}` + "\n\n" + `{"choices":[{},{"index":1}]}`))
+	f.Add([]byte(`{"id":"a"} ` + "\n\n" + `{"id":"b"}{"id":"c"}` + "\n\n" + `{"id":"d"}` + "\n\n" + `null` + "\n\n" + `123` +
+		"\n\n" + `{"id":"e"}` + "\n\n" + `{"choices":{}}` + "\n\n" + `{"choices":[` + "\n\n" + `{"id":"f"}` + "\n\n" + `"x"` + "\n\n" + `{"id":"g"}`))
+	long := `{"id":"long","choices":[{"index":0,"delta":{"content":"` + strings.Repeat("x", maxReusedChunk) + `"}}]}`
+	f.Add([]byte(`{"id":"a","usage":{"completion_tokens":1}}` + "\n\n" + long + "\n\n" + `{"model":"m"}` + "\n\n" + long[:100]))
+	f.Add([]byte(`{"error":{"message":"x"},"choices":[{"index":0,"delta":{"content":"y"}}]}` + "\n\n" + `{"choices":[]}` + "\n\n" + `{"choices":null}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var r chunkReader
+		for _, data := range bytes.Split(in, []byte("\n\n")) {
+			data = bytes.TrimPrefix(data, []byte("data: "))
+			got, err := r.read(data)
+			var want openAIChunk
+			wantErr := json.Unmarshal(data, &want)
+			switch {
+			case (err == nil) != (wantErr == nil):
+				t.Fatalf("%q: error %v, json.Unmarshal's %v", data, err, wantErr)
+			case err != nil && err.Error() != wantErr.Error():
+				t.Fatalf("%q: error %q, json.Unmarshal's %q", data, err, wantErr)
+			case err != nil:
+				continue
+			}
+			// An empty list of choices is as good as none: the reader
+			// keeps the list's memory.
+			if len(got.Choices) == 0 && len(want.Choices) == 0 {
+				want.Choices = got.Choices
+			}
+			if !reflect.DeepEqual(*got, want) {
+				t.Fatalf("%q: read %+v, json.Unmarshal %+v", data, *got, want)
+			}
+		}
+	})
+}
