@@ -25,6 +25,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -233,7 +234,12 @@ type sample struct {
 	result   loadResult
 	cpu      time.Duration // the proxy's; 0 for the direct target
 	upstream time.Duration
+	conns    int64 // connections the upstream accepted during the run
 }
+
+// statsClient asks the mock for its connections over one kept connection,
+// so that asking adds none to the count.
+var statsClient = &http.Client{Timeout: 10 * time.Second}
 
 // measure runs the load once against t and reads the CPU times around it.
 func measure(ctx context.Context, t target, up *child, m mode, conc int, d time.Duration) (sample, error) {
@@ -251,8 +257,16 @@ func measure(ctx context.Context, t target, up *child, m mode, conc int, d time.
 	if err != nil {
 		return sample{}, err
 	}
+	conns0, err := up.conns(statsClient)
+	if err != nil {
+		return sample{}, err
+	}
 	r := load(ctx, t.base, m.stream, conc, d)
-	s := sample{result: r}
+	conns1, err := up.conns(statsClient)
+	if err != nil {
+		return sample{}, err
+	}
+	s := sample{result: r, conns: conns1 - conns0}
 	if t.proc != nil {
 		p1, err := t.proc.cpu()
 		if err != nil {

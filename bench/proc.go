@@ -102,6 +102,26 @@ func (cs *children) start(ctx context.Context, name, dir string, cmd *exec.Cmd, 
 	}
 }
 
+// conns asks the mock upstream how many connections it has accepted,
+// over client's connection, which it keeps: one more the first time.
+func (c *child) conns(client *http.Client) (int64, error) {
+	base := strings.TrimSuffix(c.base, "/v1")
+	resp, err := client.Get(base + connsPath)
+	if err != nil {
+		return 0, fmt.Errorf("asking the mock upstream its connections: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("asking the mock upstream its connections: %w", err)
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("the mock upstream's connections are %q, not a number", b)
+	}
+	return n, nil
+}
+
 // tail is the end of the child's stderr, for an error message.
 func (c *child) tail() string {
 	b, _ := os.ReadFile(c.stderr.Name())
@@ -185,9 +205,11 @@ func serveListening(line string) (string, bool) {
 // serves until interrupted or until its stdin closes.
 func runChild(role, upstream string, idle int) error {
 	var h http.Handler
+	var connState func(net.Conn, http.ConnState)
 	switch role {
 	case "upstream":
-		h = &mockUpstream{bodies: newMockBodies()}
+		m := &mockUpstream{bodies: newMockBodies()}
+		h, connState = m, m.connState
 	case "proxy":
 		u, err := url.Parse(upstream)
 		if err != nil || u.Host == "" {
@@ -201,7 +223,7 @@ func runChild(role, upstream string, idle int) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ConnState: connState}
 	fmt.Printf("%s%s\n", listeningPrefix, ln.Addr())
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)

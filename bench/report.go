@@ -152,7 +152,7 @@ func (r *record) report(w io.Writer, targets []target) {
 	}
 	fmt.Fprintf(w, "\nMedians of %d reps, the range in brackets. Added p50 and the ratio compare each run with the direct run of the same rep.\n\n", r.o.reps)
 
-	fmt.Fprintf(w, "| target | mode | p50 / p90 / p99, c=1 | req/s, c=1 | req/s, c=%d | p50, c=%d | target CPU s / 10k | upstream CPU s / 10k |\n|---|---|---|---|---|---|---|---|\n", c, c)
+	fmt.Fprintf(w, "| target | mode | p50 / p90 / p99, c=1 | req/s, c=1 | req/s, c=%d | p50, c=%d | target CPU s / 10k | upstream CPU s / 10k | upstream connections opened, c=%d |\n|---|---|---|---|---|---|---|---|---|\n", c, c, c)
 	for _, t := range targets {
 		for _, m := range r.o.modes {
 			lat := r.per(t.name, m.name, 1, p(0.5)).summary(micros) + " / " +
@@ -166,8 +166,9 @@ func (r *record) report(w io.Writer, targets []target) {
 				cpu = r.per(t.name, m.name, c, func(s sample) float64 { return cpuPer10k(s.cpu, s.result.ok) }).summary(seconds)
 			}
 			upCPU := r.per(t.name, m.name, c, func(s sample) float64 { return cpuPer10k(s.upstream, s.result.ok) }).summary(seconds)
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", t.name, m.name, lat, rps(1), rps(c),
-				r.per(t.name, m.name, c, p(0.5)).summary(micros), cpu, upCPU)
+			conns := r.per(t.name, m.name, c, func(s sample) float64 { return float64(s.conns) }).summary(rate)
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t.name, m.name, lat, rps(1), rps(c),
+				r.per(t.name, m.name, c, p(0.5)).summary(micros), cpu, upCPU, conns)
 		}
 	}
 

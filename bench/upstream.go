@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // answerWords are the content chunks of every answer, one word a chunk, so a
@@ -116,9 +119,25 @@ func mustJSON(v any) []byte {
 // monitor's probes.
 type mockUpstream struct {
 	bodies mockBodies
+	conns  atomic.Int64 // connections accepted so far
+}
+
+// connsPath answers how many connections the mock has accepted, which tells
+// whether a proxy in front of it keeps its connections or makes new ones.
+const connsPath = "/bench/conns"
+
+// connState counts the connections as the server accepts them.
+func (m *mockUpstream) connState(_ net.Conn, s http.ConnState) {
+	if s == http.StateNew {
+		m.conns.Add(1)
+	}
 }
 
 func (m *mockUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == connsPath {
+		io.WriteString(w, strconv.FormatInt(m.conns.Load(), 10))
+		return
+	}
 	if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/models") {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"object":"list","data":[{"id":"`+upstreamModel+`","object":"model"}]}`)
