@@ -179,6 +179,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		{name: "switchboard", base: sb.base, proc: sb, label: "Switchboard (this checkout)"},
 	}
 
+	others := &othersMeter{own: []*child{up, proxy, sb}}
 	rec := newRecord(o)
 	rec.loadStart = loadAvg()
 	rec.started = time.Now()
@@ -199,13 +200,13 @@ func run(ctx context.Context, o options, out io.Writer) error {
 					if err := ctx.Err(); err != nil {
 						return errors.New("interrupted")
 					}
-					s, err := measure(ctx, t, up, m, conc, o.duration)
+					s, err := measure(ctx, t, up, others, m, conc, o.duration)
 					if err != nil {
 						return err
 					}
 					rec.add(t.name, m.name, conc, s)
-					fmt.Fprintf(os.Stderr, "bench: rep %d %-10s c=%-3d %-11s %8.0f req/s  p50 %-9v errors %d\n",
-						rep+1, m.name, conc, t.name, s.result.rps(), s.result.percentile(0.5).Round(time.Microsecond), s.result.errors)
+					fmt.Fprintf(os.Stderr, "bench: rep %d %-10s c=%-3d %-11s %8.0f req/s  p50 %-9v errors %d  others' CPU %3.0f%%\n",
+						rep+1, m.name, conc, t.name, s.result.rps(), s.result.percentile(0.5).Round(time.Microsecond), s.result.errors, 100*s.others)
 				}
 			}
 		}
@@ -234,7 +235,8 @@ type sample struct {
 	result   loadResult
 	cpu      time.Duration // the proxy's; 0 for the direct target
 	upstream time.Duration
-	conns    int64 // connections the upstream accepted during the run
+	conns    int64   // connections the upstream accepted during the run
+	others   float64 // the share of the machine's CPU other processes took
 }
 
 // statsClient asks the mock for its connections over one kept connection,
@@ -242,10 +244,13 @@ type sample struct {
 var statsClient = &http.Client{Timeout: 10 * time.Second}
 
 // measure runs the load once against t and reads the CPU times around it.
-func measure(ctx context.Context, t target, up *child, m mode, conc int, d time.Duration) (sample, error) {
+func measure(ctx context.Context, t target, up *child, others *othersMeter, m mode, conc int, d time.Duration) (sample, error) {
 	// A collection now, not in the middle of the run, keeps the load
 	// generator's garbage from one run out of the next.
 	runtime.GC()
+	if err := others.mark(); err != nil {
+		return sample{}, err
+	}
 	var proc0 time.Duration
 	var err error
 	if t.proc != nil {
@@ -279,6 +284,9 @@ func measure(ctx context.Context, t target, up *child, m mode, conc int, d time.
 		return sample{}, err
 	}
 	s.upstream = up1 - up0
+	if s.others, err = others.share(r.elapsed, runtime.NumCPU()); err != nil {
+		return sample{}, err
+	}
 	return s, nil
 }
 

@@ -25,10 +25,6 @@ import (
 // serveURL.
 const listeningPrefix = "bench: listening on "
 
-// clockTicks is USER_HZ, the unit of /proc/PID/stat's CPU times: 100 on
-// every Linux architecture Go builds for.
-const clockTicks = 100
-
 // child is one server the harness started: the mock upstream, the bare
 // proxy or Switchboard, each in its own process so that its CPU time is
 // its own.
@@ -133,28 +129,11 @@ func (c *child) tail() string {
 
 // cpu is the CPU time the child has used so far, user and system.
 func (c *child) cpu() (time.Duration, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/stat")
+	d, err := procCPU(strconv.Itoa(c.cmd.Process.Pid))
 	if err != nil {
 		return 0, fmt.Errorf("reading %s's CPU time: %w", c.name, err)
 	}
-	// The command name, field 2, is in parentheses and may hold spaces:
-	// the fields counted are those after its closing parenthesis, where
-	// utime and stime are the 12th and 13th (fields 14 and 15 of proc(5)).
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("%s's /proc stat has no command name: %q", c.name, s)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("%s's /proc stat is short: %q", c.name, s)
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("%s's /proc stat: %w", c.name, err)
-	}
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+	return d, nil
 }
 
 // stopAll interrupts every child, as Ctrl-C would, and kills those still

@@ -108,6 +108,7 @@ func addedMicros(v float64) string {
 func ratio(v float64) string   { return fmt.Sprintf("%.2f", v) }
 func seconds(v float64) string { return fmt.Sprintf("%.2f", v) }
 func rate(v float64) string    { return fmt.Sprintf("%.0f", v) }
+func percent(v float64) string { return fmt.Sprintf("%.0f%%", v) }
 
 func p(q float64) func(sample) float64 {
 	return func(s sample) float64 { return float64(s.result.percentile(q)) / float64(time.Microsecond) }
@@ -176,6 +177,16 @@ func (r *record) report(w io.Writer, targets []target) {
 		r.started.UTC().Format("2006-01-02 15:04 MST"), revision(), runtime.NumCPU(), runtime.Version(),
 		r.o.endpoints, r.o.duration, r.o.reps, c, r.took.Round(time.Second))
 	fmt.Fprintf(w, "Load average (1 5 15 min): %s at the start, %s at the end.\n", r.loadStart, r.loadEnd)
+	var others figures
+	for _, ss := range r.samples {
+		for _, s := range ss {
+			others = append(others, 100*s.others)
+		}
+	}
+	fmt.Fprintf(w, "Other processes took %s of the machine's CPU during the runs.\n", others.summary(percent))
+	if slices.Max(others) > 10 {
+		fmt.Fprintln(w, "The machine was shared during some runs: a ratio whose range is wide came from a run beside a busy neighbour; run again on a quiet machine before trusting it.")
+	}
 	if r.errors == 0 {
 		fmt.Fprintln(w, "Errors: none; every answer was a 200 and whole.")
 		return
