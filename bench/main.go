@@ -183,8 +183,14 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	rec := newRecord(o)
 	rec.loadStart = loadAvg()
 	rec.started = time.Now()
-	fmt.Fprintf(os.Stderr, "bench: %d reps × %d modes × 2 concurrencies × %d targets × %v, load average %s\n",
-		o.reps, len(o.modes), len(targets), o.duration, rec.loadStart)
+	// The latency runs have one client, the throughput runs -c; with -c 1
+	// they are the same runs.
+	concs := []int{1}
+	if o.conc > 1 {
+		concs = append(concs, o.conc)
+	}
+	fmt.Fprintf(os.Stderr, "bench: %d reps × %d modes × %d concurrencies × %d targets × %v, load average %s\n",
+		o.reps, len(o.modes), len(concs), len(targets), o.duration, rec.loadStart)
 	if o.warmup > 0 {
 		for _, m := range o.modes {
 			for _, t := range targets {
@@ -195,7 +201,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	for rep := range o.reps {
 		for _, m := range o.modes {
-			for _, conc := range []int{1, o.conc} {
+			for _, conc := range concs {
 				for _, t := range targets {
 					if err := ctx.Err(); err != nil {
 						return errors.New("interrupted")
