@@ -1,0 +1,327 @@
+// Command bench measures what Switchboard adds to a request, against the
+// floor of a bare reverse proxy, on this machine, in one run.
+//
+// It starts on 127.0.0.1 a mock upstream speaking OpenAI chat completions
+// (answers encoded once, no delay), the standard library's
+// httputil.ReverseProxy to it with a pooled transport, and the real
+// `switchboard serve`, built from this checkout, with -endpoints endpoints
+// of one model all pointing at the mock. Each is its own process, so each
+// one's CPU time is read from /proc. A closed-loop load generator then
+// drives the mock directly, the bare proxy and Switchboard in turn, with
+// the same requests, streamed and not: at one client for latency, at -c
+// clients for throughput. Runs are interleaved and repeated; the report
+// gives medians and their spread.
+//
+//	go run ./bench                 # from the repository's root
+//	go run ./bench -reps 5 -duration 10s -modes stream
+//
+// Every answer is checked whole; any error fails the run. BENCHMARKS.md
+// says how to read the table.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the command's flags.
+type options struct {
+	duration  time.Duration
+	warmup    time.Duration
+	reps      int
+	endpoints int
+	conc      int
+	modes     []mode
+	bin       string
+}
+
+// mode is streamed or not.
+type mode struct {
+	name   string
+	stream bool
+}
+
+var allModes = []mode{{"non-stream", false}, {"stream", true}}
+
+func main() {
+	var (
+		o        options
+		modes    string
+		role     string
+		upstream string
+		idle     int
+	)
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each measured run")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "length of the unmeasured run per target and mode before the first rep, at -c clients")
+	flag.IntVar(&o.reps, "reps", 3, "how many times each run is repeated, interleaved across targets")
+	flag.IntVar(&o.endpoints, "endpoints", 10, "endpoints of the one model Switchboard routes among, all pointing at the mock upstream")
+	flag.IntVar(&o.conc, "c", 32, "clients of the throughput runs (the latency runs have one)")
+	flag.StringVar(&modes, "modes", "non-stream,stream", "which answers to measure, comma-separated: non-stream, stream")
+	flag.StringVar(&o.bin, "bin", "", "a switchboard binary to measure instead of building this checkout's")
+	flag.StringVar(&role, "child", "", "internal: run as the harness's upstream or proxy process")
+	flag.StringVar(&upstream, "upstream", "", "internal: the proxy child's upstream")
+	flag.IntVar(&idle, "idle", 0, "internal: the proxy child's idle connections per host")
+	flag.Parse()
+	if role != "" {
+		if err := runChild(role, upstream, idle); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := o.parse(modes); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, o, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// parse checks the flags.
+func (o *options) parse(modes string) error {
+	switch {
+	case o.duration <= 0:
+		return fmt.Errorf("-duration %v: give a positive duration, e.g. 5s", o.duration)
+	case o.warmup < 0:
+		return fmt.Errorf("-warmup %v: give 0 or a positive duration", o.warmup)
+	case o.reps < 1:
+		return fmt.Errorf("-reps %d: give 1 or more", o.reps)
+	case o.endpoints < 1 || o.endpoints > 999:
+		return fmt.Errorf("-endpoints %d: give 1 to 999", o.endpoints)
+	case o.conc < 1:
+		return fmt.Errorf("-c %d: give 1 or more clients", o.conc)
+	}
+	for name := range strings.SplitSeq(modes, ",") {
+		name = strings.TrimSpace(name)
+		i := -1
+		for j, m := range allModes {
+			if m.name == name {
+				i = j
+			}
+		}
+		if i < 0 {
+			return fmt.Errorf("-modes: %q is not a mode; write non-stream, stream or both, comma-separated", name)
+		}
+		o.modes = append(o.modes, allModes[i])
+	}
+	return nil
+}
+
+// target is one server the load generator drives.
+type target struct {
+	name  string
+	base  string
+	proc  *child // nil for the mock upstream itself
+	label string // the row's name in the report
+}
+
+// run starts the servers, measures and prints the report. Every process it
+// starts is stopped before it returns, on every path.
+func run(ctx context.Context, o options, out io.Writer) error {
+	dir, err := os.MkdirTemp("", "switchboard-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	var cs children
+	defer cs.stopAll()
+
+	bin := o.bin
+	if bin == "" {
+		bin = filepath.Join(dir, "switchboard")
+		fmt.Fprintln(os.Stderr, "bench: building switchboard from this checkout")
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "switchboard")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("go build switchboard (run the bench from the repository's root): %w", err)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	up, err := cs.start(ctx, "upstream", dir, exec.Command(self, "-child", "upstream"), benchListening)
+	if err != nil {
+		return err
+	}
+	proxy, err := cs.start(ctx, "proxy", dir, exec.Command(self, "-child", "proxy", "-upstream", up.base, "-idle", fmt.Sprint(o.conc)), benchListening)
+	if err != nil {
+		return err
+	}
+	cfg := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfg, []byte(switchboardConfig(up.base, o.endpoints)), 0o600); err != nil {
+		return err
+	}
+	sb, err := cs.start(ctx, "switchboard", dir, exec.Command(bin, "serve", "--config", cfg, "--state", filepath.Join(dir, "state")), serveListening)
+	if err != nil {
+		return err
+	}
+	targets := []target{
+		{name: "direct", base: up.base, label: "direct to the mock upstream"},
+		{name: "proxy", base: proxy.base, proc: proxy, label: "bare httputil.ReverseProxy, pooled transport (the floor)"},
+		{name: "switchboard", base: sb.base, proc: sb, label: "Switchboard (this checkout)"},
+	}
+
+	others := &othersMeter{own: []*child{up, proxy, sb}}
+	rec := newRecord(o)
+	rec.loadStart = loadAvg()
+	rec.started = time.Now()
+	// The latency runs have one client, the throughput runs -c; with -c 1
+	// they are the same runs.
+	concs := []int{1}
+	if o.conc > 1 {
+		concs = append(concs, o.conc)
+	}
+	fmt.Fprintf(os.Stderr, "bench: %d reps × %d modes × %d concurrencies × %d targets × %v, load average %s\n",
+		o.reps, len(o.modes), len(concs), len(targets), o.duration, rec.loadStart)
+	if o.warmup > 0 {
+		for _, m := range o.modes {
+			for _, t := range targets {
+				r := load(ctx, t.base, m.stream, o.conc, o.warmup)
+				rec.addErrors(t.name+" "+m.name+" warm-up", r)
+			}
+		}
+	}
+	for rep := range o.reps {
+		for _, m := range o.modes {
+			for _, conc := range concs {
+				for _, t := range targets {
+					if err := ctx.Err(); err != nil {
+						return errors.New("interrupted")
+					}
+					s, err := measure(ctx, t, up, others, m, conc, o.duration)
+					if err != nil {
+						return err
+					}
+					rec.add(t.name, m.name, conc, s)
+					fmt.Fprintf(os.Stderr, "bench: rep %d %-10s c=%-3d %-11s %8.0f req/s  p50 %-9v errors %d  others' CPU %3.0f%%\n",
+						rep+1, m.name, conc, t.name, s.result.rps(), s.result.percentile(0.5).Round(time.Microsecond), s.result.errors, 100*s.others)
+				}
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return errors.New("interrupted")
+	}
+	rec.loadEnd = loadAvg()
+	rec.took = time.Since(rec.started)
+	rec.report(out, targets)
+	if rec.errors > 0 {
+		// What the servers said may explain the errors.
+		for _, c := range []*child{up, proxy, sb} {
+			if t := c.tail(); t != "" {
+				fmt.Fprintf(out, "\nThe end of %s's stderr:\n%s\n", c.name, t)
+			}
+		}
+		return fmt.Errorf("%d requests did not get a whole answer (listed above): the figures are not to be trusted", rec.errors)
+	}
+	return nil
+}
+
+// sample is one measured run: the load generator's result and the CPU
+// time the target's own process and the upstream's used during it.
+type sample struct {
+	result   loadResult
+	cpu      time.Duration // the proxy's; 0 for the direct target
+	upstream time.Duration
+	conns    int64   // connections the upstream accepted during the run
+	others   float64 // the share of the machine's CPU other processes took
+}
+
+// statsClient asks the mock for its connections over one kept connection,
+// so that asking adds none to the count.
+var statsClient = &http.Client{Timeout: 10 * time.Second}
+
+// measure runs the load once against t and reads the CPU times around it.
+func measure(ctx context.Context, t target, up *child, others *othersMeter, m mode, conc int, d time.Duration) (sample, error) {
+	// A collection now, not in the middle of the run, keeps the load
+	// generator's garbage from one run out of the next.
+	runtime.GC()
+	if err := others.mark(); err != nil {
+		return sample{}, err
+	}
+	var proc0 time.Duration
+	var err error
+	if t.proc != nil {
+		if proc0, err = t.proc.cpu(); err != nil {
+			return sample{}, err
+		}
+	}
+	up0, err := up.cpu()
+	if err != nil {
+		return sample{}, err
+	}
+	conns0, err := up.conns(statsClient)
+	if err != nil {
+		return sample{}, err
+	}
+	r := load(ctx, t.base, m.stream, conc, d)
+	conns1, err := up.conns(statsClient)
+	if err != nil {
+		return sample{}, err
+	}
+	s := sample{result: r, conns: conns1 - conns0}
+	if t.proc != nil {
+		p1, err := t.proc.cpu()
+		if err != nil {
+			return sample{}, err
+		}
+		s.cpu = p1 - proc0
+	}
+	up1, err := up.cpu()
+	if err != nil {
+		return sample{}, err
+	}
+	s.upstream = up1 - up0
+	if s.others, err = others.share(r.elapsed, runtime.NumCPU()); err != nil {
+		return sample{}, err
+	}
+	return s, nil
+}
+
+// switchboardConfig is a config.toml with endpoints providers, all the
+// mock upstream, serving one model at one price, so the router picks among
+// them all.
+func switchboardConfig(upstream string, endpoints int) string {
+	var b strings.Builder
+	b.WriteString("# Written by bench: every endpoint is the same mock upstream.\n\n")
+	b.WriteString("[gateway]\nlisten = \"127.0.0.1:0\"\n\n")
+	for i := range endpoints {
+		fmt.Fprintf(&b, "[[provider]]\nname = \"up%03d\"\nbase_url = %q\n\n", i+1, upstream)
+	}
+	fmt.Fprintf(&b, "[[model]]\nname = %q\n\n", benchModel)
+	for i := range endpoints {
+		fmt.Fprintf(&b, "[[model.endpoint]]\nprovider = \"up%03d\"\nupstream_model = %q\nprice_in = 0.5\nprice_out = 0.5\n\n", i+1, upstreamModel)
+	}
+	return b.String()
+}
+
+// loadAvg is the 1, 5 and 15 minute load averages, as /proc/loadavg has them.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
