@@ -83,9 +83,16 @@ type Options struct {
 	// recovers below two thirds of that.
 	SlowFactor float64
 
-	Publish   time.Duration // how often subscribers get a snapshot; default 500ms
-	SeriesLen int           // buckets kept in Series for the sparklines; default 60
-	EventLog  int           // events kept, newest last; default 200
+	Publish time.Duration // how often subscribers get a snapshot; default 500ms
+	// SnapshotLag is how old a snapshot Snapshot may return when only
+	// counts changed since it was taken (see Monitor.Snapshot); events are
+	// never late. Default 2ms on the system clock, and none on a clock of
+	// the caller's: a test's clock moves only when the test moves it, and
+	// a lag would hold back every outcome recorded at a standing instant.
+	// Negative: none.
+	SnapshotLag time.Duration
+	SeriesLen   int // buckets kept in Series for the sparklines; default 60
+	EventLog    int // events kept, newest last; default 200
 
 	// History, if set, keeps minute aggregates across restarts: New loads
 	// the last day from it and Run writes to it every minute and on the way
@@ -97,6 +104,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.Clock == nil {
 		o.Clock = SystemClock{}
+	}
+	if _, wall := o.Clock.(SystemClock); wall && o.SnapshotLag == 0 {
+		o.SnapshotLag = defaultSnapshotLag
 	}
 	setDur(&o.Bucket, 2*time.Second)
 	setDur(&o.Window, 5*time.Minute)
@@ -136,6 +146,12 @@ func (o Options) withDefaults() Options {
 	}
 	return o
 }
+
+// defaultSnapshotLag is SnapshotLag's default on the system clock: at
+// thousands of requests a second the view is built once every few requests
+// rather than for each, and figures a few milliseconds old order endpoints
+// as well as the newest.
+const defaultSnapshotLag = 2 * time.Millisecond
 
 func setDur(d *time.Duration, def time.Duration) {
 	if *d <= 0 {
