@@ -314,6 +314,10 @@ func (h *health) sinceClosed(now time.Time, horizon time.Duration) (c counts, ok
 // settleDegraded enters or leaves the degraded condition, with hysteresis:
 // availability must climb a margin above the threshold, and latency fall
 // well below the slow threshold, before the endpoint counts as healthy again.
+// Slow is a ratio to the endpoint's own median and an absolute margin over
+// it (Options.SlowFactor, SlowMargin): the ratio alone would call a 1ms
+// endpoint slow at 3ms, which the gateway's own queueing under overload
+// adds to every upstream alike.
 //
 // Availability is judged with the uncertainty of its sample: degraded only
 // when the upper Wilson bound over Options.Window is under DegradedBelow,
@@ -336,16 +340,19 @@ func (h *health) settleDegraded(m *Monitor, now time.Time) {
 	h.refresh30m(now)
 	baseline := float64(h.ttft30m.P50) / float64(time.Millisecond)
 	samples := h.minute.total.d.ttft.n
-	slowBy := 0.0
+	// How many times the usual first token the recent one is, and how many
+	// milliseconds later: slow takes both (see Options.SlowMargin).
+	slowBy, lateBy := 0.0, 0.0
 	if baseline > 0 && samples >= uint64(o.MinRequests) {
-		slowBy = h.ewmaTTFT / baseline
+		slowBy, lateBy = h.ewmaTTFT/baseline, h.ewmaTTFT-baseline
 	}
+	margin := float64(o.SlowMargin) / float64(time.Millisecond)
 	bar := o.DegradedBelow
-	slow := slowBy >= o.SlowFactor
+	slow := slowBy >= o.SlowFactor && lateBy >= margin
 	if h.degraded {
 		// Hysteresis: leaving takes a margin above the thresholds.
 		bar += degradedMargin
-		slow = slowBy >= o.SlowFactor*2/3
+		slow = slowBy >= o.SlowFactor*2/3 && lateBy >= margin*2/3
 	}
 	lowAvail := n >= o.MinRequests && upper < bar
 	// The reason is written anew each time, so it tells the figures of now.

@@ -78,10 +78,16 @@ type Options struct {
 	// BreakerMaxBackoff. Defaults 5s and 2m.
 	BreakerBackoff    time.Duration
 	BreakerMaxBackoff time.Duration
-	// SlowFactor: an endpoint whose recent time to first token (an EWMA) is
-	// this many times its own 30-minute median is degraded; default 3. It
-	// recovers below two thirds of that.
+	// SlowFactor and SlowMargin: an endpoint whose recent time to first
+	// token (an EWMA) is both this many times its own 30-minute median and
+	// at least SlowMargin above it is degraded; defaults 3 and 250ms. It
+	// recovers below two thirds of either. The margin keeps a ratio of
+	// small figures from blaming a provider for what is not its doing: a
+	// first token of 11ms against a usual 1ms is the gateway's own
+	// queueing under load, or noise, and no caller notices 10ms; a first
+	// token 250ms later than usual is felt.
 	SlowFactor float64
+	SlowMargin time.Duration
 
 	Publish time.Duration // how often subscribers get a snapshot; default 500ms
 	// SnapshotLag is how old a snapshot Snapshot may return when only
@@ -117,6 +123,7 @@ func (o Options) withDefaults() Options {
 	setDur(&o.Publish, 500*time.Millisecond)
 	setDur(&o.BreakerBackoff, 5*time.Second)
 	setDur(&o.BreakerMaxBackoff, 2*time.Minute)
+	setDur(&o.SlowMargin, 250*time.Millisecond)
 	if o.SlowFactor <= 1 {
 		o.SlowFactor = 3
 	}

@@ -307,3 +307,37 @@ func TestThirtyMinuteFiguresInEveryState(t *testing.T) {
 		t.Errorf("answered once, then down: state %s, throughput %+v, ttft %+v", st.State, st.Throughput30m, st.TTFT30m)
 	}
 }
+
+// Slow takes a first token both SlowFactor times the usual and SlowMargin
+// later than it: 11ms against a usual 1ms is the gateway's own queueing
+// under load, not the provider's doing, while 2s against 200ms is.
+func TestSlowNeedsAnAbsoluteMargin(t *testing.T) {
+	for _, c := range []struct {
+		usual, now time.Duration
+		degraded   bool
+	}{
+		{time.Millisecond, 11 * time.Millisecond, false},
+		{100 * time.Millisecond, 340 * time.Millisecond, false}, // 3.4 times, 240ms later
+		{200 * time.Millisecond, 2 * time.Second, true},
+	} {
+		clk := monitortest.NewClock()
+		m := newTestMonitor(t, clk, "a")
+		at := func(ttft time.Duration) provider.Outcome {
+			return provider.Outcome{Class: provider.ClassOK, TTFT: ttft, Duration: ttft + time.Second, OutputTokens: 50}
+		}
+		for range 30 {
+			m.Record("a", at(c.usual))
+		}
+		clk.Advance(time.Second) // the 30-minute median is read at most once a second
+		m.Snapshot()
+		for range 20 { // the EWMA reaches the new first token
+			m.Record("a", at(c.now))
+		}
+		clk.Advance(time.Second)
+		st := status(t, m, "a")
+		if (st.State == Degraded) != c.degraded {
+			t.Errorf("first token %s, usually %s (ewma %s, median %s): %s (%s), want degraded %v",
+				c.now, c.usual, st.EWMATTFT, st.TTFT30m.P50, st.State, st.Reason, c.degraded)
+		}
+	}
+}
