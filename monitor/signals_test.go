@@ -341,3 +341,23 @@ func TestSlowNeedsAnAbsoluteMargin(t *testing.T) {
 		}
 	}
 }
+
+// Snapshots without an event between them share one copy of the event
+// log; an event makes a new copy and leaves the older snapshots' as they
+// were.
+func TestSnapshotsShareTheEventLog(t *testing.T) {
+	clk := monitortest.NewClock()
+	m := newTestMonitor(t, clk, "a", "b")
+	_ = m.SetEnabled("a", false)
+	first := m.Snapshot().Events
+	m.Record("b", ok200())
+	second := m.Snapshot().Events
+	if len(first) != 1 || len(second) != 1 || &first[0] != &second[0] {
+		t.Fatalf("two snapshots without an event between them: events %v and %v, not one copy", first, second)
+	}
+	_ = m.SetEnabled("a", true)
+	third := m.Snapshot().Events
+	if len(third) != 2 || &third[0] == &first[0] || len(first) != 1 || first[0].Kind != EventTurnedOff {
+		t.Fatalf("after an event: %v, and the older snapshot's %v", third, first)
+	}
+}

@@ -14,8 +14,9 @@ import (
 const benchRequestGap = 100 * time.Microsecond
 
 // benchMonitor is a monitor of n endpoints over a few providers and
-// models, each endpoint with a minute of traffic behind it, so that its
-// windows, histograms and event log hold what a running gateway's do.
+// models, each endpoint with a minute of traffic behind it and the event
+// log full, so that its windows, histograms and events are what a running
+// gateway's are.
 func benchMonitor(b *testing.B, n int, lag time.Duration) (*Monitor, *monitortest.Clock, []string) {
 	b.Helper()
 	clk := monitortest.NewClock()
@@ -40,6 +41,12 @@ func benchMonitor(b *testing.B, n int, lag time.Duration) (*Monitor, *monitortes
 		clk.Advance(50 * time.Millisecond)
 		if k%20 == 0 {
 			m.Snapshot()
+		}
+	}
+	// A full event log, as after a day of outages and cooldowns.
+	for k := range m.Options().EventLog {
+		if err := m.SetEnabled(ids[k/2%n], k%2 == 1); err != nil {
+			b.Fatal(err)
 		}
 	}
 	return m, clk, ids
