@@ -95,8 +95,14 @@ type health struct {
 	ttft30m, latency30m, gap30m Percentiles
 	throughput30m               Rates
 	at30m                       time.Time
-	points                      []Point // series points of the completed fine buckets before pointsAt
-	pointsAt                    int64
+	// The 5-minute distributions change only when the minute window does,
+	// so a snapshot reads them again only then (see rolling.changes): most
+	// endpoints saw no outcome since the last snapshot.
+	latency5m, ttft5m Percentiles
+	throughput5m      Rates
+	fiveAt            uint64  // the minute window's changes when they were read
+	points            []Point // series points of the completed fine buckets before pointsAt
+	pointsAt          int64
 
 	doneMinutes []MinutePoint // the finished minutes before minutesAt
 	minutesAt   int64
@@ -112,6 +118,7 @@ func newHealth(o Options, ep Endpoint) *health {
 		// No data until the first read.
 		throughput30m: Rates{NoData, NoData, NoData, NoData, NoData},
 		latency30m:    noDurations, ttft30m: noDurations, gap30m: noDurations,
+		fiveAt: ^uint64(0), // never read
 	}
 }
 

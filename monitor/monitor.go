@@ -278,8 +278,12 @@ func rates(h *histogram) Rates {
 
 func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 	h.refresh30m(now) // in every state: an open breaker does not freeze them
+	if h.fiveAt != h.minute.changes {
+		five := &h.minute.tails[0].sum.d
+		h.latency5m, h.ttft5m, h.throughput5m = durations(&five.latency), durations(&five.ttft), rates(&five.throughput)
+		h.fiveAt = h.minute.changes
+	}
 	win := &h.fine.total
-	five := &h.minute.tails[0].sum.d
 	st := EndpointStatus{
 		ID: h.ep.ID, Provider: h.ep.Provider, Model: h.ep.Model, Enabled: h.enabled,
 		State: h.state, Reason: h.reason(now),
@@ -287,7 +291,7 @@ func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 		ProviderErrors: int(win.provErrors), UserErrors: int(win.userErrors), RateLimited: int(win.rateLimited),
 		Availability: win.availability(), Availability30m: h.minute.total.c.availability(),
 		Availability1d: h.hour.total.availability(), ErrorRate: win.errorRate(),
-		Latency: durations(&five.latency), TTFT: durations(&five.ttft), Throughput: rates(&five.throughput),
+		Latency: h.latency5m, TTFT: h.ttft5m, Throughput: h.throughput5m,
 		Latency30m: h.latency30m, TTFT30m: h.ttft30m, Gap30m: h.gap30m, Throughput30m: h.throughput30m,
 		EWMALatency: millis(cmp.Or(h.ewmaLatency, NoData)), // 0 before the first success
 		EWMATTFT:    millis(cmp.Or(h.ewmaTTFT, NoData)),

@@ -361,3 +361,27 @@ func TestSnapshotsShareTheEventLog(t *testing.T) {
 		t.Fatalf("after an event: %v, and the older snapshot's %v", third, first)
 	}
 }
+
+// The 5-minute percentiles are kept between snapshots while the minute
+// window holds the same outcomes, and read again as soon as it does not:
+// after a new outcome in the same instant, and after the minutes expire.
+func TestFiveMinutePercentilesFollowTheWindow(t *testing.T) {
+	clk := monitortest.NewClock()
+	m := newTestMonitor(t, clk, "a")
+	for range 10 {
+		m.Record("a", ok(100*time.Millisecond))
+	}
+	if p := status(t, m, "a").Latency.P50; p < 90*time.Millisecond || p > 110*time.Millisecond {
+		t.Fatalf("latency p50 %s, want about 100ms", p)
+	}
+	for range 30 {
+		m.Record("a", ok(time.Second))
+	}
+	if p := status(t, m, "a").Latency.P50; p < 900*time.Millisecond || p > 1100*time.Millisecond {
+		t.Fatalf("after more outcomes: latency p50 %s, want about 1s", p)
+	}
+	clk.Advance(6 * time.Minute)
+	if p := status(t, m, "a").Latency.P50; p != NoData {
+		t.Fatalf("six minutes later: latency p50 %s, want none", p)
+	}
+}
