@@ -56,20 +56,31 @@ type Event struct {
 type eventLog struct {
 	ring []Event
 	next uint64 // Seq of the next event
+	// kept is the last copy recent made, while no event came since: every
+	// snapshot until the next event shares it, which is why nobody may
+	// modify a snapshot's Events.
+	kept []Event
 }
 
 func (l *eventLog) add(e Event) {
 	e.Seq = l.next
 	l.next++
 	l.ring[e.Seq%uint64(len(l.ring))] = e
+	l.kept = nil
 }
 
-// recent returns a copy of the kept events, oldest first.
+// recent returns a copy of the kept events, oldest first: the same copy
+// until another event comes, as most snapshots see no new event and a full
+// log is a few hundred events.
 func (l *eventLog) recent() []Event {
+	if l.kept != nil {
+		return l.kept
+	}
 	n := min(l.next, uint64(len(l.ring)))
 	out := make([]Event, 0, n)
 	for s := l.next - n; s < l.next; s++ {
 		out = append(out, l.ring[s%uint64(len(l.ring))])
 	}
+	l.kept = out
 	return out
 }

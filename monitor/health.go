@@ -95,8 +95,14 @@ type health struct {
 	ttft30m, latency30m, gap30m Percentiles
 	throughput30m               Rates
 	at30m                       time.Time
-	points                      []Point // series points of the completed fine buckets before pointsAt
-	pointsAt                    int64
+	// The 5-minute distributions change only when the minute window does,
+	// so a snapshot reads them again only then (see rolling.changes): most
+	// endpoints saw no outcome since the last snapshot.
+	latency5m, ttft5m Percentiles
+	throughput5m      Rates
+	fiveAt            uint64  // the minute window's changes when they were read
+	points            []Point // series points of the completed fine buckets before pointsAt
+	pointsAt          int64
 
 	doneMinutes []MinutePoint // the finished minutes before minutesAt
 	minutesAt   int64
@@ -112,6 +118,7 @@ func newHealth(o Options, ep Endpoint) *health {
 		// No data until the first read.
 		throughput30m: Rates{NoData, NoData, NoData, NoData, NoData},
 		latency30m:    noDurations, ttft30m: noDurations, gap30m: noDurations,
+		fiveAt: ^uint64(0), // never read
 	}
 }
 
@@ -314,6 +321,10 @@ func (h *health) sinceClosed(now time.Time, horizon time.Duration) (c counts, ok
 // settleDegraded enters or leaves the degraded condition, with hysteresis:
 // availability must climb a margin above the threshold, and latency fall
 // well below the slow threshold, before the endpoint counts as healthy again.
+// Slow is a ratio to the endpoint's own median and an absolute margin over
+// it (Options.SlowFactor, SlowMargin): the ratio alone would call a 1ms
+// endpoint slow at 3ms, which the gateway's own queueing under overload
+// adds to every upstream alike.
 //
 // Availability is judged with the uncertainty of its sample: degraded only
 // when the upper Wilson bound over Options.Window is under DegradedBelow,
@@ -336,16 +347,19 @@ func (h *health) settleDegraded(m *Monitor, now time.Time) {
 	h.refresh30m(now)
 	baseline := float64(h.ttft30m.P50) / float64(time.Millisecond)
 	samples := h.minute.total.d.ttft.n
-	slowBy := 0.0
+	// How many times the usual first token the recent one is, and how many
+	// milliseconds later: slow takes both (see Options.SlowMargin).
+	slowBy, lateBy := 0.0, 0.0
 	if baseline > 0 && samples >= uint64(o.MinRequests) {
-		slowBy = h.ewmaTTFT / baseline
+		slowBy, lateBy = h.ewmaTTFT/baseline, h.ewmaTTFT-baseline
 	}
+	margin := float64(o.SlowMargin) / float64(time.Millisecond)
 	bar := o.DegradedBelow
-	slow := slowBy >= o.SlowFactor
+	slow := slowBy >= o.SlowFactor && lateBy >= margin
 	if h.degraded {
 		// Hysteresis: leaving takes a margin above the thresholds.
 		bar += degradedMargin
-		slow = slowBy >= o.SlowFactor*2/3
+		slow = slowBy >= o.SlowFactor*2/3 && lateBy >= margin*2/3
 	}
 	lowAvail := n >= o.MinRequests && upper < bar
 	// The reason is written anew each time, so it tells the figures of now.

@@ -25,8 +25,12 @@ type Monitor struct {
 	health  []*health
 	events  eventLog
 	version uint64
-	snap    *Snapshot // the last snapshot computed; immutable
-	subs    map[chan *Snapshot]struct{}
+	// marked is the version of the last change that the next snapshot must
+	// show at once (an event, an endpoint turned on or off); changes of
+	// counts alone may wait up to Options.SnapshotLag.
+	marked uint64
+	snap   *Snapshot // the last snapshot computed; immutable
+	subs   map[chan *Snapshot]struct{}
 
 	models     []string    // model names in first-seen order
 	providers  []string    // provider names in first-seen order
@@ -161,7 +165,7 @@ func (m *Monitor) RecordRequest(model string, c provider.Class) {
 }
 
 // SetEnabled turns an endpoint on or off for routing. The change is in the
-// very next snapshot.
+// very next snapshot, whatever Options.SnapshotLag.
 func (m *Monitor) SetEnabled(id string, on bool) error {
 	i, ok := m.index[id]
 	if !ok {
@@ -180,26 +184,47 @@ func (m *Monitor) SetEnabled(id string, on bool) error {
 		}
 	}
 	m.version++
+	m.marked = m.version
 	return nil
 }
 
-// event records an event; the caller holds m.mu.
+// event records an event, which the next snapshot shows whatever
+// Options.SnapshotLag; the caller holds m.mu.
 func (m *Monitor) event(h *health, now time.Time, k EventKind, detail string) {
 	m.events.add(Event{At: now, Endpoint: h.ep.ID, Provider: h.ep.Provider, Kind: k, Detail: detail})
 	m.version++
+	m.marked = m.version
 }
 
 // snapshotMaxAge bounds how stale a cached snapshot may be when nothing was
 // recorded: states also change with time alone (cooldowns end, outages age).
 const snapshotMaxAge = 250 * time.Millisecond
 
-// Snapshot returns the current view of every endpoint.
+// Snapshot returns the current view of every endpoint: the last one
+// computed while it is fresh enough, else a new one. It is fresh enough when
+// nothing changed since and it is younger than 250ms (states that change
+// with time alone, a cooldown ending, may show that much late), or when
+// only counts changed (outcomes recorded that made no event) and it is
+// younger than Options.SnapshotLag. Every event (a breaker opening or
+// closing, a cooldown starting, an endpoint turned off) is in the very next
+// snapshot.
+//
+// The lag is what makes a snapshot per request affordable: the router plans
+// every request on a snapshot, and every outcome changes the counts, so
+// without it each request would build the whole view anew (tens of
+// microseconds at 50 endpoints). Planning on figures a few milliseconds old
+// orders endpoints no worse, and it cannot send a request where it must
+// not go: the router asks Admit, which reads the breaker as it is now,
+// before every attempt.
 func (m *Monitor) Snapshot() *Snapshot {
 	now := m.opts.Clock.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if s := m.snap; s != nil && s.Version == m.version && now.Sub(s.At) < snapshotMaxAge && !now.Before(s.At) {
-		return s
+	if s := m.snap; s != nil && !now.Before(s.At) {
+		age := now.Sub(s.At)
+		if s.Version == m.version && age < snapshotMaxAge || s.Version >= m.marked && age < m.opts.SnapshotLag {
+			return s
+		}
 	}
 	m.snap = m.compute(now)
 	return m.snap
@@ -253,8 +278,12 @@ func rates(h *histogram) Rates {
 
 func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 	h.refresh30m(now) // in every state: an open breaker does not freeze them
+	if h.fiveAt != h.minute.changes {
+		five := &h.minute.tails[0].sum.d
+		h.latency5m, h.ttft5m, h.throughput5m = durations(&five.latency), durations(&five.ttft), rates(&five.throughput)
+		h.fiveAt = h.minute.changes
+	}
 	win := &h.fine.total
-	five := &h.minute.tails[0].sum.d
 	st := EndpointStatus{
 		ID: h.ep.ID, Provider: h.ep.Provider, Model: h.ep.Model, Enabled: h.enabled,
 		State: h.state, Reason: h.reason(now),
@@ -262,7 +291,7 @@ func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 		ProviderErrors: int(win.provErrors), UserErrors: int(win.userErrors), RateLimited: int(win.rateLimited),
 		Availability: win.availability(), Availability30m: h.minute.total.c.availability(),
 		Availability1d: h.hour.total.availability(), ErrorRate: win.errorRate(),
-		Latency: durations(&five.latency), TTFT: durations(&five.ttft), Throughput: rates(&five.throughput),
+		Latency: h.latency5m, TTFT: h.ttft5m, Throughput: h.throughput5m,
 		Latency30m: h.latency30m, TTFT30m: h.ttft30m, Gap30m: h.gap30m, Throughput30m: h.throughput30m,
 		EWMALatency: millis(cmp.Or(h.ewmaLatency, NoData)), // 0 before the first success
 		EWMATTFT:    millis(cmp.Or(h.ewmaTTFT, NoData)),

@@ -494,3 +494,64 @@ func TestSeriesMarksOutageBuckets(t *testing.T) {
 		t.Errorf("the outage's buckets lost their mark once it ended: %+v", p[n-4])
 	}
 }
+
+// A snapshot may lag counts by Options.SnapshotLag, so that the router's
+// snapshot per request does not rebuild the view at every outcome; an
+// event (an outage, a cooldown, an endpoint turned off) is never late.
+func TestSnapshotLagsCountsButNotEvents(t *testing.T) {
+	clk := monitortest.NewClock()
+	m, err := New(Options{Clock: clk, SnapshotLag: 5 * time.Millisecond}, []Endpoint{
+		{ID: "a", Provider: "a", Model: "m"}, {ID: "b", Provider: "b", Model: "m"}, {ID: "c", Provider: "c", Model: "m"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Record("a", ok(100*time.Millisecond))
+	first := m.Snapshot()
+	m.Record("a", ok(100*time.Millisecond))
+	clk.Advance(4 * time.Millisecond)
+	if s := m.Snapshot(); s != first {
+		t.Errorf("a snapshot within the lag was rebuilt for an outcome that changed only counts")
+	}
+	clk.Advance(time.Millisecond)
+	if st := status(t, m, "a"); st.Requests != 2 {
+		t.Errorf("after the lag: %d requests, want 2", st.Requests)
+	}
+
+	for range m.Options().DownAfter {
+		m.Record("a", fail(provider.ClassServer))
+	}
+	if st := status(t, m, "a"); st.State != Down {
+		t.Errorf("within the lag, after an outage began: %s, want down", st.State)
+	}
+	m.Record("b", provider.Outcome{Class: provider.ClassRateLimited, RetryAfter: time.Minute})
+	if st := status(t, m, "b"); st.State != CoolingDown {
+		t.Errorf("within the lag, after a 429: %s, want cooling", st.State)
+	}
+	if err := m.SetEnabled("c", false); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(t, m, "c"); st.State != Disabled {
+		t.Errorf("within the lag, after turning it off: %s, want disabled", st.State)
+	}
+}
+
+// A negative lag, or a clock of the caller's without one, makes every
+// outcome show in the next snapshot.
+func TestSnapshotWithoutLag(t *testing.T) {
+	for _, lag := range []time.Duration{0, -1} {
+		clk := monitortest.NewClock()
+		m, err := New(Options{Clock: clk, SnapshotLag: lag}, []Endpoint{{ID: "a", Provider: "a", Model: "m"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for want := 1; want <= 3; want++ {
+			m.Record("a", ok(100*time.Millisecond))
+			if st := status(t, m, "a"); st.Requests != want {
+				t.Errorf("lag %v: %d requests, want %d", lag, st.Requests, want)
+			}
+		}
+	}
+	if lag := (Options{}).withDefaults().SnapshotLag; lag != defaultSnapshotLag {
+		t.Errorf("on the system clock the lag is %v, want %v", lag, defaultSnapshotLag)
+	}
+}

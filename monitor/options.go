@@ -78,14 +78,27 @@ type Options struct {
 	// BreakerMaxBackoff. Defaults 5s and 2m.
 	BreakerBackoff    time.Duration
 	BreakerMaxBackoff time.Duration
-	// SlowFactor: an endpoint whose recent time to first token (an EWMA) is
-	// this many times its own 30-minute median is degraded; default 3. It
-	// recovers below two thirds of that.
+	// SlowFactor and SlowMargin: an endpoint whose recent time to first
+	// token (an EWMA) is both this many times its own 30-minute median and
+	// at least SlowMargin above it is degraded; defaults 3 and 250ms. It
+	// recovers below two thirds of either. The margin keeps a ratio of
+	// small figures from blaming a provider for what is not its doing: a
+	// first token of 11ms against a usual 1ms is the gateway's own
+	// queueing under load, or noise, and no caller notices 10ms; a first
+	// token 250ms later than usual is felt.
 	SlowFactor float64
+	SlowMargin time.Duration
 
-	Publish   time.Duration // how often subscribers get a snapshot; default 500ms
-	SeriesLen int           // buckets kept in Series for the sparklines; default 60
-	EventLog  int           // events kept, newest last; default 200
+	Publish time.Duration // how often subscribers get a snapshot; default 500ms
+	// SnapshotLag is how old a snapshot Snapshot may return when only
+	// counts changed since it was taken (see Monitor.Snapshot); events are
+	// never late. Default 2ms on the system clock, and none on a clock of
+	// the caller's: a test's clock moves only when the test moves it, and
+	// a lag would hold back every outcome recorded at a standing instant.
+	// Negative: none.
+	SnapshotLag time.Duration
+	SeriesLen   int // buckets kept in Series for the sparklines; default 60
+	EventLog    int // events kept, newest last; default 200
 
 	// History, if set, keeps minute aggregates across restarts: New loads
 	// the last day from it and Run writes to it every minute and on the way
@@ -98,6 +111,9 @@ func (o Options) withDefaults() Options {
 	if o.Clock == nil {
 		o.Clock = SystemClock{}
 	}
+	if _, wall := o.Clock.(SystemClock); wall && o.SnapshotLag == 0 {
+		o.SnapshotLag = defaultSnapshotLag
+	}
 	setDur(&o.Bucket, 2*time.Second)
 	setDur(&o.Window, 5*time.Minute)
 	setDur(&o.OutageWindow, 30*time.Second)
@@ -107,6 +123,7 @@ func (o Options) withDefaults() Options {
 	setDur(&o.Publish, 500*time.Millisecond)
 	setDur(&o.BreakerBackoff, 5*time.Second)
 	setDur(&o.BreakerMaxBackoff, 2*time.Minute)
+	setDur(&o.SlowMargin, 250*time.Millisecond)
 	if o.SlowFactor <= 1 {
 		o.SlowFactor = 3
 	}
@@ -136,6 +153,12 @@ func (o Options) withDefaults() Options {
 	}
 	return o
 }
+
+// defaultSnapshotLag is SnapshotLag's default on the system clock: at
+// thousands of requests a second the view is built once every few requests
+// rather than for each, and figures a few milliseconds old order endpoints
+// as well as the newest.
+const defaultSnapshotLag = 2 * time.Millisecond
 
 func setDur(d *time.Duration, def time.Duration) {
 	if *d <= 0 {

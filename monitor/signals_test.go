@@ -307,3 +307,81 @@ func TestThirtyMinuteFiguresInEveryState(t *testing.T) {
 		t.Errorf("answered once, then down: state %s, throughput %+v, ttft %+v", st.State, st.Throughput30m, st.TTFT30m)
 	}
 }
+
+// Slow takes a first token both SlowFactor times the usual and SlowMargin
+// later than it: 11ms against a usual 1ms is the gateway's own queueing
+// under load, not the provider's doing, while 2s against 200ms is.
+func TestSlowNeedsAnAbsoluteMargin(t *testing.T) {
+	for _, c := range []struct {
+		usual, now time.Duration
+		degraded   bool
+	}{
+		{time.Millisecond, 11 * time.Millisecond, false},
+		{100 * time.Millisecond, 340 * time.Millisecond, false}, // 3.4 times, 240ms later
+		{200 * time.Millisecond, 2 * time.Second, true},
+	} {
+		clk := monitortest.NewClock()
+		m := newTestMonitor(t, clk, "a")
+		at := func(ttft time.Duration) provider.Outcome {
+			return provider.Outcome{Class: provider.ClassOK, TTFT: ttft, Duration: ttft + time.Second, OutputTokens: 50}
+		}
+		for range 30 {
+			m.Record("a", at(c.usual))
+		}
+		clk.Advance(time.Second) // the 30-minute median is read at most once a second
+		m.Snapshot()
+		for range 20 { // the EWMA reaches the new first token
+			m.Record("a", at(c.now))
+		}
+		clk.Advance(time.Second)
+		st := status(t, m, "a")
+		if (st.State == Degraded) != c.degraded {
+			t.Errorf("first token %s, usually %s (ewma %s, median %s): %s (%s), want degraded %v",
+				c.now, c.usual, st.EWMATTFT, st.TTFT30m.P50, st.State, st.Reason, c.degraded)
+		}
+	}
+}
+
+// Snapshots without an event between them share one copy of the event
+// log; an event makes a new copy and leaves the older snapshots' as they
+// were.
+func TestSnapshotsShareTheEventLog(t *testing.T) {
+	clk := monitortest.NewClock()
+	m := newTestMonitor(t, clk, "a", "b")
+	_ = m.SetEnabled("a", false)
+	first := m.Snapshot().Events
+	m.Record("b", ok200())
+	second := m.Snapshot().Events
+	if len(first) != 1 || len(second) != 1 || &first[0] != &second[0] {
+		t.Fatalf("two snapshots without an event between them: events %v and %v, not one copy", first, second)
+	}
+	_ = m.SetEnabled("a", true)
+	third := m.Snapshot().Events
+	if len(third) != 2 || &third[0] == &first[0] || len(first) != 1 || first[0].Kind != EventTurnedOff {
+		t.Fatalf("after an event: %v, and the older snapshot's %v", third, first)
+	}
+}
+
+// The 5-minute percentiles are kept between snapshots while the minute
+// window holds the same outcomes, and read again as soon as it does not:
+// after a new outcome in the same instant, and after the minutes expire.
+func TestFiveMinutePercentilesFollowTheWindow(t *testing.T) {
+	clk := monitortest.NewClock()
+	m := newTestMonitor(t, clk, "a")
+	for range 10 {
+		m.Record("a", ok(100*time.Millisecond))
+	}
+	if p := status(t, m, "a").Latency.P50; p < 90*time.Millisecond || p > 110*time.Millisecond {
+		t.Fatalf("latency p50 %s, want about 100ms", p)
+	}
+	for range 30 {
+		m.Record("a", ok(time.Second))
+	}
+	if p := status(t, m, "a").Latency.P50; p < 900*time.Millisecond || p > 1100*time.Millisecond {
+		t.Fatalf("after more outcomes: latency p50 %s, want about 1s", p)
+	}
+	clk.Advance(6 * time.Minute)
+	if p := status(t, m, "a").Latency.P50; p != NoData {
+		t.Fatalf("six minutes later: latency p50 %s, want none", p)
+	}
+}

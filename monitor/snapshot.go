@@ -61,7 +61,7 @@ type Snapshot struct {
 	Endpoints    []EndpointStatus
 	Providers    []ProviderStatus // one per provider, rolled up from its endpoints, in first-seen order
 	Models       []ModelStatus    // one per model: what routing delivered
-	Events       []Event          // the most recent events, oldest first
+	Events       []Event          // the most recent events, oldest first; shared by snapshots until the next event
 	HistoryError string           // why history is off after a failure; "" while it works or was never asked for
 	index        map[string]int
 }

@@ -208,6 +208,10 @@ type rolling[T any, P slot[T]] struct {
 	cur   int64   // the newest slot id seen
 	total T
 	tails []tail[T]
+	// changes grows with every change of what the window holds (an
+	// outcome added or merged, a slot expired), so that figures read from
+	// it can be kept until it changes.
+	changes uint64
 }
 
 type tail[T any] struct {
@@ -235,6 +239,7 @@ func (r *rolling[T, P]) advance(now time.Time) {
 	if s <= r.cur {
 		return
 	}
+	r.changes++
 	n := int64(len(r.slots))
 	if r.cur < 0 || s-r.cur >= n {
 		var zero T
@@ -272,6 +277,7 @@ func (r *rolling[T, P]) advance(now time.Time) {
 // add counts o in the slot of now.
 func (r *rolling[T, P]) add(now time.Time, o sample) {
 	r.advance(now)
+	r.changes++
 	p := r.cur % int64(len(r.slots))
 	r.ids[p] = r.cur
 	P(&r.slots[p]).add(o)
@@ -295,6 +301,7 @@ func (r *rolling[T, P]) merge(now, at time.Time, v *T) {
 		var zero T
 		r.slots[p], r.ids[p] = zero, id
 	}
+	r.changes++
 	P(&r.slots[p]).merge(v)
 	P(&r.total).merge(v)
 	for i := range r.tails {
