@@ -103,7 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// the server must have finished every request, and let go of what they
 	// held.
 	client.CloseIdleConnections()
-	after := s.settle(t.sent(), 30*time.Second)
+	after := s.settle(t.sent(), settleWait)
 
 	t.print(stdout)
 	s.print(stdout)

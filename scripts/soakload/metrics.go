@@ -121,12 +121,17 @@ var growthFloors = []struct {
 	{"RSS", func(s sample) float64 { return s.rss / (1 << 20) }, 48, " MB"},
 }
 
-// After the load, once the client has closed its connections, the server
-// should be back near where it started: only the upstream connections its
-// clients keep idle (two per provider) may remain.
+// After the load, once the client has closed its connections and the
+// upstream connections the provider clients pool have gone idle long
+// enough to close (the transport's idle timeout, 90s), the server should
+// be back near where it started.
 const (
 	settleGoroutines = 100
 	settleFDs        = 50
+	// settleWait is how long the server has to get there: past the idle
+	// timeout of its pooled upstream connections, which under the load
+	// hold up to one per request in flight at each provider.
+	settleWait = 2 * time.Minute
 )
 
 // settle waits, up to timeout, for the server to finish the sent requests
