@@ -66,7 +66,7 @@ func TestTrafficSendsAtItsRate(t *testing.T) {
 			tr.Run(ctx)
 			close(done)
 		}()
-		time.Sleep(10 * time.Second) // the bubble's clock: no real time passes
+		advance(10 * time.Second) // the bubble's clock: no real time passes
 		synctest.Wait()
 		got := f.requests()
 		if len(got) != 20 || tr.Sent() != 20 || !tr.On() || tr.Rate() != 2 {
@@ -97,13 +97,13 @@ func TestTrafficSendsAtItsRate(t *testing.T) {
 		mu.Unlock()
 
 		tr.SetOn(false)
-		time.Sleep(10 * time.Second)
+		advance(10 * time.Second)
 		synctest.Wait()
 		if n := len(f.requests()); n != 20 || tr.On() {
 			t.Errorf("off: %d requests, On %v; want none more", n, tr.On())
 		}
 		tr.SetOn(true)
-		time.Sleep(time.Second)
+		advance(time.Second)
 		synctest.Wait()
 		if n := len(f.requests()); n != 22 {
 			t.Errorf("on again: %d requests, want 22", n)
@@ -127,7 +127,7 @@ func TestTrafficBoundsRequestsInFlight(t *testing.T) {
 			tr.Run(ctx)
 			close(done)
 		}()
-		time.Sleep(5 * time.Second)
+		advance(5 * time.Second)
 		synctest.Wait()
 		if n := len(f.requests()); n != MaxInFlight || tr.Sent() != MaxInFlight {
 			t.Errorf("%d requests running, Sent %d; want %d", n, tr.Sent(), MaxInFlight)
@@ -149,3 +149,7 @@ func TestTrafficWithoutRateSendsNothing(t *testing.T) {
 		t.Errorf("%d requests sent", n)
 	}
 }
+
+// advance moves a synctest bubble's clock on by d, once every goroutine in
+// it waits: no real time passes.
+func advance(d time.Duration) { <-time.After(d) }
