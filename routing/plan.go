@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,13 +93,15 @@ type plan struct {
 	order   []int     // indexes into cands, in the order to try
 	draw    []int     // scratch for the weighted draw: candidates left
 	weights []float64 // and their weights
+	words   []byte    // the candidates' reasons, written one after another
+	ends    []int     // where each candidate's ends in words
 }
 
 // reset empties p for the next request, letting go of what its candidates
 // pointed at.
 func (p *plan) reset() {
 	clear(p.cands)
-	p.cands, p.keys, p.order = p.cands[:0], p.keys[:0], p.order[:0]
+	p.cands, p.keys, p.order, p.words, p.ends = p.cands[:0], p.keys[:0], p.order[:0], p.words[:0], p.ends[:0]
 }
 
 // params lists the request parameters the endpoint must support under
@@ -509,10 +512,8 @@ func placement(p *Preferences, k planKey, rank int) reason {
 // why writes a candidate's reason in plain words.
 func (c *Candidate) why(p *Preferences, healthy int) string {
 	switch c.reason {
-	case placedPicked:
-		return fmt.Sprintf("drawn at random among %d healthy: %s chance, %s", healthy, chance(c.Weight), c.prices())
-	case placedBackup:
-		return fmt.Sprintf("backup: %s chance to be drawn first, %s", chance(c.Weight), c.prices())
+	case placedPicked, placedBackup:
+		return string(c.appendWhy(nil, p, healthy))
 	case placedOrder:
 		return "listed in provider.order"
 	case placedSorted:
@@ -567,10 +568,34 @@ func (c *Candidate) why(p *Preferences, healthy int) string {
 	return ""
 }
 
+// appendWhy appends why the candidate is where it is to b, as why says it.
+// The placements of the weighted draw, which nearly every request explains
+// for most of its candidates, are written straight into b: a Sprintf each,
+// with its own string, was most of the trace's cost.
+func (c *Candidate) appendWhy(b []byte, p *Preferences, healthy int) []byte {
+	switch c.reason {
+	case placedPicked:
+		b = append(b, "drawn at random among "...)
+		b = strconv.AppendInt(b, int64(healthy), 10)
+		b = append(b, " healthy: "...)
+		b = append(appendChance(b, c.Weight), " chance, "...)
+		return c.appendPrices(b)
+	case placedBackup:
+		b = append(appendChance(append(b, "backup: "...), c.Weight), " chance to be drawn first, "...)
+		return c.appendPrices(b)
+	}
+	return append(b, c.why(p, healthy)...)
+}
+
 // prices are the candidate's prices as a price list shows them, input
 // and output apart: their sum is no price anyone pays.
-func (c *Candidate) prices() string {
-	return fmt.Sprintf("$%.2f/$%.2f per M", c.priceIn, c.priceOut)
+func (c *Candidate) prices() string { return string(c.appendPrices(nil)) }
+
+// appendPrices appends the prices ("$0.59/$0.79 per M") to b.
+func (c *Candidate) appendPrices(b []byte) []byte {
+	b = strconv.AppendFloat(append(b, '$'), c.priceIn, 'f', 2, 64)
+	b = strconv.AppendFloat(append(b, "/$"...), c.priceOut, 'f', 2, 64)
+	return append(b, " per M"...)
 }
 
 // sortFigure is the figure a sort placed the candidate by.
@@ -586,11 +611,11 @@ func (c *Candidate) sortFigure(by string) string {
 	return c.prices()
 }
 
-// chance writes a chance of being drawn first as a percentage; a real but
-// tiny one is not 0%.
-func chance(w float64) string {
+// appendChance appends a chance of being drawn first as a percentage; a
+// real but tiny one is not 0%.
+func appendChance(b []byte, w float64) []byte {
 	if w > 0 && w < 0.01 {
-		return "<1%"
+		return append(b, "<1%"...)
 	}
-	return fmt.Sprintf("%.0f%%", w*100)
+	return append(strconv.AppendFloat(b, w*100, 'f', 0, 64), '%')
 }

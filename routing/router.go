@@ -365,8 +365,16 @@ func (r *Router) planAll(t *Trace, models []string, req *Request, snap *monitor.
 			}
 		}
 		l := leg{models: []string{name}, order: make([]*Endpoint, 0, len(p.order))}
+		// Every candidate's reason in one string, each its slice of it:
+		// one allocation for all of them.
+		p.words, p.ends = p.words[:0], p.ends[:0]
 		for i := range p.cands {
-			p.cands[i].Why = p.cands[i].why(&prefs, healthy)
+			p.words = p.cands[i].appendWhy(p.words, &prefs, healthy)
+			p.ends = append(p.ends, len(p.words))
+		}
+		words, start := string(p.words), 0
+		for i, end := range p.ends {
+			p.cands[i].Why, start = words[start:end], end
 		}
 		for _, i := range p.order {
 			l.order = append(l.order, &r.byModel[name][i])
