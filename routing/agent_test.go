@@ -269,3 +269,19 @@ func TestBrokenToolArgumentsAreNotPassedOffAsWhole(t *testing.T) {
 		t.Errorf("cut at max_tokens: %v, finish %q; want the answer, finish length", err, res.FinishReason)
 	}
 }
+
+// An answer that is thinking alone (max_tokens ran out while the model
+// thought) is still its endpoint's answer: a streaming caller gets the
+// thinking, not an empty answer.
+func TestThinkingAloneIsHandedOn(t *testing.T) {
+	up := newScripted(t, false, reasoningChunk("Still "), reasoningChunk("thinking."), finishChunk("length"))
+	r, req := routerOfScripts(t, up)
+	var got []Delta
+	res, err := r.Send(t.Context(), req, func(d Delta) { got = append(got, d) })
+	if err != nil || res.FinishReason != "length" {
+		t.Fatalf("%v, finish %q", err, res.FinishReason)
+	}
+	if want := []Delta{{Reasoning: "Still thinking."}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("the caller got %+v, want %+v", got, want)
+	}
+}

@@ -92,6 +92,15 @@ func (w *answerParts) badCall(finish string) *provider.Error {
 	return nil
 }
 
+// handOn hands the thinking held before the commit to onDelta, and
+// forgets it.
+func (w *answerParts) handOn(onDelta OnDelta) {
+	if w.reasoning.Len() > 0 || w.signature.Len() > 0 {
+		onDelta(Delta{Reasoning: w.reasoning.String(), Signature: w.signature.String()})
+		*w = answerParts{}
+	}
+}
+
 // toolCalls are the answer's calls, each whole, in the order the model
 // made them.
 func (w *answerParts) toolCalls() []provider.ToolCall {
@@ -148,10 +157,7 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 			case !ar.committed:
 				held.add(&d)
 			default:
-				if held.reasoning.Len() > 0 || held.signature.Len() > 0 {
-					onDelta(Delta{Reasoning: held.reasoning.String(), Signature: held.signature.String()})
-					held = answerParts{}
-				}
+				held.handOn(onDelta)
 				if !d.empty() {
 					onDelta(d)
 				}
@@ -168,6 +174,11 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 			if e := ar.whole.badCall(ar.finish); e != nil {
 				err = e
 			}
+		}
+		if err == nil && onDelta != nil {
+			// A whole answer of thinking alone (cut at max_tokens while
+			// the model thought) is still this endpoint's answer.
+			held.handOn(onDelta)
 		}
 		stats = s.Stats()
 		s.Close()
