@@ -582,7 +582,7 @@ type anthropicDecoder struct {
 
 func (d *anthropicDecoder) event(ev sseEvent) (Chunk, eventKind, error) {
 	var w anthropicEvent
-	if err := json.Unmarshal(ev.Data, &w); err != nil {
+	if err := unmarshal(ev.Data, &w); err != nil {
 		return Chunk{}, eventData, malformed("stream event", ev.Data, err, d.key)
 	}
 	var c Chunk
@@ -681,7 +681,7 @@ func compactInput(input json.RawMessage) (string, error) {
 // its stop reason and its usage.
 func (d *anthropicDecoder) whole(data []byte) (Chunk, error) {
 	var w anthropicMessage
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return Chunk{}, malformed("message", data, err, d.key)
 	}
 	if e, ok := inBandError(w.Error, d.key); ok {

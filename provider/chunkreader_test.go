@@ -21,7 +21,7 @@ func FuzzChunkReader(f *testing.F) {
 		"\n\n" + `{"choices":[{"index":0,"delta":{}}]}` + "\n\n" + `{"model":"m"}` + "\n\n" + `{"choices":[{},{"index":1}]}`))
 	f.Add([]byte(`{"id":"a"} ` + "\n\n" + `{"id":"b"}{"id":"c"}` + "\n\n" + `{"id":"d"}` + "\n\n" + `null` + "\n\n" + `123` +
 		"\n\n" + `{"id":"e"}` + "\n\n" + `{"choices":{}}` + "\n\n" + `{"choices":[` + "\n\n" + `{"id":"f"}` + "\n\n" + `"x"` + "\n\n" + `{"id":"g"}`))
-	long := `{"id":"long","choices":[{"index":0,"delta":{"content":"` + strings.Repeat("x", maxReusedChunk) + `"}}]}`
+	long := `{"id":"long","choices":[{"index":0,"delta":{"content":"` + strings.Repeat("x", 64<<10) + `"}}]}`
 	f.Add([]byte(`{"id":"a","usage":{"completion_tokens":1}}` + "\n\n" + long + "\n\n" + `{"model":"m"}` + "\n\n" + long[:100]))
 	f.Add([]byte(`{"error":{"message":"x"},"choices":[{"index":0,"delta":{"content":"y"}}]}` + "\n\n" + `{"choices":[]}` + "\n\n" + `{"choices":null}`))
 	f.Fuzz(func(t *testing.T, in []byte) {

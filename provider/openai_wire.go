@@ -318,50 +318,23 @@ type openAICompletion struct {
 }
 
 // chunkReader decodes the chunks of one stream, reusing from one to the
-// next what json.Unmarshal would allocate anew for each: its decoding state
-// and parse stack (a json.Decoder keeps them), the chunk it decodes into
-// and the chunk's list of choices. A chunk is a few hundred bytes decoded
-// in a few microseconds, and a stream has hundreds of them.
+// next the chunk it decodes into and the chunk's list of choices, which
+// json.Unmarshal would allocate anew for each. A chunk is a few hundred
+// bytes, and a stream has hundreds of them.
 type chunkReader struct {
-	in  bytes.Reader
-	dec *json.Decoder // nil until the first chunk, and after a failure
-	fed int64         // the bytes dec was given: all of them were read
-	w   openAIChunk
+	w openAIChunk
 }
 
-// maxReusedChunk is the longest chunk the json.Decoder of a chunkReader
-// takes: it copies what it reads into a buffer of its own, kept for the
-// stream's life, which this bounds. Longer chunks, rare, go to
-// json.Unmarshal.
-const maxReusedChunk = 64 << 10
-
 // read decodes data into a chunk, which is valid until the next read.
-// What it accepts and what it rejects, with which error, are json.Unmarshal's:
-// the json.Decoder only takes data that is one JSON value and nothing after
-// it, exactly, and everything else (no value, a syntax or type error, bytes
-// after the value, white space included) is decoded again by json.Unmarshal
-// alone, whose verdict stands.
+// What it accepts and what it rejects, with which error, are
+// json.Unmarshal's (see unmarshal).
 func (r *chunkReader) read(data []byte) (*openAIChunk, error) {
 	// Each chunk starts from a zero value, as with a fresh variable: the
 	// list of choices keeps only its memory, and nothing of the choices.
 	choices := r.w.Choices[:cap(r.w.Choices)]
 	clear(choices)
 	r.w = openAIChunk{Choices: choices[:0]}
-	if len(data) <= maxReusedChunk {
-		if r.dec == nil {
-			r.dec, r.fed = json.NewDecoder(&r.in), 0
-		}
-		r.in.Reset(data)
-		r.fed += int64(len(data))
-		if err := r.dec.Decode(&r.w); err == nil && r.in.Len() == 0 && r.dec.InputOffset() == r.fed {
-			return &r.w, nil
-		}
-	}
-	// A failed Decoder keeps its error, and one with bytes left over would
-	// read them before the next chunk: the next chunk gets a new one.
-	r.dec = nil
-	r.w = openAIChunk{}
-	if err := json.Unmarshal(data, &r.w); err != nil {
+	if err := unmarshal(data, &r.w); err != nil {
 		return nil, err
 	}
 	return &r.w, nil
@@ -406,7 +379,7 @@ func decodeChunk(r *chunkReader, data []byte, key string) (Chunk, error) {
 // would have ended with.
 func decodeCompletion(data []byte, key string) (Chunk, error) {
 	var w openAICompletion
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return Chunk{}, malformed("completion", data, err, key)
 	}
 	if e, ok := inBandError(w.Error, key); ok {
