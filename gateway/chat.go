@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 
 	"switchboard/provider"
 	"switchboard/routing"
+	"switchboard/wirejson"
 )
 
 // counter numbers answers, for their ids.
@@ -392,8 +392,8 @@ type sseOut struct {
 	cancel context.CancelFunc
 	open   bool // the status and headers went out
 	err    error
-	buf    bytes.Buffer  // one event's bytes, reused
-	enc    *json.Encoder // into buf
+	buf    bytes.Buffer      // one event's bytes, reused
+	enc    *wirejson.Encoder // into buf
 }
 
 // start sends the status and headers, once.
@@ -435,7 +435,7 @@ func (o *sseOut) flush() {
 // data writes v as one event's data, as json.Marshal words it.
 func (o *sseOut) data(v any) {
 	if o.enc == nil {
-		o.enc = json.NewEncoder(&o.buf)
+		o.enc = wirejson.NewEncoder(&o.buf)
 	}
 	o.buf.Reset()
 	o.buf.WriteString("data: ")

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -9,6 +8,7 @@ import (
 
 	"switchboard/provider"
 	"switchboard/routing"
+	"switchboard/wirejson"
 )
 
 // apiError is an error answer. It is written in the shape both OpenAI's
@@ -161,7 +161,7 @@ func upstreamFailure(c provider.Class) string {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	b, err := wirejson.Marshal(v)
 	if err != nil { // our own types: a bug, but the client still gets JSON
 		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":500,"message":"encoding the answer failed","type":"server","param":null}}`)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"switchboard/provider"
 	"switchboard/routing"
+	"switchboard/wirejson"
 )
 
 // Anthropic's Messages API (POST /v1/messages) over the same router, so
@@ -98,10 +99,10 @@ func parseMessages(body []byte) (*chatRequest, routing.Request, *apiError) {
 	}
 	var c chatRequest
 	var x messagesExtras
-	if err := json.Unmarshal(body, &c); err != nil {
+	if err := wirejson.Unmarshal(body, &c); err != nil {
 		return nil, none, badJSON(body, err)
 	}
-	if err := json.Unmarshal(body, &x); err != nil {
+	if err := wirejson.Unmarshal(body, &x); err != nil {
 		return nil, none, badJSON(body, err)
 	}
 	if c.MaxTokens == nil {
@@ -299,7 +300,7 @@ func wholeMessage(x *exchange, res *routing.Result) any {
 
 // sseEvent is one of Anthropic's named events.
 func sseEvent(name string, v any) string {
-	b, _ := json.Marshal(v) // our own types
+	b, _ := wirejson.Marshal(v) // our own types
 	return "event: " + name + "\ndata: " + string(b) + "\n\n"
 }
 

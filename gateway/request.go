@@ -15,6 +15,7 @@ import (
 
 	"switchboard/provider"
 	"switchboard/routing"
+	"switchboard/wirejson"
 )
 
 // chatRequest is the body of POST /v1/chat/completions: OpenAI's fields
@@ -83,7 +84,7 @@ func parseChat(body []byte) (*chatRequest, routing.Request, *apiError) {
 		return nil, routing.Request{}, e
 	}
 	var c chatRequest
-	if err := json.Unmarshal(body, &c); err != nil {
+	if err := wirejson.Unmarshal(body, &c); err != nil {
 		return nil, routing.Request{}, badJSON(body, err)
 	}
 	req, e := c.routing(fields)
@@ -129,7 +130,7 @@ func readBody(w http.ResponseWriter, r *http.Request, maxBody int64, timeout tim
 // it stops being JSON.
 func object(body []byte) (map[string]json.RawMessage, *apiError) {
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
+	if err := wirejson.Unmarshal(body, &fields); err != nil {
 		return nil, badJSON(body, err)
 	}
 	if fields == nil {
@@ -301,7 +302,7 @@ func (m chatMessage) message(field string) (provider.Message, *apiError) {
 		return msg, invalid(field+".content", field+" has no content")
 	}
 	if content[0] == '"' {
-		if err := json.Unmarshal(content, &msg.Content); err != nil {
+		if err := wirejson.Unmarshal(content, &msg.Content); err != nil {
 			return msg, invalid(field+".content", field+".content is not a valid string")
 		}
 		return msg, nil

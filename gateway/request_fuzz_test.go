@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"switchboard/routing"
+	"switchboard/wirejson/wirejsontest"
 )
 
 // The request decoders of both APIs, fuzzed. Seeds are in
@@ -31,8 +32,19 @@ const maxOwnMessage = 1024
 // fuzzDecoder checks that, whatever the body, reading and decoding it as d
 // does never panics and either refuses it with a short 4xx that says what
 // is wrong, written in d's shape, or yields a request the router can take;
-// and that no output holds the key from the request's headers.
+// and that no output holds the key from the request's headers. It also
+// holds wirejson to encoding/json on the types the decoders read.
 func fuzzDecoder(t *testing.T, d *dialect, path, body string) {
+	for _, d := range []string{
+		wirejsontest.Differs[map[string]json.RawMessage]([]byte(body)),
+		wirejsontest.Differs[chatRequest]([]byte(body)),
+		wirejsontest.Differs[messagesExtras]([]byte(body)),
+		wirejsontest.Differs[string]([]byte(body)),
+	} {
+		if d != "" {
+			t.Fatal(d)
+		}
+	}
 	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
 	r.Header.Set("Authorization", "Bearer "+fuzzKey)
 	r.Header.Set("X-Api-Key", fuzzKey)

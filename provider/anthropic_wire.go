@@ -9,6 +9,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"switchboard/wirejson"
 )
 
 // anthropicRequest is the body of POST /messages. We always stream.
@@ -582,7 +584,7 @@ type anthropicDecoder struct {
 
 func (d *anthropicDecoder) event(ev sseEvent) (Chunk, eventKind, error) {
 	var w anthropicEvent
-	if err := unmarshal(ev.Data, &w); err != nil {
+	if err := wirejson.Unmarshal(ev.Data, &w); err != nil {
 		return Chunk{}, eventData, malformed("stream event", ev.Data, err, d.key)
 	}
 	var c Chunk
@@ -681,7 +683,7 @@ func compactInput(input json.RawMessage) (string, error) {
 // its stop reason and its usage.
 func (d *anthropicDecoder) whole(data []byte) (Chunk, error) {
 	var w anthropicMessage
-	if err := unmarshal(data, &w); err != nil {
+	if err := wirejson.Unmarshal(data, &w); err != nil {
 		return Chunk{}, malformed("message", data, err, d.key)
 	}
 	if e, ok := inBandError(w.Error, d.key); ok {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"switchboard/wirejson"
 )
 
 // openAIRequest is the body of POST /chat/completions. We always stream, and
@@ -334,7 +336,7 @@ func (r *chunkReader) read(data []byte) (*openAIChunk, error) {
 	choices := r.w.Choices[:cap(r.w.Choices)]
 	clear(choices)
 	r.w = openAIChunk{Choices: choices[:0]}
-	if err := unmarshal(data, &r.w); err != nil {
+	if err := wirejson.Unmarshal(data, &r.w); err != nil {
 		return nil, err
 	}
 	return &r.w, nil
@@ -379,7 +381,7 @@ func decodeChunk(r *chunkReader, data []byte, key string) (Chunk, error) {
 // would have ended with.
 func decodeCompletion(data []byte, key string) (Chunk, error) {
 	var w openAICompletion
-	if err := unmarshal(data, &w); err != nil {
+	if err := wirejson.Unmarshal(data, &w); err != nil {
 		return Chunk{}, malformed("completion", data, err, key)
 	}
 	if e, ok := inBandError(w.Error, key); ok {
