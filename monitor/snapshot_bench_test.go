@@ -101,3 +101,22 @@ func BenchmarkRecordFleet(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRecordOnItsOwnGoroutine records each outcome from a goroutine of
+// its own, as the gateway's streaming requests do: the stack the recording
+// needs is what a new goroutine grows to, and copies its stack for.
+func BenchmarkRecordOnItsOwnGoroutine(b *testing.B) {
+	m, clk, ids := benchMonitor(b, 10, 0)
+	done := make(chan struct{})
+	k := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		clk.Advance(benchRequestGap)
+		go func() {
+			m.Record(ids[k%len(ids)], benchOutcome(k))
+			done <- struct{}{}
+		}()
+		<-done
+		k++
+	}
+}
