@@ -569,13 +569,12 @@ func finishOf(stopReason string) string {
 // message_start, then for each content block content_block_start, its
 // content_block_delta events and content_block_stop, then message_delta with
 // the stop reason and the output's usage, then message_stop; ping events
-// anywhere. It keeps what message_start said, since the chunks after it
-// need it.
+// anywhere. It keeps the prompt's usage message_start said, since the
+// usage at the end needs it.
 type anthropicDecoder struct {
-	key       string // to redact from upstream text
-	id, model string
-	prompt    int // the prompt's tokens, from message_start
-	cached    int // of those, read from the upstream's cache
+	key    string // to redact from upstream text
+	prompt int    // the prompt's tokens, from message_start
+	cached int    // of those, read from the upstream's cache
 	// calls maps the index of each tool_use block seen to the call's
 	// place among the answer's calls (ToolCall.Index), which counts
 	// tool_use blocks only, from 0.
@@ -597,7 +596,6 @@ func (d *anthropicDecoder) event(ev sseEvent) (Chunk, eventKind, error) {
 		return Chunk{}, eventData, streamError(parseErrorBody(ev.Data, d.key))
 	case "message_start":
 		if m := w.Message; m != nil {
-			d.id, d.model = m.ID, m.Model
 			if m.Usage != nil {
 				d.prompt, d.cached = m.Usage.prompt(), m.Usage.CacheReadInputTokens
 			}
@@ -652,12 +650,11 @@ func (d *anthropicDecoder) event(ev sseEvent) (Chunk, eventKind, error) {
 	}
 	// content_block_stop and event types added after this was written are
 	// output with nothing in it for us.
-	c.ID, c.Model = d.id, d.model
 	return c, eventData, nil
 }
 
 // answerEvents are the events of a Messages stream that carry the answer:
-// its id and model, its text and thinking, its stop reason and usage. One
+// its usage, its text and thinking, its stop reason and usage. One
 // of them that does not decode has lost some of it, whatever its data.
 var answerEvents = map[string]bool{
 	"message_start": true, "content_block_start": true, "content_block_delta": true, "message_delta": true,
@@ -692,7 +689,7 @@ func (d *anthropicDecoder) whole(data []byte) (Chunk, error) {
 	if w.Content == nil {
 		return Chunk{}, malformed("message", data, errors.New("no content"), d.key)
 	}
-	c := Chunk{ID: w.ID, Model: w.Model, FinishReason: finishOf(w.StopReason)}
+	c := Chunk{FinishReason: finishOf(w.StopReason)}
 	for _, b := range w.Content {
 		c.Content += b.Text
 		c.Reasoning += b.Thinking

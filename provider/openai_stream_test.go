@@ -58,7 +58,7 @@ func TestStreamChunkFields(t *testing.T) {
 		t.Fatalf("%d chunks, %v; want 9 content + finish + usage, io.EOF", len(chunks), err)
 	}
 	first, last := chunks[0], chunks[10]
-	if first.ID != "chatcmpl-9xKq2fE7wA1bB3cD4eF5gH6iJ7kL" || first.Model != "gpt-4o-mini-2024-07-18" || first.Content != "Hello" {
+	if first.Content != "Hello" {
 		t.Errorf("first chunk %+v", first)
 	}
 	want := Usage{PromptTokens: 19, CompletionTokens: 9, TotalTokens: 28}
@@ -261,7 +261,7 @@ func TestStreamNonStreamingAnswer(t *testing.T) {
 			}
 			ch := chunks[0]
 			if ch.Content != "Hello! How can I help you today?" || ch.FinishReason != "stop" ||
-				ch.Usage == nil || ch.Usage.CompletionTokens != 9 || ch.Model != "gpt-4o-mini-2024-07-18" {
+				ch.Usage == nil || ch.Usage.CompletionTokens != 9 {
 				t.Errorf("chunk %+v", ch)
 			}
 			if st := s.Stats(); st.OutputTokens != 9 {

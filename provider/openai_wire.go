@@ -279,9 +279,10 @@ type openAIStreamOptions struct {
 
 // openAIChunk is one chat.completion.chunk. Error is OpenRouter's in-band
 // error, sent after tokens were streamed, when the status is already 200.
+// Its id and model, the same in every chunk and of no use to the router
+// (the answer is labelled with the endpoint's model), are left undecoded:
+// two strings a chunk, a sixth of a request's allocations.
 type openAIChunk struct {
-	ID      string `json:"id"`
-	Model   string `json:"model"`
 	Choices []struct {
 		Index int `json:"index"`
 		Delta struct {
@@ -302,8 +303,6 @@ type openAIChunk struct {
 // openAICompletion is a whole chat.completion: the answer of a server that
 // ignored "stream": true.
 type openAICompletion struct {
-	ID      string `json:"id"`
-	Model   string `json:"model"`
 	Choices []struct {
 		Index   int `json:"index"`
 		Message struct {
@@ -354,7 +353,7 @@ func decodeChunk(r *chunkReader, data []byte, key string) (Chunk, error) {
 	if e, ok := inBandError(w.Error, key); ok {
 		return Chunk{}, e
 	}
-	c := Chunk{ID: w.ID, Model: w.Model, Usage: w.Usage.usage()}
+	c := Chunk{Usage: w.Usage.usage()}
 	for _, ch := range w.Choices {
 		if ch.Index != 0 {
 			continue
@@ -390,7 +389,7 @@ func decodeCompletion(data []byte, key string) (Chunk, error) {
 	if len(w.Choices) == 0 {
 		return Chunk{}, malformed("completion", data, errors.New("no choices"), key)
 	}
-	c := Chunk{ID: w.ID, Model: w.Model, Usage: w.Usage.usage()}
+	c := Chunk{Usage: w.Usage.usage()}
 	for _, ch := range w.Choices {
 		if ch.Index == 0 {
 			c.Content += ch.Message.Content

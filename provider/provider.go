@@ -194,8 +194,6 @@ type Usage struct {
 // Chunk is one streamed event from an upstream, already decoded from its wire
 // format. A chunk may carry content, reasoning, a finish reason, usage, or several of these.
 type Chunk struct {
-	ID           string
-	Model        string
 	Content      string
 	Reasoning    string // a reasoning model's thinking, streamed before its answer
 	FinishReason string // "" until the upstream says why it stopped ("tool_calls" after tool calls)

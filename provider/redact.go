@@ -18,7 +18,7 @@ const (
 	// maxLabel bounds a machine-readable label: an error's code or type, a
 	// finish reason. Real ones are a word or two.
 	maxLabel = 64
-	// maxName bounds a chunk's id and model name, and a listed model's id:
+	// maxName bounds a tool call's id and name, and a listed model's id:
 	// real ones are under a hundred bytes.
 	maxName = 256
 	// maxQuote bounds the start of a malformed answer quoted in an error.
@@ -170,7 +170,6 @@ func redactKey(s, key string) string {
 // content, reasoning, tool calls, signature and logprobs, whichever
 // protocol it was decoded from.
 func scrubChunk(c Chunk, key string) Chunk {
-	c.ID, c.Model = scrubTo(c.ID, key, maxName), scrubTo(c.Model, key, maxName)
 	c.FinishReason = scrubLabel(c.FinishReason, key)
 	c.Content, c.Reasoning = redactKey(c.Content, key), redactKey(c.Reasoning, key)
 	for i := range c.ToolCalls {
