@@ -40,7 +40,11 @@ type apiClient struct {
 	client                 *http.Client
 	limits                 watchdogLimits
 	now                    func() time.Time
-	header                 http.Header // the protocol's own headers, then the caller's over them
+	// The headers of a chat request and of a models request: ours, the
+	// protocol's own (its key, a version), then the caller's over them.
+	// Each request gets a clone: one allocation for all the values, where
+	// setting them one by one took one each.
+	streamHeader, modelsHeader http.Header
 }
 
 // newAPIClient builds the shared side of a client from the options every
@@ -53,19 +57,14 @@ func newAPIClient(streamPath string, own http.Header, o OpenAIOptions) apiClient
 		key:    o.APIKey,
 		client: o.HTTPClient,
 		now:    o.Now,
-		header: own.Clone(),
 		limits: watchdogLimits{
 			connect: limit(o.ConnectTimeout, DefaultConnectTimeout),
 			first:   limit(o.FirstTokenTimeout, DefaultFirstTokenTimeout),
 			stall:   limit(o.StallTimeout, DefaultStallTimeout),
 		},
 	}
-	for k, vs := range o.Header {
-		c.header.Del(k)
-		for _, v := range vs {
-			c.header.Add(k, v)
-		}
-	}
+	c.streamHeader = requestHeader("text/event-stream", true, own, o.Header)
+	c.modelsHeader = requestHeader("application/json", false, own, o.Header)
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -164,7 +163,7 @@ func (c *apiClient) stream(ctx context.Context, req Request, encode func(Request
 	}
 	wd := startWatchdog(cancel, l)
 	var conn connTime
-	resp, err := c.send(rctx, wd, &conn, http.MethodPost, c.streamURL, body, "text/event-stream")
+	resp, err := c.send(rctx, wd, &conn, http.MethodPost, c.streamURL, body, c.streamHeader)
 	if err != nil {
 		e := c.sendError(ctx, rctx, c.streamShow, err, conn.silent(c.now()), l.silentClose()) // before cancel, which would hide why
 		wd.stop()
@@ -201,7 +200,7 @@ func (c *apiClient) ListModels(ctx context.Context) ([]string, error) {
 	wd := startWatchdog(cancel, l)
 	defer wd.stop()
 	var conn connTime
-	resp, err := c.send(rctx, wd, &conn, http.MethodGet, c.modelsURL, nil, "application/json")
+	resp, err := c.send(rctx, wd, &conn, http.MethodGet, c.modelsURL, nil, c.modelsHeader)
 	if err != nil {
 		return nil, c.sendError(ctx, rctx, c.modelsShow, err, conn.silent(c.now()), l.silentClose())
 	}
@@ -258,7 +257,7 @@ func parseModels(data []byte, key string) ([]string, error) {
 
 // send builds and sends one request under ctx, telling the watchdog when a
 // connection is ready and noting in conn when that was.
-func (c *apiClient) send(ctx context.Context, wd *watchdog, conn *connTime, method, u string, body []byte, accept string) (*http.Response, error) {
+func (c *apiClient) send(ctx context.Context, wd *watchdog, conn *connTime, method, u string, body []byte, header http.Header) (*http.Response, error) {
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(httptrace.GotConnInfo) {
 			conn.set(c.now())
@@ -273,18 +272,27 @@ func (c *apiClient) send(ctx context.Context, wd *watchdog, conn *connTime, meth
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Accept", accept)
-	req.Header.Set("User-Agent", "switchboard")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	req.Header = header.Clone()
+	return c.client.Do(req)
+}
+
+// requestHeader is the header of a request that accepts accept, with a JSON
+// body or none: ours, then the protocol's own, then the caller's, each over
+// the one before.
+func requestHeader(accept string, body bool, own, caller http.Header) http.Header {
+	h := http.Header{"Accept": {accept}, "User-Agent": {"switchboard"}}
+	if body {
+		h.Set("Content-Type", "application/json")
 	}
-	for k, vs := range c.header {
-		req.Header.Del(k)
-		for _, v := range vs {
-			req.Header.Add(k, v)
+	for _, over := range []http.Header{own, caller} {
+		for k, vs := range over {
+			h.Del(k)
+			for _, v := range vs {
+				h.Add(k, v)
+			}
 		}
 	}
-	return c.client.Do(req)
+	return h
 }
 
 // errRequestOver is the cause a request's context is canceled with once we
