@@ -130,6 +130,11 @@ type target struct {
 	base  string
 	proc  *child // nil for the mock upstream itself
 	label string // the row's name in the report
+	// mallocs is where the target's process says how many heap
+	// allocations it has made (Go's runtime counts them): Prometheus text
+	// with go_memstats_mallocs_total, Switchboard's /metrics, or the floor's
+	// own page of it. "" for the mock.
+	mallocs string
 }
 
 // run starts the servers, measures and prints the report. Every process it
@@ -175,8 +180,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	targets := []target{
 		{name: "direct", base: up.base, label: "direct to the mock upstream"},
-		{name: "proxy", base: proxy.base, proc: proxy, label: "bare httputil.ReverseProxy, pooled transport (the floor)"},
-		{name: "switchboard", base: sb.base, proc: sb, label: "Switchboard (this checkout)"},
+		{name: "proxy", base: proxy.base, proc: proxy, label: "bare httputil.ReverseProxy, pooled transport (the floor)",
+			mallocs: root(proxy.base) + mallocsPath},
+		{name: "switchboard", base: sb.base, proc: sb, label: "Switchboard (this checkout)", mallocs: root(sb.base) + "/metrics"},
 	}
 
 	others := &othersMeter{own: []*child{up, proxy, sb}}
@@ -240,6 +246,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 type sample struct {
 	result   loadResult
 	cpu      time.Duration // the proxy's; 0 for the direct target
+	mallocs  uint64        // the proxy's heap allocations; 0 for the direct target
 	upstream time.Duration
 	conns    int64   // connections the upstream accepted during the run
 	others   float64 // the share of the machine's CPU other processes took
@@ -258,8 +265,12 @@ func measure(ctx context.Context, t target, up *child, others *othersMeter, m mo
 		return sample{}, err
 	}
 	var proc0 time.Duration
+	var mallocs0 uint64
 	var err error
 	if t.proc != nil {
+		if mallocs0, err = mallocs(statsClient, t.mallocs); err != nil {
+			return sample{}, err
+		}
 		if proc0, err = t.proc.cpu(); err != nil {
 			return sample{}, err
 		}
@@ -284,6 +295,11 @@ func measure(ctx context.Context, t target, up *child, others *othersMeter, m mo
 			return sample{}, err
 		}
 		s.cpu = p1 - proc0
+		m1, err := mallocs(statsClient, t.mallocs)
+		if err != nil {
+			return sample{}, err
+		}
+		s.mallocs = m1 - mallocs0
 	}
 	up1, err := up.cpu()
 	if err != nil {

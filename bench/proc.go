@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,8 +102,7 @@ func (cs *children) start(ctx context.Context, name, dir string, cmd *exec.Cmd, 
 // conns asks the mock upstream how many connections it has accepted,
 // over client's connection, which it keeps: one more the first time.
 func (c *child) conns(client *http.Client) (int64, error) {
-	base := strings.TrimSuffix(c.base, "/v1")
-	resp, err := client.Get(base + connsPath)
+	resp, err := client.Get(root(c.base) + connsPath)
 	if err != nil {
 		return 0, fmt.Errorf("asking the mock upstream its connections: %w", err)
 	}
@@ -117,6 +117,42 @@ func (c *child) conns(client *http.Client) (int64, error) {
 	}
 	return n, nil
 }
+
+// mallocs reads a process's heap allocations so far from the Prometheus
+// text at url: go_memstats_mallocs_total, which client_golang's Go
+// collector exports and the floor's mallocsPath writes. Reading it costs
+// the process a few thousand allocations, against the millions of a run.
+func mallocs(client *http.Client, url string) (uint64, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, fmt.Errorf("reading the allocations: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("reading the allocations at %s: %w", url, err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, mallocsMetric+" "); ok {
+			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return 0, fmt.Errorf("%s at %s is %q, not a number", mallocsMetric, url, v)
+			}
+			return uint64(n), nil
+		}
+	}
+	return 0, fmt.Errorf("no %s at %s (status %s)", mallocsMetric, url, resp.Status)
+}
+
+// mallocsMetric is the Prometheus name of a Go process's heap allocations.
+const mallocsMetric = "go_memstats_mallocs_total"
+
+// mallocsPath is where the floor says its allocations, as mallocs reads
+// them; every other path is proxied.
+const mallocsPath = "/bench/mallocs"
+
+// root is a base URL without its /v1.
+func root(base string) string { return strings.TrimSuffix(base, "/v1") }
 
 // tail is the end of the child's stderr, for an error message.
 func (c *child) tail() string {
@@ -241,6 +277,12 @@ func bareProxy(upstream *url.URL, idle int) http.Handler {
 	// to see its end: the read fails, the transport closes the upstream
 	// connection and the stream is cut (a few percent of streams here).
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == mallocsPath {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			fmt.Fprintf(w, "%s %d\n", mallocsMetric, m.Mallocs)
+			return
+		}
 		http.NewResponseController(w).EnableFullDuplex()
 		rp.ServeHTTP(w, r)
 	})

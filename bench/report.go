@@ -122,6 +122,14 @@ func cpuPer10k(cpu time.Duration, ok int) float64 {
 	return cpu.Seconds() / float64(ok) * 10000
 }
 
+// allocsPer is a run's heap allocations in the target per answer.
+func allocsPer(s sample) float64 {
+	if s.result.ok == 0 {
+		return 0
+	}
+	return float64(s.mallocs) / float64(s.result.ok)
+}
+
 // report prints the summary table, the details and the conditions.
 func (r *record) report(w io.Writer, targets []target) {
 	c := r.o.conc
@@ -138,7 +146,7 @@ func (r *record) report(w io.Writer, targets []target) {
 		return strings.Join(cs, " / ")
 	}
 
-	fmt.Fprintf(w, "| | added p50, c=1 (%s) | RPS ratio to direct, c=%d (%s) | CPU s per 10k requests, c=%d (%s) |\n|---|---|---|---|\n", modes, c, modes, c, modes)
+	fmt.Fprintf(w, "| | added p50, c=1 (%s) | RPS ratio to direct, c=%d (%s) | CPU s per 10k requests, c=%d (%s) | allocations per request, c=%d (%s) |\n|---|---|---|---|---|\n", modes, c, modes, c, modes, c, modes)
 	for _, t := range targets[1:] {
 		added := cells(func(m string) string {
 			return r.paired(t.name, m, 1, func(ts, ds sample) float64 { return p(0.5)(ts) - p(0.5)(ds) }).summary(addedMicros)
@@ -149,7 +157,8 @@ func (r *record) report(w io.Writer, targets []target) {
 		cpu := cells(func(m string) string {
 			return r.per(t.name, m, c, func(s sample) float64 { return cpuPer10k(s.cpu, s.result.ok) }).summary(seconds)
 		})
-		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", t.label, added, ratios, cpu)
+		allocs := cells(func(m string) string { return r.per(t.name, m, c, allocsPer).summary(rate) })
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", t.label, added, ratios, cpu, allocs)
 	}
 	fmt.Fprintf(w, "\nMedians of %d reps, the range in brackets. Added p50 and the ratio compare each run with the direct run of the same rep.\n\n", r.o.reps)
 
