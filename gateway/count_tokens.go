@@ -3,7 +3,6 @@ package gateway
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -51,7 +50,7 @@ func (s *Server) estimate(body []byte) (int, *apiError) {
 	// request without the members only count_tokens has, with a
 	// max_tokens that request requires.
 	msg := map[string]json.RawMessage{"max_tokens": json.RawMessage("1")}
-	for _, k := range slices.Sorted(maps.Keys(fields)) {
+	for _, k := range sortedKeys(fields) {
 		switch {
 		case string(fields[k]) == "null":
 		case !slices.Contains(countTokensFields, k):

@@ -3,8 +3,6 @@ package gateway
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -104,7 +102,7 @@ func checkMetadata(v json.RawMessage) *apiError {
 	if len(m) > maxMetadataPairs {
 		return invalid("metadata", fmt.Sprintf("metadata has %d pairs; it may have %d at most", len(m), maxMetadataPairs))
 	}
-	for _, k := range slices.Sorted(maps.Keys(m)) {
+	for _, k := range sortedKeys(m) {
 		field := member("metadata", k)
 		var s string
 		switch {
@@ -127,7 +125,7 @@ func checkUsage(v json.RawMessage) *apiError {
 	if v[0] != '{' || json.Unmarshal(v, &m) != nil {
 		return invalid("usage", fmt.Sprintf(`usage must be an object such as {"include": true}, not %s`, describe(v)))
 	}
-	for _, k := range slices.Sorted(maps.Keys(m)) {
+	for _, k := range sortedKeys(m) {
 		var b bool
 		switch {
 		case k != "include":

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 
@@ -88,7 +87,7 @@ func parseMessages(body []byte) (*chatRequest, routing.Request, *apiError) {
 	if e != nil {
 		return nil, none, e
 	}
-	for _, k := range slices.Sorted(maps.Keys(fields)) {
+	for _, k := range sortedKeys(fields) {
 		switch {
 		case string(fields[k]) == "null", slices.Contains(messagesFields, k), gatewayFields[k] != nil && k != "user":
 		case k == "user":
@@ -158,7 +157,7 @@ func anthropicUser(metadata json.RawMessage) (string, *apiError) {
 		return "", invalid("metadata", fmt.Sprintf(`metadata must be an object such as {"user_id": "..."}, not %s`, describe(metadata)))
 	}
 	var user string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
+	for _, k := range sortedKeys(m) {
 		v := bytes.TrimSpace(m[k])
 		switch {
 		case k != "user_id":

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -62,7 +61,7 @@ func anthropicTools(v json.RawMessage) ([]provider.Tool, *apiError) {
 			return nil, invalid(field+".type", fmt.Sprintf("%s is Anthropic's server tool %q: Switchboard carries client tools only "+
 				`(name, description, input_schema), whose calls your program runs; leave it out`, field, echo(t.Type)))
 		}
-		for _, k := range slices.Sorted(maps.Keys(members)) {
+		for _, k := range sortedKeys(members) {
 			if !slices.Contains(toolMembers, k) && !slices.Contains(toolDropped, k) && string(members[k]) != "null" {
 				return nil, invalid(member(field, k), member(field, k)+" is not supported on a tool; leave it out")
 			}
@@ -534,7 +533,7 @@ func outputEffort(v json.RawMessage) (string, *apiError) {
 		return "", invalid("output_config", fmt.Sprintf(`output_config must be an object such as {"effort": "high"}, not %s`, describe(v)))
 	}
 	var effort string
-	for _, k := range slices.Sorted(maps.Keys(oc)) {
+	for _, k := range sortedKeys(oc) {
 		switch k {
 		case "effort":
 			if e := decodeString("output_config.effort", oc[k], &effort); e != nil {

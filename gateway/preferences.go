@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -80,7 +79,7 @@ func decodeProvider(raw json.RawMessage) (routing.Preferences, *apiError) {
 		return p, invalid("provider", fmt.Sprintf(`provider must be an object such as {"sort": "latency"}, not %s`, describe(raw)))
 	}
 	v := reflect.ValueOf(&p).Elem()
-	for _, k := range slices.Sorted(maps.Keys(members)) {
+	for _, k := range sortedKeys(members) {
 		param := member("provider", k)
 		m, ok := prefMembers[k]
 		if !ok {
@@ -119,7 +118,7 @@ func decodeMember(param, key string, val json.RawMessage, m prefMember, dst any)
 	if m.keys != nil && val[0] == '{' {
 		var sub map[string]json.RawMessage
 		if json.Unmarshal(val, &sub) == nil {
-			for _, sk := range slices.Sorted(maps.Keys(sub)) {
+			for _, sk := range sortedKeys(sub) {
 				if !slices.Contains(m.keys, sk) {
 					return unknownMember(param, sk, m.keys)
 				}

@@ -179,15 +179,15 @@ func (c *Cutoffs) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// set returns the cutoffs that are set, by percentile.
-func (c Cutoffs) set() map[string]float64 {
-	m := map[string]float64{}
-	for k, v := range map[string]*float64{"p50": c.P50, "p75": c.P75, "p90": c.P90, "p99": c.P99} {
-		if v != nil {
-			m[k] = *v
-		}
-	}
-	return m
+// named lists the cutoffs in the order of their names.
+func (c *Cutoffs) named() [4]namedCutoff {
+	return [4]namedCutoff{{"p50", c.P50}, {"p75", c.P75}, {"p90", c.P90}, {"p99", c.P99}}
+}
+
+// namedCutoff is a cutoff with its field's name; v is nil when not set.
+type namedCutoff struct {
+	name string
+	v    *float64
 }
 
 // Check reports what is wrong with the preferences, in the words of the
@@ -230,12 +230,14 @@ func (p *Preferences) check() *Error {
 			return fieldError("provider.quantizations", "%q is not a quantization; use %s", Clip(q, EchoLimit), strings.Join(quantizations, ", "))
 		}
 	}
-	cutoffs := map[string]Cutoffs{"preferred_min_throughput": p.PreferredMinThroughput, "preferred_max_latency": p.PreferredMaxLatency}
-	for _, name := range slices.Sorted(maps.Keys(cutoffs)) {
-		set := cutoffs[name].set()
-		for _, k := range slices.Sorted(maps.Keys(set)) {
-			if v := set[k]; v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-				return fieldError("provider."+name+"."+k, "%v is not a cutoff; a cutoff is 0 or more", v)
+	// In the order of their names, as an error about several would list them.
+	for _, c := range [...]struct {
+		name    string
+		cutoffs *Cutoffs
+	}{{"preferred_max_latency", &p.PreferredMaxLatency}, {"preferred_min_throughput", &p.PreferredMinThroughput}} {
+		for _, k := range c.cutoffs.named() {
+			if v := k.v; v != nil && (*v < 0 || math.IsNaN(*v) || math.IsInf(*v, 0)) {
+				return fieldError("provider."+c.name+"."+k.name, "%v is not a cutoff; a cutoff is 0 or more", *v)
 			}
 		}
 	}
