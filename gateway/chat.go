@@ -184,6 +184,18 @@ type exchange struct {
 	noReasoning bool
 	images      int    // in the prompt, for the cost
 	why         string // what went wrong, for the log line: the error the client got
+	piece       piece  // the chunk a chat stream's pieces are written from
+}
+
+// piece is the one chat.completion.chunk a stream's pieces of the answer
+// are each written from in turn: each is encoded before the next is built,
+// and building a fresh chunk for each (the chunk, its choice, its delta and
+// the content's copy) was a third of a streamed request's allocations.
+type piece struct {
+	chunk   completion
+	choice  [1]choice
+	delta   message
+	content string
 }
 
 // refused records the error answer the client got instead of an answer.
@@ -451,25 +463,35 @@ func (o *sseOut) data(v any) {
 
 // chunk is one chat.completion.chunk of the exchange's stream.
 func (x *exchange) chunk(d *message, finish *string) completion {
-	return completion{ID: x.id, Object: "chat.completion.chunk", Created: x.start.Unix(),
-		Model: cmp.Or(x.served.Model, x.model), Provider: x.served.Provider,
-		Choices: []choice{{Delta: d, FinishReason: finish}}}
+	var c completion
+	x.fill(&c, []choice{{Delta: d, FinishReason: finish}})
+	return c
+}
+
+// fill makes c a chat.completion.chunk of the exchange's stream with
+// choices.
+func (x *exchange) fill(c *completion, choices []choice) {
+	*c = completion{ID: x.id, Object: "chat.completion.chunk", Created: x.start.Unix(),
+		Model: cmp.Or(x.served.Model, x.model), Provider: x.served.Provider, Choices: choices}
 }
 
 func chatDelta(out *sseOut, x *exchange, d routing.Delta) bool {
-	m := &message{Reasoning: x.reasoning(d.Reasoning), ToolCalls: toolCalls(d.ToolCalls, true)}
+	p := &x.piece
+	p.delta = message{Reasoning: x.reasoning(d.Reasoning), ToolCalls: toolCalls(d.ToolCalls, true)}
 	if d.Content != "" {
-		m.Content = &d.Content
+		p.content = d.Content
+		p.delta.Content = &p.content
 	}
+	m := &p.delta
 	if m.Content == nil && m.Reasoning == "" && m.ToolCalls == nil && len(d.Logprobs) == 0 {
 		return false // only what the caller asked to leave out, or a seal OpenAI has no word for
 	}
 	if !x.streamed {
 		m.Role = "assistant"
 	}
-	c := x.chunk(m, nil)
-	c.Choices[0].Logprobs = logprobsOf(d.Logprobs)
-	out.data(c)
+	p.choice[0] = choice{Delta: m, Logprobs: logprobsOf(d.Logprobs)}
+	x.fill(&p.chunk, p.choice[:])
+	out.data(&p.chunk)
 	return true
 }
 
