@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,6 +20,16 @@ import (
 type counter struct{ n atomic.Uint64 }
 
 func (c *counter) next() uint64 { return c.n.Add(1) }
+
+// seqID is an id of a request or an answer: prefix, the Unix time, "-"
+// and a sequence number, in one allocation (fmt.Sprintf took three).
+func seqID(prefix string, unix int64, n uint64) string {
+	b := make([]byte, 0, 48)
+	b = append(b, prefix...)
+	b = strconv.AppendInt(b, unix, 10)
+	b = append(b, '-')
+	return string(strconv.AppendUint(b, n, 10))
+}
 
 // completion is a whole chat.completion, with OpenRouter's top-level
 // provider and Switchboard's decision trace.
@@ -232,7 +241,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) { s.serve(w, r, op
 
 // serve serves one chat request in d's words.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, d *dialect) {
-	x := &exchange{id: fmt.Sprintf("%s%d-%d", d.idPrefix, s.opts.Now().Unix(), s.seq.next()), start: s.opts.Now()}
+	x := &exchange{id: seqID(d.idPrefix, s.opts.Now().Unix(), s.seq.next()), start: s.opts.Now()}
 	var c *chatRequest
 	var req routing.Request
 	body, e := readBody(w, r, s.opts.MaxBody, s.opts.BodyTimeout)

@@ -158,7 +158,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Every answer, errors included, names its request: request-id as
 	// Anthropic's clients read it, x-request-id as OpenAI's do. Like theirs,
 	// it is the request's id, not the answer's (gen-..., msg_...).
-	id := fmt.Sprintf("req_%d-%d", s.opts.Now().Unix(), s.reqs.next())
+	id := seqID("req_", s.opts.Now().Unix(), s.reqs.next())
 	w.Header().Set("Request-Id", id)
 	w.Header().Set("X-Request-Id", id)
 	if r.Body != nil && r.Body != http.NoBody {

@@ -34,7 +34,9 @@ type watchdog struct {
 	// measures stalls. The timer's function reads it to name the cause.
 	streaming atomic.Bool
 
-	firstCause, stallCause *deadlineCause
+	// The causes it cancels with, one per limit: held here, so that a
+	// request's watchdog is one allocation, not four.
+	connectCause, firstCause, stallCause deadlineCause
 }
 
 // watchdogLimits are the limits of one request.
@@ -48,14 +50,14 @@ type watchdogLimits struct {
 // context cancel belongs to.
 func startWatchdog(cancel context.CancelCauseFunc, l watchdogLimits) *watchdog {
 	w := &watchdog{
-		cancel:     cancel,
-		stall:      l.stall,
-		firstCause: &deadlineCause{class: ClassTimeout, what: l.firstWhat, limit: l.first},
-		stallCause: &deadlineCause{class: ClassStall, what: "no chunk after the last", limit: l.stall},
+		cancel:       cancel,
+		stall:        l.stall,
+		connectCause: deadlineCause{class: ClassConnect, what: "no connection", limit: l.connect},
+		firstCause:   deadlineCause{class: ClassTimeout, what: l.firstWhat, limit: l.first},
+		stallCause:   deadlineCause{class: ClassStall, what: "no chunk after the last", limit: l.stall},
 	}
 	if l.connect > 0 {
-		cause := &deadlineCause{class: ClassConnect, what: "no connection", limit: l.connect}
-		w.connect = time.AfterFunc(l.connect, func() { cancel(cause) })
+		w.connect = time.AfterFunc(l.connect, func() { cancel(&w.connectCause) })
 	}
 	switch {
 	case l.first > 0:
@@ -70,9 +72,9 @@ func startWatchdog(cancel context.CancelCauseFunc, l watchdogLimits) *watchdog {
 
 func (w *watchdog) fire() {
 	if w.streaming.Load() {
-		w.cancel(w.stallCause)
+		w.cancel(&w.stallCause)
 	} else {
-		w.cancel(w.firstCause)
+		w.cancel(&w.firstCause)
 	}
 }
 

@@ -47,8 +47,17 @@ var tierNames = [...]string{"preferred", "fallback", "skipped"}
 
 func (t Tier) String() string { return tierNames[t] }
 
-// MarshalText makes a tier read as its name in JSON.
-func (t Tier) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+// MarshalText makes a tier read as its name in JSON. Every answer's trace
+// has one per candidate, so the names are made bytes once: the encoder
+// copies what it is given, and nobody else may change them.
+func (t Tier) MarshalText() ([]byte, error) { return tierText[t], nil }
+
+var tierText = func() (b [len(tierNames)][]byte) {
+	for i, n := range tierNames {
+		b[i] = []byte(n)
+	}
+	return b
+}()
 
 // UnmarshalText reads a tier's name, so that a trace read back from JSON
 // says the same.
