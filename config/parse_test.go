@@ -81,6 +81,8 @@ func TestParseEverything(t *testing.T) {
 		`breaker_backoff = "2s"`,
 		`breaker_max_backoff = "1m"`,
 		`slow_factor = 4`,
+		`slow_margin = "100ms"`,
+		`snapshot_lag = "5ms"`,
 		`event_log = 50`,
 		`[routing]`,
 		`max_attempts = 3`,
@@ -201,6 +203,7 @@ func TestParseEverything(t *testing.T) {
 		ProbeInterval: 3 * time.Second, ProbeJitter: 0.1, ProbeTimeout: 4 * time.Second,
 		Publish: 250 * time.Millisecond, SeriesLen: 90,
 		BreakerBackoff: 2 * time.Second, BreakerMaxBackoff: time.Minute, SlowFactor: 4, EventLog: 50,
+		SlowMargin: 100 * time.Millisecond, SnapshotLag: 5 * time.Millisecond,
 	}
 	if !reflect.DeepEqual(cfg.Monitor, wantMonitor) {
 		t.Errorf("monitor = %+v\nwant %+v", cfg.Monitor, wantMonitor)
@@ -422,5 +425,18 @@ func TestDefaultModel(t *testing.T) {
 		if got := mustParse(t, tc.head+two, nil).DefaultModel; got != tc.want {
 			t.Errorf("%q: DefaultModel %q, want %q", tc.head, got, tc.want)
 		}
+	}
+}
+
+// TestSnapshotLagOfZeroIsNone: "0s" asks for a fresh view of health for
+// every request, which the monitor's options say with a negative lag (their
+// zero is the default).
+func TestSnapshotLagOfZeroIsNone(t *testing.T) {
+	cfg, err := Load("", []byte(lines(`[monitor]`, `snapshot_lag = "0s"`)+okRest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lag := cfg.Monitor.SnapshotLag; lag >= 0 {
+		t.Errorf("snapshot_lag \"0s\" gave a lag of %v; want none (negative)", lag)
 	}
 }

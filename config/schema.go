@@ -338,6 +338,18 @@ func readMonitor(t *table) monitor.Options {
 			o.SlowFactor = f
 		}
 	}
+	o.SlowMargin = positiveDuration(t, "slow_margin", monitor.DefaultSlowMargin)
+	if lag, ok := t.duration("snapshot_lag"); ok {
+		switch {
+		case lag == 0:
+			o.SnapshotLag = -1 // none: Options' zero is the default
+		case lag > monitor.MaxSnapshotLag:
+			t.bad("snapshot_lag", "is %s; at most %s, or the router orders endpoints on figures that are no longer so: write for example snapshot_lag = \"2ms\", or \"0s\" for none",
+				human.Duration(lag), human.Duration(monitor.MaxSnapshotLag))
+		default:
+			o.SnapshotLag = lag
+		}
+	}
 	o.EventLog = positiveCount(t, "event_log", defEventLog)
 
 	down, degraded := orDefault(o.DownBelow, defDownBelow), orDefault(o.DegradedBelow, defDegradedBelow)

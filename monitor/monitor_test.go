@@ -551,7 +551,7 @@ func TestSnapshotWithoutLag(t *testing.T) {
 			}
 		}
 	}
-	if lag := (Options{}).withDefaults().SnapshotLag; lag != defaultSnapshotLag {
-		t.Errorf("on the system clock the lag is %v, want %v", lag, defaultSnapshotLag)
+	if lag := (Options{}).withDefaults().SnapshotLag; lag != DefaultSnapshotLag {
+		t.Errorf("on the system clock the lag is %v, want %v", lag, DefaultSnapshotLag)
 	}
 }

@@ -112,7 +112,7 @@ func (o Options) withDefaults() Options {
 		o.Clock = SystemClock{}
 	}
 	if _, wall := o.Clock.(SystemClock); wall && o.SnapshotLag == 0 {
-		o.SnapshotLag = defaultSnapshotLag
+		o.SnapshotLag = DefaultSnapshotLag
 	}
 	setDur(&o.Bucket, 2*time.Second)
 	setDur(&o.Window, 5*time.Minute)
@@ -123,7 +123,7 @@ func (o Options) withDefaults() Options {
 	setDur(&o.Publish, 500*time.Millisecond)
 	setDur(&o.BreakerBackoff, 5*time.Second)
 	setDur(&o.BreakerMaxBackoff, 2*time.Minute)
-	setDur(&o.SlowMargin, 250*time.Millisecond)
+	setDur(&o.SlowMargin, DefaultSlowMargin)
 	if o.SlowFactor <= 1 {
 		o.SlowFactor = 3
 	}
@@ -154,11 +154,20 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// defaultSnapshotLag is SnapshotLag's default on the system clock: at
+// DefaultSnapshotLag is SnapshotLag's default on the system clock: at
 // thousands of requests a second the view is built once every few requests
 // rather than for each, and figures a few milliseconds old order endpoints
 // as well as the newest.
-const defaultSnapshotLag = 2 * time.Millisecond
+const DefaultSnapshotLag = 2 * time.Millisecond
+
+// MaxSnapshotLag bounds SnapshotLag: figures a second old may order
+// endpoints on what is no longer so, at any load.
+const MaxSnapshotLag = time.Second
+
+// DefaultSlowMargin is SlowMargin's default: a first token a quarter of a
+// second later than usual is felt by a caller; less is noise, or the
+// gateway's own queueing.
+const DefaultSlowMargin = 250 * time.Millisecond
 
 func setDur(d *time.Duration, def time.Duration) {
 	if *d <= 0 {

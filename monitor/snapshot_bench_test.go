@@ -63,7 +63,7 @@ func benchOutcome(k int) provider.Outcome {
 // gets by default.
 func BenchmarkSnapshotUnderRecords(b *testing.B) {
 	for _, n := range []int{10, 50} {
-		for _, lag := range []time.Duration{-1, defaultSnapshotLag} {
+		for _, lag := range []time.Duration{-1, DefaultSnapshotLag} {
 			name := fmt.Sprintf("endpoints=%d/lag=%v", n, lag)
 			if lag < 0 {
 				name = fmt.Sprintf("endpoints=%d/lag=none", n)
@@ -90,7 +90,7 @@ func BenchmarkSnapshotUnderRecords(b *testing.B) {
 func BenchmarkRecordFleet(b *testing.B) {
 	for _, n := range []int{10, 50} {
 		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
-			m, clk, ids := benchMonitor(b, n, defaultSnapshotLag)
+			m, clk, ids := benchMonitor(b, n, DefaultSnapshotLag)
 			b.ReportAllocs()
 			k := 0
 			for b.Loop() {
