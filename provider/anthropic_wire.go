@@ -164,7 +164,7 @@ func encodeAnthropic(req Request) ([]byte, error) {
 			r.TopP = nil
 		}
 	}
-	return json.Marshal(r)
+	return marshalBody(r)
 }
 
 // anthropicMessageParam is a message as a request sends it: Content is the

@@ -100,3 +100,33 @@ func BenchmarkClientStream(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEncodeRequest is a request body as a client sends an agent's
+// turn: a system prompt, a question, an earlier tool call and its result,
+// and a tool with its schema.
+func BenchmarkEncodeRequest(b *testing.B) {
+	temp := 0.7
+	req := Request{Model: "gpt-4o-mini", MaxTokens: 512, Temperature: &temp,
+		Messages: []Message{
+			{Role: "system", Content: "You are a helpful assistant. Answer briefly, and use the tools when they help."},
+			{Role: "user", Content: "What is the weather in Oslo today, and should I take an umbrella?"},
+			{Role: "assistant", ToolCalls: []ToolCall{{ID: "call_1", Name: "get_weather", Arguments: `{"city":"Oslo"}`}}},
+			{Role: "tool", ToolCallID: "call_1", Content: `{"temperature":4,"conditions":"rain","wind_kmh":18}`},
+		},
+		Tools: []Tool{{Name: "get_weather", Description: "The current weather in a city.",
+			Parameters: []byte(`{"type":"object","properties":{"city":{"type":"string","description":"The city's name"}},"required":["city"]}`)}},
+	}
+	for _, enc := range []struct {
+		name string
+		f    func(Request) ([]byte, error)
+	}{{"openai", encodeOpenAI}, {"anthropic", encodeAnthropic}} {
+		b.Run(enc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := enc.f(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
