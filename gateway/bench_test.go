@@ -91,5 +91,12 @@ func BenchmarkChatEndpoints(b *testing.B) {
 				benchPost(b, f.srv.Client(), f.srv.URL+"/v1/chat/completions", fmt.Sprintf(ask, testModel, stream))
 			})
 		}
+		// Anthropic's Messages API, as Claude Code sends it, over the
+		// same endpoints.
+		for _, stream := range []bool{false, true} {
+			b.Run(fmt.Sprintf("messages/endpoints=%d/stream=%v", n, stream), func(b *testing.B) {
+				benchPost(b, f.srv.Client(), f.srv.URL+"/v1/messages", fmt.Sprintf(ask, testModel, stream))
+			})
+		}
 	}
 }

@@ -454,11 +454,19 @@ func (o *sseOut) flush() {
 }
 
 // data writes v as one event's data, as json.Marshal words it.
-func (o *sseOut) data(v any) {
+func (o *sseOut) data(v any) { o.event("", v) }
+
+// event writes v as the data of one event named name (unnamed if "").
+func (o *sseOut) event(name string, v any) {
 	if o.enc == nil {
 		o.enc = wirejson.NewEncoder(&o.buf)
 	}
 	o.buf.Reset()
+	if name != "" {
+		o.buf.WriteString("event: ")
+		o.buf.WriteString(name)
+		o.buf.WriteByte('\n')
+	}
 	o.buf.WriteString("data: ")
 	_ = o.enc.Encode(v) // our own types; it ends the line
 	o.buf.WriteByte('\n')

@@ -333,6 +333,12 @@ type messageStream struct {
 	blocks  int         // blocks begun; the open one, if any, is the last
 	open    string      // the open block's type; "" for none
 	calls   map[int]int // each call's block, by the call's Index
+
+	// The one content_block_delta event the pieces are each written from
+	// in turn, as a chat stream's are (see piece in chat.go).
+	ev   blockEvent
+	bd   blockDelta
+	text string
 }
 
 // delta writes a piece of the answer, and reports whether it wrote
@@ -342,17 +348,17 @@ func (s *messageStream) delta(out *sseOut, x *exchange, d routing.Delta) bool {
 	wrote := false
 	if thinking := x.reasoning(d.Reasoning); thinking != "" {
 		s.to(out, x, blockThinking)
-		s.piece(out, blockDelta{Type: "thinking_delta", Thinking: &thinking})
+		s.piece(out, "thinking_delta", thinking)
 		wrote = true
 	}
 	if d.Signature != "" && !x.noReasoning {
 		s.to(out, x, blockThinking)
-		s.piece(out, blockDelta{Type: "signature_delta", Signature: &d.Signature})
+		s.piece(out, "signature_delta", d.Signature)
 		wrote = true
 	}
 	if d.Content != "" {
 		s.to(out, x, blockText)
-		s.piece(out, blockDelta{Type: "text_delta", Text: &d.Content})
+		s.piece(out, "text_delta", d.Content)
 		wrote = true
 	}
 	for _, c := range d.ToolCalls {
@@ -391,8 +397,8 @@ func (s *messageStream) toolCall(out *sseOut, x *exchange, c provider.ToolCall) 
 		s.calls[c.Index] = block
 	}
 	if c.Arguments != "" {
-		out.write(sseEvent("content_block_delta", blockEvent{Type: "content_block_delta", Index: block,
-			Delta: &blockDelta{Type: "input_json_delta", PartialJSON: &c.Arguments}}))
+		out.event("content_block_delta", blockEvent{Type: "content_block_delta", Index: block,
+			Delta: &blockDelta{Type: "input_json_delta", PartialJSON: &c.Arguments}})
 	}
 }
 
@@ -401,14 +407,26 @@ func (s *messageStream) toolCall(out *sseOut, x *exchange, c provider.ToolCall) 
 func (s *messageStream) begin(out *sseOut, x *exchange, b contentBlock) {
 	s.start(out, x)
 	s.stop(out)
-	out.write(sseEvent("content_block_start", blockEvent{Type: "content_block_start", Index: s.blocks, ContentBlock: &b}))
+	out.event("content_block_start", blockEvent{Type: "content_block_start", Index: s.blocks, ContentBlock: &b})
 	s.blocks++
 	s.open = b.Type
 }
 
-// piece writes a delta of the open block.
-func (s *messageStream) piece(out *sseOut, d blockDelta) {
-	out.write(sseEvent("content_block_delta", blockEvent{Type: "content_block_delta", Index: s.blocks - 1, Delta: &d}))
+// piece writes a delta of the open block: text of a text_delta,
+// thinking_delta or signature_delta.
+func (s *messageStream) piece(out *sseOut, typ, text string) {
+	s.text = text
+	s.bd = blockDelta{Type: typ}
+	switch typ {
+	case "thinking_delta":
+		s.bd.Thinking = &s.text
+	case "signature_delta":
+		s.bd.Signature = &s.text
+	default:
+		s.bd.Text = &s.text
+	}
+	s.ev = blockEvent{Type: "content_block_delta", Index: s.blocks - 1, Delta: &s.bd}
+	out.event("content_block_delta", &s.ev)
 }
 
 // stop stops the open block, if any.
@@ -416,7 +434,7 @@ func (s *messageStream) stop(out *sseOut) {
 	if s.open == "" {
 		return
 	}
-	out.write(sseEvent("content_block_stop", blockEvent{Type: "content_block_stop", Index: s.blocks - 1}))
+	out.event("content_block_stop", blockEvent{Type: "content_block_stop", Index: s.blocks - 1})
 	s.open = ""
 }
 
@@ -429,10 +447,10 @@ func (s *messageStream) start(out *sseOut, x *exchange) {
 	s.started = true
 	m := anthropicMessage{ID: x.id, Type: "message", Role: "assistant", Model: cmp.Or(x.served.Model, x.model),
 		Content: []contentBlock{}, Provider: x.served.Provider, Usage: anthropicUsage{InputTokens: *s.prompt}}
-	out.write(sseEvent("message_start", struct {
+	out.event("message_start", struct {
 		Type    string           `json:"type"`
 		Message anthropicMessage `json:"message"`
-	}{"message_start", m}))
+	}{"message_start", m})
 }
 
 // messageDeltaEvent carries the stop reason and the usage, and
@@ -452,7 +470,7 @@ type messageDeltaEvent struct {
 // answer with no block has one empty text block, as Anthropic's has.
 func (s *messageStream) end(out *sseOut, x *exchange, res *routing.Result, e *apiError) {
 	if e != nil {
-		out.write(sseEvent("error", e.anthropic()))
+		out.event("error", e.anthropic())
 		return
 	}
 	if !out.open { // an empty answer: no content ever came
@@ -467,6 +485,6 @@ func (s *messageStream) end(out *sseOut, x *exchange, res *routing.Result, e *ap
 		d.Usage.InputTokens = *s.prompt
 	}
 	d.Delta.StopReason = stopReason(res.FinishReason, len(s.calls) > 0)
-	out.write(sseEvent("message_delta", d))
-	out.write(sseEvent("message_stop", map[string]string{"type": "message_stop"}))
+	out.event("message_delta", d)
+	out.event("message_stop", map[string]string{"type": "message_stop"})
 }
