@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"io"
+	"strings"
 	"testing"
 	"time"
 )
@@ -40,6 +42,55 @@ func TestStallDespiteChunksWithoutTokens(t *testing.T) {
 			chunks, err := drain(t, s)
 			if got := classOf(t, err); got != ClassStall || len(chunks) == 0 || chunks[0].Content != "Hi" {
 				t.Fatalf("class %v (%v) after %d chunks; want the first token, then a stall", got, err, len(chunks))
+			}
+		})
+	}
+}
+
+// TestSlowCallerIsNoStall: a caller that holds a chunk for longer than the
+// stall limit (a gateway whose client reads slowly stops reading the
+// upstream meanwhile) gets the whole answer from an upstream that sent it
+// at once, and the upstream's gaps between tokens leave the held time out:
+// the caller's pace is not the provider's. It used to end in a stall,
+// counted against the provider, and a gap as long as the hold.
+func TestSlowCallerIsNoStall(t *testing.T) {
+	for _, protocol := range []string{"openai", "anthropic"} {
+		t.Run(protocol, func(t *testing.T) {
+			var body strings.Builder
+			if protocol == "openai" {
+				body.WriteString(roleChunk)
+				for range 20 {
+					body.WriteString(contentChunk)
+				}
+				body.WriteString(`data: {"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}` + "\n\ndata: [DONE]\n\n")
+			} else {
+				body.WriteString(anthropicEvents(aStart, aTextBlock))
+				for range 20 {
+					body.WriteString(anthropicEvents(aText))
+				}
+				body.WriteString(anthropicEvents(`{"type":"content_block_stop","index":0}`,
+					`{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":20}}`, `{"type":"message_stop"}`))
+			}
+			c := clientOf(t, protocol, sseHandler([]byte(body.String())), OpenAIOptions{FirstTokenTimeout: long, StallTimeout: short})
+			s, err := c.Stream(context.Background(), testRequest())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			first, err := s.Next()
+			if err != nil || first.Content == "" {
+				t.Fatalf("first chunk %+v, %v", first, err)
+			}
+			// The slow caller: it deals with the first token for four
+			// stall limits before it asks for the next.
+			hold := 4 * short
+			<-time.After(hold)
+			rest, err := drain(t, s)
+			if err != io.EOF || len(rest) < 20 {
+				t.Fatalf("after the hold: %d chunks, then %v (class %v); want the rest of the answer and io.EOF", len(rest), err, classOf(t, err))
+			}
+			if gap := s.Stats().MaxGap; gap >= hold {
+				t.Errorf("the longest gap between tokens is %v, the caller's hold (%v) in it", gap, hold)
 			}
 		})
 	}

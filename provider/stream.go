@@ -132,13 +132,18 @@ type eventStream struct {
 	skipped int
 
 	// mu guards what Stats and Close share with Next.
-	mu          sync.Mutex
-	stats       Stats
-	sawContent  bool
-	chunks      int       // chunks with tokens, of the answer or of reasoning
-	lastToken   time.Time // when the last chunk with tokens came, for Stats.MaxGap
-	usageTokens int       // usage.completion_tokens, 0 until sent
-	err         error     // the final result: io.EOF or an *Error
+	mu         sync.Mutex
+	stats      Stats
+	sawContent bool
+	chunks     int       // chunks with tokens, of the answer or of reasoning
+	lastToken  time.Time // when the last chunk with tokens came, for Stats.MaxGap
+	// heldAt is when the caller got the last chunk, until it asks for the
+	// next; held sums the time it held chunks since the last token, which
+	// is no gap of the upstream's.
+	heldAt      time.Time
+	held        time.Duration
+	usageTokens int   // usage.completion_tokens, 0 until sent
+	err         error // the final result: io.EOF or an *Error
 	closed      bool
 	reading     bool // a Next is running: it, not Close, gives back br
 
@@ -185,11 +190,20 @@ func (s *eventStream) giveBack() {
 // usage; events with none of these (a role, the start of a block) are
 // skipped. It returns io.EOF after a clean end and an *Error otherwise, then
 // the same again forever.
+//
+// The time between one Next returning a chunk and the next call is the
+// caller's, not the upstream's: the time limits and the gaps between
+// tokens leave it out (see watchdog.hold).
 func (s *eventStream) Next() (Chunk, error) {
+	s.cfg.wd.release()
 	s.mu.Lock()
 	if err := s.err; err != nil {
 		s.mu.Unlock()
 		return Chunk{}, err
+	}
+	if !s.heldAt.IsZero() {
+		s.held += s.cfg.now().Sub(s.heldAt)
+		s.heldAt = time.Time{}
 	}
 	s.reading = true
 	s.mu.Unlock()
@@ -197,7 +211,13 @@ func (s *eventStream) Next() (Chunk, error) {
 	s.mu.Lock()
 	s.reading = false
 	s.giveBack()
+	if err == nil {
+		s.heldAt = s.cfg.now()
+	}
 	s.mu.Unlock()
+	if err == nil {
+		s.cfg.wd.hold()
+	}
 	return c, err
 }
 
@@ -377,9 +397,9 @@ func (s *eventStream) accept(c Chunk) (Chunk, error) {
 			s.sawContent = true
 			s.stats.TTFT = now.Sub(s.stats.Start)
 		} else {
-			s.stats.MaxGap = max(s.stats.MaxGap, now.Sub(s.lastToken))
+			s.stats.MaxGap = max(s.stats.MaxGap, now.Sub(s.lastToken)-s.held)
 		}
-		s.lastToken = now
+		s.lastToken, s.held = now, 0
 		s.chunks++
 	}
 	if c.Usage != nil && c.Usage.CompletionTokens > 0 {

@@ -28,7 +28,18 @@ type watchdog struct {
 	cancel  context.CancelCauseFunc
 	connect *time.Timer // nil when not enforced
 	idle    *time.Timer // first token, then stall; nil when neither is enforced
+	first   time.Duration
 	stall   time.Duration
+
+	// held says whether the stream's caller holds a chunk (between Next
+	// returning it and asking for the next): heldNot, heldNow, or
+	// heldMissed when the idle limit ran out meanwhile. The limits measure
+	// the upstream's silence, not the caller's pace: a gateway whose client
+	// reads slowly stops reading the upstream, and that must not make the
+	// provider stalled. A limit that runs out while held is put off to the
+	// release, with a whole window from there; the upstream's words,
+	// buffered meanwhile, are read at once.
+	held atomic.Int32
 
 	// streaming is set at the first content: from then on the idle timer
 	// measures stalls. The timer's function reads it to name the cause.
@@ -51,6 +62,7 @@ type watchdogLimits struct {
 func startWatchdog(cancel context.CancelCauseFunc, l watchdogLimits) *watchdog {
 	w := &watchdog{
 		cancel:       cancel,
+		first:        l.first,
 		stall:        l.stall,
 		connectCause: deadlineCause{class: ClassConnect, what: "no connection", limit: l.connect},
 		firstCause:   deadlineCause{class: ClassTimeout, what: l.firstWhat, limit: l.first},
@@ -70,7 +82,17 @@ func startWatchdog(cancel context.CancelCauseFunc, l watchdogLimits) *watchdog {
 	return w
 }
 
+// The states of watchdog.held.
+const (
+	heldNot = iota
+	heldNow
+	heldMissed
+)
+
 func (w *watchdog) fire() {
+	if w.held.CompareAndSwap(heldNow, heldMissed) || w.held.Load() == heldMissed {
+		return // put off to the release
+	}
 	if w.streaming.Load() {
 		w.cancel(&w.stallCause)
 	} else {
@@ -103,6 +125,24 @@ func (w *watchdog) progress(tokens bool) {
 		w.idle.Reset(w.stall)
 	} else {
 		w.idle.Stop()
+	}
+}
+
+// hold says the caller has a chunk to deal with: until release, the idle
+// limit does not run out.
+func (w *watchdog) hold() { w.held.Store(heldNow) }
+
+// release says the caller waits on the upstream again. A limit that ran
+// out while it held starts a whole window again.
+func (w *watchdog) release() {
+	if w.held.Swap(heldNot) != heldMissed || w.idle == nil {
+		return
+	}
+	switch {
+	case w.streaming.Load() && w.stall > 0:
+		w.idle.Reset(w.stall)
+	case !w.streaming.Load() && w.first > 0:
+		w.idle.Reset(w.first)
 	}
 }
 

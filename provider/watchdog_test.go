@@ -20,6 +20,9 @@ func TestWatchdog(t *testing.T) {
 	connected := func(w *watchdog) { w.connected() }
 	content := func(w *watchdog) { w.progress(true) }
 	empty := func(w *watchdog) { w.progress(false) }
+	hold := func(w *watchdog) { w.hold() }
+	release := func(w *watchdog) { w.release() }
+	contentHeld := func(w *watchdog) { w.progress(true); w.hold() }
 	tests := []struct {
 		name   string
 		limits watchdogLimits
@@ -63,6 +66,40 @@ func TestWatchdog(t *testing.T) {
 		{"no stall limit", watchdogLimits{first: time.Second}, []step{
 			{at: 500 * time.Millisecond, do: content},
 			{at: time.Hour},
+		}},
+		// A caller that holds a chunk (a gateway's client reading slowly)
+		// is not the upstream's silence.
+		{"a chunk held past the stall limit puts it off to its release", limits, []step{
+			{at: 100 * time.Millisecond, do: connected},
+			{at: 2 * time.Second, do: contentHeld},
+			{at: 10 * time.Second},
+			{at: 12 * time.Second, do: release},
+			{at: 13999 * time.Millisecond},
+			{at: 14 * time.Second, canceled: ClassStall},
+		}},
+		{"a chunk held briefly leaves the stall limit as it was", limits, []step{
+			{at: 100 * time.Millisecond, do: connected},
+			{at: 2 * time.Second, do: contentHeld},
+			{at: 3 * time.Second, do: release},
+			{at: 3999 * time.Millisecond},
+			{at: 4 * time.Second, canceled: ClassStall},
+		}},
+		{"a role held past the first-token limit puts it off to its release", limits, []step{
+			{at: 100 * time.Millisecond, do: connected},
+			{at: time.Second, do: func(w *watchdog) { w.progress(false); w.hold() }},
+			{at: 30 * time.Second},
+			{at: 31 * time.Second, do: release},
+			{at: 33999 * time.Millisecond},
+			{at: 34 * time.Second, canceled: ClassTimeout},
+		}},
+		{"held again after a release", limits, []step{
+			{at: 100 * time.Millisecond, do: connected},
+			{at: 2 * time.Second, do: contentHeld},
+			{at: 5 * time.Second, do: release},
+			{at: 5500 * time.Millisecond, do: hold},
+			{at: 20 * time.Second, do: release},
+			{at: 21999 * time.Millisecond},
+			{at: 22 * time.Second, canceled: ClassStall},
 		}},
 		{"stopped", limits, []step{
 			{at: 0, do: func(w *watchdog) { w.stop() }},
