@@ -122,6 +122,9 @@ func (w *answerParts) toolCalls() []provider.ToolCall {
 // answer that nothing could resume. onFirst, if set, is called at the
 // first token of any kind: a reasoning model's thinking counts, though
 // only content and tool calls commit the request.
+// answerStart is the room an answer's content is kept in at first.
+const answerStart = 512
+
 func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Request, onDelta OnDelta, onFirst func()) attemptResult {
 	ar := attemptResult{e: e, a: Attempt{Endpoint: e.ID, Provider: e.Provider, Model: e.Model, Start: r.opts.Clock.Now()}}
 	var content strings.Builder
@@ -148,7 +151,12 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 			}
 			ar.committed = ar.committed || d.commits()
 			ar.called = ar.called || len(d.ToolCalls) > 0
-			if keepContent {
+			if keepContent && d.Content != "" {
+				if content.Cap() == 0 {
+					// A short answer in one allocation, not the five of
+					// growing from nothing a few bytes at a time.
+					content.Grow(answerStart)
+				}
 				content.WriteString(d.Content)
 			}
 			switch {

@@ -50,7 +50,7 @@ func (r *Router) deadlines(e Endpoint, t Timeouts, n takeover) (first, stall tim
 	if n.snap != nil {
 		st = n.snap.Status(e.ID)
 	}
-	d = normDeadline(st, caps, r.norm(), n.others, n.carryOn)
+	d = r.deadline(e.ID, inputsOf(st, caps, r.norm(), n.others, n.carryOn))
 	first, stall = t.FirstToken, t.Stall
 	if d.FirstToken < caps.FirstToken {
 		first = d.FirstToken
@@ -73,22 +73,62 @@ type norm struct {
 	floor  time.Duration
 }
 
-// normDeadline decides an attempt's limits from its endpoint's status st
-// (nil: unknown to the monitor) and the caps. Each limit is min(cap,
-// max(floor, factor x p99)), the p99 being the endpoint's 30-minute time to
-// first token for the first, and its longest gap between tokens for the
-// stall limit. The cap stands when nothing else could take over (abandoning
-// the only hope early would only lose the answer) and when the endpoint has
-// no history: without a normal, nothing is far past it, and a new or idle
+// inputsOf is what an attempt's limits are decided from: its endpoint's
+// status st (nil: unknown to the monitor), the caps, the norm, and whether
+// another endpoint could take over (see deadlineInputs.deadline).
+func inputsOf(st *monitor.EndpointStatus, caps Timeouts, n norm, others, carryOn bool) deadlineInputs {
+	in := deadlineInputs{caps: caps, n: n, others: others, carryOn: carryOn}
+	if st != nil {
+		in.ttft, in.gap = st.TTFT30m.P99, st.Gap30m.P99
+	}
+	return in
+}
+
+// deadlineInputs is all an attempt's Deadline is worked out from: the
+// caps, the norm, the endpoint's 30-minute p99s (0: none), and whether
+// another endpoint could take over.
+type deadlineInputs struct {
+	caps            Timeouts
+	n               norm
+	ttft, gap       time.Duration
+	others, carryOn bool
+}
+
+// deadlineMemo is a Deadline and what it was worked out from.
+type deadlineMemo struct {
+	in deadlineInputs
+	d  Deadline
+}
+
+// deadline is in.deadline() for endpoint id, from the endpoint's memo when
+// the inputs are the same as last time: they change when a minute of
+// history does, while the words of the Deadline (in every answer's trace)
+// took 18 allocations an attempt to write.
+func (r *Router) deadline(id string, in deadlineInputs) Deadline {
+	memo := r.deadlineMemo[id]
+	if memo == nil { // an endpoint the router was not built with (tests)
+		return in.deadline()
+	}
+	if m := memo.Load(); m != nil && m.in == in {
+		return m.d
+	}
+	d := in.deadline()
+	memo.Store(&deadlineMemo{in: in, d: d})
+	return d
+}
+
+// deadline decides an attempt's limits. Each limit is min(cap, max(floor,
+// factor x p99)), the p99 being the endpoint's 30-minute time to first
+// token for the first, and its longest gap between tokens for the stall
+// limit. The cap stands when nothing else could take over (abandoning the
+// only hope early would only lose the answer) and when the endpoint has no
+// history: without a normal, nothing is far past it, and a new or idle
 // endpoint must not be cut off on a guess. Hedging, where it is on, is what
 // keeps such an endpoint from holding a request.
-func normDeadline(st *monitor.EndpointStatus, caps Timeouts, n norm, others, carryOn bool) Deadline {
-	var ttft, gap time.Duration
-	if st != nil {
-		ttft, gap = st.TTFT30m.P99, st.Gap30m.P99
-	}
-	f, fWhy := n.limit(caps.FirstToken, ttft, others, "its p99")
-	s, sWhy := n.limit(caps.Stall, gap, carryOn, "its p99 gap between tokens")
+func (in deadlineInputs) deadline() Deadline {
+	caps, n := in.caps, in.n
+	f, fWhy := n.limit(caps.FirstToken, in.ttft, in.others, "its p99")
+	s, sWhy := n.limit(caps.Stall, in.gap, in.carryOn, "its p99 gap between tokens")
 	d := Deadline{FirstToken: f, Stall: s, Norm: f < caps.FirstToken || s < caps.Stall}
 	var why []string
 	switch {

@@ -46,13 +46,13 @@ func TestNormDeadline(t *testing.T) {
 			2 * time.Second, 2 * time.Second, false, "the caps: the floor 3s is not shorter"},
 	}
 	for _, tt := range tests {
-		d := normDeadline(tt.st, tt.caps, n, tt.others, tt.carryOn)
+		d := inputsOf(tt.st, tt.caps, n, tt.others, tt.carryOn).deadline()
 		if d.FirstToken != tt.first || d.Stall != tt.stall || d.Norm != tt.norm || d.Why != tt.why {
 			t.Errorf("%s: %+v\nwant first %s, stall %s, norm %v, why %q", tt.name, d, tt.first, tt.stall, tt.norm, tt.why)
 		}
 	}
 	huge := norm{factor: 1e300, floor: time.Second}
-	if d := normDeadline(known, caps, huge, true, true); d.FirstToken != caps.FirstToken || d.Stall != caps.Stall {
+	if d := inputsOf(known, caps, huge, true, true).deadline(); d.FirstToken != caps.FirstToken || d.Stall != caps.Stall {
 		t.Errorf("a huge factor: %+v, want the caps", d)
 	}
 }
@@ -229,5 +229,38 @@ func TestStallDeadlineFromTheNorm(t *testing.T) {
 	}
 	if a.Outcome != "stall" || a.Duration < 300*time.Millisecond || srvs["b"].Stats().Requests != 0 {
 		t.Errorf("a: %s after %s; b saw %d requests", a.Outcome, a.Duration, srvs["b"].Stats().Requests)
+	}
+}
+
+// TestDeadlineMemo: an endpoint's Deadline is worked out again only when
+// what it comes from changed, and read from the memo, without allocating,
+// when not.
+func TestDeadlineMemo(t *testing.T) {
+	mon, err := monitor.New(monitor.Options{Clock: monitortest.NewClock()}, []monitor.Endpoint{{ID: "m@p", Provider: "p", Model: "m"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := provider.NewOpenAI(provider.OpenAIOptions{BaseURL: "http://127.0.0.1:1/v1"}) // never called
+	r, err := New(Options{Health: mon, Endpoints: []Endpoint{{ID: "m@p", Provider: "p", Model: "m", UpstreamModel: "m", Upstream: up}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := time.Millisecond
+	caps := Timeouts{FirstToken: 30 * time.Second, Stall: 15 * time.Second}
+	n := norm{factor: 3, floor: 3 * time.Second}
+	st := &monitor.EndpointStatus{TTFT30m: monitor.Percentiles{P99: 1400 * ms}, Gap30m: monitor.Percentiles{P99: 80 * ms}}
+	first := r.deadline("m@p", inputsOf(st, caps, n, true, true))
+	if want := inputsOf(st, caps, n, true, true).deadline(); first != want {
+		t.Fatalf("from the memo %+v, worked out %+v", first, want)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { r.deadline("m@p", inputsOf(st, caps, n, true, true)) }); allocs != 0 {
+		t.Errorf("%v allocations a memo hit", allocs)
+	}
+	st.TTFT30m.P99 = 2 * time.Second // a minute of history later
+	if d := r.deadline("m@p", inputsOf(st, caps, n, true, true)); d.FirstToken != 6*time.Second || !strings.Contains(d.Why, "6s") {
+		t.Errorf("after the p99 changed: %+v", d)
+	}
+	if d := r.deadline("m@p", inputsOf(st, caps, n, false, true)); d.FirstToken != caps.FirstToken {
+		t.Errorf("with nothing else to take over: %+v", d)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -171,6 +172,10 @@ type Router struct {
 	hedges *rate.Limiter
 
 	names map[string]string // lower-cased slug or display name -> slug
+
+	// deadlineMemo keeps each endpoint's last Deadline with what it was
+	// worked out from (see Router.deadlines); its keys are byID's.
+	deadlineMemo map[string]*atomic.Pointer[deadlineMemo]
 }
 
 // New checks the endpoints and returns a router over them.
@@ -223,9 +228,11 @@ func New(o Options) (*Router, error) {
 		}
 	}
 	r.byID = make(map[string]*Endpoint, len(o.Endpoints))
+	r.deadlineMemo = make(map[string]*atomic.Pointer[deadlineMemo], len(o.Endpoints))
 	for _, eps := range r.byModel {
 		for i := range eps {
 			r.byID[eps[i].ID] = &eps[i]
+			r.deadlineMemo[eps[i].ID] = new(atomic.Pointer[deadlineMemo])
 		}
 	}
 	for alias, model := range o.Aliases {
