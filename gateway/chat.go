@@ -193,6 +193,7 @@ type exchange struct {
 	noReasoning bool
 	images      int    // in the prompt, for the cost
 	why         string // what went wrong, for the log line: the error the client got
+	route       string // the trace's summary, once the headers had it
 	piece       piece  // the chunk a chat stream's pieces are written from
 }
 
@@ -277,7 +278,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, req routing.Re
 		return
 	}
 	x.served, x.cost = endpointOf(res), s.costOf(res, x.images)
-	setRouteHeaders(w, res)
+	x.route = setRouteHeaders(w, res)
 	writeJSON(w, http.StatusOK, d.whole(x, res))
 	x.status, x.outcome = http.StatusOK, "ok"
 }
@@ -535,14 +536,17 @@ func endChat(out *sseOut, x *exchange, res *routing.Result, e *apiError) {
 	out.write("data: [DONE]\n\n")
 }
 
-// setRouteHeaders says who served and why, for clients that read headers.
-func setRouteHeaders(w http.ResponseWriter, res *routing.Result) {
+// setRouteHeaders says who served and why, for clients that read headers,
+// and returns the why (the trace's summary), for the log line.
+func setRouteHeaders(w http.ResponseWriter, res *routing.Result) (route string) {
 	h := w.Header()
 	h.Set("X-Switchboard-Provider", res.Provider)
 	if res.Trace != nil {
-		h.Set("X-Switchboard-Route", res.Trace.Summary())
+		route = res.Trace.Summary()
+		h.Set("X-Switchboard-Route", route)
 		h.Set("X-Switchboard-Attempts", strconv.Itoa(len(res.Trace.Attempts)))
 	}
+	return route
 }
 
 func endpointOf(res *routing.Result) routing.Endpoint {
@@ -580,7 +584,7 @@ func (s *Server) finish(r *http.Request, x *exchange, what string) {
 	attrs := []slog.Attr{slog.String("id", x.id), slog.String("request_id", x.requestID), slog.String("model", x.model), slog.Bool("stream", x.stream),
 		slog.Int("status", x.status), slog.String("outcome", x.outcome), slog.Duration("took", took)}
 	if trace != nil {
-		attrs = append(attrs, slog.Int("attempts", m.Attempts), slog.String("route", trace.Summary()))
+		attrs = append(attrs, slog.Int("attempts", m.Attempts), slog.String("route", cmp.Or(x.route, trace.Summary())))
 	}
 	if m.Provider != "" {
 		attrs = append(attrs, slog.String("provider", m.Provider))
