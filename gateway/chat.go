@@ -284,14 +284,22 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, req routing.Re
 }
 
 func wholeChat(x *exchange, res *routing.Result) any {
-	finish := res.FinishReason
-	m := &message{Role: "assistant", Content: &res.Content, Reasoning: x.reasoning(res.Reasoning), ToolCalls: toolCalls(res.ToolCalls, false)}
+	// The answer and its parts in one allocation, not five.
+	w := &struct {
+		c      completion
+		choice [1]choice
+		m      message
+		usage  usage
+		finish string
+	}{finish: res.FinishReason, usage: *usageOf(res.Usage, x.cost)}
+	w.m = message{Role: "assistant", Content: &res.Content, Reasoning: x.reasoning(res.Reasoning), ToolCalls: toolCalls(res.ToolCalls, false)}
 	if res.Content == "" && len(res.ToolCalls) > 0 {
-		m.Content = nil // OpenAI's answer of calls alone has no content
+		w.m.Content = nil // OpenAI's answer of calls alone has no content
 	}
-	return completion{ID: x.id, Object: "chat.completion", Created: x.start.Unix(),
-		Model: res.Model, Provider: res.Provider, Usage: usageOf(res.Usage, x.cost), Trace: res.Trace,
-		Choices: []choice{{Message: m, FinishReason: &finish, Logprobs: logprobsOf(res.Logprobs)}}}
+	w.choice[0] = choice{Message: &w.m, FinishReason: &w.finish, Logprobs: logprobsOf(res.Logprobs)}
+	w.c = completion{ID: x.id, Object: "chat.completion", Created: x.start.Unix(),
+		Model: res.Model, Provider: res.Provider, Usage: &w.usage, Trace: res.Trace, Choices: w.choice[:]}
+	return &w.c
 }
 
 // reasoning is the thinking the caller gets: none when it asked to leave

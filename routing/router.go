@@ -397,6 +397,13 @@ func (r *Router) planAll(t *Trace, models []string, req *Request, snap *monitor.
 	if p := t.Options.Provider; len(legs) > 1 && p.Sort.By != "" && p.Sort.Partition == "none" {
 		legs = []leg{mergeLegs(t, legs)}
 	}
+	total := 0
+	for _, l := range legs {
+		total += len(l.order)
+	}
+	if total > 0 {
+		t.Order = make([]string, 0, total) // one allocation, not one per doubling
+	}
 	for _, l := range legs {
 		for _, e := range l.order {
 			t.Order = append(t.Order, e.ID)
