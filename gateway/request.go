@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -150,7 +151,7 @@ func (c *chatRequest) routing(fields map[string]json.RawMessage) (routing.Reques
 		return req, invalid("messages", "messages is missing or empty: send at least one message")
 	}
 	for i, m := range c.Messages {
-		msg, e := m.message(fmt.Sprintf("messages[%d]", i))
+		msg, e := m.message("messages[" + strconv.Itoa(i) + "]")
 		if e != nil {
 			return req, e
 		}

@@ -291,14 +291,16 @@ var gzipMagic = []byte{0x1f, 0x8b}
 // stream they would only look cut. Without a Content-Type, "{" starts a
 // whole JSON answer and anything else an event stream.
 func (s *eventStream) sniff() error {
-	html := &Error{Class: ClassMalformed, Message: "the upstream answered with an HTML page, not an event stream or JSON"}
+	html := func() error {
+		return &Error{Class: ClassMalformed, Message: "the upstream answered with an HTML page, not an event stream or JSON"}
+	}
 	if s.kind == bodyHTML {
-		return html
+		return html()
 	}
 	b := s.start()
 	switch {
 	case len(b) > 0 && b[0] == '<':
-		return html
+		return html()
 	case bytes.HasPrefix(b, gzipMagic):
 		return &Error{Class: ClassMalformed,
 			Message: "the upstream answered with gzip-compressed bytes that no Content-Encoding announced"}
@@ -340,7 +342,7 @@ const (
 func (s *eventStream) drain() {
 	t := time.AfterFunc(drainWait, func() { s.cfg.cancel(errRequestOver) })
 	defer t.Stop()
-	io.CopyN(io.Discard, s.br, maxDrain)
+	s.br.Discard(maxDrain)
 }
 
 // nextWhole returns the whole answer of a server that did not stream, as
