@@ -340,8 +340,12 @@ const (
 )
 
 func (s *eventStream) drain() {
-	t := time.AfterFunc(drainWait, func() { s.cfg.cancel(errRequestOver) })
-	defer t.Stop()
+	// The watchdog's idle timer, done with, bounds the drain: a timer of
+	// its own was two allocations a request.
+	if !s.cfg.wd.drainFor(drainWait) {
+		t := time.AfterFunc(drainWait, func() { s.cfg.cancel(errRequestOver) })
+		defer t.Stop()
+	}
 	s.br.Discard(maxDrain)
 }
 

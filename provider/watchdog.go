@@ -40,6 +40,9 @@ type watchdog struct {
 	// release, with a whole window from there; the upstream's words,
 	// buffered meanwhile, are read at once.
 	held atomic.Int32
+	// draining is set once the answer is over and its body's last bytes
+	// are read: the idle timer then bounds that read (see drainFor).
+	draining atomic.Bool
 
 	// streaming is set at the first content: from then on the idle timer
 	// measures stalls. The timer's function reads it to name the cause.
@@ -90,6 +93,10 @@ const (
 )
 
 func (w *watchdog) fire() {
+	if w.draining.Load() {
+		w.cancel(errRequestOver)
+		return
+	}
 	if w.held.CompareAndSwap(heldNow, heldMissed) || w.held.Load() == heldMissed {
 		return // put off to the release
 	}
@@ -144,6 +151,18 @@ func (w *watchdog) release() {
 	case !w.streaming.Load() && w.first > 0:
 		w.idle.Reset(w.first)
 	}
+}
+
+// drainFor turns the idle timer into the drain's: the request is over,
+// and its context is canceled in d unless stop comes first. It reports
+// false when there is no idle timer to turn.
+func (w *watchdog) drainFor(d time.Duration) bool {
+	if w.idle == nil {
+		return false
+	}
+	w.draining.Store(true)
+	w.idle.Reset(d)
+	return true
 }
 
 // stop disarms every timer. A timer already firing may still cancel the

@@ -122,7 +122,8 @@ type run struct {
 	partial      string         // its text, kept only when an endpoint of the model could carry it on
 	last         *provider.Error
 	refused      []*Endpoint       // breakers refused these: the last resort, in order
-	tried        map[string]bool   // endpoints that had their turn, a hedge's included
+	tried        ids               // endpoints that had their turn, a hedge's included
+	triedRoom    [4]string         // tried's first home: most requests try one
 	hedged       bool              // the request's one hedge was decided on
 	ctxFloor     int               // after a context-length failure: only endpoints of a longer context
 	waited       string            // why the next attempt waited before it began, for its trace
@@ -131,7 +132,7 @@ type run struct {
 	conversation string            // names the request's conversation for sticky routing; "" for none
 	// resumedAt holds the endpoints that had their one go at carrying on
 	// an answer that broke off there.
-	resumedAt map[string]bool
+	resumedAt ids
 }
 
 func (r *Router) newRun(req Request, onDelta OnDelta) *run {
@@ -145,8 +146,9 @@ func (r *Router) newRun(req Request, onDelta OnDelta) *run {
 		req.Hedge = d.Hedge
 	}
 	req.MaxAnswer = cmp.Or(req.MaxAnswer, r.opts.MaxAnswer, provider.DefaultMaxAnswer)
-	x := &run{r: r, req: req, onDelta: onDelta, t: &Trace{Model: req.Model}, tried: map[string]bool{}, resumedAt: map[string]bool{}}
+	x := &run{r: r, req: req, onDelta: onDelta, t: &Trace{Model: req.Model}}
 	x.t.Options.Models, x.t.Options.Timeouts, x.t.Options.Hedge = req.Models, req.Timeouts, req.Hedge
+	x.tried = x.triedRoom[:0]
 	return x
 }
 
@@ -191,7 +193,7 @@ func (x *run) run(ctx context.Context) *Error {
 // request is answered, or the error that ends it; neither means go on.
 func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort bool) (done bool, stop *Error) {
 	switch {
-	case !lastResort && (x.tried[e.ID] || x.isRefused(e.ID)):
+	case !lastResort && (x.tried.has(e.ID) || x.isRefused(e.ID)):
 		return false, nil // a hedge already had its go, or it waits for the last resort
 	case x.begun && !x.canCarryOn(e):
 		return false, nil // cannot carry on an answer it did not start
@@ -205,7 +207,7 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 		x.refused = append(x.refused, e)
 		return false, nil
 	}
-	x.tried[e.ID] = true
+	x.tried = append(x.tried, e.ID)
 	for again := false; ; again = true {
 		ar := x.try(ctx, e, gen, legIdx, pos, again, lastResort && !ok)
 		if ar.err == nil {
@@ -324,7 +326,7 @@ func (x *run) try(ctx context.Context, e *Endpoint, gen uint64, legIdx, pos int,
 // breaker admits it now. Those it refuses join the last resort.
 func (x *run) hedgePartner(legIdx, pos int) (Endpoint, uint64, bool) {
 	for _, e := range x.legs[legIdx].order[pos+1:] {
-		if x.tried[e.ID] || x.isRefused(e.ID) {
+		if x.tried.has(e.ID) || x.isRefused(e.ID) {
 			continue
 		}
 		gen, ok := x.r.opts.Health.Admit(e.ID)
@@ -332,7 +334,7 @@ func (x *run) hedgePartner(legIdx, pos int) (Endpoint, uint64, bool) {
 			x.refused = append(x.refused, e)
 			continue
 		}
-		x.tried[e.ID] = true
+		x.tried = append(x.tried, e.ID)
 		return *e, gen, true
 	}
 	return Endpoint{}, 0, false
@@ -365,7 +367,7 @@ func (x *run) anyAfter(legIdx, pos int, ok func(*Endpoint) bool) bool {
 	}
 	for _, es := range rest {
 		for _, e := range es {
-			if !x.tried[e.ID] && ok(e) {
+			if !x.tried.has(e.ID) && ok(e) {
 				return true
 			}
 		}
@@ -385,7 +387,7 @@ func (x *run) requestedModelDone(e *Endpoint) bool {
 	}
 	for _, l := range x.legs {
 		for _, o := range l.order {
-			if o.Model == asked && !x.tried[o.ID] && o.ID != e.ID && !x.isRefused(o.ID) {
+			if o.Model == asked && !x.tried.has(o.ID) && o.ID != e.ID && !x.isRefused(o.ID) {
 				return false
 			}
 		}
@@ -403,10 +405,10 @@ func (x *run) canCarryOn(e *Endpoint) bool {
 // resumeHere reports whether the answer that just broke off at e carries
 // on at e itself: once, where e takes a prefill.
 func (x *run) resumeHere(e *Endpoint) bool {
-	if !x.canCarryOn(e) || x.resumedAt[e.ID] {
+	if !x.canCarryOn(e) || x.resumedAt.has(e.ID) {
 		return false
 	}
-	x.resumedAt[e.ID] = true
+	x.resumedAt = append(x.resumedAt, e.ID)
 	return true
 }
 
@@ -415,7 +417,7 @@ func (x *run) resumeHere(e *Endpoint) bool {
 // leg, the later legs (the request's fallback models), or those kept for
 // the last resort.
 func (x *run) resumeLeft(e *Endpoint, legIdx, pos int) bool {
-	return x.canCarryOn(e) && !x.resumedAt[e.ID] || x.anyAfter(legIdx, pos, x.canCarryOn)
+	return x.canCarryOn(e) && !x.resumedAt.has(e.ID) || x.anyAfter(legIdx, pos, x.canCarryOn)
 }
 
 // stopAfter returns the error that ends the request after a failed
@@ -603,3 +605,9 @@ func (r *Router) sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// ids is a set of endpoint ids, as a list: a request tries a handful of
+// endpoints, and a map of them was two allocations a request.
+type ids []string
+
+func (s ids) has(id string) bool { return slices.Contains(s, id) }
