@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -311,107 +312,84 @@ func (x *exchange) reasoning(r string) string {
 	return r
 }
 
-// delta is what the router hands the streaming handler: the endpoint that
-// starts to serve, or a piece of the answer.
-type delta struct {
-	serves *routing.Endpoint
-	d      routing.Delta
-}
-
 // stream answers with server-sent events. The status waits for the first
 // content, so a request that fails before it gets its own HTTP status;
 // only after KeepAlive with no token does the stream open early, with
 // keep-alives, and a later failure ends it with an error event (status
 // 200, as OpenRouter and Anthropic do).
+//
+// The router hands each piece on from the goroutine reading the upstream,
+// and it is written there and then, into the response's buffer; the
+// buffer goes to the client whenever the stream is about to wait on its
+// upstream (routing.Request.OnWait): once per burst of the upstream's, as
+// a proxy flushes what it read. A client that reads slowly holds the
+// upstream's reading back, which the provider's time limits leave out.
+// Keep-alives come from a timer until the first piece. One lock keeps the
+// writers (a hedged race's two readers, the timer) to one at a time.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, req routing.Request, x *exchange, d *dialect) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	// Buffered, so that the router hands on a burst of pieces without
-	// waiting for each to be written, and the handler writes them all
-	// before one flush: a write and a flush per piece was a system call and
-	// a goroutine hand-off each.
-	deltas := make(chan delta, deltaBuffer)
-	hand := func(d delta) {
-		select {
-		case deltas <- d:
-		case <-ctx.Done():
-		}
-	}
-	req.OnCommit = func(e routing.Endpoint) { hand(delta{serves: &e}) }
-	type result struct {
-		res *routing.Result
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		res, err := s.opts.Router.Send(ctx, req, func(d routing.Delta) { hand(delta{d: d}) })
-		done <- result{res, err}
-	}()
-
 	out := &sseOut{w: w, rc: http.NewResponseController(w), cancel: cancel}
-	keepAlive := time.NewTimer(s.opts.KeepAlive)
-	defer keepAlive.Stop()
-	take := func(c delta) {
-		if c.serves != nil {
-			x.served = *c.serves
+	var mu sync.Mutex // out, and x while the router runs
+	ended := false    // the handler is done with w: nothing may write
+	var keepAlive *time.Timer
+	keepAlive = time.AfterFunc(s.opts.KeepAlive, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if ended || x.streamed {
 			return
 		}
+		out.start("")
+		out.write(d.keepAlive)
+		out.flush()
+		keepAlive.Reset(s.opts.KeepAlive)
+	})
+	defer keepAlive.Stop()
+	req.OnCommit = func(e routing.Endpoint) {
+		mu.Lock()
+		x.served = e
+		mu.Unlock()
+	}
+	req.OnWait = func() {
+		mu.Lock()
+		out.flush()
+		mu.Unlock()
+	}
+	res, err := s.opts.Router.Send(ctx, req, func(p routing.Delta) {
+		mu.Lock()
+		defer mu.Unlock()
 		out.start(x.served.Provider)
-		if d.delta(out, x, c.d) && !x.streamed {
+		if d.delta(out, x, p) && !x.streamed {
 			x.ttft = s.opts.Now().Sub(x.start)
 			keepAlive.Stop()
 			x.streamed = true
 		}
-	}
-	// takeWaiting writes the pieces already handed on: all of them, once
-	// the router is done (it hands every one before it returns).
-	takeWaiting := func() {
-		for len(deltas) > 0 {
-			take(<-deltas)
-		}
-	}
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	ended = true
 	defer out.flush()
-	for {
-		select {
-		case c := <-deltas:
-			take(c)
-			takeWaiting()
-			out.flush()
-		case <-keepAlive.C:
-			out.start("")
-			out.write(d.keepAlive)
-			out.flush()
-			keepAlive.Reset(s.opts.KeepAlive)
-		case r := <-done:
-			takeWaiting()
-			x.res, x.cost = r.res, s.costOf(r.res, x.images)
-			var e *apiError
-			if r.err != nil {
-				e = fromRouting(r.err, r.res.Trace)
-			}
-			if e != nil && !out.open { // nothing sent yet: an ordinary error answer
-				d.writeError(w, e)
-				x.refused(e)
-				return
-			}
-			x.status, x.outcome = http.StatusOK, "ok"
-			if e != nil {
-				x.outcome, x.why, e.Trace = e.Type, e.Message, nil
-				if e.Kind == routing.KindInterrupted {
-					// The error type says what the provider did; the
-					// metrics keep saying the answer broke off.
-					x.outcome = "stream_interrupted"
-				}
-			}
-			d.end(out, x, r.res, e)
-			return
+	x.res, x.cost = res, s.costOf(res, x.images)
+	var e *apiError
+	if err != nil {
+		e = fromRouting(err, res.Trace)
+	}
+	if e != nil && !out.open { // nothing sent yet: an ordinary error answer
+		d.writeError(w, e)
+		x.refused(e)
+		return
+	}
+	x.status, x.outcome = http.StatusOK, "ok"
+	if e != nil {
+		x.outcome, x.why, e.Trace = e.Type, e.Message, nil
+		if e.Kind == routing.KindInterrupted {
+			// The error type says what the provider did; the
+			// metrics keep saying the answer broke off.
+			x.outcome = "stream_interrupted"
 		}
 	}
+	d.end(out, x, res, e)
 }
-
-// deltaBuffer is how many pieces of an answer the router may hand on
-// ahead of the handler's writing them.
-const deltaBuffer = 64
 
 // sseOut writes a stream's events: into the response's buffer, sent to
 // the client at each flush. It keeps the first write error: the client is

@@ -178,7 +178,7 @@ func (c *apiClient) stream(ctx context.Context, req Request, encode func(Request
 	}
 	return newEventStream(streamConfig{
 		parent: ctx, ctx: rctx, cancel: cancel, wd: wd, resp: resp,
-		start: start, now: c.now, key: c.key, where: c.streamShow, maxAnswer: req.MaxAnswer,
+		start: start, now: c.now, key: c.key, where: c.streamShow, maxAnswer: req.MaxAnswer, onWait: req.OnWait,
 	}, dec), nil
 }
 

@@ -178,6 +178,11 @@ type Request struct {
 	// from it. Zero or less means DefaultMaxAnswer; there is no "no
 	// limit".
 	MaxAnswer int
+	// OnWait, if set, is called on the reading goroutine each time the
+	// stream is about to read from the upstream, its buffer spent: what
+	// came so far is all there is for now. A relay flushes there, once per
+	// burst of the upstream's, as a proxy flushes what it read.
+	OnWait func()
 }
 
 // Usage counts tokens as the upstream reported them.

@@ -86,6 +86,7 @@ type streamConfig struct {
 	kind   bodyKind                // from resp's Content-Type, unless body is given
 	// maxAnswer is Request.MaxAnswer: <= 0 means DefaultMaxAnswer.
 	maxAnswer int
+	onWait    func() // Request.OnWait
 }
 
 // DefaultMaxAnswer is the answer limit of a Request that sets none: 32 MiB
@@ -162,9 +163,25 @@ func newEventStream(cfg streamConfig, dec wireDecoder) *eventStream {
 	}
 	s := &eventStream{cfg: cfg, dec: dec, kind: cfg.kind, stats: Stats{Start: cfg.start}}
 	s.br = readerPool.Get().(*bufio.Reader)
-	s.br.Reset(cfg.body)
+	if cfg.onWait != nil {
+		s.br.Reset(waitReader{cfg.body, cfg.onWait})
+	} else {
+		s.br.Reset(cfg.body)
+	}
 	s.sse = newSSEReaderFrom(s.br)
 	return s
+}
+
+// waitReader calls onWait before each read from r: the read buffer in
+// front of it reads only once it has handed out all it had.
+type waitReader struct {
+	r      io.Reader
+	onWait func()
+}
+
+func (w waitReader) Read(p []byte) (int, error) {
+	w.onWait()
+	return w.r.Read(p)
 }
 
 // readerPool keeps the read buffers of streams that ended for the streams

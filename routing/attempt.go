@@ -138,7 +138,7 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	ar.a.Deadline = &d
 	s, err := e.Upstream.Stream(ctx, provider.Request{
 		Model: e.UpstreamModel, Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature,
-		User: req.User, Extra: req.Extra, MaxAnswer: req.MaxAnswer,
+		User: req.User, Extra: req.Extra, MaxAnswer: req.MaxAnswer, OnWait: req.OnWait,
 		Tools: req.Tools, ToolChoice: req.ToolChoice, ParallelToolCalls: req.ParallelToolCalls, Reasoning: req.Reasoning,
 		ConnectTimeout: req.Timeouts.Connect, FirstTokenTimeout: first, StallTimeout: stall,
 	})

@@ -301,6 +301,11 @@ type Request struct {
 	// just before its first content goes to onDelta, and again if a broken
 	// stream resumes on another endpoint.
 	OnCommit func(Endpoint)
+	// OnWait, if set, is called whenever an attempt's stream is about to
+	// wait on its upstream, having handed on all it had (see
+	// provider.Request.OnWait); on the attempt's goroutine, which a hedged
+	// race runs two of.
+	OnWait func()
 }
 
 // Plan orders the endpoints of one model for a request with no options,
