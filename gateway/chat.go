@@ -352,8 +352,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req routing.Requ
 	}
 	req.OnWait = func() {
 		mu.Lock()
-		out.flush()
-		mu.Unlock()
+		defer mu.Unlock()
+		if !ended { // a hedge that lost may read on after Send returned
+			out.flush()
+		}
 	}
 	res, err := s.opts.Router.Send(ctx, req, func(p routing.Delta) {
 		mu.Lock()
