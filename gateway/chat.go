@@ -192,21 +192,24 @@ type exchange struct {
 	// noReasoning leaves the thinking out of the answer (OpenRouter's
 	// reasoning.exclude): the model still thinks.
 	noReasoning bool
-	images      int    // in the prompt, for the cost
-	why         string // what went wrong, for the log line: the error the client got
-	route       string // the trace's summary, once the headers had it
-	piece       piece  // the chunk a chat stream's pieces are written from
+	images      int       // in the prompt, for the cost
+	why         string    // what went wrong, for the log line: the error the client got
+	route       string    // the trace's summary, once the headers had it
+	piece       oneChoice // the chunk a chat stream's pieces are written from
 }
 
-// piece is the one chat.completion.chunk a stream's pieces of the answer
-// are each written from in turn: each is encoded before the next is built,
-// and building a fresh chunk for each (the chunk, its choice, its delta and
-// the content's copy) was a third of a streamed request's allocations.
-type piece struct {
-	chunk   completion
-	choice  [1]choice
-	delta   message
-	content string
+// oneChoice is a completion with everything its one choice points to, so
+// that an answer is one allocation, not five: a whole answer is built in a
+// new one, and a stream's pieces are each written from the exchange's in
+// turn (each is encoded before the next is built; a fresh chunk for each
+// was a third of a streamed request's allocations).
+type oneChoice struct {
+	c      completion
+	choice [1]choice
+	msg    message
+	text   string // the message's content, when it is a piece's copy
+	finish string
+	usage  usage
 }
 
 // refused records the error answer the client got instead of an answer.
@@ -285,19 +288,12 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, req routing.Re
 }
 
 func wholeChat(x *exchange, res *routing.Result) any {
-	// The answer and its parts in one allocation, not five.
-	w := &struct {
-		c      completion
-		choice [1]choice
-		m      message
-		usage  usage
-		finish string
-	}{finish: res.FinishReason, usage: *usageOf(res.Usage, x.cost)}
-	w.m = message{Role: "assistant", Content: &res.Content, Reasoning: x.reasoning(res.Reasoning), ToolCalls: toolCalls(res.ToolCalls, false)}
+	w := &oneChoice{finish: res.FinishReason, usage: *usageOf(res.Usage, x.cost)}
+	w.msg = message{Role: "assistant", Content: &res.Content, Reasoning: x.reasoning(res.Reasoning), ToolCalls: toolCalls(res.ToolCalls, false)}
 	if res.Content == "" && len(res.ToolCalls) > 0 {
-		w.m.Content = nil // OpenAI's answer of calls alone has no content
+		w.msg.Content = nil // OpenAI's answer of calls alone has no content
 	}
-	w.choice[0] = choice{Message: &w.m, FinishReason: &w.finish, Logprobs: logprobsOf(res.Logprobs)}
+	w.choice[0] = choice{Message: &w.msg, FinishReason: &w.finish, Logprobs: logprobsOf(res.Logprobs)}
 	w.c = completion{ID: x.id, Object: "chat.completion", Created: x.start.Unix(),
 		Model: res.Model, Provider: res.Provider, Usage: &w.usage, Trace: res.Trace, Choices: w.choice[:]}
 	return &w.c
@@ -483,12 +479,12 @@ func (x *exchange) fill(c *completion, choices []choice) {
 
 func chatDelta(out *sseOut, x *exchange, d routing.Delta) bool {
 	p := &x.piece
-	p.delta = message{Reasoning: x.reasoning(d.Reasoning), ToolCalls: toolCalls(d.ToolCalls, true)}
+	p.msg = message{Reasoning: x.reasoning(d.Reasoning), ToolCalls: toolCalls(d.ToolCalls, true)}
 	if d.Content != "" {
-		p.content = d.Content
-		p.delta.Content = &p.content
+		p.text = d.Content
+		p.msg.Content = &p.text
 	}
-	m := &p.delta
+	m := &p.msg
 	if m.Content == nil && m.Reasoning == "" && m.ToolCalls == nil && len(d.Logprobs) == 0 {
 		return false // only what the caller asked to leave out, or a seal OpenAI has no word for
 	}
@@ -496,8 +492,8 @@ func chatDelta(out *sseOut, x *exchange, d routing.Delta) bool {
 		m.Role = "assistant"
 	}
 	p.choice[0] = choice{Delta: m, Logprobs: logprobsOf(d.Logprobs)}
-	x.fill(&p.chunk, p.choice[:])
-	out.data(&p.chunk)
+	x.fill(&p.c, p.choice[:])
+	out.data(&p.c)
 	return true
 }
 
