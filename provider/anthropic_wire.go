@@ -119,7 +119,10 @@ func stopSequences(v json.RawMessage) ([]string, error) {
 
 // encodeAnthropic builds the body of POST /messages from an OpenAI-shaped
 // request.
-func encodeAnthropic(req Request) ([]byte, error) {
+func encodeAnthropic(req Request) ([]byte, error) { return encodeAnthropicWith(wirejson.Marshal, req) }
+
+// encodeAnthropicWith is encodeAnthropic with marshal.
+func encodeAnthropicWith(marshal marshaller, req Request) ([]byte, error) {
 	r, _, err := anthropicExtra(req.Extra)
 	if err != nil {
 		return nil, err
@@ -164,7 +167,7 @@ func encodeAnthropic(req Request) ([]byte, error) {
 			r.TopP = nil
 		}
 	}
-	return marshalBody(r)
+	return marshal(r)
 }
 
 // anthropicMessageParam is a message as a request sends it: Content is the

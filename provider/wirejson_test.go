@@ -67,11 +67,9 @@ func FuzzEncodeRequest(f *testing.F) {
 			Tools:      []Tool{{Name: "get_weather", Description: text, Parameters: json.RawMessage(raw), Strict: &strict}},
 			ToolChoice: ToolChoice{Mode: "auto"},
 		}
-		for _, enc := range []func(Request) ([]byte, error){encodeOpenAI, encodeAnthropic} {
-			got, err := enc(req)
-			marshalBody = json.Marshal
-			want, wantErr := enc(req)
-			marshalBody = wirejson.Marshal
+		for _, enc := range []func(marshaller, Request) ([]byte, error){encodeOpenAIWith, encodeAnthropicWith} {
+			got, err := enc(wirejson.Marshal, req)
+			want, wantErr := enc(json.Marshal, req)
 			if (err == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
 				t.Fatalf("wirejson %s (%v)\nencoding/json %s (%v)", got, err, want, wantErr)
 			}
