@@ -338,9 +338,17 @@ func (h *health) sinceClosed(now time.Time, horizon time.Duration) (c counts, ok
 // no evidence either way: not degraded.
 func (h *health) settleDegraded(m *Monitor, now time.Time) {
 	o := m.opts
-	win, over := &h.fine.total, "over "+human.Duration(o.Window)
+	win, afterOutage := &h.fine.total, false
 	if since, ok := h.sinceClosed(now, o.Window); ok {
-		win, over = &since, "since its outage ended "+human.Duration(now.Sub(h.closedAt).Round(time.Second))+" ago"
+		win, afterOutage = &since, true
+	}
+	// over is the span the availability is of, in words: written only
+	// when a reason needs it (this runs on every answer).
+	over := func() string {
+		if afterOutage {
+			return "since its outage ended " + human.Duration(now.Sub(h.closedAt).Round(time.Second)) + " ago"
+		}
+		return "over " + human.Duration(o.Window)
 	}
 	avail, n := win.availability(), win.answered()
 	upper := wilsonUpper(int(win.successes), n)
@@ -366,10 +374,10 @@ func (h *health) settleDegraded(m *Monitor, now time.Time) {
 	switch {
 	case lowAvail && upper < o.DegradedBelow:
 		h.degradedWhy = fmt.Sprintf("availability %.0f%% %s (%d answers: at most %s with 95%% confidence, under %s)",
-			100*avail, over, n, percentApart(upper, o.DegradedBelow), percent(o.DegradedBelow))
+			100*avail, over(), n, percentApart(upper, o.DegradedBelow), percent(o.DegradedBelow))
 	case lowAvail:
 		h.degradedWhy = fmt.Sprintf("availability %.0f%% %s (%d answers: at most %s with 95%% confidence, not yet back to %s)",
-			100*avail, over, n, percentApart(upper, bar), percent(bar))
+			100*avail, over(), n, percentApart(upper, bar), percent(bar))
 	case slow:
 		h.degradedWhy = fmt.Sprintf("slow: first token %s, usually %s",
 			human.Duration(time.Duration(h.ewmaTTFT*float64(time.Millisecond))), human.Duration(time.Duration(baseline*float64(time.Millisecond))))
