@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -165,10 +166,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil { // our own types: a bug, but the client still gets JSON
 		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":500,"message":"encoding the answer failed","type":"server","param":null}}`)
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonType
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(b)
+	io.WriteString(w, "\n") // not appended to b: that would copy the answer
 }
+
+// Values of headers set on every answer, shared: net/http never writes a
+// header's values in place (Set and Add put a new slice), so one slice
+// serves every response, where Set makes one per call.
+var (
+	jsonType        = []string{"application/json"}
+	eventStreamType = []string{"text/event-stream"}
+	noCache         = []string{"no-cache"}
+	no              = []string{"no"}
+)
 
 // anthropicErrorBody is an error in Anthropic's shape, as an answer and as
 // a stream's error event, with Switchboard's previous_errors and trace

@@ -159,8 +159,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Anthropic's clients read it, x-request-id as OpenAI's do. Like theirs,
 	// it is the request's id, not the answer's (gen-..., msg_...).
 	id := seqID("req_", s.opts.Now().Unix(), s.reqs.next())
-	w.Header().Set("Request-Id", id)
-	w.Header().Set("X-Request-Id", id)
+	h, ids := w.Header(), []string{id} // one slice for both (see jsonType)
+	h["Request-Id"], h["X-Request-Id"] = ids, ids
 	if r.Body != nil && r.Body != http.NoBody {
 		// The connection's deadline is on the wall clock, whatever Now says.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.BodyTimeout))

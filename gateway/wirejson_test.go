@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -42,7 +43,62 @@ func FuzzMarshal(f *testing.F) {
 				t.Fatalf("value %d encoded: wirejson %s, encoding/json %s", i, a.Bytes(), b.Bytes())
 			}
 		}
+		for _, e := range handWritten(s, n) {
+			var want bytes.Buffer
+			if e.name != "" {
+				want.WriteString("event: " + e.name + "\n")
+			}
+			data, err := json.Marshal(e.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want.WriteString("data: " + string(data) + "\n\n")
+			rec := httptest.NewRecorder()
+			(&sseOut{w: rec, cancel: func() {}}).event(e.name, e.v)
+			if !bytes.Equal(e.hand, want.Bytes()) || !bytes.Equal(rec.Body.Bytes(), want.Bytes()) {
+				t.Fatalf("event by hand\n%s\nencoded\n%s\nencoding/json\n%s", e.hand, rec.Body.Bytes(), want.Bytes())
+			}
+		}
 	})
+}
+
+// event is a stream's event written by hand, and what it is written for:
+// the value of an event named name.
+type event struct {
+	hand []byte
+	name string
+	v    any
+}
+
+// handWritten are the stream's events written by hand, built by the
+// gateway's functions from s and n, with the values they stand for.
+func handWritten(s string, n int64) []event {
+	var out []event
+	for _, served := range []routing.Endpoint{{}, {ID: s, Provider: s, Model: s + "-served"}} {
+		x := &exchange{id: "gen-" + s, start: time.Unix(0, n), model: s, served: served}
+		for _, role := range []string{"", "assistant"} {
+			text := s
+			out = append(out, event{hand: x.textChunk(nil, role, s), v: x.chunk(&message{Role: role, Content: &text}, nil)})
+		}
+	}
+	for _, typ := range []string{"text_delta", "thinking_delta", "signature_delta", "input_json_delta"} {
+		text := s
+		d := blockDelta{Type: typ}
+		switch typ {
+		case "thinking_delta":
+			d.Thinking = &text
+		case "signature_delta":
+			d.Signature = &text
+		case "input_json_delta":
+			d.PartialJSON = &text
+		default:
+			d.Text = &text
+		}
+		i := int(n % 1000)
+		out = append(out, event{hand: blockDeltaEvent(nil, i, typ, s), name: "content_block_delta",
+			v: blockEvent{Type: "content_block_delta", Index: i, Delta: &d}})
+	}
+	return out
 }
 
 // answers are what the gateway writes, built by its own functions from s,

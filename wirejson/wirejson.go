@@ -44,7 +44,7 @@ func fastUnmarshal[T any](data []byte, v *T) (ok bool) {
 
 // Marshal is json.Marshal, byte for byte (HTML characters escaped, maps
 // in key order, floats in the same form), for the request path's own
-// types; TestMarshalAsEncodingJSON holds it to that.
+// types; FuzzMarshal (package gateway) holds it to that.
 func Marshal(v any) ([]byte, error) { return gojson.Marshal(v) }
 
 // Encoder writes values as json.Encoder does: each as Marshal words it,
