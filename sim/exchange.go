@@ -77,7 +77,11 @@ type exchange struct {
 // an HTTP status is decided here, before a header is written.
 func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, d dialect) {
 	s.stats.requests.Add(1)
-	if fail := s.refuse(r, d); fail != nil {
+	s.stats.chats.Add(1)
+	if fail, down := s.refuse(r, d); fail != nil {
+		if down {
+			s.stats.down.Add(1)
+		}
 		fail.write(w)
 		return
 	}

@@ -33,7 +33,8 @@ func TestForcedDown(t *testing.T) {
 	if got := status(t, c, s, chatBody("hi", false)); got != http.StatusOK {
 		t.Errorf("back to normal: status %d", got)
 	}
-	if st := s.Stats(); st.Unavailable != 3 || st.OK != 1 || st.Requests != 4 {
+	// Three chats, two of them while down; the models list is no chat.
+	if st := s.Stats(); st.Unavailable != 3 || st.OK != 1 || st.Requests != 4 || st.Chats != 3 || st.ChatsDown != 2 {
 		t.Errorf("stats = %+v", st)
 	}
 }

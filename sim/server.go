@@ -233,7 +233,7 @@ func (s *Server) Close() error {
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	s.stats.requests.Add(1)
 	d := dialectOf(r)
-	if fail := s.refuse(r, d); fail != nil {
+	if fail, _ := s.refuse(r, d); fail != nil {
 		fail.write(w)
 		return
 	}
@@ -243,17 +243,18 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 
 // refuse applies the checks every /v1 request goes through, in the order a
 // real deployment does: a provider that is down answers nothing else, then
-// the key is checked. It counts the outcome of a refusal.
-func (s *Server) refuse(r *http.Request, d dialect) *httpError {
+// the key is checked. It counts the outcome of a refusal; down says it
+// was for being down.
+func (s *Server) refuse(r *http.Request, d dialect) (fail *httpError, down bool) {
 	if s.unavailable() {
 		s.stats.count(outcomeUnavailable)
-		return d.unavailable(s.profile.Name)
+		return d.unavailable(s.profile.Name), true
 	}
 	if fail := d.authorize(r, s.profile.APIKey); fail != nil {
 		s.stats.count(outcomeRejected)
-		return fail
+		return fail, false
 	}
-	return nil
+	return nil, false
 }
 
 // wait blocks for d or until ctx ends, and reports whether d passed.

@@ -6,7 +6,12 @@ import "sync/atomic"
 // every /v1 request; each of them ends in exactly one outcome, so once none
 // is in flight the outcomes add up to Requests.
 type Stats struct {
-	Requests    uint64 `json:"requests"`
+	Requests uint64 `json:"requests"`
+	// Chats counts the chat requests (both APIs) among Requests, and
+	// ChatsDown those of them refused because the server was down (an
+	// outage or ModeDown): what a router sent it while it was down.
+	Chats       uint64 `json:"chats"`
+	ChatsDown   uint64 `json:"chats_down"`
 	OK          uint64 `json:"ok"`           // answered in full
 	Rejected    uint64 `json:"rejected"`     // client errors: 400, 401, 404, 413
 	Unavailable uint64 `json:"unavailable"`  // 503 (Anthropic: 529) for an outage or ModeDown
@@ -48,6 +53,8 @@ const (
 // counters are the live, lock-free form of Stats.
 type counters struct {
 	requests atomic.Uint64
+	chats    atomic.Uint64
+	down     atomic.Uint64 // chats refused while down
 	outcomes [numOutcomes]atomic.Uint64
 	lastUser atomic.Pointer[string]
 	prefills atomic.Uint64
@@ -66,6 +73,8 @@ func (s *Server) Stats() Stats {
 	return Stats{
 		LastUser:     user,
 		Requests:     s.stats.requests.Load(),
+		Chats:        s.stats.chats.Load(),
+		ChatsDown:    s.stats.down.Load(),
 		OK:           o[outcomeOK].Load(),
 		Rejected:     o[outcomeRejected].Load(),
 		Unavailable:  o[outcomeUnavailable].Load(),
