@@ -155,10 +155,11 @@ type faults struct{ fleet *sim.Fleet }
 // modes are the faults the dashboard's f key cycles through, normal first:
 // a provider going down and slowing, then each fault of a request that a
 // router should survive (a late first token, a short rate limit, a stall,
-// a silent close, a cut, a garbage event, a refused prefill), each next to
+// a silent close, a cut, an error event, a garbage event, a refused
+// prefill), each next to
 // its milder or kindred one.
 var modes = []sim.Mode{sim.ModeNormal, sim.ModeDown, sim.ModeSlow, sim.ModeSlowStart, sim.ModeRateLimited,
-	sim.ModeRateLimitedShort, sim.ModeStall, sim.ModeSilentClose, sim.ModeCut, sim.ModeMalformed, sim.ModeNoPrefill}
+	sim.ModeRateLimitedShort, sim.ModeStall, sim.ModeSilentClose, sim.ModeCut, sim.ModeStreamError, sim.ModeMalformed, sim.ModeNoPrefill}
 
 func (f faults) Modes() []string {
 	names := make([]string, len(modes))

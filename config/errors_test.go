@@ -181,6 +181,8 @@ func TestParseErrors(t *testing.T) {
 			nil, []string{`5:19 provider.sim.rate_limit_rate plus error_rate is 1.1, more than 1`}},
 		{"stream faults summing above 1", lines(`[[provider]]`, `name = "ok"`, `[provider.sim]`, `cut_rate = 0.6`, `stall_rate = 0.6`) + okModel,
 			nil, []string{`5:14 provider.sim.stall_rate plus cut_rate is 1.2, more than 1`}},
+		{"stream errors with the other stream faults above 1", lines(`[[provider]]`, `name = "ok"`, `[provider.sim]`, `cut_rate = 0.5`, `stall_rate = 0.25`, `stream_error_rate = 0.5`) + okModel,
+			nil, []string{`6:21 provider.sim.stream_error_rate plus cut_rate and stall_rate is 1.25, more than 1`}},
 		{"issue 11 faults", lines(`[[provider]]`, `name = "ok"`, `[provider.sim]`, `slow_start_rate = 5`, `silent_close = "-1s"`,
 			`malformed_rate = "0.1"`, `refuse_prefill = "yes"`, `mode = "broken"`, `slow_start = 3`) + okModel,
 			nil, []string{

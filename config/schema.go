@@ -672,6 +672,7 @@ func readSim(t *table, name string) *sim.Profile {
 	}
 	p.CutRate, _ = t.rate("cut_rate", "0.05")
 	p.StallRate, _ = t.rate("stall_rate", "0.02")
+	p.StreamErrorRate, _ = t.rate("stream_error_rate", "0.02")
 	p.SlowStartRate, _ = t.rate("slow_start_rate", "0.05")
 	p.SlowStart, _ = t.duration("slow_start")
 	p.SilentCloseRate, _ = t.rate("silent_close_rate", "0.02")
@@ -692,6 +693,8 @@ func readSim(t *table, name string) *sim.Profile {
 	}
 	if sum := p.CutRate + p.StallRate; sum > 1 {
 		t.bad("stall_rate", "plus cut_rate is %v, more than 1; together they are the share of broken streams, so lower one of them", sum)
+	} else if sum := p.CutRate + p.StallRate + p.StreamErrorRate; sum > 1 {
+		t.bad("stream_error_rate", "plus cut_rate and stall_rate is %v, more than 1; together they are the share of broken streams, so lower one of them", sum)
 	}
 	t.finish()
 	return p

@@ -94,6 +94,18 @@ func TestClientAgainstSimulatorIssue11(t *testing.T) {
 			}
 		}
 	})
+	t.Run("an error event mid-answer", func(t *testing.T) {
+		t.Parallel()
+		srv := simtest.Start(t, sim.Profile{})
+		for name, up := range upstreams(t, srv, 0) {
+			whole := wholeThen(t, srv, up, sim.ModeStreamError)
+			text, _, err := answer(t, up, hello("m"))
+			e := provider.AsError(err)
+			if e == nil || e.Class != provider.ClassOverloaded && e.Class != provider.ClassServer || text == "" || text == whole {
+				t.Errorf("%s: %q, %v; want a server error after some text of %q", name, text, err, whole)
+			}
+		}
+	})
 	t.Run("a refused prefill", func(t *testing.T) {
 		t.Parallel()
 		srv := simtest.Start(t, sim.Profile{RefusePrefill: true})

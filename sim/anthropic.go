@@ -749,6 +749,14 @@ func (a *anthropicStream) end(ev sse) error {
 	}{"message_stop"})
 }
 
+// fail sends Anthropic's error event, as its API does when it is
+// overloaded mid-answer; nothing follows it.
+func (a *anthropicStream) fail(ev sse) error {
+	var e anthropicErrorBody
+	e.Type, e.Error.Type, e.Error.Message = "error", "overloaded_error", "Overloaded"
+	return ev.event("error", e)
+}
+
 // models lists the models the way Anthropic's GET /v1/models does: one
 // page, newest first (here, in the profile's order).
 func (anthropic) models(ids []string, created time.Time, _ string) any {

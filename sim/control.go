@@ -21,6 +21,7 @@ var modeNames = [numModes]string{
 	ModeCut:              "cut",
 	ModeMalformed:        "malformed",
 	ModeNoPrefill:        "no_prefill",
+	ModeStreamError:      "stream_error",
 }
 
 // Modes lists every mode, ModeNormal first, in the order of their values.

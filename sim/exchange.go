@@ -154,7 +154,7 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, d dialect) {
 	if s.opts.ended != nil {
 		s.opts.ended(out)
 	}
-	if out != outcomeOK {
+	if out != outcomeOK && out != outcomeErrored { // an error event or status ends cleanly
 		// Drop the connection: returning normally would end the response
 		// cleanly (a 200 with an empty body, or a stream's last event) and
 		// a client could take a cut, a stall ended by Close, or a cancelled
@@ -231,6 +231,9 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, x *exchange, d
 		return outcomeCanceled
 	}
 	if out, ok := x.plan.broken(ctx); ok {
+		if out == outcomeErrored { // no answer to end mid-way: an error status
+			d.injected(http.StatusBadGateway).write(w)
+		}
 		return out
 	}
 	writeJSON(w, http.StatusOK, d.answer(x, s.opts.Now()))

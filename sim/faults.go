@@ -83,6 +83,7 @@ const (
 	breakNone  breakKind = iota // the answer runs to its end
 	breakCut                    // the connection is dropped mid-answer
 	breakStall                  // the server goes silent until the client leaves
+	breakError                  // an error event ends the stream (Profile.StreamErrorRate)
 )
 
 // plan is every random choice for one chat request. All of it is drawn at
@@ -140,10 +141,14 @@ func (s *Server) decide(mode Mode, continuation bool) plan {
 		pl.brk = breakStall
 	case mode == ModeCut && !continuation:
 		pl.brk = breakCut
+	case mode == ModeStreamError && !continuation:
+		pl.brk = breakError
 	case breakDraw < p.CutRate:
 		pl.brk = breakCut
 	case breakDraw < p.CutRate+p.StallRate:
 		pl.brk = breakStall
+	case breakDraw < p.CutRate+p.StallRate+p.StreamErrorRate:
+		pl.brk = breakError
 	}
 	switch {
 	case mode == ModeSlow:
@@ -155,7 +160,8 @@ func (s *Server) decide(mode Mode, continuation bool) plan {
 	return pl
 }
 
-// broken carries out the plan's cut or stall, once what goes before it is
+// broken carries out the plan's cut or stall (an error event is the
+// caller's to send), once what goes before it is
 // out, and says how the request ended; ok is false for an answer that runs
 // to its end.
 func (pl plan) broken(ctx context.Context) (out outcome, ok bool) {
@@ -165,6 +171,8 @@ func (pl plan) broken(ctx context.Context) (out outcome, ok bool) {
 	case breakStall:
 		<-ctx.Done()
 		return outcomeStalled, true
+	case breakError:
+		return outcomeErrored, true
 	}
 	return outcomeOK, false
 }

@@ -377,3 +377,50 @@ func TestContinueCapped(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamError: an error event mid-answer, the status already 200, in
+// each API's words (OpenRouter's error chunk, Anthropic's overloaded
+// error event), with text before it and nothing after; a request that
+// does not stream gets an error status instead. By the rate or forced.
+func TestStreamError(t *testing.T) {
+	for _, a := range apis {
+		for _, forced := range []bool{false, true} {
+			s := faultServer(t, fastProfile("together"), forced, ModeStreamError, func(p *Profile) { p.StreamErrorRate = 1 })
+			c := newClient(t)
+			resp, err := a.post(t.Context(), t, c, s, a.body(false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusBadGateway {
+				t.Errorf("%s: a whole answer got %d, want 502", a.name, resp.StatusCode)
+			}
+			drain(resp)
+			got := readSSE(a.open(t.Context(), t, c, s, a.body(true)).Body)
+			last := got.data[len(got.data)-1]
+			var ev struct {
+				Type    string
+				Choices []struct {
+					FinishReason string `json:"finish_reason"`
+				}
+				Error struct {
+					Type    string
+					Code    int
+					Message string
+				}
+			}
+			if err := json.Unmarshal([]byte(last), &ev); err != nil {
+				t.Fatalf("%s: the last event %q: %v", a.name, last, err)
+			}
+			isErr := ev.Error.Code == http.StatusBadGateway && len(ev.Choices) == 1 && ev.Choices[0].FinishReason == "error"
+			if a.name == "anthropic" {
+				isErr = ev.Type == "error" && ev.Error.Type == "overloaded_error"
+			}
+			if before := hear(t, sseRead{data: got.data[:len(got.data)-1]}); !isErr || before.text == "" || before.finished {
+				t.Errorf("%s: the stream ended with %s after %q (finished %v); want an error event mid-answer", a.name, last, before.text, before.finished)
+			}
+			if st := s.Stats(); st.Errored != 2 || st.OK != 0 {
+				t.Errorf("%s: stats = %+v", a.name, st)
+			}
+		}
+	}
+}

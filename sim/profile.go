@@ -55,6 +55,12 @@ type Profile struct {
 
 	CutRate   float64 // fraction of streams cut mid-answer (connection closed, no finish)
 	StallRate float64 // fraction of streams that go silent mid-answer until the client gives up
+	// StreamErrorRate is the fraction of streams ended mid-answer by an
+	// error event inside the stream, the status already 200: OpenRouter's
+	// error chunk (finish_reason "error"), Anthropic's "event: error"
+	// (overloaded_error), as a provider that fails after its first tokens
+	// does. The connection ends cleanly after it.
+	StreamErrorRate float64
 
 	// SlowStartRate is the fraction of requests whose first token comes far
 	// past the profile's normal, after SlowStart instead of a TTFT draw:
@@ -140,6 +146,9 @@ const (
 	// ModeNoPrefill refuses every request that ends with an assistant
 	// message, with a 400, as RefusePrefill does.
 	ModeNoPrefill
+	// ModeStreamError ends every stream mid-answer with an error event
+	// (see Profile.StreamErrorRate), except a continuation, as ModeCut.
+	ModeStreamError
 
 	numModes
 )

@@ -19,6 +19,7 @@ type Stats struct {
 	Failed      uint64 `json:"failed"`       // injected error statuses
 	Cut         uint64 `json:"cut"`          // connection dropped mid-answer
 	Stalled     uint64 `json:"stalled"`      // went silent until the client left
+	Errored     uint64 `json:"errored"`      // ended by an error event mid-answer (not streamed: an error status)
 	Canceled    uint64 `json:"canceled"`     // the client left, or the server closed, first
 	// SilentClosed counts requests read, held and closed with no answer.
 	SilentClosed uint64 `json:"silent_closed"`
@@ -45,6 +46,7 @@ const (
 	outcomeFailed
 	outcomeCut
 	outcomeStalled
+	outcomeErrored
 	outcomeCanceled
 	outcomeSilentClosed
 	numOutcomes
@@ -82,6 +84,7 @@ func (s *Server) Stats() Stats {
 		Failed:       o[outcomeFailed].Load(),
 		Cut:          o[outcomeCut].Load(),
 		Stalled:      o[outcomeStalled].Load(),
+		Errored:      o[outcomeErrored].Load(),
 		Canceled:     o[outcomeCanceled].Load(),
 		SilentClosed: o[outcomeSilentClosed].Load(),
 		Prefills:     s.stats.prefills.Load(),

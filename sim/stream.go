@@ -22,6 +22,13 @@ type chunk struct {
 	Model   string        `json:"model"`
 	Choices []chunkChoice `json:"choices"`
 	Usage   *usage        `json:"usage,omitempty"`
+	Error   *streamError  `json:"error,omitempty"` // OpenRouter's mid-stream error
+}
+
+// streamError is the error of OpenRouter's mid-stream error chunk.
+type streamError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
 }
 
 type chunkChoice struct {
@@ -48,6 +55,8 @@ type streamer interface {
 	tokens(ev sse, run []string, reasoning bool) error
 	// end closes an answer that ran to its end.
 	end(ev sse) error
+	// fail ends the answer with an error event (Profile.StreamErrorRate).
+	fail(ev sse) error
 }
 
 // sse writes Server-Sent Events and flushes each one, so the client sees
@@ -145,6 +154,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, x *exchange, d d
 	}
 
 	if out, ok := x.plan.broken(ctx); ok {
+		if out == outcomeErrored && enc.fail(ev) != nil {
+			return outcomeCanceled
+		}
 		return out
 	}
 	if garble(len(tokens)) != nil || enc.end(ev) != nil {
@@ -265,4 +277,13 @@ func (o *openAIStream) end(ev sse) error {
 		return err
 	}
 	return ev.send("data: [DONE]\n\n")
+}
+
+// fail sends OpenRouter's mid-stream error chunk: the error beside a choice
+// finished with "error"; nothing follows it.
+func (o *openAIStream) fail(ev sse) error {
+	finish := "error"
+	c := o.delta(chunkDelta{}, &finish)
+	c.Error = &streamError{Code: http.StatusBadGateway, Message: "Provider returned error mid-stream"}
+	return ev.data(c)
 }

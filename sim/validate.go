@@ -59,7 +59,7 @@ func (p Profile) Validate() error {
 		v    float64
 	}{
 		{"error rate", p.ErrorRate}, {"rate limit rate", p.RateLimitRate},
-		{"cut rate", p.CutRate}, {"stall rate", p.StallRate},
+		{"cut rate", p.CutRate}, {"stall rate", p.StallRate}, {"stream error rate", p.StreamErrorRate},
 		{"slow start rate", p.SlowStartRate}, {"silent close rate", p.SilentCloseRate}, {"malformed rate", p.MalformedRate},
 	}
 	for _, r := range rates {
@@ -71,8 +71,8 @@ func (p Profile) Validate() error {
 	if p.ErrorRate+p.RateLimitRate > 1 {
 		bad("error rate + rate limit rate = %v exceeds 1", p.ErrorRate+p.RateLimitRate)
 	}
-	if p.CutRate+p.StallRate > 1 {
-		bad("cut rate + stall rate = %v exceeds 1", p.CutRate+p.StallRate)
+	if sum := p.CutRate + p.StallRate + p.StreamErrorRate; sum > 1 {
+		bad("cut rate + stall rate + stream error rate = %v exceeds 1", sum)
 	}
 	for i, s := range p.ErrorStatuses {
 		if s < 400 || s > 599 {

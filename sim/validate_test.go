@@ -31,7 +31,9 @@ func TestValidate(t *testing.T) {
 		{"malformed rate above one", func(p *Profile) { p.MalformedRate = 1.1 }, "malformed rate"},
 		{"negative slow start", func(p *Profile) { p.SlowStart = -time.Second }, "slow start -1s is negative"},
 		{"negative silent close", func(p *Profile) { p.SilentClose = -time.Second }, "silent close -1s is negative"},
-		{"unknown mode", func(p *Profile) { p.Mode = numModes }, "mode 11 is unknown"},
+		{"unknown mode", func(p *Profile) { p.Mode = numModes }, "mode 12 is unknown"},
+		{"stream error rate above one", func(p *Profile) { p.StreamErrorRate = 1.5 }, "stream error rate"},
+		{"broken streams above one", func(p *Profile) { p.CutRate, p.StreamErrorRate = 0.5, 0.6 }, "cut rate + stall rate + stream error rate = 1.1 exceeds 1"},
 		{"endless outage", func(p *Profile) { p.Outages = []Outage{{Every: time.Minute}} }, "positive duration"},
 		{"outage longer than period", func(p *Profile) { p.Outages = []Outage{{Every: time.Minute, For: time.Hour}} }, "repeats every"},
 	}

@@ -551,6 +551,7 @@ var shortModes = map[string]string{
 	"silent_close":       "hush",
 	"malformed":          "junk",
 	"no_prefill":         "nopre",
+	"stream_error":       "inerr",
 }
 
 // shortMode fits a fault mode's name into the fault column.

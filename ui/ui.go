@@ -39,7 +39,8 @@ type Health interface {
 type Faults interface {
 	// Modes lists the modes in the order the dashboard cycles through
 	// them, normal first: normal, down, slow, slow_start, rate_limited,
-	// rate_limited_short, stall, silent_close, cut, malformed, no_prefill.
+	// rate_limited_short, stall, silent_close, cut, stream_error, malformed,
+	// no_prefill.
 	Modes() []string
 	// Mode returns the provider's forced mode, and whether the provider is
 	// simulated at all.
