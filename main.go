@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				return run(ctx, []string{"--help"}, stdout, stderr)
 			}
 			if !slices.ContainsFunc(commands[1:], func(c command) bool { return c.name == args[1] }) {
-				fmt.Fprintf(stderr, "help: no command %q; commands: serve, send, check (switchboard help lists them)\n", args[1])
+				fmt.Fprintf(stderr, "help: no command %q; commands: serve, send, check, bench (switchboard help lists them)\n", args[1])
 				return 2
 			}
 			return run(ctx, []string{args[1], "--help"}, stdout, stderr)
@@ -79,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runServe(ctx, args[1:], stdout, stderr)
 		case "check":
 			return runCheck(args[1:], stdout, stderr)
+		case "bench":
+			return runBench(ctx, args[1:], stdout, stderr)
 		}
 	}
 	return runDashboard(ctx, args, stdout, stderr)

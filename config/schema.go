@@ -33,7 +33,7 @@ const (
 	defProbeTimeout   = 10 * time.Second
 	defPublish        = 500 * time.Millisecond
 	defSeriesLen      = 60
-	defBreakerBackoff = 5 * time.Second
+	defBreakerBackoff = monitor.DefaultBreakerBackoff
 	defBreakerMax     = 2 * time.Minute
 	defSlowFactor     = 3.0
 	defEventLog       = 200

@@ -121,7 +121,7 @@ func (o Options) withDefaults() Options {
 	setDur(&o.ProbeInterval, 5*time.Second)
 	setDur(&o.ProbeTimeout, 10*time.Second)
 	setDur(&o.Publish, 500*time.Millisecond)
-	setDur(&o.BreakerBackoff, 5*time.Second)
+	setDur(&o.BreakerBackoff, DefaultBreakerBackoff)
 	setDur(&o.BreakerMaxBackoff, 2*time.Minute)
 	setDur(&o.SlowMargin, DefaultSlowMargin)
 	if o.SlowFactor <= 1 {
@@ -168,6 +168,10 @@ const MaxSnapshotLag = time.Second
 // second later than usual is felt by a caller; less is noise, or the
 // gateway's own queueing.
 const DefaultSlowMargin = 250 * time.Millisecond
+
+// DefaultBreakerBackoff is BreakerBackoff's default: how long an open
+// breaker first keeps requests away before one trial may go.
+const DefaultBreakerBackoff = 5 * time.Second
 
 func setDur(d *time.Duration, def time.Duration) {
 	if *d <= 0 {

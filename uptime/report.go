@@ -1,0 +1,236 @@
+package uptime
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"switchboard/human"
+	"switchboard/monitor"
+)
+
+// Write writes the card as markdown, each scenario a section with its
+// tables, then what ran: command is the command line that ran it; plot,
+// if not "", the chaos fleet's plot's file name, to embed.
+func (c *Scorecard) Write(w io.Writer, command, plot string) {
+	o := c.Options
+	fmt.Fprintf(w, "%s, %d CPUs, %s; seed %d; %g requests a second per strategy for %s in each scenario (the stream faults: half as many, for half as long), answers of up to %d tokens, streamed; the chaos fleet's fault script at %.3gx its pace; took %s. Command: `%s`.\n\n",
+		c.Started.UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), o.Seed, o.Rate, o.Length, o.MaxTokens, o.Scale,
+		c.Took.Round(time.Second), command)
+	fmt.Fprintln(w, "The strategies:")
+	fmt.Fprintln(w)
+	for _, s := range strategies {
+		fmt.Fprintf(w, "- **%s**: %s.\n", s.name, s.about)
+	}
+	fmt.Fprintln(w)
+	if c.Chaos != nil {
+		c.Chaos.write(w, o, plot)
+	}
+	if len(c.Failover) > 0 {
+		writeFailover(w, c.Failover)
+	}
+	if len(c.Recovery) > 0 {
+		writeRecovery(w, c.Recovery)
+	}
+	if len(c.StreamFaults) > 0 {
+		writeStreamFaults(w, c.StreamFaults)
+	}
+}
+
+func (c *Chaos) write(w io.Writer, o Options, plot string) {
+	fmt.Fprintf(w, "### 1. Chaos fleet\n\n")
+	fmt.Fprintln(w, "One model on six simulated providers, each failing its own way (below); every strategy over its own copy of the fleet, all at once.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| strategy | whole answers | errors | cut short, taken as whole | latency p50 / p99 | first token p50 / p99 | upstream requests per request | sent to a provider while down |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	for _, t := range c.Strategies {
+		t.row(w)
+	}
+	for _, t := range c.Calm {
+		t.Name += ", the fleet without faults"
+		t.row(w)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Upstream requests count what each provider was sent on its side (Switchboard's trials after an outage included; its idle probes list models and are not chats). The errors clients got:")
+	fmt.Fprintln(w)
+	for _, t := range c.Strategies {
+		if len(t.Errors) > 0 {
+			fmt.Fprintf(w, "- %s: %s.\n", t.Name, errorList(t.Errors))
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Each provider on its own (its whole answers among the chat requests the baselines sent it; requests a client gave up on left out):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| provider | faults | requests | whole |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, p := range c.Providers {
+		fmt.Fprintf(w, "| %s | %s | %d | %s |\n", p.Name, faults[p.Name], p.Requests, percent(p.Availability()))
+	}
+	fmt.Fprintln(w)
+	if plot != "" {
+		fmt.Fprintf(w, "![Whole answers over time, per strategy](%s)\n\n", plot)
+	}
+	fmt.Fprintf(w, "Whole answers over time, by when the request was sent (%s buckets):\n\n", o.Bucket)
+	fmt.Fprint(w, "| strategy |")
+	for i := range c.Strategies[0].SentAt {
+		fmt.Fprintf(w, " %s |", human.Duration(time.Duration(i)*o.Bucket))
+	}
+	fmt.Fprint(w, "\n|---|")
+	fmt.Fprintln(w, strings.Repeat("---|", len(c.Strategies[0].SentAt)))
+	for _, t := range c.Strategies {
+		fmt.Fprintf(w, "| %s |", t.Name)
+		for i, n := range t.SentAt {
+			fmt.Fprintf(w, " %s |", percent(ratio(float64(t.WholeAt[i]), float64(n))))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+}
+
+func (t Tally) row(w io.Writer) {
+	fmt.Fprintf(w, "| %s | %s (%d of %d) | %d | %d | %s / %s | %s / %s | %.2f | %d |\n", t.Name, percent(t.Availability()), t.Whole, t.Requests,
+		t.Requests-t.Whole-t.Partial, t.Partial, human.Duration(t.Latency[0]), human.Duration(t.Latency[1]),
+		human.Duration(t.TTFT[0]), human.Duration(t.TTFT[1]), t.PerRequest(), t.WhileDown)
+}
+
+// faults are the chaos fleet's providers' faults, in words, at the
+// script's own pace (chaos.toml).
+var faults = map[string]string{
+	"alpha":   "the cheapest; 6% errors; down 30 s of every 90 s",
+	"bravo":   "6% errors; down 30 s of every 90 s, staggered from alpha's; cuts 10% of streams mid-answer",
+	"charlie": "6% errors; 10% of first tokens 8 s late",
+	"delta":   "6% errors; flapping: down 3 s of every 10 s",
+	"echo":    "6% errors; 30% of requests answered 429, Retry-After 5 s",
+	"foxtrot": "6% errors; 8% of streams go silent mid-answer (stall limit 5 s)",
+}
+
+func writeFailover(w io.Writer, runs []FailoverRun) {
+	fmt.Fprintf(w, "### 2. Failover\n\n")
+	fmt.Fprintf(w, "Three healthy providers; the cheapest, %s, dies %s into the run. Requests that touched it: those sent after it died that tried it, as each strategy reports its attempts (Switchboard's from the trace of its answers); reached it: chat requests it got after it died, counted on its side (a refused connection reaches no server).\n\n",
+		dead, human.Duration(runs[0].At))
+	for _, r := range runs {
+		fmt.Fprintf(w, "**%s**\n\n", r.Death)
+		fmt.Fprintln(w, "| strategy | client-visible errors | requests that touched it | reached it | longest request |")
+		fmt.Fprintln(w, "|---|---|---|---|---|")
+		for _, row := range r.Rows {
+			reached := "–"
+			if row.Reached >= 0 {
+				reached = fmt.Sprint(row.Reached)
+			}
+			fmt.Fprintf(w, "| %s | %d of %d | %d | %s | %s |\n", row.Name, row.Errors, row.Requests, row.Touched, reached, human.Duration(row.Longest))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func writeRecovery(w io.Writer, rs []Recovered) {
+	fmt.Fprintf(w, "### 3. Recovery\n\n")
+	fmt.Fprintf(w, "The cheapest of three providers, %s, is down from the start and heals %s in; how long after that the first request sent was answered by it (Switchboard's breaker waits %s before its first trial).\n\n",
+		dead, human.Duration(rs[0].Healed), human.Duration(monitor.DefaultBreakerBackoff))
+	fmt.Fprintln(w, "| strategy | back on it after | client-visible errors |")
+	fmt.Fprintln(w, "|---|---|---|")
+	for _, r := range rs {
+		back := "never"
+		if r.Back >= 0 {
+			back = human.Duration(r.Back)
+		}
+		fmt.Fprintf(w, "| %s | %s | %d |\n", r.Name, back, r.Errors)
+	}
+	fmt.Fprintln(w)
+}
+
+func writeStreamFaults(w io.Writer, fs []StreamFault) {
+	fmt.Fprintf(w, "### 4. Stream faults\n\n")
+	fmt.Fprintf(w, "Three providers that can each continue an answer another began; the cheapest, %s, breaks every stream mid-answer, one fault per fleet. Whole answers / cut short but taken as whole / clean errors:\n\n", dead)
+	fmt.Fprint(w, "| strategy |")
+	for _, f := range fs {
+		fmt.Fprintf(w, " %s |", f.Fault)
+	}
+	fmt.Fprint(w, "\n|---|")
+	fmt.Fprintln(w, strings.Repeat("---|", len(fs)))
+	for i, row := range fs[0].Rows {
+		fmt.Fprintf(w, "| %s |", row.Name)
+		for _, f := range fs {
+			r := f.Rows[i]
+			fmt.Fprintf(w, " %d / %d / %d |", r.Whole, r.Partial, r.Requests-r.Whole-r.Partial)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+}
+
+func errorList(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if m[a] != m[b] {
+			return m[b] - m[a]
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d %s", m[k], k)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Check says what in the card breaks the order the strategies must keep,
+// whatever the figures: Switchboard delivers at least as many whole
+// answers as every baseline on the chaos fleet and under every stream
+// fault, and no more errors in a failover; no strategy delivers fewer
+// than sending every request to the cheapest provider; and nothing is
+// taken for a success cut short, by anyone.
+func (c *Scorecard) Check() []string {
+	var bad []string
+	if ch := c.Chaos; ch != nil {
+		sb, cheapest := ch.Strategies[0], find(ch.Strategies, nameCheapest)
+		for _, t := range append(slices.Clone(ch.Strategies), ch.Calm...) {
+			if t.Partial > 0 {
+				bad = append(bad, fmt.Sprintf("chaos: %s took %d answers cut short for whole ones", t.Name, t.Partial))
+			}
+		}
+		for _, t := range ch.Strategies {
+			if t.Availability() > sb.Availability() {
+				bad = append(bad, fmt.Sprintf("chaos: %s delivered %s, more than %s's %s", t.Name, percent(t.Availability()), sb.Name, percent(sb.Availability())))
+			}
+			if t.Availability() < cheapest.Availability() {
+				bad = append(bad, fmt.Sprintf("chaos: %s delivered %s, less than %s's %s", t.Name, percent(t.Availability()), cheapest.Name, percent(cheapest.Availability())))
+			}
+		}
+	}
+	for _, f := range c.Failover {
+		sb := f.Rows[0]
+		for _, row := range f.Rows[1:] {
+			if row.Errors < sb.Errors {
+				bad = append(bad, fmt.Sprintf("failover, %s: %s had %d errors, fewer than %s's %d", f.Death, row.Name, row.Errors, sb.Name, sb.Errors))
+			}
+		}
+	}
+	for _, f := range c.StreamFaults {
+		sb := f.Rows[0]
+		for _, row := range f.Rows {
+			if row.Partial > 0 {
+				bad = append(bad, fmt.Sprintf("stream faults, %s: %s took %d answers cut short for whole ones", f.Fault, row.Name, row.Partial))
+			}
+			if row.Whole > sb.Whole {
+				bad = append(bad, fmt.Sprintf("stream faults, %s: %s delivered %d whole answers, more than %s's %d", f.Fault, row.Name, row.Whole, sb.Name, sb.Whole))
+			}
+		}
+	}
+	return bad
+}
+
+func find(ts []Tally, name string) Tally {
+	for _, t := range ts {
+		if t.Name == name {
+			return t
+		}
+	}
+	return Tally{}
+}
