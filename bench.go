@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,9 +26,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs, _ := benchCmd.flags(stderr)
 	quick := fs.Bool("quick", false, "a short run (25 s, the fault script 6 times faster) that checks the strategies' order, for CI")
 	seed := fs.Int64("seed", 1, "seeds every provider's faults and the router's draws")
-	rate := fs.Float64("rate", 10, "requests per second, for each strategy")
-	length := fs.Duration("duration", 0, "how long requests are sent [3m; 25s with --quick]")
-	out := fs.String("out", "", "write the report to this file instead of stdout")
+	rate := fs.Float64("rate", 0, "requests per second, for each strategy [10, and 20 on the chaos fleet; 5 with --quick]")
+	length := fs.Duration("duration", 0, "how long requests are sent in each scenario [3m, and 10m on the chaos fleet; 20s with --quick]")
+	out := fs.String("out", "", "write the report to this file instead of stdout; a file that has the lines "+
+		uptimeBegin+" and "+uptimeEnd+" (BENCHMARKS.md) gets it between them, the rest kept")
+	plot := fs.String("plot", "", "draw the chaos fleet's whole answers over time in this PNG file, embedded in the report")
 	rest, code, ok := benchCmd.parse(fs, args, stdout)
 	if !ok {
 		return code
@@ -33,36 +39,46 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "bench: which benchmark? the one there is: switchboard bench uptime\n")
 		return 2
 	}
-	if *rate <= 0 {
-		fmt.Fprintf(stderr, "bench: --rate is %g; it must be above 0\n", *rate)
+	if *rate < 0 || *length < 0 {
+		fmt.Fprintf(stderr, "bench: --rate %g and --duration %s must be above 0 (or left out)\n", *rate, *length)
 		return 2
 	}
-	o := uptime.Options{Gateway: startGateway, Client: client, Seed: *seed, Rate: *rate,
+	o := uptime.Options{Gateway: startGateway, Client: client, Seed: *seed,
 		Progress: func(s string) { fmt.Fprintln(stderr, "bench:", s) }}
 	if *quick {
 		o = uptime.Quick(o)
 	} else {
 		o = uptime.Full(o)
 	}
-	if *length > 0 {
-		o.Length = *length
+	if *length > 0 { // every scenario's, the chaos fleet's too
+		o.Length, o.ChaosLength = *length, 0
+	}
+	if *rate > 0 {
+		o.Rate, o.ChaosRate = *rate, 0
 	}
 	card, err := uptime.Run(ctx, o)
 	if err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1
 	}
-	w := stdout
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
+	embed := ""
+	if *plot != "" {
+		if err := writePlot(card, *plot); err != nil {
 			fmt.Fprintln(stderr, "bench:", err)
 			return 1
 		}
-		defer f.Close()
-		w = f
+		// The report names the plot as a path from where it is.
+		embed = *plot
+		if rel, err := filepath.Rel(filepath.Dir(cmp.Or(*out, ".")), *plot); err == nil {
+			embed = filepath.ToSlash(rel)
+		}
 	}
-	card.Write(w, "switchboard bench "+strings.Join(args, " "), "")
+	var report bytes.Buffer
+	card.Write(&report, "switchboard bench "+strings.Join(args, " "), embed)
+	if err := writeReport(stdout, *out, report.Bytes()); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
 	if bad := card.Check(); len(bad) > 0 {
 		for _, b := range bad {
 			fmt.Fprintln(stderr, "bench: out of order:", b)
@@ -70,6 +86,42 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	return 0
+}
+
+// The lines between which --out puts the report in a file that has them.
+const (
+	uptimeBegin = "<!-- switchboard bench uptime: begin -->"
+	uptimeEnd   = "<!-- switchboard bench uptime: end -->"
+)
+
+// writeReport writes report to stdout when path is "", else to path: between
+// its uptimeBegin and uptimeEnd lines when it has both, else as the whole
+// file.
+func writeReport(stdout io.Writer, path string, report []byte) error {
+	if path == "" {
+		_, err := stdout.Write(report)
+		return err
+	}
+	if old, err := os.ReadFile(path); err == nil {
+		before, rest, ok1 := bytes.Cut(old, []byte(uptimeBegin+"\n"))
+		_, after, ok2 := bytes.Cut(rest, []byte(uptimeEnd))
+		if ok1 && ok2 {
+			report = slices.Concat(before, []byte(uptimeBegin+"\n"), report, []byte(uptimeEnd), after)
+		}
+	}
+	return os.WriteFile(path, report, 0o644)
+}
+
+func writePlot(card *uptime.Scorecard, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := card.Chaos.Plot(f, card.Options.Bucket); err != nil {
+		f.Close()
+		return fmt.Errorf("drawing %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // startGateway starts Switchboard over cfg as serve does, on a loopback

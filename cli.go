@@ -36,7 +36,7 @@ Flags may come before or after the prompt; after --, everything is prompt.`}
 	checkCmd = command{name: "check", usage: "switchboard check [--config PATH]",
 		about: `Validates the configuration and says how many providers, models and endpoints
 it has; every problem is reported as file:line:col.`}
-	benchCmd = command{name: "bench", usage: "switchboard bench uptime [--quick] [--seed N] [--rate R] [--duration D] [--out FILE]",
+	benchCmd = command{name: "bench", usage: "switchboard bench uptime [--quick] [--seed N] [--rate R] [--duration D] [--out FILE] [--plot PNG]",
 		about: `Runs the uptime scorecard: one model on six misbehaving simulated providers,
 through Switchboard (as shipped, and hedged) and through four simpler
 strategies, at once, on the same faults; writes the tables as markdown. It

@@ -17,7 +17,7 @@ import (
 // if not "", the chaos fleet's plot's file name, to embed.
 func (c *Scorecard) Write(w io.Writer, command, plot string) {
 	o := c.Options
-	fmt.Fprintf(w, "%s, %d CPUs, %s; seed %d; %g requests a second per strategy for %s in each scenario (the stream faults: half as many, for half as long), answers of up to %d tokens, streamed; the chaos fleet's fault script at %.3gx its pace; took %s. Command: `%s`.\n\n",
+	fmt.Fprintf(w, "%s, %d CPUs, %s; seed %d; %g requests a second per strategy for %s in each scenario but the chaos fleet's (the stream faults: half as many, for half as long), answers of up to %d tokens, streamed; the chaos fleet's fault script at %.3gx its pace; took %s. Command: `%s`.\n\n",
 		c.Started.UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.Version(), o.Seed, o.Rate, o.Length, o.MaxTokens, o.Scale,
 		c.Took.Round(time.Second), command)
 	fmt.Fprintln(w, "The strategies:")
@@ -41,8 +41,8 @@ func (c *Scorecard) Write(w io.Writer, command, plot string) {
 }
 
 func (c *Chaos) write(w io.Writer, o Options, plot string) {
-	fmt.Fprintf(w, "### 1. Chaos fleet\n\n")
-	fmt.Fprintln(w, "One model on six simulated providers, each failing its own way (below); every strategy over its own copy of the fleet, all at once.")
+	fmt.Fprintf(w, "#### 1. Chaos fleet\n\n")
+	fmt.Fprintf(w, "One model on six simulated providers, each failing its own way (below); every strategy over its own copy of the fleet, all at once, %g requests a second each for %s.\n", c.Rate, c.Length)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| strategy | whole answers | errors | cut short, taken as whole | latency p50 / p99 | first token p50 / p99 | upstream requests per request | sent to a provider while down |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
@@ -108,7 +108,7 @@ var faults = map[string]string{
 }
 
 func writeFailover(w io.Writer, runs []FailoverRun) {
-	fmt.Fprintf(w, "### 2. Failover\n\n")
+	fmt.Fprintf(w, "#### 2. Failover\n\n")
 	fmt.Fprintf(w, "Three healthy providers; the cheapest, %s, dies %s into the run. Requests that touched it: those sent after it died that tried it, as each strategy reports its attempts (Switchboard's from the trace of its answers); reached it: chat requests it got after it died, counted on its side (a refused connection reaches no server).\n\n",
 		dead, human.Duration(runs[0].At))
 	for _, r := range runs {
@@ -127,7 +127,7 @@ func writeFailover(w io.Writer, runs []FailoverRun) {
 }
 
 func writeRecovery(w io.Writer, rs []Recovered) {
-	fmt.Fprintf(w, "### 3. Recovery\n\n")
+	fmt.Fprintf(w, "#### 3. Recovery\n\n")
 	fmt.Fprintf(w, "The cheapest of three providers, %s, is down from the start and heals %s in; how long after that the first request sent was answered by it (Switchboard's breaker waits %s before its first trial).\n\n",
 		dead, human.Duration(rs[0].Healed), human.Duration(monitor.DefaultBreakerBackoff))
 	fmt.Fprintln(w, "| strategy | back on it after | client-visible errors |")
@@ -143,7 +143,7 @@ func writeRecovery(w io.Writer, rs []Recovered) {
 }
 
 func writeStreamFaults(w io.Writer, fs []StreamFault) {
-	fmt.Fprintf(w, "### 4. Stream faults\n\n")
+	fmt.Fprintf(w, "#### 4. Stream faults\n\n")
 	fmt.Fprintf(w, "Three providers that can each continue an answer another began; the cheapest, %s, breaks every stream mid-answer, one fault per fleet. Whole answers / cut short but taken as whole / clean errors:\n\n", dead)
 	fmt.Fprint(w, "| strategy |")
 	for _, f := range fs {

@@ -1,6 +1,7 @@
 package uptime
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -17,6 +18,8 @@ import (
 // faults, and Switchboard (plain and hedged) at the same time on the same
 // fleet without them, for the latency faults cost.
 type Chaos struct {
+	Rate       float64       // requests per second, per strategy
+	Length     time.Duration // how long they were sent
 	Strategies []Tally
 	Calm       []Tally
 	// Providers are each provider's own record over the run: its whole
@@ -37,6 +40,7 @@ type ProviderTally struct {
 func (p ProviderTally) Availability() float64 { return ratio(float64(p.OK), float64(p.Requests)) }
 
 func runChaos(ctx context.Context, o Options) (*Chaos, error) {
+	o.Length, o.Rate = cmp.Or(o.ChaosLength, o.Length), cmp.Or(o.ChaosRate, o.Rate)
 	var entries []entry
 	for _, calm := range []bool{false, true} {
 		for _, s := range strategies {
@@ -56,7 +60,7 @@ func runChaos(ctx context.Context, o Options) (*Chaos, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Chaos{}
+	c := &Chaos{Rate: o.Rate, Length: o.Length}
 	providers := map[string]*ProviderTally{}
 	for i, r := range runs {
 		t := tallyOf(r, o)
@@ -245,7 +249,7 @@ func runRecovery(ctx context.Context, o Options) ([]Recovered, error) {
 		cfg.Provider(dead).Sim.Mode = sim.ModeDown // from the start
 		entries = append(entries, entry{s, cfg})
 	}
-	heal := (o.Length / 2).Round(100 * time.Millisecond)
+	heal := (o.Length / 3).Round(100 * time.Millisecond)
 	progress(o, "3/4 recovery: the cheapest of three providers is down for the first %s, then heals", heal)
 	runs, err := runAll(ctx, o, entries, func(ctx context.Context, begin time.Time, fleets []*sim.Fleet) {
 		if !at(ctx, begin, heal) {

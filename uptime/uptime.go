@@ -51,6 +51,10 @@ type Options struct {
 	Seed    int64         // seeds every provider's faults and the router's draws
 	Length  time.Duration // how long requests are sent, per scenario
 	Rate    float64       // requests per second, for each strategy
+	// ChaosLength and ChaosRate, if set, are the chaos fleet's own: long
+	// enough for its availability to be read to a hundredth of a percent.
+	ChaosLength time.Duration
+	ChaosRate   float64
 	// Scale is the pace of the fault script: 1 plays it as written (an
 	// outage of 30 s lasts 30 s), 0.2 five times faster.
 	Scale     float64
@@ -73,7 +77,8 @@ func Quick(o Options) Options {
 
 // Full are the options of the published run.
 func Full(o Options) Options {
-	o.Length, o.Scale, o.Bucket, o.Rate, o.MaxTokens = 3*time.Minute, 1, 15*time.Second, 10, 24
+	o.Length, o.Scale, o.Bucket, o.Rate, o.MaxTokens = 3*time.Minute, 1, 30*time.Second, 10, 24
+	o.ChaosLength, o.ChaosRate = 10*time.Minute, 20 // 12,000 requests per strategy
 	return o
 }
 
