@@ -493,6 +493,9 @@ func (x *run) failed(ctx context.Context) *Error {
 		e.Class = x.last.Class
 		switch x.last.Class {
 		case provider.ClassRateLimited:
+			if slices.ContainsFunc(x.t.Attempts, func(a Attempt) bool { return a.Outcome != provider.ClassRateLimited.String() }) {
+				break // the last was, not all: the others failed otherwise
+			}
 			e.Kind = KindRateLimited
 			e.Message = fmt.Sprintf("every provider of %s that was tried is rate limited (%s)", models, strings.Join(parts, "; "))
 		case provider.ClassContextLength:

@@ -231,6 +231,21 @@ func TestSortAcrossModelsIsStrict(t *testing.T) {
 	}
 }
 
+// A request whose last attempt was rate limited, but not its others, is
+// not told that every provider is rate limited: the others failed.
+func TestLastRateLimitedIsNotAllRateLimited(t *testing.T) {
+	f, _ := specFleet(t,
+		spec{model: "m", profile: sim.Profile{Name: "a", ErrorRate: 1, ErrorStatuses: []int{503}}, price: 1},
+		spec{model: "m", profile: sim.Profile{Name: "b", RateLimitRate: 1, RetryAfter: 30 * time.Second}, price: 2},
+	)
+	_, err := f.router.Send(t.Context(), ask("hello"), nil)
+	var re *Error
+	if !errors.As(err, &re) || re.Kind != KindExhausted || strings.Contains(re.Message, "rate limited") ||
+		!strings.Contains(re.Message, "a: overloaded; b: rate_limited") {
+		t.Fatalf("err %#v", err)
+	}
+}
+
 // Every rate-limited endpoint: the caller is told to come back when the
 // first cooldown ends.
 func TestAllRateLimitedSaysWhenToComeBack(t *testing.T) {
