@@ -178,15 +178,9 @@ func runFailover(ctx context.Context, o Options) ([]FailoverRun, error) {
 		{"connection refused (the server is gone)", func(s *sim.Server) { _ = s.Close() }},
 		{"accepts, never answers", func(s *sim.Server) { s.SetMode(sim.ModeSilentClose) }},
 	}
-	var entries []entry
-	for range deaths {
-		for _, s := range strategies {
-			cfg, err := fleetConfig("trio.toml", trioFleet, o, s.hedge, false)
-			if err != nil {
-				return nil, err
-			}
-			entries = append(entries, entry{s, cfg})
-		}
+	entries, err := trioEntries(o, len(deaths), nil)
+	if err != nil {
+		return nil, err
 	}
 	when := (o.Length / 3).Round(100 * time.Millisecond)
 	progress(o, "2/4 failover: the cheapest of three providers dies %s in (its server gone; and, apart, it accepts and never answers)", when)
@@ -240,14 +234,9 @@ type Recovered struct {
 }
 
 func runRecovery(ctx context.Context, o Options) ([]Recovered, error) {
-	var entries []entry
-	for _, s := range strategies {
-		cfg, err := fleetConfig("trio.toml", trioFleet, o, s.hedge, false)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Provider(dead).Sim.Mode = sim.ModeDown // from the start
-		entries = append(entries, entry{s, cfg})
+	entries, err := trioEntries(o, 1, func(_ int, p *sim.Profile) { p.Mode = sim.ModeDown }) // from the start
+	if err != nil {
+		return nil, err
 	}
 	heal := (o.Length / 3).Round(100 * time.Millisecond)
 	progress(o, "3/4 recovery: the cheapest of three providers is down for the first %s, then heals", heal)
@@ -304,16 +293,9 @@ func runStreamFaults(ctx context.Context, o Options) ([]StreamFault, error) {
 		{"a malformed event (a garbage line, nothing lost)", sim.ModeMalformed},
 		{"an error event (finish_reason \"error\")", sim.ModeStreamError},
 	}
-	var entries []entry
-	for _, f := range faults {
-		for _, s := range strategies {
-			cfg, err := fleetConfig("trio.toml", trioFleet, o, s.hedge, false)
-			if err != nil {
-				return nil, err
-			}
-			cfg.Provider(dead).Sim.Mode = f.mode // from the start
-			entries = append(entries, entry{s, cfg})
-		}
+	entries, err := trioEntries(o, len(faults), func(k int, p *sim.Profile) { p.Mode = faults[k].mode }) // from the start
+	if err != nil {
+		return nil, err
 	}
 	// Four faults at once: half the rate, for half as long.
 	o.Rate, o.Length = o.Rate/2, o.Length/2
@@ -338,6 +320,25 @@ func runStreamFaults(ctx context.Context, o Options) ([]StreamFault, error) {
 		out[f].Rows = append(out[f].Rows, row)
 	}
 	return out, nil
+}
+
+// trioEntries are copies of every strategy over the trio fleet, copy k's
+// dead provider changed by kill (if not nil) before it starts.
+func trioEntries(o Options, copies int, kill func(k int, p *sim.Profile)) ([]entry, error) {
+	var entries []entry
+	for k := range copies {
+		for _, s := range strategies {
+			cfg, err := fleetConfig("trio.toml", trioFleet, o, s.hedge, false)
+			if err != nil {
+				return nil, err
+			}
+			if kill != nil {
+				kill(k, cfg.Provider(dead).Sim)
+			}
+			entries = append(entries, entry{s, cfg})
+		}
+	}
+	return entries, nil
 }
 
 func progress(o Options, format string, args ...any) {
