@@ -33,7 +33,9 @@ func (s strategy) switchboard() bool { return s.gateway }
 
 // target is a started strategy over its own fleet.
 type target interface {
-	send(ctx context.Context, n, maxTokens int) result
+	// send sends request n, sent at start, and says what came of it (its
+	// time to the first token from start; drive times the whole).
+	send(ctx context.Context, n, maxTokens int, start time.Time) result
 	fleet() *sim.Fleet
 	stop()
 }
@@ -87,11 +89,7 @@ func (s *switchboard) stop() {
 // send streams request n through the gateway's chat completions and reads
 // the stream as an OpenAI client does: whole means content, a finish
 // reason, no error event, and [DONE].
-func (s *switchboard) send(ctx context.Context, n, maxTokens int) (r result) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	start := time.Now()
-	defer func() { r.took = time.Since(start) }()
+func (s *switchboard) send(ctx context.Context, n, maxTokens int, start time.Time) (r result) {
 	body, _ := json.Marshal(map[string]any{"model": model, "stream": true, "max_tokens": maxTokens,
 		"messages": []map[string]string{{"role": "user", "content": prompt(n)}}})
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/chat/completions", bytes.NewReader(body))
@@ -236,11 +234,7 @@ func (b *baselineTarget) stop() {
 // send tries the policy's endpoints in turn until one answers whole. Once
 // content has reached the caller no other endpoint can take over (the
 // caller has part of one answer): a break after it is the request's end.
-func (b *baselineTarget) send(ctx context.Context, n, maxTokens int) (r result) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	start := time.Now()
-	defer func() { r.took = time.Since(start) }()
+func (b *baselineTarget) send(ctx context.Context, n, maxTokens int, start time.Time) (r result) {
 	var err error
 	for _, i := range b.p.order(n, b.eps) {
 		var streamed bool

@@ -225,8 +225,11 @@ func drive(ctx context.Context, t target, o Options, begin time.Time) []result {
 			return out[:i]
 		}
 		wg.Go(func() {
-			r := t.send(ctx, i, o.MaxTokens)
-			r.at = due
+			rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+			defer cancel()
+			start := time.Now()
+			r := t.send(rctx, i, o.MaxTokens, start)
+			r.took, r.at = time.Since(start), due
 			out[i] = r
 		})
 	}
