@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strings"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -31,12 +30,12 @@ func (c *Chaos) Plot(w io.Writer, bucket time.Duration) error {
 	maxX := 0.0
 	order := make([]int, 0, len(c.Strategies))
 	for i := len(c.Strategies) - 1; i >= 0; i-- {
-		if !strings.HasPrefix(c.Strategies[i].Name, nameSwitchboard) {
+		if !c.Strategies[i].Switchboard {
 			order = append(order, i)
 		}
 	}
 	for i, t := range c.Strategies {
-		if strings.HasPrefix(t.Name, nameSwitchboard) {
+		if t.Switchboard {
 			order = append(order, i) // the dashed hedged line over the plain one
 		}
 	}

@@ -1,6 +1,7 @@
 package uptime
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"runtime"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"switchboard/config"
 	"switchboard/human"
 	"switchboard/monitor"
 )
@@ -67,7 +69,7 @@ func (c *Chaos) write(w io.Writer, o Options, plot string) {
 	fmt.Fprintln(w, "| provider | faults | requests | whole |")
 	fmt.Fprintln(w, "|---|---|---|---|")
 	for _, p := range c.Providers {
-		fmt.Fprintf(w, "| %s | %s | %d | %s |\n", p.Name, faults[p.Name], p.Requests, percent(p.Availability()))
+		fmt.Fprintf(w, "| %s | %s | %d | %s |\n", p.Name, p.Faults, p.Requests, percent(p.Availability()))
 	}
 	fmt.Fprintln(w)
 	if plot != "" {
@@ -96,15 +98,40 @@ func (t Tally) row(w io.Writer) {
 		human.Duration(t.TTFT[0]), human.Duration(t.TTFT[1]), t.PerRequest(), t.WhileDown)
 }
 
-// faults are the chaos fleet's providers' faults, in words, at the
-// script's own pace (chaos.toml).
-var faults = map[string]string{
-	"alpha":   "the cheapest; 6% errors; down 30 s of every 90 s",
-	"bravo":   "6% errors; down 30 s of every 90 s, staggered from alpha's; cuts 10% of streams mid-answer",
-	"charlie": "6% errors; 10% of first tokens 8 s late",
-	"delta":   "6% errors; flapping: down 3 s of every 10 s",
-	"echo":    "6% errors; 30% of requests answered 429, Retry-After 5 s",
-	"foxtrot": "6% errors; 8% of streams go silent mid-answer (stall limit 5 s)",
+// faultWords says what provider p of cfg does, as its profile has it: the
+// faults of the fleet as played (a --quick run's outages are shorter).
+func faultWords(cfg *config.Config, p config.Provider) string {
+	var words []string
+	pct := func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) }
+	cheapest := slices.MinFunc(cfg.Models[0].Endpoints, func(a, b config.Endpoint) int {
+		return cmp.Compare(a.PriceIn+a.PriceOut, b.PriceIn+b.PriceOut)
+	})
+	if cheapest.Provider == p.Name {
+		words = append(words, "the cheapest")
+	}
+	s := p.Sim
+	if s.ErrorRate > 0 {
+		words = append(words, pct(s.ErrorRate)+" errors")
+	}
+	for _, o := range s.Outages {
+		words = append(words, fmt.Sprintf("down %s of every %s, from %s", human.Duration(o.For), human.Duration(o.Every), human.Duration(o.Offset)))
+	}
+	if s.SlowStartRate > 0 {
+		words = append(words, fmt.Sprintf("%s of first tokens %s late", pct(s.SlowStartRate), human.Duration(s.SlowStart)))
+	}
+	if s.RateLimitRate > 0 {
+		words = append(words, fmt.Sprintf("%s of requests answered 429, Retry-After %s", pct(s.RateLimitRate), human.Duration(s.RetryAfter)))
+	}
+	if s.CutRate > 0 {
+		words = append(words, pct(s.CutRate)+" of streams cut mid-answer")
+	}
+	if s.StallRate > 0 {
+		words = append(words, fmt.Sprintf("%s of streams silent mid-answer (its stall limit %s)", pct(s.StallRate), human.Duration(p.Timeouts.Stall)))
+	}
+	if s.StreamErrorRate > 0 {
+		words = append(words, pct(s.StreamErrorRate)+" of streams ended by an error event")
+	}
+	return strings.Join(words, "; ")
 }
 
 func writeFailover(w io.Writer, runs []FailoverRun) {

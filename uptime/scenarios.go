@@ -32,6 +32,7 @@ type Chaos struct {
 // ProviderTally is one provider's own record.
 type ProviderTally struct {
 	Name     string
+	Faults   string // what its profile does, in words, as played
 	Requests uint64
 	OK       uint64
 }
@@ -44,7 +45,7 @@ func runChaos(ctx context.Context, o Options) (*Chaos, error) {
 	var entries []entry
 	for _, calm := range []bool{false, true} {
 		for _, s := range strategies {
-			if calm && !s.switchboard() {
+			if calm && !s.gateway {
 				continue
 			}
 			cfg, err := fleetConfig("chaos.toml", chaosFleet, o, s.hedge, calm)
@@ -62,6 +63,9 @@ func runChaos(ctx context.Context, o Options) (*Chaos, error) {
 	}
 	c := &Chaos{Rate: o.Rate, Length: o.Length}
 	providers := map[string]*ProviderTally{}
+	for _, p := range entries[0].cfg.Providers {
+		providers[p.Name] = &ProviderTally{Name: p.Name, Faults: faultWords(entries[0].cfg, p)}
+	}
 	for i, r := range runs {
 		t := tallyOf(r, o)
 		if i >= len(strategies) {
@@ -69,16 +73,12 @@ func runChaos(ctx context.Context, o Options) (*Chaos, error) {
 			continue
 		}
 		c.Strategies = append(c.Strategies, t)
-		if r.s.switchboard() {
+		if r.s.gateway {
 			continue
 		}
 		for _, srv := range r.t.fleet().Servers() {
 			st := srv.Stats()
 			p := providers[srv.Name()]
-			if p == nil {
-				p = &ProviderTally{Name: srv.Name()}
-				providers[srv.Name()] = p
-			}
 			p.Requests += st.Chats - st.Canceled
 			p.OK += st.OK
 		}
@@ -93,6 +93,7 @@ func runChaos(ctx context.Context, o Options) (*Chaos, error) {
 // Tally is one strategy's record on the chaos fleet.
 type Tally struct {
 	Name, About string
+	Switchboard bool // Switchboard itself, not a baseline
 	Requests    int
 	Whole       int
 	Partial     int // reported as a success, cut short
@@ -113,7 +114,7 @@ func (t Tally) Availability() float64 { return ratio(float64(t.Whole), float64(t
 func (t Tally) PerRequest() float64 { return ratio(float64(t.Upstream), float64(t.Requests)) }
 
 func tallyOf(r run, o Options) Tally {
-	t := Tally{Name: r.s.name, About: r.s.about, Requests: len(r.results), Errors: map[string]int{}}
+	t := Tally{Name: r.s.name, About: r.s.about, Switchboard: r.s.gateway, Requests: len(r.results), Errors: map[string]int{}}
 	buckets := int(math.Ceil(float64(o.Length) / float64(o.Bucket)))
 	t.WholeAt, t.SentAt = make([]int, buckets), make([]int, buckets)
 	var took, ttft []time.Duration

@@ -29,8 +29,6 @@ type strategy struct {
 	start       func(ctx context.Context, o Options, cfg *config.Config) (target, error)
 }
 
-func (s strategy) switchboard() bool { return s.gateway }
-
 // target is a started strategy over its own fleet.
 type target interface {
 	// send sends request n, sent at start, and says what came of it (its
