@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"switchboard/provider"
 )
@@ -27,12 +28,19 @@ type teller struct {
 	resumedAt atomic.Int64 // max_tokens of the last request to carry the answer on
 	cutAt     int
 	onPrefill string
+	stall     bool // at cutAt, go silent until the client gives up, rather than cut
 }
 
 func newTeller(t *testing.T, cutAt int, onPrefill string) *teller {
 	tl := &teller{cutAt: cutAt, onPrefill: onPrefill}
 	tl.srv = httptest.NewServer(http.HandlerFunc(tl.serve))
 	t.Cleanup(tl.srv.Close)
+	return tl
+}
+
+// stalling makes tl go silent where it would cut.
+func stalling(tl *teller) *teller {
+	tl.stall = true
 	return tl
 }
 
@@ -66,6 +74,9 @@ func (tl *teller) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	for i := 0; i < len(text); i += 8 {
 		if cut > 0 && i >= cut {
+			if tl.stall {
+				<-r.Context().Done()
+			}
 			return // the connection ends with no finish reason: a cut
 		}
 		chunk, _ := json.Marshal(text[i:min(i+8, len(text))])
@@ -78,7 +89,8 @@ func (tl *teller) serve(w http.ResponseWriter, r *http.Request) {
 // A stream that breaks after content reached the caller carries on from the
 // text already sent, trying the same endpoint once, then the model's other
 // endpoints, then the fallback models' endpoints, each only where it takes
-// a prefill; a refused prefill or a restart moves on to the next. The
+// a prefill; a refused prefill or a restart moves on to the next. After a
+// stall, the stalled endpoint comes last, only when no other can carry on. The
 // caller gets the whole story, every byte once, and no upstream more
 // requests than the rule allows.
 func TestResumeAnywhere(t *testing.T) {
@@ -101,6 +113,12 @@ func TestResumeAnywhere(t *testing.T) {
 				{"m", "also", newTeller(t, 8, "cut"), true}, {"f", "fallback", newTeller(t, 0, "continue"), true}}
 		}, "cuts:stream_cut cuts:stream_cut also:stream_cut also:stream_cut fallback:ok",
 			map[string]int64{"cuts": 2, "noprefill": 0, "also": 2, "fallback": 1}},
+		{"a stall moves on first", func() []ep {
+			return []ep{{"m", "stalls", stalling(newTeller(t, 24, "continue")), true}, {"m", "other", newTeller(t, 0, "continue"), true}}
+		}, "stalls:stall other:ok", map[string]int64{"stalls": 1, "other": 1}},
+		{"a stall comes back when nothing else can carry on", func() []ep {
+			return []ep{{"m", "stalls", stalling(newTeller(t, 24, "continue")), true}, {"m", "noprefill", newTeller(t, 0, "continue"), false}}
+		}, "stalls:stall stalls:ok", map[string]int64{"stalls": 2, "noprefill": 0}},
 		{"a refused prefill moves on", func() []ep {
 			return []ep{{"m", "cuts", newTeller(t, 24, "refuse"), true}, {"f", "fallback", newTeller(t, 0, "continue"), true}}
 		}, "cuts:stream_cut cuts:bad_request fallback:ok", map[string]int64{"cuts": 2, "fallback": 1}},
@@ -117,6 +135,7 @@ func TestResumeAnywhere(t *testing.T) {
 			}
 			r := routerOver(t, Options{}, reps...)
 			req := ask("tell me")
+			req.Timeouts.Stall = 50 * time.Millisecond
 			if eps[len(eps)-1].model == "f" {
 				req.Models = []string{"f"}
 			}

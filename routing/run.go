@@ -225,9 +225,7 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 			if ar.called || !resumable(ctx, ar.err) || !x.resumeLeft(e, legIdx, pos) || len(x.partial) >= x.req.MaxAnswer {
 				return false, x.interrupted(ctx, ar)
 			}
-			// The same endpoint first, once: a dropped connection is
-			// often transient, and it knows the answer best.
-			if x.resumeHere(e) {
+			if x.resumeHere(e, ar.err.Class, legIdx, pos) {
 				if len(x.t.Attempts) >= x.r.opts.MaxAttempts {
 					return false, x.failed(ctx)
 				}
@@ -402,10 +400,18 @@ func (x *run) canCarryOn(e *Endpoint) bool {
 	return e.Prefill
 }
 
-// resumeHere reports whether the answer that just broke off at e carries
-// on at e itself: once, where e takes a prefill.
-func (x *run) resumeHere(e *Endpoint) bool {
+// resumeHere reports whether the answer that just broke off at e (at pos
+// of leg legIdx) with a failure of class c carries on at e itself: once,
+// where e takes a prefill. After a cut, e first: a dropped connection is
+// often transient, and a new one to e costs nothing. After a stall or an
+// error event, e was in trouble while it answered, and asking it again is
+// as likely to cost another stall limit: e only when no other endpoint can
+// carry the answer on.
+func (x *run) resumeHere(e *Endpoint, c provider.Class, legIdx, pos int) bool {
 	if !x.canCarryOn(e) || x.resumedAt.has(e.ID) {
+		return false
+	}
+	if c != provider.ClassStreamCut && x.anyAfter(legIdx, pos, x.canCarryOn) {
 		return false
 	}
 	x.resumedAt = append(x.resumedAt, e.ID)
