@@ -228,12 +228,14 @@ func TestTrialProbesFollowTheBackoff(t *testing.T) {
 		<-done
 		mu.Lock()
 		defer mu.Unlock()
-		// Tripped at 0s: nothing while open, then trials at 5s, 5+10 = 15s
-		// and 15+20 = 35s, though the interval is an hour.
+		// Tripped at 0s: the prober's first turn looks while the breaker is
+		// open (and finds it failing), then trials at 5s, 5+10 = 15s and
+		// 15+20 = 35s, though the interval is an hour.
 		want := []time.Duration{5 * time.Second, 15 * time.Second, 35 * time.Second}
-		if len(at) != len(want) {
-			t.Fatalf("probes at %v; want trials at %v", at, want)
+		if len(at) != len(want)+1 || at[0] > firstProbeSpread {
+			t.Fatalf("probes at %v; want a look in the first %s, then trials at %v", at, firstProbeSpread, want)
 		}
+		at = at[1:]
 		for i, w := range want {
 			if got := at[i]; got < w || got > w+time.Second {
 				t.Errorf("trial %d at %s, want %s", i+1, got, w)

@@ -169,7 +169,14 @@ func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) {
 		// outage nor a run of errors (else a models probe every few seconds
 		// would keep a failing model from ever reaching DownAfter), and a
 		// trial it took is free again for a request that asks the model.
-		if current {
+		// But while the breaker is open it is news: the host answers
+		// again, so the backoff has nothing left to wait for, and the
+		// trial (which asks the model) may go now.
+		switch {
+		case current && o.Probe && h.brk.state == BreakerOpen:
+			h.brk.set(BreakerHalfOpen)
+			m.event(h, now, EventBreakerHalfOpen, "the host answers again; one trial may go")
+		case current:
 			h.brk.release()
 		}
 	case c == provider.ClassOK:
@@ -179,10 +186,16 @@ func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) {
 		}
 		if current {
 			h.consecutive, h.silent = 0, false
-			if h.brk.state == BreakerHalfOpen {
+			// A probe that got an answer while the breaker was open ends
+			// the outage as a trial does: the model answered.
+			if h.brk.state == BreakerHalfOpen || o.Probe && h.brk.state == BreakerOpen {
+				what := "the trial succeeded"
+				if h.brk.state == BreakerOpen {
+					what = "a probe got an answer before the backoff ended"
+				}
 				h.brk.close()
 				h.closedAt = now
-				m.event(h, now, EventBreakerClosed, "the trial succeeded")
+				m.event(h, now, EventBreakerClosed, what)
 				m.event(h, now, EventOutageEnded, fmt.Sprintf("back after %s", human.Duration(now.Sub(h.outageSince))))
 				h.outages = append(h.outages, span{h.outageSince, now})
 				h.outageSince = time.Time{}

@@ -102,13 +102,16 @@ func (m *Monitor) Record(id string, o provider.Outcome) {
 // half-open; never while open. The generation goes into the outcome's Gen,
 // so that a late outcome of an older generation cannot move the breaker.
 func (m *Monitor) Admit(id string) (gen uint64, ok bool) {
-	gen, ok, _ = m.admit(id)
+	gen, ok, _ = m.admit(id, false)
 	return gen, ok
 }
 
 // admit is Admit, and also reports whether what it admitted is the
 // half-open breaker's one trial, for the prober to send its Trial probe.
-func (m *Monitor) admit(id string) (gen uint64, ok, trial bool) {
+// A probe (probe set) is admitted while the breaker is open as well: it
+// only looks whether the endpoint answers again (see health.record), and
+// is no trial.
+func (m *Monitor) admit(id string, probe bool) (gen uint64, ok, trial bool) {
 	i, found := m.index[id]
 	if !found {
 		return 0, true, false
@@ -118,6 +121,9 @@ func (m *Monitor) admit(id string) (gen uint64, ok, trial bool) {
 	defer m.mu.Unlock()
 	h := m.health[i]
 	h.update(m, now)
+	if probe && h.brk.state == BreakerOpen {
+		return h.brk.gen, true, false
+	}
 	before := h.brk.trial
 	gen, ok = h.brk.admit(now, m.trialTimeout())
 	if h.brk.trial != before {
@@ -513,11 +519,13 @@ func (m *Monitor) Run(ctx context.Context) {
 const firstProbeSpread = 250 * time.Millisecond
 
 // probeLoop probes one endpoint at its probe interval, with jitter so that
-// probers started together do not stay in step, and at the end of an open
-// breaker's backoff. A probe goes only when the breaker admits it: while
-// the breaker is open there is nothing to learn, and once it is half-open
-// the probe may be the one trial, for which the endpoint's Trial probe goes
-// if it has one.
+// probers started together do not stay in step, and at once when the
+// breaker lets a trial go. While the breaker is open, the probe looks
+// whether the endpoint answers again, and a probe that finds it answering
+// ends the backoff early (health.record): a provider that heals is tried
+// within a probe interval, not at the end of a backoff that has doubled
+// through a long outage. Once the breaker is half-open the probe is the one
+// trial, for which the endpoint's Trial probe goes if it has one.
 func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 	interval, jitter, timeout := m.probeSettings(e)
 	wait := time.Duration(rand.Int64N(int64(min(interval, firstProbeSpread))))
@@ -529,7 +537,7 @@ func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 			return
 		case <-t.C:
 		}
-		if gen, ok, trial := m.admit(e.ID); ok {
+		if gen, ok, trial := m.admit(e.ID, true); ok {
 			probe := e.Probe
 			if trial && e.Trial != nil {
 				probe = e.Trial
@@ -546,22 +554,25 @@ func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 		iv := float64(interval)
 		wait := time.Duration(iv + (rand.Float64()*2-1)*jitter*iv)
 		if at := m.nextTrial(e.ID); !at.IsZero() {
-			// An open breaker's trial goes the moment its backoff ends,
-			// not up to an interval later: a recovered endpoint is back
-			// within one backoff.
+			// A trial goes the moment the breaker lets it, not up to an
+			// interval later.
 			wait = min(wait, max(at.Sub(m.opts.Clock.Now()), 0))
 		}
 		t.Reset(wait)
 	}
 }
 
-// nextTrial is when the endpoint's open breaker lets its next trial go;
-// zero when it is not open.
+// nextTrial is when the endpoint's breaker lets its next trial go: the end
+// of an open breaker's backoff, or now for a half-open one whose trial is
+// not out; zero when there is none to send.
 func (m *Monitor) nextTrial(id string) time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if b := &m.health[m.index[id]].brk; b.state == BreakerOpen {
+	switch b := &m.health[m.index[id]].brk; {
+	case b.state == BreakerOpen:
 		return b.until
+	case b.state == BreakerHalfOpen && !b.trial:
+		return m.opts.Clock.Now()
 	}
 	return time.Time{}
 }

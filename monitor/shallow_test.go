@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -100,10 +101,12 @@ func TestShallowFailureCounts(t *testing.T) {
 	}
 }
 
-// The prober of an endpoint probed with GET /models sends a completion as
-// the half-open trial, so that the endpoint recovers without real traffic;
-// otherwise it sends its cheap probe.
-func TestProberSendsTheTrialWhenHalfOpen(t *testing.T) {
+// While the breaker is open, the prober goes on looking at its interval.
+// A models probe that finds the host answering again ends the backoff at
+// once, and the prober sends a completion as the trial, so that the
+// endpoint recovers within a probe interval and without real traffic;
+// once it is closed, the cheap probe goes again.
+func TestProberBringsTheTrialForward(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		var calls []string
@@ -115,7 +118,7 @@ func TestProberSendsTheTrialWhenHalfOpen(t *testing.T) {
 				return o
 			}
 		}
-		m, err := New(Options{ProbeInterval: time.Second, BreakerBackoff: 5 * time.Second},
+		m, err := New(Options{ProbeInterval: time.Second, BreakerBackoff: time.Minute},
 			[]Endpoint{{ID: "a", Provider: "a", Model: "m", Probe: probe("models", reached()), Trial: probe("chat", ok200())}})
 		if err != nil {
 			t.Fatal(err)
@@ -125,17 +128,18 @@ func TestProberSendsTheTrialWhenHalfOpen(t *testing.T) {
 		done := make(chan struct{})
 		go func() { m.Run(ctx); close(done) }()
 
-		advance(4 * time.Second) // open: nothing goes
+		advance(firstProbeSpread) // the prober's first turn: a minute before the backoff ends
 		synctest.Wait()
-		mu.Lock()
-		if len(calls) != 0 {
-			t.Errorf("probes while the breaker was open: %v", calls)
+		st := status(t, m, "a")
+		if st.Breaker != BreakerClosed {
+			t.Fatalf("breaker %s after the host answered a probe (%s); calls %v", st.Breaker, st.Reason, calls)
 		}
-		mu.Unlock()
-		advance(3 * time.Second) // half-open, and the next probe tick
-		synctest.Wait()
-		if st := status(t, m, "a"); st.Breaker != BreakerClosed {
-			t.Fatalf("breaker %s after the prober's turn (%s); calls %v", st.Breaker, st.Reason, calls)
+		var said []string
+		for _, e := range m.Snapshot().Events {
+			said = append(said, e.Detail)
+		}
+		if !slices.Contains(said, "the host answers again; one trial may go") || !slices.Contains(said, "the trial succeeded") {
+			t.Errorf("events %q; want the host answering again, then the trial succeeding", said)
 		}
 		advance(3 * time.Second)
 		synctest.Wait()
@@ -143,13 +147,41 @@ func TestProberSendsTheTrialWhenHalfOpen(t *testing.T) {
 		<-done
 		mu.Lock()
 		defer mu.Unlock()
-		if len(calls) < 2 || calls[0] != "chat" || calls[1] != "models" {
-			t.Fatalf("probes sent %v; want the chat trial first, then models probes", calls)
+		if len(calls) < 3 || calls[0] != "models" || calls[1] != "chat" {
+			t.Fatalf("probes sent %v; want a models probe, the chat trial at once, then models probes", calls)
 		}
-		for _, c := range calls[1:] {
+		for _, c := range calls[2:] {
 			if c != "models" {
 				t.Fatalf("probes sent %v; a chat probe once the breaker closed", calls)
 			}
 		}
 	})
+}
+
+// An endpoint probed with completions needs no trial after its probe: a
+// probe answered while the breaker is open ends the outage by itself. One
+// that fails leaves the breaker as it was.
+func TestProbeAnsweredWhileOpenEndsTheOutage(t *testing.T) {
+	clk := monitortest.NewClock()
+	m := newTestMonitor(t, clk, "a")
+	trip(m, "a")
+	look := func(o provider.Outcome) {
+		gen, ok, trial := m.admit("a", true)
+		if !ok || trial {
+			t.Fatalf("the open breaker admitted a probe: %v, as a trial: %v; want a look", ok, trial)
+		}
+		o.Probe, o.Gen = true, gen
+		m.Record("a", o)
+	}
+	look(fail(provider.ClassServer))
+	if st := status(t, m, "a"); st.Breaker != BreakerOpen || st.NextTrial != clk.Now().Add(5*time.Second) {
+		t.Fatalf("after a failed look: breaker %s, next trial %s; want open, the backoff unchanged", st.Breaker, st.NextTrial)
+	}
+	if _, ok := m.Admit("a"); ok {
+		t.Fatal("a request was admitted to an open breaker")
+	}
+	look(ok200())
+	if st := status(t, m, "a"); st.Breaker != BreakerClosed || st.State == Down || !st.OutageSince.IsZero() {
+		t.Fatalf("after a probe got an answer: %s, breaker %s (%s); want the outage over", st.State, st.Breaker, st.Reason)
+	}
 }

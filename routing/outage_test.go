@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"net/http"
 	"strings"
 	"sync"
@@ -17,10 +18,12 @@ import (
 )
 
 // outageRun is what steady traffic saw around one endpoint's outage: per
-// second of the run, how many requests reached the endpoint's upstream
-// (real requests and probes alike) and who served that second's request.
+// second of the run, how many requests reached the endpoint's upstream,
+// how many of them were its prober's, and who served that second's
+// request.
 type outageRun struct {
-	reached []uint64 // upstream requests of the failing endpoint during each second
+	reached []uint64 // upstream requests of the failing endpoint during each second, probes included
+	real    []uint64 // of them, the attempts of that second's request (from its trace)
 	served  []string // the model@provider that answered each second's request, "" for none
 	closed  time.Duration
 }
@@ -93,6 +96,13 @@ func outage(t *testing.T, specs []spec, failing string, outageFrom, outageFor, t
 			res, _ := r.Send(ctx, Request{Model: specs[0].model, MaxTokens: 8,
 				Messages: []provider.Message{{Role: "user", Content: fmt.Sprintf("question %d", i)}}}, nil)
 			run.served = append(run.served, res.Trace.Served)
+			var real uint64
+			for _, a := range res.Trace.Attempts {
+				if a.Endpoint == failingID {
+					real++
+				}
+			}
+			run.real = append(run.real, real)
 			<-time.After(time.Until(start.Add(at + time.Second))) // the bubble's clock: the next second
 			n := down.Stats().Requests
 			run.reached = append(run.reached, n-before)
@@ -106,15 +116,17 @@ func outage(t *testing.T, specs []spec, failing string, outageFrom, outageFor, t
 }
 
 // check asserts the promise around an outage of the endpoint failing,
-// which the router prefers: while it is down it gets at most one request
-// per breaker backoff (5s, doubling), and once it is back its breaker
-// closes within one backoff, after which it serves real traffic again as
-// soon as routing holds its outage against it no more (heldFor).
+// which the router prefers: while it is down, real requests reach it at
+// most one per breaker backoff (5s, doubling) and its probes go on at
+// their interval (5s ± 20%, and a trial at each backoff's end); once it is
+// back, a probe finds it within an interval and its breaker closes, after
+// which it serves real traffic again as soon as routing holds its outage
+// against it no more (heldFor).
 func (run outageRun) check(t *testing.T, failingID string, outageFrom, outageFor, heldFor time.Duration) {
 	t.Helper()
 	sec := func(i int) time.Duration { return time.Duration(i) * time.Second }
 	// The breaker opens at the third failure in a row, within the outage's
-	// first seconds; from then on, requests reaching the endpoint are
+	// first seconds; from then on, real requests reaching the endpoint are
 	// trials, each one backoff after the last.
 	opened := -1
 	var failures uint64
@@ -129,8 +141,10 @@ func (run outageRun) check(t *testing.T, failingID string, outageFrom, outageFor
 		t.Fatalf("the outage took until %ds to reach three failures: %v", opened, run.reached)
 	}
 	backoff, last, trials := 5*time.Second, opened, 0
+	var reached, real uint64
 	for i := opened + 1; sec(i) < outageFrom+outageFor; i++ {
-		switch n := run.reached[i]; {
+		reached, real = reached+run.reached[i], real+run.real[i]
+		switch n := run.real[i]; {
 		case n > 1:
 			t.Errorf("second %d: %d requests reached the endpoint while it was down", i, n)
 		case n == 1:
@@ -141,14 +155,19 @@ func (run outageRun) check(t *testing.T, failingID string, outageFrom, outageFor
 			last, backoff = i, min(2*backoff, 2*time.Minute)
 		}
 	}
-	t.Logf("breaker open from %ds; %d trials during the outage (requests reaching it each second: %v)", opened, trials, run.reached)
-	// The next trial, the backoff after the last failed one, finds the
-	// endpoint back: it closes then, which is within one backoff of the
-	// outage's end.
+	// The rest were probes: one every 4s at the most (the interval less
+	// its jitter), a trial at the end of each backoff (5s, 10s, 20s, ...),
+	// and one in flight as the outage began.
+	open := sec(int((outageFrom+outageFor)/time.Second) - opened - 1)
+	probes := reached - real
+	if most := uint64(open/(4*time.Second)) + 2 + uint64(bits.Len64(uint64(open/(5*time.Second)))); probes > most {
+		t.Errorf("%d probes during the %s the breaker was open; want at most %d (requests reaching it each second: %v)", probes, open, most, run.reached)
+	}
+	t.Logf("breaker open from %ds; %d real requests and %d probes while down (requests reaching it each second: %v)",
+		opened, real, probes, run.reached)
 	back := outageFrom + outageFor
-	if run.closed == 0 || run.closed > sec(last)+backoff+2*time.Second {
-		t.Errorf("the breaker closed %s after the start; the last trial failed at %ds, the outage ended at %s, and the backoff was %s",
-			run.closed, last, back, backoff)
+	if run.closed == 0 || run.closed > back+6*time.Second+time.Second {
+		t.Errorf("the breaker closed %s after the start; the outage ended at %s, and a probe goes every 5s ± 20%%", run.closed, back)
 	}
 	served := -1
 	for i := int(back / time.Second); i < len(run.served); i++ {
@@ -170,11 +189,11 @@ func (run outageRun) check(t *testing.T, failingID string, outageFrom, outageFor
 }
 
 // Steady traffic, one request a second, over a model whose cheapest
-// endpoint has a 40s outage: while it is down it is asked once per breaker
-// backoff at most (its probe takes the trial), and after it recovers its
-// breaker closes within one backoff; it serves real traffic again once
-// its outage is older than the 30s OpenRouter's default routing holds it
-// against an endpoint.
+// endpoint has a 40s outage: while it is down real traffic asks it once
+// per breaker backoff at most (its probe takes the trial), and after it
+// recovers its breaker closes within one probe interval; it serves real
+// traffic again once its outage is older than the 30s OpenRouter's
+// default routing holds it against an endpoint.
 func TestOutageUnderSteadyTraffic(t *testing.T) {
 	specs := []spec{
 		{model: "m", profile: sim.Profile{Name: "cheap"}, price: 0.1},
