@@ -23,14 +23,15 @@ type Hedge struct {
 const defaultHedgeAfter = 2 * time.Second
 
 // hedgeAfter decides whether this attempt at e gets a hedge, and after how
-// long: only the request's first attempt, never a retry, a resumed stream
-// or a last resort, at most once a request. 0 means no hedge.
-func (x *run) hedgeAfter(e *Endpoint, notFirst bool) time.Duration {
+// long: any attempt before the answer began (after a failure that came at
+// once, the next is as likely to be slow as the first), never a resumed
+// stream or a last resort, until a hedge has started once. 0 means no
+// hedge.
+func (x *run) hedgeAfter(e *Endpoint, lastResort bool) time.Duration {
 	h := x.req.Hedge
-	if h == nil || !h.Enabled || notFirst || x.hedged || x.begun || len(x.t.Attempts) > 0 {
+	if h == nil || !h.Enabled || lastResort || x.hedged || x.begun {
 		return 0
 	}
-	x.hedged = true
 	if h.After > 0 {
 		return h.After
 	}
@@ -46,13 +47,14 @@ func (x *run) hedgeAfter(e *Endpoint, notFirst bool) time.Duration {
 }
 
 // race runs the first endpoint and, if it has streamed no token by after,
-// the one partner finds as well (partner admits it, at that moment). A
-// hedge doubles the load on the fleet for a moment, so there are at most
-// Options.HedgesPerSecond of them. The first to stream a token (of its
-// answer or of its reasoning) wins the caller's stream and the other is
-// canceled. Both attempts go into the trace (the second marked as a
-// hedge); the result is the winner's, or, if neither streamed, the one that
-// failed last.
+// the one partner finds as well (partner admits it, at that moment); a
+// hedge that fails before its first token while the first still waits is
+// replaced by the next partner finds. A hedge adds to the load on the fleet
+// for a moment, so each comes out of the router's hedge budget. The first
+// to stream a token (of its answer or of its reasoning) wins the caller's
+// stream and the other is canceled. Every attempt goes into the trace (the
+// hedges marked so); the result is the winner's, or, if neither streamed,
+// the one that failed last.
 func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64, after time.Duration, req Request, onDelta OnDelta,
 	partner func() (Endpoint, uint64, bool)) attemptResult {
 	var mu sync.Mutex
@@ -109,19 +111,33 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 	start(0, first, gen)
 	timer, stop := r.opts.Clock.NewTimer(after)
 	defer stop()
+	streaming := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return winner >= 0
+	}
 	var got [2]*attemptResult
+	var replaced []Attempt // hedges that failed before their first token, each replaced by the next
 	running, hedged := 1, false
 	for running > 0 {
 		select {
 		case <-timer:
-			mu.Lock()
-			streaming := winner >= 0
-			mu.Unlock()
-			if !streaming && got[0] == nil && r.hedgeAllowed(partner, start) {
+			if !streaming() && got[0] == nil && r.hedgeAllowed(partner, start) {
 				hedged, running = true, running+1
 			}
 		case res := <-results:
 			running--
+			if res.i == 1 && res.ar.err != nil && res.ar.err.Class != provider.ClassCanceled && got[0] == nil && !streaming() {
+				// The hedge failed at once (a 503, a refused connection)
+				// while the first still waits for its first token: the
+				// next partner races in its place.
+				if r.hedgeAllowed(partner, start) {
+					res.ar.a.Hedge = true
+					replaced = append(replaced, res.ar.a)
+					running++
+					continue
+				}
+			}
 			got[res.i] = &res.ar
 		}
 	}
@@ -133,7 +149,9 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 	if winner >= 0 && got[1-winner].err != nil && got[1-winner].err.Class == provider.ClassCanceled {
 		got[1-winner].a.Error = "lost the race: the other streamed first"
 	}
-	t.Attempts = append(t.Attempts, got[0].a, got[1].a)
+	t.Attempts = append(t.Attempts, got[0].a)
+	t.Attempts = append(t.Attempts, replaced...)
+	t.Attempts = append(t.Attempts, got[1].a)
 	w := 1
 	switch {
 	case winner >= 0:
@@ -146,20 +164,82 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 }
 
 // hedgeAllowed starts the hedge if the budget has one left and partner
-// finds an endpoint; a token taken for a hedge that finds no partner goes
-// back, so that no admission is taken without being used.
+// finds an endpoint; a hedge taken from the budget that finds no partner
+// goes back, so that no admission is taken without being used.
 func (r *Router) hedgeAllowed(partner func() (Endpoint, uint64, bool), start func(int, Endpoint, uint64)) bool {
 	now := r.opts.Clock.Now()
-	res := r.hedges.ReserveN(now, 1)
-	if !res.OK() || res.DelayFrom(now) > 0 {
-		res.CancelAt(now)
+	if !r.hedges.take(now) {
 		return false
 	}
 	e, gen, ok := partner()
 	if !ok {
-		res.CancelAt(now)
+		r.hedges.giveBack()
 		return false
 	}
 	start(1, e, gen)
 	return true
+}
+
+// hedgeShare is the share of the requests that may be hedged that the
+// hedge budget grows by: one hedge for every ten such requests, on top of
+// Options.HedgesPerSecond. A hedge at an endpoint's p95 is wanted by about
+// one request in twenty; a fixed rate alone would stop hedging at a few
+// requests a second.
+const hedgeShare = 0.1
+
+// hedgeBudget is the hedges the router may start, across all requests: a
+// bucket that fills at perSecond, and by hedgeShare of a hedge with every
+// request that may be hedged, holding at most most. (golang.org/x/time/rate,
+// which this was, fills its bucket with time alone.) A fleet that turns
+// slow all at once gets a few hedges at once, then at most its share more
+// load, never twice the load.
+type hedgeBudget struct {
+	mu         sync.Mutex
+	perSecond  float64
+	most       float64
+	tokens     float64
+	at         time.Time // when tokens was last filled
+	perRequest float64
+}
+
+func newHedgeBudget(perSecond float64) *hedgeBudget {
+	most := max(3, perSecond)
+	return &hedgeBudget{perSecond: perSecond, most: most, tokens: most, perRequest: hedgeShare}
+}
+
+// fill adds what the time since the last fill earned. b.mu is held.
+func (b *hedgeBudget) fill(now time.Time) {
+	if !b.at.IsZero() && now.After(b.at) {
+		b.tokens = min(b.most, b.tokens+now.Sub(b.at).Seconds()*b.perSecond)
+	}
+	if now.After(b.at) {
+		b.at = now
+	}
+}
+
+// request adds a request that may be hedged's share.
+func (b *hedgeBudget) request(now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fill(now)
+	b.tokens = min(b.most, b.tokens+b.perRequest)
+}
+
+// take takes one hedge, if there is one.
+func (b *hedgeBudget) take(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fill(now)
+	if b.tokens < 1-1e-9 { // ten tenths make a hedge, whatever their sum in floating point
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// giveBack returns a hedge taken and not used.
+func (b *hedgeBudget) giveBack() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.tokens = min(b.most, b.tokens+1)
 }

@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"switchboard/monitor"
 	"switchboard/provider"
 )
@@ -93,8 +91,9 @@ type Options struct {
 	// MaxRetryWait is the longest Retry-After worth waiting for when
 	// nothing else is left to fall back to; default 10s.
 	MaxRetryWait time.Duration
-	// HedgesPerSecond caps how many hedges start per second across all
-	// requests; default 1.
+	// HedgesPerSecond is how many hedges a second may start across all
+	// requests, on top of one for every ten requests that may be hedged
+	// (see hedgeBudget); default 1.
 	HedgesPerSecond float64
 	// MaxAnswer bounds a request's answer, in bytes of content and
 	// reasoning: an attempt that goes past it fails as malformed, and a
@@ -167,9 +166,8 @@ type Router struct {
 	// every request was most of planning's garbage.
 	plans sync.Pool
 
-	// hedges is the budget of hedges across all requests: a token bucket
-	// of HedgesPerSecond, holding at least one.
-	hedges *rate.Limiter
+	// hedges is the budget of hedges across all requests.
+	hedges *hedgeBudget
 
 	names map[string]string // lower-cased slug or display name -> slug
 
@@ -206,7 +204,7 @@ func New(o Options) (*Router, error) {
 		seed = rand.Uint64()
 	}
 	r := &Router{opts: o, byModel: map[string][]Endpoint{}, prefill: map[string]bool{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		hedges: rate.NewLimiter(rate.Limit(o.HedgesPerSecond), max(1, int(o.HedgesPerSecond))), names: map[string]string{}}
+		hedges: newHedgeBudget(o.HedgesPerSecond), names: map[string]string{}}
 	r.plans.New = func() any { return new(plan) }
 	seen := map[string]bool{}
 	for _, e := range o.Endpoints {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"switchboard/human"
@@ -117,14 +118,19 @@ type run struct {
 	legs    []leg
 
 	// What the attempts came to so far.
-	answer       *attemptResult // the attempt that answered
-	begun        bool           // a streaming caller has part of an answer that broke off
-	partial      string         // its text, kept only when an endpoint of the model could carry it on
-	last         *provider.Error
-	refused      []*Endpoint       // breakers refused these: the last resort, in order
-	tried        ids               // endpoints that had their turn, a hedge's included
-	triedRoom    [4]string         // tried's first home: most requests try one
-	hedged       bool              // the request's one hedge was decided on
+	answer      *attemptResult // the attempt that answered
+	begun       bool           // a streaming caller has part of an answer that broke off
+	partial     string         // its text, kept only when an endpoint of the model could carry it on
+	last        *provider.Error
+	refused     []*Endpoint // breakers refused these: the last resort, in order
+	tried       ids         // endpoints that had their turn, a hedge's included
+	triedRoom   [4]string   // tried's first home: most requests try one
+	hedged      bool        // the request's one first-token hedge started
+	stallHedged bool        // the request's one stall hedge went
+	// mu guards tried and refused while an attempt runs: a first-token
+	// hedge's race and a stall hedge's watch may look for a partner at
+	// the same time.
+	mu           sync.Mutex
 	ctxFloor     int               // after a context-length failure: only endpoints of a longer context
 	waited       string            // why the next attempt waited before it began, for its trace
 	sentTokens   int               // tokens of the answer the caller has, from the attempts that broke off
@@ -144,6 +150,9 @@ func (r *Router) newRun(req Request, onDelta OnDelta) *run {
 	}
 	if req.Hedge == nil {
 		req.Hedge = d.Hedge
+	}
+	if req.Hedge != nil && req.Hedge.Enabled {
+		r.hedges.request(r.opts.Clock.Now())
 	}
 	req.MaxAnswer = cmp.Or(req.MaxAnswer, r.opts.MaxAnswer, provider.DefaultMaxAnswer)
 	x := &run{r: r, req: req, onDelta: onDelta, t: &Trace{Model: req.Model}}
@@ -225,7 +234,7 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 			if ar.called || !resumable(ctx, ar.err) || !x.resumeLeft(e, legIdx, pos) || len(x.partial) >= x.req.MaxAnswer {
 				return false, x.interrupted(ctx, ar)
 			}
-			if x.resumeHere(e, ar.err.Class, legIdx, pos) {
+			if ar.e.ID == e.ID && x.resumeHere(e, ar.err.Class, legIdx, pos) {
 				if len(x.t.Attempts) >= x.r.opts.MaxAttempts {
 					return false, x.failed(ctx)
 				}
@@ -298,15 +307,22 @@ func (x *run) try(ctx context.Context, e *Endpoint, gen uint64, legIdx, pos int,
 	if x.onDelta != nil {
 		req.next.carryOn = x.resumeLeft(e, legIdx, pos)
 	}
-	if h := x.hedgeAfter(e, again || legIdx >= len(x.legs)); h > 0 {
-		return x.r.race(ctx, x.t, *e, gen, h, req, x.onDelta, func() (Endpoint, uint64, bool) { return x.hedgePartner(legIdx, pos) })
+	deliver := x.onDelta
+	sh, ctx := x.stallHedge(ctx, e, legIdx, pos, lastResort)
+	if sh != nil {
+		deliver = sh.onDelta
 	}
-	onDelta := x.onDelta
+	if h := x.hedgeAfter(e, legIdx >= len(x.legs)); h > 0 {
+		ar := x.r.race(ctx, x.t, *e, gen, h, req, deliver, func() (Endpoint, uint64, bool) { return x.hedgePartner(legIdx, pos) })
+		x.hedged = x.hedged || ar.hedged
+		return sh.settle(ar)
+	}
+	onDelta := deliver
 	var cont *continuation
 	if x.begun {
 		actx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
-		ctx, cont = actx, newContinuation(x.partial, x.onDelta, cancel)
+		ctx, cont = actx, newContinuation(x.partial, deliver, cancel)
 		onDelta = cont.onDelta
 	}
 	ar := x.r.attempt(ctx, *e, gen, req, onDelta, nil)
@@ -316,13 +332,15 @@ func (x *run) try(ctx context.Context, e *Endpoint, gen uint64, legIdx, pos int,
 	ar.a.LastResort, ar.a.Retry, ar.a.Resumed, ar.a.Waited = lastResort, again, x.begun, x.waited
 	x.waited = ""
 	x.t.Attempts = append(x.t.Attempts, ar.a)
-	return ar
+	return sh.settle(ar)
 }
 
 // hedgePartner finds the endpoint a hedge races with, when the hedge's
 // delay is up: the next of the leg that has not had its turn and whose
 // breaker admits it now. Those it refuses join the last resort.
 func (x *run) hedgePartner(legIdx, pos int) (Endpoint, uint64, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	for _, e := range x.legs[legIdx].order[pos+1:] {
 		if x.tried.has(e.ID) || x.isRefused(e.ID) {
 			continue

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"switchboard/monitor"
 	"switchboard/monitor/monitortest"
 	"switchboard/provider"
@@ -682,6 +680,26 @@ func TestHedging(t *testing.T) {
 			t.Fatal("the canceled loser of the race was held against its provider")
 		}
 	})
+	t.Run("a hedge that fails at once is replaced by the next", func(t *testing.T) {
+		f, srvs := simFleet(t, map[string]float64{"slow": 0.01, "down": 1, "fast": 10}, provider.OpenAIOptions{},
+			sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "down", Mode: sim.ModeDown},
+			sim.Profile{Name: "fast"})
+		var streamed strings.Builder
+		res, err := sendAtHedge(f, hedged(), func(d Delta) { streamed.WriteString(d.Content) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := res.Trace.Attempts
+		if got := strings.Join(outcomes(res.Trace), " "); got != "slow:canceled down:overloaded fast:ok" || a[0].Hedge || !a[1].Hedge || !a[2].Hedge {
+			t.Fatalf("attempts %+v", a)
+		}
+		if res.Provider != "fast" || streamed.Len() == 0 {
+			t.Fatalf("served by %s, streamed %q", res.Provider, streamed.String())
+		}
+		if n := srvs["down"].Stats().Chats; n != 1 {
+			t.Errorf("the provider that was down got %d chat requests; want 1", n)
+		}
+	})
 	t.Run("a reasoning model's thinking is its first token: no hedge", func(t *testing.T) {
 		// 20 tokens of thinking at 100/s: the answer starts after 200ms,
 		// long after the hedge's 50ms, but the thinking began at once.
@@ -710,7 +728,7 @@ func TestHedging(t *testing.T) {
 	t.Run("hedges per second are capped", func(t *testing.T) {
 		f, _ := simFleet(t, prices, provider.OpenAIOptions{},
 			sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "fast"})
-		f.router.hedges = rate.NewLimiter(0.001, 1) // one now, the next in 1000s
+		f.router.hedges = &hedgeBudget{perSecond: 0.001, most: 1, tokens: 1} // one now, the next in 1000s
 		if res, err := sendAtHedge(f, hedged(), nil); err != nil || !res.Trace.Attempts[1].Hedge {
 			t.Fatalf("the first request was not hedged: %v", err)
 		}

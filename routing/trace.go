@@ -180,6 +180,8 @@ func (t *Trace) Summary() string {
 	var failed, notes []string
 	for _, a := range t.Attempts {
 		switch {
+		case a.Hedge && a.Resumed && a.Endpoint == t.Served:
+			notes = append(notes, fmt.Sprintf("%s carried the answer on as a hedge: the other went silent mid-answer", a.Provider))
 		case a.Hedge && a.Endpoint == t.Served:
 			notes = append(notes, fmt.Sprintf("%s won the race as a hedge: the first was slow to its first token", a.Provider))
 		case a.Hedge:

@@ -1,0 +1,304 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"switchboard/provider"
+)
+
+// StallHedgeFloor is the shortest silence in the middle of a streamed
+// answer that starts a stall hedge: a pause of a few hundred milliseconds
+// is a busy moment on the provider's side, not yet a stall.
+const StallHedgeFloor = 500 * time.Millisecond
+
+// errCarriedOnElsewhere ends an attempt whose answer a stall hedge carried
+// on first: not the provider's failure (the monitor counts it canceled),
+// though it was silent for far longer than it usually is.
+var errCarriedOnElsewhere = errors.New("went silent mid-answer, and a stall hedge carried the answer on first")
+
+// stallHedge races a continuation against a streamed answer that went
+// silent mid-answer, for a caller who streams with hedging on. When no
+// piece of the answer has reached the caller for after, the next endpoint
+// that takes a prefill (and whose breaker admits it) carries the answer on
+// from the text the caller has, while the silent one may still go on; the
+// first of the two to hand on a piece wins, and the other is ended. A
+// hedge that fails before it hands on anything is replaced by the next. A
+// stall limit cuts a silent stream only after seconds (it must not cut one
+// that is merely slow); a stall hedge bounds what a stall costs the caller
+// at about after plus the other endpoint's first token, and costs a
+// request only when a stream goes silent. One a request; each of its
+// hedges comes out of the router's hedge budget, as first-token hedges do.
+type stallHedge struct {
+	x           *run
+	legIdx, pos int // where the watched endpoint is in the order
+	after       time.Duration
+	deliver     OnDelta                 // the caller's
+	parent      context.Context         // the request's: the hedge runs in it
+	cancel      context.CancelCauseFunc // ends the watched attempt (a race's two included)
+	done        chan struct{}           // closed when the watched attempt has ended
+
+	mu       sync.Mutex
+	sofar    strings.Builder // the content the watched attempt handed on
+	pieces   int             // how many pieces it handed on: its tokens, near enough
+	last     time.Time       // when it last handed one on
+	watching bool            // the watch goroutine runs
+	called   bool            // it handed on a tool call: no prefill carries that on
+	over     bool            // the watched attempt ended: no hedge may start
+	started  bool
+	winner   int8 // who hands on pieces, once the hedge has started: -1 neither yet, 0 the watched attempt, 1 a hedge
+	won      int  // the hedge that won, when one did
+	// hedges are the hedges begun, in order: one runs at a time, and the
+	// next begins only when one fails before it hands on anything.
+	hedges []hedgeTry
+	wg     sync.WaitGroup // the hedges' goroutines
+}
+
+// hedgeTry is one hedge of a stall hedge.
+type hedgeTry struct {
+	e      Endpoint
+	cancel context.CancelCauseFunc
+	ar     attemptResult // once it ended
+}
+
+// stallHedge returns the stall hedge for the attempt at e (pos of leg
+// legIdx), and the context to run the attempt in; nil and ctx when none
+// can go: the caller does not stream, hedging is off, the request had its
+// stall hedge, or the attempt is a last resort.
+func (x *run) stallHedge(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort bool) (*stallHedge, context.Context) {
+	h := x.req.Hedge
+	if x.onDelta == nil || h == nil || !h.Enabled || x.stallHedged || lastResort || legIdx >= len(x.legs) ||
+		!x.anyAfter(legIdx, pos, x.canCarryOn) {
+		return nil, ctx
+	}
+	after := StallHedgeFloor
+	if st := x.snap.Status(e.ID); st != nil && st.Gap30m.P99 > 0 {
+		// The endpoint's own normal: its gaps are long, so a long one is
+		// no stall (a reasoning model's).
+		after = max(after, time.Duration(x.r.norm().factor*float64(st.Gap30m.P99)))
+	}
+	s := &stallHedge{x: x, legIdx: legIdx, pos: pos, after: after, deliver: x.onDelta, parent: ctx, done: make(chan struct{}), winner: -1}
+	ctx, s.cancel = context.WithCancelCause(ctx)
+	return s, ctx
+}
+
+// onDelta hands on a piece of the watched attempt, unless the hedge has
+// won; the first piece after the hedge started wins the race for it.
+func (s *stallHedge) onDelta(d Delta) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		if s.winner < 0 {
+			s.winner = 0
+			s.hedges[len(s.hedges)-1].cancel(errLostRace)
+		}
+		if s.winner != 0 {
+			return
+		}
+	} else {
+		s.sofar.WriteString(d.Content)
+		s.pieces++
+		s.called = s.called || len(d.ToolCalls) > 0
+		s.last = s.x.r.opts.Clock.Now()
+		if !s.watching {
+			s.watching = true
+			go s.watch()
+		}
+	}
+	s.deliver(d)
+}
+
+// errLostRace ends the attempt that lost a stall hedge's race, before it
+// handed on anything.
+var errLostRace = errors.New("lost the race: the other handed on the answer's next piece first")
+
+// watch waits for a silence of after since the last piece, then starts the
+// hedge if it may; it ends when the watched attempt does.
+func (s *stallHedge) watch() {
+	clk := s.x.r.opts.Clock
+	for {
+		s.mu.Lock()
+		due := s.last.Add(s.after)
+		s.mu.Unlock()
+		if wait := due.Sub(clk.Now()); wait > 0 {
+			timer, stop := clk.NewTimer(wait)
+			select {
+			case <-timer:
+			case <-s.done:
+				stop()
+				return
+			}
+			continue
+		}
+		if s.start() {
+			return
+		}
+	}
+}
+
+// start starts the hedge at the next endpoint that can carry the answer on,
+// if the watched attempt is still silent and the budget has a hedge left.
+// It reports whether the watch is over: false when a piece came after all.
+func (s *stallHedge) start() bool {
+	x := s.x
+	x.mu.Lock() // tried and refused, which a first-token hedge's race may change at the same time
+	defer x.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.over || s.called:
+		return true
+	case x.r.opts.Clock.Now().Sub(s.last) < s.after:
+		return false
+	}
+	x.r.hedgeAllowed(func() (Endpoint, uint64, bool) { return x.carryOnPartner(s.legIdx, s.pos) },
+		func(_ int, e Endpoint, gen uint64) { s.begin(e, gen) })
+	return true
+}
+
+// begin starts a hedge at e: the request's answer carried on from what
+// the caller has, as a resumed attempt is. s.mu and x.mu are held.
+func (s *stallHedge) begin(e Endpoint, gen uint64) {
+	x := s.x
+	s.started = true
+	prefill := x.partial + s.sofar.String()
+	req := x.req
+	req.Messages = append(slices.Clip(x.req.Messages), provider.Message{Role: "assistant", Content: prefill})
+	req.MaxAnswer = max(1, req.MaxAnswer-len(prefill))
+	if req.MaxTokens > 0 {
+		req.MaxTokens = max(1, req.MaxTokens-x.sentTokens-s.pieces)
+	}
+	req.OnCommit = nil // told when the hedge wins, not when it streams
+	req.next = takeover{snap: x.snap, others: true, carryOn: x.anyAfter(s.legIdx, s.pos, x.canCarryOn)}
+	ctx, cancel := context.WithCancelCause(s.parent)
+	i := len(s.hedges)
+	s.hedges = append(s.hedges, hedgeTry{e: e, cancel: cancel})
+	cont := newContinuation(prefill, func(d Delta) { s.hedgeDelta(i, d) }, cancel)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ar := x.r.attempt(ctx, e, gen, req, cont.onDelta, nil)
+		cont.settle(&ar)
+		cancel(nil)
+		s.ended(i, ar)
+	}()
+}
+
+// ended keeps hedge i's result and, if it failed before it handed on
+// anything while the watched attempt is still silent, begins the next.
+func (s *stallHedge) ended(i int, ar attemptResult) {
+	x := s.x
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hedges[i].ar = ar
+	if ar.err != nil && ar.err.Class != provider.ClassCanceled && s.winner < 0 && !s.over {
+		x.r.hedgeAllowed(func() (Endpoint, uint64, bool) { return x.carryOnPartner(s.legIdx, s.pos) },
+			func(_ int, e Endpoint, gen uint64) { s.begin(e, gen) })
+	}
+}
+
+// hedgeDelta hands on a piece of hedge i's, unless the watched attempt
+// has won; the hedge's first piece, if it is first, ends the watched
+// attempt and tells the caller who serves now.
+func (s *stallHedge) hedgeDelta(i int, d Delta) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.winner < 0 {
+		s.winner, s.won = 1, i
+		s.cancel(errCarriedOnElsewhere)
+		if s.x.req.OnCommit != nil {
+			s.x.req.OnCommit(s.hedges[i].e)
+		}
+	}
+	if s.winner == 1 && s.won == i {
+		s.deliver(d)
+	}
+}
+
+// carryOnPartner finds the endpoint a stall hedge carries the answer on
+// at: the next of the leg, then of the later legs, that has not had its
+// turn, takes a prefill and whose breaker admits it now. Those it refuses
+// join the last resort. x.mu is held.
+func (x *run) carryOnPartner(legIdx, pos int) (Endpoint, uint64, bool) {
+	rest := x.legs[legIdx].order[pos+1:]
+	for l := legIdx; ; {
+		for _, e := range rest {
+			if x.tried.has(e.ID) || x.isRefused(e.ID) || !x.canCarryOn(e) {
+				continue
+			}
+			gen, ok := x.r.opts.Health.Admit(e.ID)
+			if !ok {
+				x.refused = append(x.refused, e)
+				continue
+			}
+			x.tried = append(x.tried, e.ID)
+			return *e, gen, true
+		}
+		if l++; l >= len(x.legs) {
+			return Endpoint{}, 0, false
+		}
+		rest = x.legs[l].order
+	}
+}
+
+// settle ends the watch once the watched attempt ended with ar, waits for
+// the hedges, if any began, and returns what they all came to: the
+// watched attempt's result, unless a hedge won, whose result then carries
+// the whole of what the caller was handed in this turn. Every attempt is
+// in the trace. A nil s returns ar.
+func (s *stallHedge) settle(ar attemptResult) attemptResult {
+	if s == nil {
+		return ar
+	}
+	s.mu.Lock()
+	s.over = true
+	close(s.done)
+	started := s.started
+	if started && s.winner < 0 && ar.err == nil {
+		// It finished (its last pieces held nothing to hand on) before
+		// the hedge handed on anything.
+		s.winner = 0
+		s.hedges[len(s.hedges)-1].cancel(errLostRace)
+	}
+	s.mu.Unlock()
+	if !started {
+		s.cancel(nil)
+		return ar
+	}
+	s.wg.Wait()
+	s.cancel(nil)
+	x := s.x
+	x.stallHedged = true
+	if s.winner == 1 {
+		for i := len(x.t.Attempts) - 1; i >= 0; i-- {
+			if a := &x.t.Attempts[i]; a.Endpoint == ar.e.ID {
+				if a.Outcome == provider.ClassCanceled.String() {
+					a.Error = errCarriedOnElsewhere.Error()
+				}
+				break
+			}
+		}
+	}
+	for i := range s.hedges {
+		h := &s.hedges[i].ar
+		h.a.Hedge, h.a.Resumed, h.hedged = true, true, true
+		if s.winner == 0 && h.err != nil && h.err.Class == provider.ClassCanceled {
+			h.a.Error = errLostRace.Error()
+		}
+		x.t.Attempts = append(x.t.Attempts, h.a)
+	}
+	if s.winner != 1 {
+		return ar
+	}
+	h := s.hedges[s.won].ar
+	h.content = s.sofar.String() + h.content
+	h.tokens += ar.tokens
+	h.committed = true
+	return h
+}

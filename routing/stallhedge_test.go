@@ -1,0 +1,279 @@
+package routing
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"switchboard/monitor"
+	"switchboard/monitor/monitortest"
+	"switchboard/provider"
+	"switchboard/sim"
+	"switchboard/sim/simtest"
+)
+
+// pausing is a loopback upstream that tells story in chunks of eight bytes
+// and, asked from the start, goes silent after the first 24 until pause
+// returns; asked to carry on from a prefill, it tells the rest at once,
+// unless hold is set, in which case it says nothing until the request ends.
+type pausing struct {
+	srv      *httptest.Server
+	requests atomic.Int64
+	pause    func(r *http.Request)
+	hold     func(r *http.Request) // nil: a continuation answers at once
+}
+
+func newPausing(t *testing.T, pause, hold func(r *http.Request)) *pausing {
+	p := &pausing{pause: pause, hold: hold}
+	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *pausing) serve(w http.ResponseWriter, r *http.Request) {
+	p.requests.Add(1)
+	var req struct{ Messages []provider.Message }
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Messages) == 0 {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.(http.Flusher).Flush()
+	text, resumed := story, false
+	if last := req.Messages[len(req.Messages)-1]; last.Role == "assistant" {
+		text, resumed = strings.TrimPrefix(story, last.Content), true
+		if p.hold != nil {
+			p.hold(r)
+			return
+		}
+	}
+	for i := 0; i < len(text); i += 8 {
+		if i == 24 && !resumed && p.pause != nil {
+			p.pause(r)
+			if r.Context().Err() != nil {
+				return
+			}
+		}
+		chunk, _ := json.Marshal(text[i:min(i+8, len(text))])
+		fmt.Fprintf(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":%s},\"finish_reason\":null}]}\n\n", chunk)
+		w.(http.Flusher).Flush()
+	}
+	fmt.Fprint(w, "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n")
+}
+
+// stallRun streams a request with hedging on through a router over ups,
+// named a, b, c ... from the cheapest, each taking a prefill, on a fake clock that moves on by
+// the stall hedge's floor once the caller has had the first 24 bytes. It
+// returns what the caller got, the result and the endpoint told it serves
+// last.
+func stallRun(t *testing.T, ups ...*pausing) (streamed string, res *Result, served string, err error) {
+	t.Helper()
+	clk := monitortest.NewClock()
+	clk.HoldTimers() // the first-token hedge's delay never passes; the stall hedge's when the test says
+	ep := func(name, url string, price float64) Endpoint {
+		return Endpoint{ID: "m@" + name, Provider: name, Model: "m", UpstreamModel: "u", PriceIn: price, Prefill: true,
+			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url})}
+	}
+	var eps []Endpoint
+	for i, u := range ups {
+		eps = append(eps, ep(string(rune('a'+i)), u.srv.URL, float64(i+1)))
+	}
+	r := routerOver(t, Options{Clock: clk}, eps...)
+	req := ask("tell me")
+	req.Hedge = &Hedge{Enabled: true}
+	req.Provider.Sort = Sort{By: SortPrice} // a, b, c ... in that order
+	req.Timeouts.Stall = 2 * time.Second    // the limit a stall hedge comes long before
+	var mu sync.Mutex
+	req.OnCommit = func(e Endpoint) {
+		mu.Lock()
+		served = e.Provider
+		mu.Unlock()
+	}
+	silent := make(chan struct{})
+	var got strings.Builder
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res, err = r.Send(t.Context(), req, func(d Delta) {
+			got.WriteString(d.Content)
+			if got.Len() == 24 {
+				close(silent)
+			}
+		})
+	}()
+	<-silent
+	timers := make(chan struct{})
+	go func() {
+		clk.WaitForTimers(2) // the first-token hedge's, and the silence's
+		close(timers)
+	}()
+	select {
+	case <-timers:
+		clk.Advance(StallHedgeFloor)
+		<-done
+	case <-done: // nothing watched the silence: the stall limit ended it
+		clk.NewTimer(time.Hour) // lets the waiter go
+		clk.NewTimer(time.Hour)
+		<-timers
+	}
+	return got.String(), res, served, err
+}
+
+// A stream that goes silent mid-answer, with hedging on, is carried on at
+// another endpoint that takes a prefill once the silence has lasted the
+// stall hedge's floor, long before its stall limit: the caller gets the
+// whole answer once, from then on from the other endpoint, and the silent
+// one is ended. Each upstream sees one request.
+func TestStallHedgeCarriesTheAnswerOn(t *testing.T) {
+	a := newPausing(t, func(r *http.Request) { <-r.Context().Done() }, nil)
+	b := newPausing(t, nil, nil)
+	streamed, res, served, err := stallRun(t, a, b)
+	if err != nil {
+		t.Fatalf("%v; attempts %v", err, outcomes(res.Trace))
+	}
+	if streamed != story {
+		t.Errorf("the caller got %q\nwant        %q", streamed, story)
+	}
+	at := res.Trace.Attempts
+	if got := strings.Join(outcomes(res.Trace), " "); got != "a:canceled b:ok" || !at[1].Hedge || !at[1].Resumed ||
+		!strings.Contains(at[0].Error, "stall hedge carried the answer on") {
+		t.Fatalf("attempts %s: %+v", got, at)
+	}
+	if res.Provider != "b" || served != "b" {
+		t.Errorf("served by %q, the caller told %q; want b", res.Provider, served)
+	}
+	if sum := res.Trace.Summary(); !strings.Contains(sum, "b carried the answer on as a hedge") || strings.Contains(sum, "failed") {
+		t.Errorf("summary %q", sum)
+	}
+	if a.requests.Load() != 1 || b.requests.Load() != 1 {
+		t.Errorf("requests a %d, b %d; want one each", a.requests.Load(), b.requests.Load())
+	}
+}
+
+// When the silent stream goes on before the hedge hands on anything, it
+// keeps the answer and the hedge is ended: the caller gets the answer once,
+// all of it from the first endpoint.
+func TestStallHedgeLosesToTheStreamThatGoesOn(t *testing.T) {
+	hedged := make(chan struct{})
+	a := newPausing(t, func(r *http.Request) { <-hedged }, nil)
+	b := newPausing(t, nil, func(r *http.Request) {
+		close(hedged) // the hedge has begun: the silent one goes on
+		<-r.Context().Done()
+	})
+	streamed, res, served, err := stallRun(t, a, b)
+	if err != nil {
+		t.Fatalf("%v; attempts %v", err, outcomes(res.Trace))
+	}
+	if streamed != story {
+		t.Errorf("the caller got %q\nwant        %q", streamed, story)
+	}
+	at := res.Trace.Attempts
+	if got := strings.Join(outcomes(res.Trace), " "); got != "a:ok b:canceled" || !at[1].Hedge || !strings.Contains(at[1].Error, "lost the race") {
+		t.Fatalf("attempts %s: %+v", got, at)
+	}
+	if res.Provider != "a" || served != "a" {
+		t.Errorf("served by %q, the caller told %q; want a", res.Provider, served)
+	}
+	if a.requests.Load() != 1 || b.requests.Load() != 1 {
+		t.Errorf("requests a %d, b %d; want one each", a.requests.Load(), b.requests.Load())
+	}
+}
+
+// A stall hedge that fails before it hands on anything (a 503) is
+// replaced by the next endpoint that takes a prefill, while the first is
+// still silent.
+func TestStallHedgeMovesOnFromAFailedHedge(t *testing.T) {
+	a := newPausing(t, func(r *http.Request) { <-r.Context().Done() }, nil)
+	b := newPausing(t, nil, func(r *http.Request) {}) // a continuation: a stream that ends at once, with nothing
+	c := newPausing(t, nil, nil)
+	streamed, res, served, err := stallRun(t, a, b, c)
+	if err != nil {
+		t.Fatalf("%v; attempts %v", err, outcomes(res.Trace))
+	}
+	if streamed != story {
+		t.Errorf("the caller got %q\nwant        %q", streamed, story)
+	}
+	at := res.Trace.Attempts
+	if got := strings.Join(outcomes(res.Trace), " "); got != "a:canceled b:stream_cut c:ok" || !at[1].Hedge || !at[2].Hedge {
+		t.Fatalf("attempts %s: %+v; requests %d %d %d", got, at, a.requests.Load(), b.requests.Load(), c.requests.Load())
+	}
+	if res.Provider != "c" || served != "c" {
+		t.Errorf("served by %q, the caller told %q; want c", res.Provider, served)
+	}
+	for _, u := range []*pausing{a, b, c} {
+		if n := u.requests.Load(); n != 1 {
+			t.Errorf("an upstream saw %d requests; want 1 each", n)
+		}
+	}
+}
+
+// The hedge budget fills with time and with the requests that may be
+// hedged, one hedge for every ten, up to a few at once; a hedge given back
+// can be taken again.
+func TestHedgeBudget(t *testing.T) {
+	at := monitortest.Start
+	b := newHedgeBudget(1)
+	for range 3 {
+		if !b.take(at) {
+			t.Fatal("a new budget holds three hedges")
+		}
+	}
+	if b.take(at) {
+		t.Fatal("a fourth hedge at once")
+	}
+	at = at.Add(500 * time.Millisecond)
+	for range 5 {
+		b.request(at)
+	}
+	if !b.take(at) || b.take(at) {
+		t.Fatal("half a second and five requests earn one hedge")
+	}
+	b.giveBack()
+	if !b.take(at) {
+		t.Fatal("a hedge given back was not there to take")
+	}
+	for range 1000 {
+		b.request(at)
+	}
+	at = at.Add(time.Hour)
+	n := 0
+	for b.take(at) {
+		n++
+	}
+	if n != 3 {
+		t.Fatalf("%d hedges after an hour and a thousand requests; the budget holds at most 3", n)
+	}
+}
+
+// An attempt after one that failed at once is as likely to be slow as the
+// first: it gets the request's first-token hedge. (On the wall clock: the
+// hedge's 20ms are the only wait, and the slow one never answers.)
+func TestHedgeAfterAFastFailure(t *testing.T) {
+	srv := func(p sim.Profile) string { return simtest.Start(t, p).URL() }
+	ep := func(name, url string, price float64) Endpoint {
+		return Endpoint{ID: "m@" + name, Provider: name, Model: "m", UpstreamModel: "m", PriceIn: price,
+			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url})}
+	}
+	r := routerOver(t, Options{Clock: monitor.SystemClock{}},
+		ep("down", srv(sim.Profile{Name: "down", Mode: sim.ModeDown}), 0.01),
+		ep("slow", srv(sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}), 1),
+		ep("fast", srv(sim.Profile{Name: "fast"}), 10))
+	req := ask("hello")
+	req.Provider.Sort = Sort{By: SortPrice}
+	req.Hedge = &Hedge{Enabled: true, After: 20 * time.Millisecond}
+	req.Timeouts.FirstToken = 2 * time.Second // without the hedge, slow costs this
+	res, err := r.Send(t.Context(), req, nil)
+	if err != nil {
+		t.Fatalf("%v; attempts %v", err, outcomes(res.Trace))
+	}
+	a := res.Trace.Attempts
+	if got := strings.Join(outcomes(res.Trace), " "); got != "down:overloaded slow:canceled fast:ok" || !a[2].Hedge {
+		t.Fatalf("attempts %s: %+v", got, a)
+	}
+}
