@@ -22,13 +22,13 @@ import (
 const (
 	defBucket         = 2 * time.Second
 	defWindow         = 5 * time.Minute
-	defOutageWindow   = 30 * time.Second
+	defOutageWindow   = monitor.DefaultOutageWindow
 	defDownAfter      = 3
 	defDownBelow      = 0.80
 	defDegradedBelow  = 0.95
 	defMinRequests    = 5
 	defRateLimitPause = 5 * time.Second
-	defProbeInterval  = 5 * time.Second
+	defProbeInterval  = monitor.DefaultProbeInterval
 	defProbeJitter    = 0.2
 	defProbeTimeout   = 10 * time.Second
 	defPublish        = 500 * time.Millisecond

@@ -116,9 +116,9 @@ func (o Options) withDefaults() Options {
 	}
 	setDur(&o.Bucket, 2*time.Second)
 	setDur(&o.Window, 5*time.Minute)
-	setDur(&o.OutageWindow, 30*time.Second)
+	setDur(&o.OutageWindow, DefaultOutageWindow)
 	setDur(&o.RateLimitPause, 5*time.Second)
-	setDur(&o.ProbeInterval, 5*time.Second)
+	setDur(&o.ProbeInterval, DefaultProbeInterval)
 	setDur(&o.ProbeTimeout, 10*time.Second)
 	setDur(&o.Publish, 500*time.Millisecond)
 	setDur(&o.BreakerBackoff, DefaultBreakerBackoff)
@@ -172,6 +172,14 @@ const DefaultSlowMargin = 250 * time.Millisecond
 // DefaultBreakerBackoff is BreakerBackoff's default: how long an open
 // breaker first keeps requests away before one trial may go.
 const DefaultBreakerBackoff = 5 * time.Second
+
+// DefaultProbeInterval is ProbeInterval's default: an idle endpoint is
+// probed this often, and a down one looked at.
+const DefaultProbeInterval = 5 * time.Second
+
+// DefaultOutageWindow is OutageWindow's default: OpenRouter's "no
+// significant outage in the last 30 seconds".
+const DefaultOutageWindow = 30 * time.Second
 
 func setDur(d *time.Duration, def time.Duration) {
 	if *d <= 0 {

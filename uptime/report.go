@@ -155,8 +155,10 @@ func writeFailover(w io.Writer, runs []FailoverRun) {
 
 func writeRecovery(w io.Writer, rs []Recovered) {
 	fmt.Fprintf(w, "#### 3. Recovery\n\n")
-	fmt.Fprintf(w, "The cheapest of three providers, %s, is down from the start and heals %s in; how long after that the first request sent was answered by it (Switchboard's breaker waits %s before its first trial).\n\n",
-		dead, human.Duration(rs[0].Healed), human.Duration(monitor.DefaultBreakerBackoff))
+	fmt.Fprintf(w, "The cheapest of three providers, %s, is down from the start and heals %s in; how long after that the first request sent was answered by it. "+
+		"Switchboard's breaker keeps real requests away for %s at first, doubling with each failed trial, while its probes look every %s and end the outage when the provider answers; "+
+		"OpenRouter's routing then keeps a provider with an outage in the last %s a fallback, so it serves again about that long after its probe found it back.\n\n",
+		dead, human.Duration(rs[0].Healed), human.Duration(monitor.DefaultBreakerBackoff), human.Duration(monitor.DefaultProbeInterval), human.Duration(monitor.DefaultOutageWindow))
 	fmt.Fprintln(w, "| strategy | back on it after | client-visible errors |")
 	fmt.Fprintln(w, "|---|---|---|")
 	for _, r := range rs {
