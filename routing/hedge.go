@@ -181,11 +181,12 @@ func (r *Router) hedgeAllowed(partner func() (Endpoint, uint64, bool), start fun
 }
 
 // hedgeShare is the share of the requests that may be hedged that the
-// hedge budget grows by: one hedge for every ten such requests, on top of
-// Options.HedgesPerSecond. A hedge at an endpoint's p95 is wanted by about
-// one request in twenty; a fixed rate alone would stop hedging at a few
-// requests a second.
-const hedgeShare = 0.1
+// hedge budget grows by: one hedge for every five such requests, on top of
+// Options.HedgesPerSecond, as Finagle's retry budget allows 20% more
+// requests. A hedge at an endpoint's p95 is wanted by one attempt in
+// twenty where the fleet is well, several times as many where it is not;
+// a fixed rate alone would stop hedging at a few requests a second.
+const hedgeShare = 0.2
 
 // hedgeBudget is the hedges the router may start, across all requests: a
 // bucket that fills at perSecond, and by hedgeShare of a hedge with every
@@ -203,7 +204,7 @@ type hedgeBudget struct {
 }
 
 func newHedgeBudget(perSecond float64) *hedgeBudget {
-	most := max(3, perSecond)
+	most := max(5, perSecond)
 	return &hedgeBudget{perSecond: perSecond, most: most, tokens: most, perRequest: hedgeShare}
 }
 
@@ -230,7 +231,7 @@ func (b *hedgeBudget) take(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.fill(now)
-	if b.tokens < 1-1e-9 { // ten tenths make a hedge, whatever their sum in floating point
+	if b.tokens < 1-1e-9 { // five fifths make a hedge, whatever their sum in floating point
 		return false
 	}
 	b.tokens--

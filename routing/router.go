@@ -92,7 +92,7 @@ type Options struct {
 	// nothing else is left to fall back to; default 10s.
 	MaxRetryWait time.Duration
 	// HedgesPerSecond is how many hedges a second may start across all
-	// requests, on top of one for every ten requests that may be hedged
+	// requests, on top of one for every five requests that may be hedged
 	// (see hedgeBudget); default 1.
 	HedgesPerSecond float64
 	// MaxAnswer bounds a request's answer, in bytes of content and

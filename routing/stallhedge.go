@@ -26,19 +26,21 @@ var errCarriedOnElsewhere = errors.New("went silent mid-answer, and a stall hedg
 // piece of the answer has reached the caller for after, the next endpoint
 // that takes a prefill (and whose breaker admits it) carries the answer on
 // from the text the caller has, while the silent one may still go on; the
-// first of the two to hand on a piece wins, and the other is ended. A
-// hedge that fails before it hands on anything is replaced by the next. A
-// stall limit cuts a silent stream only after seconds (it must not cut one
-// that is merely slow); a stall hedge bounds what a stall costs the caller
-// at about after plus the other endpoint's first token, and costs a
-// request only when a stream goes silent. One a request; each of its
-// hedges comes out of the router's hedge budget, as first-token hedges do.
+// first to hand on a piece keeps the answer, and the others are ended.
+// While the answer stays silent, another after brings another hedge (one
+// can be slow to its first token too), and a hedge that fails before it
+// hands on anything is replaced at once, up to maxStallHedges. A stall
+// limit cuts a silent stream only after seconds (it must not cut one that
+// is merely slow); a stall hedge bounds what a stall costs the caller at
+// about after plus another endpoint's first token, and costs requests only
+// when a stream goes silent. One a request; each of its hedges comes out
+// of the router's hedge budget, as first-token hedges do.
 type stallHedge struct {
 	x           *run
 	legIdx, pos int // where the watched endpoint is in the order
 	after       time.Duration
 	deliver     OnDelta                 // the caller's
-	parent      context.Context         // the request's: the hedge runs in it
+	parent      context.Context         // the request's: the hedges run in it
 	cancel      context.CancelCauseFunc // ends the watched attempt (a race's two included)
 	done        chan struct{}           // closed when the watched attempt has ended
 
@@ -48,15 +50,26 @@ type stallHedge struct {
 	last     time.Time       // when it last handed one on
 	watching bool            // the watch goroutine runs
 	called   bool            // it handed on a tool call: no prefill carries that on
-	over     bool            // the watched attempt ended: no hedge may start
-	started  bool
-	winner   int8 // who hands on pieces, once the hedge has started: -1 neither yet, 0 the watched attempt, 1 a hedge
-	won      int  // the hedge that won, when one did
-	// hedges are the hedges begun, in order: one runs at a time, and the
-	// next begins only when one fails before it hands on anything.
-	hedges []hedgeTry
-	wg     sync.WaitGroup // the hedges' goroutines
+	over     bool            // the watched attempt ended: no hedge may begin
+	// Once a hedge began: who hands on pieces (unclaimed, watched, or
+	// hedge i), the hedges in the order they began, when the last began,
+	// and how many run.
+	claimed   int
+	hedges    []hedgeTry
+	lastBegin time.Time
+	running   int
+	wg        sync.WaitGroup // the hedges' goroutines
 }
+
+// Who has the answer once a stall hedge began: nobody yet, the watched
+// attempt, or a hedge (its index).
+const (
+	unclaimed = -2
+	watched   = -1
+)
+
+// maxStallHedges is how many hedges one silence may begin.
+const maxStallHedges = 3
 
 // hedgeTry is one hedge of a stall hedge.
 type hedgeTry struct {
@@ -81,22 +94,22 @@ func (x *run) stallHedge(ctx context.Context, e *Endpoint, legIdx, pos int, last
 		// no stall (a reasoning model's).
 		after = max(after, time.Duration(x.r.norm().factor*float64(st.Gap30m.P99)))
 	}
-	s := &stallHedge{x: x, legIdx: legIdx, pos: pos, after: after, deliver: x.onDelta, parent: ctx, done: make(chan struct{}), winner: -1}
+	s := &stallHedge{x: x, legIdx: legIdx, pos: pos, after: after, deliver: x.onDelta, parent: ctx, done: make(chan struct{}), claimed: unclaimed}
 	ctx, s.cancel = context.WithCancelCause(ctx)
 	return s, ctx
 }
 
-// onDelta hands on a piece of the watched attempt, unless the hedge has
-// won; the first piece after the hedge started wins the race for it.
+// onDelta hands on a piece of the watched attempt, unless a hedge has
+// the answer; the first piece after a hedge began wins it back.
 func (s *stallHedge) onDelta(d Delta) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.started {
-		if s.winner < 0 {
-			s.winner = 0
-			s.hedges[len(s.hedges)-1].cancel(errLostRace)
+	if len(s.hedges) > 0 {
+		if s.claimed == unclaimed {
+			s.claimed = watched
+			s.cancelHedges(watched, errLostRace)
 		}
-		if s.winner != 0 {
+		if s.claimed != watched {
 			return
 		}
 	} else {
@@ -112,17 +125,34 @@ func (s *stallHedge) onDelta(d Delta) {
 	s.deliver(d)
 }
 
-// errLostRace ends the attempt that lost a stall hedge's race, before it
-// handed on anything.
-var errLostRace = errors.New("lost the race: the other handed on the answer's next piece first")
+// cancelHedges ends every hedge but hedge except. s.mu is held.
+func (s *stallHedge) cancelHedges(except int, cause error) {
+	for i := range s.hedges {
+		if i != except {
+			s.hedges[i].cancel(cause)
+		}
+	}
+}
 
-// watch waits for a silence of after since the last piece, then starts the
-// hedge if it may; it ends when the watched attempt does.
+// errLostRace ends an attempt that lost a stall hedge's race, before it
+// handed on anything.
+var errLostRace = errors.New("lost the race: another handed on the answer's next piece first")
+
+// watch waits for a silence of after since the last piece, begins a hedge,
+// and another after each further after of silence, while it may; it ends
+// when the watched attempt does, or when it may begin no more.
 func (s *stallHedge) watch() {
 	clk := s.x.r.opts.Clock
 	for {
 		s.mu.Lock()
+		if !s.mayBegin() {
+			s.mu.Unlock()
+			return
+		}
 		due := s.last.Add(s.after)
+		if len(s.hedges) > 0 {
+			due = s.lastBegin.Add(s.after)
+		}
 		s.mu.Unlock()
 		if wait := due.Sub(clk.Now()); wait > 0 {
 			timer, stop := clk.NewTimer(wait)
@@ -134,37 +164,52 @@ func (s *stallHedge) watch() {
 			}
 			continue
 		}
-		if s.start() {
+		if !s.more() {
 			return
 		}
 	}
 }
 
-// start starts the hedge at the next endpoint that can carry the answer on,
-// if the watched attempt is still silent and the budget has a hedge left.
-// It reports whether the watch is over: false when a piece came after all.
-func (s *stallHedge) start() bool {
+// mayBegin reports whether another hedge may begin: nobody has the answer
+// yet, the watched attempt has not ended, nothing stands in the way of a
+// prefill, and the silence has not had all its hedges. s.mu is held.
+func (s *stallHedge) mayBegin() bool {
+	return !s.over && !s.called && s.claimed == unclaimed && len(s.hedges) < maxStallHedges
+}
+
+// more begins the next hedge if the answer is still silent, and reports
+// whether to watch on: false once the budget or the order has no more.
+func (s *stallHedge) more() bool {
 	x := s.x
 	x.mu.Lock() // tried and refused, which a first-token hedge's race may change at the same time
 	defer x.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.over || s.called:
-		return true
-	case x.r.opts.Clock.Now().Sub(s.last) < s.after:
-		return false
+	since := s.last
+	if len(s.hedges) > 0 {
+		since = s.lastBegin
 	}
-	x.r.hedgeAllowed(func() (Endpoint, uint64, bool) { return x.carryOnPartner(s.legIdx, s.pos) },
-		func(_ int, e Endpoint, gen uint64) { s.begin(e, gen) })
-	return true
+	switch {
+	case !s.mayBegin():
+		return false
+	case x.r.opts.Clock.Now().Sub(since) < s.after:
+		return true // a piece came after all: watch on
+	}
+	return s.next()
 }
 
-// begin starts a hedge at e: the request's answer carried on from what
-// the caller has, as a resumed attempt is. s.mu and x.mu are held.
+// next begins a hedge at the next endpoint that can carry the answer on, if
+// the budget has one; x.mu and s.mu are held.
+func (s *stallHedge) next() bool {
+	x := s.x
+	return x.r.hedgeAllowed(func() (Endpoint, uint64, bool) { return x.carryOnPartner(s.legIdx, s.pos) },
+		func(_ int, e Endpoint, gen uint64) { s.begin(e, gen) })
+}
+
+// begin begins a hedge at e: the request's answer carried on from what the
+// caller has, as a resumed attempt is. x.mu and s.mu are held.
 func (s *stallHedge) begin(e Endpoint, gen uint64) {
 	x := s.x
-	s.started = true
 	prefill := x.partial + s.sofar.String()
 	req := x.req
 	req.Messages = append(slices.Clip(x.req.Messages), provider.Message{Role: "assistant", Content: prefill})
@@ -177,6 +222,8 @@ func (s *stallHedge) begin(e Endpoint, gen uint64) {
 	ctx, cancel := context.WithCancelCause(s.parent)
 	i := len(s.hedges)
 	s.hedges = append(s.hedges, hedgeTry{e: e, cancel: cancel})
+	s.lastBegin = x.r.opts.Clock.Now()
+	s.running++
 	cont := newContinuation(prefill, func(d Delta) { s.hedgeDelta(i, d) }, cancel)
 	s.wg.Add(1)
 	go func() {
@@ -188,8 +235,8 @@ func (s *stallHedge) begin(e Endpoint, gen uint64) {
 	}()
 }
 
-// ended keeps hedge i's result and, if it failed before it handed on
-// anything while the watched attempt is still silent, begins the next.
+// ended keeps hedge i's result and, if it failed before anyone handed on
+// anything and no other hedge runs, begins the next at once.
 func (s *stallHedge) ended(i int, ar attemptResult) {
 	x := s.x
 	x.mu.Lock()
@@ -197,26 +244,27 @@ func (s *stallHedge) ended(i int, ar attemptResult) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hedges[i].ar = ar
-	if ar.err != nil && ar.err.Class != provider.ClassCanceled && s.winner < 0 && !s.over {
-		x.r.hedgeAllowed(func() (Endpoint, uint64, bool) { return x.carryOnPartner(s.legIdx, s.pos) },
-			func(_ int, e Endpoint, gen uint64) { s.begin(e, gen) })
+	s.running--
+	if ar.err != nil && ar.err.Class != provider.ClassCanceled && s.running == 0 && s.mayBegin() {
+		s.next()
 	}
 }
 
-// hedgeDelta hands on a piece of hedge i's, unless the watched attempt
-// has won; the hedge's first piece, if it is first, ends the watched
-// attempt and tells the caller who serves now.
+// hedgeDelta hands on a piece of hedge i's, unless another has the
+// answer; its first piece, if it is first, ends the watched attempt and
+// the other hedges and tells the caller who serves now.
 func (s *stallHedge) hedgeDelta(i int, d Delta) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.winner < 0 {
-		s.winner, s.won = 1, i
+	if s.claimed == unclaimed {
+		s.claimed = i
 		s.cancel(errCarriedOnElsewhere)
+		s.cancelHedges(i, errLostRace)
 		if s.x.req.OnCommit != nil {
 			s.x.req.OnCommit(s.hedges[i].e)
 		}
 	}
-	if s.winner == 1 && s.won == i {
+	if s.claimed == i {
 		s.deliver(d)
 	}
 }
@@ -259,23 +307,25 @@ func (s *stallHedge) settle(ar attemptResult) attemptResult {
 	s.mu.Lock()
 	s.over = true
 	close(s.done)
-	started := s.started
-	if started && s.winner < 0 && ar.err == nil {
-		// It finished (its last pieces held nothing to hand on) before
-		// the hedge handed on anything.
-		s.winner = 0
-		s.hedges[len(s.hedges)-1].cancel(errLostRace)
+	began := len(s.hedges) > 0
+	if began && s.claimed == unclaimed && ar.err == nil {
+		// It finished (its last pieces held nothing to hand on) before a
+		// hedge handed on anything.
+		s.claimed = watched
+		s.cancelHedges(watched, errLostRace)
 	}
 	s.mu.Unlock()
-	if !started {
+	if !began {
 		s.cancel(nil)
 		return ar
 	}
 	s.wg.Wait()
 	s.cancel(nil)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	x := s.x
 	x.stallHedged = true
-	if s.winner == 1 {
+	if s.claimed >= 0 {
 		for i := len(x.t.Attempts) - 1; i >= 0; i-- {
 			if a := &x.t.Attempts[i]; a.Endpoint == ar.e.ID {
 				if a.Outcome == provider.ClassCanceled.String() {
@@ -288,15 +338,15 @@ func (s *stallHedge) settle(ar attemptResult) attemptResult {
 	for i := range s.hedges {
 		h := &s.hedges[i].ar
 		h.a.Hedge, h.a.Resumed, h.hedged = true, true, true
-		if s.winner == 0 && h.err != nil && h.err.Class == provider.ClassCanceled {
+		if i != s.claimed && h.err != nil && h.err.Class == provider.ClassCanceled && s.claimed != unclaimed {
 			h.a.Error = errLostRace.Error()
 		}
 		x.t.Attempts = append(x.t.Attempts, h.a)
 	}
-	if s.winner != 1 {
+	if s.claimed < 0 {
 		return ar
 	}
-	h := s.hedges[s.won].ar
+	h := s.hedges[s.claimed].ar
 	h.content = s.sofar.String() + h.content
 	h.tokens += ar.tokens
 	h.committed = true

@@ -68,11 +68,12 @@ func (p *pausing) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // stallRun streams a request with hedging on through a router over ups,
-// named a, b, c ... from the cheapest, each taking a prefill, on a fake clock that moves on by
-// the stall hedge's floor once the caller has had the first 24 bytes. It
+// named a, b, c ... from the cheapest, each taking a prefill, on a fake
+// clock that moves on by the stall hedge's floor once the caller has had
+// the first 24 bytes, and again after each hedge, silences times. It
 // returns what the caller got, the result and the endpoint told it serves
 // last.
-func stallRun(t *testing.T, ups ...*pausing) (streamed string, res *Result, served string, err error) {
+func stallRun(t *testing.T, silences int, ups ...*pausing) (streamed string, res *Result, served string, err error) {
 	t.Helper()
 	clk := monitortest.NewClock()
 	clk.HoldTimers() // the first-token hedge's delay never passes; the stall hedge's when the test says
@@ -108,20 +109,23 @@ func stallRun(t *testing.T, ups ...*pausing) (streamed string, res *Result, serv
 		})
 	}()
 	<-silent
-	timers := make(chan struct{})
-	go func() {
-		clk.WaitForTimers(2) // the first-token hedge's, and the silence's
-		close(timers)
-	}()
-	select {
-	case <-timers:
-		clk.Advance(StallHedgeFloor)
-		<-done
-	case <-done: // nothing watched the silence: the stall limit ended it
-		clk.NewTimer(time.Hour) // lets the waiter go
-		clk.NewTimer(time.Hour)
-		<-timers
+	for range silences {
+		timers := make(chan struct{})
+		go func() {
+			clk.WaitForTimers(2) // the first-token hedge's, and the silence's
+			close(timers)
+		}()
+		select {
+		case <-timers:
+			clk.Advance(StallHedgeFloor)
+		case <-done: // nothing watched the silence: the stall limit ended it
+			clk.NewTimer(time.Hour) // lets the waiter go
+			clk.NewTimer(time.Hour)
+			<-timers
+			return got.String(), res, served, err
+		}
 	}
+	<-done
 	return got.String(), res, served, err
 }
 
@@ -133,7 +137,7 @@ func stallRun(t *testing.T, ups ...*pausing) (streamed string, res *Result, serv
 func TestStallHedgeCarriesTheAnswerOn(t *testing.T) {
 	a := newPausing(t, func(r *http.Request) { <-r.Context().Done() }, nil)
 	b := newPausing(t, nil, nil)
-	streamed, res, served, err := stallRun(t, a, b)
+	streamed, res, served, err := stallRun(t, 1, a, b)
 	if err != nil {
 		t.Fatalf("%v; attempts %v", err, outcomes(res.Trace))
 	}
@@ -166,7 +170,7 @@ func TestStallHedgeLosesToTheStreamThatGoesOn(t *testing.T) {
 		close(hedged) // the hedge has begun: the silent one goes on
 		<-r.Context().Done()
 	})
-	streamed, res, served, err := stallRun(t, a, b)
+	streamed, res, served, err := stallRun(t, 1, a, b)
 	if err != nil {
 		t.Fatalf("%v; attempts %v", err, outcomes(res.Trace))
 	}
@@ -192,7 +196,7 @@ func TestStallHedgeMovesOnFromAFailedHedge(t *testing.T) {
 	a := newPausing(t, func(r *http.Request) { <-r.Context().Done() }, nil)
 	b := newPausing(t, nil, func(r *http.Request) {}) // a continuation: a stream that ends at once, with nothing
 	c := newPausing(t, nil, nil)
-	streamed, res, served, err := stallRun(t, a, b, c)
+	streamed, res, served, err := stallRun(t, 1, a, b, c)
 	if err != nil {
 		t.Fatalf("%v; attempts %v", err, outcomes(res.Trace))
 	}
@@ -213,26 +217,51 @@ func TestStallHedgeMovesOnFromAFailedHedge(t *testing.T) {
 	}
 }
 
+// A stall hedge that is slow to its first token too gets another after a
+// further silence: the first of the three to hand on a piece keeps the
+// answer, and the other two are ended.
+func TestStallHedgeHedgesASlowHedge(t *testing.T) {
+	silent := func(r *http.Request) { <-r.Context().Done() }
+	a := newPausing(t, silent, nil)
+	b := newPausing(t, nil, silent) // a continuation that never begins
+	c := newPausing(t, nil, nil)
+	streamed, res, served, err := stallRun(t, 2, a, b, c)
+	if err != nil {
+		t.Fatalf("%v; attempts %v", err, outcomes(res.Trace))
+	}
+	if streamed != story {
+		t.Errorf("the caller got %q\nwant        %q", streamed, story)
+	}
+	at := res.Trace.Attempts
+	if got := strings.Join(outcomes(res.Trace), " "); got != "a:canceled b:canceled c:ok" || !at[1].Hedge || !at[2].Hedge ||
+		!strings.Contains(at[1].Error, "lost the race") {
+		t.Fatalf("attempts %s: %+v", got, at)
+	}
+	if res.Provider != "c" || served != "c" {
+		t.Errorf("served by %q, the caller told %q; want c", res.Provider, served)
+	}
+}
+
 // The hedge budget fills with time and with the requests that may be
-// hedged, one hedge for every ten, up to a few at once; a hedge given back
+// hedged, one hedge for every five, up to five at once; a hedge given back
 // can be taken again.
 func TestHedgeBudget(t *testing.T) {
 	at := monitortest.Start
 	b := newHedgeBudget(1)
-	for range 3 {
+	for range 5 {
 		if !b.take(at) {
-			t.Fatal("a new budget holds three hedges")
+			t.Fatal("a new budget holds five hedges")
 		}
 	}
 	if b.take(at) {
-		t.Fatal("a fourth hedge at once")
+		t.Fatal("a sixth hedge at once")
 	}
 	at = at.Add(500 * time.Millisecond)
-	for range 5 {
+	for range 3 {
 		b.request(at)
 	}
 	if !b.take(at) || b.take(at) {
-		t.Fatal("half a second and five requests earn one hedge")
+		t.Fatal("half a second and three requests earn one hedge")
 	}
 	b.giveBack()
 	if !b.take(at) {
@@ -246,8 +275,8 @@ func TestHedgeBudget(t *testing.T) {
 	for b.take(at) {
 		n++
 	}
-	if n != 3 {
-		t.Fatalf("%d hedges after an hour and a thousand requests; the budget holds at most 3", n)
+	if n != 5 {
+		t.Fatalf("%d hedges after an hour and a thousand requests; the budget holds at most 5", n)
 	}
 }
 
