@@ -341,12 +341,19 @@ func (x *run) try(ctx context.Context, e *Endpoint, gen uint64, legIdx, pos int,
 func (x *run) hedgePartner(legIdx, pos int) (Endpoint, uint64, bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	for _, e := range x.legs[legIdx].order[pos+1:] {
-		if x.tried.has(e.ID) || x.isRefused(e.ID) {
+	return x.admitFirst(x.legs[legIdx].order[pos+1:], func(*Endpoint) bool { return true })
+}
+
+// admitFirst admits the first of es that has not had its turn, passes ok
+// and whose breaker admits it now, and counts it tried; those the breaker
+// refuses join the last resort. x.mu is held.
+func (x *run) admitFirst(es []*Endpoint, ok func(*Endpoint) bool) (Endpoint, uint64, bool) {
+	for _, e := range es {
+		if x.tried.has(e.ID) || x.isRefused(e.ID) || !ok(e) {
 			continue
 		}
-		gen, ok := x.r.opts.Health.Admit(e.ID)
-		if !ok {
+		gen, admitted := x.r.opts.Health.Admit(e.ID)
+		if !admitted {
 			x.refused = append(x.refused, e)
 			continue
 		}

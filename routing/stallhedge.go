@@ -274,25 +274,15 @@ func (s *stallHedge) hedgeDelta(i int, d Delta) {
 // turn, takes a prefill and whose breaker admits it now. Those it refuses
 // join the last resort. x.mu is held.
 func (x *run) carryOnPartner(legIdx, pos int) (Endpoint, uint64, bool) {
-	rest := x.legs[legIdx].order[pos+1:]
-	for l := legIdx; ; {
-		for _, e := range rest {
-			if x.tried.has(e.ID) || x.isRefused(e.ID) || !x.canCarryOn(e) {
-				continue
-			}
-			gen, ok := x.r.opts.Health.Admit(e.ID)
-			if !ok {
-				x.refused = append(x.refused, e)
-				continue
-			}
-			x.tried = append(x.tried, e.ID)
-			return *e, gen, true
-		}
-		if l++; l >= len(x.legs) {
-			return Endpoint{}, 0, false
-		}
-		rest = x.legs[l].order
+	if e, gen, ok := x.admitFirst(x.legs[legIdx].order[pos+1:], x.canCarryOn); ok {
+		return e, gen, true
 	}
+	for _, l := range x.legs[legIdx+1:] {
+		if e, gen, ok := x.admitFirst(l.order, x.canCarryOn); ok {
+			return e, gen, true
+		}
+	}
+	return Endpoint{}, 0, false
 }
 
 // settle ends the watch once the watched attempt ended with ar, waits for

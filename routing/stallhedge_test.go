@@ -129,6 +129,38 @@ func stallRun(t *testing.T, silences int, ups ...*pausing) (streamed string, res
 	return got.String(), res, served, err
 }
 
+// wantStory checks what stallRun returned: the whole story, once, from the
+// provider served, told to the caller as the one serving it, after the
+// attempts want ("provider:outcome ..."), every one after the first a
+// hedge, and one request to each of ups. It returns the attempts.
+func wantStory(t *testing.T, streamed string, res *Result, served string, err error, want, serving string, ups ...*pausing) []Attempt {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%v; attempts %v", err, outcomes(res.Trace))
+	}
+	if streamed != story {
+		t.Errorf("the caller got %q\nwant        %q", streamed, story)
+	}
+	at := res.Trace.Attempts
+	if got := strings.Join(outcomes(res.Trace), " "); got != want {
+		t.Fatalf("attempts %s, want %s: %+v", got, want, at)
+	}
+	for _, a := range at[1:] {
+		if !a.Hedge {
+			t.Errorf("attempt %s:%s is not marked a hedge", a.Provider, a.Outcome)
+		}
+	}
+	if res.Provider != serving || served != serving {
+		t.Errorf("served by %q, the caller told %q; want %s", res.Provider, served, serving)
+	}
+	for _, u := range ups {
+		if n := u.requests.Load(); n != 1 {
+			t.Errorf("an upstream saw %d requests; want 1 each", n)
+		}
+	}
+	return at
+}
+
 // A stream that goes silent mid-answer, with hedging on, is carried on at
 // another endpoint that takes a prefill once the silence has lasted the
 // stall hedge's floor, long before its stall limit: the caller gets the
@@ -138,25 +170,12 @@ func TestStallHedgeCarriesTheAnswerOn(t *testing.T) {
 	a := newPausing(t, func(r *http.Request) { <-r.Context().Done() }, nil)
 	b := newPausing(t, nil, nil)
 	streamed, res, served, err := stallRun(t, 1, a, b)
-	if err != nil {
-		t.Fatalf("%v; attempts %v", err, outcomes(res.Trace))
-	}
-	if streamed != story {
-		t.Errorf("the caller got %q\nwant        %q", streamed, story)
-	}
-	at := res.Trace.Attempts
-	if got := strings.Join(outcomes(res.Trace), " "); got != "a:canceled b:ok" || !at[1].Hedge || !at[1].Resumed ||
-		!strings.Contains(at[0].Error, "stall hedge carried the answer on") {
-		t.Fatalf("attempts %s: %+v", got, at)
-	}
-	if res.Provider != "b" || served != "b" {
-		t.Errorf("served by %q, the caller told %q; want b", res.Provider, served)
+	at := wantStory(t, streamed, res, served, err, "a:canceled b:ok", "b", a, b)
+	if !at[1].Resumed || !strings.Contains(at[0].Error, "stall hedge carried the answer on") {
+		t.Errorf("attempts %+v", at)
 	}
 	if sum := res.Trace.Summary(); !strings.Contains(sum, "b carried the answer on as a hedge") || strings.Contains(sum, "failed") {
 		t.Errorf("summary %q", sum)
-	}
-	if a.requests.Load() != 1 || b.requests.Load() != 1 {
-		t.Errorf("requests a %d, b %d; want one each", a.requests.Load(), b.requests.Load())
 	}
 }
 
@@ -171,21 +190,8 @@ func TestStallHedgeLosesToTheStreamThatGoesOn(t *testing.T) {
 		<-r.Context().Done()
 	})
 	streamed, res, served, err := stallRun(t, 1, a, b)
-	if err != nil {
-		t.Fatalf("%v; attempts %v", err, outcomes(res.Trace))
-	}
-	if streamed != story {
-		t.Errorf("the caller got %q\nwant        %q", streamed, story)
-	}
-	at := res.Trace.Attempts
-	if got := strings.Join(outcomes(res.Trace), " "); got != "a:ok b:canceled" || !at[1].Hedge || !strings.Contains(at[1].Error, "lost the race") {
-		t.Fatalf("attempts %s: %+v", got, at)
-	}
-	if res.Provider != "a" || served != "a" {
-		t.Errorf("served by %q, the caller told %q; want a", res.Provider, served)
-	}
-	if a.requests.Load() != 1 || b.requests.Load() != 1 {
-		t.Errorf("requests a %d, b %d; want one each", a.requests.Load(), b.requests.Load())
+	if at := wantStory(t, streamed, res, served, err, "a:ok b:canceled", "a", a, b); !strings.Contains(at[1].Error, "lost the race") {
+		t.Errorf("attempts %+v", at)
 	}
 }
 
@@ -197,24 +203,7 @@ func TestStallHedgeMovesOnFromAFailedHedge(t *testing.T) {
 	b := newPausing(t, nil, func(r *http.Request) {}) // a continuation: a stream that ends at once, with nothing
 	c := newPausing(t, nil, nil)
 	streamed, res, served, err := stallRun(t, 1, a, b, c)
-	if err != nil {
-		t.Fatalf("%v; attempts %v", err, outcomes(res.Trace))
-	}
-	if streamed != story {
-		t.Errorf("the caller got %q\nwant        %q", streamed, story)
-	}
-	at := res.Trace.Attempts
-	if got := strings.Join(outcomes(res.Trace), " "); got != "a:canceled b:stream_cut c:ok" || !at[1].Hedge || !at[2].Hedge {
-		t.Fatalf("attempts %s: %+v; requests %d %d %d", got, at, a.requests.Load(), b.requests.Load(), c.requests.Load())
-	}
-	if res.Provider != "c" || served != "c" {
-		t.Errorf("served by %q, the caller told %q; want c", res.Provider, served)
-	}
-	for _, u := range []*pausing{a, b, c} {
-		if n := u.requests.Load(); n != 1 {
-			t.Errorf("an upstream saw %d requests; want 1 each", n)
-		}
-	}
+	wantStory(t, streamed, res, served, err, "a:canceled b:stream_cut c:ok", "c", a, b, c)
 }
 
 // A stall hedge that is slow to its first token too gets another after a
@@ -226,19 +215,8 @@ func TestStallHedgeHedgesASlowHedge(t *testing.T) {
 	b := newPausing(t, nil, silent) // a continuation that never begins
 	c := newPausing(t, nil, nil)
 	streamed, res, served, err := stallRun(t, 2, a, b, c)
-	if err != nil {
-		t.Fatalf("%v; attempts %v", err, outcomes(res.Trace))
-	}
-	if streamed != story {
-		t.Errorf("the caller got %q\nwant        %q", streamed, story)
-	}
-	at := res.Trace.Attempts
-	if got := strings.Join(outcomes(res.Trace), " "); got != "a:canceled b:canceled c:ok" || !at[1].Hedge || !at[2].Hedge ||
-		!strings.Contains(at[1].Error, "lost the race") {
-		t.Fatalf("attempts %s: %+v", got, at)
-	}
-	if res.Provider != "c" || served != "c" {
-		t.Errorf("served by %q, the caller told %q; want c", res.Provider, served)
+	if at := wantStory(t, streamed, res, served, err, "a:canceled b:canceled c:ok", "c", a, b, c); !strings.Contains(at[1].Error, "lost the race") {
+		t.Errorf("attempts %+v", at)
 	}
 }
 
