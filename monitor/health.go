@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"switchboard/human"
@@ -64,6 +65,12 @@ func wilsonUpper(successes, n int) float64 {
 type health struct {
 	ep      Endpoint
 	enabled bool
+
+	// unanswered is when the oldest attempt sent since the endpoint last
+	// answered anything was sent (Unix nanoseconds of the
+	// monitor's clock); 0 when it owes no answer. Kept apart from the
+	// lock: every attempt sets it and its first token clears it.
+	unanswered atomic.Int64
 
 	fine   *rolling[counts, *counts]         // Options.Bucket slots over Options.Window; tail: the outage window
 	minute *rolling[minuteSlot, *minuteSlot] // 1-minute slots over 30 minutes; tail: 5 minutes
@@ -296,11 +303,20 @@ func (h *health) settle(m *Monitor, now time.Time) {
 // tripped applies the outage rule to a closed breaker: DownAfter provider
 // errors in a row, or availability under DownBelow over the outage window
 // (counting only what came after the breaker last closed) once enough
-// answers were seen there.
+// answers were seen there; or silence: a timeout, or an attempt owed an
+// answer for longer than a probe may take and three times the endpoint's
+// 30-minute p99 first token (the attempts a silent provider gets can all
+// end as lost races, which never time out).
 func (h *health) tripped(o Options, now time.Time) (string, bool) {
 	if h.silent {
 		h.silent = false
 		return "no answer in time", true
+	}
+	if since := h.unanswered.Load(); since != 0 && h.ttft30m.P99 > 0 {
+		if owed := now.Sub(time.Unix(0, since)); owed > max(o.ProbeTimeout, 3*h.ttft30m.P99) {
+			h.unanswered.Store(0)
+			return fmt.Sprintf("no answer for %s to a request in flight", human.Duration(owed.Round(time.Second))), true
+		}
 	}
 	if h.consecutive >= o.DownAfter {
 		return fmt.Sprintf("%d errors in a row (last %s)", h.consecutive, h.lastError), true

@@ -87,6 +87,13 @@ func (m *Monitor) Record(id string, o provider.Outcome) {
 	if !ok {
 		return
 	}
+	if o.Class != provider.ClassTimeout && o.Class != provider.ClassCanceled && !o.Shallow {
+		// Whatever came back, even an error, settles what the endpoint
+		// owed; silence does not, nor an attempt given up on before it
+		// answered (a hedge that lost, a caller gone), nor a host that
+		// lists its models while the model says nothing.
+		m.Answered(id)
+	}
 	now := m.opts.Clock.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -95,6 +102,45 @@ func (m *Monitor) Record(id string, o provider.Outcome) {
 	h.record(m, now, o)
 	h.update(m, now)
 	m.version++
+}
+
+// Sent notes that an attempt went to an endpoint now, its answer not yet
+// begun: the oldest such since the endpoint last answered is what
+// Unanswered measures. Lock-free: it is on every attempt's path.
+func (m *Monitor) Sent(id string) {
+	if i, ok := m.index[id]; ok {
+		if u := &m.health[i].unanswered; u.Load() == 0 {
+			u.CompareAndSwap(0, m.opts.Clock.Now().UnixNano())
+		}
+	}
+}
+
+// Answered notes that an endpoint answered: a first token, or an outcome
+// that is neither a timeout, canceled nor a models list (Record calls it).
+// It owes nothing from then on.
+func (m *Monitor) Answered(id string) {
+	if i, ok := m.index[id]; ok {
+		if u := &m.health[i].unanswered; u.Load() != 0 {
+			u.Store(0)
+		}
+	}
+}
+
+// Unanswered is how long, at now, the endpoint has left an attempt without
+// any answer: since the oldest one sent after its last answer of
+// anything; 0 when it owes none. A provider that takes requests and goes
+// silent shows here long before the first of them reaches its first-token
+// deadline, while one that answers other requests meanwhile does not.
+func (m *Monitor) Unanswered(id string, now time.Time) time.Duration {
+	i, ok := m.index[id]
+	if !ok {
+		return 0
+	}
+	since := m.health[i].unanswered.Load()
+	if since == 0 {
+		return 0
+	}
+	return max(now.Sub(time.Unix(0, since)), 0)
 }
 
 // Admit asks whether a request (or probe) may be sent to an endpoint now, as

@@ -136,6 +136,8 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	}
 	first, stall, d := r.deadlines(e, req.Timeouts, req.next)
 	ar.a.Deadline = &d
+	r.opts.Health.Sent(e.ID)
+	answered := false
 	s, err := e.Upstream.Stream(ctx, provider.Request{
 		Model: e.UpstreamModel, Messages: req.Messages, MaxTokens: req.MaxTokens, Temperature: req.Temperature,
 		User: req.User, Extra: req.Extra, MaxAnswer: req.MaxAnswer, OnWait: req.OnWait,
@@ -144,6 +146,10 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	})
 	if err == nil {
 		err = drain(s, func(c provider.Chunk) {
+			if !answered {
+				answered = true
+				r.opts.Health.Answered(e.ID)
+			}
 			d := Delta{Content: c.Content, Reasoning: c.Reasoning, Signature: c.Signature, ToolCalls: c.ToolCalls, Logprobs: c.Logprobs}
 			if onFirst != nil && (d.commits() || d.Reasoning != "") {
 				onFirst()

@@ -26,6 +26,7 @@ const (
 	placedByPrice                  // after the preferred, cheapest first
 	placedDegraded                 // degraded: after the healthy
 	placedRecovered                // recently down: after the healthy and degraded
+	placedUnanswered               // silent to an attempt in flight for far longer than its first tokens take
 	placedSlow                     // misses a preferred_min_throughput / preferred_max_latency cutoff
 	placedDown                     // down: last resort
 	placedCooling                  // cooling down: only if nothing else is left
@@ -57,6 +58,7 @@ const (
 	groupHealthy group = iota
 	groupDegraded
 	groupRecovered
+	groupUnanswered
 	groupDown
 	groupCooling
 	groupExcluded
@@ -128,6 +130,7 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 	need := req.tokensNeeded()
 	images := req.hasImages()
 	var unknown monitor.EndpointStatus // an endpoint the monitor does not know is off
+	now := r.opts.Clock.Now()
 	for _, e := range eps {
 		st := snap.Status(e.ID)
 		if st == nil {
@@ -154,6 +157,12 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 				// degraded still answers, so it keeps its place by the key.
 				k.group = groupHealthy
 			}
+			var silent time.Duration
+			if k.group < groupRecovered {
+				if silent = r.unanswered(&e, st, now); silent > 0 {
+					k.group = groupUnanswered
+				}
+			}
 			k.lastResort = k.group >= groupDown
 			k.slow = missesCutoffs(st, prefs)
 			c.Tier = TierPreferred
@@ -168,6 +177,9 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 				c.value = k.value
 			} else {
 				k.value = c.Price
+			}
+			if silent > 0 {
+				c.value = silent.Seconds()
 			}
 		}
 		p.cands = append(p.cands, c)
@@ -435,6 +447,26 @@ func healthGroup(st *monitor.EndpointStatus, snap *monitor.Snapshot) group {
 	return groupHealthy
 }
 
+// unansweredFloor is the shortest silence for which an endpoint with
+// attempts in flight is suspected of taking requests and not answering.
+const unansweredFloor = 500 * time.Millisecond
+
+// unanswered is how long e has left an attempt in flight without any
+// answer at now, when that is more than twice its p99 time to first token
+// (and unansweredFloor): a provider that went silent, found out well
+// before the first of its requests reaches its deadline; 0 otherwise, and
+// for an endpoint without figures to be far past.
+func (r *Router) unanswered(e *Endpoint, st *monitor.EndpointStatus, now time.Time) time.Duration {
+	p99 := max(st.TTFT.P99, st.TTFT30m.P99)
+	if p99 <= 0 {
+		return 0
+	}
+	if d := r.opts.Health.Unanswered(e.ID, now); d > max(unansweredFloor, 2*p99) {
+		return d
+	}
+	return 0
+}
+
 // missesCutoffs reports whether the endpoint's live figures miss any of the
 // preferred throughput or latency cutoffs. Without data there is nothing to
 // miss.
@@ -493,6 +525,8 @@ func placement(p *Preferences, k planKey, rank int) reason {
 		return placedSlow
 	case k.orderPos < len(p.Order):
 		return placedOrder
+	case k.group == groupUnanswered:
+		return placedUnanswered
 	case p.Sort.By != "" && k.group == groupRecovered:
 		return placedSortedLate
 	case p.Sort.By != "":
@@ -526,6 +560,9 @@ func (c *Candidate) why(p *Preferences, healthy int) string {
 		return c.detail
 	case placedRecovered:
 		return fmt.Sprintf("outage %s ago", human.Duration(time.Duration(c.value*float64(time.Second))))
+	case placedUnanswered:
+		return fmt.Sprintf("no answer for %s to a request in flight, far past its usual first token: after the others until it answers",
+			human.Duration(time.Duration(c.value*float64(time.Second)).Round(time.Millisecond)))
 	case placedSlow:
 		return "misses a preferred throughput or latency cutoff: moved to the end"
 	case excludedOff:

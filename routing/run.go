@@ -344,12 +344,18 @@ func (x *run) hedgePartner(legIdx, pos int) (Endpoint, uint64, bool) {
 	return x.admitFirst(x.legs[legIdx].order[pos+1:], func(*Endpoint) bool { return true })
 }
 
-// admitFirst admits the first of es that has not had its turn, passes ok
-// and whose breaker admits it now, and counts it tried; those the breaker
-// refuses join the last resort. x.mu is held.
+// admitFirst admits the first of es that has not had its turn, passes ok,
+// is not silent to a request in flight (see Router.unanswered: a hedge
+// there would only wait with it) and whose breaker admits it now, and
+// counts it tried; those the breaker refuses join the last resort. x.mu is
+// held.
 func (x *run) admitFirst(es []*Endpoint, ok func(*Endpoint) bool) (Endpoint, uint64, bool) {
+	now := x.r.opts.Clock.Now()
 	for _, e := range es {
 		if x.tried.has(e.ID) || x.isRefused(e.ID) || !ok(e) {
+			continue
+		}
+		if st := x.snap.Status(e.ID); st != nil && x.r.unanswered(e, st, now) > 0 {
 			continue
 		}
 		gen, admitted := x.r.opts.Health.Admit(e.ID)

@@ -139,6 +139,9 @@ func (x *run) stick(snap *monitor.Snapshot) {
 	if st := snap.Status(id); i <= 0 || st == nil || st.State != monitor.Healthy {
 		return // already first, no longer a candidate, or not healthy
 	}
+	if c := slices.IndexFunc(x.t.Candidates, func(c Candidate) bool { return c.Endpoint == id }); c >= 0 && x.t.Candidates[c].group != groupHealthy {
+		return // planned after the healthy (silent to a request in flight)
+	}
 	e := l.order[i]
 	l.order = slices.Insert(slices.Delete(l.order, i, i+1), 0, e)
 	at := slices.Index(x.t.Order, id)

@@ -1,0 +1,108 @@
+package routing
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"switchboard/monitor/monitortest"
+	"switchboard/provider"
+	"switchboard/sim"
+	"switchboard/sim/simtest"
+)
+
+// A provider that takes a request and goes silent is passed over by the
+// requests that come while the first waits, once the wait is far past its
+// usual first token, not only after the first reaches its deadline: it
+// gets one request, not one per request sent in the meantime.
+func TestSilentEndpointIsPassedOver(t *testing.T) {
+	var requests atomic.Int64
+	got := make(chan struct{}, 8)
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		io.Copy(io.Discard, r.Body) // read to its end, so that the server sees the client go
+		got <- struct{}{}
+		<-r.Context().Done()
+	}))
+	t.Cleanup(silent.Close)
+	good := simtest.Start(t, sim.Profile{Name: "good"})
+	clk := monitortest.NewClock()
+	ep := func(name, url string, price float64) Endpoint {
+		return Endpoint{ID: "m@" + name, Provider: name, Model: "m", UpstreamModel: "m", PriceIn: price,
+			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url})}
+	}
+	r := routerOver(t, Options{Clock: clk}, ep("silent", silent.URL, 0.01), ep("good", good.URL(), 10))
+	for range 20 { // its usual first token: 100ms
+		r.opts.Health.Record("m@silent", provider.Outcome{Class: provider.ClassOK, TTFT: 100 * time.Millisecond, Duration: 200 * time.Millisecond})
+	}
+	ask := func(q string) Request {
+		req := Request{Model: "m", MaxTokens: 16, Messages: []provider.Message{{Role: "user", Content: q}}}
+		req.Provider.Sort = Sort{By: SortPrice}
+		req.Timeouts.FirstToken = time.Minute // the first waits: only the others can tell
+		return req
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	first := make(chan struct{})
+	go func() {
+		defer close(first)
+		r.Send(ctx, ask("the first"), nil)
+	}()
+	<-got // the silent one has it
+	clk.Advance(time.Second)
+	res, err := r.Send(t.Context(), ask("the second"), nil)
+	cancel()
+	<-first
+	if err != nil || res.Provider != "good" || strings.Join(outcomes(res.Trace), " ") != "good:ok" {
+		t.Fatalf("second request: %v, served by %q, attempts %v", err, res.Provider, outcomes(res.Trace))
+	}
+	var why string
+	for _, c := range res.Trace.Candidates {
+		if c.Provider == "silent" {
+			why = c.Why
+		}
+	}
+	if !strings.Contains(why, "no answer for 1s to a request in flight") {
+		t.Errorf("the silent candidate's reason %q", why)
+	}
+	if n := requests.Load(); n != 1 {
+		t.Errorf("the silent provider got %d requests; want 1", n)
+	}
+}
+
+// A hedge does not go to an endpoint silent to a request in flight: it
+// would only wait there too.
+func TestHedgePassesOverASilentEndpoint(t *testing.T) {
+	f, srvs := simFleet(t, map[string]float64{"slow": 0.01, "silent": 1, "fast": 10}, provider.OpenAIOptions{},
+		sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "silent"}, sim.Profile{Name: "fast"})
+	for range 20 { // its usual first token: 100ms
+		f.mon.Record("m@silent", provider.Outcome{Class: provider.ClassOK, TTFT: 100 * time.Millisecond, Duration: 200 * time.Millisecond})
+	}
+	f.mon.Sent("m@silent") // a request of another caller waits on it
+	f.clk.Advance(time.Second)
+	f.clk.HoldTimers()
+	req := ask("hello")
+	req.Provider.Order = []string{"slow", "silent", "fast"} // the order puts it next, whatever its health
+	req.Hedge = &Hedge{Enabled: true, After: 50 * time.Millisecond}
+	req.Timeouts.FirstToken = 300 * time.Millisecond
+	done := make(chan struct{})
+	var res *Result
+	var err error
+	go func() {
+		defer close(done)
+		res, err = f.router.Send(t.Context(), req, nil)
+	}()
+	f.clk.WaitForTimers(1)
+	f.clk.Advance(req.Hedge.After)
+	<-done
+	if err != nil || strings.Join(outcomes(res.Trace), " ") != "slow:canceled fast:ok" {
+		t.Fatalf("attempts %v, err %v; want the hedge at fast, past the silent one", outcomes(res.Trace), err)
+	}
+	if n := srvs["silent"].Stats().Chats; n != 0 {
+		t.Errorf("the silent endpoint got %d requests", n)
+	}
+}
