@@ -87,11 +87,12 @@ func (m *Monitor) Record(id string, o provider.Outcome) {
 	if !ok {
 		return
 	}
-	if o.Class != provider.ClassTimeout && o.Class != provider.ClassCanceled && !o.Shallow {
+	if o.Class != provider.ClassTimeout && !o.Raced && !o.Shallow {
 		// Whatever came back, even an error, settles what the endpoint
-		// owed; silence does not, nor an attempt given up on before it
-		// answered (a hedge that lost, a caller gone), nor a host that
-		// lists its models while the model says nothing.
+		// owed, and so does a caller gone (there is no one left to
+		// answer); silence does not, nor an attempt that lost a race
+		// before it answered, nor a host that lists its models while
+		// the model says nothing.
 		m.Answered(id)
 	}
 	now := m.opts.Clock.Now()
@@ -116,8 +117,8 @@ func (m *Monitor) Sent(id string) {
 }
 
 // Answered notes that an endpoint answered: a first token, or an outcome
-// that is neither a timeout, canceled nor a models list (Record calls it).
-// It owes nothing from then on.
+// that is neither a timeout, a lost race nor a models list (Record calls
+// it). It owes nothing from then on.
 func (m *Monitor) Answered(id string) {
 	if i, ok := m.index[id]; ok {
 		if u := &m.health[i].unanswered; u.Load() != 0 {

@@ -10,8 +10,8 @@ import (
 )
 
 // Unanswered counts from the oldest attempt sent since the endpoint last
-// answered anything: a first token or an outcome clears it; a timeout, or
-// an attempt given up on, does not.
+// answered anything: a first token or an outcome clears it, and so does a
+// caller gone; a timeout, a lost race or a models list does not.
 func TestUnanswered(t *testing.T) {
 	clk := monitortest.NewClock()
 	m := newTestMonitor(t, clk, "a")
@@ -32,11 +32,15 @@ func TestUnanswered(t *testing.T) {
 
 	m.Sent("a")
 	clk.Advance(time.Second)
-	m.Record("a", fail(provider.ClassCanceled)) // a hedge that lost to another, before an answer
-	m.Record("a", fail(provider.ClassTimeout))  // silence
-	m.Record("a", reached())                    // the host lists its models; the model says nothing
+	m.Record("a", provider.Outcome{Class: provider.ClassCanceled, Raced: true}) // a hedge that lost to another, before an answer
+	m.Record("a", fail(provider.ClassTimeout))                                  // silence
+	m.Record("a", reached())                                                    // the host lists its models; the model says nothing
 	owes(time.Second)
 	m.Record("a", fail(provider.ClassServer)) // a 500 is an answer
+	owes(0)
+	m.Sent("a")
+	clk.Advance(time.Second)
+	m.Record("a", fail(provider.ClassCanceled)) // its caller went away: nobody is owed an answer now
 	owes(0)
 	if m.Unanswered("nobody", clk.Now()) != 0 {
 		t.Fatal("an unknown endpoint owes an answer")
@@ -59,7 +63,7 @@ func TestOwedAnswerOpensTheBreaker(t *testing.T) {
 	if st := status(t, m, "a"); st.State == Down {
 		t.Fatalf("down before the probe timeout passed: %s", st.Reason)
 	}
-	m.Record("a", fail(provider.ClassCanceled)) // lost a race
+	m.Record("a", provider.Outcome{Class: provider.ClassCanceled, Raced: true}) // lost a race
 	clk.Advance(2 * time.Second)
 	st := status(t, m, "a")
 	if st.State != Down || st.Breaker != BreakerOpen || !strings.Contains(st.Reason, "no answer for 11s to a request in flight") {

@@ -282,6 +282,10 @@ type Outcome struct {
 	// outage or of a run of errors. Its failure (no connection, 5xx, a
 	// refused key) is the provider error it is.
 	Shallow bool
+	// Raced marks an attempt ended, canceled, because another attempt of
+	// the same request won a race with it (a hedge): given up on by the
+	// router, not by its caller, and so no sign that the endpoint answered.
+	Raced bool
 	// Gen is the circuit-breaker generation the attempt was admitted in
 	// (from the monitor's Admit); outcomes of an older generation do not move
 	// the breaker. 0 means the caller did not ask, and counts as current.

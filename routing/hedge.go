@@ -59,7 +59,7 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 	partner func() (Endpoint, uint64, bool)) attemptResult {
 	var mu sync.Mutex
 	winner := -1
-	var cancels [2]context.CancelFunc
+	var cancels [2]context.CancelCauseFunc
 	var eps [2]Endpoint
 	type done struct {
 		i  int
@@ -71,7 +71,7 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 	onCommit := req.OnCommit
 	req.OnCommit = nil
 	start := func(i int, e Endpoint, gen uint64) {
-		actx, cancel := context.WithCancel(ctx)
+		actx, cancel := context.WithCancelCause(ctx)
 		deliver := onDelta
 		if onDelta != nil && onCommit != nil {
 			deliver = committing(onCommit, e, onDelta)
@@ -87,7 +87,7 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 				if winner < 0 {
 					winner = i
 					if c := cancels[1-i]; c != nil {
-						c()
+						c(errLostRace)
 					}
 				}
 				return winner == i
@@ -103,7 +103,7 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 				}
 			}
 			ar := r.attempt(actx, e, gen, req, each, func() { claim() })
-			cancel()
+			cancel(nil)
 			results <- done{i, ar}
 		}()
 	}

@@ -679,6 +679,9 @@ func TestHedging(t *testing.T) {
 		if st, _ := f.mon.Snapshot().Endpoint("m@slow"); st.ProviderErrors != 0 {
 			t.Fatal("the canceled loser of the race was held against its provider")
 		}
+		if f.mon.Unanswered("m@slow", f.clk.Now().Add(time.Second)) == 0 {
+			t.Error("the race's loser never answered, yet owes nothing: a lost race counted as an answer")
+		}
 	})
 	t.Run("a hedge that fails at once is replaced by the next", func(t *testing.T) {
 		f, srvs := simFleet(t, map[string]float64{"slow": 0.01, "down": 1, "fast": 10}, provider.OpenAIOptions{},
