@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -45,6 +46,11 @@ func (x *run) hedgeAfter(e *Endpoint, lastResort bool) time.Duration {
 	}
 	return defaultHedgeAfter
 }
+
+// errLostRace ends an attempt that lost a race (a first-token hedge's, or
+// a stall hedge's) before it handed on anything: given up on by the
+// router, not by its caller (provider.Outcome.Raced).
+var errLostRace = errors.New("lost the race: another handed on the answer's next piece first")
 
 // race runs the first endpoint and, if it has streamed no token by after,
 // the one partner finds as well (partner admits it, at that moment); a

@@ -292,15 +292,7 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 func (x *run) try(ctx context.Context, e *Endpoint, gen uint64, legIdx, pos int, again, lastResort bool) attemptResult {
 	req := x.req
 	if x.begun {
-		// Carry on from what the caller has, within what is left of the
-		// answer's bound.
-		req.Messages = append(slices.Clip(x.req.Messages), provider.Message{Role: "assistant", Content: x.partial})
-		req.MaxAnswer = max(1, req.MaxAnswer-len(x.partial))
-		if req.MaxTokens > 0 {
-			// An upstream caps what it generates: the tokens already sent
-			// count against the caller's max_tokens.
-			req.MaxTokens = max(1, req.MaxTokens-x.sentTokens)
-		}
+		req = x.carryingOn(x.partial, x.sentTokens)
 	}
 	others := !x.nothingAfter(legIdx, pos)
 	req.next = takeover{snap: x.snap, others: others, carryOn: others}
@@ -333,6 +325,21 @@ func (x *run) try(ctx context.Context, e *Endpoint, gen uint64, legIdx, pos int,
 	x.waited = ""
 	x.t.Attempts = append(x.t.Attempts, ar.a)
 	return sh.settle(ar)
+}
+
+// carryingOn is the request that carries on the answer the caller has
+// part of, prefill, of which sent tokens were sent: prefill as an
+// assistant message, within what is left of the answer's bound.
+func (x *run) carryingOn(prefill string, sent int) Request {
+	req := x.req
+	req.Messages = append(slices.Clip(x.req.Messages), provider.Message{Role: "assistant", Content: prefill})
+	req.MaxAnswer = max(1, req.MaxAnswer-len(prefill))
+	if req.MaxTokens > 0 {
+		// An upstream caps what it generates: the tokens already sent
+		// count against the caller's max_tokens.
+		req.MaxTokens = max(1, req.MaxTokens-sent)
+	}
+	return req
 }
 
 // hedgePartner finds the endpoint a hedge races with, when the hedge's

@@ -3,7 +3,6 @@ package routing
 import (
 	"context"
 	"errors"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -134,10 +133,6 @@ func (s *stallHedge) cancelHedges(except int, cause error) {
 	}
 }
 
-// errLostRace ends an attempt that lost a stall hedge's race, before it
-// handed on anything.
-var errLostRace = errors.New("lost the race: another handed on the answer's next piece first")
-
 // watch waits for a silence of after since the last piece, begins a hedge,
 // and another after each further after of silence, while it may; it ends
 // when the watched attempt does, or when it may begin no more.
@@ -211,12 +206,7 @@ func (s *stallHedge) next() bool {
 func (s *stallHedge) begin(e Endpoint, gen uint64) {
 	x := s.x
 	prefill := x.partial + s.sofar.String()
-	req := x.req
-	req.Messages = append(slices.Clip(x.req.Messages), provider.Message{Role: "assistant", Content: prefill})
-	req.MaxAnswer = max(1, req.MaxAnswer-len(prefill))
-	if req.MaxTokens > 0 {
-		req.MaxTokens = max(1, req.MaxTokens-x.sentTokens-s.pieces)
-	}
+	req := x.carryingOn(prefill, x.sentTokens+s.pieces)
 	req.OnCommit = nil // told when the hedge wins, not when it streams
 	req.next = takeover{snap: x.snap, others: true, carryOn: x.anyAfter(s.legIdx, s.pos, x.canCarryOn)}
 	ctx, cancel := context.WithCancelCause(s.parent)
