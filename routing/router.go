@@ -86,11 +86,15 @@ type Clock interface {
 
 // Options configure a router.
 type Options struct {
-	Endpoints   []Endpoint
-	Health      Health
-	Clock       Clock  // default monitor.SystemClock
-	Seed        uint64 // seeds the weighted pick; 0 picks a random seed
-	MaxAttempts int    // attempts per request at most, retries included; default 5
+	Endpoints []Endpoint
+	Health    Health
+	Clock     Clock  // default monitor.SystemClock
+	Seed      uint64 // seeds the weighted pick; 0 picks a random seed
+	// MaxAttempts is how many endpoints a request tries at most, the first
+	// choice and its hedges included; default 5. Each is tried at most
+	// twice: once more after a blip (a refused connection, a 500) or a
+	// short Retry-After, or to carry on an answer it cut.
+	MaxAttempts int
 	// RetryBackoff is the pause before trying an endpoint once more after a
 	// connection failure or a 500, jittered by ±50%; default 200ms.
 	RetryBackoff time.Duration

@@ -208,8 +208,12 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 		return false, nil // cannot carry on an answer it did not start
 	case x.ctxFloor > 0 && e.ContextLength > 0 && e.ContextLength <= x.ctxFloor:
 		return false, nil // no longer than one that found the prompt too long
-	case len(x.t.Attempts) >= x.r.opts.MaxAttempts:
-		return false, x.failed(ctx)
+	case len(x.tried) >= x.r.opts.MaxAttempts:
+		stop := x.failed(ctx)
+		if stop.Kind == KindExhausted {
+			stop.Message += fmt.Sprintf(", and a request tries %d endpoints at most (max_attempts)", x.r.opts.MaxAttempts)
+		}
+		return false, stop
 	}
 	gen, ok := x.r.opts.Health.Admit(e.ID)
 	if !ok && !lastResort {
@@ -235,9 +239,6 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 				return false, x.interrupted(ctx, ar)
 			}
 			if ar.e.ID == e.ID && x.resumeHere(e, ar.err.Class, legIdx, pos) {
-				if len(x.t.Attempts) >= x.r.opts.MaxAttempts {
-					return false, x.failed(ctx)
-				}
 				if gen, ok = x.r.opts.Health.Admit(e.ID); ok {
 					continue
 				}
@@ -275,9 +276,6 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 		}
 		if ar.err.Class == provider.ClassRateLimited {
 			x.waited = fmt.Sprintf("waited %s: Retry-After, %s", human.Duration(wait), why)
-		}
-		if len(x.t.Attempts) >= x.r.opts.MaxAttempts {
-			return false, x.failed(ctx)
 		}
 		// Its own failure may just have opened the breaker: a refusal
 		// ends the endpoint's turn.
@@ -352,6 +350,7 @@ func (x *run) hedgePartner(legIdx, pos int) (Endpoint, uint64, bool) {
 }
 
 // admitFirst admits the first of es that has not had its turn, passes ok,
+// while the request may try another endpoint (Options.MaxAttempts),
 // is not silent to a request in flight (see Router.unanswered: a hedge
 // there would only wait with it) and whose breaker admits it now, and
 // counts it tried; those the breaker refuses join the last resort. x.mu is
@@ -359,6 +358,9 @@ func (x *run) hedgePartner(legIdx, pos int) (Endpoint, uint64, bool) {
 func (x *run) admitFirst(es []*Endpoint, ok func(*Endpoint) bool) (Endpoint, uint64, bool) {
 	now := x.r.opts.Clock.Now()
 	for _, e := range es {
+		if len(x.tried) >= x.r.opts.MaxAttempts {
+			break
+		}
 		if x.tried.has(e.ID) || x.isRefused(e.ID) || !ok(e) {
 			continue
 		}

@@ -1106,3 +1106,50 @@ func TestShortRateLimitOnTheRequestedModelIsWaitedOut(t *testing.T) {
 		t.Errorf("a long Retry-After: %v, served by %s, the limited upstream saw %d", err, res.Provider, len(came()))
 	}
 }
+
+// MaxAttempts counts the endpoints a request tries, not its attempts: a
+// retry after a blip does not take another endpoint's turn. Three
+// endpoints that answer 500 each get their retry (six attempts), and the
+// fourth still answers under the default of five; a cap of two stops
+// after two endpoints, each with its retry. Counted on the servers.
+func TestMaxAttemptsCountsEndpoints(t *testing.T) {
+	for _, tc := range []struct {
+		max      int
+		answered bool
+		chats    uint64 // in all, on the servers' side
+	}{{0, true, 7}, {2, false, 4}} {
+		t.Run(fmt.Sprint("max ", tc.max), func(t *testing.T) {
+			var eps []Endpoint
+			srvs := map[string]*sim.Server{}
+			for i, n := range []string{"a", "b", "c", "d"} {
+				p := sim.Profile{Name: n}
+				if n != "d" {
+					p.ErrorRate, p.ErrorStatuses = 1, []int{500}
+				}
+				srvs[n] = simtest.Start(t, p)
+				eps = append(eps, Endpoint{ID: "m@" + n, Provider: n, Model: "m", UpstreamModel: "m", PriceIn: float64(i + 1),
+					Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: srvs[n].URL()})})
+			}
+			r := routerOver(t, Options{MaxAttempts: tc.max, Clock: monitor.SystemClock{}, RetryBackoff: time.Millisecond}, eps...)
+			req := ask("hello")
+			req.Provider.Order = []string{"a", "b", "c", "d"}
+			res, err := r.Send(t.Context(), req, nil)
+			if (err == nil) != tc.answered {
+				t.Fatalf("err = %v, attempts %v, order %v", err, outcomes(res.Trace), res.Trace.Order)
+			}
+			var chats uint64
+			for _, s := range srvs {
+				chats += s.Stats().Chats
+			}
+			if chats != tc.chats || len(res.Trace.Attempts) != int(tc.chats) {
+				t.Errorf("the servers got %d requests, the trace has %d attempts (%v); want %d", chats, len(res.Trace.Attempts), outcomes(res.Trace), tc.chats)
+			}
+			if tc.answered && res.Provider != "d" {
+				t.Errorf("served by %s", res.Provider)
+			}
+			if !tc.answered && !strings.HasSuffix(err.Error(), "and a request tries 2 endpoints at most (max_attempts)") {
+				t.Errorf("the error does not say why d was not tried: %v", err)
+			}
+		})
+	}
+}
