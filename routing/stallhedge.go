@@ -27,12 +27,12 @@ var errCarriedOnElsewhere = errors.New("went silent mid-answer, and a stall hedg
 // from the text the caller has, while the silent one may still go on; the
 // first to hand on a piece keeps the answer, and the others are ended.
 // While the answer stays silent, another after brings another hedge (one
-// can be slow to its first token too), and a hedge that fails before it
-// hands on anything is replaced at once, up to maxStallHedges. A stall
-// limit cuts a silent stream only after seconds (it must not cut one that
-// is merely slow); a stall hedge bounds what a stall costs the caller at
-// about after plus another endpoint's first token, and costs requests only
-// when a stream goes silent. One a request; each of its hedges comes out
+// can be slow to its first token too), up to maxStallHedges; a hedge that
+// fails before it hands on anything is replaced at once, and not counted
+// among them. A stall limit cuts a silent stream only after seconds (it
+// must not cut one that is merely slow); a stall hedge bounds what a stall
+// costs the caller at about after plus another endpoint's first token, and
+// costs requests only when a stream goes silent. One a request; each of its hedges comes out
 // of the router's hedge budget, as first-token hedges do.
 type stallHedge struct {
 	x           *run
@@ -57,6 +57,7 @@ type stallHedge struct {
 	hedges    []hedgeTry
 	lastBegin time.Time
 	running   int
+	failed    int            // hedges that failed before anyone handed on anything: replaced, not counted
 	wg        sync.WaitGroup // the hedges' goroutines
 }
 
@@ -67,7 +68,8 @@ const (
 	watched   = -1
 )
 
-// maxStallHedges is how many hedges one silence may begin.
+// maxStallHedges is how many hedges one silence may begin, those that
+// failed at once (and were replaced) left out.
 const maxStallHedges = 3
 
 // hedgeTry is one hedge of a stall hedge.
@@ -169,7 +171,7 @@ func (s *stallHedge) watch() {
 // yet, the watched attempt has not ended, nothing stands in the way of a
 // prefill, and the silence has not had all its hedges. s.mu is held.
 func (s *stallHedge) mayBegin() bool {
-	return !s.over && !s.called && s.claimed == unclaimed && len(s.hedges) < maxStallHedges
+	return !s.over && !s.called && s.claimed == unclaimed && len(s.hedges)-s.failed < maxStallHedges
 }
 
 // more begins the next hedge if the answer is still silent, and reports
@@ -235,7 +237,11 @@ func (s *stallHedge) ended(i int, ar attemptResult) {
 	defer s.mu.Unlock()
 	s.hedges[i].ar = ar
 	s.running--
-	if ar.err != nil && ar.err.Class != provider.ClassCanceled && s.running == 0 && s.mayBegin() {
+	if ar.err == nil || ar.err.Class == provider.ClassCanceled || s.claimed != unclaimed {
+		return
+	}
+	s.failed++
+	if s.running == 0 && s.mayBegin() {
 		s.next()
 	}
 }

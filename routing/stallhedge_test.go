@@ -125,7 +125,11 @@ func stallRun(t *testing.T, silences int, ups ...*pausing) (streamed string, res
 			return got.String(), res, served, err
 		}
 	}
-	<-done
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second): // a bound on a failure, not a wait: the fake clock moves no further
+		t.Fatalf("the request did not end after %d silences: nothing carried the answer on", silences)
+	}
 	return got.String(), res, served, err
 }
 
@@ -204,6 +208,20 @@ func TestStallHedgeMovesOnFromAFailedHedge(t *testing.T) {
 	c := newPausing(t, nil, nil)
 	streamed, res, served, err := stallRun(t, 1, a, b, c)
 	wantStory(t, streamed, res, served, err, "a:canceled b:stream_cut c:ok", "c", a, b, c)
+}
+
+// Hedges that fail at once do not count among a silence's three: each is
+// replaced by the next until one carries the answer on.
+func TestStallHedgesThatFailAtOnceAreNotCounted(t *testing.T) {
+	a := newPausing(t, func(r *http.Request) { <-r.Context().Done() }, nil)
+	var failing []*pausing
+	for range maxStallHedges {
+		failing = append(failing, newPausing(t, nil, func(r *http.Request) {})) // a continuation that ends at once, with nothing
+	}
+	e := newPausing(t, nil, nil)
+	ups := append(append([]*pausing{a}, failing...), e)
+	streamed, res, served, err := stallRun(t, 1, ups...)
+	wantStory(t, streamed, res, served, err, "a:canceled b:stream_cut c:stream_cut d:stream_cut e:ok", "e", ups...)
 }
 
 // A stall hedge that is slow to its first token too gets another after a
