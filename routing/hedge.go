@@ -1,8 +1,11 @@
 package routing
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,6 +48,42 @@ func (x *run) hedgeAfter(e *Endpoint, lastResort bool) time.Duration {
 		}
 	}
 	return defaultHedgeAfter
+}
+
+// hedgeOrder is the order in which the endpoints of leg l from from on are
+// asked to take a hedge: the plan's, or, where the plan is the default
+// policy's (leg.bySpeed), the quickest to a first token first (its p50,
+// of the window, else of 30 minutes) among those equally healthy, the
+// plan's order among equals and those not yet measured last. The plan put
+// the cheapest first; a hedge is there to be quick. Hedges are few, so the
+// copy and the sort cost the hedged requests alone.
+func (x *run) hedgeOrder(l *leg, from int) []*Endpoint {
+	es := l.order[from:]
+	if !l.bySpeed || len(es) < 2 {
+		return es
+	}
+	type keyed struct {
+		e     *Endpoint
+		group group
+		ttft  time.Duration
+	}
+	ks := make([]keyed, len(es))
+	for i, e := range es {
+		ks[i] = keyed{e: e, group: x.t.candidate(e.ID).group, ttft: time.Duration(math.MaxInt64)}
+		if st := x.snap.Status(e.ID); st != nil {
+			if d := cmp.Or(st.TTFT.P50, st.TTFT30m.P50); d > 0 {
+				ks[i].ttft = d
+			}
+		}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int {
+		return cmp.Or(cmp.Compare(a.group, b.group), cmp.Compare(a.ttft, b.ttft))
+	})
+	out := make([]*Endpoint, len(ks))
+	for i, k := range ks {
+		out[i] = k.e
+	}
+	return out
 }
 
 // errLostRace ends an attempt that lost a race (a first-token hedge's, or

@@ -384,7 +384,8 @@ func (r *Router) planAll(t *Trace, models []string, req *Request, snap *monitor.
 				healthy++
 			}
 		}
-		l := leg{models: []string{name}, order: make([]*Endpoint, 0, len(p.order))}
+		l := leg{models: []string{name}, order: make([]*Endpoint, 0, len(p.order)),
+			bySpeed: len(prefs.Order) == 0 && prefs.Sort.By == "" && prefs.PreferredMinThroughput.IsZero() && prefs.PreferredMaxLatency.IsZero()}
 		// Every candidate's reason in one string, each its slice of it:
 		// one allocation for all of them.
 		p.words, p.ends = p.words[:0], p.ends[:0]

@@ -106,6 +106,10 @@ func (e *Error) countAs() provider.Class {
 type leg struct {
 	models []string
 	order  []*Endpoint // into Router.byModel, which never changes
+	// bySpeed: the order is the default policy's (price, health), which
+	// no provider order, sort or cutoff of the caller's shaped, so a hedge
+	// may take the quickest of it (see run.hedgeOrder).
+	bySpeed bool
 }
 
 // run is one request on its way through the router: the one owner of its
@@ -346,7 +350,7 @@ func (x *run) carryingOn(prefill string, sent int) Request {
 func (x *run) hedgePartner(legIdx, pos int) (Endpoint, uint64, bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return x.admitFirst(x.legs[legIdx].order[pos+1:], func(*Endpoint) bool { return true })
+	return x.admitFirst(x.hedgeOrder(&x.legs[legIdx], pos+1), func(*Endpoint) bool { return true })
 }
 
 // admitFirst admits the first of es that has not had its turn, passes ok,

@@ -683,6 +683,39 @@ func TestHedging(t *testing.T) {
 			t.Error("the race's loser never answered, yet owes nothing: a lost race counted as an answer")
 		}
 	})
+	t.Run("a hedge goes to the quickest of the equally healthy, unless the caller ordered them", func(t *testing.T) {
+		for _, ordered := range []bool{false, true} {
+			f, srvs := simFleet(t, map[string]float64{"slow": 0.01, "sluggish": 1, "quick": 10}, provider.OpenAIOptions{},
+				sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "sluggish"}, sim.Profile{Name: "quick"})
+			for range 20 {
+				f.mon.Record("m@sluggish", provider.Outcome{Class: provider.ClassOK, TTFT: 400 * time.Millisecond, Duration: time.Second, OutputTokens: 10})
+				f.mon.Record("m@quick", provider.Outcome{Class: provider.ClassOK, TTFT: 20 * time.Millisecond, Duration: 100 * time.Millisecond, OutputTokens: 10})
+			}
+			tr := f.plan(t)
+			if got := strings.Join(providers(tr), " "); got != "slow sluggish quick" {
+				t.Fatalf("the plan is %s; the test wants the quick one last by price", got)
+			}
+			for _, n := range []string{"sluggish", "quick"} {
+				if c := candidate(t, tr, n); c.Tier != TierPreferred {
+					t.Fatalf("%s is %s (%s); the test wants both healthy", n, c.Tier, c.Why)
+				}
+			}
+			req, want := hedged(), "quick"
+			if ordered {
+				req.Provider.Order, want = []string{"slow", "sluggish", "quick"}, "sluggish"
+			}
+			res, err := sendAtHedge(f, req, func(Delta) {})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(outcomes(res.Trace), " "); got != "slow:canceled "+want+":ok" {
+				t.Fatalf("ordered %v: attempts %s, want the hedge at %s", ordered, got, want)
+			}
+			if n := srvs["sluggish"].Stats().Chats + srvs["quick"].Stats().Chats; n != 1 {
+				t.Errorf("ordered %v: the two got %d requests; want the one hedge", ordered, n)
+			}
+		}
+	})
 	t.Run("a hedge that fails at once is replaced by the next", func(t *testing.T) {
 		f, srvs := simFleet(t, map[string]float64{"slow": 0.01, "down": 1, "fast": 10}, provider.OpenAIOptions{},
 			sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "down", Mode: sim.ModeDown},

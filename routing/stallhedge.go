@@ -266,15 +266,16 @@ func (s *stallHedge) hedgeDelta(i int, d Delta) {
 }
 
 // carryOnPartner finds the endpoint a stall hedge carries the answer on
-// at: the next of the leg, then of the later legs, that has not had its
+// at: the first in hedgeOrder of the rest of the leg, then of the later
+// legs, that has not had its
 // turn, takes a prefill and whose breaker admits it now. Those it refuses
 // join the last resort. x.mu is held.
 func (x *run) carryOnPartner(legIdx, pos int) (Endpoint, uint64, bool) {
-	if e, gen, ok := x.admitFirst(x.legs[legIdx].order[pos+1:], x.canCarryOn); ok {
+	if e, gen, ok := x.admitFirst(x.hedgeOrder(&x.legs[legIdx], pos+1), x.canCarryOn); ok {
 		return e, gen, true
 	}
-	for _, l := range x.legs[legIdx+1:] {
-		if e, gen, ok := x.admitFirst(l.order, x.canCarryOn); ok {
+	for i := range x.legs[legIdx+1:] {
+		if e, gen, ok := x.admitFirst(x.hedgeOrder(&x.legs[legIdx+1+i], 0), x.canCarryOn); ok {
 			return e, gen, true
 		}
 	}
