@@ -20,28 +20,28 @@ import (
 
 // The built-in defaults named in messages; they are monitor's and routing's.
 const (
-	defBucket         = 2 * time.Second
-	defWindow         = 5 * time.Minute
+	defBucket         = monitor.DefaultBucket
+	defWindow         = monitor.DefaultWindow
 	defOutageWindow   = monitor.DefaultOutageWindow
-	defDownAfter      = 3
-	defDownBelow      = 0.80
-	defDegradedBelow  = 0.95
-	defMinRequests    = 5
-	defRateLimitPause = 5 * time.Second
+	defDownAfter      = monitor.DefaultDownAfter
+	defDownBelow      = monitor.DefaultDownBelow
+	defDegradedBelow  = monitor.DefaultDegradedBelow
+	defMinRequests    = monitor.DefaultMinRequests
+	defRateLimitPause = monitor.DefaultRateLimitPause
 	defProbeInterval  = monitor.DefaultProbeInterval
-	defProbeJitter    = 0.2
-	defProbeTimeout   = 10 * time.Second
-	defPublish        = 500 * time.Millisecond
-	defSeriesLen      = 60
+	defProbeJitter    = monitor.DefaultProbeJitter
+	defProbeTimeout   = monitor.DefaultProbeTimeout
+	defPublish        = monitor.DefaultPublish
+	defSeriesLen      = monitor.DefaultSeriesLen
 	defBreakerBackoff = monitor.DefaultBreakerBackoff
-	defBreakerMax     = 2 * time.Minute
-	defSlowFactor     = 3.0
-	defEventLog       = 200
-	defMaxAttempts    = 5
-	defRetryBackoff   = 200 * time.Millisecond
-	defMaxRetryWait   = 10 * time.Second
-	defHedgesPerSec   = 1.0
-	defTotalTimeout   = 5 * time.Minute
+	defBreakerMax     = monitor.DefaultBreakerMaxBackoff
+	defSlowFactor     = monitor.DefaultSlowFactor
+	defEventLog       = monitor.DefaultEventLog
+	defMaxAttempts    = routing.DefaultMaxAttempts
+	defRetryBackoff   = routing.DefaultRetryBackoff
+	defMaxRetryWait   = routing.DefaultMaxRetryWait
+	defHedgesPerSec   = routing.DefaultHedgesPerSecond
+	defTotalTimeout   = routing.DefaultTotalTimeout
 )
 
 // maxAnswerMiB is the largest [routing] max_answer_mib taken.

@@ -107,6 +107,25 @@ type Options struct {
 	History History
 }
 
+// The defaults of Options that need no words of their own (a
+// configuration that leaves a key out refers to these; the others follow).
+const (
+	DefaultBucket            = 2 * time.Second
+	DefaultWindow            = 5 * time.Minute
+	DefaultRateLimitPause    = 5 * time.Second
+	DefaultProbeTimeout      = 10 * time.Second
+	DefaultPublish           = 500 * time.Millisecond
+	DefaultBreakerMaxBackoff = 2 * time.Minute
+	DefaultSlowFactor        = 3.0
+	DefaultEventLog          = 200
+	DefaultDownAfter         = 3
+	DefaultDownBelow         = 0.80
+	DefaultDegradedBelow     = 0.95
+	DefaultMinRequests       = 5
+	DefaultProbeJitter       = 0.2
+	DefaultSeriesLen         = 60
+)
+
 func (o Options) withDefaults() Options {
 	if o.Clock == nil {
 		o.Clock = SystemClock{}
@@ -114,39 +133,39 @@ func (o Options) withDefaults() Options {
 	if _, wall := o.Clock.(SystemClock); wall && o.SnapshotLag == 0 {
 		o.SnapshotLag = DefaultSnapshotLag
 	}
-	setDur(&o.Bucket, 2*time.Second)
-	setDur(&o.Window, 5*time.Minute)
+	setDur(&o.Bucket, DefaultBucket)
+	setDur(&o.Window, DefaultWindow)
 	setDur(&o.OutageWindow, DefaultOutageWindow)
-	setDur(&o.RateLimitPause, 5*time.Second)
+	setDur(&o.RateLimitPause, DefaultRateLimitPause)
 	setDur(&o.ProbeInterval, DefaultProbeInterval)
-	setDur(&o.ProbeTimeout, 10*time.Second)
-	setDur(&o.Publish, 500*time.Millisecond)
+	setDur(&o.ProbeTimeout, DefaultProbeTimeout)
+	setDur(&o.Publish, DefaultPublish)
 	setDur(&o.BreakerBackoff, DefaultBreakerBackoff)
-	setDur(&o.BreakerMaxBackoff, 2*time.Minute)
+	setDur(&o.BreakerMaxBackoff, DefaultBreakerMaxBackoff)
 	setDur(&o.SlowMargin, DefaultSlowMargin)
 	if o.SlowFactor <= 1 {
-		o.SlowFactor = 3
+		o.SlowFactor = DefaultSlowFactor
 	}
 	if o.EventLog <= 0 {
-		o.EventLog = 200
+		o.EventLog = DefaultEventLog
 	}
 	if o.DownAfter <= 0 {
-		o.DownAfter = 3
+		o.DownAfter = DefaultDownAfter
 	}
 	if o.DownBelow <= 0 {
-		o.DownBelow = 0.80
+		o.DownBelow = DefaultDownBelow
 	}
 	if o.DegradedBelow <= 0 {
-		o.DegradedBelow = 0.95
+		o.DegradedBelow = DefaultDegradedBelow
 	}
 	if o.MinRequests <= 0 {
-		o.MinRequests = 5
+		o.MinRequests = DefaultMinRequests
 	}
 	if o.ProbeJitter <= 0 {
-		o.ProbeJitter = 0.2
+		o.ProbeJitter = DefaultProbeJitter
 	}
 	if o.SeriesLen <= 0 {
-		o.SeriesLen = 60
+		o.SeriesLen = DefaultSeriesLen
 	}
 	if o.Window < o.Bucket {
 		o.Window = o.Bucket

@@ -91,9 +91,9 @@ type Options struct {
 	Clock     Clock  // default monitor.SystemClock
 	Seed      uint64 // seeds the weighted pick; 0 picks a random seed
 	// MaxAttempts is how many endpoints a request tries at most, the first
-	// choice and its hedges included; default 5. Each is tried at most
-	// twice: once more after a blip (a refused connection, a 500) or a
-	// short Retry-After, or to carry on an answer it cut.
+	// choice and its hedges included; default DefaultMaxAttempts. Each is
+	// tried at most twice: once more after a blip (a refused connection, a
+	// 500) or a short Retry-After, or to carry on an answer it cut.
 	MaxAttempts int
 	// RetryBackoff is the pause before trying an endpoint once more after a
 	// connection failure or a 500, jittered by ±50%; default 200ms.
@@ -186,6 +186,16 @@ type Router struct {
 	deadlineMemo map[string]*atomic.Pointer[deadlineMemo]
 }
 
+// The defaults of Options, where New applies them (a configuration that
+// leaves a key out refers to these).
+const (
+	DefaultMaxAttempts     = 5
+	DefaultRetryBackoff    = 200 * time.Millisecond
+	DefaultMaxRetryWait    = 10 * time.Second
+	DefaultHedgesPerSecond = 1.0
+	DefaultTotalTimeout    = 5 * time.Minute
+)
+
 // New checks the endpoints and returns a router over them.
 func New(o Options) (*Router, error) {
 	if o.Health == nil {
@@ -194,21 +204,11 @@ func New(o Options) (*Router, error) {
 	if o.Clock == nil {
 		o.Clock = monitor.SystemClock{}
 	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 5
-	}
-	if o.RetryBackoff <= 0 {
-		o.RetryBackoff = 200 * time.Millisecond
-	}
-	if o.MaxRetryWait <= 0 {
-		o.MaxRetryWait = 10 * time.Second
-	}
-	if o.HedgesPerSecond <= 0 {
-		o.HedgesPerSecond = 1
-	}
-	if o.Timeouts.Total <= 0 {
-		o.Timeouts.Total = 5 * time.Minute
-	}
+	o.MaxAttempts = cmp.Or(max(o.MaxAttempts, 0), DefaultMaxAttempts)
+	o.RetryBackoff = cmp.Or(max(o.RetryBackoff, 0), DefaultRetryBackoff)
+	o.MaxRetryWait = cmp.Or(max(o.MaxRetryWait, 0), DefaultMaxRetryWait)
+	o.HedgesPerSecond = cmp.Or(max(o.HedgesPerSecond, 0), DefaultHedgesPerSecond)
+	o.Timeouts.Total = cmp.Or(max(o.Timeouts.Total, 0), DefaultTotalTimeout)
 	seed := o.Seed
 	if seed == 0 {
 		seed = rand.Uint64()
