@@ -175,7 +175,12 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 			if res.i == 1 && res.ar.err != nil && res.ar.err.Class != provider.ClassCanceled && got[0] == nil && !streaming() {
 				// The hedge failed at once (a 503, a refused connection)
 				// while the first still waits for its first token: the
-				// next partner races in its place.
+				// next partner races in its place. One that failed sooner
+				// than the first had been given cost the fleet no more than
+				// a refusal, and gives its hedge back to the budget.
+				if res.ar.a.Duration < after {
+					r.hedges.giveBack()
+				}
 				if r.hedgeAllowed(partner, start) {
 					res.ar.a.Hedge = true
 					replaced = append(replaced, res.ar.a)

@@ -779,6 +779,30 @@ func TestHedging(t *testing.T) {
 			t.Fatalf("second request: %+v", res.Trace.Attempts)
 		}
 	})
+	t.Run("a hedge that fails at once gives its share of the budget back", func(t *testing.T) {
+		f, srvs := simFleet(t, map[string]float64{"slow": 0.01, "down": 1, "fast": 10}, provider.OpenAIOptions{},
+			sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "down", Mode: sim.ModeDown},
+			sim.Profile{Name: "fast"})
+		f.router.hedges = &hedgeBudget{perSecond: 0.001, most: 2, tokens: 2} // two now, the next in 1000s
+		// down was the quickest, until now: every hedge tries it first.
+		for range 20 {
+			f.mon.Record("m@down", provider.Outcome{Class: provider.ClassOK, TTFT: time.Millisecond, Duration: time.Second, OutputTokens: 10})
+		}
+		for i := range 2 {
+			req := hedged()
+			req.Messages[0].Content = fmt.Sprint("conversation ", i) // not stuck to the first's winner
+			res, err := sendAtHedge(f, req, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(outcomes(res.Trace), " "); got != "slow:canceled down:overloaded fast:ok" {
+				t.Fatalf("request %d: %s; want both hedged, each with one hedge's worth of the budget", i, got)
+			}
+		}
+		if n := srvs["down"].Stats().Chats; n != 2 {
+			t.Errorf("down got %d requests, want the two hedges that failed at once", n)
+		}
+	})
 }
 
 // The trace is machine-readable and complete: the options in force, the

@@ -241,6 +241,9 @@ func (s *stallHedge) ended(i int, ar attemptResult) {
 		return
 	}
 	s.failed++
+	if ar.a.Duration < s.after {
+		x.r.hedges.giveBack() // failed at once: as a first-token hedge's, no load worth a hedge
+	}
 	if s.running == 0 && s.mayBegin() {
 		s.next()
 	}
