@@ -90,10 +90,11 @@ type Options struct {
 	Health    Health
 	Clock     Clock  // default monitor.SystemClock
 	Seed      uint64 // seeds the weighted pick; 0 picks a random seed
-	// MaxAttempts is how many endpoints a request tries at most, the first
-	// choice and its hedges included; default DefaultMaxAttempts. Each is
-	// tried at most twice: once more after a blip (a refused connection, a
-	// 500) or a short Retry-After, or to carry on an answer it cut.
+	// MaxAttempts is how many endpoints a request tries in turn at most,
+	// the first choice included; default DefaultMaxAttempts. Each is tried
+	// at most twice: once more after a blip (a refused connection, a 500)
+	// or a short Retry-After, or to carry on an answer it cut. Hedges are
+	// not counted: the hedge budget bounds them.
 	MaxAttempts int
 	// RetryBackoff is the pause before trying an endpoint once more after a
 	// connection failure or a 500, jittered by ±50%; default 200ms.

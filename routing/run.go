@@ -128,6 +128,7 @@ type run struct {
 	last        *provider.Error
 	refused     []*Endpoint // breakers refused these: the last resort, in order
 	tried       ids         // endpoints that had their turn, a hedge's included
+	hedges      int         // of them, those that were hedges: not counted against max_attempts
 	triedRoom   [4]string   // tried's first home: most requests try one
 	hedged      bool        // the request's one first-token hedge started
 	stallHedged bool        // the request's one stall hedge went
@@ -212,7 +213,7 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 		return false, nil // cannot carry on an answer it did not start
 	case x.ctxFloor > 0 && e.ContextLength > 0 && e.ContextLength <= x.ctxFloor:
 		return false, nil // no longer than one that found the prompt too long
-	case len(x.tried) >= x.r.opts.MaxAttempts:
+	case len(x.tried)-x.hedges >= x.r.opts.MaxAttempts:
 		stop := x.failed(ctx)
 		if stop.Kind == KindExhausted {
 			stop.Message += fmt.Sprintf(", and a request tries %d endpoints at most (max_attempts)", x.r.opts.MaxAttempts)
@@ -353,18 +354,14 @@ func (x *run) hedgePartner(legIdx, pos int) (Endpoint, uint64, bool) {
 	return x.admitFirst(x.hedgeOrder(&x.legs[legIdx], pos+1), func(*Endpoint) bool { return true })
 }
 
-// admitFirst admits the first of es that has not had its turn, passes ok,
-// while the request may try another endpoint (Options.MaxAttempts),
-// is not silent to a request in flight (see Router.unanswered: a hedge
-// there would only wait with it) and whose breaker admits it now, and
-// counts it tried; those the breaker refuses join the last resort. x.mu is
-// held.
+// admitFirst admits, as a hedge, the first of es that has not had its
+// turn, passes ok, is not silent to a request in flight (see
+// Router.unanswered: a hedge there would only wait with it) and whose
+// breaker admits it now, and counts it tried; those the breaker refuses
+// join the last resort. x.mu is held.
 func (x *run) admitFirst(es []*Endpoint, ok func(*Endpoint) bool) (Endpoint, uint64, bool) {
 	now := x.r.opts.Clock.Now()
 	for _, e := range es {
-		if len(x.tried) >= x.r.opts.MaxAttempts {
-			break
-		}
 		if x.tried.has(e.ID) || x.isRefused(e.ID) || !ok(e) {
 			continue
 		}
@@ -377,6 +374,7 @@ func (x *run) admitFirst(es []*Endpoint, ok func(*Endpoint) bool) (Endpoint, uin
 			continue
 		}
 		x.tried = append(x.tried, e.ID)
+		x.hedges++
 		return *e, gen, true
 	}
 	return Endpoint{}, 0, false

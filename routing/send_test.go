@@ -779,6 +779,18 @@ func TestHedging(t *testing.T) {
 			t.Fatalf("second request: %+v", res.Trace.Attempts)
 		}
 	})
+	t.Run("hedges are not counted against max_attempts", func(t *testing.T) {
+		f, _ := simFleet(t, prices, provider.OpenAIOptions{},
+			sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "fast"})
+		f.router.opts.MaxAttempts = 1
+		res, err := sendAtHedge(f, hedged(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(outcomes(res.Trace), " "); got != "slow:canceled fast:ok" {
+			t.Fatalf("attempts %s; want the hedge to run though the request may try one endpoint", got)
+		}
+	})
 	t.Run("a hedge that fails at once gives its share of the budget back", func(t *testing.T) {
 		f, srvs := simFleet(t, map[string]float64{"slow": 0.01, "down": 1, "fast": 10}, provider.OpenAIOptions{},
 			sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "down", Mode: sim.ModeDown},
