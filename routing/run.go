@@ -216,7 +216,7 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 	case len(x.tried)-x.hedges >= x.r.opts.MaxAttempts:
 		stop := x.failed(ctx)
 		if stop.Kind == KindExhausted {
-			stop.Message += fmt.Sprintf(", and a request tries %d endpoints at most (max_attempts)", x.r.opts.MaxAttempts)
+			stop.Message += fmt.Sprintf("; max_attempts = %d stopped it there", x.r.opts.MaxAttempts)
 		}
 		return false, stop
 	}

@@ -1216,7 +1216,7 @@ func TestMaxAttemptsCountsEndpoints(t *testing.T) {
 			if tc.answered && res.Provider != "d" {
 				t.Errorf("served by %s", res.Provider)
 			}
-			if !tc.answered && !strings.HasSuffix(err.Error(), "and a request tries 2 endpoints at most (max_attempts)") {
+			if !tc.answered && !strings.HasSuffix(err.Error(), "; max_attempts = 2 stopped it there") {
 				t.Errorf("the error does not say why d was not tried: %v", err)
 			}
 		})
