@@ -52,8 +52,12 @@ func (s *stack) startAPI(addr string, log *slog.Logger, errors slog.Handler, rou
 		return nil, fmt.Errorf("the API cannot listen on %s: %w", addr, err)
 	}
 	g := s.cfg.Gateway
+	admin := gateway.Admin{Keys: g.AdminKeys, Health: s.mon}
+	if s.fleet != nil {
+		admin.Faults = faults{s.fleet}
+	}
 	h := gateway.New(gateway.Options{Router: s.router, Health: s.mon, Keys: g.APIKeys, MetricsPublic: g.MetricsPublic,
-		KeepAlive: g.KeepAlive, MaxConnections: g.MaxConnections, Log: log, Routed: routed})
+		KeepAlive: g.KeepAlive, MaxConnections: g.MaxConnections, Log: log, Routed: routed, Admin: admin})
 	a := &api{addr: ln.Addr().String(), done: make(chan struct{})}
 	a.srv, ln = h.HTTPServer(ln, slog.NewLogLogger(errors, slog.LevelWarn))
 	go func() {

@@ -67,6 +67,10 @@ type Gateway struct {
 	// must present (several separated by commas); "" leaves the API open.
 	APIKeyEnv string
 	APIKeys   []string // read at parse time; never print, log or wrap them
+	// AdminKeyEnv names the environment variable holding the keys of the
+	// admin API (several separated by commas); "" leaves it off.
+	AdminKeyEnv string
+	AdminKeys   []string // read at parse time; never print, log or wrap them
 	// KeepAlive is how long a stream waits for its first token before it
 	// opens with keep-alive comments; zero takes the gateway's default.
 	KeepAlive time.Duration
@@ -205,7 +209,7 @@ func (p Provider) redacted() plainProvider {
 	return plainProvider(p)
 }
 
-// String formats the gateway with each client key redacted, so that printing
+// String formats the gateway with each client and admin key redacted, so that printing
 // a Config cannot leak them either.
 func (g Gateway) String() string { return fmt.Sprintf("%+v", g.redacted()) }
 
@@ -216,8 +220,10 @@ func (g Gateway) GoString() string { return fmt.Sprintf("%#v", g.redacted()) }
 type plainGateway Gateway
 
 func (g Gateway) redacted() plainGateway {
-	if g.APIKeys != nil {
-		g.APIKeys = slices.Repeat([]string{"[redacted]"}, len(g.APIKeys))
+	for _, keys := range []*[]string{&g.APIKeys, &g.AdminKeys} {
+		if *keys != nil {
+			*keys = slices.Repeat([]string{"[redacted]"}, len(*keys))
+		}
 	}
 	return plainGateway(g)
 }

@@ -263,21 +263,8 @@ func readGateway(t *table, env func(string) (string, bool)) Gateway {
 			g.Listen = l
 		}
 	}
-	if k, ok := t.str("api_key_env"); ok {
-		if !envVarRE.MatchString(k) {
-			// Not echoed: a value that is not a variable name may be a key.
-			t.bad("api_key_env", `must be the NAME of an environment variable, in capitals, such as "SWITCHBOARD_API_KEYS"; the keys themselves go in that variable, never in this file`)
-		} else if v, set := env(k); !set || strings.TrimSpace(v) == "" {
-			t.bad("api_key_env", "names %s, which is not set in the environment; export %s=<key>[,<key>...] before starting Switchboard, or remove api_key_env to leave the API open", k, k)
-		} else {
-			g.APIKeyEnv = k
-			for key := range strings.SplitSeq(v, ",") {
-				if key = strings.TrimSpace(key); key != "" {
-					g.APIKeys = append(g.APIKeys, key)
-				}
-			}
-		}
-	}
+	g.APIKeyEnv, g.APIKeys = keysFromEnv(t, env, "api_key_env", "SWITCHBOARD_API_KEYS", "to leave the API open")
+	g.AdminKeyEnv, g.AdminKeys = keysFromEnv(t, env, "admin_key_env", "SWITCHBOARD_ADMIN_KEY", "to leave the admin API off")
 	g.KeepAlive = positiveDuration(t, "keep_alive", 3*time.Second)
 	switch n, ok := t.count("max_connections", "1000"); {
 	case !ok:
@@ -291,6 +278,32 @@ func readGateway(t *table, env func(string) (string, bool)) Gateway {
 	g.MetricsPublic, _ = t.boolean("metrics_public")
 	t.finish()
 	return g
+}
+
+// keysFromEnv reads key, the name of an environment variable, and the keys
+// that variable holds, separated by commas; example is a name to suggest,
+// without says what leaving the key out does.
+func keysFromEnv(t *table, env func(string) (string, bool), key, example, without string) (name string, keys []string) {
+	k, ok := t.str(key)
+	switch {
+	case !ok:
+		return "", nil
+	case !envVarRE.MatchString(k):
+		// Not echoed: a value that is not a variable name may be a key.
+		t.bad(key, `must be the NAME of an environment variable, in capitals, such as "%s"; the keys themselves go in that variable, never in this file`, example)
+		return "", nil
+	}
+	v, set := env(k)
+	if !set || strings.TrimSpace(v) == "" {
+		t.bad(key, "names %s, which is not set in the environment; export %s=<key>[,<key>...] before starting Switchboard, or remove %s %s", k, k, key, without)
+		return "", nil
+	}
+	for key := range strings.SplitSeq(v, ",") {
+		if key = strings.TrimSpace(key); key != "" {
+			keys = append(keys, key)
+		}
+	}
+	return k, keys
 }
 
 // maxConnections bounds [gateway] max_connections: a million open

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -116,21 +117,22 @@ func TestPrintingAConfigRedactsKeys(t *testing.T) {
 // The gateway's client keys are secrets too: printing the Config, or its
 // Gateway, shows how many there are and where they come from, not them.
 func TestPrintingAConfigRedactsGatewayKeys(t *testing.T) {
-	const one, two = "gw-live-0123456789abcdef", "gw-live-fedcba9876543210"
-	doc := lines(`[gateway]`, `api_key_env = "SB_KEYS"`) + okRest
-	cfg := mustParse(t, doc, env("SB_KEYS", one+","+two))
-	if len(cfg.Gateway.APIKeys) != 2 || cfg.Gateway.APIKeys[0] != one {
+	const one, two, adm = "gw-live-0123456789abcdef", "gw-live-fedcba9876543210", "gw-admin-0123456789abcdef"
+	doc := lines(`[gateway]`, `api_key_env = "SB_KEYS"`, `admin_key_env = "SB_ADMIN"`) + okRest
+	cfg := mustParse(t, doc, env("SB_KEYS", one+","+two, "SB_ADMIN", adm))
+	if len(cfg.Gateway.APIKeys) != 2 || cfg.Gateway.APIKeys[0] != one || !slices.Equal(cfg.Gateway.AdminKeys, []string{adm}) {
 		t.Fatal("the keys were not read")
 	}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
 		for _, v := range []any{cfg, *cfg, cfg.Gateway, &cfg.Gateway} {
 			out := fmt.Sprintf(verb, v)
-			if strings.Contains(out, one) || strings.Contains(out, two) {
+			if strings.Contains(out, one) || strings.Contains(out, two) || strings.Contains(out, adm) {
 				t.Errorf("Sprintf(%q, %T) shows a key: %s", verb, v, out)
 			}
 		}
 	}
-	if out := fmt.Sprintf("%+v", cfg.Gateway); !strings.Contains(out, "APIKeys:[[redacted] [redacted]]") || !strings.Contains(out, "APIKeyEnv:SB_KEYS") {
+	if out := fmt.Sprintf("%+v", cfg.Gateway); !strings.Contains(out, "APIKeys:[[redacted] [redacted]]") || !strings.Contains(out, "APIKeyEnv:SB_KEYS") ||
+		!strings.Contains(out, "AdminKeys:[[redacted]]") || !strings.Contains(out, "AdminKeyEnv:SB_ADMIN") {
 		t.Errorf("%%+v of the gateway = %s", out)
 	}
 	if out := fmt.Sprintf("%+v", Gateway{}); !strings.Contains(out, "APIKeys:[]") {

@@ -102,6 +102,9 @@ func newRoutedFixture(t testing.TB, o Options, ro routing.Options, ups map[strin
 		t.Fatal(err)
 	}
 	o.Router, o.Health = f.router, f.mon
+	if len(o.Admin.Keys) > 0 && o.Admin.Health == nil {
+		o.Admin.Health, o.Admin.Faults = f.mon, simFaults(f.sims)
+	}
 	f.srv = startServer(t, New(o), nil)
 	return f
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,6 +61,8 @@ type Options struct {
 	KeepAlive time.Duration
 	Log       *slog.Logger     // default: discard
 	Now       func() time.Time // default time.Now
+	// Admin is the admin API, off without keys.
+	Admin Admin
 	// Routed, if set, is given the decision trace of every chat request the
 	// router took on, once it has ended: the dashboard shows their fallbacks
 	// and hedges. It must not block.
@@ -123,6 +126,7 @@ func New(o Options) *Server {
 	s.mux.Handle("/metrics", only(http.MethodGet, metrics, writeError))
 	s.mux.Handle("/healthz", only(http.MethodGet, http.HandlerFunc(s.live), writeError))
 	s.mux.Handle("/readyz", only(http.MethodGet, http.HandlerFunc(s.ready), writeError))
+	s.routeAdmin()
 	s.mux.HandleFunc("/", s.notFound)
 	return s
 }
@@ -222,6 +226,12 @@ func (s *Server) authorized(h http.HandlerFunc, writeErr func(http.ResponseWrite
 	if len(s.opts.Keys) == 0 {
 		return h
 	}
+	return s.keyed(append(slices.Clip(s.opts.Keys), s.opts.Admin.Keys...), "API", h, writeErr)
+}
+
+// keyed serves h to a client that presents one of keys, the what's (the
+// "API"'s, the "admin" API's), and refuses any other with a 401.
+func (s *Server) keyed(keys []string, what string, h http.HandlerFunc, writeErr func(http.ResponseWriter, *apiError)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := bearer(r.Header.Get("Authorization"))
 		if got == "" {
@@ -229,18 +239,18 @@ func (s *Server) authorized(h http.HandlerFunc, writeErr func(http.ResponseWrite
 		}
 		why := "no API key"
 		if got = strings.TrimSpace(got); got != "" {
-			for _, k := range s.opts.Keys {
+			for _, k := range keys {
 				if subtle.ConstantTimeCompare([]byte(got), []byte(k)) == 1 {
 					h(w, r)
 					return
 				}
 			}
-			why = "an API key the gateway was not given" // which one is not said: it may be a real key of something else
+			why = "an " + what + " key the gateway was not given" // which one is not said: it may be a real key of something else
 		}
 		s.opts.Log.LogAttrs(r.Context(), slog.LevelWarn, "refused", slog.Int("status", http.StatusUnauthorized),
 			slog.String("path", echo(r.URL.Path)), slog.String("client", r.RemoteAddr), slog.String("error", why))
 		writeErr(w, &apiError{Status: http.StatusUnauthorized, Type: "authentication",
-			Message: "missing or unknown API key: send Authorization: Bearer <key> (or x-api-key: <key>) with a key the gateway was given"})
+			Message: "missing or unknown " + what + " key: send Authorization: Bearer <key> (or x-api-key: <key>) with a key the gateway was given for its " + what})
 	})
 }
 

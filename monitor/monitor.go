@@ -220,6 +220,12 @@ func (m *Monitor) RecordRequest(model string, c provider.Class) {
 // SetEnabled turns an endpoint on or off for routing. The change is in the
 // very next snapshot, whatever Options.SnapshotLag.
 func (m *Monitor) SetEnabled(id string, on bool) error {
+	return m.SetEnabledBy(id, on, "the user")
+}
+
+// SetEnabledBy is SetEnabled by someone the event names ("the admin API,
+// from 10.0.0.7:51234").
+func (m *Monitor) SetEnabledBy(id string, on bool, by string) error {
 	i, ok := m.index[id]
 	if !ok {
 		return fmt.Errorf("monitor: no endpoint %q", id)
@@ -231,9 +237,9 @@ func (m *Monitor) SetEnabled(id string, on bool) error {
 	if h.enabled != on {
 		h.enabled = on
 		if on {
-			m.event(h, now, EventTurnedOn, "turned on by the user")
+			m.event(h, now, EventTurnedOn, "turned on by "+by)
 		} else {
-			m.event(h, now, EventTurnedOff, "turned off by the user")
+			m.event(h, now, EventTurnedOff, "turned off by "+by)
 		}
 	}
 	m.version++

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -64,6 +65,23 @@ type Snapshot struct {
 	Events       []Event          // the most recent events, oldest first; shared by snapshots until the next event
 	HistoryError string           // why history is off after a failure; "" while it works or was never asked for
 	index        map[string]int
+}
+
+// UnmarshalJSON reads a snapshot as encoding/json writes it (the gateway's
+// admin API streams them), its lookups by endpoint working as the
+// monitor's own.
+func (s *Snapshot) UnmarshalJSON(b []byte) error {
+	type fields Snapshot // the same, without this method
+	var f fields
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	*s = Snapshot(f)
+	s.index = make(map[string]int, len(s.Endpoints))
+	for i := range s.Endpoints {
+		s.index[s.Endpoints[i].ID] = i
+	}
+	return nil
 }
 
 // Endpoint returns the status of the endpoint with this id.

@@ -1,0 +1,259 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"switchboard/monitor"
+)
+
+// Admin is the admin API (/admin/v1): the live health of every endpoint,
+// as a stream of the monitor's snapshots, for a dashboard that watches a
+// gateway from elsewhere (switchboard watch), and the switches a dashboard
+// has: an endpoint turned off or on, a fault forced on a simulated
+// provider. It is off without Keys.
+type Admin struct {
+	// Keys are the bearer tokens the admin API takes (as the API's
+	// Options.Keys, and the API takes them too). Without any, every
+	// /admin path answers 404 and says how to turn it on.
+	Keys   []string
+	Health AdminHealth
+	Faults Faults // nil when no provider is simulated
+}
+
+// AdminHealth is what the admin API reads and changes of the monitor.
+type AdminHealth interface {
+	Snapshot() *monitor.Snapshot
+	// Subscribe sends the snapshots as they are published, the newest
+	// only, until ctx ends (monitor.Monitor.Subscribe).
+	Subscribe(ctx context.Context) <-chan *monitor.Snapshot
+	// SetEnabledBy turns an endpoint on or off; by says who, for its
+	// event.
+	SetEnabledBy(id string, on bool, by string) error
+	// Minutes is the last 30 minutes of one endpoint.
+	Minutes(id string) []monitor.MinutePoint
+}
+
+// Faults forces faults on simulated providers (sim.Mode by name).
+type Faults interface {
+	Modes() []string                     // the modes there are, "normal" first
+	Mode(provider string) (string, bool) // the provider's, and whether it is simulated
+	SetMode(provider, mode string) error // an unknown provider or mode is an error that says so
+}
+
+// adminOff answers every /admin path while the admin API is off.
+func adminOff(w http.ResponseWriter, r *http.Request) {
+	writeError(w, &apiError{Status: http.StatusNotFound, Type: "not_found",
+		Message: request(r) + ": the admin API is off; set admin_key_env in the config's [gateway] table to the name of an " +
+			"environment variable that holds its key, and restart"})
+}
+
+// routeAdmin adds the admin API's paths to s.mux, or the answer that it is
+// off.
+func (s *Server) routeAdmin() {
+	a := s.opts.Admin
+	if len(a.Keys) == 0 || a.Health == nil {
+		s.mux.HandleFunc("/admin/", adminOff)
+		return
+	}
+	admin := func(method, path string, h http.HandlerFunc) {
+		s.mux.Handle(path, only(method, s.keyed(a.Keys, "admin", h, writeError), writeError))
+	}
+	admin(http.MethodGet, "/admin/v1/snapshot", s.adminSnapshot)
+	admin(http.MethodGet, "/admin/v1/stream", s.adminStream)
+	admin(http.MethodGet, "/admin/v1/minutes/{id...}", s.adminMinutes)
+	admin(http.MethodPost, "/admin/v1/endpoints/{id...}", s.adminEnable)
+	admin(http.MethodGet, "/admin/v1/faults", s.adminFaults)
+	admin(http.MethodPost, "/admin/v1/faults/{provider}", s.adminSetFault)
+	s.mux.Handle("/admin/", s.keyed(a.Keys, "admin", s.notFound, writeError))
+}
+
+// adminSnapshot answers the monitor's snapshot, as the stream sends it.
+func (s *Server) adminSnapshot(w http.ResponseWriter, r *http.Request) {
+	b, err := json.Marshal(s.opts.Admin.Health.Snapshot())
+	if err != nil {
+		writeError(w, &apiError{Status: http.StatusInternalServerError, Type: "server", Message: "encoding the snapshot failed: " + err.Error()})
+		return
+	}
+	w.Header()["Content-Type"] = jsonType
+	w.Write(b)
+}
+
+// adminStream streams the monitor's snapshots as server-sent events, each
+// "event: snapshot" with the snapshot's JSON (the newest at once, then each
+// one the monitor publishes; one that falls behind gets the newest), until
+// the client goes away.
+func (s *Server) adminStream(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	snaps := s.opts.Admin.Health.Subscribe(ctx)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	send := func(snap *monitor.Snapshot) bool {
+		b, err := json.Marshal(snap)
+		if err != nil {
+			s.opts.Log.LogAttrs(ctx, slog.LevelError, "admin stream: encoding a snapshot failed", slog.String("error", err.Error()))
+			return true // the next may encode
+		}
+		if _, err := fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !send(s.opts.Admin.Health.Snapshot()) {
+		return
+	}
+	for snap := range snaps { // closed when the client goes away
+		if !send(snap) {
+			return
+		}
+	}
+}
+
+// adminMinutes answers an endpoint's last 30 minutes.
+func (s *Server) adminMinutes(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !s.knownEndpoint(w, id) {
+		return
+	}
+	writeJSON(w, http.StatusOK, s.opts.Admin.Health.Minutes(id))
+}
+
+// enableBody is what POST /admin/v1/endpoints/{id} takes.
+type enableBody struct {
+	Enabled *bool `json:"enabled"`
+}
+
+// adminEnable turns an endpoint on or off: {"enabled": false}.
+func (s *Server) adminEnable(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !s.knownEndpoint(w, id) {
+		return
+	}
+	var b enableBody
+	if !s.readAdminBody(w, r, &b) {
+		return
+	}
+	if b.Enabled == nil {
+		writeError(w, &apiError{Status: http.StatusBadRequest, Type: "invalid_request", Param: "enabled",
+			Message: `the body must say {"enabled": true} or {"enabled": false}`})
+		return
+	}
+	by := "the admin API, from " + r.RemoteAddr
+	if err := s.opts.Admin.Health.SetEnabledBy(id, *b.Enabled, by); err != nil {
+		writeError(w, &apiError{Status: http.StatusNotFound, Type: "not_found", Message: err.Error()})
+		return
+	}
+	word := map[bool]string{true: "on", false: "off"}[*b.Enabled]
+	s.opts.Log.LogAttrs(r.Context(), slog.LevelInfo, "admin: endpoint turned "+word, slog.String("endpoint", id), slog.String("client", r.RemoteAddr))
+	writeJSON(w, http.StatusOK, map[string]any{"endpoint": id, "enabled": *b.Enabled})
+}
+
+// faultsAnswer is GET /admin/v1/faults: the modes there are, and each
+// simulated provider's.
+type faultsAnswer struct {
+	Modes     []string          `json:"modes"`
+	Providers map[string]string `json:"providers"`
+}
+
+// adminFaults answers the faults forced on the simulated providers.
+func (s *Server) adminFaults(w http.ResponseWriter, r *http.Request) {
+	a := faultsAnswer{Modes: []string{}, Providers: map[string]string{}}
+	if f := s.opts.Admin.Faults; f != nil {
+		a.Modes = f.Modes()
+		for _, p := range s.providers() {
+			if mode, simulated := f.Mode(p); simulated {
+				a.Providers[p] = mode
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+// faultBody is what POST /admin/v1/faults/{provider} takes.
+type faultBody struct {
+	Mode string `json:"mode"`
+}
+
+// adminSetFault forces a fault on a simulated provider: {"mode": "down"};
+// "normal" ends it.
+func (s *Server) adminSetFault(w http.ResponseWriter, r *http.Request) {
+	p := r.PathValue("provider")
+	f := s.opts.Admin.Faults
+	if f == nil {
+		writeError(w, &apiError{Status: http.StatusNotFound, Type: "not_found",
+			Message: "no provider of this gateway is simulated: faults can be forced only on simulated providers"})
+		return
+	}
+	var b faultBody
+	if !s.readAdminBody(w, r, &b) {
+		return
+	}
+	if err := f.SetMode(p, b.Mode); err != nil {
+		writeError(w, &apiError{Status: http.StatusBadRequest, Type: "invalid_request", Param: "mode", Message: err.Error()})
+		return
+	}
+	s.opts.Log.LogAttrs(r.Context(), slog.LevelInfo, "admin: fault forced", slog.String("provider", echo(p)),
+		slog.String("mode", echo(b.Mode)), slog.String("client", r.RemoteAddr))
+	writeJSON(w, http.StatusOK, map[string]string{"provider": p, "mode": b.Mode})
+}
+
+// knownEndpoint reports whether id is an endpoint of the router, and
+// answers 404 naming them when it is not.
+func (s *Server) knownEndpoint(w http.ResponseWriter, id string) bool {
+	var ids []string
+	for _, m := range s.opts.Router.Models() {
+		for _, e := range s.opts.Router.Endpoints(m) {
+			if e.ID == id {
+				return true
+			}
+			ids = append(ids, e.ID)
+		}
+	}
+	writeError(w, &apiError{Status: http.StatusNotFound, Type: "not_found",
+		Message: fmt.Sprintf("no endpoint %q; the endpoints are %s", echo(id), strings.Join(ids, ", "))})
+	return false
+}
+
+// providers lists the router's providers, each once, in the order of
+// their first endpoints.
+func (s *Server) providers() []string {
+	var ps []string
+	for _, m := range s.opts.Router.Models() {
+		for _, e := range s.opts.Router.Endpoints(m) {
+			if !slices.Contains(ps, e.Provider) {
+				ps = append(ps, e.Provider)
+			}
+		}
+	}
+	return ps
+}
+
+// adminBodyLimit bounds an admin request's body: a switch is a few bytes.
+const adminBodyLimit = 4 << 10
+
+// readAdminBody reads a JSON object of the fields of v, and nothing else,
+// into v; on failure it answers the client's error and reports false.
+func (s *Server) readAdminBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, adminBodyLimit))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+		err = errors.New("more than one JSON value")
+	}
+	if err != nil {
+		writeError(w, &apiError{Status: http.StatusBadRequest, Type: "invalid_request",
+			Message: "the body is not what this path takes: " + echo(err.Error())})
+		return false
+	}
+	return true
+}

@@ -1,0 +1,240 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"switchboard/monitor"
+	"switchboard/sim"
+)
+
+// simFaults forces modes on a fixture's simulated providers, as the
+// dashboard's f key does on the embedded fleet.
+type simFaults map[string]*sim.Server
+
+func (f simFaults) Modes() []string { return []string{"normal", "down"} }
+
+func (f simFaults) Mode(p string) (string, bool) {
+	if s, ok := f[p]; ok {
+		return s.Mode().String(), true
+	}
+	return "", false
+}
+
+func (f simFaults) SetMode(p, mode string) error {
+	s, ok := f[p]
+	if !ok {
+		return fmt.Errorf("%s is not a simulated provider", p)
+	}
+	m, err := sim.ParseMode(mode)
+	if err != nil {
+		return err
+	}
+	s.SetMode(m)
+	return nil
+}
+
+// adminFixture is a gateway with API key "api" and admin key "adm" over
+// two simulated providers, a (the cheaper) and b, and the admin API's
+// faults over them.
+func adminFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(t, Options{Keys: []string{"api"}, Admin: Admin{Keys: []string{"adm"}}},
+		map[string]upstream{"a": {profile: &sim.Profile{}, price: 1}, "b": {profile: &sim.Profile{}, price: 20}})
+	return f
+}
+
+// admin sends method to path with key, body (JSON) if not nil, and returns
+// the answer with its body read.
+func (f *fixture) admin(t *testing.T, method, path, key string, body any) (*http.Response, []byte) {
+	t.Helper()
+	var r *strings.Reader
+	if s, ok := body.(string); ok {
+		r = strings.NewReader(s)
+	} else {
+		b, _ := json.Marshal(body)
+		r = strings.NewReader(string(b))
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, f.srv.URL+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	return f.do(t, req)
+}
+
+func TestAdminAPIIsOffWithoutKeys(t *testing.T) {
+	f := newFixture(t, Options{}, map[string]upstream{"a": {profile: &sim.Profile{}, price: 1}})
+	resp, body := f.get(t, "/admin/v1/snapshot")
+	if e := decodeError(t, resp, body, http.StatusNotFound); !strings.Contains(e.Error.Message, "admin_key_env") {
+		t.Errorf("the answer does not say how to turn the admin API on: %s", body)
+	}
+}
+
+func TestAdminAPIWantsItsKey(t *testing.T) {
+	f := adminFixture(t)
+	for _, key := range []string{"", "api", "wrong"} {
+		resp, body := f.admin(t, http.MethodGet, "/admin/v1/snapshot", key, nil)
+		if e := decodeError(t, resp, body, http.StatusUnauthorized); !strings.Contains(e.Error.Message, "admin key") ||
+			strings.Contains(string(body), "wrong") {
+			t.Errorf("key %q: %s", key, body)
+		}
+	}
+	// The admin key opens the API too: a watching dashboard sends its
+	// prompts through it.
+	resp, body := f.post(t, "/v1/chat/completions", chatBody(false), "Authorization", "Bearer adm")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a chat request with the admin key: %d %s", resp.StatusCode, body)
+	}
+	resp, body = f.admin(t, http.MethodGet, "/admin/v1/nothing", "adm", nil)
+	decodeError(t, resp, body, http.StatusNotFound)
+}
+
+// An endpoint turned off through the admin API gets no more requests (on
+// its server's side), the event says who, and turned on it serves again.
+func TestAdminTurnsAnEndpointOff(t *testing.T) {
+	f := adminFixture(t)
+	id := testModel + "@a"
+	resp, body := f.admin(t, http.MethodPost, "/admin/v1/endpoints/"+id, "adm", map[string]bool{"enabled": false})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	for range 3 {
+		if resp, body := f.post(t, "/v1/chat/completions", chatBody(false), "Authorization", "Bearer api"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	}
+	if a, b := f.sims["a"].Stats().Chats, f.sims["b"].Stats().Chats; a != 0 || b != 3 {
+		t.Fatalf("a got %d requests and b %d; want none to a, turned off", a, b)
+	}
+	resp, body = f.admin(t, http.MethodGet, "/admin/v1/snapshot", "adm", nil)
+	var snap monitor.Snapshot
+	if err := json.Unmarshal(body, &snap); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%d %v: %s", resp.StatusCode, err, body)
+	}
+	if st := snap.Status(id); st == nil || st.Enabled || st.State != monitor.Disabled {
+		t.Fatalf("the snapshot has %+v", st)
+	}
+	if ev := snap.Events[len(snap.Events)-1]; ev.Kind != monitor.EventTurnedOff || !strings.HasPrefix(ev.Detail, "turned off by the admin API, from 127.0.0.1:") {
+		t.Errorf("the event: %+v", ev)
+	}
+	f.admin(t, http.MethodPost, "/admin/v1/endpoints/"+id, "adm", map[string]bool{"enabled": true})
+	again := chatBody(false)
+	again["messages"] = []map[string]any{{"role": "user", "content": "Another conversation."}} // not stuck to b
+	f.post(t, "/v1/chat/completions", again, "Authorization", "Bearer api")
+	if a := f.sims["a"].Stats().Chats; a != 1 {
+		t.Errorf("a got %d requests once turned on again; want the next, as the cheaper", a)
+	}
+}
+
+func TestAdminRefusesWhatItCannotDo(t *testing.T) {
+	f := adminFixture(t)
+	id := testModel + "@a"
+	for _, tc := range []struct {
+		method, path string
+		body         any
+		status       int
+		says         string
+	}{
+		{http.MethodPost, "/admin/v1/endpoints/" + id, map[string]any{}, 400, `{"enabled": false}`},
+		{http.MethodPost, "/admin/v1/endpoints/" + id, map[string]any{"enabled": "no"}, 400, "not what this path takes"},
+		{http.MethodPost, "/admin/v1/endpoints/" + id, map[string]any{"enabled": true, "who": "me"}, 400, `unknown field "who"`},
+		{http.MethodPost, "/admin/v1/endpoints/" + id, `{"enabled": true} {}`, 400, "more than one JSON value"},
+		{http.MethodPost, "/admin/v1/endpoints/acme/nope@z", map[string]bool{"enabled": true}, 404, "the endpoints are acme/chat-1@"}, // both, in the fixture's order
+		{http.MethodGet, "/admin/v1/minutes/acme/nope@z", nil, 404, "no endpoint"},
+		{http.MethodGet, "/admin/v1/endpoints/" + id, nil, 405, "POST"},
+		{http.MethodPost, "/admin/v1/faults/a", map[string]string{"mode": "sleepy"}, 400, "sleepy"},
+		{http.MethodPost, "/admin/v1/faults/zz", map[string]string{"mode": "down"}, 400, "zz is not a simulated provider"},
+	} {
+		resp, body := f.admin(t, tc.method, tc.path, "adm", tc.body)
+		if e := decodeError(t, resp, body, tc.status); !strings.Contains(e.Error.Message, tc.says) {
+			t.Errorf("%s %s %v: %s; want it to say %q", tc.method, tc.path, tc.body, body, tc.says)
+		}
+	}
+}
+
+// A fault forced through the admin API is the simulated provider's: its
+// next request is refused as down, and the request falls back.
+func TestAdminForcesAFault(t *testing.T) {
+	f := adminFixture(t)
+	resp, body := f.admin(t, http.MethodPost, "/admin/v1/faults/a", "adm", map[string]string{"mode": "down"})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if resp, body := f.post(t, "/v1/chat/completions", chatBody(false), "Authorization", "Bearer api"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if st := f.sims["a"].Stats(); st.ChatsDown != 1 || f.sims["b"].Stats().Chats != 1 {
+		t.Errorf("a refused %d requests as down, b got %d; want one each", st.ChatsDown, f.sims["b"].Stats().Chats)
+	}
+	_, body = f.admin(t, http.MethodGet, "/admin/v1/faults", "adm", nil)
+	var got faultsAnswer
+	if err := json.Unmarshal(body, &got); err != nil || got.Providers["a"] != "down" || got.Providers["b"] != "normal" || got.Modes[0] != "normal" {
+		t.Errorf("%v: %s", err, body)
+	}
+}
+
+// The stream sends the snapshot at once, then each one the monitor
+// publishes: a change shows in the stream without a new request.
+func TestAdminStreamsSnapshots(t *testing.T) {
+	f := adminFixture(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { f.mon.Run(ctx) })
+	defer wg.Wait()
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+"/admin/v1/stream", nil)
+	req.Header.Set("Authorization", "Bearer adm")
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
+		t.Fatalf("%d %s", resp.StatusCode, ct)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<22)
+	next := func() *monitor.Snapshot {
+		t.Helper()
+		var event string
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				event = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				var snap monitor.Snapshot
+				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &snap); err != nil || event != "snapshot" {
+					t.Fatalf("event %q: %v", event, err)
+				}
+				return &snap
+			}
+		}
+		t.Fatalf("the stream ended: %v", sc.Err())
+		return nil
+	}
+	id := testModel + "@b"
+	if st := next().Status(id); st == nil || !st.Enabled {
+		t.Fatalf("the first snapshot has %+v", st)
+	}
+	f.admin(t, http.MethodPost, "/admin/v1/endpoints/"+id, "adm", map[string]bool{"enabled": false})
+	for {
+		if st := next().Status(id); st != nil && !st.Enabled {
+			break
+		}
+	}
+	_, body := f.admin(t, http.MethodGet, "/admin/v1/minutes/"+id, "adm", nil)
+	var minutes []monitor.MinutePoint
+	if err := json.Unmarshal(body, &minutes); err != nil || len(minutes) == 0 {
+		t.Errorf("minutes: %v: %s", err, body)
+	}
+}
