@@ -120,7 +120,8 @@ func TestAdminTurnsAnEndpointOff(t *testing.T) {
 	if err := json.Unmarshal(body, &snap); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("%d %v: %s", resp.StatusCode, err, body)
 	}
-	if st := snap.Status(id); st == nil || st.Enabled || st.State != monitor.Disabled {
+	if st := snap.Status(id); st == nil || st.Enabled || st.State != monitor.Disabled ||
+		!strings.HasPrefix(st.OffBy, "the admin API, from 127.0.0.1:") || st.Reason != "turned off by "+st.OffBy {
 		t.Fatalf("the snapshot has %+v", st)
 	}
 	if ev := snap.Events[len(snap.Events)-1]; ev.Kind != monitor.EventTurnedOff || !strings.HasPrefix(ev.Detail, "turned off by the admin API, from 127.0.0.1:") {

@@ -65,6 +65,7 @@ func wilsonUpper(successes, n int) float64 {
 type health struct {
 	ep      Endpoint
 	enabled bool
+	offBy   string // who turned it off (SetEnabledBy), while it is
 
 	// unanswered is when the oldest attempt sent since the endpoint last
 	// answered anything was sent (Unix nanoseconds of the
@@ -437,7 +438,7 @@ func (h *health) refresh30m(now time.Time) {
 func (h *health) reason(now time.Time) string {
 	switch h.state {
 	case Disabled:
-		return "turned off by the user"
+		return "turned off by " + h.offBy
 	case Down:
 		if h.brk.state == BreakerHalfOpen {
 			return fmt.Sprintf("down: %s; trial under way", h.downWhy)

@@ -220,8 +220,12 @@ func (m *Monitor) RecordRequest(model string, c provider.Class) {
 // SetEnabled turns an endpoint on or off for routing. The change is in the
 // very next snapshot, whatever Options.SnapshotLag.
 func (m *Monitor) SetEnabled(id string, on bool) error {
-	return m.SetEnabledBy(id, on, "the user")
+	return m.SetEnabledBy(id, on, ByUser)
 }
+
+// ByUser is who turns an endpoint off or on with SetEnabled: the person at
+// the dashboard.
+const ByUser = "the user"
 
 // SetEnabledBy is SetEnabled by someone the event names ("the admin API,
 // from 10.0.0.7:51234").
@@ -235,7 +239,10 @@ func (m *Monitor) SetEnabledBy(id string, on bool, by string) error {
 	defer m.mu.Unlock()
 	h := m.health[i]
 	if h.enabled != on {
-		h.enabled = on
+		h.enabled, h.offBy = on, ""
+		if !on {
+			h.offBy = by
+		}
 		if on {
 			m.event(h, now, EventTurnedOn, "turned on by "+by)
 		} else {
@@ -344,7 +351,7 @@ func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 	}
 	win := &h.fine.total
 	st := EndpointStatus{
-		ID: h.ep.ID, Provider: h.ep.Provider, Model: h.ep.Model, Enabled: h.enabled,
+		ID: h.ep.ID, Provider: h.ep.Provider, Model: h.ep.Model, Enabled: h.enabled, OffBy: h.offBy,
 		State: h.state, Reason: h.reason(now),
 		Requests: int(win.requests), Probes: int(win.probes), ProbeFailures: int(win.probeFails), Successes: int(win.successes),
 		ProviderErrors: int(win.provErrors), UserErrors: int(win.userErrors), RateLimited: int(win.rateLimited),

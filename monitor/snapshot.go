@@ -140,6 +140,7 @@ type EndpointStatus struct {
 
 	State   State
 	Enabled bool   // false when the user turned the endpoint off
+	OffBy   string // who turned it off, while it is: ByUser (the dashboard), or whom SetEnabledBy named
 	Reason  string // why the state is what it is, in a few plain words
 
 	// Requests are the attempts and probes finished in the window; Probes

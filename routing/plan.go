@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -566,7 +567,7 @@ func (c *Candidate) why(p *Preferences, healthy int) string {
 	case placedSlow:
 		return "misses a preferred throughput or latency cutoff: moved to the end"
 	case excludedOff:
-		return "turned off by the user"
+		return cmp.Or(c.detail, "turned off") // the monitor's words say by whom
 	case excludedOnly:
 		return "not in provider.only"
 	case excludedIgnored:

@@ -247,7 +247,7 @@ func (p *providersPane) status(id string) (st monitor.EndpointStatus, ok, pendin
 	switch {
 	case !pending:
 	case !on:
-		st.Enabled, st.State, st.Reason = false, monitor.Disabled, "turned off by the user"
+		st.Enabled, st.State, st.Reason, st.OffBy = false, monitor.Disabled, "turned off by "+monitor.ByUser, monitor.ByUser
 		ok = true
 	case !st.Enabled:
 		st.Enabled, pendingOn = true, true
@@ -517,6 +517,9 @@ func stateText(s monitor.EndpointStatus, now time.Time) string {
 	g := stateGlyph(s.State)
 	switch s.State {
 	case monitor.Disabled:
+		if s.OffBy != "" && s.OffBy != monitor.ByUser {
+			return g + " off (admin)" // through the admin API
+		}
 		return g + " off (you)"
 	case monitor.CoolingDown:
 		left := s.CooldownUntil.Sub(now)

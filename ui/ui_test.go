@@ -284,6 +284,24 @@ func TestToggleOrderIsKept(t *testing.T) {
 	}
 }
 
+// An endpoint turned off through the admin API reads "off (admin)", and
+// its detail line says by whom.
+func TestOffThroughTheAdminAPI(t *testing.T) {
+	s := newStack(t, fleetModels)
+	m, _ := newTestDashboard(t, s)
+	if err := s.mon.SetEnabledBy(endpointID(fleetModels[0].name, "groq"), false, "the admin API, from 10.0.0.7:5123"); err != nil {
+		t.Fatal(err)
+	}
+	m.Update(snapshotMsg{snap: s.mon.Snapshot()})
+	shown := render(m, 140, 40)
+	if r := row(t, shown, "groq"); !strings.Contains(r, "off (admin)") {
+		t.Errorf("row reads %q", r)
+	}
+	if !strings.Contains(shown, "turned off by the admin API, from 10.0.0.7:5123") {
+		t.Errorf("nothing says who turned it off:\n%s", shown)
+	}
+}
+
 // The header sets what routing delivered against the best single provider.
 func TestHeaderShowsRoutedAgainstBestSingle(t *testing.T) {
 	s := newStack(t, fleetModels)
