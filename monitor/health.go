@@ -471,3 +471,13 @@ func percentApart(v, threshold float64) string {
 func percent(t float64) string {
 	return strconv.FormatFloat(math.Round(1e4*t)/100, 'f', -1, 64) + "%"
 }
+
+// owedFor is how long ago the oldest attempt still owed an answer went
+// out, by owed (health.unanswered), at now; 0 when none is owed.
+func owedFor(owed *atomic.Int64, now time.Time) time.Duration {
+	since := owed.Load()
+	if since == 0 {
+		return 0
+	}
+	return max(now.Sub(time.Unix(0, since)), 0)
+}

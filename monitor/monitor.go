@@ -137,11 +137,7 @@ func (m *Monitor) Unanswered(id string, now time.Time) time.Duration {
 	if !ok {
 		return 0
 	}
-	since := m.health[i].unanswered.Load()
-	if since == 0 {
-		return 0
-	}
-	return max(now.Sub(time.Unix(0, since)), 0)
+	return owedFor(&m.health[i].unanswered, now)
 }
 
 // Admit asks whether a request (or probe) may be sent to an endpoint now, as
@@ -351,7 +347,7 @@ func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 	}
 	win := &h.fine.total
 	st := EndpointStatus{
-		ID: h.ep.ID, Provider: h.ep.Provider, Model: h.ep.Model, Enabled: h.enabled, OffBy: h.offBy,
+		ID: h.ep.ID, Provider: h.ep.Provider, Model: h.ep.Model, Enabled: h.enabled, OffBy: h.offBy, owed: &h.unanswered,
 		State: h.state, Reason: h.reason(now),
 		Requests: int(win.requests), Probes: int(win.probes), ProbeFailures: int(win.probeFails), Successes: int(win.successes),
 		ProviderErrors: int(win.provErrors), UserErrors: int(win.userErrors), RateLimited: int(win.rateLimited),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"switchboard/provider"
@@ -194,6 +195,19 @@ type EndpointStatus struct {
 	LastOutage        time.Time      // when the endpoint was last seen down; zero if never
 	CooldownUntil     time.Time      // end of the current rate-limit cooldown; zero if none
 	Series            Series         // the last Options.SeriesLen buckets, oldest first
+	owed              *atomic.Int64  // the monitor's live mark behind Unanswered; nil when read from JSON
+}
+
+// Unanswered is Monitor.Unanswered for this endpoint, read live rather than
+// as of the snapshot (an answer owed grows by the millisecond, and the
+// planner reads it for every endpoint of every request, where a lookup by
+// id costs as much as the rest of the endpoint's planning); 0 for a
+// snapshot read back from JSON.
+func (s *EndpointStatus) Unanswered(now time.Time) time.Duration {
+	if s.owed == nil {
+		return 0
+	}
+	return owedFor(s.owed, now)
 }
 
 // ModelStatus is what routing delivered for one model over the window, set

@@ -3,6 +3,7 @@ package monitor
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,9 +61,14 @@ func TestSnapshotReadsBack(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(&back, snap) {
+	want := *snap // but for the live mark of answers owed, which JSON cannot carry
+	want.Endpoints = slices.Clone(snap.Endpoints)
+	for i := range want.Endpoints {
+		want.Endpoints[i].owed = nil
+	}
+	if !reflect.DeepEqual(&back, &want) {
 		again, _ := json.Marshal(&back)
-		t.Fatalf("the snapshot read back differs:\n%s\n%s", again, b)
+		t.Fatalf("the snapshot read back differs: %d bytes of JSON from %d (equal: %v)", len(again), len(b), string(again) == string(b))
 	}
 	if st := back.Status("b"); st == nil || st.State != Down || st.Availability != 0 || st.TTFT.P50 != NoData {
 		t.Errorf("b read back as %+v", st)

@@ -74,7 +74,7 @@ type planKey struct {
 	value      float64 // sort value, draw position, or price
 }
 
-func (a planKey) less(b planKey) bool {
+func (a *planKey) less(b *planKey) bool {
 	switch {
 	case a.lastResort != b.lastResort:
 		return !a.lastResort
@@ -160,7 +160,7 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 			}
 			var silent time.Duration
 			if k.group < groupRecovered {
-				if silent = r.unanswered(&e, st, now); silent > 0 {
+				if silent = unanswered(st, now); silent > 0 {
 					k.group = groupUnanswered
 				}
 			}
@@ -196,7 +196,7 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 	}
 	// Insertion sort: few candidates, stable, and no allocation.
 	for i := 1; i < len(p.order); i++ {
-		for j := i; j > 0 && p.keys[p.order[j]].less(p.keys[p.order[j-1]]); j-- {
+		for j := i; j > 0 && p.keys[p.order[j]].less(&p.keys[p.order[j-1]]); j-- {
 			p.order[j], p.order[j-1] = p.order[j-1], p.order[j]
 		}
 	}
@@ -452,17 +452,17 @@ func healthGroup(st *monitor.EndpointStatus, snap *monitor.Snapshot) group {
 // attempts in flight is suspected of taking requests and not answering.
 const unansweredFloor = 500 * time.Millisecond
 
-// unanswered is how long e has left an attempt in flight without any
-// answer at now, when that is more than twice its p99 time to first token
-// (and unansweredFloor): a provider that went silent, found out well
-// before the first of its requests reaches its deadline; 0 otherwise, and
-// for an endpoint without figures to be far past.
-func (r *Router) unanswered(e *Endpoint, st *monitor.EndpointStatus, now time.Time) time.Duration {
+// unanswered is how long the endpoint of st has left an attempt in flight
+// without any answer at now, when that is more than twice its p99 time to
+// first token (and unansweredFloor): a provider that went silent, found out
+// well before the first of its requests reaches its deadline; 0 otherwise,
+// and for an endpoint without figures to be far past.
+func unanswered(st *monitor.EndpointStatus, now time.Time) time.Duration {
 	p99 := max(st.TTFT.P99, st.TTFT30m.P99)
 	if p99 <= 0 {
 		return 0
 	}
-	if d := r.opts.Health.Unanswered(e.ID, now); d > max(unansweredFloor, 2*p99) {
+	if d := st.Unanswered(now); d > max(unansweredFloor, 2*p99) {
 		return d
 	}
 	return 0

@@ -67,11 +67,10 @@ type Health interface {
 	// RecordRequest counts a routed request's final outcome for its model.
 	RecordRequest(model string, c provider.Class)
 	// Sent and Answered mark an attempt going out and its first token
-	// coming in; Unanswered is how long an endpoint has left attempts
-	// without any answer (see monitor.Monitor.Unanswered).
+	// coming in; a snapshot's EndpointStatus.Unanswered reads how long an
+	// endpoint has left attempts without any answer.
 	Sent(endpointID string)
 	Answered(endpointID string)
-	Unanswered(endpointID string, now time.Time) time.Duration
 }
 
 // Clock tells the time and times the router's waits (a retry's pause, a

@@ -356,7 +356,7 @@ func (x *run) hedgePartner(legIdx, pos int) (Endpoint, uint64, bool) {
 
 // admitFirst admits, as a hedge, the first of es that has not had its
 // turn, passes ok, is not silent to a request in flight (see
-// Router.unanswered: a hedge there would only wait with it) and whose
+// unanswered: a hedge there would only wait with it) and whose
 // breaker admits it now, and counts it tried; those the breaker refuses
 // join the last resort. x.mu is held.
 func (x *run) admitFirst(es []*Endpoint, ok func(*Endpoint) bool) (Endpoint, uint64, bool) {
@@ -365,7 +365,7 @@ func (x *run) admitFirst(es []*Endpoint, ok func(*Endpoint) bool) (Endpoint, uin
 		if x.tried.has(e.ID) || x.isRefused(e.ID) || !ok(e) {
 			continue
 		}
-		if st := x.snap.Status(e.ID); st != nil && x.r.unanswered(e, st, now) > 0 {
+		if st := x.snap.Status(e.ID); st != nil && unanswered(st, now) > 0 {
 			continue
 		}
 		gen, admitted := x.r.opts.Health.Admit(e.ID)
