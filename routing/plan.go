@@ -160,7 +160,7 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 			}
 			var silent time.Duration
 			if k.group < groupRecovered {
-				if silent = unanswered(st, now); silent > 0 {
+				if silent = Silent(st, now); silent > 0 {
 					k.group = groupUnanswered
 				}
 			}
@@ -452,12 +452,13 @@ func healthGroup(st *monitor.EndpointStatus, snap *monitor.Snapshot) group {
 // attempts in flight is suspected of taking requests and not answering.
 const unansweredFloor = 500 * time.Millisecond
 
-// unanswered is how long the endpoint of st has left an attempt in flight
+// Silent is how long the endpoint of st has left an attempt in flight
 // without any answer at now, when that is more than twice its p99 time to
 // first token (and unansweredFloor): a provider that went silent, found out
-// well before the first of its requests reaches its deadline; 0 otherwise,
-// and for an endpoint without figures to be far past.
-func unanswered(st *monitor.EndpointStatus, now time.Time) time.Duration {
+// well before the first of its requests reaches its deadline (the planner
+// puts it after the others, hedges pass it over); 0 otherwise, and for an
+// endpoint without figures to be far past.
+func Silent(st *monitor.EndpointStatus, now time.Time) time.Duration {
 	p99 := max(st.TTFT.P99, st.TTFT30m.P99)
 	if p99 <= 0 {
 		return 0

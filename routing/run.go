@@ -365,7 +365,7 @@ func (x *run) admitFirst(es []*Endpoint, ok func(*Endpoint) bool) (Endpoint, uin
 		if x.tried.has(e.ID) || x.isRefused(e.ID) || !ok(e) {
 			continue
 		}
-		if st := x.snap.Status(e.ID); st != nil && unanswered(st, now) > 0 {
+		if st := x.snap.Status(e.ID); st != nil && Silent(st, now) > 0 {
 			continue
 		}
 		gen, admitted := x.r.opts.Health.Admit(e.ID)

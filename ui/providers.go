@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/NimbleMarkets/ntcharts/v2/sparkline"
 
+	"switchboard/human"
 	"switchboard/monitor"
 	"switchboard/routing"
 )
@@ -433,6 +435,8 @@ func (p *providersPane) rowView(i int, now time.Time) string {
 		cells[colState] = paint(st.muted, fit("… no data", w[colState], false))
 	case pendingOn:
 		cells[colState] = paint(st.muted, fit("… turning on", w[colState], false))
+	case silent(&s, now) > 0:
+		cells[colState] = paint(st.stateStyle(monitor.Degraded), fit(stateText(s, now), w[colState], false))
 	default:
 		cells[colState] = paint(st.stateStyle(s.State), fit(stateText(s, now), w[colState], false))
 	}
@@ -496,8 +500,8 @@ func (p *providersPane) rowView(i int, now time.Time) string {
 		cells[c] = text
 	}
 
-	if ok && s.State != monitor.Healthy && !pendingOn {
-		cells[colReason] = paint(st.muted, fit(s.Reason, w[colReason], false))
+	if why := reason(&s, now); ok && why != "" && !pendingOn {
+		cells[colReason] = paint(st.muted, fit(why, w[colReason], false))
 	} else {
 		cells[colReason] = base.Render(fit("", w[colReason], false))
 	}
@@ -511,9 +515,36 @@ func (p *providersPane) rowView(i int, now time.Time) string {
 	return strings.Join(parts, base.Render(" "))
 }
 
-// stateText is the state word with its glyph, and the seconds left of a
-// cooldown.
+// silent is how long an answering endpoint has left a request without any
+// answer, when the router holds it against it (routing.Silent); 0
+// otherwise.
+func silent(s *monitor.EndpointStatus, now time.Time) time.Duration {
+	if s.State != monitor.Healthy && s.State != monitor.Degraded {
+		return 0 // its state says more
+	}
+	return routing.Silent(s, now)
+}
+
+// reason is why the endpoint is not simply healthy, in the monitor's words,
+// or the router's for one silent to a request in flight; "" for healthy.
+func reason(s *monitor.EndpointStatus, now time.Time) string {
+	if d := silent(s, now); d > 0 {
+		return fmt.Sprintf("no answer for %s to a request in flight, far past its usual first token: tried after the others",
+			human.Duration(d.Round(100*time.Millisecond)))
+	}
+	if s.State == monitor.Healthy {
+		return ""
+	}
+	return s.Reason
+}
+
+// stateText is the state word with its glyph, the seconds left of a
+// cooldown, or the seconds an answering endpoint has been silent to a
+// request in flight.
 func stateText(s monitor.EndpointStatus, now time.Time) string {
+	if d := silent(&s, now); d > 0 {
+		return fmt.Sprintf("%s silent %ds", stateGlyph(monitor.Degraded), int(d.Seconds()))
+	}
 	g := stateGlyph(s.State)
 	switch s.State {
 	case monitor.Disabled:
@@ -576,7 +607,7 @@ func (p *providersPane) detailView() string {
 	s, known, _ := p.status(e.ID)
 	parts := []string{st.bold.Render(e.Provider) + st.muted.Render(" ("+e.UpstreamModel+")")}
 	if known {
-		parts = append(parts, s.Reason)
+		parts = append(parts, cmp.Or(reason(&s, p.ctx.now()), s.Reason))
 		if s.Requests > 0 {
 			parts = append(parts,
 				fmt.Sprintf("ttft %s/%s", cellDuration(s.TTFT.P50), cellDuration(s.TTFT.P95)),

@@ -302,6 +302,30 @@ func TestOffThroughTheAdminAPI(t *testing.T) {
 	}
 }
 
+// An endpoint silent to a request in flight for far longer than its first
+// tokens take reads "silent", and its reason says what the router does with
+// it; once it answers, healthy again.
+func TestSilentEndpointShows(t *testing.T) {
+	s := newStack(t, fleetModels)
+	m, _ := newTestDashboard(t, s)
+	groq := endpointID(fleetModels[0].name, "groq")
+	for range 10 {
+		s.mon.Record(groq, provider.Outcome{Class: provider.ClassOK, TTFT: 100 * time.Millisecond, Duration: time.Second, OutputTokens: 10})
+	}
+	s.mon.Sent(groq)
+	s.clock.Advance(2 * time.Second)
+	m.Update(snapshotMsg{snap: s.mon.Snapshot()})
+	shown := render(m, 200, 40)
+	if r := row(t, shown, "groq"); !strings.Contains(r, "◐ silent 2s") || !strings.Contains(r, "no answer for 2s") {
+		t.Errorf("row reads %q", r)
+	}
+	s.mon.Answered(groq)
+	m.Update(snapshotMsg{snap: s.mon.Snapshot()})
+	if r := row(t, render(m, 200, 40), "groq"); !strings.Contains(r, "● healthy") || strings.Contains(r, "silent") {
+		t.Errorf("once answered, the row reads %q", r)
+	}
+}
+
 // The header sets what routing delivered against the best single provider.
 func TestHeaderShowsRoutedAgainstBestSingle(t *testing.T) {
 	s := newStack(t, fleetModels)
