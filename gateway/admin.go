@@ -10,8 +10,11 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"switchboard/monitor"
+	"switchboard/routing"
 )
 
 // Admin is the admin API (/admin/v1): the live health of every endpoint,
@@ -86,35 +89,94 @@ func (s *Server) adminSnapshot(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-// adminStream streams the monitor's snapshots as server-sent events, each
-// "event: snapshot" with the snapshot's JSON (the newest at once, then each
-// one the monitor publishes; one that falls behind gets the newest), until
-// the client goes away.
+// adminStream streams server-sent events until the client goes away:
+// "event: snapshot" with the monitor's snapshot as JSON (the newest at
+// once, then each one the monitor publishes; a client that falls behind
+// gets the newest), and "event: trace" with the decision trace of each
+// chat request the gateway answered from then on (dropped, not queued
+// without end, for a client that falls far behind).
 func (s *Server) adminStream(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	snaps := s.opts.Admin.Health.Subscribe(ctx)
+	traces := s.traces.subscribe(ctx)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	send := func(snap *monitor.Snapshot) bool {
-		b, err := json.Marshal(snap)
+	send := func(event string, v any) bool {
+		b, err := json.Marshal(v)
 		if err != nil {
-			s.opts.Log.LogAttrs(ctx, slog.LevelError, "admin stream: encoding a snapshot failed", slog.String("error", err.Error()))
+			s.opts.Log.LogAttrs(ctx, slog.LevelError, "admin stream: encoding an event failed", slog.String("event", event), slog.String("error", err.Error()))
 			return true // the next may encode
 		}
-		if _, err := fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", b); err != nil {
+		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
 			return false
 		}
 		return rc.Flush() == nil
 	}
-	if !send(s.opts.Admin.Health.Snapshot()) {
+	if !send("snapshot", s.opts.Admin.Health.Snapshot()) {
 		return
 	}
-	for snap := range snaps { // closed when the client goes away
-		if !send(snap) {
+	for {
+		select {
+		case snap, ok := <-snaps:
+			if !ok || !send("snapshot", snap) { // closed when the client goes away
+				return
+			}
+		case t := <-traces:
+			if !send("trace", t) {
+				return
+			}
+		case <-ctx.Done():
 			return
+		}
+	}
+}
+
+// traceHub hands the traces of answered requests to the admin streams
+// that watch, never holding a request up: a stream whose buffer is full
+// misses the trace. Without watchers a request pays one atomic load.
+type traceHub struct {
+	watching atomic.Int32
+	mu       sync.Mutex
+	subs     map[chan *routing.Trace]struct{}
+}
+
+// traceBuffer is how many traces a watching stream may fall behind by.
+const traceBuffer = 64
+
+// subscribe returns a channel of the traces published from now until ctx
+// ends. It is never closed: the stream ends by ctx.
+func (h *traceHub) subscribe(ctx context.Context) <-chan *routing.Trace {
+	ch := make(chan *routing.Trace, traceBuffer)
+	h.mu.Lock()
+	if h.subs == nil {
+		h.subs = map[chan *routing.Trace]struct{}{}
+	}
+	h.subs[ch] = struct{}{}
+	h.watching.Add(1)
+	h.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		h.mu.Lock()
+		delete(h.subs, ch)
+		h.watching.Add(-1)
+		h.mu.Unlock()
+	})
+	return ch
+}
+
+// publish hands t to every watching stream that has room for it.
+func (h *traceHub) publish(t *routing.Trace) {
+	if h.watching.Load() == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch := range h.subs {
+		select {
+		case ch <- t:
+		default:
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"switchboard/monitor"
+	"switchboard/routing"
 	"switchboard/sim"
 )
 
@@ -184,8 +185,9 @@ func TestAdminForcesAFault(t *testing.T) {
 }
 
 // The stream sends the snapshot at once, then each one the monitor
-// publishes: a change shows in the stream without a new request.
-func TestAdminStreamsSnapshots(t *testing.T) {
+// publishes (a change shows without a new request), and the trace of each
+// chat request answered while it watches.
+func TestAdminStreamsSnapshotsAndTraces(t *testing.T) {
 	f := adminFixture(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
@@ -204,34 +206,54 @@ func TestAdminStreamsSnapshots(t *testing.T) {
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(nil, 1<<22)
-	next := func() *monitor.Snapshot {
+	// next reads events until one of kind want, and decodes its data into
+	// v; it fails after more than 3 events of the other kind (1.5 s of
+	// snapshots).
+	next := func(want string, v any) {
 		t.Helper()
 		var event string
+		others := 0
 		for sc.Scan() {
 			line := sc.Text()
 			switch {
 			case strings.HasPrefix(line, "event: "):
 				event = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "data: "):
-				var snap monitor.Snapshot
-				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &snap); err != nil || event != "snapshot" {
+				if event != "snapshot" && event != "trace" {
+					t.Fatalf("an event of an unknown kind: %q", line)
+				}
+			case strings.HasPrefix(line, "data: ") && event == want:
+				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), v); err != nil {
 					t.Fatalf("event %q: %v", event, err)
 				}
-				return &snap
+				return
+			case strings.HasPrefix(line, "data: "):
+				if others++; others > 3 {
+					t.Fatalf("no event %q among the next 3", want)
+				}
 			}
 		}
-		t.Fatalf("the stream ended: %v", sc.Err())
-		return nil
+		t.Fatalf("the stream ended before an event %q: %v", want, sc.Err())
 	}
 	id := testModel + "@b"
-	if st := next().Status(id); st == nil || !st.Enabled {
-		t.Fatalf("the first snapshot has %+v", st)
+	var snap monitor.Snapshot
+	if next("snapshot", &snap); snap.Status(id) == nil || !snap.Status(id).Enabled {
+		t.Fatalf("the first snapshot has %+v", snap.Status(id))
 	}
 	f.admin(t, http.MethodPost, "/admin/v1/endpoints/"+id, "adm", map[string]bool{"enabled": false})
-	for {
-		if st := next().Status(id); st != nil && !st.Enabled {
+	for i := 0; ; i++ {
+		if next("snapshot", &snap); snap.Status(id) != nil && !snap.Status(id).Enabled {
 			break
 		}
+		if i == 3 {
+			t.Fatal("no snapshot shows the endpoint turned off")
+		}
+	}
+	if resp, body := f.post(t, "/v1/chat/completions", chatBody(false), "Authorization", "Bearer api"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	var tr routing.Trace
+	if next("trace", &tr); tr.Served != testModel+"@a" || len(tr.Attempts) != 1 || tr.Model != testModel {
+		t.Errorf("the trace streamed: served %q, %d attempts, model %q", tr.Served, len(tr.Attempts), tr.Model)
 	}
 	_, body := f.admin(t, http.MethodGet, "/admin/v1/minutes/"+id, "adm", nil)
 	var minutes []monitor.MinutePoint

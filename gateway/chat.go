@@ -593,8 +593,11 @@ func (s *Server) finish(r *http.Request, x *exchange, what string) {
 		}
 	}
 	s.metrics.request(m)
-	if trace != nil && s.opts.Routed != nil {
-		s.opts.Routed(trace)
+	if trace != nil {
+		if s.opts.Routed != nil {
+			s.opts.Routed(trace)
+		}
+		s.traces.publish(trace)
 	}
 	level := slog.LevelInfo
 	if x.status >= 500 {

@@ -76,7 +76,8 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *metrics
 	seq     counter
-	reqs    counter // numbers requests, for request-id
+	reqs    counter  // numbers requests, for request-id
+	traces  traceHub // the answered requests' traces, for the admin API's streams
 }
 
 // New returns a gateway over o.Router and o.Health.
