@@ -298,9 +298,9 @@ func keysFromEnv(t *table, env func(string) (string, bool), key, example, withou
 		t.bad(key, "names %s, which is not set in the environment; export %s=<key>[,<key>...] before starting Switchboard, or remove %s %s", k, k, key, without)
 		return "", nil
 	}
-	for key := range strings.SplitSeq(v, ",") {
-		if key = strings.TrimSpace(key); key != "" {
-			keys = append(keys, key)
+	for one := range strings.SplitSeq(v, ",") {
+		if one = strings.TrimSpace(one); one != "" {
+			keys = append(keys, one)
 		}
 	}
 	return k, keys

@@ -355,10 +355,10 @@ func (x *run) hedgePartner(legIdx, pos int) (Endpoint, uint64, bool) {
 }
 
 // admitFirst admits, as a hedge, the first of es that has not had its
-// turn, passes ok, is not silent to a request in flight (see
-// unanswered: a hedge there would only wait with it) and whose
-// breaker admits it now, and counts it tried; those the breaker refuses
-// join the last resort. x.mu is held.
+// turn, passes ok, is not silent to a request in flight (see Silent: a
+// hedge there would only wait with it) and whose breaker admits it now,
+// and counts it tried; those the breaker refuses join the last resort.
+// x.mu is held.
 func (x *run) admitFirst(es []*Endpoint, ok func(*Endpoint) bool) (Endpoint, uint64, bool) {
 	now := x.r.opts.Clock.Now()
 	for _, e := range es {

@@ -32,8 +32,9 @@ var errCarriedOnElsewhere = errors.New("went silent mid-answer, and a stall hedg
 // among them. A stall limit cuts a silent stream only after seconds (it
 // must not cut one that is merely slow); a stall hedge bounds what a stall
 // costs the caller at about after plus another endpoint's first token, and
-// costs requests only when a stream goes silent. One a request; each of its hedges comes out
-// of the router's hedge budget, as first-token hedges do.
+// costs requests only when a stream goes silent. One a request; each of
+// its hedges comes out of the router's hedge budget, as first-token hedges
+// do.
 type stallHedge struct {
 	x           *run
 	legIdx, pos int // where the watched endpoint is in the order
@@ -270,9 +271,8 @@ func (s *stallHedge) hedgeDelta(i int, d Delta) {
 
 // carryOnPartner finds the endpoint a stall hedge carries the answer on
 // at: the first in hedgeOrder of the rest of the leg, then of the later
-// legs, that has not had its
-// turn, takes a prefill and whose breaker admits it now. Those it refuses
-// join the last resort. x.mu is held.
+// legs, that has not had its turn, takes a prefill and whose breaker
+// admits it now. Those it refuses join the last resort. x.mu is held.
 func (x *run) carryOnPartner(legIdx, pos int) (Endpoint, uint64, bool) {
 	if e, gen, ok := x.admitFirst(x.hedgeOrder(&x.legs[legIdx], pos+1), x.canCarryOn); ok {
 		return e, gen, true
