@@ -59,7 +59,7 @@ func (r *request) signal() {
 }
 
 // send is the command that runs the request; it reports through wait.
-func (r *request) send(ctx context.Context, router *routing.Router, req routing.Request) tea.Cmd {
+func (r *request) send(ctx context.Context, router Router, req routing.Request) tea.Cmd {
 	return func() tea.Msg {
 		defer r.cancel()
 		if router == nil {
@@ -203,7 +203,7 @@ func (c *console) blur(displayModel string) {
 
 // submit sends the typed prompt to model. It refuses, with a notice, while
 // another request runs.
-func (c *console) submit(ctx context.Context, router *routing.Router, model string) (tea.Cmd, string) {
+func (c *console) submit(ctx context.Context, router Router, model string) (tea.Cmd, string) {
 	prompt := strings.TrimSpace(c.input.Value())
 	if prompt == "" {
 		return nil, ""
@@ -284,7 +284,7 @@ func (c *console) scroll(down bool) {
 // the transcript's place; any other sets the options (see apply), its
 // provider names checked against router's providers of model and of the
 // fallback models. It says what it did, or why it did nothing.
-func (c *console) command(line string, router *routing.Router, model string) (string, error) {
+func (c *console) command(line string, router Router, model string) (string, error) {
 	name, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "/"), " ")
 	if name == "help" || name == "" {
 		c.help = true
@@ -310,7 +310,7 @@ func (c *console) command(line string, router *routing.Router, model string) (st
 
 // routerProviders lists the providers of a model the router serves, slugs
 // and display names: the names /order, /only and /ignore take.
-func routerProviders(r *routing.Router) func(model string) []string {
+func routerProviders(r Router) func(model string) []string {
 	return func(model string) []string {
 		base, _ := routing.ModelSuffix(r.Canonical(model))
 		var names []string

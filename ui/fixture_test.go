@@ -240,6 +240,7 @@ func newTestDashboard(t testing.TB, s *stack) (*model, context.CancelFunc) {
 // Compile-time checks that the real types satisfy the dashboard's needs.
 var (
 	_ Health = (*monitor.Monitor)(nil)
+	_ Router = (*routing.Router)(nil)
 	_ Faults = (*simFaults)(nil)
 	_ Demo   = (*testDemo)(nil)
 )

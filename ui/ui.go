@@ -34,6 +34,17 @@ type Health interface {
 	Minutes(id string) []monitor.MinutePoint
 }
 
+// Router is what the dashboard asks of the router: the models and their
+// endpoints, provider names resolved as a request's would be, and a prompt
+// sent. *routing.Router is one.
+type Router interface {
+	Models() []string
+	Endpoints(model string) []routing.Endpoint
+	Canonical(name string) string
+	ResolveProviders(models []string, p routing.Preferences) (routing.Preferences, error)
+	Send(ctx context.Context, req routing.Request, onDelta routing.OnDelta) (*routing.Result, error)
+}
+
 // Faults forces faults on simulated providers. It is nil when no provider
 // is simulated.
 type Faults interface {
@@ -52,7 +63,7 @@ type Faults interface {
 // Options are what the dashboard shows and drives.
 type Options struct {
 	Health  Health
-	Router  *routing.Router
+	Router  Router
 	Faults  Faults            // nil when no provider is simulated
 	Display map[string]string // model name -> display name; missing names show as is
 	Now     func() time.Time  // default time.Now; tests inject a clock
