@@ -73,6 +73,8 @@ func (s *Server) routeAdmin() {
 	admin(http.MethodGet, "/admin/v1/stream", s.adminStream)
 	admin(http.MethodGet, "/admin/v1/minutes/{id...}", s.adminMinutes)
 	admin(http.MethodPost, "/admin/v1/endpoints/{id...}", s.adminEnable)
+	admin(http.MethodGet, "/admin/v1/routes", s.adminRoutes)
+	admin(http.MethodPost, "/admin/v1/resolve", s.adminResolve)
 	admin(http.MethodGet, "/admin/v1/faults", s.adminFaults)
 	admin(http.MethodPost, "/admin/v1/faults/{provider}", s.adminSetFault)
 	s.mux.Handle("/admin/", s.keyed(a.Keys, "admin", s.notFound, writeError))
@@ -188,6 +190,91 @@ func (s *Server) adminMinutes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.opts.Admin.Health.Minutes(id))
+}
+
+// RouteEndpoint is an endpoint as GET /admin/v1/routes lists it: what a
+// dashboard shows of it.
+type RouteEndpoint struct {
+	ID            string  `json:"id"`
+	Provider      string  `json:"provider"`
+	ProviderName  string  `json:"provider_name,omitempty"`
+	Variant       string  `json:"variant,omitempty"`
+	Model         string  `json:"model"`
+	UpstreamModel string  `json:"upstream_model"`
+	PriceIn       float64 `json:"price_in"`
+	PriceOut      float64 `json:"price_out"`
+	ContextLength int     `json:"context_length,omitempty"`
+	Prefill       bool    `json:"prefill,omitempty"`
+}
+
+// Routes is GET /admin/v1/routes: the models the gateway serves, in its
+// configuration's order, the other names each answers to, and its
+// endpoints.
+type Routes struct {
+	Models []RouteModel `json:"models"`
+}
+
+// RouteModel is one model of Routes.
+type RouteModel struct {
+	Name      string          `json:"name"`
+	Aliases   []string        `json:"aliases,omitempty"`
+	Endpoints []RouteEndpoint `json:"endpoints"`
+}
+
+// adminRoutes answers the models and their endpoints.
+func (s *Server) adminRoutes(w http.ResponseWriter, r *http.Request) {
+	aliases := s.opts.Router.Aliases()
+	a := Routes{Models: []RouteModel{}}
+	for _, name := range s.opts.Router.Models() {
+		m := RouteModel{Name: name, Endpoints: []RouteEndpoint{}}
+		for alias, model := range aliases {
+			if model == name {
+				m.Aliases = append(m.Aliases, alias)
+			}
+		}
+		slices.Sort(m.Aliases)
+		for _, e := range s.opts.Router.Endpoints(name) {
+			m.Endpoints = append(m.Endpoints, RouteEndpoint{ID: e.ID, Provider: e.Provider, ProviderName: e.ProviderName, Variant: e.Variant,
+				Model: e.Model, UpstreamModel: e.UpstreamModel, PriceIn: e.PriceIn, PriceOut: e.PriceOut,
+				ContextLength: e.ContextLength, Prefill: e.Prefill})
+		}
+		a.Models = append(a.Models, m)
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+// ResolveBody is what POST /admin/v1/resolve takes: models, the first the
+// one asked for and the rest its fallbacks, and a request's provider
+// object.
+type ResolveBody struct {
+	Models   []string        `json:"models"`
+	Provider json.RawMessage `json:"provider"`
+}
+
+// adminResolve resolves the provider names of a provider object as a chat
+// request's would be (slugs, display names, any case), for a dashboard
+// that checks a console command before it sends anything: the resolved
+// object, or the error a request would get ("did you mean").
+func (s *Server) adminResolve(w http.ResponseWriter, r *http.Request) {
+	var b ResolveBody
+	if !s.readAdminBody(w, r, &b) {
+		return
+	}
+	if len(b.Models) == 0 {
+		writeError(w, &apiError{Status: http.StatusBadRequest, Type: "invalid_request", Param: "models", Message: "models must name at least one model"})
+		return
+	}
+	prefs, e := decodeProvider(b.Provider)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	out, err := s.opts.Router.ResolveProviders(b.Models, prefs)
+	if err != nil {
+		writeError(w, fromRouting(err, nil))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]routing.Preferences{"provider": out})
 }
 
 // enableBody is what POST /admin/v1/endpoints/{id} takes.

@@ -261,3 +261,33 @@ func TestAdminStreamsSnapshotsAndTraces(t *testing.T) {
 		t.Errorf("minutes: %v: %s", err, body)
 	}
 }
+
+// The routes list every model with its endpoints; resolve checks provider
+// names as a request's would be checked, and says "did you mean".
+func TestAdminRoutesAndNames(t *testing.T) {
+	f := adminFixture(t)
+	resp, body := f.admin(t, http.MethodGet, "/admin/v1/routes", "adm", nil)
+	var routes Routes
+	if err := json.Unmarshal(body, &routes); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%d %v: %s", resp.StatusCode, err, body)
+	}
+	if len(routes.Models) != 1 || routes.Models[0].Name != testModel || len(routes.Models[0].Endpoints) != 2 {
+		t.Fatalf("routes %s", body)
+	}
+	for _, e := range routes.Models[0].Endpoints {
+		if e.ID != testModel+"@"+e.Provider || e.UpstreamModel != "up-"+e.Provider || e.PriceIn == 0 {
+			t.Errorf("endpoint %+v", e)
+		}
+	}
+	resp, body = f.admin(t, http.MethodPost, "/admin/v1/resolve", "adm",
+		map[string]any{"models": []string{testModel}, "provider": map[string]any{"order": []string{"B", "a"}}})
+	var got struct{ Provider routing.Preferences }
+	if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != http.StatusOK || strings.Join(got.Provider.Order, ",") != "b,a" {
+		t.Fatalf("%d %v: %s", resp.StatusCode, err, body)
+	}
+	resp, body = f.admin(t, http.MethodPost, "/admin/v1/resolve", "adm",
+		map[string]any{"models": []string{testModel}, "provider": map[string]any{"order": []string{"bb"}}})
+	if e := decodeError(t, resp, body, http.StatusBadRequest); e.Error.Param == nil || *e.Error.Param != "provider.order[0]" {
+		t.Errorf("an unknown name: %s", body)
+	}
+}

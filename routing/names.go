@@ -2,6 +2,7 @@ package routing
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -24,6 +25,9 @@ func (r *Router) ResolveProviders(models []string, p Preferences) (Preferences, 
 	}
 	return out, nil
 }
+
+// Aliases returns the other names models answer to, each with its model.
+func (r *Router) Aliases() map[string]string { return maps.Clone(r.opts.Aliases) }
 
 // Canonical is the public model name that name stands for: the model an
 // alias of Options.Aliases names, with name's :nitro or :floor suffix;
