@@ -41,7 +41,14 @@ it has; every problem is reported as file:line:col.`}
 through Switchboard (as shipped, and hedged) and through four simpler
 strategies, at once, on the same faults; writes the tables as markdown. It
 fails if a baseline delivers more whole answers than Switchboard.`}
-	commands = []command{dashboardCmd, serveCmd, sendCmd, checkCmd, benchCmd}
+	watchCmd = command{name: "watch", usage: "switchboard watch [--key-env NAME] http://HOST:PORT",
+		about: `Runs the dashboard on a gateway running elsewhere (switchboard serve, or a
+dashboard's API), through its admin API: its providers' health as its monitor
+publishes it, its event log and the traces of its requests; the console sends
+prompts through its API, space turns an endpoint off or on and f forces a fault
+on a simulated provider, there. The gateway needs admin_key_env in [gateway];
+the key comes from the environment variable --key-env names.`}
+	commands = []command{dashboardCmd, serveCmd, sendCmd, checkCmd, benchCmd, watchCmd}
 )
 
 // flags returns the command's flag set, with --config, reporting errors to

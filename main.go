@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				return run(ctx, []string{"--help"}, stdout, stderr)
 			}
 			if !slices.ContainsFunc(commands[1:], func(c command) bool { return c.name == args[1] }) {
-				fmt.Fprintf(stderr, "help: no command %q; commands: serve, send, check, bench (switchboard help lists them)\n", args[1])
+				fmt.Fprintf(stderr, "help: no command %q; commands: serve, send, check, bench, watch (switchboard help lists them)\n", args[1])
 				return 2
 			}
 			return run(ctx, []string{args[1], "--help"}, stdout, stderr)
@@ -81,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runCheck(args[1:], stdout, stderr)
 		case "bench":
 			return runBench(ctx, args[1:], stdout, stderr)
+		case "watch":
+			return runWatch(ctx, args[1:], stdout, stderr)
 		}
 	}
 	return runDashboard(ctx, args, stdout, stderr)
@@ -170,7 +172,7 @@ func runDashboard(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		fs.Var(&demoRate, "demo-traffic", fmt.Sprintf(
 			"background demo traffic through the router, in `RATE` prompts per second; 0 sends none (default %v when every provider is simulated, else none)", defaultDemoRate))
 	}, func(rest []string) string {
-		return fmt.Sprintf("unknown command %q; commands: serve, send, check, help (see --help)", rest[0])
+		return fmt.Sprintf("unknown command %q; commands: serve, send, check, bench, watch, help (see --help)", rest[0])
 	})
 	if r == nil {
 		return code
