@@ -52,7 +52,7 @@ func (s *stack) startAPI(addr string, log *slog.Logger, errors slog.Handler, rou
 		return nil, fmt.Errorf("the API cannot listen on %s: %w", addr, err)
 	}
 	g := s.cfg.Gateway
-	admin := gateway.Admin{Keys: g.AdminKeys, Health: s.mon}
+	admin := gateway.Admin{Keys: g.AdminKeys, Health: s.mon, Display: s.display(), DefaultModel: s.cfg.DefaultModel}
 	if s.fleet != nil {
 		admin.Faults = faults{s.fleet}
 	}

@@ -47,6 +47,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer, term
 	defer g.Close()
 	u, _ := url.Parse(rest[0])
 	opts := ui.Options{Health: g, Router: g, Traces: g.Traces(), API: u.Host, Simulated: allSimulated(g),
+		Display: g.Display(), Model: g.DefaultModel(),
 		Notice: "watching the gateway at " + u.Host + ": what it does, through its admin API"}
 	if len(g.Modes()) > 0 {
 		opts.Faults = g

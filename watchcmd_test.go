@@ -45,8 +45,8 @@ func watched(t *testing.T) (*watch.Gateway, *sim.Fleet, string) {
 // goes through it, counted on the simulated providers' side.
 func TestWatchAGateway(t *testing.T) {
 	g, fleet, _ := watched(t)
-	if got := strings.Join(g.Models(), " "); got != "test/model" {
-		t.Fatalf("models %s", got)
+	if got := strings.Join(g.Models(), " "); got != "test/model" || g.DefaultModel() != "test/model" {
+		t.Fatalf("models %s, the first %q", got, g.DefaultModel())
 	}
 	eps := g.Endpoints("test/model")
 	if len(eps) != 2 || eps[0].ID != "test/model@alpha" || eps[1].PriceIn != 5 {

@@ -29,6 +29,11 @@ type Admin struct {
 	Keys   []string
 	Health AdminHealth
 	Faults Faults // nil when no provider is simulated
+	// Display names models for people (model -> "Claude Sonnet 4"), and
+	// DefaultModel is the one a dashboard opens on; both go into the
+	// routes, for a dashboard elsewhere.
+	Display      map[string]string
+	DefaultModel string
 }
 
 // AdminHealth is what the admin API reads and changes of the monitor.
@@ -211,12 +216,14 @@ type RouteEndpoint struct {
 // configuration's order, the other names each answers to, and its
 // endpoints.
 type Routes struct {
-	Models []RouteModel `json:"models"`
+	Models       []RouteModel `json:"models"`
+	DefaultModel string       `json:"default_model,omitempty"`
 }
 
 // RouteModel is one model of Routes.
 type RouteModel struct {
 	Name      string          `json:"name"`
+	Display   string          `json:"display,omitempty"`
 	Aliases   []string        `json:"aliases,omitempty"`
 	Endpoints []RouteEndpoint `json:"endpoints"`
 }
@@ -224,9 +231,9 @@ type RouteModel struct {
 // adminRoutes answers the models and their endpoints.
 func (s *Server) adminRoutes(w http.ResponseWriter, r *http.Request) {
 	aliases := s.opts.Router.Aliases()
-	a := Routes{Models: []RouteModel{}}
+	a := Routes{Models: []RouteModel{}, DefaultModel: s.opts.Admin.DefaultModel}
 	for _, name := range s.opts.Router.Models() {
-		m := RouteModel{Name: name, Endpoints: []RouteEndpoint{}}
+		m := RouteModel{Name: name, Display: s.opts.Admin.Display[name], Endpoints: []RouteEndpoint{}}
 		for alias, model := range aliases {
 			if model == name {
 				m.Aliases = append(m.Aliases, alias)

@@ -60,10 +60,19 @@ export LANG="$utf8" LC_ALL="$utf8"
 cat >"$tmp/run" <<EOF
 #!/bin/sh
 cd "$repo" || exit 97
-sh -c 'echo \$\$ >"\$1/pid"; exec env TERM=xterm-256color "\$1/switchboard" --no-history --listen 127.0.0.1:0' sh "$tmp"
+sh -c 'echo \$\$ >"\$1/pid"; exec env TERM=xterm-256color SWITCHBOARD_ADMIN_KEY=e2e-admin "\$1/switchboard" --config "\$1/config.toml" --no-history --listen 127.0.0.1:0' sh "$tmp"
 echo \$? >"$tmp/status"
 EOF
 chmod +x "$tmp/run"
+# The shipped configuration, with its admin API on (step 7b watches it).
+sed 's/^#admin_key_env = /admin_key_env = /' config.toml >"$tmp/config.toml"
+grep -q '^admin_key_env = ' "$tmp/config.toml" || die "config.toml has no admin_key_env example to turn on"
+# The watching dashboard (step 7b), on the first one's API.
+cat >"$tmp/watch" <<EOF
+#!/bin/sh
+exec env TERM=xterm-256color SWITCHBOARD_ADMIN_KEY=e2e-admin "$tmp/switchboard" watch "http://127.0.0.1:\$1"
+EOF
+chmod +x "$tmp/watch"
 
 # No status line (the pane is the whole window), and a dead pane stays so
 # its last screen and exit status can be read.
@@ -75,9 +84,12 @@ EOF
 
 # ---------------------------------------------------------------- helpers
 SCREEN=""
-capture() { SCREEN=$(T capture-pane -p -t e2e 2>/dev/null); }
+# TGT is the session the helpers read and press keys in: the dashboard's,
+# or the watching one's (step 7b).
+TGT=e2e
+capture() { SCREEN=$(T capture-pane -p -t "$TGT" 2>/dev/null); }
 
-pane_dead() { [ "$(T display-message -p -t e2e '#{pane_dead}' 2>/dev/null)" = 1 ]; }
+pane_dead() { [ "$(T display-message -p -t "$TGT" '#{pane_dead}' 2>/dev/null)" = 1 ]; }
 # running: the binary is alive (not gone, not a zombie).
 running() {
   local st
@@ -148,7 +160,7 @@ select_provider() {
     return 1
   fi
   if [ "$to" -ge "$from" ]; then key=j; n=$((to - from)); else key=k; n=$((from - to)); fi
-  for ((i = 0; i < n; i++)); do T send-keys -t e2e "$key"; done
+  for ((i = 0; i < n; i++)); do T send-keys -t "$TGT" "$key"; done
   wait_until 3 cursor_on "$want" || { WHY="the cursor is not on $want ($WHY)"; return 1; }
 }
 
@@ -335,6 +347,32 @@ step_header() {
   wait_until 5 routed_vs_best || { WHY="at 120 columns the header does not show routed-vs-best: \"$(head -n1 <<<"$SCREEN")\" ($WHY)"; return 1; }
 }
 
+# step7b_watch: switchboard watch on the dashboard's API shows the same
+# fleet (the endpoint turned off in step 3 off there too), and space in it
+# turns an endpoint off in the dashboard it watches, whose row says by the
+# admin API; space again turns it back on; q ends it.
+WATCHED=cerebras
+off_admin() { row_of "$1" | grep -qF "off (admin)"; }
+back_on() { row_of "$1" | grep -qE " on +"; }
+step7b_watch() {
+  T -f "$tmp/tmux.conf" new-session -d -s w -x 120 -y 40 "$tmp/watch $API_PORT" || { WHY="tmux new-session failed"; return 1; }
+  T resize-window -t w -x 120 -y 40 >/dev/null 2>&1
+  TGT=w
+  wait_until 10 live_figures || { TGT=e2e; WHY="the watching dashboard shows no live figures ($WHY)"; return 1; }
+  wait_until 3 turned_off "$TOGGLED" || { TGT=e2e; WHY="the watching dashboard does not show $TOGGLED off ($WHY)"; return 1; }
+  select_provider "$WATCHED" || { TGT=e2e; return 1; }
+  T send-keys -t w Space
+  wait_until 5 off_admin "$WATCHED" || { TGT=e2e; WHY="the watching dashboard does not show $WATCHED off (admin) ($WHY)"; return 1; }
+  TGT=e2e
+  wait_until 5 off_admin "$WATCHED" || { WHY="the watched dashboard does not show $WATCHED off (admin) ($WHY)"; return 1; }
+  T send-keys -t w Space
+  wait_until 5 back_on "$WATCHED" || { WHY="$WATCHED did not come back on in the watched dashboard ($WHY)"; return 1; }
+  T send-keys -t w q
+  TGT=w
+  wait_until 5 pane_dead || { TGT=e2e; WHY="the watching dashboard did not end on q ($WHY)"; return 1; }
+  TGT=e2e
+}
+
 help_closed() { lacks "previous model" && has "? help"; }
 step6_help() {
   T send-keys -t e2e Escape
@@ -379,6 +417,7 @@ step "4b header at 120 columns: routed vs best single" step_header
 step "5 f: $FORCED down, its availability sparkline shows it, served by another" step5_fault
 step "6 API: a request through it avoids $FORCED and $TOGGLED too" step_api
 step "7 ?: full help opens and closes" step6_help
+step "7b watch: a second dashboard on the API sees the fleet and turns $WATCHED off and on there" step7b_watch
 step "8 resize 50x12 and back" step7_resize
 step "9 q: exits within 3s" step8_quit
 

@@ -36,6 +36,8 @@ type Gateway struct {
 	models  []string
 	eps     map[string][]routing.Endpoint
 	aliases map[string]string
+	display map[string]string // model -> its name for people
+	first   string            // the model the gateway's own dashboard opens on
 	traces  chan ui.Routed
 
 	mu     sync.Mutex
@@ -64,9 +66,10 @@ func Dial(ctx context.Context, base, key string) (*Gateway, error) {
 	if err := g.get(ctx, "/admin/v1/routes", &routes); err != nil {
 		return nil, err
 	}
-	g.aliases = map[string]string{}
+	g.aliases, g.display, g.first = map[string]string{}, map[string]string{}, routes.DefaultModel
 	for _, m := range routes.Models {
 		g.models = append(g.models, m.Name)
+		g.display[m.Name] = m.Display
 		for _, a := range m.Aliases {
 			g.aliases[a] = m.Name
 		}
@@ -173,6 +176,12 @@ func (g *Gateway) publish(snap *monitor.Snapshot) {
 		ch <- snap
 	}
 }
+
+// Display names the gateway's models for people, as its config does.
+func (g *Gateway) Display() map[string]string { return maps.Clone(g.display) }
+
+// DefaultModel is the model the gateway's own dashboard opens on.
+func (g *Gateway) DefaultModel() string { return g.first }
 
 // Traces are the decision traces of the requests the gateway answers, for
 // the dashboard's event log.
