@@ -368,8 +368,14 @@ func (g *Gateway) Send(ctx context.Context, req routing.Request, onDelta routing
 	sc.Buffer(nil, 16<<20) // the last chunk carries the trace
 	for sc.Scan() {
 		data, ok := strings.CutPrefix(sc.Text(), "data: ")
-		if !ok || data == "[DONE]" {
+		if !ok {
 			continue
+		}
+		if data == "[DONE]" {
+			if res.FinishReason == "" {
+				return res, errors.New("the gateway's stream ended without a finish reason: the answer may be cut short")
+			}
+			return res, nil
 		}
 		var c chunk
 		if err := json.Unmarshal([]byte(data), &c); err != nil {
@@ -395,7 +401,7 @@ func (g *Gateway) Send(ctx context.Context, req routing.Request, onDelta routing
 	if err := sc.Err(); err != nil {
 		return res, fmt.Errorf("the answer's stream broke: %w", err)
 	}
-	return res, nil
+	return res, errors.New("the gateway's stream ended before [DONE]: the answer may be cut short")
 }
 
 // or is a if it is not empty, else b.
