@@ -104,6 +104,18 @@ func TestWatchAGateway(t *testing.T) {
 	if err := g.SetMode("beta", "sleepy"); err == nil || !strings.Contains(err.Error(), "sleepy") {
 		t.Errorf("an unknown mode: %v", err)
 	}
+	// One forced on the gateway's side (its own dashboard's f) shows within
+	// a few snapshots.
+	alpha.SetMode(sim.ModeSlow)
+	for n := 0; ; n++ {
+		<-snaps
+		if m, _ := g.Mode("alpha"); m == "slow" {
+			break
+		}
+		if n == 10 {
+			t.Fatal("alpha's fault, forced on the gateway's side, never showed")
+		}
+	}
 
 	// Names are checked by the gateway, with the field at fault.
 	p, err := g.ResolveProviders([]string{"test/model"}, routing.Preferences{Order: []string{"BETA"}})

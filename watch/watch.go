@@ -99,6 +99,10 @@ func (g *Gateway) Close() {
 	g.c.CloseIdleConnections()
 }
 
+// faultsEvery is how many snapshots (of 500 ms each, by default) go by
+// between two readings of the gateway's faults.
+const faultsEvery = 4
+
 // retry is the pause before a broken stream is opened again.
 const retry = 2 * time.Second
 
@@ -136,6 +140,7 @@ func (g *Gateway) stream(ctx context.Context) {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(nil, 16<<20) // a snapshot of a large fleet
 	var event string
+	snaps := 0
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
@@ -148,6 +153,11 @@ func (g *Gateway) stream(ctx context.Context) {
 				var snap monitor.Snapshot
 				if json.Unmarshal(data, &snap) == nil {
 					g.publish(&snap)
+				}
+				// Faults are forced on the gateway's side too (its own
+				// dashboard's f): read them again now and then.
+				if snaps++; snaps%faultsEvery == 0 {
+					g.readFaults(ctx)
 				}
 			case "trace":
 				var t routing.Trace
