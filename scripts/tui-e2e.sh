@@ -27,7 +27,9 @@ need_tmux
 tmux_sandbox tui-e2e
 app_pid=""
 
+serve_pid=""
 cleanup() {
+  [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null
   if [ -n "$app_pid" ] && running; then
     kill "$app_pid" 2>/dev/null
     sleep 0.2
@@ -347,6 +349,18 @@ step_header() {
   wait_until 5 routed_vs_best || { WHY="at 120 columns the header does not show routed-vs-best: \"$(head -n1 <<<"$SCREEN")\" ($WHY)"; return 1; }
 }
 
+# watcher_gone: the watching session TGT's pane ended within 5 s (the
+# pane_dead test of wait_until would call its death a failure).
+watcher_gone() {
+  local i
+  for i in $(seq 1 25); do
+    pane_dead && return 0
+    sleep 0.2
+  done
+  WHY="the watching dashboard did not end within 5s of q"
+  return 1
+}
+
 # step7b_watch: switchboard watch on the dashboard's API shows the same
 # fleet (the endpoint turned off in step 3 off there too), and space in it
 # turns an endpoint off in the dashboard it watches, whose row says by the
@@ -369,8 +383,47 @@ step7b_watch() {
   wait_until 5 back_on "$WATCHED" || { WHY="$WATCHED did not come back on in the watched dashboard ($WHY)"; return 1; }
   T send-keys -t w q
   TGT=w
-  wait_until 5 pane_dead || { TGT=e2e; WHY="the watching dashboard did not end on q ($WHY)"; return 1; }
+  watcher_gone || { TGT=e2e; return 1; }
   TGT=e2e
+}
+
+# step7c_watch_serve: switchboard watch on a switchboard serve: f in the
+# watcher forces a fault on serve's simulated provider, which serve's admin
+# API then reports; q ends the watcher.
+FAULTED=together
+admin_get() { # admin_get PORT PATH: serve's admin answer's body, over /dev/tcp
+  local answer
+  exec 4<>"/dev/tcp/127.0.0.1/$1" || return 1
+  printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer e2e-admin\r\nConnection: close\r\n\r\n' "$2" >&4
+  answer=$(timeout 10 cat <&4)
+  exec 4<&-
+  printf '%s' "$answer"
+}
+step7c_watch_serve() {
+  env SWITCHBOARD_ADMIN_KEY=e2e-admin "$tmp/switchboard" serve --config "$tmp/config.toml" --no-history --listen 127.0.0.1:0 \
+    >"$tmp/serve.out" 2>"$tmp/serve.err" &
+  serve_pid=$!
+  local port="" i
+  for i in $(seq 1 50); do
+    port=$(sed -n 's|.*API on http://127\.0\.0\.1:\([0-9]*\)/v1.*|\1|p' "$tmp/serve.out" 2>/dev/null | head -n1)
+    [ -n "$port" ] && break
+    sleep 0.2
+  done
+  [ -n "$port" ] || { WHY="serve did not say where it listens: $(cat "$tmp/serve.err")"; return 1; }
+  T -f "$tmp/tmux.conf" new-session -d -s w2 -x 120 -y 40 "$tmp/watch $port" || { WHY="tmux new-session failed"; return 1; }
+  T resize-window -t w2 -x 120 -y 40 >/dev/null 2>&1
+  TGT=w2
+  wait_until 10 live_figures || { TGT=e2e; WHY="the dashboard watching serve shows no live figures ($WHY)"; return 1; }
+  select_provider "$FAULTED" || { TGT=e2e; return 1; }
+  T send-keys -t w2 f
+  wait_until 5 fault_is_down "$FAULTED" || { TGT=e2e; WHY="the watcher's fault column of $FAULTED does not say down ($WHY)"; return 1; }
+  admin_get "$port" /admin/v1/faults | grep -qF "\"$FAULTED\":\"down\"" || { TGT=e2e; WHY="serve's admin API does not report $FAULTED down"; return 1; }
+  T send-keys -t w2 q
+  watcher_gone || { TGT=e2e; return 1; }
+  TGT=e2e
+  kill "$serve_pid" 2>/dev/null
+  wait "$serve_pid" 2>/dev/null
+  serve_pid=""
 }
 
 help_closed() { lacks "previous model" && has "? help"; }
@@ -418,6 +471,7 @@ step "5 f: $FORCED down, its availability sparkline shows it, served by another"
 step "6 API: a request through it avoids $FORCED and $TOGGLED too" step_api
 step "7 ?: full help opens and closes" step6_help
 step "7b watch: a second dashboard on the API sees the fleet and turns $WATCHED off and on there" step7b_watch
+step "7c watch serve: f in the watcher forces $FAULTED down on switchboard serve" step7c_watch_serve
 step "8 resize 50x12 and back" step7_resize
 step "9 q: exits within 3s" step8_quit
 
