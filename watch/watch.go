@@ -285,13 +285,6 @@ func (g *Gateway) SetMode(p, mode string) error {
 	return g.readFaults(ctx)
 }
 
-// Simulated reports whether any provider is simulated.
-func (g *Gateway) Simulated() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.faults) > 0
-}
-
 // ---- ui.Router ----
 
 // Models lists the gateway's models.
@@ -311,9 +304,6 @@ func (g *Gateway) Canonical(name string) string {
 	}
 	return name
 }
-
-// Aliases are the other names the gateway's models answer to.
-func (g *Gateway) Aliases() map[string]string { return maps.Clone(g.aliases) }
 
 // ResolveProviders resolves p's provider names as the gateway resolves a
 // request's; a name it does not know is its error, with the field.
