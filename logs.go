@@ -27,10 +27,13 @@ func secretsOf(cfg *config.Config) []string {
 			secrets = append(secrets, p.APIKey)
 		}
 	}
-	for _, k := range cfg.Gateway.APIKeys {
+	for _, k := range append(append([]string(nil), cfg.Gateway.APIKeys...), cfg.Gateway.AdminKeys...) {
 		if k != "" {
 			secrets = append(secrets, k)
 		}
+	}
+	if cfg.Cluster.Password != "" {
+		secrets = append(secrets, cfg.Cluster.Password)
 	}
 	return secrets
 }

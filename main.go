@@ -326,6 +326,9 @@ func launch(ctx context.Context, cmd command, args []string, stdout, stderr io.W
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { s.mon.Run(ctx) })
+	if s.node != nil {
+		wg.Go(func() { s.node.Run(ctx) })
+	}
 	return &running{stack: s, listen: *listen, notice: notice, ctx: ctx, stop: func() {
 		cancel()
 		wg.Wait()

@@ -115,6 +115,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, star
 	defer r.stop()
 	log, restore := r.logTo(slog.NewTextHandler(stderr, nil))
 	defer restore()
+	if r.node != nil {
+		r.node.LogTo(log)
+	}
 	if r.notice != "" {
 		log.Warn(r.notice)
 	}

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
+	"switchboard/cluster"
 	"switchboard/config"
 	"switchboard/human"
 	"switchboard/monitor"
@@ -25,6 +29,7 @@ type stack struct {
 	mon    *monitor.Monitor
 	router *routing.Router
 	store  *history.Store // nil without history
+	node   *cluster.Node  // the link to the fleet; nil alone
 }
 
 // build starts the simulated providers and wires clients, monitor and router,
@@ -86,16 +91,58 @@ func build(cfg *config.Config, store *history.Store) (*stack, error) {
 	if store != nil {
 		mo.History = store
 	}
-	if s.mon, err = monitor.New(mo, meps); err == nil {
+	if s.mon, err = monitor.New(mo, meps); err == nil && cfg.Cluster.RedisURL != "" {
+		s.node, err = s.joinFleet()
+	}
+	if err == nil {
 		ro := cfg.Routing
 		ro.Endpoints, ro.Health, ro.Defaults, ro.Aliases = reps, s.mon, defaults, aliases
+		if s.node != nil {
+			ro.ShareSticky = s.node.ShareSticky
+		}
 		s.router, err = routing.New(ro)
+	}
+	if err == nil && s.node != nil {
+		s.node.StickTo(s.router)
 	}
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// joinFleet makes the monitor one replica of the fleet [cluster] names.
+// Each endpoint's account is its provider's name, address and key, hashed:
+// replicas share a cooldown only when they call with the same key.
+func (s *stack) joinFleet() (*cluster.Node, error) {
+	c := s.cfg.Cluster
+	replica := c.Replica
+	if replica == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			host = "switchboard"
+		}
+		replica = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	accounts := map[string]string{}
+	for _, p := range s.cfg.Providers {
+		base := p.BaseURL
+		if p.Sim != nil {
+			srv, _ := s.fleet.Server(p.Name)
+			base = srv.URL()
+		}
+		sum := sha256.Sum256([]byte(p.Name + "\x00" + base + "\x00" + p.APIKey))
+		for _, m := range s.cfg.Models {
+			for _, e := range m.Endpoints {
+				if e.Provider == p.Name {
+					accounts[e.ID] = hex.EncodeToString(sum[:8])
+				}
+			}
+		}
+	}
+	return cluster.New(cluster.Options{RedisURL: c.RedisURL, Username: c.Username, Password: c.Password,
+		TLSCAFile: c.TLSCAFile, Prefix: c.Prefix, Replica: replica, Monitor: s.mon, Accounts: accounts})
 }
 
 // client is the upstream client for a provider's wire protocol at base.

@@ -52,6 +52,7 @@ type Config struct {
 	Providers []Provider      // in file order
 	Models    []Model         // in file order
 	Gateway   Gateway
+	Cluster   Cluster // [cluster]; RedisURL "" runs alone
 	// DefaultModel is the model the dashboard opens on and send asks when
 	// none is named: default_model, an alias taken to its model's Name, or
 	// when that is left out the model with the most endpoints (the first
@@ -79,6 +80,29 @@ type Gateway struct {
 	MaxConnections int
 	// MetricsPublic leaves /metrics open when there are keys.
 	MetricsPublic bool
+}
+
+// Cluster is the [cluster] table: replicas that share health through
+// Redis (see package cluster).
+type Cluster struct {
+	// RedisURL is redis://host:port[/db], or rediss:// for TLS; "" runs
+	// alone.
+	RedisURL string
+	// PasswordEnv names the environment variable holding Redis's password;
+	// "" for none.
+	PasswordEnv string
+	Password    string // read at parse time; never print, log or wrap it
+	// Username is the Redis ACL user; "" for the default user.
+	Username string
+	// TLSCAFile is a PEM file of the certificate authorities a rediss://
+	// server's certificate may chain to; "" takes the system's.
+	TLSCAFile string
+	// Replica names this replica in the fleet; "" takes the host name and
+	// the listen port.
+	Replica string
+	// Prefix starts every key and channel in Redis, so that fleets share
+	// one server apart; "" takes the cluster package's default.
+	Prefix string
 }
 
 // Provider is one provider account: a simulated one (Sim is set) or a real

@@ -440,3 +440,18 @@ func TestSnapshotLagOfZeroIsNone(t *testing.T) {
 		t.Errorf("snapshot_lag \"0s\" gave a lag of %v; want none (negative)", lag)
 	}
 }
+
+// [cluster] is read whole; the password comes from the environment.
+func TestParseCluster(t *testing.T) {
+	env := func(k string) (string, bool) { return "pw,with,commas", k == "SB_REDIS_PW" }
+	cfg := mustParse(t, lines(`[cluster]`, `redis_url = "rediss://user@redis.internal:6380/2"`, `password_env = "SB_REDIS_PW"`,
+		`username = "sb"`, `replica = "gw-1"`, `prefix = "prod"`)+okRest, env)
+	want := Cluster{RedisURL: "rediss://user@redis.internal:6380/2", PasswordEnv: "SB_REDIS_PW", Password: "pw,with,commas",
+		Username: "sb", Replica: "gw-1", Prefix: "prod"}
+	if cfg.Cluster != want {
+		t.Errorf("cluster = %+v\nwant %+v", cfg.Cluster, want)
+	}
+	if cfg := mustParse(t, okRest, nil); cfg.Cluster != (Cluster{}) {
+		t.Errorf("without [cluster]: %+v, want none", cfg.Cluster)
+	}
+}

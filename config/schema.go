@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -63,6 +64,9 @@ func (d *decoder) config(root *table, env func(string) (string, bool)) *Config {
 	}
 	if t, ok := root.sub("gateway", `a [gateway] table, e.g. listen = "127.0.0.1:8788"`); ok {
 		cfg.Gateway = readGateway(t, env)
+	}
+	if t, ok := root.sub("cluster", `a [cluster] table, e.g. redis_url = "redis://127.0.0.1:6379"`); ok {
+		cfg.Cluster = readCluster(t, env)
 	}
 	defaultModel, hasDefault := root.str("default_model")
 	provTables, provOK := root.tables("provider", "a [[provider]] table")
@@ -279,6 +283,65 @@ func readGateway(t *table, env func(string) (string, bool)) Gateway {
 	t.finish()
 	return g
 }
+
+// readCluster reads [cluster]: where the fleet's Redis is, and this
+// replica's name in it.
+func readCluster(t *table, env func(string) (string, bool)) Cluster {
+	var c Cluster
+	if v, ok := t.str("redis_url"); ok {
+		u, err := url.Parse(v)
+		switch {
+		case err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "":
+			t.bad("redis_url", `is not a Redis address; write redis://host:port (or rediss://host:port for TLS), e.g. redis_url = "redis://127.0.0.1:6379"`)
+		case u.User != nil && hasPassword(u.User):
+			// Not echoed: it holds a secret.
+			t.bad("redis_url", "holds a password, which never goes in this file; put it in an environment variable and name that with password_env")
+		default:
+			c.RedisURL = v
+		}
+	}
+	if name, ok := t.str("password_env"); ok {
+		v, set := env(name)
+		switch {
+		case !envVarRE.MatchString(name):
+			// Not echoed: a value that is not a variable name may be the password.
+			t.bad("password_env", `must be the NAME of an environment variable, in capitals, such as "SWITCHBOARD_REDIS_PASSWORD"; the password itself goes in that variable, never in this file`)
+		case !set || v == "":
+			t.bad("password_env", "names %s, which is not set in the environment; export %s=<password> before starting Switchboard, or remove password_env for a Redis without a password", name, name)
+		default:
+			c.PasswordEnv, c.Password = name, v
+		}
+	}
+	c.Username, _ = t.str("username")
+	if f, ok := t.str("tls_ca_file"); ok {
+		if _, err := os.Stat(f); err != nil {
+			t.bad("tls_ca_file", "cannot be read: %v", err)
+		}
+		c.TLSCAFile = f
+	}
+	if r, ok := t.str("replica"); ok {
+		if !replicaRE.MatchString(r) {
+			t.bad("replica", "is %q; a replica's name is letters, digits and . _ : - (at most 64), e.g. replica = \"gw-1\"", r)
+		}
+		c.Replica = r
+	}
+	if p, ok := t.str("prefix"); ok {
+		if !replicaRE.MatchString(p) {
+			t.bad("prefix", "is %q; write letters, digits and . _ : - (at most 64), e.g. prefix = \"switchboard\"", p)
+		}
+		c.Prefix = p
+	}
+	if c.RedisURL == "" && !t.has("redis_url") {
+		t.d.errorf(t.pos(), `[cluster] has no redis_url; write redis_url = "redis://127.0.0.1:6379", or remove [cluster] to run alone`)
+	}
+	t.finish()
+	return c
+}
+
+// replicaRE is what a replica's name and a key prefix may be.
+var replicaRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+func hasPassword(u *url.Userinfo) bool { _, set := u.Password(); return set }
 
 // keysFromEnv reads key, the name of an environment variable, and the keys
 // that variable holds, separated by commas; example is a name to suggest,

@@ -254,10 +254,13 @@ func TestShippedConfig(t *testing.T) {
 func TestShippedExamples(t *testing.T) {
 	doc := []byte(uncomment(string(readShipped(t))))
 	keys := []string{"OPENROUTER_API_KEY", "sk-or-example", "GROQ_API_KEY", "gsk_example", "TOGETHER_API_KEY", "tg-example",
-		"SWITCHBOARD_API_KEYS", "key-a,key-b", "SWITCHBOARD_ADMIN_KEY", "adm-a"}
+		"SWITCHBOARD_API_KEYS", "key-a,key-b", "SWITCHBOARD_ADMIN_KEY", "adm-a", "SWITCHBOARD_REDIS_PASSWORD", "redis-pw"}
 	cfg, err := Parse("config.toml", doc, env(keys...))
 	if err != nil {
 		t.Fatalf("the examples do not parse once uncommented:\n%v", err)
+	}
+	if c := cfg.Cluster; c.RedisURL != "redis://127.0.0.1:6379" || c.Password != "redis-pw" || c.Replica != "gw-1" {
+		t.Errorf("the [cluster] example reads as %+v", c)
 	}
 	if g := cfg.Gateway; g.Listen != "127.0.0.1:8788" || !slices.Equal(g.APIKeys, []string{"key-a", "key-b"}) || g.KeepAlive != 3*time.Second ||
 		!slices.Equal(g.AdminKeys, []string{"adm-a"}) {
@@ -307,10 +310,10 @@ func TestShippedExamples(t *testing.T) {
 
 	// Without the keys, each missing variable is named.
 	es := parseErrors(t, string(doc), nil)
-	if len(es) != 5 {
+	if len(es) != 6 {
 		t.Errorf("got %d problems, want one per missing key:\n%v", len(es), es)
 	}
-	for _, v := range []string{"SWITCHBOARD_API_KEYS", "SWITCHBOARD_ADMIN_KEY", "OPENROUTER_API_KEY", "GROQ_API_KEY", "TOGETHER_API_KEY"} {
+	for _, v := range []string{"SWITCHBOARD_API_KEYS", "SWITCHBOARD_ADMIN_KEY", "OPENROUTER_API_KEY", "GROQ_API_KEY", "TOGETHER_API_KEY", "SWITCHBOARD_REDIS_PASSWORD"} {
 		if !strings.Contains(es.Error(), "names "+v+", which is not set") {
 			t.Errorf("no problem names %s:\n%v", v, es)
 		}

@@ -222,7 +222,8 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 
 // ready answers 200 when every model has an endpoint taking requests, and
 // 503 naming the models that have none: a load balancer should then send
-// traffic elsewhere.
+// traffic elsewhere. A replica cut off from its fleet (Redis out of reach)
+// is still ready, on its own health, and says so in "cluster".
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	snap := s.opts.Health.Snapshot()
 	var dark []string
@@ -238,11 +239,20 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 			dark = append(dark, name)
 		}
 	}
+	a := map[string]any{"status": "ready"}
+	if f := snap.Fleet; f != nil {
+		c := map[string]any{"replica": f.Replica, "linked": f.Linked, "replicas": len(f.Replicas)}
+		if f.Detail != "" {
+			c["detail"] = f.Detail
+		}
+		a["cluster"] = c
+	}
 	if len(dark) > 0 {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "models_without_endpoints": dark})
+		a["status"], a["models_without_endpoints"] = "unavailable", dark
+		writeJSON(w, http.StatusServiceUnavailable, a)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, http.StatusOK, a)
 }
 
 // carried returns the parameters an endpoint supports that Switchboard can

@@ -114,6 +114,17 @@ type health struct {
 
 	doneMinutes []MinutePoint // the finished minutes before minutesAt
 	minutesAt   int64
+
+	// One of a fleet (Monitor.JoinFleet): the outcomes this replica
+	// recorded itself, over Options.Window; those not yet handed out
+	// (TakeTally); how long it holds the fleet's trial lease; and when
+	// the endpoint was last turned on or off, so that an older toggle from
+	// elsewhere does not undo a newer one.
+	here       *rolling[counts, *counts]
+	kick       chan struct{} // wakes the prober: a trial may be due before its next probe
+	pend       []tallySlot
+	leaseUntil time.Time
+	toggledAt  time.Time
 }
 
 func newHealth(o Options, ep Endpoint) *health {
@@ -127,6 +138,16 @@ func newHealth(o Options, ep Endpoint) *health {
 		throughput30m: Rates{NoData, NoData, NoData, NoData, NoData},
 		latency30m:    noDurations, ttft30m: noDurations, gap30m: noDurations,
 		fiveAt: ^uint64(0), // never read
+		kick:   make(chan struct{}, 1),
+	}
+}
+
+// wakeProber tells the endpoint's prober, if it sleeps, to look when the
+// next trial is due.
+func (h *health) wakeProber() {
+	select {
+	case h.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -161,8 +182,9 @@ func (h *health) forgetOutages(t time.Time) {
 }
 
 // record counts one outcome and moves the breaker, recording the events it
-// causes; the caller runs update after it.
-func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) {
+// causes, and returns the outcome as the windows counted it; the caller
+// runs update after it.
+func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) sample {
 	// Real answers in the last 30 minutes speak for the endpoint's speed;
 	// until there are some, its probes do.
 	c30 := &h.minute.total.c
@@ -227,14 +249,7 @@ func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) {
 		if pause <= 0 {
 			pause = m.opts.RateLimitPause
 		}
-		// A cooldown only ever grows: a later, shorter Retry-After must not
-		// let traffic back in early.
-		if until := now.Add(pause); until.After(h.cooldownUntil) {
-			if !now.Before(h.cooldownUntil) {
-				m.event(h, now, EventCooldownStarted, fmt.Sprintf("429, retry after %s", human.Duration(pause)))
-			}
-			h.cooldownUntil = until
-		}
+		m.coolUntil(h, now, now.Add(pause), fmt.Sprintf("429, retry after %s", human.Duration(pause)))
 		if current {
 			h.brk.release() // a rate-limited trial says nothing of the outage
 		}
@@ -243,6 +258,7 @@ func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) {
 			h.brk.release()
 		}
 	}
+	return sm
 }
 
 func ewma(prev float64, d time.Duration) float64 {
@@ -260,6 +276,9 @@ func (h *health) update(m *Monitor, now time.Time) {
 	h.fine.advance(now)
 	h.minute.advance(now)
 	h.hour.advance(now)
+	if h.here != nil {
+		h.here.advance(now)
+	}
 
 	if h.brk.tick(now) {
 		m.event(h, now, EventBreakerHalfOpen, "one trial may go")

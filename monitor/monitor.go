@@ -39,6 +39,8 @@ type Monitor struct {
 
 	routed map[string]*rolling[counts, *counts] // routed requests per model: what routing delivered
 
+	fleet *fleet // nil alone: see JoinFleet
+
 	historyErr string // why history is off, after a failure
 	flushed    int64  // the minute the last flush reached; it is written again next time
 }
@@ -100,7 +102,11 @@ func (m *Monitor) Record(id string, o provider.Outcome) {
 	defer m.mu.Unlock()
 	h := m.health[i]
 	h.update(m, now) // a breaker due to turn half-open does so before this outcome
-	h.record(m, now, o)
+	sm := h.record(m, now, o)
+	if h.here != nil { // one of a fleet: this replica's own, and news for the others
+		h.here.add(now, sm)
+		h.tally(h.fine.id(now), sm)
+	}
 	h.update(m, now)
 	m.version++
 }
@@ -166,6 +172,9 @@ func (m *Monitor) admit(id string, probe bool) (gen uint64, ok, trial bool) {
 	h.update(m, now)
 	if probe && h.brk.state == BreakerOpen {
 		return h.brk.gen, true, false
+	}
+	if h.brk.state == BreakerHalfOpen && !h.brk.trial && !m.leased(h, now) {
+		return h.brk.gen, false, false // the fleet's trial is another replica's, or not yet asked for
 	}
 	before := h.brk.trial
 	gen, ok = h.brk.admit(now, m.trialTimeout())
@@ -233,18 +242,7 @@ func (m *Monitor) SetEnabledBy(id string, on bool, by string) error {
 	now := m.opts.Clock.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	h := m.health[i]
-	if h.enabled != on {
-		h.enabled, h.offBy = on, ""
-		if !on {
-			h.offBy = by
-		}
-		if on {
-			m.event(h, now, EventTurnedOn, "turned on by "+by)
-		} else {
-			m.event(h, now, EventTurnedOff, "turned off by "+by)
-		}
-	}
+	m.toggle(m.health[i], now, on, by, now)
 	m.version++
 	m.marked = m.version
 	return nil
@@ -254,6 +252,17 @@ func (m *Monitor) SetEnabledBy(id string, on bool, by string) error {
 // Options.SnapshotLag; the caller holds m.mu.
 func (m *Monitor) event(h *health, now time.Time, k EventKind, detail string) {
 	m.events.add(Event{At: now, Endpoint: h.ep.ID, Provider: h.ep.Provider, Kind: k, Detail: detail})
+	if k == EventBreakerOpened {
+		h.wakeProber()
+	}
+	switch k { // the breaker's moves are the fleet's
+	case EventBreakerOpened:
+		h.leaseUntil = time.Time{}
+		m.share(Change{Kind: ChangeOpened, Endpoint: h.ep.ID, Until: h.brk.until, Backoff: h.brk.backoff, Why: h.downWhy, At: now})
+	case EventBreakerClosed:
+		h.leaseUntil = time.Time{}
+		m.share(Change{Kind: ChangeClosed, Endpoint: h.ep.ID, Why: detail, At: now})
+	}
 	m.version++
 	m.marked = m.version
 }
@@ -300,7 +309,7 @@ func (m *Monitor) compute(now time.Time) *Snapshot {
 	}
 	s := &Snapshot{Version: m.version, At: now, OutageWindow: m.opts.OutageWindow,
 		Endpoints: make([]EndpointStatus, len(m.eps)), index: m.index, Events: m.events.recent(),
-		HistoryError: m.historyErr}
+		HistoryError: m.historyErr, Fleet: m.fleetStatus()}
 	for i, h := range m.health {
 		s.Endpoints[i] = m.status(h, now)
 	}
@@ -359,7 +368,7 @@ func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 		EWMATTFT:    millis(cmp.Or(h.ewmaTTFT, NoData)),
 		Breaker:     h.brk.state, Generation: h.brk.gen,
 		ConsecutiveErrors: h.consecutive, LastError: h.lastError, LastErrorAt: h.lastErrorAt,
-		OutageSince: h.outageSince, LastOutage: h.lastOutage,
+		OutageSince: h.outageSince, LastOutage: h.lastOutage, Here: hereOf(h),
 	}
 	if h.brk.state == BreakerOpen {
 		st.NextTrial = h.brk.until
@@ -584,13 +593,22 @@ const firstProbeSpread = 250 * time.Millisecond
 // trial, for which the endpoint's Trial probe goes if it has one.
 func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 	interval, jitter, timeout := m.probeSettings(e)
-	wait := time.Duration(rand.Int64N(int64(min(interval, firstProbeSpread))))
-	t := time.NewTimer(wait)
+	kick := m.health[m.index[e.ID]].kick
+	due := m.opts.Clock.Now().Add(time.Duration(rand.Int64N(int64(min(interval, firstProbeSpread)))))
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
+		t.Reset(max(due.Sub(m.opts.Clock.Now()), 0))
 		select {
 		case <-ctx.Done():
 			return
+		case <-kick:
+			// The breaker moved (it opened, or the fleet leased its trial
+			// here): the trial may be due before the next probe.
+			if at := m.nextTrial(e.ID); !at.IsZero() && at.Before(due) {
+				due = at
+			}
+			continue
 		case <-t.C:
 		}
 		if gen, ok, trial := m.admit(e.ID, true); ok {
@@ -608,13 +626,13 @@ func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 			m.Record(e.ID, o)
 		}
 		iv := float64(interval)
-		wait := time.Duration(iv + (rand.Float64()*2-1)*jitter*iv)
-		if at := m.nextTrial(e.ID); !at.IsZero() {
+		now := m.opts.Clock.Now()
+		due = now.Add(time.Duration(iv + (rand.Float64()*2-1)*jitter*iv))
+		if at := m.nextTrial(e.ID); !at.IsZero() && at.Before(due) {
 			// A trial goes the moment the breaker lets it, not up to an
 			// interval later.
-			wait = min(wait, max(at.Sub(m.opts.Clock.Now()), 0))
+			due = at
 		}
-		t.Reset(wait)
 	}
 }
 
@@ -624,11 +642,14 @@ func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 func (m *Monitor) nextTrial(id string) time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	switch b := &m.health[m.index[id]].brk; {
+	h := m.health[m.index[id]]
+	switch b, now := &h.brk, m.opts.Clock.Now(); {
 	case b.state == BreakerOpen:
 		return b.until
+	case b.state == BreakerHalfOpen && !b.trial && !m.leased(h, now):
+		return now.Add(leaseWait) // the fleet's lease decides: look again soon
 	case b.state == BreakerHalfOpen && !b.trial:
-		return m.opts.Clock.Now()
+		return now
 	}
 	return time.Time{}
 }

@@ -23,7 +23,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // of the bubble is blocked, the bubble's clock jumps to the timer at once.
 func advance(d time.Duration) { <-time.After(d) }
 
-func newTestMonitor(t *testing.T, clk Clock, ids ...string) *Monitor {
+func newTestMonitor(t testing.TB, clk Clock, ids ...string) *Monitor {
 	t.Helper()
 	var eps []Endpoint
 	for _, id := range ids {

@@ -65,7 +65,10 @@ type Snapshot struct {
 	Models       []ModelStatus    // one per model: what routing delivered
 	Events       []Event          // the most recent events, oldest first; shared by snapshots until the next event
 	HistoryError string           // why history is off after a failure; "" while it works or was never asked for
-	index        map[string]int
+	// Fleet is how this replica stands in its fleet; nil alone. In a
+	// fleet, every figure is the fleet's but EndpointStatus.Here.
+	Fleet *FleetStatus `json:",omitempty"`
+	index map[string]int
 }
 
 // UnmarshalJSON reads a snapshot as encoding/json writes it (the gateway's
@@ -142,7 +145,10 @@ type EndpointStatus struct {
 	State   State
 	Enabled bool   // false when the user turned the endpoint off
 	OffBy   string // who turned it off, while it is: ByUser (the dashboard), or whom SetEnabledBy named
-	Reason  string // why the state is what it is, in a few plain words
+	// Here are this replica's own figures over the window, in a fleet
+	// (the others are the fleet's); nil alone.
+	Here   *Here  `json:",omitempty"`
+	Reason string // why the state is what it is, in a few plain words
 
 	// Requests are the attempts and probes finished in the window; Probes
 	// are those of them that were probes, so real traffic is Requests -

@@ -132,6 +132,11 @@ type Options struct {
 	// DefaultNormFloor.
 	NormFactor float64
 	NormFloor  time.Duration
+	// ShareSticky, if set, is told each conversation's endpoint when it
+	// changes, and again now and then while the conversation goes on, for
+	// the other replicas of a fleet (see Router.Stick). It is called on the
+	// request's path, so it must not block.
+	ShareSticky func(model, conversation, endpoint string)
 }
 
 // ModelDefaults are what a model's requests get unless they say otherwise.

@@ -31,7 +31,13 @@ type stickyKey struct{ model, conversation string }
 type stickyEntry struct {
 	endpoint string
 	used     time.Time
+	shared   time.Time // when the fleet was last told of it (Options.ShareSticky)
 }
+
+// stickyReshare is how often a conversation that stays on its endpoint is
+// told to the fleet again, so that the other replicas do not forget it
+// after StickyIdle.
+const stickyReshare = StickyIdle / 4
 
 // stickies remembers which endpoint served each conversation last.
 type stickies struct {
@@ -52,17 +58,29 @@ func (s *stickies) get(k stickyKey, now time.Time) (string, bool) {
 	return e.endpoint, true
 }
 
-// put records that endpoint served k at now.
-func (s *stickies) put(k stickyKey, endpoint string, now time.Time) {
+// put records that endpoint served k at now. It reports whether the fleet
+// should be told: the endpoint is new for k, or the fleet last heard of it
+// stickyReshare ago. One told from the fleet (shared) is not told again.
+func (s *stickies) put(k stickyKey, endpoint string, now time.Time, shared bool) (tell bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
 		s.m = map[stickyKey]stickyEntry{}
 	}
-	if _, ok := s.m[k]; !ok && len(s.m) >= maxSticky {
+	old, ok := s.m[k]
+	if !ok && len(s.m) >= maxSticky {
 		s.prune(now)
 	}
-	s.m[k] = stickyEntry{endpoint: endpoint, used: now}
+	e := stickyEntry{endpoint: endpoint, used: now, shared: old.shared}
+	if !ok || old.endpoint != endpoint {
+		e.shared = time.Time{}
+	}
+	tell = !shared && now.Sub(e.shared) >= stickyReshare
+	if tell || shared {
+		e.shared = now
+	}
+	s.m[k] = e
+	return tell
 }
 
 // prune forgets the idle conversations, and if that is not enough, the
@@ -158,5 +176,15 @@ func (x *run) remember(now time.Time) {
 	if x.conversation == "" || x.answer == nil {
 		return
 	}
-	x.r.stickies.put(stickyKey{x.answer.e.Model, x.conversation}, x.answer.e.ID, now)
+	k := stickyKey{x.answer.e.Model, x.conversation}
+	if x.r.stickies.put(k, x.answer.e.ID, now, false) && x.r.opts.ShareSticky != nil {
+		x.r.opts.ShareSticky(k.model, k.conversation, x.answer.e.ID)
+	}
+}
+
+// Stick records that another replica of the fleet sent a conversation of a
+// model to endpoint (see Options.ShareSticky), so that the conversation's
+// next request here goes there as well.
+func (r *Router) Stick(model, conversation, endpoint string) {
+	r.stickies.put(stickyKey{model, conversation}, endpoint, r.opts.Clock.Now(), true)
 }

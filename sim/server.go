@@ -178,6 +178,11 @@ func (s *Server) track(h http.Handler) http.Handler {
 	})
 }
 
+// Handler serves the simulated API as the server does, for a test that
+// puts the provider behind a server of its own (one that counts what
+// reaches it, say). Requests to it count toward Close's wait.
+func (s *Server) Handler() http.Handler { return s.routes() }
+
 // URL is the base URL of the API, ending in /v1: an OpenAI client posts to
 // URL()+"/chat/completions", an Anthropic client to URL()+"/messages".
 func (s *Server) URL() string { return s.url }

@@ -1,0 +1,105 @@
+package monitor
+
+import (
+	"testing"
+	"time"
+
+	"switchboard/monitor/monitortest"
+)
+
+// A tally of a bucket that ended shows in the series point of that bucket,
+// and in its minute, though a snapshot was read in between.
+func TestFleetLateTallyShowsInFinishedBuckets(t *testing.T) {
+	clk := monitortest.NewClockAt(monitortest.Start.Add(59 * time.Second))
+	a, b := joined(t, clk, "a", "x"), joined(t, clk, "b", "x")
+	a.Record("x", answer(time.Second))
+	tally := a.TakeTally()
+	clk.Advance(2 * time.Second) // the next bucket, and the next minute
+	_ = status(t, b, "x")
+	_ = b.Minutes("x")
+	if err := b.MergeTally(tally); err != nil {
+		t.Fatal(err)
+	}
+	done := status(t, b, "x").Series.Done
+	if got := done[len(done)-1].Requests; got != 1 {
+		t.Errorf("the finished bucket's point shows %d requests, want 1", got)
+	}
+	ms := b.Minutes("x")
+	if got := ms[len(ms)-2].Requests; got != 1 {
+		t.Errorf("the finished minute shows %d requests, want 1", got)
+	}
+}
+
+// A tally from a replica whose clock runs a little ahead is counted, not
+// dropped as from the future.
+func TestFleetTallyFromAClockAhead(t *testing.T) {
+	a := joined(t, monitortest.NewClock(), "a", "x")
+	b := joined(t, monitortest.NewClockAt(monitortest.Start.Add(-10*time.Millisecond)), "b", "x")
+	a.Record("x", answer(time.Second))
+	if err := b.MergeTally(a.TakeTally()); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(t, b, "x").Requests; got != 1 {
+		t.Fatalf("b, 10ms behind, counts %d requests, want 1", got)
+	}
+}
+
+// A breaker this replica opens itself goes out, even when it opens as a
+// change from elsewhere is applied.
+func TestFleetOwnOpeningDuringApplyGoesOut(t *testing.T) {
+	clk := monitortest.NewClock()
+	b := joined(t, clk, "b", "x")
+	b.Record("x", answer(time.Second))
+	_ = status(t, b, "x") // reads the 30-minute first-token p99
+	b.Sent("x")
+	clk.Advance(11 * time.Second) // owed longer than a probe may take
+	b.Apply("a", Change{Kind: ChangeCooldown, Endpoint: "x", Until: clk.Now().Add(time.Second), At: clk.Now()})
+	if st := status(t, b, "x"); st.Breaker != BreakerOpen {
+		t.Fatalf("breaker %s", st.Breaker)
+	}
+	only(t, b.TakeChanges(), ChangeOpened)
+}
+
+// A lease granted once the backoff passed counts, even before anything
+// moved the breaker to half-open.
+func TestFleetGrantAfterTheBackoff(t *testing.T) {
+	clk := monitortest.NewClock()
+	a := joined(t, clk, "a", "x")
+	a.SetFleet(FleetStatus{Linked: true})
+	trip(a, "x")
+	until := clk.Now().Add(a.Options().BreakerBackoff)
+	clk.Set(until)
+	a.GrantTrial(Trial{Endpoint: "x", Round: until.UnixMilli()}, clk.Now().Add(3*time.Second))
+	if _, ok := a.Admit("x"); !ok {
+		t.Fatal("the granted trial was refused")
+	}
+}
+
+// The newest toggle wins on every replica, whatever order they arrive in,
+// even when it changed nothing on the replica that heard it first.
+func TestFleetTogglesConverge(t *testing.T) {
+	clk := monitortest.NewClock()
+	b := joined(t, clk, "b", "x")
+	t0 := clk.Now()
+	b.Apply("a", Change{Kind: ChangeToggled, Endpoint: "x", On: false, By: "alice", At: t0})
+	b.Apply("a", Change{Kind: ChangeToggled, Endpoint: "x", On: false, By: "alice", At: t0.Add(2 * time.Second)})
+	b.Apply("c", Change{Kind: ChangeToggled, Endpoint: "x", On: true, By: "carol", At: t0.Add(time.Second)})
+	if status(t, b, "x").Enabled {
+		t.Fatal("carol's toggle undid alice's newer one")
+	}
+}
+
+// A replica rejoining while its breaker waits half-open says so.
+func TestFleetStandingHalfOpen(t *testing.T) {
+	clk := monitortest.NewClock()
+	a, b := joined(t, clk, "a", "x"), joined(t, clk, "b", "x")
+	trip(a, "x")
+	a.TakeChanges() // lost
+	clk.Advance(a.Options().BreakerBackoff)
+	for _, c := range a.Standing() {
+		b.Apply("a", c)
+	}
+	if st := status(t, b, "x"); st.State != Down {
+		t.Fatalf("b: %s, while a waits for a trial", st.State)
+	}
+}
