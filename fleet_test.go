@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -392,6 +393,35 @@ func TestFleetSharesStickySessions(t *testing.T) {
 	// would prove nothing if every request went to beta anyway.
 	if got := rs[1].ask(t, `,"session_id":"conv-2"`); got != "alpha" {
 		t.Errorf("a new conversation went to %s; want alpha, the cheaper", got)
+	}
+
+	// The endpoints API says whose its figures are: beta's are the
+	// fleet's (10 answers), r2's own beside them (3).
+	var answer struct {
+		Data struct {
+			Endpoints []struct {
+				ProviderName string `json:"provider_name"`
+				Figures      string `json:"figures"`
+				Replica      struct {
+					Name     string `json:"name"`
+					Requests int    `json:"requests_last_5m"`
+				} `json:"replica"`
+			} `json:"endpoints"`
+		} `json:"data"`
+	}
+	rs[1].waitSnapshot(t, "counting beta's 10 answers", func(s *monitor.Snapshot) bool { return s.Status(betaID).Successes == 10 })
+	resp, err := http.Get(rs[1].base + "/models/test/model/endpoints")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range answer.Data.Endpoints {
+		if e.ProviderName == "beta" && (e.Figures != "fleet" || e.Replica.Name != "r2" || e.Replica.Requests != 3) {
+			t.Errorf("r2's endpoints API on beta: figures %q, replica %+v; want the fleet's, and r2's own 3 requests", e.Figures, e.Replica)
+		}
 	}
 }
 

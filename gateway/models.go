@@ -116,6 +116,18 @@ type endpointInfo struct {
 	State               string       `json:"state"`
 	Reason              string       `json:"reason,omitempty"`
 	Enabled             bool         `json:"enabled"`
+	// In a fleet ([cluster]): whose the figures above are, "fleet" (every
+	// replica's, merged) or "replica" (this one's own, while Redis is out
+	// of reach), and this replica's own beside them. Left out alone.
+	Figures string       `json:"figures,omitempty"`
+	Replica *replicaInfo `json:"replica,omitempty"`
+}
+
+// replicaInfo is one endpoint as this replica alone saw it.
+type replicaInfo struct {
+	Name         string   `json:"name"`
+	Requests     int      `json:"requests_last_5m"`
+	UptimeLast5m *float64 `json:"uptime_last_5m"`
 }
 
 type percentiles struct {
@@ -141,12 +153,13 @@ func (s *Server) endpoints(w http.ResponseWriter, r *http.Request) {
 	var a endpointsAnswer
 	a.Data.ID, a.Data.Name, a.Data.Endpoints = name, name, []endpointInfo{}
 	for _, e := range s.opts.Router.Endpoints(name) {
-		a.Data.Endpoints = append(a.Data.Endpoints, endpointInfoOf(e, snap.Status(e.ID)))
+		a.Data.Endpoints = append(a.Data.Endpoints, endpointInfoOf(e, snap))
 	}
 	writeJSON(w, http.StatusOK, a)
 }
 
-func endpointInfoOf(e routing.Endpoint, st *monitor.EndpointStatus) endpointInfo {
+func endpointInfoOf(e routing.Endpoint, snap *monitor.Snapshot) endpointInfo {
+	st := snap.Status(e.ID)
 	tag := e.Provider
 	if e.Variant != "" {
 		tag += "/" + e.Variant
@@ -171,6 +184,13 @@ func endpointInfoOf(e routing.Endpoint, st *monitor.EndpointStatus) endpointInfo
 		info.ThroughputLast30m = &percentiles{t.P50, t.P75, t.P90, t.P99}
 	}
 	info.Status, info.State, info.Reason, info.Enabled = statusCodes[st.State], st.State.String(), st.Reason, st.Enabled
+	if f := snap.Fleet; f != nil && st.Here != nil {
+		info.Figures = "replica"
+		if f.Linked {
+			info.Figures = "fleet"
+		}
+		info.Replica = &replicaInfo{Name: f.Replica, Requests: st.Here.Requests, UptimeLast5m: percent(st.Here.Availability)}
+	}
 	return info
 }
 
@@ -208,7 +228,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 			mh.Delivered, mh.BestSingle, mh.PerSecond = percent(ms.Delivered), percent(ms.BestSingle), ms.PerSecond
 		}
 		for _, e := range s.opts.Router.Endpoints(name) {
-			mh.Endpoints = append(mh.Endpoints, endpointInfoOf(e, snap.Status(e.ID)))
+			mh.Endpoints = append(mh.Endpoints, endpointInfoOf(e, snap))
 		}
 		a.Models = append(a.Models, mh)
 	}

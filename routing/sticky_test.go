@@ -82,3 +82,49 @@ func TestStickyRouting(t *testing.T) {
 		t.Errorf("dear is down, yet served by %s", res.Provider)
 	}
 }
+
+// A router tells the fleet (ShareSticky) of a conversation's endpoint when
+// it is new, and again only after stickyReshare while it stays; what it
+// was told by the fleet (Stick) it does not tell again, and acts on: the
+// conversation's next request goes there.
+func TestStickyShared(t *testing.T) {
+	clk := monitortest.NewClock()
+	cheap, dear := simtest.Start(t, sim.Profile{Name: "cheap"}), simtest.Start(t, sim.Profile{Name: "dear"})
+	endpoint := func(name, url string, price float64) Endpoint {
+		return Endpoint{ID: "m@" + name, Provider: name, Model: "m", UpstreamModel: "m", PriceIn: price,
+			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url, Now: clk.Now})}
+	}
+	var told []string
+	share := func(model, conversation, endpoint string) { told = append(told, model+" "+conversation+" "+endpoint) }
+	r := routerOver(t, Options{Clock: clk, ShareSticky: share}, endpoint("cheap", cheap.URL(), 0.01), endpoint("dear", dear.URL(), 10))
+	send := func(session string) string {
+		t.Helper()
+		req := ask("hello")
+		req.Session = session
+		res, err := r.Send(t.Context(), req, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Provider
+	}
+	send("a")
+	send("a")
+	if want := []string{"m s:a m@cheap"}; strings.Join(told, "|") != strings.Join(want, "|") {
+		t.Fatalf("told the fleet %q; want %q (once, while it stays)", told, want)
+	}
+	clk.Advance(stickyReshare)
+	send("a")
+	if len(told) != 2 {
+		t.Fatalf("after %s the fleet was told %d times; want again", stickyReshare, len(told))
+	}
+
+	// Told by the fleet that b went to dear: its request goes there, and
+	// nothing is told back.
+	r.Stick("m", "s:b", "m@dear")
+	if got := send("b"); got != "dear" {
+		t.Errorf("a conversation the fleet sent to dear went to %s here", got)
+	}
+	if len(told) != 2 {
+		t.Errorf("told the fleet %q of a conversation it told", told[2:])
+	}
+}
