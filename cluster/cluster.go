@@ -491,6 +491,9 @@ func (n *Node) queueChanges(ctx context.Context, p redis.Pipeliner, changes []mo
 	now := time.Now()
 	for _, c := range changes {
 		sc := sharedChange{Change: c, Account: n.o.Accounts[c.Endpoint]}
+		if sc.Origin == "" {
+			sc.Origin = n.o.Replica
+		}
 		b, _ := json.Marshal(sc)
 		p.Publish(ctx, n.key("news"), n.news(NewsChange, b))
 		switch c.Kind {

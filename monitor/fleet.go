@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -41,6 +42,9 @@ type Change struct {
 	On       bool          `json:"on,omitzero"`
 	By       string        `json:"by,omitzero"`
 	At       time.Time     `json:"at"`
+	// Origin is the replica the change was first made on, when it is not
+	// the one that sends it (a replica rejoining shares what it was told).
+	Origin string `json:"origin,omitzero"`
 }
 
 // FleetStatus is how this replica stands in its fleet, for the dashboard,
@@ -164,7 +168,8 @@ func (m *Monitor) Apply(from string, c Change) {
 	h.update(m, now) // before applying: what it changes is this replica's own, and goes out
 	m.fleet.applying = true
 	defer func() { m.fleet.applying = false }()
-	by := "replica " + from
+	origin := cmp.Or(c.Origin, from)
+	by := "replica " + origin
 	switch c.Kind {
 	case ChangeOpened:
 		b := &h.brk
@@ -173,6 +178,7 @@ func (m *Monitor) Apply(from string, c Change) {
 			b.backoff = c.Backoff
 			b.set(BreakerOpen)
 			b.until = c.Until
+			h.downCause, h.downOrigin = c.Why, origin
 			h.downWhy, h.outageSince = c.Why+" (seen by "+by+")", now
 			m.event(h, now, EventOutageStarted, h.downWhy)
 			m.event(h, now, EventBreakerOpened, fmt.Sprintf("by %s; first trial in %s", by, human.Duration(c.Until.Sub(now).Round(time.Second))))
@@ -204,7 +210,7 @@ func (m *Monitor) Apply(from string, c Change) {
 		m.coolUntil(h, now, c.Until, "by "+by+": "+c.Why)
 	case ChangeToggled:
 		if c.At.After(h.toggledAt) {
-			m.toggle(h, now, c.On, c.By+" on "+by, c.At)
+			m.toggle(h, now, c.On, c.By, origin, c.At)
 			h.toggledAt = c.At // even if it changed nothing here: an older toggle heard later must not undo it
 		}
 	}
@@ -225,19 +231,24 @@ func (m *Monitor) coolUntil(h *health, now, until time.Time, why string) {
 	m.share(Change{Kind: ChangeCooldown, Endpoint: h.ep.ID, Until: until, Why: why, At: now})
 }
 
-// toggle turns an endpoint on or off, as by at when; the caller holds m.mu.
-func (m *Monitor) toggle(h *health, now time.Time, on bool, by string, when time.Time) {
+// toggle turns an endpoint on or off, as by did at when on replica origin
+// ("" for this one); the caller holds m.mu.
+func (m *Monitor) toggle(h *health, now time.Time, on bool, by, origin string, when time.Time) {
 	if h.enabled == on {
 		return
 	}
-	h.enabled, h.offBy, h.toggledAt = on, "", when
+	who := by
+	if origin != "" {
+		who += " on replica " + origin
+	}
+	h.enabled, h.offBy, h.toggledAt, h.toggledBy, h.toggledOrigin = on, "", when, by, origin
 	if !on {
-		h.offBy = by
+		h.offBy = who
 	}
 	if on {
-		m.event(h, now, EventTurnedOn, "turned on by "+by)
+		m.event(h, now, EventTurnedOn, "turned on by "+who)
 	} else {
-		m.event(h, now, EventTurnedOff, "turned off by "+by)
+		m.event(h, now, EventTurnedOff, "turned off by "+who)
 	}
 	m.share(Change{Kind: ChangeToggled, Endpoint: h.ep.ID, On: on, By: by, At: when})
 }
@@ -254,13 +265,15 @@ func (m *Monitor) Standing() []Change {
 	for _, h := range m.health {
 		h.update(m, now)
 		if h.brk.state != BreakerClosed { // half-open is down too, its trial yet to go
-			out = append(out, Change{Kind: ChangeOpened, Endpoint: h.ep.ID, Until: h.brk.until, Backoff: h.brk.backoff, Why: h.downWhy, At: now})
+			out = append(out, Change{Kind: ChangeOpened, Endpoint: h.ep.ID, Until: h.brk.until, Backoff: h.brk.backoff,
+				Why: h.downCause, Origin: h.downOrigin, At: now})
 		}
 		if now.Before(h.cooldownUntil) {
 			out = append(out, Change{Kind: ChangeCooldown, Endpoint: h.ep.ID, Until: h.cooldownUntil, Why: "rate limited", At: now})
 		}
 		if !h.toggledAt.IsZero() {
-			out = append(out, Change{Kind: ChangeToggled, Endpoint: h.ep.ID, On: h.enabled, By: h.offBy, At: h.toggledAt})
+			out = append(out, Change{Kind: ChangeToggled, Endpoint: h.ep.ID, On: h.enabled, By: h.toggledBy,
+				Origin: h.toggledOrigin, At: h.toggledAt})
 		}
 	}
 	return out

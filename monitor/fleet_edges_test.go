@@ -103,3 +103,21 @@ func TestFleetStandingHalfOpen(t *testing.T) {
 		t.Fatalf("b: %s, while a waits for a trial", st.State)
 	}
 }
+
+// What a replica tells the fleet again on rejoining (Standing) still names
+// where it first happened, once: "alice on replica a", not "alice on
+// replica a on replica b"; an outage likewise.
+func TestFleetStandingKeepsTheOrigin(t *testing.T) {
+	clk := monitortest.NewClock()
+	a, b, c := joined(t, clk, "a", "x"), joined(t, clk, "b", "x"), joined(t, clk, "c", "x")
+	if err := a.SetEnabledBy("x", false, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	b.Apply("a", only(t, a.TakeChanges(), ChangeToggled))
+	for _, ch := range b.Standing() {
+		c.Apply("b", ch)
+	}
+	if st := status(t, c, "x"); st.OffBy != "alice on replica a" {
+		t.Errorf("c says x was turned off by %q; want %q", st.OffBy, "alice on replica a")
+	}
+}

@@ -85,11 +85,15 @@ type health struct {
 	ewmaLatency   float64 // milliseconds; 0 before the first success
 	ewmaTTFT      float64
 
-	brk         breaker
-	closedAt    time.Time // when the breaker last closed: an availability trip counts only what came after
-	downWhy     string
-	outageSince time.Time
-	lastOutage  time.Time
+	brk      breaker
+	closedAt time.Time // when the breaker last closed: an availability trip counts only what came after
+	downWhy  string
+	// downCause is the outage's cause without where it was seen, and
+	// downOrigin the replica it was seen on ("" here): what the fleet is
+	// told of it.
+	downCause, downOrigin string
+	outageSince           time.Time
+	lastOutage            time.Time
 	// outages are the ended outages the series may still show, oldest
 	// first; forgetOutages drops those older than the series.
 	outages     []span
@@ -125,6 +129,8 @@ type health struct {
 	pend       []tallySlot
 	leaseUntil time.Time
 	toggledAt  time.Time
+	// who toggled it last, and on which replica ("" this one)
+	toggledBy, toggledOrigin string
 }
 
 func newHealth(o Options, ep Endpoint) *health {
@@ -286,7 +292,7 @@ func (h *health) update(m *Monitor, now time.Time) {
 	if h.brk.state == BreakerClosed {
 		if why, down := h.tripped(o, now); down {
 			h.brk.open(now, o.BreakerBackoff, o.BreakerMaxBackoff)
-			h.downWhy, h.outageSince = why, now
+			h.downWhy, h.downCause, h.downOrigin, h.outageSince = why, why, "", now
 			m.event(h, now, EventOutageStarted, why)
 			m.event(h, now, EventBreakerOpened, fmt.Sprintf("first trial in %s", human.Duration(h.brk.backoff)))
 		}

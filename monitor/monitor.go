@@ -242,7 +242,7 @@ func (m *Monitor) SetEnabledBy(id string, on bool, by string) error {
 	now := m.opts.Clock.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.toggle(m.health[i], now, on, by, now)
+	m.toggle(m.health[i], now, on, by, "", now)
 	m.version++
 	m.marked = m.version
 	return nil
@@ -258,7 +258,8 @@ func (m *Monitor) event(h *health, now time.Time, k EventKind, detail string) {
 	switch k { // the breaker's moves are the fleet's
 	case EventBreakerOpened:
 		h.leaseUntil = time.Time{}
-		m.share(Change{Kind: ChangeOpened, Endpoint: h.ep.ID, Until: h.brk.until, Backoff: h.brk.backoff, Why: h.downWhy, At: now})
+		m.share(Change{Kind: ChangeOpened, Endpoint: h.ep.ID, Until: h.brk.until, Backoff: h.brk.backoff,
+			Why: h.downCause, Origin: h.downOrigin, At: now})
 	case EventBreakerClosed:
 		h.leaseUntil = time.Time{}
 		m.share(Change{Kind: ChangeClosed, Endpoint: h.ep.ID, Why: detail, At: now})
