@@ -181,7 +181,11 @@ func (d *detailPane) view(provider string, snap *monitor.Snapshot) string {
 	for _, s := range detailSeries {
 		legend = append(legend, lipgloss.NewStyle().Foreground(lipgloss.Color(s.color)).Render("━ "+s.name))
 	}
-	lines := []string{rule(st, provider+", last 30 minutes", strings.Join(legend, "  "), d.width)}
+	title := provider + ", last 30 minutes"
+	if snap != nil && snap.Fleet != nil && snap.Fleet.Linked {
+		title += ", the fleet's"
+	}
+	lines := []string{rule(st, title, strings.Join(legend, "  "), d.width)}
 	lines = append(lines, fitBlock(d.chart, d.width, d.chartHeight()), clip(d.errors, d.width),
 		clip(recentEvents(st, snap, d.endpoint), d.width))
 	return strings.Join(lines, "\n")

@@ -150,8 +150,21 @@ func eventText(e monitor.Event) string {
 		monitor.EventBreakerClosed: "breaker closed", monitor.EventCooldownStarted: "cooling down",
 		monitor.EventTurnedOff: "turned off", monitor.EventTurnedOn: "turned on",
 	}[e.Kind]
-	if e.Detail != "" && e.Kind != monitor.EventTurnedOff && e.Kind != monitor.EventTurnedOn {
-		what += ": " + e.Detail
+	switch {
+	case e.Kind != monitor.EventTurnedOff && e.Kind != monitor.EventTurnedOn:
+		if e.Detail != "" {
+			what += ": " + e.Detail
+		}
+	default:
+		// A toggle another replica of the fleet made says where and who,
+		// where first, for a narrow log: "turned off by the admin API,
+		// from … on replica gw-2" reads "turned off at replica gw-2 by the
+		// admin API, from …". One made here is the reader's own, or the
+		// admin API's.
+		i := strings.LastIndex(e.Detail, " on replica ")
+		if who, ok := strings.CutPrefix(e.Detail[:max(i, 0)], what+" by "); ok && i >= 0 {
+			what += " at replica " + e.Detail[i+len(" on replica "):] + " by " + who
+		}
 	}
 	return what
 }

@@ -14,6 +14,7 @@ type keyMap struct {
 	PrevModel key.Binding
 	Fault     key.Binding
 	Demo      key.Binding
+	Replicas  key.Binding // in a fleet only
 	Focus     key.Binding
 	Help      key.Binding
 	Quit      key.Binding
@@ -39,6 +40,7 @@ func newKeyMap(faults, demo bool) keyMap {
 		PrevModel: key.NewBinding(key.WithKeys("M"), key.WithHelp("M", "previous model")),
 		Fault:     key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "fault")),
 		Demo:      key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "demo traffic on/off")),
+		Replicas:  key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "fleet's replicas")),
 		Focus:     key.NewBinding(key.WithKeys("/", "i", "enter", "tab", "shift+tab"), key.WithHelp("/ i enter tab", "ask")),
 		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:      key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
@@ -58,6 +60,7 @@ func newKeyMap(faults, demo bool) keyMap {
 	// binding neither matches nor shows in the help.
 	k.Fault.SetEnabled(faults)
 	k.Demo.SetEnabled(demo)
+	k.Replicas.SetEnabled(false) // until a snapshot says this is a replica in a fleet
 	return k
 }
 
@@ -80,10 +83,11 @@ func terse(b key.Binding, keys, desc string) key.Binding {
 // dashboardHelp is the help while the provider table has the keys.
 func (k keyMap) dashboardHelp() bindingHelp {
 	return bindingHelp{
-		short: []key.Binding{k.Move, k.Toggle, k.Fault, terse(k.Demo, "d", "demo"), terse(k.NextModel, "m", "model"), terse(k.Focus, "/", "ask"), k.Help, k.Quit},
+		short: []key.Binding{k.Move, k.Toggle, k.Fault, terse(k.Demo, "d", "demo"), terse(k.NextModel, "m", "model"),
+			terse(k.Replicas, "r", "replicas"), terse(k.Focus, "/", "ask"), k.Help, k.Quit},
 		full: [][]key.Binding{
 			{k.Up, k.Down, k.Toggle, k.Fault, k.Demo},
-			{k.NextModel, k.PrevModel, k.Focus},
+			{k.NextModel, k.PrevModel, k.Replicas, k.Focus},
 			{k.ScrollUp, k.ScrollDown, k.Help, k.Quit},
 		},
 	}

@@ -16,7 +16,8 @@ func below(r rect, w, h int) rect { return rect{0, r.y + r.h, w, h} }
 // both to draw and to find what the mouse points at. A part that does not
 // show has height 0.
 type screenLayout struct {
-	header    rect // the headline, and a blank line under it on tall terminals
+	header    rect // the headline, and a blank line under it on tall terminals alone
+	fleet     rect // in a fleet: its line, and the replicas when shown, in place of that blank line
 	providers rect // the title, the column titles, the rows and the detail line
 	rows      rect // the provider rows, one line each, inside providers
 	hourly    rect // the selected provider's day, hour by hour
@@ -48,28 +49,31 @@ const (
 type layoutInput struct {
 	width, height int
 	endpoints     int  // rows the providers table would like
+	fleet         int  // lines under the header about the fleet: none alone
 	helpHeight    int  // lines the help takes (more when the full help is open)
 	consoleIdle   bool // the console shows no exchange: it needs few lines
 }
 
-// planLayout lays the screen out: the header, the provider rows (all of
-// them if they fit, leaving the console its minimum), the hourly line,
-// the detail chart where it leaves the console room enough, then the
-// console (with the event log beside it on wide terminals) and the help.
+// planLayout lays the screen out: the header, the fleet's lines, the
+// provider rows (all of them if they fit, leaving the console its
+// minimum), the hourly line, the detail chart where it leaves the console
+// room enough, then the console (with the event log beside it on wide
+// terminals) and the help.
 func planLayout(in layoutInput) screenLayout {
 	w, h := in.width, in.height
 	var l screenLayout
 	l.header = rect{0, 0, w, 1}
-	if h >= headerGapFrom {
+	if h >= headerGapFrom && in.fleet == 0 {
 		l.header.h++
 	}
+	l.fleet = below(l.header, w, in.fleet)
 	hourly := 0
 	if h >= hourlyFrom {
 		hourly = 1
 	}
-	fixed := l.header.h + 3 + hourly + in.helpHeight // providers title, column titles and detail line
+	fixed := l.header.h + l.fleet.h + 3 + hourly + in.helpHeight // providers title, column titles and detail line
 	rows := max(min(max(in.endpoints, 1), h-fixed-consoleMin), 1)
-	l.providers = below(l.header, w, rows+3)
+	l.providers = below(l.fleet, w, rows+3)
 	l.rows = rect{0, l.providers.y + 2, w, rows}
 	l.hourly = below(l.providers, w, hourly)
 	rest := max(h-fixed-rows, 0)

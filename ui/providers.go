@@ -548,6 +548,11 @@ func stateText(s monitor.EndpointStatus, now time.Time) string {
 	g := stateGlyph(s.State)
 	switch s.State {
 	case monitor.Disabled:
+		// In a fleet, a dashboard's toggle on another replica reads "the
+		// user on replica gw-2": its row names that replica.
+		if replica, ok := strings.CutPrefix(s.OffBy, monitor.ByUser+" on replica "); ok {
+			return g + " off (" + replica + ")"
+		}
 		if s.OffBy != "" && s.OffBy != monitor.ByUser {
 			return g + " off (admin)" // through the admin API
 		}
@@ -608,11 +613,16 @@ func (p *providersPane) detailView() string {
 	parts := []string{st.bold.Render(e.Provider) + st.muted.Render(" ("+e.UpstreamModel+")")}
 	if known {
 		parts = append(parts, cmp.Or(reason(&s, p.ctx.now()), s.Reason))
+		if s.Here != nil && (s.Requests > 0 || s.Here.Requests > 0) {
+			parts = append(parts, hereFigures(st, &s, p.snap.Fleet == nil || p.snap.Fleet.Linked)) // in a fleet, first: whose figures these are
+		}
 		if s.Requests > 0 {
 			parts = append(parts,
 				fmt.Sprintf("ttft %s/%s", cellDuration(s.TTFT.P50), cellDuration(s.TTFT.P95)),
-				fmt.Sprintf("latency %s/%s (p50/p95)", cellDuration(s.Latency.P50), cellDuration(s.Latency.P95)),
-				fmt.Sprintf("%d req, %d err", s.Requests, s.ProviderErrors))
+				fmt.Sprintf("latency %s/%s (p50/p95)", cellDuration(s.Latency.P50), cellDuration(s.Latency.P95)))
+			if s.Here == nil {
+				parts = append(parts, fmt.Sprintf("%d req, %d err", s.Requests, s.ProviderErrors))
+			}
 		}
 	}
 	parts = append(parts, fmt.Sprintf("$%s/$%s per M", fmtPrice(e.PriceIn), fmtPrice(e.PriceOut)))

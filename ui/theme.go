@@ -68,6 +68,7 @@ type styles struct {
 	errText   lipgloss.Style
 	okText    lipgloss.Style
 	warn      lipgloss.Style
+	alert     lipgloss.Style // what must not be missed: a replica cut off from its fleet
 	you       lipgloss.Style // the user's prompt in the console
 	served    lipgloss.Style // the provider that answered
 	tooSmall  lipgloss.Style
@@ -99,6 +100,7 @@ func newStyles(isDark bool) *styles {
 		errText:      fg(t.down),
 		okText:       fg(t.healthy),
 		warn:         fg(t.degraded),
+		alert:        fg(t.down).Bold(true),
 		you:          fg(t.accent).Bold(true),
 		served:       fg(t.healthy).Bold(true),
 		tooSmall:     fg(t.degraded).Bold(true),

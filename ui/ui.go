@@ -150,6 +150,7 @@ type model struct {
 	detail    *detailPane // the selected provider's last 30 minutes, on tall terminals
 	help      help.Model
 	focus     focus
+	replicas  bool // in a fleet, its replicas show under its line (r)
 
 	notice    string // one-line message in place of the help, until the next key
 	noticeBad bool
@@ -203,6 +204,7 @@ func New(ctx context.Context, o Options) tea.Model {
 	if o.Health != nil {
 		m.snap = o.Health.Snapshot()
 		m.providers.setSnapshot(m.snap)
+		pc.keys.Replicas.SetEnabled(m.fleet() != nil)
 		m.snaps = o.Health.Subscribe(run)
 	}
 	m.faults = newFaultForcer(o.Faults, m.allProviders(), o.Now())
@@ -365,6 +367,9 @@ func (m *model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.cycleFault()
 	case key.Matches(msg, k.Demo):
 		m.toggleDemo()
+	case key.Matches(msg, k.Replicas):
+		m.replicas = !m.replicas
+		m.layout()
 	case key.Matches(msg, k.Focus):
 		return m.focusConsole()
 	case key.Matches(msg, k.ScrollUp), key.Matches(msg, k.ScrollDown):
@@ -448,6 +453,13 @@ func (m *model) setSnapshot(s *monitor.Snapshot) {
 	}
 	m.snap = s
 	m.providers.setSnapshot(s)
+	// Joining a fleet, or a replica more or less in it, moves the panes:
+	// at once, as a key would.
+	if inFleet := s.Fleet != nil; inFleet != m.ctx.keys.Replicas.Enabled() || m.fleetHeight() != m.screen.fleet.h {
+		m.ctx.keys.Replicas.SetEnabled(inFleet)
+		m.layout()
+		m.frameOK = false
+	}
 }
 
 // selectModel shows model i (wrapping around).
@@ -554,7 +566,7 @@ func (m *model) layout() {
 	w, h := m.ctx.width, m.ctx.height
 	m.help.SetWidth(w)
 	l := planLayout(layoutInput{width: w, height: h, endpoints: len(m.providers.endpoints), helpHeight: m.footerHeight(),
-		consoleIdle: m.console.ex.phase == phaseIdle && !m.console.help})
+		fleet: m.fleetHeight(), consoleIdle: m.console.ex.phase == phaseIdle && !m.console.help})
 	m.screen = l
 	m.providers.setSize(w, l.rows.h)
 	m.detail.width, m.detail.height = 0, l.detail.h
@@ -687,6 +699,7 @@ func (m *model) compose() tea.View {
 		}
 	}
 	add(l.header, m.headerView(now))
+	add(l.fleet, m.fleetView())
 	add(l.providers, rule(m.ctx.styles, "Providers", m.providersSummary(), w)+"\n"+m.providers.view())
 	add(l.hourly, m.hourlyView())
 	if l.detail.h > 0 {
@@ -912,7 +925,52 @@ func (m *model) providersSummary() string {
 	if n := len(p.endpoints); n > p.rows {
 		s += fmt.Sprintf(" · rows %d-%d of %d", p.offset+1, min(p.offset+p.rows, n), n)
 	}
-	return m.ctx.styles.muted.Render(s)
+	st := m.ctx.styles
+	switch f := m.fleet(); {
+	case f == nil:
+	case f.Linked:
+		s = "the fleet's figures · " + s
+	default:
+		return st.warn.Render("cut off: this replica's figures") + st.muted.Render(" · "+s)
+	}
+	return st.muted.Render(s)
+}
+
+// fleet is how this replica stands in its fleet, as the snapshot shown
+// says; nil alone.
+func (m *model) fleet() *monitor.FleetStatus {
+	if m.snap == nil {
+		return nil
+	}
+	return m.snap.Fleet
+}
+
+// fleetHeight is the lines the fleet takes under the header: none alone,
+// its line (two for a warning), and with r its replicas, in at most a
+// quarter of the screen.
+func (m *model) fleetHeight() int {
+	f := m.fleet()
+	if f == nil {
+		return 0
+	}
+	n := len(fleetLines(m.ctx.styles, f, m.ctx.width))
+	if !m.replicas {
+		return n
+	}
+	return n + min(len(replicasLines(m.ctx.styles, f, m.snap.At, m.ctx.width)), max(m.ctx.height/4-n, 1))
+}
+
+// fleetView is the fleet's line, and its replicas under it when shown.
+func (m *model) fleetView() string {
+	f, w := m.fleet(), m.ctx.width
+	if f == nil {
+		return ""
+	}
+	lines := fleetLines(m.ctx.styles, f, w)
+	if m.replicas {
+		lines = append(lines, fitLines(m.ctx.styles, replicasLines(m.ctx.styles, f, m.snap.At, w), m.screen.fleet.h-len(lines), w)...)
+	}
+	return strings.Join(lines, "\n")
 }
 
 func (m *model) footerView() string {
