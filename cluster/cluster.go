@@ -85,10 +85,12 @@ type Node struct {
 	wake   <-chan struct{}
 	sticky chan stickyNews
 
-	subUp    atomic.Bool   // the subscription to the fleet's news is live
-	subTried chan struct{} // closed once the subscription was first tried
-	linked   bool          // owned by the syncer: the last round with Redis went through
+	subUp    atomic.Bool           // the subscription to the fleet's news is live
+	subErr   atomic.Pointer[error] // why the subscription last broke
+	subTried chan struct{}         // closed once the subscription was first tried
+	linked   bool                  // owned by the syncer: the last round with Redis went through
 	downAt   time.Time
+	downErr  error // what first went wrong, since downAt
 	beatAt   time.Time
 
 	dropped atomic.Int64 // sticky news dropped because the queue was full
@@ -305,7 +307,7 @@ func (n *Node) round(ctx context.Context) {
 		n.beatAt = now
 	}
 	if !n.subUp.Load() {
-		n.unlink(ctx, errors.New("the subscription to the fleet's news is down"))
+		n.unlink(ctx, n.subDown())
 	}
 }
 
@@ -316,12 +318,13 @@ func (n *Node) unlink(ctx context.Context, err error) {
 		return // shutting down: not news
 	}
 	if n.linked || n.downAt.IsZero() {
-		n.downAt = time.Now()
+		n.downAt, n.downErr = time.Now(), err
 		n.log().Warn("cluster: Redis is out of reach; this replica carries on with its own health", "redis", n.where, "err", err)
 	}
 	n.linked, n.beatAt = false, time.Time{}
+	// The first error says what happened; later ones, only that it goes on.
 	n.mon.SetFleet(monitor.FleetStatus{Linked: false,
-		Detail: fmt.Sprintf("Redis at %s out of reach since %s (%v); figures and states are this replica's own", n.where, n.downAt.Format(time.TimeOnly), err)})
+		Detail: fmt.Sprintf("Redis at %s out of reach since %s (%v); figures and states are this replica's own", n.where, n.downAt.Format(time.TimeOnly), n.downErr)})
 }
 
 // call bounds one exchange with Redis.
@@ -334,7 +337,7 @@ func (n *Node) call(ctx context.Context) (context.Context, context.CancelFunc) {
 // where it stands itself.
 func (n *Node) join(ctx context.Context) error {
 	if !n.subUp.Load() {
-		return errors.New("the subscription to the fleet's news is not up yet")
+		return n.subDown()
 	}
 	c, cancel := n.call(ctx)
 	defer cancel()
@@ -620,9 +623,23 @@ func (n *Node) listen(ctx context.Context) {
 	}
 }
 
+// subDown says why the subscription to the fleet's news is not up.
+func (n *Node) subDown() error {
+	if err := n.subErr.Load(); err != nil {
+		return fmt.Errorf("the fleet's news stopped: %w", *err)
+	}
+	return errors.New("not yet subscribed to the fleet's news")
+}
+
 // subscribe reads the news until the subscription breaks or ctx ends. A
 // quiet subscription is pinged, so that a Redis that hangs is found out.
 func (n *Node) subscribe(ctx context.Context, first bool) {
+	var err error
+	defer func() {
+		if err != nil {
+			n.subErr.Store(&err)
+		}
+	}()
 	ps := n.rdb.Subscribe(ctx)
 	defer ps.Close()
 	// A read in progress does not see ctx end: closing the subscription
@@ -630,7 +647,7 @@ func (n *Node) subscribe(ctx context.Context, first bool) {
 	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
 	defer stop()
 	c, cancel := n.call(ctx)
-	err := ps.Subscribe(c, n.key("news"))
+	err = ps.Subscribe(c, n.key("news"))
 	if err == nil {
 		_, err = ps.ReceiveTimeout(c, n.o.Timeout) // the confirmation
 	}
@@ -643,7 +660,8 @@ func (n *Node) subscribe(ctx context.Context, first bool) {
 		return
 	}
 	for ctx.Err() == nil {
-		msg, err := ps.ReceiveTimeout(ctx, 4*n.o.Heartbeat)
+		var msg any
+		msg, err = ps.ReceiveTimeout(ctx, 4*n.o.Heartbeat)
 		var ne interface{ Timeout() bool }
 		switch {
 		case errors.As(err, &ne) && ne.Timeout():

@@ -65,16 +65,29 @@ func startNode(t *testing.T, redisURL, name string, o cluster.Options) *node {
 	return &node{mon: mon, n: n, logs: logs}
 }
 
-// waitFleet waits for a snapshot of the node's that meets cond.
+// waitFleet waits for a snapshot of the node's whose fleet meets cond.
 func (x *node) waitFleet(t *testing.T, what string, cond func(*monitor.FleetStatus) bool) {
 	t.Helper()
-	if cond(x.mon.Snapshot().Fleet) {
+	x.waitSnapshot(t, what, func(s *monitor.Snapshot) bool { return cond(s.Fleet) })
+}
+
+// waitStatus waits for a snapshot of the node's whose endpoint meets cond.
+func (x *node) waitStatus(t *testing.T, what string, cond func(*monitor.EndpointStatus) bool) {
+	t.Helper()
+	x.waitSnapshot(t, what, func(s *monitor.Snapshot) bool { return cond(s.Status("m@p")) })
+}
+
+// waitSnapshot waits for a snapshot the node's monitor publishes (its Run
+// must be running) that meets cond.
+func (x *node) waitSnapshot(t *testing.T, what string, cond func(*monitor.Snapshot) bool) {
+	t.Helper()
+	if cond(x.mon.Snapshot()) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for s := range x.mon.Subscribe(ctx) { // Run is not running: snapshots come as the node changes the status
-		if cond(s.Fleet) {
+	for s := range x.mon.Subscribe(ctx) {
+		if cond(s) {
 			return
 		}
 	}
@@ -97,20 +110,9 @@ func TestNodesShareTallies(t *testing.T) {
 		x.waitFleet(t, "linked with both", func(f *monitor.FleetStatus) bool { return f.Linked && len(f.Replicas) == 2 })
 	}
 	a.mon.Record("m@p", provider.Outcome{Class: provider.ClassOK, Duration: 40 * time.Millisecond, TTFT: 10 * time.Millisecond, OutputTokens: 5})
-	deadline := time.After(10 * time.Second)
-	for {
-		st := b.mon.Snapshot().Status("m@p")
-		if st.Requests == 1 {
-			if st.Here == nil || st.Here.Requests != 0 {
-				t.Errorf("b counts a's outcome as its own: %+v", st.Here)
-			}
-			break
-		}
-		select {
-		case <-b.n.Heard():
-		case <-deadline:
-			t.Fatalf("b does not count a's outcome within 10s: %d requests", st.Requests)
-		}
+	b.waitStatus(t, "counting a's outcome", func(st *monitor.EndpointStatus) bool { return st.Requests == 1 })
+	if st := b.mon.Snapshot().Status("m@p"); st.Here == nil || st.Here.Requests != 0 {
+		t.Errorf("b counts a's outcome as its own: %+v", st.Here)
 	}
 	cancel()
 }
