@@ -28,8 +28,11 @@ tmux_sandbox tui-e2e
 app_pid=""
 
 serve_pid=""
+fleet_pids=""
 cleanup() {
   [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null
+  # shellcheck disable=SC2086
+  [ -n "$fleet_pids" ] && kill $fleet_pids 2>/dev/null
   if [ -n "$app_pid" ] && running; then
     kill "$app_pid" 2>/dev/null
     sleep 0.2
@@ -426,6 +429,72 @@ step7c_watch_serve() {
   serve_pid=""
 }
 
+# step7d_fleet: two switchboard serve replicas of one fleet, through a
+# redis-server of the step's own: the watcher on one shows the fleet line
+# and, with r, both replicas; Redis killed, it shows the replica cut off;
+# Redis back on the same port, the fleet again.
+redis_pid=""
+start_redis() { # start_redis PORT: a redis-server on it, no persistence; waits until it is ready
+  redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no >"$tmp/redis.out" 2>&1 &
+  redis_pid=$!
+  fleet_pids="$fleet_pids $redis_pid"
+  local i
+  for i in $(seq 1 50); do
+    grep -q "Ready to accept connections" "$tmp/redis.out" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  return 1
+}
+serve_replica() { # serve_replica NAME: a fleet replica on a free port, written to $tmp/NAME.port
+  { cat "$tmp/config.toml"; printf '\n[cluster]\nredis_url = "redis://127.0.0.1:%s"\nreplica = "%s"\nprefix = "e2e-%s"\n' "$REDIS_PORT" "$1" "$$"; } >"$tmp/$1.toml"
+  env SWITCHBOARD_ADMIN_KEY=e2e-admin "$tmp/switchboard" serve --config "$tmp/$1.toml" --no-history --listen 127.0.0.1:0 \
+    >"$tmp/$1.out" 2>"$tmp/$1.err" &
+  fleet_pids="$fleet_pids $!"
+  local port="" i
+  for i in $(seq 1 50); do
+    port=$(sed -n 's|.*API on http://127\.0\.0\.1:\([0-9]*\)/v1.*|\1|p' "$tmp/$1.out" 2>/dev/null | head -n1)
+    [ -n "$port" ] && { echo "$port" >"$tmp/$1.port"; return 0; }
+    sleep 0.2
+  done
+  return 1
+}
+fleet_of_two() { has_all "fleet: 2 replicas" "this is e2e-1" "the fleet's figures"; }
+both_replicas() { has_all "e2e-1 (this)" "e2e-2"; }
+cut_off() { has_all "fleet: e2e-1 cut off" "out of reach" "cut off: this replica's figures"; }
+step7d_fleet() {
+  command -v redis-server >/dev/null 2>&1 || { WHY="redis-server is not installed (.ci/run installs it)"; return 1; }
+  REDIS_PORT=""
+  local p
+  for p in $(seq $((21000 + RANDOM % 20000)) 41999); do
+    (exec 5<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { REDIS_PORT=$p; break; }
+  done
+  start_redis "$REDIS_PORT" || { WHY="redis-server did not start: $(cat "$tmp/redis.out")"; return 1; }
+  serve_replica e2e-1 || { WHY="replica e2e-1 did not say where it listens: $(cat "$tmp/e2e-1.err")"; return 1; }
+  serve_replica e2e-2 || { WHY="replica e2e-2 did not say where it listens: $(cat "$tmp/e2e-2.err")"; return 1; }
+  T -f "$tmp/tmux.conf" new-session -d -s w3 -x 140 -y 45 "$tmp/watch $(cat "$tmp/e2e-1.port")" || { WHY="tmux new-session failed"; return 1; }
+  T resize-window -t w3 -x 140 -y 45 >/dev/null 2>&1
+  TGT=w3
+  wait_until 15 fleet_of_two || { TGT=e2e; WHY="the watcher on e2e-1 does not show a fleet of two ($WHY)"; return 1; }
+  T send-keys -t w3 r
+  wait_until 5 both_replicas || { TGT=e2e; WHY="r does not list both replicas ($WHY)"; return 1; }
+  kill "$redis_pid"
+  wait "$redis_pid" 2>/dev/null
+  wait_until 10 cut_off || { TGT=e2e; WHY="with Redis gone the watcher does not show e2e-1 cut off ($WHY)"; return 1; }
+  start_redis "$REDIS_PORT" || { WHY="redis-server did not start again: $(cat "$tmp/redis.out")"; TGT=e2e; return 1; }
+  wait_until 15 fleet_of_two || { TGT=e2e; WHY="with Redis back the watcher does not show the fleet of two again ($WHY)"; return 1; }
+  grep -c "Redis is out of reach" "$tmp/e2e-1.err" | grep -qx 1 || { TGT=e2e; WHY="e2e-1 did not log once that Redis is out of reach: $(grep -c "out of reach" "$tmp/e2e-1.err")"; return 1; }
+  T send-keys -t w3 q
+  TGT=w3
+  watcher_gone || { TGT=e2e; return 1; }
+  TGT=e2e
+  local pid
+  for pid in $fleet_pids; do
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  fleet_pids=""
+}
+
 help_closed() { lacks "previous model" && has "? help"; }
 step6_help() {
   T send-keys -t e2e Escape
@@ -472,6 +541,7 @@ step "6 API: a request through it avoids $FORCED and $TOGGLED too" step_api
 step "7 ?: full help opens and closes" step6_help
 step "7b watch: a second dashboard on the API sees the fleet and turns $WATCHED off and on there" step7b_watch
 step "7c watch serve: f in the watcher forces $FAULTED down on switchboard serve" step7c_watch_serve
+step "7d fleet: the watcher on one of two replicas shows the fleet, each replica, and Redis killed and back" step7d_fleet
 step "8 resize 50x12 and back" step7_resize
 step "9 q: exits within 3s" step8_quit
 
