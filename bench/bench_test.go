@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +162,204 @@ func TestCPUCounters(t *testing.T) {
 	}
 	if self < 0 || busy < self {
 		t.Errorf("this process used %v, the machine %v", self, busy)
+	}
+}
+
+// The cluster target's configuration is the single one's with a
+// [cluster] table naming the fleet's Redis and the replica.
+func TestClusterConfigLoads(t *testing.T) {
+	const up, redis = "http://127.0.0.1:9/v1", "redis://127.0.0.1:6380"
+	cfg, err := config.Parse("bench.toml", []byte(clusterConfig(up, 3, redis, replicaName)), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Providers) != 3 {
+		t.Errorf("%d providers, not 3", len(cfg.Providers))
+	}
+	if cfg.Cluster.RedisURL != redis || cfg.Cluster.Replica != replicaName {
+		t.Errorf("the cluster table is %+v", cfg.Cluster)
+	}
+}
+
+// A chatty child's ready line may come after others; anyone else's must
+// come first, and another first line fails the start at once.
+func TestStartWaitsForTheReadyLine(t *testing.T) {
+	dir := t.TempDir()
+	var cs children
+	t.Cleanup(cs.stopAll)
+	const script = `echo starting; echo still starting; echo "ready at 127.0.0.1:1"; exec sleep 60`
+	ready := func(line string) (string, bool) { return strings.CutPrefix(line, "ready at ") }
+	c, err := cs.start(context.Background(), "chatty", dir, exec.Command("sh", "-c", script), readiness{parse: ready, chatty: true})
+	if err != nil || c.base != "127.0.0.1:1" {
+		t.Fatalf("a chatty child: %v, base %q", err, c.base)
+	}
+	t0 := time.Now()
+	_, err = cs.start(context.Background(), "terse", dir, exec.Command("sh", "-c", script), readiness{parse: ready})
+	if err == nil || !strings.Contains(err.Error(), `"starting"`) {
+		t.Errorf("a child whose first line is not the ready one: %v", err)
+	}
+	if time.Since(t0) > 5*time.Second {
+		t.Errorf("refusing it took %v", time.Since(t0))
+	}
+	_, err = cs.start(context.Background(), "quitter", dir, exec.Command("sh", "-c", "echo starting; echo oops >&2; exit 3"), readiness{parse: ready, chatty: true})
+	if err == nil || !strings.Contains(err.Error(), "starting") || !strings.Contains(err.Error(), "oops") {
+		t.Errorf("a child that exits at start: %v", err)
+	}
+}
+
+// redis-server starts on a free port, says so, and stops with the rest.
+// Without redis-server the test is skipped (the harness needs it only for
+// -cluster), except under CI, which installs it.
+func TestRedisStarts(t *testing.T) {
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("redis-server is not installed; .ci/run installs it")
+		}
+		t.Skip("redis-server is not installed")
+	}
+	if v := redisVersion(path); v == "" {
+		t.Error("redis-server --version gives no version")
+	}
+	var cs children
+	r, err := startRedis(context.Background(), &cs, t.TempDir(), path)
+	if err != nil {
+		cs.stopAll()
+		t.Fatal(err)
+	}
+	u, err := url.Parse(r.base)
+	if err != nil || u.Scheme != "redis" {
+		t.Fatalf("redis listens at %q", r.base)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatalf("redis does not accept connections: %v", err)
+	}
+	conn.Close()
+	cs.stopAll()
+	select {
+	case <-r.done:
+	default:
+		t.Error("redis still runs after stopAll")
+	}
+}
+
+// Only a fleet where every replica is linked and sees them all is formed.
+func TestFleetFormed(t *testing.T) {
+	answer := func(body string) *child {
+		return &child{name: "replica", base: loopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/readyz" {
+				http.NotFound(w, r)
+				return
+			}
+			io.WriteString(w, body)
+		}))}
+	}
+	a := answer(`{"status":"ready","cluster":{"replica":"a","linked":true,"replicas":2}}`)
+	b := answer(`{"status":"ready","cluster":{"replica":"b","linked":true,"replicas":2}}`)
+	if err := fleetFormed([]*child{a, b}); err != nil {
+		t.Errorf("two linked replicas that see each other: %v", err)
+	}
+	for name, c := range map[string]*child{
+		"alone":     answer(`{"status":"ready"}`),
+		"unlinked":  answer(`{"status":"ready","cluster":{"replica":"b","linked":false,"replicas":0,"detail":"Redis at x out of reach"}}`),
+		"seen late": answer(`{"status":"ready","cluster":{"replica":"b","linked":true,"replicas":1}}`),
+	} {
+		if err := fleetFormed([]*child{a, c}); err == nil {
+			t.Errorf("%s: the fleet is taken as formed", name)
+		}
+	}
+}
+
+// The peer's trickle is paced, and every answer checked.
+func TestTrickle(t *testing.T) {
+	base := loopback(t, &mockUpstream{bodies: newMockBodies()})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	r := trickle(ctx, base, 50)
+	if r.errors != 0 || r.ok < 5 || r.ok > 20 {
+		t.Errorf("50 a second for 300ms: %d whole answers, %d errors %v", r.ok, r.errors, r.firstErrs)
+	}
+}
+
+// With -cluster the two Switchboards change places every other rep; the
+// rest keep theirs.
+func TestRepOrder(t *testing.T) {
+	names := func(ts []target) string {
+		var s []string
+		for _, t := range ts {
+			s = append(s, t.name)
+		}
+		return strings.Join(s, " ")
+	}
+	four := []target{{name: "direct"}, {name: "proxy"}, {name: "switchboard"}, {name: "cluster"}}
+	if got := names(repOrder(four, 0)); got != "direct proxy switchboard cluster" {
+		t.Errorf("rep 0: %s", got)
+	}
+	if got := names(repOrder(four, 1)); got != "direct proxy cluster switchboard" {
+		t.Errorf("rep 1: %s", got)
+	}
+	if names(four) != "direct proxy switchboard cluster" {
+		t.Error("repOrder changed its argument")
+	}
+	if got := names(repOrder(four[:3], 1)); got != "direct proxy switchboard" {
+		t.Errorf("alone, rep 1: %s", got)
+	}
+}
+
+// A replica that logged the loss of Redis after the runs began did not
+// stay linked, even if it is linked again at the end; what it logged
+// before does not count.
+func TestStayedLinked(t *testing.T) {
+	dir := t.TempDir()
+	replica := func(name, log string) *child {
+		f, err := os.Create(dir + "/" + name + ".stderr")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		io.WriteString(f, log)
+		base := loopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, `{"status":"ready","cluster":{"replica":"`+name+`","linked":true,"replicas":2}}`)
+		}))
+		return &child{name: name, base: base, stderr: f}
+	}
+	lost := `level=WARN msg="cluster: Redis is out of reach; this replica carries on with its own health"` + "\n"
+	f := &fleet{replica: replica("a", "level=INFO msg=start\n"), peer: replica("b", lost)}
+	from := f.logSizes()
+	if err := f.stayedLinked(from); err != nil {
+		t.Errorf("a loss before the runs counts: %v", err)
+	}
+	io.WriteString(f.replica.stderr, "level=INFO msg=request\n"+lost)
+	if err := f.stayedLinked(from); err == nil || !strings.Contains(err.Error(), "a lost Redis") {
+		t.Errorf("a loss during the runs: %v", err)
+	}
+}
+
+// The cluster table divides each figure of the cluster run by the single
+// run's of the same rep.
+func TestClusterRatios(t *testing.T) {
+	o := options{conc: 4, reps: 1, modes: allModes[:1]}
+	rec := newRecord(o)
+	run := func(lat time.Duration, ok int, cpu time.Duration, mallocs uint64) sample {
+		return sample{result: loadResult{ok: ok, elapsed: time.Second, latencies: []time.Duration{lat}}, cpu: cpu, mallocs: mallocs}
+	}
+	for _, conc := range []int{1, 4} {
+		rec.add("direct", "non-stream", conc, run(100*time.Microsecond, 1000, 0, 0))
+		rec.add("switchboard", "non-stream", conc, run(500*time.Microsecond, 1000, time.Second, 200_000))
+		rec.add("cluster", "non-stream", conc, run(600*time.Microsecond, 800, time.Second, 200_000))
+	}
+	var b strings.Builder
+	rec.clusterRatios(&b)
+	for _, want := range []string{
+		"| p50, c=1 | 1.200 |",
+		"| added p50, c=1 | 1.250 |",
+		"| req/s, c=4 | 0.800 |",
+		"| CPU s per 10k requests, c=4 | 1.250 |",
+		"| allocations per request, c=4 | 1.250 |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in\n%s", want, b.String())
+		}
 	}
 }

@@ -14,6 +14,11 @@
 //
 //	go run ./bench                 # from the repository's root
 //	go run ./bench -reps 5 -duration 10s -modes stream
+//	go run ./bench -cluster        # also Switchboard in a fleet of two, through Redis
+//
+// With -cluster it also starts redis-server and a fleet of two replicas
+// of Switchboard linked through it, and measures one of them as a fourth
+// target, beside the same Switchboard alone (cluster.go says how).
 //
 // Every answer is checked whole; any error fails the run. BENCHMARKS.md
 // says how to read the table.
@@ -31,6 +36,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -45,6 +51,9 @@ type options struct {
 	conc      int
 	modes     []mode
 	bin       string
+	cluster   bool   // measure cluster mode too
+	peerRate  int    // requests a second the cluster target's peer serves
+	redis     string // redis-server's path, with -cluster
 }
 
 // mode is streamed or not.
@@ -70,6 +79,8 @@ func main() {
 	flag.IntVar(&o.conc, "c", 32, "clients of the throughput runs (the latency runs have one)")
 	flag.StringVar(&modes, "modes", "non-stream,stream", "which answers to measure, comma-separated: non-stream, stream")
 	flag.StringVar(&o.bin, "bin", "", "a switchboard binary to measure instead of building this checkout's")
+	flag.BoolVar(&o.cluster, "cluster", false, "also measure Switchboard as one replica of a fleet of two linked through Redis (needs redis-server)")
+	flag.IntVar(&o.peerRate, "peer-rate", 50, "with -cluster: requests a second the other replica serves throughout, so that news flows both ways")
 	flag.StringVar(&role, "child", "", "internal: run as the harness's upstream or proxy process")
 	flag.StringVar(&upstream, "upstream", "", "internal: the proxy child's upstream")
 	flag.IntVar(&idle, "idle", 0, "internal: the proxy child's idle connections per host")
@@ -107,6 +118,16 @@ func (o *options) parse(modes string) error {
 		return fmt.Errorf("-endpoints %d: give 1 to 999", o.endpoints)
 	case o.conc < 1:
 		return fmt.Errorf("-c %d: give 1 or more clients", o.conc)
+	case o.peerRate < 0 || o.peerRate > 1000:
+		return fmt.Errorf("-peer-rate %d: give 0 to 1000 requests a second", o.peerRate)
+	}
+	if o.cluster {
+		// Before the build, not after: a missing Redis is known at once.
+		path, err := exec.LookPath("redis-server")
+		if err != nil {
+			return errors.New("-cluster needs redis-server, and there is none on the PATH: install it (apt-get install redis-server) or leave -cluster out")
+		}
+		o.redis = path
 	}
 	for name := range strings.SplitSeq(modes, ",") {
 		name = strings.TrimSpace(name)
@@ -162,19 +183,15 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	up, err := cs.start(ctx, "upstream", dir, exec.Command(self, "-child", "upstream"), benchListening)
+	up, err := cs.start(ctx, "upstream", dir, exec.Command(self, "-child", "upstream"), benchReady)
 	if err != nil {
 		return err
 	}
-	proxy, err := cs.start(ctx, "proxy", dir, exec.Command(self, "-child", "proxy", "-upstream", up.base, "-idle", fmt.Sprint(o.conc)), benchListening)
+	proxy, err := cs.start(ctx, "proxy", dir, exec.Command(self, "-child", "proxy", "-upstream", up.base, "-idle", fmt.Sprint(o.conc)), benchReady)
 	if err != nil {
 		return err
 	}
-	cfg := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfg, []byte(switchboardConfig(up.base, o.endpoints)), 0o600); err != nil {
-		return err
-	}
-	sb, err := cs.start(ctx, "switchboard", dir, exec.Command(bin, "serve", "--config", cfg, "--state", filepath.Join(dir, "state")), serveListening)
+	sb, err := startServe(ctx, &cs, dir, bin, "switchboard", switchboardConfig(up.base, o.endpoints))
 	if err != nil {
 		return err
 	}
@@ -184,11 +201,36 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			mallocs: root(proxy.base) + mallocsPath},
 		{name: "switchboard", base: sb.base, proc: sb, label: "Switchboard (this checkout)", mallocs: root(sb.base) + "/metrics"},
 	}
+	var fl *fleet // nil alone
+	if o.cluster {
+		if fl, err = startFleet(ctx, &cs, dir, bin, self, o, up.base); err != nil {
+			return err
+		}
+		targets[2].label = "Switchboard (this checkout), single"
+		targets = append(targets, target{name: "cluster", base: fl.replica.base, proc: fl.replica,
+			label: "Switchboard (this checkout), cluster: one replica of two, through Redis", mallocs: root(fl.replica.base) + "/metrics"})
+	}
 
-	others := &othersMeter{own: []*child{up, proxy, sb}}
+	// Every process the harness started is its own, Redis and the peer
+	// included: what they take is not a neighbour's.
+	others := &othersMeter{own: cs.all()}
 	rec := newRecord(o)
 	rec.loadStart = loadAvg()
 	rec.started = time.Now()
+	// The peer serves its trickle from before the warm-up to the end, on
+	// every target's runs alike. stopPeer ends it on every way out.
+	peerCtx, stopPeer := context.WithCancel(ctx)
+	defer stopPeer()
+	peerLoad := make(chan loadResult, 1)
+	var redis0, peerCPU0 time.Duration
+	var logs0 []int64
+	if fl != nil {
+		if redis0, peerCPU0, err = fl.cpu(); err != nil {
+			return err
+		}
+		logs0 = fl.logSizes()
+		go func() { peerLoad <- trickle(peerCtx, fl.peer.base, o.peerRate) }()
+	}
 	// The latency runs have one client, the throughput runs -c; with -c 1
 	// they are the same runs.
 	concs := []int{1}
@@ -208,7 +250,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	for rep := range o.reps {
 		for _, m := range o.modes {
 			for _, conc := range concs {
-				for _, t := range targets {
+				for _, t := range repOrder(targets, rep) {
 					if err := ctx.Err(); err != nil {
 						return errors.New("interrupted")
 					}
@@ -226,19 +268,49 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err := ctx.Err(); err != nil {
 		return errors.New("interrupted")
 	}
+	var apart error // the fleet came apart during the runs
+	if fl != nil {
+		stopPeer()
+		f := &fleetFigures{redisVersion: fl.version, peerRate: o.peerRate, peer: <-peerLoad}
+		redis1, peer1, err := fl.cpu()
+		if err != nil {
+			return err
+		}
+		f.redisCPU, f.peerCPU = redis1-redis0, peer1-peerCPU0
+		rec.fleet = f
+		rec.addErrors("the peer replica's trickle", f.peer)
+		apart = fl.stayedLinked(logs0)
+	}
 	rec.loadEnd = loadAvg()
 	rec.took = time.Since(rec.started)
 	rec.report(out, targets)
 	if rec.errors > 0 {
 		// What the servers said may explain the errors.
-		for _, c := range []*child{up, proxy, sb} {
+		for _, c := range cs.all() {
 			if t := c.tail(); t != "" {
 				fmt.Fprintf(out, "\nThe end of %s's stderr:\n%s\n", c.name, t)
 			}
 		}
 		return fmt.Errorf("%d requests did not get a whole answer (listed above): the figures are not to be trusted", rec.errors)
 	}
+	if apart != nil {
+		return fmt.Errorf("the fleet came apart during the runs, so the cluster figures may be single mode's: %w", apart)
+	}
 	return nil
+}
+
+// repOrder is the order of the targets' runs in rep. With -cluster, the
+// two Switchboards change places every rep, so that neither always runs
+// right after the other: a drift of the machine's load within a rep falls
+// on both alike.
+func repOrder(targets []target, rep int) []target {
+	n := len(targets)
+	if n < 4 || targets[n-1].name != "cluster" || rep%2 == 0 {
+		return targets
+	}
+	order := slices.Clone(targets)
+	order[n-2], order[n-1] = order[n-1], order[n-2]
+	return order
 }
 
 // sample is one measured run: the load generator's result and the CPU

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,13 +28,13 @@ import (
 const listeningPrefix = "bench: listening on "
 
 // child is one server the harness started: the mock upstream, the bare
-// proxy or Switchboard, each in its own process so that its CPU time is
-// its own.
+// proxy, Switchboard or, with -cluster, Redis, each in its own process so
+// that its CPU time is its own.
 type child struct {
 	name   string
 	cmd    *exec.Cmd
 	stdin  io.Closer // closing it tells a bench child its parent is gone
-	base   string    // the OpenAI base URL, http://127.0.0.1:PORT/v1
+	base   string    // the OpenAI base URL, http://127.0.0.1:PORT/v1; Redis's redis://127.0.0.1:PORT
 	stderr *os.File
 	done   chan struct{} // closed once the process has been waited for
 }
@@ -45,9 +46,28 @@ type children struct {
 	list []*child
 }
 
-// start runs cmd and waits for its first line on stdout, which parse turns
-// into the base URL. Its stderr goes to a file in dir, shown when it fails.
-func (cs *children) start(ctx context.Context, name, dir string, cmd *exec.Cmd, parse func(line string) (string, bool)) (*child, error) {
+// readiness tells from a child's stdout that it is ready, and where it
+// listens.
+type readiness struct {
+	// parse reads a line of stdout: the base URL (or address) and true
+	// when it is the line that says the child is ready.
+	parse func(line string) (string, bool)
+	// chatty: the child logs lines of its own before that one
+	// (redis-server does). Otherwise its first line must be it, and any
+	// other is a failure at once rather than a minute's wait.
+	chatty bool
+}
+
+// The readiness of the harness's own children and of Switchboard serve.
+var (
+	benchReady = readiness{parse: benchListening}
+	serveReady = readiness{parse: serveListening}
+)
+
+// start runs cmd and reads its stdout until ready accepts a line, which
+// gives the base URL. Its stderr goes to a file in dir, shown when it
+// fails, with the last lines of its stdout.
+func (cs *children) start(ctx context.Context, name, dir string, cmd *exec.Cmd, ready readiness) (*child, error) {
 	errFile, err := os.Create(dir + "/" + name + ".stderr")
 	if err != nil {
 		return nil, err
@@ -76,27 +96,73 @@ func (cs *children) start(ctx context.Context, name, dir string, cmd *exec.Cmd, 
 	cs.list = append(cs.list, c)
 	cs.mu.Unlock()
 
-	lines := make(chan string, 1)
+	// The reader hands over lines until start is done with them, then
+	// discards the rest, so that a child that logs never blocks on a full
+	// pipe. lines closes when stdout does.
+	lines := make(chan string)
+	read := make(chan struct{})
+	defer close(read)
 	go func() {
+		defer close(lines)
 		r := bufio.NewReader(out)
-		line, _ := r.ReadString('\n')
-		lines <- strings.TrimSpace(line)
-		io.Copy(io.Discard, r)
-	}()
-	select {
-	case line := <-lines:
-		if base, ok := parse(line); ok {
-			c.base = base
-			return c, nil
+		for {
+			line, err := r.ReadString('\n')
+			if line != "" {
+				select {
+				case lines <- strings.TrimSpace(line):
+				case <-read:
+					io.Copy(io.Discard, r)
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
 		}
-		return nil, fmt.Errorf("%s did not say where it listens (it said %q); its stderr:\n%s", name, line, c.tail())
-	case <-c.done:
-		return nil, fmt.Errorf("%s exited at start (%v); its stderr:\n%s", name, cmd.ProcessState, c.tail())
-	case <-time.After(60 * time.Second):
-		return nil, fmt.Errorf("%s did not start within a minute; its stderr:\n%s", name, c.tail())
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	}()
+	var said []string // the last lines it logged, for a failure's message
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case line, open := <-lines:
+			if !open {
+				// Its stdout ended: it is exiting, or has.
+				select {
+				case <-c.done:
+				case <-time.After(time.Second):
+				}
+				return nil, fmt.Errorf("%s closed its stdout at start (%v)%s", name, cmd.ProcessState, c.output(said))
+			}
+			if base, ok := ready.parse(line); ok {
+				c.base = base
+				return c, nil
+			}
+			if !ready.chatty {
+				return nil, fmt.Errorf("%s did not say where it listens (it said %q)%s", name, line, c.output(nil))
+			}
+			said = append(said, line)
+			if len(said) > 20 {
+				said = said[1:]
+			}
+		case <-c.done:
+			return nil, fmt.Errorf("%s exited at start (%v)%s", name, cmd.ProcessState, c.output(said))
+		case <-timeout:
+			return nil, fmt.Errorf("%s was not ready within a minute%s", name, c.output(said))
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
+}
+
+// output is what a child said, for a failure's message: the last lines
+// of its stdout, if given, and the end of its stderr.
+func (c *child) output(stdout []string) string {
+	var b strings.Builder
+	if len(stdout) > 0 {
+		b.WriteString("; its stdout ended with:\n" + strings.Join(stdout, "\n"))
+	}
+	b.WriteString("; its stderr:\n" + c.tail())
+	return b.String()
 }
 
 // conns asks the mock upstream how many connections it has accepted,
@@ -170,6 +236,13 @@ func (c *child) cpu() (time.Duration, error) {
 		return 0, fmt.Errorf("reading %s's CPU time: %w", c.name, err)
 	}
 	return d, nil
+}
+
+// all are the children started so far.
+func (cs *children) all() []*child {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return slices.Clone(cs.list)
 }
 
 // stopAll interrupts every child, as Ctrl-C would, and kills those still

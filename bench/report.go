@@ -26,6 +26,7 @@ type record struct {
 	loadEnd   string
 	started   time.Time
 	took      time.Duration
+	fleet     *fleetFigures // with -cluster; nil alone
 }
 
 func newRecord(o options) *record {
@@ -81,12 +82,29 @@ func (r *record) per(target, mode string, conc int, f func(sample) float64) figu
 // paired is one figure per rep from a target's run and the direct run of
 // the same rep, which ran beside it.
 func (r *record) paired(target, mode string, conc int, f func(t, direct sample) float64) figures {
-	ts, ds := r.samples[runKey{target, mode, conc}], r.samples[runKey{"direct", mode, conc}]
 	var fs figures
-	for i := range min(len(ts), len(ds)) {
-		fs = append(fs, f(ts[i], ds[i]))
+	for _, s := range r.byRep(mode, conc, target, "direct") {
+		fs = append(fs, f(s[0], s[1]))
 	}
 	return fs
+}
+
+// byRep is, for each rep that has them all, the runs of the targets named
+// in that rep, in the order named.
+func (r *record) byRep(mode string, conc int, targets ...string) [][]sample {
+	reps := -1
+	for _, t := range targets {
+		if n := len(r.samples[runKey{t, mode, conc}]); reps < 0 || n < reps {
+			reps = n
+		}
+	}
+	out := make([][]sample, max(reps, 0))
+	for i := range out {
+		for _, t := range targets {
+			out[i] = append(out[i], r.samples[runKey{t, mode, conc}][i])
+		}
+	}
+	return out
 }
 
 // micros formats microseconds.
@@ -106,6 +124,7 @@ func addedMicros(v float64) string {
 }
 
 func ratio(v float64) string   { return fmt.Sprintf("%.2f", v) }
+func ratio3(v float64) string  { return fmt.Sprintf("%.3f", v) }
 func seconds(v float64) string { return fmt.Sprintf("%.2f", v) }
 func rate(v float64) string    { return fmt.Sprintf("%.0f", v) }
 func percent(v float64) string { return fmt.Sprintf("%.0f%%", v) }
@@ -182,9 +201,20 @@ func (r *record) report(w io.Writer, targets []target) {
 		}
 	}
 
+	if r.fleet != nil {
+		r.clusterRatios(w)
+	}
+
 	fmt.Fprintf(w, "\n%s, %s, %d CPUs, %s; %d endpoints behind Switchboard; %v per run, %d reps, c=1 and c=%d; took %v.\n",
 		r.started.UTC().Format("2006-01-02 15:04 MST"), revision(), runtime.NumCPU(), runtime.Version(),
 		r.o.endpoints, r.o.duration, r.o.reps, c, r.took.Round(time.Second))
+	if f := r.fleet; f != nil {
+		share := func(d time.Duration) string {
+			return fmt.Sprintf("%.1f%%", 100*d.Seconds()/f.peer.elapsed.Seconds())
+		}
+		fmt.Fprintf(w, "Cluster: replica %s of a fleet of two on redis-server %s (loopback, no persistence); its peer %s, in front of a mock of its own, served %d requests a second throughout (%d whole answers); Redis took %s of a CPU, the peer %s.\n",
+			replicaName, f.redisVersion, peerName, f.peerRate, f.peer.ok, share(f.redisCPU), share(f.peerCPU))
+	}
 	fmt.Fprintf(w, "Load average (1 5 15 min): %s at the start, %s at the end.\n", r.loadStart, r.loadEnd)
 	var others figures
 	for _, ss := range r.samples {
@@ -204,6 +234,48 @@ func (r *record) report(w io.Writer, targets []target) {
 	for _, l := range r.errLines {
 		fmt.Fprintln(w, "  "+l)
 	}
+}
+
+// clusterRatios prints each figure of the cluster target over the single
+// target's, rep by rep: the two ran in the same rep, one right after the
+// other.
+func (r *record) clusterRatios(w io.Writer) {
+	c := r.o.conc
+	var head, rule string
+	for _, m := range r.o.modes {
+		head += " " + m.name + " |"
+		rule += "---|"
+	}
+	fmt.Fprintf(w, "\n| cluster / single |%s\n|---|%s\n", head, rule)
+	// Each figure: its name, the concurrency of the runs it is read from,
+	// and how it is read from a rep's cluster, single and direct runs.
+	rows := []struct {
+		name string
+		conc int
+		f    func(cl, single, direct sample) float64
+	}{
+		{"p50, c=1", 1, func(cl, s, _ sample) float64 { return p(0.5)(cl) / p(0.5)(s) }},
+		{"added p50, c=1", 1, func(cl, s, d sample) float64 { return (p(0.5)(cl) - p(0.5)(d)) / (p(0.5)(s) - p(0.5)(d)) }},
+		{"p99, c=1", 1, func(cl, s, _ sample) float64 { return p(0.99)(cl) / p(0.99)(s) }},
+		{fmt.Sprintf("req/s, c=%d", c), c, func(cl, s, _ sample) float64 { return cl.result.rps() / s.result.rps() }},
+		{fmt.Sprintf("p50, c=%d", c), c, func(cl, s, _ sample) float64 { return p(0.5)(cl) / p(0.5)(s) }},
+		{fmt.Sprintf("CPU s per 10k requests, c=%d", c), c, func(cl, s, _ sample) float64 {
+			return cpuPer10k(cl.cpu, cl.result.ok) / cpuPer10k(s.cpu, s.result.ok)
+		}},
+		{fmt.Sprintf("allocations per request, c=%d", c), c, func(cl, s, _ sample) float64 { return allocsPer(cl) / allocsPer(s) }},
+	}
+	for _, row := range rows {
+		fmt.Fprintf(w, "| %s |", row.name)
+		for _, m := range r.o.modes {
+			var fs figures
+			for _, s := range r.byRep(m.name, row.conc, "cluster", "switchboard", "direct") {
+				fs = append(fs, row.f(s[0], s[1], s[2]))
+			}
+			fmt.Fprintf(w, " %s |", fs.summary(ratio3))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "\nEach cell: the cluster target's figure over the single target's in the same rep, the median of %d reps, the range in brackets; above 1 is more (of time, CPU, allocations, or of requests a second). Added p50 is each one's p50 less the rep's direct p50. The two change places every rep.\n", r.o.reps)
 }
 
 // revision is the checkout's commit, marked when it has changes, for the
