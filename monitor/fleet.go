@@ -80,6 +80,7 @@ type Here struct {
 // fleet is the monitor's side of its fleet, guarded by Monitor.mu.
 type fleet struct {
 	status   FleetStatus
+	shown    *FleetStatus // status as snapshots show it: made once per change
 	changes  []Change
 	applying bool          // Apply is at work: what it changes does not go out again
 	wake     chan struct{} // a change waits to go out
@@ -117,7 +118,7 @@ func (m *Monitor) SetFleet(st FleetStatus) {
 	if st.Linked != m.fleet.status.Linked || st.Detail != m.fleet.status.Detail {
 		m.marked = m.version + 1
 	}
-	m.fleet.status = st
+	m.fleet.status, m.fleet.shown = st, nil
 	m.version++
 }
 
@@ -346,25 +347,25 @@ func (m *Monitor) leased(h *health, now time.Time) bool {
 	return !m.linked() || now.Before(h.leaseUntil)
 }
 
-// hereOf reads an endpoint's own figures; nil outside a fleet.
-func hereOf(h *health) *Here {
-	if h.here == nil {
-		return nil
-	}
+// hereOf reads an endpoint's own figures.
+func hereOf(h *health) Here {
 	c := &h.here.total
-	return &Here{Requests: int(c.requests), Successes: int(c.successes), ProviderErrors: int(c.provErrors),
+	return Here{Requests: int(c.requests), Successes: int(c.successes), ProviderErrors: int(c.provErrors),
 		Availability: c.availability(), ErrorRate: c.errorRate()}
 }
 
-// fleetStatus is the snapshot's copy of the fleet's status; the caller
-// holds m.mu.
+// fleetStatus is the fleet's status for a snapshot, shared by the
+// snapshots until it changes; nil alone. The caller holds m.mu.
 func (m *Monitor) fleetStatus() *FleetStatus {
 	if m.fleet == nil {
 		return nil
 	}
-	st := m.fleet.status
-	st.Replicas = slices.Clone(st.Replicas)
-	return &st
+	if m.fleet.shown == nil {
+		st := m.fleet.status
+		st.Replicas = slices.Clone(st.Replicas) // the caller's slice stays the caller's
+		m.fleet.shown = &st
+	}
+	return m.fleet.shown
 }
 
 // OwnFigures sums this replica's own requests and availability over the

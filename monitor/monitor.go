@@ -311,8 +311,16 @@ func (m *Monitor) compute(now time.Time) *Snapshot {
 	s := &Snapshot{Version: m.version, At: now, OutageWindow: m.opts.OutageWindow,
 		Endpoints: make([]EndpointStatus, len(m.eps)), index: m.index, Events: m.events.recent(),
 		HistoryError: m.historyErr, Fleet: m.fleetStatus()}
+	var heres []Here // one allocation for all, in a fleet
+	if m.fleet != nil {
+		heres = make([]Here, len(m.health))
+	}
 	for i, h := range m.health {
 		s.Endpoints[i] = m.status(h, now)
+		if heres != nil {
+			heres[i] = hereOf(h)
+			s.Endpoints[i].Here = &heres[i]
+		}
 	}
 	s.Providers = m.rollUp()
 	s.Models = m.modelStatus(s, now)
@@ -369,7 +377,7 @@ func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 		EWMATTFT:    millis(cmp.Or(h.ewmaTTFT, NoData)),
 		Breaker:     h.brk.state, Generation: h.brk.gen,
 		ConsecutiveErrors: h.consecutive, LastError: h.lastError, LastErrorAt: h.lastErrorAt,
-		OutageSince: h.outageSince, LastOutage: h.lastOutage, Here: hereOf(h),
+		OutageSince: h.outageSince, LastOutage: h.lastOutage,
 	}
 	if h.brk.state == BreakerOpen {
 		st.NextTrial = h.brk.until
