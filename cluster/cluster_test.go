@@ -23,9 +23,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // node is a replica of one endpoint, linked through redisURL, running until
 // the test ends; logs collect what it says.
 type node struct {
-	mon  *monitor.Monitor
-	n    *cluster.Node
-	logs *syncBuffer
+	mon      *monitor.Monitor
+	n        *cluster.Node
+	logs     *syncBuffer
+	stopNode func() // stops the node, as a crash would stop it talking to Redis
 }
 
 type syncBuffer struct {
@@ -61,8 +62,10 @@ func startNode(t *testing.T, redisURL, name string, o cluster.Options) *node {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { n.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return &node{mon: mon, n: n, logs: logs}
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return &node{mon: mon, n: n, logs: logs, stopNode: stop}
 }
 
 // waitFleet waits for a snapshot of the node's whose fleet meets cond.
@@ -166,5 +169,73 @@ func TestSilentRedisUnlinks(t *testing.T) {
 	cancel()
 	if n := strings.Count(x.logs.String(), "out of reach"); n != 1 {
 		t.Errorf("said %d times that Redis is out of reach; want once:\n%s", n, x.logs)
+	}
+}
+
+// A replica that took a half-open breaker's trial and died cannot hold
+// the fleet's trial: its lease runs out (LeaseTTL) and another replica's
+// trial goes. While it lives, the other's does not. The test looks each
+// time a snapshot is published.
+func TestTrialLeaseOutlivesItsHolder(t *testing.T) {
+	redis := redistest.Start(t)
+	nodes := map[string]*node{}
+	stops := map[string]func(){}
+	for _, name := range []string{"a", "b"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		x := startNode(t, redis.URL(), name, cluster.Options{}) // a lease of cluster.DefaultLeaseTTL, 3s: longer than the snapshots' 500ms the test looks at
+		go x.mon.Run(ctx)
+		t.Cleanup(cancel)
+		nodes[name], stops[name] = x, cancel
+		x.waitFleet(t, "linked", func(f *monitor.FleetStatus) bool { return f.Linked })
+	}
+	// Both open the breaker as one, its backoff ending at once.
+	opened := monitor.Change{Kind: monitor.ChangeOpened, Endpoint: "m@p", Until: time.Now().Add(100 * time.Millisecond),
+		Backoff: 100 * time.Millisecond, Why: "a test", At: time.Now()}
+	nodes["a"].mon.Apply("z", opened)
+	nodes["b"].mon.Apply("z", opened)
+
+	// Whichever replica is granted the lease sends its trial, and no other
+	// may meanwhile.
+	var holder, other string
+	deadline := time.After(10 * time.Second)
+	snaps := nodes["a"].mon.Subscribe(t.Context())
+	for holder == "" {
+		for _, name := range []string{"a", "b"} {
+			if _, ok := nodes[name].mon.Admit("m@p"); ok {
+				holder = name
+				break
+			}
+		}
+		if holder != "" {
+			break
+		}
+		select {
+		case <-snaps:
+		case <-deadline:
+			t.Fatal("no replica was granted the trial within 10s")
+		}
+	}
+	other = map[string]string{"a": "b", "b": "a"}[holder]
+	if _, ok := nodes[other].mon.Admit("m@p"); ok {
+		t.Fatalf("both %s and %s let a trial go in one round", holder, other)
+	}
+
+	// The holder dies with its trial out: its lease is renewed no more,
+	// runs out, and the other's trial goes.
+	stops[holder]()
+	nodes[holder].stopNode()
+	snaps = nodes[other].mon.Subscribe(t.Context())
+	deadline = time.After(10 * time.Second)
+	for {
+		if _, ok := nodes[other].mon.Admit("m@p"); ok {
+			break
+		}
+		select {
+		case <-snaps:
+		case <-deadline:
+			st := nodes[other].mon.Snapshot()
+			t.Fatalf("%s was not granted the trial within 10s of %s dying: breaker %s (%s), fleet %+v; %s said:\n%s",
+				other, holder, st.Status("m@p").Breaker, st.Status("m@p").Reason, st.Fleet, other, nodes[other].logs)
+		}
 	}
 }
