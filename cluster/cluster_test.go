@@ -239,3 +239,32 @@ func TestTrialLeaseOutlivesItsHolder(t *testing.T) {
 		}
 	}
 }
+
+// A replica links over TLS (rediss://) trusting the certificate authority
+// of tls_ca_file, and with a password; one that trusts only the system's
+// authorities, or gives a wrong password, does not link, and says why.
+func TestLinksOverTLSWithAPassword(t *testing.T) {
+	redis := redistest.StartTLS(t, "--requirepass", "s3cret-pw")
+	linking := func(name string, o cluster.Options) *node {
+		x := startNode(t, redis.URL(), name, o)
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		go x.mon.Run(ctx)
+		return x
+	}
+	ok := linking("ok", cluster.Options{TLSCAFile: redis.CAFile, Password: "s3cret-pw"})
+	noCA := linking("no-ca", cluster.Options{Password: "s3cret-pw"})
+	badPW := linking("bad-pw", cluster.Options{TLSCAFile: redis.CAFile, Password: "wrong"})
+	ok.waitFleet(t, "linked over TLS", func(f *monitor.FleetStatus) bool { return f.Linked })
+	noCA.waitFleet(t, "refusing a certificate it cannot verify", func(f *monitor.FleetStatus) bool {
+		return !f.Linked && strings.Contains(f.Detail, "certificate")
+	})
+	badPW.waitFleet(t, "refused for its password", func(f *monitor.FleetStatus) bool {
+		return !f.Linked && strings.Contains(f.Detail, "WRONGPASS")
+	})
+	for _, x := range []*node{ok, noCA, badPW} {
+		if strings.Contains(x.logs.String(), "s3cret-pw") || strings.Contains(x.mon.Snapshot().Fleet.Detail, "s3cret-pw") {
+			t.Errorf("the password is in what a replica says")
+		}
+	}
+}

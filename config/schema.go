@@ -317,6 +317,9 @@ func readCluster(t *table, env func(string) (string, bool)) Cluster {
 		if _, err := os.Stat(f); err != nil {
 			t.bad("tls_ca_file", "cannot be read: %v", err)
 		}
+		if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "rediss://") {
+			t.bad("tls_ca_file", "is for TLS, which redis_url does not ask for; write rediss:// in redis_url, or remove tls_ca_file")
+		}
 		c.TLSCAFile = f
 	}
 	if r, ok := t.str("replica"); ok {
