@@ -25,12 +25,14 @@ import (
 type pausing struct {
 	srv      *httptest.Server
 	requests atomic.Int64
+	arrived  chan struct{} // closed when the first request arrives
+	once     sync.Once
 	pause    func(r *http.Request)
 	hold     func(r *http.Request) // nil: a continuation answers at once
 }
 
 func newPausing(t *testing.T, pause, hold func(r *http.Request)) *pausing {
-	p := &pausing{pause: pause, hold: hold}
+	p := &pausing{pause: pause, hold: hold, arrived: make(chan struct{})}
 	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
 	t.Cleanup(p.srv.Close)
 	return p
@@ -38,6 +40,7 @@ func newPausing(t *testing.T, pause, hold func(r *http.Request)) *pausing {
 
 func (p *pausing) serve(w http.ResponseWriter, r *http.Request) {
 	p.requests.Add(1)
+	p.once.Do(func() { close(p.arrived) })
 	var req struct{ Messages []provider.Message }
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Messages) == 0 {
 		http.Error(w, "bad request", http.StatusBadRequest)
@@ -109,7 +112,16 @@ func stallRun(t *testing.T, silences int, ups ...*pausing) (streamed string, res
 		})
 	}()
 	<-silent
-	for range silences {
+	for i := range silences {
+		if i > 0 {
+			// The hedge that went silent in its turn has its request:
+			// moving the clock before it lands would start the next
+			// hedge, which could win before the silent one is asked.
+			select {
+			case <-ups[i].arrived:
+			case <-done:
+			}
+		}
 		timers := make(chan struct{})
 		go func() {
 			clk.WaitForTimers(2) // the first-token hedge's, and the silence's
