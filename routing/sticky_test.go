@@ -11,18 +11,25 @@ import (
 	"switchboard/sim/simtest"
 )
 
+// cheapAndDear is a router with o over two simulated providers of model m,
+// cheap and dear, on o's clock.
+func cheapAndDear(t *testing.T, o Options) (r *Router, cheap, dear *sim.Server) {
+	t.Helper()
+	cheap, dear = simtest.Start(t, sim.Profile{Name: "cheap"}), simtest.Start(t, sim.Profile{Name: "dear"})
+	endpoint := func(name, url string, price float64) Endpoint {
+		return Endpoint{ID: "m@" + name, Provider: name, Model: "m", UpstreamModel: "m", PriceIn: price,
+			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url, Now: o.Clock.Now})}
+	}
+	return routerOver(t, o, endpoint("cheap", cheap.URL(), 0.01), endpoint("dear", dear.URL(), 10)), cheap, dear
+}
+
 // The requests of one conversation go to the endpoint that served it last,
 // while it is healthy, for StickyIdle without a request; not when the
 // request gives an order. A conversation is its session, else its first
 // system and user message. Each upstream counts what it was sent.
 func TestStickyRouting(t *testing.T) {
 	clk := monitortest.NewClock()
-	cheap, dear := simtest.Start(t, sim.Profile{Name: "cheap"}), simtest.Start(t, sim.Profile{Name: "dear"})
-	endpoint := func(name, url string, price float64) Endpoint {
-		return Endpoint{ID: "m@" + name, Provider: name, Model: "m", UpstreamModel: "m", PriceIn: price,
-			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url, Now: clk.Now})}
-	}
-	r := routerOver(t, Options{Clock: clk}, endpoint("cheap", cheap.URL(), 0.01), endpoint("dear", dear.URL(), 10))
+	r, cheap, dear := cheapAndDear(t, Options{Clock: clk})
 	send := func(req Request) *Result {
 		t.Helper()
 		res, err := r.Send(t.Context(), req, nil)
@@ -89,14 +96,9 @@ func TestStickyRouting(t *testing.T) {
 // conversation's next request goes there.
 func TestStickyShared(t *testing.T) {
 	clk := monitortest.NewClock()
-	cheap, dear := simtest.Start(t, sim.Profile{Name: "cheap"}), simtest.Start(t, sim.Profile{Name: "dear"})
-	endpoint := func(name, url string, price float64) Endpoint {
-		return Endpoint{ID: "m@" + name, Provider: name, Model: "m", UpstreamModel: "m", PriceIn: price,
-			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url, Now: clk.Now})}
-	}
 	var told []string
 	share := func(model, conversation, endpoint string) { told = append(told, model+" "+conversation+" "+endpoint) }
-	r := routerOver(t, Options{Clock: clk, ShareSticky: share}, endpoint("cheap", cheap.URL(), 0.01), endpoint("dear", dear.URL(), 10))
+	r, _, _ := cheapAndDear(t, Options{Clock: clk, ShareSticky: share})
 	send := func(session string) string {
 		t.Helper()
 		req := ask("hello")
