@@ -193,13 +193,9 @@ func TestStartWaitsForTheReadyLine(t *testing.T) {
 	if err != nil || c.base != "127.0.0.1:1" {
 		t.Fatalf("a chatty child: %v, base %q", err, c.base)
 	}
-	t0 := time.Now()
 	_, err = cs.start(context.Background(), "terse", dir, exec.Command("sh", "-c", script), readiness{parse: ready})
 	if err == nil || !strings.Contains(err.Error(), `"starting"`) {
 		t.Errorf("a child whose first line is not the ready one: %v", err)
-	}
-	if time.Since(t0) > 5*time.Second {
-		t.Errorf("refusing it took %v", time.Since(t0))
 	}
 	_, err = cs.start(context.Background(), "quitter", dir, exec.Command("sh", "-c", "echo starting; echo oops >&2; exit 3"), readiness{parse: ready, chatty: true})
 	if err == nil || !strings.Contains(err.Error(), "starting") || !strings.Contains(err.Error(), "oops") {

@@ -88,7 +88,11 @@ func (cs *children) start(ctx context.Context, name, dir string, cmd *exec.Cmd, 
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
 	c := &child{name: name, cmd: cmd, stdin: stdin, stderr: errFile, done: make(chan struct{})}
+	// Wait closes stdout: only once the reader below has read it to the
+	// end, or the lines the child wrote before it exited would be lost.
+	readAll := make(chan struct{})
 	go func() {
+		<-readAll
 		cmd.Wait()
 		close(c.done)
 	}()
@@ -103,6 +107,7 @@ func (cs *children) start(ctx context.Context, name, dir string, cmd *exec.Cmd, 
 	read := make(chan struct{})
 	defer close(read)
 	go func() {
+		defer close(readAll)
 		defer close(lines)
 		r := bufio.NewReader(out)
 		for {
