@@ -409,7 +409,19 @@ func TestFleetSharesStickySessions(t *testing.T) {
 			} `json:"endpoints"`
 		} `json:"data"`
 	}
-	rs[1].waitSnapshot(t, "counting beta's 10 answers", func(s *monitor.Snapshot) bool { return s.Status(betaID).Successes == 10 })
+	// Every replica counts the fleet's answers, and reads the same
+	// percentiles from them.
+	var seen []monitor.EndpointStatus
+	for _, r := range rs {
+		r.waitSnapshot(t, "counting beta's 10 answers", func(s *monitor.Snapshot) bool { return s.Status(betaID).Successes == 10 })
+		seen = append(seen, *r.s.mon.Snapshot().Status(betaID))
+	}
+	for i, st := range seen[1:] {
+		if st.Requests != seen[0].Requests || st.TTFT != seen[0].TTFT || st.Availability != seen[0].Availability {
+			t.Errorf("%s sees beta as %d requests, ttft %v, %v available; r1 as %d, %v, %v", rs[i+1].name,
+				st.Requests, st.TTFT, st.Availability, seen[0].Requests, seen[0].TTFT, seen[0].Availability)
+		}
+	}
 	resp, err := http.Get(rs[1].base + "/models/test/model/endpoints")
 	if err != nil {
 		t.Fatal(err)

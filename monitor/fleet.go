@@ -84,6 +84,9 @@ type fleet struct {
 	changes  []Change
 	applying bool          // Apply is at work: what it changes does not go out again
 	wake     chan struct{} // a change waits to go out
+	// routed are the routed requests of each model not yet handed out
+	// (TakeTally), by bucket.
+	routed map[string][]countsAt
 }
 
 // leaseWait is how soon a prober asks again for a trial whose lease
@@ -97,7 +100,8 @@ const leaseWait = 250 * time.Millisecond
 func (m *Monitor) JoinFleet(replica string) <-chan struct{} {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.fleet = &fleet{status: FleetStatus{Replica: replica, Detail: "not yet linked"}, wake: make(chan struct{}, 1)}
+	m.fleet = &fleet{status: FleetStatus{Replica: replica, Detail: "not yet linked"}, wake: make(chan struct{}, 1),
+		routed: map[string][]countsAt{}}
 	for _, h := range m.health {
 		h.here = newRolling[counts](m.opts.Bucket, int(m.opts.Window/m.opts.Bucket))
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"switchboard/monitor/monitortest"
+	"switchboard/provider"
 )
 
 // A tally of a bucket that ended shows in the series point of that bucket,
@@ -119,5 +120,23 @@ func TestFleetStandingKeepsTheOrigin(t *testing.T) {
 	}
 	if st := status(t, c, "x"); st.OffBy != "alice on replica a" {
 		t.Errorf("c says x was turned off by %q; want %q", st.OffBy, "alice on replica a")
+	}
+}
+
+// What routing delivered is the fleet's too: a request one replica routed
+// counts in every replica's model figures.
+func TestFleetTallyCarriesRoutedRequests(t *testing.T) {
+	clk := monitortest.NewClock()
+	a, b := joined(t, clk, "a", "x"), joined(t, clk, "b", "x")
+	a.RecordRequest("m", provider.ClassOK)
+	a.RecordRequest("m", provider.ClassServer)
+	if err := b.MergeTally(a.TakeTally()); err != nil {
+		t.Fatal(err)
+	}
+	if ms := b.Snapshot().Models[0]; ms.Requests != 2 || ms.Delivered != 0.5 {
+		t.Errorf("b's model figures after a's two routed requests: %d requests, %v delivered; want 2 and 0.5", ms.Requests, ms.Delivered)
+	}
+	if tally := a.TakeTally(); tally != nil {
+		t.Errorf("a hands out its routed requests twice: %d bytes", len(tally))
 	}
 }

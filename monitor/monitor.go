@@ -218,7 +218,11 @@ func (m *Monitor) RecordRequest(model string, c provider.Class) {
 	now := m.opts.Clock.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r.add(now, sample{Outcome: provider.Outcome{Class: c}})
+	sm := sample{Outcome: provider.Outcome{Class: c}}
+	r.add(now, sm)
+	if m.fleet != nil { // what the fleet delivered is the fleet's
+		m.fleet.routed[model] = tallyCounts(m.fleet.routed[model], r.id(now), sm)
+	}
 	m.version++
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -36,6 +37,30 @@ func (h *health) tally(at int64, sm sample) {
 	h.pend[len(h.pend)-1].s.add(sm)
 }
 
+// countsAt are the counts of one bucket (at, a bucket id) not yet handed
+// out: a model's routed requests.
+type countsAt struct {
+	at int64
+	c  counts
+}
+
+// tallyCounts adds a sample to the counts of bucket at in pend.
+func tallyCounts(pend []countsAt, at int64, sm sample) []countsAt {
+	for i := range pend {
+		if pend[i].at == at {
+			pend[i].c.add(sm)
+			return pend
+		}
+	}
+	pend = append(pend, countsAt{at: at})
+	pend[len(pend)-1].c.add(sm)
+	return pend
+}
+
+// modelMark starts the name of a tally's entry for a model's routed
+// requests, where an endpoint's id would be: no id starts with it.
+const modelMark = "\x00model\x00"
+
 // tallyVersion starts every encoded tally: a replica of another version
 // of the format is refused, not misread.
 const tallyVersion = 1
@@ -63,6 +88,23 @@ func (m *Monitor) TakeTally() []byte {
 			b = appendSlot(b, &p.s)
 			p.s.c = counts{}
 			p.s.d.reset()
+		}
+	}
+	if m.fleet != nil {
+		var none minuteSlot // the routed requests have counts only
+		for _, model := range m.models {
+			for _, p := range m.fleet.routed[model] {
+				if b == nil {
+					b = append(b, tallyVersion)
+					b = binary.AppendVarint(b, int64(m.opts.Bucket))
+				}
+				b = binary.AppendUvarint(b, uint64(len(modelMark)+len(model)))
+				b = append(append(b, modelMark...), model...)
+				b = binary.AppendVarint(b, p.at)
+				none.c = p.c
+				b = appendSlot(b, &none)
+			}
+			m.fleet.routed[model] = m.fleet.routed[model][:0]
 		}
 	}
 	return b
@@ -100,6 +142,13 @@ func (m *Monitor) MergeTally(b []byte) error {
 		r.slot(&s)
 		if r.err != nil {
 			break
+		}
+		if model, ok := strings.CutPrefix(string(id), modelMark); ok {
+			if r := m.routed[model]; r != nil {
+				r.merge(now, at, &s.c)
+				m.version++
+			}
+			continue
 		}
 		i, ok := m.index[string(id)]
 		if !ok {
