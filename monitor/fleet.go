@@ -3,6 +3,7 @@ package monitor
 import (
 	"cmp"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"time"
 
@@ -87,6 +88,9 @@ type fleet struct {
 	// routed are the routed requests of each model not yet handed out
 	// (TakeTally), by bucket.
 	routed map[string][]countsAt
+	// probers are the replicas linked in the fleet, this one among them:
+	// each endpoint is probed by one of them (prober).
+	probers []string
 }
 
 // leaseWait is how soon a prober asks again for a trial whose lease
@@ -123,7 +127,50 @@ func (m *Monitor) SetFleet(st FleetStatus) {
 		m.marked = m.version + 1
 	}
 	m.fleet.status, m.fleet.shown = st, nil
+	m.fleet.probers = m.fleet.probers[:0]
+	if st.Linked {
+		for _, r := range st.Replicas {
+			m.fleet.probers = append(m.fleet.probers, r.Name)
+		}
+		if !slices.Contains(m.fleet.probers, st.Replica) {
+			m.fleet.probers = append(m.fleet.probers, st.Replica)
+		}
+	}
 	m.version++
+}
+
+// probesHere reports whether this replica probes the endpoint: alone or
+// cut off, it probes every one; in a fleet, only those it is the prober
+// of (see prober), and any whose half-open breaker's trial it holds. The
+// fleet shares the outcomes, so one probe an interval is enough for all,
+// and a provider that is down is not looked at by every replica in turn.
+// The caller holds m.mu.
+func (m *Monitor) probesHere(h *health, now time.Time) bool {
+	if !m.linked() || len(m.fleet.probers) < 2 {
+		return true
+	}
+	if h.brk.state == BreakerHalfOpen && now.Before(h.leaseUntil) {
+		return true
+	}
+	return prober(h.ep.ID, m.fleet.probers) == m.fleet.status.Replica
+}
+
+// prober picks the replica that probes an endpoint among replicas, by
+// rendezvous hashing: the same on every replica that sees the same
+// replicas, and a replica leaving moves only its own endpoints.
+func prober(endpoint string, replicas []string) string {
+	var best string
+	var bestScore uint64
+	for _, r := range replicas {
+		h := fnv.New64a()
+		h.Write([]byte(endpoint))
+		h.Write([]byte{0})
+		h.Write([]byte(r))
+		if score := h.Sum64(); best == "" || score > bestScore || score == bestScore && r < best {
+			best, bestScore = r, score
+		}
+	}
+	return best
 }
 
 // linked reports whether the fleet decides trials; the caller holds m.mu.

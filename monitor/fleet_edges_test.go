@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -138,5 +139,45 @@ func TestFleetTallyCarriesRoutedRequests(t *testing.T) {
 	}
 	if tally := a.TakeTally(); tally != nil {
 		t.Errorf("a hands out its routed requests twice: %d bytes", len(tally))
+	}
+}
+
+// In a linked fleet each endpoint is probed by one replica, the same on
+// every replica; cut off, a replica probes them all again.
+func TestFleetProbesEachEndpointOnce(t *testing.T) {
+	clk := monitortest.NewClock()
+	var ids []string
+	for i := range 20 {
+		ids = append(ids, fmt.Sprintf("e%d", i))
+	}
+	a, b := joined(t, clk, "a", ids...), joined(t, clk, "b", ids...)
+	both := []ReplicaStatus{{Name: "a"}, {Name: "b"}}
+	a.SetFleet(FleetStatus{Linked: true, Replicas: both})
+	b.SetFleet(FleetStatus{Linked: true, Replicas: both})
+	probes := map[string]int{}
+	for _, id := range ids {
+		for _, m := range []*Monitor{a, b} {
+			if _, ok, _ := m.admit(id, true); ok {
+				probes[id]++
+			}
+		}
+		if probes[id] != 1 {
+			t.Errorf("%s is probed by %d replicas; want 1", id, probes[id])
+		}
+	}
+	var byA int
+	for _, id := range ids {
+		if _, ok, _ := a.admit(id, true); ok {
+			byA++
+		}
+	}
+	if byA == 0 || byA == len(ids) {
+		t.Errorf("a probes %d of %d endpoints; want a share", byA, len(ids))
+	}
+	a.SetFleet(FleetStatus{Linked: false, Detail: "cut off"})
+	for _, id := range ids {
+		if _, ok, _ := a.admit(id, true); !ok {
+			t.Errorf("cut off, a does not probe %s", id)
+		}
 	}
 }

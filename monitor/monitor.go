@@ -170,6 +170,9 @@ func (m *Monitor) admit(id string, probe bool) (gen uint64, ok, trial bool) {
 	defer m.mu.Unlock()
 	h := m.health[i]
 	h.update(m, now)
+	if probe && !m.probesHere(h, now) {
+		return h.brk.gen, false, false // another replica of the fleet probes it
+	}
 	if probe && h.brk.state == BreakerOpen {
 		return h.brk.gen, true, false
 	}
