@@ -652,6 +652,9 @@ func (n *Node) subscribe(ctx context.Context, first bool) {
 		_, err = ps.ReceiveTimeout(c, n.o.Timeout) // the confirmation
 	}
 	cancel()
+	if err != nil {
+		n.subErr.Store(&err) // before the first round reads it
+	}
 	n.subUp.Store(err == nil)
 	if first {
 		close(n.subTried)
