@@ -517,5 +517,8 @@ func TestFleetOutlivesRedis(t *testing.T) {
 		if n := strings.Count(logs, "rejoined the fleet"); n != 1 {
 			t.Errorf("replica %s said %d times that it rejoined; want once", r.name, n)
 		}
+		if strings.Contains(logs, "another replica has this replica's name") {
+			t.Errorf("replica %s took another for its twin", r.name)
+		}
 	}
 }

@@ -21,8 +21,10 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,8 +97,14 @@ type Node struct {
 
 	dropped atomic.Int64 // sticky news dropped because the queue was full
 	heard   chan byte
-	logger  atomic.Pointer[slog.Logger]
-	poke    chan struct{} // sticky news waits to go out
+	// instance tells this process from another under the same replica
+	// name; twins counts the heartbeats running that replaced such a one's,
+	// twinSaid that it was reported (owned by the syncer).
+	instance string
+	twins    int
+	twinSaid bool
+	logger   atomic.Pointer[slog.Logger]
+	poke     chan struct{} // sticky news waits to go out
 }
 
 // stickyQueue bounds the sticky conversations waiting to go out: past it
@@ -146,6 +154,9 @@ func New(o Options) (*Node, error) {
 	n := &Node{o: o, rdb: redis.NewClient(ro), where: ro.Addr, mon: o.Monitor,
 		sticky: make(chan stickyNews, stickyQueue), subTried: make(chan struct{}), heard: make(chan byte, 64), poke: make(chan struct{}, 1)}
 	n.wake = o.Monitor.JoinFleet(o.Replica)
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	n.instance = hex.EncodeToString(id[:])
 	return n, nil
 }
 
@@ -575,18 +586,20 @@ func (n *Node) leases(ctx context.Context) error {
 // reads the others'.
 func (n *Node) beat(ctx context.Context, now time.Time) error {
 	requests, avail := n.mon.OwnFigures()
-	me, _ := json.Marshal(monitor.ReplicaStatus{Name: n.o.Replica, Seen: now, Requests: requests, Availability: avail})
+	me, _ := json.Marshal(beatInfo{ReplicaStatus: monitor.ReplicaStatus{Name: n.o.Replica, Seen: now, Requests: requests,
+		Availability: avail}, Instance: n.instance})
 	c, cancel := n.call(ctx)
 	defer cancel()
 	alive := now.Add(-3 * n.o.Heartbeat)
 	p := n.rdb.Pipeline()
 	p.ZAdd(c, n.key("replicas"), redis.Z{Score: float64(now.UnixMilli()), Member: n.o.Replica})
-	p.Set(c, n.key("replica", n.o.Replica), me, 3*n.o.Heartbeat)
+	last := p.SetArgs(c, n.key("replica", n.o.Replica), me, redis.SetArgs{TTL: 3 * n.o.Heartbeat, Get: true})
 	p.ZRemRangeByScore(c, n.key("replicas"), "-inf", fmt.Sprint(alive.Add(-time.Minute).UnixMilli()))
 	names := p.ZRangeByScore(c, n.key("replicas"), &redis.ZRangeBy{Min: fmt.Sprint(alive.UnixMilli()), Max: "+inf"})
-	if _, err := p.Exec(c); err != nil {
+	if _, err := p.Exec(c); err != nil && !errors.Is(err, redis.Nil) {
 		return err
 	}
+	n.checkName(last.Val())
 	var keys []string
 	for _, name := range names.Val() {
 		keys = append(keys, n.key("replica", name))
@@ -606,6 +619,30 @@ func (n *Node) beat(ctx context.Context, now time.Time) error {
 	}
 	n.mon.SetFleet(monitor.FleetStatus{Linked: true, Replicas: replicas})
 	return nil
+}
+
+// beatInfo is a replica's heartbeat as Redis keeps it: its status, and
+// which process it is, to tell two replicas given one name apart.
+type beatInfo struct {
+	monitor.ReplicaStatus
+	Instance string `json:"instance"`
+}
+
+// checkName says once if the heartbeats this one replaced were another
+// live process's under the same name, twice running (once is a replica
+// restarted within a heartbeat's life): replicas named alike take each
+// other's news for their own, and share nothing.
+func (n *Node) checkName(last string) {
+	var b beatInfo
+	if last == "" || json.Unmarshal([]byte(last), &b) != nil || b.Instance == "" || b.Instance == n.instance {
+		n.twins = 0
+		return
+	}
+	if n.twins++; n.twins >= 2 && !n.twinSaid {
+		n.twinSaid = true
+		n.log().Error("cluster: another replica has this replica's name; each replica needs its own (set replica in [cluster], or leave it out for the host name and process id), or they share nothing",
+			"replica", n.o.Replica)
+	}
 }
 
 // listen takes in the fleet's news until ctx ends, subscribing again

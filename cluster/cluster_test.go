@@ -268,3 +268,24 @@ func TestLinksOverTLSWithAPassword(t *testing.T) {
 		}
 	}
 }
+
+// Two replicas given one name would take each other's news for their own
+// and share nothing: each says so.
+func TestTwoReplicasOfOneName(t *testing.T) {
+	redis := redistest.Start(t)
+	a := startNode(t, redis.URL(), "gw-1", cluster.Options{})
+	b := startNode(t, redis.URL(), "gw-1", cluster.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.mon.Run(ctx)
+	go b.mon.Run(ctx)
+	for _, x := range []*node{a, b} {
+		x.waitFleet(t, "linked", func(f *monitor.FleetStatus) bool { return f.Linked })
+	}
+	// Each heartbeat replaces the other's: within a few, both have seen it.
+	for _, x := range []*node{a, b} {
+		x.waitSnapshot(t, "saying its name is taken", func(*monitor.Snapshot) bool {
+			return strings.Count(x.logs.String(), "another replica has this replica's name") == 1
+		})
+	}
+}
