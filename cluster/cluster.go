@@ -95,8 +95,9 @@ type Node struct {
 	downErr  error // what first went wrong, since downAt
 	beatAt   time.Time
 
-	dropped atomic.Int64 // sticky news dropped because the queue was full
-	heard   chan byte
+	dropped     atomic.Int64 // sticky news dropped because the queue was full
+	droppedSaid time.Time    // when that was last logged (owned by the syncer)
+	heard       chan byte
 	// instance tells this process from another under the same replica
 	// name; twins counts the heartbeats running that replaced such a one's,
 	// twinSaid that it was reported (owned by the syncer).
@@ -448,6 +449,11 @@ func (n *Node) loadSticky(ctx context.Context) error {
 // push sends what the monitor counted and changed since the last round,
 // and the sticky conversations queued.
 func (n *Node) push(ctx context.Context) error {
+	if d := n.dropped.Load(); d > 0 && time.Since(n.droppedSaid) >= time.Minute {
+		n.dropped.Add(-d)
+		n.droppedSaid = time.Now()
+		n.log().Warn("cluster: sticky conversations not told to the fleet: more came than a round carries", "dropped", d)
+	}
 	changes := n.mon.TakeChanges()
 	tally := n.mon.TakeTally()
 	var stickies []stickyNews
