@@ -380,7 +380,9 @@ func (n *Node) join(ctx context.Context) error {
 		n.apply("the fleet", ch)
 	}
 	if err := n.loadSticky(ctx); err != nil {
-		return err
+		// Not worth staying apart for: the conversations are told again
+		// as they go on.
+		n.log().Warn("cluster: the fleet's sticky conversations could not be read; they are learnt as they go on", "err", err)
 	}
 	own := n.mon.Standing()
 	if err := n.share(ctx, own); err != nil {
