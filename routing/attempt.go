@@ -210,6 +210,14 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 		// It ignored the prefill: its failure, the answer's to resume.
 		o.Class = provider.ClassMalformed
 		err = &provider.Error{Class: provider.ClassMalformed, Err: errRestarted}
+	case errors.Is(context.Cause(ctx), errCarriedOnElsewhere):
+		// It went silent mid-answer for longer than its own norm lets
+		// (the stall hedge's delay), and the hedge carried the answer on
+		// before it said more: a stall, cut at its norm like a norm
+		// deadline's (slow, not silent). Taken for a lost race, a
+		// provider that stalls would look whole to a router that hedges.
+		o.Class, o.Slow = provider.ClassStall, true
+		err = &provider.Error{Class: provider.ClassStall, Err: errCarriedOnElsewhere}
 	case stats.TTFT > 0 && errors.Is(context.Cause(ctx), errTotalTimeout):
 		// The request's total time ran out while this endpoint was
 		// answering: it was too slow to finish, which is its failure.
@@ -221,7 +229,7 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 		// failure.
 		o.Class = provider.ClassCanceled
 		err = &provider.Error{Class: provider.ClassCanceled, Err: context.Cause(ctx)}
-		o.Raced = errors.Is(context.Cause(ctx), errLostRace) || errors.Is(context.Cause(ctx), errCarriedOnElsewhere)
+		o.Raced = errors.Is(context.Cause(ctx), errLostRace)
 	}
 	r.opts.Health.Record(e.ID, o)
 	ar.a.TTFT, ar.a.Duration, ar.a.Outcome, ar.a.Status = o.TTFT, o.Duration, o.Class.String(), o.Status

@@ -315,16 +315,6 @@ func (s *stallHedge) settle(ar attemptResult) attemptResult {
 	defer s.mu.Unlock()
 	x := s.x
 	x.stallHedged = true
-	if s.claimed >= 0 {
-		for i := len(x.t.Attempts) - 1; i >= 0; i-- {
-			if a := &x.t.Attempts[i]; a.Endpoint == ar.e.ID {
-				if a.Outcome == provider.ClassCanceled.String() {
-					a.Error = errCarriedOnElsewhere.Error()
-				}
-				break
-			}
-		}
-	}
 	for i := range s.hedges {
 		h := &s.hedges[i].ar
 		h.a.Hedge, h.a.Resumed, h.hedged = true, true, true

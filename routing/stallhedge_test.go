@@ -76,7 +76,7 @@ func (p *pausing) serve(w http.ResponseWriter, r *http.Request) {
 // the first 24 bytes, and again after each hedge, silences times. It
 // returns what the caller got, the result and the endpoint told it serves
 // last.
-func stallRun(t *testing.T, silences int, ups ...*pausing) (streamed string, res *Result, served string, err error) {
+func stallRun(t *testing.T, silences int, ups ...*pausing) (streamed string, res *Result, served string, err error, r *Router) {
 	t.Helper()
 	clk := monitortest.NewClock()
 	clk.HoldTimers() // the first-token hedge's delay never passes; the stall hedge's when the test says
@@ -88,7 +88,7 @@ func stallRun(t *testing.T, silences int, ups ...*pausing) (streamed string, res
 	for i, u := range ups {
 		eps = append(eps, ep(string(rune('a'+i)), u.srv.URL, float64(i+1)))
 	}
-	r := routerOver(t, Options{Clock: clk}, eps...)
+	r = routerOver(t, Options{Clock: clk}, eps...)
 	req := ask("tell me")
 	req.Hedge = &Hedge{Enabled: true}
 	req.Provider.Sort = Sort{By: SortPrice} // a, b, c ... in that order
@@ -134,7 +134,7 @@ func stallRun(t *testing.T, silences int, ups ...*pausing) (streamed string, res
 			clk.NewTimer(time.Hour) // lets the waiter go
 			clk.NewTimer(time.Hour)
 			<-timers
-			return got.String(), res, served, err
+			return got.String(), res, served, err, r
 		}
 	}
 	select {
@@ -142,7 +142,7 @@ func stallRun(t *testing.T, silences int, ups ...*pausing) (streamed string, res
 	case <-time.After(10 * time.Second): // a bound on a failure, not a wait: the fake clock moves no further
 		t.Fatalf("the request did not end after %d silences: nothing carried the answer on", silences)
 	}
-	return got.String(), res, served, err
+	return got.String(), res, served, err, r
 }
 
 // wantStory checks what stallRun returned: the whole story, once, from the
@@ -185,10 +185,15 @@ func wantStory(t *testing.T, streamed string, res *Result, served string, err er
 func TestStallHedgeCarriesTheAnswerOn(t *testing.T) {
 	a := newPausing(t, func(r *http.Request) { <-r.Context().Done() }, nil)
 	b := newPausing(t, nil, nil)
-	streamed, res, served, err := stallRun(t, 1, a, b)
-	at := wantStory(t, streamed, res, served, err, "a:canceled b:ok", "b", a, b)
+	streamed, res, served, err, r := stallRun(t, 1, a, b)
+	at := wantStory(t, streamed, res, served, err, "a:stall b:ok", "b", a, b)
 	if !at[1].Resumed || !strings.Contains(at[0].Error, "stall hedge carried the answer on") {
 		t.Errorf("attempts %+v", at)
+	}
+	// The monitor learns of the stall: a hedge that carries an answer on
+	// does not hide a provider that goes silent mid-answer.
+	if st := r.opts.Health.Snapshot().Status("m@a"); st.Errors[provider.ClassStall] != 1 || st.ProviderErrors != 1 {
+		t.Errorf("a's health after its stall: %d stalls, %d provider errors; want 1 and 1", st.Errors[provider.ClassStall], st.ProviderErrors)
 	}
 	if sum := res.Trace.Summary(); !strings.Contains(sum, "b carried the answer on as a hedge") || strings.Contains(sum, "failed") {
 		t.Errorf("summary %q", sum)
@@ -205,7 +210,7 @@ func TestStallHedgeLosesToTheStreamThatGoesOn(t *testing.T) {
 		close(hedged) // the hedge has begun: the silent one goes on
 		<-r.Context().Done()
 	})
-	streamed, res, served, err := stallRun(t, 1, a, b)
+	streamed, res, served, err, _ := stallRun(t, 1, a, b)
 	if at := wantStory(t, streamed, res, served, err, "a:ok b:canceled", "a", a, b); !strings.Contains(at[1].Error, "lost the race") {
 		t.Errorf("attempts %+v", at)
 	}
@@ -218,8 +223,8 @@ func TestStallHedgeMovesOnFromAFailedHedge(t *testing.T) {
 	a := newPausing(t, func(r *http.Request) { <-r.Context().Done() }, nil)
 	b := newPausing(t, nil, func(r *http.Request) {}) // a continuation: a stream that ends at once, with nothing
 	c := newPausing(t, nil, nil)
-	streamed, res, served, err := stallRun(t, 1, a, b, c)
-	wantStory(t, streamed, res, served, err, "a:canceled b:stream_cut c:ok", "c", a, b, c)
+	streamed, res, served, err, _ := stallRun(t, 1, a, b, c)
+	wantStory(t, streamed, res, served, err, "a:stall b:stream_cut c:ok", "c", a, b, c)
 }
 
 // Hedges that fail at once do not count among a silence's three: each is
@@ -232,8 +237,8 @@ func TestStallHedgesThatFailAtOnceAreNotCounted(t *testing.T) {
 	}
 	e := newPausing(t, nil, nil)
 	ups := append(append([]*pausing{a}, failing...), e)
-	streamed, res, served, err := stallRun(t, 1, ups...)
-	wantStory(t, streamed, res, served, err, "a:canceled b:stream_cut c:stream_cut d:stream_cut e:ok", "e", ups...)
+	streamed, res, served, err, _ := stallRun(t, 1, ups...)
+	wantStory(t, streamed, res, served, err, "a:stall b:stream_cut c:stream_cut d:stream_cut e:ok", "e", ups...)
 }
 
 // A stall hedge that is slow to its first token too gets another after a
@@ -244,8 +249,8 @@ func TestStallHedgeHedgesASlowHedge(t *testing.T) {
 	a := newPausing(t, silent, nil)
 	b := newPausing(t, nil, silent) // a continuation that never begins
 	c := newPausing(t, nil, nil)
-	streamed, res, served, err := stallRun(t, 2, a, b, c)
-	if at := wantStory(t, streamed, res, served, err, "a:canceled b:canceled c:ok", "c", a, b, c); !strings.Contains(at[1].Error, "lost the race") {
+	streamed, res, served, err, _ := stallRun(t, 2, a, b, c)
+	if at := wantStory(t, streamed, res, served, err, "a:stall b:canceled c:ok", "c", a, b, c); !strings.Contains(at[1].Error, "lost the race") {
 		t.Errorf("attempts %+v", at)
 	}
 }

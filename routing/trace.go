@@ -188,6 +188,8 @@ func (t *Trace) Summary() string {
 			notes = append(notes, fmt.Sprintf("%s raced as a hedge and lost", a.Provider))
 		case a.Outcome == "canceled" && t.Served != "":
 			// the first attempt, beaten by its hedge: not a failure
+		case strings.HasSuffix(a.Error, errCarriedOnElsewhere.Error()) && t.Served != "":
+			// the stall its hedge carried the answer on from: the note says so
 		case a.Outcome != "ok":
 			failed = append(failed, fmt.Sprintf("%s failed (%s)", a.Provider, a.Outcome))
 		}
