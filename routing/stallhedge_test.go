@@ -74,9 +74,9 @@ func (p *pausing) serve(w http.ResponseWriter, r *http.Request) {
 // named a, b, c ... from the cheapest, each taking a prefill, on a fake
 // clock that moves on by the stall hedge's floor once the caller has had
 // the first 24 bytes, and again after each hedge, silences times. It
-// returns what the caller got, the result and the endpoint told it serves
-// last.
-func stallRun(t *testing.T, silences int, ups ...*pausing) (streamed string, res *Result, served string, err error, r *Router) {
+// returns what the caller got, the result, the endpoint told it serves
+// last, and the router.
+func stallRun(t *testing.T, silences int, ups ...*pausing) (streamed string, res *Result, served string, r *Router, err error) {
 	t.Helper()
 	clk := monitortest.NewClock()
 	clk.HoldTimers() // the first-token hedge's delay never passes; the stall hedge's when the test says
@@ -134,7 +134,7 @@ func stallRun(t *testing.T, silences int, ups ...*pausing) (streamed string, res
 			clk.NewTimer(time.Hour) // lets the waiter go
 			clk.NewTimer(time.Hour)
 			<-timers
-			return got.String(), res, served, err, r
+			return got.String(), res, served, r, err
 		}
 	}
 	select {
@@ -142,7 +142,7 @@ func stallRun(t *testing.T, silences int, ups ...*pausing) (streamed string, res
 	case <-time.After(10 * time.Second): // a bound on a failure, not a wait: the fake clock moves no further
 		t.Fatalf("the request did not end after %d silences: nothing carried the answer on", silences)
 	}
-	return got.String(), res, served, err, r
+	return got.String(), res, served, r, err
 }
 
 // wantStory checks what stallRun returned: the whole story, once, from the
@@ -185,7 +185,7 @@ func wantStory(t *testing.T, streamed string, res *Result, served string, err er
 func TestStallHedgeCarriesTheAnswerOn(t *testing.T) {
 	a := newPausing(t, func(r *http.Request) { <-r.Context().Done() }, nil)
 	b := newPausing(t, nil, nil)
-	streamed, res, served, err, r := stallRun(t, 1, a, b)
+	streamed, res, served, r, err := stallRun(t, 1, a, b)
 	at := wantStory(t, streamed, res, served, err, "a:stall b:ok", "b", a, b)
 	if !at[1].Resumed || !strings.Contains(at[0].Error, "stall hedge carried the answer on") {
 		t.Errorf("attempts %+v", at)
@@ -210,7 +210,7 @@ func TestStallHedgeLosesToTheStreamThatGoesOn(t *testing.T) {
 		close(hedged) // the hedge has begun: the silent one goes on
 		<-r.Context().Done()
 	})
-	streamed, res, served, err, _ := stallRun(t, 1, a, b)
+	streamed, res, served, _, err := stallRun(t, 1, a, b)
 	if at := wantStory(t, streamed, res, served, err, "a:ok b:canceled", "a", a, b); !strings.Contains(at[1].Error, "lost the race") {
 		t.Errorf("attempts %+v", at)
 	}
@@ -223,7 +223,7 @@ func TestStallHedgeMovesOnFromAFailedHedge(t *testing.T) {
 	a := newPausing(t, func(r *http.Request) { <-r.Context().Done() }, nil)
 	b := newPausing(t, nil, func(r *http.Request) {}) // a continuation: a stream that ends at once, with nothing
 	c := newPausing(t, nil, nil)
-	streamed, res, served, err, _ := stallRun(t, 1, a, b, c)
+	streamed, res, served, _, err := stallRun(t, 1, a, b, c)
 	wantStory(t, streamed, res, served, err, "a:stall b:stream_cut c:ok", "c", a, b, c)
 }
 
@@ -237,7 +237,7 @@ func TestStallHedgesThatFailAtOnceAreNotCounted(t *testing.T) {
 	}
 	e := newPausing(t, nil, nil)
 	ups := append(append([]*pausing{a}, failing...), e)
-	streamed, res, served, err, _ := stallRun(t, 1, ups...)
+	streamed, res, served, _, err := stallRun(t, 1, ups...)
 	wantStory(t, streamed, res, served, err, "a:stall b:stream_cut c:stream_cut d:stream_cut e:ok", "e", ups...)
 }
 
@@ -249,7 +249,7 @@ func TestStallHedgeHedgesASlowHedge(t *testing.T) {
 	a := newPausing(t, silent, nil)
 	b := newPausing(t, nil, silent) // a continuation that never begins
 	c := newPausing(t, nil, nil)
-	streamed, res, served, err, _ := stallRun(t, 2, a, b, c)
+	streamed, res, served, _, err := stallRun(t, 2, a, b, c)
 	if at := wantStory(t, streamed, res, served, err, "a:stall b:canceled c:ok", "c", a, b, c); !strings.Contains(at[1].Error, "lost the race") {
 		t.Errorf("attempts %+v", at)
 	}
