@@ -178,6 +178,7 @@ type healthCollector struct {
 	up, state, enabled, breakerOpen, availability, errorRate *prometheus.Desc
 	latency, ttft, throughput, window                        *prometheus.Desc
 	delivered, bestSingle, perSecond                         *prometheus.Desc
+	linked, replicas, hereRequests, hereAvailability         *prometheus.Desc // in a fleet
 }
 
 // throughputHelp says what the throughput gauges hold, and which quantile
@@ -209,6 +210,11 @@ func newHealthCollector(h Health) *healthCollector {
 		delivered:    model("switchboard_model_delivered_availability", "Share of routed requests answered over the last 5 minutes, the caller's own errors aside, 0..1."),
 		bestSingle:   model("switchboard_model_best_single_availability", "The best availability of any one endpoint of the model over the last 5 minutes, 0..1."),
 		perSecond:    model("switchboard_model_requests_per_second", "Routed requests per second over the last minute."),
+		linked: prometheus.NewDesc("switchboard_cluster_linked",
+			"In a fleet ([cluster]): 1 while this replica is linked through Redis and the endpoint and model figures are the fleet's (the same on every replica: take one, not their sum), 0 while it is cut off and they are its own.", []string{"replica"}, nil),
+		replicas:         prometheus.NewDesc("switchboard_cluster_replicas", "In a fleet: the replicas this one saw in the last few seconds, itself among them.", []string{"replica"}, nil),
+		hereRequests:     desc("switchboard_endpoint_replica_requests", "In a fleet: the outcomes this replica recorded itself over the last 5 minutes, probes included."),
+		hereAvailability: desc("switchboard_endpoint_replica_availability", "In a fleet: this replica's own successes / (successes + provider errors) over the last 5 minutes, 0..1; absent without data."),
 	}
 }
 
@@ -218,6 +224,7 @@ func (c *healthCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.up, c.state, c.enabled, c.breakerOpen, c.availability, c.errorRate,
 		c.latency, c.ttft, c.throughput, c.window, c.delivered, c.bestSingle, c.perSecond,
+		c.linked, c.replicas, c.hereRequests, c.hereAvailability,
 	} {
 		ch <- d
 	}
@@ -241,6 +248,14 @@ func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.bestSingle, prometheus.GaugeValue, m.BestSingle, m.Name)
 		}
 		ch <- prometheus.MustNewConstMetric(c.perSecond, prometheus.GaugeValue, m.PerSecond, m.Name)
+	}
+	if f := s.Fleet; f != nil {
+		linked := 0.0
+		if f.Linked {
+			linked = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.linked, prometheus.GaugeValue, linked, f.Replica)
+		ch <- prometheus.MustNewConstMetric(c.replicas, prometheus.GaugeValue, float64(len(f.Replicas)), f.Replica)
 	}
 }
 
@@ -270,6 +285,12 @@ func (c *healthCollector) collectEndpoint(ch chan<- prometheus.Metric, e *monito
 	}
 	gauge(c.enabled, boolGauge(e.Enabled))
 	gauge(c.breakerOpen, boolGauge(e.Breaker != monitor.BreakerClosed))
+	if h := e.Here; h != nil {
+		gauge(c.hereRequests, float64(h.Requests))
+		if h.Availability >= 0 {
+			gauge(c.hereAvailability, h.Availability)
+		}
+	}
 	for _, w := range []struct {
 		name string
 		v    float64
