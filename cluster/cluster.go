@@ -353,31 +353,22 @@ func (n *Node) join(ctx context.Context) error {
 	}
 	c, cancel := n.call(ctx)
 	defer cancel()
-	toggles, err := n.rdb.HGetAll(c, n.key("toggles")).Result()
-	if err != nil {
+	// Where the fleet stands is a hash each, a field per endpoint: read
+	// whole, whatever else the keyspace holds.
+	p := n.rdb.Pipeline()
+	hashes := []*redis.MapStringStringCmd{p.HGetAll(c, n.key("toggles")), p.HGetAll(c, n.key("open")), p.HGetAll(c, n.key("cool"))}
+	if _, err := p.Exec(c); err != nil {
 		return err
 	}
-	var standing []sharedChange
-	for _, v := range toggles {
-		var ch sharedChange
-		if json.Unmarshal([]byte(v), &ch) == nil {
-			standing = append(standing, ch)
-		}
-	}
-	for _, pattern := range []string{n.key("open", "*"), n.key("cool", "*")} {
-		vals, err := n.scan(c, pattern)
-		if err != nil {
-			return err
-		}
-		for _, v := range vals {
+	now := time.Now()
+	for _, h := range hashes {
+		for _, v := range h.Val() {
 			var ch sharedChange
-			if json.Unmarshal([]byte(v), &ch) == nil {
-				standing = append(standing, ch)
+			if json.Unmarshal([]byte(v), &ch) != nil || stale(ch, now) {
+				continue
 			}
+			n.apply("the fleet", ch)
 		}
-	}
-	for _, ch := range standing {
-		n.apply("the fleet", ch)
 	}
 	if err := n.loadSticky(ctx); err != nil {
 		// Not worth staying apart for: the conversations are told again
@@ -395,6 +386,24 @@ func (n *Node) join(ctx context.Context) error {
 	n.linked, n.downAt = true, time.Time{}
 	n.mon.SetFleet(monitor.FleetStatus{Linked: true})
 	return nil
+}
+
+// staleOutage is how long after its backoff ended an open breaker Redis
+// still holds is taken for one by a replica joining: an outage whose
+// trial never reported (every replica gone meanwhile) is found again by
+// the errors, if it goes on, rather than believed for ever.
+const staleOutage = time.Minute
+
+// stale reports whether a standing change Redis holds no longer says
+// anything: a cooldown over, an outage long past its trial.
+func stale(c sharedChange, now time.Time) bool {
+	switch c.Kind {
+	case monitor.ChangeCooldown:
+		return !c.Until.After(now)
+	case monitor.ChangeOpened:
+		return now.Sub(c.Until) > staleOutage
+	}
+	return false
 }
 
 // scanLimit bounds the keys one scan reads: the fleet's standing is a few
@@ -507,10 +516,9 @@ func (n *Node) share(ctx context.Context, changes []monitor.Change) error {
 }
 
 // queueChanges publishes changes on p and keeps where they leave an
-// endpoint, for replicas that join later; a breaker's move ends this
-// replica's lease of its trial.
+// endpoint, a field per endpoint of a hash per kind, for replicas that
+// join later.
 func (n *Node) queueChanges(ctx context.Context, p redis.Pipeliner, changes []monitor.Change) {
-	now := time.Now()
 	for _, c := range changes {
 		sc := sharedChange{Change: c, Account: n.o.Accounts[c.Endpoint]}
 		if sc.Origin == "" {
@@ -520,13 +528,11 @@ func (n *Node) queueChanges(ctx context.Context, p redis.Pipeliner, changes []mo
 		p.Publish(ctx, n.key("news"), n.news(NewsChange, b))
 		switch c.Kind {
 		case monitor.ChangeOpened:
-			p.Set(ctx, n.key("open", c.Endpoint), b, max(c.Until.Sub(now), 0)+n.o.LeaseTTL)
+			p.HSet(ctx, n.key("open"), c.Endpoint, b)
 		case monitor.ChangeClosed:
-			p.Del(ctx, n.key("open", c.Endpoint))
+			p.HDel(ctx, n.key("open"), c.Endpoint)
 		case monitor.ChangeCooldown:
-			if ttl := c.Until.Sub(now); ttl > 0 {
-				p.Set(ctx, n.key("cool", sc.Account, c.Endpoint), b, ttl)
-			}
+			p.HSet(ctx, n.key("cool"), sc.Account+":"+c.Endpoint, b)
 		case monitor.ChangeToggled:
 			newerToggle.Eval(ctx, p, []string{n.key("toggles")}, c.Endpoint, b, c.At.UnixNano())
 		}

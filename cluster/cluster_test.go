@@ -289,3 +289,32 @@ func TestTwoReplicasOfOneName(t *testing.T) {
 		})
 	}
 }
+
+// A replica that joins later takes in where the fleet stands: an endpoint
+// another replica turned off, whose breaker it opened, and that is cooling
+// down after a 429 (the same account: none, here).
+func TestJoiningLateTakesInTheStanding(t *testing.T) {
+	redis := redistest.Start(t)
+	a := startNode(t, redis.URL(), "a", cluster.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.mon.Run(ctx)
+	a.waitFleet(t, "linked", func(f *monitor.FleetStatus) bool { return f.Linked })
+	if err := a.mon.SetEnabledBy("m@p", false, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	a.mon.Record("m@p", provider.Outcome{Class: provider.ClassRateLimited, RetryAfter: time.Minute})
+	for range 3 {
+		a.mon.Record("m@p", provider.Outcome{Class: provider.ClassServer})
+	}
+	a.waitStatus(t, "down", func(st *monitor.EndpointStatus) bool { return st.Breaker == monitor.BreakerOpen })
+
+	b := startNode(t, redis.URL(), "b", cluster.Options{})
+	go b.mon.Run(ctx)
+	b.waitStatus(t, "off, open and cooling down as a left it", func(st *monitor.EndpointStatus) bool {
+		return !st.Enabled && st.Breaker == monitor.BreakerOpen && !st.CooldownUntil.IsZero()
+	})
+	if by := b.mon.Snapshot().Status("m@p").OffBy; by != "alice on replica a" {
+		t.Errorf("b says it was turned off by %q; want alice on replica a", by)
+	}
+}
