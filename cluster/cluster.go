@@ -66,7 +66,6 @@ type Options struct {
 	Replica   string // this replica's name, unique in the fleet
 
 	Monitor *monitor.Monitor // joined to the fleet by New
-	Sticker Sticker          // nil: sticky conversations are not shared
 	// Accounts name the provider account behind each endpoint (by id): a
 	// cooldown is shared only between replicas that call the endpoint with
 	// the same account. Endpoints left out share theirs with all.
@@ -80,12 +79,13 @@ type Options struct {
 
 // Node is one replica's link to its fleet.
 type Node struct {
-	o      Options
-	rdb    *redis.Client
-	where  string // host:port of Redis, for messages
-	mon    *monitor.Monitor
-	wake   <-chan struct{}
-	sticky chan stickyNews
+	o       Options
+	rdb     *redis.Client
+	where   string // host:port of Redis, for messages
+	mon     *monitor.Monitor
+	wake    <-chan struct{}
+	sticky  chan stickyNews
+	sticker Sticker // nil: the fleet's conversations are not taken in (StickTo)
 
 	subUp    atomic.Bool           // the subscription to the fleet's news is live
 	subErr   atomic.Pointer[error] // why the subscription last broke
@@ -183,9 +183,10 @@ func (n *Node) log() *slog.Logger {
 // LogTo makes the node log to l rather than slog.Default().
 func (n *Node) LogTo(l *slog.Logger) { n.logger.Store(l) }
 
-// StickTo sets who learns the conversations other replicas sent somewhere;
-// call it before Run.
-func (n *Node) StickTo(s Sticker) { n.o.Sticker = s }
+// StickTo sets who learns the conversations other replicas sent somewhere
+// (the router, made after the node: it tells the node its own); call it
+// before Run. Without it, the fleet's conversations are not taken in.
+func (n *Node) StickTo(s Sticker) { n.sticker = s }
 
 // quiet keeps go-redis's own log lines (a reconnect, a pool timeout) out of
 // the gateway's log: the node says once, in its own words, that Redis is
@@ -439,7 +440,7 @@ func (n *Node) scan(ctx context.Context, pattern string) ([]string, error) {
 
 // loadSticky takes in the fleet's sticky conversations.
 func (n *Node) loadSticky(ctx context.Context) error {
-	if n.o.Sticker == nil {
+	if n.sticker == nil {
 		return nil
 	}
 	c, cancel := context.WithTimeout(ctx, 10*n.o.Timeout) // a longer scan
@@ -451,7 +452,7 @@ func (n *Node) loadSticky(ctx context.Context) error {
 	for _, v := range vals {
 		var s stickyNews
 		if json.Unmarshal([]byte(v), &s) == nil {
-			n.o.Sticker.Stick(s.Model, s.Conversation, s.Endpoint)
+			n.sticker.Stick(s.Model, s.Conversation, s.Endpoint)
 		}
 	}
 	return nil
@@ -757,8 +758,8 @@ func (n *Node) take(b []byte) {
 		}
 	case NewsSticky:
 		var s stickyNews
-		if n.o.Sticker != nil && json.Unmarshal([]byte(payload), &s) == nil {
-			n.o.Sticker.Stick(s.Model, s.Conversation, s.Endpoint)
+		if n.sticker != nil && json.Unmarshal([]byte(payload), &s) == nil {
+			n.sticker.Stick(s.Model, s.Conversation, s.Endpoint)
 		}
 	}
 	select {

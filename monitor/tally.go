@@ -72,37 +72,33 @@ func (m *Monitor) TakeTally() []byte {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var b []byte
+	// entry writes one (name, bucket, slot): the header first, before the
+	// first entry.
+	entry := func(name string, at int64, s *minuteSlot) {
+		if b == nil {
+			b = append(b, tallyVersion)
+			b = binary.AppendVarint(b, int64(m.opts.Bucket))
+		}
+		b = binary.AppendUvarint(b, uint64(len(name)))
+		b = append(b, name...)
+		b = binary.AppendVarint(b, at)
+		b = appendSlot(b, s)
+	}
 	for _, h := range m.health {
 		for i := range h.pend {
-			p := &h.pend[i]
-			if p.s.c.requests == 0 {
-				continue
+			if p := &h.pend[i]; p.s.c.requests > 0 {
+				entry(h.ep.ID, p.at, &p.s)
+				p.s.c = counts{}
+				p.s.d.reset()
 			}
-			if b == nil {
-				b = append(b, tallyVersion)
-				b = binary.AppendVarint(b, int64(m.opts.Bucket))
-			}
-			b = binary.AppendUvarint(b, uint64(len(h.ep.ID)))
-			b = append(b, h.ep.ID...)
-			b = binary.AppendVarint(b, p.at)
-			b = appendSlot(b, &p.s)
-			p.s.c = counts{}
-			p.s.d.reset()
 		}
 	}
 	if m.fleet != nil {
-		var none minuteSlot // the routed requests have counts only
+		var routed minuteSlot // the routed requests have counts only
 		for _, model := range m.models {
 			for _, p := range m.fleet.routed[model] {
-				if b == nil {
-					b = append(b, tallyVersion)
-					b = binary.AppendVarint(b, int64(m.opts.Bucket))
-				}
-				b = binary.AppendUvarint(b, uint64(len(modelMark)+len(model)))
-				b = append(append(b, modelMark...), model...)
-				b = binary.AppendVarint(b, p.at)
-				none.c = p.c
-				b = appendSlot(b, &none)
+				routed.c = p.c
+				entry(modelMark+model, p.at, &routed)
 			}
 			m.fleet.routed[model] = m.fleet.routed[model][:0]
 		}

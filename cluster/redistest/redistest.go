@@ -86,9 +86,6 @@ func newServer(t testing.TB, args []string) *Server {
 // URL is the server's address: redis://, or rediss:// with TLS.
 func (s *Server) URL() string { return fmt.Sprintf("%s://127.0.0.1:%d", s.scheme, s.port) }
 
-// Addr is the server's host:port.
-func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
-
 // ready is what redis-server logs once it accepts connections.
 const ready = "Ready to accept connections"
 
