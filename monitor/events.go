@@ -50,6 +50,9 @@ type Event struct {
 	Provider string    `json:"provider"`
 	Kind     EventKind `json:"kind"`
 	Detail   string    `json:"detail"` // why, in a few plain words
+	// Replica is the replica of the fleet the change was first made on,
+	// when another one's (see Monitor.Apply); "" for this one's own.
+	Replica string `json:"replica,omitempty"`
 }
 
 // eventLog keeps the most recent events in a ring.

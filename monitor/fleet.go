@@ -84,6 +84,7 @@ type fleet struct {
 	shown    *FleetStatus // status as snapshots show it: made once per change
 	changes  []Change
 	applying bool          // Apply is at work: what it changes does not go out again
+	origin   string        // while it is, the replica the change was first made on
 	wake     chan struct{} // a change waits to go out
 	// routed are the routed requests of each model not yet handed out
 	// (TakeTally), by bucket.
@@ -218,9 +219,9 @@ func (m *Monitor) Apply(from string, c Change) {
 	}
 	h := m.health[i]
 	h.update(m, now) // before applying: what it changes is this replica's own, and goes out
-	m.fleet.applying = true
-	defer func() { m.fleet.applying = false }()
 	origin := cmp.Or(c.Origin, from)
+	m.fleet.applying, m.fleet.origin = true, origin
+	defer func() { m.fleet.applying, m.fleet.origin = false, "" }()
 	by := "replica " + origin
 	switch c.Kind {
 	case ChangeOpened:
@@ -396,6 +397,15 @@ func (m *Monitor) GrantTrial(t Trial, until time.Time) {
 // the lease; the caller holds m.mu.
 func (m *Monitor) leased(h *health, now time.Time) bool {
 	return !m.linked() || now.Before(h.leaseUntil)
+}
+
+// offOn is the replica of the fleet the endpoint was turned off on, while
+// it is off and that was another replica; "" otherwise.
+func (h *health) offOn() string {
+	if h.enabled {
+		return ""
+	}
+	return h.toggledOrigin
 }
 
 // hereOf reads an endpoint's own figures.

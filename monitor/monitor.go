@@ -258,7 +258,11 @@ func (m *Monitor) SetEnabledBy(id string, on bool, by string) error {
 // event records an event, which the next snapshot shows whatever
 // Options.SnapshotLag; the caller holds m.mu.
 func (m *Monitor) event(h *health, now time.Time, k EventKind, detail string) {
-	m.events.add(Event{At: now, Endpoint: h.ep.ID, Provider: h.ep.Provider, Kind: k, Detail: detail})
+	ev := Event{At: now, Endpoint: h.ep.ID, Provider: h.ep.Provider, Kind: k, Detail: detail}
+	if m.fleet != nil && m.fleet.applying {
+		ev.Replica = m.fleet.origin
+	}
+	m.events.add(ev)
 	if k == EventBreakerOpened {
 		h.wakeProber()
 	}
@@ -373,6 +377,7 @@ func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 	win := &h.fine.total
 	st := EndpointStatus{
 		ID: h.ep.ID, Provider: h.ep.Provider, Model: h.ep.Model, Enabled: h.enabled, OffBy: h.offBy, owed: &h.unanswered,
+		OffOn: h.offOn(),
 		State: h.state, Reason: h.reason(now),
 		Requests: int(win.requests), Probes: int(win.probes), ProbeFailures: int(win.probeFails), Successes: int(win.successes),
 		ProviderErrors: int(win.provErrors), UserErrors: int(win.userErrors), RateLimited: int(win.rateLimited),

@@ -145,6 +145,9 @@ type EndpointStatus struct {
 	State   State
 	Enabled bool   // false when the user turned the endpoint off
 	OffBy   string // who turned it off, while it is: ByUser (the dashboard), or whom SetEnabledBy named
+	// OffOn is the replica of the fleet it was turned off on, when another
+	// (OffBy then ends "on replica" and its name); "" otherwise.
+	OffOn string `json:",omitempty"`
 	// Here are this replica's own figures over the window, in a fleet
 	// (the others are the fleet's); nil alone.
 	Here   *Here  `json:",omitempty"`

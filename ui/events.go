@@ -161,9 +161,10 @@ func eventText(e monitor.Event) string {
 		// from … on replica gw-2" reads "turned off at replica gw-2 by the
 		// admin API, from …". One made here is the reader's own, or the
 		// admin API's.
-		i := strings.LastIndex(e.Detail, " on replica ")
-		if who, ok := strings.CutPrefix(e.Detail[:max(i, 0)], what+" by "); ok && i >= 0 {
-			what += " at replica " + e.Detail[i+len(" on replica "):] + " by " + who
+		if e.Replica != "" {
+			if who, ok := strings.CutSuffix(strings.TrimPrefix(e.Detail, what+" by "), " on replica "+e.Replica); ok {
+				what += " at replica " + e.Replica + " by " + who
+			}
 		}
 	}
 	return what

@@ -548,10 +548,10 @@ func stateText(s monitor.EndpointStatus, now time.Time) string {
 	g := stateGlyph(s.State)
 	switch s.State {
 	case monitor.Disabled:
-		// In a fleet, a dashboard's toggle on another replica reads "the
-		// user on replica gw-2": its row names that replica.
-		if replica, ok := strings.CutPrefix(s.OffBy, monitor.ByUser+" on replica "); ok {
-			return g + " off (" + replica + ")"
+		// In a fleet, a dashboard's toggle on another replica: its row
+		// names that replica.
+		if s.OffOn != "" && strings.HasPrefix(s.OffBy, monitor.ByUser) {
+			return g + " off (" + s.OffOn + ")"
 		}
 		if s.OffBy != "" && s.OffBy != monitor.ByUser {
 			return g + " off (admin)" // through the admin API
