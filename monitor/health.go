@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"switchboard/human"
@@ -67,11 +66,9 @@ type health struct {
 	enabled bool
 	offBy   string // who turned it off (SetEnabledBy), while it is
 
-	// unanswered is when the oldest attempt sent since the endpoint last
-	// answered anything was sent (Unix nanoseconds of the
-	// monitor's clock); 0 when it owes no answer. Kept apart from the
-	// lock: every attempt sets it and its first token clears it.
-	unanswered atomic.Int64
+	// owed is how long the endpoint has kept attempts waiting for an
+	// answer. Kept apart from the monitor's lock: every attempt moves it.
+	owed owed
 
 	fine   *rolling[counts, *counts]         // Options.Bucket slots over Options.Window; tail: the outage window
 	minute *rolling[minuteSlot, *minuteSlot] // 1-minute slots over 30 minutes; tail: 5 minutes
@@ -329,20 +326,18 @@ func (h *health) settle(m *Monitor, now time.Time) {
 // tripped applies the outage rule to a closed breaker: DownAfter provider
 // errors in a row, or availability under DownBelow over the outage window
 // (counting only what came after the breaker last closed) once enough
-// answers were seen there; or silence: a timeout, or an attempt owed an
-// answer for longer than a probe may take and three times the endpoint's
-// 30-minute p99 first token (the attempts a silent provider gets can all
-// end as lost races, which never time out).
+// answers were seen there; or silence: a timeout, or attempts owed an
+// answer for longer in all than a probe may take and three times the
+// endpoint's 30-minute p99 first token (the attempts a silent provider
+// gets can all end as lost races, which never time out).
 func (h *health) tripped(o Options, now time.Time) (string, bool) {
 	if h.silent {
 		h.silent = false
 		return "no answer in time", true
 	}
-	if since := h.unanswered.Load(); since != 0 && h.ttft30m.P99 > 0 {
-		if owed := now.Sub(time.Unix(0, since)); owed > max(o.ProbeTimeout, 3*h.ttft30m.P99) {
-			h.unanswered.Store(0)
-			return fmt.Sprintf("no answer for %s to a request in flight", human.Duration(owed.Round(time.Second))), true
-		}
+	if owed := h.owed.at(now); owed > 0 && h.ttft30m.P99 > 0 && owed > max(o.ProbeTimeout, 3*h.ttft30m.P99) {
+		h.owed.heard(now)
+		return fmt.Sprintf("no answer for %s to requests in flight", human.Duration(owed.Round(time.Second))), true
 	}
 	if h.consecutive >= o.DownAfter {
 		return fmt.Sprintf("%d errors in a row (last %s)", h.consecutive, h.lastError), true
@@ -495,14 +490,4 @@ func percentApart(v, threshold float64) string {
 // decimals at most and without trailing zeros: 0.95+0.01 reads 96%.
 func percent(t float64) string {
 	return strconv.FormatFloat(math.Round(1e4*t)/100, 'f', -1, 64) + "%"
-}
-
-// owedFor is how long ago the oldest attempt still owed an answer went
-// out, by owed (health.unanswered), at now; 0 when none is owed.
-func owedFor(owed *atomic.Int64, now time.Time) time.Duration {
-	since := owed.Load()
-	if since == 0 {
-		return 0
-	}
-	return max(now.Sub(time.Unix(0, since)), 0)
 }

@@ -89,15 +89,20 @@ func (m *Monitor) Record(id string, o provider.Outcome) {
 	if !ok {
 		return
 	}
-	if o.Class != provider.ClassTimeout && !o.Raced && !o.Shallow {
-		// Whatever came back, even an error, settles what the endpoint
-		// owed, and so does a caller gone (there is no one left to
-		// answer); silence does not, nor an attempt that lost a race
-		// before it answered, nor a host that lists its models while
-		// the model says nothing.
-		m.Answered(id)
-	}
 	now := m.opts.Clock.Now()
+	// Whatever came back, even an error, settles what the endpoint owed;
+	// silence does not, nor an attempt given up on before it answered (a
+	// lost race, a caller gone), nor a host that lists its models while
+	// the model says nothing.
+	w := &m.health[i].owed
+	switch heard := o.Class != provider.ClassTimeout && o.Class != provider.ClassCanceled && !o.Shallow; {
+	case heard && o.Waiting:
+		w.answered(now)
+	case heard:
+		w.heard(now)
+	case o.Waiting:
+		w.gaveUp(now)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	h := m.health[i]
@@ -111,39 +116,38 @@ func (m *Monitor) Record(id string, o provider.Outcome) {
 	m.version++
 }
 
-// Sent notes that an attempt went to an endpoint now, its answer not yet
-// begun: the oldest such since the endpoint last answered is what
-// Unanswered measures. Lock-free: it is on every attempt's path.
+// Sent notes that an attempt went to an endpoint now and waits for its
+// first answer: Unanswered adds up such waits. The attempt's outcome, when
+// recorded, says whether it was still waiting (provider.Outcome.Waiting).
+// It takes the endpoint's own lock, not the monitor's: it is on every
+// attempt's path.
 func (m *Monitor) Sent(id string) {
 	if i, ok := m.index[id]; ok {
-		if u := &m.health[i].unanswered; u.Load() == 0 {
-			u.CompareAndSwap(0, m.opts.Clock.Now().UnixNano())
-		}
+		m.health[i].owed.sent(m.opts.Clock.Now())
 	}
 }
 
-// Answered notes that an endpoint answered: a first token, or an outcome
-// that is neither a timeout, a lost race nor a models list (Record calls
-// it). It owes nothing from then on.
+// Answered notes that an attempt marked Sent had its first token: the
+// endpoint owes nothing from then on, but for the other attempts still
+// waiting, from now.
 func (m *Monitor) Answered(id string) {
 	if i, ok := m.index[id]; ok {
-		if u := &m.health[i].unanswered; u.Load() != 0 {
-			u.Store(0)
-		}
+		m.health[i].owed.answered(m.opts.Clock.Now())
 	}
 }
 
-// Unanswered is how long, at now, the endpoint has left an attempt without
-// any answer: since the oldest one sent after its last answer of
-// anything; 0 when it owes none. A provider that takes requests and goes
-// silent shows here long before the first of them reaches its first-token
-// deadline, while one that answers other requests meanwhile does not.
+// Unanswered is how long, at now, the endpoint has kept attempts waiting
+// without any answer since it last answered anything, counting only the
+// time some attempt was waiting (see owed); 0 when it owes none. A
+// provider that takes requests and goes silent shows here long before the
+// first of them reaches its first-token deadline, while one that answers
+// other requests meanwhile does not.
 func (m *Monitor) Unanswered(id string, now time.Time) time.Duration {
 	i, ok := m.index[id]
 	if !ok {
 		return 0
 	}
-	return owedFor(&m.health[i].unanswered, now)
+	return m.health[i].owed.at(now)
 }
 
 // Admit asks whether a request (or probe) may be sent to an endpoint now, as
@@ -376,7 +380,7 @@ func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 	}
 	win := &h.fine.total
 	st := EndpointStatus{
-		ID: h.ep.ID, Provider: h.ep.Provider, Model: h.ep.Model, Enabled: h.enabled, OffBy: h.offBy, owed: &h.unanswered,
+		ID: h.ep.ID, Provider: h.ep.Provider, Model: h.ep.Model, Enabled: h.enabled, OffBy: h.offBy, owed: &h.owed,
 		OffOn: h.offOn(),
 		State: h.state, Reason: h.reason(now),
 		Requests: int(win.requests), Probes: int(win.probes), ProbeFailures: int(win.probeFails), Successes: int(win.successes),

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"switchboard/provider"
@@ -204,7 +203,7 @@ type EndpointStatus struct {
 	LastOutage        time.Time      // when the endpoint was last seen down; zero if never
 	CooldownUntil     time.Time      // end of the current rate-limit cooldown; zero if none
 	Series            Series         // the last Options.SeriesLen buckets, oldest first
-	owed              *atomic.Int64  // the monitor's live mark behind Unanswered; nil when read from JSON
+	owed              *owed          // the monitor's live mark behind Unanswered; nil when read from JSON
 }
 
 // Unanswered is Monitor.Unanswered for this endpoint, read live rather than
@@ -216,7 +215,7 @@ func (s *EndpointStatus) Unanswered(now time.Time) time.Duration {
 	if s.owed == nil {
 		return 0
 	}
-	return owedFor(s.owed, now)
+	return s.owed.at(now)
 }
 
 // ModelStatus is what routing delivered for one model over the window, set

@@ -9,9 +9,10 @@ import (
 	"switchboard/provider"
 )
 
-// Unanswered counts from the oldest attempt sent since the endpoint last
-// answered anything: a first token or an outcome clears it, and so does a
-// caller gone; a timeout, a lost race or a models list does not.
+// Unanswered adds up the time attempts waited for a first answer since
+// the endpoint last answered anything: a first token or an answer (even an
+// error) clears it; a timeout, a lost race, a caller gone or a models list
+// does not, but the clock stands while no attempt waits.
 func TestUnanswered(t *testing.T) {
 	clk := monitortest.NewClock()
 	m := newTestMonitor(t, clk, "a")
@@ -21,52 +22,92 @@ func TestUnanswered(t *testing.T) {
 			t.Fatalf("unanswered %s, want %s", got, want)
 		}
 	}
+	waited := func(c provider.Class) provider.Outcome { return provider.Outcome{Class: c, Waiting: true} }
 	owes(0)
 	m.Sent("a")
 	clk.Advance(300 * time.Millisecond)
 	m.Sent("a") // a later one does not move the oldest
 	clk.Advance(300 * time.Millisecond)
 	owes(600 * time.Millisecond)
-	m.Answered("a") // a first token
+	m.Answered("a") // the first one's first token: the second waits from now
+	owes(0)
+	clk.Advance(100 * time.Millisecond)
+	owes(100 * time.Millisecond)
+	m.Record("a", provider.Outcome{Class: provider.ClassOK}) // the first one's whole answer: the second waits from now
+	owes(0)
+	clk.Advance(100 * time.Millisecond)
+	m.Record("a", waited(provider.ClassServer)) // a 500 is an answer
+	owes(0)
+	clk.Advance(time.Minute)
 	owes(0)
 
 	m.Sent("a")
 	clk.Advance(time.Second)
-	m.Record("a", provider.Outcome{Class: provider.ClassCanceled, Raced: true}) // a hedge that lost to another, before an answer
-	m.Record("a", fail(provider.ClassTimeout))                                  // silence
-	m.Record("a", reached())                                                    // the host lists its models; the model says nothing
+	m.Record("a", provider.Outcome{Class: provider.ClassCanceled, Raced: true, Waiting: true}) // a hedge that lost to another, before an answer
 	owes(time.Second)
-	m.Record("a", fail(provider.ClassServer)) // a 500 is an answer
-	owes(0)
+	clk.Advance(time.Minute) // nothing waits on it: idle, not silent
+	owes(time.Second)
+	m.Record("a", reached()) // the host lists its models; the model says nothing
+	m.Sent("a")
+	clk.Advance(time.Second) // the clock runs on
+	owes(2 * time.Second)
+	m.Record("a", waited(provider.ClassTimeout)) // silence
+	owes(2 * time.Second)
 	m.Sent("a")
 	clk.Advance(time.Second)
-	m.Record("a", fail(provider.ClassCanceled)) // its caller went away: nobody is owed an answer now
+	m.Record("a", waited(provider.ClassCanceled)) // its caller went away before an answer
+	clk.Advance(time.Minute)
+	owes(3 * time.Second)
+	m.Record("a", provider.Outcome{Class: provider.ClassOK, Probe: true}) // a probe the model answered
 	owes(0)
+	m.Record("a", waited(provider.ClassTimeout)) // an end without a start, recorded by hand
+	m.Sent("a")
+	clk.Advance(time.Second)
+	owes(time.Second)
 	if m.Unanswered("nobody", clk.Now()) != 0 {
 		t.Fatal("an unknown endpoint owes an answer")
 	}
 }
 
-// An attempt owed an answer for longer than a probe may take (and three
-// times the endpoint's p99 first token) opens the breaker, as a timeout
-// would: the attempts a silent provider gets may all end as lost races.
+// Attempts owed an answer for longer in all than a probe may take (and
+// three times the endpoint's p99 first token) open the breaker, as a
+// timeout would: under hedging, the attempts a silent provider gets may
+// all end as lost races, one after another. One that lost a race and then
+// got no more traffic does not.
 func TestOwedAnswerOpensTheBreaker(t *testing.T) {
 	clk := monitortest.NewClock()
-	m := newTestMonitor(t, clk, "a")
+	m := newTestMonitor(t, clk, "a", "b")
 	for range 20 {
-		m.Record("a", provider.Outcome{Class: provider.ClassOK, TTFT: 100 * time.Millisecond, Duration: 200 * time.Millisecond})
+		for _, id := range []string{"a", "b"} {
+			m.Record(id, provider.Outcome{Class: provider.ClassOK, TTFT: 100 * time.Millisecond, Duration: 200 * time.Millisecond})
+		}
 	}
 	clk.Advance(2 * time.Second) // the 30-minute figures are read again
 	status(t, m, "a")
-	m.Sent("a")
-	clk.Advance(m.Options().ProbeTimeout - time.Second)
-	if st := status(t, m, "a"); st.State == Down {
-		t.Fatalf("down before the probe timeout passed: %s", st.Reason)
+	status(t, m, "b")
+	lost := provider.Outcome{Class: provider.ClassCanceled, Raced: true, Waiting: true}
+
+	m.Sent("b")
+	clk.Advance(time.Second)
+	m.Record("b", lost)
+	clk.Advance(time.Minute)
+	if st := status(t, m, "b"); st.State != Healthy || m.Unanswered("b", clk.Now()) != time.Second {
+		t.Fatalf("a minute idle after a race lost at 1s: %s (%s), owes %s", st.State, st.Reason, m.Unanswered("b", clk.Now()))
 	}
-	m.Record("a", provider.Outcome{Class: provider.ClassCanceled, Raced: true}) // lost a race
-	clk.Advance(2 * time.Second)
+
+	for range 5 { // a request every 2s, each lost after 2s to a hedge elsewhere
+		m.Sent("a")
+		clk.Advance(2 * time.Second)
+		m.Record("a", lost)
+	}
+	if st := status(t, m, "a"); st.State == Down {
+		t.Fatalf("down after 10s owed, no more than the probe timeout: %s", st.Reason)
+	}
+	m.Sent("a")
+	clk.Advance(time.Second)
+	m.Record("a", lost)
 	st := status(t, m, "a")
-	if st.State != Down || st.Breaker != BreakerOpen || !strings.Contains(st.Reason, "no answer for 11s to a request in flight") {
+	if st.State != Down || st.Breaker != BreakerOpen || !strings.Contains(st.Reason, "no answer for 11s to requests in flight") {
 		t.Fatalf("after 11s owed: %s, breaker %s (%s)", st.State, st.Breaker, st.Reason)
 	}
 	if m.Unanswered("a", clk.Now()) != 0 {

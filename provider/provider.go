@@ -286,6 +286,11 @@ type Outcome struct {
 	// the same request won a race with it (a hedge): given up on by the
 	// router, not by its caller, and so no sign that the endpoint answered.
 	Raced bool
+	// Waiting marks an attempt the router announced to the monitor
+	// (Monitor.Sent) that ended still waiting for its first token: not
+	// answered (Monitor.Answered) before its end. Recording it ends that
+	// wait, with the answer it ended with, if any (an error is one).
+	Waiting bool
 	// Gen is the circuit-breaker generation the attempt was admitted in
 	// (from the monitor's Admit); outcomes of an older generation do not move
 	// the breaker. 0 means the caller did not ask, and counts as current.

@@ -201,7 +201,7 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	}
 	ar.tokens, ar.a.Skipped = stats.OutputTokens, stats.SkippedEvents
 	o := provider.OutcomeOf(stats, err)
-	o.Gen = gen
+	o.Gen, o.Waiting = gen, !answered
 	// Abandoned at its own norm, before the cap: slow, not silent.
 	o.Slow = d.Norm && o.Class == provider.ClassTimeout
 	switch {

@@ -658,6 +658,7 @@ func TestHedging(t *testing.T) {
 		var told []string
 		req := hedged()
 		req.OnCommit = func(e Endpoint) { told = append(told, e.Provider) }
+		f.mon.Sent("m@slow") // another caller's attempt waits on it from before the race
 		res, err := sendAtHedge(f, req, func(d Delta) { streamed.WriteString(d.Content) })
 		if err != nil {
 			t.Fatal(err)
@@ -679,8 +680,10 @@ func TestHedging(t *testing.T) {
 		if st, _ := f.mon.Snapshot().Endpoint("m@slow"); st.ProviderErrors != 0 {
 			t.Fatal("the canceled loser of the race was held against its provider")
 		}
-		if f.mon.Unanswered("m@slow", f.clk.Now().Add(time.Second)) == 0 {
-			t.Error("the race's loser never answered, yet owes nothing: a lost race counted as an answer")
+		// An answer would have restarted the other's wait from the race's
+		// end.
+		if d := f.mon.Unanswered("m@slow", f.clk.Now().Add(time.Second)); d != time.Second+req.Hedge.After {
+			t.Errorf("the slow endpoint owes %s a second after the race; want %s: a lost race counted as an answer", d, time.Second+req.Hedge.After)
 		}
 	})
 	t.Run("a hedge goes to the quickest of the equally healthy, unless the caller ordered them", func(t *testing.T) {

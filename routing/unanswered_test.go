@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/monitor"
 	"switchboard/monitor/monitortest"
 	"switchboard/provider"
 	"switchboard/sim"
@@ -104,5 +105,45 @@ func TestHedgePassesOverASilentEndpoint(t *testing.T) {
 	}
 	if n := srvs["silent"].Stats().Chats; n != 0 {
 		t.Errorf("the silent endpoint got %d requests", n)
+	}
+}
+
+// An endpoint that lost a race before its first token, and then got no
+// more traffic, owes only what the race waited: however long it stays idle
+// afterwards, it is neither silent nor down. (It was: every minute after
+// the race counted as silence to a request in flight, and opened its
+// breaker once past the probe timeout.)
+func TestALostRaceThenIdleIsNoOutage(t *testing.T) {
+	f, srvs := simFleet(t, map[string]float64{"slow": 0.01, "fast": 10}, provider.OpenAIOptions{},
+		sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "fast"})
+	for range 20 { // its usual first token: 100ms
+		f.mon.Record("m@slow", provider.Outcome{Class: provider.ClassOK, TTFT: 100 * time.Millisecond, Duration: 200 * time.Millisecond})
+	}
+	f.clk.Advance(2 * time.Second)
+	f.mon.Snapshot() // the 30-minute figures are read
+	req := ask("hello")
+	req.Hedge = &Hedge{Enabled: true, After: 50 * time.Millisecond}
+	f.clk.HoldTimers()
+	done := make(chan *Result, 1)
+	go func() {
+		res, _ := f.router.Send(t.Context(), req, nil)
+		done <- res
+	}()
+	f.clk.WaitForTimers(1)
+	f.clk.Advance(req.Hedge.After)
+	res := <-done
+	if got := strings.Join(outcomes(res.Trace), " "); got != "slow:canceled fast:ok" {
+		t.Fatalf("attempts %s; the test wants slow to lose the race", got)
+	}
+	if n := srvs["slow"].Stats().Chats; n != 1 {
+		t.Fatalf("slow got %d requests", n)
+	}
+	f.clk.Advance(time.Minute) // nothing is sent to slow meanwhile
+	st, _ := f.mon.Snapshot().Endpoint("m@slow")
+	if st.State == monitor.Down || Silent(&st, f.clk.Now()) != 0 {
+		t.Fatalf("a minute after a lost race: %s (%s), silent for %s", st.State, st.Reason, Silent(&st, f.clk.Now()))
+	}
+	if c := candidate(t, f.plan(t), "slow"); c.Tier != TierPreferred {
+		t.Errorf("slow is %s (%s)", c.Tier, c.Why)
 	}
 }
