@@ -325,11 +325,14 @@ func (h *health) settle(m *Monitor, now time.Time) {
 
 // tripped applies the outage rule to a closed breaker: DownAfter provider
 // errors in a row, or availability under DownBelow over the outage window
-// (counting only what came after the breaker last closed) once enough
-// answers were seen there; or silence: a timeout, or attempts owed an
-// answer for longer in all than a probe may take and three times the
-// endpoint's 30-minute p99 first token (the attempts a silent provider
-// gets can all end as lost races, which never time out).
+// (counting only what came after the breaker last closed) with 95%
+// confidence, as the degraded rule judges it (the Wilson bound): the raw
+// ratio over a window's few answers opened the breaker of an endpoint
+// answering 93% of the time whenever two of nine failed; or silence: a
+// timeout, or attempts owed an answer for longer in all than a probe may
+// take and three times the endpoint's 30-minute p99 first token (the
+// attempts a silent provider gets can all end as lost races, which never
+// time out).
 func (h *health) tripped(o Options, now time.Time) (string, bool) {
 	if h.silent {
 		h.silent = false
@@ -346,8 +349,11 @@ func (h *health) tripped(o Options, now time.Time) (string, bool) {
 	if !ok {
 		recent = h.fine.tails[0].sum
 	}
-	if a := recent.availability(); recent.answered() >= o.MinRequests && a < o.DownBelow {
-		return fmt.Sprintf("availability %.0f%% over %s", 100*a, o.OutageWindow), true
+	if n := recent.answered(); n >= o.MinRequests {
+		if upper := wilsonUpper(int(recent.successes), n); upper < o.DownBelow {
+			return fmt.Sprintf("availability %.0f%% over %s (%d answers: at most %s with 95%% confidence)",
+				100*recent.availability(), human.Duration(o.OutageWindow), n, percentApart(upper, o.DownBelow)), true
+		}
 	}
 	return "", false
 }

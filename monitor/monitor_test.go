@@ -151,6 +151,36 @@ func TestDownOnLowAvailabilityWithoutARun(t *testing.T) {
 	}
 }
 
+// The outage rule reads availability as the degraded rule does, with the
+// uncertainty of its sample: 2 failures among 9 answers (78%) are what an
+// endpoint answering 93% of the time gives one window in nine, no evidence
+// that it is under 80%; 12 among 30 are.
+func TestDownOnLowAvailabilityNeedsEvidence(t *testing.T) {
+	clk := monitortest.NewClock()
+	m := newTestMonitor(t, clk, "a")
+	for i := range 9 {
+		if i%4 == 1 {
+			m.Record("a", fail(provider.ClassServer))
+		} else {
+			m.Record("a", ok(time.Second))
+		}
+	}
+	if st := status(t, m, "a"); st.State == Down || st.Availability > 0.78 {
+		t.Fatalf("7 of 9: %s (%s), availability %.2f; want up", st.State, st.Reason, st.Availability)
+	}
+	for i := range 21 {
+		if i%2 == 0 {
+			m.Record("a", fail(provider.ClassServer))
+		} else {
+			m.Record("a", ok(time.Second))
+		}
+	}
+	st := status(t, m, "a")
+	if st.State != Down || !strings.Contains(st.Reason, "answers: at most") {
+		t.Fatalf("18 of 30: %s (%s); want down, the reason giving the bound", st.State, st.Reason)
+	}
+}
+
 // An endpoint back from an outage is judged by what it did since: the
 // outage's failures do not keep it degraded for the rest of the window, and
 // a poor record since it came back does, with the reason saying so.

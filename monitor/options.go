@@ -60,7 +60,10 @@ type Options struct {
 
 	OutageWindow time.Duration // "recent outage" horizon for routing; default 30s
 	DownAfter    int           // consecutive provider errors that make an outage; default 3
-	DownBelow    float64       // availability over OutageWindow under which an endpoint is down; default 0.80
+	// DownBelow: an endpoint is down when its availability over
+	// OutageWindow is under this with 95% confidence (as DegradedBelow
+	// judges it). Default 0.80.
+	DownBelow float64
 	// DegradedBelow: an endpoint is degraded when its availability over
 	// Window is under this with 95% confidence (the Wilson score interval's
 	// upper bound is under it); it recovers once that bound reaches 1 point
