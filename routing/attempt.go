@@ -35,10 +35,13 @@ type attemptResult struct {
 	committed bool // content or a tool call arrived
 	called    bool // a tool call arrived, which no prefill can carry on
 	hedged    bool // it raced a hedge (or was one)
-	finish    string
-	usage     provider.Usage
-	tokens    int // the answer's tokens as the upstream counted them (usage), else its chunks
-	err       *provider.Error
+	// outraced is the endpoint (id) that lost the race to it before
+	// answering, if it won one.
+	outraced string
+	finish   string
+	usage    provider.Usage
+	tokens   int // the answer's tokens as the upstream counted them (usage), else its chunks
+	err      *provider.Error
 }
 
 // answerParts are the parts of a whole answer besides its content, for a

@@ -206,6 +206,9 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 	switch {
 	case winner >= 0:
 		w = winner
+		if got[1-winner].err != nil && got[1-winner].err.Class == provider.ClassCanceled && ctx.Err() == nil {
+			got[w].outraced = got[1-winner].e.ID
+		}
 	case got[0].a.Start.Add(got[0].a.Duration).After(got[1].a.Start.Add(got[1].a.Duration)):
 		w = 0
 	}

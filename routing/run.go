@@ -127,6 +127,8 @@ type run struct {
 	partial     string         // its text, kept only when an endpoint of the model could carry it on
 	last        *provider.Error
 	refused     []*Endpoint // breakers refused these: the last resort, in order
+	again       []*Endpoint // lost the request's race before they answered: see anotherGo
+	final       []*Endpoint // the last resort as it is tried: again, then refused
 	tried       ids         // endpoints that had their turn, a hedge's included
 	hedges      int         // of them, those that were hedges: not counted against max_attempts
 	triedRoom   [4]string   // tried's first home: most requests try one
@@ -188,9 +190,11 @@ func (x *run) run(ctx context.Context) *Error {
 			}
 		}
 	}
-	// The last resort: endpoints whose breakers refused them, once nothing
-	// else is left across all the models.
-	for pos, e := range x.refused {
+	// The last resort, once nothing else is left across all the models:
+	// an endpoint that lost a race, then those whose breakers refused
+	// them.
+	x.final = slices.Concat(x.again, x.refused)
+	for pos, e := range x.final {
 		if x.begun && !x.canCarryOn(e) {
 			continue
 		}
@@ -207,7 +211,7 @@ func (x *run) run(ctx context.Context) *Error {
 // request is answered, or the error that ends it; neither means go on.
 func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort bool) (done bool, stop *Error) {
 	switch {
-	case !lastResort && (x.tried.has(e.ID) || x.isRefused(e.ID)):
+	case !lastResort && (x.tried.has(e.ID) || x.isRefused(e.ID)), lastResort && x.tried.has(e.ID):
 		return false, nil // a hedge already had its go, or it waits for the last resort
 	case x.begun && !x.canCarryOn(e):
 		return false, nil // cannot carry on an answer it did not start
@@ -310,7 +314,10 @@ func (x *run) try(ctx context.Context, e *Endpoint, gen uint64, legIdx, pos int,
 	if h := x.hedgeAfter(e, legIdx >= len(x.legs)); h > 0 {
 		ar := x.r.race(ctx, x.t, *e, gen, h, req, deliver, func() (Endpoint, uint64, bool) { return x.hedgePartner(legIdx, pos) })
 		x.hedged = x.hedged || ar.hedged
-		return sh.settle(ar)
+		if ar = sh.settle(ar); ar.err != nil && ar.outraced != "" {
+			x.anotherGo(ar.outraced)
+		}
+		return ar
 	}
 	onDelta := deliver
 	var cont *continuation
@@ -380,6 +387,26 @@ func (x *run) admitFirst(es []*Endpoint, ok func(*Endpoint) bool) (Endpoint, uin
 	return Endpoint{}, 0, false
 }
 
+// anotherGo gives the endpoint (by id) that lost the request's race before
+// it answered another go, once the winner failed: it did not fail, and it
+// may yet answer, or carry on the answer the winner began. It goes first
+// in the last resort, and it and its race count against max_attempts as
+// one attempt.
+func (x *run) anotherGo(id string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if slices.ContainsFunc(x.again, func(e *Endpoint) bool { return e.ID == id }) {
+		return // it had its other go
+	}
+	for _, l := range x.legs {
+		if i := slices.IndexFunc(l.order, func(e *Endpoint) bool { return e.ID == id }); i >= 0 {
+			x.again = append(x.again, l.order[i])
+			x.tried = slices.DeleteFunc(x.tried, func(t string) bool { return t == id })
+			return
+		}
+	}
+}
+
 func (x *run) isRefused(id string) bool {
 	return slices.ContainsFunc(x.refused, func(o *Endpoint) bool { return o.ID == id })
 }
@@ -392,8 +419,8 @@ func (x *run) nothingAfter(legIdx, pos int) bool {
 
 // anyAfter reports whether an endpoint the request has yet to try after
 // pos of leg legIdx (the rest of the leg, the later legs, then those kept
-// for the last resort; legIdx past the legs is the last resort itself)
-// passes ok.
+// for the last resort; legIdx past the legs is the last resort itself, as
+// it is tried) passes ok.
 func (x *run) anyAfter(legIdx, pos int, ok func(*Endpoint) bool) bool {
 	var rest [][]*Endpoint
 	if legIdx < len(x.legs) {
@@ -401,9 +428,9 @@ func (x *run) anyAfter(legIdx, pos int, ok func(*Endpoint) bool) bool {
 		for _, l := range x.legs[legIdx+1:] {
 			rest = append(rest, l.order)
 		}
-		rest = append(rest, x.refused)
+		rest = append(rest, x.again, x.refused)
 	} else {
-		rest = append(rest, x.refused[pos+1:])
+		rest = append(rest, x.final[pos+1:])
 	}
 	for _, es := range rest {
 		for _, e := range es {

@@ -319,3 +319,73 @@ func TestHedgeAfterAFastFailure(t *testing.T) {
 		t.Fatalf("attempts %s: %+v", got, a)
 	}
 }
+
+// The endpoint that lost a first-token race did not fail: when the winner
+// breaks off mid-answer, it carries the answer on. (It counted as tried,
+// and the answer ended in an error with an endpoint left that could have
+// finished it.) Each upstream's requests are counted on its side: a sees
+// the first request, which it never answered, and the continuation.
+func TestARaceLoserCarriesOnWhenTheWinnerBreaks(t *testing.T) {
+	var aSaw, bSaw atomic.Int64
+	asked := make(chan struct{})
+	a := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		aSaw.Add(1)
+		var req struct{ Messages []provider.Message }
+		json.NewDecoder(r.Body).Decode(&req)
+		last := req.Messages[len(req.Messages)-1]
+		if last.Role != "assistant" {
+			close(asked)
+			<-r.Context().Done() // slow to begin: it loses the race
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		chunk, _ := json.Marshal(strings.TrimPrefix(story, last.Content))
+		fmt.Fprintf(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":%s},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n", chunk)
+	}))
+	t.Cleanup(a.Close)
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bSaw.Add(1)
+		w.Header().Set("Content-Type", "text/event-stream")
+		chunk, _ := json.Marshal(story[:24])
+		fmt.Fprintf(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":%s},\"finish_reason\":null}]}\n\n", chunk)
+		// and the connection drops
+	}))
+	t.Cleanup(b.Close)
+	clk := monitortest.NewClock()
+	ep := func(name, url string, price float64) Endpoint {
+		return Endpoint{ID: "m@" + name, Provider: name, Model: "m", UpstreamModel: "u", PriceIn: price, Prefill: true,
+			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url})}
+	}
+	r := routerOver(t, Options{Clock: clk}, ep("a", a.URL, 1), ep("b", b.URL, 2))
+	req := ask("tell me")
+	req.Hedge = &Hedge{Enabled: true, After: 50 * time.Millisecond}
+	req.Provider.Sort = Sort{By: SortPrice}
+	clk.HoldTimers()
+	type sent struct {
+		res *Result
+		err error
+	}
+	done := make(chan sent, 1)
+	var got strings.Builder
+	go func() {
+		res, err := r.Send(t.Context(), req, func(d Delta) { got.WriteString(d.Content) })
+		done <- sent{res, err}
+	}()
+	clk.WaitForTimers(1)
+	<-asked // its request is in: the hedge starts while it waits
+	clk.Advance(req.Hedge.After)
+	s := <-done
+	if s.err != nil {
+		t.Fatalf("%v; attempts %v", s.err, outcomes(s.res.Trace))
+	}
+	at := s.res.Trace.Attempts
+	if o := strings.Join(outcomes(s.res.Trace), " "); o != "a:canceled b:stream_cut a:ok" || !at[2].Resumed || at[2].LastResort {
+		t.Fatalf("attempts %+v", at)
+	}
+	if got.String() != story || s.res.Provider != "a" {
+		t.Errorf("the caller got %q from %s; want the whole story, once, finished by a", got.String(), s.res.Provider)
+	}
+	if aSaw.Load() != 2 || bSaw.Load() != 1 {
+		t.Errorf("a saw %d requests, b %d; want 2 and 1", aSaw.Load(), bSaw.Load())
+	}
+}
