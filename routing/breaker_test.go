@@ -203,10 +203,12 @@ func TestOpenBreakerWaitsForTheFallbackModels(t *testing.T) {
 	if n := srvs["first"].Stats().Requests; n != 0 {
 		t.Fatalf("the endpoint with an open breaker got %d of 15 requests", n)
 	}
-	// With the fallback model down too, the last resort is the dead one.
+	// With the fallback model down too, the last resort is the dead one;
+	// a second round goes to the fallback's only (its breaker still
+	// closed), not to the dead one (its breaker open).
 	srvs["second"].SetMode(sim.ModeDown)
 	res, _ := r.Send(t.Context(), Request{Model: "first", Messages: []provider.Message{{Role: "user", Content: "hi"}}}, nil)
-	if got := strings.Join(outcomes(res.Trace), " "); got != "b:overloaded a:overloaded" || !res.Trace.Attempts[1].LastResort {
+	if got := strings.Join(outcomes(res.Trace), " "); got != "b:overloaded a:overloaded b:overloaded" || !res.Trace.Attempts[1].LastResort {
 		t.Fatalf("attempts %+v", res.Trace.Attempts)
 	}
 }

@@ -92,11 +92,13 @@ type Options struct {
 	// MaxAttempts is how many endpoints a request tries in turn at most,
 	// the first choice included; default DefaultMaxAttempts. Each is tried
 	// at most twice: once more after a blip (a refused connection, a 500)
-	// or a short Retry-After, or to carry on an answer it cut. Hedges are
+	// or a short Retry-After, to carry on an answer it cut, or in a second
+	// round once every endpoint failed (see run.secondGoes). Hedges are
 	// not counted: the hedge budget bounds them.
 	MaxAttempts int
 	// RetryBackoff is the pause before trying an endpoint once more after a
-	// connection failure or a 500, jittered by ±50%; default 200ms.
+	// connection failure or a 500, and before a second round once every
+	// endpoint failed, jittered by ±50%; default 200ms.
 	RetryBackoff time.Duration
 	// MaxRetryWait is the longest Retry-After worth waiting for when
 	// nothing else is left to fall back to; default 10s.

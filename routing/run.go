@@ -134,6 +134,7 @@ type run struct {
 	triedRoom   [4]string   // tried's first home: most requests try one
 	hedged      bool        // the request's one first-token hedge started
 	stallHedged bool        // the request's one stall hedge went
+	capped      bool        // max_attempts kept an endpoint from its turn
 	// mu guards tried and refused while an attempt runs: a first-token
 	// hedge's race and a stall hedge's watch may look for a partner at
 	// the same time.
@@ -185,7 +186,7 @@ func (x *run) run(ctx context.Context) *Error {
 	for i := range x.legs {
 		x.ctxFloor = 0
 		for pos, e := range x.legs[i].order {
-			if done, stop := x.turn(ctx, e, i, pos, false); done || stop != nil {
+			if done, stop := x.turn(ctx, e, i, pos, inOrder); done || stop != nil {
 				return stop
 			}
 		}
@@ -198,40 +199,104 @@ func (x *run) run(ctx context.Context) *Error {
 		if x.begun && !x.canCarryOn(e) {
 			continue
 		}
-		if done, stop := x.turn(ctx, e, len(x.legs), pos, true); done || stop != nil {
+		if done, stop := x.turn(ctx, e, len(x.legs), pos, lastResort); done || stop != nil {
 			return stop
+		}
+	}
+	// Once more, after a pause, where a failure may have passed.
+	if x.final = x.secondGoes(); len(x.final) > 0 {
+		pause := x.r.retryPause()
+		if !x.r.sleep(ctx, pause) {
+			return x.ended(ctx)
+		}
+		x.waited = fmt.Sprintf("waited %s: a second round, every endpoint having failed", human.Duration(pause))
+		for pos, e := range x.final {
+			if done, stop := x.turn(ctx, e, len(x.legs), pos, secondGo); done || stop != nil {
+				return stop
+			}
 		}
 	}
 	return x.failed(ctx)
 }
 
-// turn gives one endpoint its turn: admitted by its breaker now that it is
-// about to be tried (or, as a last resort, without), one attempt, and once
-// more after a blip if the breaker admits it again. It reports whether the
-// request is answered, or the error that ends it; neither means go on.
-func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort bool) (done bool, stop *Error) {
+// phase is which pass over the endpoints a turn belongs to.
+type phase uint8
+
+const (
+	inOrder    phase = iota // the plan's order, across the models
+	lastResort              // once nothing else is left: a race's loser, then those breakers refused, tried anyway
+	secondGo                // once more, where a failure may have passed (see secondGoes)
+)
+
+// secondGoes are the endpoints a request that every endpoint failed goes
+// round to once more: those that had one go in it (a hedge's and a race's
+// included) and failed in a way that may pass in a moment, in the order
+// they were first tried: a server error, an overloaded answer, a broken
+// stream (cut, malformed). Not a refused connection (the host is gone), a
+// timeout or a stall (asking again would cost the same wait, and a silent
+// provider gets one request for it, not two), a rate limit (its cooldown
+// says when), nor the caller's or the configuration's errors. Only where
+// the answer can be carried on, once one began; only those whose breakers
+// admit them then.
+func (x *run) secondGoes() []*Endpoint {
+	var out []*Endpoint
+	for i, a := range x.t.Attempts {
+		switch a.Outcome {
+		case provider.ClassServer.String(), provider.ClassOverloaded.String(), provider.ClassStreamCut.String(), provider.ClassMalformed.String():
+		default:
+			continue
+		}
+		once := func(o Attempt) bool { return o.Endpoint == a.Endpoint }
+		if slices.ContainsFunc(x.t.Attempts[:i], once) || slices.ContainsFunc(x.t.Attempts[i+1:], once) {
+			continue // it had two goes already
+		}
+		if e := x.endpoint(a.Endpoint); e != nil && (!x.begun || x.canCarryOn(e)) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// endpoint is the request's endpoint of id, nil if none of its legs has
+// it.
+func (x *run) endpoint(id string) *Endpoint {
+	for _, l := range x.legs {
+		if i := slices.IndexFunc(l.order, func(e *Endpoint) bool { return e.ID == id }); i >= 0 {
+			return l.order[i]
+		}
+	}
+	return nil
+}
+
+// turn gives one endpoint its turn in phase ph: admitted by its breaker
+// now that it is about to be tried (or, as a last resort, without), one
+// attempt, and once more after a blip if the breaker admits it again (but
+// in a second go, which is that). It reports whether the request is
+// answered, or the error that ends it; neither means go on.
+func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, ph phase) (done bool, stop *Error) {
 	switch {
-	case !lastResort && (x.tried.has(e.ID) || x.isRefused(e.ID)), lastResort && x.tried.has(e.ID):
+	case ph == inOrder && (x.tried.has(e.ID) || x.isRefused(e.ID)), ph == lastResort && x.tried.has(e.ID):
 		return false, nil // a hedge already had its go, or it waits for the last resort
 	case x.begun && !x.canCarryOn(e):
 		return false, nil // cannot carry on an answer it did not start
 	case x.ctxFloor > 0 && e.ContextLength > 0 && e.ContextLength <= x.ctxFloor:
 		return false, nil // no longer than one that found the prompt too long
-	case len(x.tried)-x.hedges >= x.r.opts.MaxAttempts:
-		stop := x.failed(ctx)
-		if stop.Kind == KindExhausted {
-			stop.Message += fmt.Sprintf("; max_attempts = %d stopped it there", x.r.opts.MaxAttempts)
-		}
-		return false, stop
+	case ph != secondGo && len(x.tried)-x.hedges >= x.r.opts.MaxAttempts:
+		x.capped = true
+		return false, nil // no more endpoints; those tried may have a second go
 	}
 	gen, ok := x.r.opts.Health.Admit(e.ID)
-	if !ok && !lastResort {
+	switch {
+	case !ok && ph == inOrder:
 		x.refused = append(x.refused, e)
 		return false, nil
+	case !ok && ph == secondGo:
+		return false, nil
+	case ph != secondGo:
+		x.tried = append(x.tried, e.ID)
 	}
-	x.tried = append(x.tried, e.ID)
-	for again := false; ; again = true {
-		ar := x.try(ctx, e, gen, legIdx, pos, again, lastResort && !ok)
+	for again := ph == secondGo; ; again = true {
+		ar := x.try(ctx, e, gen, legIdx, pos, again, ph == lastResort && !ok)
 		if ar.err == nil {
 			x.answer = &ar
 			return true, nil
@@ -247,7 +312,7 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, lastResort
 			if ar.called || !resumable(ctx, ar.err) || !x.resumeLeft(e, legIdx, pos) || len(x.partial) >= x.req.MaxAnswer {
 				return false, x.interrupted(ctx, ar)
 			}
-			if ar.e.ID == e.ID && x.resumeHere(e, ar.err.Class, legIdx, pos) {
+			if ar.e.ID == e.ID && ph != secondGo && x.resumeHere(e, ar.err.Class, legIdx, pos) {
 				if gen, ok = x.r.opts.Health.Admit(e.ID); ok {
 					continue
 				}
@@ -398,12 +463,9 @@ func (x *run) anotherGo(id string) {
 	if slices.ContainsFunc(x.again, func(e *Endpoint) bool { return e.ID == id }) {
 		return // it had its other go
 	}
-	for _, l := range x.legs {
-		if i := slices.IndexFunc(l.order, func(e *Endpoint) bool { return e.ID == id }); i >= 0 {
-			x.again = append(x.again, l.order[i])
-			x.tried = slices.DeleteFunc(x.tried, func(t string) bool { return t == id })
-			return
-		}
+	if e := x.endpoint(id); e != nil {
+		x.again = append(x.again, e)
+		x.tried = slices.DeleteFunc(x.tried, func(t string) bool { return t == id })
 	}
 }
 
@@ -579,6 +641,9 @@ func (x *run) failed(ctx context.Context) *Error {
 				strings.Join(parts, "; "), x.last.Message)
 		}
 	}
+	if e.Kind == KindExhausted && x.capped {
+		e.Message += fmt.Sprintf("; max_attempts = %d stopped it there", x.r.opts.MaxAttempts)
+	}
 	if e.Kind == KindExhausted && !slices.ContainsFunc(x.t.Attempts, func(a Attempt) bool { return !a.LastResort }) {
 		// Nothing was admitted: every endpoint was known to be down before
 		// the request, and trying them anyway did not help. The breakers
@@ -661,14 +726,20 @@ func resumable(ctx context.Context, e *provider.Error) bool {
 func (r *Router) retryAfter(e *provider.Error, worthWaiting bool) (time.Duration, bool) {
 	switch {
 	case e.Blip():
-		r.mu.Lock()
-		j := 0.5 + r.rng.Float64()
-		r.mu.Unlock()
-		return time.Duration(j * float64(r.opts.RetryBackoff)), true
+		return r.retryPause(), true
 	case e.Class == provider.ClassRateLimited && worthWaiting && e.RetryAfter > 0 && e.RetryAfter <= r.opts.MaxRetryWait:
 		return e.RetryAfter, true
 	}
 	return 0, false
+}
+
+// retryPause is the pause before an endpoint is tried once more after a
+// failure that may pass: RetryBackoff, jittered by ±50%.
+func (r *Router) retryPause() time.Duration {
+	r.mu.Lock()
+	j := 0.5 + r.rng.Float64()
+	r.mu.Unlock()
+	return time.Duration(j * float64(r.opts.RetryBackoff))
 }
 
 // sleep waits d on the router's clock, or until ctx ends; it reports

@@ -138,9 +138,10 @@ func TestSendEveryProviderFails(t *testing.T) {
 		kind     Kind
 		outcome  string
 		errClass provider.Class
+		goes     int // each endpoint's: an overloaded one gets a second, after a pause; a rate-limited one waits for its cooldown
 	}{
-		{sim.ModeDown, KindExhausted, "overloaded", provider.ClassOverloaded},
-		{sim.ModeRateLimited, KindRateLimited, "rate_limited", provider.ClassRateLimited},
+		{sim.ModeDown, KindExhausted, "overloaded", provider.ClassOverloaded, 2},
+		{sim.ModeRateLimited, KindRateLimited, "rate_limited", provider.ClassRateLimited, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode.String(), func(t *testing.T) {
@@ -155,12 +156,20 @@ func TestSendEveryProviderFails(t *testing.T) {
 			if !errors.As(err, &re) || re.Kind != tt.kind || re.Class != tt.errClass {
 				t.Fatalf("err = %#v", err)
 			}
-			if len(res.Trace.Attempts) != 2 || res.Trace.Served != "" {
+			if len(res.Trace.Attempts) != 2*tt.goes || res.Trace.Served != "" {
 				t.Fatalf("attempts %v", outcomes(res.Trace))
 			}
-			for _, a := range res.Trace.Attempts {
+			for i, a := range res.Trace.Attempts {
 				if a.Outcome != tt.outcome || !strings.Contains(re.Message, a.Provider+": "+tt.outcome) {
 					t.Errorf("attempt %+v; message %q", a, re.Message)
+				}
+				if second := i >= 2; a.Retry != second || (i == 2) != strings.Contains(a.Waited, "a second round, every endpoint having failed") {
+					t.Errorf("attempt %d: retry %v, waited %q", i, a.Retry, a.Waited)
+				}
+			}
+			for n, s := range srvs {
+				if got := s.Stats().Chats; got != uint64(tt.goes) {
+					t.Errorf("%s saw %d requests; want %d", n, got, tt.goes)
 				}
 			}
 			if tt.mode == sim.ModeRateLimited {
@@ -434,7 +443,8 @@ func TestFinalErrorListsPreviousAttempts(t *testing.T) {
 	if !errors.As(err, &re) {
 		t.Fatal(err)
 	}
-	want := []PreviousError{{Provider: "a", Model: "m", Class: "server", Status: 502}, {Provider: "b", Model: "m", Class: "overloaded", Status: 503}}
+	want := []PreviousError{{Provider: "a", Model: "m", Class: "server", Status: 502}, {Provider: "b", Model: "m", Class: "overloaded", Status: 503},
+		{Provider: "a", Model: "m", Class: "server", Status: 502}, {Provider: "b", Model: "m", Class: "overloaded", Status: 503}} // and a second round
 	if fmt.Sprint(re.Previous) != fmt.Sprint(want) {
 		t.Fatalf("previous %+v, want %+v", re.Previous, want)
 	}

@@ -104,7 +104,8 @@ type Attempt struct {
 	// attempt and it was tried only because everything else had failed.
 	LastResort bool `json:"last_resort,omitempty"`
 	// Retry is set on the second try of the same endpoint (after a
-	// connection failure, a 500, or a 429 with a short Retry-After).
+	// connection failure, a 500, or a 429 with a short Retry-After; or in
+	// the second round, once every endpoint had failed).
 	Retry bool `json:"retry,omitempty"`
 	// Resumed is set when the attempt carried on an answer that broke off
 	// on another endpoint, from the text already streamed (a prefill).

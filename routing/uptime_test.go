@@ -136,7 +136,7 @@ func TestNoFallbacksPinsTheFirstChoice(t *testing.T) {
 	req.Provider.AllowFallbacks = &no
 	res, err := f.router.Send(t.Context(), req, nil)
 	var re *Error
-	if !errors.As(err, &re) || re.Kind != KindExhausted || strings.Join(outcomes(res.Trace), " ") != "cheap:overloaded" {
+	if !errors.As(err, &re) || re.Kind != KindExhausted || strings.Join(outcomes(res.Trace), " ") != "cheap:overloaded cheap:overloaded" {
 		t.Fatalf("attempts %v, err %v", outcomes(res.Trace), err)
 	}
 	if srvs["dear"].Stats().Requests != 0 {
