@@ -86,17 +86,9 @@ func TestHedgeLoserGivesItsTrialBack(t *testing.T) {
 		sim.Profile{Name: "first", TTFT: sim.Latency{P50: 300 * time.Millisecond, P95: 300 * time.Millisecond}},
 		sim.Profile{Name: "mended", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}})
 	f.halfOpen(t, "mended")
-	f.clk.HoldTimers()
 	req := ask("hello")
 	req.Hedge = &Hedge{Enabled: true, After: 10 * time.Millisecond}
-	done := make(chan *Result, 1)
-	go func() {
-		res, _ := f.router.Send(t.Context(), req, nil)
-		done <- res
-	}()
-	f.clk.WaitForTimers(1)
-	f.clk.Advance(req.Hedge.After)
-	res := <-done
+	res, _ := sendAtHedge(t, f, req, nil)
 	if got := strings.Join(outcomes(res.Trace), " "); got != "first:ok mended:canceled" || !res.Trace.Attempts[1].Hedge {
 		t.Fatalf("attempts %+v", res.Trace.Attempts)
 	}

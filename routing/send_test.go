@@ -633,6 +633,25 @@ func TestSendResumesABrokenStreamWithPrefill(t *testing.T) {
 	}
 }
 
+// sendAtHedge sends req through f's router and moves its clock past the
+// hedge's delay once the race waits on it.
+func sendAtHedge(t *testing.T, f *fleet, req Request, onDelta OnDelta) (*Result, error) {
+	f.clk.HoldTimers()
+	type sent struct {
+		res *Result
+		err error
+	}
+	done := make(chan sent, 1)
+	go func() {
+		res, err := f.router.Send(t.Context(), req, onDelta)
+		done <- sent{res, err}
+	}()
+	f.clk.WaitForTimers(1)
+	f.clk.Advance(req.Hedge.After)
+	s := <-done
+	return s.res, s.err
+}
+
 func TestHedging(t *testing.T) {
 	prices := map[string]float64{"slow": 0.01, "fast": 10}
 	hedged := func() Request {
@@ -640,25 +659,6 @@ func TestHedging(t *testing.T) {
 		req.Hedge = &Hedge{Enabled: true, After: 50 * time.Millisecond}
 		req.Timeouts.FirstToken = 300 * time.Millisecond
 		return req
-	}
-
-	// sendAtHedge sends req and moves the router's clock past the hedge's
-	// delay once the race waits on it.
-	sendAtHedge := func(f *fleet, req Request, onDelta OnDelta) (*Result, error) {
-		f.clk.HoldTimers()
-		type sent struct {
-			res *Result
-			err error
-		}
-		done := make(chan sent, 1)
-		go func() {
-			res, err := f.router.Send(t.Context(), req, onDelta)
-			done <- sent{res, err}
-		}()
-		f.clk.WaitForTimers(1)
-		f.clk.Advance(req.Hedge.After)
-		s := <-done
-		return s.res, s.err
 	}
 
 	t.Run("a slow first token starts the next endpoint, which wins", func(t *testing.T) {
@@ -669,7 +669,7 @@ func TestHedging(t *testing.T) {
 		req := hedged()
 		req.OnCommit = func(e Endpoint) { told = append(told, e.Provider) }
 		f.mon.Sent("m@slow") // another caller's attempt waits on it from before the race
-		res, err := sendAtHedge(f, req, func(d Delta) { streamed.WriteString(d.Content) })
+		res, err := sendAtHedge(t, f, req, func(d Delta) { streamed.WriteString(d.Content) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -717,7 +717,7 @@ func TestHedging(t *testing.T) {
 			if ordered {
 				req.Provider.Order, want = []string{"slow", "sluggish", "quick"}, "sluggish"
 			}
-			res, err := sendAtHedge(f, req, func(Delta) {})
+			res, err := sendAtHedge(t, f, req, func(Delta) {})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -734,7 +734,7 @@ func TestHedging(t *testing.T) {
 			sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "down", Mode: sim.ModeDown},
 			sim.Profile{Name: "fast"})
 		var streamed strings.Builder
-		res, err := sendAtHedge(f, hedged(), func(d Delta) { streamed.WriteString(d.Content) })
+		res, err := sendAtHedge(t, f, hedged(), func(d Delta) { streamed.WriteString(d.Content) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -778,12 +778,12 @@ func TestHedging(t *testing.T) {
 		f, _ := simFleet(t, prices, provider.OpenAIOptions{},
 			sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "fast"})
 		f.router.hedges = &hedgeBudget{perSecond: 0.001, most: 1, tokens: 1} // one now, the next in 1000s
-		if res, err := sendAtHedge(f, hedged(), nil); err != nil || !res.Trace.Attempts[1].Hedge {
+		if res, err := sendAtHedge(t, f, hedged(), nil); err != nil || !res.Trace.Attempts[1].Hedge {
 			t.Fatalf("the first request was not hedged: %v", err)
 		}
 		again := hedged()
 		again.Messages[0].Content = "another conversation" // not stuck to the first's winner
-		res, err := sendAtHedge(f, again, nil)
+		res, err := sendAtHedge(t, f, again, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -796,7 +796,7 @@ func TestHedging(t *testing.T) {
 		f, _ := simFleet(t, prices, provider.OpenAIOptions{},
 			sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "fast"})
 		f.router.opts.MaxAttempts = 1
-		res, err := sendAtHedge(f, hedged(), nil)
+		res, err := sendAtHedge(t, f, hedged(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -816,7 +816,7 @@ func TestHedging(t *testing.T) {
 		for i := range 2 {
 			req := hedged()
 			req.Messages[0].Content = fmt.Sprint("conversation ", i) // not stuck to the first's winner
-			res, err := sendAtHedge(f, req, nil)
+			res, err := sendAtHedge(t, f, req, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -123,15 +123,7 @@ func TestALostRaceThenIdleIsNoOutage(t *testing.T) {
 	f.mon.Snapshot() // the 30-minute figures are read
 	req := ask("hello")
 	req.Hedge = &Hedge{Enabled: true, After: 50 * time.Millisecond}
-	f.clk.HoldTimers()
-	done := make(chan *Result, 1)
-	go func() {
-		res, _ := f.router.Send(t.Context(), req, nil)
-		done <- res
-	}()
-	f.clk.WaitForTimers(1)
-	f.clk.Advance(req.Hedge.After)
-	res := <-done
+	res, _ := sendAtHedge(t, f, req, nil)
 	if got := strings.Join(outcomes(res.Trace), " "); got != "slow:canceled fast:ok" {
 		t.Fatalf("attempts %s; the test wants slow to lose the race", got)
 	}
