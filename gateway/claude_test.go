@@ -269,7 +269,7 @@ func TestRefusedRequestsLogWhy(t *testing.T) {
 	for _, want := range []string{
 		`status=400 outcome=invalid_request took=`, `error="temperature is 3; it must be between 0 and 2"`,
 		`status=404 outcome=model_not_found`, `error="model \"acme/nope\" is not served here`,
-		`status=502 outcome=provider_overloaded`, `error="every provider of ` + testModel + ` failed (a: overloaded)"`,
+		`status=502 outcome=provider_overloaded`, `error="every provider of ` + testModel + ` failed (a: overloaded; a: overloaded)"`, // and its second round
 	} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the log does not say %s:\n%s", want, logs.String())

@@ -242,10 +242,12 @@ func TestMessagesRefusesBadInputInAnthropicsShape(t *testing.T) {
 func TestMessagesFailures(t *testing.T) {
 	f := newFixture(t, Options{}, map[string]upstream{"one": {profile: &sim.Profile{ErrorRate: 1, ErrorStatuses: []int{503}}, price: 1},
 		"two": {profile: &sim.Profile{ErrorRate: 1, ErrorStatuses: []int{503}}, price: 2}})
-	for _, streaming := range []bool{true, false} {
+	for i, streaming := range []bool{true, false} {
 		resp, body := f.post(t, "/v1/messages", messagesBody(streaming))
 		e := decodeAnthropicError(t, resp, body, http.StatusBadGateway, "api_error")
-		if len(e.PreviousErrors) != 2 || e.Trace == nil {
+		// Each provider twice (a second round), then once: a third failure
+		// in a row opened their breakers.
+		if len(e.PreviousErrors) != 4-2*i || e.Trace == nil {
 			t.Errorf("stream %v: %s", streaming, body)
 		}
 	}

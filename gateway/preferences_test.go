@@ -111,12 +111,15 @@ func TestProviderMaxPriceTakesNumericStrings(t *testing.T) {
 		t.Fatalf("without max_price: status %d: %s", resp.StatusCode, b)
 	}
 	before := f.sims["dear"].Stats().Requests
-	for _, maxPrice := range []map[string]any{{"prompt": "0.5"}, {"prompt": 0.5, "completion": " 0.5 "}} {
+	// cheap alone, never dear: twice (a second round), then, its breaker
+	// opened by a third failure in a row, once as a last resort.
+	status := []int{http.StatusBadGateway, http.StatusServiceUnavailable}
+	for i, maxPrice := range []map[string]any{{"prompt": "0.5"}, {"prompt": 0.5, "completion": " 0.5 "}} {
 		req := chatBody(false)
 		req["provider"] = map[string]any{"max_price": maxPrice}
 		resp, b := f.post(t, "/v1/chat/completions", req)
-		e := decodeError(t, resp, b, http.StatusBadGateway)
-		if len(e.Error.Metadata.PreviousErrors) != 1 || e.Error.Metadata.PreviousErrors[0].Provider != "cheap" || e.Trace == nil {
+		e := decodeError(t, resp, b, status[i])
+		if len(e.Error.Metadata.PreviousErrors) != 2-i || e.Error.Metadata.PreviousErrors[0].Provider != "cheap" || e.Trace == nil {
 			t.Fatalf("max_price %v: %s", maxPrice, b)
 		}
 		for _, c := range e.Trace.Candidates {
