@@ -199,7 +199,7 @@ func (x *run) run(ctx context.Context) *Error {
 		if x.begun && !x.canCarryOn(e) {
 			continue
 		}
-		if done, stop := x.turn(ctx, e, len(x.legs), pos, lastResort); done || stop != nil {
+		if done, stop := x.turn(ctx, e, len(x.legs), pos, inLastResort); done || stop != nil {
 			return stop
 		}
 	}
@@ -211,7 +211,7 @@ func (x *run) run(ctx context.Context) *Error {
 		}
 		x.waited = fmt.Sprintf("waited %s: a second round, every endpoint having failed", human.Duration(pause))
 		for pos, e := range x.final {
-			if done, stop := x.turn(ctx, e, len(x.legs), pos, secondGo); done || stop != nil {
+			if done, stop := x.turn(ctx, e, len(x.legs), pos, inSecondRound); done || stop != nil {
 				return stop
 			}
 		}
@@ -223,9 +223,9 @@ func (x *run) run(ctx context.Context) *Error {
 type phase uint8
 
 const (
-	inOrder    phase = iota // the plan's order, across the models
-	lastResort              // once nothing else is left: a race's loser, then those breakers refused, tried anyway
-	secondGo                // once more, where a failure may have passed (see secondGoes)
+	inOrder       phase = iota // the plan's order, across the models
+	inLastResort               // once nothing else is left: a race's loser, then those breakers refused, tried anyway
+	inSecondRound              // once more, where a failure may have passed (see secondGoes)
 )
 
 // secondGoes are the endpoints a request that every endpoint failed goes
@@ -275,13 +275,13 @@ func (x *run) endpoint(id string) *Endpoint {
 // answered, or the error that ends it; neither means go on.
 func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, ph phase) (done bool, stop *Error) {
 	switch {
-	case ph == inOrder && (x.tried.has(e.ID) || x.isRefused(e.ID)), ph == lastResort && x.tried.has(e.ID):
+	case ph == inOrder && (x.tried.has(e.ID) || x.isRefused(e.ID)), ph == inLastResort && x.tried.has(e.ID):
 		return false, nil // a hedge already had its go, or it waits for the last resort
 	case x.begun && !x.canCarryOn(e):
 		return false, nil // cannot carry on an answer it did not start
 	case x.ctxFloor > 0 && e.ContextLength > 0 && e.ContextLength <= x.ctxFloor:
 		return false, nil // no longer than one that found the prompt too long
-	case ph != secondGo && len(x.tried)-x.hedges >= x.r.opts.MaxAttempts:
+	case ph != inSecondRound && len(x.tried)-x.hedges >= x.r.opts.MaxAttempts:
 		x.capped = true
 		return false, nil // no more endpoints; those tried may have a second go
 	}
@@ -290,13 +290,13 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, ph phase) 
 	case !ok && ph == inOrder:
 		x.refused = append(x.refused, e)
 		return false, nil
-	case !ok && ph == secondGo:
+	case !ok && ph == inSecondRound:
 		return false, nil
-	case ph != secondGo:
+	case ph != inSecondRound:
 		x.tried = append(x.tried, e.ID)
 	}
-	for again := ph == secondGo; ; again = true {
-		ar := x.try(ctx, e, gen, legIdx, pos, again, ph == lastResort && !ok)
+	for again := ph == inSecondRound; ; again = true {
+		ar := x.try(ctx, e, gen, legIdx, pos, again, ph == inLastResort && !ok)
 		if ar.err == nil {
 			x.answer = &ar
 			return true, nil
@@ -312,7 +312,7 @@ func (x *run) turn(ctx context.Context, e *Endpoint, legIdx, pos int, ph phase) 
 			if ar.called || !resumable(ctx, ar.err) || !x.resumeLeft(e, legIdx, pos) || len(x.partial) >= x.req.MaxAnswer {
 				return false, x.interrupted(ctx, ar)
 			}
-			if ar.e.ID == e.ID && ph != secondGo && x.resumeHere(e, ar.err.Class, legIdx, pos) {
+			if ar.e.ID == e.ID && ph != inSecondRound && x.resumeHere(e, ar.err.Class, legIdx, pos) {
 				if gen, ok = x.r.opts.Health.Admit(e.ID); ok {
 					continue
 				}
