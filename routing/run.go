@@ -128,7 +128,7 @@ type run struct {
 	last        *provider.Error
 	refused     []*Endpoint // breakers refused these: the last resort, in order
 	again       []*Endpoint // lost the request's race before they answered: see anotherGo
-	final       []*Endpoint // the last resort as it is tried: again, then refused
+	final       []*Endpoint // what is tried once nothing else is left, as it is tried: the last resort (again, then refused), then the second round
 	tried       ids         // endpoints that had their turn, a hedge's included
 	hedges      int         // of them, those that were hedges: not counted against max_attempts
 	triedRoom   [4]string   // tried's first home: most requests try one
