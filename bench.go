@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -31,6 +32,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	out := fs.String("out", "", "write the report to this file instead of stdout; a file that has the lines "+
 		uptimeBegin+" and "+uptimeEnd+" (BENCHMARKS.md) gets it between them, the rest kept")
 	plot := fs.String("plot", "", "draw the chaos fleet's whole answers over time in this PNG file, embedded in the report")
+	traces := fs.String("traces", "", "write every chaos-fleet request sent through Switchboard, with its routing trace, to this file, a line of JSON each")
 	rest, code, ok := benchCmd.parse(fs, args, stdout)
 	if !ok {
 		return code
@@ -56,7 +58,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *rate > 0 {
 		o.Rate, o.ChaosRate = *rate, 0
 	}
+	closeTraces := func() error { return nil }
+	if *traces != "" {
+		f, err := os.Create(*traces)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		w := bufio.NewWriter(f)
+		o.Traces = w
+		closeTraces = func() error { return cmp.Or(w.Flush(), f.Close()) }
+	}
 	card, err := uptime.Run(ctx, o)
+	if cerr := closeTraces(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,10 +19,40 @@ func TestBenchUptimeQuick(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the scorecard runs for about 40 s")
 	}
-	out := filepath.Join(t.TempDir(), "uptime.md")
+	out, traces := filepath.Join(t.TempDir(), "uptime.md"), filepath.Join(t.TempDir(), "traces.jsonl")
 	var stdout, stderr bytes.Buffer
-	if code := run(t.Context(), []string{"bench", "uptime", "--quick", "--out", out}, &stdout, &stderr); code != 0 {
+	if code := run(t.Context(), []string{"bench", "uptime", "--quick", "--out", out, "--traces", traces}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr.String())
+	}
+	// Every chaos-fleet request through Switchboard, plain and hedged, with
+	// and without faults (5 a second for 20 s each), a line each; a whole
+	// answer's trace names the provider that served it.
+	b, err := os.ReadFile(traces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	byStrategy := map[string]int{}
+	for _, l := range lines {
+		var r struct {
+			Strategy string
+			Faults   bool
+			Whole    bool
+			Trace    *struct {
+				Served   string
+				Attempts []struct{ Outcome string }
+			}
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		byStrategy[fmt.Sprintf("%s, faults %v", r.Strategy, r.Faults)]++
+		if r.Whole && (r.Trace == nil || r.Trace.Served == "" || len(r.Trace.Attempts) == 0) {
+			t.Errorf("a whole answer without its trace: %s", l)
+		}
+	}
+	if len(byStrategy) != 4 || len(lines) != 4*100 {
+		t.Errorf("%d lines, by strategy %v; want 100 for each of Switchboard and Switchboard, hedged, with and without faults", len(lines), byStrategy)
 	}
 	report, err := os.ReadFile(out)
 	if err != nil {

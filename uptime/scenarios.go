@@ -3,7 +3,9 @@ package uptime
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -66,6 +68,11 @@ func runChaos(ctx context.Context, o Options) (*Chaos, error) {
 	for _, p := range entries[0].cfg.Providers {
 		providers[p.Name] = &ProviderTally{Name: p.Name, Faults: faultWords(entries[0].cfg, p)}
 	}
+	if o.Traces != nil {
+		if err := writeTraces(o.Traces, runs, len(strategies)); err != nil {
+			return nil, fmt.Errorf("writing the traces: %w", err)
+		}
+	}
 	for i, r := range runs {
 		t := tallyOf(r, o)
 		if i >= len(strategies) {
@@ -88,6 +95,36 @@ func runChaos(ctx context.Context, o Options) (*Chaos, error) {
 	}
 	slices.SortFunc(c.Providers, func(a, b ProviderTally) int { return strings.Compare(a.Name, b.Name) })
 	return c, nil
+}
+
+// writeTraces writes every request sent through Switchboard in runs (the
+// chaos fleet's: those from calm on ran on the fleet without faults), one
+// JSON object a line: the strategy, whether the fleet had its faults, when
+// the request was sent and how long it took (seconds), its first token
+// (seconds, 0 if none), whether the answer was whole, the error its client
+// saw, and the routing trace its answer (or error) carried.
+func writeTraces(w io.Writer, runs []run, calm int) error {
+	enc := json.NewEncoder(w)
+	for i, r := range runs {
+		if !r.s.gateway {
+			continue
+		}
+		for _, res := range r.results {
+			if err := enc.Encode(struct {
+				Strategy string          `json:"strategy"`
+				Faults   bool            `json:"faults"`
+				Sent     float64         `json:"sent_s"`
+				Took     float64         `json:"took_s"`
+				TTFT     float64         `json:"ttft_s"`
+				Whole    bool            `json:"whole"`
+				Error    string          `json:"error,omitempty"`
+				Trace    json.RawMessage `json:"trace,omitempty"`
+			}{r.s.name, i < calm, res.at.Seconds(), res.took.Seconds(), res.ttft.Seconds(), res.whole, res.why, res.trace}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Tally is one strategy's record on the chaos fleet.

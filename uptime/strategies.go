@@ -100,6 +100,10 @@ func (s *switchboard) send(ctx context.Context, n, maxTokens int, start time.Tim
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		r.why = fmt.Sprintf("HTTP %d", resp.StatusCode)
+		var e struct{ Trace json.RawMessage } // the error answer carries the trace too
+		if b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20)); err == nil && json.Unmarshal(b, &e) == nil {
+			r.keepTrace(e.Trace)
+		}
 		return r
 	}
 	var finish, content string
@@ -125,22 +129,16 @@ func (s *switchboard) send(ctx context.Context, n, maxTokens int, start time.Tim
 				FinishReason string `json:"finish_reason"`
 			}
 			Error *struct{ Message string }
-			Trace *struct {
-				Attempts []struct{ Provider string }
-			}
+			Trace json.RawMessage
 		}
 		if err := json.Unmarshal([]byte(data), &c); err != nil {
 			r.why = "a broken event"
 			return r
 		}
+		r.keepTrace(c.Trace)
 		if c.Error != nil {
 			r.why = "error event: " + c.Error.Message
 			return r
-		}
-		if c.Trace != nil {
-			for _, a := range c.Trace.Attempts {
-				r.tried = append(r.tried, a.Provider)
-			}
 		}
 		for _, ch := range c.Choices {
 			if ch.Delta.Content != "" {
@@ -161,6 +159,22 @@ func (s *switchboard) send(ctx context.Context, n, maxTokens int, start time.Tim
 	}
 	r.why = "stream ended without [DONE]"
 	return r
+}
+
+// keepTrace keeps the routing trace an answer carried (raw, for
+// Options.Traces) and the providers its attempts tried.
+func (r *result) keepTrace(raw json.RawMessage) {
+	if len(raw) == 0 {
+		return
+	}
+	var t struct{ Attempts []struct{ Provider string } }
+	if json.Unmarshal(raw, &t) != nil {
+		return
+	}
+	r.trace = slices.Clone(raw)
+	for _, a := range t.Attempts {
+		r.tried = append(r.tried, a.Provider)
+	}
 }
 
 // ---- the baselines ----

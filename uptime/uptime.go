@@ -15,8 +15,10 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"sync"
@@ -65,6 +67,10 @@ type Options struct {
 	Together bool
 	// Progress, if set, is told what runs, as it starts.
 	Progress func(string)
+	// Traces, if set, gets every request of the chaos fleet sent through
+	// Switchboard, with its routing trace, as a line of JSON (see
+	// writeTraces).
+	Traces io.Writer
 }
 
 // Quick are the options of a run short enough for CI: 20 s of requests
@@ -239,14 +245,15 @@ func drive(ctx context.Context, t target, o Options, begin time.Time) []result {
 
 // result is one request's fate, as its client saw it.
 type result struct {
-	at       time.Duration // when it was sent, from the run's start
-	whole    bool          // a whole answer: content, a finish reason, a clean end
-	partial  bool          // taken for a success with the answer cut short (never expected)
-	took     time.Duration // to the end of the answer, or of the error
-	ttft     time.Duration // to the first content; 0 if none came
-	why      string        // the error, if any
-	servedBy string        // the provider of the answer, if whole
-	tried    []string      // the providers tried, in order, as the strategy reports them
+	at       time.Duration   // when it was sent, from the run's start
+	whole    bool            // a whole answer: content, a finish reason, a clean end
+	partial  bool            // taken for a success with the answer cut short (never expected)
+	took     time.Duration   // to the end of the answer, or of the error
+	ttft     time.Duration   // to the first content; 0 if none came
+	why      string          // the error, if any
+	servedBy string          // the provider of the answer, if whole
+	tried    []string        // the providers tried, in order, as the strategy reports them
+	trace    json.RawMessage // Switchboard's routing trace of it, as its answer carried it
 }
 
 func (r result) touched(p string) bool { return slices.Contains(r.tried, p) }
