@@ -338,7 +338,7 @@ func (h *health) tripped(o Options, now time.Time) (string, bool) {
 		h.silent = false
 		return "no answer in time", true
 	}
-	if owed := h.owed.at(now); owed > 0 && h.ttft30m.P99 > 0 && owed > max(o.ProbeTimeout, 3*h.ttft30m.P99) {
+	if owed := h.owed.at(now); h.ttft30m.P99 > 0 && owed > max(o.ProbeTimeout, 3*h.ttft30m.P99) {
 		h.owed.heard(now)
 		return fmt.Sprintf("no answer for %s to requests in flight", human.Duration(owed.Round(time.Second))), true
 	}

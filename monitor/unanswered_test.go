@@ -43,7 +43,7 @@ func TestUnanswered(t *testing.T) {
 
 	m.Sent("a")
 	clk.Advance(time.Second)
-	m.Record("a", provider.Outcome{Class: provider.ClassCanceled, Raced: true, Waiting: true}) // a hedge that lost to another, before an answer
+	m.Record("a", provider.Outcome{Class: provider.ClassCanceled, Waiting: true}) // a hedge that lost to another, before an answer
 	owes(time.Second)
 	clk.Advance(time.Minute) // nothing waits on it: idle, not silent
 	owes(time.Second)
@@ -85,7 +85,7 @@ func TestOwedAnswerOpensTheBreaker(t *testing.T) {
 	clk.Advance(2 * time.Second) // the 30-minute figures are read again
 	status(t, m, "a")
 	status(t, m, "b")
-	lost := provider.Outcome{Class: provider.ClassCanceled, Raced: true, Waiting: true}
+	lost := provider.Outcome{Class: provider.ClassCanceled, Waiting: true}
 
 	m.Sent("b")
 	clk.Advance(time.Second)

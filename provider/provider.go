@@ -282,10 +282,6 @@ type Outcome struct {
 	// outage or of a run of errors. Its failure (no connection, 5xx, a
 	// refused key) is the provider error it is.
 	Shallow bool
-	// Raced marks an attempt ended, canceled, because another attempt of
-	// the same request won a race with it (a hedge): given up on by the
-	// router, not by its caller, and so no sign that the endpoint answered.
-	Raced bool
 	// Waiting marks an attempt the router announced to the monitor
 	// (Monitor.Sent) that ended still waiting for its first token: not
 	// answered (Monitor.Answered) before its end. Recording it ends that

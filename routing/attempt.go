@@ -232,7 +232,6 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 		// failure.
 		o.Class = provider.ClassCanceled
 		err = &provider.Error{Class: provider.ClassCanceled, Err: context.Cause(ctx)}
-		o.Raced = errors.Is(context.Cause(ctx), errLostRace)
 	}
 	r.opts.Health.Record(e.ID, o)
 	ar.a.TTFT, ar.a.Duration, ar.a.Outcome, ar.a.Status = o.TTFT, o.Duration, o.Class.String(), o.Status

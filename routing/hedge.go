@@ -88,7 +88,8 @@ func (x *run) hedgeOrder(l *leg, from int) []*Endpoint {
 
 // errLostRace ends an attempt that lost a race (a first-token hedge's, or
 // a stall hedge's) before it handed on anything: given up on by the
-// router, not by its caller (provider.Outcome.Raced).
+// router, not by its caller. It is recorded as canceled, which the monitor
+// counts neither as a failure nor as an answer.
 var errLostRace = errors.New("lost the race: another handed on the answer's next piece first")
 
 // race runs the first endpoint and, if it has streamed no token by after,
@@ -196,23 +197,23 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 		return *got[0]
 	}
 	got[1].a.Hedge = true
-	if winner >= 0 && got[1-winner].err != nil && got[1-winner].err.Class == provider.ClassCanceled {
-		got[1-winner].a.Error = "lost the race: the other streamed first"
-	}
-	t.Attempts = append(t.Attempts, got[0].a)
-	t.Attempts = append(t.Attempts, replaced...)
-	t.Attempts = append(t.Attempts, got[1].a)
 	w := 1
 	switch {
 	case winner >= 0:
 		w = winner
-		if got[1-winner].err != nil && got[1-winner].err.Class == provider.ClassCanceled && ctx.Err() == nil {
-			got[w].outraced = got[1-winner].e.ID
+		if lost := got[1-winner]; lost.err != nil && lost.err.Class == provider.ClassCanceled {
+			lost.a.Error = "lost the race: the other streamed first"
+			if ctx.Err() == nil {
+				got[w].outraced = lost.e.ID // it did not fail: it may have another go
+			}
 		}
 	case got[0].a.Start.Add(got[0].a.Duration).After(got[1].a.Start.Add(got[1].a.Duration)):
 		w = 0
 	}
 	got[w].hedged = true
+	t.Attempts = append(t.Attempts, got[0].a)
+	t.Attempts = append(t.Attempts, replaced...)
+	t.Attempts = append(t.Attempts, got[1].a)
 	return *got[w]
 }
 
