@@ -29,6 +29,12 @@ type owed struct {
 	// owed before; < 0 while it stands, nothing waiting: minus what is
 	// owed (nanoseconds); 0 when nothing is owed.
 	mark atomic.Int64
+	// stood is when the clock last stood (Unix nanoseconds), while it
+	// stands; 0 while it runs or nothing is owed.
+	stood atomic.Int64
+	// stops counts the times the clock has stood (every attempt waiting
+	// having ended unanswered) since it last cleared.
+	stops atomic.Int32
 }
 
 // sent starts an attempt's wait at now.
@@ -36,6 +42,7 @@ func (w *owed) sent(now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.waiting++
+	w.stood.Store(0)
 	switch v := w.mark.Load(); {
 	case v == 0:
 		w.mark.Store(now.UnixNano())
@@ -65,6 +72,8 @@ func (w *owed) heard(now time.Time) {
 // restart clears the clock, and starts it at now for the attempts still
 // waiting. w.mu is held.
 func (w *owed) restart(now time.Time) {
+	w.stood.Store(0)
+	w.stops.Store(0)
 	if w.waiting > 0 {
 		w.mark.Store(now.UnixNano())
 	} else {
@@ -84,6 +93,8 @@ func (w *owed) gaveUp(now time.Time) {
 	w.waiting--
 	if v := w.mark.Load(); w.waiting == 0 && v > 0 {
 		w.mark.Store(min(v-now.UnixNano(), 0))
+		w.stood.Store(now.UnixNano())
+		w.stops.Add(1)
 	}
 }
 
@@ -96,4 +107,18 @@ func (w *owed) at(now time.Time) time.Duration {
 		return time.Duration(-v)
 	}
 	return 0
+}
+
+// standing is how long, at now, the clock has stood: nothing waiting, an
+// answer still owed (0 while an attempt waits or nothing is owed); and how
+// many times it has stood since it last cleared. Lock-free.
+func (w *owed) standing(now time.Time) (time.Duration, int) {
+	stops := int(w.stops.Load())
+	if w.mark.Load() >= 0 {
+		return 0, stops
+	}
+	if at := w.stood.Load(); at > 0 {
+		return max(now.Sub(time.Unix(0, at)), 0), stops
+	}
+	return 0, stops
 }

@@ -218,6 +218,19 @@ func (s *EndpointStatus) Unanswered(now time.Time) time.Duration {
 	return s.owed.at(now)
 }
 
+// Idle is how long, at now, the endpoint has had no attempt waiting on it
+// while it still owes an answer (Unanswered stands still meanwhile): since
+// the last attempt it kept waiting ended without one (a lost race, a caller
+// gone); 0 while an attempt waits, when it owes nothing, and for a snapshot
+// read back from JSON. Times is how often every attempt waiting on it has
+// so ended since it last answered anything.
+func (s *EndpointStatus) Idle(now time.Time) (idle time.Duration, times int) {
+	if s.owed == nil {
+		return 0, 0
+	}
+	return s.owed.standing(now)
+}
+
 // ModelStatus is what routing delivered for one model over the window, set
 // against the best any single endpoint of it did over the same window
 // (OpenRouter's "with routing / without").

@@ -22,6 +22,12 @@ func TestUnanswered(t *testing.T) {
 			t.Fatalf("unanswered %s, want %s", got, want)
 		}
 	}
+	idle := func(want time.Duration, wantTimes int) {
+		t.Helper()
+		if got, times := m.Snapshot().Status("a").Idle(clk.Now()); got != want || times != wantTimes {
+			t.Fatalf("idle %s, %d times; want %s, %d times", got, times, want, wantTimes)
+		}
+	}
 	waited := func(c provider.Class) provider.Outcome { return provider.Outcome{Class: c, Waiting: true} }
 	owes(0)
 	m.Sent("a")
@@ -43,12 +49,17 @@ func TestUnanswered(t *testing.T) {
 
 	m.Sent("a")
 	clk.Advance(time.Second)
+	idle(0, 0)                                                                    // an attempt waits
 	m.Record("a", provider.Outcome{Class: provider.ClassCanceled, Waiting: true}) // a hedge that lost to another, before an answer
 	owes(time.Second)
+	idle(0, 1)
 	clk.Advance(time.Minute) // nothing waits on it: idle, not silent
 	owes(time.Second)
+	idle(time.Minute, 1)
 	m.Record("a", reached()) // the host lists its models; the model says nothing
+	idle(time.Minute, 1)
 	m.Sent("a")
+	idle(0, 1)
 	clk.Advance(time.Second) // the clock runs on
 	owes(2 * time.Second)
 	m.Record("a", waited(provider.ClassTimeout)) // silence
@@ -58,8 +69,10 @@ func TestUnanswered(t *testing.T) {
 	m.Record("a", waited(provider.ClassCanceled)) // its caller went away before an answer
 	clk.Advance(time.Minute)
 	owes(3 * time.Second)
+	idle(time.Minute, 3)
 	m.Record("a", provider.Outcome{Class: provider.ClassOK, Probe: true}) // a probe the model answered
 	owes(0)
+	idle(0, 0)
 	m.Record("a", waited(provider.ClassTimeout)) // an end without a start, recorded by hand
 	m.Sent("a")
 	clk.Advance(time.Second)

@@ -452,21 +452,33 @@ func healthGroup(st *monitor.EndpointStatus, snap *monitor.Snapshot) group {
 // attempts in flight is suspected of taking requests and not answering.
 const unansweredFloor = 500 * time.Millisecond
 
-// Silent is how long the endpoint of st has left an attempt in flight
-// without any answer at now, when that is more than twice its p99 time to
-// first token (and unansweredFloor): a provider that went silent, found out
-// well before the first of its requests reaches its deadline (the planner
-// puts it after the others, hedges pass it over); 0 otherwise, and for an
-// endpoint without figures to be far past.
+// Silent is how long the endpoint of st has kept attempts waiting without
+// any answer (see monitor.EndpointStatus.Unanswered), when that is more
+// than twice its p99 time to first token (and unansweredFloor): a provider
+// that went silent, found out well before the first of its requests
+// reaches its deadline (the planner puts it after the others, hedges pass
+// it over). Once nothing has waited on it for as long again, doubled for
+// every further time all its attempts ended unanswered, it is no longer
+// suspected, and the next request finds out again: placed after the
+// others, an endpoint gets no attempt that could answer, and one that
+// answers most requests (a few of its first tokens late, lost to hedges)
+// stayed suspected until everything planned before it failed. A provider
+// still silent is passed over for twice as long each time, as a breaker
+// backs off. 0 otherwise, and for an endpoint without figures to be far
+// past.
 func Silent(st *monitor.EndpointStatus, now time.Time) time.Duration {
 	p99 := max(st.TTFT.P99, st.TTFT30m.P99)
 	if p99 <= 0 {
 		return 0
 	}
-	if d := st.Unanswered(now); d > max(unansweredFloor, 2*p99) {
-		return d
+	d := st.Unanswered(now)
+	if d <= max(unansweredFloor, 2*p99) {
+		return 0
 	}
-	return 0
+	if idle, times := st.Idle(now); idle > 0 && idle >= d<<min(max(times-1, 0), 20) {
+		return 0
+	}
+	return d
 }
 
 // missesCutoffs reports whether the endpoint's live figures miss any of the
@@ -563,7 +575,7 @@ func (c *Candidate) why(p *Preferences, healthy int) string {
 	case placedRecovered:
 		return fmt.Sprintf("outage %s ago", human.Duration(time.Duration(c.value*float64(time.Second))))
 	case placedUnanswered:
-		return fmt.Sprintf("no answer for %s to a request in flight, far past its usual first token: after the others until it answers",
+		return fmt.Sprintf("no answer for %s to requests sent to it, far past its usual first token: after the others until it answers, or is left alone as long",
 			human.Duration(time.Duration(c.value*float64(time.Second)).Round(time.Millisecond)))
 	case placedSlow:
 		return "misses a preferred throughput or latency cutoff: moved to the end"

@@ -20,7 +20,10 @@ import (
 // A provider that takes a request and goes silent is passed over by the
 // requests that come while the first waits, once the wait is far past its
 // usual first token, not only after the first reaches its deadline: it
-// gets one request, not one per request sent in the meantime.
+// gets one request, not one per request sent in the meantime. Once nothing
+// has waited on it for as long as it kept requests waiting, it gets the
+// next request again (passed over, it could never show it answers again);
+// found silent again, it is passed over twice as long.
 func TestSilentEndpointIsPassedOver(t *testing.T) {
 	var requests atomic.Int64
 	got := make(chan struct{}, 8)
@@ -47,31 +50,65 @@ func TestSilentEndpointIsPassedOver(t *testing.T) {
 		req.Timeouts.FirstToken = time.Minute // the first waits: only the others can tell
 		return req
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	first := make(chan struct{})
-	go func() {
-		defer close(first)
-		r.Send(ctx, ask("the first"), nil)
-	}()
-	<-got // the silent one has it
-	clk.Advance(time.Second)
-	res, err := r.Send(t.Context(), ask("the second"), nil)
-	cancel()
-	<-first
-	if err != nil || res.Provider != "good" || strings.Join(outcomes(res.Trace), " ") != "good:ok" {
-		t.Fatalf("second request: %v, served by %q, attempts %v", err, res.Provider, outcomes(res.Trace))
+	// waitOn sends a request that the silent one gets, and returns what
+	// ends it, once it is ended.
+	waitOn := func(q string) (end func()) {
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		var res *Result
+		go func() {
+			defer close(done)
+			res, _ = r.Send(ctx, ask(q), nil)
+		}()
+		select {
+		case <-got: // the silent one has it
+		case <-done:
+			t.Fatalf("%s request: the silent one never got it; attempts %v", q, outcomes(res.Trace))
+		}
+		return func() { cancel(); <-done }
 	}
-	var why string
-	for _, c := range res.Trace.Candidates {
-		if c.Provider == "silent" {
-			why = c.Why
+	passedOver := func(q, owed string) {
+		t.Helper()
+		res, err := r.Send(t.Context(), ask(q), nil)
+		if err != nil || res.Provider != "good" || strings.Join(outcomes(res.Trace), " ") != "good:ok" {
+			t.Fatalf("%s request: %v, served by %q, attempts %v", q, err, res.Provider, outcomes(res.Trace))
+		}
+		var why string
+		for _, c := range res.Trace.Candidates {
+			if c.Provider == "silent" {
+				why = c.Why
+			}
+		}
+		if !strings.Contains(why, "no answer for "+owed+" to requests sent to it") {
+			t.Errorf("%s request: the silent candidate's reason %q", q, why)
 		}
 	}
-	if !strings.Contains(why, "no answer for 1s to a request in flight") {
-		t.Errorf("the silent candidate's reason %q", why)
-	}
+	end := waitOn("the first")
+	clk.Advance(time.Second)
+	passedOver("the second", "1s")
 	if n := requests.Load(); n != 1 {
 		t.Errorf("the silent provider got %d requests; want 1", n)
+	}
+	// The first request's caller goes: nothing waits on it, and it owes
+	// what the first waited. It is passed over for as long again; then
+	// the next request finds out again, and while that one waits, what it
+	// owes runs on from there.
+	end()
+	clk.Advance(999 * time.Millisecond)
+	passedOver("the third", "1s")
+	clk.Advance(time.Millisecond)
+	end = waitOn("the fourth")
+	clk.Advance(500 * time.Millisecond)
+	passedOver("the fifth", "1.5s")
+	end()
+	// Found silent a second time: passed over twice as long, 3s.
+	clk.Advance(2999 * time.Millisecond)
+	passedOver("the sixth", "1.5s")
+	clk.Advance(time.Millisecond)
+	end = waitOn("the seventh")
+	end()
+	if n := requests.Load(); n != 3 {
+		t.Errorf("the silent provider got %d requests; want 3", n)
 	}
 }
 

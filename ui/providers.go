@@ -526,10 +526,10 @@ func silent(s *monitor.EndpointStatus, now time.Time) time.Duration {
 }
 
 // reason is why the endpoint is not simply healthy, in the monitor's words,
-// or the router's for one silent to a request in flight; "" for healthy.
+// or the router's for one silent to the requests sent to it; "" for healthy.
 func reason(s *monitor.EndpointStatus, now time.Time) string {
 	if d := silent(s, now); d > 0 {
-		return fmt.Sprintf("no answer for %s to a request in flight, far past its usual first token: tried after the others",
+		return fmt.Sprintf("no answer for %s to requests sent to it, far past its usual first token: tried after the others",
 			human.Duration(d.Round(100*time.Millisecond)))
 	}
 	if s.State == monitor.Healthy {
