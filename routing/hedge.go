@@ -4,11 +4,13 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"sync"
 	"time"
 
+	"switchboard/human"
 	"switchboard/provider"
 )
 
@@ -23,31 +25,57 @@ type Hedge struct {
 }
 
 // defaultHedgeAfter is the wait when neither the request nor the endpoint's
-// figures say: no p95 to go by yet.
+// figures say: no first token measured yet.
 const defaultHedgeAfter = 2 * time.Second
+
+// hedgeWait is how long a first attempt waits for its first token before
+// its hedge starts, and why.
+type hedgeWait struct {
+	after    time.Duration
+	from     hedgeFrom
+	provider string // the first endpoint's
+}
+
+// hedgeFrom is what a hedge's wait was read from.
+type hedgeFrom uint8
+
+const (
+	fromP95      hedgeFrom = iota // the endpoint's p95 time to first token
+	fromRequest                   // the request's (or the model's) after
+	fromNoFigure                  // nothing measured: defaultHedgeAfter
+)
+
+// why says, for the hedge's trace, how long the first attempt was waited
+// for and why: written only for a hedge that started.
+func (w hedgeWait) why() string {
+	switch w.from {
+	case fromRequest:
+		return fmt.Sprintf("waited %s for %s's first token, as asked", human.Duration(w.after), w.provider)
+	case fromNoFigure:
+		return fmt.Sprintf("waited %s for %s's first token: none measured yet", human.Duration(w.after), w.provider)
+	}
+	return fmt.Sprintf("waited %s for %s's first token: its p95", human.Duration(w.after), w.provider)
+}
 
 // hedgeAfter decides whether this attempt at e gets a hedge, and after how
 // long: any attempt before the answer began (after a failure that came at
 // once, the next is as likely to be slow as the first), never a resumed
-// stream or a last resort, until a hedge has started once. 0 means no
-// hedge.
-func (x *run) hedgeAfter(e *Endpoint, lastResort bool) time.Duration {
+// stream or a last resort, until a hedge has started once. A zero after
+// means no hedge.
+func (x *run) hedgeAfter(e *Endpoint, lastResort bool) hedgeWait {
 	h := x.req.Hedge
 	if h == nil || !h.Enabled || lastResort || x.hedged || x.begun {
-		return 0
+		return hedgeWait{}
 	}
 	if h.After > 0 {
-		return h.After
+		return hedgeWait{after: h.After, from: fromRequest, provider: e.Provider}
 	}
 	if st := x.r.opts.Health.Snapshot().Status(e.ID); st != nil {
-		switch {
-		case st.TTFT.P95 > 0:
-			return st.TTFT.P95
-		case st.TTFT30m.P95 > 0:
-			return st.TTFT30m.P95
+		if p95 := cmp.Or(st.TTFT.P95, st.TTFT30m.P95); p95 > 0 {
+			return hedgeWait{after: p95, provider: e.Provider}
 		}
 	}
-	return defaultHedgeAfter
+	return hedgeWait{after: defaultHedgeAfter, from: fromNoFigure, provider: e.Provider}
 }
 
 // hedgeOrder is the order in which the endpoints of leg l from from on are
@@ -92,8 +120,10 @@ func (x *run) hedgeOrder(l *leg, from int) []*Endpoint {
 // counts neither as a failure nor as an answer.
 var errLostRace = errors.New("lost the race: another handed on the answer's next piece first")
 
-// race runs the first endpoint and, if it has streamed no token by after,
-// the one partner finds as well (partner admits it, at that moment); a
+// race runs the first endpoint and, if it has streamed no token by
+// wait.after, the one partner finds as well (partner admits it, at that
+// moment; when the budget or partner has none, it is asked again after as
+// long again, for as long as the first waits); a
 // hedge that fails before its first token while the first still waits is
 // replaced by the next partner finds. A hedge adds to the load on the fleet
 // for a moment, so each comes out of the router's hedge budget. The first
@@ -101,7 +131,7 @@ var errLostRace = errors.New("lost the race: another handed on the answer's next
 // stream and the other is canceled. Every attempt goes into the trace (the
 // hedges marked so); the result is the winner's, or, if neither streamed,
 // the one that failed last.
-func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64, after time.Duration, req Request, onDelta OnDelta,
+func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64, wait hedgeWait, req Request, onDelta OnDelta,
 	partner func() (Endpoint, uint64, bool)) attemptResult {
 	var mu sync.Mutex
 	winner := -1
@@ -155,8 +185,10 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 	}
 
 	start(0, first, gen)
-	timer, stop := r.opts.Clock.NewTimer(after)
-	defer stop()
+	began, hedgedAt := r.opts.Clock.Now(), time.Time{}
+	timer, stop := r.opts.Clock.NewTimer(wait.after)
+	defer func() { stop() }()
+	asked := 0 // times the hedge was asked for
 	streaming := func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -168,9 +200,19 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 	for running > 0 {
 		select {
 		case <-timer:
-			if !streaming() && got[0] == nil && r.hedgeAllowed(partner, start) {
-				hedged, running = true, running+1
+			if streaming() || got[0] != nil {
+				break
 			}
+			asked++
+			if r.hedgeAllowed(partner, start) {
+				hedged, running, hedgedAt = true, running+1, r.opts.Clock.Now()
+				break
+			}
+			// The budget had no hedge to spare (or no endpoint could take
+			// one): the first waits on, likelier stuck the longer it
+			// waits. Ask again after as long again.
+			stop()
+			timer, stop = r.opts.Clock.NewTimer(wait.after)
 		case res := <-results:
 			running--
 			if res.i == 1 && res.ar.err != nil && res.ar.err.Class != provider.ClassCanceled && got[0] == nil && !streaming() {
@@ -179,7 +221,7 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 				// next partner races in its place. One that failed sooner
 				// than the first had been given cost the fleet no more than
 				// a refusal, and gives its hedge back to the budget.
-				if res.ar.a.Duration < after {
+				if res.ar.a.Duration < wait.after {
 					r.hedges.giveBack()
 				}
 				if r.hedgeAllowed(partner, start) {
@@ -197,6 +239,15 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 		return *got[0]
 	}
 	got[1].a.Hedge = true
+	why := wait.why()
+	if asked > 1 {
+		why += fmt.Sprintf("; then %s more: no hedge to spare until then", human.Duration(hedgedAt.Sub(began)-wait.after))
+	}
+	if len(replaced) > 0 {
+		replaced[0].Waited = why
+	} else {
+		got[1].a.Waited = why
+	}
 	w := 1
 	switch {
 	case winner >= 0:

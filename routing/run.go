@@ -376,8 +376,11 @@ func (x *run) try(ctx context.Context, e *Endpoint, gen uint64, legIdx, pos int,
 	if sh != nil {
 		deliver = sh.onDelta
 	}
-	if h := x.hedgeAfter(e, legIdx >= len(x.legs)); h > 0 {
+	if h := x.hedgeAfter(e, legIdx >= len(x.legs)); h.after > 0 {
+		first := len(x.t.Attempts)
 		ar := x.r.race(ctx, x.t, *e, gen, h, req, deliver, func() (Endpoint, uint64, bool) { return x.hedgePartner(legIdx, pos) })
+		x.t.Attempts[first].Retry, x.t.Attempts[first].Waited = again, x.waited
+		x.waited = ""
 		x.hedged = x.hedged || ar.hedged
 		if ar = sh.settle(ar); ar.err != nil && ar.outraced != "" {
 			x.anotherGo(ar.outraced)

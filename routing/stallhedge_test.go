@@ -389,3 +389,61 @@ func TestARaceLoserCarriesOnWhenTheWinnerBreaks(t *testing.T) {
 		t.Errorf("a saw %d requests, b %d; want 2 and 1", aSaw.Load(), bSaw.Load())
 	}
 }
+
+// A hedge the budget has none for is asked for again after as long again,
+// while the first still waits: the longer it waits, the likelier it is
+// stuck. (It was never asked for again: the first waited out its deadline.)
+func TestHedgeAskedAgainWhenTheBudgetHadNone(t *testing.T) {
+	f, srvs := simFleet(t, map[string]float64{"stuck": 0.01, "quick": 10}, provider.OpenAIOptions{},
+		sim.Profile{Name: "stuck", Mode: sim.ModeSlowStart, SlowStart: time.Hour}, sim.Profile{Name: "quick"})
+	f.clk.HoldTimers()
+	for f.router.hedges.take(f.clk.Now()) { // other requests spent the budget
+	}
+	req := ask("hello")
+	req.Provider.Sort = Sort{By: SortPrice}
+	req.Hedge = &Hedge{Enabled: true, After: 100 * time.Millisecond}
+	req.Timeouts.FirstToken = 2 * time.Second // on the wall clock: a test that fails, fails soon
+	type sent struct {
+		res *Result
+		err error
+	}
+	done := make(chan sent, 1)
+	go func() {
+		res, err := f.router.Send(t.Context(), req, nil)
+		done <- sent{res, err}
+	}()
+	// timer waits for the race's timer, failing if the request ends first.
+	timer := func() {
+		t.Helper()
+		armed := make(chan struct{})
+		go func() { f.clk.WaitForTimers(1); close(armed) }()
+		select {
+		case <-armed:
+		case s := <-done:
+			t.Fatalf("no hedge asked for again: %v, attempts %v", s.err, outcomes(s.res.Trace))
+		}
+	}
+	// The request brought a fifth of a hedge, and each 100ms bring a
+	// tenth: asked at 100ms, 200ms, ... 700ms, there is none.
+	for range 7 {
+		timer()
+		f.clk.Advance(100 * time.Millisecond)
+	}
+	timer()
+	if n := srvs["quick"].Stats().Requests; n != 0 {
+		t.Fatalf("quick got %d requests with no hedge to spare", n)
+	}
+	f.clk.Advance(100 * time.Millisecond) // at 800ms, one
+	s := <-done
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	a := s.res.Trace.Attempts
+	if got := strings.Join(outcomes(s.res.Trace), " "); got != "stuck:canceled quick:ok" ||
+		a[1].Waited != "waited 100ms for stuck's first token, as asked; then 700ms more: no hedge to spare until then" {
+		t.Fatalf("attempts %s, the hedge's wait %q", got, a[1].Waited)
+	}
+	if n := srvs["quick"].Stats().Requests; n != 1 {
+		t.Fatalf("quick got %d requests", n)
+	}
+}
