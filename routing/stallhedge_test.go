@@ -3,8 +3,11 @@ package routing
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -445,5 +448,48 @@ func TestHedgeAskedAgainWhenTheBudgetHadNone(t *testing.T) {
 	}
 	if n := srvs["quick"].Stats().Requests; n != 1 {
 		t.Fatalf("quick got %d requests", n)
+	}
+}
+
+// A request that waited out a short Retry-After and then tries the same
+// endpoint with hedging on (nothing else to try, so nothing to hedge with):
+// the race's first attempt is the retry, and says what it waited for (it
+// lost both, and the words went to the next attempt). The upstream limits
+// the first request, then answers.
+func TestARetryThatRacesSaysItIsARetry(t *testing.T) {
+	backend, err := url.Parse(simtest.Start(t, sim.Profile{Name: "a"}).URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: backend.Scheme, Host: backend.Host})
+	var n atomic.Int64
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			io.WriteString(w, `{"error":{"message":"slow down","type":"rate_limit_error"}}`)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	r := routerOver(t, Options{Clock: monitortest.NewClock()}, Endpoint{ID: "m@a", Provider: "a", Model: "m", UpstreamModel: "m",
+		Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: front.URL + "/v1"})})
+	req := ask("hello")
+	req.Hedge = &Hedge{Enabled: true, After: 20 * time.Millisecond}
+	res, err := r.Send(t.Context(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := res.Trace.Attempts
+	if got := strings.Join(outcomes(res.Trace), " "); got != "a:rate_limited a:ok" {
+		t.Fatalf("attempts %s: a limited, then a again", got)
+	}
+	if a[0].Retry || a[0].Waited != "" || !a[1].Retry || !strings.HasPrefix(a[1].Waited, "waited 1s: Retry-After") {
+		t.Fatalf("the first: retry %v, %q; the retry: retry %v, %q", a[0].Retry, a[0].Waited, a[1].Retry, a[1].Waited)
+	}
+	if got := n.Load(); got != 2 {
+		t.Fatalf("a saw %d requests", got)
 	}
 }
