@@ -633,19 +633,28 @@ func TestSendResumesABrokenStreamWithPrefill(t *testing.T) {
 	}
 }
 
-// sendAtHedge sends req through f's router and moves its clock past the
-// hedge's delay once the race waits on it.
-func sendAtHedge(t *testing.T, f *fleet, req Request, onDelta OnDelta) (*Result, error) {
-	f.clk.HoldTimers()
-	type sent struct {
-		res *Result
-		err error
-	}
+// sent is what a request sent in the background came to.
+type sent struct {
+	res *Result
+	err error
+}
+
+// sendInBackground sends req through f's router on a goroutine of its own;
+// the channel gets what it came to.
+func (f *fleet) sendInBackground(t *testing.T, req Request, onDelta OnDelta) <-chan sent {
 	done := make(chan sent, 1)
 	go func() {
 		res, err := f.router.Send(t.Context(), req, onDelta)
 		done <- sent{res, err}
 	}()
+	return done
+}
+
+// sendAtHedge sends req through f's router and moves its clock past the
+// hedge's delay once the race waits on it.
+func sendAtHedge(t *testing.T, f *fleet, req Request, onDelta OnDelta) (*Result, error) {
+	f.clk.HoldTimers()
+	done := f.sendInBackground(t, req, onDelta)
 	f.clk.WaitForTimers(1)
 	f.clk.Advance(req.Hedge.After)
 	s := <-done

@@ -406,15 +406,7 @@ func TestHedgeAskedAgainWhenTheBudgetHadNone(t *testing.T) {
 	req.Provider.Sort = Sort{By: SortPrice}
 	req.Hedge = &Hedge{Enabled: true, After: 100 * time.Millisecond}
 	req.Timeouts.FirstToken = 2 * time.Second // on the wall clock: a test that fails, fails soon
-	type sent struct {
-		res *Result
-		err error
-	}
-	done := make(chan sent, 1)
-	go func() {
-		res, err := f.router.Send(t.Context(), req, nil)
-		done <- sent{res, err}
-	}()
+	done := f.sendInBackground(t, req, nil)
 	// timer waits for the race's timer, failing if the request ends first.
 	timer := func() {
 		t.Helper()
