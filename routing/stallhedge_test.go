@@ -364,10 +364,6 @@ func TestARaceLoserCarriesOnWhenTheWinnerBreaks(t *testing.T) {
 	req.Hedge = &Hedge{Enabled: true, After: 50 * time.Millisecond}
 	req.Provider.Sort = Sort{By: SortPrice}
 	clk.HoldTimers()
-	type sent struct {
-		res *Result
-		err error
-	}
 	done := make(chan sent, 1)
 	var got strings.Builder
 	go func() {
