@@ -42,16 +42,18 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 }
 
 // waitFor waits until what was written contains s, failing the test if it
-// does not within 10s.
+// does not within 30s: a guard against a hang, not a timing. (Under -race,
+// on 2 busy cores, a dashboard over ten providers probed every 250ms took
+// up to 12s to take a few typed keys, and 10s failed the test.)
 func (l *lockedBuffer) waitFor(t *testing.T, s string) {
 	t.Helper()
-	guard := time.NewTimer(10 * time.Second)
+	guard := time.NewTimer(30 * time.Second)
 	defer guard.Stop()
 	for !strings.Contains(l.String(), s) {
 		select {
 		case <-l.wrote:
 		case <-guard.C:
-			t.Fatalf("%q was not written within 10s; got:\n%s", s, l)
+			t.Fatalf("%q was not written within 30s; got:\n%s", s, l)
 		}
 	}
 }
