@@ -71,11 +71,20 @@ func (x *run) hedgeAfter(e *Endpoint, lastResort bool) hedgeWait {
 		return hedgeWait{after: h.After, from: fromRequest, provider: e.Provider}
 	}
 	if st := x.r.opts.Health.Snapshot().Status(e.ID); st != nil {
-		if p95 := cmp.Or(st.TTFT.P95, st.TTFT30m.P95); p95 > 0 {
+		if p95 := measured(st.TTFT.P95, st.TTFT30m.P95); p95 > 0 {
 			return hedgeWait{after: p95, provider: e.Provider}
 		}
 	}
 	return hedgeWait{after: defaultHedgeAfter, from: fromNoFigure, provider: e.Provider}
+}
+
+// measured is a figure of the window, d, or, when the window has none
+// (monitor.NoData, below zero, which cmp.Or would take), of 30 minutes.
+func measured(d, of30m time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return of30m
 }
 
 // hedgeOrder is the order in which the endpoints of leg l from from on are
@@ -99,7 +108,7 @@ func (x *run) hedgeOrder(l *leg, from int) []*Endpoint {
 	for i, e := range es {
 		ks[i] = keyed{e: e, group: x.t.candidate(e.ID).group, ttft: time.Duration(math.MaxInt64)}
 		if st := x.snap.Status(e.ID); st != nil {
-			if d := cmp.Or(st.TTFT.P50, st.TTFT30m.P50); d > 0 {
+			if d := measured(st.TTFT.P50, st.TTFT30m.P50); d > 0 {
 				ks[i].ttft = d
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/human"
 	"switchboard/monitor"
 	"switchboard/monitor/monitortest"
 	"switchboard/provider"
@@ -479,5 +480,43 @@ func TestARetryThatRacesSaysItIsARetry(t *testing.T) {
 	}
 	if got := n.Load(); got != 2 {
 		t.Fatalf("a saw %d requests", got)
+	}
+}
+
+// With nothing in the window (5 minutes) but first tokens of the last 30
+// minutes, the hedge starts at the 30-minute p95 and goes to the quickest
+// by its 30-minute p50: a window without data reads monitor.NoData (-1),
+// which is no figure, not a zero to pass over.
+func TestHedgeReadsThe30MinuteFiguresWhenTheWindowHasNone(t *testing.T) {
+	f, srvs := simFleet(t, map[string]float64{"stuck": 0.01, "b": 1, "c": 10}, provider.OpenAIOptions{},
+		sim.Profile{Name: "stuck", Mode: sim.ModeSlowStart, SlowStart: time.Hour}, sim.Profile{Name: "b"}, sim.Profile{Name: "c"})
+	for range 20 {
+		for n, ttft := range map[string]time.Duration{"stuck": 300 * time.Millisecond, "b": 400 * time.Millisecond, "c": 100 * time.Millisecond} {
+			f.mon.Record("m@"+n, provider.Outcome{Class: provider.ClassOK, TTFT: ttft, Duration: time.Second, OutputTokens: 10})
+		}
+	}
+	f.clk.Advance(6 * time.Minute) // out of the window, in the 30 minutes
+	st := f.mon.Snapshot().Status("m@stuck")
+	if st.TTFT.P95 != monitor.NoData || st.TTFT30m.P95 <= 0 {
+		t.Fatalf("stuck's first tokens: window %+v, 30 minutes %+v", st.TTFT, st.TTFT30m)
+	}
+	f.clk.HoldTimers()
+	req := ask("hello")
+	req.Hedge = &Hedge{Enabled: true}
+	req.Timeouts.FirstToken = 5 * time.Second // on the wall clock: a test that fails, fails soon
+	done := f.sendInBackground(t, req, nil)
+	f.clk.WaitForTimers(1)
+	f.clk.Advance(defaultHedgeAfter) // the hedge's timer fires, whichever wait it was set for
+	s := <-done
+	if s.err != nil {
+		t.Fatalf("%v; attempts %v", s.err, outcomes(s.res.Trace))
+	}
+	a := s.res.Trace.Attempts
+	want := "waited " + human.Duration(st.TTFT30m.P95) + " for stuck's first token: its p95"
+	if got := strings.Join(outcomes(s.res.Trace), " "); got != "stuck:canceled c:ok" || a[1].Waited != want {
+		t.Fatalf("attempts %s, the hedge's wait %q; want stuck:canceled c:ok, %q", got, a[1].Waited, want)
+	}
+	if n := srvs["b"].Stats().Requests; n != 0 {
+		t.Fatalf("b, the slower, got %d requests", n)
 	}
 }
