@@ -29,8 +29,9 @@ type owed struct {
 	// owed before; < 0 while it stands, nothing waiting: minus what is
 	// owed (nanoseconds); 0 when nothing is owed.
 	mark atomic.Int64
-	// stood is when the clock last stood (Unix nanoseconds), while it
-	// stands; 0 while it runs or nothing is owed.
+	// stood is when the clock last stood (Unix nanoseconds): read only
+	// while mark says it stands, and written before mark, so that a reader
+	// who sees it stand sees when.
 	stood atomic.Int64
 	// stops counts the times the clock has stood (every attempt waiting
 	// having ended unanswered) since it last cleared.
@@ -42,7 +43,6 @@ func (w *owed) sent(now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.waiting++
-	w.stood.Store(0)
 	switch v := w.mark.Load(); {
 	case v == 0:
 		w.mark.Store(now.UnixNano())
@@ -72,7 +72,6 @@ func (w *owed) heard(now time.Time) {
 // restart clears the clock, and starts it at now for the attempts still
 // waiting. w.mu is held.
 func (w *owed) restart(now time.Time) {
-	w.stood.Store(0)
 	w.stops.Store(0)
 	if w.waiting > 0 {
 		w.mark.Store(now.UnixNano())
@@ -92,9 +91,9 @@ func (w *owed) gaveUp(now time.Time) {
 	}
 	w.waiting--
 	if v := w.mark.Load(); w.waiting == 0 && v > 0 {
-		w.mark.Store(min(v-now.UnixNano(), 0))
 		w.stood.Store(now.UnixNano())
 		w.stops.Add(1)
+		w.mark.Store(min(v-now.UnixNano(), 0))
 	}
 }
 
@@ -117,8 +116,5 @@ func (w *owed) standing(now time.Time) (time.Duration, int) {
 	if w.mark.Load() >= 0 {
 		return 0, stops
 	}
-	if at := w.stood.Load(); at > 0 {
-		return max(now.Sub(time.Unix(0, at)), 0), stops
-	}
-	return 0, stops
+	return max(now.Sub(time.Unix(0, w.stood.Load())), 0), stops
 }
