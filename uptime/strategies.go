@@ -171,7 +171,7 @@ func (r *result) keepTrace(raw json.RawMessage) {
 	if json.Unmarshal(raw, &t) != nil {
 		return
 	}
-	r.trace = slices.Clone(raw)
+	r.trace = raw // json.Unmarshal gave it its own copy
 	for _, a := range t.Attempts {
 		r.tried = append(r.tried, a.Provider)
 	}
