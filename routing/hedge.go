@@ -31,9 +31,8 @@ const defaultHedgeAfter = 2 * time.Second
 // hedgeWait is how long a first attempt waits for its first token before
 // its hedge starts, and why.
 type hedgeWait struct {
-	after    time.Duration
-	from     hedgeFrom
-	provider string // the first endpoint's
+	after time.Duration
+	from  hedgeFrom
 }
 
 // hedgeFrom is what a hedge's wait was read from.
@@ -45,16 +44,16 @@ const (
 	fromNoFigure                  // nothing measured: defaultHedgeAfter
 )
 
-// why says, for the hedge's trace, how long the first attempt was waited
-// for and why: written only for a hedge that started.
-func (w hedgeWait) why() string {
+// why says, for the hedge's trace, how long the first attempt (at
+// provider) was waited for and why: written only for a hedge that started.
+func (w hedgeWait) why(provider string) string {
 	switch w.from {
 	case fromRequest:
-		return fmt.Sprintf("waited %s for %s's first token, as asked", human.Duration(w.after), w.provider)
+		return fmt.Sprintf("waited %s for %s's first token, as asked", human.Duration(w.after), provider)
 	case fromNoFigure:
-		return fmt.Sprintf("waited %s for %s's first token: none measured yet", human.Duration(w.after), w.provider)
+		return fmt.Sprintf("waited %s for %s's first token: none measured yet", human.Duration(w.after), provider)
 	}
-	return fmt.Sprintf("waited %s for %s's first token: its p95", human.Duration(w.after), w.provider)
+	return fmt.Sprintf("waited %s for %s's first token: its p95", human.Duration(w.after), provider)
 }
 
 // hedgeAfter decides whether this attempt at e gets a hedge, and after how
@@ -68,14 +67,14 @@ func (x *run) hedgeAfter(e *Endpoint, lastResort bool) hedgeWait {
 		return hedgeWait{}
 	}
 	if h.After > 0 {
-		return hedgeWait{after: h.After, from: fromRequest, provider: e.Provider}
+		return hedgeWait{after: h.After, from: fromRequest}
 	}
 	if st := x.r.opts.Health.Snapshot().Status(e.ID); st != nil {
 		if p95 := measured(st.TTFT.P95, st.TTFT30m.P95); p95 > 0 {
-			return hedgeWait{after: p95, provider: e.Provider}
+			return hedgeWait{after: p95}
 		}
 	}
-	return hedgeWait{after: defaultHedgeAfter, from: fromNoFigure, provider: e.Provider}
+	return hedgeWait{after: defaultHedgeAfter, from: fromNoFigure}
 }
 
 // measured is a figure of the window, d, or, when the window has none
@@ -248,7 +247,7 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 		return *got[0]
 	}
 	got[1].a.Hedge = true
-	why := wait.why()
+	why := wait.why(first.Provider)
 	if asked > 1 {
 		why += fmt.Sprintf("; then %s more: no hedge to spare until then", human.Duration(hedgedAt.Sub(began)-wait.after))
 	}
