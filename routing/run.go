@@ -379,8 +379,7 @@ func (x *run) try(ctx context.Context, e *Endpoint, gen uint64, legIdx, pos int,
 	if h := x.hedgeAfter(e, legIdx >= len(x.legs)); h.after > 0 {
 		first := len(x.t.Attempts)
 		ar := x.r.race(ctx, x.t, *e, gen, h, req, deliver, func() (Endpoint, uint64, bool) { return x.hedgePartner(legIdx, pos) })
-		x.t.Attempts[first].Retry, x.t.Attempts[first].Waited = again, x.waited
-		x.waited = ""
+		x.mark(&x.t.Attempts[first], again, lastResort)
 		x.hedged = x.hedged || ar.hedged
 		if ar = sh.settle(ar); ar.err != nil && ar.outraced != "" {
 			x.anotherGo(ar.outraced)
@@ -399,10 +398,17 @@ func (x *run) try(ctx context.Context, e *Endpoint, gen uint64, legIdx, pos int,
 	if cont != nil {
 		cont.settle(&ar)
 	}
-	ar.a.LastResort, ar.a.Retry, ar.a.Resumed, ar.a.Waited = lastResort, again, x.begun, x.waited
-	x.waited = ""
+	x.mark(&ar.a, again, lastResort)
 	x.t.Attempts = append(x.t.Attempts, ar.a)
 	return sh.settle(ar)
+}
+
+// mark marks a, the attempt (or the race's first attempt) try made at an
+// endpoint: a retry, a last resort, a resumed stream, and the wait before
+// it, which is said once.
+func (x *run) mark(a *Attempt, again, lastResort bool) {
+	a.LastResort, a.Retry, a.Resumed, a.Waited = lastResort, again, x.begun, x.waited
+	x.waited = ""
 }
 
 // carryingOn is the request that carries on the answer the caller has
