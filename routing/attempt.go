@@ -47,16 +47,24 @@ type attemptResult struct {
 // answerParts are the parts of a whole answer besides its content, for a
 // caller that does not stream: the thinking and its seal, the tool calls
 // put together from their pieces, the log probabilities.
+//
+// The text is kept in byte slices, not strings.Builders: answerParts goes
+// by value in an attemptResult (returned, sent from a race's goroutines),
+// and a Builder written to holds a pointer to itself, one the compiler is
+// told does not escape: copied out of the stack of the goroutine that wrote
+// it, it points into that stack once the goroutine is gone, and the
+// garbage collector, finding it there, stops the process ("found bad
+// pointer in Go heap", seen under -race with hedged races ending at once).
 type answerParts struct {
-	reasoning, signature strings.Builder
+	reasoning, signature []byte
 	calls                []provider.ToolCall
 	args                 []*strings.Builder // of calls[i]
 	logprobs             []provider.Logprob
 }
 
 func (w *answerParts) add(d *Delta) {
-	w.reasoning.WriteString(d.Reasoning)
-	w.signature.WriteString(d.Signature)
+	w.reasoning = append(w.reasoning, d.Reasoning...)
+	w.signature = append(w.signature, d.Signature...)
 	w.logprobs = append(w.logprobs, d.Logprobs...)
 	w.addCalls(d.ToolCalls)
 }
@@ -98,8 +106,8 @@ func (w *answerParts) badCall(finish string) *provider.Error {
 // handOn hands the thinking held before the commit to onDelta, and
 // forgets it.
 func (w *answerParts) handOn(onDelta OnDelta) {
-	if w.reasoning.Len() > 0 || w.signature.Len() > 0 {
-		onDelta(Delta{Reasoning: w.reasoning.String(), Signature: w.signature.String()})
+	if len(w.reasoning) > 0 || len(w.signature) > 0 {
+		onDelta(Delta{Reasoning: string(w.reasoning), Signature: string(w.signature)})
 		*w = answerParts{}
 	}
 }

@@ -703,7 +703,7 @@ func (x *run) result(err *Error) *Result {
 		res.Endpoint, res.Provider, res.Model = a.e.ID, a.e.Provider, a.e.Model
 		res.FinishReason, res.Usage = a.finish, a.usage
 		if x.onDelta == nil {
-			res.Content, res.Reasoning, res.Signature = a.content, a.whole.reasoning.String(), a.whole.signature.String()
+			res.Content, res.Reasoning, res.Signature = a.content, string(a.whole.reasoning), string(a.whole.signature)
 			res.ToolCalls, res.Logprobs = a.whole.toolCalls(), a.whole.logprobs
 		}
 		return res
