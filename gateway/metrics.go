@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"switchboard/monitor"
+	"switchboard/provider"
+	"switchboard/routing"
 )
 
 // otherModel stands for every model name the router does not serve. The
@@ -41,6 +43,7 @@ type metrics struct {
 	tries  *prometheus.CounterVec
 	falls  *prometheus.CounterVec
 	skips  *prometheus.CounterVec
+	hedges *prometheus.CounterVec
 }
 
 // requestMetric is what the gateway knows about one finished chat
@@ -59,6 +62,32 @@ type requestMetric struct {
 	Attempts         int           // upstream attempts the router made
 	Fallback         bool          // served by another endpoint than the first tried, or a fallback model
 	Skipped          int           // upstream events skipped as not chunks (each held no text)
+	Hedges           hedgeCounts   // the hedges the router asked for, by how each went
+}
+
+// hedgeCounts are a request's hedges by how each went, in hedgeResults'
+// order: its answer went to the caller; it was ended when the other
+// streamed first (or the caller left); it failed; the hedge budget had
+// none to spare when it was asked for.
+type hedgeCounts [4]int
+
+var hedgeResults = [len(hedgeCounts{})]string{"won", "lost", "failed", "denied"}
+
+// hedgesOf counts the trace's hedges by how each went.
+func hedgesOf(t *routing.Trace) (n hedgeCounts) {
+	for _, a := range t.Attempts {
+		switch {
+		case !a.Hedge:
+		case a.Outcome == "ok":
+			n[0]++
+		case a.Outcome == provider.ClassCanceled.String():
+			n[1]++
+		default:
+			n[2]++
+		}
+	}
+	n[3] = t.HedgesDenied
+	return n
 }
 
 // newMetrics builds the gateway's metrics on a registry of its own. Health
@@ -110,6 +139,10 @@ func newMetrics(h Health, models []string) *metrics {
 			Name: "switchboard_skipped_events_total",
 			Help: "Upstream stream events that were not chunks and held no text, skipped with the answer going on without them.",
 		}, []string{"model"}),
+		hedges: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_hedges_total",
+			Help: "Hedges of requests with hedging on (for a slow first token, or a stream gone silent), by result: won (its answer went to the client), lost (the other streamed first, or the client left), failed, or denied (the hedge budget had none to spare when asked).",
+		}, []string{"model", "result"}),
 	}
 	// Series that exist from the start read 0 instead of being absent, so
 	// rate() and alerts work before the first request of a model.
@@ -121,6 +154,9 @@ func newMetrics(h Health, models []string) *metrics {
 		m.tries.WithLabelValues(name)
 		m.falls.WithLabelValues(name)
 		m.skips.WithLabelValues(name)
+		for _, result := range hedgeResults {
+			m.hedges.WithLabelValues(name, result)
+		}
 	}
 	m.handle = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorHandling: promhttp.HTTPErrorOnError,
@@ -158,6 +194,11 @@ func (m *metrics) request(r requestMetric) {
 		m.falls.WithLabelValues(model).Inc()
 	}
 	m.skips.WithLabelValues(model).Add(float64(max(r.Skipped, 0)))
+	for i, n := range r.Hedges {
+		if n > 0 {
+			m.hedges.WithLabelValues(model, hedgeResults[i]).Add(float64(n))
+		}
+	}
 }
 
 // modelLabel returns name if the router serves it, else otherModel.

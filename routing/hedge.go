@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -196,7 +197,8 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 	began, hedgedAt := r.opts.Clock.Now(), time.Time{}
 	timer, stop := r.opts.Clock.NewTimer(wait.after)
 	defer func() { stop() }()
-	asked := 0 // times the hedge was asked for
+	asked := 0           // times the hedge was asked for
+	var refused refusals // and found none
 	streaming := func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -212,7 +214,7 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 				break
 			}
 			asked++
-			if r.hedgeAllowed(partner, start) {
+			if r.askHedge(partner, start, &refused) == hedgeStarted {
 				hedged, running, hedgedAt = true, running+1, r.opts.Clock.Now()
 				break
 			}
@@ -232,7 +234,7 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 				if res.ar.a.Duration < wait.after {
 					r.hedges.giveBack()
 				}
-				if r.hedgeAllowed(partner, start) {
+				if r.askHedge(partner, start, &refused) == hedgeStarted {
 					res.ar.a.Hedge = true
 					replaced = append(replaced, res.ar.a)
 					running++
@@ -242,14 +244,18 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 			got[res.i] = &res.ar
 		}
 	}
+	t.HedgesDenied += refused.budget
 	if !hedged {
+		if asked > 0 {
+			got[0].a.Unhedged = wait.why(first.Provider) + "; no hedge: " + refused.words()
+		}
 		t.Attempts = append(t.Attempts, got[0].a)
 		return *got[0]
 	}
 	got[1].a.Hedge = true
 	why := wait.why(first.Provider)
 	if asked > 1 {
-		why += fmt.Sprintf("; then %s more: no hedge to spare until then", human.Duration(hedgedAt.Sub(began)-wait.after))
+		why += fmt.Sprintf("; then %s more: %s", human.Duration(hedgedAt.Sub(began)-wait.after), refused.words())
 	}
 	if len(replaced) > 0 {
 		replaced[0].Waited = why
@@ -276,21 +282,55 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 	return *got[w]
 }
 
-// hedgeAllowed starts the hedge if the budget has one left and partner
-// finds an endpoint; a hedge taken from the budget that finds no partner
-// goes back, so that no admission is taken without being used.
-func (r *Router) hedgeAllowed(partner func() (Endpoint, uint64, bool), start func(int, Endpoint, uint64)) bool {
+// hedgeAsk is what asking for a hedge came to.
+type hedgeAsk uint8
+
+const (
+	hedgeStarted   hedgeAsk = iota
+	hedgeNoBudget           // the hedge budget had none to spare
+	hedgeNoPartner          // no endpoint could take one
+)
+
+// refusals counts the asks for a hedge that started none, by why.
+type refusals struct{ budget, partner int }
+
+// words says why asks for a hedge started none: "the hedge budget had
+// none to spare", "no other endpoint could take one", each with how
+// often when more than once.
+func (f refusals) words() string {
+	var ws []string
+	for _, n := range []struct {
+		times int
+		why   string
+	}{{f.budget, "the hedge budget had none to spare"}, {f.partner, "no other endpoint could take one"}} {
+		switch {
+		case n.times == 1:
+			ws = append(ws, n.why)
+		case n.times > 1:
+			ws = append(ws, fmt.Sprintf("%s, asked %d times", n.why, n.times))
+		}
+	}
+	return strings.Join(ws, "; ")
+}
+
+// askHedge starts the hedge if the budget has one left and partner finds
+// an endpoint, and counts a refusal in refused; a hedge taken from the
+// budget that finds no partner goes back, so that no admission is taken
+// without being used.
+func (r *Router) askHedge(partner func() (Endpoint, uint64, bool), start func(int, Endpoint, uint64), refused *refusals) hedgeAsk {
 	now := r.opts.Clock.Now()
 	if !r.hedges.take(now) {
-		return false
+		refused.budget++
+		return hedgeNoBudget
 	}
 	e, gen, ok := partner()
 	if !ok {
 		r.hedges.giveBack()
-		return false
+		refused.partner++
+		return hedgeNoPartner
 	}
 	start(1, e, gen)
-	return true
+	return hedgeStarted
 }
 
 // hedgeShare is the share of the requests that may be hedged that the

@@ -59,6 +59,7 @@ type stallHedge struct {
 	lastBegin time.Time
 	running   int
 	failed    int            // hedges that failed before anyone handed on anything: replaced, not counted
+	refused   refusals       // asks for a hedge that started none
 	wg        sync.WaitGroup // the hedges' goroutines
 }
 
@@ -200,8 +201,8 @@ func (s *stallHedge) more() bool {
 // the budget has one; x.mu and s.mu are held.
 func (s *stallHedge) next() bool {
 	x := s.x
-	return x.r.hedgeAllowed(func() (Endpoint, uint64, bool) { return x.carryOnPartner(s.legIdx, s.pos) },
-		func(_ int, e Endpoint, gen uint64) { s.begin(e, gen) })
+	return x.r.askHedge(func() (Endpoint, uint64, bool) { return x.carryOnPartner(s.legIdx, s.pos) },
+		func(_ int, e Endpoint, gen uint64) { s.begin(e, gen) }, &s.refused) == hedgeStarted
 }
 
 // begin begins a hedge at e: the request's answer carried on from what the
@@ -295,8 +296,9 @@ func (s *stallHedge) settle(ar attemptResult) attemptResult {
 		return ar
 	}
 	s.mu.Lock()
-	s.over = true
+	s.over = true // no hedge is asked for from here on
 	close(s.done)
+	s.x.t.HedgesDenied += s.refused.budget
 	began := len(s.hedges) > 0
 	if began && s.claimed == unclaimed && ar.err == nil {
 		// It finished (its last pieces held nothing to hand on) before a

@@ -82,6 +82,13 @@ func (p *pausing) serve(w http.ResponseWriter, r *http.Request) {
 // last, and the router.
 func stallRun(t *testing.T, silences int, ups ...*pausing) (streamed string, res *Result, served string, r *Router, err error) {
 	t.Helper()
+	return stallRunThen(t, silences, nil, ups...)
+}
+
+// stallRunThen is stallRun, calling silent (if not nil) with the router
+// once the caller has had the first 24 bytes, before the clock moves.
+func stallRunThen(t *testing.T, silences int, silent func(*Router), ups ...*pausing) (streamed string, res *Result, served string, r *Router, err error) {
+	t.Helper()
 	clk := monitortest.NewClock()
 	clk.HoldTimers() // the first-token hedge's delay never passes; the stall hedge's when the test says
 	ep := func(name, url string, price float64) Endpoint {
@@ -103,7 +110,7 @@ func stallRun(t *testing.T, silences int, ups ...*pausing) (streamed string, res
 		served = e.Provider
 		mu.Unlock()
 	}
-	silent := make(chan struct{})
+	quiet := make(chan struct{})
 	var got strings.Builder
 	done := make(chan struct{})
 	go func() {
@@ -111,11 +118,14 @@ func stallRun(t *testing.T, silences int, ups ...*pausing) (streamed string, res
 		res, err = r.Send(t.Context(), req, func(d Delta) {
 			got.WriteString(d.Content)
 			if got.Len() == 24 {
-				close(silent)
+				close(quiet)
 			}
 		})
 	}()
-	<-silent
+	<-quiet
+	if silent != nil {
+		silent(r)
+	}
 	for i := range silences {
 		if i > 0 {
 			// The hedge that went silent in its turn has its request:
@@ -256,6 +266,31 @@ func TestStallHedgeHedgesASlowHedge(t *testing.T) {
 	streamed, res, served, _, err := stallRun(t, 2, a, b, c)
 	if at := wantStory(t, streamed, res, served, err, "a:stall b:canceled c:ok", "c", a, b, c); !strings.Contains(at[1].Error, "lost the race") {
 		t.Errorf("attempts %+v", at)
+	}
+}
+
+// A stream gone silent when the hedge budget has no hedge to spare waits
+// for its stall limit, and is then carried on as a failover; the trace
+// counts the hedge the budget denied, and the other endpoint sees one
+// request, the failover's.
+func TestStallHedgeDeniedByTheBudgetIsCounted(t *testing.T) {
+	a := newPausing(t, func(r *http.Request) { <-r.Context().Done() }, nil)
+	b := newPausing(t, nil, nil)
+	streamed, res, _, _, err := stallRunThen(t, 1, func(r *Router) {
+		for r.hedges.take(r.opts.Clock.Now()) { // other requests spent the budget
+		}
+	}, a, b)
+	if err != nil || streamed != story {
+		t.Fatalf("%v; the caller got %q", err, streamed)
+	}
+	if got := strings.Join(outcomes(res.Trace), " "); got != "a:stall b:ok" || res.Trace.Attempts[1].Hedge {
+		t.Fatalf("attempts %s (%+v): a's stall limit, then b as a failover", got, res.Trace.Attempts)
+	}
+	if n := res.Trace.HedgesDenied; n != 1 {
+		t.Fatalf("the trace counts %d hedges denied, not 1", n)
+	}
+	if n := b.requests.Load(); n != 1 {
+		t.Fatalf("b saw %d requests, not 1", n)
 	}
 }
 
@@ -432,11 +467,66 @@ func TestHedgeAskedAgainWhenTheBudgetHadNone(t *testing.T) {
 	}
 	a := s.res.Trace.Attempts
 	if got := strings.Join(outcomes(s.res.Trace), " "); got != "stuck:canceled quick:ok" ||
-		a[1].Waited != "waited 100ms for stuck's first token, as asked; then 700ms more: no hedge to spare until then" {
+		a[1].Waited != "waited 100ms for stuck's first token, as asked; then 700ms more: the hedge budget had none to spare, asked 7 times" {
 		t.Fatalf("attempts %s, the hedge's wait %q", got, a[1].Waited)
 	}
 	if n := srvs["quick"].Stats().Requests; n != 1 {
 		t.Fatalf("quick got %d requests", n)
+	}
+	if n := s.res.Trace.HedgesDenied; n != 7 {
+		t.Fatalf("the trace counts %d hedges denied, not 7", n)
+	}
+}
+
+// A first attempt slow to its first token that never got its hedge says
+// why, on its line of the trace: the budget had none to spare (and the
+// trace counts the ask), or there was nobody to race it. The slow one
+// answers 500ms late on the wall clock; the race's clock is the test's.
+func TestAnAttemptThatRacedNoHedgeSaysWhy(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		alone  bool // no other endpoint
+		spent  bool // other requests spent the budget
+		words  string
+		denied int
+	}{
+		{"no budget", false, true, "waited 100ms for slow's first token, as asked; no hedge: the hedge budget had none to spare", 1},
+		{"no partner", true, false, "waited 100ms for slow's first token, as asked; no hedge: no other endpoint could take one", 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			profiles := []sim.Profile{{Name: "slow", Mode: sim.ModeSlowStart, SlowStart: 500 * time.Millisecond}}
+			prices := map[string]float64{"slow": 0.01}
+			if !c.alone {
+				profiles, prices["quick"] = append(profiles, sim.Profile{Name: "quick"}), 10
+			}
+			f, srvs := simFleet(t, prices, provider.OpenAIOptions{}, profiles...)
+			f.clk.HoldTimers()
+			for c.spent && f.router.hedges.take(f.clk.Now()) {
+			}
+			req := ask("hello")
+			req.Provider.Sort = Sort{By: SortPrice}
+			req.Hedge = &Hedge{Enabled: true, After: 100 * time.Millisecond}
+			done := f.sendInBackground(t, req, nil)
+			f.clk.WaitForTimers(1) // the race's
+			f.clk.Advance(100 * time.Millisecond)
+			s := <-done
+			if s.err != nil {
+				t.Fatal(s.err)
+			}
+			a := s.res.Trace.Attempts
+			if got := strings.Join(outcomes(s.res.Trace), " "); got != "slow:ok" || a[0].Unhedged != c.words {
+				t.Fatalf("attempts %s, why no hedge %q, want %q", got, a[0].Unhedged, c.words)
+			}
+			if !strings.Contains(a[0].Notes(), c.words) {
+				t.Fatalf("the attempt's notes %q leave out why it raced no hedge", a[0].Notes())
+			}
+			if n := s.res.Trace.HedgesDenied; n != c.denied {
+				t.Fatalf("the trace counts %d hedges denied, want %d", n, c.denied)
+			}
+			if q := srvs["quick"]; q != nil && q.Stats().Requests != 0 {
+				t.Fatalf("quick got %d requests with no hedge to spare", q.Stats().Requests)
+			}
+		})
 	}
 }
 

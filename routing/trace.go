@@ -20,6 +20,10 @@ type Trace struct {
 	Order      []string    `json:"order"` // endpoint ids, in the order they were to be tried
 	Attempts   []Attempt   `json:"attempts"`
 	Served     string      `json:"served,omitempty"` // endpoint id that answered; "" on failure
+	// HedgesDenied counts the hedges this request asked for (for a slow
+	// first token, or for a stream gone silent) that the router's hedge
+	// budget had none to spare for, at that moment.
+	HedgesDenied int `json:"hedges_denied,omitempty"`
 	// Options are the options in force for the first model: the request's
 	// own over the model's defaults.
 	Options TraceOptions `json:"options"`
@@ -116,6 +120,10 @@ type Attempt struct {
 	// Waited says how long the attempt waited before it began, and why
 	// ("waited 2s: Retry-After, on the requested model").
 	Waited string `json:"waited,omitempty"`
+	// Unhedged says why an attempt that was slow to its first token, with
+	// hedging on, raced no hedge: the budget had none to spare, or no
+	// other endpoint could take one.
+	Unhedged string `json:"unhedged,omitempty"`
 	// Skipped counts the upstream's events that were not chunks and held
 	// no text, skipped with the answer going on without them.
 	Skipped int `json:"skipped_events,omitempty"`
@@ -144,7 +152,7 @@ func (a *Attempt) Notes() string {
 	for _, n := range []struct {
 		on   bool
 		text string
-	}{{a.Retry, "retry"}, {a.Waited != "", a.Waited}, {a.Hedge, "hedge"}, {a.Resumed, "resumed"}, {a.LastResort, "last resort"},
+	}{{a.Retry, "retry"}, {a.Waited != "", a.Waited}, {a.Hedge, "hedge"}, {a.Unhedged != "", a.Unhedged}, {a.Resumed, "resumed"}, {a.LastResort, "last resort"},
 		{a.Skipped > 0, fmt.Sprintf("skipped %d bad event", a.Skipped)}, {a.Flag != "", a.Flag},
 		{norm != "", norm}, {a.Error != "", a.Error}} {
 		if n.on {
