@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -204,7 +205,15 @@ func (r *replica) state(id string) monitor.State { return r.s.mon.Snapshot().Sta
 // provider that answered it, failing the test on any error.
 func (r *replica) ask(t *testing.T, extra string) string {
 	t.Helper()
-	body := `{"model":"test/model","messages":[{"role":"user","content":"hi"}],"max_tokens":5` + extra + `}`
+	return r.askAbout(t, "hi", extra)
+}
+
+// askAbout is ask with the user's message: each message its own
+// conversation, which no replica keeps on the endpoint that served it
+// last (sticky routing).
+func (r *replica) askAbout(t *testing.T, content, extra string) string {
+	t.Helper()
+	body := `{"model":"test/model","messages":[{"role":"user","content":` + strconv.Quote(content) + `}],"max_tokens":5` + extra + `}`
 	resp, err := http.Post(r.base+"/chat/completions", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatalf("replica %s: %v", r.name, err)
@@ -222,7 +231,9 @@ var alphaID = config.EndpointID("test/model", "alpha")
 // A provider that dies is tried once per backoff across the whole fleet:
 // once one replica's breaker opens, the others' open within a second, and
 // each half-open trial is leased to one replica. Alone, each of three
-// replicas would send its own trial every backoff.
+// replicas would send its own trial every backoff. Each request is a
+// conversation of its own: one kept on beta, which served it last, would
+// never try alpha (and sticky routing is shared across the fleet).
 func TestFleetSharesABreakerAndItsTrial(t *testing.T) {
 	redis := redistest.Start(t)
 	alpha, beta := newUpstream(t, "alpha"), newUpstream(t, "beta")
@@ -234,7 +245,7 @@ func TestFleetSharesABreakerAndItsTrial(t *testing.T) {
 		if i == 30 {
 			t.Fatalf("alpha is not down anywhere after 30 requests")
 		}
-		rs[i%3].ask(t, "")
+		rs[i%3].askAbout(t, fmt.Sprintf("question %d", i), "")
 	}
 	opened := time.Now()
 	for _, r := range rs {
@@ -248,7 +259,7 @@ func TestFleetSharesABreakerAndItsTrial(t *testing.T) {
 	// (by beta), and alpha reached once per backoff at most.
 	from := time.Now()
 	for i := 0; time.Since(from) < 5*time.Second; i++ {
-		rs[i%3].ask(t, "")
+		rs[i%3].askAbout(t, fmt.Sprintf("later question %d", i), "")
 	}
 	trials := alpha.since(from)
 	t.Logf("alpha was reached %d times in %s after its breaker opened everywhere", len(trials), time.Since(from).Round(time.Millisecond))
