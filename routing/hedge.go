@@ -131,8 +131,9 @@ var errLostRace = errors.New("lost the race: another handed on the answer's next
 
 // race runs the first endpoint and, if it has streamed no token by
 // wait.after, the one partner finds as well (partner admits it, at that
-// moment; when the budget or partner has none, it is asked again after as
-// long again, for as long as the first waits); a
+// moment; when the budget has none, it is asked again after as long again,
+// for as long as the first waits, and when partner has none, after twice
+// as long as the last wait each time); a
 // hedge that fails before its first token while the first still waits is
 // replaced by the next partner finds. A hedge adds to the load on the fleet
 // for a moment, so each comes out of the router's hedge budget. The first
@@ -199,6 +200,7 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 	defer func() { stop() }()
 	asked := 0           // times the hedge was asked for
 	var refused refusals // and found none
+	alone := 0           // asks in a row that found no endpoint to race
 	streaming := func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -214,15 +216,25 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 				break
 			}
 			asked++
-			if r.askHedge(partner, start, &refused) == hedgeStarted {
+			next := wait.after
+			switch r.askHedge(partner, start, &refused) {
+			case hedgeStarted:
 				hedged, running, hedgedAt = true, running+1, r.opts.Clock.Now()
-				break
+				continue
+			case hedgeNoBudget:
+				// The first waits on, likelier stuck the longer it waits:
+				// ask again after as long again.
+				alone = 0
+			case hedgeNoPartner:
+				// None may take one until a breaker admits one again, or
+				// a cooldown ends: ask again after twice as long as the
+				// last wait, not every after (a short after, with one
+				// endpoint, would ask thousands of times a request).
+				alone++
+				next = wait.after << min(alone, maxAloneDoublings)
 			}
-			// The budget had no hedge to spare (or no endpoint could take
-			// one): the first waits on, likelier stuck the longer it
-			// waits. Ask again after as long again.
 			stop()
-			timer, stop = r.opts.Clock.NewTimer(wait.after)
+			timer, stop = r.opts.Clock.NewTimer(next)
 		case res := <-results:
 			running--
 			if res.i == 1 && res.ar.err != nil && res.ar.err.Class != provider.ClassCanceled && got[0] == nil && !streaming() {
@@ -281,6 +293,10 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 	t.Attempts = append(t.Attempts, got[1].a)
 	return *got[w]
 }
+
+// maxAloneDoublings bounds how far the wait between asks for a hedge that
+// found no endpoint to race grows: 64 times the hedge's after.
+const maxAloneDoublings = 6
 
 // hedgeAsk is what asking for a hedge came to.
 type hedgeAsk uint8

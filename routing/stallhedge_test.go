@@ -269,6 +269,31 @@ func TestStallHedgeHedgesASlowHedge(t *testing.T) {
 	}
 }
 
+// With no other endpoint to race, the hedge is asked for after 100ms,
+// then after 200ms more, then 400ms more (not every 100ms): by 700ms on
+// the test's clock, three asks, not seven. The only endpoint answers 1s
+// late on the wall clock.
+func TestAHedgeWithNobodyToRaceIsAskedForLessOften(t *testing.T) {
+	f, _ := simFleet(t, map[string]float64{"slow": 1}, provider.OpenAIOptions{},
+		sim.Profile{Name: "slow", Mode: sim.ModeSlowStart, SlowStart: time.Second})
+	f.clk.HoldTimers()
+	req := ask("hello")
+	req.Hedge = &Hedge{Enabled: true, After: 100 * time.Millisecond}
+	done := f.sendInBackground(t, req, nil)
+	for range 7 {
+		f.clk.WaitForTimers(1) // the race's, armed again after each ask
+		f.clk.Advance(100 * time.Millisecond)
+	}
+	s := <-done
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	want := "waited 100ms for slow's first token, as asked; no hedge: no other endpoint could take one, asked 3 times"
+	if got := s.res.Trace.Attempts[0].Unhedged; got != want {
+		t.Fatalf("why no hedge: %q, want %q", got, want)
+	}
+}
+
 // A stream gone silent when the hedge budget has no hedge to spare waits
 // for its stall limit, and is then carried on as a failover; the trace
 // counts the hedge the budget denied, and the other endpoint sees one
