@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"switchboard/routing"
 )
 
 // TestBenchUptimeQuick runs the uptime scorecard as CI does: every
@@ -33,15 +35,13 @@ func TestBenchUptimeQuick(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	byStrategy := map[string]int{}
+	var hedges routing.HedgeCounts // of Switchboard, hedged, with faults
 	for _, l := range lines {
 		var r struct {
 			Strategy string
 			Faults   bool
 			Whole    bool
-			Trace    *struct {
-				Served   string
-				Attempts []struct{ Outcome string }
-			}
+			Trace    *routing.Trace
 		}
 		if err := json.Unmarshal([]byte(l), &r); err != nil {
 			t.Fatalf("%v: %s", err, l)
@@ -49,6 +49,9 @@ func TestBenchUptimeQuick(t *testing.T) {
 		byStrategy[fmt.Sprintf("%s, faults %v", r.Strategy, r.Faults)]++
 		if r.Whole && (r.Trace == nil || r.Trace.Served == "" || len(r.Trace.Attempts) == 0) {
 			t.Errorf("a whole answer without its trace: %s", l)
+		}
+		if r.Strategy == "Switchboard, hedged" && r.Faults && r.Trace != nil {
+			hedges.Add(r.Trace.Hedges())
 		}
 	}
 	if len(byStrategy) != 4 || len(lines) != 4*100 {
@@ -63,6 +66,14 @@ func TestBenchUptimeQuick(t *testing.T) {
 		if !strings.Contains(string(report), want) {
 			t.Errorf("the report has no %q:\n%s", want, report)
 		}
+	}
+	// The hedges the report counts are those the traces of the same
+	// answers hold.
+	line := fmt.Sprintf("- Switchboard, hedged: %d won, %d lost, %d failed, %d denied.\n", hedges.Won, hedges.Lost, hedges.Failed, hedges.Denied)
+	if hedges == (routing.HedgeCounts{}) {
+		t.Logf("no hedges in this run: the report's count of them goes unchecked")
+	} else if !strings.Contains(string(report), line) {
+		t.Errorf("the report has no %q:\n%s", line, report)
 	}
 }
 

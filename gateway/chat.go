@@ -590,7 +590,7 @@ func (s *Server) finish(r *http.Request, x *exchange, what string) {
 			for _, a := range trace.Attempts {
 				m.Skipped += a.Skipped
 			}
-			m.Hedges = hedgesOf(trace)
+			m.Hedges = trace.Hedges()
 		}
 	}
 	s.metrics.request(m)

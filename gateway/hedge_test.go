@@ -87,19 +87,3 @@ func TestHedgesAreCountedInMetrics(t *testing.T) {
 		}
 	}
 }
-
-// A request's hedges are counted by how each went: the first attempt of a
-// race is no hedge, whichever way it went.
-func TestHedgesOfATrace(t *testing.T) {
-	tr := &routing.Trace{HedgesDenied: 2, Attempts: []routing.Attempt{
-		{Outcome: "canceled"}, // a race's first, which lost
-		{Outcome: "ok", Hedge: true},
-		{Outcome: "canceled", Hedge: true},
-		{Outcome: "server", Hedge: true},
-		{Outcome: "stream_cut", Hedge: true},
-		{Outcome: "ok"},
-	}}
-	if got, want := hedgesOf(tr), (hedgeCounts{1, 1, 2, 2}); got != want {
-		t.Fatalf("hedges %v, want %v (won, lost, failed, denied)", got, want)
-	}
-}

@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"switchboard/monitor"
-	"switchboard/provider"
 	"switchboard/routing"
 )
 
@@ -49,46 +48,25 @@ type metrics struct {
 // requestMetric is what the gateway knows about one finished chat
 // completion request.
 type requestMetric struct {
-	Model            string        // public model name asked for (after :nitro/:floor are stripped by the caller)
-	Provider         string        // provider that served; "" when none did
-	Status           int           // HTTP status answered (200 for a stream that began, even if it ended in an error chunk)
-	Outcome          string        // "ok", or the error type (e.g. "provider_unavailable", "invalid_request", "stream_interrupted", "canceled")
-	Stream           bool          // the client asked for a stream
-	Duration         time.Duration // whole request
-	TTFT             time.Duration // to the first content sent to the client; 0 if none
-	PromptTokens     int           // as the serving provider reported them
-	CompletionTokens int           // as the serving provider reported them
-	Cost             float64       // USD, at the serving endpoint's prices (see Server.costOf)
-	Attempts         int           // upstream attempts the router made
-	Fallback         bool          // served by another endpoint than the first tried, or a fallback model
-	Skipped          int           // upstream events skipped as not chunks (each held no text)
-	Hedges           hedgeCounts   // the hedges the router asked for, by how each went
+	Model            string              // public model name asked for (after :nitro/:floor are stripped by the caller)
+	Provider         string              // provider that served; "" when none did
+	Status           int                 // HTTP status answered (200 for a stream that began, even if it ended in an error chunk)
+	Outcome          string              // "ok", or the error type (e.g. "provider_unavailable", "invalid_request", "stream_interrupted", "canceled")
+	Stream           bool                // the client asked for a stream
+	Duration         time.Duration       // whole request
+	TTFT             time.Duration       // to the first content sent to the client; 0 if none
+	PromptTokens     int                 // as the serving provider reported them
+	CompletionTokens int                 // as the serving provider reported them
+	Cost             float64             // USD, at the serving endpoint's prices (see Server.costOf)
+	Attempts         int                 // upstream attempts the router made
+	Fallback         bool                // served by another endpoint than the first tried, or a fallback model
+	Skipped          int                 // upstream events skipped as not chunks (each held no text)
+	Hedges           routing.HedgeCounts // the hedges the router asked for, by how each went
 }
 
-// hedgeCounts are a request's hedges by how each went, in hedgeResults'
-// order: its answer went to the caller; it was ended when the other
-// streamed first (or the caller left); it failed; the hedge budget had
-// none to spare when it was asked for.
-type hedgeCounts [4]int
-
-var hedgeResults = [len(hedgeCounts{})]string{"won", "lost", "failed", "denied"}
-
-// hedgesOf counts the trace's hedges by how each went.
-func hedgesOf(t *routing.Trace) (n hedgeCounts) {
-	for _, a := range t.Attempts {
-		switch {
-		case !a.Hedge:
-		case a.Outcome == "ok":
-			n[0]++
-		case a.Outcome == provider.ClassCanceled.String():
-			n[1]++
-		default:
-			n[2]++
-		}
-	}
-	n[3] = t.HedgesDenied
-	return n
-}
+// hedgeResults are switchboard_hedges_total's results, in the order of
+// routing.HedgeCounts' fields.
+var hedgeResults = [...]string{"won", "lost", "failed", "denied"}
 
 // newMetrics builds the gateway's metrics on a registry of its own. Health
 // figures are read from h's latest snapshot at every scrape. models are the
@@ -194,7 +172,7 @@ func (m *metrics) request(r requestMetric) {
 		m.falls.WithLabelValues(model).Inc()
 	}
 	m.skips.WithLabelValues(model).Add(float64(max(r.Skipped, 0)))
-	for i, n := range r.Hedges {
+	for i, n := range [len(hedgeResults)]int{r.Hedges.Won, r.Hedges.Lost, r.Hedges.Failed, r.Hedges.Denied} {
 		if n > 0 {
 			m.hedges.WithLabelValues(model, hedgeResults[i]).Add(float64(n))
 		}

@@ -136,6 +136,38 @@ type Attempt struct {
 	Deadline *Deadline `json:"deadline,omitempty"`
 }
 
+// HedgeCounts are hedges by how each went.
+type HedgeCounts struct {
+	Won    int // its answer went to the caller
+	Lost   int // the other streamed first (or the caller left): an upstream request spent for nothing
+	Failed int
+	Denied int // asks for a hedge that the hedge budget had none to spare for
+}
+
+// Hedges counts the request's hedges by how each went (a race's first
+// attempt is no hedge, whichever way it went), and the asks the budget
+// denied.
+func (t *Trace) Hedges() HedgeCounts {
+	c := HedgeCounts{Denied: t.HedgesDenied}
+	for _, a := range t.Attempts {
+		switch {
+		case !a.Hedge:
+		case a.Outcome == "ok":
+			c.Won++
+		case a.Outcome == provider.ClassCanceled.String():
+			c.Lost++
+		default:
+			c.Failed++
+		}
+	}
+	return c
+}
+
+// Add adds o's counts to c.
+func (c *HedgeCounts) Add(o HedgeCounts) {
+	c.Won, c.Lost, c.Failed, c.Denied = c.Won+o.Won, c.Lost+o.Lost, c.Failed+o.Failed, c.Denied+o.Denied
+}
+
 // Notes says in a few words what was special about the attempt, and what
 // to fix if the failure is the configuration's: "retry", "hedge",
 // "resumed", "last resort", the flag, and the error, joined by " · ".

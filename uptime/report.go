@@ -12,6 +12,7 @@ import (
 	"switchboard/config"
 	"switchboard/human"
 	"switchboard/monitor"
+	"switchboard/routing"
 )
 
 // Write writes the card as markdown, each scenario a section with its
@@ -42,6 +43,31 @@ func (c *Scorecard) Write(w io.Writer, command, plot string) {
 	}
 }
 
+// writeHedges lists the hedges of each Switchboard that made any, read
+// from the traces of its answers; nothing if none did.
+func (c *Chaos) writeHedges(w io.Writer) {
+	var lines []string
+	for i, ts := range [][]Tally{c.Strategies, c.Calm} {
+		for _, t := range ts {
+			h := t.Hedges
+			if h == (routing.HedgeCounts{}) {
+				continue
+			}
+			if i == 1 {
+				t.Name += ", the fleet without faults"
+			}
+			lines = append(lines, fmt.Sprintf("- %s: %d won, %d lost, %d failed, %d denied.", t.Name, h.Won, h.Lost, h.Failed, h.Denied))
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "Hedges, from the traces of Switchboard's answers (won: the hedge's answer went to the client; lost: the first attempt streamed first, an upstream request spent for nothing; denied: the hedge budget had none to spare when asked):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, strings.Join(lines, "\n"))
+	fmt.Fprintln(w)
+}
+
 func (c *Chaos) write(w io.Writer, o Options, plot string) {
 	fmt.Fprintf(w, "#### 1. Chaos fleet\n\n")
 	fmt.Fprintf(w, "One model on six simulated providers, each failing its own way (below); every strategy over its own copy of the fleet, all at once, %g requests a second each for %s.\n", c.Rate, c.Length)
@@ -64,6 +90,7 @@ func (c *Chaos) write(w io.Writer, o Options, plot string) {
 		}
 	}
 	fmt.Fprintln(w)
+	c.writeHedges(w)
 	fmt.Fprintln(w, "Each provider on its own (its whole answers among the chat requests the baselines sent it; requests a client gave up on left out):")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| provider | faults | requests | whole |")

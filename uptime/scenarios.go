@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"switchboard/routing"
 	"switchboard/sim"
 )
 
@@ -135,10 +136,11 @@ type Tally struct {
 	Whole       int
 	Partial     int // reported as a success, cut short
 	Latency     [2]time.Duration
-	TTFT        [2]time.Duration // p50, p99 of the whole answers
-	Upstream    uint64           // chat requests its providers got, in all
-	WhileDown   uint64           // of them, refused because the provider was down
-	Errors      map[string]int   // the errors clients got, by their words
+	TTFT        [2]time.Duration    // p50, p99 of the whole answers
+	Upstream    uint64              // chat requests its providers got, in all
+	WhileDown   uint64              // of them, refused because the provider was down
+	Errors      map[string]int      // the errors clients got, by their words
+	Hedges      routing.HedgeCounts // Switchboard's, from the traces of its answers
 	// Over time: whole answers and requests in each bucket of
 	// Options.Bucket, by when they were sent.
 	WholeAt, SentAt []int
@@ -158,6 +160,7 @@ func tallyOf(r run, o Options) Tally {
 	for _, res := range r.results {
 		b := min(int(res.at/o.Bucket), buckets-1)
 		t.SentAt[b]++
+		t.Hedges.Add(res.hedges)
 		switch {
 		case res.whole:
 			t.Whole++

@@ -17,6 +17,7 @@ import (
 
 	"switchboard/config"
 	"switchboard/provider"
+	"switchboard/routing"
 	"switchboard/sim"
 )
 
@@ -162,12 +163,12 @@ func (s *switchboard) send(ctx context.Context, n, maxTokens int, start time.Tim
 }
 
 // keepTrace keeps the routing trace an answer carried (raw, for
-// Options.Traces) and the providers its attempts tried.
+// Options.Traces), the providers its attempts tried and its hedges.
 func (r *result) keepTrace(raw json.RawMessage) {
 	if len(raw) == 0 {
 		return
 	}
-	var t struct{ Attempts []struct{ Provider string } }
+	var t routing.Trace
 	if json.Unmarshal(raw, &t) != nil {
 		return
 	}
@@ -175,6 +176,7 @@ func (r *result) keepTrace(raw json.RawMessage) {
 	for _, a := range t.Attempts {
 		r.tried = append(r.tried, a.Provider)
 	}
+	r.hedges = t.Hedges()
 }
 
 // ---- the baselines ----

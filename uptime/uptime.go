@@ -27,6 +27,7 @@ import (
 
 	"switchboard/config"
 	"switchboard/provider"
+	"switchboard/routing"
 	"switchboard/sim"
 )
 
@@ -254,6 +255,7 @@ type result struct {
 	servedBy string          // the provider of the answer, if whole
 	tried    []string        // the providers tried, in order, as the strategy reports them
 	trace    json.RawMessage // Switchboard's routing trace of it, as its answer carried it
+	hedges   routing.HedgeCounts
 }
 
 func (r result) touched(p string) bool { return slices.Contains(r.tried, p) }
