@@ -201,6 +201,7 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 	asked := 0           // times the hedge was asked for
 	var refused refusals // and found none
 	alone := 0           // asks in a row that found no endpoint to race
+	var late refusals    // those before the hedge started, if one did
 	streaming := func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -220,6 +221,7 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 			switch r.askHedge(partner, start, &refused) {
 			case hedgeStarted:
 				hedged, running, hedgedAt = true, running+1, r.opts.Clock.Now()
+				late = refused
 				continue
 			case hedgeNoBudget:
 				// The first waits on, likelier stuck the longer it waits:
@@ -267,7 +269,7 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 	got[1].a.Hedge = true
 	why := wait.why(first.Provider)
 	if asked > 1 {
-		why += fmt.Sprintf("; then %s more: %s", human.Duration(hedgedAt.Sub(began)-wait.after), refused.words())
+		why += fmt.Sprintf("; then %s more: %s", human.Duration(hedgedAt.Sub(began)-wait.after), late.words())
 	}
 	if len(replaced) > 0 {
 		replaced[0].Waited = why

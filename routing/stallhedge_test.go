@@ -503,6 +503,37 @@ func TestHedgeAskedAgainWhenTheBudgetHadNone(t *testing.T) {
 	}
 }
 
+// A hedge that came late for the budget says so, and only so, even when,
+// having failed at once, it found no endpoint to take its place: the
+// words are of the wait before it. The first answers 1s late on the wall
+// clock; the hedge's endpoint is down.
+func TestALateHedgeSaysWhatItWaitedFor(t *testing.T) {
+	f, srvs := simFleet(t, map[string]float64{"slow": 0.01, "down": 10}, provider.OpenAIOptions{},
+		sim.Profile{Name: "slow", Mode: sim.ModeSlowStart, SlowStart: time.Second}, sim.Profile{Name: "down", Mode: sim.ModeDown})
+	f.clk.HoldTimers()
+	for f.router.hedges.take(f.clk.Now()) { // other requests spent the budget
+	}
+	req := ask("hello")
+	req.Provider.Sort = Sort{By: SortPrice}
+	req.Hedge = &Hedge{Enabled: true, After: 100 * time.Millisecond}
+	done := f.sendInBackground(t, req, nil)
+	for range 8 { // refused at 100ms, ... 700ms; at 800ms, one
+		f.clk.WaitForTimers(1)
+		f.clk.Advance(100 * time.Millisecond)
+	}
+	s := <-done
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	a := s.res.Trace.Attempts
+	if got := strings.Join(outcomes(s.res.Trace), " "); got != "slow:ok down:overloaded" || srvs["down"].Stats().Requests != 1 {
+		t.Fatalf("attempts %s, down saw %d requests: want the hedge at down, failed", got, srvs["down"].Stats().Requests)
+	}
+	if want := "waited 100ms for slow's first token, as asked; then 700ms more: the hedge budget had none to spare, asked 7 times"; a[1].Waited != want {
+		t.Fatalf("the hedge's wait %q, want %q", a[1].Waited, want)
+	}
+}
+
 // A first attempt slow to its first token that never got its hedge says
 // why, on its line of the trace: the budget had none to spare (and the
 // trace counts the ask), or there was nobody to race it. The slow one
