@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -68,10 +69,28 @@ func table(st *styles, cols []traceCol, rows [][]string, style func(r, c int) li
 	}
 	line(titles, func(int) lipgloss.Style { return st.colHeader })
 	for r, row := range rows {
-		line(row, func(c int) lipgloss.Style { return style(r, c) })
+		styleOf := func(c int) lipgloss.Style { return style(r, c) }
+		// The last column, the words (why, notes), goes on under the row
+		// rather than being cut at the pane's edge, up to maxWrapped lines.
+		words := strings.Split(ansi.Wrap(row[last], cols[last].width, " "), "\n")
+		if len(words) > maxWrapped {
+			words = append(words[:maxWrapped-1], strings.Join(words[maxWrapped-1:], " "))
+		}
+		cells := slices.Clone(row)
+		for i, w := range words {
+			if i > 0 {
+				cells = make([]string, len(cols))
+			}
+			cells[last] = w
+			line(cells, styleOf)
+		}
 	}
 	return b.String()
 }
+
+// maxWrapped is how many lines a trace table's last cell may take; the
+// rest of its words are cut, with an ellipsis.
+const maxWrapped = 4
 
 func candidatesTable(st *styles, t *routing.Trace, w int) string {
 	pos := make(map[string]int, len(t.Order))

@@ -40,3 +40,31 @@ func TestTraceChanceColumn(t *testing.T) {
 		}
 	}
 }
+
+// A trace table's last cell goes on under its row, in its own column,
+// rather than being cut at the pane's edge: every word of an attempt's
+// notes is there; past four lines the rest is cut, with an ellipsis.
+func TestTraceNotesWrapUnderTheirColumn(t *testing.T) {
+	long := "waited 600ms for charlie's first token: its p95; no hedge: the hedge budget had none to spare, asked 3 times"
+	tr := &routing.Trace{Attempts: []routing.Attempt{
+		{Provider: "charlie", Outcome: "ok", Unhedged: long},
+		{Provider: "delta", Outcome: "server", Error: strings.Repeat("word ", 60)},
+	}}
+	const width = 90
+	table := ansi.Strip(attemptsTable(newStyles(true), tr, width))
+	lines := strings.Split(strings.TrimRight(table, "\n"), "\n")
+	col := strings.Index(lines[0], "notes") // the titles are ASCII: bytes are cells
+	var notes []string
+	for _, l := range lines[1:] {
+		notes = append(notes, strings.TrimSpace(ansi.Cut(l, col, width)))
+		if w := ansi.StringWidth(l); w > width {
+			t.Errorf("a line of %d cells, wider than %d: %q", w, width, l)
+		}
+	}
+	if got := strings.Join(notes[:3], " "); got != long {
+		t.Errorf("charlie's notes read %q under the column, want %q whole:\n%s", got, long, table)
+	}
+	if n := len(lines) - 1; n != 3+maxWrapped || !strings.HasSuffix(strings.TrimSpace(lines[len(lines)-1]), "…") {
+		t.Errorf("%d lines under the titles, want 3 for charlie and %d for delta, the last cut with an ellipsis:\n%s", n, maxWrapped, table)
+	}
+}
