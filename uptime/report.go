@@ -43,6 +43,10 @@ func (c *Scorecard) Write(w io.Writer, command, plot string) {
 	}
 }
 
+// withoutFaults follows the name of a strategy run on the fleet without
+// its faults (Chaos.Calm).
+const withoutFaults = ", the fleet without faults"
+
 // writeHedges lists the hedges of each Switchboard that made any, read
 // from the traces of its answers; nothing if none did.
 func (c *Chaos) writeHedges(w io.Writer) {
@@ -54,7 +58,7 @@ func (c *Chaos) writeHedges(w io.Writer) {
 				continue
 			}
 			if i == 1 {
-				t.Name += ", the fleet without faults"
+				t.Name += withoutFaults
 			}
 			lines = append(lines, fmt.Sprintf("- %s: %d won, %d lost, %d failed, %d denied.", t.Name, h.Won, h.Lost, h.Failed, h.Denied))
 		}
@@ -78,7 +82,7 @@ func (c *Chaos) write(w io.Writer, o Options, plot string) {
 		t.row(w)
 	}
 	for _, t := range c.Calm {
-		t.Name += ", the fleet without faults"
+		t.Name += withoutFaults
 		t.row(w)
 	}
 	fmt.Fprintln(w)
