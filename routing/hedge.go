@@ -198,10 +198,9 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 	began, hedgedAt := r.opts.Clock.Now(), time.Time{}
 	timer, stop := r.opts.Clock.NewTimer(wait.after)
 	defer func() { stop() }()
-	asked := 0           // times the hedge was asked for
-	var refused refusals // and found none
-	alone := 0           // asks in a row that found no endpoint to race
+	var refused refusals // asks for the hedge that found none (every ask but the one that started it)
 	var late refusals    // those before the hedge started, if one did
+	alone := 0           // asks in a row that found no endpoint to race
 	streaming := func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -216,7 +215,6 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 			if streaming() || got[0] != nil {
 				break
 			}
-			asked++
 			next := wait.after
 			switch r.askHedge(partner, start, &refused) {
 			case hedgeStarted:
@@ -260,7 +258,7 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 	}
 	t.HedgesDenied += refused.budget
 	if !hedged {
-		if asked > 0 {
+		if refused != (refusals{}) {
 			got[0].a.Unhedged = wait.why(first.Provider) + "; no hedge: " + refused.words()
 		}
 		t.Attempts = append(t.Attempts, got[0].a)
@@ -268,7 +266,7 @@ func (r *Router) race(ctx context.Context, t *Trace, first Endpoint, gen uint64,
 	}
 	got[1].a.Hedge = true
 	why := wait.why(first.Provider)
-	if asked > 1 {
+	if late != (refusals{}) {
 		why += fmt.Sprintf("; then %s more: %s", human.Duration(hedgedAt.Sub(began)-wait.after), late.words())
 	}
 	if len(replaced) > 0 {
