@@ -61,7 +61,8 @@ func (w hedgeWait) why(provider string) string {
 // long: any attempt before the answer began (after a failure that came at
 // once, the next is as likely to be slow as the first), never a resumed
 // stream or a last resort, until a hedge has started once. A zero after
-// means no hedge.
+// means no hedge. The p95 is the run's snapshot's, as the hedge's partner
+// and a stall hedge's wait are.
 func (x *run) hedgeAfter(e *Endpoint, lastResort bool) hedgeWait {
 	h := x.req.Hedge
 	if h == nil || !h.Enabled || lastResort || x.hedged || x.begun {
@@ -70,7 +71,7 @@ func (x *run) hedgeAfter(e *Endpoint, lastResort bool) hedgeWait {
 	if h.After > 0 {
 		return hedgeWait{after: h.After, from: fromRequest}
 	}
-	if st := x.r.opts.Health.Snapshot().Status(e.ID); st != nil {
+	if st := x.snap.Status(e.ID); st != nil {
 		if p95 := measured(st.TTFT.P95, st.TTFT30m.P95); p95 > 0 {
 			return hedgeWait{after: p95}
 		}
