@@ -302,8 +302,7 @@ func TestStallHedgeDeniedByTheBudgetIsCounted(t *testing.T) {
 	a := newPausing(t, func(r *http.Request) { <-r.Context().Done() }, nil)
 	b := newPausing(t, nil, nil)
 	streamed, res, _, _, err := stallRunThen(t, 1, func(r *Router) {
-		for r.hedges.take(r.opts.Clock.Now()) { // other requests spent the budget
-		}
+		spendHedges(r)
 	}, a, b)
 	if err != nil || streamed != story {
 		t.Fatalf("%v; the caller got %q", err, streamed)
@@ -457,8 +456,7 @@ func TestHedgeAskedAgainWhenTheBudgetHadNone(t *testing.T) {
 	f, srvs := simFleet(t, map[string]float64{"stuck": 0.01, "quick": 10}, provider.OpenAIOptions{},
 		sim.Profile{Name: "stuck", Mode: sim.ModeSlowStart, SlowStart: time.Hour}, sim.Profile{Name: "quick"})
 	f.clk.HoldTimers()
-	for f.router.hedges.take(f.clk.Now()) { // other requests spent the budget
-	}
+	spendHedges(f.router)
 	req := ask("hello")
 	req.Provider.Sort = Sort{By: SortPrice}
 	req.Hedge = &Hedge{Enabled: true, After: 100 * time.Millisecond}
@@ -511,8 +509,7 @@ func TestALateHedgeSaysWhatItWaitedFor(t *testing.T) {
 	f, srvs := simFleet(t, map[string]float64{"slow": 0.01, "down": 10}, provider.OpenAIOptions{},
 		sim.Profile{Name: "slow", Mode: sim.ModeSlowStart, SlowStart: time.Second}, sim.Profile{Name: "down", Mode: sim.ModeDown})
 	f.clk.HoldTimers()
-	for f.router.hedges.take(f.clk.Now()) { // other requests spent the budget
-	}
+	spendHedges(f.router)
 	req := ask("hello")
 	req.Provider.Sort = Sort{By: SortPrice}
 	req.Hedge = &Hedge{Enabled: true, After: 100 * time.Millisecond}
@@ -557,7 +554,8 @@ func TestAnAttemptThatRacedNoHedgeSaysWhy(t *testing.T) {
 			}
 			f, srvs := simFleet(t, prices, provider.OpenAIOptions{}, profiles...)
 			f.clk.HoldTimers()
-			for c.spent && f.router.hedges.take(f.clk.Now()) {
+			if c.spent {
+				spendHedges(f.router)
 			}
 			req := ask("hello")
 			req.Provider.Sort = Sort{By: SortPrice}
@@ -664,5 +662,12 @@ func TestHedgeReadsThe30MinuteFiguresWhenTheWindowHasNone(t *testing.T) {
 	}
 	if n := srvs["b"].Stats().Requests; n != 0 {
 		t.Fatalf("b, the slower, got %d requests", n)
+	}
+}
+
+// spendHedges takes every hedge the budget of r has, as other requests
+// would have.
+func spendHedges(r *Router) {
+	for r.hedges.take(r.opts.Clock.Now()) {
 	}
 }
