@@ -142,7 +142,7 @@ func conversation(req *Request) string {
 
 // stick puts the endpoint that served the conversation last at the front of
 // its model's leg, when it is healthy and the request gives no order, and
-// says so in the trace.
+// says so in the trace (also when the plan had put it first).
 func (x *run) stick(snap *monitor.Snapshot) {
 	if x.conversation == "" || len(x.req.Provider.Order) > 0 || len(x.legs) == 0 {
 		return
@@ -154,16 +154,18 @@ func (x *run) stick(snap *monitor.Snapshot) {
 		return
 	}
 	i := slices.IndexFunc(l.order, func(e *Endpoint) bool { return e.ID == id })
-	if st := snap.Status(id); i <= 0 || st == nil || st.State != monitor.Healthy {
-		return // already first, no longer a candidate, or not healthy
+	if st := snap.Status(id); i < 0 || st == nil || st.State != monitor.Healthy {
+		return // no longer a candidate, or not healthy
 	}
 	if c := slices.IndexFunc(x.t.Candidates, func(c Candidate) bool { return c.Endpoint == id }); c >= 0 && x.t.Candidates[c].group != groupHealthy {
 		return // planned after the healthy (silent to a request in flight)
 	}
-	e := l.order[i]
-	l.order = slices.Insert(slices.Delete(l.order, i, i+1), 0, e)
-	at := slices.Index(x.t.Order, id)
-	x.t.Order = slices.Insert(slices.Delete(x.t.Order, at, at+1), 0, id)
+	if i > 0 { // first already (the draw's pick too): it stays, and the trace says why all the same
+		e := l.order[i]
+		l.order = slices.Insert(slices.Delete(l.order, i, i+1), 0, e)
+		at := slices.Index(x.t.Order, id)
+		x.t.Order = slices.Insert(slices.Delete(x.t.Order, at, at+1), 0, id)
+	}
 	for j := range x.t.Candidates {
 		if c := &x.t.Candidates[j]; c.Endpoint == id {
 			c.Why = "sticky: it served this conversation last, and its cache of the prompt may be warm; " + c.Why

@@ -55,6 +55,16 @@ func TestStickyRouting(t *testing.T) {
 		t.Fatalf("dear saw %d, cheap %d; want 2 and 0", got, cheap.Stats().Requests)
 	}
 
+	// A conversation held by cheap, which the draw puts first anyway (a
+	// million times as likely as dear): the trace still says why it is
+	// there.
+	cheapFirst := ask("a short conversation")
+	cheapFirst.Provider.Only = []string{"cheap"}
+	send(cheapFirst)
+	if c := send(ask("a short conversation")).Trace.Ranked()[0]; c.Provider != "cheap" || !strings.HasPrefix(c.Why, "sticky: ") {
+		t.Errorf("held by cheap, drawn first: first candidate %s (%s)", c.Provider, c.Why)
+	}
+
 	// A session names the conversation, whatever its messages.
 	s1 := ask("one thing")
 	s1.Session, s1.Provider.Only = "chat-42", []string{"dear"}
