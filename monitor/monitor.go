@@ -331,7 +331,7 @@ func (m *Monitor) compute(now time.Time) *Snapshot {
 		heres = make([]Here, len(m.health))
 	}
 	for i, h := range m.health {
-		s.Endpoints[i] = m.status(h, now)
+		m.status(&s.Endpoints[i], h, now)
 		if heres != nil {
 			heres[i] = hereOf(h)
 			s.Endpoints[i].Here = &heres[i]
@@ -371,7 +371,9 @@ func rates(h *histogram) Rates {
 	return Rates{P50: v[4], P75: v[3], P90: v[2], P95: v[1], P99: v[0]}
 }
 
-func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
+// status writes the status of h's endpoint at now into st, in place: a
+// status is a kilobyte, and a snapshot holds one for every endpoint.
+func (m *Monitor) status(st *EndpointStatus, h *health, now time.Time) {
 	h.refresh30m(now) // in every state: an open breaker does not freeze them
 	if h.fiveAt != h.minute.changes {
 		five := &h.minute.tails[0].sum.d
@@ -379,7 +381,7 @@ func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 		h.fiveAt = h.minute.changes
 	}
 	win := &h.fine.total
-	st := EndpointStatus{
+	*st = EndpointStatus{
 		ID: h.ep.ID, Provider: h.ep.Provider, Model: h.ep.Model, Enabled: h.enabled, OffBy: h.offBy, owed: &h.owed,
 		OffOn: h.offOn(),
 		State: h.state, Reason: h.reason(now),
@@ -405,7 +407,6 @@ func (m *Monitor) status(h *health, now time.Time) EndpointStatus {
 		st.CooldownUntil = h.cooldownUntil
 	}
 	st.Series = m.series(h)
-	return st
 }
 
 func pointOf(b *counts) Point {
@@ -460,8 +461,8 @@ func (m *Monitor) modelStatus(s *Snapshot, now time.Time) []ModelStatus {
 		r.advance(now)
 		ms := ModelStatus{Name: name, Requests: int(r.total.requests), Delivered: r.total.availability(), BestSingle: -1}
 		ms.PerSecond = float64(r.tails[0].sum.requests) / min(time.Minute, m.opts.Window).Seconds()
-		for _, e := range s.Endpoints {
-			if e.Model == name && e.Availability > ms.BestSingle {
+		for j := range s.Endpoints {
+			if e := &s.Endpoints[j]; e.Model == name && e.Availability > ms.BestSingle {
 				ms.BestSingle, ms.BestProvider = e.Availability, e.Provider
 			}
 		}

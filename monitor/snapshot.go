@@ -111,6 +111,16 @@ func (s *Snapshot) Status(id string) *EndpointStatus {
 	return nil
 }
 
+// StatusNear is Status, looking first at index i of Endpoints: a caller
+// that lists the endpoints in the order the monitor was given them finds
+// each at its own index without a lookup by id.
+func (s *Snapshot) StatusNear(i int, id string) *EndpointStatus {
+	if s != nil && i >= 0 && i < len(s.Endpoints) && s.Endpoints[i].ID == id {
+		return &s.Endpoints[i]
+	}
+	return s.Status(id)
+}
+
 // NoData is what every figure of a snapshot holds when nothing was
 // measured to give it: the ratios (availability, error rate, delivered),
 // the rates (throughput) and the durations (percentiles, means, EWMAs),
@@ -312,6 +322,6 @@ func (s Series) Points() []Point {
 
 // RecentOutage reports whether the endpoint was down at any time in the last d
 // before the snapshot (OpenRouter's "significant outage in the last 30 s").
-func (e EndpointStatus) RecentOutage(at time.Time, d time.Duration) bool {
+func (e *EndpointStatus) RecentOutage(at time.Time, d time.Duration) bool {
 	return !e.LastOutage.IsZero() && at.Sub(e.LastOutage) < d
 }
