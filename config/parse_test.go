@@ -397,8 +397,8 @@ func TestDataPoliciesAndRoutingEndpoint(t *testing.T) {
 	// routing.Endpoint and not converted shows up here.
 	v := reflect.ValueOf(got)
 	for i := range v.NumField() {
-		if name := v.Type().Field(i).Name; name != "Upstream" && name != "StoresData" && v.Field(i).IsZero() {
-			t.Errorf("routing.Endpoint.%s is not converted from the configuration", name)
+		if f := v.Type().Field(i); f.IsExported() && f.Name != "Upstream" && f.Name != "StoresData" && v.Field(i).IsZero() {
+			t.Errorf("routing.Endpoint.%s is not converted from the configuration", f.Name)
 		}
 	}
 	keeps := cfg.RoutingEndpoint(m, &m.Endpoints[0])

@@ -585,3 +585,28 @@ func TestSnapshotWithoutLag(t *testing.T) {
 		t.Errorf("on the system clock the lag is %v, want %v", lag, DefaultSnapshotLag)
 	}
 }
+
+// StatusNear finds a status at the index given when it is that endpoint's,
+// and by its id otherwise; nothing for an id the snapshot does not have.
+func TestStatusNear(t *testing.T) {
+	m := newTestMonitor(t, monitortest.NewClock(), "m@a", "m@b")
+	s := m.Snapshot()
+	for _, tc := range []struct {
+		i    int
+		id   string
+		want *EndpointStatus
+	}{
+		{1, "m@b", &s.Endpoints[1]},
+		{0, "m@b", &s.Endpoints[1]},  // another's index: by id
+		{7, "m@a", &s.Endpoints[0]},  // out of range: by id
+		{-1, "m@a", &s.Endpoints[0]}, // no index
+		{0, "m@gone", nil},
+	} {
+		if got := s.StatusNear(tc.i, tc.id); got != tc.want {
+			t.Errorf("StatusNear(%d, %q) = %p, want %p", tc.i, tc.id, got, tc.want)
+		}
+	}
+	if got := (*Snapshot)(nil).StatusNear(0, "m@a"); got != nil {
+		t.Errorf("a nil snapshot's status: %p", got)
+	}
+}

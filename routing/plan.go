@@ -71,33 +71,69 @@ type planKey struct {
 	slow       bool    // misses a preferred cutoff: to the end, never out
 	orderPos   int     // position in provider.order; len(order) for the unlisted
 	group      group   // health
-	value      float64 // sort value, draw position, or price
+	value      float64 // sort value, draw key, or price
 }
 
-func (a *planKey) less(b *planKey) bool {
-	switch {
-	case a.lastResort != b.lastResort:
-		return !a.lastResort
-	case a.slow != b.slow:
-		return !a.slow
-	case a.orderPos != b.orderPos:
-		return a.orderPos < b.orderPos
-	case a.group != b.group:
-		return a.group < b.group
+// rank is a key's fields but the value, folded into one number that
+// orders as they do.
+func (a *planKey) rank() uint64 {
+	var r uint64
+	if a.lastResort {
+		r |= 1 << 63
+	}
+	if a.slow {
+		r |= 1 << 62
+	}
+	return r | uint64(a.orderPos)<<8 | uint64(a.group)
+}
+
+// sortedKey is a candidate's key as the sort compares it (the rank, then
+// the value), with the candidate's index.
+type sortedKey struct {
+	rank  uint64
+	value float64
+	i     int
+}
+
+func (a *sortedKey) less(b *sortedKey) bool {
+	if a.rank != b.rank {
+		return a.rank < b.rank
 	}
 	return a.value < b.value
+}
+
+// sort puts p.order in the keys' order, without allocating once warm.
+func (p *plan) sort() {
+	p.sorted = p.sorted[:0]
+	for _, i := range p.order {
+		p.sorted = append(p.sorted, sortedKey{p.keys[i].rank(), p.keys[i].value, i})
+	}
+	// Insertion sort, stable: a few dozen candidates at most, compared
+	// inline (slices.SortStableFunc, calling a function for each
+	// comparison, measured slower at 50).
+	ks := p.sorted
+	for i := 1; i < len(ks); i++ {
+		k := ks[i]
+		j := i
+		for ; j > 0 && k.less(&ks[j-1]); j-- {
+			ks[j] = ks[j-1]
+		}
+		ks[j] = k
+	}
+	for j, k := range p.sorted {
+		p.order[j] = k.i
+	}
 }
 
 // plan is the working state of one planning: reused across plannings so
 // that, once warm, planning allocates nothing.
 type plan struct {
-	cands   []Candidate
-	keys    []planKey
-	order   []int     // indexes into cands, in the order to try
-	draw    []int     // scratch for the weighted draw: candidates left
-	weights []float64 // and their weights
-	words   []byte    // the candidates' reasons, written one after another
-	ends    []int     // where each candidate's ends in words
+	cands  []Candidate
+	keys   []planKey
+	order  []int       // indexes into cands, in the order to try
+	sorted []sortedKey // scratch for sorting order
+	words  []byte      // the candidates' reasons, written one after another
+	ends   []int       // where each candidate's ends in words
 }
 
 // reset empties p for the next request, letting go of what its candidates
@@ -128,29 +164,30 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 	var pbuf [8]string
 	params := req.params(pbuf[:0])
 	soft := softParams(eps, params)
-	need := req.tokensNeeded()
-	images := req.hasImages()
+	a := asks{params: params, tokens: req.tokensNeeded(), images: req.hasImages(), logprobs: wantsLogprobs(params)}
 	var unknown monitor.EndpointStatus // an endpoint the monitor does not know is off
 	now := r.opts.Clock.Now()
-	for _, e := range eps {
-		st := snap.Status(e.ID)
+	for i := range eps {
+		e := &eps[i] // an Endpoint is a few hundred bytes: not copied per request
+		st := snap.StatusNear(e.at, e.ID)
 		if st == nil {
 			st = &unknown
 		}
-		c := Candidate{Endpoint: e.ID, Provider: e.Provider, Model: e.Model, State: st.State,
+		p.cands = append(p.cands, Candidate{Endpoint: e.ID, Provider: e.Provider, Model: e.Model, State: st.State,
 			StateStr: st.State.String(), Price: e.Price(), detail: st.Reason,
-			quant: quantization(&e), priceIn: e.PriceIn, priceOut: e.PriceOut, need: need, contextLength: e.ContextLength}
+			quant: quantization(e), priceIn: e.PriceIn, priceOut: e.PriceOut, need: a.tokens, contextLength: e.ContextLength})
+		c := &p.cands[len(p.cands)-1]
 		k := planKey{orderPos: len(prefs.Order)}
-		if i := orderIndex(prefs.Order, &e); i >= 0 {
+		if i := orderIndex(prefs.Order, e); i >= 0 {
 			k.orderPos = i
 		}
-		why, out := excluded(&e, st, prefs, k.orderPos < len(prefs.Order), params, need, images)
+		why, out := excluded(e, st, prefs, k.orderPos < len(prefs.Order), &a)
 		if !out && !supportsAll(e.Parameters, soft) {
 			why, out = excludedSoft, true
 		}
 		if out {
 			c.Tier, c.reason, k.group = TierSkipped, why, groupExcluded
-			c.value = excludedFigure(why, &e)
+			c.value = excludedFigure(why, e)
 		} else {
 			k.group = healthGroup(st, snap)
 			if prefs.Sort.By != "" && k.group == groupDegraded {
@@ -174,7 +211,7 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 				c.value = snap.At.Sub(st.LastOutage).Seconds()
 			}
 			if prefs.Sort.By != "" {
-				k.value = sortValue(prefs.Sort.By, &e, st)
+				k.value = sortValue(prefs.Sort.By, e, st)
 				c.value = k.value
 			} else {
 				k.value = c.Price
@@ -183,7 +220,6 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 				c.value = silent.Seconds()
 			}
 		}
-		p.cands = append(p.cands, c)
 		p.keys = append(p.keys, k)
 	}
 	if prefs.Sort.By == "" && len(prefs.Order) == 0 {
@@ -194,12 +230,7 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 			p.order = append(p.order, i)
 		}
 	}
-	// Insertion sort: few candidates, stable, and no allocation.
-	for i := 1; i < len(p.order); i++ {
-		for j := i; j > 0 && p.keys[p.order[j]].less(&p.keys[p.order[j-1]]); j-- {
-			p.order[j], p.order[j-1] = p.order[j-1], p.order[j]
-		}
-	}
+	p.sort()
 	if !prefs.Fallbacks() && len(prefs.Order) == 0 && len(p.order) > 1 {
 		// OpenRouter: without order, allow_fallbacks false pins the
 		// request to its first choice.
@@ -287,34 +318,29 @@ func PromptTokens(msgs []provider.Message, tools []provider.Tool) int {
 // drawHealthy orders the healthy, preferred candidates by OpenRouter's
 // default: a draw without replacement, weighted by the inverse square of
 // price. A candidate's Weight is its chance of being drawn first.
+//
+// The draw is Efraimidis and Spirakis': each candidate's key is an
+// exponential variate over its weight, and the order is the keys' (the
+// sort in planInto puts them in it). The smallest of independent
+// exponentials is each one's with the chance of its rate among them all,
+// and, as they have no memory, so is the next among those left: the
+// order is the one drawing one at a time gives, in one pass and without
+// drawing from a shrinking list (quadratic in the candidates).
 func (r *Router) drawHealthy(p *plan) {
-	p.draw, p.weights = p.draw[:0], p.weights[:0]
 	var sum float64
 	for i, k := range p.keys {
 		if k.group == groupHealthy && !k.slow {
-			w := invSquare(p.cands[i].Price)
-			p.draw, p.weights = append(p.draw, i), append(p.weights, w)
-			sum += w
+			sum += invSquare(p.cands[i].Price)
 		}
-	}
-	for j, i := range p.draw {
-		p.cands[i].Weight = p.weights[j] / sum
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for pos := 0; len(p.draw) > 0; pos++ {
-		x := r.rng.Float64() * sum
-		k := len(p.draw) - 1 // float rounding can leave x just above the last weight
-		for j, w := range p.weights {
-			if x -= w; x < 0 {
-				k = j
-				break
-			}
+	for i := range p.keys {
+		if k := &p.keys[i]; k.group == groupHealthy && !k.slow {
+			w := invSquare(p.cands[i].Price)
+			p.cands[i].Weight = w / sum
+			k.value = r.rng.ExpFloat64() / w
 		}
-		p.keys[p.draw[k]].value = float64(pos) - 1e9 // ahead of any price in the group
-		sum -= p.weights[k]
-		p.draw = append(p.draw[:k], p.draw[k+1:]...)
-		p.weights = append(p.weights[:k], p.weights[k+1:]...)
 	}
 }
 
@@ -331,14 +357,22 @@ func orderIndex(list []string, e *Endpoint) int {
 	return -1
 }
 
+// asks is what a request needs of an endpoint, read once for all of them.
+type asks struct {
+	params   []string // the parameters set (see Request.params)
+	tokens   int      // the context it takes, at least (see tokensNeeded)
+	images   bool     // the prompt has images
+	logprobs bool     // log probabilities are asked for
+}
+
 // excluded applies the hard filters, in the order a user would look for them.
-func excluded(e *Endpoint, st *monitor.EndpointStatus, p *Preferences, listed bool, params []string, need int, images bool) (reason, bool) {
+func excluded(e *Endpoint, st *monitor.EndpointStatus, p *Preferences, listed bool, a *asks) (reason, bool) {
 	switch {
 	// What it cannot do comes first: when that leaves nothing, the
 	// request is the caller's error (see incapable).
-	case images && !slices.Contains(e.InputModalities, ModalityImage):
+	case a.images && !slices.Contains(e.InputModalities, ModalityImage):
 		return excludedNoImages, true
-	case wantsLogprobs(params) && !slices.Contains(e.Parameters, "logprobs"):
+	case a.logprobs && !slices.Contains(e.Parameters, "logprobs"):
 		return excludedNoProbs, true
 	case !st.Enabled || st.State == monitor.Disabled:
 		return excludedOff, true
@@ -348,7 +382,7 @@ func excluded(e *Endpoint, st *monitor.EndpointStatus, p *Preferences, listed bo
 		return excludedIgnored, true
 	case len(p.Quantizations) > 0 && !slices.Contains(p.Quantizations, quantization(e)):
 		return excludedQuant, true
-	case p.RequireParameters && !supportsAll(e.Parameters, params):
+	case p.RequireParameters && !supportsAll(e.Parameters, a.params):
 		return excludedParams, true
 	case p.DataCollection == "deny" && e.StoresData:
 		return excludedData, true
@@ -366,7 +400,7 @@ func excluded(e *Endpoint, st *monitor.EndpointStatus, p *Preferences, listed bo
 		return excludedImage, true
 	case !p.Fallbacks() && len(p.Order) > 0 && !listed:
 		return excludedNotInList, true
-	case e.ContextLength > 0 && need > e.ContextLength:
+	case e.ContextLength > 0 && a.tokens > e.ContextLength:
 		return excludedContext, true
 	}
 	return 0, false
@@ -390,7 +424,7 @@ func excludedFigure(why reason, e *Endpoint) float64 {
 // to check a model's defaults leave some endpoint.
 func (p *Preferences) Excludes(e *Endpoint) string {
 	on := monitor.EndpointStatus{Enabled: true}
-	why, out := excluded(e, &on, p, orderIndex(p.Order, e) >= 0, nil, 0, false)
+	why, out := excluded(e, &on, p, orderIndex(p.Order, e) >= 0, &asks{})
 	if !out {
 		return ""
 	}

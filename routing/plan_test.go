@@ -220,14 +220,25 @@ func TestInverseSquareWeighting(t *testing.T) {
 	prices := map[string]float64{"a": 1, "b": 2, "c": 3}
 	f := newFleet(t, nil, prices, "a", "b", "c")
 	const n = 30000
-	first := map[string]int{}
+	first, orders := map[string]int{}, map[string]int{}
 	snap := f.mon.Snapshot()
 	for range n {
 		tr, err := f.router.Plan("m", snap)
 		if err != nil {
 			t.Fatal(err)
 		}
-		first[providers(tr)[0]]++
+		order := providers(tr)
+		first[order[0]]++
+		orders[strings.Join(order, "")]++
+	}
+	// The whole order is a draw without replacement: each next pick with
+	// the chance of its weight among those left (a, then b: 36/49 × 9/13).
+	for order, p := range map[string]float64{"abc": 36.0 / 49 * 9 / 13, "acb": 36.0 / 49 * 4 / 13, "bac": 9.0 / 49 * 36 / 40,
+		"bca": 9.0 / 49 * 4 / 40, "cab": 4.0 / 49 * 36 / 45, "cba": 4.0 / 49 * 9 / 45} {
+		got, sigma := float64(orders[order])/n, math.Sqrt(p*(1-p)/n)
+		if math.Abs(got-p) > 5*sigma {
+			t.Errorf("order %s in %.4f of plans, want %.4f ± %.4f", order, got, p, 5*sigma)
+		}
 	}
 	want := map[string]float64{"a": 36.0 / 49, "b": 9.0 / 49, "c": 4.0 / 49}
 	tr := f.plan(t)

@@ -50,6 +50,10 @@ type Endpoint struct {
 	// from the endpoint's norms when no request, model or router sets
 	// them. Zero fields are the provider package's defaults.
 	Timeouts Timeouts
+
+	// at is its index among the router's endpoints: where its status is
+	// in a snapshot of a monitor given the endpoints in the same order.
+	at int
 }
 
 // Price is the endpoint's price for weighting: input plus output, USD per
@@ -224,7 +228,8 @@ func New(o Options) (*Router, error) {
 		hedges: newHedgeBudget(o.HedgesPerSecond), names: map[string]string{}}
 	r.plans.New = func() any { return new(plan) }
 	seen := map[string]bool{}
-	for _, e := range o.Endpoints {
+	for i, e := range o.Endpoints {
+		e.at = i
 		if e.ID == "" || e.Model == "" || e.Upstream == nil {
 			return nil, fmt.Errorf("routing: endpoint %q needs an id, a model and an upstream", e.ID)
 		}

@@ -80,16 +80,22 @@ func TestContextLengthMovesToALargerEndpointFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(outcomes(res.Trace), " "); got != "small:context_length large:ok" || res.Model != "m" {
+	// small and same are drawn in either order: whichever came first,
+	// the other, no larger, is skipped.
+	first, other := "small", "same"
+	if res.Trace != nil && len(res.Trace.Attempts) > 0 && res.Trace.Attempts[0].Provider == "same" {
+		first, other = other, first
+	}
+	if got := strings.Join(outcomes(res.Trace), " "); got != first+":context_length large:ok" || res.Model != "m" {
 		t.Fatalf("attempts %s, served %s: want the same model's larger endpoint", got, res.Model)
 	}
-	for name, want := range map[string]uint64{"small": 1, "same": 0, "large": 1, "elsewhere": 0} {
+	for name, want := range map[string]uint64{first: 1, other: 0, "large": 1, "elsewhere": 0} {
 		if got := srvs[name].Stats().Requests; got != want {
 			t.Errorf("%s got %d requests, want %d", name, got, want)
 		}
 	}
-	if st, _ := f.mon.Snapshot().Endpoint("m@small"); st.ProviderErrors != 0 || st.UserErrors != 1 {
-		t.Errorf("a too-long prompt was held against the provider: %+v", st)
+	if st, _ := f.mon.Snapshot().Endpoint("m@" + first); st.ProviderErrors != 0 || st.UserErrors != 1 {
+		t.Errorf("a too-long prompt was held against the provider: %d provider errors, %d the caller's", st.ProviderErrors, st.UserErrors)
 	}
 	// Nothing of the model large enough: the fallback model takes it.
 	srvs["large"].SetMode(sim.ModeDown)
@@ -241,7 +247,7 @@ func TestLastRateLimitedIsNotAllRateLimited(t *testing.T) {
 	_, err := f.router.Send(t.Context(), ask("hello"), nil)
 	var re *Error
 	if !errors.As(err, &re) || re.Kind != KindExhausted || strings.Contains(re.Message, "rate limited") ||
-		!strings.Contains(re.Message, "a: overloaded; b: rate_limited") {
+		!strings.Contains(re.Message, "a: overloaded") || !strings.Contains(re.Message, "b: rate_limited") {
 		t.Fatalf("err %#v", err)
 	}
 }
