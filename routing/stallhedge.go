@@ -3,10 +3,12 @@ package routing
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
 
+	"switchboard/human"
 	"switchboard/provider"
 )
 
@@ -309,6 +311,11 @@ func (s *stallHedge) settle(ar attemptResult) attemptResult {
 	s.mu.Unlock()
 	if !began {
 		s.cancel(nil)
+		if s.refused != (refusals{}) {
+			why := fmt.Sprintf("silent %s mid-answer; no hedge: %s", human.Duration(s.after), s.refused.words())
+			s.x.t.noteUnhedged(ar.a.Endpoint, why)
+			ar.a.Unhedged = joinNotes(ar.a.Unhedged, why)
+		}
 		return ar
 	}
 	s.wg.Wait()

@@ -313,6 +313,9 @@ func TestStallHedgeDeniedByTheBudgetIsCounted(t *testing.T) {
 	if n := res.Trace.HedgesDenied; n != 1 {
 		t.Fatalf("the trace counts %d hedges denied, not 1", n)
 	}
+	if notes := res.Trace.Attempts[0].Notes(); !strings.Contains(notes, "mid-answer; no hedge: the hedge budget had none to spare") {
+		t.Fatalf("the stalled attempt's notes %q leave out why no hedge carried it on", notes)
+	}
 	if n := b.requests.Load(); n != 1 {
 		t.Fatalf("b saw %d requests, not 1", n)
 	}

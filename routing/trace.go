@@ -120,9 +120,9 @@ type Attempt struct {
 	// Waited says how long the attempt waited before it began, and why
 	// ("waited 2s: Retry-After, on the requested model").
 	Waited string `json:"waited,omitempty"`
-	// Unhedged says why an attempt that was slow to its first token, with
-	// hedging on, raced no hedge: the budget had none to spare, or no
-	// other endpoint could take one.
+	// Unhedged says why an attempt that was slow to its first token, or
+	// went silent mid-answer, with hedging on, raced no hedge: the budget
+	// had none to spare, or no other endpoint could take one.
 	Unhedged string `json:"unhedged,omitempty"`
 	// Skipped counts the upstream's events that were not chunks and held
 	// no text, skipped with the answer going on without them.
@@ -271,3 +271,23 @@ func (t *Trace) candidate(id string) Candidate {
 }
 
 func (t *Trace) provider(id string) string { return t.candidate(id).Provider }
+
+// noteUnhedged adds why to the Unhedged of the trace's last attempt at
+// endpoint id.
+func (t *Trace) noteUnhedged(id, why string) {
+	for i := len(t.Attempts) - 1; i >= 0; i-- {
+		if a := &t.Attempts[i]; a.Endpoint == id {
+			a.Unhedged = joinNotes(a.Unhedged, why)
+			return
+		}
+	}
+}
+
+// joinNotes is a note and another, "; " between them when both are
+// there.
+func joinNotes(a, b string) string {
+	if a == "" || b == "" {
+		return a + b
+	}
+	return a + "; " + b
+}
