@@ -121,6 +121,12 @@ type health struct {
 	// (TakeTally); how long it holds the fleet's trial lease; and when
 	// the endpoint was last turned on or off, so that an older toggle from
 	// elsewhere does not undo a newer one.
+	// statusOf is what its last status in a snapshot was computed from,
+	// statusAt when: while neither changes (statusStands), the next
+	// snapshot copies that status instead of computing it again.
+	statusOf statusKey
+	statusAt time.Time
+
 	here       *rolling[counts, *counts]
 	kick       chan struct{} // wakes the prober: a trial may be due before its next probe
 	pend       []tallySlot
@@ -496,4 +502,47 @@ func percentApart(v, threshold float64) string {
 // decimals at most and without trailing zeros: 0.95+0.01 reads 96%.
 func percent(t float64) string {
 	return strconv.FormatFloat(math.Round(1e4*t)/100, 'f', -1, 64) + "%"
+}
+
+// statusKey is everything of an endpoint's health that its status is
+// computed from and that changes other than with the clock: what its
+// windows hold (their changes and their newest slots), its state and
+// why, its breaker, its switch, its last error, its cooldown and its
+// outages. Equal keys, read a moment apart, give equal statuses.
+type statusKey struct {
+	fine, minute, hour          uint64 // the windows' changes
+	fineCur, minuteCur, hourCur int64
+	state                       State
+	degradedWhy                 string
+	enabled                     bool
+	offBy, toggledOrigin        string
+	brk                         breaker
+	consecutive                 int
+	lastError                   provider.Class
+	lastErrorAt, cooldownUntil  time.Time
+	outageSince, lastOutage     time.Time
+	ewmaLatency, ewmaTTFT       float64
+	at30m                       time.Time // the 30-minute figures' reading (settling may read them again)
+}
+
+func (h *health) statusKey() statusKey {
+	return statusKey{fine: h.fine.changes, minute: h.minute.changes, hour: h.hour.changes,
+		fineCur: h.fine.cur, minuteCur: h.minute.cur, hourCur: h.hour.cur,
+		state: h.state, degradedWhy: h.degradedWhy, enabled: h.enabled, offBy: h.offBy, toggledOrigin: h.toggledOrigin,
+		brk: h.brk, consecutive: h.consecutive, lastError: h.lastError, lastErrorAt: h.lastErrorAt,
+		cooldownUntil: h.cooldownUntil, outageSince: h.outageSince, lastOutage: h.lastOutage,
+		ewmaLatency: h.ewmaLatency, ewmaTTFT: h.ewmaTTFT, at30m: h.at30m}
+}
+
+// statusStands reports whether the endpoint's last status is still what
+// computing it at now gives: nothing it is computed from changed (k is
+// the key now), its 30-minute figures are not due again (refresh30m), no
+// cooldown it showed has ended, its state's reason counts nothing down
+// (down, cooling down), and it is less than snapshotMaxAge old, as a
+// whole snapshot may be.
+func (h *health) statusStands(k statusKey, now time.Time) bool {
+	return !h.statusAt.IsZero() && k == h.statusOf && h.state != Down && h.state != CoolingDown &&
+		!now.Before(h.statusAt) && now.Sub(h.statusAt) < snapshotMaxAge &&
+		!now.Before(h.at30m) && now.Sub(h.at30m) < time.Second &&
+		(!h.statusAt.Before(h.cooldownUntil) || now.Before(h.cooldownUntil))
 }

@@ -30,7 +30,11 @@ type Monitor struct {
 	// counts alone may wait up to Options.SnapshotLag.
 	marked uint64
 	snap   *Snapshot // the last snapshot computed; immutable
-	subs   map[chan *Snapshot]struct{}
+	// noReuse makes every snapshot compute every endpoint's status, for
+	// the test that holds the statuses a snapshot copies to those it
+	// would compute.
+	noReuse bool
+	subs    map[chan *Snapshot]struct{}
 
 	models     []string    // model names in first-seen order
 	providers  []string    // provider names in first-seen order
@@ -323,6 +327,7 @@ func (m *Monitor) compute(now time.Time) *Snapshot {
 	for _, h := range m.health {
 		h.settle(m, now)
 	}
+	prev := m.snap
 	s := &Snapshot{Version: m.version, At: now, OutageWindow: m.opts.OutageWindow,
 		Endpoints: make([]EndpointStatus, len(m.eps)), index: m.index, Events: m.events.recent(),
 		HistoryError: m.historyErr, Fleet: m.fleetStatus()}
@@ -331,7 +336,12 @@ func (m *Monitor) compute(now time.Time) *Snapshot {
 		heres = make([]Here, len(m.health))
 	}
 	for i, h := range m.health {
-		m.status(&s.Endpoints[i], h, now)
+		if k := h.statusKey(); prev != nil && !m.noReuse && h.statusStands(k, now) {
+			s.Endpoints[i] = prev.Endpoints[i]
+		} else {
+			m.status(&s.Endpoints[i], h, now)
+			h.statusOf, h.statusAt = h.statusKey(), now
+		}
 		if heres != nil {
 			heres[i] = hereOf(h)
 			s.Endpoints[i].Here = &heres[i]
