@@ -5,9 +5,11 @@ import (
 	"cmp"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,7 +66,10 @@ func newRoutedFixture(t testing.TB, o Options, ro routing.Options, ups map[strin
 	f := &fixture{clock: monitortest.NewClock(), sims: map[string]*sim.Server{}}
 	var eps []routing.Endpoint
 	var meps []monitor.Endpoint
-	for name, u := range ups {
+	// In the names' order, not the map's: the seeded draw then picks the
+	// same endpoints on every run.
+	for _, name := range slices.Sorted(maps.Keys(ups)) {
+		u := ups[name]
 		url := u.url
 		var modalities []string
 		if u.images {
