@@ -147,6 +147,17 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	}
 	first, stall, d := r.deadlines(e, req.Timeouts, req.next)
 	ar.a.Deadline = &d
+	off := func() {} // takes the attempt off the endpoint's waiters
+	if req.next.others {
+		// Another endpoint could take over: if this one is found silent
+		// while an earlier attempt waits on it too, this one gives up
+		// (see waiters).
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		off = r.waits.add(e.ID, ar.a.Start, cancel)
+		defer off()
+	}
 	r.opts.Health.Sent(e.ID)
 	answered := false
 	s, err := e.Upstream.Stream(ctx, provider.Request{
@@ -160,6 +171,7 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 			if !answered {
 				answered = true
 				r.opts.Health.Answered(e.ID)
+				off()
 			}
 			d := Delta{Content: c.Content, Reasoning: c.Reasoning, Signature: c.Signature, ToolCalls: c.ToolCalls, Logprobs: c.Logprobs}
 			if onFirst != nil && (d.commits() || d.Reasoning != "") {
@@ -229,6 +241,14 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 		// provider that stalls would look whole to a router that hedges.
 		o.Class, o.Slow = provider.ClassStall, true
 		err = &provider.Error{Class: provider.ClassStall, Err: errCarriedOnElsewhere}
+	case isLeftUnanswered(context.Cause(ctx)):
+		// Given up while an earlier attempt waits on the same silent
+		// endpoint: the request goes on (a timeout, to the run), and the
+		// endpoint is not blamed once more for it (canceled, to the
+		// monitor): what it owes the attempts it keeps waiting is the
+		// evidence, and it runs on.
+		o.Class = provider.ClassCanceled
+		err = &provider.Error{Class: provider.ClassTimeout, Err: context.Cause(ctx)}
 	case stats.TTFT > 0 && errors.Is(context.Cause(ctx), errTotalTimeout):
 		// The request's total time ran out while this endpoint was
 		// answering: it was too slow to finish, which is its failure.

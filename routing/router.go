@@ -189,6 +189,8 @@ type Router struct {
 
 	// hedges is the budget of hedges across all requests.
 	hedges *hedgeBudget
+	// waits are the attempts waiting for their first token, per endpoint.
+	waits waiters
 
 	names map[string]string // lower-cased slug or display name -> slug
 

@@ -181,6 +181,13 @@ func (x *run) run(ctx context.Context) *Error {
 		return err
 	}
 	x.legs = legs
+	// An endpoint found silent: the attempts waiting on it but the
+	// oldest go on elsewhere (see waiters).
+	for i := range x.t.Candidates {
+		if c := &x.t.Candidates[i]; c.group == groupUnanswered {
+			x.r.waits.giveUp(c.Endpoint, time.Duration(c.value*float64(time.Second)))
+		}
+	}
 	x.conversation = conversation(&x.req)
 	x.stick(snap)
 	for i := range x.legs {

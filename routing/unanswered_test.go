@@ -176,3 +176,93 @@ func TestALostRaceThenIdleIsNoOutage(t *testing.T) {
 		t.Errorf("slow is %s (%s)", c.Tier, c.Why)
 	}
 }
+
+// A provider that takes requests and goes silent costs the requests in
+// flight one wait, not one each: once it is found silent (a request
+// planned then passes it over), those sent to it after the first give up
+// and go on to the next endpoint, while the first waits on for its own
+// deadline. Each upstream counts what it was sent.
+func TestSilentEndpointReleasesAllButTheFirst(t *testing.T) {
+	var requests atomic.Int64
+	got := make(chan struct{}, 8)
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		io.Copy(io.Discard, r.Body)
+		got <- struct{}{}
+		<-r.Context().Done()
+	}))
+	t.Cleanup(silent.Close)
+	good := simtest.Start(t, sim.Profile{Name: "good"})
+	clk := monitortest.NewClock()
+	ep := func(name, url string, price float64) Endpoint {
+		return Endpoint{ID: "m@" + name, Provider: name, Model: "m", UpstreamModel: "m", PriceIn: price,
+			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url})}
+	}
+	// The norm's floor as long as the cap: no attempt's own deadline
+	// ends it while the test runs.
+	r := routerOver(t, Options{Clock: clk, NormFloor: time.Minute}, ep("silent", silent.URL, 0.01), ep("good", good.URL(), 10))
+	for range 20 { // its usual first token: 100ms, so silent past 500ms
+		r.opts.Health.Record("m@silent", provider.Outcome{Class: provider.ClassOK, TTFT: 100 * time.Millisecond, Duration: 200 * time.Millisecond})
+	}
+	type sent struct {
+		res    *Result
+		err    error
+		done   chan struct{}
+		cancel context.CancelFunc
+	}
+	// send sends a request that waits at the silent one (a minute's
+	// deadline: only being released ends it), or, bounded, ends by itself.
+	send := func(q string) *sent {
+		s := &sent{done: make(chan struct{})}
+		req := Request{Model: "m", MaxTokens: 16, Messages: []provider.Message{{Role: "user", Content: q}}}
+		req.Provider.Sort = Sort{By: SortPrice}
+		req.Timeouts.FirstToken = time.Minute
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second) // a bound, so that a failure is not a hang
+		s.cancel = cancel
+		go func() {
+			defer close(s.done)
+			s.res, s.err = r.Send(ctx, req, nil)
+		}()
+		return s
+	}
+	first := send("the first")
+	<-got
+	clk.Advance(200 * time.Millisecond)
+	second := send("the second")
+	<-got
+	clk.Advance(200 * time.Millisecond)
+	third := send("the third")
+	<-got
+	clk.Advance(200 * time.Millisecond) // 600ms unanswered: silent
+	fourth := send("the fourth")
+	for _, s := range []*sent{fourth, second, third} {
+		<-s.done
+		if s.err != nil || s.res.Provider != "good" {
+			t.Fatalf("served by %q (%v), attempts %v: want good", s.res.Provider, s.err, outcomes(s.res.Trace))
+		}
+	}
+	for i, s := range []*sent{second, third} {
+		a := s.res.Trace.Attempts
+		if got := strings.Join(outcomes(s.res.Trace), " "); got != "silent:canceled good:ok" || !strings.Contains(a[0].Error, "gave up: the endpoint left the requests sent to it unanswered for") {
+			t.Errorf("request %d: attempts %s, %q", i+2, got, a[0].Error)
+		}
+	}
+	if got := strings.Join(outcomes(fourth.res.Trace), " "); got != "good:ok" {
+		t.Errorf("the fourth request: attempts %s, want good alone", got)
+	}
+	select {
+	case <-first.done:
+		t.Fatalf("the first request ended (%v, attempts %v): it waits on the silent one", first.err, outcomes(first.res.Trace))
+	default:
+	}
+	if n := requests.Load(); n != 3 {
+		t.Errorf("the silent provider got %d requests; want 3", n)
+	}
+	if st, _ := r.opts.Health.Snapshot().Endpoint("m@silent"); st.ProviderErrors != 0 {
+		t.Errorf("the silent provider was blamed %d times for the requests that gave up", st.ProviderErrors)
+	}
+	for _, s := range []*sent{first, second, third, fourth} {
+		s.cancel()
+		<-s.done
+	}
+}

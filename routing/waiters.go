@@ -1,0 +1,91 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"switchboard/human"
+)
+
+// waiters are the attempts waiting for their first token, per endpoint,
+// that another endpoint could take over from: when the endpoint is found
+// silent (see Silent), all but the oldest of them give up and the requests
+// go on, so that a provider that goes silent costs the requests in flight
+// one wait, the oldest's, not one each. The oldest waits on: it is the
+// endpoint's chance to show it answers, and its own deadline ends it
+// otherwise.
+type waiters struct {
+	mu sync.Mutex
+	at map[string][]*waiter
+}
+
+// waiter is one attempt waiting.
+type waiter struct {
+	start  time.Time
+	cancel context.CancelCauseFunc
+}
+
+// add registers an attempt at endpoint id, started at start, that cancel
+// ends; the returned func takes it off, once it has its first token or
+// has ended (again is a no-op).
+func (ws *waiters) add(id string, start time.Time, cancel context.CancelCauseFunc) (off func()) {
+	w := &waiter{start: start, cancel: cancel}
+	ws.mu.Lock()
+	if ws.at == nil {
+		ws.at = map[string][]*waiter{}
+	}
+	ws.at[id] = append(ws.at[id], w)
+	ws.mu.Unlock()
+	return func() {
+		ws.mu.Lock()
+		defer ws.mu.Unlock()
+		list := ws.at[id]
+		if i := slices.Index(list, w); i >= 0 {
+			list = slices.Delete(list, i, i+1)
+			if len(list) == 0 {
+				delete(ws.at, id)
+			} else {
+				ws.at[id] = list
+			}
+		}
+	}
+}
+
+// giveUp ends every attempt waiting at endpoint id but the oldest, which
+// has been left unanswered for silent, and says how many it ended.
+func (ws *waiters) giveUp(id string, silent time.Duration) int {
+	ws.mu.Lock()
+	list := slices.Clone(ws.at[id])
+	ws.mu.Unlock()
+	if len(list) < 2 {
+		return 0
+	}
+	oldest := slices.MinFunc(list, func(a, b *waiter) int { return a.start.Compare(b.start) })
+	n := 0
+	for _, w := range list {
+		if w != oldest {
+			w.cancel(&leftUnanswered{silent: silent})
+			n++
+		}
+	}
+	return n
+}
+
+// leftUnanswered is the cause an attempt gives up with when its endpoint
+// is found silent to the attempts before it.
+type leftUnanswered struct{ silent time.Duration }
+
+func (l *leftUnanswered) Error() string {
+	return fmt.Sprintf("gave up: the endpoint left the requests sent to it unanswered for %s, far past its usual first token; an earlier one waits on",
+		human.Duration(l.silent.Round(time.Millisecond)))
+}
+
+// isLeftUnanswered reports whether err is, or wraps, a leftUnanswered.
+func isLeftUnanswered(err error) bool {
+	var l *leftUnanswered
+	return errors.As(err, &l)
+}
