@@ -167,18 +167,18 @@ func faultWords(cfg *config.Config, p config.Provider) string {
 
 func writeFailover(w io.Writer, runs []FailoverRun) {
 	fmt.Fprintf(w, "#### 2. Failover\n\n")
-	fmt.Fprintf(w, "Three healthy providers; the cheapest, %s, dies %s into the run. Requests that touched it: those sent after it died that tried it, as each strategy reports its attempts (Switchboard's from the trace of its answers); reached it: chat requests it got after it died, counted on its side (a refused connection reaches no server).\n\n",
-		dead, human.Duration(runs[0].At))
+	fmt.Fprintf(w, "Three healthy providers; the cheapest, %s, dies %s into the run. Requests that touched it: those sent after it died that tried it, as each strategy reports its attempts (Switchboard's from the trace of its answers); reached it: chat requests it got after it died, counted on its side (a refused connection reaches no server); over %s: requests sent after it died that took longer, each of which waited on it (an answer here takes under a second).\n\n",
+		dead, human.Duration(runs[0].At), human.Duration(waitedOnTheDead))
 	for _, r := range runs {
 		fmt.Fprintf(w, "**%s**\n\n", r.Death)
-		fmt.Fprintln(w, "| strategy | client-visible errors | requests that touched it | reached it | longest request |")
-		fmt.Fprintln(w, "|---|---|---|---|---|")
+		fmt.Fprintf(w, "| strategy | client-visible errors | requests that touched it | reached it | over %s | longest request |\n", human.Duration(waitedOnTheDead))
+		fmt.Fprintln(w, "|---|---|---|---|---|---|")
 		for _, row := range r.Rows {
 			reached := "–"
 			if row.Reached >= 0 {
 				reached = fmt.Sprint(row.Reached)
 			}
-			fmt.Fprintf(w, "| %s | %d of %d | %d | %s | %s |\n", row.Name, row.Errors, row.Requests, row.Touched, reached, human.Duration(row.Longest))
+			fmt.Fprintf(w, "| %s | %d of %d | %d | %s | %d | %s |\n", row.Name, row.Errors, row.Requests, row.Touched, reached, row.Waited, human.Duration(row.Longest))
 		}
 		fmt.Fprintln(w)
 	}

@@ -208,8 +208,17 @@ type FailoverRow struct {
 	// death, on its own side; -1 when it could not count them (a refused
 	// connection reaches no server).
 	Reached int64
+	// Waited counts the requests sent after the death that took longer
+	// than waitedOnTheDead: each waited on the dead provider.
+	Waited  int
 	Longest time.Duration
 }
+
+// waitedOnTheDead is how long a request of the failover runs takes only
+// if it waited on the dead provider: an answer of the trio takes under a
+// second, a failover at once a little more, and waiting out a first-token
+// deadline (Switchboard's norm: 3s; the baselines' cap: 20s) longer.
+const waitedOnTheDead = 2 * time.Second
 
 func runFailover(ctx context.Context, o Options) ([]FailoverRun, error) {
 	deaths := []struct {
@@ -250,6 +259,9 @@ func runFailover(ctx context.Context, o Options) ([]FailoverRun, error) {
 			}
 			if res.at >= when && res.touched(dead) {
 				row.Touched++
+			}
+			if res.at >= when && res.took > waitedOnTheDead {
+				row.Waited++
 			}
 			row.Longest = max(row.Longest, res.took)
 		}
