@@ -17,16 +17,13 @@ import (
 	"switchboard/sim/simtest"
 )
 
-// A provider that takes a request and goes silent is passed over by the
-// requests that come while the first waits, once the wait is far past its
-// usual first token, not only after the first reaches its deadline: it
-// gets one request, not one per request sent in the meantime. Once nothing
-// has waited on it for as long as it kept requests waiting, it gets the
-// next request again (passed over, it could never show it answers again);
-// found silent again, it is passed over twice as long.
-func TestSilentEndpointIsPassedOver(t *testing.T) {
-	var requests atomic.Int64
-	got := make(chan struct{}, 8)
+// silentAndGood is a router with o over two providers of model m: silent,
+// the cheaper, a real server that reads each request, counts it in
+// requests, says so on got and never answers; and good, a simulated one.
+// silent's usual first token is 100ms (so it is silent past 500ms).
+func silentAndGood(t *testing.T, o Options) (r *Router, requests *atomic.Int64, got chan struct{}) {
+	t.Helper()
+	requests, got = new(atomic.Int64), make(chan struct{}, 8)
 	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
 		io.Copy(io.Discard, r.Body) // read to its end, so that the server sees the client go
@@ -35,15 +32,27 @@ func TestSilentEndpointIsPassedOver(t *testing.T) {
 	}))
 	t.Cleanup(silent.Close)
 	good := simtest.Start(t, sim.Profile{Name: "good"})
-	clk := monitortest.NewClock()
 	ep := func(name, url string, price float64) Endpoint {
 		return Endpoint{ID: "m@" + name, Provider: name, Model: "m", UpstreamModel: "m", PriceIn: price,
 			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url})}
 	}
-	r := routerOver(t, Options{Clock: clk}, ep("silent", silent.URL, 0.01), ep("good", good.URL(), 10))
-	for range 20 { // its usual first token: 100ms
+	r = routerOver(t, o, ep("silent", silent.URL, 0.01), ep("good", good.URL(), 10))
+	for range 20 {
 		r.opts.Health.Record("m@silent", provider.Outcome{Class: provider.ClassOK, TTFT: 100 * time.Millisecond, Duration: 200 * time.Millisecond})
 	}
+	return r, requests, got
+}
+
+// A provider that takes a request and goes silent is passed over by the
+// requests that come while the first waits, once the wait is far past its
+// usual first token, not only after the first reaches its deadline: it
+// gets one request, not one per request sent in the meantime. Once nothing
+// has waited on it for as long as it kept requests waiting, it gets the
+// next request again (passed over, it could never show it answers again);
+// found silent again, it is passed over twice as long.
+func TestSilentEndpointIsPassedOver(t *testing.T) {
+	clk := monitortest.NewClock()
+	r, requests, got := silentAndGood(t, Options{Clock: clk})
 	ask := func(q string) Request {
 		req := Request{Model: "m", MaxTokens: 16, Messages: []provider.Message{{Role: "user", Content: q}}}
 		req.Provider.Sort = Sort{By: SortPrice}
@@ -183,27 +192,10 @@ func TestALostRaceThenIdleIsNoOutage(t *testing.T) {
 // and go on to the next endpoint, while the first waits on for its own
 // deadline. Each upstream counts what it was sent.
 func TestSilentEndpointReleasesAllButTheFirst(t *testing.T) {
-	var requests atomic.Int64
-	got := make(chan struct{}, 8)
-	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		io.Copy(io.Discard, r.Body)
-		got <- struct{}{}
-		<-r.Context().Done()
-	}))
-	t.Cleanup(silent.Close)
-	good := simtest.Start(t, sim.Profile{Name: "good"})
 	clk := monitortest.NewClock()
-	ep := func(name, url string, price float64) Endpoint {
-		return Endpoint{ID: "m@" + name, Provider: name, Model: "m", UpstreamModel: "m", PriceIn: price,
-			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url})}
-	}
 	// The norm's floor as long as the cap: no attempt's own deadline
 	// ends it while the test runs.
-	r := routerOver(t, Options{Clock: clk, NormFloor: time.Minute}, ep("silent", silent.URL, 0.01), ep("good", good.URL(), 10))
-	for range 20 { // its usual first token: 100ms, so silent past 500ms
-		r.opts.Health.Record("m@silent", provider.Outcome{Class: provider.ClassOK, TTFT: 100 * time.Millisecond, Duration: 200 * time.Millisecond})
-	}
+	r, requests, got := silentAndGood(t, Options{Clock: clk, NormFloor: time.Minute})
 	type sent struct {
 		res    *Result
 		err    error
