@@ -118,7 +118,9 @@ func (d *detailPane) redraw(endpoint string, minutes []monitor.MinutePoint, now 
 
 // errorsByClass draws, for the three commonest failure classes of these
 // minutes, a sparkline of that class a minute (scaled to its busiest
-// minute) and its total.
+// minute) and its total. Attempts ended as canceled (a lost race, a caller
+// gone, a wait given up on a silent endpoint) are no failure of the
+// endpoint's and are left out.
 func errorsByClass(st *styles, minutes []monitor.MinutePoint) string {
 	var sum [provider.NumClasses]int
 	for _, p := range minutes {
@@ -126,6 +128,7 @@ func errorsByClass(st *styles, minutes []monitor.MinutePoint) string {
 			sum[c] += n
 		}
 	}
+	sum[provider.ClassCanceled] = 0
 	var classes []provider.Class
 	for c, n := range sum {
 		if n > 0 {

@@ -107,6 +107,7 @@ func TestErrorsByClassSparklines(t *testing.T) {
 		p.Errors[provider.ClassServer] = 4 - i  // 4 3 2 1
 		p.Errors[provider.ClassRateLimited] = 1 // 1 1 1 1
 		p.Errors[provider.ClassAuth] = i % 2    // the fourth class: left out
+		p.Errors[provider.ClassCanceled] = 9    // no failure: left out
 		ms = append(ms, p)
 	}
 	got := ansi.Strip(errorsByClass(st, ms))
