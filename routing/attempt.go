@@ -147,7 +147,7 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 	}
 	first, stall, d := r.deadlines(e, req.Timeouts, req.next)
 	ar.a.Deadline = &d
-	off := func() {} // takes the attempt off the endpoint's waiters
+	var waiting uint64 // its number among the endpoint's waiters; 0 for none
 	if req.next.others {
 		// Another endpoint could take over: if this one is found silent
 		// while an earlier attempt waits on it too, this one gives up
@@ -155,8 +155,8 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 		var cancel context.CancelCauseFunc
 		ctx, cancel = context.WithCancelCause(ctx)
 		defer cancel(nil)
-		off = r.waits.add(e.ID, ar.a.Start, cancel)
-		defer off()
+		waiting = r.waits.add(e.ID, ar.a.Start, cancel)
+		defer r.waits.remove(e.ID, waiting)
 	}
 	r.opts.Health.Sent(e.ID)
 	answered := false
@@ -171,7 +171,9 @@ func (r *Router) attempt(ctx context.Context, e Endpoint, gen uint64, req Reques
 			if !answered {
 				answered = true
 				r.opts.Health.Answered(e.ID)
-				off()
+				if waiting != 0 {
+					r.waits.remove(e.ID, waiting)
+				}
 			}
 			d := Delta{Content: c.Content, Reasoning: c.Reasoning, Signature: c.Signature, ToolCalls: c.ToolCalls, Logprobs: c.Logprobs}
 			if onFirst != nil && (d.commits() || d.Reasoning != "") {

@@ -17,41 +17,43 @@ import (
 // go on, so that a provider that goes silent costs the requests in flight
 // one wait, the oldest's, not one each. The oldest waits on: it is the
 // endpoint's chance to show it answers, and its own deadline ends it
-// otherwise.
+// otherwise. Every attempt of the request path comes through here, so the
+// lists keep their room and hold values: once warm, adding and taking off
+// allocate nothing.
 type waiters struct {
-	mu sync.Mutex
-	at map[string][]*waiter
+	mu   sync.Mutex
+	at   map[string][]waiter
+	last uint64 // the last waiter's number
 }
 
 // waiter is one attempt waiting.
 type waiter struct {
+	n      uint64 // its number, which takes it off again
 	start  time.Time
 	cancel context.CancelCauseFunc
 }
 
 // add registers an attempt at endpoint id, started at start, that cancel
-// ends; the returned func takes it off, once it has its first token or
-// has ended (again is a no-op).
-func (ws *waiters) add(id string, start time.Time, cancel context.CancelCauseFunc) (off func()) {
-	w := &waiter{start: start, cancel: cancel}
+// ends, and returns its number for remove.
+func (ws *waiters) add(id string, start time.Time, cancel context.CancelCauseFunc) uint64 {
 	ws.mu.Lock()
+	defer ws.mu.Unlock()
 	if ws.at == nil {
-		ws.at = map[string][]*waiter{}
+		ws.at = map[string][]waiter{}
 	}
-	ws.at[id] = append(ws.at[id], w)
-	ws.mu.Unlock()
-	return func() {
-		ws.mu.Lock()
-		defer ws.mu.Unlock()
-		list := ws.at[id]
-		if i := slices.Index(list, w); i >= 0 {
-			list = slices.Delete(list, i, i+1)
-			if len(list) == 0 {
-				delete(ws.at, id)
-			} else {
-				ws.at[id] = list
-			}
-		}
+	ws.last++
+	ws.at[id] = append(ws.at[id], waiter{n: ws.last, start: start, cancel: cancel})
+	return ws.last
+}
+
+// remove takes waiter n off endpoint id, once it has its first token or
+// has ended; again is a no-op.
+func (ws *waiters) remove(id string, n uint64) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	list := ws.at[id]
+	if i := slices.IndexFunc(list, func(w waiter) bool { return w.n == n }); i >= 0 {
+		ws.at[id] = slices.Delete(list, i, i+1)
 	}
 }
 
@@ -64,10 +66,10 @@ func (ws *waiters) giveUp(id string, silent time.Duration) int {
 	if len(list) < 2 {
 		return 0
 	}
-	oldest := slices.MinFunc(list, func(a, b *waiter) int { return a.start.Compare(b.start) })
+	oldest := slices.MinFunc(list, func(a, b waiter) int { return a.start.Compare(b.start) }).n
 	n := 0
 	for _, w := range list {
-		if w != oldest {
+		if w.n != oldest {
 			w.cancel(&leftUnanswered{silent: silent})
 			n++
 		}
