@@ -58,23 +58,20 @@ func (ws *waiters) remove(id string, n uint64) {
 }
 
 // giveUp ends every attempt waiting at endpoint id but the oldest, which
-// has been left unanswered for silent, and says how many it ended.
-func (ws *waiters) giveUp(id string, silent time.Duration) int {
+// has been left unanswered for silent.
+func (ws *waiters) giveUp(id string, silent time.Duration) {
 	ws.mu.Lock()
 	list := slices.Clone(ws.at[id])
 	ws.mu.Unlock()
 	if len(list) < 2 {
-		return 0
+		return
 	}
 	oldest := slices.MinFunc(list, func(a, b waiter) int { return a.start.Compare(b.start) }).n
-	n := 0
 	for _, w := range list {
 		if w.n != oldest {
 			w.cancel(&leftUnanswered{silent: silent})
-			n++
 		}
 	}
-	return n
 }
 
 // leftUnanswered is the cause an attempt gives up with when its endpoint
