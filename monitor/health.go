@@ -116,17 +116,17 @@ type health struct {
 	doneMinutes []MinutePoint // the finished minutes before minutesAt
 	minutesAt   int64
 
-	// One of a fleet (Monitor.JoinFleet): the outcomes this replica
-	// recorded itself, over Options.Window; those not yet handed out
-	// (TakeTally); how long it holds the fleet's trial lease; and when
-	// the endpoint was last turned on or off, so that an older toggle from
-	// elsewhere does not undo a newer one.
 	// statusOf is what its last status in a snapshot was computed from,
 	// statusAt when: while neither changes (statusStands), the next
 	// snapshot copies that status instead of computing it again.
 	statusOf statusKey
 	statusAt time.Time
 
+	// One of a fleet (Monitor.JoinFleet): the outcomes this replica
+	// recorded itself, over Options.Window; those not yet handed out
+	// (TakeTally); how long it holds the fleet's trial lease; and when
+	// the endpoint was last turned on or off, so that an older toggle from
+	// elsewhere does not undo a newer one.
 	here       *rolling[counts, *counts]
 	kick       chan struct{} // wakes the prober: a trial may be due before its next probe
 	pend       []tallySlot
