@@ -30,11 +30,7 @@ type Monitor struct {
 	// counts alone may wait up to Options.SnapshotLag.
 	marked uint64
 	snap   *Snapshot // the last snapshot computed; immutable
-	// noReuse makes every snapshot compute every endpoint's status, for
-	// the test that holds the statuses a snapshot copies to those it
-	// would compute.
-	noReuse bool
-	subs    map[chan *Snapshot]struct{}
+	subs   map[chan *Snapshot]struct{}
 
 	models     []string    // model names in first-seen order
 	providers  []string    // provider names in first-seen order
@@ -336,7 +332,7 @@ func (m *Monitor) compute(now time.Time) *Snapshot {
 		heres = make([]Here, len(m.health))
 	}
 	for i, h := range m.health {
-		if k := h.statusKey(); prev != nil && !m.noReuse && h.statusStands(k, now) {
+		if k := h.statusKey(); prev != nil && h.statusStands(k, now) {
 			s.Endpoints[i] = prev.Endpoints[i]
 		} else {
 			m.status(&s.Endpoints[i], h, now)
