@@ -58,11 +58,12 @@ func (ws *waiters) remove(id string, n uint64) {
 }
 
 // giveUp ends every attempt waiting at endpoint id but the oldest, which
-// has been left unanswered for silent.
+// has been left unanswered for silent. It ends them while they are still
+// on the list, so that one taken off at its first token is not ended.
 func (ws *waiters) giveUp(id string, silent time.Duration) {
 	ws.mu.Lock()
-	list := slices.Clone(ws.at[id])
-	ws.mu.Unlock()
+	defer ws.mu.Unlock()
+	list := ws.at[id]
 	if len(list) < 2 {
 		return
 	}
