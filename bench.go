@@ -32,7 +32,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	out := fs.String("out", "", "write the report to this file instead of stdout; a file that has the lines "+
 		uptimeBegin+" and "+uptimeEnd+" (BENCHMARKS.md) gets it between them, the rest kept")
 	plot := fs.String("plot", "", "draw the chaos fleet's whole answers over time in this PNG file, embedded in the report")
-	traces := fs.String("traces", "", "write every chaos-fleet request sent through Switchboard, with its routing trace, to this file, a line of JSON each")
+	traces := fs.String("traces", "", "write every request sent through Switchboard, in every scenario, with its routing trace, to this file, a line of JSON each")
 	rest, code, ok := benchCmd.parse(fs, args, stdout)
 	if !ok {
 		return code

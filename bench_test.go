@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,36 +27,41 @@ func TestBenchUptimeQuick(t *testing.T) {
 	if code := run(t.Context(), []string{"bench", "uptime", "--quick", "--out", out, "--traces", traces}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr.String())
 	}
-	// Every chaos-fleet request through Switchboard, plain and hedged, with
-	// and without faults (5 a second for 20 s each), a line each; a whole
-	// answer's trace names the provider that served it.
+	// Every request through Switchboard, plain and hedged, in every
+	// scenario, a line each (5 a second for 20 s; the stream faults half as
+	// many, in four fleets); a whole answer's trace names the provider that
+	// served it.
 	b, err := os.ReadFile(traces)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	byStrategy := map[string]int{}
+	byScenario := map[string]int{}
 	var hedges routing.HedgeCounts // of Switchboard, hedged, with faults
 	for _, l := range lines {
 		var r struct {
-			Strategy string
-			Faults   bool
-			Whole    bool
-			Trace    *routing.Trace
+			Scenario, Strategy string
+			Whole              bool
+			Trace              *routing.Trace
 		}
 		if err := json.Unmarshal([]byte(l), &r); err != nil {
 			t.Fatalf("%v: %s", err, l)
 		}
-		byStrategy[fmt.Sprintf("%s, faults %v", r.Strategy, r.Faults)]++
+		if r.Strategy != "Switchboard" && r.Strategy != "Switchboard, hedged" {
+			t.Fatalf("a trace of %q, not Switchboard's: %s", r.Strategy, l)
+		}
+		scenario, _, _ := strings.Cut(r.Scenario, ":")
+		byScenario[scenario]++
 		if r.Whole && (r.Trace == nil || r.Trace.Served == "" || len(r.Trace.Attempts) == 0) {
 			t.Errorf("a whole answer without its trace: %s", l)
 		}
-		if r.Strategy == "Switchboard, hedged" && r.Faults && r.Trace != nil {
+		if r.Strategy == "Switchboard, hedged" && r.Scenario == "chaos fleet" && r.Trace != nil {
 			hedges.Add(r.Trace.Hedges())
 		}
 	}
-	if len(byStrategy) != 4 || len(lines) != 4*100 {
-		t.Errorf("%d lines, by strategy %v; want 100 for each of Switchboard and Switchboard, hedged, with and without faults", len(lines), byStrategy)
+	want := map[string]int{"chaos fleet": 200, "chaos fleet without faults": 200, "failover": 2 * 2 * 100, "recovery": 200, "stream fault": 4 * 2 * 25}
+	if !maps.Equal(byScenario, want) {
+		t.Errorf("lines by scenario %v, want %v", byScenario, want)
 	}
 	report, err := os.ReadFile(out)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strings"
@@ -69,10 +68,13 @@ func runChaos(ctx context.Context, o Options) (*Chaos, error) {
 	for _, p := range entries[0].cfg.Providers {
 		providers[p.Name] = &ProviderTally{Name: p.Name, Faults: faultWords(entries[0].cfg, p)}
 	}
-	if o.Traces != nil {
-		if err := writeTraces(o.Traces, runs, len(strategies)); err != nil {
-			return nil, fmt.Errorf("writing the traces: %w", err)
+	if err := writeTraces(o, runs, func(i int) string {
+		if i >= len(strategies) {
+			return "chaos fleet without faults"
 		}
+		return "chaos fleet"
+	}); err != nil {
+		return nil, err
 	}
 	for i, r := range runs {
 		t := tallyOf(r, o)
@@ -98,30 +100,35 @@ func runChaos(ctx context.Context, o Options) (*Chaos, error) {
 	return c, nil
 }
 
-// writeTraces writes every request sent through Switchboard in runs (the
-// chaos fleet's: those from calm on ran on the fleet without faults), one
-// JSON object a line: the strategy, whether the fleet had its faults, when
-// the request was sent and how long it took (seconds), its first token
-// (seconds, 0 if none), whether the answer was whole, the error its client
-// saw, and the routing trace its answer (or error) carried.
-func writeTraces(w io.Writer, runs []run, calm int) error {
-	enc := json.NewEncoder(w)
+// writeTraces writes to o.Traces (if set) every request sent through
+// Switchboard in runs, one JSON object a line: the scenario (run i's is
+// scenario(i)), the strategy, when the request was sent and how long it took
+// (seconds), its first token (seconds, 0 if none), whether the answer was
+// whole, the error its client saw, and the routing trace its answer (or
+// error) carried.
+func writeTraces(o Options, runs []run, scenario func(i int) string) error {
+	if o.Traces == nil {
+		return nil
+	}
+	o.tracesMu.Lock()
+	defer o.tracesMu.Unlock()
+	enc := json.NewEncoder(o.Traces)
 	for i, r := range runs {
 		if !r.s.gateway {
 			continue
 		}
 		for _, res := range r.results {
 			if err := enc.Encode(struct {
+				Scenario string          `json:"scenario"`
 				Strategy string          `json:"strategy"`
-				Faults   bool            `json:"faults"`
 				Sent     float64         `json:"sent_s"`
 				Took     float64         `json:"took_s"`
 				TTFT     float64         `json:"ttft_s"`
 				Whole    bool            `json:"whole"`
 				Error    string          `json:"error,omitempty"`
 				Trace    json.RawMessage `json:"trace,omitempty"`
-			}{r.s.name, i < calm, res.at.Seconds(), res.took.Seconds(), res.ttft.Seconds(), res.whole, res.why, res.trace}); err != nil {
-				return err
+			}{scenario(i), r.s.name, res.at.Seconds(), res.took.Seconds(), res.ttft.Seconds(), res.whole, res.why, res.trace}); err != nil {
+				return fmt.Errorf("writing the traces: %w", err)
 			}
 		}
 	}
@@ -248,6 +255,9 @@ func runFailover(ctx context.Context, o Options) ([]FailoverRun, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := writeTraces(o, runs, func(i int) string { return "failover: " + deaths[i/len(strategies)].name }); err != nil {
+		return nil, err
+	}
 	out := make([]FailoverRun, len(deaths))
 	for i, r := range runs {
 		d := i / len(strategies)
@@ -305,6 +315,9 @@ func runRecovery(ctx context.Context, o Options) ([]Recovered, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := writeTraces(o, runs, func(int) string { return "recovery" }); err != nil {
+		return nil, err
+	}
 	var out []Recovered
 	for _, r := range runs {
 		rec := Recovered{Name: r.s.name, Healed: heal, Back: -1}
@@ -355,6 +368,9 @@ func runStreamFaults(ctx context.Context, o Options) ([]StreamFault, error) {
 	progress(o, "4/4 stream faults: the cheapest of three providers breaks every stream mid-answer, one fault per fleet, %g requests a second for %s", o.Rate, o.Length)
 	runs, err := runAll(ctx, o, entries, nil)
 	if err != nil {
+		return nil, err
+	}
+	if err := writeTraces(o, runs, func(i int) string { return "stream fault: " + faults[i/len(strategies)].name }); err != nil {
 		return nil, err
 	}
 	out := make([]StreamFault, len(faults))

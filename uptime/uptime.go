@@ -68,10 +68,11 @@ type Options struct {
 	Together bool
 	// Progress, if set, is told what runs, as it starts.
 	Progress func(string)
-	// Traces, if set, gets every request of the chaos fleet sent through
+	// Traces, if set, gets every request of every scenario sent through
 	// Switchboard, with its routing trace, as a line of JSON (see
-	// writeTraces).
-	Traces io.Writer
+	// writeTraces); the scenarios write it one at a time.
+	Traces   io.Writer
+	tracesMu *sync.Mutex // held by the scenario writing to Traces
 }
 
 // Quick are the options of a run short enough for CI: 20 s of requests
@@ -124,6 +125,7 @@ func Run(ctx context.Context, o Options) (*Scorecard, error) {
 	if o.Rate <= 0 || o.Length <= 0 || o.MaxTokens <= 0 || o.Bucket <= 0 || o.Scale <= 0 {
 		return nil, fmt.Errorf("uptime: rate %g, length %s, max tokens %d, bucket %s and scale %g must all be above 0", o.Rate, o.Length, o.MaxTokens, o.Bucket, o.Scale)
 	}
+	o.tracesMu = new(sync.Mutex)
 	card := &Scorecard{Options: o, Started: time.Now()}
 	scenarios := []func() error{
 		func() (err error) { card.Chaos, err = runChaos(ctx, o); return err },
