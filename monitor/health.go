@@ -76,6 +76,7 @@ type health struct {
 
 	consecutive   int  // provider errors since the last success, in the current generation
 	silent        bool // a timeout since the last check: trips the breaker at once
+	look          bool // the prober is to send a completion now: an attempt was given up unanswered at its norm (probeLook)
 	lastError     provider.Class
 	lastErrorAt   time.Time
 	cooldownUntil time.Time
@@ -152,7 +153,7 @@ func newHealth(o Options, ep Endpoint) *health {
 }
 
 // wakeProber tells the endpoint's prober, if it sleeps, to look when the
-// next trial is due.
+// next trial is due, or at once when a look is asked for.
 func (h *health) wakeProber() {
 	select {
 	case h.kick <- struct{}{}:
@@ -247,6 +248,15 @@ func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) sample {
 			// A provider that takes a request and never answers costs one
 			// timeout, once: the breaker opens at the first.
 			h.silent = h.silent || c == provider.ClassTimeout && !o.Slow
+			// Given up at its norm, far past its usual first token but
+			// before the cap: slow or silent, a completion the prober
+			// sends at once tells which, while the endpoint owes it an
+			// answer and stays passed over, rather than the next caller
+			// when the suspicion lapses (see Monitor.admit).
+			if c == provider.ClassTimeout && o.Slow && !o.Probe && h.brk.state == BreakerClosed {
+				h.look = true
+				h.wakeProber()
+			}
 			if h.brk.state == BreakerHalfOpen {
 				h.brk.open(now, m.opts.BreakerBackoff, m.opts.BreakerMaxBackoff)
 				m.event(h, now, EventBreakerOpened, fmt.Sprintf("the trial failed (%s); next in %s", c, human.Duration(h.brk.backoff)))

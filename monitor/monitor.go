@@ -159,36 +159,61 @@ func (m *Monitor) Admit(id string) (gen uint64, ok bool) {
 	return gen, ok
 }
 
-// admit is Admit, and also reports whether what it admitted is the
-// half-open breaker's one trial, for the prober to send its Trial probe.
-// A probe (probe set) is admitted while the breaker is open as well: it
-// only looks whether the endpoint answers again (see health.record), and
-// is no trial.
-func (m *Monitor) admit(id string, probe bool) (gen uint64, ok, trial bool) {
+// probeKind is what a probe the prober sends is for.
+type probeKind uint8
+
+const (
+	probeRoutine probeKind = iota // the endpoint's probe, at its interval
+	probeTrial                    // the half-open breaker's one trial
+	// probeLook: a real attempt was given up at the endpoint's norm with
+	// no first token (health.look). The completion goes at once, whoever
+	// probes the endpoint in a fleet (the wait was this replica's), and
+	// counts as an attempt waiting (Sent): the endpoint owes it an answer,
+	// so the router passes it over (routing.Silent) until it answers, or
+	// until the probe times out and the breaker opens for the silence.
+	probeLook
+)
+
+// admit is Admit, and also reports, for a probe (probe set), what it is
+// for: the half-open breaker's one trial, or a look (health.look), each
+// of which asks the model (the endpoint's Trial probe, if it has one). A
+// probe is admitted while the breaker is open as well: it only looks
+// whether the endpoint answers again (see health.record), and is no
+// trial.
+func (m *Monitor) admit(id string, probe bool) (gen uint64, ok bool, kind probeKind) {
 	i, found := m.index[id]
 	if !found {
-		return 0, true, false
+		return 0, true, probeRoutine
 	}
 	now := m.opts.Clock.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	h := m.health[i]
 	h.update(m, now)
+	if probe && h.look {
+		h.look = false
+		if h.brk.state == BreakerClosed {
+			return h.brk.gen, true, probeLook
+		}
+	}
 	if probe && !m.probesHere(h, now) {
-		return h.brk.gen, false, false // another replica of the fleet probes it
+		return h.brk.gen, false, probeRoutine // another replica of the fleet probes it
 	}
 	if probe && h.brk.state == BreakerOpen {
-		return h.brk.gen, true, false
+		return h.brk.gen, true, probeRoutine
 	}
 	if h.brk.state == BreakerHalfOpen && !h.brk.trial && !m.leased(h, now) {
-		return h.brk.gen, false, false // the fleet's trial is another replica's, or not yet asked for
+		return h.brk.gen, false, probeRoutine // the fleet's trial is another replica's, or not yet asked for
 	}
 	before := h.brk.trial
 	gen, ok = h.brk.admit(now, m.trialTimeout())
 	if h.brk.trial != before {
 		m.version++
 	}
-	return gen, ok, ok && h.brk.state == BreakerHalfOpen
+	if ok && h.brk.state == BreakerHalfOpen {
+		return gen, true, probeTrial
+	}
+	return gen, ok, probeRoutine
 }
 
 // Release gives back an admission that was not used: the request went
@@ -622,7 +647,8 @@ const firstProbeSpread = 250 * time.Millisecond
 // ends the backoff early (health.record): a provider that heals is tried
 // within a probe interval, not at the end of a backoff that has doubled
 // through a long outage. Once the breaker is half-open the probe is the one
-// trial, for which the endpoint's Trial probe goes if it has one.
+// trial, for which the endpoint's Trial probe goes if it has one, as it
+// does, at once, for a look (probeLook).
 func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 	interval, jitter, timeout := m.probeSettings(e)
 	kick := m.health[m.index[e.ID]].kick
@@ -636,25 +662,32 @@ func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 			return
 		case <-kick:
 			// The breaker moved (it opened, or the fleet leased its trial
-			// here): the trial may be due before the next probe.
+			// here), or a look is asked for: the trial or the look may be
+			// due before the next probe.
 			if at := m.nextTrial(e.ID); !at.IsZero() && at.Before(due) {
 				due = at
 			}
 			continue
 		case <-t.C:
 		}
-		if gen, ok, trial := m.admit(e.ID, true); ok {
+		if gen, ok, kind := m.admit(e.ID, true); ok {
 			probe := e.Probe
-			if trial && e.Trial != nil {
+			if kind != probeRoutine && e.Trial != nil {
 				probe = e.Trial
+			}
+			if kind == probeLook {
+				m.Sent(e.ID)
 			}
 			pctx, cancel := context.WithTimeout(ctx, timeout)
 			o := probe(pctx)
 			cancel()
 			if ctx.Err() != nil {
+				if kind == probeLook {
+					m.health[m.index[e.ID]].owed.gaveUp(m.opts.Clock.Now()) // what Sent began
+				}
 				return // a probe cut short by shutdown says nothing about the endpoint
 			}
-			o.Probe, o.Gen = true, gen
+			o.Probe, o.Gen, o.Waiting = true, gen, kind == probeLook
 			m.Record(e.ID, o)
 		}
 		iv := float64(interval)
@@ -670,12 +703,14 @@ func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 
 // nextTrial is when the endpoint's breaker lets its next trial go: the end
 // of an open breaker's backoff, or now for a half-open one whose trial is
-// not out; zero when there is none to send.
+// not out, or for a look asked for; zero when there is none to send.
 func (m *Monitor) nextTrial(id string) time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	h := m.health[m.index[id]]
 	switch b, now := &h.brk, m.opts.Clock.Now(); {
+	case h.look:
+		return now
 	case b.state == BreakerOpen:
 		return b.until
 	case b.state == BreakerHalfOpen && !b.trial && !m.leased(h, now):

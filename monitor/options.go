@@ -38,7 +38,8 @@ type Endpoint struct {
 	Model    string    // public model name
 	Probe    ProbeFunc // nil: no active probing, passive health only
 	// Trial, if set, goes instead of Probe when the breaker is half-open and
-	// its one trial is free. Only a real answer ends an outage, so an
+	// its one trial is free, and for a look (an attempt given up at its
+	// norm with no first token). Only a real answer ends an outage, so an
 	// endpoint whose Probe is shallow (GET /models) needs a probe that asks
 	// the model (a short completion) to recover without real traffic. nil:
 	// Probe goes as the trial. Without Probe there is no prober, and Trial

@@ -166,9 +166,9 @@ func TestProbeAnsweredWhileOpenEndsTheOutage(t *testing.T) {
 	m := newTestMonitor(t, clk, "a")
 	trip(m, "a")
 	look := func(o provider.Outcome) {
-		gen, ok, trial := m.admit("a", true)
-		if !ok || trial {
-			t.Fatalf("the open breaker admitted a probe: %v, as a trial: %v; want a look", ok, trial)
+		gen, ok, kind := m.admit("a", true)
+		if !ok || kind != probeRoutine {
+			t.Fatalf("the open breaker admitted a probe: %v, as %d; want a routine probe", ok, kind)
 		}
 		o.Probe, o.Gen = true, gen
 		m.Record("a", o)

@@ -498,7 +498,11 @@ const unansweredFloor = 500 * time.Millisecond
 // answers most requests (a few of its first tokens late, lost to hedges)
 // stayed suspected until everything planned before it failed. A provider
 // still silent is passed over for twice as long each time, as a breaker
-// backs off. 0 otherwise, and for an endpoint without figures to be far
+// backs off. Where the monitor probes the endpoint, an attempt given up at
+// its norm has the prober send a completion at once, which it owes an
+// answer too: passed over while that waits, the endpoint is found out by
+// the probe (answered, or timed out and its breaker open), not by the
+// next caller. 0 otherwise, and for an endpoint without figures to be far
 // past.
 func Silent(st *monitor.EndpointStatus, now time.Time) time.Duration {
 	p99 := max(st.TTFT.P99, st.TTFT30m.P99)

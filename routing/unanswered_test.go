@@ -2,10 +2,12 @@ package routing
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,29 +20,52 @@ import (
 )
 
 // silentAndGood is a router with o over two providers of model m: silent,
-// the cheaper, a real server that reads each request, counts it in
-// requests, says so on got and never answers; and good, a simulated one.
-// silent's usual first token is 100ms (so it is silent past 500ms).
+// the cheaper, a silentServer; and good, a simulated one. silent's usual
+// first token is 100ms (so it is silent past 500ms).
 func silentAndGood(t *testing.T, o Options) (r *Router, requests *atomic.Int64, got chan struct{}) {
 	t.Helper()
-	requests, got = new(atomic.Int64), make(chan struct{}, 8)
-	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		io.Copy(io.Discard, r.Body) // read to its end, so that the server sees the client go
-		got <- struct{}{}
-		<-r.Context().Done()
-	}))
-	t.Cleanup(silent.Close)
+	silent, requests, got, _ := silentServer(t)
 	good := simtest.Start(t, sim.Profile{Name: "good"})
-	ep := func(name, url string, price float64) Endpoint {
-		return Endpoint{ID: "m@" + name, Provider: name, Model: "m", UpstreamModel: "m", PriceIn: price,
-			Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url})}
-	}
-	r = routerOver(t, o, ep("silent", silent.URL, 0.01), ep("good", good.URL(), 10))
+	r = routerOver(t, o, silentEndpoint("silent", silent, 0.01), silentEndpoint("good", good.URL(), 10))
 	for range 20 {
 		r.opts.Health.Record("m@silent", provider.Outcome{Class: provider.ClassOK, TTFT: 100 * time.Millisecond, Duration: 200 * time.Millisecond})
 	}
 	return r, requests, got
+}
+
+// silentServer is a real server that reads each request, counts it in
+// requests, says so on got and answers nothing until wake is called: then
+// it answers each request waiting, and every one after, with a short
+// streamed completion.
+func silentServer(t *testing.T) (url string, requests *atomic.Int64, got chan struct{}, wake func()) {
+	t.Helper()
+	requests, got = new(atomic.Int64), make(chan struct{}, 8)
+	woken := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		io.Copy(io.Discard, r.Body) // read to its end, so that the server sees the client go
+		got <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-woken:
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, ev := range []string{
+			`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"awake"},"finish_reason":null}]}`,
+			`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`,
+			`[DONE]`,
+		} {
+			io.WriteString(w, "data: "+ev+"\n\n")
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, requests, got, sync.OnceFunc(func() { close(woken) })
+}
+
+func silentEndpoint(name, url string, price float64) Endpoint {
+	return Endpoint{ID: "m@" + name, Provider: name, Model: "m", UpstreamModel: "m", PriceIn: price,
+		Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url})}
 }
 
 // A provider that takes a request and goes silent is passed over by the
@@ -256,5 +281,113 @@ func TestSilentEndpointReleasesAllButTheFirst(t *testing.T) {
 	for _, s := range []*sent{first, second, third, fourth} {
 		s.cancel()
 		<-s.done
+	}
+}
+
+// A provider that goes silent costs one first-token deadline, once: the
+// request that finds it out waits its norm, and then the prober sends a
+// completion at once (its models probe cannot tell: the host lists its
+// models) while every request passes the provider over, for as long as
+// that completion waits, not only until the suspicion lapses and the next
+// caller would find out again. Once it answers, the provider serves again.
+// The silent upstream counts what it was sent.
+func TestSilentEndpointIsLookedAtByAProbe(t *testing.T) {
+	clk := monitortest.NewClock()
+	silentURL, requests, got, wake := silentServer(t)
+	good := simtest.Start(t, sim.Profile{Name: "good"})
+	eps := []Endpoint{silentEndpoint("silent", silentURL, 0.01), silentEndpoint("good", good.URL(), 10)}
+	models := func(context.Context) provider.Outcome {
+		return provider.Outcome{Class: provider.ClassOK, Shallow: true}
+	}
+	chat := func(ctx context.Context) provider.Outcome { return provider.ProbeChat(ctx, eps[0].Upstream, "m", 1) }
+	mon, err := monitor.New(monitor.Options{Clock: clk, ProbeInterval: time.Hour, ProbeTimeout: time.Hour}, []monitor.Endpoint{
+		{ID: "m@silent", Provider: "silent", Model: "m", Probe: models, Trial: chat},
+		{ID: "m@good", Provider: "good", Model: "m"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan struct{})
+	go func() { mon.Run(ctx); close(ran) }()
+	defer func() { cancel(); <-ran }()
+	const norm = 300 * time.Millisecond // the floor, and 3 times its p99
+	r, err := New(Options{Endpoints: eps, Health: mon, Seed: 1, Clock: clk, NormFloor: norm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 { // its usual first token: 100ms
+		mon.Record("m@silent", provider.Outcome{Class: provider.ClassOK, TTFT: 100 * time.Millisecond, Duration: 200 * time.Millisecond})
+	}
+	clk.Advance(2 * time.Second)
+	mon.Snapshot() // the 30-minute figures, which the norm is read from, are read
+	byPrice := func(q string) Request {
+		req := ask(q)
+		req.Provider.Sort = Sort{By: SortPrice}
+		return req
+	}
+	// send sends a request and returns whom its attempts went to; it fails
+	// the test if the silent upstream gets it before it is woken.
+	awake := false
+	send := func(q string) string {
+		t.Helper()
+		done := make(chan struct{})
+		var res *Result
+		go func() {
+			defer close(done)
+			res, _ = r.Send(t.Context(), byPrice(q), nil)
+		}()
+		for {
+			select {
+			case <-done:
+				return strings.Join(outcomes(res.Trace), " ")
+			case <-got:
+				if !awake {
+					<-done
+					t.Fatalf("%s request: the silent provider got it; upstream requests %d", q, requests.Load())
+				}
+			}
+		}
+	}
+
+	first := make(chan *Result)
+	go func() {
+		res, _ := r.Send(t.Context(), byPrice("the first"), nil)
+		first <- res
+	}()
+	<-got
+	clk.Advance(norm) // as the first waits out its norm, in real time, and goes on
+	res := <-first
+	if got := strings.Join(outcomes(res.Trace), " "); got != "silent:timeout good:ok" || res.Trace.Attempts[0].Deadline == nil || !res.Trace.Attempts[0].Deadline.Norm {
+		t.Fatalf("the first request's attempts: %s; want a timeout at silent's norm, %+v", got, res.Trace.Attempts[0].Deadline)
+	}
+	select {
+	case <-got: // the prober's completion
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no probe came to the silent provider")
+	}
+	for i, wait := range []time.Duration{time.Second, 10 * time.Second, time.Minute} {
+		clk.Advance(wait)
+		if got := send(fmt.Sprint("passed over ", i)); got != "good:ok" {
+			t.Fatalf("%s after the first: attempts %s; want good alone", wait, got)
+		}
+	}
+	if n := requests.Load(); n != 2 {
+		t.Errorf("the silent provider got %d requests; want 2, the first and the probe", n)
+	}
+	// Woken, it answers the probe, and what it owed is settled: it serves
+	// again.
+	published := mon.Subscribe(ctx)
+	awake = true
+	wake()
+	for snap := range published {
+		if st, _ := snap.Endpoint("m@silent"); st.Unanswered(clk.Now()) == 0 {
+			break
+		}
+	}
+	clk.Advance(time.Second) // a snapshot with the probe's answer in it
+	if got := send("once it answers"); got != "silent:ok" {
+		st, _ := mon.Snapshot().Endpoint("m@silent")
+		t.Errorf("once the provider answered the probe: attempts %s; want it to serve (it is %s: %s)", got, st.State, st.Reason)
 	}
 }
