@@ -101,9 +101,13 @@ func TestThroughputPercentilesCloseToExact(t *testing.T) {
 	}
 }
 
-// An idle endpoint's throughput comes from its probes; once real answers
-// arrive, they alone speak for its speed: an 8-token probe is mostly its
-// time to first token and would pull the figure far under a real answer's.
+// An idle endpoint's speed comes from its probes; once real answers
+// arrive, they alone speak for it: an 8-token probe is mostly its time to
+// first token and would pull throughput far under a real answer's, and
+// its latency under what a real answer takes; a look, sent when an
+// attempt went unanswered past its norm, comes when the endpoint is
+// slowest, and its first token would raise the norm past the late first
+// tokens it is there to cut.
 func TestProbesTimeOnlyAnIdleEndpoint(t *testing.T) {
 	clk := monitortest.NewClock()
 	m := newTestMonitor(t, clk, "a")
@@ -111,15 +115,26 @@ func TestProbesTimeOnlyAnIdleEndpoint(t *testing.T) {
 	for range 5 {
 		m.Record("a", probe) // 40 tokens/s
 	}
-	if st := status(t, m, "a"); math.Abs(st.Throughput.P50-40) > 1 {
-		t.Fatalf("idle, probed: throughput p50 %v, want 40 from the probes", st.Throughput.P50)
+	// near: the histograms' buckets are a few percent wide.
+	near := func(d, want time.Duration) bool { return math.Abs(float64(d-want)) < 0.05*float64(want) }
+	if st := status(t, m, "a"); math.Abs(st.Throughput.P50-40) > 1 || !near(st.TTFT.P50, 190*time.Millisecond) || !near(st.Latency.P50, 200*time.Millisecond) {
+		t.Fatalf("idle, probed: throughput p50 %v, first token %s, latency %s; want 40, 190ms and 200ms from the probes",
+			st.Throughput.P50, st.TTFT.P50, st.Latency.P50)
 	}
 	clk.Advance(5 * time.Minute) // the probes' minutes leave the 5-minute figures
+	late := probe
+	late.TTFT, late.Duration = 8*time.Second, 8*time.Second+10*time.Millisecond
 	for range 5 {
 		m.Record("a", provider.Outcome{Class: provider.ClassOK, OutputTokens: 400, TTFT: 200 * time.Millisecond, Duration: time.Second})
 		m.Record("a", probe)
+		m.Record("a", late)
 	}
-	if st := status(t, m, "a"); math.Abs(st.Throughput.P50-400) > 8 || math.Abs(st.Throughput.P99-400) > 8 {
+	st := status(t, m, "a")
+	if math.Abs(st.Throughput.P50-400) > 8 || math.Abs(st.Throughput.P99-400) > 8 {
 		t.Fatalf("with real answers: throughput p50 %v, p99 %v; want 400 from the answers alone", st.Throughput.P50, st.Throughput.P99)
+	}
+	if !near(st.TTFT.P99, 200*time.Millisecond) || !near(st.Latency.P50, time.Second) || !near(st.TTFT30m.P99, 200*time.Millisecond) {
+		t.Fatalf("with real answers: first token p99 %s (30m %s), latency p50 %s; want 200ms and 1s from the answers alone",
+			st.TTFT.P99, st.TTFT30m.P99, st.Latency.P50)
 	}
 }

@@ -25,10 +25,15 @@ type counts struct {
 // sample is an outcome as a window counts it.
 type sample struct {
 	provider.Outcome
-	// timed says whether its speed counts for throughput: a real answer's
-	// always; a probe's only while the endpoint has no real answers to go
-	// by, since a probe's few tokens are mostly its time to first token
-	// and would drag the figure far below what a real answer gets.
+	// timed says whether its timings count for the endpoint's speed (its
+	// latency, first token, gaps and throughput): a real answer's always;
+	// a probe's only while the endpoint has no real answers to go by. A
+	// probe's few tokens are mostly its time to first token and would drag
+	// throughput far below what a real answer gets, and latency below what
+	// one takes; and a look (sent because an attempt went unanswered past
+	// its norm) is sent when the endpoint is slowest: its first token,
+	// counted, raised the norm an endpoint's late first tokens are cut at
+	// to past them.
 	timed bool
 }
 
@@ -137,7 +142,7 @@ type dists struct {
 }
 
 func (d *dists) add(o sample) {
-	if o.Class != provider.ClassOK || o.Shallow { // a model list's timing is not the model's
+	if o.Class != provider.ClassOK || o.Shallow || !o.timed { // a model list's timing is not the model's
 		return
 	}
 	d.latency.add(uint64(o.Duration / time.Millisecond))
@@ -150,7 +155,7 @@ func (d *dists) add(o sample) {
 		// which Percentiles would read as no data.
 		d.gap.add(uint64((o.MaxGap + time.Millisecond - 1) / time.Millisecond))
 	}
-	if tps, ok := throughput(o.Outcome); ok && o.timed {
+	if tps, ok := throughput(o.Outcome); ok {
 		d.throughput.add(uint64(tps + 0.5))
 	}
 }
