@@ -186,7 +186,8 @@ type EndpointStatus struct {
 
 	// Distributions of successes over the last 5 minutes and 30 minutes
 	// (minute granularity; the 30-minute ones are read at most once a
-	// second); latency is the whole answer, TTFT the time to the first
+	// second), a probe's only while the endpoint had no real answer in the
+	// last 30 minutes; latency is the whole answer, TTFT the time to the first
 	// token, throughput output tokens per second of the whole answer (see
 	// Rates: its percentiles count from the slow side).
 	Latency, TTFT             Percentiles
