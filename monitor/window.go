@@ -142,7 +142,9 @@ type dists struct {
 }
 
 func (d *dists) add(o sample) {
-	if o.Class != provider.ClassOK || o.Shallow || !o.timed { // a model list's timing is not the model's
+	// A model list's timing is not the model's; a probe's is not once
+	// real answers speak for it (sample.timed).
+	if o.Class != provider.ClassOK || o.Shallow || !o.timed {
 		return
 	}
 	d.latency.add(uint64(o.Duration / time.Millisecond))
