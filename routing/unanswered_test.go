@@ -26,7 +26,7 @@ func silentAndGood(t *testing.T, o Options) (r *Router, requests *atomic.Int64, 
 	t.Helper()
 	silent, requests, got, _ := silentServer(t)
 	good := simtest.Start(t, sim.Profile{Name: "good"})
-	r = routerOver(t, o, silentEndpoint("silent", silent, 0.01), silentEndpoint("good", good.URL(), 10))
+	r = routerOver(t, o, endpointOfM("silent", silent, 0.01), endpointOfM("good", good.URL(), 10))
 	for range 20 {
 		r.opts.Health.Record("m@silent", provider.Outcome{Class: provider.ClassOK, TTFT: 100 * time.Millisecond, Duration: 200 * time.Millisecond})
 	}
@@ -63,7 +63,9 @@ func silentServer(t *testing.T) (url string, requests *atomic.Int64, got chan st
 	return srv.URL, requests, got, sync.OnceFunc(func() { close(woken) })
 }
 
-func silentEndpoint(name, url string, price float64) Endpoint {
+// endpointOfM is provider name's endpoint of model m, an OpenAI upstream at
+// url, at price.
+func endpointOfM(name, url string, price float64) Endpoint {
 	return Endpoint{ID: "m@" + name, Provider: name, Model: "m", UpstreamModel: "m", PriceIn: price,
 		Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: url})}
 }
@@ -295,7 +297,7 @@ func TestSilentEndpointIsLookedAtByAProbe(t *testing.T) {
 	clk := monitortest.NewClock()
 	silentURL, requests, got, wake := silentServer(t)
 	good := simtest.Start(t, sim.Profile{Name: "good"})
-	eps := []Endpoint{silentEndpoint("silent", silentURL, 0.01), silentEndpoint("good", good.URL(), 10)}
+	eps := []Endpoint{endpointOfM("silent", silentURL, 0.01), endpointOfM("good", good.URL(), 10)}
 	models := func(context.Context) provider.Outcome {
 		return provider.Outcome{Class: provider.ClassOK, Shallow: true}
 	}
