@@ -128,9 +128,10 @@ func (p *plan) sort() {
 // plan is the working state of one planning: reused across plannings so
 // that, once warm, planning allocates nothing.
 type plan struct {
-	cands  []Candidate
+	slots  []slot // one per endpoint, as the model lists them
 	keys   []planKey
-	order  []int       // indexes into cands, in the order to try
+	need   int         // the context the request takes, at least (tokens)
+	order  []int       // indexes into slots, in the order to try
 	sorted []sortedKey // scratch for sorting order
 	words  []byte      // the candidates' reasons, written one after another
 	ends   []int       // where each candidate's ends in words
@@ -139,9 +140,36 @@ type plan struct {
 // reset empties p for the next request, letting go of what its candidates
 // pointed at.
 func (p *plan) reset() {
-	clear(p.cands)
-	p.cands, p.keys, p.order, p.words, p.ends = p.cands[:0], p.keys[:0], p.order[:0], p.words[:0], p.ends[:0]
+	clear(p.slots)
+	p.slots, p.keys, p.order, p.words, p.ends = p.slots[:0], p.keys[:0], p.order[:0], p.words[:0], p.ends[:0]
 }
+
+// slot is what planning finds of one endpoint: the few words a Candidate
+// holds beyond its endpoint's (Endpoint.cand), so that planning writes a
+// trace's Candidate once, when the trace takes it (candidate), and not a
+// second time along the way.
+type slot struct {
+	e      *Endpoint
+	st     *monitor.EndpointStatus
+	weight float64 // Candidate.Weight
+	value  float64 // Candidate.value
+	tier   Tier
+	reason reason
+	group  group
+}
+
+// appendCandidate appends the trace's Candidate of s, for a request
+// taking need tokens, to cs.
+func (s *slot) appendCandidate(cs []Candidate, need int) []Candidate {
+	cs = append(cs, s.e.cand)
+	c := &cs[len(cs)-1]
+	c.State, c.StateStr, c.detail, c.need = s.st.State, s.st.State.String(), s.st.Reason, need
+	c.Weight, c.value, c.Tier, c.reason, c.group = s.weight, s.value, s.tier, s.reason, s.group
+	return cs
+}
+
+// unknownStatus is the status of an endpoint the monitor does not know: off.
+var unknownStatus monitor.EndpointStatus
 
 // params lists the request parameters the endpoint must support under
 // require_parameters, from what the request sets.
@@ -160,33 +188,34 @@ func (req *Request) params(buf []string) []string {
 // snapshot of their health, into p. Every endpoint ends up either in p.order
 // or excluded with its reason.
 func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferences, snap *monitor.Snapshot) {
-	p.cands, p.keys, p.order = p.cands[:0], p.keys[:0], p.order[:0]
+	p.slots, p.keys, p.order = p.slots[:0], p.keys[:0], p.order[:0]
 	var pbuf [8]string
 	params := req.params(pbuf[:0])
 	soft := softParams(eps, params)
-	a := asks{params: params, tokens: req.tokensNeeded(), images: req.hasImages(), logprobs: wantsLogprobs(params)}
-	var unknown monitor.EndpointStatus // an endpoint the monitor does not know is off
+	a := asks{params: params, tokens: req.tokensNeeded(), images: req.hasImages(), logprobs: wantsLogprobs(params), filters: prefs.filters()}
+	p.need = a.tokens
 	now := r.opts.Clock.Now()
+	cutoffs := !prefs.PreferredMinThroughput.IsZero() || !prefs.PreferredMaxLatency.IsZero()
 	for i := range eps {
 		e := &eps[i] // an Endpoint is a few hundred bytes: not copied per request
 		st := snap.StatusNear(e.at, e.ID)
 		if st == nil {
-			st = &unknown
+			st = &unknownStatus
 		}
-		p.cands = append(p.cands, Candidate{Endpoint: e.ID, Provider: e.Provider, Model: e.Model, State: st.State,
-			StateStr: st.State.String(), Price: e.Price(), detail: st.Reason,
-			quant: quantization(e), priceIn: e.PriceIn, priceOut: e.PriceOut, need: a.tokens, contextLength: e.ContextLength})
-		c := &p.cands[len(p.cands)-1]
+		p.slots = append(p.slots, slot{e: e, st: st})
+		c := &p.slots[len(p.slots)-1]
 		k := planKey{orderPos: len(prefs.Order)}
-		if i := orderIndex(prefs.Order, e); i >= 0 {
-			k.orderPos = i
+		if len(prefs.Order) > 0 {
+			if i := orderIndex(prefs.Order, e); i >= 0 {
+				k.orderPos = i
+			}
 		}
 		why, out := excluded(e, st, prefs, k.orderPos < len(prefs.Order), &a)
 		if !out && !supportsAll(e.Parameters, soft) {
 			why, out = excludedSoft, true
 		}
 		if out {
-			c.Tier, c.reason, k.group = TierSkipped, why, groupExcluded
+			c.tier, c.reason, k.group = TierSkipped, why, groupExcluded
 			c.value = excludedFigure(why, e)
 		} else {
 			k.group = healthGroup(st, snap)
@@ -202,10 +231,10 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 				}
 			}
 			k.lastResort = k.group >= groupDown
-			k.slow = missesCutoffs(st, prefs)
-			c.Tier = TierPreferred
+			k.slow = cutoffs && missesCutoffs(st, prefs)
+			c.tier = TierPreferred
 			if k.group != groupHealthy || k.slow {
-				c.Tier = TierFallback
+				c.tier = TierFallback
 			}
 			if k.group == groupRecovered {
 				c.value = snap.At.Sub(st.LastOutage).Seconds()
@@ -214,7 +243,7 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 				k.value = sortValue(prefs.Sort.By, e, st)
 				c.value = k.value
 			} else {
-				k.value = c.Price
+				k.value = e.cand.Price
 			}
 			if silent > 0 {
 				c.value = silent.Seconds()
@@ -235,13 +264,13 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 		// OpenRouter: without order, allow_fallbacks false pins the
 		// request to its first choice.
 		for _, i := range p.order[1:] {
-			p.cands[i].Tier, p.cands[i].reason, p.keys[i].group = TierSkipped, excludedPinned, groupExcluded
+			p.slots[i].tier, p.slots[i].reason, p.keys[i].group = TierSkipped, excludedPinned, groupExcluded
 		}
 		p.order = p.order[:1]
 	}
 	for rank, i := range p.order {
-		p.cands[i].reason = placement(prefs, p.keys[i], rank)
-		p.cands[i].group = p.keys[i].group
+		p.slots[i].reason = placement(prefs, p.keys[i], rank)
+		p.slots[i].group = p.keys[i].group
 	}
 }
 
@@ -328,17 +357,18 @@ func PromptTokens(msgs []provider.Message, tools []provider.Tool) int {
 // drawing from a shrinking list (quadratic in the candidates).
 func (r *Router) drawHealthy(p *plan) {
 	var sum float64
-	for i, k := range p.keys {
-		if k.group == groupHealthy && !k.slow {
-			sum += invSquare(p.cands[i].Price)
+	for i := range p.keys {
+		if k := &p.keys[i]; k.group == groupHealthy && !k.slow {
+			k.value = invSquare(k.value) // the price, as planInto keys it: now the weight
+			sum += k.value
 		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i := range p.keys {
 		if k := &p.keys[i]; k.group == groupHealthy && !k.slow {
-			w := invSquare(p.cands[i].Price)
-			p.cands[i].Weight = w / sum
+			w := k.value
+			p.slots[i].weight = w / sum
 			k.value = r.rng.ExpFloat64() / w
 		}
 	}
@@ -363,6 +393,17 @@ type asks struct {
 	tokens   int      // the context it takes, at least (see tokensNeeded)
 	images   bool     // the prompt has images
 	logprobs bool     // log probabilities are asked for
+	filters  bool     // the preferences filter by more than health and context (see Preferences.filters)
+}
+
+// filters reports whether p sets any of the filters excluded applies
+// besides what every request has (the endpoint on, the context length): a
+// request without them, nearly every one, skips those checks.
+func (p *Preferences) filters() bool {
+	m := &p.MaxPrice
+	return len(p.Only) > 0 || len(p.Ignore) > 0 || len(p.Quantizations) > 0 || p.RequireParameters ||
+		p.DataCollection == "deny" || (p.ZDR != nil && *p.ZDR) || (p.EnforceDistillableText != nil && *p.EnforceDistillableText) ||
+		m.Prompt != nil || m.Completion != nil || m.Request != nil || m.Image != nil || (!p.Fallbacks() && len(p.Order) > 0)
 }
 
 // excluded applies the hard filters, in the order a user would look for them.
@@ -376,6 +417,7 @@ func excluded(e *Endpoint, st *monitor.EndpointStatus, p *Preferences, listed bo
 		return excludedNoProbs, true
 	case !st.Enabled || st.State == monitor.Disabled:
 		return excludedOff, true
+	case !a.filters: // none of the next: only the context is left to check
 	case len(p.Only) > 0 && orderIndex(p.Only, e) < 0:
 		return excludedOnly, true
 	case orderIndex(p.Ignore, e) >= 0:
@@ -400,7 +442,8 @@ func excluded(e *Endpoint, st *monitor.EndpointStatus, p *Preferences, listed bo
 		return excludedImage, true
 	case !p.Fallbacks() && len(p.Order) > 0 && !listed:
 		return excludedNotInList, true
-	case e.ContextLength > 0 && a.tokens > e.ContextLength:
+	}
+	if e.ContextLength > 0 && a.tokens > e.ContextLength {
 		return excludedContext, true
 	}
 	return 0, false
@@ -424,7 +467,7 @@ func excludedFigure(why reason, e *Endpoint) float64 {
 // to check a model's defaults leave some endpoint.
 func (p *Preferences) Excludes(e *Endpoint) string {
 	on := monitor.EndpointStatus{Enabled: true}
-	why, out := excluded(e, &on, p, orderIndex(p.Order, e) >= 0, &asks{})
+	why, out := excluded(e, &on, p, orderIndex(p.Order, e) >= 0, &asks{filters: p.filters()})
 	if !out {
 		return ""
 	}
@@ -505,12 +548,12 @@ const unansweredFloor = 500 * time.Millisecond
 // next caller. 0 otherwise, and for an endpoint without figures to be far
 // past.
 func Silent(st *monitor.EndpointStatus, now time.Time) time.Duration {
-	p99 := max(st.TTFT.P99, st.TTFT30m.P99)
-	if p99 <= 0 {
+	d := st.Unanswered(now)
+	if d <= unansweredFloor { // nearly always: read nothing more
 		return 0
 	}
-	d := st.Unanswered(now)
-	if d <= max(unansweredFloor, 2*p99) {
+	p99 := max(st.TTFT.P99, st.TTFT30m.P99)
+	if p99 <= 0 || d <= 2*p99 {
 		return 0
 	}
 	if idle, times := st.Idle(now); idle > 0 && idle >= d<<min(max(times-1, 0), 20) {
@@ -680,8 +723,13 @@ func (c *Candidate) appendWhy(b []byte, p *Preferences, healthy int) []byte {
 // and output apart: their sum is no price anyone pays.
 func (c *Candidate) prices() string { return string(c.appendPrices(nil)) }
 
-// appendPrices appends the prices ("$0.59/$0.79 per M") to b.
+// appendPrices appends the prices ("$0.59/$0.79 per M") to b: written
+// once per endpoint (see New), as nearly every request's trace has them
+// for every candidate.
 func (c *Candidate) appendPrices(b []byte) []byte {
+	if c.priceWords != "" {
+		return append(b, c.priceWords...)
+	}
 	b = strconv.AppendFloat(append(b, '$'), c.priceIn, 'f', 2, 64)
 	b = strconv.AppendFloat(append(b, "/$"...), c.priceOut, 'f', 2, 64)
 	return append(b, " per M"...)

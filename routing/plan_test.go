@@ -415,3 +415,50 @@ func BenchmarkPlanWithHealth(b *testing.B) {
 		})
 	}
 }
+
+// TestEachFilterAlone sets each of the preferences' filters on its own: the
+// endpoint that fails it is left out with its words, the one that passes it
+// is not. Planning skips the filters when a request sets none of them
+// (Preferences.filters), so each must count as set on its own.
+func TestEachFilterAlone(t *testing.T) {
+	yes, no := true, false
+	pass := Endpoint{ID: "m@a", Provider: "a", Model: "m", Quantization: "fp8", Parameters: []string{"temperature"},
+		ZDR: true, Distillable: true, PriceIn: 1, PriceOut: 1}
+	fail := Endpoint{ID: "m@b", Provider: "b", Model: "m", Quantization: "fp4", StoresData: true,
+		PriceIn: 5, PriceOut: 5, PriceRequest: 0.1, PriceImage: 0.1}
+	for _, tc := range []struct {
+		prefs Preferences
+		words string
+	}{
+		{Preferences{Only: []string{"a"}}, "not in provider.only"},
+		{Preferences{Ignore: []string{"b"}}, "in provider.ignore"},
+		{Preferences{Quantizations: []string{"fp8"}}, "quantization fp4 not in provider.quantizations"},
+		{Preferences{DataCollection: "deny"}, "may store or train on prompts"},
+		{Preferences{ZDR: &yes}, "keeps request data"},
+		{Preferences{EnforceDistillableText: &yes}, "may not be used for distillation"},
+		{Preferences{MaxPrice: MaxPrice{Prompt: ptr(2.0)}}, "over max_price.prompt"},
+		{Preferences{MaxPrice: MaxPrice{Completion: ptr(2.0)}}, "over max_price.completion"},
+		{Preferences{MaxPrice: MaxPrice{Request: ptr(0.01)}}, "over max_price.request"},
+		{Preferences{MaxPrice: MaxPrice{Image: ptr(0.01)}}, "over max_price.image"},
+		{Preferences{Order: []string{"a"}, AllowFallbacks: &no}, "not in provider.order, and allow_fallbacks is false"},
+	} {
+		if got := tc.prefs.Excludes(&fail); !strings.Contains(got, tc.words) {
+			t.Errorf("%+v: the failing endpoint's words %q, want %q", tc.prefs, got, tc.words)
+		}
+		if got := tc.prefs.Excludes(&pass); got != "" {
+			t.Errorf("%+v: the passing endpoint is left out: %q", tc.prefs, got)
+		}
+	}
+	// require_parameters needs the request's parameters: planned.
+	f := newFleet(t, nil, map[string]float64{"a": 1, "b": 5}, "a", "b")
+	f.router.byModel["m"][1].Parameters = []string{"max_tokens"}
+	f.router.byModel["m"][0].Parameters = []string{"temperature"}
+	temp := 0.5
+	tr, err := f.router.PlanRequest(&Request{Model: "m", Temperature: &temp, Provider: Preferences{RequireParameters: true}}, f.mon.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Order) != 1 || tr.Order[0] != "m@a" {
+		t.Fatalf("require_parameters: order %v, want only m@a", tr.Order)
+	}
+}

@@ -54,6 +54,9 @@ type Endpoint struct {
 	// at is its index among the router's endpoints: where its status is
 	// in a snapshot of a monitor given the endpoints in the same order.
 	at int
+	// cand is its candidate as every plan begins it: what comes from the
+	// endpoint alone, written once (see New), not for every request.
+	cand Candidate
 }
 
 // Price is the endpoint's price for weighting: input plus output, USD per
@@ -232,6 +235,9 @@ func New(o Options) (*Router, error) {
 	seen := map[string]bool{}
 	for i, e := range o.Endpoints {
 		e.at = i
+		e.cand = Candidate{Endpoint: e.ID, Provider: e.Provider, Model: e.Model, Price: e.Price(), quant: quantization(&e),
+			priceIn: e.PriceIn, priceOut: e.PriceOut, contextLength: e.ContextLength}
+		e.cand.priceWords = e.cand.prices()
 		if e.ID == "" || e.Model == "" || e.Upstream == nil {
 			return nil, fmt.Errorf("routing: endpoint %q needs an id, a model and an upstream", e.ID)
 		}
@@ -392,8 +398,13 @@ func (r *Router) planAll(t *Trace, models []string, req *Request, snap *monitor.
 			return nil, err
 		}
 		r.planInto(p, r.byModel[name], req, &prefs, snap)
+		base := len(t.Candidates)
+		for i := range p.slots {
+			t.Candidates = p.slots[i].appendCandidate(t.Candidates, p.need)
+		}
+		cands := t.Candidates[base:]
 		healthy := 0
-		for _, c := range p.cands {
+		for _, c := range cands {
 			if c.reason == placedPicked || c.reason == placedBackup {
 				healthy++
 			}
@@ -403,21 +414,20 @@ func (r *Router) planAll(t *Trace, models []string, req *Request, snap *monitor.
 		// Every candidate's reason in one string, each its slice of it:
 		// one allocation for all of them.
 		p.words, p.ends = p.words[:0], p.ends[:0]
-		for i := range p.cands {
-			p.words = p.cands[i].appendWhy(p.words, &prefs, healthy)
+		for i := range cands {
+			p.words = cands[i].appendWhy(p.words, &prefs, healthy)
 			p.ends = append(p.ends, len(p.words))
 		}
 		words, start := string(p.words), 0
 		for i, end := range p.ends {
-			p.cands[i].Why, start = words[start:end], end
+			cands[i].Why, start = words[start:end], end
 		}
 		for _, i := range p.order {
 			l.order = append(l.order, &r.byModel[name][i])
 		}
 		t.Models = append(t.Models, name)
-		t.Candidates = append(t.Candidates, p.cands...)
 		if len(l.order) == 0 {
-			why = append(why, fmt.Sprintf("no provider of %s meets the request's requirements: %s", name, excludedList(p.cands)))
+			why = append(why, fmt.Sprintf("no provider of %s meets the request's requirements: %s", name, excludedList(cands)))
 			continue
 		}
 		legs = append(legs, l)

@@ -90,7 +90,8 @@ type Candidate struct {
 	quant         string
 	priceIn       float64
 	priceOut      float64
-	need          int // the context the request takes, at least (tokens)
+	priceWords    string // the prices as appendPrices writes them, when written beforehand
+	need          int    // the context the request takes, at least (tokens)
 	contextLength int
 }
 
