@@ -106,7 +106,8 @@ func (a *sortedKey) less(b *sortedKey) bool {
 func (p *plan) sort() {
 	p.sorted = p.sorted[:0]
 	for _, i := range p.order {
-		p.sorted = append(p.sorted, sortedKey{p.keys[i].rank(), p.keys[i].value, i})
+		k := &p.slots[i].key
+		p.sorted = append(p.sorted, sortedKey{k.rank(), k.value, i})
 	}
 	// Insertion sort, stable: a few dozen candidates at most, compared
 	// inline (slices.SortStableFunc, calling a function for each
@@ -128,8 +129,7 @@ func (p *plan) sort() {
 // plan is the working state of one planning: reused across plannings so
 // that, once warm, planning allocates nothing.
 type plan struct {
-	slots  []slot // one per endpoint, as the model lists them
-	keys   []planKey
+	slots  []slot      // one per endpoint, as the model lists them
 	need   int         // the context the request takes, at least (tokens)
 	order  []int       // indexes into slots, in the order to try
 	sorted []sortedKey // scratch for sorting order
@@ -141,7 +141,7 @@ type plan struct {
 // pointed at.
 func (p *plan) reset() {
 	clear(p.slots)
-	p.slots, p.keys, p.order, p.words, p.ends = p.slots[:0], p.keys[:0], p.order[:0], p.words[:0], p.ends[:0]
+	p.slots, p.order, p.words, p.ends = p.slots[:0], p.order[:0], p.words[:0], p.ends[:0]
 }
 
 // slot is what planning finds of one endpoint: the few words a Candidate
@@ -151,6 +151,7 @@ func (p *plan) reset() {
 type slot struct {
 	e      *Endpoint
 	st     *monitor.EndpointStatus
+	key    planKey // what the order is sorted by
 	weight float64 // Candidate.Weight
 	value  float64 // Candidate.value
 	tier   Tier
@@ -188,7 +189,7 @@ func (req *Request) params(buf []string) []string {
 // snapshot of their health, into p. Every endpoint ends up either in p.order
 // or excluded with its reason.
 func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferences, snap *monitor.Snapshot) {
-	p.slots, p.keys, p.order = p.slots[:0], p.keys[:0], p.order[:0]
+	p.slots, p.order = p.slots[:0], p.order[:0]
 	var pbuf [8]string
 	params := req.params(pbuf[:0])
 	soft := softParams(eps, params)
@@ -203,8 +204,9 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 			st = &unknownStatus
 		}
 		p.slots = append(p.slots, slot{e: e, st: st})
-		c := &p.slots[len(p.slots)-1]
-		k := planKey{orderPos: len(prefs.Order)}
+		s := &p.slots[len(p.slots)-1]
+		k := &s.key
+		k.orderPos = len(prefs.Order)
 		if len(prefs.Order) > 0 {
 			if i := orderIndex(prefs.Order, e); i >= 0 {
 				k.orderPos = i
@@ -215,8 +217,8 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 			why, out = excludedSoft, true
 		}
 		if out {
-			c.tier, c.reason, k.group = TierSkipped, why, groupExcluded
-			c.value = excludedFigure(why, e)
+			s.tier, s.reason, k.group = TierSkipped, why, groupExcluded
+			s.value = excludedFigure(why, e)
 		} else {
 			k.group = healthGroup(st, snap)
 			if prefs.Sort.By != "" && k.group == groupDegraded {
@@ -232,30 +234,29 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 			}
 			k.lastResort = k.group >= groupDown
 			k.slow = cutoffs && missesCutoffs(st, prefs)
-			c.tier = TierPreferred
+			s.tier = TierPreferred
 			if k.group != groupHealthy || k.slow {
-				c.tier = TierFallback
+				s.tier = TierFallback
 			}
 			if k.group == groupRecovered {
-				c.value = snap.At.Sub(st.LastOutage).Seconds()
+				s.value = snap.At.Sub(st.LastOutage).Seconds()
 			}
 			if prefs.Sort.By != "" {
 				k.value = sortValue(prefs.Sort.By, e, st)
-				c.value = k.value
+				s.value = k.value
 			} else {
 				k.value = e.cand.Price
 			}
 			if silent > 0 {
-				c.value = silent.Seconds()
+				s.value = silent.Seconds()
 			}
 		}
-		p.keys = append(p.keys, k)
 	}
 	if prefs.Sort.By == "" && len(prefs.Order) == 0 {
 		r.drawHealthy(p)
 	}
-	for i, k := range p.keys {
-		if k.group != groupExcluded {
+	for i := range p.slots {
+		if p.slots[i].key.group != groupExcluded {
 			p.order = append(p.order, i)
 		}
 	}
@@ -264,13 +265,14 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 		// OpenRouter: without order, allow_fallbacks false pins the
 		// request to its first choice.
 		for _, i := range p.order[1:] {
-			p.slots[i].tier, p.slots[i].reason, p.keys[i].group = TierSkipped, excludedPinned, groupExcluded
+			s := &p.slots[i]
+			s.tier, s.reason, s.key.group = TierSkipped, excludedPinned, groupExcluded
 		}
 		p.order = p.order[:1]
 	}
 	for rank, i := range p.order {
-		p.slots[i].reason = placement(prefs, p.keys[i], rank)
-		p.slots[i].group = p.keys[i].group
+		s := &p.slots[i]
+		s.reason, s.group = placement(prefs, &s.key, rank), s.key.group
 	}
 }
 
@@ -357,16 +359,16 @@ func PromptTokens(msgs []provider.Message, tools []provider.Tool) int {
 // drawing from a shrinking list (quadratic in the candidates).
 func (r *Router) drawHealthy(p *plan) {
 	var sum float64
-	for i := range p.keys {
-		if k := &p.keys[i]; k.group == groupHealthy && !k.slow {
+	for i := range p.slots {
+		if k := &p.slots[i].key; k.group == groupHealthy && !k.slow {
 			k.value = invSquare(k.value) // the price, as planInto keys it: now the weight
 			sum += k.value
 		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i := range p.keys {
-		if k := &p.keys[i]; k.group == groupHealthy && !k.slow {
+	for i := range p.slots {
+		if k := &p.slots[i].key; k.group == groupHealthy && !k.slow {
 			w := k.value
 			p.slots[i].weight = w / sum
 			k.value = r.rng.ExpFloat64() / w
@@ -610,7 +612,7 @@ func liveTTFT(st *monitor.EndpointStatus) time.Duration {
 }
 
 // placement says why an ordered candidate is where it is.
-func placement(p *Preferences, k planKey, rank int) reason {
+func placement(p *Preferences, k *planKey, rank int) reason {
 	switch {
 	case k.group == groupCooling:
 		return placedCooling
