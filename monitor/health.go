@@ -220,9 +220,11 @@ func (h *health) record(m *Monitor, now time.Time, o provider.Outcome) sample {
 			h.brk.release()
 		}
 	case c == provider.ClassOK:
-		h.ewmaLatency = ewma(h.ewmaLatency, o.Duration)
-		if o.TTFT > 0 {
-			h.ewmaTTFT = ewma(h.ewmaTTFT, o.TTFT)
+		if sm.timed { // as the distributions: a probe's speed counts only for an endpoint without real answers
+			h.ewmaLatency = ewma(h.ewmaLatency, o.Duration)
+			if o.TTFT > 0 {
+				h.ewmaTTFT = ewma(h.ewmaTTFT, o.TTFT)
+			}
 		}
 		if current {
 			h.consecutive, h.silent = 0, false

@@ -102,7 +102,7 @@ func TestThroughputPercentilesCloseToExact(t *testing.T) {
 }
 
 // An idle endpoint's speed comes from its probes; once real answers
-// arrive, they alone speak for it: an 8-token probe is mostly its time to
+// arrive, they alone speak for it (its distributions and its EWMAs): an 8-token probe is mostly its time to
 // first token and would pull throughput far under a real answer's, and
 // its latency under what a real answer takes; a look, sent when an
 // attempt went unanswered past its norm, comes when the endpoint is
@@ -124,7 +124,7 @@ func TestProbesTimeOnlyAnIdleEndpoint(t *testing.T) {
 	clk.Advance(5 * time.Minute) // the probes' minutes leave the 5-minute figures
 	late := probe
 	late.TTFT, late.Duration = 8*time.Second, 8*time.Second+10*time.Millisecond
-	for range 5 {
+	for range 12 { // enough for the EWMAs to come within 5% of the answers' figures
 		m.Record("a", provider.Outcome{Class: provider.ClassOK, OutputTokens: 400, TTFT: 200 * time.Millisecond, Duration: time.Second})
 		m.Record("a", probe)
 		m.Record("a", late)
@@ -136,5 +136,12 @@ func TestProbesTimeOnlyAnIdleEndpoint(t *testing.T) {
 	if !near(st.TTFT.P99, 200*time.Millisecond) || !near(st.Latency.P50, time.Second) || !near(st.TTFT30m.P99, 200*time.Millisecond) {
 		t.Fatalf("with real answers: first token p99 %s (30m %s), latency p50 %s; want 200ms and 1s from the answers alone",
 			st.TTFT.P99, st.TTFT30m.P99, st.Latency.P50)
+	}
+	// The EWMAs too: a late look, counted, made the endpoint "slow" at once
+	// (its EWMA 2.1s against a 200ms median), on a first token no real
+	// answer had.
+	if !near(st.EWMATTFT, 200*time.Millisecond) || !near(st.EWMALatency, time.Second) || st.State != Healthy {
+		t.Fatalf("with real answers: EWMA first token %s, latency %s, state %s (%s); want 200ms and 1s from the answers alone, healthy",
+			st.EWMATTFT, st.EWMALatency, st.State, st.Reason)
 	}
 }
