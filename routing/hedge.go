@@ -95,6 +95,14 @@ func measured(d, of30m time.Duration) time.Duration {
 // plan's order among equals and those not yet measured last. The plan put
 // the cheapest first; a hedge is there to be quick. Hedges are few, so the
 // copy and the sort cost the hedged requests alone.
+//
+// Equally healthy as a hedge sees it (hedgeGroup): an endpoint back from
+// an outage within the outage window counts as healthy. The plan puts it
+// after the degraded (OpenRouter's rule: a request's first try should not
+// land where an outage may come back), but a hedge risks little there,
+// as the attempt it races goes on, while a degraded endpoint fails its
+// answers more often, and a hedge that won its race and then fails (a
+// stall, a cut) costs the answer a third endpoint.
 func (x *run) hedgeOrder(l *leg, from int) []*Endpoint {
 	es := l.order[from:]
 	if !l.bySpeed || len(es) < 2 {
@@ -107,7 +115,7 @@ func (x *run) hedgeOrder(l *leg, from int) []*Endpoint {
 	}
 	ks := make([]keyed, len(es))
 	for i, e := range es {
-		ks[i] = keyed{e: e, group: x.t.candidate(e.ID).group, ttft: time.Duration(math.MaxInt64)}
+		ks[i] = keyed{e: e, group: hedgeGroup(x.t.candidate(e.ID).group), ttft: time.Duration(math.MaxInt64)}
 		if st := x.snap.Status(e.ID); st != nil {
 			if d := measured(st.TTFT.P50, st.TTFT30m.P50); d > 0 {
 				ks[i].ttft = d
@@ -122,6 +130,14 @@ func (x *run) hedgeOrder(l *leg, from int) []*Endpoint {
 		out[i] = k.e
 	}
 	return out
+}
+
+// hedgeGroup is g as hedgeOrder ranks it: back from an outage is healthy.
+func hedgeGroup(g group) group {
+	if g == groupRecovered {
+		return groupHealthy
+	}
+	return g
 }
 
 // errLostRace ends an attempt that lost a race (a first-token hedge's, or

@@ -738,6 +738,45 @@ func TestHedging(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a hedge goes to an endpoint back from an outage before a degraded one", func(t *testing.T) {
+		f, srvs := simFleet(t, map[string]float64{"slow": 0.01, "shaky": 1, "back": 10}, provider.OpenAIOptions{},
+			sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "shaky"}, sim.Profile{Name: "back"})
+		ok := func(ttft time.Duration) provider.Outcome {
+			return provider.Outcome{Class: provider.ClassOK, TTFT: ttft, Duration: ttft + 50*time.Millisecond, OutputTokens: 10}
+		}
+		for i := range 60 { // 85% of its answers, never three failures in a row: degraded, not down
+			o := ok(20 * time.Millisecond)
+			if i%7 == 3 {
+				o = provider.Outcome{Class: provider.ClassServer}
+			}
+			f.mon.Record("m@shaky", o)
+		}
+		f.fail("back", 3)
+		f.mon.Snapshot()               // the monitor sees it down
+		f.clk.Advance(6 * time.Second) // past the breaker's backoff: its trial answers
+		for range 10 {
+			f.mon.Record("m@back", ok(100*time.Millisecond))
+		}
+		tr := f.plan(t)
+		if s, b := candidate(t, tr, "shaky"), candidate(t, tr, "back"); s.State != monitor.Degraded || b.State != monitor.Healthy ||
+			!strings.Contains(b.Why, "outage") {
+			t.Fatalf("shaky is %s (%s), back is %s (%s); the test wants one degraded and one back from an outage in the last 30s",
+				s.State, s.Why, b.State, b.Why)
+		}
+		if got := strings.Join(providers(tr), " "); got != "slow shaky back" {
+			t.Fatalf("the plan is %s; want the degraded before the one back from an outage, as OpenRouter orders them", got)
+		}
+		res, err := sendAtHedge(t, f, hedged(), func(Delta) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(outcomes(res.Trace), " "); got != "slow:canceled back:ok" {
+			t.Fatalf("attempts %s; want the hedge at back, which answers as the healthy do, not at shaky, which fails one time in seven", got)
+		}
+		if n := srvs["shaky"].Stats().Chats; n != 0 {
+			t.Errorf("the degraded endpoint got %d requests; want none", n)
+		}
+	})
 	t.Run("a hedge that fails at once is replaced by the next", func(t *testing.T) {
 		f, srvs := simFleet(t, map[string]float64{"slow": 0.01, "down": 1, "fast": 10}, provider.OpenAIOptions{},
 			sim.Profile{Name: "slow", TTFT: sim.Latency{P50: time.Hour, P95: time.Hour}}, sim.Profile{Name: "down", Mode: sim.ModeDown},
