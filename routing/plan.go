@@ -144,19 +144,18 @@ func (p *plan) reset() {
 	p.slots, p.order, p.words, p.ends = p.slots[:0], p.order[:0], p.words[:0], p.ends[:0]
 }
 
-// slot is what planning finds of one endpoint: the few words a Candidate
-// holds beyond its endpoint's (Endpoint.cand), so that planning writes a
-// trace's Candidate once, when the trace takes it (candidate), and not a
+// slot is what planning finds of one endpoint: the few fields a Candidate
+// holds beyond its endpoint's (Endpoint.cand), so that a trace's Candidate
+// is written once, when the trace takes it (appendCandidate), and not a
 // second time along the way.
 type slot struct {
 	e      *Endpoint
 	st     *monitor.EndpointStatus
-	key    planKey // what the order is sorted by
+	key    planKey // what the order is sorted by; its group is Candidate.group
 	weight float64 // Candidate.Weight
 	value  float64 // Candidate.value
 	tier   Tier
 	reason reason
-	group  group
 }
 
 // appendCandidate appends the trace's Candidate of s, for a request
@@ -165,7 +164,7 @@ func (s *slot) appendCandidate(cs []Candidate, need int) []Candidate {
 	cs = append(cs, s.e.cand)
 	c := &cs[len(cs)-1]
 	c.State, c.StateStr, c.detail, c.need = s.st.State, s.st.State.String(), s.st.Reason, need
-	c.Weight, c.value, c.Tier, c.reason, c.group = s.weight, s.value, s.tier, s.reason, s.group
+	c.Weight, c.value, c.Tier, c.reason, c.group = s.weight, s.value, s.tier, s.reason, s.key.group
 	return cs
 }
 
@@ -272,7 +271,7 @@ func (r *Router) planInto(p *plan, eps []Endpoint, req *Request, prefs *Preferen
 	}
 	for rank, i := range p.order {
 		s := &p.slots[i]
-		s.reason, s.group = placement(prefs, &s.key, rank), s.key.group
+		s.reason = placement(prefs, &s.key, rank)
 	}
 }
 
