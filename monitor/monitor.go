@@ -651,7 +651,7 @@ const firstProbeSpread = 250 * time.Millisecond
 // does, at once, for a look (probeLook).
 func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 	interval, jitter, timeout := m.probeSettings(e)
-	kick := m.health[m.index[e.ID]].kick
+	h := m.health[m.index[e.ID]] // its kick and owed clock are its own, lock-free
 	due := m.opts.Clock.Now().Add(time.Duration(rand.Int64N(int64(min(interval, firstProbeSpread)))))
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -660,7 +660,7 @@ func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-kick:
+		case <-h.kick:
 			// The breaker moved (it opened, or the fleet leased its trial
 			// here), or a look is asked for: the trial or the look may be
 			// due before the next probe.
@@ -675,15 +675,15 @@ func (m *Monitor) probeLoop(ctx context.Context, e Endpoint) {
 			if kind != probeRoutine && e.Trial != nil {
 				probe = e.Trial
 			}
-			if kind == probeLook {
-				m.Sent(e.ID)
+			if kind == probeLook { // the look waits for an answer as an attempt does (see Sent)
+				h.owed.sent(m.opts.Clock.Now())
 			}
 			pctx, cancel := context.WithTimeout(ctx, timeout)
 			o := probe(pctx)
 			cancel()
 			if ctx.Err() != nil {
-				if kind == probeLook {
-					m.health[m.index[e.ID]].owed.gaveUp(m.opts.Clock.Now()) // what Sent began
+				if kind == probeLook { // the wait ends unanswered, and is not an outcome
+					h.owed.gaveUp(m.opts.Clock.Now())
 				}
 				return // a probe cut short by shutdown says nothing about the endpoint
 			}

@@ -472,8 +472,18 @@ func (p *Preferences) Excludes(e *Endpoint) string {
 	if !out {
 		return ""
 	}
-	c := Candidate{reason: why, quant: quantization(e), priceIn: e.PriceIn, priceOut: e.PriceOut, value: excludedFigure(why, e)}
+	c := candidateOf(e)
+	c.reason, c.value = why, excludedFigure(why, e)
 	return c.why(p, 0)
+}
+
+// candidateOf is e's Candidate as far as the endpoint alone says it:
+// where every plan's begins (Endpoint.cand), its prices' words written.
+func candidateOf(e *Endpoint) Candidate {
+	c := Candidate{Endpoint: e.ID, Provider: e.Provider, Model: e.Model, Price: e.Price(), quant: quantization(e),
+		priceIn: e.PriceIn, priceOut: e.PriceOut, contextLength: e.ContextLength}
+	c.priceWords = c.prices()
+	return c
 }
 
 func quantization(e *Endpoint) string {

@@ -234,13 +234,10 @@ func New(o Options) (*Router, error) {
 	r.plans.New = func() any { return new(plan) }
 	seen := map[string]bool{}
 	for i, e := range o.Endpoints {
-		e.at = i
-		e.cand = Candidate{Endpoint: e.ID, Provider: e.Provider, Model: e.Model, Price: e.Price(), quant: quantization(&e),
-			priceIn: e.PriceIn, priceOut: e.PriceOut, contextLength: e.ContextLength}
-		e.cand.priceWords = e.cand.prices()
 		if e.ID == "" || e.Model == "" || e.Upstream == nil {
 			return nil, fmt.Errorf("routing: endpoint %q needs an id, a model and an upstream", e.ID)
 		}
+		e.at, e.cand = i, candidateOf(&e)
 		if seen[e.ID] {
 			return nil, fmt.Errorf("routing: endpoint id %q is used twice", e.ID)
 		}
