@@ -24,6 +24,14 @@ func FuzzChunkReader(f *testing.F) {
 	long := `{"id":"long","choices":[{"index":0,"delta":{"content":"` + strings.Repeat("x", 64<<10) + `"}}]}`
 	f.Add([]byte(`{"id":"a","usage":{"completion_tokens":1}}` + "\n\n" + long + "\n\n" + `{"model":"m"}` + "\n\n" + long[:100]))
 	f.Add([]byte(`{"error":{"message":"x"},"choices":[{"index":0,"delta":{"content":"y"}}]}` + "\n\n" + `{"choices":[]}` + "\n\n" + `{"choices":null}`))
+	// Chunks that begin alike, for the reader's head: what follows the
+	// content differs, and may be wrong.
+	head := `{"id":"a","created":1,"choices":[{"finish_reason":null,"index":0,"delta":{"role":"assistant","reasoning":"r","content":`
+	f.Add([]byte(head + `"x"}}]}` + "\n\n" + head + `"y\"z\u00e9"},"finish_reason":"stop"}],"usage":null}` + "\n\n" +
+		head + `"y","content":"w"}}]}` + "\n\n" + head + `"q"},"index":1}]}` + "\n\n" + head + `"q"},"delta":{}}]}` + "\n\n" +
+		head + `"q"}},{"index":1,"delta":{"content":"r"}}]}` + "\n\n" + head + `5}}]}` + "\n\n" + head + `"x"}}]} x` + "\n\n" +
+		head + `"\ud83d"},"logprobs":{"content":[]}}]}` + "\n\n" + head + `"x"}}],"choices":[]}` + "\n\n" + head + `"x"}}],"Usage":{}}` +
+		"\n\n" + head + `"x","tool_calls":null,"Content":"y"}}]}` + "\n\n" + head + `"x"}}]}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var r chunkReader
 		for _, data := range bytes.Split(in, []byte("\n\n")) {

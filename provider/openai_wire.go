@@ -283,21 +283,24 @@ type openAIStreamOptions struct {
 // (the answer is labelled with the endpoint's model), are left undecoded:
 // two strings a chunk, a sixth of a request's allocations.
 type openAIChunk struct {
-	Choices []struct {
-		Index int `json:"index"`
-		Delta struct {
-			Content string `json:"content"`
-			// A reasoning model's thinking: OpenRouter sends it as
-			// reasoning, DeepSeek and vLLM as reasoning_content.
-			Reasoning        string           `json:"reasoning"`
-			ReasoningContent string           `json:"reasoning_content"`
-			ToolCalls        []openAIToolCall `json:"tool_calls"`
-		} `json:"delta"`
-		Logprobs     *openAILogprobs `json:"logprobs"`
-		FinishReason string          `json:"finish_reason"`
-	} `json:"choices"`
-	Usage *openAIUsage    `json:"usage"`
-	Error json.RawMessage `json:"error"`
+	Choices []openAIChoice  `json:"choices"`
+	Usage   *openAIUsage    `json:"usage"`
+	Error   json.RawMessage `json:"error"`
+}
+
+// openAIChoice is one of a chunk's choices.
+type openAIChoice struct {
+	Index int `json:"index"`
+	Delta struct {
+		Content string `json:"content"`
+		// A reasoning model's thinking: OpenRouter sends it as
+		// reasoning, DeepSeek and vLLM as reasoning_content.
+		Reasoning        string           `json:"reasoning"`
+		ReasoningContent string           `json:"reasoning_content"`
+		ToolCalls        []openAIToolCall `json:"tool_calls"`
+	} `json:"delta"`
+	Logprobs     *openAILogprobs `json:"logprobs"`
+	FinishReason string          `json:"finish_reason"`
 }
 
 // openAICompletion is a whole chat.completion: the answer of a server that
@@ -318,27 +321,28 @@ type openAICompletion struct {
 	Error json.RawMessage `json:"error"`
 }
 
-// chunkReader decodes the chunks of one stream, reusing from one to the
-// next the chunk it decodes into and the chunk's list of choices, which
-// json.Unmarshal would allocate anew for each. A chunk is a few hundred
-// bytes, and a stream has hundreds of them.
-type chunkReader struct {
-	w openAIChunk
-}
-
 // read decodes data into a chunk, which is valid until the next read.
 // What it accepts and what it rejects, with which error, are
-// json.Unmarshal's (see unmarshal).
+// json.Unmarshal's (see unmarshal): the usual chunk read by hand (fast),
+// anything else by wirejson.
 func (r *chunkReader) read(data []byte) (*openAIChunk, error) {
-	// Each chunk starts from a zero value, as with a fresh variable: the
-	// list of choices keeps only its memory, and nothing of the choices.
-	choices := r.w.Choices[:cap(r.w.Choices)]
-	clear(choices)
-	r.w = openAIChunk{Choices: choices[:0]}
+	r.reset()
+	if r.fast(data) {
+		return &r.w, nil
+	}
+	r.reset()
 	if err := wirejson.Unmarshal(data, &r.w); err != nil {
 		return nil, err
 	}
 	return &r.w, nil
+}
+
+// reset makes the chunk a zero value, as a fresh variable is: the list of
+// choices keeps only its memory, and nothing of the choices.
+func (r *chunkReader) reset() {
+	choices := r.w.Choices[:cap(r.w.Choices)]
+	clear(choices)
+	r.w = openAIChunk{Choices: choices[:0]}
 }
 
 // decodeChunk turns one event's data into a Chunk, read with r. Only the

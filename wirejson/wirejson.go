@@ -6,7 +6,10 @@
 // Hundreds of upstream chunks a request, each decoded and re-encoded, and
 // the request's own body: encoding/json took a fifth of the gateway's CPU
 // under load. goccy/go-json decodes a chunk in 0.24 µs where encoding/json
-// takes 1.8, and encodes one in 0.23 µs against 0.51.
+// takes 1.8, and encodes one in 0.23 µs against 0.51. For the one shape that
+// comes by the hundred in every answer, a stream's chunk of text, a Scanner
+// lets a decoder written by hand take what it knows and leave the rest to
+// Unmarshal.
 package wirejson
 
 import (
