@@ -21,16 +21,25 @@ import (
 // comes again and again. So the reader keeps the bytes of the last chunk
 // up to the quote that opens its first choice's content (its head), and
 // what reading them left; a chunk that begins with the same bytes is read
-// from its content on.
+// from its content on. Read by hand from its start, a chunk takes about as
+// long as with Unmarshal: after a few chunks in a row that do not begin
+// as the one before (an upstream that numbers its chunks, or sends the
+// tokens' ids before the text), the stream's chunks are left to Unmarshal.
 type chunkReader struct {
 	w openAIChunk
 
 	head     []byte       // empty until a chunk had content
 	headAt   openAIChoice // the first choice as its head leaves it
 	headSeen [2]uint8     // the members of the choice and of its delta the head holds
+	misses   int          // chunks in a row that did not begin with the head
 
 	choiceSeen uint8 // the first choice's members, while its delta is read
 }
+
+// maxMisses is how many chunks in a row that do not begin with the head
+// are read by hand (each leaving its own head): the first chunk with text,
+// after one that only named the role, is the second.
+const maxMisses = 3
 
 // A choice's members, and its delta's, as bits of what was seen: each
 // may come once.
@@ -52,8 +61,13 @@ const (
 // when it could not, r.w is half written.
 func (r *chunkReader) fast(data []byte) bool {
 	if r.resume(data) {
+		r.misses = 0
 		return true
 	}
+	if r.misses == maxMisses {
+		return false
+	}
+	r.misses++
 	r.reset()
 	s := wirejson.NewScanner(data)
 	if !s.Byte('{') {

@@ -5,16 +5,23 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 )
 
 // benchStream is a 200-chunk stream as OpenAI sends it, usage and [DONE]
-// included.
-func benchStream() []byte {
+// included; with varying, each chunk has an id of its own, as few
+// upstreams send them (the chunk reader then cannot read a chunk from its
+// content on).
+func benchStream(varying bool) []byte {
 	var b bytes.Buffer
 	const head = `{"id":"chatcmpl-9xKq2fE7wA1bB3cD4eF5gH6iJ7kL","object":"chat.completion.chunk","created":1721075653,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_611b667b19",`
 	for i := range 200 {
-		fmt.Fprintf(&b, "data: %s\"choices\":[{\"index\":0,\"delta\":{\"content\":\" token%d\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n", head, i)
+		h := head
+		if varying {
+			h = strings.Replace(head, "kL", fmt.Sprintf("%03d", i), 1)
+		}
+		fmt.Fprintf(&b, "data: %s\"choices\":[{\"index\":0,\"delta\":{\"content\":\" token%d\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n", h, i)
 	}
 	fmt.Fprintf(&b, "data: %s\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":null}\n\n", head)
 	fmt.Fprintf(&b, "data: %s\"choices\":[],\"usage\":{\"prompt_tokens\":19,\"completion_tokens\":200,\"total_tokens\":219}}\n\n", head)
@@ -25,7 +32,7 @@ func benchStream() []byte {
 // BenchmarkSSEParse measures splitting a 200-chunk stream into events, and
 // the whole path from bytes to Chunks.
 func BenchmarkSSEParse(b *testing.B) {
-	in := benchStream()
+	in := benchStream(false)
 	b.Run("events", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(in)))
@@ -43,28 +50,38 @@ func BenchmarkSSEParse(b *testing.B) {
 			}
 		}
 	})
-	b.Run("chunks", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(in)))
-		for b.Loop() {
-			s := streamOver(in)
-			n := 0
-			for {
-				_, err := s.Next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				n++
-			}
-			if n != 202 {
-				b.Fatalf("%d chunks", n)
-			}
-			s.Close()
+	for _, varying := range []bool{false, true} {
+		name := "chunks"
+		if varying {
+			name = "chunks, each its own id"
 		}
-	})
+		in := benchStream(varying)
+		b.Run(name, func(b *testing.B) { benchChunks(b, in) })
+	}
+}
+
+// benchChunks reads the stream in to its end, chunk by chunk.
+func benchChunks(b *testing.B, in []byte) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		s := streamOver(in)
+		n := 0
+		for {
+			_, err := s.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != 202 {
+			b.Fatalf("%d chunks", n)
+		}
+		s.Close()
+	}
 }
 
 // BenchmarkClientStream measures one whole streamed answer of 20 chunks
