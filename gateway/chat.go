@@ -195,6 +195,10 @@ type exchange struct {
 	why         string    // what went wrong, for the log line: the error the client got
 	route       string    // the trace's summary, once the headers had it
 	piece       oneChoice // the chunk a chat stream's pieces are written from
+	// pieceHead is what a piece of text's event starts with (see
+	// textChunk), written for the model and provider in pieceOf.
+	pieceHead []byte
+	pieceOf   [2]string
 }
 
 // oneChoice is a completion with everything its one choice points to, so
@@ -514,17 +518,22 @@ func chatDelta(out *sseOut, x *exchange, d routing.Delta) bool {
 // written by hand: encoding each piece was a tenth of a stream's CPU.
 // FuzzMarshal holds the two to the same bytes.
 func (x *exchange) textChunk(b []byte, role, text string) []byte {
-	b = append(b, `data: {"id":`...)
-	b = wirejson.AppendString(b, x.id)
-	b = append(b, `,"object":"chat.completion.chunk","created":`...)
-	b = strconv.AppendInt(b, x.start.Unix(), 10)
-	b = append(b, `,"model":`...)
-	b = wirejson.AppendString(b, cmp.Or(x.served.Model, x.model))
-	if x.served.Provider != "" {
-		b = append(b, `,"provider":`...)
-		b = wirejson.AppendString(b, x.served.Provider)
+	// What comes before the delta is the same for every piece from the
+	// same endpoint: written once (a third of the piece's words).
+	if of := [2]string{cmp.Or(x.served.Model, x.model), x.served.Provider}; x.pieceHead == nil || of != x.pieceOf {
+		h := append(x.pieceHead[:0], `data: {"id":`...)
+		h = wirejson.AppendString(h, x.id)
+		h = append(h, `,"object":"chat.completion.chunk","created":`...)
+		h = strconv.AppendInt(h, x.start.Unix(), 10)
+		h = append(h, `,"model":`...)
+		h = wirejson.AppendString(h, of[0])
+		if of[1] != "" {
+			h = append(h, `,"provider":`...)
+			h = wirejson.AppendString(h, of[1])
+		}
+		x.pieceHead, x.pieceOf = append(h, `,"choices":[{"index":0,"delta":{`...), of
 	}
-	b = append(b, `,"choices":[{"index":0,"delta":{`...)
+	b = append(b, x.pieceHead...)
 	if role != "" {
 		b = append(b, `"role":`...)
 		b = wirejson.AppendString(b, role)

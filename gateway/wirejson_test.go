@@ -74,8 +74,11 @@ type event struct {
 // gateway's functions from s and n, with the values they stand for.
 func handWritten(s string, n int64) []event {
 	var out []event
-	for _, served := range []routing.Endpoint{{}, {ID: s, Provider: s, Model: s + "-served"}} {
-		x := &exchange{id: "gen-" + s, start: time.Unix(0, n), model: s, served: served}
+	// One exchange, its answer carried on elsewhere half way (what a
+	// piece's event starts with changes with the endpoint).
+	x := &exchange{id: "gen-" + s, start: time.Unix(0, n), model: s}
+	for _, served := range []routing.Endpoint{{}, {ID: s, Provider: s, Model: s + "-served"}, {ID: s, Provider: s + "2", Model: s + "-served"}} {
+		x.served = served
 		for _, role := range []string{"", "assistant"} {
 			text := s
 			out = append(out, event{hand: x.textChunk(nil, role, s), v: x.chunk(&message{Role: role, Content: &text}, nil)})
