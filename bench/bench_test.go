@@ -100,6 +100,30 @@ func TestChecksRefuseAPartialAnswer(t *testing.T) {
 	}
 }
 
+// -words makes every answer that long, the sentence said again and again:
+// the mock's events and completion carry it whole, and the checks take
+// it; the default is the sentence once.
+func TestAnswerOfWords(t *testing.T) {
+	defer setAnswer(20)
+	if answer != sentence {
+		t.Fatalf("the default answer is %q", answer)
+	}
+	setAnswer(45)
+	if n := len(strings.Fields(answer)); n != 45 || !strings.HasPrefix(answer, sentence+" "+sentence+" Switchboard") {
+		t.Fatalf("45 words: %d words, %q", n, answer)
+	}
+	b := newMockBodies()
+	if len(b.events) != 45+3 {
+		t.Errorf("%d events for 45 words; want a chunk a word, the finish, the usage and [DONE]", len(b.events))
+	}
+	if err := checkStream(bytes.NewReader(bytes.Join(b.events, nil))); err != nil {
+		t.Errorf("the stream: %v", err)
+	}
+	if err := checkCompletion(bytes.NewReader(b.json)); err != nil {
+		t.Errorf("the completion: %v", err)
+	}
+}
+
 // A failing status fails the round trip, with the status in the error.
 func TestRoundTripRefusesAnErrorStatus(t *testing.T) {
 	base := loopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

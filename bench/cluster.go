@@ -59,7 +59,7 @@ func startFleet(ctx context.Context, cs *children, dir, bin, self string, o opti
 	if f.redis, err = startRedis(ctx, cs, dir, o.redis); err != nil {
 		return nil, err
 	}
-	peerUp, err := cs.start(ctx, "peer-upstream", dir, exec.Command(self, "-child", "upstream"), benchReady)
+	peerUp, err := cs.start(ctx, "peer-upstream", dir, exec.Command(self, "-child", "upstream", "-words", strconv.Itoa(o.words)), benchReady)
 	if err != nil {
 		return nil, err
 	}

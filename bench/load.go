@@ -20,7 +20,7 @@ const benchModel = "bench/model"
 
 // requestBody is the one request every target gets, streamed or not.
 func requestBody(stream bool) []byte {
-	body := map[string]any{"model": benchModel, "max_tokens": 64,
+	body := map[string]any{"model": benchModel, "max_tokens": max(64, 2*len(answerWords)),
 		"messages": []map[string]string{{"role": "user", "content": "Say twenty words about proxies."}}}
 	if stream {
 		body["stream"] = true

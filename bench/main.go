@@ -37,6 +37,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -49,6 +50,7 @@ type options struct {
 	reps      int
 	endpoints int
 	conc      int
+	words     int // in every answer
 	modes     []mode
 	bin       string
 	cluster   bool   // measure cluster mode too
@@ -77,6 +79,7 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 3, "how many times each run is repeated, interleaved across targets")
 	flag.IntVar(&o.endpoints, "endpoints", 10, "endpoints of the one model Switchboard routes among, all pointing at the mock upstream")
 	flag.IntVar(&o.conc, "c", 32, "clients of the throughput runs (the latency runs have one)")
+	flag.IntVar(&o.words, "words", 20, "words in every answer, one a streamed chunk")
 	flag.StringVar(&modes, "modes", "non-stream,stream", "which answers to measure, comma-separated: non-stream, stream")
 	flag.StringVar(&o.bin, "bin", "", "a switchboard binary to measure instead of building this checkout's")
 	flag.BoolVar(&o.cluster, "cluster", false, "also measure Switchboard as one replica of a fleet of two linked through Redis (needs redis-server)")
@@ -85,6 +88,11 @@ func main() {
 	flag.StringVar(&upstream, "upstream", "", "internal: the proxy child's upstream")
 	flag.IntVar(&idle, "idle", 0, "internal: the proxy child's idle connections per host")
 	flag.Parse()
+	if o.words < 1 || o.words > 100_000 {
+		fmt.Fprintf(os.Stderr, "bench: -words %d: give 1 to 100000\n", o.words)
+		os.Exit(2)
+	}
+	setAnswer(o.words)
 	if role != "" {
 		if err := runChild(role, upstream, idle); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
@@ -183,7 +191,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	up, err := cs.start(ctx, "upstream", dir, exec.Command(self, "-child", "upstream"), benchReady)
+	up, err := cs.start(ctx, "upstream", dir, exec.Command(self, "-child", "upstream", "-words", strconv.Itoa(o.words)), benchReady)
 	if err != nil {
 		return err
 	}

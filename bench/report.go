@@ -205,9 +205,9 @@ func (r *record) report(w io.Writer, targets []target) {
 		r.clusterRatios(w)
 	}
 
-	fmt.Fprintf(w, "\n%s, %s, %d CPUs, %s; %d endpoints behind Switchboard; %v per run, %d reps, c=1 and c=%d; took %v.\n",
+	fmt.Fprintf(w, "\n%s, %s, %d CPUs, %s; %d endpoints behind Switchboard; answers of %d words (%d chunks streamed); %v per run, %d reps, c=1 and c=%d; took %v.\n",
 		r.started.UTC().Format("2006-01-02 15:04 MST"), revision(), runtime.NumCPU(), runtime.Version(),
-		r.o.endpoints, r.o.duration, r.o.reps, c, r.took.Round(time.Second))
+		r.o.endpoints, r.o.words, r.o.words+2, r.o.duration, r.o.reps, c, r.took.Round(time.Second))
 	if f := r.fleet; f != nil {
 		share := func(d time.Duration) string {
 			return fmt.Sprintf("%.1f%%", 100*d.Seconds()/f.peer.elapsed.Seconds())

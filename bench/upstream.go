@@ -11,13 +11,35 @@ import (
 	"sync/atomic"
 )
 
-// answerWords are the content chunks of every answer, one word a chunk, so a
-// streamed answer has as many content events as a short real reply.
-var answerWords = strings.Fields("Switchboard measures its overhead against the floor of a bare reverse proxy, and this sentence is exactly twenty words long.")
+// sentence is what every answer says, over and over for answers of more
+// than its twenty words.
+const sentence = "Switchboard measures its overhead against the floor of a bare reverse proxy, and this sentence is exactly twenty words long."
+
+// answerWords are the content chunks of every answer, one word a chunk:
+// twenty by default (-words), as many content events as a short real
+// reply; a long reply has hundreds.
+var answerWords = wordsOf(20)
 
 // answer is every answer's whole content, the words joined as the chunks
 // carry them.
 var answer = strings.Join(answerWords, " ")
+
+// wordsOf is the sentence said again and again up to n words.
+func wordsOf(n int) []string {
+	one := strings.Fields(sentence)
+	words := make([]string, n)
+	for i := range words {
+		words[i] = one[i%len(one)]
+	}
+	return words
+}
+
+// setAnswer makes every answer n words long, in the harness and in its
+// upstream child alike.
+func setAnswer(n int) {
+	answerWords = wordsOf(n)
+	answer = strings.Join(answerWords, " ")
+}
 
 // upstreamModel is the model id the mock answers as.
 const upstreamModel = "bench-model"
