@@ -124,6 +124,29 @@ func TestAnswerOfWords(t *testing.T) {
 	}
 }
 
+// Each Switchboard's figures over the floor's come from the runs of the
+// same rep: the added p50s both over the rep's direct run.
+func TestAgainstFloor(t *testing.T) {
+	o := options{conc: 4, reps: 2, modes: allModes[:1]}
+	rec := newRecord(o)
+	run := func(lat time.Duration, ok int, cpu time.Duration) sample {
+		return sample{result: loadResult{ok: ok, elapsed: time.Second, latencies: []time.Duration{lat}}, cpu: cpu}
+	}
+	for rep, slow := range []time.Duration{0, 100 * time.Microsecond} { // the second rep: everything slower alike
+		for _, conc := range []int{1, 4} {
+			rec.add("direct", "non-stream", conc, run(100*time.Microsecond+slow, 4000, 0))
+			rec.add("proxy", "non-stream", conc, run(300*time.Microsecond+slow, 2000, time.Duration(rep+1)*time.Second))
+			rec.add("switchboard", "non-stream", conc, run(700*time.Microsecond+slow, 1000, time.Duration(rep+1)*time.Second))
+		}
+	}
+	var b strings.Builder
+	rec.againstFloor(&b, []target{{name: "switchboard", label: "sb"}}, "non-stream",
+		func(f func(string) string) string { return f("non-stream") })
+	if want := "| sb | 3.00 (3.00…3.00) | 0.50 (0.50…0.50) | 2.00 (2.00…2.00) |"; !strings.Contains(b.String(), want) {
+		t.Errorf("no %q in\n%s", want, b.String())
+	}
+}
+
 // A failing status fails the round trip, with the status in the error.
 func TestRoundTripRefusesAnErrorStatus(t *testing.T) {
 	base := loopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -302,8 +325,8 @@ func TestTrickle(t *testing.T) {
 	}
 }
 
-// With -cluster the two Switchboards change places every other rep; the
-// rest keep theirs.
+// With -cluster or -base the Switchboards run in the reverse order every
+// other rep; the rest keep their places.
 func TestRepOrder(t *testing.T) {
 	names := func(ts []target) string {
 		var s []string
@@ -324,6 +347,10 @@ func TestRepOrder(t *testing.T) {
 	}
 	if got := names(repOrder(four[:3], 1)); got != "direct proxy switchboard" {
 		t.Errorf("alone, rep 1: %s", got)
+	}
+	five := []target{{name: "direct"}, {name: "proxy"}, {name: "switchboard"}, {name: "base"}, {name: "cluster"}}
+	if got := names(repOrder(five, 1)); got != "direct proxy cluster base switchboard" {
+		t.Errorf("with -base and -cluster, rep 1: %s", got)
 	}
 }
 

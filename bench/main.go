@@ -25,6 +25,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -53,6 +54,7 @@ type options struct {
 	words     int // in every answer
 	modes     []mode
 	bin       string
+	base      string // a second Switchboard binary, measured beside the first
 	cluster   bool   // measure cluster mode too
 	peerRate  int    // requests a second the cluster target's peer serves
 	redis     string // redis-server's path, with -cluster
@@ -82,6 +84,7 @@ func main() {
 	flag.IntVar(&o.words, "words", 20, "words in every answer, one a streamed chunk")
 	flag.StringVar(&modes, "modes", "non-stream,stream", "which answers to measure, comma-separated: non-stream, stream")
 	flag.StringVar(&o.bin, "bin", "", "a switchboard binary to measure instead of building this checkout's")
+	flag.StringVar(&o.base, "base", "", "a second switchboard binary (an earlier build) measured beside the first, in the same reps: a change's before and after in one run")
 	flag.BoolVar(&o.cluster, "cluster", false, "also measure Switchboard as one replica of a fleet of two linked through Redis (needs redis-server)")
 	flag.IntVar(&o.peerRate, "peer-rate", 50, "with -cluster: requests a second the other replica serves throughout, so that news flows both ways")
 	flag.StringVar(&role, "child", "", "internal: run as the harness's upstream or proxy process")
@@ -128,6 +131,11 @@ func (o *options) parse(modes string) error {
 		return fmt.Errorf("-c %d: give 1 or more clients", o.conc)
 	case o.peerRate < 0 || o.peerRate > 1000:
 		return fmt.Errorf("-peer-rate %d: give 0 to 1000 requests a second", o.peerRate)
+	}
+	if o.base != "" {
+		if _, err := os.Stat(o.base); err != nil {
+			return fmt.Errorf("-base %s: %w", o.base, err)
+		}
 	}
 	if o.cluster {
 		// Before the build, not after: a missing Redis is known at once.
@@ -207,16 +215,23 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		{name: "direct", base: up.base, label: "direct to the mock upstream"},
 		{name: "proxy", base: proxy.base, proc: proxy, label: "bare httputil.ReverseProxy, pooled transport (the floor)",
 			mallocs: root(proxy.base) + mallocsPath},
-		{name: "switchboard", base: sb.base, proc: sb, label: "Switchboard (this checkout)", mallocs: root(sb.base) + "/metrics"},
+		{name: "switchboard", base: sb.base, proc: sb, label: "Switchboard (" + cmp.Or(o.bin, "this checkout") + ")", mallocs: root(sb.base) + "/metrics"},
+	}
+	if o.base != "" {
+		b, err := startServe(ctx, &cs, dir, o.base, "base", switchboardConfig(up.base, o.endpoints))
+		if err != nil {
+			return err
+		}
+		targets = append(targets, target{name: "base", base: b.base, proc: b, label: "Switchboard (" + o.base + ")", mallocs: root(b.base) + "/metrics"})
 	}
 	var fl *fleet // nil alone
 	if o.cluster {
 		if fl, err = startFleet(ctx, &cs, dir, bin, self, o, up.base); err != nil {
 			return err
 		}
-		targets[2].label = "Switchboard (this checkout), single"
+		targets[2].label += ", single"
 		targets = append(targets, target{name: "cluster", base: fl.replica.base, proc: fl.replica,
-			label: "Switchboard (this checkout), cluster: one replica of two, through Redis", mallocs: root(fl.replica.base) + "/metrics"})
+			label: "Switchboard (" + cmp.Or(o.bin, "this checkout") + "), cluster: one replica of two, through Redis", mallocs: root(fl.replica.base) + "/metrics"})
 	}
 
 	// Every process the harness started is its own, Redis and the peer
@@ -307,17 +322,16 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	return nil
 }
 
-// repOrder is the order of the targets' runs in rep. With -cluster, the
-// two Switchboards change places every rep, so that neither always runs
-// right after the other: a drift of the machine's load within a rep falls
-// on both alike.
+// repOrder is the order of the targets' runs in rep. With more than one
+// Switchboard (-base, -cluster), they run in the reverse order every other
+// rep, so that none always runs right after another: a drift of the
+// machine's load within a rep falls on all alike.
 func repOrder(targets []target, rep int) []target {
-	n := len(targets)
-	if n < 4 || targets[n-1].name != "cluster" || rep%2 == 0 {
+	if len(targets) < 4 || rep%2 == 0 {
 		return targets
 	}
 	order := slices.Clone(targets)
-	order[n-2], order[n-1] = order[n-1], order[n-2]
+	slices.Reverse(order[2:])
 	return order
 }
 

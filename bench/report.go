@@ -70,6 +70,38 @@ func (fs figures) summary(f func(float64) string) string {
 	return fmt.Sprintf("%s (%s…%s)", f(med), f(s[0]), f(s[len(s)-1]))
 }
 
+// againstFloor prints each Switchboard's figures over the floor's, each
+// run against the floor's run of the same rep: the terms the overhead
+// issue's goals are in.
+func (r *record) againstFloor(w io.Writer, sbs []target, modes string, cells func(func(mode string) string) string) {
+	c := r.o.conc
+	fmt.Fprintf(w, "| against the floor, times the floor's | added p50, c=1 (%s) | RPS, c=%d (%s) | CPU per request, c=%d (%s) |\n|---|---|---|---|\n", modes, c, modes, c, modes)
+	over := func(target, mode string, conc int, f func(t, floor, direct sample) float64) string {
+		var fs figures
+		for _, s := range r.byRep(mode, conc, target, "proxy", "direct") {
+			fs = append(fs, f(s[0], s[1], s[2]))
+		}
+		return fs.summary(ratio)
+	}
+	for _, t := range sbs {
+		added := cells(func(m string) string {
+			return over(t.name, m, 1, func(t, floor, direct sample) float64 {
+				return (p(0.5)(t) - p(0.5)(direct)) / (p(0.5)(floor) - p(0.5)(direct))
+			})
+		})
+		rps := cells(func(m string) string {
+			return over(t.name, m, c, func(t, floor, _ sample) float64 { return t.result.rps() / floor.result.rps() })
+		})
+		cpu := cells(func(m string) string {
+			return over(t.name, m, c, func(t, floor, _ sample) float64 {
+				return cpuPer10k(t.cpu, t.result.ok) / cpuPer10k(floor.cpu, floor.result.ok)
+			})
+		})
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", t.label, added, rps, cpu)
+	}
+	fmt.Fprintf(w, "\nEach a run over the floor's run of the same rep (the added p50s both over the rep's direct run); medians of the reps, the range in brackets.\n\n")
+}
+
 // per is one figure per rep of a kind of run.
 func (r *record) per(target, mode string, conc int, f func(sample) float64) figures {
 	var fs figures
@@ -180,6 +212,7 @@ func (r *record) report(w io.Writer, targets []target) {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", t.label, added, ratios, cpu, allocs)
 	}
 	fmt.Fprintf(w, "\nMedians of %d reps, the range in brackets. Added p50 and the ratio compare each run with the direct run of the same rep.\n\n", r.o.reps)
+	r.againstFloor(w, targets[2:], modes, cells)
 
 	fmt.Fprintf(w, "| target | mode | p50 / p90 / p99, c=1 | req/s, c=1 | req/s, c=%d | p50, c=%d | target CPU s / 10k | upstream CPU s / 10k | upstream connections opened, c=%d |\n|---|---|---|---|---|---|---|---|---|\n", c, c, c)
 	for _, t := range targets {
