@@ -575,6 +575,7 @@ func finishOf(stopReason string) string {
 // anywhere. It keeps the prompt's usage message_start said, since the
 // usage at the end needs it.
 type anthropicDecoder struct {
+	events eventReader
 	key    string // to redact from upstream text
 	prompt int    // the prompt's tokens, from message_start
 	cached int    // of those, read from the upstream's cache
@@ -585,8 +586,8 @@ type anthropicDecoder struct {
 }
 
 func (d *anthropicDecoder) event(ev sseEvent) (Chunk, eventKind, error) {
-	var w anthropicEvent
-	if err := wirejson.Unmarshal(ev.Data, &w); err != nil {
+	w, err := d.events.read(ev.Data)
+	if err != nil {
 		return Chunk{}, eventData, malformed("stream event", ev.Data, err, d.key)
 	}
 	var c Chunk

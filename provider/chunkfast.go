@@ -28,18 +28,48 @@ import (
 type chunkReader struct {
 	w openAIChunk
 
-	head     []byte       // empty until a chunk had content
+	head     textHead
 	headAt   openAIChoice // the first choice as its head leaves it
 	headSeen [2]uint8     // the members of the choice and of its delta the head holds
-	misses   int          // chunks in a row that did not begin with the head
 
 	choiceSeen uint8 // the first choice's members, while its delta is read
 }
 
-// maxMisses is how many chunks in a row that do not begin with the head
+// textHead is the start of the last of a stream's events read by hand, up
+// to the quote that opens its text, for reading the next from its text on
+// when it begins with the same bytes (see chunkReader).
+type textHead struct {
+	b      []byte // empty until an event had text
+	misses int    // events in a row that did not begin with it
+}
+
+// maxMisses is how many events in a row that do not begin with the head
 // are read by hand (each leaving its own head): the first chunk with text,
 // after one that only named the role, is the second.
 const maxMisses = 3
+
+// resume is a Scanner of data from the head's last quote on, if data
+// begins with the head.
+func (h *textHead) resume(data []byte) (wirejson.Scanner, bool) {
+	if len(h.b) == 0 || !bytes.HasPrefix(data, h.b) {
+		return wirejson.Scanner{}, false
+	}
+	h.misses = 0
+	return wirejson.NewScanner(data[len(h.b)-1:]), true
+}
+
+// byHand reports whether an event that does not begin with the head is
+// read by hand, counting it.
+func (h *textHead) byHand() bool {
+	if h.misses == maxMisses {
+		return false
+	}
+	h.misses++
+	return true
+}
+
+// keep makes the head what was read, up to a text's opening quote.
+func (h *textHead) keep(read []byte) { h.b = append(append(h.b[:0], read...), '"') }
 
 // A choice's members, and its delta's, as bits of what was seen: each
 // may come once.
@@ -60,14 +90,12 @@ const (
 // fast reads data by hand into r.w, reset, and reports whether it could;
 // when it could not, r.w is half written.
 func (r *chunkReader) fast(data []byte) bool {
-	if r.resume(data) {
-		r.misses = 0
+	if s, ok := r.head.resume(data); ok && r.resume(&s) {
 		return true
 	}
-	if r.misses == maxMisses {
+	if !r.head.byHand() {
 		return false
 	}
-	r.misses++
 	r.reset()
 	s := wirejson.NewScanner(data)
 	if !s.Byte('{') {
@@ -80,22 +108,18 @@ func (r *chunkReader) fast(data []byte) bool {
 	return ok && r.members(&s, seen) && s.End()
 }
 
-// resume reads data from its content on when it begins with the head.
-func (r *chunkReader) resume(data []byte) bool {
-	if len(r.head) == 0 || !bytes.HasPrefix(data, r.head) {
-		return false
-	}
+// resume reads a chunk that began with the head, from its content on.
+func (r *chunkReader) resume(s *wirejson.Scanner) bool {
 	r.w.Choices = append(r.w.Choices[:0], r.headAt)
 	c := &r.w.Choices[0]
-	s := wirejson.NewScanner(data[len(r.head)-1:])
 	var ok bool
 	if c.Delta.Content, ok = s.String(); !ok {
 		return false
 	}
-	return r.deltaMembers(&s, c, false, r.headSeen[1]|deltaContent) &&
-		r.choiceMembers(&s, c, false, r.headSeen[0]) &&
-		r.moreChoices(&s) &&
-		r.members(&s, true) &&
+	return r.deltaMembers(s, c, false, r.headSeen[1]|deltaContent) &&
+		r.choiceMembers(s, c, false, r.headSeen[0]) &&
+		r.moreChoices(s) &&
+		r.members(s, true) &&
 		s.End()
 }
 
@@ -278,7 +302,7 @@ func (r *chunkReader) deltaMember(s *wirejson.Scanner, c *openAIChoice, first bo
 	if bit == deltaContent && first {
 		before, head := *c, s.Read()
 		if c.Delta.Content, ok = s.String(); ok {
-			r.head = append(append(r.head[:0], head...), '"')
+			r.head.keep(head)
 			r.headAt, r.headSeen = before, [2]uint8{r.choiceSeen, seen}
 		}
 		return seen | bit, ok

@@ -34,27 +34,57 @@ func FuzzChunkReader(f *testing.F) {
 		"\n\n" + head + `"x","tool_calls":null,"Content":"y"}}]}` + "\n\n" + head + `"x"}}]}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var r chunkReader
-		for _, data := range bytes.Split(in, []byte("\n\n")) {
-			data = bytes.TrimPrefix(data, []byte("data: "))
-			got, err := r.read(data)
-			var want openAIChunk
-			wantErr := json.Unmarshal(data, &want)
-			switch {
-			case (err == nil) != (wantErr == nil):
-				t.Fatalf("%q: error %v, json.Unmarshal's %v", data, err, wantErr)
-			case err != nil && err.Error() != wantErr.Error():
-				t.Fatalf("%q: error %q, json.Unmarshal's %q", data, err, wantErr)
-			case err != nil:
-				continue
-			}
+		checkReads(t, in, r.read, func(got, want *openAIChunk) {
 			// An empty list of choices is as good as none: the reader
 			// keeps the list's memory.
 			if len(got.Choices) == 0 && len(want.Choices) == 0 {
 				want.Choices = got.Choices
 			}
-			if !reflect.DeepEqual(*got, want) {
-				t.Fatalf("%q: read %+v, json.Unmarshal %+v", data, *got, want)
-			}
-		}
+		})
 	})
+}
+
+// FuzzEventReader is FuzzChunkReader for the events of a Messages stream.
+func FuzzEventReader(f *testing.F) {
+	addFixtures(f, "anthropic_*.txt")
+	head := `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":`
+	think := `{"type":"content_block_delta","index":1,"delta":{"type":"thinking_delta","thinking":`
+	f.Add([]byte(head + `"x"}}` + "\n\n" + head + `"y\"z\u00e9"}}` + "\n\n" + head + `"y","text":"w"}}` + "\n\n" +
+		head + `"q"},"index":1}` + "\n\n" + head + `"q"},"delta":{}}` + "\n\n" + head + `5}}` + "\n\n" + head + `"x"}} x` +
+		"\n\n" + head + `"x","Text":"y"}}` + "\n\n" + head + `"x"},"usage":{"output_tokens":3}}` + "\n\n" + think + `"t"}}` +
+		"\n\n" + think + `"u","signature":"s"}}` + "\n\n" + think + `"v"},"type":"x"}` + "\n\n" + head + `"x"}}` + "\n\n" +
+		`{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}}` + "\n\n" + head + `"x"}}` +
+		"\n\n" + `{"type":"ping"}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var r eventReader
+		checkReads(t, in, r.read, func(*anthropicEvent, *anthropicEvent) {})
+	})
+}
+
+// checkReads reads the events of in (split at blank lines, each its data
+// line's value) one after another with read, each checked against what
+// json.Unmarshal gives for it alone into a fresh value: the same value
+// (once norm has made what is as good alike), the same error text, never
+// a field left over from the event before.
+func checkReads[T any](t *testing.T, in []byte, read func([]byte) (*T, error), norm func(got, want *T)) {
+	for _, data := range bytes.Split(in, []byte("\n\n")) {
+		if i := bytes.LastIndex(data, []byte("data: ")); i == 0 || i > 0 && data[i-1] == '\n' {
+			data = data[i+len("data: "):]
+		}
+		got, err := read(data)
+		var want T
+		wantErr := json.Unmarshal(data, &want)
+		switch {
+		case (err == nil) != (wantErr == nil):
+			t.Fatalf("%q: error %v, json.Unmarshal's %v", data, err, wantErr)
+		case err != nil && err.Error() != wantErr.Error():
+			t.Fatalf("%q: error %q, json.Unmarshal's %q", data, err, wantErr)
+		case err != nil:
+			continue
+		}
+		norm(got, &want)
+		if !reflect.DeepEqual(*got, want) {
+			t.Fatalf("%q: read %+v, json.Unmarshal %+v", data, *got, want)
+		}
+	}
 }

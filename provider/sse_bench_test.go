@@ -56,16 +56,38 @@ func BenchmarkSSEParse(b *testing.B) {
 			name = "chunks, each its own id"
 		}
 		in := benchStream(varying)
-		b.Run(name, func(b *testing.B) { benchChunks(b, in) })
+		b.Run(name, func(b *testing.B) { benchChunks(b, in, streamOver, 202) })
 	}
+	b.Run("anthropic events", func(b *testing.B) {
+		benchChunks(b, benchMessagesStream(), func(in []byte) *eventStream {
+			return readerStream(in, bodySSE, &anthropicDecoder{key: testKey}, 0)
+		}, 201)
+	})
 }
 
-// benchChunks reads the stream in to its end, chunk by chunk.
-func benchChunks(b *testing.B, in []byte) {
+// benchMessagesStream is a Messages stream of 200 pieces of text, as
+// Anthropic sends it: its start, the block's, the deltas, the block's
+// stop, the message's delta and stop.
+func benchMessagesStream() []byte {
+	var b bytes.Buffer
+	ev := func(typ, data string) { fmt.Fprintf(&b, "event: %s\ndata: %s\n\n", typ, data) }
+	ev("message_start", `{"type":"message_start","message":{"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-20250514","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"output_tokens":1}}}`)
+	ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`)
+	for i := range 200 {
+		ev("content_block_delta", fmt.Sprintf(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" token%d"}}`, i))
+	}
+	ev("content_block_stop", `{"type":"content_block_stop","index":0}`)
+	ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":200}}`)
+	ev("message_stop", `{"type":"message_stop"}`)
+	return b.Bytes()
+}
+
+// benchChunks reads the stream in to its end, chunk by chunk: want of them.
+func benchChunks(b *testing.B, in []byte, over func([]byte) *eventStream, want int) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(in)))
 	for b.Loop() {
-		s := streamOver(in)
+		s := over(in)
 		n := 0
 		for {
 			_, err := s.Next()
@@ -77,8 +99,8 @@ func benchChunks(b *testing.B, in []byte) {
 			}
 			n++
 		}
-		if n != 202 {
-			b.Fatalf("%d chunks", n)
+		if n != want {
+			b.Fatalf("%d chunks, not %d", n, want)
 		}
 		s.Close()
 	}
