@@ -58,14 +58,8 @@ func (r *eventReader) fast(data []byte) bool {
 	}
 	r.w = anthropicEvent{}
 	s := wirejson.NewScanner(data)
-	if !s.Byte('{') {
-		return false
-	}
-	if s.Byte('}') {
-		return s.End()
-	}
-	seen, ok := r.member(&s, 0)
-	return ok && r.members(&s, seen) && s.End()
+	var seen uint8
+	return s.Object(func(key []byte) bool { return r.member(&s, &seen, key) }) && s.End()
 }
 
 // resume reads an event that began with the head, from its text on.
@@ -75,7 +69,10 @@ func (r *eventReader) resume(s *wirejson.Scanner) bool {
 	if *r.text(r.headText), ok = s.String(); !ok {
 		return false
 	}
-	return r.deltaMembers(s, r.headSeen[1]|r.headText) && r.members(s, r.headSeen[0]) && s.End()
+	deltaSeen, seen := r.headSeen[1]|r.headText, r.headSeen[0]
+	return s.Rest(func(key []byte) bool { return r.deltaMember(s, &deltaSeen, key) }) &&
+		s.Rest(func(key []byte) bool { return r.member(s, &seen, key) }) &&
+		s.End()
 }
 
 // text is the delta's member bit stands for.
@@ -86,27 +83,7 @@ func (r *eventReader) text(bit uint8) *string {
 	return &r.w.Delta.Text
 }
 
-// members reads the event's members after the first, and its end.
-func (r *eventReader) members(s *wirejson.Scanner, seen uint8) bool {
-	for {
-		if s.Byte('}') {
-			return true
-		}
-		var ok bool
-		if !s.Byte(',') {
-			return false
-		}
-		if seen, ok = r.member(s, seen); !ok {
-			return false
-		}
-	}
-}
-
-func (r *eventReader) member(s *wirejson.Scanner, seen uint8) (uint8, bool) {
-	key, ok := s.Key()
-	if !ok {
-		return seen, false
-	}
+func (r *eventReader) member(s *wirejson.Scanner, seen *uint8, key []byte) bool {
 	var bit uint8
 	switch string(key) {
 	case "type":
@@ -116,58 +93,26 @@ func (r *eventReader) member(s *wirejson.Scanner, seen uint8) (uint8, bool) {
 	case "delta":
 		bit = eventDelta
 	default: // a message, a block, usage, an error: Unmarshal's
-		return seen, !foldsTo(key, "type", "index", "message", "content_block", "delta", "usage", "error") && s.Skip()
+		return !foldsTo(key, "type", "index", "message", "content_block", "delta", "usage", "error") && s.Skip()
 	}
-	if seen&bit != 0 {
-		return seen, false
+	if read, ok := once(s, seen, bit); !read {
+		return ok
 	}
-	if s.Null() {
-		return seen | bit, true
-	}
+	var ok bool
 	switch bit {
 	case eventType:
 		r.w.Type, ok = s.String()
 	case eventIndex:
 		r.w.Index, ok = s.Int()
 	default:
-		r.seen = seen | bit
-		ok = r.delta(s)
+		r.seen = *seen
+		var deltaSeen uint8
+		ok = s.Object(func(key []byte) bool { return r.deltaMember(s, &deltaSeen, key) })
 	}
-	return seen | bit, ok
+	return ok
 }
 
-func (r *eventReader) delta(s *wirejson.Scanner) bool {
-	if !s.Byte('{') {
-		return false
-	}
-	if s.Byte('}') {
-		return true
-	}
-	seen, ok := r.deltaMember(s, 0)
-	return ok && r.deltaMembers(s, seen)
-}
-
-// deltaMembers reads the delta's members after the first, and its end.
-func (r *eventReader) deltaMembers(s *wirejson.Scanner, seen uint8) bool {
-	for {
-		if s.Byte('}') {
-			return true
-		}
-		var ok bool
-		if !s.Byte(',') {
-			return false
-		}
-		if seen, ok = r.deltaMember(s, seen); !ok {
-			return false
-		}
-	}
-}
-
-func (r *eventReader) deltaMember(s *wirejson.Scanner, seen uint8) (uint8, bool) {
-	key, ok := s.Key()
-	if !ok {
-		return seen, false
-	}
+func (r *eventReader) deltaMember(s *wirejson.Scanner, seen *uint8, key []byte) bool {
 	var bit uint8
 	switch string(key) {
 	case "type":
@@ -177,22 +122,21 @@ func (r *eventReader) deltaMember(s *wirejson.Scanner, seen uint8) (uint8, bool)
 	case "thinking":
 		bit = blockThinking
 	default: // a signature, a tool's input, a stop reason: Unmarshal's
-		return seen, !foldsTo(key, "type", "text", "thinking", "signature", "id", "name", "input", "partial_json", "stop_reason") && s.Skip()
+		return !foldsTo(key, "type", "text", "thinking", "signature", "id", "name", "input", "partial_json", "stop_reason") && s.Skip()
 	}
-	if seen&bit != 0 {
-		return seen, false
+	if read, ok := once(s, seen, bit); !read {
+		return ok
 	}
-	if s.Null() {
-		return seen | bit, true
-	}
+	before := *seen &^ bit
+	var ok bool
 	if bit == blockType {
 		r.w.Delta.Type, ok = s.String()
-		return seen | bit, ok
+		return ok
 	}
-	before, head := r.w, s.Read()
+	was, head := r.w, s.Read()
 	if *r.text(bit), ok = s.String(); ok {
 		r.head.keep(head)
-		r.headAt, r.headSeen, r.headText = before, [2]uint8{r.seen, seen}, bit
+		r.headAt, r.headSeen, r.headText = was, [2]uint8{r.seen, before}, bit
 	}
-	return seen | bit, ok
+	return ok
 }

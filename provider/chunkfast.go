@@ -98,14 +98,8 @@ func (r *chunkReader) fast(data []byte) bool {
 	}
 	r.reset()
 	s := wirejson.NewScanner(data)
-	if !s.Byte('{') {
-		return false
-	}
-	if s.Byte('}') {
-		return s.End()
-	}
-	seen, ok := r.member(&s, false)
-	return ok && r.members(&s, seen) && s.End()
+	var seen bool
+	return s.Object(func(key []byte) bool { return r.member(&s, key, &seen) }) && s.End()
 }
 
 // resume reads a chunk that began with the head, from its content on.
@@ -116,61 +110,28 @@ func (r *chunkReader) resume(s *wirejson.Scanner) bool {
 	if c.Delta.Content, ok = s.String(); !ok {
 		return false
 	}
-	return r.deltaMembers(s, c, false, r.headSeen[1]|deltaContent) &&
-		r.choiceMembers(s, c, false, r.headSeen[0]) &&
-		r.moreChoices(s) &&
-		r.members(s, true) &&
+	deltaSeen, choiceSeen, seen := r.headSeen[1]|deltaContent, r.headSeen[0], true
+	return s.Rest(func(key []byte) bool { return r.deltaMember(s, c, false, &deltaSeen, key) }) &&
+		s.Rest(func(key []byte) bool { return r.choiceMember(s, c, false, &choiceSeen, key) }) &&
+		s.RestOfArray(func() bool { return r.choice(s) }) &&
+		s.Rest(func(key []byte) bool { return r.member(s, key, &seen) }) &&
 		s.End()
 }
 
-// members reads the chunk's members after the first, and its end; seen
-// says whether its choices came.
-func (r *chunkReader) members(s *wirejson.Scanner, seen bool) bool {
-	for {
-		if s.Byte('}') {
-			return true
-		}
-		var ok bool
-		if !s.Byte(',') {
-			return false
-		}
-		if seen, ok = r.member(s, seen); !ok {
-			return false
-		}
-	}
-}
-
-func (r *chunkReader) member(s *wirejson.Scanner, seen bool) (bool, bool) {
-	key, ok := s.Key()
-	if !ok {
-		return seen, false
-	}
+// member reads one of the chunk's members; seen says whether its choices
+// came.
+func (r *chunkReader) member(s *wirejson.Scanner, key []byte, seen *bool) bool {
 	switch string(key) {
 	case "choices":
-		return true, !seen && r.choices(s)
-	case "usage":
-		return seen, s.Null() // left nil; a usage goes to Unmarshal
-	}
-	return seen, !foldsTo(key, "choices", "usage", "error") && s.Skip()
-}
-
-func (r *chunkReader) choices(s *wirejson.Scanner) bool {
-	if !s.Byte('[') {
-		return false
-	}
-	return s.Byte(']') || r.choice(s) && r.moreChoices(s)
-}
-
-// moreChoices reads the choices after one, and the list's end.
-func (r *chunkReader) moreChoices(s *wirejson.Scanner) bool {
-	for {
-		if s.Byte(']') {
-			return true
-		}
-		if !s.Byte(',') || !r.choice(s) {
+		if *seen {
 			return false
 		}
+		*seen = true
+		return s.Array(func() bool { return r.choice(s) })
+	case "usage":
+		return s.Null() // left nil; a usage goes to Unmarshal
 	}
+	return !foldsTo(key, "choices", "usage", "error") && s.Skip()
 }
 
 func (r *chunkReader) choice(s *wirejson.Scanner) bool {
@@ -178,37 +139,11 @@ func (r *chunkReader) choice(s *wirejson.Scanner) bool {
 	n := len(r.w.Choices)
 	r.w.Choices = slices.Grow(r.w.Choices, 1)[:n+1]
 	c := &r.w.Choices[n]
-	if !s.Byte('{') {
-		return false
-	}
-	if s.Byte('}') {
-		return true
-	}
-	seen, ok := r.choiceMember(s, c, n == 0, 0)
-	return ok && r.choiceMembers(s, c, n == 0, seen)
+	var seen uint8
+	return s.Object(func(key []byte) bool { return r.choiceMember(s, c, n == 0, &seen, key) })
 }
 
-// choiceMembers reads a choice's members after the first, and its end.
-func (r *chunkReader) choiceMembers(s *wirejson.Scanner, c *openAIChoice, first bool, seen uint8) bool {
-	for {
-		if s.Byte('}') {
-			return true
-		}
-		var ok bool
-		if !s.Byte(',') {
-			return false
-		}
-		if seen, ok = r.choiceMember(s, c, first, seen); !ok {
-			return false
-		}
-	}
-}
-
-func (r *chunkReader) choiceMember(s *wirejson.Scanner, c *openAIChoice, first bool, seen uint8) (uint8, bool) {
-	key, ok := s.Key()
-	if !ok {
-		return seen, false
-	}
+func (r *chunkReader) choiceMember(s *wirejson.Scanner, c *openAIChoice, first bool, seen *uint8, key []byte) bool {
 	var bit uint8
 	switch string(key) {
 	case "index":
@@ -220,62 +155,26 @@ func (r *chunkReader) choiceMember(s *wirejson.Scanner, c *openAIChoice, first b
 	case "finish_reason":
 		bit = choiceFinish
 	default:
-		return seen, !foldsTo(key, "index", "delta", "logprobs", "finish_reason") && s.Skip()
+		return !foldsTo(key, "index", "delta", "logprobs", "finish_reason") && s.Skip()
 	}
-	if seen&bit != 0 || !s.Null() && !r.choiceValue(s, c, first, seen, bit) {
-		return seen, false
+	if read, ok := once(s, seen, bit); !read {
+		return ok
 	}
-	return seen | bit, true
-}
-
-// choiceValue reads the value of a choice's member, bit, which is not
-// null.
-func (r *chunkReader) choiceValue(s *wirejson.Scanner, c *openAIChoice, first bool, seen, bit uint8) bool {
 	var ok bool
 	switch bit {
 	case choiceIndex:
 		c.Index, ok = s.Int()
 	case choiceDelta:
-		r.choiceSeen = seen | bit
-		ok = r.delta(s, c, first)
+		r.choiceSeen = *seen
+		var deltaSeen uint8
+		ok = s.Object(func(key []byte) bool { return r.deltaMember(s, c, first, &deltaSeen, key) })
 	case choiceFinish:
 		c.FinishReason, ok = s.String()
 	}
 	return ok // log probabilities go to Unmarshal
 }
 
-func (r *chunkReader) delta(s *wirejson.Scanner, c *openAIChoice, first bool) bool {
-	if !s.Byte('{') {
-		return false
-	}
-	if s.Byte('}') {
-		return true
-	}
-	seen, ok := r.deltaMember(s, c, first, 0)
-	return ok && r.deltaMembers(s, c, first, seen)
-}
-
-// deltaMembers reads a delta's members after the first, and its end.
-func (r *chunkReader) deltaMembers(s *wirejson.Scanner, c *openAIChoice, first bool, seen uint8) bool {
-	for {
-		if s.Byte('}') {
-			return true
-		}
-		var ok bool
-		if !s.Byte(',') {
-			return false
-		}
-		if seen, ok = r.deltaMember(s, c, first, seen); !ok {
-			return false
-		}
-	}
-}
-
-func (r *chunkReader) deltaMember(s *wirejson.Scanner, c *openAIChoice, first bool, seen uint8) (uint8, bool) {
-	key, ok := s.Key()
-	if !ok {
-		return seen, false
-	}
+func (r *chunkReader) deltaMember(s *wirejson.Scanner, c *openAIChoice, first bool, seen *uint8, key []byte) bool {
 	var bit uint8
 	var text *string
 	switch string(key) {
@@ -288,27 +187,37 @@ func (r *chunkReader) deltaMember(s *wirejson.Scanner, c *openAIChoice, first bo
 	case "tool_calls":
 		bit = deltaToolCalls
 	default:
-		return seen, !foldsTo(key, "content", "reasoning", "reasoning_content", "tool_calls") && s.Skip()
+		return !foldsTo(key, "content", "reasoning", "reasoning_content", "tool_calls") && s.Skip()
 	}
-	if seen&bit != 0 {
-		return seen, false
+	if read, ok := once(s, seen, bit); !read {
+		return ok
 	}
-	if s.Null() {
-		return seen | bit, true
-	}
+	before := *seen &^ bit
 	if text == nil {
-		return seen, false // tool calls go to Unmarshal
+		return false // tool calls go to Unmarshal
 	}
+	var ok bool
 	if bit == deltaContent && first {
-		before, head := *c, s.Read()
+		was, head := *c, s.Read()
 		if c.Delta.Content, ok = s.String(); ok {
 			r.head.keep(head)
-			r.headAt, r.headSeen = before, [2]uint8{r.choiceSeen, seen}
+			r.headAt, r.headSeen = was, [2]uint8{r.choiceSeen, before}
 		}
-		return seen | bit, ok
+		return ok
 	}
 	*text, ok = s.String()
-	return seen | bit, ok
+	return ok
+}
+
+// once marks a member seen, refusing one seen already (a key twice), and
+// consumes its value if it is null: it reports whether a value is left to
+// read, and whether all is well.
+func once(s *wirejson.Scanner, seen *uint8, bit uint8) (read, ok bool) {
+	if *seen&bit != 0 {
+		return false, false
+	}
+	*seen |= bit
+	return !s.Null(), true
 }
 
 // foldsTo reports whether key is one of names but for the case of its

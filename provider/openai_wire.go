@@ -290,30 +290,29 @@ type openAIChunk struct {
 
 // openAIChoice is one of a chunk's choices.
 type openAIChoice struct {
-	Index int `json:"index"`
-	Delta struct {
-		Content string `json:"content"`
-		// A reasoning model's thinking: OpenRouter sends it as
-		// reasoning, DeepSeek and vLLM as reasoning_content.
-		Reasoning        string           `json:"reasoning"`
-		ReasoningContent string           `json:"reasoning_content"`
-		ToolCalls        []openAIToolCall `json:"tool_calls"`
-	} `json:"delta"`
+	Index        int             `json:"index"`
+	Delta        openAIAnswer    `json:"delta"`
 	Logprobs     *openAILogprobs `json:"logprobs"`
 	FinishReason string          `json:"finish_reason"`
+}
+
+// openAIAnswer is what a chunk's delta, or a whole answer's message, holds
+// of the answer.
+type openAIAnswer struct {
+	Content string `json:"content"`
+	// A reasoning model's thinking: OpenRouter sends it as reasoning,
+	// DeepSeek and vLLM as reasoning_content.
+	Reasoning        string           `json:"reasoning"`
+	ReasoningContent string           `json:"reasoning_content"`
+	ToolCalls        []openAIToolCall `json:"tool_calls"`
 }
 
 // openAICompletion is a whole chat.completion: the answer of a server that
 // ignored "stream": true.
 type openAICompletion struct {
 	Choices []struct {
-		Index   int `json:"index"`
-		Message struct {
-			Content          string           `json:"content"`
-			Reasoning        string           `json:"reasoning"`
-			ReasoningContent string           `json:"reasoning_content"`
-			ToolCalls        []openAIToolCall `json:"tool_calls"`
-		} `json:"message"`
+		Index        int             `json:"index"`
+		Message      openAIAnswer    `json:"message"`
 		Logprobs     *openAILogprobs `json:"logprobs"`
 		FinishReason string          `json:"finish_reason"`
 	} `json:"choices"`

@@ -111,6 +111,52 @@ func (s *Scanner) Byte(c byte) bool {
 // included.
 func (s *Scanner) Read() []byte { return s.data[:s.i] }
 
+// Object reads an object: each member's key goes to member, with the
+// Scanner at its value, which member reads or skips; false when member
+// refuses one (the Scanner then of no further use), or what comes is not
+// an object.
+func (s *Scanner) Object(member func(key []byte) bool) bool {
+	if !s.Byte('{') {
+		return false
+	}
+	return s.Byte('}') || s.member(member) && s.Rest(member)
+}
+
+// Rest is Object from after one of its members: the members left, and the
+// object's end. A reading resumed inside an object goes on with it.
+func (s *Scanner) Rest(member func(key []byte) bool) bool {
+	for !s.Byte('}') {
+		if !s.Byte(',') || !s.member(member) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Scanner) member(member func(key []byte) bool) bool {
+	key, ok := s.Key()
+	return ok && member(key)
+}
+
+// Array reads an array: element reads each of its elements; false when
+// element refuses one, or what comes is not an array.
+func (s *Scanner) Array(element func() bool) bool {
+	if !s.Byte('[') {
+		return false
+	}
+	return s.Byte(']') || element() && s.RestOfArray(element)
+}
+
+// RestOfArray is Array from after one of its elements.
+func (s *Scanner) RestOfArray(element func() bool) bool {
+	for !s.Byte(']') {
+		if !s.Byte(',') || !element() {
+			return false
+		}
+	}
+	return true
+}
+
 // Null consumes a null if one comes next.
 func (s *Scanner) Null() bool {
 	s.ws()
