@@ -15,8 +15,6 @@ type eventReader struct {
 	headAt   anthropicEvent // the event as its head leaves it
 	headSeen [2]uint8       // the members of the event and of its delta the head holds
 	headText uint8          // which of the delta's members the head's text is
-
-	seen uint8 // the event's members, while its delta is read
 }
 
 // An event's members, and its delta's, as bits of what was seen: each may
@@ -70,7 +68,7 @@ func (r *eventReader) resume(s *wirejson.Scanner) bool {
 		return false
 	}
 	deltaSeen, seen := r.headSeen[1]|r.headText, r.headSeen[0]
-	return s.Rest(func(key []byte) bool { return r.deltaMember(s, &deltaSeen, key) }) &&
+	return s.Rest(func(key []byte) bool { return r.deltaMember(s, nil, &deltaSeen, key) }) &&
 		s.Rest(func(key []byte) bool { return r.member(s, &seen, key) }) &&
 		s.End()
 }
@@ -105,14 +103,16 @@ func (r *eventReader) member(s *wirejson.Scanner, seen *uint8, key []byte) bool 
 	case eventIndex:
 		r.w.Index, ok = s.Int()
 	default:
-		r.seen = *seen
 		var deltaSeen uint8
-		ok = s.Object(func(key []byte) bool { return r.deltaMember(s, &deltaSeen, key) })
+		ok = s.Object(func(key []byte) bool { return r.deltaMember(s, seen, &deltaSeen, key) })
 	}
 	return ok
 }
 
-func (r *eventReader) deltaMember(s *wirejson.Scanner, seen *uint8, key []byte) bool {
+// deltaMember reads a member of the delta; event is the event's members
+// so far, for a head, nil when the event is read on from one (whose text
+// is in the middle of the event: no head of its own).
+func (r *eventReader) deltaMember(s *wirejson.Scanner, event, seen *uint8, key []byte) bool {
 	var bit uint8
 	switch string(key) {
 	case "type":
@@ -133,10 +133,14 @@ func (r *eventReader) deltaMember(s *wirejson.Scanner, seen *uint8, key []byte) 
 		r.w.Delta.Type, ok = s.String()
 		return ok
 	}
+	if event == nil {
+		*r.text(bit), ok = s.String()
+		return ok
+	}
 	was, head := r.w, s.Read()
 	if *r.text(bit), ok = s.String(); ok {
 		r.head.keep(head)
-		r.headAt, r.headSeen, r.headText = was, [2]uint8{r.seen, before}, bit
+		r.headAt, r.headSeen, r.headText = was, [2]uint8{*event, before}, bit
 	}
 	return ok
 }

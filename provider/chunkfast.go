@@ -31,8 +31,6 @@ type chunkReader struct {
 	head     textHead
 	headAt   openAIChoice // the first choice as its head leaves it
 	headSeen [2]uint8     // the members of the choice and of its delta the head holds
-
-	choiceSeen uint8 // the first choice's members, while its delta is read
 }
 
 // textHead is the start of the last of a stream's events read by hand, up
@@ -111,7 +109,7 @@ func (r *chunkReader) resume(s *wirejson.Scanner) bool {
 		return false
 	}
 	deltaSeen, choiceSeen, seen := r.headSeen[1]|deltaContent, r.headSeen[0], true
-	return s.Rest(func(key []byte) bool { return r.deltaMember(s, c, false, &deltaSeen, key) }) &&
+	return s.Rest(func(key []byte) bool { return r.deltaMember(s, c, nil, &deltaSeen, key) }) &&
 		s.Rest(func(key []byte) bool { return r.choiceMember(s, c, false, &choiceSeen, key) }) &&
 		s.RestOfArray(func() bool { return r.choice(s) }) &&
 		s.Rest(func(key []byte) bool { return r.member(s, key, &seen) }) &&
@@ -165,16 +163,22 @@ func (r *chunkReader) choiceMember(s *wirejson.Scanner, c *openAIChoice, first b
 	case choiceIndex:
 		c.Index, ok = s.Int()
 	case choiceDelta:
-		r.choiceSeen = *seen
+		var choice *uint8 // only the first choice's content leaves a head
+		if first {
+			choice = seen
+		}
 		var deltaSeen uint8
-		ok = s.Object(func(key []byte) bool { return r.deltaMember(s, c, first, &deltaSeen, key) })
+		ok = s.Object(func(key []byte) bool { return r.deltaMember(s, c, choice, &deltaSeen, key) })
 	case choiceFinish:
 		c.FinishReason, ok = s.String()
 	}
 	return ok // log probabilities go to Unmarshal
 }
 
-func (r *chunkReader) deltaMember(s *wirejson.Scanner, c *openAIChoice, first bool, seen *uint8, key []byte) bool {
+// deltaMember reads a member of a choice's delta; choice is the choice's
+// members so far, for a head, nil when the choice is not the first or is
+// read on from a head (no head of its own).
+func (r *chunkReader) deltaMember(s *wirejson.Scanner, c *openAIChoice, choice, seen *uint8, key []byte) bool {
 	var bit uint8
 	var text *string
 	switch string(key) {
@@ -197,11 +201,11 @@ func (r *chunkReader) deltaMember(s *wirejson.Scanner, c *openAIChoice, first bo
 		return false // tool calls go to Unmarshal
 	}
 	var ok bool
-	if bit == deltaContent && first {
+	if bit == deltaContent && choice != nil {
 		was, head := *c, s.Read()
 		if c.Delta.Content, ok = s.String(); ok {
 			r.head.keep(head)
-			r.headAt, r.headSeen = was, [2]uint8{r.choiceSeen, before}
+			r.headAt, r.headSeen = was, [2]uint8{*choice, before}
 		}
 		return ok
 	}

@@ -55,6 +55,9 @@ func FuzzEventReader(f *testing.F) {
 		"\n\n" + think + `"u","signature":"s"}}` + "\n\n" + think + `"v"},"type":"x"}` + "\n\n" + head + `"x"}}` + "\n\n" +
 		`{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}}` + "\n\n" + head + `"x"}}` +
 		"\n\n" + `{"type":"ping"}`))
+	// A second text after the head is read on from the middle of the
+	// event: it must not leave a head of its own.
+	f.Add([]byte(head + `"a"}}` + "\n\n" + head + `"a","thinking":"b"}}` + "\n\n" + `"a","thinking":"q"}}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var r eventReader
 		checkReads(t, in, r.read, func(*anthropicEvent, *anthropicEvent) {})
