@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -196,7 +197,22 @@ func TestALostRaceThenIdleIsNoOutage(t *testing.T) {
 	f.mon.Snapshot() // the 30-minute figures are read
 	req := ask("hello")
 	req.Hedge = &Hedge{Enabled: true, After: 50 * time.Millisecond}
-	res, _ := sendAtHedge(t, f, req, nil)
+	// As sendAtHedge, but the hedge goes only once slow has the request:
+	// the hedge's timer is set as slow's attempt starts, and a fast answer
+	// could cancel slow's request before it reached slow (seen once in CI,
+	// under load).
+	f.clk.HoldTimers()
+	done := f.sendInBackground(t, req, nil)
+	f.clk.WaitForTimers(1)
+	bound := time.Now().Add(10 * time.Second) // a bound, so that a failure is not a hang
+	for srvs["slow"].Stats().Chats == 0 {     // on its way over loopback: no clock of ours to advance
+		if time.Now().After(bound) {
+			t.Fatal("slow did not get the request in 10s")
+		}
+		runtime.Gosched()
+	}
+	f.clk.Advance(req.Hedge.After)
+	res := (<-done).res
 	if got := strings.Join(outcomes(res.Trace), " "); got != "slow:canceled fast:ok" {
 		t.Fatalf("attempts %s; the test wants slow to lose the race", got)
 	}
