@@ -91,11 +91,7 @@ func main() {
 	flag.StringVar(&upstream, "upstream", "", "internal: the proxy child's upstream")
 	flag.IntVar(&idle, "idle", 0, "internal: the proxy child's idle connections per host")
 	flag.Parse()
-	if o.words < 1 || o.words > 100_000 {
-		fmt.Fprintf(os.Stderr, "bench: -words %d: give 1 to 100000\n", o.words)
-		os.Exit(2)
-	}
-	setAnswer(o.words)
+	setAnswer(max(o.words, 1)) // the upstream child's as well; parse checks the flag
 	if role != "" {
 		if err := runChild(role, upstream, idle); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
@@ -129,6 +125,8 @@ func (o *options) parse(modes string) error {
 		return fmt.Errorf("-endpoints %d: give 1 to 999", o.endpoints)
 	case o.conc < 1:
 		return fmt.Errorf("-c %d: give 1 or more clients", o.conc)
+	case o.words < 1 || o.words > 100_000:
+		return fmt.Errorf("-words %d: give 1 to 100000", o.words)
 	case o.peerRate < 0 || o.peerRate > 1000:
 		return fmt.Errorf("-peer-rate %d: give 0 to 1000 requests a second", o.peerRate)
 	}

@@ -95,10 +95,6 @@ var plain = func() (t [256]bool) {
 
 // Byte consumes c (one of {}[],:) if it comes next, after white space.
 func (s *Scanner) Byte(c byte) bool {
-	if s.i < len(s.data) && s.data[s.i] == c { // no white space: as machines write
-		s.i++
-		return true
-	}
 	s.ws()
 	if s.i < len(s.data) && s.data[s.i] == c {
 		s.i++
