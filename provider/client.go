@@ -40,6 +40,7 @@ type apiClient struct {
 	client                 *http.Client
 	limits                 watchdogLimits
 	now                    func() time.Time
+	realClock              bool // now is time.Now: its readings serve the watchdog too
 	// The headers of a chat request and of a models request: ours, the
 	// protocol's own (its key, a version), then the caller's over them.
 	// Each request gets a clone: one allocation for all the values, where
@@ -66,7 +67,7 @@ func newAPIClient(streamPath string, own http.Header, o OpenAIOptions) apiClient
 	c.streamHeader = requestHeader("text/event-stream", true, own, o.Header)
 	c.modelsHeader = requestHeader("application/json", false, own, o.Header)
 	if c.now == nil {
-		c.now = time.Now
+		c.now, c.realClock = time.Now, true
 	}
 	if c.client == nil {
 		c.client = &http.Client{Transport: newTransport(c.limits.connect)}
@@ -178,7 +179,7 @@ func (c *apiClient) stream(ctx context.Context, req Request, encode func(Request
 	}
 	return newEventStream(streamConfig{
 		parent: ctx, ctx: rctx, cancel: cancel, wd: wd, resp: resp,
-		start: start, now: c.now, key: c.key, where: c.streamShow, maxAnswer: req.MaxAnswer, onWait: req.OnWait,
+		start: start, now: c.now, realClock: c.realClock, key: c.key, where: c.streamShow, maxAnswer: req.MaxAnswer, onWait: req.OnWait,
 	}, dec), nil
 }
 

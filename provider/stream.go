@@ -80,10 +80,13 @@ type streamConfig struct {
 	resp   *http.Response          // a 2xx answer
 	start  time.Time               // when Stream was called
 	now    func() time.Time        // the clock for Stats
-	key    string                  // to redact from upstream text
-	where  string                  // "POST <url>", for error texts
-	body   io.ReadCloser           // resp.Body, unless given (fuzzing and benchmarks)
-	kind   bodyKind                // from resp's Content-Type, unless body is given
+	// realClock says now is time.Now, whose readings the watchdog's real
+	// timers can take; another clock (a test's) is read beside it.
+	realClock bool
+	key       string        // to redact from upstream text
+	where     string        // "POST <url>", for error texts
+	body      io.ReadCloser // resp.Body, unless given (fuzzing and benchmarks)
+	kind      bodyKind      // from resp's Content-Type, unless body is given
 	// maxAnswer is Request.MaxAnswer: <= 0 means DefaultMaxAnswer.
 	maxAnswer int
 	onWait    func() // Request.OnWait
@@ -141,8 +144,11 @@ type eventStream struct {
 	// heldAt is when the caller got the last chunk, until it asks for the
 	// next; held sums the time it held chunks since the last token, which
 	// is no gap of the upstream's.
-	heldAt      time.Time
-	held        time.Duration
+	heldAt time.Time
+	held   time.Duration
+	// tokenAt is when accept took the chunk Next is about to return, if it
+	// had tokens: the time it is handed to the caller, read once.
+	tokenAt     time.Time
 	usageTokens int   // usage.completion_tokens, 0 until sent
 	err         error // the final result: io.EOF or an *Error
 	closed      bool
@@ -229,7 +235,9 @@ func (s *eventStream) Next() (Chunk, error) {
 	s.reading = false
 	s.giveBack()
 	if err == nil {
-		s.heldAt = s.cfg.now()
+		if s.heldAt = s.tokenAt; s.heldAt.IsZero() {
+			s.heldAt = s.cfg.now()
+		}
 	}
 	s.mu.Unlock()
 	if err == nil {
@@ -412,10 +420,18 @@ func (s *eventStream) accept(c Chunk) (Chunk, error) {
 			"answer longer than %d bytes: the upstream does not stop, or the limit is too low", s.cfg.maxAnswer)}
 	}
 	token := hasTokens(c)
-	s.cfg.wd.progress(token)
-	s.mu.Lock()
+	var now time.Time
 	if token {
-		now := s.cfg.now()
+		now = s.cfg.now()
+		if s.cfg.realClock {
+			s.cfg.wd.progress(now)
+		} else {
+			s.cfg.wd.progress(time.Now())
+		}
+	}
+	s.mu.Lock()
+	s.tokenAt = now
+	if token {
 		if !s.sawContent {
 			s.sawContent = true
 			s.stats.TTFT = now.Sub(s.stats.Start)

@@ -48,6 +48,18 @@ type watchdog struct {
 	// measures stalls. The timer's function reads it to name the cause.
 	streaming atomic.Bool
 
+	// base is when the watchdog started, on the real clock; last is when
+	// the last chunk with tokens came, as time since base. Once streaming,
+	// a chunk only moves last: the idle timer, armed for a whole stall
+	// window at the first content, looks at last when it fires and waits
+	// out the rest of the window from there. Resetting the timer at every
+	// chunk cost a lock of the runtime's timer heap each, hundreds of
+	// times an answer.
+	base time.Time
+	last atomic.Int64
+	// stopped is set by stop: a timer firing then arms itself no more.
+	stopped atomic.Bool
+
 	// The causes it cancels with, one per limit: held here, so that a
 	// request's watchdog is one allocation, not four.
 	connectCause, firstCause, stallCause deadlineCause
@@ -64,6 +76,7 @@ type watchdogLimits struct {
 // context cancel belongs to.
 func startWatchdog(cancel context.CancelCauseFunc, l watchdogLimits) *watchdog {
 	w := &watchdog{
+		base:         time.Now(),
 		cancel:       cancel,
 		first:        l.first,
 		stall:        l.stall,
@@ -97,6 +110,12 @@ func (w *watchdog) fire() {
 		w.cancel(errRequestOver)
 		return
 	}
+	if w.streaming.Load() && w.stall > 0 && !w.stopped.Load() {
+		if rest := w.stall - (time.Since(w.base) - time.Duration(w.last.Load())); rest > 0 {
+			w.idle.Reset(rest) // tokens came since the window began
+			return
+		}
+	}
 	if w.held.CompareAndSwap(heldNow, heldMissed) || w.held.Load() == heldMissed {
 		return // put off to the release
 	}
@@ -115,14 +134,15 @@ func (w *watchdog) connected() {
 	}
 }
 
-// progress records that a chunk arrived, with tokens or not. Only a chunk
-// with tokens is progress: the first one ends the first-token limit and
-// starts the stall limit, and each one restarts it. A chunk without (a
-// role, usage, an empty delta) changes nothing, so an upstream that sends
-// nothing else is stalled, however fast it sends them.
-func (w *watchdog) progress(tokens bool) {
-	if !tokens {
-		return
+// progress records that a chunk with tokens arrived at now (on the real
+// clock): the first one ends the first-token limit and starts the stall
+// limit, and each one restarts it. A chunk without tokens (a role, usage,
+// an empty delta) is not progress, so an upstream that sends nothing else
+// is stalled, however fast it sends them.
+func (w *watchdog) progress(now time.Time) {
+	w.last.Store(int64(now.Sub(w.base)))
+	if w.streaming.Load() {
+		return // the timer looks at last when it fires
 	}
 	w.streaming.Store(true)
 	if w.idle == nil {
@@ -168,6 +188,7 @@ func (w *watchdog) drainFor(d time.Duration) bool {
 // stop disarms every timer. A timer already firing may still cancel the
 // context, which is harmless once the request is over.
 func (w *watchdog) stop() {
+	w.stopped.Store(true)
 	if w.connect != nil {
 		w.connect.Stop()
 	}

@@ -18,11 +18,13 @@ func TestWatchdog(t *testing.T) {
 		canceled Class // ClassOK: not canceled at this instant
 	}
 	connected := func(w *watchdog) { w.connected() }
-	content := func(w *watchdog) { w.progress(true) }
-	empty := func(w *watchdog) { w.progress(false) }
+	content := func(w *watchdog) { w.progress(time.Now()) }
+	// A chunk without tokens is no progress: the stream does not tell the
+	// watchdog of it (stall_test.go has such streams).
+	empty := func(w *watchdog) {}
 	hold := func(w *watchdog) { w.hold() }
 	release := func(w *watchdog) { w.release() }
-	contentHeld := func(w *watchdog) { w.progress(true); w.hold() }
+	contentHeld := func(w *watchdog) { w.progress(time.Now()); w.hold() }
 	tests := []struct {
 		name   string
 		limits watchdogLimits
@@ -86,7 +88,7 @@ func TestWatchdog(t *testing.T) {
 		}},
 		{"a role held past the first-token limit puts it off to its release", limits, []step{
 			{at: 100 * time.Millisecond, do: connected},
-			{at: time.Second, do: func(w *watchdog) { w.progress(false); w.hold() }},
+			{at: time.Second, do: hold},
 			{at: 30 * time.Second},
 			{at: 31 * time.Second, do: release},
 			{at: 33999 * time.Millisecond},
@@ -100,6 +102,25 @@ func TestWatchdog(t *testing.T) {
 			{at: 20 * time.Second, do: release},
 			{at: 21999 * time.Millisecond},
 			{at: 22 * time.Second, canceled: ClassStall},
+		}},
+		// The stall timer is armed once, at the first content; each time it
+		// fires it waits out what is left of the window since the last
+		// token, and only a whole window without one is a stall.
+		{"a window that ran out while held, after a token since it was armed", limits, []step{
+			{at: 100 * time.Millisecond, do: connected},
+			{at: 2 * time.Second, do: content},
+			{at: 3500 * time.Millisecond, do: contentHeld},
+			{at: 5500 * time.Millisecond},
+			{at: 8 * time.Second, do: release},
+			{at: 9999 * time.Millisecond},
+			{at: 10 * time.Second, canceled: ClassStall},
+		}},
+		{"stopped while streaming", limits, []step{
+			{at: 100 * time.Millisecond, do: connected},
+			{at: time.Second, do: content},
+			{at: 2500 * time.Millisecond, do: content},
+			{at: 2600 * time.Millisecond, do: func(w *watchdog) { w.stop() }},
+			{at: time.Hour},
 		}},
 		{"stopped", limits, []step{
 			{at: 0, do: func(w *watchdog) { w.stop() }},
