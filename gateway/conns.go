@@ -343,13 +343,19 @@ func (c *conn) Write(p []byte) (int, error) {
 const plainHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
 
 // plainAnswer recognises p as one of net/http's plain-text answers to a
-// request it could not read, and returns the JSON error to send instead;
-// nil for anything else.
+// request it could not read (a status line, then plainHeaders), and returns
+// the JSON error to send instead; nil for anything else. Every write of
+// every answer comes here, most of them a stream's events: only the status
+// line is looked through, never the rest.
 func (c *conn) plainAnswer(p []byte) *apiError {
-	status, text, ok := bytes.Cut(p, []byte(plainHeaders))
-	if !ok || !bytes.HasPrefix(status, []byte("HTTP/1.1 ")) || len(status) < 12 {
+	if !bytes.HasPrefix(p, []byte("HTTP/1.1 ")) {
 		return nil
 	}
+	end := bytes.IndexByte(p, '\r')
+	if end < 12 || !bytes.HasPrefix(p[end:], []byte(plainHeaders)) {
+		return nil
+	}
+	status, text := p[:end], p[end+len(plainHeaders):]
 	code, err := strconv.Atoi(string(status[9:12]))
 	if err != nil {
 		return nil
