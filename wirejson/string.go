@@ -1,6 +1,9 @@
 package wirejson
 
-import "unicode/utf8"
+import (
+	"math/bits"
+	"unicode/utf8"
+)
 
 // AppendString appends s to dst as json.Marshal writes a string: quoted,
 // with '<', '>' and '&' escaped as \u003c, \u003e and \u0026, control
@@ -13,6 +16,16 @@ func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time up to the first that needs a look.
+		for ; i+8 <= len(s); i += 8 {
+			if m := escaped(le64(s, i)); m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
+		}
+		if i == len(s) {
+			break
+		}
 		if b := s[i]; b < utf8.RuneSelf {
 			if b >= ' ' && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
 				i++
@@ -56,4 +69,21 @@ func AppendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// escaped marks, as special does, the bytes of x that AppendString does
+// not copy as they are: special's, and '<', '>' and '&'. The lowest mark
+// is always right.
+func escaped(x uint64) uint64 {
+	lt := x ^ (ones * '<')
+	gt := x ^ (ones * '>')
+	amp := x ^ (ones * '&')
+	return special(x) | ((lt-ones)&^lt|(gt-ones)&^gt|(amp-ones)&^amp)&highs
+}
+
+// le64 is the eight bytes of s from i, the first lowest.
+func le64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
