@@ -16,21 +16,21 @@ func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		// Eight bytes at a time up to the first that needs a look.
+		// Eight bytes at a time up to the first that needs a look, then
+		// one at a time.
 		for ; i+8 <= len(s); i += 8 {
 			if m := escaped(le64(s, i)); m != 0 {
 				i += bits.TrailingZeros64(m) / 8
 				break
 			}
 		}
+		for i < len(s) && copied[s[i]] {
+			i++
+		}
 		if i == len(s) {
 			break
 		}
 		if b := s[i]; b < utf8.RuneSelf {
-			if b >= ' ' && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch b {
 			case '\\', '"':
@@ -72,14 +72,25 @@ func AppendString(dst []byte, s string) []byte {
 }
 
 // escaped marks, as special does, the bytes of x that AppendString does
-// not copy as they are: special's, and '<', '>' and '&'. The lowest mark
-// is always right.
+// not copy as they are: a control character, a byte outside ASCII, and
+// '"', '\\', '<', '>' and '&'. '<' and '>' differ in one bit, as do '"'
+// and '&': masking that bit tests each pair at once. The lowest mark is
+// always right.
 func escaped(x uint64) uint64 {
-	lt := x ^ (ones * '<')
-	gt := x ^ (ones * '>')
-	amp := x ^ (ones * '&')
-	return special(x) | ((lt-ones)&^lt|(gt-ones)&^gt|(amp-ones)&^amp)&highs
+	ab := (x ^ (ones * '<')) &^ (ones * ('<' ^ '>'))
+	qa := (x ^ (ones * '"')) &^ (ones * ('"' ^ '&'))
+	bs := x ^ (ones * '\\')
+	return ((ab-ones)&^ab | (qa-ones)&^qa | (bs-ones)&^bs | (x - ones*' ') | x) & highs
 }
+
+// copied marks the bytes AppendString copies as they are: ASCII, neither
+// a control character nor one that escaped marks.
+var copied = func() (t [256]bool) {
+	for c := ' '; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // le64 is the eight bytes of s from i, the first lowest.
 func le64(s string, i int) uint64 {
