@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -208,4 +209,86 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// queuedLog is a slog.Handler that leaves the formatting and the writing
+// to one goroutine. The gateway logs a request before its handler returns,
+// and a stream's last bytes (HTTP's end of the body) go to the client only
+// then: written in line, the log line (a few microseconds of formatting and
+// a system call) was part of every request's latency. Queued, lines go out
+// in the order they were logged, those that come together in one write.
+// Until close, which writes what is queued; from then on each line is
+// written at once.
+type queuedLog struct {
+	q      *logQueue
+	queued slog.Handler // into q.out, on q's goroutine
+	direct slog.Handler // to the output itself, once q is closed
+}
+
+// logQueue is the queue of queuedLog and its handlers, and its goroutine.
+type logQueue struct {
+	mu     sync.RWMutex // closed; held shared while a record is queued
+	closed bool
+	ch     chan queuedRecord
+	out    *bufio.Writer
+	done   chan struct{}
+}
+
+type queuedRecord struct {
+	h   slog.Handler
+	ctx context.Context
+	r   slog.Record
+}
+
+// logQueueLen is how many lines may wait: a logger that gets further
+// ahead waits for the writing.
+const logQueueLen = 1024
+
+// newQueuedLog returns a text handler writing to out from a goroutine of
+// its own, and close, which ends the goroutine once the queue is written.
+func newQueuedLog(out io.Writer) (*queuedLog, func()) {
+	q := &logQueue{ch: make(chan queuedRecord, logQueueLen), out: bufio.NewWriterSize(out, 32<<10), done: make(chan struct{})}
+	go q.run()
+	return &queuedLog{q: q, queued: slog.NewTextHandler(q.out, nil), direct: slog.NewTextHandler(out, nil)}, q.close
+}
+
+func (q *logQueue) run() {
+	defer close(q.done)
+	for rec := range q.ch {
+		_ = rec.h.Handle(rec.ctx, rec.r)
+		if len(q.ch) == 0 {
+			_ = q.out.Flush() // nothing more to come at once
+		}
+	}
+	_ = q.out.Flush()
+}
+
+func (q *logQueue) close() {
+	q.mu.Lock()
+	if !q.closed {
+		q.closed = true
+		close(q.ch)
+	}
+	q.mu.Unlock()
+	<-q.done
+}
+
+func (h *queuedLog) Enabled(ctx context.Context, l slog.Level) bool { return h.direct.Enabled(ctx, l) }
+
+func (h *queuedLog) Handle(ctx context.Context, r slog.Record) error {
+	h.q.mu.RLock()
+	defer h.q.mu.RUnlock()
+	if h.q.closed {
+		return h.direct.Handle(ctx, r)
+	}
+	h.q.ch <- queuedRecord{h: h.queued, ctx: ctx, r: r.Clone()}
+	return nil
+}
+
+func (h *queuedLog) WithAttrs(as []slog.Attr) slog.Handler {
+	return &queuedLog{q: h.q, queued: h.queued.WithAttrs(as), direct: h.direct.WithAttrs(as)}
+}
+
+func (h *queuedLog) WithGroup(name string) slog.Handler {
+	return &queuedLog{q: h.q, queued: h.queued.WithGroup(name), direct: h.direct.WithGroup(name)}
 }

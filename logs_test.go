@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -83,5 +84,63 @@ func BenchmarkRequestLogLine(b *testing.B) {
 			slog.String("model", "meta-llama/llama-3.3-70b-instruct"), slog.Bool("stream", true), slog.Int("status", 200), slog.String("outcome", "ok"),
 			slog.Duration("took", 612*time.Millisecond), slog.Int("attempts", 1),
 			slog.String("route", "groq: drawn at random among 5 healthy: 61% chance, $0.59/$0.79 per M"), slog.String("provider", "groq"))
+	}
+}
+
+// gatedWriter counts its writes and holds the first until opened.
+type gatedWriter struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	writes  int
+	started chan struct{} // closed when the first write begins
+	open    chan struct{} // the first write returns once it is closed
+}
+
+func (w *gatedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.writes++
+	first := w.writes == 1
+	w.mu.Unlock()
+	if first {
+		close(w.started)
+		<-w.open
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+// serve's log writes from a goroutine of its own: every line, in the
+// order logged (from one goroutine, and with the logger's attributes and
+// groups), those queued while a write was under way together in the next
+// one, and after close each line at once.
+func TestQueuedLogWritesEveryLineInOrder(t *testing.T) {
+	w := &gatedWriter{started: make(chan struct{}), open: make(chan struct{})}
+	h, closeLog := newQueuedLog(w)
+	log := slog.New(h).With("replica", "a").WithGroup("req")
+	log.Info("line", "n", 0)
+	<-w.started // the first line's write is under way, and holds
+	for i := 1; i < 50; i++ {
+		log.Info("line", "n", i)
+	}
+	close(w.open)
+	closeLog()
+	log.Info("after close", "n", 50)
+	lines := strings.Split(strings.TrimSuffix(w.b.String(), "\n"), "\n")
+	if len(lines) != 51 {
+		t.Fatalf("%d lines, want 51:\n%s", len(lines), w.b.String())
+	}
+	for i, l := range lines[:50] {
+		if want := fmt.Sprintf(`msg=line replica=a req.n=%d`, i); !strings.HasSuffix(l, want) {
+			t.Fatalf("line %d is %q, want it to end %q", i, l, want)
+		}
+	}
+	if !strings.HasSuffix(lines[50], `msg="after close" replica=a req.n=50`) {
+		t.Errorf("the line logged after close is %q", lines[50])
+	}
+	// The first line alone, the 49 queued behind it in one write, the
+	// last on its own.
+	if w.writes != 3 {
+		t.Errorf("%d writes, want 3", w.writes)
 	}
 }

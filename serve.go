@@ -113,7 +113,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, star
 		return code
 	}
 	defer r.stop()
-	log, restore := r.logTo(slog.NewTextHandler(stderr, nil))
+	queued, closeLog := newQueuedLog(stderr)
+	defer closeLog() // after restore: whatever logs meanwhile writes at once
+	log, restore := r.logTo(queued)
 	defer restore()
 	if r.node != nil {
 		r.node.LogTo(log)

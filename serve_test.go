@@ -132,7 +132,10 @@ func TestServeAnswersAndStops(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || resp.StatusCode != 200 || a.Provider == "" || a.Choices[0].Message.Content == "" {
 		t.Fatalf("status %d, answer %+v, %v", resp.StatusCode, a, err)
 	}
-	if !strings.Contains(logs.String(), `msg="chat completion"`) || !strings.Contains(logs.String(), "provider="+a.Provider) {
+	// The line is written from the log's own goroutine, once the answer
+	// is on its way.
+	logs.waitFor(t, `msg="chat completion"`)
+	if !strings.Contains(logs.String(), "provider="+a.Provider) {
 		t.Errorf("the request is not in the log:\n%s", logs)
 	}
 	http.DefaultClient.CloseIdleConnections()
