@@ -375,7 +375,7 @@ func BenchmarkPlanWithHealth(b *testing.B) {
 			reps = append(reps, Endpoint{ID: id, Provider: id[2:], Model: "m", UpstreamModel: "m", PriceIn: 0.1 * float64(i+1),
 				Upstream: provider.NewOpenAI(provider.OpenAIOptions{BaseURL: "http://127.0.0.1:1/v1"})})
 		}
-		mon, err := monitor.New(monitor.Options{Clock: clk, SnapshotLag: 2 * time.Millisecond}, meps)
+		mon, err := monitor.New(monitor.Options{Clock: clk, SnapshotLag: monitor.DefaultSnapshotLag}, meps)
 		if err != nil {
 			b.Fatal(err)
 		}
