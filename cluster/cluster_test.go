@@ -252,9 +252,14 @@ func TestLinksOverTLSWithAPassword(t *testing.T) {
 		go x.mon.Run(ctx)
 		return x
 	}
-	ok := linking("ok", cluster.Options{TLSCAFile: redis.CAFile, Password: "s3cret-pw"})
-	noCA := linking("no-ca", cluster.Options{Password: "s3cret-pw"})
-	badPW := linking("bad-pw", cluster.Options{TLSCAFile: redis.CAFile, Password: "wrong"})
+	// A TLS handshake under -race, on two cores busy with the other
+	// packages' tests, took longer than the default half second: the
+	// first failure a replica says is then a timeout, not the certificate
+	// or the password this test waits for (it failed so in CI once).
+	const slow = 5 * time.Second
+	ok := linking("ok", cluster.Options{TLSCAFile: redis.CAFile, Password: "s3cret-pw", Timeout: slow})
+	noCA := linking("no-ca", cluster.Options{Password: "s3cret-pw", Timeout: slow})
+	badPW := linking("bad-pw", cluster.Options{TLSCAFile: redis.CAFile, Password: "wrong", Timeout: slow})
 	ok.waitFleet(t, "linked over TLS", func(f *monitor.FleetStatus) bool { return f.Linked })
 	noCA.waitFleet(t, "refusing a certificate it cannot verify", func(f *monitor.FleetStatus) bool {
 		return !f.Linked && strings.Contains(f.Detail, "certificate")
