@@ -72,23 +72,20 @@ func AppendString(dst []byte, s string) []byte {
 }
 
 // escaped marks, as special does, the bytes of x that AppendString does
-// not copy as they are: a control character, a byte outside ASCII, and
-// '"', '\\', '<', '>' and '&'. '<' and '>' differ in one bit, as do '"'
-// and '&': masking that bit tests each pair at once. The lowest mark is
+// not copy as they are: special's, and '<', '>' and '&'. '<' and '>'
+// differ in one bit: masking it tests both at once. The lowest mark is
 // always right.
 func escaped(x uint64) uint64 {
 	ab := (x ^ (ones * '<')) &^ (ones * ('<' ^ '>'))
-	qa := (x ^ (ones * '"')) &^ (ones * ('"' ^ '&'))
-	bs := x ^ (ones * '\\')
-	return ((ab-ones)&^ab | (qa-ones)&^qa | (bs-ones)&^bs | (x - ones*' ') | x) & highs
+	amp := x ^ (ones * '&')
+	return special(x) | ((ab-ones)&^ab|(amp-ones)&^amp)&highs
 }
 
-// copied marks the bytes AppendString copies as they are: ASCII, neither
-// a control character nor one that escaped marks.
+// copied marks the bytes AppendString copies as they are: plain's, but
+// '<', '>' and '&'.
 var copied = func() (t [256]bool) {
-	for c := ' '; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-	}
+	t = plain
+	t['<'], t['>'], t['&'] = false, false, false
 	return t
 }()
 
