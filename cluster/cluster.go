@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -330,14 +331,28 @@ func (n *Node) unlink(ctx context.Context, err error) {
 	if ctx.Err() != nil {
 		return // shutting down: not news
 	}
-	if n.linked || n.downAt.IsZero() {
+	switch {
+	case n.linked || n.downAt.IsZero():
 		n.downAt, n.downErr = time.Now(), err
 		n.log().Warn("cluster: Redis is out of reach; this replica carries on with its own health", "redis", n.where, "err", err)
+	case timedOut(n.downErr) && !timedOut(err):
+		// A slow dial or a busy Redis failed first; this one says why
+		// it goes on (a certificate, a password), once.
+		n.downErr = err
+		n.log().Warn("cluster: Redis is still out of reach", "redis", n.where, "err", err)
 	}
 	n.linked, n.beatAt = false, time.Time{}
-	// The first error says what happened; later ones, only that it goes on.
+	// The first error says what happened (unless it only timed out);
+	// later ones, only that it goes on.
 	n.mon.SetFleet(monitor.FleetStatus{Linked: false,
 		Detail: fmt.Sprintf("Redis at %s out of reach since %s (%v); figures and states are this replica's own", n.where, n.downAt.Format(time.TimeOnly), n.downErr)})
+}
+
+// timedOut reports whether err is a time limit running out, which says
+// nothing of why.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // call bounds one exchange with Redis.

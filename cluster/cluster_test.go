@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -271,6 +272,82 @@ func TestLinksOverTLSWithAPassword(t *testing.T) {
 		if strings.Contains(x.logs.String(), "s3cret-pw") || strings.Contains(x.mon.Snapshot().Fleet.Detail, "s3cret-pw") {
 			t.Errorf("the password is in what a replica says")
 		}
+	}
+}
+
+// A replica whose first failure only timed out (a Redis slow to answer)
+// says why it stays out of reach once a later failure names a cause: here
+// a certificate it cannot verify, reached through a port that first took
+// connections and said nothing.
+func TestATimeoutGivesWayToTheCause(t *testing.T) {
+	redis := redistest.StartTLS(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		conns    sync.WaitGroup
+		mu       sync.Mutex
+		open     []net.Conn
+		stalling = true
+	)
+	hold := func(c net.Conn) {
+		mu.Lock()
+		defer mu.Unlock()
+		open = append(open, c)
+	}
+	conns.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			hold(c)
+			mu.Lock()
+			stall := stalling
+			mu.Unlock()
+			if stall {
+				continue // taken, never answered
+			}
+			up, err := net.Dial("tcp", strings.TrimPrefix(redis.URL(), "rediss://"))
+			if err != nil {
+				c.Close()
+				continue
+			}
+			hold(up)
+			conns.Go(func() { _, _ = io.Copy(up, c); up.Close() })
+			conns.Go(func() { _, _ = io.Copy(c, up); c.Close() })
+		}
+	})
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		conns.Wait()
+	})
+	// Long enough for a TLS handshake under -race on busy cores (see
+	// TestLinksOverTLSWithAPassword).
+	x := startNode(t, "rediss://"+l.Addr().String(), "a", cluster.Options{Timeout: 3 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go x.mon.Run(ctx)
+	x.waitFleet(t, "saying Redis timed out", func(f *monitor.FleetStatus) bool {
+		return !f.Linked && strings.Contains(f.Detail, "out of reach") && strings.Contains(f.Detail, "deadline exceeded")
+	})
+	mu.Lock()
+	stalling = false
+	mu.Unlock()
+	x.waitFleet(t, "saying it cannot verify the certificate", func(f *monitor.FleetStatus) bool {
+		return !f.Linked && strings.Contains(f.Detail, "certificate")
+	})
+	cancel()
+	logs := x.logs.String()
+	if strings.Count(logs, "Redis is out of reach") != 1 || strings.Count(logs, "Redis is still out of reach") != 1 ||
+		!strings.Contains(logs, "certificate") {
+		t.Errorf("the log does not say once that Redis is out of reach, then once why:\n%s", logs)
 	}
 }
 
