@@ -121,38 +121,87 @@ func TestNodesShareTallies(t *testing.T) {
 	cancel()
 }
 
-// A Redis that does not answer at all (a port that accepts and says
-// nothing) costs a replica no more than the timeout per round: it says once
-// that Redis is out of reach, and the monitor works alone meanwhile.
-func TestSilentRedisUnlinks(t *testing.T) {
+// silentPort is a port on loopback that takes connections and says
+// nothing on them, until passTo: from then on it passes new ones on to an
+// address. Everything it opened closes with the test.
+type silentPort struct {
+	l     net.Listener
+	conns sync.WaitGroup
+	mu    sync.Mutex
+	open  []net.Conn
+	to    string // "" while silent
+	done  bool   // the test ended: a connection taken now is closed at once
+}
+
+func newSilentPort(t *testing.T) *silentPort {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var conns sync.WaitGroup
-	var mu sync.Mutex
-	var open []net.Conn
-	conns.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			open = append(open, c)
-			mu.Unlock()
-		}
-	})
+	p := &silentPort{l: l}
+	p.conns.Go(p.accept)
 	t.Cleanup(func() {
 		l.Close()
-		conns.Wait()
-		mu.Lock()
-		for _, c := range open {
+		p.mu.Lock()
+		p.done = true
+		for _, c := range p.open {
 			c.Close()
 		}
-		mu.Unlock()
+		p.mu.Unlock()
+		p.conns.Wait()
 	})
-	x := startNode(t, "redis://"+l.Addr().String(), "a", cluster.Options{Timeout: 100 * time.Millisecond})
+	return p
+}
+
+func (p *silentPort) addr() string { return p.l.Addr().String() }
+
+// passTo passes the connections to come on to addr.
+func (p *silentPort) passTo(addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.to = addr
+}
+
+// hold keeps c to close at the end, and says where to pass it on ("" to
+// keep it silent).
+func (p *silentPort) hold(c net.Conn) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		c.Close()
+		return ""
+	}
+	p.open = append(p.open, c)
+	return p.to
+}
+
+func (p *silentPort) accept() {
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		to := p.hold(c)
+		if to == "" {
+			continue // taken, never answered
+		}
+		up, err := net.Dial("tcp", to)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.hold(up)
+		p.conns.Go(func() { _, _ = io.Copy(up, c); up.Close() })
+		p.conns.Go(func() { _, _ = io.Copy(c, up); c.Close() })
+	}
+}
+
+// A Redis that does not answer at all (a port that accepts and says
+// nothing) costs a replica no more than the timeout per round: it says once
+// that Redis is out of reach, and the monitor works alone meanwhile.
+func TestSilentRedisUnlinks(t *testing.T) {
+	port := newSilentPort(t)
+	x := startNode(t, "redis://"+port.addr(), "a", cluster.Options{Timeout: 100 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go x.mon.Run(ctx)
@@ -281,65 +330,17 @@ func TestLinksOverTLSWithAPassword(t *testing.T) {
 // connections and said nothing.
 func TestATimeoutGivesWayToTheCause(t *testing.T) {
 	redis := redistest.StartTLS(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		conns    sync.WaitGroup
-		mu       sync.Mutex
-		open     []net.Conn
-		stalling = true
-	)
-	hold := func(c net.Conn) {
-		mu.Lock()
-		defer mu.Unlock()
-		open = append(open, c)
-	}
-	conns.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			hold(c)
-			mu.Lock()
-			stall := stalling
-			mu.Unlock()
-			if stall {
-				continue // taken, never answered
-			}
-			up, err := net.Dial("tcp", strings.TrimPrefix(redis.URL(), "rediss://"))
-			if err != nil {
-				c.Close()
-				continue
-			}
-			hold(up)
-			conns.Go(func() { _, _ = io.Copy(up, c); up.Close() })
-			conns.Go(func() { _, _ = io.Copy(c, up); c.Close() })
-		}
-	})
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-		conns.Wait()
-	})
+	port := newSilentPort(t)
 	// Long enough for a TLS handshake under -race on busy cores (see
 	// TestLinksOverTLSWithAPassword).
-	x := startNode(t, "rediss://"+l.Addr().String(), "a", cluster.Options{Timeout: 3 * time.Second})
+	x := startNode(t, "rediss://"+port.addr(), "a", cluster.Options{Timeout: 3 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go x.mon.Run(ctx)
 	x.waitFleet(t, "saying Redis timed out", func(f *monitor.FleetStatus) bool {
 		return !f.Linked && strings.Contains(f.Detail, "out of reach") && strings.Contains(f.Detail, "deadline exceeded")
 	})
-	mu.Lock()
-	stalling = false
-	mu.Unlock()
+	port.passTo(strings.TrimPrefix(redis.URL(), "rediss://"))
 	x.waitFleet(t, "saying it cannot verify the certificate", func(f *monitor.FleetStatus) bool {
 		return !f.Linked && strings.Contains(f.Detail, "certificate")
 	})
